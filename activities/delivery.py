@@ -1,0 +1,138 @@
+"""The signed-POST activity: one attempt to deliver one event to one endpoint.
+
+`deliver_once` never raises for what the receiver did: every HTTP outcome, timeout and network error
+becomes an `AttemptRecord`, so the workflow can log it and decide when to try again. It raises only for
+our own faults (the store unreachable, a bug), which Temporal then reports as a failed attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx
+from temporalio import activity
+
+from core.destinations import DestinationError, check_resolved
+from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
+from core.signing import JwtSigner, signature_headers
+from core.store import EndpointStore
+
+RESPONSE_BODY_LIMIT = 4096
+USER_AGENT = "flexprice-webhooks/1.0"
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def classify(status_code: int) -> AttemptOutcome:
+    if 200 <= status_code <= 299:
+        return AttemptOutcome.SUCCEEDED
+    if status_code == 410:
+        return AttemptOutcome.GONE
+    return AttemptOutcome.RETRYABLE
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Seconds asked for by a `Retry-After` header (delta-seconds or an HTTP date), if any."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class DeliveryActivities:
+    """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        store: EndpointStore,
+        jwt_signer: JwtSigner,
+        *,
+        allow_private_urls: bool,
+    ) -> None:
+        self._http = http
+        self._store = store
+        self._jwt = jwt_signer
+        self._allow_private = allow_private_urls
+
+    @activity.defn
+    async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
+        started_at = datetime.now(UTC)
+        clock = time.perf_counter()
+
+        def record(outcome: AttemptOutcome, **fields: object) -> AttemptRecord:
+            return AttemptRecord(
+                attempt=request.attempt,
+                trigger=request.trigger,
+                started_at=started_at,
+                duration_ms=round((time.perf_counter() - clock) * 1000),
+                outcome=outcome,
+                **fields,  # type: ignore[arg-type]
+            )
+
+        endpoint = await asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id)
+        if endpoint is None:
+            return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted")
+        if not endpoint.enabled:
+            return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled")
+        try:
+            await check_resolved(endpoint.url, allow_private=self._allow_private)
+        except DestinationError as err:
+            return record(AttemptOutcome.RETRYABLE, error=str(err))
+
+        headers = signature_headers(
+            method=endpoint.signature_method,
+            msg_id=request.delivery_id,
+            timestamp=int(started_at.timestamp()),
+            body=request.body,
+            secret=endpoint.secret,
+            jwt_signer=self._jwt,
+        )
+        headers["content-type"] = "application/json"
+        headers["user-agent"] = USER_AGENT
+        try:
+            async with self._http.stream(
+                "POST",
+                endpoint.url,
+                content=request.body.encode(),
+                headers=headers,
+                timeout=request.timeout,
+                follow_redirects=False,
+            ) as response:
+                # Keep only the start of the answer: a receiver's error page can be megabytes.
+                head = bytearray()
+                async for chunk in response.aiter_bytes():
+                    head += chunk
+                    if len(head) >= RESPONSE_BODY_LIMIT:
+                        break
+        except httpx.TimeoutException:
+            return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
+        except httpx.HTTPError as err:
+            return record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
+
+        outcome = classify(response.status_code)
+        error = None
+        if response.is_redirect:
+            error = f"redirects are not followed (Location: {response.headers.get('location', '')})"
+        elif outcome is AttemptOutcome.GONE:
+            error = "410 Gone: the receiver asked to stop this delivery"
+        retry_after = None
+        if response.status_code in _RETRY_AFTER_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
+        return record(
+            outcome,
+            status_code=response.status_code,
+            response_body=bytes(head[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace"),
+            error=error,
+            retry_after_seconds=retry_after,
+        )

@@ -1,0 +1,1 @@
+"""The HTTP API: emits events, manages endpoints, and reads Temporal to present the webhook logs."""

@@ -1,0 +1,54 @@
+"""The FastAPI application: `uvicorn --factory api.main:create_app`.
+
+The Temporal client, the endpoint store and the JWT signer are made once in `lifespan` and reached by
+routes through `api/deps.py`. Temporal being down is a 503 with a message, never a 500.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Services
+from api.routes import deliveries, endpoints, event_types, events, system
+from core.settings import Settings, load_jwt_signer
+from core.store import EndpointStore
+from core.temporal import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = EndpointStore(settings.sqlalchemy_url)
+        store.create_schema()
+        # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
+        temporal = await connect(settings.temporal_target, settings.temporal_namespace, lazy=True)
+        signer = load_jwt_signer(settings)
+        app.state.services = Services(settings, temporal, store, signer)
+        try:
+            yield
+        finally:
+            store.close()
+
+    app = FastAPI(
+        title="Flexprice webhooks",
+        version="1.0.0",
+        description="Durable webhook delivery on Temporal. Every /v1 route needs an `x-api-key` header.",
+        lifespan=lifespan,
+    )
+    for module in (event_types, endpoints, events, deliveries, system):
+        app.include_router(module.router)
+
+    @app.exception_handler(RPCError)
+    async def temporal_unavailable(_request: Request, err: RPCError) -> JSONResponse:
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return JSONResponse({"detail": f"Temporal is unavailable, try again: {err.message}"}, 503)
+        return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
+
+    return app

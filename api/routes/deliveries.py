@@ -1,0 +1,120 @@
+"""The webhook logs: each endpoint's deliveries, every attempt of one, and manual retry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.concurrency import run_in_threadpool
+
+from api import webhook_logs
+from api.deps import ServicesDep, TenantDep
+from api.schemas import DeliveryDetail, DeliveryList, RetryAcceptedPublic
+from core import temporal as ids
+from core.catalog import EVENT_TYPES_BY_NAME
+from core.models import DeliveryStatus
+
+router = APIRouter(prefix="/v1/webhooks", tags=["deliveries"])
+
+LimitQuery = Annotated[int, Query(ge=1, le=100)]
+
+
+async def _list(
+    services: ServicesDep,
+    tenant: str,
+    *,
+    endpoint_id: str | None,
+    status: DeliveryStatus | None,
+    event_type: str | None,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryList:
+    if event_type is not None and event_type not in EVENT_TYPES_BY_NAME:
+        raise HTTPException(422, f"unknown event_type {event_type!r}")
+    try:
+        return await webhook_logs.list_deliveries(
+            services.temporal,
+            tenant,
+            endpoint_id=endpoint_id,
+            status=status,
+            event_type=event_type,
+            limit=limit,
+            cursor=cursor,
+        )
+    except webhook_logs.InvalidCursor as err:
+        raise HTTPException(422, str(err)) from None
+
+
+@router.get("/endpoints/{endpoint_id}/deliveries")
+async def list_endpoint_deliveries(
+    endpoint_id: str,
+    tenant: TenantDep,
+    services: ServicesDep,
+    status: DeliveryStatus | None = None,
+    event_type: str | None = None,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> DeliveryList:
+    """An endpoint's event history, newest first (deliveries still retrying come first)."""
+    if await run_in_threadpool(services.store.get, tenant, endpoint_id) is None:
+        raise HTTPException(404, f"endpoint {endpoint_id} not found")
+    return await _list(
+        services,
+        tenant,
+        endpoint_id=endpoint_id,
+        status=status,
+        event_type=event_type,
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+@router.get("/deliveries")
+async def list_all_deliveries(
+    tenant: TenantDep,
+    services: ServicesDep,
+    status: DeliveryStatus | None = None,
+    event_type: str | None = None,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> DeliveryList:
+    """Deliveries across all your endpoints, e.g. `?status=failed` for everything that needs a retry."""
+    return await _list(
+        services, tenant, endpoint_id=None, status=status, event_type=event_type, limit=limit, cursor=cursor
+    )
+
+
+def _checked(delivery_id: str) -> str:
+    if ids.split_delivery_id(delivery_id) is None:
+        raise HTTPException(404, f"delivery {delivery_id} not found")
+    return delivery_id
+
+
+@router.get("/deliveries/{delivery_id}")
+async def get_delivery(delivery_id: str, tenant: TenantDep, services: ServicesDep) -> DeliveryDetail:
+    """One delivery: the exact payload sent and every attempt with its response."""
+    try:
+        return await webhook_logs.get_delivery(
+            services.temporal, tenant, _checked(delivery_id), ui_base=services.settings.ui_url
+        )
+    except webhook_logs.NotFound:
+        raise HTTPException(404, f"delivery {delivery_id} not found") from None
+
+
+@router.post("/deliveries/{delivery_id}/retry", status_code=202)
+async def retry_delivery(delivery_id: str, tenant: TenantDep, services: ServicesDep) -> RetryAcceptedPublic:
+    """Make one attempt now, marked manual: for a failed, succeeded (a resend) or still-scheduled delivery."""
+    parts = ids.split_delivery_id(_checked(delivery_id))
+    assert parts is not None
+    endpoint = await run_in_threadpool(services.store.get, tenant, parts[1])
+    if endpoint is None:
+        raise HTTPException(404, f"delivery {delivery_id} not found (its endpoint was deleted)")
+    if not endpoint.enabled:
+        raise HTTPException(409, f"endpoint {endpoint.id} is disabled; enable it before retrying")
+    try:
+        accepted = await webhook_logs.retry_delivery(
+            services.temporal, tenant, delivery_id, task_queue=services.settings.task_queue
+        )
+    except webhook_logs.NotFound:
+        raise HTTPException(404, f"delivery {delivery_id} not found") from None
+    return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)

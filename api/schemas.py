@@ -1,0 +1,194 @@
+"""Request and response bodies of the HTTP API (`XCreate`, `XUpdate`, `XPublic`)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
+from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
+from core.store import Endpoint
+
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+
+
+def _check_event_types(value: list[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if not value:
+        raise ValueError("event_types must name at least one event type, or be null for all of them")
+    unknown = unknown_event_types(value)
+    if unknown:
+        raise ValueError(
+            f"unknown event types: {', '.join(unknown)}; GET /v1/webhooks/event-types lists them"
+        )
+    return list(dict.fromkeys(value))
+
+
+class EventTypePublic(BaseModel):
+    name: str
+    object_type: str
+    description: str
+    group: str
+
+
+class EventTypeList(BaseModel):
+    items: list[EventTypePublic]
+
+
+class EndpointCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, examples=["https://example.com/webhooks/flexprice"])
+    signature_method: SignatureMethod = SignatureMethod.HMAC
+    event_types: list[str] | None = Field(
+        default=None, description="Event types to receive; null for every type"
+    )
+    description: str = Field(default="", max_length=1024)
+    enabled: bool = True
+
+    _event_types = field_validator("event_types")(_check_event_types)
+
+
+class EndpointUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, max_length=2048)
+    signature_method: SignatureMethod | None = None
+    event_types: list[str] | None = None
+    description: str | None = Field(default=None, max_length=1024)
+    enabled: bool | None = None
+
+    _event_types = field_validator("event_types")(_check_event_types)
+
+
+class EndpointPublic(BaseModel):
+    id: str
+    url: str
+    signature_method: SignatureMethod
+    event_types: list[str] | None
+    description: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointPublic:
+        return cls(
+            id=endpoint.id,
+            url=endpoint.url,
+            signature_method=endpoint.signature_method,
+            event_types=endpoint.event_types,
+            description=endpoint.description,
+            enabled=endpoint.enabled,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+        )
+
+
+class EndpointCreated(EndpointPublic):
+    secret: str | None = Field(description="The signing secret (hmac endpoints only)")
+
+
+class EndpointList(BaseModel):
+    items: list[EndpointPublic]
+
+
+class EndpointSecret(BaseModel):
+    secret: str
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    object: dict[str, Any] = Field(description="The object the event is about")
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_type: str = Field(examples=["invoice.created"])
+    object_type: str | None = Field(
+        default=None, description="Optional; when given it must match the type (the part before the dot)"
+    )
+    data: EventData
+    id: str | None = Field(
+        default=None,
+        description="Idempotency key: the same id twice is one event. Letters, digits, '_', '-', '.'",
+        max_length=128,
+    )
+
+    @field_validator("webhook_type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in EVENT_TYPES_BY_NAME:
+            raise ValueError(
+                f"unknown webhook_type {value!r}; GET /v1/webhooks/event-types lists the 31 types"
+            )
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, value: str | None) -> str | None:
+        if value is not None and not _EVENT_ID.match(value):
+            raise ValueError("id must be 1-128 letters, digits, '_', '-' or '.', starting alphanumeric")
+        return value
+
+
+class EventAccepted(BaseModel):
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+
+
+class DeliveryPublic(BaseModel):
+    id: str
+    event_id: str
+    endpoint_id: str
+    webhook_type: str
+    status: DeliveryStatus
+    attempt_count: int
+    last_status_code: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryPublic]
+    next_cursor: str | None
+
+
+class AttemptPublic(BaseModel):
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    response_body: str | None
+    error: str | None
+    trigger: AttemptTrigger
+
+
+class DeliveryDetail(DeliveryPublic):
+    payload: dict[str, Any] = Field(description="The exact JSON body that was sent")
+    attempts: list[AttemptPublic]
+    next_attempt_at: datetime | None
+    workflow_url: str | None = Field(description="This delivery in the Temporal Web UI")
+
+
+class EventDetail(BaseModel):
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    payload: dict[str, Any]
+    deliveries: list[DeliveryPublic]
+
+
+class RetryAcceptedPublic(BaseModel):
+    delivery_id: str
+    attempt: int = Field(description="The number the manual attempt will have in the log")

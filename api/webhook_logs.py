@@ -1,0 +1,270 @@
+"""The webhook logs, read from Temporal: visibility for lists, workflow results and queries for detail.
+
+Nothing here keeps a copy: a delivery's log is its `DeliveryWorkflow`'s state, and listing is a
+visibility query over the search attributes the workflow upserts (eventually consistent, ~100 ms).
+Manual retry is the `retry_now` update, or a new run carrying the log forward once the old one closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from datetime import datetime
+from urllib.parse import quote
+
+from temporalio.api.common.v1 import WorkflowExecution as WorkflowExecutionRef
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
+from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.schemas import AttemptPublic, DeliveryDetail, DeliveryList, DeliveryPublic, EventDetail
+from core import temporal as ids
+from core.models import DeliveryInput, DeliveryState, DeliveryStatus, EventInput, RetryAccepted
+from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+
+
+class NotFound(Exception):
+    pass
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+async def _describe(handle: WorkflowHandle) -> WorkflowExecutionDescription | None:  # type: ignore[type-arg]
+    try:
+        return await handle.describe()
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def _summary(
+    attrs: TypedSearchAttributes,
+    *,
+    fallback_created: datetime,
+    delivery: str,
+    event_id: str,
+    webhook_type: str = "",
+) -> DeliveryPublic:
+    status = attrs.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value
+    endpoint_id = delivery.rpartition(":")[2]
+    created = attrs.get(ids.CREATED_AT) or fallback_created
+    return DeliveryPublic(
+        id=delivery,
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        webhook_type=attrs.get(ids.EVENT_TYPE) or webhook_type,
+        status=DeliveryStatus(status),
+        attempt_count=attrs.get(ids.ATTEMPT_COUNT) or 0,
+        last_status_code=attrs.get(ids.LAST_STATUS_CODE),
+        created_at=created,
+        updated_at=attrs.get(ids.LAST_ATTEMPT_AT) or created,
+    )
+
+
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+async def list_deliveries(
+    client: Client,
+    tenant: str,
+    *,
+    endpoint_id: str | None,
+    status: DeliveryStatus | None,
+    event_type: str | None,
+    limit: int,
+    cursor: str | None,
+) -> DeliveryList:
+    clauses = ["WorkflowType = 'DeliveryWorkflow'", f"{ids.TENANT.name} = {_quoted(tenant)}"]
+    if endpoint_id:
+        clauses.append(f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}")
+    if status:
+        clauses.append(f"{ids.DELIVERY_STATUS.name} = {_quoted(status.value)}")
+    if event_type:
+        clauses.append(f"{ids.EVENT_TYPE.name} = {_quoted(event_type)}")
+    token = None
+    if cursor:
+        try:
+            token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidCursor("cursor is not one this API returned") from None
+    pages = client.list_workflows(" AND ".join(clauses), page_size=limit, next_page_token=token)
+    try:
+        await pages.fetch_next_page()
+    except RPCError as err:
+        if err.status is RPCStatusCode.INVALID_ARGUMENT:
+            raise InvalidCursor("cursor is not one this API returned") from None
+        raise
+    items: dict[str, DeliveryPublic] = {}
+    for execution in pages.current_page or []:
+        items.setdefault(execution.id, _from_execution(execution))
+    next_token = pages.next_page_token
+    return DeliveryList(
+        items=list(items.values()),
+        next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+    )
+
+
+def _from_execution(execution: WorkflowExecution) -> DeliveryPublic:
+    delivery = execution.id.split(":", 2)[2]
+    return _summary(
+        execution.typed_search_attributes,
+        fallback_created=execution.start_time,
+        delivery=delivery,
+        event_id=ids.split_delivery_id(delivery)[0],  # type: ignore[index]
+    )
+
+
+async def read_delivery_state(
+    handle: WorkflowHandle,
+    description: WorkflowExecutionDescription,  # type: ignore[type-arg]
+) -> DeliveryState:
+    """A closed delivery's state is its result (no worker needed); a running one answers a query."""
+    if description.status is WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    return await handle.query(DeliveryWorkflow.state)  # type: ignore[no-any-return]
+
+
+def workflow_url(ui_base: str | None, namespace: str, workflow_id: str) -> str | None:
+    if not ui_base:
+        return None
+    return f"{ui_base}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}"
+
+
+async def get_delivery(client: Client, tenant: str, delivery: str, *, ui_base: str | None) -> DeliveryDetail:
+    workflow_id = ids.delivery_workflow_id(tenant, delivery)
+    handle = client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
+    description = await _describe(handle)
+    if description is None:
+        raise NotFound(delivery)
+    state = await read_delivery_state(handle, description)
+    summary = _summary(
+        description.typed_search_attributes,
+        fallback_created=state.created_at,
+        delivery=delivery,
+        event_id=state.event_id,
+        webhook_type=state.webhook_type,
+    )
+    last = state.attempts[-1] if state.attempts else None
+    return DeliveryDetail(
+        **{
+            **summary.model_dump(),
+            # The workflow's own state is fresher than its search attributes.
+            "status": state.status,
+            "attempt_count": len(state.attempts),
+            "last_status_code": last.status_code if last else None,
+            "updated_at": last.started_at if last else state.created_at,
+        },
+        payload=json.loads(state.body),
+        attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in state.attempts],
+        next_attempt_at=state.next_attempt_at,
+        workflow_url=workflow_url(ui_base, client.namespace, workflow_id),
+    )
+
+
+async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_queue: str) -> RetryAccepted:
+    """One manual attempt now: an update on the running delivery, or a new run of a closed one."""
+    workflow_id = ids.delivery_workflow_id(tenant, delivery)
+    for _ in range(3):  # the delivery can close between our look and our update
+        handle = client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
+        description = await _describe(handle)
+        if description is None:
+            raise NotFound(delivery)
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            try:
+                return await handle.execute_update(DeliveryWorkflow.retry_now)  # type: ignore[no-any-return]
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                continue
+        state = await read_delivery_state(handle, description)
+        rerun = DeliveryInput(
+            tenant=tenant,
+            event_id=state.event_id,
+            endpoint_id=state.endpoint_id,
+            delivery_id=state.delivery_id,
+            webhook_type=state.webhook_type,
+            body=state.body,
+            created_at=state.created_at,
+            policy=state.policy,
+            prior_attempts=state.attempts,
+            manual_only=True,
+        )
+        try:
+            await client.start_workflow(
+                DeliveryWorkflow.run,
+                rerun,
+                id=workflow_id,
+                task_queue=task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=delivery_search_attributes(rerun),
+            )
+        except WorkflowAlreadyStartedError:
+            continue  # another retry started a run first: send it our request instead
+        # The new run carries every earlier attempt; drop the closed run so the log lists one entry.
+        await client.workflow_service.delete_workflow_execution(
+            DeleteWorkflowExecutionRequest(
+                namespace=client.namespace,
+                workflow_execution=WorkflowExecutionRef(workflow_id=workflow_id, run_id=description.run_id),
+            )
+        )
+        return RetryAccepted(attempt=len(state.attempts) + 1)
+    raise RuntimeError(f"delivery {delivery} kept changing state; try again")
+
+
+async def get_event(client: Client, tenant: str, event_id: str) -> EventDetail:
+    """The event as accepted (its workflow's input) and each delivery's current status."""
+    handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
+    event: EventInput | None = None
+    try:
+        async for history_event in handle.fetch_history_events():
+            if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                payloads = history_event.workflow_execution_started_event_attributes.input.payloads
+                [event] = await client.data_converter.decode(payloads, [EventInput])
+            break
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            raise NotFound(event_id) from None
+        raise
+    if event is None:
+        raise NotFound(event_id)
+    found = event
+
+    async def delivery_summary(endpoint_id: str) -> DeliveryPublic:
+        delivery = ids.delivery_id(found.event_id, endpoint_id)
+        handle = client.get_workflow_handle(ids.delivery_workflow_id(tenant, delivery))
+        description = await _describe(handle)
+        # Not described yet: the event workflow is still starting its children.
+        attrs = description.typed_search_attributes if description else TypedSearchAttributes.empty
+        return _summary(
+            attrs,
+            fallback_created=found.created_at,
+            delivery=delivery,
+            event_id=found.event_id,
+            webhook_type=found.webhook_type,
+        )
+
+    deliveries = await asyncio.gather(*(delivery_summary(e) for e in event.endpoint_ids))
+    return EventDetail(
+        id=event.event_id,
+        webhook_type=event.webhook_type,
+        object_type=event.object_type,
+        created_at=event.created_at,
+        payload=json.loads(event.body),
+        deliveries=list(deliveries),
+    )

@@ -1,0 +1,65 @@
+"""Which URLs an endpoint may point at.
+
+Only http(s) with a host. Unless `WEBHOOKS_ALLOW_PRIVATE_URLS` is set, destinations on loopback,
+private, link-local or otherwise non-global addresses are refused (as Svix does by default), once when
+the endpoint is saved and again at each attempt, after DNS resolution, since a name can change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+
+class DestinationError(ValueError):
+    """A URL that must not receive deliveries; the message says why."""
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return ip.is_global
+
+
+def validate_url(url: str, *, allow_private: bool) -> str:
+    """The URL if an endpoint may use it; raises `DestinationError` with a message that says what to fix."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise DestinationError("url must start with http:// or https://")
+    if not parts.hostname:
+        raise DestinationError("url must include a host")
+    try:
+        _ = parts.port
+    except ValueError:
+        raise DestinationError("url has an invalid port") from None
+    if parts.username or parts.password:
+        raise DestinationError("url must not contain credentials; use the signature to authenticate")
+    if not allow_private:
+        host = parts.hostname
+        if host == "localhost" or host.endswith(".localhost"):
+            raise DestinationError("url points at localhost, which cannot receive webhooks")
+        try:
+            if not _is_public(host):
+                raise DestinationError("url points at a private or reserved address")
+        except ValueError:
+            pass  # a name, not an address: checked when delivering
+    return url
+
+
+async def check_resolved(url: str, *, allow_private: bool) -> None:
+    """Raise `DestinationError` if the URL's host resolves to a non-public address."""
+    if allow_private:
+        return
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise DestinationError(f"cannot resolve {host}: {err.strerror}") from None
+    for info in infos:
+        if not _is_public(str(info[4][0])):
+            raise DestinationError(f"{host} resolves to a private or reserved address")

@@ -1,0 +1,192 @@
+"""The endpoint store: where each tenant's webhook endpoints live (SQLAlchemy 2).
+
+Configuration is relational data read on every emission and every attempt, so it lives in SQL: a SQLite
+file in the data dir by default, PostgreSQL in `docker-compose.yml`. Temporal keeps everything about
+deliveries. Every function takes the tenant, so one tenant's rows are invisible to another.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from core.models import SignatureMethod
+from core.signing import generate_secret
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EndpointRow(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    signature_method: Mapped[str] = mapped_column(String(8))
+    secret: Mapped[str] = mapped_column(String(128))
+    event_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    tenant: str
+    url: str
+    description: str
+    signature_method: SignatureMethod
+    secret: str
+    event_types: list[str] | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    def subscribes_to(self, webhook_type: str) -> bool:
+        return self.event_types is None or webhook_type in self.event_types
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite returns naive datetimes even for timezone=True columns; everything stored is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _to_endpoint(row: EndpointRow) -> Endpoint:
+    return Endpoint(
+        id=row.id,
+        tenant=row.tenant,
+        url=row.url,
+        description=row.description,
+        signature_method=SignatureMethod(row.signature_method),
+        secret=row.secret,
+        event_types=list(row.event_types) if row.event_types is not None else None,
+        enabled=row.enabled,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
+    )
+
+
+def new_endpoint_id() -> str:
+    return "ep_" + secrets.token_hex(12)
+
+
+UNSET: Any = object()
+
+
+class EndpointStore:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = create_engine(url)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def create(
+        self,
+        tenant: str,
+        *,
+        url: str,
+        signature_method: SignatureMethod,
+        event_types: list[str] | None,
+        description: str,
+        enabled: bool,
+    ) -> Endpoint:
+        now = datetime.now(UTC)
+        row = EndpointRow(
+            id=new_endpoint_id(),
+            tenant=tenant,
+            url=url,
+            description=description,
+            signature_method=signature_method.value,
+            # Every endpoint has a secret, so switching a jwt endpoint to hmac needs no extra step.
+            secret=generate_secret(),
+            event_types=event_types,
+            enabled=enabled,
+            created_at=now,
+            updated_at=now,
+        )
+        with self._session.begin() as session:
+            session.add(row)
+        return _to_endpoint(row)
+
+    def list(self, tenant: str) -> list[Endpoint]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(EndpointRow).where(EndpointRow.tenant == tenant).order_by(EndpointRow.created_at)
+            )
+            return [_to_endpoint(r) for r in rows]
+
+    def get(self, tenant: str, endpoint_id: str) -> Endpoint | None:
+        with self._session() as session:
+            row = session.get(EndpointRow, endpoint_id)
+            return _to_endpoint(row) if row is not None and row.tenant == tenant else None
+
+    def update(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        *,
+        url: str = UNSET,
+        signature_method: SignatureMethod = UNSET,
+        event_types: list[str] | None = UNSET,
+        description: str = UNSET,
+        enabled: bool = UNSET,
+    ) -> Endpoint | None:
+        changes = {
+            "url": url,
+            "signature_method": signature_method.value if signature_method is not UNSET else UNSET,
+            "event_types": event_types,
+            "description": description,
+            "enabled": enabled,
+        }
+        with self._session.begin() as session:
+            row = session.get(EndpointRow, endpoint_id)
+            if row is None or row.tenant != tenant:
+                return None
+            for name, value in changes.items():
+                if value is not UNSET:
+                    setattr(row, name, value)
+            row.updated_at = datetime.now(UTC)
+        return _to_endpoint(row)
+
+    def delete(self, tenant: str, endpoint_id: str) -> bool:
+        with self._session.begin() as session:
+            row = session.get(EndpointRow, endpoint_id)
+            if row is None or row.tenant != tenant:
+                return False
+            session.delete(row)
+            return True
+
+    def subscribed(self, tenant: str, webhook_type: str) -> list[str]:
+        """Ids of the tenant's enabled endpoints that receive `webhook_type`, oldest first."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(EndpointRow)
+                .where(EndpointRow.tenant == tenant, EndpointRow.enabled.is_(True))
+                .order_by(EndpointRow.created_at)
+            )
+            return [r.id for r in rows if r.event_types is None or webhook_type in r.event_types]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The API and the worker share the file: WAL lets readers run beside a writer, and the busy
+    # timeout makes a writer wait for the other process instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

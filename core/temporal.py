@@ -1,0 +1,120 @@
+"""How this service talks to Temporal: one `connect()`, the workflow-id scheme and the search attributes.
+
+The API, the worker and the tests all go through here so they cannot drift apart. Workflow ids:
+`event:{tenant}:{event_id}` and `delivery:{tenant}:{event_id}:{endpoint_id}`; a delivery's public id
+(also its `webhook-id` header) is `{event_id}:{endpoint_id}`, so an id from one tenant never resolves
+under another tenant's key.
+"""
+
+from __future__ import annotations
+
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.namespace.v1 import NamespaceConfig, UpdateNamespaceInfo
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    UpdateNamespaceRequest,
+)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+TENANT = SearchAttributeKey.for_keyword("WebhookTenant")
+ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
+EVENT_ID = SearchAttributeKey.for_keyword("WebhookEventId")
+EVENT_TYPE = SearchAttributeKey.for_keyword("WebhookEventType")
+DELIVERY_STATUS = SearchAttributeKey.for_keyword("WebhookDeliveryStatus")
+ATTEMPT_COUNT = SearchAttributeKey.for_int("WebhookAttemptCount")
+LAST_STATUS_CODE = SearchAttributeKey.for_int("WebhookLastStatusCode")
+LAST_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookLastAttemptAt")
+CREATED_AT = SearchAttributeKey.for_datetime("WebhookCreatedAt")
+
+SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
+    TENANT,
+    ENDPOINT_ID,
+    EVENT_ID,
+    EVENT_TYPE,
+    DELIVERY_STATUS,
+    ATTEMPT_COUNT,
+    LAST_STATUS_CODE,
+    LAST_ATTEMPT_AT,
+    CREATED_AT,
+)
+
+_INDEXED_TYPE = {
+    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+_CLI_TYPE = {
+    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
+    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
+}
+
+
+def search_attribute_flags() -> list[str]:
+    """`--search-attribute` arguments for `temporal server start-dev`."""
+    flags: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type]}"]
+    return flags
+
+
+async def connect(target: str, namespace: str = "default", *, lazy: bool = False) -> Client:
+    """The Temporal client every process uses, with the pydantic data converter our models need."""
+    return await Client.connect(
+        target, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+    )
+
+
+async def ensure_search_attributes(client: Client) -> None:
+    """Register our search attributes on a Temporal that lacks them (idempotent)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    missing = {
+        key.name: key.indexed_value_type
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)
+        )
+
+
+async def ensure_retention(client: Client, days: int) -> None:
+    """Keep closed workflows (the delivery logs) for `days`; the dev server's default is one day."""
+    wanted = Duration(seconds=days * 86400)
+    desc = await client.workflow_service.describe_namespace(
+        DescribeNamespaceRequest(namespace=client.namespace)
+    )
+    if desc.config.workflow_execution_retention_ttl == wanted:
+        return
+    await client.workflow_service.update_namespace(
+        UpdateNamespaceRequest(
+            namespace=client.namespace,
+            update_info=UpdateNamespaceInfo(),
+            config=NamespaceConfig(workflow_execution_retention_ttl=wanted),
+        )
+    )
+
+
+def event_workflow_id(tenant: str, event_id: str) -> str:
+    return f"event:{tenant}:{event_id}"
+
+
+def delivery_id(event_id: str, endpoint_id: str) -> str:
+    return f"{event_id}:{endpoint_id}"
+
+
+def split_delivery_id(value: str) -> tuple[str, str] | None:
+    """`(event_id, endpoint_id)`, or None for a string that is not a delivery id."""
+    event_id, sep, endpoint_id = value.rpartition(":")
+    return (event_id, endpoint_id) if sep and event_id and endpoint_id else None
+
+
+def delivery_workflow_id(tenant: str, delivery: str) -> str:
+    return f"delivery:{tenant}:{delivery}"

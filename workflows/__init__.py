@@ -1,0 +1,1 @@
+"""Temporal workflows: `EventWorkflow` fans an event out, `DeliveryWorkflow` delivers it to one endpoint."""

@@ -1,0 +1,194 @@
+"""`DeliveryWorkflow`: one event to one endpoint, every attempt recorded, until it succeeds or gives up.
+
+The retry schedule is driven here rather than by an activity retry policy, because Temporal keeps only
+the last failure of a retried activity and the webhook log needs every attempt. Each attempt is one
+`deliver_once` execution; between attempts the workflow waits on a durable timer that a manual retry
+(the `retry_now` update) can cut short. The delivery's state is the workflow's result, so its log can be
+read without a worker once the workflow has closed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import DeliveryActivities
+    from core import temporal as ids
+    from core.models import (
+        AttemptOutcome,
+        AttemptRecord,
+        AttemptTrigger,
+        DeliverRequest,
+        DeliveryInput,
+        DeliveryState,
+        DeliveryStatus,
+        RetryAccepted,
+    )
+
+JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
+MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
+# Temporal's own slack on top of the HTTP timeout, so a lost worker shows up as a failed attempt.
+ACTIVITY_GRACE = timedelta(seconds=10)
+_STOPS_SCHEDULE = frozenset(
+    {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
+)
+
+
+@workflow.defn
+class DeliveryWorkflow:
+    @workflow.init
+    def __init__(self, input: DeliveryInput) -> None:
+        self._input = input
+        self._attempts: list[AttemptRecord] = list(input.prior_attempts)
+        self._status = DeliveryStatus.PENDING
+        self._next_attempt_at: datetime | None = None
+        self._manual_requested = 0
+
+    @workflow.run
+    async def run(self, input: DeliveryInput) -> DeliveryState:
+        if input.manual_only:
+            self._manual_requested += 1
+        else:
+            await self._follow_schedule()
+        # Manual retries accepted before the schedule ended still get their attempt.
+        while self._manual_requested:
+            await self._manual_attempt()
+        if self._status is DeliveryStatus.PENDING:
+            self._set_status(DeliveryStatus.FAILED)
+        return self.state()
+
+    async def _follow_schedule(self) -> None:
+        delays = self._input.policy.retry_delays
+        for index in range(len(delays) + 1):
+            record = await self._attempt(AttemptTrigger.SCHEDULED)
+            if record.outcome in _STOPS_SCHEDULE or index == len(delays):
+                self._set_status(
+                    DeliveryStatus.SUCCEEDED
+                    if record.outcome is AttemptOutcome.SUCCEEDED
+                    else DeliveryStatus.FAILED
+                )
+                return
+            delay = timedelta(seconds=delays[index] * workflow.random().uniform(1 - JITTER, 1 + JITTER))
+            if record.retry_after_seconds is not None:
+                delay = max(delay, min(timedelta(seconds=record.retry_after_seconds), MAX_RETRY_AFTER))
+            self._next_attempt_at = workflow.now() + delay
+            if await self._serve_manual_until(self._next_attempt_at):
+                return
+            self._next_attempt_at = None
+
+    async def _serve_manual_until(self, deadline: datetime) -> bool:
+        """Wait for the next scheduled attempt, making manual ones meanwhile; True if one ended it."""
+        while (remaining := deadline - workflow.now()) > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._manual_requested > 0, timeout=remaining)
+            except TimeoutError:
+                return False
+            record = await self._manual_attempt()
+            if record.outcome in _STOPS_SCHEDULE:
+                self._next_attempt_at = None
+                return True
+        return False
+
+    async def _manual_attempt(self) -> AttemptRecord:
+        self._manual_requested -= 1
+        record = await self._attempt(AttemptTrigger.MANUAL)
+        if record.outcome is AttemptOutcome.SUCCEEDED:
+            self._set_status(DeliveryStatus.SUCCEEDED)
+        elif record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
+            self._set_status(DeliveryStatus.FAILED)
+        return record
+
+    async def _attempt(self, trigger: AttemptTrigger) -> AttemptRecord:
+        number = len(self._attempts) + 1
+        started_at = workflow.now()
+        self._set_status(DeliveryStatus.PENDING)
+        try:
+            record = await workflow.execute_activity_method(
+                DeliveryActivities.deliver_once,
+                DeliverRequest(
+                    tenant=self._input.tenant,
+                    endpoint_id=self._input.endpoint_id,
+                    delivery_id=self._input.delivery_id,
+                    body=self._input.body,
+                    attempt=number,
+                    trigger=trigger,
+                    timeout=self._input.policy.attempt_timeout,
+                ),
+                start_to_close_timeout=timedelta(seconds=self._input.policy.attempt_timeout) + ACTIVITY_GRACE,
+                # One execution per attempt: the schedule above decides about retries and logs each.
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as err:
+            cause = err.cause or err
+            record = AttemptRecord(
+                attempt=number,
+                trigger=trigger,
+                started_at=started_at,
+                duration_ms=int((workflow.now() - started_at).total_seconds() * 1000),
+                outcome=AttemptOutcome.RETRYABLE,
+                error=f"attempt did not complete: {cause}",
+            )
+        self._attempts.append(record)
+        updates: list[SearchAttributeUpdate[Any]] = [
+            ids.ATTEMPT_COUNT.value_set(len(self._attempts)),
+            ids.LAST_ATTEMPT_AT.value_set(record.started_at),
+        ]
+        if record.status_code is not None:
+            updates.append(ids.LAST_STATUS_CODE.value_set(record.status_code))
+        workflow.upsert_search_attributes(updates)
+        return record
+
+    def _set_status(self, status: DeliveryStatus) -> None:
+        if status is not self._status:
+            self._status = status
+            workflow.upsert_search_attributes([ids.DELIVERY_STATUS.value_set(status.value)])
+
+    @workflow.update
+    async def retry_now(self) -> RetryAccepted:
+        """Make one attempt now, marked manual; the scheduled ones go on if it fails."""
+        self._manual_requested += 1
+        return RetryAccepted(attempt=len(self._attempts) + self._manual_requested)
+
+    @workflow.query
+    def state(self) -> DeliveryState:
+        return DeliveryState(
+            delivery_id=self._input.delivery_id,
+            event_id=self._input.event_id,
+            endpoint_id=self._input.endpoint_id,
+            webhook_type=self._input.webhook_type,
+            body=self._input.body,
+            created_at=self._input.created_at,
+            status=self._status,
+            attempts=self._attempts,
+            next_attempt_at=self._next_attempt_at,
+            policy=self._input.policy,
+        )
+
+
+def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
+    """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(ids.TENANT, input.tenant),
+        SearchAttributePair(ids.ENDPOINT_ID, input.endpoint_id),
+        SearchAttributePair(ids.EVENT_ID, input.event_id),
+        SearchAttributePair(ids.EVENT_TYPE, input.webhook_type),
+        SearchAttributePair(ids.CREATED_AT, input.created_at),
+        SearchAttributePair(ids.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
+        SearchAttributePair(ids.ATTEMPT_COUNT, len(input.prior_attempts)),
+    ]
+    if input.prior_attempts:
+        last = input.prior_attempts[-1]
+        pairs.append(SearchAttributePair(ids.LAST_ATTEMPT_AT, last.started_at))
+        if last.status_code is not None:
+            pairs.append(SearchAttributePair(ids.LAST_STATUS_CODE, last.status_code))
+    return TypedSearchAttributes(pairs)

@@ -1,0 +1,57 @@
+"""`EventWorkflow`: one accepted event, fanned out to one `DeliveryWorkflow` per subscribed endpoint.
+
+Its id is derived from the tenant and the event id, so the same event emitted twice is one workflow and
+one set of deliveries. The children are started concurrently and abandoned on completion: each lives
+on through its own retry schedule, while the event workflow closes as soon as all of them have started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from core import temporal as ids
+    from core.models import DeliveryInput, EventInput, EventSummary
+    from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+
+
+@workflow.defn
+class EventWorkflow:
+    @workflow.run
+    async def run(self, input: EventInput) -> EventSummary:
+        deliveries = [
+            DeliveryInput(
+                tenant=input.tenant,
+                event_id=input.event_id,
+                endpoint_id=endpoint_id,
+                delivery_id=ids.delivery_id(input.event_id, endpoint_id),
+                webhook_type=input.webhook_type,
+                body=input.body,
+                created_at=input.created_at,
+                policy=input.policy,
+            )
+            for endpoint_id in input.endpoint_ids
+        ]
+        await asyncio.gather(
+            *(
+                workflow.start_child_workflow(
+                    DeliveryWorkflow.run,
+                    delivery,
+                    id=ids.delivery_workflow_id(input.tenant, delivery.delivery_id),
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    search_attributes=delivery_search_attributes(delivery),
+                )
+                for delivery in deliveries
+            )
+        )
+        return EventSummary(
+            tenant=input.tenant,
+            event_id=input.event_id,
+            webhook_type=input.webhook_type,
+            object_type=input.object_type,
+            body=input.body,
+            created_at=input.created_at,
+            delivery_ids=[d.delivery_id for d in deliveries],
+        )
