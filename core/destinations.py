@@ -42,10 +42,11 @@ def validate_url(url: str, *, allow_private: bool) -> str:
         if host == "localhost" or host.endswith(".localhost"):
             raise DestinationError("url points at localhost, which cannot receive webhooks")
         try:
-            if not _is_public(host):
-                raise DestinationError("url points at a private or reserved address")
+            public = _is_public(host)
         except ValueError:
-            pass  # a name, not an address: checked when delivering
+            public = True  # a name, not an address: checked after resolution, at each attempt
+        if not public:
+            raise DestinationError("url points at a private or reserved address")
     return url
 
 

@@ -45,10 +45,10 @@ def dev_api_keys(data_dir: Path) -> str:
 class Stack:
     """The three processes of the service, started in order and stopped in reverse."""
 
-    def __init__(self, env: Mapping[str, str], *, quiet: bool = False) -> None:
+    def __init__(self, env: Mapping[str, str], *, log_file: Path | None = None) -> None:
         self.env = {**os.environ, **env}
         self.settings = _settings_from(self.env)
-        self._quiet = quiet
+        self._log_file = log_file
         self.temporal: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
@@ -58,9 +58,13 @@ class Stack:
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
 
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL if self._quiet else None
         # A session of its own: Ctrl-C reaches the launcher, which stops the children in order.
-        return subprocess.Popen(args, env=self.env, stdout=out, stderr=out, start_new_session=True)
+        if self._log_file is None:
+            return subprocess.Popen(args, env=self.env, start_new_session=True)
+        with self._log_file.open("ab") as out:
+            return subprocess.Popen(
+                args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
 
     def start(self, timeout: float = 60) -> None:
         s = self.settings

@@ -1,0 +1,168 @@
+"""Fixtures: the real stack (Temporal dev server, worker, API) on free ports, receivers and API clients.
+
+The session's stack is started the way `make run` starts it (`core.launcher.Stack`), with a retry
+schedule of seconds so that schedules run in test time; long schedules are tested on the
+time-skipping server instead (test_delivery_workflow.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from core.launcher import Stack
+from tests.receiver import Receiver
+
+T = TypeVar("T")
+TEST_SCHEDULE = "1,1,1"  # four attempts, about three seconds apart in all
+KEYS = {"tenant_a": "key_a_" + "x" * 20, "tenant_b": "key_b_" + "y" * 20}
+OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        "WEBHOOKS_DATA_DIR": str(data_dir),
+        "WEBHOOKS_API_PORT": str(free_port()),
+        "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
+        "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
+        "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
+        "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
+        "WEBHOOKS_DELIVERY_TIMEOUT": "2",
+        "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
+    }
+    env.pop("WEBHOOKS_TEMPORAL_ADDRESS", None)
+    return {**env, **overrides}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("stack-data")
+    log = (OUTPUT / "stack.log").resolve()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    stack = Stack(stack_env(data_dir), log_file=log)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextmanager
+def standalone_api(env: dict[str, str]) -> Iterator[str]:
+    """Only the API process, with default settings but `env`, on a free port (Temporal unreachable)."""
+    port = free_port()
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
+    full_env.update({"WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", **env})
+    args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
+    proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(base_url), timeout=30, what="the API to start")
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def api_client(stack: Stack, tenant: str | None = "tenant_a") -> httpx.Client:
+    headers = {"x-api-key": KEYS[tenant]} if tenant else {}
+    return httpx.Client(base_url=stack.api_url, headers=headers, timeout=30)
+
+
+def _fresh_client(stack: Stack, tenant: str) -> httpx.Client:
+    """A client of `tenant` with no endpoints left by earlier tests (the stack is shared)."""
+    client = api_client(stack, tenant)
+    for endpoint in client.get("/v1/webhooks/endpoints").json()["items"]:
+        client.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+    return client
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[httpx.Client]:
+    client = _fresh_client(stack, "tenant_a")
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def api_b(stack: Stack) -> Iterator[httpx.Client]:
+    client = _fresh_client(stack, "tenant_b")
+    yield client
+    client.close()
+
+
+# Endpoints whose deliveries no test reads point here: loopback, nothing listening, no traffic leaves.
+NOWHERE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; that value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def create_endpoint(api: httpx.Client, url: str, **fields: Any) -> dict[str, Any]:
+    response = api.post("/v1/webhooks/endpoints", json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def emit(api: httpx.Client, webhook_type: str = "invoice.created", **fields: Any) -> dict[str, Any]:
+    body = {"webhook_type": webhook_type, "data": {"object": {"id": "obj_1"}}, **fields}
+    response = api.post("/v1/events", json=body)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def delivery(api: httpx.Client, delivery_id: str) -> dict[str, Any]:
+    response = api.get(f"/v1/webhooks/deliveries/{delivery_id}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def wait_delivery(
+    api: httpx.Client, delivery_id: str, check: Callable[[dict[str, Any]], bool], *, timeout: float = 30
+) -> dict[str, Any]:
+    def poll() -> dict[str, Any] | None:
+        response = api.get(f"/v1/webhooks/deliveries/{delivery_id}")
+        if response.status_code != 200:
+            return None
+        found = dict(response.json())
+        return found if check(found) else None
+
+    return wait_for(poll, timeout=timeout, what=f"delivery {delivery_id}")
