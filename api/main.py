@@ -11,13 +11,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.deps import Services
 from api.routes import deliveries, endpoints, event_types, events, system
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
-from core.temporal import connect
+from core.temporal import connect, is_unreachable
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,9 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
 
     @app.exception_handler(RPCError)
-    async def temporal_unavailable(_request: Request, err: RPCError) -> JSONResponse:
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            return JSONResponse({"detail": f"Temporal is unavailable, try again: {err.message}"}, 503)
-        return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
+    @app.exception_handler(RuntimeError)
+    async def temporal_error(_request: Request, err: Exception) -> JSONResponse:
+        if is_unreachable(err):
+            return JSONResponse({"detail": "Temporal is unavailable; nothing was accepted, try again"}, 503)
+        if isinstance(err, RPCError):
+            return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
+        raise err
 
     return app

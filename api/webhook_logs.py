@@ -112,9 +112,14 @@ async def list_deliveries(
     items: dict[str, DeliveryPublic] = {}
     for execution in pages.current_page or []:
         items.setdefault(execution.id, _from_execution(execution))
+    # Temporal's SQL visibility orders running workflows first, then by close time, newest first, and
+    # cannot order otherwise; within a page we make that exact with our own timestamps.
+    ordered = sorted(
+        items.values(), key=lambda d: (d.status is not DeliveryStatus.PENDING, -d.updated_at.timestamp())
+    )
     next_token = pages.next_page_token
     return DeliveryList(
-        items=list(items.values()),
+        items=ordered,
         next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
     )
 

@@ -160,6 +160,7 @@ class Stack:
     def stop(self) -> None:
         for proc in (self.api, self.worker, self.temporal):
             _stop(proc, signal.SIGTERM)
+        self.api = self.worker = self.temporal = None
 
 
 def _stop(proc: subprocess.Popen[bytes] | None, sig: int) -> None:

@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 TENANT = SearchAttributeKey.for_keyword("WebhookTenant")
 ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
@@ -69,16 +70,25 @@ async def connect(target: str, namespace: str = "default", *, lazy: bool = False
     )
 
 
+def is_unreachable(err: BaseException) -> bool:
+    """True for the errors that mean Temporal could not be reached (lazy clients raise RuntimeError)."""
+    if isinstance(err, RPCError):
+        return err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+    return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")
+
+
 async def ensure_search_attributes(client: Client) -> None:
     """Register our search attributes on a Temporal that lacks them (idempotent)."""
-    existing = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=client.namespace)
-    )
-    missing = {
-        key.name: key.indexed_value_type
-        for key in SEARCH_ATTRIBUTES
-        if key.name not in existing.custom_attributes
-    }
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+        known = set(existing.custom_attributes)
+    except RPCError as err:
+        if err.status is not RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
+            raise
+        known = set()
+    missing = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES if key.name not in known}
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

@@ -320,9 +320,9 @@ def test_delivery_lists_filter_and_page(api: httpx.Client, receiver: Receiver) -
         if not cursor:
             break
     assert sorted(seen) == sorted(f"{e}:{endpoint['id']}" for e in ids.values())
-    # Newest first.
-    created = [d["created_at"] for d in api.get(base).json()["items"]]
-    assert created == sorted(created, reverse=True)
+    # Most recently attempted first (all three have settled).
+    updated = [datetime.fromisoformat(d["updated_at"]) for d in api.get(base).json()["items"]]
+    assert updated == sorted(updated, reverse=True)
 
     assert api.get(base, params={"cursor": "garbage!"}).status_code == 422
     assert api.get(base, params={"limit": 0}).status_code == 422

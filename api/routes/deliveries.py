@@ -55,7 +55,7 @@ async def list_endpoint_deliveries(
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> DeliveryList:
-    """An endpoint's event history, newest first (deliveries still retrying come first)."""
+    """An endpoint's event history: deliveries still in flight first, then the most recently attempted."""
     if await run_in_threadpool(services.store.get, tenant, endpoint_id) is None:
         raise HTTPException(404, f"endpoint {endpoint_id} not found")
     return await _list(

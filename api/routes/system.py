@@ -13,6 +13,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
 from api.deps import ServicesDep
+from core.temporal import is_unreachable
 
 router = APIRouter(tags=["system"])
 _TIMEOUT = timedelta(seconds=3)
@@ -30,8 +31,10 @@ async def healthz(services: ServicesDep) -> JSONResponse:
             ),
             timeout=_TIMEOUT,
         )
-    except RPCError as err:
-        return JSONResponse({"status": "unavailable", "temporal": f"unreachable: {err.message}"}, 503)
+    except (RPCError, RuntimeError) as err:
+        if not is_unreachable(err) and not isinstance(err, RPCError):
+            raise
+        return JSONResponse({"status": "unavailable", "temporal": f"unreachable: {err}"}, 503)
     if not queue.pollers:
         return JSONResponse(
             {"status": "unavailable", "temporal": "ok", "workers": "no worker polls the task queue"}, 503

@@ -1,0 +1,91 @@
+"""Record workflow histories for the replay test: `python -m tests.histories.record`.
+
+Runs a few delivery scenarios on a fresh stack and writes each workflow's history as JSON beside this
+file. Re-record only to add scenarios: the point of the committed files is that they come from older
+code, so that test_replay.py catches a change to workflow code that running workflows could not replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from core.launcher import Stack
+from core.temporal import connect
+from tests.conftest import api_client, create_endpoint, emit, stack_env, wait_delivery
+from tests.receiver import Answer, Receiver
+
+HERE = Path(__file__).parent
+
+
+def _done(d: dict[str, object]) -> bool:
+    return d["status"] != "pending"
+
+
+def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+    """Workflow ids by the file name their history goes to."""
+    recorded: dict[str, str] = {}
+    flaky = create_endpoint(api, receiver.script("/flaky", [Answer(500), Answer(200)]))
+    steady = create_endpoint(api, receiver.script("/steady", []), signature_method="jwt")
+    event_id = emit(api, "invoice.created", id="replay-fanout")["id"]
+    for name, endpoint in (("delivery_retried_then_succeeded", flaky), ("delivery_jwt_first_try", steady)):
+        wait_delivery(api, f"{event_id}:{endpoint['id']}", _done)
+        recorded[name] = f"delivery:tenant_a:{event_id}:{endpoint['id']}"
+    recorded["event_fanout_two_endpoints"] = f"event:tenant_a:{event_id}"
+    for endpoint in (flaky, steady):
+        api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+
+    later = create_endpoint(api, receiver.script("/later", [Answer(429, headers={"Retry-After": "120"})]))
+    event_id = emit(api, "customer.updated", id="replay-manual")["id"]
+    delivery_id = f"{event_id}:{later['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["next_attempt_at"] is not None)
+    receiver.script("/later", [Answer(200)])
+    api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+    wait_delivery(api, delivery_id, _done)
+    recorded["delivery_manual_retry_while_scheduled"] = f"delivery:tenant_a:{delivery_id}"
+    api.delete(f"/v1/webhooks/endpoints/{later['id']}")
+
+    gone = create_endpoint(api, receiver.script("/gone", [Answer(503)]))
+    event_id = emit(api, "wallet.updated", id="replay-deleted")["id"]
+    time.sleep(0.5)
+    api.delete(f"/v1/webhooks/endpoints/{gone['id']}")
+    wait_delivery(api, f"{event_id}:{gone['id']}", _done)
+    recorded["delivery_endpoint_deleted"] = f"delivery:tenant_a:{event_id}:{gone['id']}"
+
+    down = create_endpoint(api, receiver.script("/down", [Answer(500)]))
+    event_id = emit(api, "invoice.voided", id="replay-rerun")["id"]
+    delivery_id = f"{event_id}:{down['id']}"
+    wait_delivery(api, delivery_id, _done)
+    receiver.script("/down", [Answer(200)])
+    api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+    wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    recorded["delivery_manual_rerun_after_exhaustion"] = f"delivery:tenant_a:{delivery_id}"
+    return recorded
+
+
+async def save(stack: Stack, recorded: dict[str, str]) -> None:
+    client = await connect(stack.settings.temporal_target)
+    for name, workflow_id in recorded.items():
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        (HERE / f"{name}.json").write_text(history.to_json())
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as data_dir, Receiver() as receiver:
+        stack = Stack(stack_env(Path(data_dir)), log_file=Path(data_dir) / "stack.log")
+        try:
+            stack.start()
+            with api_client(stack) as api:
+                recorded = scenarios(api, receiver)
+            asyncio.run(save(stack, recorded))
+        finally:
+            stack.stop()
+    print(f"recorded {len(recorded)} histories in {HERE}")  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

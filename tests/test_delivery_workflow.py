@@ -1,0 +1,177 @@
+"""`DeliveryWorkflow` over its full default schedule, on the time-skipping test server.
+
+27.6 hours of backoff run in seconds; the attempts are real POSTs to a real receiver. The delays are
+read from the workflow's history (its timers), since time skipping moves only Temporal's clock.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from core.models import DeliveryInput, DeliveryPolicy, DeliveryState
+from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
+from core.signing import JwtSigner, load_or_create_rsa_key
+from core.store import EndpointStore
+from core.temporal import ensure_search_attributes
+from tests.receiver import Answer, Receiver
+from workflows.delivery import JITTER, DeliveryWorkflow, delivery_search_attributes
+from workflows.event import EventWorkflow
+
+DEFAULT_DELAYS = parse_retry_schedule(DEFAULT_RETRY_SCHEDULE)
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    server = str(Path(sysconfig.get_path("scripts")) / "temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server, data_converter=pydantic_data_converter
+    ) as env:
+        await ensure_search_attributes(env.client)
+        yield env
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[EndpointStore]:
+    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
+    store.create_schema()
+    yield store
+    store.close()
+
+
+@pytest.fixture
+async def worker(env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path) -> AsyncIterator[str]:
+    signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "jwt.pem"), issuer="test")
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with httpx.AsyncClient() as http:
+        activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+        async with Worker(
+            env.client,
+            task_queue=task_queue,
+            workflows=[EventWorkflow, DeliveryWorkflow],
+            activities=[activities.deliver_once],
+        ):
+            yield task_queue
+
+
+async def start_delivery(
+    client: Client, task_queue: str, store: EndpointStore, url: str
+) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
+    from core.models import SignatureMethod
+
+    endpoint = store.create(
+        "t", url=url, signature_method=SignatureMethod.HMAC, event_types=None, description="", enabled=True
+    )
+    event_id = f"evt_{uuid.uuid4().hex[:8]}"
+    delivery = DeliveryInput(
+        tenant="t",
+        event_id=event_id,
+        endpoint_id=endpoint.id,
+        delivery_id=f"{event_id}:{endpoint.id}",
+        webhook_type="invoice.created",
+        body='{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}',
+        created_at=datetime.now(UTC),
+        policy=DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5),
+    )
+    return await client.start_workflow(
+        DeliveryWorkflow.run,
+        delivery,
+        id=f"delivery:t:{delivery.delivery_id}",
+        task_queue=task_queue,
+        search_attributes=delivery_search_attributes(delivery),
+    )
+
+
+async def timer_delays(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> list[float]:
+    history = await handle.fetch_history()
+    return [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+
+
+async def test_full_default_schedule_then_failed(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/down", [Answer(500, b"nope")])
+        handle = await start_delivery(env.client, worker, store, url)
+        state = await handle.result()
+        assert state.status == "failed"
+        assert len(state.attempts) == 8
+        assert [a.status_code for a in state.attempts] == [500] * 8
+        assert len(receiver.requests("/down")) == 8
+    delays = await timer_delays(handle)
+    assert len(delays) == 7
+    for actual, planned in zip(delays, DEFAULT_DELAYS, strict=True):
+        assert planned * (1 - JITTER) <= actual <= planned * (1 + JITTER)
+    assert sum(delays) / 3600 == pytest.approx(27.6, rel=JITTER)
+
+
+async def test_success_midway_stops_the_schedule(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/late", [Answer(500)] * 4 + [Answer(200)])
+        handle = await start_delivery(env.client, worker, store, url)
+        state = await handle.result()
+    assert state.status == "succeeded"
+    assert [a.status_code for a in state.attempts] == [500, 500, 500, 500, 200]
+    assert len(await timer_delays(handle)) == 4
+
+
+async def test_retry_after_longer_than_the_schedule_wins(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/limited", [Answer(429, headers={"Retry-After": "7200"}), Answer(200)])
+        handle = await start_delivery(env.client, worker, store, url)
+        state = await handle.result()
+    assert [a.status_code for a in state.attempts] == [429, 200]
+    assert state.attempts[0].retry_after_seconds == 7200
+    [delay] = await timer_delays(handle)
+    assert delay >= 7200  # the schedule alone would have waited about 5 s
+
+
+async def test_410_ends_the_delivery_at_once(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        handle = await start_delivery(env.client, worker, store, receiver.script("/gone", [Answer(410)]))
+        state = await handle.result()
+    assert state.status == "failed"
+    assert len(state.attempts) == 1
+    assert await timer_delays(handle) == []
+
+
+async def test_manual_retry_cuts_a_long_wait_short(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/manual", [Answer(500), Answer(500), Answer(200, b"ok")])
+        handle = await start_delivery(env.client, worker, store, url)
+        # Wait until the first attempt is logged and the second is scheduled.
+        while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
+            await env.sleep(1)
+        accepted = await handle.execute_update(DeliveryWorkflow.retry_now)
+        assert accepted.attempt == 2
+        state = await handle.result()
+    assert [(a.trigger, a.status_code) for a in state.attempts] == [
+        ("scheduled", 500),
+        ("manual", 500),
+        ("scheduled", 200),
+    ]
+    assert state.status == "succeeded"

@@ -1,0 +1,110 @@
+"""Process failures and restarts: a killed worker, a restarted stack, an external Temporal, health."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import httpx
+
+from core.launcher import Stack
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    stack_env,
+    standalone_api,
+    wait_delivery,
+    wait_for,
+)
+from tests.receiver import Answer, Receiver
+
+
+def test_worker_killed_mid_schedule_resumes_on_restart(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/survivor", [Answer(500), Answer(200, b"made it")]))
+    event_id = emit(api, "invoice.payment_overdue")["id"]
+    wait_for(lambda: receiver.requests("/survivor"), what="the first attempt")
+    stack.stop_worker(signal.SIGKILL)
+    try:
+        time.sleep(2)  # the next attempt falls due while no worker runs
+        assert len(receiver.requests("/survivor")) == 1
+    finally:
+        stack.start_worker()
+    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] != "pending", timeout=60)
+    assert final["status"] == "succeeded"
+    assert final["attempts"][0]["trigger"] == "scheduled"
+    assert final["attempts"][-1]["status_code"] == 200
+    assert final["attempts"][-1]["response_body"] == "made it"
+    assert len(receiver.requests("/survivor")) == 2
+
+
+def test_a_restarted_stack_keeps_endpoints_events_and_logs(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/persist", [Answer(500), Answer(200)]))
+    event_id = emit(api, "subscription.usage_threshold_reached")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    before = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    jwks = httpx.get(f"{stack.api_url}/v1/webhooks/jwks.json").json()
+
+    stack.stop()
+    stack.start()
+
+    with api_client(stack) as again:
+        assert again.get(f"/v1/webhooks/endpoints/{endpoint['id']}").json()["url"] == endpoint["url"]
+        assert (
+            again.get(f"/v1/webhooks/endpoints/{endpoint['id']}/secret").json()["secret"]
+            == endpoint["secret"]
+        )
+        assert again.get(f"/v1/events/{event_id}").json()["deliveries"][0]["status"] == "succeeded"
+        assert again.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["attempts"] == before["attempts"]
+        assert httpx.get(f"{stack.api_url}/v1/webhooks/jwks.json").json() == jwks
+        listed = wait_for(
+            lambda: again.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"],
+            what="the log after restart",
+        )
+        assert [d["id"] for d in listed] == [delivery_id]
+
+
+def test_external_temporal_starts_no_dev_server(stack: Stack, tmp_path: Path, receiver: Receiver) -> None:
+    env = stack_env(
+        tmp_path,
+        WEBHOOKS_TEMPORAL_ADDRESS=stack.settings.temporal_target,
+        WEBHOOKS_TASK_QUEUE="external-temporal-test",
+    )
+    other = Stack(env, log_file=tmp_path / "stack.log")
+    try:
+        other.start()
+        assert other.temporal is None
+        with api_client(other) as api:
+            endpoint = create_endpoint(api, receiver.script("/external", []))
+            event_id = emit(api, "billable_metric.archived")["id"]
+            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] != "pending")
+            assert final["status"] == "succeeded"
+    finally:
+        other.stop()
+
+
+def test_healthz_is_200_with_a_worker(stack: Stack) -> None:
+    response = httpx.get(f"{stack.api_url}/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["workers"] >= 1
+
+
+def test_temporal_down_is_503_not_500(tmp_path: Path) -> None:
+    with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
+        health = httpx.get(f"{base_url}/healthz", timeout=30)
+        assert health.status_code == 503
+        assert "unreachable" in health.json()["temporal"]
+        response = httpx.post(
+            f"{base_url}/v1/events",
+            headers={"x-api-key": "k"},
+            json={"webhook_type": "invoice.created", "data": {"object": {}}},
+            timeout=30,
+        )
+        assert response.status_code == 503
+        assert "Temporal is unavailable" in response.json()["detail"]
