@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck record-histories clean
+.PHONY: run receiver test lint record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,14 +18,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)  ## Temporal dev server + worker + API in the foreground (Ctrl-C stops all three)
 	$(BIN)/python -m core.launcher
 
+receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints what it gets
+	$(BIN)/python -m uvicorn examples.receiver:app --host 127.0.0.1 --port $${RECEIVER_PORT:-9000} --log-level warning
+
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff and mypy (strict), as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-typecheck: $(STAMP)
 	$(BIN)/mypy
 
 record-histories: $(STAMP)  ## re-record the workflow histories the replay test uses

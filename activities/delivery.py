@@ -11,6 +11,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 from temporalio import activity
@@ -70,14 +71,14 @@ class DeliveryActivities:
         started_at = datetime.now(UTC)
         clock = time.perf_counter()
 
-        def record(outcome: AttemptOutcome, **fields: object) -> AttemptRecord:
+        def record(outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
             return AttemptRecord(
                 attempt=request.attempt,
                 trigger=request.trigger,
                 started_at=started_at,
                 duration_ms=round((time.perf_counter() - clock) * 1000),
                 outcome=outcome,
-                **fields,  # type: ignore[arg-type]
+                **fields,
             )
 
         endpoint = await asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id)

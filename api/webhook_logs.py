@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from temporalio.api.common.v1 import WorkflowExecution as WorkflowExecutionRef
@@ -42,7 +43,7 @@ class InvalidCursor(ValueError):
     pass
 
 
-async def _describe(handle: WorkflowHandle) -> WorkflowExecutionDescription | None:  # type: ignore[type-arg]
+async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
     try:
         return await handle.describe()
     except RPCError as err:
@@ -135,13 +136,13 @@ def _from_execution(execution: WorkflowExecution) -> DeliveryPublic:
 
 
 async def read_delivery_state(
-    handle: WorkflowHandle,
-    description: WorkflowExecutionDescription,  # type: ignore[type-arg]
+    handle: WorkflowHandle[DeliveryWorkflow, DeliveryState],
+    description: WorkflowExecutionDescription,
 ) -> DeliveryState:
     """A closed delivery's state is its result (no worker needed); a running one answers a query."""
     if description.status is WorkflowExecutionStatus.COMPLETED:
         return await handle.result()
-    return await handle.query(DeliveryWorkflow.state)  # type: ignore[no-any-return]
+    return await handle.query(DeliveryWorkflow.state)
 
 
 def workflow_url(ui_base: str | None, namespace: str, workflow_id: str) -> str | None:
@@ -191,7 +192,7 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
             raise NotFound(delivery)
         if description.status is WorkflowExecutionStatus.RUNNING:
             try:
-                return await handle.execute_update(DeliveryWorkflow.retry_now)  # type: ignore[no-any-return]
+                return await handle.execute_update(DeliveryWorkflow.retry_now)
             except RPCError as err:
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise

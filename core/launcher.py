@@ -189,6 +189,9 @@ def main() -> None:
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     env: dict[str, str] = {"WEBHOOKS_DATA_DIR": str(settings.data_dir.resolve())}
+    if "WEBHOOKS_ALLOW_PRIVATE_URLS" not in os.environ:
+        # `make run` is a developer's machine, where receivers listen on localhost.
+        env["WEBHOOKS_ALLOW_PRIVATE_URLS"] = "true"
     if not settings.tenants_by_key:
         env["WEBHOOKS_API_KEYS"] = dev_api_keys(settings.data_dir)
     stack = Stack(env)
@@ -210,6 +213,7 @@ def main() -> None:
             f"  Temporal gRPC     {s.temporal_target}\n"
             f"  API keys          {keys if env.get('WEBHOOKS_API_KEYS') else '(from WEBHOOKS_API_KEYS)'}\n"
             f"  Data              {s.data_dir}\n"
+            f"  Private URLs      {'allowed' if s.allow_private_urls else 'refused'}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

@@ -123,7 +123,7 @@ class EndpointStore:
             session.add(row)
         return _to_endpoint(row)
 
-    def list(self, tenant: str) -> list[Endpoint]:
+    def for_tenant(self, tenant: str) -> list[Endpoint]:
         with self._session() as session:
             rows = session.scalars(
                 select(EndpointRow).where(EndpointRow.tenant == tenant).order_by(EndpointRow.created_at)

@@ -43,23 +43,13 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     CREATED_AT,
 )
 
-_INDEXED_TYPE = {
-    "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
-    "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
-    "Datetime": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
-}
-_CLI_TYPE = {
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
-    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
-}
-
 
 def search_attribute_flags() -> list[str]:
     """`--search-attribute` arguments for `temporal server start-dev`."""
     flags: list[str] = []
     for key in SEARCH_ATTRIBUTES:
-        flags += ["--search-attribute", f"{key.name}={_CLI_TYPE[key.indexed_value_type]}"]
+        kind = key.indexed_value_type.name.title().replace("_", "")  # KEYWORD → Keyword
+        flags += ["--search-attribute", f"{key.name}={kind}"]
     return flags
 
 
@@ -88,7 +78,11 @@ async def ensure_search_attributes(client: Client) -> None:
         if err.status is not RPCStatusCode.UNIMPLEMENTED:  # the time-skipping test server
             raise
         known = set()
-    missing = {key.name: key.indexed_value_type for key in SEARCH_ATTRIBUTES if key.name not in known}
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in SEARCH_ATTRIBUTES
+        if key.name not in known
+    }
     if missing:
         await client.operator_service.add_search_attributes(
             AddSearchAttributesRequest(namespace=client.namespace, search_attributes=missing)

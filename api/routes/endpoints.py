@@ -58,7 +58,7 @@ def create_endpoint(body: EndpointCreate, tenant: TenantDep, services: ServicesD
 @router.get("")
 def list_endpoints(tenant: TenantDep, services: ServicesDep) -> EndpointList:
     """Every endpoint of your account, oldest first (secrets are never listed)."""
-    return EndpointList(items=[EndpointPublic.of(e) for e in services.store.list(tenant)])
+    return EndpointList(items=[EndpointPublic.of(e) for e in services.store.for_tenant(tenant)])
 
 
 @router.get("/{endpoint_id}")
