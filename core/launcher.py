@@ -199,7 +199,9 @@ def main() -> None:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # SIGINT too: a shell that starts us in the background hands us SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     code = 0
     try:
         stack.start()
