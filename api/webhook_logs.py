@@ -24,6 +24,7 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowUpdateFailedError,
 )
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -32,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.schemas import AttemptPublic, DeliveryDetail, DeliveryList, DeliveryPublic, EventDetail
 from core import temporal as ids
 from core.models import DeliveryInput, DeliveryState, DeliveryStatus, EventInput, RetryAccepted
-from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow, delivery_search_attributes
 
 
 class NotFound(Exception):
@@ -41,6 +42,10 @@ class NotFound(Exception):
 
 class InvalidCursor(ValueError):
     pass
+
+
+class RetryRefused(Exception):
+    """The delivery cannot take another attempt now; the message says why."""
 
 
 async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
@@ -193,11 +198,15 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
         if description.status is WorkflowExecutionStatus.RUNNING:
             try:
                 return await handle.execute_update(DeliveryWorkflow.retry_now)
+            except WorkflowUpdateFailedError as err:
+                raise RetryRefused(str(err.cause or err)) from None
             except RPCError as err:
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise
-                continue
+                continue  # it closed meanwhile: start a new run below
         state = await read_delivery_state(handle, description)
+        if len(state.attempts) >= MAX_ATTEMPTS:
+            raise RetryRefused(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
         rerun = DeliveryInput(
             tenant=tenant,
             event_id=state.event_id,
@@ -230,7 +239,7 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
             )
         )
         return RetryAccepted(attempt=len(state.attempts) + 1)
-    raise RuntimeError(f"delivery {delivery} kept changing state; try again")
+    raise RetryRefused(f"delivery {delivery} kept changing state; try again")
 
 
 async def get_event(client: Client, tenant: str, event_id: str) -> EventDetail:

@@ -6,6 +6,7 @@ read from the workflow's history (its timers), since time skipping moves only Te
 
 from __future__ import annotations
 
+import asyncio
 import sysconfig
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
-from core.models import DeliveryInput, DeliveryPolicy, DeliveryState
+from core.models import AttemptRecord, DeliveryInput, DeliveryPolicy, DeliveryState
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -67,7 +68,12 @@ async def worker(env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path)
 
 
 async def start_delivery(
-    client: Client, task_queue: str, store: EndpointStore, url: str
+    client: Client,
+    task_queue: str,
+    store: EndpointStore,
+    url: str,
+    *,
+    prior: list[AttemptRecord] | None = None,
 ) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
     from core.models import SignatureMethod
 
@@ -84,6 +90,7 @@ async def start_delivery(
         body='{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}',
         created_at=datetime.now(UTC),
         policy=DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5),
+        prior_attempts=prior or [],
     )
     return await client.start_workflow(
         DeliveryWorkflow.run,
@@ -175,3 +182,58 @@ async def test_manual_retry_cuts_a_long_wait_short(
         ("scheduled", 200),
     ]
     assert state.status == "succeeded"
+
+
+async def test_retry_requests_map_to_logged_manual_attempts(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/clicks", [Answer(500)] + [Answer(200)])
+        handle = await start_delivery(env.client, worker, store, url)
+        while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
+            await env.sleep(1)
+        # A double click: whether the two land together or one after the other, each answer names an
+        # attempt that the log then shows as manual.
+        first, second = await asyncio.gather(
+            handle.execute_update(DeliveryWorkflow.retry_now),
+            handle.execute_update(DeliveryWorkflow.retry_now),
+        )
+        state = await handle.result()
+    manual = {a.attempt for a in state.attempts if a.trigger == "manual"}
+    assert {first.attempt, second.attempt} <= manual
+    assert state.status == "succeeded"
+
+
+async def test_retry_is_refused_past_the_attempt_cap(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger
+    from workflows.delivery import MAX_ATTEMPTS
+
+    with Receiver() as receiver:
+        url = receiver.script("/capped", [Answer(500)])
+        handle = await start_delivery(
+            env.client,
+            worker,
+            store,
+            url,
+            prior=[
+                AttemptRecord(
+                    attempt=n,
+                    trigger=AttemptTrigger.MANUAL,
+                    started_at=datetime.now(UTC),
+                    duration_ms=1,
+                    outcome=AttemptOutcome.RETRYABLE,
+                    status_code=500,
+                )
+                for n in range(1, MAX_ATTEMPTS)
+            ],
+        )
+        while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
+            await env.sleep(1)
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await handle.execute_update(DeliveryWorkflow.retry_now)
+        assert f"{MAX_ATTEMPTS} attempts" in str(raised.value.cause)
+        await handle.terminate()

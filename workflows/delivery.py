@@ -35,6 +35,8 @@ with workflow.unsafe.imports_passed_through():
         RetryAccepted,
     )
 
+# Bounds the workflow's history (about 13 events per attempt) and the log carried into a new run.
+MAX_ATTEMPTS = 100
 JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # Temporal's own slack on top of the HTTP timeout, so a lost worker shows up as a failed attempt.
@@ -53,6 +55,7 @@ class DeliveryWorkflow:
         self._status = DeliveryStatus.PENDING
         self._next_attempt_at: datetime | None = None
         self._manual_requested = 0
+        self._attempt_in_flight = False
 
     @workflow.run
     async def run(self, input: DeliveryInput) -> DeliveryState:
@@ -112,6 +115,7 @@ class DeliveryWorkflow:
         number = len(self._attempts) + 1
         started_at = workflow.now()
         self._set_status(DeliveryStatus.PENDING)
+        self._attempt_in_flight = True
         try:
             record = await workflow.execute_activity_method(
                 DeliveryActivities.deliver_once,
@@ -138,6 +142,7 @@ class DeliveryWorkflow:
                 outcome=AttemptOutcome.RETRYABLE,
                 error=f"attempt did not complete: {cause}",
             )
+        self._attempt_in_flight = False
         self._attempts.append(record)
         updates: list[SearchAttributeUpdate[Any]] = [
             ids.ATTEMPT_COUNT.value_set(len(self._attempts)),
@@ -155,9 +160,19 @@ class DeliveryWorkflow:
 
     @workflow.update
     async def retry_now(self) -> RetryAccepted:
-        """Make one attempt now, marked manual; the scheduled ones go on if it fails."""
-        self._manual_requested += 1
-        return RetryAccepted(attempt=len(self._attempts) + self._manual_requested)
+        """Make one attempt now, marked manual; the scheduled ones go on if it fails.
+
+        Requests that arrive while one is still waiting to start share its attempt, so a double click
+        sends one POST, not two.
+        """
+        if not self._manual_requested:
+            self._manual_requested = 1
+        return RetryAccepted(attempt=len(self._attempts) + int(self._attempt_in_flight) + 1)
+
+    @retry_now.validator
+    def _retry_allowed(self) -> None:
+        if len(self._attempts) >= MAX_ATTEMPTS:
+            raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
 
     @workflow.query
     def state(self) -> DeliveryState:

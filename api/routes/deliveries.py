@@ -117,4 +117,6 @@ async def retry_delivery(delivery_id: str, tenant: TenantDep, services: Services
         )
     except webhook_logs.NotFound:
         raise HTTPException(404, f"delivery {delivery_id} not found") from None
+    except webhook_logs.RetryRefused as err:
+        raise HTTPException(409, str(err)) from None
     return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)
