@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run receiver test lint record-histories clean
+.PHONY: run receiver test bench lint record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 15 minutes; results in bench-results/)
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)  ## ruff and mypy (strict), as CI runs them
 	$(BIN)/ruff check .

@@ -23,10 +23,11 @@ log = logging.getLogger("webhooks.worker")
 
 
 def http_client() -> httpx.AsyncClient:
-    # A small pool is faster than a large one with httpcore; redirects are never followed.
+    # httpcore's pool slows down with many open connections, so it stays modest; the per-endpoint
+    # gates keep one slow endpoint from holding it all. Redirects are never followed.
     return httpx.AsyncClient(
         follow_redirects=False,
-        limits=httpx.Limits(max_connections=16, max_keepalive_connections=16),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         trust_env=False,
     )
 
@@ -42,12 +43,21 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             store,
             load_jwt_signer(settings),
             allow_private_urls=settings.allow_private_urls,
+            endpoint_concurrency=settings.endpoint_concurrency,
         )
         worker = Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[EventWorkflow, DeliveryWorkflow],
             activities=[activities.deliver_once],
+            # Attempts are asyncio tasks waiting on the network: cheap, so many may be in flight. An
+            # attempt waiting at a slow endpoint's gate holds a slot; plenty of slots keep it from
+            # holding up the others.
+            max_concurrent_activities=1000,
+            max_concurrent_local_activities=1000,
+            # A first attempt runs as a local activity and keeps its workflow task open until the
+            # receiver answers: a slow endpoint must not take every workflow task slot.
+            max_concurrent_workflow_tasks=1000,
         )
         async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 
+from activities.gates import EndpointGates, GateTimeout
 from core.destinations import DestinationError, check_resolved
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
@@ -60,11 +61,13 @@ class DeliveryActivities:
         jwt_signer: JwtSigner,
         *,
         allow_private_urls: bool,
+        endpoint_concurrency: int = 8,
     ) -> None:
         self._http = http
         self._store = store
         self._jwt = jwt_signer
         self._allow_private = allow_private_urls
+        self._gates = EndpointGates(endpoint_concurrency)
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -101,22 +104,26 @@ class DeliveryActivities:
         )
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
+        remaining = max(0.1, request.timeout - (time.perf_counter() - clock))
         try:
-            async with self._http.stream(
-                "POST",
-                endpoint.url,
-                content=request.body.encode(),
-                headers=headers,
-                timeout=request.timeout,
-                follow_redirects=False,
-            ) as response:
+            async with (
+                self._gates.slot(endpoint.id, timeout=remaining),
+                self._http.stream(
+                    "POST",
+                    endpoint.url,
+                    content=request.body.encode(),
+                    headers=headers,
+                    timeout=max(0.1, request.timeout - (time.perf_counter() - clock)),
+                    follow_redirects=False,
+                ) as response,
+            ):
                 # Keep only the start of the answer: a receiver's error page can be megabytes.
                 head = bytearray()
                 async for chunk in response.aiter_bytes():
                     head += chunk
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, GateTimeout):
             return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except httpx.HTTPError as err:
             return record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     delivery_timeout: float = Field(default=15.0, gt=0, le=120)
     allow_private_urls: bool = False
+    endpoint_concurrency: int = Field(
+        default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"
+    )
     jwt_private_key: SecretStr | None = Field(
         default=None, description="PEM of the RSA key for the jwt method; default a key kept in data_dir"
     )

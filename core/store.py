@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from core.models import SignatureMethod
@@ -90,7 +91,12 @@ class EndpointStore:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        try:
+            Base.metadata.create_all(self.engine)
+        except DBAPIError:
+            # The API and the worker start together: if the other one created the tables between our
+            # check and our CREATE, checking again finds them.
+            Base.metadata.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
