@@ -32,7 +32,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import AttemptPublic, DeliveryDetail, DeliveryList, DeliveryPublic, EventDetail
 from core import temporal as ids
-from core.models import DeliveryInput, DeliveryState, DeliveryStatus, EventInput, RetryAccepted
+from core.models import (
+    DELIVERY_VERSION,
+    DeliveryInput,
+    DeliveryState,
+    DeliveryStatus,
+    EventInput,
+    RetryAccepted,
+)
 from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow, delivery_search_attributes
 
 
@@ -218,6 +225,7 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
             policy=state.policy,
             prior_attempts=state.attempts,
             manual_only=True,
+            version=DELIVERY_VERSION,
         )
         try:
             await client.start_workflow(

@@ -85,6 +85,12 @@ class AttemptRecord(BaseModel):
     retry_after_seconds: float | None = None
 
 
+# Which delivery code a run follows; a run keeps the version it started with, so histories recorded
+# before a change replay the way they ran. 1: the first release. 2: the first attempt is a local
+# activity, and search attributes are upserted once per step.
+DELIVERY_VERSION = 2
+
+
 class DeliveryInput(BaseModel):
     tenant: str
     event_id: str
@@ -98,6 +104,7 @@ class DeliveryInput(BaseModel):
     # earlier attempts forward, so the log stays whole.
     prior_attempts: list[AttemptRecord] = Field(default_factory=list)
     manual_only: bool = False
+    version: int = 1  # runs started before versions existed are 1; new ones pass DELIVERY_VERSION
 
 
 class DeliveryState(BaseModel):

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
-from core.models import AttemptRecord, DeliveryInput, DeliveryPolicy, DeliveryState
+from core.models import DELIVERY_VERSION, AttemptRecord, DeliveryInput, DeliveryPolicy, DeliveryState
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -91,6 +91,7 @@ async def start_delivery(
         created_at=datetime.now(UTC),
         policy=DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5),
         prior_attempts=prior or [],
+        version=DELIVERY_VERSION,
     )
     return await client.start_workflow(
         DeliveryWorkflow.run,

@@ -42,10 +42,6 @@ JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # Temporal's own slack on top of the HTTP timeout, so a lost worker shows up as a failed attempt.
 ACTIVITY_GRACE = timedelta(seconds=10)
-# Patch id (`workflow.patched`): deliveries started before this change replay the way they ran. New ones
-# make their first attempt as a local activity, inside the workflow task that starts them (no activity
-# task round trip, three history events fewer), and upsert their search attributes once per step.
-LEAN_ATTEMPTS = "lean-attempts-1"
 _STOPS_SCHEDULE = frozenset(
     {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
 )
@@ -61,13 +57,16 @@ class DeliveryWorkflow:
         self._next_attempt_at: datetime | None = None
         self._manual_requested = 0
         self._attempt_in_flight = False
-        self._lean = False
+        # Version 2 (`DeliveryInput.version`) makes its first attempt as a local activity, inside the
+        # workflow task that starts the delivery (no activity task round trip, three history events
+        # fewer), and upserts search attributes once per step. The version travels in the input rather
+        # than as a `workflow.patched` marker, which would cost every delivery one more upsert.
+        self._lean = input.version >= 2
         # What visibility holds: `delivery_search_attributes` wrote it when the delivery started.
         self._published = self._visible()
 
     @workflow.run
     async def run(self, input: DeliveryInput) -> DeliveryState:
-        self._lean = workflow.patched(LEAN_ATTEMPTS)
         if input.manual_only:
             self._manual_requested += 1
         else:
@@ -201,7 +200,7 @@ class DeliveryWorkflow:
     def _publish(self) -> None:
         """Bring the search attributes up to date in one upsert, before the workflow waits or closes."""
         if not self._lean:
-            return  # the pre-patch code upserted as it went
+            return  # version 1 upserted as it went
         current = self._visible()
         updates = [
             key.value_set(value)

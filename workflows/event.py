@@ -13,7 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from core import temporal as ids
-    from core.models import DeliveryInput, EventInput, EventSummary
+    from core.models import DELIVERY_VERSION, DeliveryInput, EventInput, EventSummary
     from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
 
 
@@ -31,6 +31,7 @@ class EventWorkflow:
                 body=input.body,
                 created_at=input.created_at,
                 policy=input.policy,
+                version=DELIVERY_VERSION,
             )
             for endpoint_id in input.endpoint_ids
         ]

@@ -1,8 +1,9 @@
 """Record workflow histories for the replay test: `python -m tests.histories.record`.
 
 Runs a few delivery scenarios on a fresh stack and writes each workflow's history as JSON beside this
-file. Re-record only to add scenarios: the point of the committed files is that they come from older
-code, so that test_replay.py catches a change to workflow code that running workflows could not replay.
+file, named after the current `DELIVERY_VERSION` (`v2_…`). Record when that version changes, and never
+re-record an older version's files: they come from older code, so that test_replay.py catches a change
+to workflow code that running workflows could not replay.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from core.launcher import Stack
+from core.models import DELIVERY_VERSION
 from core.temporal import connect
 from tests.conftest import api_client, create_endpoint, emit, stack_env, wait_delivery
 from tests.receiver import Answer, Receiver
@@ -71,7 +73,7 @@ async def save(stack: Stack, recorded: dict[str, str]) -> None:
     client = await connect(stack.settings.temporal_target)
     for name, workflow_id in recorded.items():
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        (HERE / f"{name}.json").write_text(history.to_json())
+        (HERE / f"v{DELIVERY_VERSION}_{name}.json").write_text(history.to_json())
 
 
 def main() -> None:
