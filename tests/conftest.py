@@ -41,6 +41,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_API_PORT": str(free_port()),
         "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
         "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
+        "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
         "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": "2",
