@@ -43,8 +43,8 @@ async def ensure_namespace(client: Client, retention_days: int) -> bool:
                 workflow_execution_retention_period=Duration(seconds=retention_days * 86400),
             )
         )
-    except RPCError as err:
-        if err.status is not RPCStatusCode.ALREADY_EXISTS:  # another bootstrap got there first
+    except RPCError as refused:
+        if refused.status is not RPCStatusCode.ALREADY_EXISTS:  # another bootstrap got there first
             raise
     return True
 
