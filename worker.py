@@ -43,17 +43,23 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
     address = settings.worker_metrics_address
     if address is None:
         return None
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=address,
-                durations_as_seconds=True,
-                histogram_bucket_overrides={
-                    "webhooks_delivery_attempt_duration_seconds": ATTEMPT_DURATION_BUCKETS
-                },
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=address,
+                    durations_as_seconds=True,
+                    histogram_bucket_overrides={
+                        "webhooks_delivery_attempt_duration_seconds": ATTEMPT_DURATION_BUCKETS
+                    },
+                )
             )
         )
-    )
+    except ValueError as err:  # the port is taken, most often by a second `make run`
+        raise SystemExit(
+            f"cannot serve the worker's metrics on {address} ({err}); set WEBHOOKS_WORKER_METRICS_PORT "
+            "to a free port, or to 0 to turn them off"
+        ) from None
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:

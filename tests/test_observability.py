@@ -217,3 +217,14 @@ def test_redirect_location_is_not_logged(caplog: pytest.LogCaptureFixture) -> No
     assert record.fields["status_code"] == 302
     assert record.fields["error"] is None
     assert "token=abc" not in caplog.text
+
+
+def test_worker_says_which_setting_to_change_when_its_metrics_port_is_taken(stack: Stack) -> None:
+    assert stack.settings.worker_metrics_port  # the stack's worker holds it
+    env = {**stack.env}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "WEBHOOKS_WORKER_METRICS_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
