@@ -243,6 +243,11 @@ def test_dockerfile() -> None:
         assert f"{module}.py" in copied
 
 
+def test_dockerignore_keeps_local_state_out_of_the_build() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".data", ".env", ".git", "test-output"} <= ignored
+
+
 def _name(requirement: str) -> str:
     return re.split(r"[<>=!\[; ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
