@@ -19,7 +19,7 @@ from activities.delivery import report_attempt
 from core.launcher import Stack
 from core.logs import JsonFormatter, TextFormatter
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
-from tests.conftest import OUTPUT, create_endpoint, emit, free_port, wait_delivery, wait_for
+from tests.conftest import OUTPUT, create_endpoint, emit, free_port, standalone_api, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
 
@@ -228,3 +228,11 @@ def test_worker_says_which_setting_to_change_when_its_metrics_port_is_taken(stac
     assert result.returncode != 0
     assert "WEBHOOKS_WORKER_METRICS_PORT" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_api_metrics_answer_when_temporal_is_down() -> None:
+    with standalone_api({"WEBHOOKS_API_KEYS": "a:key_a_0123456789"}) as base_url:
+        text = scrape(f"{base_url}/metrics")
+    assert value(text, "webhooks_visibility_up") == 0
+    assert "webhooks_deliveries{" not in text  # no stale or made-up counts
+    assert "webhooks_events_accepted_total" in text or "webhooks_events_accepted" in text
