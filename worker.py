@@ -10,9 +10,11 @@ import logging
 import signal
 
 import httpx
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from core.logs import configure_logging
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
 from core.temporal import connect
@@ -32,8 +34,38 @@ def http_client() -> httpx.AsyncClient:
     )
 
 
+# Seconds, like the SDK's own latencies under durations_as_seconds: from a fast 2xx to the longest
+# per-attempt timeout a delivery can have.
+ATTEMPT_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120]
+
+
+def telemetry_runtime(settings: Settings) -> Runtime | None:
+    """A runtime whose Prometheus endpoint serves the SDK's metrics and ours (activity.metric_meter())."""
+    address = settings.worker_metrics_address
+    if address is None:
+        return None
+    try:
+        return Runtime(
+            telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(
+                    bind_address=address,
+                    durations_as_seconds=True,
+                    histogram_bucket_overrides={
+                        "webhooks_delivery_attempt_duration_seconds": ATTEMPT_DURATION_BUCKETS
+                    },
+                )
+            )
+        )
+    except ValueError as err:  # the port is taken, most often by a second `make run`
+        raise SystemExit(
+            f"cannot serve the worker's metrics on {address} ({err}); set WEBHOOKS_WORKER_METRICS_PORT "
+            "to a free port, or to 0 to turn them off"
+        ) from None
+
+
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    client = await connect(settings.temporal_target, settings.temporal_namespace)
+    runtime = telemetry_runtime(settings)
+    client = await connect(settings.temporal_target, settings.temporal_namespace, runtime=runtime)
     store = EndpointStore(settings.sqlalchemy_url)
     store.create_schema()
     http = http_client()
@@ -61,6 +93,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         )
         async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
+            if settings.worker_metrics_address:
+                log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
             await stop.wait()
     finally:
         await http.aclose()
@@ -68,9 +102,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its request lines would carry endpoint URLs
     settings = Settings()
+    configure_logging(settings.log_format)
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -8,6 +8,7 @@ our own faults (the store unreachable, a bug), which Temporal then reports as a 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -18,6 +19,7 @@ from temporalio import activity
 
 from activities.gates import EndpointGates, GateTimeout
 from core.destinations import DestinationError, check_resolved
+from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
 from core.store import EndpointStore
@@ -25,6 +27,7 @@ from core.store import EndpointStore
 RESPONSE_BODY_LIMIT = 4096
 USER_AGENT = "flexprice-webhooks/1.0"
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+attempt_log = logging.getLogger("webhooks.attempts")
 
 
 def classify(status_code: int) -> AttemptOutcome:
@@ -75,7 +78,7 @@ class DeliveryActivities:
         clock = time.perf_counter()
 
         def record(outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
-            return AttemptRecord(
+            attempt = AttemptRecord(
                 attempt=request.attempt,
                 trigger=request.trigger,
                 started_at=started_at,
@@ -83,6 +86,8 @@ class DeliveryActivities:
                 outcome=outcome,
                 **fields,
             )
+            report_attempt(request, attempt, seconds=time.perf_counter() - clock)
+            return attempt
 
         endpoint = await asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id)
         if endpoint is None:
@@ -144,3 +149,44 @@ class DeliveryActivities:
             error=error,
             retry_after_seconds=retry_after,
         )
+
+
+def _status_class(status_code: int | None) -> str:
+    return f"{status_code // 100}xx" if status_code is not None else "none"
+
+
+def report_attempt(request: DeliverRequest, attempt: AttemptRecord, *, seconds: float) -> None:
+    """The attempt's log line and metrics: ids, outcome, status and timing; never a secret, a signature,
+    the URL (it may carry a token) or the payload. Metrics go to the worker's Prometheus endpoint.
+    """
+    attempt_log.info(
+        "attempt",
+        extra={
+            FIELDS: {
+                "tenant": request.tenant,
+                "endpoint_id": request.endpoint_id,
+                "delivery_id": request.delivery_id,
+                "attempt": attempt.attempt,
+                "trigger": attempt.trigger.value,
+                "outcome": attempt.outcome.value,
+                "status_code": attempt.status_code,
+                "duration_ms": attempt.duration_ms,
+                # A redirect's error quotes its Location, which is the receiver's URL: leave it out.
+                "error": attempt.error if attempt.status_code is None else None,
+            }
+        },
+    )
+    meter = activity.metric_meter()
+    meter.create_counter(
+        "webhooks_delivery_attempts_total", "Delivery attempts by outcome, status class and trigger"
+    ).add(
+        1,
+        {
+            "outcome": attempt.outcome.value,
+            "status_class": _status_class(attempt.status_code),
+            "trigger": attempt.trigger.value,
+        },
+    )
+    meter.create_histogram_float(
+        "webhooks_delivery_attempt_duration_seconds", "Duration of delivery attempts", "s"
+    ).record(seconds, {"outcome": attempt.outcome.value})

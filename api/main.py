@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from api import metrics
 from api.deps import Services
 from api.routes import deliveries, endpoints, event_types, events, system
 from core.settings import Settings, load_jwt_signer
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (event_types, endpoints, events, deliveries, system):
         app.include_router(module.router)
+    app.include_router(metrics.router)
 
     @app.exception_handler(RPCError)
     @app.exception_handler(RuntimeError)

@@ -67,6 +67,11 @@ class Stack:
     def api_url(self) -> str:
         return f"http://{self.settings.api_host}:{self.settings.api_port}"
 
+    @property
+    def worker_metrics_url(self) -> str | None:
+        address = self.settings.worker_metrics_address
+        return f"http://{address}/metrics" if address else None
+
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
         # A session of its own: Ctrl-C reaches the launcher, which stops the children in order.
         if self._log_file is None:
@@ -223,6 +228,8 @@ def main() -> None:
             "\nFlexprice webhooks is running\n"
             f"  API               {stack.api_url}\n"
             f"  OpenAPI docs      {stack.api_url}/docs\n"
+            f"  API metrics       {stack.api_url}/metrics\n"
+            f"  Worker metrics    {stack.worker_metrics_url or '(off)'}\n"
             f"  Temporal Web UI   {s.ui_url or '(external Temporal: see its own UI)'}\n"
             f"  Temporal gRPC     {s.temporal_target}\n"
             f"  API keys          {keys if env.get('WEBHOOKS_API_KEYS') else '(from WEBHOOKS_API_KEYS)'}\n"

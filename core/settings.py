@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,6 +51,14 @@ class Settings(BaseSettings):
     jwt_issuer: str = "flexprice-webhooks"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
     max_payload_bytes: int = 256 * 1024
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="interface of the worker's Prometheus endpoint (0.0.0.0 in a container)",
+    )
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="port of the worker's Prometheus endpoint; 0 turns it off"
+    )
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("retry_schedule")
     @classmethod
@@ -84,6 +93,12 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'webhooks.db').resolve()}"
+
+    @property
+    def worker_metrics_address(self) -> str | None:
+        if not self.worker_metrics_port:
+            return None
+        return f"{self.worker_metrics_host}:{self.worker_metrics_port}"
 
     @property
     def jwt_key_path(self) -> Path:

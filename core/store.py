@@ -8,11 +8,12 @@ deliveries. Every function takes the tenant, so one tenant's rows are invisible 
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, select
+from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
@@ -85,18 +86,28 @@ UNSET: Any = object()
 
 class EndpointStore:
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
-        if self.engine.dialect.name == "sqlite":
+        sqlite = url.startswith("sqlite")
+        # A server database (PostgreSQL in docker-compose.yml) can restart under us: check a pooled
+        # connection before use rather than fail the request or attempt that draws a dead one.
+        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
+        if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_schema(self) -> None:
-        try:
-            Base.metadata.create_all(self.engine)
-        except DBAPIError:
-            # The API and the worker start together: if the other one created the tables between our
-            # check and our CREATE, checking again finds them.
-            Base.metadata.create_all(self.engine)
+    def create_schema(self, *, attempts: int = 5) -> None:
+        """Create the tables if missing. The API and every worker call this as they start, together: on
+        PostgreSQL two concurrent CREATE TABLEs make the loser fail, and its next look finds the table.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                Base.metadata.create_all(self.engine)
+                return
+            except DBAPIError:
+                if attempt == attempts:
+                    raise
+                if set(Base.metadata.tables) <= set(inspect(self.engine).get_table_names()):
+                    return
+                time.sleep(0.2 * attempt)
 
     def close(self) -> None:
         self.engine.dispose()

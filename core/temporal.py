@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 TENANT = SearchAttributeKey.for_keyword("WebhookTenant")
@@ -53,10 +54,15 @@ def search_attribute_flags() -> list[str]:
     return flags
 
 
-async def connect(target: str, namespace: str = "default", *, lazy: bool = False) -> Client:
-    """The Temporal client every process uses, with the pydantic data converter our models need."""
+async def connect(
+    target: str, namespace: str = "default", *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
+    """The Temporal client every process uses, with the pydantic data converter our models need.
+
+    `runtime` carries the worker's telemetry (its Prometheus endpoint); None is the SDK's default.
+    """
     return await Client.connect(
-        target, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy
+        target, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy, runtime=runtime
     )
 
 

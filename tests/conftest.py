@@ -41,6 +41,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_API_PORT": str(free_port()),
         "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
         "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
+        "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
         "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": "2",
@@ -55,12 +56,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log = (OUTPUT / "stack.log").resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
-    stack = Stack(stack_env(data_dir), log_file=log)
+    stack = start_stack(data_dir, log)
     try:
-        stack.start()
         yield stack
     finally:
         stack.stop()
+
+
+def start_stack(data_dir: Path, log: Path, *, tries: int = 3) -> Stack:
+    """The stack, started; on fresh free ports again if a process died while starting.
+
+    A port found free is bound seconds later, after the dev server has bound a dozen ephemeral ports of
+    its own, on a machine shared with other test runs: now and then one is taken by then.
+    """
+    for attempt in range(1, tries + 1):
+        stack = Stack(stack_env(data_dir), log_file=log)
+        try:
+            stack.start()
+            return stack
+        except RuntimeError:  # "worker exited with code 1": most often its port was taken
+            stack.stop()
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
 
 
 @contextmanager

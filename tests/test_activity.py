@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
 from activities.gates import EndpointGates, GateTimeout
-from core.models import AttemptOutcome, AttemptTrigger, DeliverRequest, SignatureMethod
+from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
 from tests.receiver import Answer, Receiver
@@ -81,11 +82,13 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(store: EndpointSto
             activities = DeliveryActivities(
                 http, store, signer, allow_private_urls=True, endpoint_concurrency=1
             )
-            slow_attempts = [
-                asyncio.create_task(activities.deliver_once(_request(slow, n, timeout=2))) for n in range(3)
-            ]
+
+            def attempt(request: DeliverRequest) -> Awaitable[AttemptRecord]:
+                return ActivityEnvironment().run(activities.deliver_once, request)
+
+            slow_attempts = [asyncio.ensure_future(attempt(_request(slow, n, timeout=2))) for n in range(3)]
             await asyncio.sleep(0.2)
-            record = await activities.deliver_once(_request(healthy, 99, timeout=2))
+            record = await attempt(_request(healthy, 99, timeout=2))
             assert record.outcome is AttemptOutcome.SUCCEEDED
             # The healthy attempt finished while the slow endpoint's were still waiting their turn.
             assert not any(task.done() for task in slow_attempts)

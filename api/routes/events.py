@@ -19,6 +19,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api import webhook_logs
 from api.deps import ServicesDep, TenantDep
+from api.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
 from api.schemas import EventAccepted, EventCreate, EventDetail
 from core import temporal as ids
 from core.catalog import EVENT_TYPES_BY_NAME
@@ -91,7 +92,9 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
             memo={"created_at": created_at.isoformat()},
         )
     except WorkflowAlreadyStartedError:
+        EVENTS_DUPLICATE.labels(body.webhook_type).inc()
         return await _already_accepted(services, workflow_id, event_id)
+    EVENTS_ACCEPTED.labels(body.webhook_type).inc()
     return EventAccepted(
         id=event_id, webhook_type=body.webhook_type, object_type=object_type, created_at=created_at
     )

@@ -1,0 +1,1 @@
+"""`webhooks`: the operators' command line over the HTTP API."""

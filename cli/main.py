@@ -1,0 +1,316 @@
+"""The `webhooks` command: endpoints, events and deliveries over the HTTP API, for operators.
+
+    webhooks endpoints list|add|disable|enable     webhooks events emit TYPE
+    webhooks deliveries list|show|retry            add --json to any command for the API's own JSON
+
+The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
+A refused request prints the API's reason and exits 1; a usage mistake exits 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.catalog import EVENT_TYPES_BY_NAME
+
+
+class CliSettings(BaseSettings):
+    """Where the API is and the key to use. Separate from the service's `Settings`: the command runs on
+    an operator's machine, where none of the server's settings apply."""
+
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", extra="ignore")
+
+    api_url: str = "http://127.0.0.1:8000"
+    api_key: SecretStr | None = None
+
+
+class CliError(Exception):
+    """A failure to report in one line, with the exit code to leave with."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+Handler = Callable[[httpx.Client, argparse.Namespace], Any]
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail", response.text)
+    except (ValueError, AttributeError):
+        return response.text.strip() or response.reason_phrase
+    if isinstance(detail, list):  # FastAPI's 422: one entry per invalid field
+        return "; ".join(
+            f"{'.'.join(str(p) for p in item.get('loc', []) if p != 'body')}: {item.get('msg')}"
+            for item in detail
+        )
+    return str(detail)
+
+
+def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = client.request(method, path, **kwargs)
+    except httpx.TimeoutException:
+        raise CliError(f"the API at {client.base_url} did not answer in time") from None
+    except httpx.HTTPError as err:
+        raise CliError(f"cannot reach the API at {client.base_url}: {err}") from None
+    if response.status_code >= 400:
+        raise CliError(f"{response.status_code} {response.reason_phrase}: {_detail(response)}")
+    return response.json() if response.content else None
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines)
+
+
+# endpoints
+
+
+def endpoints_list(client: httpx.Client, _args: argparse.Namespace) -> Any:
+    found = call(client, "GET", "/v1/webhooks/endpoints")
+    rows = [
+        [
+            e["id"],
+            "enabled" if e["enabled"] else "disabled",
+            e["signature_method"],
+            ",".join(e["event_types"]) if e["event_types"] else "all",
+            e["url"],
+        ]
+        for e in found["items"]
+    ]
+    return found, _table(rows, ["ID", "STATE", "METHOD", "EVENT TYPES", "URL"]) if rows else "no endpoints"
+
+
+def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {
+        "url": args.url,
+        "signature_method": args.method,
+        "event_types": args.event_types or None,
+        "description": args.description,
+        "enabled": not args.disabled,
+    }
+    created = call(client, "POST", "/v1/webhooks/endpoints", json=body)
+    text = f"created {created['id']} ({created['signature_method']}) for {created['url']}"
+    if created.get("secret"):
+        text += f"\nsigning secret (shown once here; `GET …/secret` reads it again): {created['secret']}"
+    return created, text
+
+
+def _set_enabled(client: httpx.Client, endpoint_id: str, enabled: bool) -> Any:
+    updated = call(client, "PATCH", f"/v1/webhooks/endpoints/{endpoint_id}", json={"enabled": enabled})
+    return updated, f"{updated['id']} is {'enabled' if enabled else 'disabled'}"
+
+
+def endpoints_disable(client: httpx.Client, args: argparse.Namespace) -> Any:
+    return _set_enabled(client, args.endpoint_id, False)
+
+
+def endpoints_enable(client: httpx.Client, args: argparse.Namespace) -> Any:
+    return _set_enabled(client, args.endpoint_id, True)
+
+
+# events
+
+
+def _event_data(args: argparse.Namespace) -> dict[str, Any]:
+    if args.data is not None and args.data_file is not None:
+        raise CliError("give --data or --data-file, not both", code=2)
+    raw = args.data
+    if args.data_file is not None:
+        try:
+            raw = Path(args.data_file).read_text() if args.data_file != "-" else sys.stdin.read()
+        except OSError as err:
+            raise CliError(f"cannot read {args.data_file}: {err.strerror}", code=2) from None
+    if raw is None:
+        return {"object": {}}
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise CliError(f"the event data is not valid JSON: {err}", code=2) from None
+    if not isinstance(data, dict):
+        raise CliError('the event data must be a JSON object, e.g. {"object": {"id": "inv_1"}}', code=2)
+    # Accept the object alone as well as {"object": {...}}.
+    return data if set(data) == {"object"} else {"object": data}
+
+
+def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
+    if args.webhook_type not in EVENT_TYPES_BY_NAME:
+        raise CliError(
+            f"unknown event type {args.webhook_type!r}; `GET /v1/webhooks/event-types` lists the 31 types",
+            code=2,
+        )
+    body: dict[str, Any] = {"webhook_type": args.webhook_type, "data": _event_data(args)}
+    if args.id:
+        body["id"] = args.id
+    accepted = call(client, "POST", "/v1/events", json=body)
+    return accepted, f"accepted {accepted['id']} ({accepted['webhook_type']})"
+
+
+# deliveries
+
+
+def deliveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
+    params = {
+        k: v
+        for k, v in {
+            "status": args.status,
+            "event_type": args.event_type,
+            "limit": args.limit,
+            "cursor": args.cursor,
+        }.items()
+        if v is not None
+    }
+    path = (
+        f"/v1/webhooks/endpoints/{args.endpoint}/deliveries" if args.endpoint else "/v1/webhooks/deliveries"
+    )
+    found = call(client, "GET", path, params=params)
+    rows = [
+        [
+            d["id"],
+            d["status"],
+            d["webhook_type"],
+            str(d["attempt_count"]),
+            str(d["last_status_code"] or "-"),
+            d["updated_at"],
+        ]
+        for d in found["items"]
+    ]
+    text = _table(rows, ["ID", "STATUS", "TYPE", "ATTEMPTS", "LAST", "UPDATED"]) if rows else "no deliveries"
+    if found.get("next_cursor"):
+        text += f"\nmore: --cursor {found['next_cursor']}"
+    return found, text
+
+
+def deliveries_show(client: httpx.Client, args: argparse.Namespace) -> Any:
+    d = call(client, "GET", f"/v1/webhooks/deliveries/{args.delivery_id}")
+    lines = [
+        f"delivery     {d['id']}",
+        f"status       {d['status']}",
+        f"event        {d['event_id']} ({d['webhook_type']})",
+        f"endpoint     {d['endpoint_id']}",
+        f"next attempt {d['next_attempt_at'] or '-'}",
+    ]
+    if d.get("workflow_url"):
+        lines.append(f"temporal     {d['workflow_url']}")
+    rows = [
+        [
+            str(a["attempt"]),
+            a["trigger"],
+            a["started_at"],
+            f"{a['duration_ms']} ms",
+            str(a["status_code"] or "-"),
+            (a["error"] or (a["response_body"] or "").replace("\n", " "))[:60],
+        ]
+        for a in d["attempts"]
+    ]
+    if rows:
+        lines += ["", _table(rows, ["#", "TRIGGER", "STARTED", "TOOK", "STATUS", "ERROR OR RESPONSE"])]
+    return d, "\n".join(lines)
+
+
+def deliveries_retry(client: httpx.Client, args: argparse.Namespace) -> Any:
+    accepted = call(client, "POST", f"/v1/webhooks/deliveries/{args.delivery_id}/retry")
+    return accepted, f"retrying {accepted['delivery_id']}: attempt {accepted['attempt']} is on its way"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Options valid before or after the command; SUPPRESS keeps a sub-command from resetting them.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--api-url", default=argparse.SUPPRESS, help="the API (env WEBHOOKS_API_URL)")
+    common.add_argument("--api-key", default=argparse.SUPPRESS, help="your API key (env WEBHOOKS_API_KEY)")
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print the API's JSON")
+
+    parser = argparse.ArgumentParser(
+        prog="webhooks",
+        description="Manage webhook endpoints, emit events, read and retry deliveries.",
+        parents=[common],
+    )
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{endpoints,events,deliveries}")
+
+    def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help, parents=[common])
+        p.set_defaults(handler=handler)
+        return p
+
+    endpoints = groups.add_parser("endpoints", help="webhook endpoints").add_subparsers(
+        dest="command", required=True
+    )
+    command(endpoints, "list", endpoints_list, "list your endpoints")
+    add = command(endpoints, "add", endpoints_add, "register an endpoint (prints its signing secret)")
+    add.add_argument("url")
+    add.add_argument("--method", choices=["hmac", "jwt"], default="hmac", help="signature method (hmac)")
+    add.add_argument(
+        "--event-type", dest="event_types", action="append", metavar="TYPE", help="repeat; default all"
+    )
+    add.add_argument("--description", default="")
+    add.add_argument("--disabled", action="store_true", help="create it disabled")
+    for name, handler, text in (
+        ("disable", endpoints_disable, "stop delivering to an endpoint"),
+        ("enable", endpoints_enable, "deliver to an endpoint again"),
+    ):
+        command(endpoints, name, handler, text).add_argument("endpoint_id")
+
+    events = groups.add_parser("events", help="emit events").add_subparsers(dest="command", required=True)
+    emit = command(events, "emit", events_emit, "emit an event to every subscribed endpoint")
+    emit.add_argument("webhook_type", help="e.g. invoice.created")
+    emit.add_argument("--data", help='the object as JSON, e.g. \'{"id": "inv_1"}\'')
+    emit.add_argument("--data-file", help="read the JSON from a file ('-' for stdin)")
+    emit.add_argument("--id", help="your event id: the same id twice is one event")
+
+    deliveries = groups.add_parser("deliveries", help="the webhook log").add_subparsers(
+        dest="command", required=True
+    )
+    listing = command(deliveries, "list", deliveries_list, "deliveries, in flight first, then newest")
+    listing.add_argument("--endpoint", help="only this endpoint's")
+    listing.add_argument("--status", choices=["pending", "succeeded", "failed"])
+    listing.add_argument("--event-type")
+    listing.add_argument("--limit", type=int)
+    listing.add_argument("--cursor")
+    command(deliveries, "show", deliveries_show, "one delivery and every attempt").add_argument("delivery_id")
+    command(deliveries, "retry", deliveries_retry, "one attempt now, marked manual").add_argument(
+        "delivery_id"
+    )
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = CliSettings()
+    api_url = getattr(args, "api_url", None) or settings.api_url
+    api_key = getattr(args, "api_key", None) or (
+        settings.api_key.get_secret_value() if settings.api_key else ""
+    )
+    try:
+        if not api_key:
+            raise CliError("no API key: set WEBHOOKS_API_KEY or pass --api-key", code=2)
+        if not api_url.startswith(("http://", "https://")):
+            raise CliError(f"--api-url must start with http:// or https://, got {api_url!r}", code=2)
+        with httpx.Client(base_url=api_url, headers={"x-api-key": api_key}, timeout=30) as client:
+            data, text = args.handler(client, args)
+    except CliError as err:
+        print(f"webhooks: error: {err}", file=sys.stderr)  # noqa: T201
+        return err.code
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)  # noqa: T201
+    return 0
+
+
+def main() -> None:
+    try:
+        sys.exit(run())
+    except KeyboardInterrupt:
+        sys.exit(130)

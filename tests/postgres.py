@@ -1,0 +1,104 @@
+"""A throwaway PostgreSQL server from Debian's `postgresql` package: a temp dir, 127.0.0.1, a free port.
+
+`initdb` refuses to run as root, so under root (CI) the server runs as the `postgres` user the package
+creates. `.ci/run` installs the package when it is missing; elsewhere a test without it is skipped.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+
+def postgres_bin_dir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]))
+    if found:
+        return Path(found[-1]).parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+def require_postgres() -> Path:
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; .ci/run should have installed them")
+        pytest.skip(message)
+    return bin_dir
+
+
+class PostgresServer:
+    def __init__(self, bin_dir: Path, port: int) -> None:
+        self.bin_dir = bin_dir
+        self.port = port
+        self.dir = Path(tempfile.mkdtemp(prefix="webhooks-pg-"))
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://webhooks@127.0.0.1:{self.port}/webhooks"
+
+    def __enter__(self) -> PostgresServer:
+        if self.user:
+            shutil.chown(self.dir, self.user)
+        data = self.dir / "data"
+        subprocess.run(
+            [str(self.bin_dir / "initdb"), "-D", str(data), "-U", "webhooks", "--auth=trust", "--no-sync"],
+            user=self.user,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        with (self.dir / "server.log").open("wb") as server_log:
+            self._proc = subprocess.Popen(
+                [
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.dir),  # the Unix socket stays in our temp dir
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                ],
+                user=self.user,
+                stdout=subprocess.DEVNULL,
+                stderr=server_log,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={self.port} user=webhooks dbname=postgres", autocommit=True
+                ) as conn:
+                    conn.execute("CREATE DATABASE webhooks")
+                return self
+            except psycopg.OperationalError:
+                if self._proc.poll() is not None or time.monotonic() > deadline:
+                    self.__exit__()
+                    raise
+                time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

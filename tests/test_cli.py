@@ -1,0 +1,98 @@
+"""The `webhooks` console script, installed with the project, run as a subprocess against the stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.launcher import Stack
+from tests.conftest import KEYS, free_port, wait_delivery, wait_for
+from tests.receiver import Answer, Receiver
+
+SCRIPT = Path(sys.executable).parent / "webhooks"  # the console script of [project.scripts]
+
+
+def webhooks(
+    stack: Stack | None, *args: str, key: str | None = KEYS["tenant_a"]
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
+    if stack is not None:
+        env["WEBHOOKS_API_URL"] = stack.api_url
+    if key is not None:
+        env["WEBHOOKS_API_KEY"] = key
+    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def ok_json(stack: Stack, *args: str) -> Any:
+    result = webhooks(stack, *args, "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    return json.loads(result.stdout)
+
+
+def failed(result: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("webhooks: error: ") or result.stderr.startswith("usage: ")
+    return result.stderr
+
+
+def test_endpoints_events_and_deliveries(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
+    assert SCRIPT.exists()
+    url = receiver.script("/cli", [Answer(500), Answer(200)])
+    endpoint = ok_json(
+        stack, "endpoints", "add", url, "--event-type", "invoice.created", "--description", "cli"
+    )
+    assert endpoint["secret"].startswith("whsec_")
+    assert endpoint["event_types"] == ["invoice.created"]
+    listed = webhooks(stack, "endpoints", "list")
+    assert listed.returncode == 0
+    assert endpoint["id"] in listed.stdout and "enabled" in listed.stdout and url in listed.stdout
+
+    accepted = ok_json(
+        stack, "events", "emit", "invoice.created", "--data", '{"id": "inv_cli"}', "--id", "cli-evt-1"
+    )
+    assert accepted["id"] == "cli-evt-1"
+    delivery_id = f"cli-evt-1:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    [first, second] = receiver.requests("/cli")
+    assert json.loads(second.body)["data"] == {"object": {"id": "inv_cli"}}
+
+    rows = ok_json(stack, "deliveries", "list", "--endpoint", endpoint["id"])["items"]
+    assert [(d["id"], d["status"], d["attempt_count"]) for d in rows] == [(delivery_id, "succeeded", 2)]
+    shown = webhooks(stack, "deliveries", "show", delivery_id)
+    assert shown.returncode == 0
+    assert "succeeded" in shown.stdout and "500" in shown.stdout and "200" in shown.stdout
+    assert ok_json(stack, "deliveries", "show", delivery_id)["attempts"][1]["status_code"] == 200
+
+    retried = webhooks(stack, "deliveries", "retry", delivery_id)
+    assert retried.returncode == 0 and "attempt 3" in retried.stdout
+    wait_for(lambda: len(receiver.requests("/cli")) == 3, what="the manual attempt")
+
+    assert ok_json(stack, "endpoints", "disable", endpoint["id"])["enabled"] is False
+    # The API refuses a retry to a disabled endpoint: its reason, exit 1, no traceback.
+    assert "409 Conflict: endpoint" in failed(webhooks(stack, "deliveries", "retry", delivery_id))
+    assert "disabled" in webhooks(stack, "endpoints", "list").stdout
+
+
+def test_user_errors_are_one_clear_line(stack: Stack, api: httpx.Client) -> None:
+    assert "401 Unauthorized: missing or invalid x-api-key" in failed(
+        webhooks(stack, "endpoints", "list", key="nope")
+    )
+    # A flag overrides the environment.
+    assert "401" in failed(webhooks(stack, "endpoints", "list", "--api-key", "nope"))
+    assert webhooks(stack, "--api-key", KEYS["tenant_a"], "endpoints", "list", key="nope").returncode == 0
+    assert "404 Not Found: delivery" in failed(webhooks(stack, "deliveries", "show", "evt_x:ep_y"))
+    assert "url: " in failed(webhooks(stack, "endpoints", "add", "ftp://example.com"))  # the API's 422
+    assert "not valid JSON" in failed(webhooks(stack, "events", "emit", "invoice.created", "--data", "{"), 2)
+    assert "unknown event type" in failed(webhooks(stack, "events", "emit", "invoice.nope"), 2)
+    assert "no API key" in failed(webhooks(stack, "endpoints", "list", key=None), 2)
+    down = webhooks(None, "--api-url", f"http://127.0.0.1:{free_port()}", "endpoints", "list")
+    assert "cannot reach the API" in failed(down)
+    failed(webhooks(stack, "endpoints", "frobnicate"), 2)  # argparse's usage error

@@ -1,0 +1,157 @@
+"""examples/receiver.py as a real server (uvicorn on a free port): it accepts our deliveries, hmac and
+jwt, and rejects what it must, for requests we sign ourselves with core/signing.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from core.launcher import Stack
+from core.settings import load_jwt_signer
+from core.signing import JwtSigner, generate_secret, signature_headers
+from tests.conftest import create_endpoint, emit, free_port, wait_delivery, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def example_receiver(env: dict[str, str], log: Path) -> Iterator[str]:
+    port = free_port()
+    full_env = {**{k: v for k, v in os.environ.items() if k not in {"WEBHOOK_SECRET", "FAIL_FIRST"}}, **env}
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "examples.receiver:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, env=full_env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, what="the example receiver")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def _post(url: str, body: str, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(url, content=body.encode(), headers={**headers, "content-type": "application/json"})
+
+
+def _signed(
+    method: str, *, body: str, secret: str, signer: JwtSigner, msg_id: str, at: float
+) -> dict[str, str]:
+    return signature_headers(
+        method=method, msg_id=msg_id, timestamp=int(at), body=body, secret=secret, jwt_signer=signer
+    )
+
+
+@pytest.fixture
+def stack_signer(stack: Stack) -> JwtSigner:
+    return load_jwt_signer(stack.settings)  # the key the stack signs with (its data dir)
+
+
+def test_example_receiver_accepts_our_deliveries_and_rejects_forgeries(
+    stack: Stack, api: httpx.Client, stack_signer: JwtSigner, tmp_path: Path
+) -> None:
+    # The hmac endpoint exists first: the receiver is started with its secret, as in the quick start.
+    hmac_endpoint = create_endpoint(api, "http://127.0.0.1:9/placeholder")
+    env = {
+        "WEBHOOK_SECRET": hmac_endpoint["secret"],
+        "WEBHOOKS_JWKS_URL": f"{stack.api_url}/v1/webhooks/jwks.json",
+        "FAIL_FIRST": "1",
+    }
+    log = tmp_path / "receiver.log"
+    with example_receiver(env, log) as base:
+        api.patch(f"/v1/webhooks/endpoints/{hmac_endpoint['id']}", json={"url": f"{base}/hmac"})
+        jwt_endpoint = create_endpoint(api, f"{base}/jwt", signature_method="jwt")
+
+        event_id = emit(api, "invoice.created", data={"object": {"id": "inv_ex"}})["id"]
+        hmac_delivery = wait_delivery(
+            api, f"{event_id}:{hmac_endpoint['id']}", lambda d: d["status"] != "pending"
+        )
+        jwt_delivery = wait_delivery(
+            api, f"{event_id}:{jwt_endpoint['id']}", lambda d: d["status"] != "pending"
+        )
+        # FAIL_FIRST=1: whichever came first got a 500 and was retried; both end acknowledged.
+        assert hmac_delivery["status"] == jwt_delivery["status"] == "succeeded"
+        codes = sorted(a["status_code"] for d in (hmac_delivery, jwt_delivery) for a in d["attempts"])
+        assert codes == [200, 200, 500]
+        printed = wait_for(lambda: log.read_text().count(f"id={event_id}:") >= 2 and log.read_text())
+        assert f"id={event_id}:{hmac_endpoint['id']} (hmac verified)" in printed
+        assert f"id={event_id}:{jwt_endpoint['id']} (jwt verified)" in printed
+
+        # A resend has the same webhook-id: acknowledged again, not handled again.
+        delivery_id = f"{event_id}:{hmac_endpoint['id']}"
+        api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+        attempts = len(hmac_delivery["attempts"]) + 1
+        wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == attempts and d["status"] != "pending")
+        wait_for(lambda: "duplicate: ignored" in log.read_text(), what="the duplicate line")
+
+        body = json.dumps(
+            {"webhook_type": "invoice.voided", "object_type": "invoice", "data": {"object": {}}}
+        )
+        now = time.time()
+        secret = hmac_endpoint["secret"]
+
+        def send(
+            method: str,
+            path: str,
+            *,
+            sign_body: str = body,
+            at: float = now,
+            key: str = secret,
+            signer: JwtSigner = stack_signer,
+            msg_id: str = "evt_forged:ep_x",
+        ) -> httpx.Response:
+            headers = _signed(method, body=sign_body, secret=key, signer=signer, msg_id=msg_id, at=at)
+            return _post(f"{base}{path}", body, headers)
+
+        # Genuine requests signed here pass, so each rejection below is for its one reason.
+        assert send("hmac", "/hmac", msg_id="evt_ok1:ep_x").status_code == 200
+        assert send("jwt", "/jwt", msg_id="evt_ok2:ep_x").status_code == 200
+
+        tampered = body.replace("invoice.voided", "invoice.created")
+        other_key = JwtSigner(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048), issuer="flexprice-webhooks"
+        )
+        rejected = {
+            "hmac tampered body": send("hmac", "/hmac", sign_body=tampered),
+            "hmac stale timestamp": send("hmac", "/hmac", at=now - 10 * 60),
+            "hmac future timestamp": send("hmac", "/hmac", at=now + 10 * 60),
+            "hmac wrong secret": send("hmac", "/hmac", key=generate_secret()),
+            "jwt tampered body": send("jwt", "/jwt", sign_body=tampered),
+            "jwt stale timestamp": send("jwt", "/jwt", at=now - 10 * 60),
+            "jwt unknown key": send("jwt", "/jwt", signer=other_key),
+        }
+        assert {reason: r.status_code for reason, r in rejected.items()} == {
+            reason: 401 for reason in rejected
+        }
+        assert "unknown key" in rejected["jwt unknown key"].text
+        assert "body does not match" in rejected["jwt tampered body"].text
+        # A jwt whose headers were swapped onto another delivery id does not pass either.
+        headers = _signed("jwt", body=body, secret=secret, signer=stack_signer, msg_id="evt_a:ep_x", at=now)
+        headers["webhook-id"] = "evt_b:ep_x"
+        assert _post(f"{base}/jwt", body, headers).status_code == 401

@@ -1,0 +1,100 @@
+"""The endpoint store on a real PostgreSQL (what docker-compose.yml runs), through psycopg 3."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+
+import httpx
+import pytest
+
+from core.models import SignatureMethod
+from core.store import EndpointStore
+from tests.conftest import KEYS, free_port, standalone_api
+from tests.postgres import PostgresServer, require_postgres
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer(require_postgres(), free_port()) as server:
+        yield server
+
+
+def test_concurrent_processes_create_the_schema_once(postgres: PostgresServer) -> None:
+    """The API and every worker call create_schema as they start; on PostgreSQL they race."""
+    stores = [EndpointStore(postgres.url) for _ in range(6)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def create(store: EndpointStore) -> None:
+        start.wait()
+        try:
+            store.create_schema()
+        except BaseException as err:  # noqa: B036 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=create, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for store in stores:
+        store.close()
+    assert errors == []
+
+
+def test_store_round_trip(postgres: PostgresServer) -> None:
+    store = EndpointStore(postgres.url)
+    store.create_schema()
+    try:
+        created = store.create(
+            "tenant_pg",
+            url="https://example.com/hook",
+            signature_method=SignatureMethod.JWT,
+            event_types=["invoice.created", "wallet.created"],
+            description="caf\u00e9",
+            enabled=True,
+        )
+        every = store.create(
+            "tenant_pg",
+            url="https://example.com/all",
+            signature_method=SignatureMethod.HMAC,
+            event_types=None,
+            description="",
+            enabled=True,
+        )
+        got = store.get("tenant_pg", created.id)
+        assert got == created
+        assert got.created_at.tzinfo is not None and got.created_at.utcoffset() == UTC.utcoffset(None)
+        assert got.event_types == ["invoice.created", "wallet.created"]
+        assert store.get("someone_else", created.id) is None
+        assert store.subscribed("tenant_pg", "wallet.created") == [created.id, every.id]
+        assert store.subscribed("tenant_pg", "fee.created") == [every.id]
+
+        updated = store.update("tenant_pg", created.id, enabled=False, event_types=None)
+        assert updated is not None and updated.enabled is False and updated.event_types is None
+        assert updated.updated_at > created.updated_at
+        assert store.subscribed("tenant_pg", "wallet.created") == [every.id]
+        assert [e.id for e in store.for_tenant("tenant_pg")] == [created.id, every.id]
+        assert store.delete("someone_else", every.id) is False
+        assert store.delete("tenant_pg", every.id) is True
+        assert [e.id for e in store.for_tenant("tenant_pg")] == [created.id]
+    finally:
+        store.close()
+
+
+def test_api_keeps_endpoints_in_postgres(postgres: PostgresServer) -> None:
+    env = {"WEBHOOKS_DATABASE_URL": postgres.url, "WEBHOOKS_API_KEYS": f"tenant_a:{KEYS['tenant_a']}"}
+    with standalone_api(env) as base_url:
+        api = httpx.Client(base_url=base_url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30)
+        response = api.post("/v1/webhooks/endpoints", json={"url": "https://example.com/pg"})
+        assert response.status_code == 201, response.text
+        endpoint_id = response.json()["id"]
+        api.close()
+    store = EndpointStore(postgres.url)
+    try:
+        found = store.get("tenant_a", endpoint_id)
+        assert found is not None and found.url == "https://example.com/pg"
+    finally:
+        store.close()
