@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,14 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.schemas import AttemptPublic, DeliveryDetail, DeliveryList, DeliveryPublic, EventDetail
+from api.schemas import (
+    AttemptPublic,
+    DeliveryDetail,
+    DeliveryList,
+    DeliveryPublic,
+    EndpointStatsPublic,
+    EventDetail,
+)
 from core import temporal as ids
 from core.models import DeliveryInput, DeliveryState, DeliveryStatus, EventInput, RetryAccepted
 from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow, delivery_search_attributes
@@ -127,6 +134,32 @@ async def list_deliveries(
     return DeliveryList(
         items=ordered,
         next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+    )
+
+
+async def count_deliveries(
+    client: Client, tenant: str, endpoint_id: str, *, since: datetime
+) -> EndpointStatsPublic:
+    """How many of an endpoint's deliveries since `since` are pending, succeeded and failed (visibility
+    counts, so as eventually consistent as the lists)."""
+    base = " AND ".join(
+        [
+            "WorkflowType = 'DeliveryWorkflow'",
+            f"{ids.TENANT.name} = {_quoted(tenant)}",
+            f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}",
+            f"{ids.CREATED_AT.name} >= {_quoted(since.astimezone(UTC).isoformat().replace('+00:00', 'Z'))}",
+        ]
+    )
+
+    async def count(status: DeliveryStatus) -> int:
+        query = f"{base} AND {ids.DELIVERY_STATUS.name} = {_quoted(status.value)}"
+        return (await client.count_workflows(query)).count
+
+    pending, succeeded, failed = await asyncio.gather(
+        *(count(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED))
+    )
+    return EndpointStatsPublic(
+        endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
     )
 
 
