@@ -140,8 +140,12 @@ async def list_deliveries(
 async def count_deliveries(
     client: Client, tenant: str, endpoint_id: str, *, since: datetime
 ) -> EndpointStatsPublic:
-    """How many of an endpoint's deliveries since `since` are pending, succeeded and failed (visibility
-    counts, so as eventually consistent as the lists)."""
+    """How many of an endpoint's deliveries since `since` are pending, succeeded and failed.
+
+    Visibility counts, so as eventually consistent as the lists, and one step rougher: a delivery retried
+    by hand after it closed is counted once more, under its old status, until Temporal has deleted the
+    closed run it replaced (that deletion is asynchronous). The lists dedupe by workflow id; a count cannot.
+    """
     base = " AND ".join(
         [
             "WorkflowType = 'DeliveryWorkflow'",

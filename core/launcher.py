@@ -210,6 +210,7 @@ def main() -> None:
         print(  # noqa: T201
             "\nFlexprice webhooks is running\n"
             f"  API               {stack.api_url}\n"
+            f"  Dashboard         {stack.api_url}/dashboard/\n"
             f"  OpenAPI docs      {stack.api_url}/docs\n"
             f"  Temporal Web UI   {s.ui_url or '(external Temporal: see its own UI)'}\n"
             f"  Temporal gRPC     {s.temporal_target}\n"

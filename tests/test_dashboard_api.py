@@ -33,7 +33,9 @@ def test_stats_count_an_endpoints_deliveries_by_status(api: httpx.Client, receiv
         return body if {k: body[k] for k in expected} == expected else None
 
     # Visibility is eventually consistent: the counts catch up within moments.
-    ok_stats = wait_for(lambda: counts(ok["id"], {"succeeded": 2, "failed": 0, "pending": 0}), what="ok counts")
+    ok_stats = wait_for(
+        lambda: counts(ok["id"], {"succeeded": 2, "failed": 0, "pending": 0}), what="ok counts"
+    )
     wait_for(lambda: counts(down["id"], {"succeeded": 0, "failed": 2, "pending": 0}), what="down counts")
     assert ok_stats["endpoint_id"] == ok["id"]
     assert ok_stats["since"]
@@ -80,7 +82,9 @@ def test_dashboard_files_load_nothing_from_the_internet() -> None:
 
 def test_me_needs_no_temporal(tmp_path: Path) -> None:
     with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
-        assert httpx.get(f"{base_url}/v1/me", headers={"x-api-key": "k"}, timeout=30).json() == {"tenant": "t"}
+        assert httpx.get(f"{base_url}/v1/me", headers={"x-api-key": "k"}, timeout=30).json() == {
+            "tenant": "t"
+        }
         response = httpx.post(
             f"{base_url}/v1/webhooks/endpoints",
             headers={"x-api-key": "k"},

@@ -42,8 +42,9 @@ export class ApiError extends Error {
 function describe(status, detail) {
   const said = typeof detail === "string" ? detail : "";
   if (status === 503) {
-    return "The webhook service is unavailable right now" + (said ? `: ${said}` : "") +
-      ". Delivery logs and retries need Temporal; try again in a moment.";
+    // The API answers 503 when it cannot reach Temporal, where every delivery log lives.
+    return "Delivery logs, counts and retries are unavailable right now: the API cannot reach Temporal" +
+      (said ? ` (it said: ${said})` : "") + ". Endpoints can still be managed. Try again in a moment.";
   }
   if (status === 401) return "Your API key was not accepted.";
   if (status === 404) return said || "Not found.";

@@ -27,6 +27,8 @@ function eventsSummary(endpoint) {
   return n === 1 ? endpoint.event_types[0] : `${n} events`;
 }
 
+const STATS_REFRESH_MS = 10000;
+
 // ---- the list -----------------------------------------------------------------------------------
 
 export async function endpointList(main, page) {
@@ -81,25 +83,32 @@ export async function endpointList(main, page) {
       h("th", { scope: "col" }, "Events"), h("th", { scope: "col" }, "Status"),
       h("th", { scope: "col" }, "Last 24 h"))),
     h("tbody", {}, rows.map((r) => r.row)))));
-  let statsFailed = false;
-  await Promise.all(rows.map(async ({ endpoint, stats }) => {
-    try {
-      const s = await api.stats(endpoint.id);
-      if (!page.alive) return;
-      fill(stats,
-        h("span", { class: "count count-ok", title: "succeeded" }, `${s.succeeded} succeeded`),
-        h("span", { class: "count count-bad", title: "failed" }, `${s.failed} failed`),
-        s.pending ? h("span", { class: "count count-wait", title: "pending" }, `${s.pending} pending`) : null);
-    } catch (err) {
-      if (!page.alive) return;
-      fill(stats, h("span", { class: "muted" }, "unavailable"));
-      if (!statsFailed) {
-        statsFailed = true;
-        if (err instanceof ApiError && err.status === 401) page.fail(err);
-        else fill(statsNotice, notice("error", err.message));
+  // Counts come from Temporal visibility, which settles a moment after a delivery changes: keep them fresh.
+  const loadStats = async () => {
+    let failure = null;
+    await Promise.all(rows.map(async ({ endpoint, stats }) => {
+      try {
+        const s = await api.stats(endpoint.id);
+        if (!page.alive) return;
+        fill(stats,
+          h("span", { class: "count count-ok" }, `${s.succeeded} succeeded`),
+          h("span", { class: "count count-bad" }, `${s.failed} failed`),
+          s.pending ? h("span", { class: "count count-wait" }, `${s.pending} pending`) : null);
+      } catch (err) {
+        if (!page.alive) return;
+        fill(stats, h("span", { class: "muted" }, "unavailable"));
+        failure ??= err;
       }
+    }));
+    if (!page.alive) return;
+    if (failure instanceof ApiError && failure.status === 401) {
+      page.fail(failure);
+      return;
     }
-  }));
+    fill(statsNotice, failure ? notice("error", failure.message) : null);
+    page.later(loadStats, STATS_REFRESH_MS);
+  };
+  await loadStats();
 }
 
 // ---- add and edit -------------------------------------------------------------------------------
@@ -355,12 +364,12 @@ export async function endpointDetail(main, page, endpointId) {
       h("div", {}, endpoint.enabled ? badge("Enabled", "ok") : badge("Disabled", "neutral"))),
     h("dl", { class: "facts card" },
       h("div", {}, h("dt", {}, "Signature"), h("dd", {}, METHODS[endpoint.signature_method]?.label ?? endpoint.signature_method)),
-      h("div", {}, h("dt", {}, "Events"), h("dd", {}, endpoint.event_types === null ? "All events"
-        : h("ul", { class: "tags" }, endpoint.event_types.map((t) => h("li", {}, h("code", {}, t)))))),
       h("div", {}, h("dt", {}, "Endpoint id"), h("dd", {}, h("code", {}, endpoint.id))),
       h("div", {}, h("dt", {}, "Created"), h("dd", {}, time(endpoint.created_at))),
       endpoint.signature_method === "jwt"
-        ? h("div", {}, h("dt", {}, "Public keys"), h("dd", {}, h("code", {}, jwksUrl()))) : null),
+        ? h("div", {}, h("dt", {}, "Public keys"), h("dd", {}, h("code", {}, jwksUrl()))) : null,
+      h("div", { class: "wide" }, h("dt", {}, "Events"), h("dd", {}, endpoint.event_types === null ? "All events"
+        : h("ul", { class: "tags" }, endpoint.event_types.map((t) => h("li", {}, h("code", {}, t))))))),
     h("div", { class: "actions", role: "group", "aria-label": "Endpoint actions" },
       toggle,
       h("a", { class: "button", href: `${endpointHref(endpointId)}/edit` }, "Edit"),
