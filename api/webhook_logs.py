@@ -122,8 +122,12 @@ async def list_deliveries(
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
             raise InvalidCursor("cursor is not one this API returned") from None
         raise
+    page = pages.current_page or []
+    current = await _current_runs(client, tenant, {e.id for e in page if e.status is not _RUNNING})
     items: dict[str, DeliveryPublic] = {}
-    for execution in pages.current_page or []:
+    for execution in page:
+        if current.get(execution.id, execution.run_id) != execution.run_id:
+            continue  # a closed run that a manual retry replaced, listed until Temporal deletes it
         items.setdefault(execution.id, _from_execution(execution))
     # Temporal's SQL visibility orders running workflows first, then by close time, newest first, and
     # cannot order otherwise; within a page we make that exact with our own timestamps.
@@ -137,14 +141,46 @@ async def list_deliveries(
     )
 
 
+_RUNNING = WorkflowExecutionStatus.RUNNING
+# Up to this many deliveries in a window are counted exactly (one visibility page, deduplicated by
+# workflow id); beyond it, Temporal's counts, which may include replaced runs for a while.
+EXACT_COUNT_LIMIT = 1000
+
+
+async def _current_runs(client: Client, tenant: str, workflow_ids: set[str]) -> dict[str, str]:
+    """The newest run id of each of these delivery workflows.
+
+    A manual retry of a closed delivery starts a new run and deletes the closed one, but Temporal deletes
+    asynchronously (up to a minute or so), so until then visibility still lists the old run, under its
+    old status: a delivery retried into success would still show under `status=failed`.
+    """
+    if not workflow_ids:
+        return {}
+    query = (
+        f"WorkflowType = 'DeliveryWorkflow' AND {ids.TENANT.name} = {_quoted(tenant)} AND WorkflowId IN ("
+        + ", ".join(_quoted(i) for i in sorted(workflow_ids))
+        + ")"
+    )
+    newest: dict[str, WorkflowExecution] = {}
+    async for execution in client.list_workflows(query, page_size=1000):
+        _keep_newest(newest, execution)
+    return {workflow_id: e.run_id for workflow_id, e in newest.items()}
+
+
+def _keep_newest(newest: dict[str, WorkflowExecution], execution: WorkflowExecution) -> None:
+    seen = newest.get(execution.id)
+    if seen is None or execution.start_time > seen.start_time:
+        newest[execution.id] = execution
+
+
 async def count_deliveries(
     client: Client, tenant: str, endpoint_id: str, *, since: datetime
 ) -> EndpointStatsPublic:
     """How many of an endpoint's deliveries since `since` are pending, succeeded and failed.
 
-    Visibility counts, so as eventually consistent as the lists, and one step rougher: a delivery retried
-    by hand after it closed is counted once more, under its old status, until Temporal has deleted the
-    closed run it replaced (that deletion is asynchronous). The lists dedupe by workflow id; a count cannot.
+    As eventually consistent as the lists. Up to `EXACT_COUNT_LIMIT` deliveries each is counted once, by
+    its newest run; past that, visibility counts, which can count a delivery retried by hand after it
+    closed twice until Temporal has deleted the run it replaced.
     """
     base = " AND ".join(
         [
@@ -154,6 +190,24 @@ async def count_deliveries(
             f"{ids.CREATED_AT.name} >= {_quoted(since.astimezone(UTC).isoformat().replace('+00:00', 'Z'))}",
         ]
     )
+
+    pages = client.list_workflows(base, page_size=EXACT_COUNT_LIMIT)
+    await pages.fetch_next_page()
+    if not pages.next_page_token:
+        newest: dict[str, WorkflowExecution] = {}
+        for execution in pages.current_page or []:
+            _keep_newest(newest, execution)
+        tally = {status: 0 for status in DeliveryStatus}
+        for execution in newest.values():
+            value = execution.typed_search_attributes.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value
+            tally[DeliveryStatus(value)] += 1
+        return EndpointStatsPublic(
+            endpoint_id=endpoint_id,
+            since=since,
+            pending=tally[DeliveryStatus.PENDING],
+            succeeded=tally[DeliveryStatus.SUCCEEDED],
+            failed=tally[DeliveryStatus.FAILED],
+        )
 
     async def count(status: DeliveryStatus) -> int:
         query = f"{base} AND {ids.DELIVERY_STATUS.name} = {_quoted(status.value)}"

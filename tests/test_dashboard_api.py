@@ -43,6 +43,28 @@ def test_stats_count_an_endpoints_deliveries_by_status(api: httpx.Client, receiv
     assert api.get(f"/v1/webhooks/endpoints/{ok['id']}/stats?hours=1").json()["succeeded"] == 2
 
 
+def test_a_delivery_retried_into_success_is_no_longer_failed(api: httpx.Client, receiver: Receiver) -> None:
+    endpoint = create_endpoint(api, receiver.script("/flaky", [Answer(500, b"no")]))
+    delivery_id = f"{emit(api, 'invoice.voided')['id']}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["status"] == "failed")
+    receiver.script("/flaky", [Answer(200, b"yes")])
+    assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
+    wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+
+    def settled() -> dict[str, object] | None:
+        stats = dict(api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json())
+        return stats if stats["succeeded"] == 1 else None
+
+    # Temporal deletes the replaced failed run asynchronously; neither the lists nor the counts show it.
+    stats = wait_for(settled, what="the retried delivery to count as succeeded")
+    assert (stats["failed"], stats["pending"]) == (0, 0)
+    for path in (f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries", "/v1/webhooks/deliveries"):
+        failed = api.get(path, params={"status": "failed"}).json()["items"]
+        assert delivery_id not in [d["id"] for d in failed], path
+    everything = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+    assert [(d["id"], d["status"]) for d in everything] == [(delivery_id, "succeeded")]
+
+
 def test_stats_of_an_unknown_or_foreign_endpoint_is_404(api: httpx.Client, api_b: httpx.Client) -> None:
     endpoint_id = create_endpoint(api, f"{NOWHERE}/a")["id"]
     assert api_b.get(f"/v1/webhooks/endpoints/{endpoint_id}/stats").status_code == 404
