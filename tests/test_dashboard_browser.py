@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect, sync_playwright
 
 from core.launcher import Stack
 from tests.conftest import KEYS, OUTPUT, create_endpoint, emit, standalone_api, wait_delivery
@@ -71,6 +71,12 @@ class Session:
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.page.on("pageerror", lambda err: self.errors.append(str(err)))
+        self.page.on("console", self._console)
+
+    def _console(self, message: ConsoleMessage) -> None:
+        # A refused CSP rule or a script error; a failed fetch is the page's to report, and tests check that.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.errors.append(message.text)
 
     def _only_local(self, route: Route, request: Request) -> None:
         if request.url.startswith(self.base_url + "/") or request.url.startswith("data:"):
