@@ -352,6 +352,42 @@ def test_narrow_screen_add_a_jwt_webhook(browser: Browser, stack: Stack, api_b: 
         tab.close()
 
 
+def _tab_to(page: Page, name: str, *, presses: int = 25) -> None:
+    """Press Tab until the focused control is the one called `name`."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.textContent.trim()")
+        if focused == name:
+            return
+    raise AssertionError(f"{name!r} cannot be reached with Tab")
+
+
+def test_keyboard_only_add_a_webhook_and_open_it(tab: Session, api_b: httpx.Client) -> None:
+    page = tab.page
+    tab.sign_in("tenant_b")  # typed into the focused key field, submitted with Enter
+    _tab_to(page, "Add a webhook")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Add a webhook")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Endpoint URL")).to_be_focused()
+    page.keyboard.type("http://127.0.0.1:9/keyboard")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Webhook added")).to_be_focused()
+    _tab_to(page, "Copy secret")
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Copied")).to_be_visible()
+    _tab_to(page, "Open endpoint")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="http://127.0.0.1:9/keyboard")).to_be_focused()
+    _tab_to(page, "Delete")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("button", name="Delete endpoint")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="No webhook endpoints yet")).to_be_visible()
+    assert api_b.get("/v1/webhooks/endpoints").json()["items"] == []
+
+
 def test_a_refused_key_stays_on_the_sign_in_page(tab: Session) -> None:
     page = tab.page
     page.goto(tab.base_url + "/dashboard/")
