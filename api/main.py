@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from temporalio.service import RPCError
 
 from api import metrics
 from api.deps import Services
-from api.routes import deliveries, endpoints, event_types, events, system
+from api.routes import account, deliveries, endpoints, event_types, events, system
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
 from core.temporal import connect, is_unreachable
+
+DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,9 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Durable webhook delivery on Temporal. Every /v1 route needs an `x-api-key` header.",
         lifespan=lifespan,
     )
-    for module in (event_types, endpoints, events, deliveries, system):
+    for module in (event_types, endpoints, events, deliveries, system, account):
         app.include_router(module.router)
     app.include_router(metrics.router)
+    # The dashboard: static files calling this same API with the key the person signs in with.
+    app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/")
 
     @app.exception_handler(RPCError)
     @app.exception_handler(RuntimeError)

@@ -29,6 +29,10 @@ def _check_event_types(value: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(value))
 
 
+class MePublic(BaseModel):
+    tenant: str
+
+
 class EventTypePublic(BaseModel):
     name: str
     object_type: str
@@ -192,3 +196,11 @@ class EventDetail(BaseModel):
 class RetryAcceptedPublic(BaseModel):
     delivery_id: str
     attempt: int = Field(description="The number the manual attempt will have in the log")
+
+
+class EndpointStatsPublic(BaseModel):
+    endpoint_id: str
+    since: datetime = Field(description="Counts cover deliveries of events accepted since this time")
+    pending: int
+    succeeded: int
+    failed: int

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +30,14 @@ from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, W
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.schemas import AttemptPublic, DeliveryDetail, DeliveryList, DeliveryPublic, EventDetail
+from api.schemas import (
+    AttemptPublic,
+    DeliveryDetail,
+    DeliveryList,
+    DeliveryPublic,
+    EndpointStatsPublic,
+    EventDetail,
+)
 from core import temporal as ids
 from core.models import (
     DELIVERY_VERSION,
@@ -122,8 +129,12 @@ async def list_deliveries(
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
             raise InvalidCursor("cursor is not one this API returned") from None
         raise
+    page = pages.current_page or []
+    current = await _current_runs(client, tenant, {e.id for e in page if e.status is not _RUNNING})
     items: dict[str, DeliveryPublic] = {}
-    for execution in pages.current_page or []:
+    for execution in page:
+        if current.get(execution.id, execution.run_id) != execution.run_id:
+            continue  # a closed run that a manual retry replaced, listed until Temporal deletes it
         items.setdefault(execution.id, _from_execution(execution))
     # Temporal's SQL visibility orders running workflows first, then by close time, newest first, and
     # cannot order otherwise; within a page we make that exact with our own timestamps.
@@ -134,6 +145,86 @@ async def list_deliveries(
     return DeliveryList(
         items=ordered,
         next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+    )
+
+
+_RUNNING = WorkflowExecutionStatus.RUNNING
+# Up to this many deliveries in a window are counted exactly (one visibility page, deduplicated by
+# workflow id); beyond it, Temporal's counts, which may include replaced runs for a while.
+EXACT_COUNT_LIMIT = 1000
+
+
+async def _current_runs(client: Client, tenant: str, workflow_ids: set[str]) -> dict[str, str]:
+    """The newest run id of each of these delivery workflows.
+
+    A manual retry of a closed delivery starts a new run and deletes the closed one, but Temporal deletes
+    asynchronously (up to a minute or so), so until then visibility still lists the old run, under its
+    old status: a delivery retried into success would still show under `status=failed`.
+    """
+    if not workflow_ids:
+        return {}
+    query = (
+        f"WorkflowType = 'DeliveryWorkflow' AND {ids.TENANT.name} = {_quoted(tenant)} AND WorkflowId IN ("
+        + ", ".join(_quoted(i) for i in sorted(workflow_ids))
+        + ")"
+    )
+    newest: dict[str, WorkflowExecution] = {}
+    async for execution in client.list_workflows(query, page_size=1000):
+        _keep_newest(newest, execution)
+    return {workflow_id: e.run_id for workflow_id, e in newest.items()}
+
+
+def _keep_newest(newest: dict[str, WorkflowExecution], execution: WorkflowExecution) -> None:
+    seen = newest.get(execution.id)
+    if seen is None or execution.start_time > seen.start_time:
+        newest[execution.id] = execution
+
+
+async def count_deliveries(
+    client: Client, tenant: str, endpoint_id: str, *, since: datetime
+) -> EndpointStatsPublic:
+    """How many of an endpoint's deliveries since `since` are pending, succeeded and failed.
+
+    As eventually consistent as the lists. Up to `EXACT_COUNT_LIMIT` deliveries each is counted once, by
+    its newest run; past that, visibility counts, which can count a delivery retried by hand after it
+    closed twice until Temporal has deleted the run it replaced.
+    """
+    base = " AND ".join(
+        [
+            "WorkflowType = 'DeliveryWorkflow'",
+            f"{ids.TENANT.name} = {_quoted(tenant)}",
+            f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}",
+            f"{ids.CREATED_AT.name} >= {_quoted(since.astimezone(UTC).isoformat().replace('+00:00', 'Z'))}",
+        ]
+    )
+
+    pages = client.list_workflows(base, page_size=EXACT_COUNT_LIMIT)
+    await pages.fetch_next_page()
+    if not pages.next_page_token:
+        newest: dict[str, WorkflowExecution] = {}
+        for execution in pages.current_page or []:
+            _keep_newest(newest, execution)
+        tally = {status: 0 for status in DeliveryStatus}
+        for execution in newest.values():
+            value = execution.typed_search_attributes.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value
+            tally[DeliveryStatus(value)] += 1
+        return EndpointStatsPublic(
+            endpoint_id=endpoint_id,
+            since=since,
+            pending=tally[DeliveryStatus.PENDING],
+            succeeded=tally[DeliveryStatus.SUCCEEDED],
+            failed=tally[DeliveryStatus.FAILED],
+        )
+
+    async def count(status: DeliveryStatus) -> int:
+        query = f"{base} AND {ids.DELIVERY_STATUS.name} = {_quoted(status.value)}"
+        return (await client.count_workflows(query)).count
+
+    pending, succeeded, failed = await asyncio.gather(
+        *(count(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED))
+    )
+    return EndpointStatsPublic(
+        endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
     )
 
 

@@ -227,6 +227,7 @@ def main() -> None:
         print(  # noqa: T201
             "\nFlexprice webhooks is running\n"
             f"  API               {stack.api_url}\n"
+            f"  Dashboard         {stack.api_url}/dashboard/\n"
             f"  OpenAPI docs      {stack.api_url}/docs\n"
             f"  API metrics       {stack.api_url}/metrics\n"
             f"  Worker metrics    {stack.worker_metrics_url or '(off)'}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -9,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from api import webhook_logs
 from api.deps import ServicesDep, TenantDep
-from api.schemas import DeliveryDetail, DeliveryList, RetryAcceptedPublic
+from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
 from core import temporal as ids
 from core.catalog import EVENT_TYPES_BY_NAME
 from core.models import DeliveryStatus
@@ -67,6 +68,20 @@ async def list_endpoint_deliveries(
         limit=limit,
         cursor=cursor,
     )
+
+
+@router.get("/endpoints/{endpoint_id}/stats")
+async def endpoint_stats(
+    endpoint_id: str,
+    tenant: TenantDep,
+    services: ServicesDep,
+    hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
+) -> EndpointStatsPublic:
+    """How many of the endpoint's deliveries of the last `hours` are pending, succeeded and failed."""
+    if await run_in_threadpool(services.store.get, tenant, endpoint_id) is None:
+        raise HTTPException(404, f"endpoint {endpoint_id} not found")
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    return await webhook_logs.count_deliveries(services.temporal, tenant, endpoint_id, since=since)
 
 
 @router.get("/deliveries")

@@ -1,0 +1,130 @@
+// The HTTP API, called from this same origin with the key the person signed in with. The key lives in
+// sessionStorage: this tab only, gone when the tab closes.
+
+const KEY = "flexprice.webhooks.apiKey";
+const TENANT = "flexprice.webhooks.tenant";
+
+export const session = {
+  get key() { return sessionStorage.getItem(KEY); },
+  get tenant() { return sessionStorage.getItem(TENANT); },
+  signIn(key, tenant) {
+    sessionStorage.setItem(KEY, key);
+    sessionStorage.setItem(TENANT, tenant);
+  },
+  signOut() {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(TENANT);
+  },
+};
+
+export class ApiError extends Error {
+  /** `status` 0 means the API could not be reached at all. */
+  constructor(status, message, detail) {
+    super(message);
+    this.status = status;
+    this.detail = detail;
+  }
+
+  /** The 422 field errors as `{field: message}`; `loc` is like `["body", "url"]`. */
+  fieldErrors() {
+    const errors = {};
+    if (this.status !== 422 || !Array.isArray(this.detail)) return errors;
+    for (const item of this.detail) {
+      const loc = Array.isArray(item.loc) ? item.loc : [];
+      const field = loc[0] === "body" && loc.length > 1 ? String(loc[1]) : "_form";
+      const text = String(item.msg ?? "is not valid").replace(/^Value error, /, "");
+      errors[field] = errors[field] ? `${errors[field]}; ${text}` : text;
+    }
+    return errors;
+  }
+}
+
+function describe(status, detail) {
+  const said = typeof detail === "string" ? detail : "";
+  if (status === 503) {
+    // The API answers 503 when it cannot reach Temporal, where every delivery log lives.
+    return "Delivery logs, counts and retries are unavailable right now: the API cannot reach Temporal" +
+      (said ? ` (it said: ${said})` : "") + ". Endpoints can still be managed. Try again in a moment.";
+  }
+  if (status === 401) return "Your API key was not accepted.";
+  if (status === 404) return said || "Not found.";
+  if (status >= 500) return `The API failed (HTTP ${status})` + (said ? `: ${said}` : ".");
+  if (said) return said;
+  if (status === 422) return "Some fields are not valid.";
+  return `The API answered HTTP ${status}.`;
+}
+
+export async function call(path, { method = "GET", body, key = session.key } = {}) {
+  const headers = { accept: "application/json" };
+  if (key) headers["x-api-key"] = key;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(
+      0,
+      `Cannot reach the API at ${location.origin}. Check that the service is running and that you are ` +
+        "online, then try again.",
+      null,
+    );
+  }
+  const text = await response.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const detail = data && typeof data === "object" ? data.detail : null;
+    throw new ApiError(response.status, describe(response.status, detail), detail);
+  }
+  return data;
+}
+
+const q = encodeURIComponent;
+
+export const api = {
+  me: (key) => call("/v1/me", { key }),
+  eventTypes: () => call("/v1/webhooks/event-types"),
+  endpoints: () => call("/v1/webhooks/endpoints"),
+  endpoint: (id) => call(`/v1/webhooks/endpoints/${q(id)}`),
+  createEndpoint: (body) => call("/v1/webhooks/endpoints", { method: "POST", body }),
+  updateEndpoint: (id, body) => call(`/v1/webhooks/endpoints/${q(id)}`, { method: "PATCH", body }),
+  deleteEndpoint: (id) => call(`/v1/webhooks/endpoints/${q(id)}`, { method: "DELETE" }),
+  secret: (id) => call(`/v1/webhooks/endpoints/${q(id)}/secret`),
+  stats: (id) => call(`/v1/webhooks/endpoints/${q(id)}/stats`),
+  deliveries: ({ endpointId, status, eventType, cursor, limit = 25 } = {}) => {
+    const params = new URLSearchParams({ limit: String(limit) });
+    if (status) params.set("status", status);
+    if (eventType) params.set("event_type", eventType);
+    if (cursor) params.set("cursor", cursor);
+    const base = endpointId ? `/v1/webhooks/endpoints/${q(endpointId)}/deliveries` : "/v1/webhooks/deliveries";
+    return call(`${base}?${params}`);
+  },
+  delivery: (id) => call(`/v1/webhooks/deliveries/${q(id)}`),
+  retry: (id) => call(`/v1/webhooks/deliveries/${q(id)}/retry`, { method: "POST" }),
+};
+
+let catalog = null;
+
+/** The event catalog, fetched once per page load. */
+export async function eventTypes() {
+  if (!catalog) catalog = api.eventTypes().then((r) => r.items).catch((err) => { catalog = null; throw err; });
+  return catalog;
+}
+
+export function groupsOf(types) {
+  const groups = new Map();
+  for (const t of types) {
+    if (!groups.has(t.group)) groups.set(t.group, []);
+    groups.get(t.group).push(t);
+  }
+  return groups;
+}

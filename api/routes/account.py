@@ -1,0 +1,16 @@
+"""Who the caller is: the tenant an API key belongs to, for the dashboard's sign-in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import TenantDep
+from api.schemas import MePublic
+
+router = APIRouter(prefix="/v1", tags=["account"])
+
+
+@router.get("/me")
+def get_me(tenant: TenantDep) -> MePublic:
+    """The tenant your API key belongs to (401 for a missing or wrong key)."""
+    return MePublic(tenant=tenant)
