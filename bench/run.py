@@ -124,6 +124,7 @@ class Bench:
             "WEBHOOKS_API_PORT": str(free_port()),
             "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
             "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
+            "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
             "WEBHOOKS_API_KEYS": f"{BENCH_TENANT}:{BENCH_KEY}",
             "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
             "WEBHOOKS_DELIVERY_TIMEOUT": "2" if config is SMOKE else "15",
