@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, inspect, select
@@ -92,6 +93,10 @@ class EndpointStore:
         self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                # A first start (the API or a worker alone, say in a container) makes the data dir.
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self, *, attempts: int = 5) -> None:

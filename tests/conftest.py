@@ -8,9 +8,11 @@ time-skipping server instead (test_delivery_workflow.py).
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,8 +87,11 @@ def start_stack(data_dir: Path, log: Path, *, tries: int = 3) -> Stack:
 def standalone_api(env: dict[str, str]) -> Iterator[str]:
     """Only the API process, with default settings but `env`, on a free port (Temporal unreachable)."""
     port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="standalone-api-")  # never the checkout's own .data
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
-    full_env.update({"WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", **env})
+    full_env.update(
+        {"WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "WEBHOOKS_DATA_DIR": data_dir, **env}
+    )
     args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
     proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
@@ -96,6 +101,7 @@ def standalone_api(env: dict[str, str]) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _answers(base_url: str) -> bool:

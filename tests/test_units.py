@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -85,3 +86,13 @@ def test_retry_after() -> None:
     assert parse_retry_after(http_date, now=now) == 90
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None, now=now) is None
+
+
+def test_sqlite_store_makes_its_data_dir(tmp_path: Path) -> None:
+    # The API or a worker started alone, before anything made the data dir, must not fail to start.
+    from core.store import EndpointStore
+
+    store = EndpointStore(f"sqlite:///{tmp_path / 'not' / 'yet' / 'webhooks.db'}")
+    store.create_schema()
+    assert store.for_tenant("t") == []
+    store.close()
