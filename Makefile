@@ -24,7 +24,7 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 15 minutes; results in bench-results/)
+bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 25 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run
 
 lint: $(STAMP)  ## ruff and mypy (strict), as CI runs them

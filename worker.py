@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 import httpx
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -90,6 +91,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             # A first attempt runs as a local activity and keeps its workflow task open until the
             # receiver answers: a slow endpoint must not take every workflow task slot.
             max_concurrent_workflow_tasks=1000,
+            # On SIGTERM (a deploy, a scale-down) let attempts in flight finish and be logged, rather
+            # than cancel them and POST the same delivery again later.
+            graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
         )
         async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)

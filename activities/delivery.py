@@ -111,7 +111,10 @@ class DeliveryActivities:
         headers["user-agent"] = USER_AGENT
         remaining = max(0.1, request.timeout - (time.perf_counter() - clock))
         try:
+            # The deadline covers the whole attempt: httpx's own timeout restarts at every read, so a
+            # receiver trickling a byte at a time would otherwise hold the connection for ever.
             async with (
+                asyncio.timeout(remaining),
                 self._gates.slot(endpoint.id, timeout=remaining),
                 self._http.stream(
                     "POST",
@@ -128,7 +131,7 @@ class DeliveryActivities:
                     head += chunk
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
-        except (httpx.TimeoutException, GateTimeout):
+        except (TimeoutError, httpx.TimeoutException, GateTimeout):
             return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except httpx.HTTPError as err:
             return record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))

@@ -13,7 +13,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from temporalio.service import RPCError
+from sqlalchemy.exc import OperationalError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
 from api.deps import Services
@@ -61,9 +62,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RuntimeError)
     async def temporal_error(_request: Request, err: Exception) -> JSONResponse:
         if is_unreachable(err):
-            return JSONResponse({"detail": "Temporal is unavailable; nothing was accepted, try again"}, 503)
+            if isinstance(err, RPCError) and err.status is RPCStatusCode.DEADLINE_EXCEEDED:
+                # A timed-out write may still have been applied: only a retry with the same id is safe.
+                detail = (
+                    "Temporal did not answer in time; the request may have been applied. "
+                    "Retry it with the same id"
+                )
+            else:
+                detail = "Temporal is unavailable; nothing was accepted, try again"
+            return JSONResponse({"detail": detail}, 503)
         if isinstance(err, RPCError):
             return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
         raise err
+
+    @app.exception_handler(OperationalError)
+    async def store_unavailable(_request: Request, err: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "the endpoint store is unavailable; nothing was changed, try again"}, 503
+        )
 
     return app

@@ -11,7 +11,8 @@ import asyncio
 import base64
 import binascii
 import json
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -49,6 +51,9 @@ from core.models import (
 )
 from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow, delivery_search_attributes
 
+log = logging.getLogger("webhooks.api")
+UPDATE_TIMEOUT = timedelta(seconds=10)
+
 
 class NotFound(Exception):
     pass
@@ -56,6 +61,10 @@ class NotFound(Exception):
 
 class InvalidCursor(ValueError):
     pass
+
+
+class RetryPending(Exception):
+    """No worker took the retry in time; Temporal may still apply it when one does."""
 
 
 class RetryRefused(Exception):
@@ -295,9 +304,12 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
             raise NotFound(delivery)
         if description.status is WorkflowExecutionStatus.RUNNING:
             try:
-                return await handle.execute_update(DeliveryWorkflow.retry_now)
+                # An update waits for a worker to accept it: without a worker it would wait forever.
+                return await handle.execute_update(DeliveryWorkflow.retry_now, rpc_timeout=UPDATE_TIMEOUT)
             except WorkflowUpdateFailedError as err:
                 raise RetryRefused(str(err.cause or err)) from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise RetryPending(delivery) from None
             except RPCError as err:
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise
@@ -331,12 +343,18 @@ async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_que
         except WorkflowAlreadyStartedError:
             continue  # another retry started a run first: send it our request instead
         # The new run carries every earlier attempt; drop the closed run so the log lists one entry.
-        await client.workflow_service.delete_workflow_execution(
-            DeleteWorkflowExecutionRequest(
-                namespace=client.namespace,
-                workflow_execution=WorkflowExecutionRef(workflow_id=workflow_id, run_id=description.run_id),
+        # The retry is accepted either way: lists already show only the newest run of a delivery.
+        try:
+            await client.workflow_service.delete_workflow_execution(
+                DeleteWorkflowExecutionRequest(
+                    namespace=client.namespace,
+                    workflow_execution=WorkflowExecutionRef(
+                        workflow_id=workflow_id, run_id=description.run_id
+                    ),
+                )
             )
-        )
+        except RPCError as err:
+            log.warning("could not delete the replaced run of %s: %s", workflow_id, err.message)
         return RetryAccepted(attempt=len(state.attempts) + 1)
     raise RetryRefused(f"delivery {delivery} kept changing state; try again")
 

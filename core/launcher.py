@@ -185,7 +185,7 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
         return
     proc.send_signal(sig)
     try:
-        proc.wait(timeout=15)
+        proc.wait(timeout=30)  # the worker lets attempts in flight finish (delivery timeout + 5 s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

@@ -62,7 +62,10 @@ def verify_hmac(
     now = time.time() if now is None else now
     if abs(now - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
         raise WebhookVerificationError("timestamp outside the 5-minute tolerance")
-    text = body.decode() if isinstance(body, bytes) else body
+    try:
+        text = body.decode() if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise WebhookVerificationError("body is not UTF-8, so it is not one of ours") from None
     expected = sign_hmac(secret, msg_id, timestamp, text).encode()
     for candidate in signatures.split():
         if hmac.compare_digest(candidate.encode(), expected):

@@ -330,3 +330,16 @@ def test_delivery_lists_filter_and_page(api: httpx.Client, receiver: Receiver) -
     assert api.get(base, params={"event_type": "invoice.nope"}).status_code == 422
     everywhere = api.get("/v1/webhooks/deliveries", params={"status": "succeeded", "limit": 100}).json()
     assert set(ids.values()) <= {d["event_id"] for d in everywhere["items"]}
+
+
+def test_a_large_event_reaches_many_endpoints(api: httpx.Client, receiver: Receiver) -> None:
+    # 200 KB to 24 endpoints (4.8 MB) is more than one workflow task may carry: children start in batches.
+    ids = [create_endpoint(api, receiver.script(f"/big-{i}", []))["id"] for i in range(24)]
+    blob = "x" * 200_000
+    event_id = emit(api, "invoice.generated", data={"object": {"pdf": blob}})["id"]
+    for endpoint_id in ids:
+        final = wait_delivery(api, f"{event_id}:{endpoint_id}", _done, timeout=60)
+        assert final["status"] == "succeeded"
+    assert all(
+        json.loads(receiver.requests(f"/big-{i}")[0].body)["data"]["object"]["pdf"] == blob for i in range(8)
+    )

@@ -129,3 +129,11 @@ def test_events_of_one_tenant_never_reach_another(
     assert [d["endpoint_id"] for d in b_event["deliveries"]] == [b_endpoint]
     listed = api_b.get("/v1/webhooks/deliveries").json()["items"]
     assert a_endpoint not in {d["endpoint_id"] for d in listed}
+
+
+def test_nan_and_infinity_are_422_not_invalid_json(api: httpx.Client) -> None:
+    for number in (b"NaN", b"Infinity", b"1e999"):
+        body = b'{"webhook_type": "invoice.created", "data": {"object": {"amount": ' + number + b"}}}"
+        response = api.post("/v1/events", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (number, response.text)
+        assert "finite" in response.json()["detail"][0]["msg"]

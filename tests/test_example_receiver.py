@@ -155,3 +155,19 @@ def test_example_receiver_accepts_our_deliveries_and_rejects_forgeries(
         headers = _signed("jwt", body=body, secret=secret, signer=stack_signer, msg_id="evt_a:ep_x", at=now)
         headers["webhook-id"] = "evt_b:ep_x"
         assert _post(f"{base}/jwt", body, headers).status_code == 401
+
+
+def test_a_receiver_set_up_for_jwt_refuses_requests_that_skip_the_jwt(
+    stack: Stack, stack_signer: JwtSigner, tmp_path: Path
+) -> None:
+    env = {"WEBHOOKS_JWKS_URL": f"{stack.api_url}/v1/webhooks/jwks.json"}
+    body = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}'
+    with example_receiver(env, tmp_path / "receiver.log") as url:
+        # No signature headers at all, and an hmac signature it has no secret for: both refused.
+        assert _post(f"{url}/hooks", body, {"webhook-id": "x", "webhook-timestamp": "1"}).status_code == 401
+        forged = _signed(
+            "hmac", body=body, secret=generate_secret(), signer=stack_signer, msg_id="m", at=time.time()
+        )
+        assert _post(f"{url}/hooks", body, forged).status_code == 401
+        genuine = _signed("jwt", body=body, secret="", signer=stack_signer, msg_id="m2", at=time.time())
+        assert _post(f"{url}/hooks", body, genuine).status_code == 200

@@ -102,3 +102,10 @@ def test_signature_headers_per_method(tmp_path: Path) -> None:
         "x-webhook-signature-algorithm",
     }
     assert jwt_headers["x-webhook-signature-algorithm"] == "jwt"
+
+
+def test_a_body_that_is_not_utf8_is_a_verification_error() -> None:
+    secret = generate_secret()
+    headers = {"webhook-id": "m", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,x"}
+    with pytest.raises(WebhookVerificationError):
+        verify_hmac(secret, headers, b"\xff\xfe")

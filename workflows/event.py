@@ -17,6 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
 
 
+BATCH_BYTES = 1_000_000
+
+
 @workflow.defn
 class EventWorkflow:
     @workflow.run
@@ -35,18 +38,23 @@ class EventWorkflow:
             )
             for endpoint_id in input.endpoint_ids
         ]
-        await asyncio.gather(
-            *(
-                workflow.start_child_workflow(
-                    DeliveryWorkflow.run,
-                    delivery,
-                    id=ids.delivery_workflow_id(input.tenant, delivery.delivery_id),
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    search_attributes=delivery_search_attributes(delivery),
+        # Each child's input carries the body, and Temporal refuses a workflow task completion of more
+        # than a few MB: start the children in batches that stay well under it (one batch for any
+        # ordinary event), each batch concurrently in one workflow task.
+        per_batch = max(1, BATCH_BYTES // max(1, len(input.body.encode())))
+        for first in range(0, len(deliveries), per_batch):
+            await asyncio.gather(
+                *(
+                    workflow.start_child_workflow(
+                        DeliveryWorkflow.run,
+                        delivery,
+                        id=ids.delivery_workflow_id(input.tenant, delivery.delivery_id),
+                        parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                        search_attributes=delivery_search_attributes(delivery),
+                    )
+                    for delivery in deliveries[first : first + per_batch]
                 )
-                for delivery in deliveries
             )
-        )
         return EventSummary(
             tenant=input.tenant,
             event_id=input.event_id,

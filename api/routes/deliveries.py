@@ -134,4 +134,10 @@ async def retry_delivery(delivery_id: str, tenant: TenantDep, services: Services
         raise HTTPException(404, f"delivery {delivery_id} not found") from None
     except webhook_logs.RetryRefused as err:
         raise HTTPException(409, str(err)) from None
+    except webhook_logs.RetryPending:
+        raise HTTPException(
+            503,
+            "no worker took the retry within 10 s; it may still be made when a worker is back, "
+            "so check the delivery's log before retrying again",
+        ) from None
     return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)

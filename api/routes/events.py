@@ -27,6 +27,7 @@ from core.models import DeliveryPolicy, EventInput
 from workflows.event import EventWorkflow
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+FANOUT_BUDGET_BYTES = 32_000_000
 
 
 def new_event_id() -> str:
@@ -48,11 +49,28 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
                 }
             ]
         )
-    payload = json.dumps(
-        {"webhook_type": body.webhook_type, "object_type": object_type, "data": {"object": body.data.object}},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    try:
+        payload = json.dumps(
+            {
+                "webhook_type": body.webhook_type,
+                "object_type": object_type,
+                "data": {"object": body.data.object},
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,  # NaN and Infinity are not JSON: receivers' parsers would refuse them
+        )
+    except ValueError:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "value_error",
+                    "loc": ("body", "data", "object"),
+                    "msg": "numbers must be finite: NaN and Infinity are not valid JSON",
+                    "input": None,
+                }
+            ]
+        ) from None
     limit = services.settings.max_payload_bytes
     if len(payload.encode()) > limit:
         raise HTTPException(413, f"the payload is larger than {limit} bytes")
@@ -60,6 +78,14 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
     workflow_id = ids.event_workflow_id(tenant, event_id)
     created_at = datetime.now(UTC)
     endpoint_ids = await run_in_threadpool(services.store.subscribed, tenant, body.webhook_type)
+    if len(payload.encode()) * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
+        # Every delivery's history holds the body: past this, Temporal's history limits would fail the
+        # event after its 202. Refuse it now instead.
+        raise HTTPException(
+            413,
+            f"this payload ({len(payload.encode())} bytes) to {len(endpoint_ids)} endpoints is more than "
+            f"{FANOUT_BUDGET_BYTES // 1_000_000} MB in all; send a smaller payload",
+        )
     settings = services.settings
     try:
         await services.temporal.start_workflow(

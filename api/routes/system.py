@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from core.temporal import is_unreachable
 
 router = APIRouter(tags=["system"])
 _TIMEOUT = timedelta(seconds=3)
+POLLER_FRESHNESS_SECONDS = 90
 
 
 @router.get("/healthz")
@@ -35,11 +37,14 @@ async def healthz(services: ServicesDep) -> JSONResponse:
         if not is_unreachable(err) and not isinstance(err, RPCError):
             raise
         return JSONResponse({"status": "unavailable", "temporal": f"unreachable: {err}"}, 503)
-    if not queue.pollers:
+    # Temporal lists pollers seen in the last few minutes; a live worker's long poll renews within ~70 s.
+    now = time.time()
+    live = [p for p in queue.pollers if now - p.last_access_time.ToSeconds() < POLLER_FRESHNESS_SECONDS]
+    if not live:
         return JSONResponse(
             {"status": "unavailable", "temporal": "ok", "workers": "no worker polls the task queue"}, 503
         )
-    return JSONResponse({"status": "ok", "temporal": "ok", "workers": len(queue.pollers)})
+    return JSONResponse({"status": "ok", "temporal": "ok", "workers": len(live)})
 
 
 @router.get("/v1/webhooks/jwks.json")

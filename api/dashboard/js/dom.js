@@ -37,7 +37,10 @@ export function fill(el, ...children) {
 /** Only in-page routes and http(s) links: a `javascript:` URL from data must never become a link. */
 export function isSafeHref(value) {
   const text = String(value);
-  return text.startsWith("#") || /^https?:\/\//i.test(text) || text.startsWith("/");
+  // "//host/…" is another site's URL, not a path of ours.
+  return (
+    text.startsWith("#") || /^https?:\/\//i.test(text) || (text.startsWith("/") && !text.startsWith("//"))
+  );
 }
 
 export function notice(kind, ...children) {
