@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from core.launcher import Stack
+from core.store import EndpointStore
 from tests.receiver import Receiver
 
 T = TypeVar("T")
@@ -140,6 +141,15 @@ def api_b(stack: Stack) -> Iterator[httpx.Client]:
 
 # Endpoints whose deliveries no test reads point here: loopback, nothing listening, no traffic leaves.
 NOWHERE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EndpointStore]:
+    """An endpoint store of its own, for tests of activities and workflows without the API."""
+    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
+    store.create_schema()
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
@@ -38,14 +38,6 @@ async def test_gate_limits_attempts_per_endpoint_and_forgets_idle_ones() -> None
     release.set()
     await holder
     assert gates.in_use() == 0
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[EndpointStore]:
-    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
-    store.create_schema()
-    yield store
-    store.close()
 
 
 def _request(endpoint_id: str, n: int, timeout: float) -> DeliverRequest:

@@ -45,14 +45,6 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[EndpointStore]:
-    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
-    store.create_schema()
-    yield store
-    store.close()
-
-
-@pytest.fixture
 async def worker(env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path) -> AsyncIterator[str]:
     signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "jwt.pem"), issuer="test")
     task_queue = f"tq-{uuid.uuid4()}"
