@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
@@ -112,7 +113,9 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
 
 
 def _set_enabled(client: httpx.Client, endpoint_id: str, enabled: bool) -> Any:
-    updated = call(client, "PATCH", f"/v1/webhooks/endpoints/{endpoint_id}", json={"enabled": enabled})
+    updated = call(
+        client, "PATCH", f"/v1/webhooks/endpoints/{quote(endpoint_id, safe='')}", json={"enabled": enabled}
+    )
     return updated, f"{updated['id']} is {'enabled' if enabled else 'disabled'}"
 
 
@@ -176,7 +179,9 @@ def deliveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
         if v is not None
     }
     path = (
-        f"/v1/webhooks/endpoints/{args.endpoint}/deliveries" if args.endpoint else "/v1/webhooks/deliveries"
+        f"/v1/webhooks/endpoints/{quote(args.endpoint, safe='')}/deliveries"
+        if args.endpoint
+        else "/v1/webhooks/deliveries"
     )
     found = call(client, "GET", path, params=params)
     rows = [
@@ -197,7 +202,7 @@ def deliveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
 
 
 def deliveries_show(client: httpx.Client, args: argparse.Namespace) -> Any:
-    d = call(client, "GET", f"/v1/webhooks/deliveries/{args.delivery_id}")
+    d = call(client, "GET", f"/v1/webhooks/deliveries/{quote(args.delivery_id, safe=':')}")
     lines = [
         f"delivery     {d['id']}",
         f"status       {d['status']}",
@@ -224,7 +229,7 @@ def deliveries_show(client: httpx.Client, args: argparse.Namespace) -> Any:
 
 
 def deliveries_retry(client: httpx.Client, args: argparse.Namespace) -> Any:
-    accepted = call(client, "POST", f"/v1/webhooks/deliveries/{args.delivery_id}/retry")
+    accepted = call(client, "POST", f"/v1/webhooks/deliveries/{quote(args.delivery_id, safe=':')}/retry")
     return accepted, f"retrying {accepted['delivery_id']}: attempt {accepted['attempt']} is on its way"
 
 

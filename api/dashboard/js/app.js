@@ -88,7 +88,7 @@ function route() {
   for (const [pattern, view, tab] of routes) {
     const match = location.hash.match(pattern);
     if (match) {
-      found = [view, tab, match.slice(1).map(decodeURIComponent)];
+      found = [view, tab, match.slice(1).map(safeDecode)];
       break;
     }
   }
@@ -185,3 +185,12 @@ function signInView(page) {
 document.getElementById("sign-out").addEventListener("click", () => signOut("You are signed out."));
 window.addEventListener("hashchange", route);
 route();
+
+// A hand-edited hash like "#/endpoints/%E0" must not stop the page: keep the text as typed.
+function safeDecode(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
+}
