@@ -137,3 +137,14 @@ def test_nan_and_infinity_are_422_not_invalid_json(api: httpx.Client) -> None:
         response = api.post("/v1/events", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 422, (number, response.text)
         assert "finite" in response.json()["detail"][0]["msg"]
+
+
+def test_same_id_with_another_payload_is_409(api: httpx.Client) -> None:
+    first = emit(api, "wallet.created", id="wallet-1-created", data={"object": {"id": "w_1"}})
+    again = api.post(
+        "/v1/events",
+        json={"id": "wallet-1-created", "webhook_type": "wallet.created", "data": {"object": {"id": "w_2"}}},
+    )
+    assert again.status_code == 409
+    assert "different payload" in again.json()["detail"]
+    assert emit(api, "wallet.created", id="wallet-1-created", data={"object": {"id": "w_1"}}) == first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import UTC, datetime
@@ -75,6 +76,7 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
     if len(payload.encode()) > limit:
         raise HTTPException(413, f"the payload is larger than {limit} bytes")
     event_id = body.id or new_event_id()
+    body_sha256 = hashlib.sha256(payload.encode()).hexdigest()
     workflow_id = ids.event_workflow_id(tenant, event_id)
     created_at = datetime.now(UTC)
     endpoint_ids = await run_in_threadpool(services.store.subscribed, tenant, body.webhook_type)
@@ -115,19 +117,28 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
                     SearchAttributePair(ids.EVENT_TYPE, body.webhook_type),
                 ]
             ),
-            memo={"created_at": created_at.isoformat()},
+            memo={"created_at": created_at.isoformat(), "body_sha256": body_sha256},
         )
     except WorkflowAlreadyStartedError:
+        first = await _already_accepted(services, workflow_id, event_id, body_sha256)
         EVENTS_DUPLICATE.labels(body.webhook_type).inc()
-        return await _already_accepted(services, workflow_id, event_id)
+        return first
     EVENTS_ACCEPTED.labels(body.webhook_type).inc()
     return EventAccepted(
         id=event_id, webhook_type=body.webhook_type, object_type=object_type, created_at=created_at
     )
 
 
-async def _already_accepted(services: ServicesDep, workflow_id: str, event_id: str) -> EventAccepted:
+async def _already_accepted(
+    services: ServicesDep, workflow_id: str, event_id: str, body_sha256: str
+) -> EventAccepted:
     description = await services.temporal.get_workflow_handle(workflow_id).describe()
+    accepted_sha256 = await description.memo_value("body_sha256", None)
+    if accepted_sha256 is not None and accepted_sha256 != body_sha256:
+        # As with Stripe's idempotency keys: the same id with other content is a client bug, not a retry.
+        raise HTTPException(
+            409, f"event id {event_id} was already used for a different payload; use a new id for a new event"
+        )
     webhook_type = description.typed_search_attributes.get(ids.EVENT_TYPE) or ""
     created_at = datetime.fromisoformat(str(await description.memo_value("created_at")))
     return EventAccepted(
