@@ -17,10 +17,17 @@ class DestinationError(ValueError):
     """A URL that must not receive deliveries; the message says why."""
 
 
+# NAT64 (RFC 6052) embeds any IPv4 address, private ones included, yet counts as global.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _is_public(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
     return ip.is_global
 
 

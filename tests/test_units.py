@@ -47,6 +47,8 @@ def test_api_keys() -> None:
         ("http://10.1.2.3/hook", False, "private"),
         ("http://169.254.169.254/latest", False, "private"),
         ("http://[::1]/hook", False, "private"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest", False, "private"),  # 169.254.169.254 through NAT64
+        ("http://[::ffff:10.0.0.1]/hook", False, "private"),
         ("http://localhost:8000/hook", False, "localhost"),
     ],
 )
@@ -58,6 +60,7 @@ def test_refused_urls(url: str, allow_private: bool, message: str) -> None:
 def test_accepted_urls() -> None:
     assert validate_url("https://example.com/hook", allow_private=False)
     assert validate_url("http://127.0.0.1:9000/hook", allow_private=True)
+    assert validate_url("http://[64:ff9b::808:808]/hook", allow_private=False)  # 8.8.8.8 through NAT64
 
 
 @pytest.mark.parametrize(
