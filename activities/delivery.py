@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from temporalio import activity
 
-from activities.gates import EndpointGates, GateTimeout
+from activities.gates import EndpointGates
 from core.destinations import DestinationError, check_resolved
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
@@ -111,17 +111,18 @@ class DeliveryActivities:
         headers["user-agent"] = USER_AGENT
         remaining = max(0.1, request.timeout - (time.perf_counter() - clock))
         try:
-            # The deadline covers the whole attempt: httpx's own timeout restarts at every read, so a
-            # receiver trickling a byte at a time would otherwise hold the connection for ever.
+            # One deadline covers the whole attempt, the wait at the endpoint's gate included: httpx's
+            # own timeout restarts at every read, so a receiver trickling a byte at a time would
+            # otherwise hold the connection for ever.
             async with (
                 asyncio.timeout(remaining),
-                self._gates.slot(endpoint.id, timeout=remaining),
+                self._gates.slot(endpoint.id),
                 self._http.stream(
                     "POST",
                     endpoint.url,
                     content=request.body.encode(),
                     headers=headers,
-                    timeout=max(0.1, request.timeout - (time.perf_counter() - clock)),
+                    timeout=remaining,
                     follow_redirects=False,
                 ) as response,
             ):
@@ -131,7 +132,7 @@ class DeliveryActivities:
                     head += chunk
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
-        except (TimeoutError, httpx.TimeoutException, GateTimeout):
+        except (TimeoutError, httpx.TimeoutException):
             return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except httpx.HTTPError as err:
             return record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))

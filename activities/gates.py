@@ -3,7 +3,7 @@
 Every attempt of a worker shares one HTTP connection pool. Without a limit, an endpoint that hangs until
 the timeout would soon hold every connection, and healthy endpoints' deliveries would queue behind it.
 A gate per endpoint lets at most `limit` of its attempts hold a connection at once; the rest wait for
-their turn within their own timeout.
+their turn. The caller bounds the wait: an attempt's deadline covers its time at the gate.
 """
 
 from __future__ import annotations
@@ -13,10 +13,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 
-class GateTimeout(Exception):
-    """The attempt's time ran out while it waited behind the same endpoint's other attempts."""
-
-
 class EndpointGates:
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -24,21 +20,14 @@ class EndpointGates:
         self._users: dict[str, int] = {}
 
     @asynccontextmanager
-    async def slot(self, endpoint_id: str, *, timeout: float) -> AsyncIterator[None]:
+    async def slot(self, endpoint_id: str) -> AsyncIterator[None]:
         gate = self._gates.get(endpoint_id)
         if gate is None:
             gate = self._gates[endpoint_id] = asyncio.Semaphore(self.limit)
         self._users[endpoint_id] = self._users.get(endpoint_id, 0) + 1
         try:
-            try:
-                async with asyncio.timeout(timeout):
-                    await gate.acquire()
-            except TimeoutError:
-                raise GateTimeout from None
-            try:
+            async with gate:
                 yield
-            finally:
-                gate.release()
         finally:
             self._users[endpoint_id] -= 1
             if not self._users[endpoint_id]:  # forget idle endpoints: the map stays small

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -48,15 +48,8 @@ def dev_api_keys(data_dir: Path) -> str:
 class Stack:
     """The three processes of the service, started in order and stopped in reverse."""
 
-    def __init__(
-        self,
-        env: Mapping[str, str],
-        *,
-        log_file: Path | None = None,
-        dev_server_args: Sequence[str] = (),
-    ) -> None:
+    def __init__(self, env: Mapping[str, str], *, log_file: Path | None = None) -> None:
         self.env = {**os.environ, **env}
-        self._dev_server_args = list(dev_server_args)
         self.settings = _settings_from(self.env)
         self._log_file = log_file
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -105,7 +98,6 @@ class Stack:
                     "--ui-disable-news-fetch",
                     *DEV_SERVER_TUNING,
                     *search_attribute_flags(),
-                    *self._dev_server_args,
                 ]
             )
         asyncio.run(self._prepare_temporal(timeout))

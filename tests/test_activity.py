@@ -11,7 +11,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
-from activities.gates import EndpointGates, GateTimeout
+from activities.gates import EndpointGates
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -24,16 +24,16 @@ async def test_gate_limits_attempts_per_endpoint_and_forgets_idle_ones() -> None
     release = asyncio.Event()
 
     async def hold() -> None:
-        async with gates.slot("ep_a", timeout=5):
+        async with gates.slot("ep_a"):
             entered.set()
             await release.wait()
 
     holder = asyncio.create_task(hold())
     await entered.wait()
-    with pytest.raises(GateTimeout):
-        async with gates.slot("ep_a", timeout=0.05):
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05), gates.slot("ep_a"):
             pass
-    async with gates.slot("ep_b", timeout=0.05):  # another endpoint is not held up
+    async with asyncio.timeout(0.05), gates.slot("ep_b"):  # another endpoint is not held up
         assert gates.in_use() == 2
     release.set()
     await holder
