@@ -67,8 +67,9 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     runtime = telemetry_runtime(settings)
     client = await connect(settings.temporal_target, settings.temporal_namespace, runtime=runtime)
+    # No schema creation here (the API does it): a worker must start and poll even while the store is
+    # down, since attempts wait out a store outage on their own.
     store = EndpointStore(settings.sqlalchemy_url)
-    store.create_schema()
     http = http_client()
     try:
         activities = DeliveryActivities(
@@ -83,14 +84,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             task_queue=settings.task_queue,
             workflows=[EventWorkflow, DeliveryWorkflow],
             activities=[activities.deliver_once],
-            # Attempts are asyncio tasks waiting on the network: cheap, so many may be in flight. An
-            # attempt waiting at a slow endpoint's gate holds a slot; plenty of slots keep it from
-            # holding up the others.
-            max_concurrent_activities=1000,
-            max_concurrent_local_activities=1000,
-            # A first attempt runs as a local activity and keeps its workflow task open until the
-            # receiver answers: a slow endpoint must not take every workflow task slot.
-            max_concurrent_workflow_tasks=1000,
+            # Every attempt and workflow task shares one event loop: too many at once and the loop lags
+            # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine
+            # (BENCHMARKS.md); raise them with the cores, or run more workers.
+            max_concurrent_activities=settings.worker_max_activities,
+            max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
             # On SIGTERM (a deploy, a scale-down) let attempts in flight finish and be logged, rather
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),

@@ -2,7 +2,8 @@
 
 `deliver_once` never raises for what the receiver did: every HTTP outcome, timeout and network error
 becomes an `AttemptRecord`, so the workflow can log it and decide when to try again. It raises only for
-our own faults (the store unreachable, a bug), which Temporal then reports as a failed attempt.
+our own faults (the store unreachable, every connection to the endpoint busy, a bug): Temporal retries
+those with backoff, and the attempt, once made, records how many tries failed first and why.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
-from activities.gates import EndpointGates
+from activities.gates import EndpointGates, NoSlot
 from core.destinations import DestinationError, check_resolved
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
-from core.store import EndpointStore
+from core.store import Endpoint, EndpointStore
 
 RESPONSE_BODY_LIMIT = 4096
+STORE_TIMEOUT = 5.0  # seconds an attempt waits for the endpoint store before it counts as unavailable
 USER_AGENT = "flexprice-webhooks/1.0"
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -54,6 +57,65 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class InfraFault(Exception):
+    """A fault of ours that kept an attempt from being made. Temporal retries the activity with backoff;
+    the message, shown in the delivery's log, says what happened without naming our internals.
+    """
+
+
+class StoreUnavailable(InfraFault):
+    def __init__(self) -> None:
+        super().__init__("the endpoint store could not be read")
+
+
+class EndpointBusy(InfraFault):
+    def __init__(self, limit: int, waited: float) -> None:
+        super().__init__(
+            f"every connection this worker may open to the endpoint ({limit}) stayed busy for {waited:g} s"
+        )
+
+
+_LOST_TRY = "an earlier try did not finish (its worker stopped or lost touch with Temporal)"
+_INTERNAL = "an internal error (the worker's log has the details)"
+
+
+def earlier_failures(info: activity.Info) -> tuple[int, str | None]:
+    """How many tries of this attempt failed on our side before this one, and the last reason recorded.
+
+    A try that fails records its reason as heartbeat details, which Temporal hands to the next try; a
+    try whose worker died recorded nothing.
+    """
+    failures = info.attempt - 1
+    if not failures:
+        return 0, None
+    return failures, str(info.heartbeat_details[0]) if info.heartbeat_details else _LOST_TRY
+
+
+class _Clock:
+    """Times one attempt from when it is made (after any wait for a slot) and turns it into a record."""
+
+    def __init__(self, request: DeliverRequest, earlier: tuple[int, str | None]) -> None:
+        self.request = request
+        self.earlier = earlier
+        self.started_at = datetime.now(UTC)
+        self._start = time.perf_counter()
+
+    def record(self, outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
+        seconds = time.perf_counter() - self._start
+        attempt = AttemptRecord(
+            attempt=self.request.attempt,
+            trigger=self.request.trigger,
+            started_at=self.started_at,
+            duration_ms=round(seconds * 1000),
+            outcome=outcome,
+            infra_failures=self.earlier[0],
+            infra_error=self.earlier[1],
+            **fields,
+        )
+        report_attempt(self.request, attempt, seconds=seconds)
+        return attempt
+
+
 class DeliveryActivities:
     """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer."""
 
@@ -74,55 +136,60 @@ class DeliveryActivities:
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
-        started_at = datetime.now(UTC)
-        clock = time.perf_counter()
+        """One attempt: an `AttemptRecord` for whatever the receiver did; raises only for our faults."""
+        try:
+            return await self._deliver(request)
+        except Exception as err:
+            reason = str(err) if isinstance(err, InfraFault) else _INTERNAL
+            report_infra_failure(request, err, reason)
+            activity.heartbeat(reason)  # the next try reads it: the log says why this one failed
+            raise
 
-        def record(outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
-            attempt = AttemptRecord(
-                attempt=request.attempt,
-                trigger=request.trigger,
-                started_at=started_at,
-                duration_ms=round((time.perf_counter() - clock) * 1000),
-                outcome=outcome,
-                **fields,
-            )
-            report_attempt(request, attempt, seconds=time.perf_counter() - clock)
-            return attempt
-
-        endpoint = await asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id)
+    async def _deliver(self, request: DeliverRequest) -> AttemptRecord:
+        earlier = earlier_failures(activity.info())
+        endpoint = await self._endpoint(request)
         if endpoint is None:
-            return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted")
+            return _Clock(request, earlier).record(
+                AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted"
+            )
         if not endpoint.enabled:
-            return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled")
+            return _Clock(request, earlier).record(
+                AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
+            )
         try:
             await check_resolved(endpoint.url, allow_private=self._allow_private)
         except DestinationError as err:
-            return record(AttemptOutcome.RETRYABLE, error=str(err))
+            return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=str(err))
+        # Waiting for a free connection to the endpoint is not an attempt: if none frees up in time, the
+        # try fails as ours and Temporal tries again later. The POST starts with its whole timeout.
+        try:
+            async with self._gates.slot(endpoint.id, wait=request.timeout):
+                return await self._post(request, endpoint, _Clock(request, earlier))
+        except NoSlot:
+            raise EndpointBusy(self._gates.limit, request.timeout) from None
 
+    async def _post(self, request: DeliverRequest, endpoint: Endpoint, clock: _Clock) -> AttemptRecord:
         headers = signature_headers(
             method=endpoint.signature_method,
             msg_id=request.delivery_id,
-            timestamp=int(started_at.timestamp()),
+            timestamp=int(clock.started_at.timestamp()),
             body=request.body,
             secret=endpoint.secret,
             jwt_signer=self._jwt,
         )
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
-        remaining = max(0.1, request.timeout - (time.perf_counter() - clock))
         try:
-            # One deadline covers the whole attempt, the wait at the endpoint's gate included: httpx's
-            # own timeout restarts at every read, so a receiver trickling a byte at a time would
-            # otherwise hold the connection for ever.
+            # One deadline for the whole exchange: httpx's own timeout restarts at every read, so a
+            # receiver trickling a byte at a time would otherwise hold the connection for ever.
             async with (
-                asyncio.timeout(remaining),
-                self._gates.slot(endpoint.id),
+                asyncio.timeout(request.timeout),
                 self._http.stream(
                     "POST",
                     endpoint.url,
                     content=request.body.encode(),
                     headers=headers,
-                    timeout=remaining,
+                    timeout=request.timeout,
                     follow_redirects=False,
                 ) as response,
             ):
@@ -133,9 +200,9 @@ class DeliveryActivities:
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
         except (TimeoutError, httpx.TimeoutException):
-            return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
+            return clock.record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except httpx.HTTPError as err:
-            return record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
+            return clock.record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
 
         outcome = classify(response.status_code)
         error = None
@@ -145,14 +212,26 @@ class DeliveryActivities:
             error = "410 Gone: the receiver asked to stop this delivery"
         retry_after = None
         if response.status_code in _RETRY_AFTER_STATUSES:
-            retry_after = parse_retry_after(response.headers.get("retry-after"), now=started_at)
-        return record(
+            retry_after = parse_retry_after(response.headers.get("retry-after"), now=clock.started_at)
+        return clock.record(
             outcome,
             status_code=response.status_code,
             response_body=bytes(head[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace"),
             error=error,
             retry_after_seconds=retry_after,
         )
+
+    async def _endpoint(self, request: DeliverRequest) -> Endpoint | None:
+        """The endpoint as it is now; `StoreUnavailable` if the store does not answer in time.
+
+        The read runs in a thread, which a hung database would keep: the timeout frees the attempt.
+        """
+        try:
+            return await asyncio.wait_for(
+                asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id), STORE_TIMEOUT
+            )
+        except (SQLAlchemyError, TimeoutError) as err:
+            raise StoreUnavailable() from err
 
 
 def _status_class(status_code: int | None) -> str:
@@ -194,3 +273,24 @@ def report_attempt(request: DeliverRequest, attempt: AttemptRecord, *, seconds: 
     meter.create_histogram_float(
         "webhooks_delivery_attempt_duration_seconds", "Duration of delivery attempts", "s"
     ).record(seconds, {"outcome": attempt.outcome.value})
+
+
+def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -> None:
+    """A try that failed on our side: counted by reason, so an outage of ours is alertable."""
+    activity.metric_meter().create_counter(
+        "webhooks_delivery_infra_failures_total",
+        "Tries of an attempt that failed on our side (store, busy endpoint, bug) and were retried",
+    ).add(1, {"reason": type(err).__name__ if isinstance(err, InfraFault) else "InternalError"})
+    attempt_log.warning(
+        "attempt could not be made",
+        extra={
+            FIELDS: {
+                "tenant": request.tenant,
+                "endpoint_id": request.endpoint_id,
+                "delivery_id": request.delivery_id,
+                "attempt": request.attempt,
+                "reason": reason,
+                "error": f"{type(err).__name__}: {err}",
+            }
+        },
+    )

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from temporalio.client import Client
 
+from api.webhook_logs import WebhookLogs
 from core.settings import Settings
 from core.signing import JwtSigner
 from core.store import EndpointStore
@@ -20,6 +21,7 @@ class Services:
     temporal: Client
     store: EndpointStore
     jwt_signer: JwtSigner
+    logs: WebhookLogs
 
 
 def get_services(request: Request) -> Services:

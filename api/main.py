@@ -8,20 +8,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import OperationalError
-from temporalio.service import RPCError, RPCStatusCode
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio.service import RPCError
 
 from api import metrics
 from api.deps import Services
 from api.routes import account, deliveries, endpoints, event_types, events, system
+from api.webhook_logs import WebhookLogs
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
-from core.temporal import connect, is_unreachable
+from core.temporal import connect, is_timeout, is_unreachable
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 
@@ -36,7 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(settings.temporal_target, settings.temporal_namespace, lazy=True)
         signer = load_jwt_signer(settings)
-        app.state.services = Services(settings, temporal, store, signer)
+        logs = WebhookLogs(
+            temporal, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout), ui_base=settings.ui_url
+        )
+        app.state.services = Services(settings, temporal, store, signer, logs)
         try:
             yield
         finally:
@@ -61,24 +66,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RPCError)
     @app.exception_handler(RuntimeError)
     async def temporal_error(_request: Request, err: Exception) -> JSONResponse:
+        if is_timeout(err):
+            # Our own rpc_timeout ends a call as CANCELLED, Temporal's as DEADLINE_EXCEEDED: either way
+            # a write may have been applied, and only a retry with the same id is safe.
+            return _unavailable(
+                "Temporal did not answer in time; the request may have been applied. "
+                "Retry it with the same id"
+            )
         if is_unreachable(err):
-            if isinstance(err, RPCError) and err.status is RPCStatusCode.DEADLINE_EXCEEDED:
-                # A timed-out write may still have been applied: only a retry with the same id is safe.
-                detail = (
-                    "Temporal did not answer in time; the request may have been applied. "
-                    "Retry it with the same id"
-                )
-            else:
-                detail = "Temporal is unavailable; nothing was accepted, try again"
-            return JSONResponse({"detail": detail}, 503)
+            return _unavailable("Temporal is unavailable; nothing was accepted, try again")
         if isinstance(err, RPCError):
             return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
         raise err
 
-    @app.exception_handler(OperationalError)
-    async def store_unavailable(_request: Request, err: OperationalError) -> JSONResponse:
-        return JSONResponse(
-            {"detail": "the endpoint store is unavailable; nothing was changed, try again"}, 503
-        )
+    @app.exception_handler(SQLAlchemyError)
+    async def store_unavailable(_request: Request, err: SQLAlchemyError) -> JSONResponse:
+        return _unavailable("the endpoint store is unavailable; nothing was changed, try again")
 
     return app
+
+
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

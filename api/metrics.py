@@ -25,6 +25,7 @@ from prometheus_client import (
 from temporalio.client import Client
 
 from api.deps import ServicesDep
+from api.webhook_logs import delivery_query
 from core import temporal as ids
 from core.models import DeliveryStatus
 
@@ -44,17 +45,13 @@ EVENTS_DUPLICATE = Counter(
 
 router = APIRouter(tags=["system"])
 _COUNT_TIMEOUT = timedelta(seconds=5)
-_DELIVERIES = "WorkflowType = 'DeliveryWorkflow'"
-
-
-def _by_status(status: DeliveryStatus) -> str:
-    return f"{_DELIVERIES} AND {ids.DELIVERY_STATUS.name} = '{status.value}'"
-
 
 # Scheduled for retry: still running, not succeeded yet, and at least one attempt behind it.
-RETRY_SCHEDULED_QUERY = (
-    f"{_by_status(DeliveryStatus.PENDING)} AND ExecutionStatus = 'Running' AND {ids.ATTEMPT_COUNT.name} > 0"
-)
+RETRY_SCHEDULED_QUERY = f"{delivery_query(status=DeliveryStatus.PENDING)} AND {ids.ATTEMPT_COUNT.name} > 0"
+# Our workflows never fail on purpose: one that closed failed, terminated or timed out is a bug or an
+# operator's act, and is worth an alert.
+_ABNORMAL_CLOSE = "ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut', 'Canceled')"
+WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow")
 
 
 async def _count(client: Client, query: str) -> int:
@@ -72,8 +69,9 @@ async def visibility_registry(client: Client) -> CollectorRegistry:
     statuses = list(DeliveryStatus)
     try:
         counts = await asyncio.gather(
-            *(_count(client, _by_status(status)) for status in statuses),
+            *(_count(client, delivery_query(status=status)) for status in statuses),
             _count(client, RETRY_SCHEDULED_QUERY),
+            *(_count(client, f"WorkflowType = '{t}' AND {_ABNORMAL_CLOSE}") for t in WORKFLOW_TYPES),
         )
     except Exception:  # unreachable, timed out or refused: say so instead of failing the scrape
         up.set(0)
@@ -91,7 +89,16 @@ async def visibility_registry(client: Client) -> CollectorRegistry:
         "webhooks_deliveries_retry_scheduled",
         "Deliveries still running whose attempts so far failed and which wait for their next attempt",
         registry=registry,
-    ).set(counts[-1])
+    ).set(counts[len(statuses)])
+    broken = Gauge(
+        "webhooks_workflows_closed_abnormally",
+        "Workflows that closed failed, terminated, timed out or canceled (kept for the retention period): "
+        "none should, so alert on any",
+        ["workflow_type"],
+        registry=registry,
+    )
+    for workflow_type, count in zip(WORKFLOW_TYPES, counts[len(statuses) + 1 :], strict=True):
+        broken.labels(workflow_type).set(count)
     return registry
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -150,12 +151,22 @@ class EventAccepted(BaseModel):
     created_at: datetime
 
 
+class DeliveryStatusPublic(StrEnum):
+    """A delivery's status: `scheduled` until its workflow starts (the event is accepted, and a worker
+    has yet to take it), then `pending` while attempts are being made, then `succeeded` or `failed`."""
+
+    SCHEDULED = "scheduled"
+    PENDING = DeliveryStatus.PENDING.value
+    SUCCEEDED = DeliveryStatus.SUCCEEDED.value
+    FAILED = DeliveryStatus.FAILED.value
+
+
 class DeliveryPublic(BaseModel):
     id: str
     event_id: str
     endpoint_id: str
     webhook_type: str
-    status: DeliveryStatus
+    status: DeliveryStatusPublic
     attempt_count: int
     last_status_code: int | None
     created_at: datetime
@@ -175,12 +186,28 @@ class AttemptPublic(BaseModel):
     response_body: str | None
     error: str | None
     trigger: AttemptTrigger
+    infra_failures: int = Field(
+        description="Tries that failed on our side before this attempt could be made (our store "
+        "unreachable, every connection to the endpoint busy, a worker lost); they do not count "
+        "against the retry schedule"
+    )
+    infra_error: str | None = Field(description="Why the last of those tries failed")
+
+
+class AttemptInProgress(BaseModel):
+    attempt: int = Field(description="The number the attempt will have in the log")
+    infra_failures: int = Field(description="Tries of this attempt that failed on our side so far")
+    infra_error: str | None = Field(description="Why the last of those tries failed")
+    next_try_at: datetime | None = Field(description="When the next try is due, after a failed one")
 
 
 class DeliveryDetail(DeliveryPublic):
     payload: dict[str, Any] = Field(description="The exact JSON body that was sent")
     attempts: list[AttemptPublic]
     next_attempt_at: datetime | None
+    attempt_in_progress: AttemptInProgress | None = Field(
+        description="An attempt being made now, or held up by a fault of ours"
+    )
     workflow_url: str | None = Field(description="This delivery in the Temporal Web UI")
 
 

@@ -1,8 +1,13 @@
-"""The webhook logs, read from Temporal: visibility for lists, workflow results and queries for detail.
+"""The webhook logs, read from Temporal: visibility for lists and counts, histories for detail.
 
-Nothing here keeps a copy: a delivery's log is its `DeliveryWorkflow`'s state, and listing is a
-visibility query over the search attributes the workflow upserts (eventually consistent, ~100 ms).
-Manual retry is the `retry_now` update, or a new run carrying the log forward once the old one closed.
+Nothing here keeps a copy. A delivery's log is its `DeliveryWorkflow`: listing is a visibility query
+over the search attributes the workflow upserts (eventually consistent, ~100 ms); one delivery is read
+from its workflow's history (the input, then each attempt's result), so no worker is needed to read a
+log; a closed delivery's state is its result. Manual retry is the `retry_now` update: a delivery's
+workflow stays open for a retry window after its schedule, so there is always one run to update.
+
+Every call to Temporal carries `rpc_timeout`: an answer comes within it whatever Temporal does, and a
+call that timed out is reported as one that may have been applied.
 """
 
 from __future__ import annotations
@@ -11,14 +16,12 @@ import asyncio
 import base64
 import binascii
 import json
-import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from temporalio.api.common.v1 import WorkflowExecution as WorkflowExecutionRef
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -28,31 +31,22 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
-from temporalio.common import TypedSearchAttributes, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas import (
+    AttemptInProgress,
     AttemptPublic,
     DeliveryDetail,
     DeliveryList,
     DeliveryPublic,
+    DeliveryStatusPublic,
     EndpointStatsPublic,
     EventDetail,
 )
 from core import temporal as ids
-from core.models import (
-    DELIVERY_VERSION,
-    DeliveryInput,
-    DeliveryState,
-    DeliveryStatus,
-    EventInput,
-    RetryAccepted,
-)
-from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow, delivery_search_attributes
-
-log = logging.getLogger("webhooks.api")
-UPDATE_TIMEOUT = timedelta(seconds=10)
+from core.models import AttemptRecord, DeliveryInput, DeliveryState, DeliveryStatus, EventInput, RetryAccepted
+from workflows.delivery import DeliveryWorkflow
 
 
 class NotFound(Exception):
@@ -71,32 +65,75 @@ class RetryRefused(Exception):
     """The delivery cannot take another attempt now; the message says why."""
 
 
-async def _describe(handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
-    try:
-        return await handle.describe()
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            return None
-        raise
+def _quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _timestamp(value: datetime) -> str:
+    return _quoted(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+# A delivery's workflow continued as new leaves closed runs behind that are the same delivery: only the
+# newest run of a delivery is ever listed or counted.
+_DELIVERIES = "WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+# A delivery whose workflow ended without settling (terminated by an operator, failed by a bug, over
+# Temporal's limits) did not deliver, whatever its last upsert said: it is failed, and listed so.
+_STATUS_CLAUSES = {
+    DeliveryStatus.PENDING: f"{ids.DELIVERY_STATUS.name} = 'pending' AND ExecutionStatus = 'Running'",
+    DeliveryStatus.SUCCEEDED: f"{ids.DELIVERY_STATUS.name} = 'succeeded'",
+    DeliveryStatus.FAILED: (
+        f"({ids.DELIVERY_STATUS.name} = 'failed' OR "
+        f"({ids.DELIVERY_STATUS.name} = 'pending' AND ExecutionStatus != 'Running'))"
+    ),
+}
+
+
+def delivery_query(
+    *,
+    tenant: str | None = None,
+    endpoint_id: str | None = None,
+    status: DeliveryStatus | None = None,
+    event_type: str | None = None,
+    created_since: datetime | None = None,
+) -> str:
+    """The visibility query for deliveries matching every filter given."""
+    clauses = [_DELIVERIES]
+    if tenant is not None:
+        clauses.append(f"{ids.TENANT.name} = {_quoted(tenant)}")
+    if endpoint_id is not None:
+        clauses.append(f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}")
+    if status is not None:
+        clauses.append(_STATUS_CLAUSES[status])
+    if event_type is not None:
+        clauses.append(f"{ids.EVENT_TYPE.name} = {_quoted(event_type)}")
+    if created_since is not None:
+        clauses.append(f"{ids.CREATED_AT.name} >= {_timestamp(created_since)}")
+    return " AND ".join(clauses)
+
+
+def public_status(attrs: TypedSearchAttributes, execution: WorkflowExecutionStatus | None) -> DeliveryStatus:
+    """The delivery's status from its search attributes and the state of its workflow."""
+    status = DeliveryStatus(attrs.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value)
+    unsettled_close = execution not in (None, WorkflowExecutionStatus.RUNNING)
+    return DeliveryStatus.FAILED if status is DeliveryStatus.PENDING and unsettled_close else status
 
 
 def _summary(
     attrs: TypedSearchAttributes,
+    execution: WorkflowExecutionStatus | None,
     *,
-    fallback_created: datetime,
+    created: datetime,
     delivery: str,
     event_id: str,
     webhook_type: str = "",
 ) -> DeliveryPublic:
-    status = attrs.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value
-    endpoint_id = delivery.rpartition(":")[2]
-    created = attrs.get(ids.CREATED_AT) or fallback_created
+    created = attrs.get(ids.CREATED_AT) or created
     return DeliveryPublic(
         id=delivery,
         event_id=event_id,
-        endpoint_id=endpoint_id,
+        endpoint_id=delivery.rpartition(":")[2],
         webhook_type=attrs.get(ids.EVENT_TYPE) or webhook_type,
-        status=DeliveryStatus(status),
+        status=DeliveryStatusPublic(public_status(attrs, execution).value),
         attempt_count=attrs.get(ids.ATTEMPT_COUNT) or 0,
         last_status_code=attrs.get(ids.LAST_STATUS_CODE),
         created_at=created,
@@ -104,157 +141,15 @@ def _summary(
     )
 
 
-def _quoted(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-async def list_deliveries(
-    client: Client,
-    tenant: str,
-    *,
-    endpoint_id: str | None,
-    status: DeliveryStatus | None,
-    event_type: str | None,
-    limit: int,
-    cursor: str | None,
-) -> DeliveryList:
-    clauses = ["WorkflowType = 'DeliveryWorkflow'", f"{ids.TENANT.name} = {_quoted(tenant)}"]
-    if endpoint_id:
-        clauses.append(f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}")
-    if status:
-        clauses.append(f"{ids.DELIVERY_STATUS.name} = {_quoted(status.value)}")
-    if event_type:
-        clauses.append(f"{ids.EVENT_TYPE.name} = {_quoted(event_type)}")
-    token = None
-    if cursor:
-        try:
-            token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidCursor("cursor is not one this API returned") from None
-    pages = client.list_workflows(" AND ".join(clauses), page_size=limit, next_page_token=token)
-    try:
-        await pages.fetch_next_page()
-    except RPCError as err:
-        if err.status is RPCStatusCode.INVALID_ARGUMENT:
-            raise InvalidCursor("cursor is not one this API returned") from None
-        raise
-    page = pages.current_page or []
-    current = await _current_runs(client, tenant, {e.id for e in page if e.status is not _RUNNING})
-    items: dict[str, DeliveryPublic] = {}
-    for execution in page:
-        if current.get(execution.id, execution.run_id) != execution.run_id:
-            continue  # a closed run that a manual retry replaced, listed until Temporal deletes it
-        items.setdefault(execution.id, _from_execution(execution))
-    # Temporal's SQL visibility orders running workflows first, then by close time, newest first, and
-    # cannot order otherwise; within a page we make that exact with our own timestamps.
-    ordered = sorted(
-        items.values(), key=lambda d: (d.status is not DeliveryStatus.PENDING, -d.updated_at.timestamp())
-    )
-    next_token = pages.next_page_token
-    return DeliveryList(
-        items=ordered,
-        next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
-    )
-
-
-_RUNNING = WorkflowExecutionStatus.RUNNING
-# Up to this many deliveries in a window are counted exactly (one visibility page, deduplicated by
-# workflow id); beyond it, Temporal's counts, which may include replaced runs for a while.
-EXACT_COUNT_LIMIT = 1000
-
-
-async def _current_runs(client: Client, tenant: str, workflow_ids: set[str]) -> dict[str, str]:
-    """The newest run id of each of these delivery workflows.
-
-    A manual retry of a closed delivery starts a new run and deletes the closed one, but Temporal deletes
-    asynchronously (up to a minute or so), so until then visibility still lists the old run, under its
-    old status: a delivery retried into success would still show under `status=failed`.
-    """
-    if not workflow_ids:
-        return {}
-    query = (
-        f"WorkflowType = 'DeliveryWorkflow' AND {ids.TENANT.name} = {_quoted(tenant)} AND WorkflowId IN ("
-        + ", ".join(_quoted(i) for i in sorted(workflow_ids))
-        + ")"
-    )
-    newest: dict[str, WorkflowExecution] = {}
-    async for execution in client.list_workflows(query, page_size=1000):
-        _keep_newest(newest, execution)
-    return {workflow_id: e.run_id for workflow_id, e in newest.items()}
-
-
-def _keep_newest(newest: dict[str, WorkflowExecution], execution: WorkflowExecution) -> None:
-    seen = newest.get(execution.id)
-    if seen is None or execution.start_time > seen.start_time:
-        newest[execution.id] = execution
-
-
-async def count_deliveries(
-    client: Client, tenant: str, endpoint_id: str, *, since: datetime
-) -> EndpointStatsPublic:
-    """How many of an endpoint's deliveries since `since` are pending, succeeded and failed.
-
-    As eventually consistent as the lists. Up to `EXACT_COUNT_LIMIT` deliveries each is counted once, by
-    its newest run; past that, visibility counts, which can count a delivery retried by hand after it
-    closed twice until Temporal has deleted the run it replaced.
-    """
-    base = " AND ".join(
-        [
-            "WorkflowType = 'DeliveryWorkflow'",
-            f"{ids.TENANT.name} = {_quoted(tenant)}",
-            f"{ids.ENDPOINT_ID.name} = {_quoted(endpoint_id)}",
-            f"{ids.CREATED_AT.name} >= {_quoted(since.astimezone(UTC).isoformat().replace('+00:00', 'Z'))}",
-        ]
-    )
-
-    pages = client.list_workflows(base, page_size=EXACT_COUNT_LIMIT)
-    await pages.fetch_next_page()
-    if not pages.next_page_token:
-        newest: dict[str, WorkflowExecution] = {}
-        for execution in pages.current_page or []:
-            _keep_newest(newest, execution)
-        tally = {status: 0 for status in DeliveryStatus}
-        for execution in newest.values():
-            value = execution.typed_search_attributes.get(ids.DELIVERY_STATUS) or DeliveryStatus.PENDING.value
-            tally[DeliveryStatus(value)] += 1
-        return EndpointStatsPublic(
-            endpoint_id=endpoint_id,
-            since=since,
-            pending=tally[DeliveryStatus.PENDING],
-            succeeded=tally[DeliveryStatus.SUCCEEDED],
-            failed=tally[DeliveryStatus.FAILED],
-        )
-
-    async def count(status: DeliveryStatus) -> int:
-        query = f"{base} AND {ids.DELIVERY_STATUS.name} = {_quoted(status.value)}"
-        return (await client.count_workflows(query)).count
-
-    pending, succeeded, failed = await asyncio.gather(
-        *(count(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED))
-    )
-    return EndpointStatsPublic(
-        endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
-    )
-
-
 def _from_execution(execution: WorkflowExecution) -> DeliveryPublic:
     delivery = execution.id.split(":", 2)[2]
     return _summary(
         execution.typed_search_attributes,
-        fallback_created=execution.start_time,
+        execution.status,
+        created=execution.start_time,
         delivery=delivery,
         event_id=ids.split_delivery_id(delivery)[0],  # type: ignore[index]
     )
-
-
-async def read_delivery_state(
-    handle: WorkflowHandle[DeliveryWorkflow, DeliveryState],
-    description: WorkflowExecutionDescription,
-) -> DeliveryState:
-    """A closed delivery's state is its result (no worker needed); a running one answers a query."""
-    if description.status is WorkflowExecutionStatus.COMPLETED:
-        return await handle.result()
-    return await handle.query(DeliveryWorkflow.state)
 
 
 def workflow_url(ui_base: str | None, namespace: str, workflow_id: str) -> str | None:
@@ -263,140 +158,275 @@ def workflow_url(ui_base: str | None, namespace: str, workflow_id: str) -> str |
     return f"{ui_base}/namespaces/{quote(namespace)}/workflows/{quote(workflow_id, safe='')}"
 
 
-async def get_delivery(client: Client, tenant: str, delivery: str, *, ui_base: str | None) -> DeliveryDetail:
-    workflow_id = ids.delivery_workflow_id(tenant, delivery)
-    handle = client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
-    description = await _describe(handle)
-    if description is None:
-        raise NotFound(delivery)
-    state = await read_delivery_state(handle, description)
-    summary = _summary(
-        description.typed_search_attributes,
-        fallback_created=state.created_at,
-        delivery=delivery,
-        event_id=state.event_id,
-        webhook_type=state.webhook_type,
-    )
-    last = state.attempts[-1] if state.attempts else None
-    return DeliveryDetail(
-        **{
-            **summary.model_dump(),
-            # The workflow's own state is fresher than its search attributes.
-            "status": state.status,
-            "attempt_count": len(state.attempts),
-            "last_status_code": last.status_code if last else None,
-            "updated_at": last.started_at if last else state.created_at,
-        },
-        payload=json.loads(state.body),
-        attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in state.attempts],
-        next_attempt_at=state.next_attempt_at,
-        workflow_url=workflow_url(ui_base, client.namespace, workflow_id),
-    )
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """What a delivery's history says: its input and the attempts its run has completed so far."""
+
+    input: DeliveryInput
+    attempts: list[AttemptRecord]
 
 
-async def retry_delivery(client: Client, tenant: str, delivery: str, *, task_queue: str) -> RetryAccepted:
-    """One manual attempt now: an update on the running delivery, or a new run of a closed one."""
-    workflow_id = ids.delivery_workflow_id(tenant, delivery)
-    for _ in range(3):  # the delivery can close between our look and our update
-        handle = client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
-        description = await _describe(handle)
-        if description is None:
-            raise NotFound(delivery)
-        if description.status is WorkflowExecutionStatus.RUNNING:
+class WebhookLogs:
+    """Reads and retries deliveries for the API, every Temporal call bounded by `rpc_timeout`."""
+
+    def __init__(self, client: Client, *, rpc_timeout: timedelta, ui_base: str | None) -> None:
+        self._client = client
+        self._rpc = rpc_timeout
+        self._ui_base = ui_base
+
+    async def _describe(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
+        try:
+            return await handle.describe(rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def list_deliveries(
+        self,
+        tenant: str,
+        *,
+        endpoint_id: str | None,
+        status: DeliveryStatus | None,
+        event_type: str | None,
+        limit: int,
+        cursor: str | None,
+    ) -> DeliveryList:
+        query = delivery_query(tenant=tenant, endpoint_id=endpoint_id, status=status, event_type=event_type)
+        token = None
+        if cursor:
             try:
-                # An update waits for a worker to accept it: without a worker it would wait forever.
-                return await handle.execute_update(DeliveryWorkflow.retry_now, rpc_timeout=UPDATE_TIMEOUT)
-            except WorkflowUpdateFailedError as err:
-                raise RetryRefused(str(err.cause or err)) from None
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise RetryPending(delivery) from None
-            except RPCError as err:
-                if err.status is not RPCStatusCode.NOT_FOUND:
-                    raise
-                continue  # it closed meanwhile: start a new run below
-        state = await read_delivery_state(handle, description)
-        if len(state.attempts) >= MAX_ATTEMPTS:
-            raise RetryRefused(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
-        rerun = DeliveryInput(
-            tenant=tenant,
+                token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            except (binascii.Error, ValueError):
+                raise InvalidCursor("cursor is not one this API returned") from None
+        pages = self._client.list_workflows(
+            query, page_size=limit, next_page_token=token, rpc_timeout=self._rpc
+        )
+        try:
+            await pages.fetch_next_page()
+        except RPCError as err:
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidCursor("cursor is not one this API returned") from None
+            raise
+        # Temporal's SQL visibility lists running workflows first, newest first, then closed ones by
+        # close time: a delivery's workflow runs through its retry window, so this is newest first.
+        items = [_from_execution(e) for e in pages.current_page or []]
+        next_token = pages.next_page_token
+        return DeliveryList(
+            items=items,
+            next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+        )
+
+    async def count_deliveries(
+        self, tenant: str, endpoint_id: str, *, since: datetime
+    ) -> EndpointStatsPublic:
+        """How many of an endpoint's deliveries since `since` are pending, succeeded and failed."""
+
+        async def count(status: DeliveryStatus) -> int:
+            query = delivery_query(tenant=tenant, endpoint_id=endpoint_id, status=status, created_since=since)
+            return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
+
+        pending, succeeded, failed = await asyncio.gather(
+            *(count(s) for s in (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED))
+        )
+        return EndpointStatsPublic(
+            endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
+        )
+
+    async def _attempt_in_progress(
+        self, description: WorkflowExecutionDescription, number: int
+    ) -> AttemptInProgress | None:
+        """The attempt being made, from Temporal's record of the pending activity: how many tries of ours
+        failed so far and why (the reason a failed try left as heartbeat details), and the next try."""
+        pending = description.raw_description.pending_activities
+        if not pending:
+            return None
+        activity = pending[0]
+        reason = None
+        if activity.attempt > 1 and activity.heartbeat_details.payloads:
+            [reason] = await self._client.data_converter.decode(activity.heartbeat_details.payloads, [str])
+        next_try = None
+        if activity.attempt > 1 and activity.state is PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+            next_try = activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+        return AttemptInProgress(
+            attempt=number, infra_failures=activity.attempt - 1, infra_error=reason, next_try_at=next_try
+        )
+
+    async def _read_history(self, workflow_id: str, run_id: str | None) -> _Started | None:
+        """The input of a run and the attempts it completed, in order, from its history."""
+        handle = self._client.get_workflow_handle(workflow_id, run_id=run_id)
+        converter = self._client.data_converter
+        started: DeliveryInput | None = None
+        attempts: list[AttemptRecord] = []
+        try:
+            async for event in handle.fetch_history_events(rpc_timeout=self._rpc):
+                if event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    payloads = event.workflow_execution_started_event_attributes.input.payloads
+                    [started] = await converter.decode(payloads, [DeliveryInput])
+                elif event.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    payloads = event.activity_task_completed_event_attributes.result.payloads
+                    [record] = await converter.decode(payloads, [AttemptRecord])
+                    attempts.append(record)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if started is None:
+            return None
+        return _Started(started, started.progress.attempts + attempts)
+
+    async def _state(self, workflow_id: str, description: WorkflowExecutionDescription) -> DeliveryState:
+        """A delivery's state: a completed one's result; otherwise read from its history, without a worker."""
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            handle = self._client.get_workflow_handle_for(
+                DeliveryWorkflow.run, workflow_id, run_id=description.run_id
+            )
+            return await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+        found = await self._read_history(workflow_id, description.run_id)
+        if found is None:
+            raise NotFound(workflow_id)
+        attrs = description.typed_search_attributes
+        return DeliveryState(
+            delivery_id=found.input.delivery_id,
+            event_id=found.input.event_id,
+            endpoint_id=found.input.endpoint_id,
+            webhook_type=found.input.webhook_type,
+            body=found.input.body,
+            created_at=found.input.created_at,
+            status=public_status(attrs, description.status),
+            attempts=found.attempts,
+            next_attempt_at=attrs.get(ids.NEXT_ATTEMPT_AT),
+            policy=found.input.policy,
+        )
+
+    async def get_delivery(self, tenant: str, delivery: str) -> DeliveryDetail:
+        workflow_id = ids.delivery_workflow_id(tenant, delivery)
+        description = await self._describe(self._client.get_workflow_handle(workflow_id))
+        if description is None:
+            return await self._scheduled_delivery(tenant, delivery)
+        state = await self._state(workflow_id, description)
+        last = state.attempts[-1] if state.attempts else None
+        running = description.status is WorkflowExecutionStatus.RUNNING
+        return DeliveryDetail(
+            id=delivery,
             event_id=state.event_id,
             endpoint_id=state.endpoint_id,
-            delivery_id=state.delivery_id,
             webhook_type=state.webhook_type,
-            body=state.body,
+            status=DeliveryStatusPublic(state.status.value),
+            attempt_count=len(state.attempts),
+            last_status_code=last.status_code if last else None,
             created_at=state.created_at,
-            policy=state.policy,
-            prior_attempts=state.attempts,
-            manual_only=True,
-            version=DELIVERY_VERSION,
+            updated_at=last.started_at if last else state.created_at,
+            payload=json.loads(state.body),
+            attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in state.attempts],
+            next_attempt_at=state.next_attempt_at,
+            attempt_in_progress=(
+                await self._attempt_in_progress(description, len(state.attempts) + 1) if running else None
+            ),
+            workflow_url=workflow_url(self._ui_base, self._client.namespace, workflow_id),
         )
+
+    async def _scheduled_delivery(self, tenant: str, delivery: str) -> DeliveryDetail:
+        """A delivery of an accepted event whose workflow has not started yet (no worker took the event)."""
+        parts = ids.split_delivery_id(delivery)
+        event = await self._event_input(tenant, parts[0]) if parts else None
+        if event is None or parts is None or parts[1] not in event.endpoint_ids:
+            raise NotFound(delivery)
+        return DeliveryDetail(
+            id=delivery,
+            event_id=event.event_id,
+            endpoint_id=parts[1],
+            webhook_type=event.webhook_type,
+            status=DeliveryStatusPublic.SCHEDULED,
+            attempt_count=0,
+            last_status_code=None,
+            created_at=event.created_at,
+            updated_at=event.created_at,
+            payload=json.loads(event.body),
+            attempts=[],
+            next_attempt_at=None,
+            attempt_in_progress=None,
+            workflow_url=None,
+        )
+
+    async def retry_delivery(self, tenant: str, delivery: str) -> RetryAccepted:
+        """One manual attempt now: an update on the delivery's workflow, which joins one in flight."""
+        workflow_id = ids.delivery_workflow_id(tenant, delivery)
+        handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         try:
-            await client.start_workflow(
-                DeliveryWorkflow.run,
-                rerun,
-                id=workflow_id,
-                task_queue=task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=delivery_search_attributes(rerun),
-            )
-        except WorkflowAlreadyStartedError:
-            continue  # another retry started a run first: send it our request instead
-        # The new run carries every earlier attempt; drop the closed run so the log lists one entry.
-        # The retry is accepted either way: lists already show only the newest run of a delivery.
-        try:
-            await client.workflow_service.delete_workflow_execution(
-                DeleteWorkflowExecutionRequest(
-                    namespace=client.namespace,
-                    workflow_execution=WorkflowExecutionRef(
-                        workflow_id=workflow_id, run_id=description.run_id
-                    ),
-                )
-            )
+            # An update waits for a worker to accept it: without a worker it would wait for ever.
+            return await handle.execute_update(DeliveryWorkflow.retry_now, rpc_timeout=self._rpc)
+        except WorkflowUpdateFailedError as err:
+            raise RetryRefused(str(err.cause or err)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise RetryPending(delivery) from None
         except RPCError as err:
-            log.warning("could not delete the replaced run of %s: %s", workflow_id, err.message)
-        return RetryAccepted(attempt=len(state.attempts) + 1)
-    raise RetryRefused(f"delivery {delivery} kept changing state; try again")
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        # No open run: the retry window is over, the event is still being fanned out, or no such delivery.
+        description = await self._describe(handle)
+        if description is not None:
+            raise RetryRefused(
+                f"delivery {delivery} can no longer be retried: its retry window ended when its workflow "
+                f"closed ({description.close_time:%Y-%m-%d %H:%M} UTC). Emit the event again with a new id "
+                "to deliver it once more"
+            )
+        await self._scheduled_delivery(tenant, delivery)  # NotFound unless it is about to start
+        raise RetryRefused(f"delivery {delivery} has not started yet: its first attempt comes first")
 
+    async def _event_input(self, tenant: str, event_id: str) -> EventInput | None:
+        """The event as accepted: its workflow's input, from the first event of its history."""
+        handle = self._client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
+        try:
+            async for history_event in handle.fetch_history_events(rpc_timeout=self._rpc):
+                if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    payloads = history_event.workflow_execution_started_event_attributes.input.payloads
+                    [event] = await self._client.data_converter.decode(payloads, [EventInput])
+                    return event  # type: ignore[no-any-return]
+                return None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return None
 
-async def get_event(client: Client, tenant: str, event_id: str) -> EventDetail:
-    """The event as accepted (its workflow's input) and each delivery's current status."""
-    handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
-    event: EventInput | None = None
-    try:
-        async for history_event in handle.fetch_history_events():
-            if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                payloads = history_event.workflow_execution_started_event_attributes.input.payloads
-                [event] = await client.data_converter.decode(payloads, [EventInput])
-            break
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            raise NotFound(event_id) from None
-        raise
-    if event is None:
-        raise NotFound(event_id)
-    found = event
+    async def get_event(self, tenant: str, event_id: str) -> EventDetail:
+        """The event as accepted and each delivery's current status (`scheduled` until it starts)."""
+        event = await self._event_input(tenant, event_id)
+        if event is None:
+            raise NotFound(event_id)
 
-    async def delivery_summary(endpoint_id: str) -> DeliveryPublic:
-        delivery = ids.delivery_id(found.event_id, endpoint_id)
-        handle = client.get_workflow_handle(ids.delivery_workflow_id(tenant, delivery))
-        description = await _describe(handle)
-        # Not described yet: the event workflow is still starting its children.
-        attrs = description.typed_search_attributes if description else TypedSearchAttributes.empty
-        return _summary(
-            attrs,
-            fallback_created=found.created_at,
-            delivery=delivery,
-            event_id=found.event_id,
-            webhook_type=found.webhook_type,
+        async def delivery_summary(endpoint_id: str) -> DeliveryPublic:
+            delivery = ids.delivery_id(event.event_id, endpoint_id)
+            handle = self._client.get_workflow_handle(ids.delivery_workflow_id(tenant, delivery))
+            description = await self._describe(handle)
+            if description is None:
+                return DeliveryPublic(
+                    id=delivery,
+                    event_id=event.event_id,
+                    endpoint_id=endpoint_id,
+                    webhook_type=event.webhook_type,
+                    status=DeliveryStatusPublic.SCHEDULED,
+                    attempt_count=0,
+                    last_status_code=None,
+                    created_at=event.created_at,
+                    updated_at=event.created_at,
+                )
+            return _summary(
+                description.typed_search_attributes,
+                description.status,
+                created=event.created_at,
+                delivery=delivery,
+                event_id=event.event_id,
+                webhook_type=event.webhook_type,
+            )
+
+        deliveries = await asyncio.gather(*(delivery_summary(e) for e in event.endpoint_ids))
+        return EventDetail(
+            id=event.event_id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+            payload=json.loads(event.body),
+            deliveries=list(deliveries),
         )
-
-    deliveries = await asyncio.gather(*(delivery_summary(e) for e in event.endpoint_ids))
-    return EventDetail(
-        id=event.event_id,
-        webhook_type=event.webhook_type,
-        object_type=event.object_type,
-        created_at=event.created_at,
-        payload=json.loads(event.body),
-        deliveries=list(deliveries),
-    )

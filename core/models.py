@@ -40,6 +40,8 @@ class DeliveryPolicy(BaseModel):
 
     retry_delays: list[float]
     attempt_timeout: float
+    # How long after its schedule ends a delivery still takes manual retries (its workflow stays open).
+    retry_window: float = 7 * 86400
 
 
 class EventInput(BaseModel):
@@ -83,12 +85,22 @@ class AttemptRecord(BaseModel):
     response_body: str | None = None
     error: str | None = None
     retry_after_seconds: float | None = None
+    # Tries of ours that failed before this attempt could be made (the endpoint store unreachable, the
+    # endpoint's connections all busy, a worker lost), retried by Temporal without using up the
+    # receiver's schedule, and the last reason recorded.
+    infra_failures: int = 0
+    infra_error: str | None = None
 
 
-# Which delivery code a run follows; a run keeps the version it started with, so histories recorded
-# before a change replay the way they ran. 1: the first release. 2: the first attempt is a local
-# activity, and search attributes are upserted once per step.
-DELIVERY_VERSION = 2
+class DeliveryProgress(BaseModel):
+    """Where a delivery stands: carried into the next run when its history is continued as new."""
+
+    attempts: list[AttemptRecord] = Field(default_factory=list)
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    scheduled_attempts: int = 0  # attempts of the schedule made so far
+    next_attempt_at: datetime | None = None
+    retry_until: datetime | None = None  # set when the schedule ends: the end of the retry window
+    manual_requested: bool = False
 
 
 class DeliveryInput(BaseModel):
@@ -100,11 +112,7 @@ class DeliveryInput(BaseModel):
     body: str
     created_at: datetime
     policy: DeliveryPolicy
-    # A run started to make one manual attempt on a delivery whose earlier run had closed carries the
-    # earlier attempts forward, so the log stays whole.
-    prior_attempts: list[AttemptRecord] = Field(default_factory=list)
-    manual_only: bool = False
-    version: int = 1  # runs started before versions existed are 1; new ones pass DELIVERY_VERSION
+    progress: DeliveryProgress = Field(default_factory=DeliveryProgress)
 
 
 class DeliveryState(BaseModel):

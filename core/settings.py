@@ -41,6 +41,21 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     delivery_timeout: float = Field(default=15.0, gt=0, le=120)
+    retry_window_seconds: float = Field(
+        default=7 * 86400,
+        gt=0,
+        le=90 * 86400,
+        description="how long after its schedule ends a delivery still takes manual retries",
+    )
+    temporal_rpc_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="seconds the API waits for any one answer from Temporal"
+    )
+    worker_max_activities: int = Field(
+        default=200, ge=1, le=10_000, description="attempts one worker process makes at once"
+    )
+    worker_max_workflow_tasks: int = Field(
+        default=50, ge=2, le=10_000, description="workflow tasks one worker process runs at once"
+    )
     allow_private_urls: bool = False
     endpoint_concurrency: int = Field(
         default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"

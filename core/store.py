@@ -83,6 +83,7 @@ def new_endpoint_id() -> str:
 
 
 UNSET: Any = object()
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class EndpointStore:
@@ -90,7 +91,9 @@ class EndpointStore:
         sqlite = url.startswith("sqlite")
         # A server database (PostgreSQL in docker-compose.yml) can restart under us: check a pooled
         # connection before use rather than fail the request or attempt that draws a dead one.
-        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite)
+        # A server that does not answer must not hold a request or an attempt for long.
+        connect_args = {} if sqlite else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+        self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             database = self.engine.url.database
@@ -100,7 +103,7 @@ class EndpointStore:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self, *, attempts: int = 5) -> None:
-        """Create the tables if missing. The API and every worker call this as they start, together: on
+        """Create the tables if missing. Every API replica calls this as it starts, together: on
         PostgreSQL two concurrent CREATE TABLEs make the loser fail, and its next look finds the table.
         """
         for attempt in range(1, attempts + 1):
@@ -116,6 +119,11 @@ class EndpointStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """Raise the store's error if it cannot be read now."""
+        with self._session() as session:
+            session.execute(select(EndpointRow.id).limit(1))
 
     def create(
         self,

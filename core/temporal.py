@@ -30,6 +30,7 @@ DELIVERY_STATUS = SearchAttributeKey.for_keyword("WebhookDeliveryStatus")
 ATTEMPT_COUNT = SearchAttributeKey.for_int("WebhookAttemptCount")
 LAST_STATUS_CODE = SearchAttributeKey.for_int("WebhookLastStatusCode")
 LAST_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookLastAttemptAt")
+NEXT_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookNextAttemptAt")
 CREATED_AT = SearchAttributeKey.for_datetime("WebhookCreatedAt")
 
 SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
@@ -41,6 +42,7 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
     ATTEMPT_COUNT,
     LAST_STATUS_CODE,
     LAST_ATTEMPT_AT,
+    NEXT_ATTEMPT_AT,
     CREATED_AT,
 )
 
@@ -69,8 +71,17 @@ async def connect(
 def is_unreachable(err: BaseException) -> bool:
     """True for the errors that mean Temporal could not be reached (lazy clients raise RuntimeError)."""
     if isinstance(err, RPCError):
-        return err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+        return err.status is RPCStatusCode.UNAVAILABLE or is_timeout(err)
     return isinstance(err, RuntimeError) and str(err).startswith("Failed client connect")
+
+
+def is_timeout(err: BaseException) -> bool:
+    """True when a call ran out of time: the client's own `rpc_timeout` arrives as CANCELLED, the
+    server's deadline as DEADLINE_EXCEEDED. Either way the call may have been applied."""
+    return isinstance(err, RPCError) and err.status in (
+        RPCStatusCode.CANCELLED,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+    )
 
 
 async def ensure_search_attributes(client: Client) -> None:

@@ -47,7 +47,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
         "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
-        "WEBHOOKS_DELIVERY_TIMEOUT": "2",
+        "WEBHOOKS_DELIVERY_TIMEOUT": "5",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
     }
     env.pop("WEBHOOKS_TEMPORAL_ADDRESS", None)
@@ -66,14 +66,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stack.stop()
 
 
-def start_stack(data_dir: Path, log: Path, *, tries: int = 3) -> Stack:
+def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting.
 
     A port found free is bound seconds later, after the dev server has bound a dozen ephemeral ports of
     its own, on a machine shared with other test runs: now and then one is taken by then.
     """
     for attempt in range(1, tries + 1):
-        stack = Stack(stack_env(data_dir), log_file=log)
+        stack = Stack(stack_env(data_dir, **overrides), log_file=log)
         try:
             stack.start()
             return stack
@@ -187,6 +187,11 @@ def delivery(api: httpx.Client, delivery_id: str) -> dict[str, Any]:
     response = api.get(f"/v1/webhooks/deliveries/{delivery_id}")
     assert response.status_code == 200, response.text
     return dict(response.json())
+
+
+def settled(delivery: dict[str, Any]) -> bool:
+    """A delivery whose schedule has ended: `scheduled` and `pending` are still on their way."""
+    return delivery["status"] in ("succeeded", "failed")
 
 
 def wait_delivery(

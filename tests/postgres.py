@@ -13,6 +13,8 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -52,15 +54,30 @@ class PostgresServer:
     def __enter__(self) -> PostgresServer:
         if self.user:
             shutil.chown(self.dir, self.user)
-        data = self.dir / "data"
         subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(data), "-U", "webhooks", "--auth=trust", "--no-sync"],
+            [str(self.bin_dir / "initdb"), "-D", str(self.dir / "data"), "-U", "webhooks"]
+            + ["--auth=trust", "--no-sync"],
             user=self.user,
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        with (self.dir / "server.log").open("wb") as server_log:
+        try:
+            self._start()
+            with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE webhooks")
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _dsn(self, dbname: str) -> str:
+        return f"host=127.0.0.1 port={self.port} user=webhooks dbname={dbname}"
+
+    def _start(self) -> None:
+        """Start the server on its data dir and port; return once it takes connections."""
+        data = self.dir / "data"
+        with (self.dir / "server.log").open("ab") as server_log:
             self._proc = subprocess.Popen(
                 [
                     str(self.bin_dir / "postgres"),
@@ -82,18 +99,14 @@ class PostgresServer:
         deadline = time.monotonic() + 60
         while True:
             try:
-                with psycopg.connect(
-                    f"host=127.0.0.1 port={self.port} user=webhooks dbname=postgres", autocommit=True
-                ) as conn:
-                    conn.execute("CREATE DATABASE webhooks")
-                return self
+                psycopg.connect(self._dsn("postgres")).close()
+                return
             except psycopg.OperationalError:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
                     raise
                 time.sleep(0.2)
 
-    def __exit__(self, *exc: object) -> None:
+    def _stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGINT)  # fast shutdown
             try:
@@ -101,4 +114,16 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The server shut down (its clients' connections cut) for the block, then started again."""
+        self._stop()
+        try:
+            yield
+        finally:
+            self._start()
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
         shutil.rmtree(self.dir, ignore_errors=True)

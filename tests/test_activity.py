@@ -1,8 +1,10 @@
-"""`deliver_once` on its own, against real receivers: per-endpoint gates keep a slow endpoint apart."""
+"""`deliver_once` on its own, against real receivers: per-endpoint gates keep a slow endpoint apart, and
+our own faults raise (for Temporal to retry) instead of becoming attempts."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable
 from pathlib import Path
 
@@ -10,8 +12,8 @@ import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import DeliveryActivities
-from activities.gates import EndpointGates
+from activities.delivery import DeliveryActivities, EndpointBusy, StoreUnavailable
+from activities.gates import EndpointGates, NoSlot
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -24,16 +26,16 @@ async def test_gate_limits_attempts_per_endpoint_and_forgets_idle_ones() -> None
     release = asyncio.Event()
 
     async def hold() -> None:
-        async with gates.slot("ep_a"):
+        async with gates.slot("ep_a", wait=0):
             entered.set()
             await release.wait()
 
     holder = asyncio.create_task(hold())
     await entered.wait()
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.05), gates.slot("ep_a"):
+    with pytest.raises(NoSlot):
+        async with gates.slot("ep_a", wait=0.05):
             pass
-    async with asyncio.timeout(0.05), gates.slot("ep_b"):  # another endpoint is not held up
+    async with gates.slot("ep_b", wait=0.05):  # another endpoint is not held up
         assert gates.in_use() == 2
     release.set()
     await holder
@@ -52,22 +54,23 @@ def _request(endpoint_id: str, n: int, timeout: float) -> DeliverRequest:
     )
 
 
-async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(store: EndpointStore, tmp_path: Path) -> None:
-    signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "k.pem"), issuer="t")
+@pytest.fixture
+def signer(tmp_path: Path) -> JwtSigner:
+    return JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "k.pem"), issuer="t")
+
+
+def _endpoint(store: EndpointStore, url: str) -> str:
+    return store.create(
+        "t", url=url, signature_method=SignatureMethod.HMAC, event_types=None, description="", enabled=True
+    ).id
+
+
+async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
     with Receiver() as receiver:
-
-        def endpoint(path: str, answers: list[Answer]) -> str:
-            return store.create(
-                "t",
-                url=receiver.script(path, answers),
-                signature_method=SignatureMethod.HMAC,
-                event_types=None,
-                description="",
-                enabled=True,
-            ).id
-
-        slow = endpoint("/slow", [Answer(200, delay=3)])
-        healthy = endpoint("/healthy", [])
+        slow = _endpoint(store, receiver.script("/slow", [Answer(200, delay=3)]))
+        healthy = _endpoint(store, receiver.script("/healthy", []))
         # A pool of two connections: without gates, two slow attempts would take it all.
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
         async with httpx.AsyncClient(limits=limits) as http:
@@ -78,11 +81,75 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(store: EndpointSto
             def attempt(request: DeliverRequest) -> Awaitable[AttemptRecord]:
                 return ActivityEnvironment().run(activities.deliver_once, request)
 
-            slow_attempts = [asyncio.ensure_future(attempt(_request(slow, n, timeout=2))) for n in range(3)]
+            # One attempt holds the slow endpoint's only slot until it times out (2.5 s); two more
+            # queue for it, each willing to wait its own timeout (1 s) and no longer.
+            slow_attempts = [asyncio.ensure_future(attempt(_request(slow, 0, timeout=2.5)))]
             await asyncio.sleep(0.2)
+            slow_attempts += [asyncio.ensure_future(attempt(_request(slow, n, timeout=1))) for n in (1, 2)]
+            await asyncio.sleep(0.1)
             record = await attempt(_request(healthy, 99, timeout=2))
             assert record.outcome is AttemptOutcome.SUCCEEDED
             # The healthy attempt finished while the slow endpoint's were still waiting their turn.
             assert not any(task.done() for task in slow_attempts)
-            slow_records = await asyncio.gather(*slow_attempts)
-    assert all(r.error == "timed out after 2 s" for r in slow_records)
+            outcomes = await asyncio.gather(*slow_attempts, return_exceptions=True)
+    # One attempt was made and timed out; the two that found no free slot within their timeout were not
+    # made at all: each raised, for Temporal to try again later, and no POST was sent for them.
+    [made] = [o for o in outcomes if isinstance(o, AttemptRecord)]
+    assert made.error == "timed out after 2.5 s"
+    assert [type(o) for o in outcomes if not isinstance(o, AttemptRecord)] == [EndpointBusy] * 2
+    assert len(receiver.requests("/slow")) == 1
+
+
+async def test_a_post_gets_its_whole_timeout_after_waiting_for_a_slot(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/queue", [Answer(200, delay=1.5)]))
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(
+                http, store, signer, allow_private_urls=True, endpoint_concurrency=1
+            )
+            first, second = await asyncio.gather(
+                ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 1, timeout=2)),
+                ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 2, timeout=2)),
+            )
+    # The later one waited about 1.5 s for the slot; its POST still had its 2 s, and the receiver's
+    # 1.5 s answer arrived in time. (A deadline shared with the wait would have cut it off.)
+    assert (first.outcome, second.outcome) == (AttemptOutcome.SUCCEEDED, AttemptOutcome.SUCCEEDED)
+    later = max(first, second, key=lambda r: r.started_at)
+    assert 1000 <= later.duration_ms < 2000
+
+
+async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try(
+    tmp_path: Path, signer: JwtSigner
+) -> None:
+    broken = tmp_path / "not-a-database.db"
+    broken.write_bytes(b"this file is not a SQLite database" * 100)
+    store = EndpointStore(f"sqlite:///{broken}")
+    heartbeats: list[object] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: heartbeats.extend(details)
+    async with httpx.AsyncClient() as http:
+        activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+        with pytest.raises(StoreUnavailable):
+            await env.run(activities.deliver_once, _request("ep_x", 1, timeout=2))
+    store.close()
+    assert heartbeats == ["the endpoint store could not be read"]
+
+
+async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, signer: JwtSigner) -> None:
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/late", []))
+        env = ActivityEnvironment()
+        # The third try of this attempt, the second having recorded why it failed.
+        reason = "the endpoint store could not be read"
+        env.info = dataclasses.replace(env.info, attempt=3, heartbeat_details=[reason])
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+            record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=2))
+            env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[])
+            lost = await env.run(activities.deliver_once, _request(endpoint, 2, timeout=2))
+    assert record.outcome is AttemptOutcome.SUCCEEDED
+    assert (record.infra_failures, record.infra_error) == (2, reason)
+    assert lost.infra_failures == 1
+    assert lost.infra_error is not None and "did not finish" in lost.infra_error

@@ -15,14 +15,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.delivery import DeliveryActivities
-from core.models import DELIVERY_VERSION, AttemptRecord, DeliveryInput, DeliveryPolicy, DeliveryState
+from activities.delivery import DeliveryActivities, earlier_failures
+from core.models import (
+    AttemptOutcome,
+    AttemptRecord,
+    DeliverRequest,
+    DeliveryInput,
+    DeliveryPolicy,
+    DeliveryProgress,
+    DeliveryState,
+    EventInput,
+    SignatureMethod,
+)
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -32,6 +44,7 @@ from workflows.delivery import JITTER, DeliveryWorkflow, delivery_search_attribu
 from workflows.event import EventWorkflow
 
 DEFAULT_DELAYS = parse_retry_schedule(DEFAULT_RETRY_SCHEDULE)
+POLICY = DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5, retry_window=3 * 86400)
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +94,8 @@ async def start_delivery(
         webhook_type="invoice.created",
         body='{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}',
         created_at=datetime.now(UTC),
-        policy=DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5),
-        prior_attempts=prior or [],
-        version=DELIVERY_VERSION,
+        policy=POLICY,
+        progress=DeliveryProgress(attempts=prior or []),
     )
     return await client.start_workflow(
         DeliveryWorkflow.run,
@@ -95,12 +107,15 @@ async def start_delivery(
 
 
 async def timer_delays(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> list[float]:
+    """The waits of the schedule, from the workflow's timers (the last timer is the retry window's)."""
     history = await handle.fetch_history()
-    return [
+    *schedule, window = [
         e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
         for e in history.events
         if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
     ]
+    assert window == POLICY.retry_window
+    return schedule
 
 
 async def test_full_default_schedule_then_failed(
@@ -230,3 +245,141 @@ async def test_retry_is_refused_past_the_attempt_cap(
             await handle.execute_update(DeliveryWorkflow.retry_now)
         assert f"{MAX_ATTEMPTS} attempts" in str(raised.value.cause)
         await handle.terminate()
+
+
+@pytest.fixture
+async def flaky_worker(env: WorkflowEnvironment) -> AsyncIterator[tuple[str, list[DeliverRequest]]]:
+    """A worker whose `deliver_once` fails on our side twice per attempt, then gets a 503 or a 200.
+
+    It stands in for the activity (as samples-python mocks activities) to test what the workflow does
+    with our faults; the real activity's side is tested end to end in tests/test_store_outage.py.
+    """
+    tries: list[DeliverRequest] = []
+
+    @activity.defn(name="deliver_once")
+    async def deliver_once(request: DeliverRequest) -> AttemptRecord:
+        tries.append(request)
+        failures, reason = earlier_failures(activity.info())
+        if failures < 2:
+            activity.heartbeat(f"store down (try {failures + 1})")
+            raise ApplicationError("the endpoint store could not be read", type="StoreUnavailable")
+        return AttemptRecord(
+            attempt=request.attempt,
+            trigger=request.trigger,
+            started_at=datetime.now(UTC),
+            duration_ms=1,
+            outcome=AttemptOutcome.SUCCEEDED if request.attempt > 1 else AttemptOutcome.RETRYABLE,
+            status_code=200 if request.attempt > 1 else 503,
+            infra_failures=failures,
+            infra_error=reason,
+        )
+
+    task_queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=task_queue, workflows=[DeliveryWorkflow], activities=[deliver_once]
+    ):
+        yield task_queue, tries
+
+
+async def test_our_faults_are_retried_without_using_the_schedule(
+    env: WorkflowEnvironment, flaky_worker: tuple[str, list[DeliverRequest]], store: EndpointStore
+) -> None:
+    task_queue, tries = flaky_worker
+    handle = await start_delivery(env.client, task_queue, store, "http://127.0.0.1:9/unused")
+    state = await handle.result()
+    # Two attempts the receiver answered (503, then 200), each after two tries of ours that failed.
+    assert [(a.attempt, a.status_code) for a in state.attempts] == [(1, 503), (2, 200)]
+    assert len(tries) == 6
+    assert [a.infra_failures for a in state.attempts] == [2, 2]
+    assert [a.infra_error for a in state.attempts] == ["store down (try 2)"] * 2
+    assert state.status == "succeeded"
+    # The schedule waited once, between the two answered attempts; Temporal's own backoff did the rest.
+    assert len(await timer_delays(handle)) == 1
+
+
+async def test_the_retry_window_then_the_workflow_closes(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/window", [Answer(410), Answer(200, b"back")])
+        handle = await start_delivery(env.client, worker, store, url)
+        while (await handle.query(DeliveryWorkflow.state)).status != "failed":
+            await env.sleep(1)
+        # The schedule is over (410), and the workflow still takes a manual retry.
+        assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
+        await handle.execute_update(DeliveryWorkflow.retry_now)
+        while (await handle.query(DeliveryWorkflow.state)).status != "succeeded":
+            await env.sleep(1)
+        await env.sleep(POLICY.retry_window + 60)
+        state = await handle.result()
+    assert [(a.trigger, a.status_code) for a in state.attempts] == [("scheduled", 410), ("manual", 200)]
+    assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+
+async def test_an_event_whose_delivery_already_runs_starts_the_others(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        endpoints = [
+            store.create(
+                "t",
+                url=receiver.script(f"/fanout-{n}", [Answer(200)]),
+                signature_method=SignatureMethod.HMAC,
+                event_types=None,
+                description="",
+                enabled=True,
+            )
+            for n in range(3)
+        ]
+        event = EventInput(
+            tenant="t",
+            event_id=f"evt_{uuid.uuid4().hex[:8]}",
+            webhook_type="invoice.created",
+            object_type="invoice",
+            body='{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}',
+            created_at=datetime.now(UTC),
+            endpoint_ids=[e.id for e in endpoints],
+            policy=POLICY,
+        )
+        # The second delivery already runs (a reset event workflow, an operator's start): the event
+        # must still start the first and the third, and complete.
+        first = await env.client.start_workflow(
+            DeliveryWorkflow.run,
+            DeliveryInput(
+                tenant="t",
+                event_id=event.event_id,
+                endpoint_id=endpoints[1].id,
+                delivery_id=f"{event.event_id}:{endpoints[1].id}",
+                webhook_type=event.webhook_type,
+                body=event.body,
+                created_at=event.created_at,
+                policy=POLICY,
+            ),
+            id=f"delivery:t:{event.event_id}:{endpoints[1].id}",
+            task_queue=worker,
+            search_attributes=delivery_search_attributes(
+                DeliveryInput(
+                    tenant="t",
+                    event_id=event.event_id,
+                    endpoint_id=endpoints[1].id,
+                    delivery_id=f"{event.event_id}:{endpoints[1].id}",
+                    webhook_type=event.webhook_type,
+                    body=event.body,
+                    created_at=event.created_at,
+                    policy=POLICY,
+                )
+            ),
+        )
+        summary = await env.client.execute_workflow(
+            EventWorkflow.run, event, id=f"event:t:{event.event_id}", task_queue=worker
+        )
+        assert len(summary.delivery_ids) == 3
+        for endpoint in endpoints:
+            handle = env.client.get_workflow_handle_for(
+                DeliveryWorkflow.run, f"delivery:t:{event.event_id}:{endpoint.id}"
+            )
+            while not (await handle.query(DeliveryWorkflow.state)).attempts:
+                await env.sleep(1)
+        assert (await first.describe()).run_id == first.result_run_id
+        for n in range(3):
+            assert len(receiver.requests(f"/fanout-{n}")) == 1

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from core.launcher import Stack
 from core.settings import load_jwt_signer
 from core.signing import JwtSigner, generate_secret, signature_headers
-from tests.conftest import create_endpoint, emit, free_port, wait_delivery, wait_for
+from tests.conftest import create_endpoint, emit, free_port, settled, wait_delivery, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,12 +89,8 @@ def test_example_receiver_accepts_our_deliveries_and_rejects_forgeries(
         jwt_endpoint = create_endpoint(api, f"{base}/jwt", signature_method="jwt")
 
         event_id = emit(api, "invoice.created", data={"object": {"id": "inv_ex"}})["id"]
-        hmac_delivery = wait_delivery(
-            api, f"{event_id}:{hmac_endpoint['id']}", lambda d: d["status"] != "pending"
-        )
-        jwt_delivery = wait_delivery(
-            api, f"{event_id}:{jwt_endpoint['id']}", lambda d: d["status"] != "pending"
-        )
+        hmac_delivery = wait_delivery(api, f"{event_id}:{hmac_endpoint['id']}", settled)
+        jwt_delivery = wait_delivery(api, f"{event_id}:{jwt_endpoint['id']}", settled)
         # FAIL_FIRST=1: whichever came first got a 500 and was retried; both end acknowledged.
         assert hmac_delivery["status"] == jwt_delivery["status"] == "succeeded"
         codes = sorted(a["status_code"] for d in (hmac_delivery, jwt_delivery) for a in d["attempts"])
@@ -107,7 +103,7 @@ def test_example_receiver_accepts_our_deliveries_and_rejects_forgeries(
         delivery_id = f"{event_id}:{hmac_endpoint['id']}"
         api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
         attempts = len(hmac_delivery["attempts"]) + 1
-        wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == attempts and d["status"] != "pending")
+        wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == attempts and settled(d))
         wait_for(lambda: "duplicate: ignored" in log.read_text(), what="the duplicate line")
 
         body = json.dumps(

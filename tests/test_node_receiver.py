@@ -16,7 +16,7 @@ import pytest
 
 from core.launcher import Stack
 from core.signing import generate_secret, sign_hmac
-from tests.conftest import create_endpoint, emit, free_port, wait_delivery, wait_for
+from tests.conftest import create_endpoint, emit, free_port, settled, wait_delivery, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node-receiver"
 
@@ -53,7 +53,7 @@ def test_node_receiver_verifies_deliveries(stack: Stack, api: httpx.Client, tmp_
         event_id = emit(
             api, "subscription.started", data={"object": {"id": "sub_node", "note": "caf\u00e9"}}
         )["id"]
-        final = wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] != "pending")
+        final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
         assert final["status"] == "succeeded", final["attempts"]
         wait_for(
             lambda: f"subscription.started id={event_id}:{endpoint['id']} (hmac verified)" in log.read_text(),

@@ -19,7 +19,16 @@ from activities.delivery import report_attempt
 from core.launcher import Stack
 from core.logs import JsonFormatter, TextFormatter
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
-from tests.conftest import OUTPUT, create_endpoint, emit, free_port, standalone_api, wait_delivery, wait_for
+from tests.conftest import (
+    OUTPUT,
+    create_endpoint,
+    emit,
+    free_port,
+    settled,
+    standalone_api,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 
 
@@ -40,10 +49,6 @@ def value(text: str, sample: str, **labels: str) -> float:
     return total
 
 
-def _done(d: dict[str, object]) -> bool:
-    return d["status"] != "pending"
-
-
 def test_api_and_worker_metrics_count_what_a_delivery_did(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -54,7 +59,7 @@ def test_api_and_worker_metrics_count_what_a_delivery_did(
     endpoint = create_endpoint(api, receiver.script("/metered", [Answer(500, b"no"), Answer(200)]))
     event_id = emit(api, "wallet.depleted_ongoing_balance")["id"]
     emit(api, "wallet.depleted_ongoing_balance", id=event_id)  # the same id again: a duplicate
-    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", _done)
+    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
     assert [a["status_code"] for a in final["attempts"]] == [500, 200]
 
     after_api = scrape(api_metrics)
@@ -100,7 +105,7 @@ def test_retry_scheduled_gauge_counts_a_delivery_waiting_for_its_next_attempt(
     assert value(scrape(f"{stack.api_url}/metrics"), "webhooks_deliveries", status="pending") >= 1
     # Let it finish now rather than in ten minutes.
     assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
-    wait_delivery(api, delivery_id, _done)
+    wait_delivery(api, delivery_id, settled)
 
 
 def _lines_about(log: Path, delivery_id: str) -> list[str]:
@@ -114,7 +119,7 @@ def test_one_log_line_per_attempt_without_secrets(
     endpoint = create_endpoint(api, receiver.script("/logged?token=url-secret-9", [Answer(503), Answer(204)]))
     event_id = emit(api, "customer.created", data={"object": {"id": "c_1", "note": marker}})["id"]
     delivery_id = f"{event_id}:{endpoint['id']}"
-    wait_delivery(api, delivery_id, _done)
+    wait_delivery(api, delivery_id, settled)
     log = (OUTPUT / "stack.log").resolve()
     lines = wait_for(lambda: (found := _lines_about(log, delivery_id)) and len(found) >= 2 and found)
     attempt_lines = [line for line in lines if " webhooks.attempts attempt " in line]
@@ -158,7 +163,7 @@ def test_json_log_format(stack: Stack, api: httpx.Client, receiver: Receiver, tm
         endpoint = create_endpoint(api, receiver.script("/json", []))
         event_id = emit(api, "fee.created", data={"object": {"id": "f_1", "note": "json-marker-77"}})["id"]
         delivery_id = f"{event_id}:{endpoint['id']}"
-        wait_delivery(api, delivery_id, _done)
+        wait_delivery(api, delivery_id, settled)
         [line] = wait_for(lambda: _lines_about(out, delivery_id), what="the JSON attempt line")
     finally:
         worker.terminate()

@@ -13,6 +13,7 @@ from tests.conftest import (
     api_client,
     create_endpoint,
     emit,
+    settled,
     stack_env,
     standalone_api,
     wait_delivery,
@@ -33,7 +34,7 @@ def test_worker_killed_mid_schedule_resumes_on_restart(
         assert len(receiver.requests("/survivor")) == 1
     finally:
         stack.start_worker()
-    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] != "pending", timeout=60)
+    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled, timeout=60)
     assert final["status"] == "succeeded"
     assert final["attempts"][0]["trigger"] == "scheduled"
     assert final["attempts"][-1]["status_code"] == 200
@@ -82,7 +83,7 @@ def test_external_temporal_starts_no_dev_server(stack: Stack, tmp_path: Path, re
         with api_client(other) as api:
             endpoint = create_endpoint(api, receiver.script("/external", []))
             event_id = emit(api, "billable_metric.archived")["id"]
-            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] != "pending")
+            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
             assert final["status"] == "succeeded"
     finally:
         other.stop()

@@ -1,10 +1,18 @@
-"""`DeliveryWorkflow`: one event to one endpoint, every attempt recorded, until it succeeds or gives up.
+"""`DeliveryWorkflow`: one event to one endpoint, every attempt recorded, then a window for manual retries.
 
 The retry schedule is driven here rather than by an activity retry policy, because Temporal keeps only
-the last failure of a retried activity and the webhook log needs every attempt. Each attempt is one
-`deliver_once` execution; between attempts the workflow waits on a durable timer that a manual retry
-(the `retry_now` update) can cut short. The delivery's state is the workflow's result, so its log can be
-read without a worker once the workflow has closed.
+the last failure of a retried activity and the webhook log needs every attempt the receiver answered.
+Each attempt is one `deliver_once` execution; between attempts the workflow waits on a durable timer
+that a manual retry (the `retry_now` update) can cut short.
+
+Two kinds of failure are kept apart. What the receiver did (a status, a timeout, a refused connection)
+is an attempt and counts against the schedule. A fault of ours (the endpoint store unreachable, a bug,
+a worker lost mid-attempt) makes `deliver_once` raise, and Temporal retries it with backoff under
+`OUR_FAULTS`, for as long as it takes: the schedule never pays for it and no exception of ours can fail
+the workflow. The attempt, once made, records how many tries of ours failed before it and why.
+
+When the schedule ends the workflow stays open for the policy's retry window, so that a manual retry is
+always an update on the one run that holds the whole log; then it closes with its state as result.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ from temporalio.common import (
     SearchAttributeUpdate,
     TypedSearchAttributes,
 )
-from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
@@ -31,17 +38,26 @@ with workflow.unsafe.imports_passed_through():
         AttemptTrigger,
         DeliverRequest,
         DeliveryInput,
+        DeliveryProgress,
         DeliveryState,
         DeliveryStatus,
         RetryAccepted,
     )
 
-# Bounds the workflow's history (about 13 events per attempt) and the log carried into a new run.
+# Bounds the log; with continue-as-new the history stays bounded whatever the body's size.
 MAX_ATTEMPTS = 100
 JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
-# Temporal's own slack on top of the HTTP timeout, so a lost worker shows up as a failed attempt.
-ACTIVITY_GRACE = timedelta(seconds=10)
+# Temporal's slack on top of what `deliver_once` bounds itself (a wait for a free connection to the
+# endpoint, then the POST, each at most the attempt timeout), so a lost worker is noticed and retried.
+ACTIVITY_GRACE = timedelta(seconds=15)
+# Our own faults: retried by Temporal until they clear, never by the receiver's schedule.
+OUR_FAULTS = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+)
 _STOPS_SCHEDULE = frozenset(
     {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
 )
@@ -52,141 +68,106 @@ class DeliveryWorkflow:
     @workflow.init
     def __init__(self, input: DeliveryInput) -> None:
         self._input = input
-        self._attempts: list[AttemptRecord] = list(input.prior_attempts)
-        self._status = DeliveryStatus.PENDING
-        self._next_attempt_at: datetime | None = None
-        self._manual_requested = 0
+        progress = input.progress  # empty for a new delivery; filled in by continue-as-new
+        self._attempts: list[AttemptRecord] = list(progress.attempts)
+        self._status = progress.status
+        self._scheduled_attempts = progress.scheduled_attempts
+        self._next_attempt_at = progress.next_attempt_at
+        self._retry_until = progress.retry_until
+        self._manual_requested = progress.manual_requested
         self._attempt_in_flight = False
-        # Version 2 (`DeliveryInput.version`) makes its first attempt as a local activity, inside the
-        # workflow task that starts the delivery (no activity task round trip, three history events
-        # fewer), and upserts search attributes once per step. The version travels in the input rather
-        # than as a `workflow.patched` marker, which would cost every delivery one more upsert.
-        self._lean = input.version >= 2
-        # What visibility holds: `delivery_search_attributes` wrote it when the delivery started.
+        # What visibility holds: set at start (`delivery_search_attributes`) or carried over.
         self._published = self._visible()
 
     @workflow.run
     async def run(self, input: DeliveryInput) -> DeliveryState:
-        if input.manual_only:
-            self._manual_requested += 1
-        else:
+        if self._retry_until is None:
             await self._follow_schedule()
-        # Manual retries accepted before the schedule ended still get their attempt.
-        while self._manual_requested:
-            await self._manual_attempt()
-        if self._status is DeliveryStatus.PENDING:
-            self._set_status(DeliveryStatus.FAILED)
+            self._retry_until = workflow.now() + timedelta(seconds=input.policy.retry_window)
+        await self._take_manual_retries()
         self._publish()
         return self.state()
 
     async def _follow_schedule(self) -> None:
         delays = self._input.policy.retry_delays
-        for index in range(len(delays) + 1):
+        while True:
+            if self._next_attempt_at is not None:
+                if await self._serve_manual_until(self._next_attempt_at):
+                    return
+                self._next_attempt_at = None
             record = await self._attempt(AttemptTrigger.SCHEDULED)
-            if record.outcome in _STOPS_SCHEDULE or index == len(delays):
-                self._set_status(
-                    DeliveryStatus.SUCCEEDED
-                    if record.outcome is AttemptOutcome.SUCCEEDED
-                    else DeliveryStatus.FAILED
-                )
+            self._scheduled_attempts += 1
+            if record.outcome in _STOPS_SCHEDULE or self._scheduled_attempts > len(delays):
+                self._settle(record)
                 return
-            delay = timedelta(seconds=delays[index] * workflow.random().uniform(1 - JITTER, 1 + JITTER))
+            base = delays[self._scheduled_attempts - 1]
+            delay = timedelta(seconds=base * workflow.random().uniform(1 - JITTER, 1 + JITTER))
             if record.retry_after_seconds is not None:
                 delay = max(delay, min(timedelta(seconds=record.retry_after_seconds), MAX_RETRY_AFTER))
-            answered_at = workflow.now()
-            if self._lean:
-                # A local activity runs inside the workflow task, whose clock stopped when it began:
-                # count from the receiver's answer, so Retry-After is honoured from when it was said.
-                finished = record.started_at + timedelta(milliseconds=record.duration_ms)
-                answered_at = max(answered_at, finished)
-            self._next_attempt_at = answered_at + delay
-            self._publish()
-            if await self._serve_manual_until(self._next_attempt_at):
-                return
-            self._next_attempt_at = None
+            self._next_attempt_at = workflow.now() + delay
 
     async def _serve_manual_until(self, deadline: datetime) -> bool:
         """Wait for the next scheduled attempt, making manual ones meanwhile; True if one ended it."""
-        while (remaining := deadline - workflow.now()) > timedelta(0):
-            self._publish()
-            try:
-                await workflow.wait_condition(lambda: self._manual_requested > 0, timeout=remaining)
-            except TimeoutError:
-                return False
+        while await self._wait_for_manual_request(deadline):
             record = await self._manual_attempt()
             if record.outcome in _STOPS_SCHEDULE:
                 self._next_attempt_at = None
                 return True
         return False
 
+    async def _take_manual_retries(self) -> None:
+        """The retry window: one attempt per manual request until the window ends."""
+        assert self._retry_until is not None
+        while len(self._attempts) < MAX_ATTEMPTS and await self._wait_for_manual_request(self._retry_until):
+            await self._manual_attempt()
+
+    async def _wait_for_manual_request(self, deadline: datetime) -> bool:
+        """True when a manual retry is asked for before `deadline`, False when the deadline comes."""
+        self._publish()
+        self._continue_as_new_if_suggested()
+        if self._manual_requested:
+            return True
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            return False
+        try:
+            await workflow.wait_condition(lambda: self._manual_requested, timeout=remaining)
+        except TimeoutError:
+            return False
+        return True
+
     async def _manual_attempt(self) -> AttemptRecord:
-        self._manual_requested -= 1
         record = await self._attempt(AttemptTrigger.MANUAL)
-        if record.outcome is AttemptOutcome.SUCCEEDED:
-            self._set_status(DeliveryStatus.SUCCEEDED)
-        elif record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
-            self._set_status(DeliveryStatus.FAILED)
+        if record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
+            self._settle(record)
         return record
+
+    def _settle(self, record: AttemptRecord) -> None:
+        succeeded = record.outcome is AttemptOutcome.SUCCEEDED
+        self._status = DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.FAILED
 
     async def _attempt(self, trigger: AttemptTrigger) -> AttemptRecord:
-        number = len(self._attempts) + 1
-        started_at = workflow.now()
-        self._set_status(DeliveryStatus.PENDING)
+        self._status = DeliveryStatus.PENDING
         self._attempt_in_flight = True
-        request = DeliverRequest(
-            tenant=self._input.tenant,
-            endpoint_id=self._input.endpoint_id,
-            delivery_id=self._input.delivery_id,
-            body=self._input.body,
-            attempt=number,
-            trigger=trigger,
-            timeout=self._input.policy.attempt_timeout,
-        )
-        timeout = timedelta(seconds=self._input.policy.attempt_timeout) + ACTIVITY_GRACE
-        # One execution per attempt: the schedule above decides about retries and logs each.
-        once = RetryPolicy(maximum_attempts=1)
-        try:
-            if self._lean and number == 1 and trigger is AttemptTrigger.SCHEDULED:
-                record = await workflow.execute_local_activity_method(
-                    DeliveryActivities.deliver_once,
-                    request,
-                    start_to_close_timeout=timeout,
-                    retry_policy=once,
-                )
-            else:
-                record = await workflow.execute_activity_method(
-                    DeliveryActivities.deliver_once,
-                    request,
-                    start_to_close_timeout=timeout,
-                    retry_policy=once,
-                )
-        except ActivityError as err:
-            cause = err.cause or err
-            record = AttemptRecord(
-                attempt=number,
+        self._manual_requested = False  # whatever asked for an attempt gets this one
+        timeout = self._input.policy.attempt_timeout
+        record = await workflow.execute_activity_method(
+            DeliveryActivities.deliver_once,
+            DeliverRequest(
+                tenant=self._input.tenant,
+                endpoint_id=self._input.endpoint_id,
+                delivery_id=self._input.delivery_id,
+                body=self._input.body,
+                attempt=len(self._attempts) + 1,
                 trigger=trigger,
-                started_at=started_at,
-                duration_ms=int((workflow.now() - started_at).total_seconds() * 1000),
-                outcome=AttemptOutcome.RETRYABLE,
-                error=f"attempt did not complete: {cause}",
-            )
+                timeout=timeout,
+            ),
+            start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
+            retry_policy=OUR_FAULTS,
+        )
         self._attempt_in_flight = False
         self._attempts.append(record)
-        if not self._lean:
-            updates: list[SearchAttributeUpdate[Any]] = [
-                ids.ATTEMPT_COUNT.value_set(len(self._attempts)),
-                ids.LAST_ATTEMPT_AT.value_set(record.started_at),
-            ]
-            if record.status_code is not None:
-                updates.append(ids.LAST_STATUS_CODE.value_set(record.status_code))
-            workflow.upsert_search_attributes(updates)
         return record
-
-    def _set_status(self, status: DeliveryStatus) -> None:
-        if status is not self._status:
-            self._status = status
-            if not self._lean:
-                workflow.upsert_search_attributes([ids.DELIVERY_STATUS.value_set(status.value)])
 
     def _visible(self) -> dict[SearchAttributeKey[Any], Any]:
         last = self._attempts[-1] if self._attempts else None
@@ -195,32 +176,54 @@ class DeliveryWorkflow:
             ids.ATTEMPT_COUNT: len(self._attempts),
             ids.LAST_ATTEMPT_AT: last.started_at if last else None,
             ids.LAST_STATUS_CODE: last.status_code if last else None,
+            ids.NEXT_ATTEMPT_AT: self._next_attempt_at,
         }
 
     def _publish(self) -> None:
         """Bring the search attributes up to date in one upsert, before the workflow waits or closes."""
-        if not self._lean:
-            return  # version 1 upserted as it went
         current = self._visible()
-        updates = [
-            key.value_set(value)
+        updates: list[SearchAttributeUpdate[Any]] = [
+            key.value_set(value) if value is not None else key.value_unset()
             for key, value in current.items()
-            if value is not None and value != self._published[key]
+            if value != self._published.get(key)
         ]
         if updates:
             workflow.upsert_search_attributes(updates)
             self._published = current
 
+    def _continue_as_new_if_suggested(self) -> None:
+        """Start a fresh history, carrying the log, when Temporal says this one grows too large.
+
+        Called only where the workflow is about to wait, with no attempt in flight; `retry_now` does
+        nothing asynchronous, so no update can be cut off.
+        """
+        if not workflow.info().is_continue_as_new_suggested():
+            return
+        workflow.continue_as_new(
+            self._input.model_copy(
+                update={
+                    "progress": DeliveryProgress(
+                        attempts=self._attempts,
+                        status=self._status,
+                        scheduled_attempts=self._scheduled_attempts,
+                        next_attempt_at=self._next_attempt_at,
+                        retry_until=self._retry_until,
+                        manual_requested=self._manual_requested,
+                    )
+                }
+            )
+        )
+
     @workflow.update
     async def retry_now(self) -> RetryAccepted:
         """Make one attempt now, marked manual; the scheduled ones go on if it fails.
 
-        Requests that arrive while one is still waiting to start share its attempt, so a double click
-        sends one POST, not two.
+        A request that arrives while an attempt is in flight or already asked for joins that attempt:
+        a double click, or twenty operators at once, make one POST.
         """
-        if not self._manual_requested:
-            self._manual_requested = 1
-        return RetryAccepted(attempt=len(self._attempts) + int(self._attempt_in_flight) + 1)
+        if not self._attempt_in_flight:
+            self._manual_requested = True
+        return RetryAccepted(attempt=len(self._attempts) + 1)
 
     @retry_now.validator
     def _retry_allowed(self) -> None:
@@ -245,18 +248,14 @@ class DeliveryWorkflow:
 
 def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
     """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts."""
-    pairs: list[SearchAttributePair[Any]] = [
-        SearchAttributePair(ids.TENANT, input.tenant),
-        SearchAttributePair(ids.ENDPOINT_ID, input.endpoint_id),
-        SearchAttributePair(ids.EVENT_ID, input.event_id),
-        SearchAttributePair(ids.EVENT_TYPE, input.webhook_type),
-        SearchAttributePair(ids.CREATED_AT, input.created_at),
-        SearchAttributePair(ids.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
-        SearchAttributePair(ids.ATTEMPT_COUNT, len(input.prior_attempts)),
-    ]
-    if input.prior_attempts:
-        last = input.prior_attempts[-1]
-        pairs.append(SearchAttributePair(ids.LAST_ATTEMPT_AT, last.started_at))
-        if last.status_code is not None:
-            pairs.append(SearchAttributePair(ids.LAST_STATUS_CODE, last.status_code))
-    return TypedSearchAttributes(pairs)
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(ids.TENANT, input.tenant),
+            SearchAttributePair(ids.ENDPOINT_ID, input.endpoint_id),
+            SearchAttributePair(ids.EVENT_ID, input.event_id),
+            SearchAttributePair(ids.EVENT_TYPE, input.webhook_type),
+            SearchAttributePair(ids.CREATED_AT, input.created_at),
+            SearchAttributePair(ids.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
+            SearchAttributePair(ids.ATTEMPT_COUNT, 0),
+        ]
+    )

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from core import temporal as ids
-    from core.models import DELIVERY_VERSION, DeliveryInput, EventInput, EventSummary
+    from core.models import DeliveryInput, EventInput, EventSummary
     from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
 
 
@@ -34,7 +36,6 @@ class EventWorkflow:
                 body=input.body,
                 created_at=input.created_at,
                 policy=input.policy,
-                version=DELIVERY_VERSION,
             )
             for endpoint_id in input.endpoint_ids
         ]
@@ -43,18 +44,7 @@ class EventWorkflow:
         # ordinary event), each batch concurrently in one workflow task.
         per_batch = max(1, BATCH_BYTES // max(1, len(input.body.encode())))
         for first in range(0, len(deliveries), per_batch):
-            await asyncio.gather(
-                *(
-                    workflow.start_child_workflow(
-                        DeliveryWorkflow.run,
-                        delivery,
-                        id=ids.delivery_workflow_id(input.tenant, delivery.delivery_id),
-                        parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                        search_attributes=delivery_search_attributes(delivery),
-                    )
-                    for delivery in deliveries[first : first + per_batch]
-                )
-            )
+            await asyncio.gather(*(self._start(d) for d in deliveries[first : first + per_batch]))
         return EventSummary(
             tenant=input.tenant,
             event_id=input.event_id,
@@ -64,3 +54,18 @@ class EventWorkflow:
             created_at=input.created_at,
             delivery_ids=[d.delivery_id for d in deliveries],
         )
+
+    async def _start(self, delivery: DeliveryInput) -> None:
+        try:
+            await workflow.start_child_workflow(
+                DeliveryWorkflow.run,
+                delivery,
+                id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                # A delivery runs once: an id already used, by a run still open or one that has closed
+                # (this workflow reset, say), is that delivery, not a second one.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=delivery_search_attributes(delivery),
+            )
+        except WorkflowAlreadyStartedError:
+            workflow.logger.info("delivery %s already started", delivery.delivery_id)

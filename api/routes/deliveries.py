@@ -33,8 +33,7 @@ async def _list(
     if event_type is not None and event_type not in EVENT_TYPES_BY_NAME:
         raise HTTPException(422, f"unknown event_type {event_type!r}")
     try:
-        return await webhook_logs.list_deliveries(
-            services.temporal,
+        return await services.logs.list_deliveries(
             tenant,
             endpoint_id=endpoint_id,
             status=status,
@@ -81,7 +80,7 @@ async def endpoint_stats(
     if await run_in_threadpool(services.store.get, tenant, endpoint_id) is None:
         raise HTTPException(404, f"endpoint {endpoint_id} not found")
     since = datetime.now(UTC) - timedelta(hours=hours)
-    return await webhook_logs.count_deliveries(services.temporal, tenant, endpoint_id, since=since)
+    return await services.logs.count_deliveries(tenant, endpoint_id, since=since)
 
 
 @router.get("/deliveries")
@@ -109,16 +108,14 @@ def _checked(delivery_id: str) -> str:
 async def get_delivery(delivery_id: str, tenant: TenantDep, services: ServicesDep) -> DeliveryDetail:
     """One delivery: the exact payload sent and every attempt with its response."""
     try:
-        return await webhook_logs.get_delivery(
-            services.temporal, tenant, _checked(delivery_id), ui_base=services.settings.ui_url
-        )
+        return await services.logs.get_delivery(tenant, _checked(delivery_id))
     except webhook_logs.NotFound:
         raise HTTPException(404, f"delivery {delivery_id} not found") from None
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
 async def retry_delivery(delivery_id: str, tenant: TenantDep, services: ServicesDep) -> RetryAcceptedPublic:
-    """Make one attempt now, marked manual: for a failed, succeeded (a resend) or still-scheduled delivery."""
+    """Make one attempt now, marked manual, for a delivery within its retry window; joins one in flight."""
     parts = ids.split_delivery_id(_checked(delivery_id))
     assert parts is not None
     endpoint = await run_in_threadpool(services.store.get, tenant, parts[1])
@@ -127,9 +124,7 @@ async def retry_delivery(delivery_id: str, tenant: TenantDep, services: Services
     if not endpoint.enabled:
         raise HTTPException(409, f"endpoint {endpoint.id} is disabled; enable it before retrying")
     try:
-        accepted = await webhook_logs.retry_delivery(
-            services.temporal, tenant, delivery_id, task_queue=services.settings.task_queue
-        )
+        accepted = await services.logs.retry_delivery(tenant, delivery_id)
     except webhook_logs.NotFound:
         raise HTTPException(404, f"delivery {delivery_id} not found") from None
     except webhook_logs.RetryRefused as err:
@@ -137,7 +132,8 @@ async def retry_delivery(delivery_id: str, tenant: TenantDep, services: Services
     except webhook_logs.RetryPending:
         raise HTTPException(
             503,
-            "no worker took the retry within 10 s; it may still be made when a worker is back, "
-            "so check the delivery's log before retrying again",
+            f"no worker took the retry within {services.settings.temporal_rpc_timeout:g} s; it may still "
+            "be made when a worker is back, so check the delivery's log before retrying again",
+            headers={"Retry-After": "5"},
         ) from None
     return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)

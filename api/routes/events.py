@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
@@ -101,7 +101,9 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
                 created_at=created_at,
                 endpoint_ids=endpoint_ids,
                 policy=DeliveryPolicy(
-                    retry_delays=settings.retry_delays, attempt_timeout=settings.delivery_timeout
+                    retry_delays=settings.retry_delays,
+                    attempt_timeout=settings.delivery_timeout,
+                    retry_window=settings.retry_window_seconds,
                 ),
             ),
             id=workflow_id,
@@ -118,6 +120,7 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
                 ]
             ),
             memo={"created_at": created_at.isoformat(), "body_sha256": body_sha256},
+            rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout),
         )
     except WorkflowAlreadyStartedError:
         first = await _already_accepted(services, workflow_id, event_id, body_sha256)
@@ -132,7 +135,9 @@ async def emit_event(body: EventCreate, tenant: TenantDep, services: ServicesDep
 async def _already_accepted(
     services: ServicesDep, workflow_id: str, event_id: str, body_sha256: str
 ) -> EventAccepted:
-    description = await services.temporal.get_workflow_handle(workflow_id).describe()
+    description = await services.temporal.get_workflow_handle(workflow_id).describe(
+        rpc_timeout=timedelta(seconds=services.settings.temporal_rpc_timeout)
+    )
     accepted_sha256 = await description.memo_value("body_sha256", None)
     if accepted_sha256 is not None and accepted_sha256 != body_sha256:
         # As with Stripe's idempotency keys: the same id with other content is a client bug, not a retry.
@@ -153,6 +158,6 @@ async def _already_accepted(
 async def get_event(event_id: str, tenant: TenantDep, services: ServicesDep) -> EventDetail:
     """An event, the payload its endpoints receive, and each endpoint's delivery status."""
     try:
-        return await webhook_logs.get_event(services.temporal, tenant, event_id)
+        return await services.logs.get_event(tenant, event_id)
     except webhook_logs.NotFound:
         raise HTTPException(404, f"event {event_id} not found") from None

@@ -1,9 +1,10 @@
 """Record workflow histories for the replay test: `python -m tests.histories.record`.
 
 Runs a few delivery scenarios on a fresh stack and writes each workflow's history as JSON beside this
-file, named after the current `DELIVERY_VERSION` (`v2_…`). Record when that version changes, and never
-re-record an older version's files: they come from older code, so that test_replay.py catches a change
-to workflow code that running workflows could not replay.
+file, named `{RECORDED_AS}_{scenario}.json`. After a change to workflow code (made with
+`workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and record the new
+shapes beside the old files. Never re-record older files: they come from older code, so that
+test_replay.py catches a change that running workflows could not replay.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ from pathlib import Path
 import httpx
 
 from core.launcher import Stack
-from core.models import DELIVERY_VERSION
 from core.temporal import connect
-from tests.conftest import api_client, create_endpoint, emit, stack_env, wait_delivery
+from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.receiver import Answer, Receiver
 
 HERE = Path(__file__).parent
-
-
-def _done(d: dict[str, object]) -> bool:
-    return d["status"] != "pending"
+# The set of histories this code records. Sets before v3 came from workflow code that was retired
+# before the first release (see the README's "Changing workflow code").
+RECORDED_AS = "v3"
+# Short, so that the recorded deliveries close and their histories are whole.
+RETRY_WINDOW_SECONDS = 3
 
 
 def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
@@ -35,7 +36,7 @@ def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     steady = create_endpoint(api, receiver.script("/steady", []), signature_method="jwt")
     event_id = emit(api, "invoice.created", id="replay-fanout")["id"]
     for name, endpoint in (("delivery_retried_then_succeeded", flaky), ("delivery_jwt_first_try", steady)):
-        wait_delivery(api, f"{event_id}:{endpoint['id']}", _done)
+        wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
         recorded[name] = f"delivery:tenant_a:{event_id}:{endpoint['id']}"
     recorded["event_fanout_two_endpoints"] = f"event:tenant_a:{event_id}"
     for endpoint in (flaky, steady):
@@ -47,7 +48,7 @@ def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     wait_delivery(api, delivery_id, lambda d: d["next_attempt_at"] is not None)
     receiver.script("/later", [Answer(200)])
     api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
-    wait_delivery(api, delivery_id, _done)
+    wait_delivery(api, delivery_id, settled)
     recorded["delivery_manual_retry_while_scheduled"] = f"delivery:tenant_a:{delivery_id}"
     api.delete(f"/v1/webhooks/endpoints/{later['id']}")
 
@@ -55,30 +56,32 @@ def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     event_id = emit(api, "wallet.updated", id="replay-deleted")["id"]
     time.sleep(0.5)
     api.delete(f"/v1/webhooks/endpoints/{gone['id']}")
-    wait_delivery(api, f"{event_id}:{gone['id']}", _done)
+    wait_delivery(api, f"{event_id}:{gone['id']}", settled)
     recorded["delivery_endpoint_deleted"] = f"delivery:tenant_a:{event_id}:{gone['id']}"
 
     down = create_endpoint(api, receiver.script("/down", [Answer(500)]))
     event_id = emit(api, "invoice.voided", id="replay-rerun")["id"]
     delivery_id = f"{event_id}:{down['id']}"
-    wait_delivery(api, delivery_id, _done)
+    wait_delivery(api, delivery_id, settled)
     receiver.script("/down", [Answer(200)])
     api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
     wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
-    recorded["delivery_manual_rerun_after_exhaustion"] = f"delivery:tenant_a:{delivery_id}"
+    recorded["delivery_manual_retry_in_retry_window"] = f"delivery:tenant_a:{delivery_id}"
     return recorded
 
 
 async def save(stack: Stack, recorded: dict[str, str]) -> None:
     client = await connect(stack.settings.temporal_target)
     for name, workflow_id in recorded.items():
+        await client.get_workflow_handle(workflow_id).result()  # the retry window has ended
         history = await client.get_workflow_handle(workflow_id).fetch_history()
-        (HERE / f"v{DELIVERY_VERSION}_{name}.json").write_text(history.to_json())
+        (HERE / f"{RECORDED_AS}_{name}.json").write_text(history.to_json())
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir, Receiver() as receiver:
-        stack = Stack(stack_env(Path(data_dir)), log_file=Path(data_dir) / "stack.log")
+        env = stack_env(Path(data_dir), WEBHOOKS_RETRY_WINDOW_SECONDS=str(RETRY_WINDOW_SECONDS))
+        stack = Stack(env, log_file=Path(data_dir) / "stack.log")
         try:
             stack.start()
             with api_client(stack) as api:

@@ -84,7 +84,13 @@ export async function deliveryDetail(main, page, deliveryId) {
     }
     retry.textContent = d.status === "succeeded" ? "Resend" : "Retry now";
     let next;
+    const held = d.attempt_in_progress?.infra_failures ? d.attempt_in_progress : null;
     if (d.next_attempt_at) next = h("span", {}, time(d.next_attempt_at), ` (${relative(d.next_attempt_at)})`);
+    else if (held) {
+      next = h("span", { id: "held-up" }, `Attempt ${held.attempt} is held up on our side (${held.infra_error ??
+        "a fault of ours"}); tried ${held.infra_failures} time(s), retrying`,
+        held.next_try_at ? [" at ", time(held.next_try_at)] : null, ". This does not use up the retry schedule.");
+    } else if (d.status === "scheduled") next = "The first attempt is about to start";
     else if (d.status === "pending") next = "Attempt in progress";
     else if (d.status === "succeeded") next = "None: delivered";
     else next = "None: the schedule is exhausted. Retry by hand.";
@@ -114,7 +120,7 @@ export async function deliveryDetail(main, page, deliveryId) {
     }
     if (!page.alive) return;
     render(d);
-    if (d.status === "pending") page.later(load, REFRESH_MS);
+    if (d.status === "pending" || d.status === "scheduled") page.later(load, REFRESH_MS);
   }
   await load();
 }
@@ -130,6 +136,9 @@ function attemptItem(a) {
       h("span", { class: "muted" }, time(a.started_at)),
       h("span", { class: "muted" }, `${a.duration_ms} ms`)),
     a.error ? h("p", { class: "attempt-error" }, h("strong", {}, "Error: "), a.error) : null,
+    a.infra_failures ? h("p", { class: "small muted" }, `Made after ${a.infra_failures} failed tr` +
+      `${a.infra_failures === 1 ? "y" : "ies"} on our side (${a.infra_error ?? "a fault of ours"}); ` +
+      "those did not count against the retry schedule.") : null,
     h("div", { class: "small muted" }, "Response body"),
     a.response_body
       ? h("pre", { class: "code response", tabindex: "0", "aria-label": `Response body of attempt ${a.attempt}` },

@@ -51,8 +51,8 @@ export function badge(text, kind) {
   return h("span", { class: `badge badge-${kind}` }, text);
 }
 
-const statusKinds = { succeeded: "ok", failed: "bad", pending: "wait" };
-const statusText = { succeeded: "Succeeded", failed: "Failed", pending: "Pending" };
+const statusKinds = { succeeded: "ok", failed: "bad", pending: "wait", scheduled: "wait" };
+const statusText = { succeeded: "Succeeded", failed: "Failed", pending: "Pending", scheduled: "Scheduled" };
 
 export function statusBadge(status) {
   return badge(statusText[status] ?? status, statusKinds[status] ?? "neutral");

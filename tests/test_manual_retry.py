@@ -1,0 +1,107 @@
+"""Manual retries, many at once: one run per delivery, one log, every attempt in it, nothing deleted.
+
+A delivery's workflow stays open for a retry window after its schedule ends, so every manual retry is an
+update on the one run that holds the whole log; requests that arrive while an attempt is in flight or
+already asked for join that attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from core.launcher import Stack
+from core.temporal import connect, delivery_workflow_id
+from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.receiver import Answer, Receiver
+
+
+def _runs(stack: Stack, workflow_id: str) -> list[str]:
+    """Every run Temporal has of this workflow id, open or closed."""
+
+    async def runs() -> list[str]:
+        client = await connect(stack.settings.temporal_target)
+        return [e.run_id async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+
+    return asyncio.run(runs())
+
+
+def _retry_together(api: httpx.Client, delivery_id: str, count: int) -> list[tuple[httpx.Response, float]]:
+    """`count` retries sent at once; each answer with the time it came back."""
+
+    def retry(_: int) -> tuple[httpx.Response, float]:
+        response = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+        return response, time.time()
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(retry, range(count)))
+
+
+def test_twenty_concurrent_retries_of_a_failed_delivery(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/crowd", [Answer(500)]))
+    event_id = emit(api, "invoice.payment_failure")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    failed = wait_delivery(api, delivery_id, settled)
+    assert failed["status"] == "failed" and len(failed["attempts"]) == 4
+    receiver.script("/crowd", [Answer(200, b"back", delay=1)])
+
+    answers = [response for response, _ in _retry_together(api, delivery_id, 20)]
+    assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+    promised = {a.json()["attempt"] for a in answers}
+    final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded" and len(d["attempts"]) >= 5)
+    time.sleep(1)  # any attempt still to come after the first success
+    final = wait_delivery(api, delivery_id, settled)
+
+    # One log, in order, every attempt in it: the four of the schedule, then the manual ones, each the
+    # attempt some request was promised, and the receiver saw exactly the attempts the log shows.
+    attempts = final["attempts"]
+    assert [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
+    assert [a["trigger"] for a in attempts[:4]] == ["scheduled"] * 4
+    manual = {a["attempt"] for a in attempts[4:]}
+    assert all(a["trigger"] == "manual" for a in attempts[4:])
+    assert manual == promised
+    assert len(receiver.requests("/crowd")) == len(attempts)
+
+    # One run, never deleted, never replaced; listed and counted once.
+    assert len(_runs(stack, delivery_workflow_id("tenant_a", delivery_id))) == 1
+    listed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+    assert [d["id"] for d in listed] == [delivery_id]
+
+    def counted() -> dict[str, int] | None:
+        stats = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
+        return stats if stats["succeeded"] == 1 else None
+
+    stats = wait_for(counted, what="the stats to count the delivery as succeeded")
+    assert (stats["pending"], stats["failed"]) == (0, 0)
+
+
+def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiver: Receiver) -> None:
+    endpoint = create_endpoint(api, receiver.script("/slow", [Answer(200)]))
+    event_id = emit(api, "customer.updated")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    # A resend to a receiver that takes 3 s to answer; 18 more requests are sent while it is in flight.
+    receiver.script("/slow", [Answer(200, delay=3)])
+    assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
+    [_, resend] = wait_for(
+        lambda: receiver.requests("/slow")[1:] and receiver.requests("/slow"), what="resend"
+    )
+    answers = _retry_together(api, delivery_id, 18)
+    answered_at = resend.at + 3
+    assert {response.status_code for response, _ in answers} == {202}
+    # Each request answered before the resend was answered was taken while it was in flight: joined.
+    joined = [response.json()["attempt"] for response, at in answers if at < answered_at]
+    assert joined, "no request was answered while the attempt was in flight (a very slow machine?)"
+    assert set(joined) == {2}
+    final = wait_delivery(api, delivery_id, lambda d: settled(d) and len(d["attempts"]) >= 2)
+    time.sleep(1)
+    final = wait_delivery(api, delivery_id, settled)
+    promised = {response.json()["attempt"] for response, _ in answers}
+    assert [a["attempt"] for a in final["attempts"]] == [1, *sorted(promised)]
+    assert len(receiver.requests("/slow")) == len(final["attempts"])
+    assert [a["trigger"] for a in final["attempts"]][:2] == ["scheduled", "manual"]
