@@ -24,9 +24,10 @@ import pytest
 from tests.conftest import stack_env, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 120  # a Temporal dev server, a worker and an API, on a loaded 2-core machine
+START_TIMEOUT = 60  # a Temporal dev server, a worker and an API, on a loaded 2-core machine (as conftest)
 # The worker lets attempts in flight finish (delivery timeout + 5 s, 2 + 5 s here) before it exits.
 STOP_TIMEOUT = 60
+pytestmark = pytest.mark.timeout(START_TIMEOUT + 2 * STOP_TIMEOUT + 60)
 
 Proc = tuple[int, int]  # pid and start time (clock ticks after boot): one process, never a reused pid
 
@@ -153,11 +154,10 @@ def _assert_clean_stop(launched: Launched, children: set[Proc], *, exit_code: in
     assert "Traceback" not in stderr, stderr
     if exit_code is not None:
         assert launched.process.returncode == exit_code, stderr
-    wait_for(
-        lambda: not any(_running(proc) for proc in children),
-        timeout=STOP_TIMEOUT,
-        what=f"the launcher's children to stop: {sorted(p for p, _ in children if _running((p, _)))}",
-    )
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while (left := {proc for proc in children if _running(proc)}) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"still running {STOP_TIMEOUT} s after the launcher exited: {sorted(left)}"
 
 
 def _three_children(launched: Launched) -> set[Proc]:
