@@ -4,19 +4,27 @@ Everything persists under the data dir (`WEBHOOKS_DATA_DIR`): Temporal's SQLite 
 the JWT key and the dev API key, so a second run keeps every endpoint, event and delivery log. With
 `WEBHOOKS_TEMPORAL_ADDRESS` set, no dev server is started and that Temporal is used. The tests start the
 same `Stack` on free ports.
+
+Stopping: SIGINT or SIGTERM, once or more, stops the API, then the worker (which lets attempts in flight
+finish), then Temporal; a second Ctrl-C kills what is still running. The signal handlers only set flags,
+so a signal never cuts a stop short (no traceback, no child left unsignalled). On Linux the kernel kills
+the children if the launcher dies without stopping them (SIGKILL, a crash).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -29,6 +37,14 @@ DEV_TENANT = "dev"
 # Write-ahead logging about doubles the dev server's throughput (BENCHMARKS.md). synchronous=full keeps
 # every commit on disk before Temporal acknowledges it, so an accepted event survives a machine crash.
 DEV_SERVER_TUNING = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=full")
+# How long a process may take to stop on SIGTERM before it is killed. The worker's own grace (delivery
+# timeout + 5 s, worker.py) comes on top of this.
+STOP_GRACE_SECONDS = 30
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+class StopRequested(Exception):
+    """`Stack.request_stop()` was called while `Stack.start()` was bringing the stack up."""
 
 
 def _bin(name: str) -> str:
@@ -55,6 +71,10 @@ class Stack:
         self.temporal: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
+        # Plain flags, read by the loops below: `request_stop` runs in signal handlers, where taking a
+        # lock (threading.Event) could deadlock against the interrupted code.
+        self._stop_requested = False
+        self._hurry = False
 
     @property
     def api_url(self) -> str:
@@ -65,13 +85,33 @@ class Stack:
         address = self.settings.worker_metrics_address
         return f"http://{address}/metrics" if address else None
 
+    def request_stop(self, *, hurry: bool = False) -> None:
+        """Make `start` give up and `watch` return; with `hurry`, `stop` kills instead of waiting.
+
+        Safe in a signal handler: it only sets flags.
+        """
+        self._stop_requested = True
+        self._hurry = self._hurry or hurry
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested
+
     def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+        if self._stop_requested:
+            raise StopRequested
         # A session of its own: Ctrl-C reaches the launcher, which stops the children in order.
+        preexec = _die_with_this_process()
         if self._log_file is None:
-            return subprocess.Popen(args, env=self.env, start_new_session=True)
+            return subprocess.Popen(args, env=self.env, start_new_session=True, preexec_fn=preexec)
         with self._log_file.open("ab") as out:
             return subprocess.Popen(
-                args, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=preexec,
             )
 
     def start(self, timeout: float = 60) -> None:
@@ -123,12 +163,18 @@ class Stack:
         self.worker = self._spawn([sys.executable, "-m", "worker"])
 
     def stop_worker(self, sig: int = signal.SIGTERM) -> None:
-        _stop(self.worker, sig)
+        self._end(self.worker, sig, grace=self._worker_grace())
         self.worker = None
+
+    def _worker_grace(self) -> float:
+        # The worker finishes attempts in flight for up to delivery timeout + 5 s before it cancels them.
+        return self.settings.delivery_timeout + 5 + STOP_GRACE_SECONDS
 
     async def _prepare_temporal(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
+            if self._stop_requested:
+                raise StopRequested
             self._check_alive()
             try:
                 client = await connect(self.settings.temporal_target, self.settings.temporal_namespace)
@@ -148,6 +194,8 @@ class Stack:
     def wait_healthy(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while True:
+            if self._stop_requested:
+                raise StopRequested
             self._check_alive()
             try:
                 if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
@@ -158,29 +206,67 @@ class Stack:
                 raise TimeoutError(f"the API at {self.api_url} did not become healthy in {timeout:g} s")
             time.sleep(0.2)
 
-    def watch(self) -> int:
-        """Block until a process exits on its own; its exit code."""
-        while True:
+    def watch(self) -> int | None:
+        """Block until a process exits on its own (its exit code) or a stop is requested (None)."""
+        while not self._stop_requested:
             for proc in (self.temporal, self.worker, self.api):
                 if proc is not None and proc.poll() is not None:
                     return proc.returncode or 1
-            time.sleep(0.5)
+            time.sleep(0.2)
+        return None
 
     def stop(self) -> None:
-        for proc in (self.api, self.worker, self.temporal):
-            _stop(proc, signal.SIGTERM)
+        """SIGTERM to the API, the worker, then Temporal, each waited for; whoever overstays is killed."""
+        self._end(self.api, signal.SIGTERM, grace=STOP_GRACE_SECONDS)
+        self._end(self.worker, signal.SIGTERM, grace=self._worker_grace())
+        self._end(self.temporal, signal.SIGTERM, grace=STOP_GRACE_SECONDS)
         self.api = self.worker = self.temporal = None
 
+    def _end(self, proc: subprocess.Popen[bytes] | None, sig: int, *, grace: float) -> None:
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGKILL if self._hurry else sig)
+        deadline = time.monotonic() + grace
+        # Short waits, so that a hurried stop (a second Ctrl-C) kills at once rather than at the deadline.
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                return
+            except subprocess.TimeoutExpired:
+                if self._hurry or time.monotonic() > deadline:
+                    proc.kill()
+                    proc.wait()
+                    return
 
-def _stop(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=30)  # the worker lets attempts in flight finish (delivery timeout + 5 s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+
+def _die_with_this_process() -> Callable[[], None] | None:
+    """A `preexec_fn` that has Linux SIGKILL the child when this process dies, even by SIGKILL.
+
+    SIGKILL rather than SIGTERM: a child that lingered in its own shutdown would outlive us for good, and
+    nothing is lost (the dev server's SQLite commits are synchronous, an attempt cut short is retried).
+    The signal comes when the *thread* that forked exits, so only the main thread's children get it.
+    """
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = _prctl()
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # runs in the child between fork and exec: no locks, no I/O
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
+@functools.cache
+def _prctl() -> Callable[[int, int], int]:
+    # Looked up in the parent: the child, forked from a process with threads (Temporal's runtime), must
+    # not load libraries or take locks before exec.
+    function = ctypes.CDLL(None, use_errno=True).prctl
+    function.argtypes = [ctypes.c_int, ctypes.c_ulong]
+    function.restype = ctypes.c_int
+    return function
 
 
 def _settings_from(env: Mapping[str, str]) -> Settings:
@@ -206,7 +292,9 @@ def main() -> None:
     stack = Stack(env)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        # Flags only (Stack.request_stop). A second Ctrl-C hurries the stop; a second SIGTERM does not:
+        # `kill -- -PGID` of `make run` delivers two, since make passes its own on to us.
+        stack.request_stop(hurry=signum == signal.SIGINT and stack.stop_requested)
 
     # SIGINT too: a shell that starts us in the background hands us SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
@@ -231,11 +319,18 @@ def main() -> None:
             "Press Ctrl-C to stop.\n",
             flush=True,
         )
-        code = stack.watch()
-        print(f"a process exited (code {code}); stopping the others", file=sys.stderr)  # noqa: T201
-    except KeyboardInterrupt:
-        print("\nstopping…", flush=True)  # noqa: T201
+        exited = stack.watch()
+        if exited is not None:
+            code = exited
+            print(f"a process exited (code {code}); stopping the others", file=sys.stderr)  # noqa: T201
+    except StopRequested:
+        pass  # a signal during start-up
     finally:
+        if stack.stop_requested:
+            print(  # noqa: T201
+                "\nstopping… (the worker lets attempts in flight finish; Ctrl-C again to stop at once)",
+                flush=True,
+            )
         stack.stop()
     sys.exit(code)
 
