@@ -18,7 +18,7 @@ import httpx
 from temporalio import activity
 
 from activities.gates import EndpointGates
-from core.destinations import DestinationError, check_resolved
+from core.egress import DestinationRefused
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
@@ -63,13 +63,11 @@ class DeliveryActivities:
         store: EndpointStore,
         jwt_signer: JwtSigner,
         *,
-        allow_private_urls: bool,
         endpoint_concurrency: int = 8,
     ) -> None:
         self._http = http
         self._store = store
         self._jwt = jwt_signer
-        self._allow_private = allow_private_urls
         self._gates = EndpointGates(endpoint_concurrency)
 
     @activity.defn
@@ -94,10 +92,6 @@ class DeliveryActivities:
             return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted")
         if not endpoint.enabled:
             return record(AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled")
-        try:
-            await check_resolved(endpoint.url, allow_private=self._allow_private)
-        except DestinationError as err:
-            return record(AttemptOutcome.RETRYABLE, error=str(err))
 
         headers = signature_headers(
             method=endpoint.signature_method,
@@ -132,6 +126,8 @@ class DeliveryActivities:
                     head += chunk
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
+        except DestinationRefused as err:  # the client's guard (core/egress.py): nothing was sent
+            return record(AttemptOutcome.RETRYABLE, error=str(err))
         except (TimeoutError, httpx.TimeoutException):
             return record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except httpx.HTTPError as err:

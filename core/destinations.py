@@ -10,12 +10,12 @@ Two places apply it:
 - `validate_url`, when an endpoint is saved: the host is read the way the resolver will read it
   (`0x7f.1`, `2130706433` and a fullwidth `１２７．０．０．１` are all 127.0.0.1), and a literal address
   or a localhost name that the table refuses is refused there, with a message that says what to fix.
-- `check_resolved`, at every attempt: every address the host resolves to is checked with `refusal`.
+- `core.egress`, at every new connection of a delivery: the name is resolved once, every address is
+  checked with `refusal`, and the connection goes to an address that was checked.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import re
 import socket
@@ -185,21 +185,3 @@ def validate_url(url: str, *, allow_private: bool) -> str:
     except httpx.InvalidURL as err:
         raise DestinationError(f"url is not valid: {err}") from None
     return url
-
-
-async def check_resolved(url: str, *, allow_private: bool) -> None:
-    """Raise `DestinationError` if the URL's host resolves to an address that the table refuses."""
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as err:
-        raise DestinationError(f"cannot resolve {host}: {err.strerror}") from None
-    for info in infos:
-        address = str(info[4][0])
-        reason = refusal(parse_address(address))
-        if reason is not None:
-            raise DestinationError(f"{host} resolves to {address}, {reason}: refused")

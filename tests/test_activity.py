@@ -71,9 +71,7 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(store: EndpointSto
         # A pool of two connections: without gates, two slow attempts would take it all.
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
         async with httpx.AsyncClient(limits=limits) as http:
-            activities = DeliveryActivities(
-                http, store, signer, allow_private_urls=True, endpoint_concurrency=1
-            )
+            activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
 
             def attempt(request: DeliverRequest) -> Awaitable[AttemptRecord]:
                 return ActivityEnvironment().run(activities.deliver_once, request)
