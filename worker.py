@@ -30,6 +30,7 @@ log = logging.getLogger("webhooks.worker")
 def http_client(
     *,
     allow_private_urls: bool,
+    egress_proxy: str | None = None,
     network_backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> httpx.AsyncClient:
     """The client every attempt shares; it owns the destination guard (`core.egress`).
@@ -39,7 +40,10 @@ def http_client(
     # httpcore's pool slows down with many open connections, so it stays modest; the per-endpoint
     # gates keep one slow endpoint from holding it all. Redirects are never followed.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-    if allow_private_urls:
+    if egress_proxy:
+        # The proxy resolves and connects, so its own rules guard the destinations (README).
+        transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, trust_env=False)
+    elif allow_private_urls:
         transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
     else:
         transport = guarded_transport(limits=limits, network_backend=network_backend)
@@ -82,7 +86,10 @@ async def run_worker(
     client = await connect(settings.temporal_target, settings.temporal_namespace, runtime=runtime)
     store = EndpointStore(settings.sqlalchemy_url)
     store.create_schema()
-    http = http_client(allow_private_urls=settings.allow_private_urls, network_backend=network_backend)
+    proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
+    http = http_client(
+        allow_private_urls=settings.allow_private_urls, egress_proxy=proxy, network_backend=network_backend
+    )
     try:
         activities = DeliveryActivities(
             http, store, load_jwt_signer(settings), endpoint_concurrency=settings.endpoint_concurrency

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     retry_schedule: str = DEFAULT_RETRY_SCHEDULE
     delivery_timeout: float = Field(default=15.0, gt=0, le=120)
     allow_private_urls: bool = False
+    egress_proxy: SecretStr | None = Field(
+        default=None,
+        description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",
+    )
     endpoint_concurrency: int = Field(
         default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"
     )
@@ -64,6 +68,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_schedule(cls, value: str) -> str:
         parse_retry_schedule(value)
+        return value
+
+    @field_validator("egress_proxy")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # set but empty, as compose files leave it
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            # Not quoted: a proxy URL may carry its credentials.
+            raise ValueError("WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL")
         return value
 
     @field_validator("api_keys")

@@ -24,12 +24,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
 from core.egress import DestinationRefused, GuardedNetworkBackend, guarded_transport
 from core.launcher import Stack
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
+from core.settings import Settings
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
 from tests.conftest import api_client, create_endpoint, emit, stack_env, wait_delivery
@@ -305,6 +307,27 @@ async def test_tls_verifies_the_name_not_the_address(tmp_path: Path) -> None:
             with pytest.raises(httpx.ConnectError, match="certificate verify failed"):
                 await http.post("https://other.example.test/hook", content=b"{}")
         assert internet.dials == [(PUBLIC_V4, 443), (PUBLIC_V4, 443)]
+
+
+# -- egress proxy --------------------------------------------------------------------------------------
+
+
+async def test_an_egress_proxy_carries_deliveries_and_resolves_for_us() -> None:
+    # A forward proxy gets the absolute URL; this one answers itself. We never resolve the name (.test
+    # names do not resolve): the proxy does, and its own rules guard the destinations.
+    with Receiver() as proxy:
+        proxy.script("http://hooks.example.test/hook", [Answer(202)])
+        async with http_client(allow_private_urls=False, egress_proxy=proxy.base_url) as http:
+            response = await http.post("http://hooks.example.test/hook", content=b"{}")
+        assert response.status_code == 202
+        assert len(proxy.requests("http://hooks.example.test/hook")) == 1
+
+
+def test_the_egress_proxy_must_be_an_http_url() -> None:
+    assert Settings.model_validate({"egress_proxy": ""}).egress_proxy is None  # set but empty: unset
+    assert Settings.model_validate({"egress_proxy": "http://proxy:4750"}).egress_proxy is not None
+    with pytest.raises(ValidationError, match="http:// or https://"):
+        Settings.model_validate({"egress_proxy": "socks5://proxy:1080"})
 
 
 # -- end to end ----------------------------------------------------------------------------------------
