@@ -5,11 +5,13 @@ httpx resolves a host name when it opens a connection. Checking the name with a 
 beforehand is not enough: DNS may answer a public address to the check and 127.0.0.1 to the connect
 (DNS rebinding). `GuardedNetworkBackend` is httpcore's network backend with the lookup moved inside it:
 each new connection resolves its host once, refuses the connection if any address is in the table of
-`core.destinations`, and dials the checked addresses themselves, in the resolver's order (IPv6 and IPv4
-alike), so nothing on the path resolves the name again. TLS is unchanged: httpcore starts it on the
-stream we return with `server_hostname` set to the URL's host, so SNI and certificate verification are
-still about the name, never the address. Pooled connections are reused per origin as usual; only a
-new connection looks the name up again.
+`core.destinations`, and dials the checked addresses themselves, so nothing on the path resolves the
+name again. Several addresses are raced as httpx would race them for a name (happy eyeballs, RFC 8305:
+IPv6 and IPv4 taking turns, the next one dialled 250 ms later or as soon as one fails).
+
+TLS is unchanged: httpcore starts it on the stream we return with `server_hostname` set to the URL's
+host, so SNI and certificate verification are still about the name, never the address. Pooled
+connections are reused per origin as usual; only a new connection looks the name up again.
 
 Exceptions, as httpx's tree has them:
 
@@ -31,6 +33,7 @@ from core.destinations import IPAddress, parse_address, refusal
 
 # host, port -> the addresses it resolves to, in the order to try them.
 Resolver = Callable[[str, int], Awaitable[list[str]]]
+Stream = httpcore.AsyncNetworkStream
 
 
 class DestinationRefused(httpx.ConnectError):
@@ -90,27 +93,84 @@ class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Stream:
         options = list(socket_options) if socket_options is not None else None
         try:
             async with asyncio.timeout(timeout):
                 addresses = await self.checked_addresses(host, port)
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from None
-        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in addresses:
-            try:
-                # An address literal: the dialer parses it, it does not look it up.
-                return await self._dial.connect_tcp(
-                    address, port, timeout=timeout, local_address=local_address, socket_options=options
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as err:
-                failure = err
-        assert failure is not None  # checked_addresses never returns an empty list
-        raise failure
+
+        def dialer(address: str) -> Callable[[], Awaitable[Stream]]:
+            # An address literal: the dialer parses it, it does not look it up.
+            return lambda: self._dial.connect_tcp(
+                address, port, timeout=timeout, local_address=local_address, socket_options=options
+            )
+
+        return await _first_to_connect([dialer(a) for a in _interleave_families(addresses)])
 
     async def sleep(self, seconds: float) -> None:
         await self._dial.sleep(seconds)
+
+
+# RFC 8305's "connection attempt delay": how long an address has before the next one is dialled too.
+HAPPY_EYEBALLS_DELAY = 0.25
+
+
+def _interleave_families(addresses: list[str]) -> list[str]:
+    """The resolver's order, with IPv6 and IPv4 taking turns from the first one's family (RFC 8305)."""
+    first_v6 = ":" in addresses[0]
+    same = [a for a in addresses if (":" in a) == first_v6]
+    other = [a for a in addresses if (":" in a) != first_v6]
+    mixed = [a for pair in zip(same, other, strict=False) for a in pair]
+    return mixed + same[len(other) :] + other[len(same) :]
+
+
+async def _first_to_connect(dials: list[Callable[[], Awaitable[Stream]]]) -> Stream:
+    """Happy eyeballs, as anyio does it for a name: the next dial starts when the previous one fails or
+    has had `HAPPY_EYEBALLS_DELAY`; the first connection made is kept and the others are dropped. Each
+    dial goes to a checked address, so racing them reaches nothing the guard refused."""
+    if len(dials) == 1:
+        return await dials[0]()  # most names: nothing to race
+    pending: set[asyncio.Task[Stream]] = set()
+    failures: list[BaseException] = []
+    try:
+        for index, dial in enumerate(dials):
+            pending.add(asyncio.ensure_future(dial()))
+            last = index == len(dials) - 1
+            while pending:
+                done, pending = await asyncio.wait(
+                    pending,
+                    timeout=None if last else HAPPY_EYEBALLS_DELAY,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:
+                    break  # the delay passed: dial the next address too
+                winner = await _keep_first(done, failures)
+                if winner is not None:
+                    return winner
+                if not last:
+                    break  # a dial failed: dial the next address now
+        raise failures[-1]
+    finally:
+        for task in pending:
+            task.cancel()
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if not isinstance(outcome, BaseException):
+                await outcome.aclose()  # it connected as it was being cancelled
+
+
+async def _keep_first(done: set[asyncio.Task[Stream]], failures: list[BaseException]) -> Stream | None:
+    winner: Stream | None = None
+    for task in done:
+        error = task.exception()
+        if error is not None:
+            failures.append(error)
+        elif winner is None:
+            winner = task.result()
+        else:
+            await task.result().aclose()  # two connected at once: keep one
+    return winner
 
 
 def guarded_transport(

@@ -8,6 +8,7 @@ really reach the "internal" service), and refuses everything else.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping, Sequence
@@ -47,12 +48,17 @@ class ScriptedResolver:
 
 class LocalInternet(httpcore.AsyncNetworkBackend):
     """`routes`: (public address, port) -> the port on 127.0.0.1 of the server standing in for it.
-    Every dial is kept in `dials`."""
+    A dial to one of `black_holes` never gets an answer, as when a SYN is dropped: it ends in a connect
+    timeout, or in `abandoned` if the caller gives up on it first. Every dial is kept in `dials`."""
 
-    def __init__(self, routes: Mapping[tuple[str, int], int] | None = None) -> None:
+    def __init__(
+        self, routes: Mapping[tuple[str, int], int] | None = None, *, black_holes: Iterable[str] = ()
+    ) -> None:
         self._routes = dict(routes or {})
+        self._black_holes = set(black_holes)
         self._loopback = httpcore.AnyIOBackend()
         self.dials: list[tuple[str, int]] = []
+        self.abandoned: list[tuple[str, int]] = []
 
     async def connect_tcp(
         self,
@@ -63,6 +69,15 @@ class LocalInternet(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         self.dials.append((host, port))
+        if host in self._black_holes:
+            try:
+                async with asyncio.timeout(timeout):
+                    await asyncio.Event().wait()
+            except TimeoutError:
+                raise httpcore.ConnectTimeout(f"{host}:{port} did not answer") from None
+            except asyncio.CancelledError:
+                self.abandoned.append((host, port))
+                raise
         target: tuple[str, int] | None = None
         if (host, port) in self._routes:
             target = ("127.0.0.1", self._routes[host, port])

@@ -136,6 +136,31 @@ async def test_addresses_of_both_families_are_checked_and_tried_in_order() -> No
         assert internal.requests("/hook") == []
 
 
+async def test_an_address_that_never_answers_does_not_hold_up_the_next_one() -> None:
+    # Happy eyeballs (RFC 8305), as httpx does for a name: the IPv6 address is a black hole, the IPv4 one
+    # is dialled a moment later and wins, and the IPv6 attempt is abandoned rather than waited out.
+    with Receiver() as stand_in:
+        resolver = ScriptedResolver({"v6-broken.example.test": [[PUBLIC_V6, PUBLIC_V4]]})
+        internet = LocalInternet({(PUBLIC_V4, 80): _port(stand_in)}, black_holes={PUBLIC_V6})
+        async with guarded_client(resolver, internet) as http:
+            response = await http.post(
+                "http://v6-broken.example.test/hook", content=b"{}", timeout=httpx.Timeout(30, connect=5)
+            )
+        assert response.status_code == 200
+        assert internet.dials == [(PUBLIC_V6, 80), (PUBLIC_V4, 80)]
+        assert internet.abandoned == [(PUBLIC_V6, 80)]
+
+    # When no address answers, the attempt fails as a connect failure, not as a refusal.
+    resolver = ScriptedResolver({"dark.example.test": [[PUBLIC_V6, PUBLIC_V4]]})
+    internet = LocalInternet(black_holes={PUBLIC_V6, PUBLIC_V4})
+    async with guarded_client(resolver, internet) as http:
+        with pytest.raises(httpx.ConnectTimeout):
+            await http.post(
+                "http://dark.example.test/hook", content=b"{}", timeout=httpx.Timeout(30, connect=1)
+            )
+    assert internet.dials == [(PUBLIC_V6, 80), (PUBLIC_V4, 80)] and internet.abandoned == []
+
+
 async def test_pooled_connections_are_reused_without_a_new_lookup() -> None:
     with Receiver() as stand_in:
         resolver = ScriptedResolver({"pool.example.test": [[PUBLIC_V4]]})
