@@ -10,11 +10,13 @@ import logging
 import signal
 from datetime import timedelta
 
+import httpcore
 import httpx
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from core.egress import guarded_transport
 from core.logs import configure_logging
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
@@ -25,14 +27,27 @@ from workflows.event import EventWorkflow
 log = logging.getLogger("webhooks.worker")
 
 
-def http_client() -> httpx.AsyncClient:
+def http_client(
+    *,
+    allow_private_urls: bool,
+    egress_proxy: str | None = None,
+    network_backend: httpcore.AsyncNetworkBackend | None = None,
+) -> httpx.AsyncClient:
+    """The client every attempt shares; it owns the destination guard (`core.egress`).
+
+    `network_backend` replaces the guard's backend: for tests, which script DNS and stay on this machine.
+    """
     # httpcore's pool slows down with many open connections, so it stays modest; the per-endpoint
     # gates keep one slow endpoint from holding it all. Redirects are never followed.
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-        trust_env=False,
-    )
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    if egress_proxy:
+        # The proxy resolves and connects, so its own rules guard the destinations (README).
+        transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, trust_env=False)
+    elif allow_private_urls:
+        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    else:
+        transport = guarded_transport(limits=limits, network_backend=network_backend)
+    return httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
 
 
 # Seconds, like the SDK's own latencies under durations_as_seconds: from a fast 2xx to the longest
@@ -64,20 +79,21 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
-async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
+async def run_worker(
+    settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
+) -> None:
     runtime = telemetry_runtime(settings)
     client = await connect(settings.temporal_target, settings.temporal_namespace, runtime=runtime)
     # No schema creation here (the API does it): a worker must start and poll even while the store is
     # down, since attempts wait out a store outage on their own.
     store = EndpointStore(settings.sqlalchemy_url)
-    http = http_client()
+    proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
+    http = http_client(
+        allow_private_urls=settings.allow_private_urls, egress_proxy=proxy, network_backend=network_backend
+    )
     try:
         activities = DeliveryActivities(
-            http,
-            store,
-            load_jwt_signer(settings),
-            allow_private_urls=settings.allow_private_urls,
-            endpoint_concurrency=settings.endpoint_concurrency,
+            http, store, load_jwt_signer(settings), endpoint_concurrency=settings.endpoint_concurrency
         )
         worker = Worker(
             client,
@@ -103,7 +119,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         store.close()
 
 
-def main() -> None:
+def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
     settings = Settings()
     configure_logging(settings.log_format)
 
@@ -112,7 +128,7 @@ def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, network_backend=network_backend)
 
     asyncio.run(_main())
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
 from activities.gates import EndpointGates, NoSlot
-from core.destinations import DestinationError, check_resolved
+from core.egress import DestinationRefused
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
@@ -125,13 +125,11 @@ class DeliveryActivities:
         store: EndpointStore,
         jwt_signer: JwtSigner,
         *,
-        allow_private_urls: bool,
         endpoint_concurrency: int = 8,
     ) -> None:
         self._http = http
         self._store = store
         self._jwt = jwt_signer
-        self._allow_private = allow_private_urls
         self._gates = EndpointGates(endpoint_concurrency)
 
     @activity.defn
@@ -156,10 +154,6 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        try:
-            await check_resolved(endpoint.url, allow_private=self._allow_private)
-        except DestinationError as err:
-            return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=str(err))
         # Waiting for a free connection to the endpoint is not an attempt: if none frees up in time, the
         # try fails as ours and Temporal tries again later. The POST starts with its whole timeout.
         try:
@@ -199,9 +193,11 @@ class DeliveryActivities:
                     head += chunk
                     if len(head) >= RESPONSE_BODY_LIMIT:
                         break
+        except DestinationRefused as err:  # the client's guard (core/egress.py): nothing was sent
+            return clock.record(AttemptOutcome.RETRYABLE, error=str(err))
         except (TimeoutError, httpx.TimeoutException):
             return clock.record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, httpx.InvalidURL) as err:  # InvalidURL: saved before a stricter check
             return clock.record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
 
         outcome = classify(response.status_code)

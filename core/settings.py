@@ -57,6 +57,10 @@ class Settings(BaseSettings):
         default=50, ge=2, le=10_000, description="workflow tasks one worker process runs at once"
     )
     allow_private_urls: bool = False
+    egress_proxy: SecretStr | None = Field(
+        default=None,
+        description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",
+    )
     endpoint_concurrency: int = Field(
         default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"
     )
@@ -79,6 +83,16 @@ class Settings(BaseSettings):
     @classmethod
     def _check_schedule(cls, value: str) -> str:
         parse_retry_schedule(value)
+        return value
+
+    @field_validator("egress_proxy")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # set but empty, as compose files leave it
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            # Not quoted: a proxy URL may carry its credentials.
+            raise ValueError("WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL")
         return value
 
     @field_validator("api_keys")

@@ -74,9 +74,7 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(
         # A pool of two connections: without gates, two slow attempts would take it all.
         limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
         async with httpx.AsyncClient(limits=limits) as http:
-            activities = DeliveryActivities(
-                http, store, signer, allow_private_urls=True, endpoint_concurrency=1
-            )
+            activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
 
             def attempt(request: DeliverRequest) -> Awaitable[AttemptRecord]:
                 return ActivityEnvironment().run(activities.deliver_once, request)
@@ -106,9 +104,7 @@ async def test_a_post_gets_its_whole_timeout_after_waiting_for_a_slot(
     with Receiver() as receiver:
         endpoint = _endpoint(store, receiver.script("/queue", [Answer(200, delay=1.5)]))
         async with httpx.AsyncClient() as http:
-            activities = DeliveryActivities(
-                http, store, signer, allow_private_urls=True, endpoint_concurrency=1
-            )
+            activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
             first, second = await asyncio.gather(
                 ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 1, timeout=2)),
                 ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 2, timeout=2)),
@@ -130,7 +126,7 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: heartbeats.extend(details)
     async with httpx.AsyncClient() as http:
-        activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+        activities = DeliveryActivities(http, store, signer)
         with pytest.raises(StoreUnavailable):
             await env.run(activities.deliver_once, _request("ep_x", 1, timeout=2))
     store.close()
@@ -145,7 +141,7 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
         reason = "the endpoint store could not be read"
         env.info = dataclasses.replace(env.info, attempt=3, heartbeat_details=[reason])
         async with httpx.AsyncClient() as http:
-            activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+            activities = DeliveryActivities(http, store, signer)
             record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=2))
             env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[])
             lost = await env.run(activities.deliver_once, _request(endpoint, 2, timeout=2))

@@ -62,7 +62,7 @@ async def worker(env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path)
     signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "jwt.pem"), issuer="test")
     task_queue = f"tq-{uuid.uuid4()}"
     async with httpx.AsyncClient() as http:
-        activities = DeliveryActivities(http, store, signer, allow_private_urls=True)
+        activities = DeliveryActivities(http, store, signer)
         async with Worker(
             env.client,
             task_queue=task_queue,

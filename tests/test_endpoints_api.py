@@ -9,6 +9,7 @@ import pytest
 
 from core.launcher import Stack
 from tests.conftest import NOWHERE, api_client, create_endpoint, standalone_api
+from tests.test_destinations import REFUSED_FORMS
 
 
 def test_create_get_list_patch_delete(api: httpx.Client) -> None:
@@ -93,11 +94,26 @@ def test_private_urls_are_refused_by_default(tmp_path: Path) -> None:
         standalone_api(env) as base_url,
         httpx.Client(base_url=base_url, headers={"x-api-key": "k"}) as client,
     ):
-        for url in ("http://127.0.0.1:9000/h", "http://localhost/h", "http://192.168.1.5/h"):
-            response = client.post("/v1/webhooks/endpoints", json={"url": url})
-            assert response.status_code == 422, url
-            assert response.json()["detail"][0]["loc"] == ["body", "url"]
-        assert client.post("/v1/webhooks/endpoints", json={"url": "https://example.com/h"}).status_code == 201
+        created = client.post("/v1/webhooks/endpoints", json={"url": "https://example.com/h"})
+        assert created.status_code == 201
+        endpoint = f"/v1/webhooks/endpoints/{created.json()['id']}"
+        for host, message in [
+            ("127.0.0.1:9000", "127.0.0.1, a loopback address"),
+            ("localhost", "localhost, a loopback name"),
+            ("192.168.1.5", "192.168.1.5, a private address"),
+            *REFUSED_FORMS,  # every form that used to be accepted when saved, each in the table
+        ]:
+            url = f"http://{host}/h"
+            for response in (
+                client.post("/v1/webhooks/endpoints", json={"url": url}),
+                client.patch(endpoint, json={"url": url}),
+            ):
+                assert response.status_code == 422, (url, response.request.method)
+                (error,) = response.json()["detail"]
+                assert error["loc"] == ["body", "url"]
+                assert f"url points at {message}" in error["msg"], error["msg"]
+                assert "use your receiver's public host name" in error["msg"]
+        assert client.get(endpoint).json()["url"] == "https://example.com/h"  # no PATCH got through
 
 
 def test_every_v1_route_needs_a_valid_key(stack: Stack) -> None:

@@ -43,16 +43,17 @@ def test_api_keys() -> None:
         ("example.com/hook", True, "http"),
         ("https:///hook", True, "host"),
         ("https://user:pw@example.com/", True, "credentials"),
-        ("http://127.0.0.1:9000/hook", False, "private"),
-        ("http://10.1.2.3/hook", False, "private"),
-        ("http://169.254.169.254/latest", False, "private"),
-        ("http://[::1]/hook", False, "private"),
-        ("http://[64:ff9b::a9fe:a9fe]/latest", False, "private"),  # 169.254.169.254 through NAT64
-        ("http://[::ffff:10.0.0.1]/hook", False, "private"),
-        ("http://localhost:8000/hook", False, "localhost"),
+        ("http://127.0.0.1:9000/hook", False, "loopback address"),
+        ("http://10.1.2.3/hook", False, "private address"),
+        ("http://169.254.169.254/latest", False, "link-local address"),
+        ("http://[::1]/hook", False, "loopback address"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest", False, "NAT64 form of 169.254.169.254"),
+        ("http://[::ffff:10.0.0.1]/hook", False, "IPv4-mapped form of 10.0.0.1, a private address"),
+        ("http://localhost:8000/hook", False, "localhost, a loopback name"),
     ],
 )
 def test_refused_urls(url: str, allow_private: bool, message: str) -> None:
+    # Every literal form and the table itself: tests/test_destinations.py.
     with pytest.raises(DestinationError, match=message):
         validate_url(url, allow_private=allow_private)
 
