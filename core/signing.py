@@ -1,9 +1,12 @@
-"""Signing deliveries, in the two methods an endpoint can choose.
+"""Signing deliveries, in the two methods an endpoint can choose, through the reference libraries.
 
 `hmac` is Standard Webhooks v1: `webhook-signature: v1,<base64 HMAC-SHA256(secret, "{id}.{ts}.{body}")>`,
-verifiable with the `standardwebhooks` library in any language. `jwt` is an RS256 token over the body's
-SHA-256, verifiable with any JWT library and the JWKS the API publishes. Standard-library code except
-for RSA, which needs `cryptography`; receivers may import `verify_hmac` from here.
+made and checked with the `standardwebhooks` library. `jwt` is an RS256 token over the body's SHA-256, made
+with PyJWT and verifiable with any JWT library and the JWKS the API publishes (PyJWT's own JWK export).
+
+Measured on the 2-core machine (a 2.3 KB body): an hmac signature takes 5.0 µs with `standardwebhooks`
+against 3.3 µs by hand, and an RS256 token 231 µs with PyJWT or by hand (the RSA operation is all of
+it). Neither difference matters on a path that waits on the network, so no crypto is hand-written here.
 
 Exceptions: `WebhookVerificationError` (a signature or timestamp that does not check out).
 """
@@ -12,16 +15,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
-import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+import jwt
+import standardwebhooks
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+from jwt.utils import base64url_encode
 
 SECRET_PREFIX = "whsec_"
 TIMESTAMP_TOLERANCE_SECONDS = 5 * 60
@@ -35,50 +41,23 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _secret_bytes(secret: str) -> bytes:
-    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-
-
 def sign_hmac(secret: str, msg_id: str, timestamp: int, body: str) -> str:
     """The `webhook-signature` header value for one delivery attempt."""
-    signed = f"{msg_id}.{timestamp}.{body}".encode()
-    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return standardwebhooks.Webhook(secret).sign(msg_id, datetime.fromtimestamp(timestamp, UTC), body)
 
 
-def verify_hmac(
-    secret: str, headers: Mapping[str, str], body: str | bytes, *, now: float | None = None
-) -> None:
-    """Check a Standard Webhooks delivery; raises `WebhookVerificationError` when it is not genuine.
-
-    `headers` keys must be lower-case (as ASGI and most frameworks give them).
+def verify_hmac(secret: str, headers: Mapping[str, str], body: str | bytes) -> None:
+    """Check a Standard Webhooks delivery (signature and ±5 min timestamp, against this machine's clock);
+    raises `WebhookVerificationError` when it is not genuine.
     """
     try:
-        msg_id = headers["webhook-id"]
-        timestamp = int(headers["webhook-timestamp"])
-        signatures = headers["webhook-signature"]
-    except (KeyError, ValueError):
-        raise WebhookVerificationError("missing or malformed webhook-* headers") from None
-    now = time.time() if now is None else now
-    if abs(now - timestamp) > TIMESTAMP_TOLERANCE_SECONDS:
-        raise WebhookVerificationError("timestamp outside the 5-minute tolerance")
-    try:
-        text = body.decode() if isinstance(body, bytes) else body
-    except UnicodeDecodeError:
-        raise WebhookVerificationError("body is not UTF-8, so it is not one of ours") from None
-    expected = sign_hmac(secret, msg_id, timestamp, text).encode()
-    for candidate in signatures.split():
-        if hmac.compare_digest(candidate.encode(), expected):
-            return
-    raise WebhookVerificationError("no matching signature")
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64url_uint(value: int) -> str:
-    return _b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+        standardwebhooks.Webhook(secret).verify(body, dict(headers), json_parse=False)
+    except standardwebhooks.WebhookVerificationError as err:
+        raise WebhookVerificationError(str(err)) from None
+    except ValueError:
+        # The library lets a body that is not UTF-8, or a signature that is not `v1,<base64>`, escape as
+        # a decoding error: either way the request is not one of ours.
+        raise WebhookVerificationError("malformed body or webhook-signature header") from None
 
 
 class JwtSigner:
@@ -87,10 +66,11 @@ class JwtSigner:
     def __init__(self, private_key: rsa.RSAPrivateKey, *, issuer: str) -> None:
         self._key = private_key
         self.issuer = issuer
-        numbers = private_key.public_key().public_numbers()
-        self._public_jwk = {"e": _b64url_uint(numbers.e), "kty": "RSA", "n": _b64url_uint(numbers.n)}
+        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+        self._public_jwk = {"kty": jwk["kty"], "n": jwk["n"], "e": jwk["e"]}
+        # RFC 7638: SHA-256 of the required members, sorted, without whitespace.
         canonical = json.dumps(self._public_jwk, separators=(",", ":"), sort_keys=True)
-        self.kid = _b64url(hashlib.sha256(canonical.encode()).digest())
+        self.kid = base64url_encode(hashlib.sha256(canonical.encode()).digest()).decode()
 
     @classmethod
     def from_pem(cls, pem: bytes, *, issuer: str) -> JwtSigner:
@@ -103,7 +83,6 @@ class JwtSigner:
         return {"keys": [{**self._public_jwk, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
     def sign(self, msg_id: str, timestamp: int, body: str) -> str:
-        header = {"alg": "RS256", "typ": "JWT", "kid": self.kid}
         claims = {
             "iss": self.issuer,
             "iat": timestamp,
@@ -111,11 +90,7 @@ class JwtSigner:
             "jti": msg_id,
             "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
         }
-        signing_input = ".".join(
-            _b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, claims)
-        )
-        signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64url(signature)}"
+        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
 
 def load_or_create_rsa_key(path: Path) -> bytes:
