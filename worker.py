@@ -15,8 +15,9 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from core.keys import jwt_signer
 from core.logs import configure_logging
-from core.settings import Settings, load_jwt_signer
+from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
 from workflows.delivery import DeliveryWorkflow
@@ -74,7 +75,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         activities = DeliveryActivities(
             http,
             store,
-            load_jwt_signer(settings),
+            jwt_signer(settings, store),
             allow_private_urls=settings.allow_private_urls,
             endpoint_concurrency=settings.endpoint_concurrency,
         )
