@@ -12,8 +12,8 @@ const METHODS = {
   },
   jwt: {
     label: "JWT (RS256)",
-    help: "Your receiver checks the x-webhook-signature token with your account's public keys " +
-      "(/v1/webhooks/jwks/{tenant}.json), and refuses it unless its aud claim is this endpoint's id; " +
+    help: "Your receiver checks the x-webhook-signature token with your account's public keys (their URL " +
+      "is shown once you add the webhook), and refuses it unless its aud claim is this endpoint's id; " +
       "there is no secret to share.",
   },
 };
