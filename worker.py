@@ -17,8 +17,9 @@ from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from core.egress import guarded_transport
+from core.keys import jwt_signer
 from core.logs import configure_logging
-from core.settings import Settings, load_jwt_signer
+from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
 from workflows.delivery import DeliveryWorkflow
@@ -93,7 +94,7 @@ async def run_worker(
     )
     try:
         activities = DeliveryActivities(
-            http, store, load_jwt_signer(settings), endpoint_concurrency=settings.endpoint_concurrency
+            http, store, jwt_signer(settings, store), endpoint_concurrency=settings.endpoint_concurrency
         )
         worker = Worker(
             client,

@@ -170,6 +170,8 @@ class DeliveryActivities:
             body=request.body,
             secret=endpoint.secret,
             jwt_signer=self._jwt,
+            tenant=request.tenant,
+            endpoint_id=endpoint.id,
         )
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT

@@ -1,7 +1,8 @@
 """The FastAPI application: `uvicorn --factory api.main:create_app`.
 
-The Temporal client, the endpoint store and the JWT signer are made once in `lifespan` and reached by
-routes through `api/deps.py`. Temporal being down is a 503 with a message, never a 500.
+The Temporal client, the endpoint store and the JWT signer (each tenant's keys) are made once in
+`lifespan` and reached by routes through `api/deps.py`. Temporal being down is a 503 with a message,
+never a 500.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from api import metrics
 from api.deps import Services
 from api.routes import account, deliveries, endpoints, event_types, events, system
 from api.webhook_logs import WebhookLogs
-from core.settings import Settings, load_jwt_signer
+from core.keys import jwt_signer
+from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect, is_timeout, is_unreachable
 
@@ -37,7 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.create_schema()
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(settings.temporal_target, settings.temporal_namespace, lazy=True)
-        signer = load_jwt_signer(settings)
+        signer = jwt_signer(settings, store)
         logs = WebhookLogs(
             temporal, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout), ui_base=settings.ui_url
         )

@@ -32,6 +32,9 @@ def _check_event_types(value: list[str] | None) -> list[str] | None:
 
 class MePublic(BaseModel):
     tenant: str
+    jwks_path: str = Field(
+        description="Where receivers of your jwt endpoints fetch your public keys (no API key needed)"
+    )
 
 
 class EventTypePublic(BaseModel):

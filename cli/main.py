@@ -109,6 +109,13 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
     text = f"created {created['id']} ({created['signature_method']}) for {created['url']}"
     if created.get("secret"):
         text += f"\nsigning secret (shown once here; `GET …/secret` reads it again): {created['secret']}"
+    elif created["signature_method"] == "jwt":
+        # A jwt receiver needs two things, and the second is the one easily forgotten.
+        jwks_path = call(client, "GET", "/v1/me")["jwks_path"]
+        text += (
+            f"\nreceivers verify x-webhook-signature with the keys at {str(client.base_url).rstrip('/')}"
+            f"{jwks_path}\nand refuse any token whose aud is not {created['id']}"
+        )
     return created, text
 
 

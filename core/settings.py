@@ -13,10 +13,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.signing import JwtSigner, load_or_create_rsa_key
-
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
-_TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TENANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Settings(BaseSettings):
@@ -65,7 +63,7 @@ class Settings(BaseSettings):
         default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"
     )
     jwt_private_key: SecretStr | None = Field(
-        default=None, description="PEM of the RSA key for the jwt method; default a key kept in data_dir"
+        default=None, description="No longer read: refused, so that nobody relies on it (see the validator)"
     )
     jwt_issuer: str = "flexprice-webhooks"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
@@ -95,6 +93,17 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL")
         return value
 
+    @field_validator("jwt_private_key")
+    @classmethod
+    def _refuse_single_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # One key for every tenant is what let one tenant's delivery verify at another's receiver.
+            raise ValueError(
+                "WEBHOOKS_JWT_PRIVATE_KEY is no longer read: each tenant has its own jwt signing keys in "
+                "the endpoint store (README, 'Signing keys'). Unset it"
+            )
+        return value
+
     @field_validator("api_keys")
     @classmethod
     def _check_keys(cls, value: SecretStr) -> SecretStr:
@@ -108,6 +117,10 @@ class Settings(BaseSettings):
     @cached_property
     def tenants_by_key(self) -> dict[str, str]:
         return parse_api_keys(self.api_keys.get_secret_value())
+
+    @cached_property
+    def tenant_ids(self) -> frozenset[str]:
+        return frozenset(self.tenants_by_key.values())
 
     @property
     def temporal_target(self) -> str:
@@ -129,10 +142,6 @@ class Settings(BaseSettings):
             return None
         return f"{self.worker_metrics_host}:{self.worker_metrics_port}"
 
-    @property
-    def jwt_key_path(self) -> Path:
-        return self.data_dir / "jwt-signing-key.pem"
-
 
 def parse_retry_schedule(value: str) -> list[float]:
     """`"5,300"` → `[5.0, 300.0]`: the seconds to wait before each retry after the first attempt."""
@@ -150,7 +159,7 @@ def parse_api_keys(value: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in value.split(","))):
         tenant, sep, key = pair.partition(":")
-        if not sep or not key or not _TENANT_ID.match(tenant):
+        if not sep or not key or not TENANT_ID_PATTERN.match(tenant):
             raise ValueError(
                 "WEBHOOKS_API_KEYS must look like tenant_a:key_a,tenant_b:key_b "
                 "(tenant ids use letters, digits, '_' and '-')"
@@ -159,13 +168,3 @@ def parse_api_keys(value: str) -> dict[str, str]:
             raise ValueError(f"WEBHOOKS_API_KEYS gives one key to two tenants ({keys[key]}, {tenant})")
         keys[key] = tenant
     return keys
-
-
-def load_jwt_signer(settings: Settings) -> JwtSigner:
-    """The signer of the jwt method: the key given in settings, else one kept in the data dir."""
-    pem = (
-        settings.jwt_private_key.get_secret_value().encode()
-        if settings.jwt_private_key
-        else load_or_create_rsa_key(settings.jwt_key_path)
-    )
-    return JwtSigner.from_pem(pem, issuer=settings.jwt_issuer)

@@ -1,8 +1,12 @@
-"""The endpoint store: where each tenant's webhook endpoints live (SQLAlchemy 2).
+"""The endpoint store: each tenant's webhook endpoints and jwt signing keys (SQLAlchemy 2).
 
 Configuration is relational data read on every emission and every attempt, so it lives in SQL: a SQLite
 file in the data dir by default, PostgreSQL in `docker-compose.yml`. Temporal keeps everything about
 deliveries. Every function takes the tenant, so one tenant's rows are invisible to another.
+
+`SigningKeyStore` keeps the private keys of the jwt method, one set per tenant (core/keys.py decides
+which key signs and which are published). It is the one place a private key crosses into SQL, through
+`_seal` and `_unseal`: encryption at rest goes there.
 """
 
 from __future__ import annotations
@@ -14,8 +18,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, String, create_engine, event, inspect, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    event,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from core.models import SignatureMethod
@@ -39,6 +59,20 @@ class EndpointRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SigningKeyRow(Base):
+    __tablename__ = "signing_keys"
+    # Two processes making a tenant's first key, or two rotations at once: one insert wins.
+    __table_args__ = (UniqueConstraint("tenant", "generation"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    private_key: Mapped[str] = mapped_column(Text)  # sealed PEM
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # published from then
+    signs_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +110,42 @@ def _to_endpoint(row: EndpointRow) -> Endpoint:
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKey:
+    """A tenant's signing key as stored: published from `created_at`, signing from `signs_from` (until a
+    newer key signs), gone from the JWKS at `retires_at`."""
+
+    tenant: str
+    kid: str
+    generation: int
+    private_pem: bytes
+    created_at: datetime
+    signs_from: datetime
+    retires_at: datetime | None
+
+
+def _to_key(row: SigningKeyRow) -> StoredKey:
+    return StoredKey(
+        tenant=row.tenant,
+        kid=row.kid,
+        generation=row.generation,
+        private_pem=_unseal(row.private_key),
+        created_at=_aware(row.created_at),
+        signs_from=_aware(row.signs_from),
+        retires_at=_aware(row.retires_at) if row.retires_at is not None else None,
+    )
+
+
+def _seal(pem: bytes) -> str:
+    # Stored as is today, like the endpoints' hmac secrets: encrypting both at rest, with the key material
+    # of the Temporal payload codec, is a change of these two functions (and of the secret column).
+    return pem.decode()
+
+
+def _unseal(stored: str) -> bytes:
+    return stored.encode()
 
 
 def new_endpoint_id() -> str:
@@ -210,6 +280,69 @@ class EndpointStore:
                 .order_by(EndpointRow.created_at)
             )
             return [r.id for r in rows if r.event_types is None or webhook_type in r.event_types]
+
+
+class KeyConflictError(Exception):
+    """Another process added a key of the same generation first (a concurrent first key or rotation)."""
+
+
+class SigningKeyStore:
+    """Each tenant's jwt signing keys, in the endpoint store's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def for_tenant(self, tenant: str) -> list[StoredKey]:
+        """The tenant's keys, oldest first, retired ones included until a rotation deletes them."""
+        with self._session() as session:
+            rows = session.scalars(
+                select(SigningKeyRow).where(SigningKeyRow.tenant == tenant).order_by(SigningKeyRow.generation)
+            )
+            return [_to_key(r) for r in rows]
+
+    def tenants(self) -> list[str]:
+        with self._session() as session:
+            return list(
+                session.scalars(select(SigningKeyRow.tenant).distinct().order_by(SigningKeyRow.tenant))
+            )
+
+    def add(self, key: StoredKey, *, retire_others_at: datetime | None = None) -> None:
+        """Store `key`; with `retire_others_at`, every other key of its tenant leaves the JWKS then at the
+        latest, and keys already retired are deleted (their private halves serve nothing any more).
+        All in one transaction. Raises `KeyConflictError` if the generation was taken meanwhile.
+        """
+        row = SigningKeyRow(
+            kid=key.kid,
+            tenant=key.tenant,
+            generation=key.generation,
+            private_key=_seal(key.private_pem),
+            created_at=key.created_at,
+            signs_from=key.signs_from,
+            retires_at=key.retires_at,
+        )
+        try:
+            with self._session.begin() as session:
+                if retire_others_at is not None:
+                    mine = SigningKeyRow.tenant == key.tenant
+                    session.execute(
+                        delete(SigningKeyRow).where(mine, SigningKeyRow.retires_at <= key.created_at)
+                    )
+                    session.execute(
+                        update(SigningKeyRow)
+                        .where(
+                            mine,
+                            or_(
+                                SigningKeyRow.retires_at.is_(None),
+                                SigningKeyRow.retires_at > retire_others_at,
+                            ),
+                        )
+                        .values(retires_at=retire_others_at)
+                    )
+                session.add(row)
+        except IntegrityError:
+            raise KeyConflictError(
+                f"tenant {key.tenant} got a key of generation {key.generation} from another process"
+            ) from None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

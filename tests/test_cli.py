@@ -81,6 +81,14 @@ def test_endpoints_events_and_deliveries(stack: Stack, api: httpx.Client, receiv
     assert "disabled" in webhooks(stack, "endpoints", "list").stdout
 
 
+def test_adding_a_jwt_endpoint_says_what_its_receivers_check(stack: Stack, api: httpx.Client) -> None:
+    added = webhooks(stack, "endpoints", "add", "http://127.0.0.1:9/jwt", "--method", "jwt")
+    assert added.returncode == 0, added.stderr
+    [endpoint] = api.get("/v1/webhooks/endpoints").json()["items"]
+    assert f"{stack.api_url}/v1/webhooks/jwks/tenant_a.json" in added.stdout
+    assert f"aud is not {endpoint['id']}" in added.stdout
+
+
 def test_user_errors_are_one_clear_line(stack: Stack, api: httpx.Client) -> None:
     assert "401 Unauthorized: missing or invalid x-api-key" in failed(
         webhooks(stack, "endpoints", "list", key="nope")

@@ -13,8 +13,14 @@ from tests.receiver import Answer, Receiver
 
 def test_me_names_the_tenant_of_the_key(stack: Stack) -> None:
     with api_client(stack, "tenant_a") as a, api_client(stack, "tenant_b") as b:
-        assert a.get("/v1/me").json() == {"tenant": "tenant_a"}
-        assert b.get("/v1/me").json() == {"tenant": "tenant_b"}
+        assert a.get("/v1/me").json() == {
+            "tenant": "tenant_a",
+            "jwks_path": "/v1/webhooks/jwks/tenant_a.json",
+        }
+        assert b.get("/v1/me").json() == {
+            "tenant": "tenant_b",
+            "jwks_path": "/v1/webhooks/jwks/tenant_b.json",
+        }
     with api_client(stack, tenant=None) as anonymous:
         assert anonymous.get("/v1/me").status_code == 401
         assert anonymous.get("/v1/me", headers={"x-api-key": "wrong"}).status_code == 401
@@ -105,7 +111,8 @@ def test_dashboard_files_load_nothing_from_the_internet() -> None:
 def test_me_needs_no_temporal(tmp_path: Path) -> None:
     with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
         assert httpx.get(f"{base_url}/v1/me", headers={"x-api-key": "k"}, timeout=30).json() == {
-            "tenant": "t"
+            "tenant": "t",
+            "jwks_path": "/v1/webhooks/jwks/t.json",
         }
         response = httpx.post(
             f"{base_url}/v1/webhooks/endpoints",

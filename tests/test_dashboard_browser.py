@@ -319,7 +319,8 @@ def test_edit_disable_and_reveal_the_secret(tab: Session, api_b: httpx.Client, r
     page.get_by_role("button", name="Save changes").click()
     expect(page.get_by_text("Changes saved.")).to_be_visible()
     expect(page.get_by_role("heading", name=receiver.url("/edited"))).to_be_visible()
-    expect(page.get_by_text(f"{tab.base_url}/v1/webhooks/jwks.json")).to_be_visible()
+    expect(page.get_by_text(f"{tab.base_url}/v1/webhooks/jwks/tenant_b.json")).to_be_visible()
+    expect(page.locator("dt", has_text="Token audience (aud)").locator("+ dd")).to_have_text(endpoint["id"])
     expect(page.get_by_role("button", name="Reveal secret")).to_have_count(0)
     saved = api_b.get(f"/v1/webhooks/endpoints/{endpoint['id']}").json()
     assert (saved["url"], saved["signature_method"]) == (receiver.url("/edited"), "jwt")
@@ -340,7 +341,11 @@ def test_narrow_screen_add_a_jwt_webhook(browser: Browser, stack: Stack, api_b: 
         tab.shot("mobile-add-webhook")
         page.get_by_role("button", name="Add webhook").click()
         expect(page.get_by_role("heading", name="Verifying JWT signatures")).to_be_visible()
-        expect(page.locator("#jwks-url")).to_have_text(f"{stack.api_url}/v1/webhooks/jwks.json")
+        expect(page.locator("#jwks-url")).to_have_text(f"{stack.api_url}/v1/webhooks/jwks/tenant_b.json")
+        [created] = [
+            e for e in api_b.get("/v1/webhooks/endpoints").json()["items"] if e["url"].endswith("/mobile")
+        ]
+        expect(page.locator("#jwt-audience")).to_have_text(created["id"])
         tab.check_view()
         page.get_by_role("link", name="Back to webhooks").click()
         expect(page.locator("tbody tr")).to_contain_text("JWT")

@@ -40,16 +40,25 @@ def test_each_of_the_31_events_is_delivered_and_verifies(api: httpx.Client, rece
 
 
 def test_jwt_method_verifies_with_pyjwt_and_the_published_jwks(api: httpx.Client, receiver: Receiver) -> None:
-    create_endpoint(api, receiver.script("/jwt", []), signature_method="jwt")
+    endpoint = create_endpoint(api, receiver.script("/jwt", []), signature_method="jwt")
     event_id = emit(api, "invoice.generated")["id"]
     [request] = wait_for(lambda: receiver.requests("/jwt"), what="the jwt delivery")
     assert "webhook-signature" not in request.headers
     assert request.headers["x-webhook-signature-algorithm"] == "jwt"
-    jwks = httpx.get(f"{api.base_url}/v1/webhooks/jwks.json").json()  # public: receivers have no key
+    jwks_path = api.get("/v1/me").json()["jwks_path"]
+    assert jwks_path == "/v1/webhooks/jwks/tenant_a.json"
+    jwks = httpx.get(f"{api.base_url}{jwks_path}").json()  # public: receivers have no key
     token = request.headers["x-webhook-signature"]
     kid = jwt.get_unverified_header(token)["kid"]
     [jwk] = [k for k in jwks["keys"] if k["kid"] == kid]
-    claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], issuer="flexprice-webhooks")
+    claims = jwt.decode(
+        token,
+        jwt.PyJWK(jwk).key,
+        algorithms=["RS256"],
+        issuer="flexprice-webhooks",
+        audience=endpoint["id"],
+    )
+    assert (claims["aud"], claims["sub"]) == (endpoint["id"], "tenant_a")
     assert claims["jti"] == request.headers["webhook-id"]
     assert claims["jti"].startswith(f"{event_id}:")
     assert claims["iat"] == int(request.headers["webhook-timestamp"])

@@ -55,7 +55,8 @@ def test_jwt_endpoint_has_no_secret_to_show(api: httpx.Client) -> None:
     assert created["secret"] is None
     response = api.get(f"/v1/webhooks/endpoints/{created['id']}/secret")
     assert response.status_code == 409
-    assert "jwks.json" in response.json()["detail"]
+    assert "/v1/webhooks/jwks/tenant_a.json" in response.json()["detail"]
+    assert f"aud is {created['id']}" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import httpx
 import pytest
 
+from core.keys import TenantKeys
 from core.models import SignatureMethod
-from core.store import EndpointStore
+from core.signing import SigningKey
+from core.store import EndpointStore, KeyConflictError, SigningKeyStore
 from tests.conftest import KEYS, free_port, standalone_api
 from tests.postgres import PostgresServer, require_postgres
 
@@ -96,5 +99,32 @@ def test_api_keeps_endpoints_in_postgres(postgres: PostgresServer) -> None:
     try:
         found = store.get("tenant_a", endpoint_id)
         assert found is not None and found.url == "https://example.com/pg"
+    finally:
+        store.close()
+
+
+def test_signing_keys_round_trip_and_rotate(postgres: PostgresServer) -> None:
+    """Each tenant's jwt keys on PostgreSQL: timestamps with time zones, the generation conflict, and the
+    rotation's update and delete in one transaction."""
+    store = EndpointStore(postgres.url)
+    store.create_schema()
+    try:
+        keys_store = SigningKeyStore(store.engine)
+        keys = TenantKeys(keys_store, cache_seconds=0)
+        first = keys.signing_key("tenant_pg_keys")
+        [stored] = keys_store.for_tenant("tenant_pg_keys")
+        assert stored.kid == first.kid and stored.created_at.tzinfo is not None
+        assert SigningKey.from_pem(stored.private_pem).kid == first.kid
+        with pytest.raises(KeyConflictError):
+            keys_store.add(dataclasses.replace(stored, kid="another"))
+
+        new = keys.rotate("tenant_pg_keys", publish_for=timedelta(0), retire_after=timedelta(0))
+        assert keys.signing_key("tenant_pg_keys").kid == new.kid
+        assert [k.kid for k in keys.published_keys("tenant_pg_keys")] == [new.kid]
+        newest = keys.rotate("tenant_pg_keys", publish_for=timedelta(hours=1))
+        # The key retired by the first rotation is deleted by the second; the signing one stays.
+        assert [k.kid for k in keys_store.for_tenant("tenant_pg_keys")] == [new.kid, newest.kid]
+        assert keys.signing_key("tenant_pg_keys").kid == new.kid
+        assert keys_store.tenants() == ["tenant_pg_keys"]
     finally:
         store.close()

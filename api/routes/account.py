@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import TenantDep
+from api.routes.system import jwks_path
 from api.schemas import MePublic
 
 router = APIRouter(prefix="/v1", tags=["account"])
@@ -12,5 +13,5 @@ router = APIRouter(prefix="/v1", tags=["account"])
 
 @router.get("/me")
 def get_me(tenant: TenantDep) -> MePublic:
-    """The tenant your API key belongs to (401 for a missing or wrong key)."""
-    return MePublic(tenant=tenant)
+    """The tenant your API key belongs to (401 for a missing or wrong key), and its JWKS."""
+    return MePublic(tenant=tenant, jwks_path=jwks_path(tenant))

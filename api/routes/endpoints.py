@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.exceptions import RequestValidationError
 
 from api.deps import ServicesDep, TenantDep
+from api.routes.system import jwks_path
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
@@ -107,7 +108,7 @@ def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, services: ServicesD
     if endpoint.signature_method is not SignatureMethod.HMAC:
         raise HTTPException(
             409,
-            "this endpoint signs with jwt and has no shared secret; "
-            "verify its deliveries with the keys at /v1/webhooks/jwks.json",
+            "this endpoint signs with jwt and has no shared secret; verify its deliveries with the keys "
+            f"at {jwks_path(tenant)} and check that each token's aud is {endpoint.id}",
         )
     return EndpointSecret(secret=endpoint.secret)

@@ -1,4 +1,4 @@
-"""Health and the public keys of the jwt signature method."""
+"""Health and the public keys of the jwt signature method, one JWKS per tenant."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.enums.v1 import TaskQueueType
@@ -16,11 +16,19 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
 from api.deps import ServicesDep
+from core.settings import TENANT_ID_PATTERN
 from core.temporal import is_unreachable
 
 router = APIRouter(tags=["system"])
 _TIMEOUT = timedelta(seconds=3)
 POLLER_FRESHNESS_SECONDS = 90
+# How long a receiver or a proxy may reuse a JWKS. Key rotation publishes the next key an hour before it
+# signs (core/keys.py), far longer than this, so a receiver that honours it never misses a key.
+JWKS_MAX_AGE_SECONDS = 300
+
+
+def jwks_path(tenant: str) -> str:
+    return f"/v1/webhooks/jwks/{tenant}.json"
 
 
 @router.get("/healthz")
@@ -60,7 +68,27 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "store": "ok", "temporal": "ok", "workers": len(live)})
 
 
-@router.get("/v1/webhooks/jwks.json")
-def jwks(services: ServicesDep) -> dict[str, Any]:
-    """Public keys that verify jwt-signed deliveries; public, so receivers need no API key."""
-    return services.jwt_signer.jwks()
+@router.get("/v1/webhooks/jwks/{tenant}.json")
+def jwks(tenant: str, services: ServicesDep, response: Response) -> dict[str, Any]:
+    """A tenant's public keys for its jwt-signed deliveries; public, so receivers need no API key."""
+    # A tenant gets its first key here if it has none; a tenant whose API key was withdrawn may still have
+    # deliveries in flight, so its keys are served, but no key is ever made for a name nobody configured.
+    found = (
+        services.jwt_signer.jwks(tenant, create=tenant in services.settings.tenant_ids)
+        if TENANT_ID_PATTERN.match(tenant)
+        else {"keys": []}
+    )
+    if not found["keys"]:
+        raise HTTPException(404, f"no tenant {tenant!r}: GET /v1/me says which tenant your API key is for")
+    response.headers["cache-control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
+    return found
+
+
+@router.get("/v1/webhooks/jwks.json", include_in_schema=False)
+def jwks_of_every_tenant() -> None:
+    """Gone: it served one key for every tenant."""
+    raise HTTPException(
+        410,
+        "each tenant has its own signing keys now: fetch GET /v1/webhooks/jwks/{tenant}.json (GET /v1/me "
+        "gives your tenant and that path) and check that each token's aud is your endpoint's id",
+    )

@@ -1,6 +1,6 @@
 // Developers › Webhooks: the endpoint list, "Add a webhook" (and edit), and one endpoint's event history.
 
-import { ApiError, api, eventTypes, groupsOf } from "./api.js";
+import { ApiError, api, eventTypes, groupsOf, session } from "./api.js";
 import { flash, focusHeading, navigate } from "./app.js";
 import { badge, copyButton, fill, h, notice, relative, statusBadge, time, uid } from "./dom.js";
 
@@ -12,12 +12,14 @@ const METHODS = {
   },
   jwt: {
     label: "JWT (RS256)",
-    help: "Your receiver checks the x-webhook-signature token with Flexprice's public keys from " +
-      "/v1/webhooks/jwks.json; there is no secret to share.",
+    help: "Your receiver checks the x-webhook-signature token with your account's public keys (their URL " +
+      "is shown once you add the webhook), and refuses it unless its aud claim is this endpoint's id; " +
+      "there is no secret to share.",
   },
 };
 
-const jwksUrl = () => `${location.origin}/v1/webhooks/jwks.json`;
+// Each tenant has its own keys: a receiver that fetched another tenant's JWKS could never verify ours.
+const jwksUrl = () => `${location.origin}/v1/webhooks/jwks/${encodeURIComponent(session.tenant)}.json`;
 const endpointHref = (id) => `#/webhooks/${encodeURIComponent(id)}`;
 export const deliveryHref = (id) => `#/deliveries/${encodeURIComponent(id)}`;
 
@@ -289,10 +291,14 @@ function showCreated(main, endpoint) {
   } else {
     parts.push(h("section", { class: "card" },
       h("h2", {}, "Verifying JWT signatures"),
-      h("p", {}, "Each request carries an RS256 token in x-webhook-signature. Your receiver verifies it with the " +
-        "public keys published at:"),
+      h("p", {}, "Each request carries an RS256 token in x-webhook-signature. Your receiver verifies it with your " +
+        "public keys, published at:"),
       h("div", { class: "inline" }, h("code", { class: "mono", id: "jwks-url" }, jwksUrl()),
-        copyButton(jwksUrl, "Copy URL"))));
+        copyButton(jwksUrl, "Copy URL")),
+      h("p", {}, "and refuses any token whose aud claim is not this endpoint's id: a token made for another " +
+        "endpoint must not pass at yours."),
+      h("div", { class: "inline" }, h("code", { class: "mono", id: "jwt-audience" }, endpoint.id),
+        copyButton(() => endpoint.id, "Copy endpoint id"))));
   }
   parts.push(h("div", { class: "actions" },
     h("a", { class: "button button-primary", href: endpointHref(endpoint.id) }, "Open endpoint"),
@@ -368,6 +374,8 @@ export async function endpointDetail(main, page, endpointId) {
       h("div", {}, h("dt", {}, "Created"), h("dd", {}, time(endpoint.created_at))),
       endpoint.signature_method === "jwt"
         ? h("div", {}, h("dt", {}, "Public keys"), h("dd", {}, h("code", {}, jwksUrl()))) : null,
+      endpoint.signature_method === "jwt"
+        ? h("div", {}, h("dt", {}, "Token audience (aud)"), h("dd", {}, h("code", {}, endpoint.id))) : null,
       h("div", { class: "wide" }, h("dt", {}, "Events"), h("dd", {}, endpoint.event_types === null ? "All events"
         : h("ul", { class: "tags" }, endpoint.event_types.map((t) => h("li", {}, h("code", {}, t))))))),
     h("div", { class: "actions", role: "group", "aria-label": "Endpoint actions" },
