@@ -23,7 +23,7 @@ import jwt
 import pytest
 
 from core.launcher import Stack
-from tests.conftest import NOWHERE, create_endpoint, emit, wait_delivery, wait_for
+from tests.conftest import NOWHERE, create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Received, Receiver
 from tests.test_example_receiver import ROOT, example_receiver
 
@@ -89,7 +89,7 @@ def test_a_delivery_captured_by_one_tenant_is_refused_by_another_tenants_receive
 
         # A genuine delivery to B is accepted, on its first attempt.
         b_event = emit(api_b, "invoice.payment_status_updated", data={"object": {"id": "inv_b_0043"}})["id"]
-        genuine = wait_delivery(api_b, f"{b_event}:{b_endpoint['id']}", lambda d: d["status"] != "pending")
+        genuine = wait_delivery(api_b, f"{b_event}:{b_endpoint['id']}", settled)
         assert genuine["status"] == "succeeded"
         assert [a["status_code"] for a in genuine["attempts"]] == [200]
 
@@ -183,7 +183,7 @@ def test_a_receiver_caching_the_jwks_verifies_every_delivery_across_a_key_rotati
             """One delivery, which must be accepted on its first attempt; the kid that verified it."""
             event_id = emit(api_b, "invoice.created", data={"object": {"id": name}})["id"]
             delivery_id = f"{event_id}:{endpoint['id']}"
-            found = wait_delivery(api_b, delivery_id, lambda d: d["status"] != "pending")
+            found = wait_delivery(api_b, delivery_id, settled)
             assert [a["status_code"] for a in found["attempts"]] == [200], found["attempts"]
             line = wait_for(
                 lambda: re.search(
