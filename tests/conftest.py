@@ -48,6 +48,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": "5",
+        "WEBHOOKS_TEMPORAL_RPC_TIMEOUT": "2",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
     }
     env.pop("WEBHOOKS_TEMPORAL_ADDRESS", None)

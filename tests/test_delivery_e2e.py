@@ -269,6 +269,27 @@ def test_unreachable_receiver_is_a_logged_network_error(api: httpx.Client) -> No
     assert all(a["status_code"] is None and "ConnectError" in a["error"] for a in final["attempts"])
 
 
+def test_an_attempt_without_a_status_clears_the_last_status_code(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/then-nothing", [Answer(500)]))
+    event_id = emit(api, "customer.created")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["last_status_code"] == 500)
+    # From the second attempt on, nothing listens: the last attempt has no status code, and the list,
+    # read from the search attributes, must not go on showing the 500.
+    api.patch(f"/v1/webhooks/endpoints/{endpoint['id']}", json={"url": "http://127.0.0.1:9/gone"})
+    final = wait_delivery(api, delivery_id, settled)
+    assert [a["status_code"] for a in final["attempts"]][-1] is None
+    assert final["last_status_code"] is None
+
+    def listed() -> dict[str, object] | None:
+        items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+        return items[0] if items and items[0]["status"] == "failed" else None
+
+    assert wait_for(listed, what="the list to show the failed delivery")["last_status_code"] is None
+
+
 def test_retry_of_a_disabled_endpoints_delivery_is_409(api: httpx.Client, receiver: Receiver) -> None:
     endpoint = create_endpoint(api, receiver.script("/off", []))
     event_id = emit(api, "wallet.depleted_ongoing_balance")["id"]
@@ -325,9 +346,9 @@ def test_delivery_lists_filter_and_page(api: httpx.Client, receiver: Receiver) -
         if not cursor:
             break
     assert sorted(seen) == sorted(f"{e}:{endpoint['id']}" for e in ids.values())
-    # Most recently attempted first (all three have settled).
-    updated = [datetime.fromisoformat(d["updated_at"]) for d in api.get(base).json()["items"]]
-    assert updated == sorted(updated, reverse=True)
+    # Newest first.
+    created = [datetime.fromisoformat(d["created_at"]) for d in api.get(base).json()["items"]]
+    assert created == sorted(created, reverse=True)
 
     assert api.get(base, params={"cursor": "garbage!"}).status_code == 422
     assert api.get(base, params={"limit": 0}).status_code == 422

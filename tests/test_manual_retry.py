@@ -105,3 +105,39 @@ def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiv
     assert [a["attempt"] for a in final["attempts"]] == [1, *sorted(promised)]
     assert len(receiver.requests("/slow")) == len(final["attempts"])
     assert [a["trigger"] for a in final["attempts"]][:2] == ["scheduled", "manual"]
+
+
+def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    # Every attempt's activity input holds the body: with a 250 KB body, some sixteen attempts pass the
+    # 4 MB at which Temporal suggests continuing as new.
+    endpoint = create_endpoint(api, receiver.script("/big", [Answer(500)]))
+    body = {"webhook_type": "invoice.created", "data": {"object": {"id": "inv_big", "pad": "x" * 250_000}}}
+    event_id = api.post("/v1/events", json=body).json()["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, settled)
+    workflow_id = delivery_workflow_id("tenant_a", delivery_id)
+    attempts = 4
+    while len(_runs(stack, workflow_id)) == 1:
+        assert attempts < 40, "the history never continued as new"
+        assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
+        attempts += 1
+        wait_delivery(api, delivery_id, lambda d, n=attempts: len(d["attempts"]) == n and settled(d))
+    # One more retry lands on the new run, whose log carries every earlier attempt.
+    receiver.script("/big", [Answer(200)])
+    assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").json()["attempt"] == attempts + 1
+    final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    assert [a["attempt"] for a in final["attempts"]] == list(range(1, attempts + 2))
+    assert [a["status_code"] for a in final["attempts"]] == [500] * attempts + [200]
+    assert len(receiver.requests("/big")) == attempts + 1
+
+    # Lists and counts show the delivery once, as it is now, not the run it continued from.
+    def listed() -> list[tuple[object, ...]] | None:
+        items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+        found = [(d["id"], d["status"], d["attempt_count"]) for d in items]
+        return found if found and found[0][1] == "succeeded" else None
+
+    assert wait_for(listed, what="the list to catch up") == [(delivery_id, "succeeded", attempts + 1)]
+    stats = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
+    assert (stats["pending"], stats["succeeded"], stats["failed"]) == (0, 1, 0)
