@@ -3,6 +3,7 @@ the one-line-per-attempt log, in text (the stack's) and JSON (a worker started h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -19,6 +20,7 @@ from activities.delivery import report_attempt
 from core.launcher import Stack
 from core.logs import JsonFormatter, TextFormatter
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
+from core.temporal import connect, delivery_workflow_id
 from tests.conftest import (
     OUTPUT,
     create_endpoint,
@@ -106,6 +108,41 @@ def test_retry_scheduled_gauge_counts_a_delivery_waiting_for_its_next_attempt(
     # Let it finish now rather than in ten minutes.
     assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
     wait_delivery(api, delivery_id, settled)
+
+
+def test_a_delivery_workflow_ended_without_settling_is_failed_listed_and_counted(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """No exception of ours fails a delivery; one that ends anyway (here an operator terminates it) is
+    not left 'pending' for ever: it is failed in the log and the lists, and /metrics counts it."""
+    url = receiver.script("/terminated", [Answer(429, b"later", {"Retry-After": "600"})])
+    endpoint = create_endpoint(api, url)
+    event_id = emit(api, "invoice.drafted")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["next_attempt_at"] is not None)
+    broken = {"workflow_type": "DeliveryWorkflow"}
+    before = value(scrape(f"{stack.api_url}/metrics"), "webhooks_workflows_closed_abnormally", **broken)
+
+    async def terminate() -> None:
+        client = await connect(stack.settings.temporal_target)
+        await client.get_workflow_handle(delivery_workflow_id("tenant_a", delivery_id)).terminate("test")
+
+    asyncio.run(terminate())
+    assert api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["status"] == "failed"
+
+    def listed_as_failed() -> bool:
+        failed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries?status=failed").json()
+        pending = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries?status=pending").json()
+        return [d["id"] for d in failed["items"]] == [delivery_id] and not pending["items"]
+
+    wait_for(listed_as_failed, what="the terminated delivery to be listed as failed")
+    wait_for(
+        lambda: (
+            value(scrape(f"{stack.api_url}/metrics"), "webhooks_workflows_closed_abnormally", **broken)
+            > before
+        ),
+        what="webhooks_workflows_closed_abnormally to count it",
+    )
 
 
 def _lines_about(log: Path, delivery_id: str) -> list[str]:
