@@ -84,10 +84,10 @@ async def run_worker(
     settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
 ) -> None:
     runtime = telemetry_runtime(settings)
-    client = await connect(settings.temporal_target, settings.temporal_namespace, runtime=runtime)
+    client = await connect(settings, runtime=runtime)
     # No schema creation here (the API does it): a worker must start and poll even while the store is
     # down, since attempts wait out a store outage on their own.
-    store = EndpointStore(settings.sqlalchemy_url)
+    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
     http = http_client(
         allow_private_urls=settings.allow_private_urls, egress_proxy=proxy, network_backend=network_backend

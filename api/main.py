@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from api import metrics
 from api.deps import Services
-from api.routes import account, deliveries, endpoints, event_types, events, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, system
 from api.webhook_logs import WebhookLogs
 from core.keys import jwt_signer
 from core.settings import Settings
@@ -35,10 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = EndpointStore(settings.sqlalchemy_url)
+        store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
         store.create_schema()
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
-        temporal = await connect(settings.temporal_target, settings.temporal_namespace, lazy=True)
+        temporal = await connect(settings, lazy=True)
         signer = jwt_signer(settings, store)
         logs = WebhookLogs(
             temporal, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout), ui_base=settings.ui_url
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (event_types, endpoints, events, deliveries, system, account):
         app.include_router(module.router)
     app.include_router(metrics.router)
+    app.include_router(codec.router)
     # The dashboard: static files calling this same API with the key the person signs in with.
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
 

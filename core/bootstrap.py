@@ -57,7 +57,7 @@ async def bootstrap(settings: Settings, *, timeout: float) -> None:
         try:
             # One client for every try: letting failed ones be collected at interpreter exit can abort
             # the process from the SDK's core threads.
-            client = client or await connect(settings.temporal_target, settings.temporal_namespace)
+            client = client or await connect(settings, encrypted=False)
             created = await ensure_namespace(client, settings.log_retention_days) or created
             # A new namespace reaches every frontend's cache some seconds after it is registered:
             # until then these calls say NOT_FOUND, and the loop tries again.

@@ -171,7 +171,7 @@ def _new_key(tenant: str, keys: Sequence[StoredKey], now: datetime, *, signs_fro
 
 def jwt_signer(settings: Settings, store: EndpointStore) -> JwtSigner:
     """The signer of the jwt method: each tenant's keys, kept in the endpoint store's database."""
-    return JwtSigner(TenantKeys(SigningKeyStore(store.engine)), issuer=settings.jwt_issuer)
+    return JwtSigner(TenantKeys(store.signing_keys), issuer=settings.jwt_issuer)
 
 
 # The operator's command ---------------------------------------------------------------------------
@@ -308,10 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("rotate: give --tenant or --all, not both", file=sys.stderr)  # noqa: T201
         return 2
     settings = Settings()
-    store = EndpointStore(settings.sqlalchemy_url)
+    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
     try:
         store.create_schema()
-        keys_store = SigningKeyStore(store.engine)
+        keys_store = store.signing_keys
         handler: Callable[[TenantKeys, SigningKeyStore, argparse.Namespace], int] = args.handler
         return handler(TenantKeys(keys_store), keys_store, args)
     except KeyConflictError as err:

@@ -1,7 +1,9 @@
 """`make run`: the Temporal dev server, the worker and the API in the foreground, stopped together.
 
 Everything persists under the data dir (`WEBHOOKS_DATA_DIR`): Temporal's SQLite file, the endpoint store,
-the JWT key and the dev API key, so a second run keeps every endpoint, event and delivery log. With
+the encryption keys, the operator key and the dev API key, so a second run keeps every endpoint, event
+and delivery log. The data dir is private (0700) and everything in it is made 0600: the children run
+with umask 077, and the key files are created that way, never chmod-ed after. With
 `WEBHOOKS_TEMPORAL_ADDRESS` set, no dev server is started and that Temporal is used. The tests start the
 same `Stack` on free ports.
 
@@ -30,6 +32,7 @@ from types import FrameType
 
 import httpx
 
+from core.crypto import new_key_entry
 from core.settings import Settings
 from core.temporal import connect, ensure_retention, ensure_search_attributes, search_attribute_flags
 
@@ -52,13 +55,36 @@ def _bin(name: str) -> str:
     return str(path) if path.exists() else name
 
 
+def _kept(path: Path, make: Callable[[], str]) -> str:
+    """The value kept in `path`, made by `make` the first time (the file created 0600, never wider)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(make() + "\n")
+    return path.read_text().strip()
+
+
 def dev_api_keys(data_dir: Path) -> str:
     """`dev:<key>`, the key made once and kept in the data dir so it survives restarts."""
-    path = data_dir / "dev-api-key"
-    if not path.exists():
-        path.write_text(f"{DEV_TENANT}:key_{secrets.token_urlsafe(24)}\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+    return _kept(data_dir / "dev-api-key", lambda: f"{DEV_TENANT}:key_{secrets.token_urlsafe(24)}")
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """A private data dir, and the keys the service needs kept in it unless the settings give them.
+
+    A data dir from an earlier version (0755, files 0644) is made private too.
+    """
+    data_dir = settings.data_dir
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+    for path in data_dir.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+    if not settings.encryption_keys.get_secret_value():
+        _kept(settings.encryption_keys_path, lambda: new_key_entry("dev1"))
+    if not settings.operator_key.get_secret_value():
+        _kept(data_dir / "operator-key", lambda: "op_" + secrets.token_urlsafe(24))
 
 
 class Stack:
@@ -102,8 +128,11 @@ class Stack:
             raise StopRequested
         # A session of its own: Ctrl-C reaches the launcher, which stops the children in order.
         preexec = _die_with_this_process()
+        # umask 077: whatever a child creates in the data dir (Temporal's database among them) is 0600.
         if self._log_file is None:
-            return subprocess.Popen(args, env=self.env, start_new_session=True, preexec_fn=preexec)
+            return subprocess.Popen(
+                args, env=self.env, start_new_session=True, preexec_fn=preexec, umask=0o077
+            )
         with self._log_file.open("ab") as out:
             return subprocess.Popen(
                 args,
@@ -112,11 +141,12 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=preexec,
+                umask=0o077,
             )
 
     def start(self, timeout: float = 60) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(s)
         if not s.temporal_address:
             self.temporal = self._spawn(
                 [
@@ -136,6 +166,9 @@ class Stack:
                     "--log-level",
                     "error",
                     "--ui-disable-news-fetch",
+                    # The Web UI shows payloads through the API's codec endpoint (README, Operators).
+                    "--ui-codec-endpoint",
+                    f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
                     *search_attribute_flags(),
                 ]
@@ -177,7 +210,7 @@ class Stack:
                 raise StopRequested
             self._check_alive()
             try:
-                client = await connect(self.settings.temporal_target, self.settings.temporal_namespace)
+                client = await connect(self.settings, encrypted=False)
                 await ensure_search_attributes(client)
                 await ensure_retention(client, self.settings.log_retention_days)
                 return
@@ -281,8 +314,9 @@ def _settings_from(env: Mapping[str, str]) -> Settings:
 
 
 def main() -> None:
+    os.umask(0o077)
     settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     env: dict[str, str] = {"WEBHOOKS_DATA_DIR": str(settings.data_dir.resolve())}
     if "WEBHOOKS_ALLOW_PRIVATE_URLS" not in os.environ:
         # `make run` is a developer's machine, where receivers listen on localhost.
@@ -304,6 +338,9 @@ def main() -> None:
         stack.start()
         s = stack.settings
         keys = ", ".join(f"{tenant}: {key}" for key, tenant in s.tenants_by_key.items())
+        operator_key = (
+            "WEBHOOKS_OPERATOR_KEY" if s.operator_key.get_secret_value() else s.data_dir / "operator-key"
+        )
         print(  # noqa: T201
             "\nFlexprice webhooks is running\n"
             f"  API               {stack.api_url}\n"
@@ -313,6 +350,7 @@ def main() -> None:
             f"  Worker metrics    {stack.worker_metrics_url or '(off)'}\n"
             f"  Temporal Web UI   {s.ui_url or '(external Temporal: see its own UI)'}\n"
             f"  Temporal gRPC     {s.temporal_target}\n"
+            f"  Payload codec     {stack.api_url}/codec/ (operators, with {operator_key})\n"
             f"  API keys          {keys if env.get('WEBHOOKS_API_KEYS') else '(from WEBHOOKS_API_KEYS)'}\n"
             f"  Data              {s.data_dir}\n"
             f"  Private URLs      {'allowed' if s.allow_private_urls else 'refused'}\n"

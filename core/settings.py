@@ -8,10 +8,12 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.crypto import Keyring
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -76,6 +78,19 @@ class Settings(BaseSettings):
         default=9464, ge=0, le=65535, description="port of the worker's Prometheus endpoint; 0 turns it off"
     )
     log_format: Literal["text", "json"] = "text"
+    encryption_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description="kid:base64key,... (AES-256): encrypts Temporal payloads and the store's secrets",
+    )
+    operator_key: SecretStr = Field(
+        default=SecretStr(""), description="the operators' credential for the codec endpoint"
+    )
+    temporal_tls: bool = Field(default=False, description="connect to Temporal over TLS (system CAs)")
+    temporal_tls_ca: Path | None = Field(default=None, description="PEM file of the CA of Temporal's cert")
+    temporal_tls_cert: Path | None = Field(default=None, description="PEM file of our client cert (mTLS)")
+    temporal_tls_key: Path | None = Field(default=None, description="PEM file of our client key (mTLS)")
+    temporal_tls_server_name: str | None = Field(default=None, description="the name Temporal's cert has")
+    temporal_api_key: SecretStr | None = Field(default=None, description="API key (Temporal Cloud)")
 
     @field_validator("retry_schedule")
     @classmethod
@@ -109,6 +124,59 @@ class Settings(BaseSettings):
     def _check_keys(cls, value: SecretStr) -> SecretStr:
         parse_api_keys(value.get_secret_value())
         return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _check_encryption_keys(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value():
+            Keyring.parse(value.get_secret_value())
+        return value
+
+    @field_validator("temporal_api_key")
+    @classmethod
+    def _empty_is_unset(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("set both WEBHOOKS_TEMPORAL_TLS_CERT and WEBHOOKS_TEMPORAL_TLS_KEY, or neither")
+        return self
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        """The encryption keys: the setting, else the file `make run` keeps in the data dir. The API, the
+        worker and the operator commands refuse to start without them."""
+        value = self.encryption_keys.get_secret_value()
+        if not value and self.encryption_keys_path.exists():
+            value = self.encryption_keys_path.read_text().strip()
+        if not value:
+            raise SystemExit(
+                "WEBHOOKS_ENCRYPTION_KEYS is not set: every Temporal payload and every stored secret is "
+                "encrypted with it. Make a key with `python -m core.crypto new-key` (make run keeps one "
+                f"in {self.encryption_keys_path})"
+            )
+        return Keyring.parse(value)
+
+    @property
+    def encryption_keys_path(self) -> Path:
+        return self.data_dir / "encryption-keys"
+
+    @property
+    def operator_credential(self) -> str | None:
+        """The operators' credential (the codec endpoint's): the setting, else `make run`'s file."""
+        value = self.operator_key.get_secret_value()
+        path = self.data_dir / "operator-key"
+        if not value and path.exists():
+            value = path.read_text().strip()
+        return value or None
+
+    @property
+    def temporal_uses_tls(self) -> bool:
+        return self.temporal_tls or any(
+            p is not None
+            for p in (self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_server_name)
+        )
 
     @cached_property
     def retry_delays(self) -> list[float]:

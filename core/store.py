@@ -5,8 +5,11 @@ file in the data dir by default, PostgreSQL in `docker-compose.yml`. Temporal ke
 deliveries. Every function takes the tenant, so one tenant's rows are invisible to another.
 
 `SigningKeyStore` keeps the private keys of the jwt method, one set per tenant (core/keys.py decides
-which key signs and which are published). It is the one place a private key crosses into SQL, through
-`_seal` and `_unseal`: encryption at rest goes there.
+which key signs and which are published).
+
+Secrets are encrypted at rest (core/crypto.py, the keys of the Temporal payload codec): an endpoint's
+hmac secret and a signing key's private half are sealed as they are written and opened as they are
+read, each bound to the row it belongs to. A store written before that is sealed when the API starts.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from core.crypto import Keyring, is_sealed, seal, unseal
 from core.models import SignatureMethod
 from core.signing import generate_secret
 
@@ -54,7 +58,7 @@ class EndpointRow(Base):
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str] = mapped_column(String(1024), default="")
     signature_method: Mapped[str] = mapped_column(String(8))
-    secret: Mapped[str] = mapped_column(String(128))
+    secret: Mapped[str] = mapped_column(String(512))  # sealed: enc:v1:{kid}:{base64}
     event_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -97,14 +101,27 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _to_endpoint(row: EndpointRow) -> Endpoint:
+def _secret_purpose(tenant: str, endpoint_id: str) -> str:
+    return f"endpoint-secret:{tenant}:{endpoint_id}"
+
+
+def _key_purpose(tenant: str, kid: str) -> str:
+    return f"signing-key:{tenant}:{kid}"
+
+
+def _open(keyring: Keyring, stored: str, purpose: str) -> str:
+    # A value written before secrets were sealed is read as it is, until the API's start seals it.
+    return unseal(keyring, stored, purpose=purpose) if is_sealed(stored) else stored
+
+
+def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
     return Endpoint(
         id=row.id,
         tenant=row.tenant,
         url=row.url,
         description=row.description,
         signature_method=SignatureMethod(row.signature_method),
-        secret=row.secret,
+        secret=_open(keyring, row.secret, _secret_purpose(row.tenant, row.id)),
         event_types=list(row.event_types) if row.event_types is not None else None,
         enabled=row.enabled,
         created_at=_aware(row.created_at),
@@ -126,26 +143,16 @@ class StoredKey:
     retires_at: datetime | None
 
 
-def _to_key(row: SigningKeyRow) -> StoredKey:
+def _to_key(row: SigningKeyRow, keyring: Keyring) -> StoredKey:
     return StoredKey(
         tenant=row.tenant,
         kid=row.kid,
         generation=row.generation,
-        private_pem=_unseal(row.private_key),
+        private_pem=_open(keyring, row.private_key, _key_purpose(row.tenant, row.kid)).encode(),
         created_at=_aware(row.created_at),
         signs_from=_aware(row.signs_from),
         retires_at=_aware(row.retires_at) if row.retires_at is not None else None,
     )
-
-
-def _seal(pem: bytes) -> str:
-    # Stored as is today, like the endpoints' hmac secrets: encrypting both at rest, with the key material
-    # of the Temporal payload codec, is a change of these two functions (and of the secret column).
-    return pem.decode()
-
-
-def _unseal(stored: str) -> bytes:
-    return stored.encode()
 
 
 def new_endpoint_id() -> str:
@@ -157,7 +164,8 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 class EndpointStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keyring: Keyring) -> None:
+        self.keyring = keyring
         sqlite = url.startswith("sqlite")
         # A server database (PostgreSQL in docker-compose.yml) can restart under us: check a pooled
         # connection before use rather than fail the request or attempt that draws a dead one.
@@ -171,6 +179,7 @@ class EndpointStore:
                 # A first start (the API or a worker alone, say in a container) makes the data dir.
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self.signing_keys = SigningKeyStore(self.engine, keyring)
 
     def create_schema(self, *, attempts: int = 5) -> None:
         """Create the tables if missing. Every API replica calls this as it starts, together: on
@@ -179,13 +188,29 @@ class EndpointStore:
         for attempt in range(1, attempts + 1):
             try:
                 Base.metadata.create_all(self.engine)
-                return
+                break
             except DBAPIError:
                 if attempt == attempts:
                     raise
                 if set(Base.metadata.tables) <= set(inspect(self.engine).get_table_names()):
-                    return
+                    break
                 time.sleep(0.2 * attempt)
+        self.seal_plaintext()
+
+    def seal_plaintext(self) -> int:
+        """Seal every secret written before secrets were encrypted; how many there were."""
+        sealed = 0
+        with self._session.begin() as session:
+            for row in session.scalars(select(EndpointRow).where(EndpointRow.secret.not_like("enc:%"))):
+                row.secret = seal(self.keyring, row.secret, purpose=_secret_purpose(row.tenant, row.id))
+                sealed += 1
+            plain_keys = select(SigningKeyRow).where(SigningKeyRow.private_key.not_like("enc:%"))
+            for key in session.scalars(plain_keys):
+                key.private_key = seal(
+                    self.keyring, key.private_key, purpose=_key_purpose(key.tenant, key.kid)
+                )
+                sealed += 1
+        return sealed
 
     def close(self) -> None:
         self.engine.dispose()
@@ -206,14 +231,15 @@ class EndpointStore:
         enabled: bool,
     ) -> Endpoint:
         now = datetime.now(UTC)
+        endpoint_id = new_endpoint_id()
         row = EndpointRow(
-            id=new_endpoint_id(),
+            id=endpoint_id,
             tenant=tenant,
             url=url,
             description=description,
             signature_method=signature_method.value,
             # Every endpoint has a secret, so switching a jwt endpoint to hmac needs no extra step.
-            secret=generate_secret(),
+            secret=seal(self.keyring, generate_secret(), purpose=_secret_purpose(tenant, endpoint_id)),
             event_types=event_types,
             enabled=enabled,
             created_at=now,
@@ -221,19 +247,19 @@ class EndpointStore:
         )
         with self._session.begin() as session:
             session.add(row)
-        return _to_endpoint(row)
+        return _to_endpoint(row, self.keyring)
 
     def for_tenant(self, tenant: str) -> list[Endpoint]:
         with self._session() as session:
             rows = session.scalars(
                 select(EndpointRow).where(EndpointRow.tenant == tenant).order_by(EndpointRow.created_at)
             )
-            return [_to_endpoint(r) for r in rows]
+            return [_to_endpoint(r, self.keyring) for r in rows]
 
     def get(self, tenant: str, endpoint_id: str) -> Endpoint | None:
         with self._session() as session:
             row = session.get(EndpointRow, endpoint_id)
-            return _to_endpoint(row) if row is not None and row.tenant == tenant else None
+            return _to_endpoint(row, self.keyring) if row is not None and row.tenant == tenant else None
 
     def update(
         self,
@@ -261,7 +287,7 @@ class EndpointStore:
                 if value is not UNSET:
                     setattr(row, name, value)
             row.updated_at = datetime.now(UTC)
-        return _to_endpoint(row)
+        return _to_endpoint(row, self.keyring)
 
     def delete(self, tenant: str, endpoint_id: str) -> bool:
         with self._session.begin() as session:
@@ -289,8 +315,9 @@ class KeyConflictError(Exception):
 class SigningKeyStore:
     """Each tenant's jwt signing keys, in the endpoint store's database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keyring: Keyring) -> None:
         self._session = sessionmaker(engine, expire_on_commit=False)
+        self._keyring = keyring
 
     def for_tenant(self, tenant: str) -> list[StoredKey]:
         """The tenant's keys, oldest first, retired ones included until a rotation deletes them."""
@@ -298,7 +325,7 @@ class SigningKeyStore:
             rows = session.scalars(
                 select(SigningKeyRow).where(SigningKeyRow.tenant == tenant).order_by(SigningKeyRow.generation)
             )
-            return [_to_key(r) for r in rows]
+            return [_to_key(r, self._keyring) for r in rows]
 
     def tenants(self) -> list[str]:
         with self._session() as session:
@@ -315,7 +342,9 @@ class SigningKeyStore:
             kid=key.kid,
             tenant=key.tenant,
             generation=key.generation,
-            private_key=_seal(key.private_pem),
+            private_key=seal(
+                self._keyring, key.private_pem.decode(), purpose=_key_purpose(key.tenant, key.kid)
+            ),
             created_at=key.created_at,
             signs_from=key.signs_from,
             retires_at=key.retires_at,

@@ -8,6 +8,9 @@ under another tenant's key.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.namespace.v1 import NamespaceConfig, UpdateNamespaceInfo
@@ -16,11 +19,14 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     UpdateNamespaceRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, TLSConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
+
+from core.crypto import EncryptionCodec
+from core.settings import Settings
 
 TENANT = SearchAttributeKey.for_keyword("WebhookTenant")
 ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
@@ -57,14 +63,48 @@ def search_attribute_flags() -> list[str]:
 
 
 async def connect(
-    target: str, namespace: str = "default", *, lazy: bool = False, runtime: Runtime | None = None
+    settings: Settings,
+    *,
+    lazy: bool = False,
+    runtime: Runtime | None = None,
+    namespace: str | None = None,
+    encrypted: bool = True,
 ) -> Client:
-    """The Temporal client every process uses, with the pydantic data converter our models need.
+    """The Temporal client every process uses: the pydantic data converter our models need, every payload
+    encrypted with the settings' keys, and TLS and an API key when Temporal asks for them (a secured
+    cluster, Temporal Cloud).
 
     `runtime` carries the worker's telemetry (its Prometheus endpoint); None is the SDK's default.
+    `encrypted=False` is for calls that carry no payload (the namespace, its search attributes), made by
+    processes that hold no key.
     """
+    converter = pydantic_data_converter
+    if encrypted:
+        converter = dataclasses.replace(converter, payload_codec=EncryptionCodec(settings.keyring))
     return await Client.connect(
-        target, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy, runtime=runtime
+        settings.temporal_target,
+        namespace=namespace or settings.temporal_namespace,
+        data_converter=converter,
+        lazy=lazy,
+        runtime=runtime,
+        tls=tls_config(settings),
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS towards Temporal: off, on with the system's CAs, or with our CA and client certificate."""
+    if not settings.temporal_uses_tls:
+        return False
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path is not None else None
+
+    return TLSConfig(
+        server_root_ca_cert=read(settings.temporal_tls_ca),
+        client_cert=read(settings.temporal_tls_cert),
+        client_private_key=read(settings.temporal_tls_key),
+        domain=settings.temporal_tls_server_name,
     )
 
 

@@ -7,6 +7,7 @@ time-skipping server instead (test_delivery_workflow.py).
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from core.crypto import Keyring
 from core.launcher import Stack
 from core.store import EndpointStore
 from tests.receiver import Receiver
@@ -29,6 +31,10 @@ from tests.receiver import Receiver
 T = TypeVar("T")
 TEST_SCHEDULE = "1,1,1"  # four attempts, about three seconds apart in all
 KEYS = {"tenant_a": "key_a_" + "x" * 20, "tenant_b": "key_b_" + "y" * 20}
+# A fixed key, so that histories recorded by tests/histories/record.py replay with it.
+TEST_ENCRYPTION_KEYS = "test1:" + base64.b64encode(b"test key: encrypts payloads of..").decode()
+TEST_KEYRING = Keyring.parse(TEST_ENCRYPTION_KEYS)
+OPERATOR_KEY = "op_test_" + "z" * 20
 OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
 
 
@@ -50,6 +56,8 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_DELIVERY_TIMEOUT": "5",
         "WEBHOOKS_TEMPORAL_RPC_TIMEOUT": "2",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
+        "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
     }
     env.pop("WEBHOOKS_TEMPORAL_ADDRESS", None)
     return {**env, **overrides}
@@ -92,7 +100,12 @@ def standalone_api(env: dict[str, str]) -> Iterator[str]:
     data_dir = tempfile.mkdtemp(prefix="standalone-api-")  # never the checkout's own .data
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     full_env.update(
-        {"WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "WEBHOOKS_DATA_DIR": data_dir, **env}
+        {
+            "WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "WEBHOOKS_DATA_DIR": data_dir,
+            "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+            **env,
+        }
     )
     args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
     proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -147,7 +160,7 @@ NOWHERE = "http://127.0.0.1:9"
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EndpointStore]:
     """An endpoint store of its own, for tests of activities and workflows without the API."""
-    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}")
+    store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}", TEST_KEYRING)
     store.create_schema()
     yield store
     store.close()

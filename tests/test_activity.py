@@ -17,6 +17,7 @@ from activities.gates import EndpointGates, NoSlot
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
+from tests.conftest import TEST_KEYRING
 from tests.receiver import Answer, Receiver
 
 
@@ -121,7 +122,7 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
 ) -> None:
     broken = tmp_path / "not-a-database.db"
     broken.write_bytes(b"this file is not a SQLite database" * 100)
-    store = EndpointStore(f"sqlite:///{broken}")
+    store = EndpointStore(f"sqlite:///{broken}", TEST_KEYRING)
     heartbeats: list[object] = []
     env = ActivityEnvironment()
     env.on_heartbeat = lambda *details: heartbeats.extend(details)

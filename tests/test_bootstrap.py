@@ -41,7 +41,7 @@ def test_bootstrap_prepares_a_new_namespace_and_is_idempotent(stack: Stack) -> N
     assert "namespace_created=False" in second.stderr
 
     async def check() -> None:
-        client = await connect(stack.settings.temporal_target, namespace)
+        client = await connect(stack.settings, namespace=namespace)
         described = await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace)
         )

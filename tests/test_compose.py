@@ -23,7 +23,12 @@ from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-SECRETS = {"POSTGRES_PASSWORD": "s3cretpassw0rd", "WEBHOOKS_API_KEYS": "acme:key_acme_0123456789"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "s3cretpassw0rd",
+    "WEBHOOKS_API_KEYS": "acme:key_acme_0123456789",
+    "WEBHOOKS_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    "WEBHOOKS_OPERATOR_KEY": "op_0123456789abcdef",
+}
 LONG_RUNNING = {"postgres", "temporal", "temporal-ui", "worker", "api"}
 ONE_SHOT = {"temporal-schema", "temporal-setup"}
 OURS = {"temporal-setup", "worker", "api"}

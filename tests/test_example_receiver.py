@@ -18,8 +18,8 @@ import pytest
 from core.keys import TenantKeys
 from core.launcher import Stack
 from core.signing import FixedKey, JwtSigner, SigningKey, generate_secret, signature_headers
-from core.store import EndpointStore, SigningKeyStore
-from tests.conftest import create_endpoint, emit, free_port, settled, wait_delivery, wait_for
+from core.store import EndpointStore
+from tests.conftest import TEST_KEYRING, create_endpoint, emit, free_port, settled, wait_delivery, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,8 +87,8 @@ def _signed(
 @pytest.fixture
 def stack_signer(stack: Stack) -> Iterator[JwtSigner]:
     """A signer with the keys the stack signs with: every tenant's, from its endpoint store."""
-    store = EndpointStore(stack.settings.sqlalchemy_url)
-    yield JwtSigner(TenantKeys(SigningKeyStore(store.engine)), issuer=stack.settings.jwt_issuer)
+    store = EndpointStore(stack.settings.sqlalchemy_url, TEST_KEYRING)
+    yield JwtSigner(TenantKeys(store.signing_keys), issuer=stack.settings.jwt_issuer)
     store.close()
 
 

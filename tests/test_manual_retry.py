@@ -23,7 +23,7 @@ def _runs(stack: Stack, workflow_id: str) -> list[str]:
     """Every run Temporal has of this workflow id, open or closed."""
 
     async def runs() -> list[str]:
-        client = await connect(stack.settings.temporal_target)
+        client = await connect(stack.settings)
         return [e.run_id async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
 
     return asyncio.run(runs())

@@ -124,7 +124,7 @@ def test_a_delivery_workflow_ended_without_settling_is_failed_listed_and_counted
     before = value(scrape(f"{stack.api_url}/metrics"), "webhooks_workflows_closed_abnormally", **broken)
 
     async def terminate() -> None:
-        client = await connect(stack.settings.temporal_target)
+        client = await connect(stack.settings)
         await client.get_workflow_handle(delivery_workflow_id("tenant_a", delivery_id)).terminate("test")
 
     asyncio.run(terminate())

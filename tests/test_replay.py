@@ -1,7 +1,13 @@
-"""Recorded histories replay through the current workflow code (a non-deterministic change fails here)."""
+"""Recorded histories replay through the current workflow code (a non-deterministic change fails here).
+
+The histories were recorded by tests/histories/record.py on a stack encrypting with the tests' fixed key
+(tests/conftest.py), and replay with it: the same codec as production, with a key that is no secret.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -9,10 +15,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from core.crypto import EncryptionCodec
+from tests.conftest import TEST_KEYRING
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 
-HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+HERE = Path(__file__).parent / "histories"
+HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow-ids.json")
+WORKFLOW_IDS: dict[str, str] = json.loads((HERE / "workflow-ids.json").read_text())
 
 
 def test_there_are_histories_to_replay() -> None:
@@ -21,6 +31,7 @@ def test_there_are_histories_to_replay() -> None:
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
-    replayer = Replayer(workflows=[EventWorkflow, DeliveryWorkflow], data_converter=pydantic_data_converter)
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
+    replayer = Replayer(workflows=[EventWorkflow, DeliveryWorkflow], data_converter=converter)
+    history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], path.read_text())
     await replayer.replay_workflow(history)

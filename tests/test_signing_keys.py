@@ -17,6 +17,7 @@ from core.keys import TenantKeys, key_state, main, parse_duration
 from core.settings import Settings
 from core.signing import JwtSigner
 from core.store import EndpointStore, KeyConflictError, SigningKeyStore
+from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING
 
 BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}'
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -35,7 +36,7 @@ class Clock:
 
 @pytest.fixture
 def key_store(store: EndpointStore) -> SigningKeyStore:
-    return SigningKeyStore(store.engine)
+    return store.signing_keys
 
 
 def _signer(key_store: SigningKeyStore, clock: Clock) -> tuple[TenantKeys, JwtSigner]:
@@ -215,6 +216,10 @@ def test_the_operator_command_lists_and_rotates(
     for name in [n for n in os.environ if n.startswith("WEBHOOKS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("WEBHOOKS_DATA_DIR", str(tmp_path))
+    # Without the encryption keys the command refuses to touch the store, and says what to set.
+    with pytest.raises(SystemExit, match="WEBHOOKS_ENCRYPTION_KEYS"):
+        main(["list"])
+    monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
     assert main(["list"]) == 0
     assert "no signing keys yet" in capsys.readouterr().out
 
@@ -222,9 +227,9 @@ def test_the_operator_command_lists_and_rotates(
     assert main(["rotate", "--tenant", "acme"]) == 1
     assert "no signing keys for acme" in capsys.readouterr().err
 
-    store = EndpointStore(Settings().sqlalchemy_url)
+    store = EndpointStore(Settings().sqlalchemy_url, TEST_KEYRING)
     store.create_schema()
-    first = TenantKeys(SigningKeyStore(store.engine)).signing_key("acme").kid
+    first = TenantKeys(store.signing_keys).signing_key("acme").kid
     store.close()
 
     assert main(["rotate", "--tenant", "acme", "--publish-for", "15m", "--retire-after", "2h", "--json"]) == 0

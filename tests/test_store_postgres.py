@@ -13,8 +13,8 @@ import pytest
 from core.keys import TenantKeys
 from core.models import SignatureMethod
 from core.signing import SigningKey
-from core.store import EndpointStore, KeyConflictError, SigningKeyStore
-from tests.conftest import KEYS, free_port, standalone_api
+from core.store import EndpointStore, KeyConflictError
+from tests.conftest import KEYS, TEST_KEYRING, free_port, standalone_api
 from tests.postgres import PostgresServer, require_postgres
 
 
@@ -26,7 +26,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 def test_concurrent_processes_create_the_schema_once(postgres: PostgresServer) -> None:
     """The API and every worker call create_schema as they start; on PostgreSQL they race."""
-    stores = [EndpointStore(postgres.url) for _ in range(6)]
+    stores = [EndpointStore(postgres.url, TEST_KEYRING) for _ in range(6)]
     errors: list[BaseException] = []
     start = threading.Barrier(len(stores))
 
@@ -48,7 +48,7 @@ def test_concurrent_processes_create_the_schema_once(postgres: PostgresServer) -
 
 
 def test_store_round_trip(postgres: PostgresServer) -> None:
-    store = EndpointStore(postgres.url)
+    store = EndpointStore(postgres.url, TEST_KEYRING)
     store.create_schema()
     try:
         created = store.create(
@@ -95,7 +95,7 @@ def test_api_keeps_endpoints_in_postgres(postgres: PostgresServer) -> None:
         assert response.status_code == 201, response.text
         endpoint_id = response.json()["id"]
         api.close()
-    store = EndpointStore(postgres.url)
+    store = EndpointStore(postgres.url, TEST_KEYRING)
     try:
         found = store.get("tenant_a", endpoint_id)
         assert found is not None and found.url == "https://example.com/pg"
@@ -106,10 +106,10 @@ def test_api_keeps_endpoints_in_postgres(postgres: PostgresServer) -> None:
 def test_signing_keys_round_trip_and_rotate(postgres: PostgresServer) -> None:
     """Each tenant's jwt keys on PostgreSQL: timestamps with time zones, the generation conflict, and the
     rotation's update and delete in one transaction."""
-    store = EndpointStore(postgres.url)
+    store = EndpointStore(postgres.url, TEST_KEYRING)
     store.create_schema()
     try:
-        keys_store = SigningKeyStore(store.engine)
+        keys_store = store.signing_keys
         keys = TenantKeys(keys_store, cache_seconds=0)
         first = keys.signing_key("tenant_pg_keys")
         [stored] = keys_store.for_tenant("tenant_pg_keys")

@@ -12,6 +12,8 @@ from activities.delivery import classify, parse_retry_after
 from core.destinations import DestinationError, validate_url
 from core.models import AttemptOutcome
 from core.settings import DEFAULT_RETRY_SCHEDULE, Settings, parse_api_keys, parse_retry_schedule
+from core.store import EndpointStore
+from tests.conftest import TEST_KEYRING
 
 
 def test_default_schedule_is_eight_attempts_over_about_27_6_hours() -> None:
@@ -94,9 +96,7 @@ def test_retry_after() -> None:
 
 def test_sqlite_store_makes_its_data_dir(tmp_path: Path) -> None:
     # The API or a worker started alone, before anything made the data dir, must not fail to start.
-    from core.store import EndpointStore
-
-    store = EndpointStore(f"sqlite:///{tmp_path / 'not' / 'yet' / 'webhooks.db'}")
+    store = EndpointStore(f"sqlite:///{tmp_path / 'not' / 'yet' / 'webhooks.db'}", TEST_KEYRING)
     store.create_schema()
     assert store.for_tenant("t") == []
     store.close()

@@ -10,6 +10,7 @@ test_replay.py catches a change that running workflows could not replay.
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.conftest import api_client, create_endpoint, emit, settled, stack_env
 from tests.receiver import Answer, Receiver
 
 HERE = Path(__file__).parent
+INDEX = HERE / "workflow-ids.json"
 # The set of histories this code records. Sets before v3 came from workflow code that was retired
 # before the first release (see the README's "Changing workflow code").
 RECORDED_AS = "v3"
@@ -71,11 +73,15 @@ def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
 
 
 async def save(stack: Stack, recorded: dict[str, str]) -> None:
-    client = await connect(stack.settings.temporal_target)
+    client = await connect(stack.settings)
+    index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
     for name, workflow_id in recorded.items():
         await client.get_workflow_handle(workflow_id).result()  # the retry window has ended
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         (HERE / f"{RECORDED_AS}_{name}.json").write_text(history.to_json())
+        index[f"{RECORDED_AS}_{name}"] = workflow_id
+    # Payloads are bound to their workflow's id (core/crypto.py): a replay needs the id it ran under.
+    INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
 def main() -> None:

@@ -1,0 +1,207 @@
+"""The codec endpoint: the Temporal Web UI's way to show operators our encrypted payloads.
+
+Temporal's codec-server protocol: `POST /codec/decode` (and `/codec/encode`) with `{"payloads": [...]}`
+(each `{"metadata": {name: base64}, "data": base64}`), the namespace in `X-Namespace`. Only operators may
+use it, with the operator key (`WEBHOOKS_OPERATOR_KEY`; `make run` keeps one in the data dir) either as
+`Authorization: Bearer <key>` or as the session cookie that `GET /codec/` signs them in with, which the
+Web UI sends when its codec settings include cross-origin credentials. CORS allows the Web UI's origin
+only. Nothing here is reachable with a tenant's API key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import html
+import time
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
+
+from fastapi import APIRouter, Header, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload
+
+from api.deps import ServicesDep
+from core.crypto import DecryptionError, EncryptionCodec
+from core.settings import Settings
+
+router = APIRouter(prefix="/codec", tags=["operators"], include_in_schema=False)
+COOKIE = "webhooks_operator"
+SESSION_SECONDS = 8 * 3600
+MAX_PAYLOADS = 1000
+
+
+class PayloadJson(BaseModel):
+    metadata: dict[str, str] = Field(default_factory=dict)
+    data: str = ""
+
+
+class Payloads(BaseModel):
+    payloads: list[PayloadJson] = Field(max_length=MAX_PAYLOADS)
+
+
+def _session_value(key: str, expires: int) -> str:
+    mac = hmac.new(key.encode(), f"codec-session:{expires}".encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def _session_valid(key: str, value: str) -> bool:
+    expires, _, _mac = value.partition(".")
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(_session_value(key, int(expires)).encode(), value.encode())
+
+
+def _is_operator(settings: Settings, request: Request) -> bool:
+    key = settings.operator_credential
+    if key is None:
+        return False
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode()):
+        return True
+    cookie = request.cookies.get(COOKIE)
+    return cookie is not None and _session_valid(key, cookie)
+
+
+def ui_origin(settings: Settings) -> str | None:
+    """The Web UI's origin, the only one allowed to call the codec from a browser."""
+    if not settings.ui_url:
+        return None
+    parts = urlsplit(settings.ui_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cors(settings: Settings, request: Request, response: Response) -> Response:
+    origin = request.headers.get("origin")
+    if origin is not None and origin == ui_origin(settings):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Content-Type, X-Namespace, Authorization"
+        response.headers["Access-Control-Max-Age"] = "600"
+    response.headers["Vary"] = "Origin"
+    return response
+
+
+@router.options("/{operation}")
+def preflight(operation: str, request: Request, services: ServicesDep) -> Response:
+    return _cors(services.settings, request, Response(status_code=204))
+
+
+def _to_payload(item: PayloadJson) -> Payload:
+    try:
+        return Payload(
+            metadata={name: base64.b64decode(value, validate=True) for name, value in item.metadata.items()},
+            data=base64.b64decode(item.data, validate=True),
+        )
+    except binascii.Error:
+        raise HTTPException(422, "metadata values and data must be base64") from None
+
+
+def _to_json(payload: Payload) -> dict[str, Any]:
+    return {
+        "metadata": {name: base64.b64encode(value).decode() for name, value in payload.metadata.items()},
+        "data": base64.b64encode(payload.data).decode(),
+    }
+
+
+async def _convert(
+    operation: str, body: Payloads, request: Request, services: ServicesDep, namespace: str | None
+) -> Response:
+    settings = services.settings
+    if not _is_operator(settings, request):
+        return _cors(
+            settings,
+            request,
+            JSONResponse({"detail": "the codec is for operators: sign in at /codec/ or send the key"}, 401),
+        )
+    if namespace is not None and namespace != settings.temporal_namespace:
+        return _cors(
+            settings,
+            request,
+            JSONResponse({"detail": f"this codec serves namespace {settings.temporal_namespace!r}"}, 403),
+        )
+    codec = EncryptionCodec(settings.keyring)
+    payloads = [_to_payload(p) for p in body.payloads]
+    try:
+        converted = await (codec.decode(payloads) if operation == "decode" else codec.encode(payloads))
+    except DecryptionError as err:
+        raise HTTPException(422, f"cannot decode: {err}") from None
+    return _cors(settings, request, JSONResponse({"payloads": [_to_json(p) for p in converted]}))
+
+
+@router.post("/decode")
+async def decode(
+    body: Payloads,
+    request: Request,
+    services: ServicesDep,
+    x_namespace: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Decrypt payloads for the Web UI."""
+    return await _convert("decode", body, request, services, x_namespace)
+
+
+@router.post("/encode")
+async def encode(
+    body: Payloads,
+    request: Request,
+    services: ServicesDep,
+    x_namespace: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Encrypt payloads (the Web UI encodes what an operator sends, say a signal's input)."""
+    return await _convert("encode", body, request, services, x_namespace)
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Operators: payload codec</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 3rem auto; padding: 0 1rem">
+<h1>Operators: payload codec</h1>
+<p>{message}</p>
+<form method="post" action="/codec/session">
+<label>Operator key <input name="key" type="password" autocomplete="current-password" required></label>
+<button type="submit">Sign in</button>
+</form>
+<p>Then, in the Temporal Web UI's codec settings, use <code>{endpoint}</code> and turn on
+<em>Include cross-origin credentials</em>: payloads show decoded for {hours} hours.</p>
+</body></html>"""
+
+
+def _page(request: Request, message: str, status: int = 200) -> HTMLResponse:
+    endpoint = str(request.base_url).rstrip("/") + "/codec"
+    body = _PAGE.format(
+        message=html.escape(message), endpoint=html.escape(endpoint), hours=SESSION_SECONDS // 3600
+    )
+    return HTMLResponse(body, status, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/")
+def sign_in_page(request: Request, services: ServicesDep) -> HTMLResponse:
+    """A form that signs an operator in for the Web UI's codec calls."""
+    signed_in = _is_operator(services.settings, request)
+    return _page(request, "You are signed in." if signed_in else "Sign in with the operator key.")
+
+
+@router.post("/session")
+async def sign_in(request: Request, services: ServicesDep) -> HTMLResponse:
+    """Check the operator key and set the session cookie."""
+    key = services.settings.operator_credential
+    given = parse_qs((await request.body()).decode(errors="replace")).get("key", [""])[0]
+    if key is None or not hmac.compare_digest(given.encode(), key.encode()):
+        return _page(request, "That is not the operator key.", 401)
+    expires = int(time.time()) + SESSION_SECONDS
+    response = _page(request, "You are signed in.")
+    response.set_cookie(
+        COOKIE,
+        _session_value(key, expires),
+        max_age=SESSION_SECONDS,
+        path="/codec",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response

@@ -1,0 +1,171 @@
+"""Encryption of customer data and secrets outside the API: Temporal payloads and the store's secrets.
+
+One keyring, from `WEBHOOKS_ENCRYPTION_KEYS` (`kid:base64key,...`, 32-byte AES-256 keys): the first key
+encrypts, every key listed decrypts, so a key is rotated by putting a new one first and removing the old
+one once nothing encrypted with it is kept any more. AES-GCM is authenticated: anything not made with
+one of these keys, or changed since, is refused.
+
+- `EncryptionCodec` is the Temporal payload codec: every payload of every workflow, activity, query,
+  update and failure is encrypted before it leaves our processes, and a payload that is not is refused,
+  so a workflow started by someone with only Temporal access (no key) never runs. With a serialization
+  context, a payload is also bound to its workflow id: a payload copied into another workflow is refused.
+- `seal`/`unseal` encrypt a secret kept in the endpoint store, bound to what it belongs to.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Self
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import (
+    ActivitySerializationContext,
+    PayloadCodec,
+    SerializationContext,
+    WithSerializationContext,
+    WorkflowSerializationContext,
+)
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+WORKFLOW_ID = "encryption-workflow-id"
+_NONCE_BYTES = 12
+_KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+_SEALED = "enc:v1:"
+
+
+class DecryptionError(ValueError):
+    """Data that none of our keys made, or that was changed since: refused, never used."""
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    """The keys: `current` encrypts, every key decrypts."""
+
+    keys: dict[str, AESGCM]
+    current: str
+
+    @classmethod
+    def parse(cls, value: str) -> Keyring:
+        """`"k2:BASE64,k1:BASE64"` → a keyring that encrypts with k2 and decrypts with both."""
+        keys: dict[str, AESGCM] = {}
+        order: list[str] = []
+        for entry in filter(None, (e.strip() for e in value.split(","))):
+            kid, sep, encoded = entry.partition(":")
+            if not sep or not _KID.match(kid):
+                raise ValueError(
+                    "WEBHOOKS_ENCRYPTION_KEYS must look like key_id:base64key,... (key ids use letters, "
+                    "digits, '_', '-' and '.'); make one with `python -m core.crypto new-key`"
+                )
+            try:
+                raw = base64.b64decode(encoded, validate=True)
+            except binascii.Error:
+                raise ValueError(f"encryption key {kid} is not valid base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"encryption key {kid} must be 32 bytes (AES-256), got {len(raw)}")
+            if kid in keys:
+                raise ValueError(f"encryption key id {kid} is listed twice")
+            keys[kid] = AESGCM(raw)
+            order.append(kid)
+        if not keys:
+            raise ValueError("WEBHOOKS_ENCRYPTION_KEYS lists no key")
+        return cls(keys, order[0])
+
+    def encrypt(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        nonce = os.urandom(_NONCE_BYTES)
+        return self.current, nonce + self.keys[self.current].encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, kid: str, sealed: bytes, aad: bytes) -> bytes:
+        key = self.keys.get(kid)
+        if key is None:
+            raise DecryptionError(f"encrypted with key {kid!r}, which is not in WEBHOOKS_ENCRYPTION_KEYS")
+        try:
+            return key.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad)
+        except InvalidTag:
+            raise DecryptionError("not made with our key, or changed since") from None
+
+
+def new_key_entry(kid: str) -> str:
+    """A fresh `kid:base64key` entry for WEBHOOKS_ENCRYPTION_KEYS."""
+    return f"{kid}:{base64.b64encode(AESGCM.generate_key(bit_length=256)).decode()}"
+
+
+class EncryptionCodec(PayloadCodec, WithSerializationContext):
+    """AES-GCM over each whole payload; the key id (and workflow id, when known) in its metadata."""
+
+    def __init__(self, keyring: Keyring, workflow_id: str | None = None) -> None:
+        self._keyring = keyring
+        self._workflow_id = workflow_id
+
+    def with_context(self, context: SerializationContext) -> Self:
+        workflow_id = None
+        if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
+            workflow_id = context.workflow_id
+        return type(self)(self._keyring, workflow_id)
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._encrypt(p) for p in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self._decrypt(p) for p in payloads]
+
+    def _encrypt(self, payload: Payload) -> Payload:
+        metadata = {}
+        aad = b""
+        if self._workflow_id is not None:
+            metadata[WORKFLOW_ID] = self._workflow_id.encode()
+            aad = b"workflow:" + metadata[WORKFLOW_ID]
+        kid, sealed = self._keyring.encrypt(payload.SerializeToString(), aad)
+        return Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode(), **metadata}, data=sealed)
+
+    def _decrypt(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            raise DecryptionError("a payload that is not encrypted: refused")
+        bound = payload.metadata.get(WORKFLOW_ID)
+        if bound is not None and self._workflow_id is not None and bound.decode() != self._workflow_id:
+            raise DecryptionError(f"a payload of workflow {bound.decode()!r} used in {self._workflow_id!r}")
+        aad = b"workflow:" + bound if bound is not None else b""
+        kid = payload.metadata.get(KEY_ID, b"").decode()
+        decoded = Payload()
+        decoded.ParseFromString(self._keyring.decrypt(kid, payload.data, aad))
+        return decoded
+
+
+def seal(keyring: Keyring, secret: str, *, purpose: str) -> str:
+    """`enc:v1:{kid}:{base64}`: a secret for the store, bound to `purpose` (say, the row it belongs to),
+    so that a sealed value copied to another row does not open there."""
+    kid, sealed = keyring.encrypt(secret.encode(), purpose.encode())
+    return f"{_SEALED}{kid}:{base64.b64encode(sealed).decode()}"
+
+
+def unseal(keyring: Keyring, value: str, *, purpose: str) -> str:
+    kid, _, encoded = value.removeprefix(_SEALED).partition(":")
+    return keyring.decrypt(kid, base64.b64decode(encoded), purpose.encode()).decode()
+
+
+def is_sealed(value: str) -> bool:
+    return value.startswith(_SEALED)
+
+
+def main() -> None:
+    """`python -m core.crypto new-key [KEY_ID]`: print a new WEBHOOKS_ENCRYPTION_KEYS entry."""
+    import sys
+
+    args = sys.argv[1:]
+    if not args or args[0] != "new-key" or len(args) > 2:
+        raise SystemExit("usage: python -m core.crypto new-key [KEY_ID]")
+    kid = args[1] if len(args) == 2 else f"k{int.from_bytes(os.urandom(3), 'big'):06x}"
+    if not _KID.match(kid):
+        raise SystemExit("a key id uses letters, digits, '_', '-' and '.', up to 32")
+    print(new_key_entry(kid))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

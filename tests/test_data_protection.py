@@ -1,0 +1,278 @@
+"""Customer data and secrets never in plain text outside the API.
+
+Read as an operator or an attacker with Temporal's ports would: the `temporal` CLI's view of a delivery's
+history, with every base64 field decoded, holds no value of the payload and no secret; the files of the
+data dir are private and hold neither; a workflow started by someone without the key never runs; the
+codec endpoint shows payloads to operators only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from core.launcher import Stack, _bin
+from core.models import DeliveryInput, DeliveryPolicy
+from core.temporal import connect, delivery_workflow_id
+from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.receiver import Receiver
+
+MARKER = "cus_MARKER_7f3a9c"  # a customer id: it must appear nowhere outside the API
+AMOUNT = "98765.43"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def _decoded_everywhere(text: str) -> str:
+    """The text, plus every string in it that decodes as base64, decoded: what a reader could see."""
+    seen = [text]
+    for value in _strings(json.loads(text)):
+        try:
+            seen.append(base64.b64decode(value, validate=True).decode("utf-8", errors="replace"))
+        except (binascii.Error, ValueError):
+            continue
+    return "\n".join(seen)
+
+
+def _cli_history(stack: Stack, workflow_id: str) -> str:
+    result = subprocess.run(
+        [
+            _bin("temporal"),
+            "workflow",
+            "show",
+            "--workflow-id",
+            workflow_id,
+            "--address",
+            stack.settings.temporal_target,
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+@pytest.fixture
+def delivered(api: httpx.Client, receiver: Receiver) -> tuple[dict[str, Any], str, str]:
+    """An hmac delivery of an event whose object carries MARKER and AMOUNT: (endpoint, event id, delivery)."""
+    endpoint = create_endpoint(api, receiver.script("/private", []))
+    event_id = emit(
+        api, "invoice.payment_status_updated", data={"object": {"customer_id": MARKER, "amount": AMOUNT}}
+    )["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    final = wait_delivery(api, delivery_id, settled)
+    # The API, scoped to the tenant, still shows the payload.
+    assert final["payload"]["data"]["object"] == {"customer_id": MARKER, "amount": AMOUNT}
+    return endpoint, event_id, delivery_id
+
+
+def test_histories_hold_no_payload_value_and_no_secret(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    endpoint, event_id, delivery_id = delivered
+    for workflow_id in (f"event:tenant_a:{event_id}", delivery_workflow_id("tenant_a", delivery_id)):
+        history = _decoded_everywhere(_cli_history(stack, workflow_id))
+        assert "binary/encrypted" in history  # the payloads are there, encrypted
+        for secret in (MARKER, AMOUNT, endpoint["secret"]):
+            assert secret not in history, (workflow_id, secret)
+
+
+def test_the_data_dir_is_private_and_holds_no_secret_in_plain_text(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    endpoint, _, _ = delivered
+    data_dir = stack.settings.data_dir
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    files = [p for p in data_dir.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"temporal.db", "webhooks.db"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+        content = path.read_bytes()
+        for secret in (MARKER, endpoint["secret"]):
+            assert secret.encode() not in content, (path, secret)
+
+
+def test_a_new_data_dir_gets_its_keys_private_from_the_start(tmp_path: Path) -> None:
+    from core.launcher import prepare_data_dir
+    from core.settings import Settings
+
+    data_dir = tmp_path / "fresh"
+    old_umask = os.umask(0o022)  # a usual umask: the files must be private whatever it is
+    try:
+        prepare_data_dir(Settings(data_dir=data_dir))
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    for name in ("encryption-keys", "operator-key"):
+        assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+    # Kept: a second start reads the same keys.
+    before = (data_dir / "encryption-keys").read_text()
+    prepare_data_dir(Settings(data_dir=data_dir))
+    assert (data_dir / "encryption-keys").read_text() == before
+
+
+def _start_without_the_key(stack: Stack, workflow_id: str, delivery: DeliveryInput) -> None:
+    """What someone with Temporal's gRPC port, and no key, can do: start a delivery of their own."""
+
+    async def start() -> None:
+        client = await Client.connect(stack.settings.temporal_target, data_converter=pydantic_data_converter)
+        await client.start_workflow(
+            "DeliveryWorkflow", delivery, id=workflow_id, task_queue=stack.settings.task_queue
+        )
+
+    asyncio.run(start())
+
+
+def _workflow_task_failures(stack: Stack, workflow_id: str) -> int:
+    async def failures() -> int:
+        client = await connect(stack.settings)
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        return sum(1 for e in history.events if e.event_type is EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED)
+
+    return asyncio.run(failures())
+
+
+def test_a_delivery_started_without_the_key_is_never_made(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/forged", []))
+    forged = DeliveryInput(
+        tenant="tenant_a",
+        event_id="forged",
+        endpoint_id=endpoint["id"],
+        delivery_id=f"forged:{endpoint['id']}",
+        webhook_type="invoice.payment_status_updated",
+        body='{"webhook_type":"invoice.payment_status_updated","data":{"object":{"payment_status":"succeeded"}}}',
+        created_at="2026-11-27T00:00:00Z",  # type: ignore[arg-type]
+        policy=DeliveryPolicy(retry_delays=[1], attempt_timeout=5),
+    )
+    workflow_id = delivery_workflow_id("tenant_a", forged.delivery_id)
+    _start_without_the_key(stack, workflow_id, forged)
+    # The worker refuses the input (it was not made with our key): its workflow task fails, again and
+    # again, and no POST is ever signed or sent.
+    wait_for(lambda: _workflow_task_failures(stack, workflow_id) >= 1, what="the worker to refuse it")
+    assert receiver.requests("/forged") == []
+    _terminate(stack, workflow_id)
+
+
+def test_an_encrypted_input_copied_into_another_workflow_is_refused(
+    stack: Stack, receiver: Receiver, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    _, _, delivery_id = delivered
+    source = delivery_workflow_id("tenant_a", delivery_id)
+
+    async def replay_elsewhere() -> str:
+        plain = await Client.connect(stack.settings.temporal_target)
+        history = await plain.get_workflow_handle(source).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        # Copy the encrypted input as it is, into a workflow of another id (a second "delivery").
+        target = source + "-copy"
+        from temporalio.api.common.v1 import WorkflowType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+
+        await plain.workflow_service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                namespace=plain.namespace,
+                workflow_id=target,
+                workflow_type=WorkflowType(name="DeliveryWorkflow"),
+                task_queue=TaskQueue(name=stack.settings.task_queue),
+                input=started.input,
+                request_id=target,
+            )
+        )
+        return target
+
+    before = len(receiver.requests("/private"))
+    target = asyncio.run(replay_elsewhere())
+    wait_for(lambda: _workflow_task_failures(stack, target) >= 1, what="the worker to refuse the copy")
+    assert len(receiver.requests("/private")) == before
+    _terminate(stack, target)
+
+
+def _terminate(stack: Stack, workflow_id: str) -> None:
+    async def terminate() -> None:
+        client = await connect(stack.settings)
+        await client.get_workflow_handle(workflow_id).terminate("test: refused input")
+
+    asyncio.run(terminate())
+
+
+def _encrypted_input(stack: Stack, workflow_id: str) -> dict[str, Any]:
+    """The workflow's input payload as the Web UI holds it (proto JSON: base64 metadata and data)."""
+    history = json.loads(_cli_history(stack, workflow_id))
+    return dict(history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0])
+
+
+def test_the_codec_endpoint_decodes_for_operators_only(
+    stack: Stack, api: httpx.Client, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    _, _, delivery_id = delivered
+    payload = _encrypted_input(stack, delivery_workflow_id("tenant_a", delivery_id))
+    body = {"payloads": [payload]}
+    ui_origin = stack.settings.ui_url
+    assert ui_origin is not None
+    codec = f"{stack.api_url}/codec"
+    headers = {"X-Namespace": stack.settings.temporal_namespace, "Origin": ui_origin}
+
+    # No credential, a tenant's API key, a wrong key: refused.
+    for extra in ({}, {"x-api-key": api.headers["x-api-key"]}, {"Authorization": "Bearer nope"}):
+        response = httpx.post(f"{codec}/decode", json=body, headers={**headers, **extra})
+        assert response.status_code == 401, extra
+        assert response.headers["access-control-allow-origin"] == ui_origin
+    # The operator key, as a bearer token: the payload, decoded.
+    operator = {**headers, "Authorization": f"Bearer {OPERATOR_KEY}"}
+    response = httpx.post(f"{codec}/decode", json=body, headers=operator)
+    assert response.status_code == 200, response.text
+    [decoded] = response.json()["payloads"]
+    assert base64.b64decode(decoded["metadata"]["encoding"]) == b"json/plain"
+    assert MARKER in base64.b64decode(decoded["data"]).decode()
+    # And back: encode gives a payload that decodes to the same.
+    encoded = httpx.post(f"{codec}/encode", json={"payloads": [decoded]}, headers=operator).json()
+    again = httpx.post(f"{codec}/decode", json=encoded, headers=operator).json()
+    assert again["payloads"][0]["data"] == decoded["data"]
+    # Another namespace: refused.
+    other = {**operator, "X-Namespace": "someone-else"}
+    assert httpx.post(f"{codec}/decode", json=body, headers=other).status_code == 403
+
+    # The session an operator signs in with at /codec/: a cookie the Web UI sends with credentials.
+    with httpx.Client(base_url=codec) as browser:
+        assert browser.post("/session", data={"key": "wrong"}).status_code == 401
+        assert browser.post("/session", data={"key": OPERATOR_KEY}).status_code == 200
+        cookie = browser.cookies.get("webhooks_operator")
+        assert cookie is not None
+        assert browser.post("/decode", json=body, headers=headers).status_code == 200
+
+    # CORS: the Web UI's origin only.
+    preflight = {"Origin": ui_origin, "Access-Control-Request-Method": "POST"}
+    allowed = httpx.options(f"{codec}/decode", headers=preflight)
+    assert allowed.headers["access-control-allow-origin"] == ui_origin
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    elsewhere = httpx.options(f"{codec}/decode", headers={**preflight, "Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in elsewhere.headers
