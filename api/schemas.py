@@ -12,8 +12,8 @@ from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
 from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
 from core.store import Endpoint
 
-EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
-_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+# Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 
 
 def _check_event_types(value: list[str] | None) -> list[str] | None:
@@ -27,6 +27,13 @@ def _check_event_types(value: list[str] | None) -> list[str] | None:
             f"unknown event types: {', '.join(unknown)}; GET /v1/webhooks/event-types lists them"
         )
     return list(dict.fromkeys(value))
+
+
+def _check_description(value: str | None) -> str | None:
+    # PostgreSQL's text cannot hold NUL, and no description needs one.
+    if value is not None and "\x00" in value:
+        raise ValueError("description must not contain NUL (\\u0000) characters")
+    return value
 
 
 class MePublic(BaseModel):
@@ -56,6 +63,7 @@ class EndpointCreate(BaseModel):
     enabled: bool = True
 
     _event_types = field_validator("event_types")(_check_event_types)
+    _description = field_validator("description")(_check_description)
 
 
 class EndpointUpdate(BaseModel):
@@ -68,6 +76,7 @@ class EndpointUpdate(BaseModel):
     enabled: bool | None = None
 
     _event_types = field_validator("event_types")(_check_event_types)
+    _description = field_validator("description")(_check_description)
 
 
 class EndpointPublic(BaseModel):
@@ -138,7 +147,7 @@ class EventCreate(BaseModel):
     @field_validator("id")
     @classmethod
     def _id_format(cls, value: str | None) -> str | None:
-        if value is not None and not _EVENT_ID.match(value):
+        if value is not None and not _EVENT_ID.fullmatch(value):
             raise ValueError("id must be 1-128 letters, digits, '_', '-' or '.', starting alphanumeric")
         return value
 

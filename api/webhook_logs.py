@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -117,6 +119,7 @@ async def list_deliveries(
     event_type: str | None,
     limit: int,
     cursor: str | None,
+    cursor_key: bytes,
 ) -> DeliveryList:
     clauses = ["WorkflowType = 'DeliveryWorkflow'", f"{ids.TENANT.name} = {_quoted(tenant)}"]
     if endpoint_id:
@@ -125,18 +128,13 @@ async def list_deliveries(
         clauses.append(f"{ids.DELIVERY_STATUS.name} = {_quoted(status.value)}")
     if event_type:
         clauses.append(f"{ids.EVENT_TYPE.name} = {_quoted(event_type)}")
-    token = None
-    if cursor:
-        try:
-            token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidCursor("cursor is not one this API returned") from None
+    token = decode_cursor(cursor, tenant=tenant, key=cursor_key) if cursor else None
     pages = client.list_workflows(" AND ".join(clauses), page_size=limit, next_page_token=token)
     try:
         await pages.fetch_next_page()
     except RPCError as err:
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
-            raise InvalidCursor("cursor is not one this API returned") from None
+            raise InvalidCursor(_INVALID_CURSOR) from None
         raise
     page = pages.current_page or []
     current = await _current_runs(client, tenant, {e.id for e in page if e.status is not _RUNNING})
@@ -153,8 +151,35 @@ async def list_deliveries(
     next_token = pages.next_page_token
     return DeliveryList(
         items=ordered,
-        next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+        next_cursor=encode_cursor(next_token, tenant=tenant, key=cursor_key) if next_token else None,
     )
+
+
+# A cursor is Temporal's page token behind a MAC of it and the tenant. Temporal cannot tell a damaged
+# token from its own failure (it answers "something went wrong"), so a cursor is checked here: one this
+# API did not hand to this tenant is a 422, and never reaches Temporal.
+_CURSOR_MAC_BYTES = 16
+_INVALID_CURSOR = "cursor is not one this API returned to you; list again without it, from the first page"
+
+
+def _cursor_mac(token: bytes, tenant: str, key: bytes) -> bytes:
+    return hmac.new(key, tenant.encode() + b"\0" + token, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+
+def encode_cursor(token: bytes, *, tenant: str, key: bytes) -> str:
+    return base64.urlsafe_b64encode(_cursor_mac(token, tenant, key) + token).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, *, tenant: str, key: bytes) -> bytes:
+    """Temporal's page token inside `cursor`; `InvalidCursor` unless this API made it for `tenant`."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidCursor(_INVALID_CURSOR) from None
+    mac, token = raw[:_CURSOR_MAC_BYTES], raw[_CURSOR_MAC_BYTES:]
+    if not token or not hmac.compare_digest(mac, _cursor_mac(token, tenant, key)):
+        raise InvalidCursor(_INVALID_CURSOR)
+    return token
 
 
 _RUNNING = WorkflowExecutionStatus.RUNNING

@@ -5,6 +5,8 @@ The API, the worker and the launcher all build one `Settings()`; the README list
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from functools import cached_property
 from pathlib import Path
@@ -16,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.signing import JwtSigner, load_or_create_rsa_key
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
-_TENANT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
 
 
 class Settings(BaseSettings):
@@ -80,6 +82,17 @@ class Settings(BaseSettings):
     def tenants_by_key(self) -> dict[str, str]:
         return parse_api_keys(self.api_keys.get_secret_value())
 
+    @cached_property
+    def cursor_key(self) -> bytes:
+        """Signs the API's list cursors.
+
+        Derived from the API keys, the one secret every API replica already shares, so that any replica
+        accepts another's cursors; changing the keys ends the cursors in flight (a 422 that says to list
+        again from the first page).
+        """
+        secret = self.api_keys.get_secret_value().encode()
+        return hmac.new(secret, b"flexprice-webhooks list cursor", hashlib.sha256).digest()
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
@@ -121,7 +134,7 @@ def parse_api_keys(value: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in value.split(","))):
         tenant, sep, key = pair.partition(":")
-        if not sep or not key or not _TENANT_ID.match(tenant):
+        if not sep or not key or not _TENANT_ID.fullmatch(tenant):
             raise ValueError(
                 "WEBHOOKS_API_KEYS must look like tenant_a:key_a,tenant_b:key_b "
                 "(tenant ids use letters, digits, '_' and '-')"
