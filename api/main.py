@@ -1,7 +1,8 @@
 """The FastAPI application: `uvicorn --factory api.main:create_app`.
 
 The Temporal client, the endpoint store and the JWT signer are made once in `lifespan` and reached by
-routes through `api/deps.py`. Temporal being down is a 503 with a message, never a 500.
+routes through `api/deps.py`. Temporal being down is a 503 with a message, never a 500. Every request
+passes `api/request_guard.py` (key, size, time, Unicode) before the application reads its body.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
 from api.deps import Services
+from api.request_guard import RequestGuard
 from api.routes import account, deliveries, endpoints, event_types, events, system
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
@@ -48,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Durable webhook delivery on Temporal. Every /v1 route needs an `x-api-key` header.",
         lifespan=lifespan,
     )
+    # In front of routing: nothing of the application runs, not even body parsing, before it passes.
+    app.add_middleware(RequestGuard, settings=settings)
     for module in (event_types, endpoints, events, deliveries, system, account):
         app.include_router(module.router)
     app.include_router(metrics.router)

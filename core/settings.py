@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "flexprice-webhooks"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
     max_payload_bytes: int = 256 * 1024
+    request_body_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="seconds a client has to send a request's whole body"
+    )
     worker_metrics_host: str = Field(
         default="127.0.0.1",
         description="interface of the worker's Prometheus endpoint (0.0.0.0 in a container)",
@@ -92,6 +95,17 @@ class Settings(BaseSettings):
         """
         secret = self.api_keys.get_secret_value().encode()
         return hmac.new(secret, b"flexprice-webhooks list cursor", hashlib.sha256).digest()
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body the API reads: an event of `max_payload_bytes`, as a client may write it.
+
+        The payload limit counts the compact UTF-8 JSON the API signs; the same payload from a client
+        can be larger: JSON that escapes non-ASCII text as `\\uXXXX` takes up to 3 times the bytes (a
+        character outside the BMP is 4 bytes of UTF-8 but 12 escaped), plus indentation. Four times the
+        payload limit, plus 64 KiB for the envelope (type, id, whitespace), admits every such event.
+        """
+        return 4 * self.max_payload_bytes + 64 * 1024
 
     @property
     def temporal_target(self) -> str:
