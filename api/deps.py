@@ -6,7 +6,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 from temporalio.client import Client
 
 from core.settings import Settings
@@ -50,10 +51,12 @@ def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
     return None
 
 
-def get_tenant(
-    services: ServicesDep,
-    x_api_key: Annotated[str | None, Header(description="Your API key")] = None,
-) -> str:
+# Documented as the schema's security scheme: /docs gets an "Authorize" button, and clients and tools
+# that read the schema know every route but jwks.json needs it. Checked below, not by FastAPI (no 403).
+API_KEY = APIKeyHeader(name="x-api-key", description="Your API key", auto_error=False)
+
+
+def get_tenant(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
     # api/request_guard.py has already refused a request without a valid key before reading its body;
     # this is what routes receive, and what keeps them safe when mounted without the guard.
     tenant = tenant_for_key(services.settings, x_api_key)

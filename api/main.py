@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -21,11 +22,27 @@ from api import metrics
 from api.deps import Services
 from api.request_guard import RequestGuard
 from api.routes import account, deliveries, endpoints, event_types, events, system
+from api.schemas import ErrorPublic
 from core.settings import Settings, load_jwt_signer
 from core.store import EndpointStore
 from core.temporal import connect, is_unreachable
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
+# Every refusal is `{"detail": "..."}` (FastAPI documents its own 422 shape beside these): the statuses
+# that api/request_guard.py and the routes answer, as the OpenAPI schema shows them.
+Responses = dict[int | str, dict[str, Any]]
+COMMON_RESPONSES: Responses = {
+    401: {"model": ErrorPublic, "description": "Missing or invalid `x-api-key`"},
+    408: {"model": ErrorPublic, "description": "The body did not arrive in time"},
+    413: {"model": ErrorPublic, "description": "The body is too large"},
+    415: {"model": ErrorPublic, "description": "The body is not JSON"},
+    503: {"model": ErrorPublic, "description": "Temporal or the endpoint store is unavailable; try again"},
+}
+RESOURCE_RESPONSES: Responses = {
+    **COMMON_RESPONSES,
+    404: {"model": ErrorPublic, "description": "Not found (or another tenant's)"},
+    409: {"model": ErrorPublic, "description": "Conflicts with the resource's state; `detail` says how"},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,8 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # In front of routing: nothing of the application runs, not even body parsing, before it passes.
     app.add_middleware(RequestGuard, settings=settings)
-    for module in (event_types, endpoints, events, deliveries, system, account):
-        app.include_router(module.router)
+    for module in (event_types, account):
+        app.include_router(module.router, responses=COMMON_RESPONSES)
+    for module in (endpoints, events, deliveries):
+        app.include_router(module.router, responses=RESOURCE_RESPONSES)
+    app.include_router(system.router)
     app.include_router(metrics.router)
     # The dashboard: static files calling this same API with the key the person signs in with.
     app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")

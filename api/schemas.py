@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
 from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
@@ -14,6 +15,9 @@ from core.store import Endpoint
 
 # Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+# The schema documents what the validators below accept (their messages are ours, not pydantic's).
+_EVENT_TYPE_ENUM: JsonDict = {"enum": [*sorted(EVENT_TYPES_BY_NAME)]}
+EventTypeName = Annotated[str, Field(json_schema_extra=_EVENT_TYPE_ENUM)]
 
 
 def _check_event_types(value: list[str] | None) -> list[str] | None:
@@ -36,6 +40,10 @@ def _check_description(value: str | None) -> str | None:
     return value
 
 
+class ErrorPublic(BaseModel):
+    detail: str = Field(description="What was wrong, and what to do about it")
+
+
 class MePublic(BaseModel):
     tenant: str
 
@@ -56,7 +64,7 @@ class EndpointCreate(BaseModel):
 
     url: str = Field(max_length=2048, examples=["https://example.com/webhooks/flexprice"])
     signature_method: SignatureMethod = SignatureMethod.HMAC
-    event_types: list[str] | None = Field(
+    event_types: list[EventTypeName] | None = Field(
         default=None, description="Event types to receive; null for every type"
     )
     description: str = Field(default="", max_length=1024)
@@ -71,7 +79,7 @@ class EndpointUpdate(BaseModel):
 
     url: str | None = Field(default=None, max_length=2048)
     signature_method: SignatureMethod | None = None
-    event_types: list[str] | None = None
+    event_types: list[EventTypeName] | None = None
     description: str | None = Field(default=None, max_length=1024)
     enabled: bool | None = None
 
@@ -124,7 +132,7 @@ class EventData(BaseModel):
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    webhook_type: str = Field(examples=["invoice.created"])
+    webhook_type: str = Field(examples=["invoice.created"], json_schema_extra=_EVENT_TYPE_ENUM)
     object_type: str | None = Field(
         default=None, description="Optional; when given it must match the type (the part before the dot)"
     )
@@ -133,6 +141,7 @@ class EventCreate(BaseModel):
         default=None,
         description="Idempotency key: the same id twice is one event. Letters, digits, '_', '-', '.'",
         max_length=128,
+        json_schema_extra={"pattern": f"^{_EVENT_ID.pattern}$"},
     )
 
     @field_validator("webhook_type")
