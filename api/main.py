@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import metrics
@@ -28,6 +29,18 @@ from core.store import EndpointStore
 from core.temporal import connect, is_unreachable
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
+# Only this origin, and never inside another site's frame (which meta tags cannot forbid): a payload
+# that slipped past textContent still could not run, phone home or be overlaid for clickjacking.
+DASHBOARD_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": DASHBOARD_CSP,
+    "X-Frame-Options": "DENY",  # for browsers that predate frame-ancestors
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 # Every refusal is `{"detail": "..."}` (FastAPI documents its own 422 shape beside these): the statuses
 # that api/request_guard.py and the routes answer, as the OpenAPI schema shows them.
 Responses = dict[int | str, dict[str, Any]]
@@ -43,6 +56,22 @@ RESOURCE_RESPONSES: Responses = {
     404: {"model": ErrorPublic, "description": "Not found (or another tenant's)"},
     409: {"model": ErrorPublic, "description": "Conflicts with the resource's state; `detail` says how"},
 }
+
+
+class WithHeaders:
+    """An ASGI app answering as `app` does, with `headers` added to every response."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *self.headers]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,7 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(system.router)
     app.include_router(metrics.router)
     # The dashboard: static files calling this same API with the key the person signs in with.
-    app.mount("/dashboard", StaticFiles(directory=DASHBOARD_DIR, html=True), name="dashboard")
+    dashboard = StaticFiles(directory=DASHBOARD_DIR, html=True)
+    app.mount("/dashboard", WithHeaders(dashboard, DASHBOARD_HEADERS), name="dashboard")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
