@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.service import RPCError, RPCStatusCode
@@ -90,11 +91,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             store.close()
 
-    app = FastAPI(
+    # /docs is Swagger UI served from the fastapi-offline package, not a CDN: a machine without internet
+    # still shows it. Its validator badge would call swagger.io: off. No ReDoc: its page fetches its
+    # logo from redocly's CDN.
+    app = FastAPIOffline(
         title="Flexprice webhooks",
         version="1.0.0",
         description="Durable webhook delivery on Temporal. Every /v1 route needs an `x-api-key` header.",
         lifespan=lifespan,
+        redoc_url=None,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     # In front of routing: nothing of the application runs, not even body parsing, before it passes.
     app.add_middleware(RequestGuard, settings=settings)

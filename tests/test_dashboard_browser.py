@@ -481,3 +481,17 @@ def test_another_site_cannot_frame_the_dashboard(browser: Browser, stack: Stack)
             assert any("frame-ancestors 'none'" in text for text in refused), refused
         finally:
             context.close()
+
+
+def test_api_docs_render_without_internet(browser: Browser, stack: Stack) -> None:
+    # Swagger UI comes from the API itself; the tab refuses anything else and says so on close.
+    expect.set_options(timeout=TIMEOUT_MS)
+    tab = Session(browser, stack.api_url)
+    page = tab.page
+    page.goto(stack.api_url + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/v1/events").first).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Authorize"))).to_be_visible()
+    page.locator(".opblock-summary-path", has_text="/v1/events").first.click()
+    expect(page.get_by_text("Accept an event for delivery").first).to_be_visible()
+    tab.shot("api-docs")
+    tab.close()
