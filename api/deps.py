@@ -6,7 +6,8 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
 from temporalio.client import Client
 
 from api.webhook_logs import WebhookLogs
@@ -32,19 +33,38 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_tenant(
-    services: ServicesDep,
-    x_api_key: Annotated[str | None, Header(description="Your API key")] = None,
-) -> str:
+UNAUTHORIZED = "missing or invalid x-api-key header"
+AUTH_CHALLENGE = {"WWW-Authenticate": "ApiKey"}
+# The only /v1 routes a caller reaches without a key: receivers fetch the public keys anonymously.
+PUBLIC_V1_PATHS = frozenset({"/v1/webhooks/jwks.json"})
+
+
+def needs_key(path: str) -> bool:
+    """Whether a request to `path` must carry a valid `x-api-key` (every /v1 route but the public ones)."""
+    return (path == "/v1" or path.startswith("/v1/")) and path not in PUBLIC_V1_PATHS
+
+
+def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
+    """The tenant `x_api_key` belongs to, or None; keys are compared in constant time."""
     if x_api_key:
-        for key, tenant in services.settings.tenants_by_key.items():
+        for key, tenant in settings.tenants_by_key.items():
             if hmac.compare_digest(key.encode(), x_api_key.encode()):
                 return tenant
-    raise HTTPException(
-        status_code=401,
-        detail="missing or invalid x-api-key header",
-        headers={"WWW-Authenticate": "ApiKey"},
-    )
+    return None
+
+
+# Documented as the schema's security scheme: /docs gets an "Authorize" button, and clients and tools
+# that read the schema know every route but jwks.json needs it. Checked below, not by FastAPI (no 403).
+API_KEY = APIKeyHeader(name="x-api-key", description="Your API key", auto_error=False)
+
+
+def get_tenant(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
+    # api/request_guard.py has already refused a request without a valid key before reading its body;
+    # this is what routes receive, and what keeps them safe when mounted without the guard.
+    tenant = tenant_for_key(services.settings, x_api_key)
+    if tenant is None:
+        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers=AUTH_CHALLENGE)
+    return tenant
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]

@@ -5,16 +5,20 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.config import JsonDict
 
 from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
 from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
 from core.store import Endpoint
 
-EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
-_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+# Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+# The schema documents what the validators below accept (their messages are ours, not pydantic's).
+_EVENT_TYPE_ENUM: JsonDict = {"enum": [*sorted(EVENT_TYPES_BY_NAME)]}
+EventTypeName = Annotated[str, Field(json_schema_extra=_EVENT_TYPE_ENUM)]
 
 
 def _check_event_types(value: list[str] | None) -> list[str] | None:
@@ -28,6 +32,17 @@ def _check_event_types(value: list[str] | None) -> list[str] | None:
             f"unknown event types: {', '.join(unknown)}; GET /v1/webhooks/event-types lists them"
         )
     return list(dict.fromkeys(value))
+
+
+def _check_description(value: str | None) -> str | None:
+    # PostgreSQL's text cannot hold NUL, and no description needs one.
+    if value is not None and "\x00" in value:
+        raise ValueError("description must not contain NUL (\\u0000) characters")
+    return value
+
+
+class ErrorPublic(BaseModel):
+    detail: str = Field(description="What was wrong, and what to do about it")
 
 
 class MePublic(BaseModel):
@@ -53,13 +68,14 @@ class EndpointCreate(BaseModel):
 
     url: str = Field(max_length=2048, examples=["https://example.com/webhooks/flexprice"])
     signature_method: SignatureMethod = SignatureMethod.HMAC
-    event_types: list[str] | None = Field(
+    event_types: list[EventTypeName] | None = Field(
         default=None, description="Event types to receive; null for every type"
     )
     description: str = Field(default="", max_length=1024)
     enabled: bool = True
 
     _event_types = field_validator("event_types")(_check_event_types)
+    _description = field_validator("description")(_check_description)
 
 
 class EndpointUpdate(BaseModel):
@@ -67,11 +83,12 @@ class EndpointUpdate(BaseModel):
 
     url: str | None = Field(default=None, max_length=2048)
     signature_method: SignatureMethod | None = None
-    event_types: list[str] | None = None
+    event_types: list[EventTypeName] | None = None
     description: str | None = Field(default=None, max_length=1024)
     enabled: bool | None = None
 
     _event_types = field_validator("event_types")(_check_event_types)
+    _description = field_validator("description")(_check_description)
 
 
 class EndpointPublic(BaseModel):
@@ -119,7 +136,7 @@ class EventData(BaseModel):
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    webhook_type: str = Field(examples=["invoice.created"])
+    webhook_type: str = Field(examples=["invoice.created"], json_schema_extra=_EVENT_TYPE_ENUM)
     object_type: str | None = Field(
         default=None, description="Optional; when given it must match the type (the part before the dot)"
     )
@@ -128,6 +145,7 @@ class EventCreate(BaseModel):
         default=None,
         description="Idempotency key: the same id twice is one event. Letters, digits, '_', '-', '.'",
         max_length=128,
+        json_schema_extra={"pattern": f"^{_EVENT_ID.pattern}$"},
     )
 
     @field_validator("webhook_type")
@@ -142,7 +160,7 @@ class EventCreate(BaseModel):
     @field_validator("id")
     @classmethod
     def _id_format(cls, value: str | None) -> str | None:
-        if value is not None and not _EVENT_ID.match(value):
+        if value is not None and not _EVENT_ID.fullmatch(value):
             raise ValueError("id must be 1-128 letters, digits, '_', '-' or '.', starting alphanumeric")
         return value
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -141,6 +143,33 @@ def _summary(
     )
 
 
+# A cursor is Temporal's page token behind a MAC of it and the tenant. Temporal cannot tell a damaged
+# token from its own failure (it answers "something went wrong"), so a cursor is checked here: one this
+# API did not hand to this tenant is a 422, and never reaches Temporal.
+_CURSOR_MAC_BYTES = 16
+_INVALID_CURSOR = "cursor is not one this API returned to you; list again without it, from the first page"
+
+
+def _cursor_mac(token: bytes, tenant: str, key: bytes) -> bytes:
+    return hmac.new(key, tenant.encode() + b"\0" + token, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+
+def encode_cursor(token: bytes, *, tenant: str, key: bytes) -> str:
+    return base64.urlsafe_b64encode(_cursor_mac(token, tenant, key) + token).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, *, tenant: str, key: bytes) -> bytes:
+    """Temporal's page token inside `cursor`; `InvalidCursor` unless this API made it for `tenant`."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidCursor(_INVALID_CURSOR) from None
+    mac, token = raw[:_CURSOR_MAC_BYTES], raw[_CURSOR_MAC_BYTES:]
+    if not token or not hmac.compare_digest(mac, _cursor_mac(token, tenant, key)):
+        raise InvalidCursor(_INVALID_CURSOR)
+    return token
+
+
 def _from_execution(execution: WorkflowExecution) -> DeliveryPublic:
     delivery = execution.id.split(":", 2)[2]
     return _summary(
@@ -169,10 +198,13 @@ class _Started:
 class WebhookLogs:
     """Reads and retries deliveries for the API, every Temporal call bounded by `rpc_timeout`."""
 
-    def __init__(self, client: Client, *, rpc_timeout: timedelta, ui_base: str | None) -> None:
+    def __init__(
+        self, client: Client, *, rpc_timeout: timedelta, ui_base: str | None, cursor_key: bytes
+    ) -> None:
         self._client = client
         self._rpc = rpc_timeout
         self._ui_base = ui_base
+        self._cursor_key = cursor_key
 
     async def _describe(self, handle: WorkflowHandle[Any, Any]) -> WorkflowExecutionDescription | None:
         try:
@@ -193,12 +225,7 @@ class WebhookLogs:
         cursor: str | None,
     ) -> DeliveryList:
         query = delivery_query(tenant=tenant, endpoint_id=endpoint_id, status=status, event_type=event_type)
-        token = None
-        if cursor:
-            try:
-                token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-            except (binascii.Error, ValueError):
-                raise InvalidCursor("cursor is not one this API returned") from None
+        token = decode_cursor(cursor, tenant=tenant, key=self._cursor_key) if cursor else None
         pages = self._client.list_workflows(
             query, page_size=limit, next_page_token=token, rpc_timeout=self._rpc
         )
@@ -206,7 +233,7 @@ class WebhookLogs:
             await pages.fetch_next_page()
         except RPCError as err:
             if err.status is RPCStatusCode.INVALID_ARGUMENT:
-                raise InvalidCursor("cursor is not one this API returned") from None
+                raise InvalidCursor(_INVALID_CURSOR) from None
             raise
         # Temporal's SQL visibility lists running workflows first, newest first, then closed ones by
         # close time: a delivery's workflow runs through its retry window, so this is newest first.
@@ -214,7 +241,9 @@ class WebhookLogs:
         next_token = pages.next_page_token
         return DeliveryList(
             items=items,
-            next_cursor=base64.urlsafe_b64encode(next_token).rstrip(b"=").decode() if next_token else None,
+            next_cursor=encode_cursor(next_token, tenant=tenant, key=self._cursor_key)
+            if next_token
+            else None,
         )
 
     async def count_deliveries(

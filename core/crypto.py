@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import re
 from collections.abc import Sequence
@@ -51,6 +53,7 @@ class Keyring:
 
     keys: dict[str, AESGCM]
     current: str
+    _current_raw: bytes
 
     @classmethod
     def parse(cls, value: str) -> Keyring:
@@ -76,7 +79,12 @@ class Keyring:
             order.append(kid)
         if not keys:
             raise ValueError("WEBHOOKS_ENCRYPTION_KEYS lists no key")
-        return cls(keys, order[0])
+        first = base64.b64decode(value.split(",")[0].strip().partition(":")[2])
+        return cls(keys, order[0], first)
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for `purpose` (a MAC, say), derived from the current key: it changes when that does."""
+        return hmac.new(self._current_raw, purpose.encode(), hashlib.sha256).digest()
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(_NONCE_BYTES)

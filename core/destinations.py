@@ -159,9 +159,18 @@ _FIX = "webhooks are delivered to public addresses only: use your receiver's pub
 
 def validate_url(url: str, *, allow_private: bool) -> str:
     """The URL if an endpoint may use it; raises `DestinationError` with a message that says what to fix."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as err:  # a bracket out of place: "Invalid IPv6 URL", an IPv4 address in brackets
+        raise DestinationError(
+            f"url has a malformed host ({err}); brackets enclose an IPv6 address only, "
+            "as in http://[2001:db8::1]/"
+        ) from None
     if parts.scheme not in ("http", "https"):
         raise DestinationError("url must start with http:// or https://")
+    # urlsplit silently drops the tabs and newlines that the stored URL would keep, and httpx refuses.
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise DestinationError("url must not contain spaces or control characters; percent-encode them")
     if not parts.hostname:
         raise DestinationError("url must include a host")
     try:

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.crypto import Keyring
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
-TENANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
 
 
 class Settings(BaseSettings):
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = "flexprice-webhooks"
     log_retention_days: int = Field(default=30, ge=1, le=3650)
     max_payload_bytes: int = 256 * 1024
+    request_body_timeout: float = Field(
+        default=30.0, gt=0, le=600, description="seconds a client has to send a request's whole body"
+    )
     worker_metrics_host: str = Field(
         default="127.0.0.1",
         description="interface of the worker's Prometheus endpoint (0.0.0.0 in a container)",
@@ -190,6 +193,23 @@ class Settings(BaseSettings):
     def tenant_ids(self) -> frozenset[str]:
         return frozenset(self.tenants_by_key.values())
 
+    @cached_property
+    def cursor_key(self) -> bytes:
+        """Signs the API's list cursors: derived from the encryption key, which every replica shares and
+        no tenant knows. A new key ends the cursors in flight (a 422 that says to list again)."""
+        return self.keyring.derive("flexprice-webhooks list cursor")
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The largest request body the API reads: an event of `max_payload_bytes`, as a client may write it.
+
+        The payload limit counts the compact UTF-8 JSON the API signs; the same payload from a client
+        can be larger: JSON that escapes non-ASCII text as `\\uXXXX` takes up to 3 times the bytes (a
+        character outside the BMP is 4 bytes of UTF-8 but 12 escaped), plus indentation. Four times the
+        payload limit, plus 64 KiB for the envelope (type, id, whitespace), admits every such event.
+        """
+        return 4 * self.max_payload_bytes + 64 * 1024
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
@@ -227,7 +247,7 @@ def parse_api_keys(value: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for pair in filter(None, (p.strip() for p in value.split(","))):
         tenant, sep, key = pair.partition(":")
-        if not sep or not key or not TENANT_ID_PATTERN.match(tenant):
+        if not sep or not key or not TENANT_ID_PATTERN.fullmatch(tenant):
             raise ValueError(
                 "WEBHOOKS_API_KEYS must look like tenant_a:key_a,tenant_b:key_b "
                 "(tenant ids use letters, digits, '_' and '-')"

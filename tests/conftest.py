@@ -96,6 +96,15 @@ def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) 
 @contextmanager
 def standalone_api(env: dict[str, str]) -> Iterator[str]:
     """Only the API process, with default settings but `env`, on a free port (Temporal unreachable)."""
+    with standalone_api_process(env) as (base_url, _process):
+        yield base_url
+
+
+@contextmanager
+def standalone_api_process(
+    env: dict[str, str], *, uvicorn_args: tuple[str, ...] = ()
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`standalone_api`, with its process (to read its memory) and more uvicorn options."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="standalone-api-")  # never the checkout's own .data
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
@@ -108,11 +117,13 @@ def standalone_api(env: dict[str, str]) -> Iterator[str]:
         }
     )
     args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
-    proc = subprocess.Popen(args, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*args, *uvicorn_args], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _answers(base_url), timeout=30, what="the API to start")
-        yield base_url
+        yield base_url, proc
     finally:
         proc.terminate()
         proc.wait(timeout=15)

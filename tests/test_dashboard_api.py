@@ -97,6 +97,18 @@ def test_dashboard_is_served_by_the_api(stack: Stack) -> None:
     assert "javascript" in script.headers["content-type"]
 
 
+def test_dashboard_answers_with_its_security_headers(stack: Stack) -> None:
+    # As headers, not meta tags: frame-ancestors and X-Frame-Options work only there.
+    for path in ("/dashboard/", "/dashboard/js/app.js", "/dashboard/style.css"):
+        headers = httpx.get(f"{stack.api_url}{path}").headers
+        policy = headers["content-security-policy"]
+        assert "default-src 'self'" in policy, path
+        assert "frame-ancestors 'none'" in policy, path
+        assert headers["x-frame-options"] == "DENY", path
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert headers["referrer-policy"] == "no-referrer", path
+
+
 def test_dashboard_files_load_nothing_from_the_internet() -> None:
     folder = Path(__file__).parent.parent / "api" / "dashboard"
     files = [p for p in folder.rglob("*") if p.is_file()]

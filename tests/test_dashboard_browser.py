@@ -10,7 +10,10 @@ Screenshots of each main view land in test-output/screenshots/.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -430,4 +433,70 @@ def test_a_clear_message_when_temporal_or_the_api_is_down(browser: Browser, tmp_
     page.get_by_role("button", name="Try again").click()
     expect(page.get_by_role("alert")).to_contain_text(f"Cannot reach the API at {base_url}")
     tab.shot("api-unreachable")
+    tab.close()
+
+
+@contextmanager
+def page_server(html: str) -> Iterator[str]:
+    """A real web server on another origin (127.0.0.1, a port of its own) serving one page: its URL."""
+
+    class OnePage(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = html.encode()
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), OnePage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_another_site_cannot_frame_the_dashboard(browser: Browser, stack: Stack) -> None:
+    # Beside it, a page of the same API that may be framed (the public JWKS): proof that frames render.
+    framing = (
+        f'<iframe name="dashboard" src="{stack.api_url}/dashboard/"></iframe>'
+        f'<iframe name="control" src="{stack.api_url}/v1/webhooks/jwks.json"></iframe>'
+    )
+    with page_server(framing) as other_origin:
+        context = browser.new_context()
+        refused: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("console", lambda message: refused.append(message.text))
+            page.goto(other_origin, wait_until="load", timeout=TIMEOUT_MS)
+            control = page.frame(name="control")
+            assert control is not None
+            expect(control.locator("body")).to_contain_text('"keys"', timeout=TIMEOUT_MS)
+            dashboard = page.frame(name="dashboard")
+            assert dashboard is not None
+            assert dashboard.get_by_label("API key").count() == 0
+            assert "Flexprice" not in dashboard.evaluate("document.documentElement.innerText")
+            assert any("frame-ancestors 'none'" in text for text in refused), refused
+        finally:
+            context.close()
+
+
+def test_api_docs_render_without_internet(browser: Browser, stack: Stack) -> None:
+    # Swagger UI comes from the API itself; the tab refuses anything else and says so on close.
+    expect.set_options(timeout=TIMEOUT_MS)
+    tab = Session(browser, stack.api_url)
+    page = tab.page
+    page.goto(stack.api_url + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/v1/events").first).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile("Authorize"))).to_be_visible()
+    page.locator(".opblock-summary-path", has_text="/v1/events").first.click()
+    expect(page.get_by_text("Accept an event for delivery").first).to_be_visible()
+    tab.shot("api-docs")
     tab.close()

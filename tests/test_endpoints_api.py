@@ -81,6 +81,36 @@ def test_invalid_endpoint_is_422_with_a_message(
     assert words in error["msg"]
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("http://[abc/", "brackets enclose an IPv6 address only"),
+        ("http://a]b/", "brackets enclose an IPv6 address only"),
+        ("http://[127.0.0.1]/", "An IPv4 address cannot be in brackets"),
+        ("http://exa mple.com/", "spaces or control characters"),
+        ("http://example.com/\n", "spaces or control characters"),
+        ("http://example.com/\x00", "spaces or control characters"),
+    ],
+)
+def test_malformed_urls_are_422_not_500(api: httpx.Client, url: str, words: str) -> None:
+    endpoint_id = create_endpoint(api, f"{NOWHERE}/fine")["id"]
+    for response in (
+        api.post("/v1/webhooks/endpoints", json={"url": url}),
+        api.patch(f"/v1/webhooks/endpoints/{endpoint_id}", json={"url": url}),
+    ):
+        assert response.status_code == 422, response.text
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["body", "url"]
+        assert words in error["msg"]
+
+
+def test_a_description_with_nul_is_422(api: httpx.Client) -> None:
+    # PostgreSQL, the production store, cannot keep it: refused here rather than a 500 there.
+    response = api.post("/v1/webhooks/endpoints", json={"url": f"{NOWHERE}/n", "description": "a\x00b"})
+    assert response.status_code == 422
+    assert "NUL" in response.json()["detail"][0]["msg"]
+
+
 def test_patch_validates_too(api: httpx.Client) -> None:
     endpoint_id = create_endpoint(api, f"{NOWHERE}/p")["id"]
     assert api.patch(f"/v1/webhooks/endpoints/{endpoint_id}", json={"url": "gopher://x"}).status_code == 422

@@ -75,6 +75,8 @@ def _answer(status: int):  # type: ignore[no-untyped-def]
         ),
         ({"webhook_type": "invoice.created", "data": {"object": {}}, "id": "a b"}, "id must be"),
         ({"webhook_type": "invoice.created", "data": {"object": {}}, "id": "x:y"}, "id must be"),
+        # Matched whole: a trailing newline was accepted, then failed every attempt.
+        ({"webhook_type": "invoice.created", "data": {"object": {}}, "id": "abc\n"}, "id must be"),
     ],
 )
 def test_invalid_events_are_422_with_a_message(

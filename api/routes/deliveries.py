@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 
 from api import webhook_logs
 from api.deps import ServicesDep, TenantDep
@@ -31,7 +32,9 @@ async def _list(
     cursor: str | None,
 ) -> DeliveryList:
     if event_type is not None and event_type not in EVENT_TYPES_BY_NAME:
-        raise HTTPException(422, f"unknown event_type {event_type!r}")
+        raise _invalid_query(
+            "event_type", event_type, f"unknown event_type {event_type!r}; GET /v1/webhooks/event-types"
+        )
     try:
         return await services.logs.list_deliveries(
             tenant,
@@ -42,7 +45,14 @@ async def _list(
             cursor=cursor,
         )
     except webhook_logs.InvalidCursor as err:
-        raise HTTPException(422, str(err)) from None
+        raise _invalid_query("cursor", cursor, str(err)) from None
+
+
+def _invalid_query(name: str, value: str | None, msg: str) -> RequestValidationError:
+    # FastAPI's own 422 shape, as documented in the OpenAPI schema for every route with parameters.
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": msg, "input": value}]
+    )
 
 
 @router.get("/endpoints/{endpoint_id}/deliveries")

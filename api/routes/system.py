@@ -75,7 +75,7 @@ def jwks(tenant: str, services: ServicesDep, response: Response) -> dict[str, An
     # deliveries in flight, so its keys are served, but no key is ever made for a name nobody configured.
     found = (
         services.jwt_signer.jwks(tenant, create=tenant in services.settings.tenant_ids)
-        if TENANT_ID_PATTERN.match(tenant)
+        if TENANT_ID_PATTERN.fullmatch(tenant)
         else {"keys": []}
     )
     if not found["keys"]:
