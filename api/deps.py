@@ -36,12 +36,16 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 UNAUTHORIZED = "missing or invalid x-api-key header"
 AUTH_CHALLENGE = {"WWW-Authenticate": "ApiKey"}
 # The only /v1 routes a caller reaches without a key: receivers fetch the public keys anonymously.
+# Receivers fetch a tenant's public keys without an API key; the old single JWKS answers 410 to anyone.
 PUBLIC_V1_PATHS = frozenset({"/v1/webhooks/jwks.json"})
+PUBLIC_V1_PREFIX = "/v1/webhooks/jwks/"
 
 
 def needs_key(path: str) -> bool:
     """Whether a request to `path` must carry a valid `x-api-key` (every /v1 route but the public ones)."""
-    return (path == "/v1" or path.startswith("/v1/")) and path not in PUBLIC_V1_PATHS
+    if path in PUBLIC_V1_PATHS or (path.startswith(PUBLIC_V1_PREFIX) and path.endswith(".json")):
+        return False
+    return path == "/v1" or path.startswith("/v1/")
 
 
 def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
@@ -54,7 +58,7 @@ def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
 
 
 # Documented as the schema's security scheme: /docs gets an "Authorize" button, and clients and tools
-# that read the schema know every route but jwks.json needs it. Checked below, not by FastAPI (no 403).
+# that read the schema know every route but the JWKS needs it. Checked below, not by FastAPI (no 403).
 API_KEY = APIKeyHeader(name="x-api-key", description="Your API key", auto_error=False)
 
 

@@ -467,7 +467,7 @@ def test_another_site_cannot_frame_the_dashboard(browser: Browser, stack: Stack)
     # Beside it, a page of the same API that may be framed (the public JWKS): proof that frames render.
     framing = (
         f'<iframe name="dashboard" src="{stack.api_url}/dashboard/"></iframe>'
-        f'<iframe name="control" src="{stack.api_url}/v1/webhooks/jwks.json"></iframe>'
+        f'<iframe name="control" src="{stack.api_url}/v1/webhooks/jwks/tenant_a.json"></iframe>'
     )
     with page_server(framing) as other_origin:
         context = browser.new_context()

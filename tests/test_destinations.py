@@ -177,7 +177,7 @@ def test_saved_and_delivered_agree(host: str, _message: str) -> None:
 @pytest.mark.parametrize("host", ["0177.0.0.1", "１２７．０．０．１", "a\u200db.example"])
 def test_a_url_the_client_cannot_parse_is_refused_when_saved(host: str) -> None:
     # Even where private destinations are allowed: every attempt would fail in httpx's URL parser.
-    with pytest.raises(DestinationError, match="url is not valid: Invalid"):
+    with pytest.raises(DestinationError, match=r"url (is not valid: Invalid|must not contain)"):
         validate_url(f"https://{host}/hook", allow_private=True)
 
 

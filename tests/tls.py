@@ -95,8 +95,8 @@ def tls_proxy(target_port: int, server: Pem, *, client_ca: Path | None = None) -
         context.verify_mode = ssl.CERT_REQUIRED
         context.load_verify_locations(client_ca)
     loop = asyncio.new_event_loop()
-    started = threading.Event()
-    port: list[int] = []
+    writers: set[asyncio.StreamWriter] = set()
+    servers: list[asyncio.Server] = []
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -109,29 +109,32 @@ def tls_proxy(target_port: int, server: Pem, *, client_ca: Path | None = None) -
             writer.close()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.add(writer)
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", target_port)
         except OSError:
             writer.close()
             return
+        writers.add(upstream_writer)
         await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
 
-    async def serve() -> asyncio.Server:
-        server_ = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
-        port.append(server_.sockets[0].getsockname()[1])
-        started.set()
-        return server_
+    async def shutdown() -> None:
+        for server_ in servers:
+            server_.close()
+        for writer in writers:
+            writer.close()
+        await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+        for server_ in servers:
+            await server_.wait_closed()
 
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(serve())
-        loop.run_forever()
-
-    thread = threading.Thread(target=run, daemon=True)
+    servers.append(loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)))
+    port = servers[0].sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    started.wait(10)
     try:
-        yield port[0]
+        yield int(port)
     finally:
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
+        loop.close()

@@ -16,6 +16,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError
 
 from api.deps import ServicesDep
+from api.schemas import ErrorPublic
 from core.settings import TENANT_ID_PATTERN
 from core.temporal import is_unreachable
 
@@ -68,7 +69,10 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     return JSONResponse({"status": "ok", "store": "ok", "temporal": "ok", "workers": len(live)})
 
 
-@router.get("/v1/webhooks/jwks/{tenant}.json")
+@router.get(
+    "/v1/webhooks/jwks/{tenant}.json",
+    responses={404: {"model": ErrorPublic, "description": "No such tenant (or one with no keys yet)"}},
+)
 def jwks(tenant: str, services: ServicesDep, response: Response) -> dict[str, Any]:
     """A tenant's public keys for its jwt-signed deliveries; public, so receivers need no API key."""
     # A tenant gets its first key here if it has none; a tenant whose API key was withdrawn may still have
