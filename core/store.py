@@ -8,8 +8,9 @@ deliveries. Every function takes the tenant, so one tenant's rows are invisible 
 which key signs and which are published).
 
 Secrets are encrypted at rest (core/crypto.py, the keys of the Temporal payload codec): an endpoint's
-hmac secret and a signing key's private half are sealed as they are written and opened as they are
-read, each bound to the row it belongs to. A store written before that is sealed when the API starts.
+hmac secret and URL (which often carries a token) and a signing key's private half are sealed as they
+are written and opened as they are read, each bound to the row it belongs to. A store written before
+that is sealed when the API starts.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class EndpointRow(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant: Mapped[str] = mapped_column(String(64), index=True)
-    url: Mapped[str] = mapped_column(String(2048))
+    url: Mapped[str] = mapped_column(Text)  # sealed: a URL often carries a token
     description: Mapped[str] = mapped_column(String(1024), default="")
     signature_method: Mapped[str] = mapped_column(String(8))
     secret: Mapped[str] = mapped_column(String(512))  # sealed: enc:v1:{kid}:{base64}
@@ -105,6 +106,10 @@ def _secret_purpose(tenant: str, endpoint_id: str) -> str:
     return f"endpoint-secret:{tenant}:{endpoint_id}"
 
 
+def _url_purpose(tenant: str, endpoint_id: str) -> str:
+    return f"endpoint-url:{tenant}:{endpoint_id}"
+
+
 def _key_purpose(tenant: str, kid: str) -> str:
     return f"signing-key:{tenant}:{kid}"
 
@@ -118,7 +123,7 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
     return Endpoint(
         id=row.id,
         tenant=row.tenant,
-        url=row.url,
+        url=_open(keyring, row.url, _url_purpose(row.tenant, row.id)),
         description=row.description,
         signature_method=SignatureMethod(row.signature_method),
         secret=_open(keyring, row.secret, _secret_purpose(row.tenant, row.id)),
@@ -201,8 +206,15 @@ class EndpointStore:
         """Seal every secret written before secrets were encrypted; how many there were."""
         sealed = 0
         with self._session.begin() as session:
-            for row in session.scalars(select(EndpointRow).where(EndpointRow.secret.not_like("enc:%"))):
-                row.secret = seal(self.keyring, row.secret, purpose=_secret_purpose(row.tenant, row.id))
+            for row in session.scalars(
+                select(EndpointRow).where(
+                    or_(EndpointRow.secret.not_like("enc:%"), EndpointRow.url.not_like("enc:%"))
+                )
+            ):
+                if not is_sealed(row.secret):
+                    row.secret = seal(self.keyring, row.secret, purpose=_secret_purpose(row.tenant, row.id))
+                if not is_sealed(row.url):
+                    row.url = seal(self.keyring, row.url, purpose=_url_purpose(row.tenant, row.id))
                 sealed += 1
             plain_keys = select(SigningKeyRow).where(SigningKeyRow.private_key.not_like("enc:%"))
             for key in session.scalars(plain_keys):
@@ -235,7 +247,7 @@ class EndpointStore:
         row = EndpointRow(
             id=endpoint_id,
             tenant=tenant,
-            url=url,
+            url=seal(self.keyring, url, purpose=_url_purpose(tenant, endpoint_id)),
             description=description,
             signature_method=signature_method.value,
             # Every endpoint has a secret, so switching a jwt endpoint to hmac needs no extra step.
@@ -273,7 +285,9 @@ class EndpointStore:
         enabled: bool = UNSET,
     ) -> Endpoint | None:
         changes = {
-            "url": url,
+            "url": seal(self.keyring, url, purpose=_url_purpose(tenant, endpoint_id))
+            if url is not UNSET
+            else UNSET,
             "signature_method": signature_method.value if signature_method is not UNSET else UNSET,
             "event_types": event_types,
             "description": description,

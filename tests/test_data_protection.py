@@ -114,7 +114,7 @@ def test_the_data_dir_is_private_and_holds_no_secret_in_plain_text(
     for path in files:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
         content = path.read_bytes()
-        for secret in (MARKER, endpoint["secret"]):
+        for secret in (MARKER, endpoint["secret"], endpoint["url"]):
             assert secret.encode() not in content, (path, secret)
 
 
@@ -276,3 +276,36 @@ def test_the_codec_endpoint_decodes_for_operators_only(
     assert allowed.headers["access-control-allow-credentials"] == "true"
     elsewhere = httpx.options(f"{codec}/decode", headers={**preflight, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in elsewhere.headers
+
+
+def test_a_store_written_before_sealing_is_sealed_when_the_api_starts(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from core.models import SignatureMethod
+    from core.store import EndpointStore
+    from tests.conftest import TEST_KEYRING
+
+    database = tmp_path / "old.db"
+    store = EndpointStore(f"sqlite:///{database}", TEST_KEYRING)
+    store.create_schema()
+    endpoint = store.create(
+        "t",
+        url="https://example.com/hook?token=abc123",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+    )
+    # As an older version wrote it: in plain text.
+    with store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE endpoints SET secret = :secret, url = :url WHERE id = :id"),
+            {"secret": endpoint.secret, "url": endpoint.url, "id": endpoint.id},
+        )
+    assert b"token=abc123" in database.read_bytes() + Path(f"{database}-wal").read_bytes()
+    store.create_schema()  # what the API does as it starts
+    with store.engine.connect() as conn:
+        secret, url = conn.execute(text("SELECT secret, url FROM endpoints")).one()
+    assert secret.startswith("enc:v1:") and url.startswith("enc:v1:")
+    assert store.get("t", endpoint.id) == endpoint
+    store.close()
