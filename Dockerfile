@@ -24,8 +24,11 @@ COPY api ./api
 COPY activities ./activities
 COPY cli ./cli
 COPY core ./core
+COPY service ./service
 COPY workflows ./workflows
 COPY worker.py ./
+COPY launcher.py ./
+COPY bootstrap.py ./
 RUN pip install --no-deps .
 
 USER webhooks

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 run: $(STAMP)  ## Temporal dev server + worker + API in the foreground (Ctrl-C stops all three)
-	$(BIN)/python -m core.launcher
+	$(BIN)/python -m launcher
 
 receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints what it gets
 	$(BIN)/python -m uvicorn examples.receiver:app --host 127.0.0.1 --port $${RECEIVER_PORT:-9000} --log-level warning

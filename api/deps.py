@@ -1,4 +1,8 @@
-"""What routes receive by injection: settings, the Temporal client, the endpoint store, the tenant."""
+"""What routes receive by injection: the service's operations, settings, the tenant of the API key.
+
+Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`), built once
+in `api.main`'s lifespan; tests swap them with `app.dependency_overrides`.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from temporalio.client import Client
 
-from api.webhook_logs import WebhookLogs
 from core.settings import Settings
 from core.signing import JwtSigner
 from core.store import EndpointStore
+from service.deliveries import Deliveries
+from service.endpoints import Endpoints
+from service.events import Events
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +28,9 @@ class Services:
     temporal: Client
     store: EndpointStore
     jwt_signer: JwtSigner
-    logs: WebhookLogs
+    events: Events
+    deliveries: Deliveries
+    endpoints: Endpoints
 
 
 def get_services(request: Request) -> Services:
@@ -31,6 +39,28 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(services: ServicesDep) -> Settings:
+    return services.settings
+
+
+def get_events(services: ServicesDep) -> Events:
+    return services.events
+
+
+def get_deliveries(services: ServicesDep) -> Deliveries:
+    return services.deliveries
+
+
+def get_endpoints(services: ServicesDep) -> Endpoints:
+    return services.endpoints
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+EventsDep = Annotated[Events, Depends(get_events)]
+DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
+EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"
@@ -62,10 +92,10 @@ def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
 API_KEY = APIKeyHeader(name="x-api-key", description="Your API key", auto_error=False)
 
 
-def get_tenant(services: ServicesDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
+def get_tenant(settings: SettingsDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
     # api/request_guard.py has already refused a request without a valid key before reading its body;
     # this is what routes receive, and what keeps them safe when mounted without the guard.
-    tenant = tenant_for_key(services.settings, x_api_key)
+    tenant = tenant_for_key(settings, x_api_key)
     if tenant is None:
         raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers=AUTH_CHALLENGE)
     return tenant

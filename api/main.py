@@ -14,24 +14,24 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.service import RPCError
 
-from api import metrics
+from api import errors, metrics
 from api.deps import Services
 from api.request_guard import RequestGuard
 from api.routes import account, codec, deliveries, endpoints, event_types, events, system
 from api.schemas import ErrorPublic
-from api.webhook_logs import WebhookLogs
 from core.keys import jwt_signer
 from core.settings import Settings
 from core.store import EndpointStore
-from core.temporal import connect, is_timeout, is_unreachable
+from core.temporal import connect
+from service.deliveries import Deliveries
+from service.endpoints import Endpoints
+from service.events import Events
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and never inside another site's frame (which meta tags cannot forbid): a payload
@@ -88,14 +88,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.create_schema()
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(settings, lazy=True)
-        signer = jwt_signer(settings, store)
-        logs = WebhookLogs(
+        deliveries = Deliveries(
             temporal,
+            store,
             rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout),
             ui_base=settings.ui_url,
             cursor_key=settings.cursor_key,
         )
-        app.state.services = Services(settings, temporal, store, signer, logs)
+        app.state.services = Services(
+            settings=settings,
+            temporal=temporal,
+            store=store,
+            jwt_signer=jwt_signer(settings, store),
+            events=Events(temporal, store, deliveries, settings),
+            deliveries=deliveries,
+            endpoints=Endpoints(store, allow_private_urls=settings.allow_private_urls),
+        )
         try:
             yield
         finally:
@@ -129,31 +137,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/dashboard/")
 
-    @app.exception_handler(RPCError)
-    @app.exception_handler(RuntimeError)
-    async def temporal_error(_request: Request, err: Exception) -> JSONResponse:
-        if is_timeout(err):
-            # Our own rpc_timeout ends a call as CANCELLED, Temporal's as DEADLINE_EXCEEDED: either way
-            # a write may have been applied, and only a retry with the same id is safe.
-            return _unavailable(
-                "Temporal did not answer in time; the request may have been applied. "
-                "Retry it with the same id"
-            )
-        if is_unreachable(err):
-            return _unavailable("Temporal is unavailable; nothing was accepted, try again")
-        if isinstance(err, RPCError):
-            return JSONResponse({"detail": f"Temporal refused the request: {err.message}"}, 502)
-        raise err
-
-    @app.exception_handler(SQLAlchemyError)
-    async def store_unavailable(_request: Request, err: SQLAlchemyError) -> JSONResponse:
-        return _unavailable("the endpoint store is unavailable; nothing was changed, try again")
-
+    errors.install(app)
     return app
-
-
-RETRY_AFTER_SECONDS = 5
-
-
-def _unavailable(detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

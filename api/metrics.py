@@ -9,9 +9,6 @@ on every API replica, so aggregate them with `max`, not `sum`.
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-
 from fastapi import APIRouter, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -22,12 +19,10 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from temporalio.client import Client
 
-from api.deps import ServicesDep
-from api.webhook_logs import delivery_query
-from core import temporal as ids
-from core.models import DeliveryStatus
+from api.deps import DeliveriesDep
+from service.deliveries import Deliveries
+from service.errors import WebhooksError
 
 # `_created` series double every counter and nobody graphs them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -44,21 +39,9 @@ EVENTS_DUPLICATE = Counter(
 )
 
 router = APIRouter(tags=["system"])
-_COUNT_TIMEOUT = timedelta(seconds=5)
-
-# Scheduled for retry: still running, not succeeded yet, and at least one attempt behind it.
-RETRY_SCHEDULED_QUERY = f"{delivery_query(status=DeliveryStatus.PENDING)} AND {ids.ATTEMPT_COUNT.name} > 0"
-# Our workflows never fail on purpose: one that closed failed, terminated or timed out is a bug or an
-# operator's act, and is worth an alert.
-_ABNORMAL_CLOSE = "ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut', 'Canceled')"
-WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow")
 
 
-async def _count(client: Client, query: str) -> int:
-    return (await client.count_workflows(query, rpc_timeout=_COUNT_TIMEOUT)).count
-
-
-async def visibility_registry(client: Client) -> CollectorRegistry:
+async def visibility_registry(deliveries: Deliveries) -> CollectorRegistry:
     """The delivery gauges, counted now; only `webhooks_visibility_up 0` when Temporal does not answer."""
     registry = CollectorRegistry(auto_describe=True)
     up = Gauge(
@@ -66,30 +49,25 @@ async def visibility_registry(client: Client) -> CollectorRegistry:
         "1 when the delivery counts below could be read from Temporal visibility at this scrape",
         registry=registry,
     )
-    statuses = list(DeliveryStatus)
     try:
-        counts = await asyncio.gather(
-            *(_count(client, delivery_query(status=status)) for status in statuses),
-            _count(client, RETRY_SCHEDULED_QUERY),
-            *(_count(client, f"WorkflowType = '{t}' AND {_ABNORMAL_CLOSE}") for t in WORKFLOW_TYPES),
-        )
-    except Exception:  # unreachable, timed out or refused: say so instead of failing the scrape
+        overview = await deliveries.overview()
+    except WebhooksError:  # unreachable, timed out or refused: say so instead of failing the scrape
         up.set(0)
         return registry
     up.set(1)
-    deliveries = Gauge(
+    by_status = Gauge(
         "webhooks_deliveries",
         "Deliveries known to Temporal visibility (closed ones for the retention period), by status",
         ["status"],
         registry=registry,
     )
-    for status, count in zip(statuses, counts, strict=False):
-        deliveries.labels(status.value).set(count)
+    for status, count in overview.deliveries.items():
+        by_status.labels(status.value).set(count)
     Gauge(
         "webhooks_deliveries_retry_scheduled",
         "Deliveries still running whose attempts so far failed and which wait for their next attempt",
         registry=registry,
-    ).set(counts[len(statuses)])
+    ).set(overview.retry_scheduled)
     broken = Gauge(
         "webhooks_workflows_closed_abnormally",
         "Workflows that closed failed, terminated, timed out or canceled (kept for the retention period): "
@@ -97,14 +75,14 @@ async def visibility_registry(client: Client) -> CollectorRegistry:
         ["workflow_type"],
         registry=registry,
     )
-    for workflow_type, count in zip(WORKFLOW_TYPES, counts[len(statuses) + 1 :], strict=True):
+    for workflow_type, count in overview.closed_abnormally.items():
         broken.labels(workflow_type).set(count)
     return registry
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(services: ServicesDep) -> Response:
+async def metrics(deliveries: DeliveriesDep) -> Response:
     """Prometheus metrics: events accepted, and deliveries by status from Temporal visibility."""
-    per_scrape = await visibility_registry(services.temporal)
+    per_scrape = await visibility_registry(deliveries)
     body = generate_latest(REGISTRY) + generate_latest(per_scrape)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

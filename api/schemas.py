@@ -13,6 +13,15 @@ from pydantic.config import JsonDict
 from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
 from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
 from core.store import Endpoint
+from service.models import (
+    AcceptedEvent,
+    DeliveryCounts,
+    DeliveryLog,
+    DeliveryPage,
+    DeliverySummary,
+    EventSubmission,
+    EventView,
+)
 
 # Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
@@ -164,6 +173,11 @@ class EventCreate(BaseModel):
             raise ValueError("id must be 1-128 letters, digits, '_', '-' or '.', starting alphanumeric")
         return value
 
+    def submission(self) -> EventSubmission:
+        return EventSubmission(
+            webhook_type=self.webhook_type, object=self.data.object, object_type=self.object_type, id=self.id
+        )
+
 
 class EventAccepted(BaseModel):
     id: str
@@ -171,12 +185,21 @@ class EventAccepted(BaseModel):
     object_type: str
     created_at: datetime
 
+    @classmethod
+    def of(cls, event: AcceptedEvent) -> EventAccepted:
+        return cls(
+            id=event.id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+        )
+
 
 class DeliveryStatusPublic(StrEnum):
     """A delivery's status: `scheduled` until its workflow starts (the event is accepted, and a worker
     has yet to take it), then `pending` while attempts are being made, then `succeeded` or `failed`."""
 
-    SCHEDULED = "scheduled"
+    SCHEDULED = DeliveryStatus.SCHEDULED.value
     PENDING = DeliveryStatus.PENDING.value
     SUCCEEDED = DeliveryStatus.SUCCEEDED.value
     FAILED = DeliveryStatus.FAILED.value
@@ -193,10 +216,28 @@ class DeliveryPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
 
+    @classmethod
+    def of(cls, delivery: DeliverySummary) -> DeliveryPublic:
+        return cls(
+            id=delivery.id,
+            event_id=delivery.event_id,
+            endpoint_id=delivery.endpoint_id,
+            webhook_type=delivery.webhook_type,
+            status=DeliveryStatusPublic(delivery.status.value),
+            attempt_count=delivery.attempt_count,
+            last_status_code=delivery.last_status_code,
+            created_at=delivery.created_at,
+            updated_at=delivery.updated_at,
+        )
+
 
 class DeliveryList(BaseModel):
     items: list[DeliveryPublic]
     next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: DeliveryPage) -> DeliveryList:
+        return cls(items=[DeliveryPublic.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 class AttemptPublic(BaseModel):
@@ -231,6 +272,20 @@ class DeliveryDetail(DeliveryPublic):
     )
     workflow_url: str | None = Field(description="This delivery in the Temporal Web UI")
 
+    @classmethod
+    def of_log(cls, log: DeliveryLog) -> DeliveryDetail:
+        progress = log.attempt_in_progress
+        return cls(
+            **DeliveryPublic.of(log.summary).model_dump(),
+            payload=log.payload,
+            attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in log.attempts],
+            next_attempt_at=log.next_attempt_at,
+            attempt_in_progress=AttemptInProgress.model_validate(progress, from_attributes=True)
+            if progress
+            else None,
+            workflow_url=log.workflow_url,
+        )
+
 
 class EventDetail(BaseModel):
     id: str
@@ -239,6 +294,17 @@ class EventDetail(BaseModel):
     created_at: datetime
     payload: dict[str, Any]
     deliveries: list[DeliveryPublic]
+
+    @classmethod
+    def of(cls, event: EventView) -> EventDetail:
+        return cls(
+            id=event.id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+            payload=event.payload,
+            deliveries=[DeliveryPublic.of(d) for d in event.deliveries],
+        )
 
 
 class RetryAcceptedPublic(BaseModel):
@@ -252,3 +318,7 @@ class EndpointStatsPublic(BaseModel):
     pending: int
     succeeded: int
     failed: int
+
+    @classmethod
+    def of(cls, counts: DeliveryCounts) -> EndpointStatsPublic:
+        return cls.model_validate(counts, from_attributes=True)

@@ -27,8 +27,8 @@ from typing import Any
 
 import httpx
 
-from core.launcher import Stack
 from core.signing import generate_secret, sign_hmac
+from launcher import Stack
 from worker import http_client
 
 BENCH_TENANT = "bench"

@@ -38,6 +38,11 @@ RETIRE_AFTER = timedelta(hours=1)
 CACHE_SECONDS = 10.0
 
 
+def jwks_path(tenant: str) -> str:
+    """Where a tenant's receivers fetch its public keys (no API key needed)."""
+    return f"/v1/webhooks/jwks/{tenant}.json"
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -18,6 +18,9 @@ class SignatureMethod(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    # Never a workflow's: the service's word for an accepted event's delivery whose workflow has not
+    # started yet (no worker has taken the event).
+    SCHEDULED = "scheduled"
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"

@@ -1,9 +1,8 @@
-"""How this service talks to Temporal: one `connect()`, the workflow-id scheme and the search attributes.
+"""How this service talks to Temporal: one `connect()` for every process, and the namespace set-up.
 
-The API, the worker and the tests all go through here so they cannot drift apart. Workflow ids:
-`event:{tenant}:{event_id}` and `delivery:{tenant}:{event_id}:{endpoint_id}`; a delivery's public id
-(also its `webhook-id` header) is `{event_id}:{endpoint_id}`, so an id from one tenant never resolves
-under another tenant's key.
+The API, the worker and the tests all connect through here so they cannot drift apart: the pydantic data
+converter our models need, the payload codec (core/crypto.py), TLS and API keys. Ids are core/ids.py's,
+search attributes core/search_attributes.py's.
 """
 
 from __future__ import annotations
@@ -20,46 +19,13 @@ from temporalio.api.workflowservice.v1 import (
     UpdateNamespaceRequest,
 )
 from temporalio.client import Client, TLSConfig
-from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import search_attributes
 from core.crypto import EncryptionCodec
 from core.settings import Settings
-
-TENANT = SearchAttributeKey.for_keyword("WebhookTenant")
-ENDPOINT_ID = SearchAttributeKey.for_keyword("WebhookEndpointId")
-EVENT_ID = SearchAttributeKey.for_keyword("WebhookEventId")
-EVENT_TYPE = SearchAttributeKey.for_keyword("WebhookEventType")
-DELIVERY_STATUS = SearchAttributeKey.for_keyword("WebhookDeliveryStatus")
-ATTEMPT_COUNT = SearchAttributeKey.for_int("WebhookAttemptCount")
-LAST_STATUS_CODE = SearchAttributeKey.for_int("WebhookLastStatusCode")
-LAST_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookLastAttemptAt")
-NEXT_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookNextAttemptAt")
-CREATED_AT = SearchAttributeKey.for_datetime("WebhookCreatedAt")
-
-SEARCH_ATTRIBUTES: tuple[SearchAttributeKey, ...] = (  # type: ignore[type-arg]
-    TENANT,
-    ENDPOINT_ID,
-    EVENT_ID,
-    EVENT_TYPE,
-    DELIVERY_STATUS,
-    ATTEMPT_COUNT,
-    LAST_STATUS_CODE,
-    LAST_ATTEMPT_AT,
-    NEXT_ATTEMPT_AT,
-    CREATED_AT,
-)
-
-
-def search_attribute_flags() -> list[str]:
-    """`--search-attribute` arguments for `temporal server start-dev`."""
-    flags: list[str] = []
-    for key in SEARCH_ATTRIBUTES:
-        kind = key.indexed_value_type.name.title().replace("_", "")  # KEYWORD → Keyword
-        flags += ["--search-attribute", f"{key.name}={kind}"]
-    return flags
 
 
 async def connect(
@@ -137,7 +103,7 @@ async def ensure_search_attributes(client: Client) -> None:
         known = set()
     missing = {
         key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
-        for key in SEARCH_ATTRIBUTES
+        for key in search_attributes.ALL
         if key.name not in known
     }
     if missing:
@@ -161,21 +127,3 @@ async def ensure_retention(client: Client, days: int) -> None:
             config=NamespaceConfig(workflow_execution_retention_ttl=wanted),
         )
     )
-
-
-def event_workflow_id(tenant: str, event_id: str) -> str:
-    return f"event:{tenant}:{event_id}"
-
-
-def delivery_id(event_id: str, endpoint_id: str) -> str:
-    return f"{event_id}:{endpoint_id}"
-
-
-def split_delivery_id(value: str) -> tuple[str, str] | None:
-    """`(event_id, endpoint_id)`, or None for a string that is not a delivery id."""
-    event_id, sep, endpoint_id = value.rpartition(":")
-    return (event_id, endpoint_id) if sep and event_id and endpoint_id else None
-
-
-def delivery_workflow_id(tenant: str, delivery: str) -> str:
-    return f"delivery:{tenant}:{delivery}"

@@ -1,6 +1,6 @@
 """Fixtures: the real stack (Temporal dev server, worker, API) on free ports, receivers and API clients.
 
-The session's stack is started the way `make run` starts it (`core.launcher.Stack`), with a retry
+The session's stack is started the way `make run` starts it (`launcher.Stack`), with a retry
 schedule of seconds so that schedules run in test time; long schedules are tested on the
 time-skipping server instead (test_delivery_workflow.py).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,8 +23,8 @@ import httpx
 import pytest
 
 from core.crypto import Keyring
-from core.launcher import Stack
 from core.store import EndpointStore
+from launcher import Stack, free_port, local_stack_env
 from tests.receiver import Receiver
 
 T = TypeVar("T")
@@ -38,19 +37,8 @@ OPERATOR_KEY = "op_test_" + "z" * 20
 OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
-        "WEBHOOKS_DATA_DIR": str(data_dir),
-        "WEBHOOKS_API_PORT": str(free_port()),
-        "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
-        "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
-        "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
         "WEBHOOKS_API_KEYS": ",".join(f"{t}:{k}" for t, k in KEYS.items()),
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": "5",
@@ -59,8 +47,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
         "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
     }
-    env.pop("WEBHOOKS_TEMPORAL_ADDRESS", None)
-    return {**env, **overrides}
+    return local_stack_env(data_dir, **{**env, **overrides})
 
 
 @pytest.fixture(scope="session")

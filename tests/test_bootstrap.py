@@ -1,4 +1,4 @@
-"""`python -m core.bootstrap`, the one-shot job of docker-compose.yml, against the session's Temporal."""
+"""`python -m bootstrap`, the one-shot job of docker-compose.yml, against the session's Temporal."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import sys
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
-from core.launcher import Stack
-from core.temporal import SEARCH_ATTRIBUTES, connect
+from core import search_attributes
+from core.temporal import connect
+from launcher import Stack
 from tests.conftest import free_port
 
 
@@ -23,7 +24,7 @@ def _bootstrap(stack: Stack, namespace: str) -> subprocess.CompletedProcess[str]
         "WEBHOOKS_LOG_RETENTION_DAYS": "7",
     }
     return subprocess.run(
-        [sys.executable, "-m", "core.bootstrap", "--timeout", "120"],
+        [sys.executable, "-m", "bootstrap", "--timeout", "120"],
         env=env,
         capture_output=True,
         text=True,
@@ -49,7 +50,7 @@ def test_bootstrap_prepares_a_new_namespace_and_is_idempotent(stack: Stack) -> N
         attributes = await client.operator_service.list_search_attributes(
             ListSearchAttributesRequest(namespace=namespace)
         )
-        for key in SEARCH_ATTRIBUTES:
+        for key in search_attributes.ALL:
             assert key.name in attributes.custom_attributes
             assert attributes.custom_attributes[key.name] == int(key.indexed_value_type)
 
@@ -59,7 +60,7 @@ def test_bootstrap_prepares_a_new_namespace_and_is_idempotent(stack: Stack) -> N
 def test_bootstrap_gives_up_when_temporal_never_answers(stack: Stack) -> None:
     env = {**stack.env, "WEBHOOKS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     result = subprocess.run(
-        [sys.executable, "-m", "core.bootstrap", "--timeout", "3"],
+        [sys.executable, "-m", "bootstrap", "--timeout", "3"],
         env=env,
         capture_output=True,
         text=True,

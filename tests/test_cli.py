@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import KEYS, free_port, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

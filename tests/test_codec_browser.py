@@ -13,7 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery
 from tests.receiver import Receiver
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS

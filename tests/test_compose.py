@@ -202,8 +202,8 @@ def test_our_services_environment_is_valid_settings(services: dict[str, dict[str
     # The API and the workers sign and publish with one JWT key: the shared volume holds it.
     for name in ("api", "worker"):
         assert any(v.startswith("webhooks-data:/data") for v in services[name]["volumes"]), name
-    assert services["temporal-setup"]["command"][:3] == ["python", "-m", "core.bootstrap"]
-    assert (ROOT / "core" / "bootstrap.py").exists()
+    assert services["temporal-setup"]["command"][:3] == ["python", "-m", "bootstrap"]
+    assert (ROOT / "bootstrap.py").exists()
 
 
 def test_temporal_services_agree(services: dict[str, dict[str, Any]]) -> None:

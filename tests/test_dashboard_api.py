@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import NOWHERE, api_client, create_endpoint, emit, standalone_api, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect, sync_playwright
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import KEYS, OUTPUT, create_endpoint, emit, standalone_api, wait_delivery
 from tests.receiver import Answer, Receiver
 

@@ -25,9 +25,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.launcher import Stack, _bin
+from core.ids import delivery_workflow_id
 from core.models import DeliveryInput, DeliveryPolicy
-from core.temporal import connect, delivery_workflow_id
+from core.temporal import connect
+from launcher import Stack, _bin
 from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Receiver
 
@@ -119,8 +120,8 @@ def test_the_data_dir_is_private_and_holds_no_secret_in_plain_text(
 
 
 def test_a_new_data_dir_gets_its_keys_private_from_the_start(tmp_path: Path) -> None:
-    from core.launcher import prepare_data_dir
     from core.settings import Settings
+    from launcher import prepare_data_dir
 
     data_dir = tmp_path / "fresh"
     old_umask = os.umask(0o022)  # a usual umask: the files must be private whatever it is

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import NOWHERE, api_client, create_endpoint, standalone_api
 from tests.test_destinations import REFUSED_FORMS
 

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from core.keys import TenantKeys
-from core.launcher import Stack
 from core.signing import FixedKey, JwtSigner, SigningKey, generate_secret, signature_headers
 from core.store import EndpointStore
+from launcher import Stack
 from tests.conftest import TEST_KEYRING, create_endpoint, emit, free_port, settled, wait_delivery, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

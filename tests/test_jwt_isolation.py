@@ -22,7 +22,7 @@ import httpx
 import jwt
 import pytest
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import NOWHERE, create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Received, Receiver
 from tests.test_example_receiver import ROOT, example_receiver

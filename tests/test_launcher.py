@@ -1,4 +1,4 @@
-"""`make run`'s launcher (`python -m core.launcher`) stopped by signals: a clean stop, nothing left running.
+"""`make run`'s launcher (`python -m launcher`) stopped by signals: a clean stop, nothing left running.
 
 Each case starts the real launcher on free ports and a temporary data dir, waits for the API's /healthz,
 records every process below it (by pid and start time, so a reused pid is not mistaken for a survivor),
@@ -85,7 +85,7 @@ def _launch(tmp_path: Path, *, under_make: bool, wait_healthy: bool) -> Launched
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     env.update(stack_env(tmp_path / "data"))
     api_url = f"http://127.0.0.1:{env['WEBHOOKS_API_PORT']}"
-    args = [sys.executable, "-m", "core.launcher"]
+    args = [sys.executable, "-m", "launcher"]
     if under_make:
         # The recipe of `make run`: a simple command, which make runs without a shell.
         makefile = tmp_path / "Makefile"

@@ -13,8 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from core.launcher import Stack
-from core.temporal import connect, delivery_workflow_id
+from core.ids import delivery_workflow_id
+from core.temporal import connect
+from launcher import Stack
 from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.launcher import Stack
 from core.signing import generate_secret, sign_hmac
+from launcher import Stack
 from tests.conftest import create_endpoint, emit, free_port, settled, wait_delivery, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node-receiver"

@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import report_attempt
-from core.launcher import Stack
+from core.ids import delivery_workflow_id
 from core.logs import JsonFormatter, TextFormatter
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
-from core.temporal import connect, delivery_workflow_id
+from core.temporal import connect
+from launcher import Stack
 from tests.conftest import (
     OUTPUT,
     create_endpoint,

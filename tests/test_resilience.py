@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import (
     api_client,
     create_endpoint,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import (
     api_client,
     create_endpoint,

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.launcher import Stack
+from launcher import Stack
 from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.faults import paused, sqlite_locked
 from tests.receiver import Answer, Receiver

@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import Client
 
 from core import temporal
-from core.launcher import Stack
 from core.settings import Settings
+from launcher import Stack
 from tests.conftest import (
     TEST_ENCRYPTION_KEYS,
     api_client,

@@ -31,7 +31,7 @@ from temporalio.common import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
-    from core import temporal as ids
+    from core import search_attributes as sa
     from core.models import (
         AttemptOutcome,
         AttemptRecord,
@@ -172,11 +172,11 @@ class DeliveryWorkflow:
     def _visible(self) -> dict[SearchAttributeKey[Any], Any]:
         last = self._attempts[-1] if self._attempts else None
         return {
-            ids.DELIVERY_STATUS: self._status.value,
-            ids.ATTEMPT_COUNT: len(self._attempts),
-            ids.LAST_ATTEMPT_AT: last.started_at if last else None,
-            ids.LAST_STATUS_CODE: last.status_code if last else None,
-            ids.NEXT_ATTEMPT_AT: self._next_attempt_at,
+            sa.DELIVERY_STATUS: self._status.value,
+            sa.ATTEMPT_COUNT: len(self._attempts),
+            sa.LAST_ATTEMPT_AT: last.started_at if last else None,
+            sa.LAST_STATUS_CODE: last.status_code if last else None,
+            sa.NEXT_ATTEMPT_AT: self._next_attempt_at,
         }
 
     def _publish(self) -> None:
@@ -250,12 +250,12 @@ def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
     """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(ids.TENANT, input.tenant),
-            SearchAttributePair(ids.ENDPOINT_ID, input.endpoint_id),
-            SearchAttributePair(ids.EVENT_ID, input.event_id),
-            SearchAttributePair(ids.EVENT_TYPE, input.webhook_type),
-            SearchAttributePair(ids.CREATED_AT, input.created_at),
-            SearchAttributePair(ids.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
-            SearchAttributePair(ids.ATTEMPT_COUNT, 0),
+            SearchAttributePair(sa.TENANT, input.tenant),
+            SearchAttributePair(sa.ENDPOINT_ID, input.endpoint_id),
+            SearchAttributePair(sa.EVENT_ID, input.event_id),
+            SearchAttributePair(sa.EVENT_TYPE, input.webhook_type),
+            SearchAttributePair(sa.CREATED_AT, input.created_at),
+            SearchAttributePair(sa.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
+            SearchAttributePair(sa.ATTEMPT_COUNT, 0),
         ]
     )

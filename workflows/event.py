@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from core import temporal as ids
+    from core import ids
     from core.models import DeliveryInput, EventInput, EventSummary
     from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
 

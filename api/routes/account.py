@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import TenantDep
-from api.routes.system import jwks_path
 from api.schemas import MePublic
+from core.keys import jwks_path
 
 router = APIRouter(prefix="/v1", tags=["account"])
 

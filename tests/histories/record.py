@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from core.launcher import Stack
 from core.temporal import connect
+from launcher import Stack
 from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.receiver import Answer, Receiver
 

@@ -1,4 +1,4 @@
-"""`python -m core.bootstrap`: prepare a Temporal cluster for this service, then exit 0.
+"""`python -m bootstrap`: prepare a Temporal cluster for this service, then exit 0.
 
 Creates the namespace if it is missing, registers our search attributes and sets the retention of the
 delivery logs. Idempotent, so docker-compose runs it on every `up` as a one-shot job that the worker and
@@ -20,9 +20,10 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Register
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import search_attributes
 from core.logs import FIELDS, configure_logging
 from core.settings import Settings
-from core.temporal import SEARCH_ATTRIBUTES, connect, ensure_retention, ensure_search_attributes
+from core.temporal import connect, ensure_retention, ensure_search_attributes
 
 log = logging.getLogger("webhooks.bootstrap")
 
@@ -76,7 +77,7 @@ async def bootstrap(settings: Settings, *, timeout: float) -> None:
                 "address": settings.temporal_target,
                 "namespace": settings.temporal_namespace,
                 "namespace_created": created,
-                "search_attributes": ",".join(key.name for key in SEARCH_ATTRIBUTES),
+                "search_attributes": ",".join(key.name for key in search_attributes.ALL),
                 "retention_days": settings.log_retention_days,
             }
         },
@@ -85,7 +86,7 @@ async def bootstrap(settings: Settings, *, timeout: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m core.bootstrap",
+        prog="python -m bootstrap",
         description="Prepare a Temporal cluster for this service (namespace, search attributes, retention).",
     )
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for Temporal (300)")

@@ -21,6 +21,7 @@ import functools
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -32,9 +33,10 @@ from types import FrameType
 
 import httpx
 
+from core import search_attributes
 from core.crypto import new_key_entry
 from core.settings import Settings
-from core.temporal import connect, ensure_retention, ensure_search_attributes, search_attribute_flags
+from core.temporal import connect, ensure_retention, ensure_search_attributes
 
 DEV_TENANT = "dev"
 # Write-ahead logging about doubles the dev server's throughput (BENCHMARKS.md). synchronous=full keeps
@@ -53,6 +55,28 @@ class StopRequested(Exception):
 def _bin(name: str) -> str:
     path = Path(sysconfig.get_path("scripts")) / name
     return str(path) if path.exists() else name
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another process may take it before it is bound: retry then)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def local_stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """The settings of a stack of its own on this machine: `data_dir` and free ports for everything.
+
+    What the tests and `make bench` start their stacks with (each adds its own settings on top).
+    """
+    env = {
+        "WEBHOOKS_DATA_DIR": str(data_dir),
+        "WEBHOOKS_API_PORT": str(free_port()),
+        "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
+        "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
+        "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
+    }
+    return {**env, **overrides}
 
 
 def _kept(path: Path, make: Callable[[], str]) -> str:
@@ -170,7 +194,7 @@ class Stack:
                     "--ui-codec-endpoint",
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
-                    *search_attribute_flags(),
+                    *search_attributes.dev_server_flags(),
                 ]
             )
         asyncio.run(self._prepare_temporal(timeout))

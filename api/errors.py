@@ -1,0 +1,61 @@
+"""The one place the service's errors become HTTP answers, and the one helper that builds a 422.
+
+Every refusal is `{"detail": "..."}`, but a validation error, which has FastAPI's shape (a list of
+`{"loc", "msg", "type", "input"}`) so that a client parses one kind of 422.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    UpstreamRefused,
+    WebhooksError,
+)
+
+STATUS: list[tuple[type[WebhooksError], int]] = [
+    (PayloadTooLarge, 413),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (UpstreamRefused, 502),
+]
+
+
+def validation_error(
+    field: Sequence[str | int],
+    message: str,
+    *,
+    value: object = None,
+    location: Literal["body", "query", "path"] = "body",
+) -> RequestValidationError:
+    """A 422 in FastAPI's own shape, naming the field and what to fix."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": (location, *field), "msg": message, "input": value}]
+    )
+
+
+async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, WebhooksError)
+    if isinstance(err, InvalidInput) and not isinstance(err, PayloadTooLarge):
+        invalid = validation_error(err.field, err.message, value=err.value, location=err.location)
+        return await request_validation_exception_handler(request, invalid)
+    status = next(code for kind, code in STATUS if isinstance(err, kind))
+    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Unavailable) else None
+    return JSONResponse({"detail": err.message}, status, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(WebhooksError, _webhooks_error)

@@ -1,0 +1,55 @@
+"""Every id the service makes and reads, in one place.
+
+- An event id is the client's (`EventCreate.id`) or `evt_…`; an endpoint id is `ep_…`.
+- A delivery's public id, also its `webhook-id` header, is `{event_id}:{endpoint_id}`: one id for every
+  attempt of one event to one endpoint. Event ids cannot hold `:`, so the last `:` separates the two.
+- Workflow ids carry the tenant, so that an id of one tenant never resolves under another tenant's key:
+  `event:{tenant}:{event_id}` and `delivery:{tenant}:{event_id}:{endpoint_id}`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+
+def new_event_id() -> str:
+    return "evt_" + secrets.token_hex(12)
+
+
+def new_endpoint_id() -> str:
+    return "ep_" + secrets.token_hex(12)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryId:
+    event_id: str
+    endpoint_id: str
+
+    def __str__(self) -> str:
+        return f"{self.event_id}:{self.endpoint_id}"
+
+    @classmethod
+    def parse(cls, value: str) -> DeliveryId | None:
+        """The delivery id in `value`, or None for a string that is not one."""
+        event_id, sep, endpoint_id = value.rpartition(":")
+        return cls(event_id, endpoint_id) if sep and event_id and endpoint_id else None
+
+
+def delivery_id(event_id: str, endpoint_id: str) -> str:
+    return str(DeliveryId(event_id, endpoint_id))
+
+
+def event_workflow_id(tenant: str, event_id: str) -> str:
+    return f"event:{tenant}:{event_id}"
+
+
+def delivery_workflow_id(tenant: str, delivery: str | DeliveryId) -> str:
+    return f"delivery:{tenant}:{delivery}"
+
+
+def delivery_of_workflow(workflow_id: str) -> DeliveryId | None:
+    """The delivery a `delivery:{tenant}:…` workflow id names (tenants cannot hold `:`)."""
+    kind, _, rest = workflow_id.partition(":")
+    _tenant, _, delivery = rest.partition(":")
+    return DeliveryId.parse(delivery) if kind == "delivery" else None

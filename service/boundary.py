@@ -1,0 +1,62 @@
+"""Where the service meets Temporal and the store: their errors become the service's own (errors.py).
+
+`@boundary` on a public service method: a Temporal call that timed out may have been applied (the client's
+own `rpc_timeout` ends a call as CANCELLED, Temporal's deadline as DEADLINE_EXCEEDED), one that could not
+reach Temporal did nothing, and the store's errors mean it is unavailable. Anything else is a bug and is
+left to propagate.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio.service import RPCError
+
+from core.temporal import is_timeout, is_unreachable
+from service.errors import MayHaveBeenApplied, StoreUnavailable, TemporalUnavailable, UpstreamRefused
+
+P = ParamSpec("P")
+R = TypeVar("R")
+TIMED_OUT = "Temporal did not answer in time; the request may have been applied. Retry it with the same id"
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    try:
+        yield
+    except RPCError as err:
+        if is_timeout(err):
+            raise MayHaveBeenApplied(TIMED_OUT) from err
+        if is_unreachable(err):
+            raise TemporalUnavailable() from err
+        raise UpstreamRefused(f"Temporal refused the request: {err.message}") from err
+    except RuntimeError as err:
+        if is_unreachable(err):  # a lazy client that could not connect
+            raise TemporalUnavailable() from err
+        raise
+    except SQLAlchemyError as err:
+        raise StoreUnavailable() from err
+
+
+def boundary(method: Callable[P, R]) -> Callable[P, R]:
+    """Translate the errors of Temporal and the store raised by `method` (sync or async)."""
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def translate_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+            with translated():
+                return await method(*args, **kwargs)
+
+        return cast(Callable[P, R], translate_async)
+
+    @functools.wraps(method)
+    def translate(*args: P.args, **kwargs: P.kwargs) -> R:
+        with translated():
+            return method(*args, **kwargs)
+
+    return translate

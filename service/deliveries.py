@@ -1,0 +1,410 @@
+"""Deliveries: list, count, read and retry them, from Temporal's own record.
+
+Nothing here keeps a copy. A delivery's log is its `DeliveryWorkflow`: listing is a visibility query over
+the search attributes the workflow upserts (eventually consistent, ~100 ms); one delivery is read from its
+workflow's history (the input, then each attempt's result), so no worker is needed to read a log, and a
+closed delivery's state is its result. Manual retry is the `retry_now` update: a delivery's workflow stays
+open for a retry window after its schedule, so there is always one run to update.
+
+Every call to Temporal carries `rpc_timeout`: an answer comes within it whatever Temporal does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import ids
+from core import search_attributes as sa
+from core.models import (
+    AttemptRecord,
+    DeliveryInput,
+    DeliveryState,
+    DeliveryStatus,
+    EventInput,
+    RetryAccepted,
+)
+from core.store import Endpoint, EndpointStore
+from service import queries
+from service.boundary import boundary
+from service.errors import Conflict, InvalidInput, MayHaveBeenApplied, NotFound
+from service.models import (
+    AttemptInProgress,
+    DeliveryCounts,
+    DeliveryLog,
+    DeliveryPage,
+    DeliverySummary,
+    Overview,
+)
+from workflows.delivery import DeliveryWorkflow
+
+LISTED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow")
+
+
+def summary(
+    attrs: TypedSearchAttributes,
+    execution: WorkflowExecutionStatus | None,
+    *,
+    delivery: ids.DeliveryId,
+    created: datetime,
+    webhook_type: str = "",
+) -> DeliverySummary:
+    """A delivery as its search attributes describe it (the workflow's state corrects the status)."""
+    created = attrs.get(sa.CREATED_AT) or created
+    return DeliverySummary(
+        id=str(delivery),
+        event_id=delivery.event_id,
+        endpoint_id=delivery.endpoint_id,
+        webhook_type=attrs.get(sa.EVENT_TYPE) or webhook_type,
+        status=queries.status_of(attrs, execution),
+        attempt_count=attrs.get(sa.ATTEMPT_COUNT) or 0,
+        last_status_code=attrs.get(sa.LAST_STATUS_CODE),
+        created_at=created,
+        updated_at=attrs.get(sa.LAST_ATTEMPT_AT) or created,
+    )
+
+
+def scheduled(event: EventInput, endpoint_id: str) -> DeliverySummary:
+    """A delivery of an accepted event whose workflow has not started yet."""
+    return DeliverySummary(
+        id=ids.delivery_id(event.event_id, endpoint_id),
+        event_id=event.event_id,
+        endpoint_id=endpoint_id,
+        webhook_type=event.webhook_type,
+        status=DeliveryStatus.SCHEDULED,
+        attempt_count=0,
+        last_status_code=None,
+        created_at=event.created_at,
+        updated_at=event.created_at,
+    )
+
+
+def _of_execution(execution: WorkflowExecution) -> DeliverySummary:
+    delivery = ids.delivery_of_workflow(execution.id)
+    assert delivery is not None, execution.id  # listed by a query on DeliveryWorkflow
+    return summary(
+        execution.typed_search_attributes, execution.status, delivery=delivery, created=execution.start_time
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Started:
+    """What a delivery's history says: its input and the attempts its run has completed so far."""
+
+    input: DeliveryInput
+    attempts: list[AttemptRecord]
+
+
+class Deliveries:
+    """Reads and retries deliveries, every Temporal call bounded by `rpc_timeout`."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: EndpointStore,
+        *,
+        rpc_timeout: timedelta,
+        ui_base: str | None,
+        cursor_key: bytes,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._rpc = rpc_timeout
+        self._ui_base = ui_base
+        self._cursor_key = cursor_key
+
+    async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
+        endpoint = await asyncio.to_thread(self._store.get, tenant, endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        return endpoint
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        try:
+            return await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    @boundary
+    async def list(
+        self,
+        tenant: str,
+        *,
+        endpoint_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        event_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> DeliveryPage:
+        """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
+        closed ones by close time, and a delivery's workflow runs through its retry window."""
+        if endpoint_id is not None:
+            await self._endpoint(tenant, endpoint_id)
+        query = queries.delivery_query(
+            tenant=tenant, endpoint_id=endpoint_id, status=status, event_type=event_type
+        )
+        token = queries.decode_cursor(cursor, tenant=tenant, key=self._cursor_key) if cursor else None
+        pages = self._client.list_workflows(
+            query, page_size=limit, next_page_token=token, rpc_timeout=self._rpc
+        )
+        try:
+            await pages.fetch_next_page()
+        except RPCError as err:
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidInput(queries.INVALID_CURSOR, field=("cursor",), location="query") from None
+            raise
+        next_token = pages.next_page_token
+        return DeliveryPage(
+            items=[_of_execution(e) for e in pages.current_page or []],
+            next_cursor=(
+                queries.encode_cursor(next_token, tenant=tenant, key=self._cursor_key) if next_token else None
+            ),
+        )
+
+    @boundary
+    async def count(self, tenant: str, endpoint_id: str, *, since: datetime) -> DeliveryCounts:
+        """How many of an endpoint's deliveries since `since` are pending, succeeded and failed."""
+        await self._endpoint(tenant, endpoint_id)
+
+        async def count(status: DeliveryStatus) -> int:
+            query = queries.delivery_query(
+                tenant=tenant, endpoint_id=endpoint_id, status=status, created_since=since
+            )
+            return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
+
+        pending, succeeded, failed = await asyncio.gather(*(count(s) for s in LISTED_STATUSES))
+        return DeliveryCounts(
+            endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
+        )
+
+    @boundary
+    async def overview(self) -> Overview:
+        """Every tenant's deliveries by status, those waiting for a retry, and workflows closed abnormally."""
+
+        async def count(query: str) -> int:
+            return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
+
+        counts = await asyncio.gather(
+            *(count(queries.delivery_query(status=s)) for s in LISTED_STATUSES),
+            count(queries.RETRY_SCHEDULED),
+            *(count(queries.workflows_closed_abnormally(t)) for t in WORKFLOW_TYPES),
+        )
+        by_status = dict(zip(LISTED_STATUSES, counts, strict=False))
+        return Overview(
+            deliveries=by_status,
+            retry_scheduled=counts[len(LISTED_STATUSES)],
+            closed_abnormally=dict(zip(WORKFLOW_TYPES, counts[len(LISTED_STATUSES) + 1 :], strict=True)),
+        )
+
+    async def _attempt_in_progress(
+        self, description: WorkflowExecutionDescription, number: int
+    ) -> AttemptInProgress | None:
+        """The attempt being made, from Temporal's record of the pending activity: how many tries of ours
+        failed so far and why (the reason a failed try left as heartbeat details), and the next try."""
+        pending = description.raw_description.pending_activities
+        if not pending:
+            return None
+        activity = pending[0]
+        reason = None
+        if activity.attempt > 1 and activity.heartbeat_details.payloads:
+            [reason] = await self._client.data_converter.decode(activity.heartbeat_details.payloads, [str])
+        next_try = None
+        if activity.attempt > 1 and activity.state is PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
+            next_try = activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+        return AttemptInProgress(
+            attempt=number, infra_failures=activity.attempt - 1, infra_error=reason, next_try_at=next_try
+        )
+
+    async def _read_history(self, workflow_id: str, run_id: str | None) -> _Started | None:
+        """The input of a run and the attempts it completed, in order, from its history."""
+        handle = self._client.get_workflow_handle(workflow_id, run_id=run_id)
+        converter = self._client.data_converter
+        started: DeliveryInput | None = None
+        attempts: list[AttemptRecord] = []
+        try:
+            async for event in handle.fetch_history_events(rpc_timeout=self._rpc):
+                if event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    payloads = event.workflow_execution_started_event_attributes.input.payloads
+                    [started] = await converter.decode(payloads, [DeliveryInput])
+                elif event.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                    payloads = event.activity_task_completed_event_attributes.result.payloads
+                    [record] = await converter.decode(payloads, [AttemptRecord])
+                    attempts.append(record)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        if started is None:
+            return None
+        return _Started(started, started.progress.attempts + attempts)
+
+    async def _state(self, workflow_id: str, description: WorkflowExecutionDescription) -> DeliveryState:
+        """A delivery's state: a completed one's result; otherwise read from its history, without a worker."""
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            handle: WorkflowHandle[DeliveryWorkflow, DeliveryState] = self._client.get_workflow_handle_for(
+                DeliveryWorkflow.run, workflow_id, run_id=description.run_id
+            )
+            return await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+        found = await self._read_history(workflow_id, description.run_id)
+        if found is None:
+            raise NotFound(f"delivery {workflow_id} not found")
+        attrs = description.typed_search_attributes
+        return DeliveryState(
+            delivery_id=found.input.delivery_id,
+            event_id=found.input.event_id,
+            endpoint_id=found.input.endpoint_id,
+            webhook_type=found.input.webhook_type,
+            body=found.input.body,
+            created_at=found.input.created_at,
+            status=queries.status_of(attrs, description.status),
+            attempts=found.attempts,
+            next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
+            policy=found.input.policy,
+        )
+
+    def _workflow_url(self, workflow_id: str) -> str | None:
+        if not self._ui_base:
+            return None
+        namespace = quote(self._client.namespace)
+        return f"{self._ui_base}/namespaces/{namespace}/workflows/{quote(workflow_id, safe='')}"
+
+    @boundary
+    async def get(self, tenant: str, delivery_id: str) -> DeliveryLog:
+        """One delivery: the payload sent and every attempt; `scheduled` if its workflow has yet to start."""
+        delivery = _parsed(delivery_id)
+        workflow_id = ids.delivery_workflow_id(tenant, delivery)
+        description = await self._describe(workflow_id)
+        if description is None:
+            return await self._scheduled_log(tenant, delivery)
+        state = await self._state(workflow_id, description)
+        last = state.attempts[-1] if state.attempts else None
+        running = description.status is WorkflowExecutionStatus.RUNNING
+        return DeliveryLog(
+            summary=DeliverySummary(
+                id=str(delivery),
+                event_id=state.event_id,
+                endpoint_id=state.endpoint_id,
+                webhook_type=state.webhook_type,
+                status=state.status,
+                attempt_count=len(state.attempts),
+                last_status_code=last.status_code if last else None,
+                created_at=state.created_at,
+                updated_at=last.started_at if last else state.created_at,
+            ),
+            payload=json.loads(state.body),
+            attempts=state.attempts,
+            next_attempt_at=state.next_attempt_at,
+            attempt_in_progress=(
+                await self._attempt_in_progress(description, len(state.attempts) + 1) if running else None
+            ),
+            workflow_url=self._workflow_url(workflow_id),
+        )
+
+    async def _scheduled_log(self, tenant: str, delivery: ids.DeliveryId) -> DeliveryLog:
+        event = await self.event_input(tenant, delivery.event_id)
+        if event is None or delivery.endpoint_id not in event.endpoint_ids:
+            raise NotFound(f"delivery {delivery} not found")
+        return DeliveryLog(
+            summary=scheduled(event, delivery.endpoint_id),
+            payload=json.loads(event.body),
+            attempts=[],
+            next_attempt_at=None,
+            attempt_in_progress=None,
+            workflow_url=None,
+        )
+
+    @boundary
+    async def retry(self, tenant: str, delivery_id: str) -> RetryAccepted:
+        """One manual attempt now: an update on the delivery's workflow, which joins one in flight."""
+        delivery = _parsed(delivery_id)
+        endpoint = await asyncio.to_thread(self._store.get, tenant, delivery.endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"delivery {delivery} not found (its endpoint was deleted)")
+        if not endpoint.enabled:
+            raise Conflict(f"endpoint {endpoint.id} is disabled; enable it before retrying")
+        workflow_id = ids.delivery_workflow_id(tenant, delivery)
+        handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
+        try:
+            # An update waits for a worker to accept it: without a worker it would wait for ever.
+            return await handle.execute_update(DeliveryWorkflow.retry_now, rpc_timeout=self._rpc)
+        except WorkflowUpdateFailedError as err:
+            raise Conflict(str(err.cause or err)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise MayHaveBeenApplied(
+                f"no worker took the retry within {self._rpc.total_seconds():g} s; it may still be made "
+                "when a worker is back, so check the delivery's log before retrying again"
+            ) from None
+        except RPCError as err:
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+        # No open run: the retry window is over, the event is still being fanned out, or no such delivery.
+        description = await self._describe(workflow_id)
+        if description is not None:
+            closed = f"{description.close_time:%Y-%m-%d %H:%M} UTC" if description.close_time else "closed"
+            raise Conflict(
+                f"delivery {delivery} can no longer be retried: its retry window ended when its workflow "
+                f"closed ({closed}). Emit the event again with a new id to deliver it once more"
+            )
+        await self._scheduled_log(tenant, delivery)  # NotFound unless it is about to start
+        raise Conflict(f"delivery {delivery} has not started yet: its first attempt comes first")
+
+    async def event_input(self, tenant: str, event_id: str) -> EventInput | None:
+        """The event as accepted: its workflow's input, from the first event of its history."""
+        handle = self._client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
+        try:
+            async for history_event in handle.fetch_history_events(rpc_timeout=self._rpc):
+                if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    payloads = history_event.workflow_execution_started_event_attributes.input.payloads
+                    [event] = await self._client.data_converter.decode(payloads, [EventInput])
+                    return event  # type: ignore[no-any-return]
+                return None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return None
+
+    async def summaries(self, tenant: str, event: EventInput) -> builtins.list[DeliverySummary]:
+        """Each delivery of an event as it stands (`scheduled` until its workflow starts)."""
+
+        async def one(endpoint_id: str) -> DeliverySummary:
+            delivery = ids.DeliveryId(event.event_id, endpoint_id)
+            description = await self._describe(ids.delivery_workflow_id(tenant, delivery))
+            if description is None:
+                return scheduled(event, endpoint_id)
+            return summary(
+                description.typed_search_attributes,
+                description.status,
+                delivery=delivery,
+                created=event.created_at,
+                webhook_type=event.webhook_type,
+            )
+
+        return list(await asyncio.gather(*(one(e) for e in event.endpoint_ids)))
+
+
+def _parsed(delivery_id: str) -> ids.DeliveryId:
+    delivery = ids.DeliveryId.parse(delivery_id)
+    if delivery is None:
+        raise NotFound(f"delivery {delivery_id} not found")
+    return delivery

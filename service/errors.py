@@ -1,0 +1,80 @@
+"""Every error the service raises, one tree, translated to HTTP answers in one place (api/errors.py).
+
+    WebhooksError
+    ├── InvalidInput        the request says something we cannot do: `field` names what to fix
+    │   └── PayloadTooLarge
+    ├── NotFound            no such thing for this tenant (another tenant's is the same: not found)
+    ├── Conflict            the thing's state refuses it now (a disabled endpoint, a reused event id, ...)
+    ├── Unavailable         a dependency did not answer; try again (`retry_after` seconds)
+    │   ├── TemporalUnavailable    not reached: nothing was done
+    │   ├── MayHaveBeenApplied     no answer in time: the request may have been applied
+    │   └── StoreUnavailable       the endpoint store: nothing was changed
+    └── UpstreamRefused     Temporal refused a call we thought valid (a bug of ours, or its limits)
+
+Messages are written for the caller: they say what happened and what to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+RETRY_AFTER_SECONDS = 5
+
+
+class WebhooksError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(WebhooksError):
+    """`field` is where the problem is: a path into the request's `location` (`("object_type",)` of the
+    body, `("cursor",)` of the query)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: Sequence[str | int] = (),
+        value: object = None,
+        location: Literal["body", "query", "path"] = "body",
+    ) -> None:
+        super().__init__(message)
+        self.field = tuple(field)
+        self.value = value
+        self.location = location
+
+
+class PayloadTooLarge(InvalidInput):
+    pass
+
+
+class NotFound(WebhooksError):
+    pass
+
+
+class Conflict(WebhooksError):
+    pass
+
+
+class Unavailable(WebhooksError):
+    retry_after = RETRY_AFTER_SECONDS
+
+
+class TemporalUnavailable(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("Temporal is unavailable; nothing was accepted, try again")
+
+
+class MayHaveBeenApplied(Unavailable):
+    pass
+
+
+class StoreUnavailable(Unavailable):
+    def __init__(self) -> None:
+        super().__init__("the endpoint store is unavailable; nothing was changed, try again")
+
+
+class UpstreamRefused(WebhooksError):
+    pass

@@ -1,0 +1,170 @@
+"""Events: accept one (a durable `EventWorkflow`, started before the caller hears yes) and read one back.
+
+The event id is the workflow id: the same id twice is one event with one set of deliveries, whatever the
+timing; the same id with another payload is refused, as a reused idempotency key is at Stripe. Which
+endpoints an event goes to is decided when it is accepted, from the endpoint store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from core import ids
+from core import search_attributes as sa
+from core.catalog import EVENT_TYPES_BY_NAME
+from core.models import DeliveryPolicy, EventInput
+from core.settings import Settings
+from core.store import EndpointStore
+from service.boundary import boundary
+from service.deliveries import Deliveries
+from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from service.models import AcceptedEvent, EventSubmission, EventView
+from workflows.event import EventWorkflow
+
+# Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
+# event after it was accepted.
+FANOUT_BUDGET_BYTES = 32_000_000
+
+
+def serialize(submission: EventSubmission) -> tuple[str, str]:
+    """The event's object type and the exact JSON body every endpoint receives."""
+    object_type = EVENT_TYPES_BY_NAME[submission.webhook_type].object_type
+    if submission.object_type is not None and submission.object_type != object_type:
+        raise InvalidInput(
+            f"object_type of {submission.webhook_type} is {object_type!r}, not {submission.object_type!r}",
+            field=("object_type",),
+            value=submission.object_type,
+        )
+    try:
+        body = json.dumps(
+            {
+                "webhook_type": submission.webhook_type,
+                "object_type": object_type,
+                "data": {"object": submission.object},
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+            allow_nan=False,  # NaN and Infinity are not JSON: receivers' parsers would refuse them
+        )
+    except ValueError:
+        raise InvalidInput(
+            "numbers must be finite: NaN and Infinity are not valid JSON", field=("data", "object")
+        ) from None
+    return object_type, body
+
+
+class Events:
+    def __init__(
+        self, client: Client, store: EndpointStore, deliveries: Deliveries, settings: Settings
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._deliveries = deliveries
+        self._settings = settings
+        self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
+
+    @boundary
+    async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
+        """Accept an event for every enabled endpoint of the tenant subscribed to its type."""
+        object_type, body = serialize(submission)
+        size = len(body.encode())
+        limit = self._settings.max_payload_bytes
+        if size > limit:
+            raise PayloadTooLarge(f"the payload is larger than {limit} bytes", field=("data", "object"))
+        endpoint_ids = await asyncio.to_thread(self._store.subscribed, tenant, submission.webhook_type)
+        if size * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
+            raise PayloadTooLarge(
+                f"this payload ({size} bytes) to {len(endpoint_ids)} endpoints is more than "
+                f"{FANOUT_BUDGET_BYTES // 1_000_000} MB in all; send a smaller payload",
+                field=("data", "object"),
+            )
+        event_id = submission.id or ids.new_event_id()
+        body_sha256 = hashlib.sha256(body.encode()).hexdigest()
+        workflow_id = ids.event_workflow_id(tenant, event_id)
+        created_at = datetime.now(UTC)
+        settings = self._settings
+        try:
+            await self._client.start_workflow(
+                EventWorkflow.run,
+                EventInput(
+                    tenant=tenant,
+                    event_id=event_id,
+                    webhook_type=submission.webhook_type,
+                    object_type=object_type,
+                    body=body,
+                    created_at=created_at,
+                    endpoint_ids=endpoint_ids,
+                    policy=DeliveryPolicy(
+                        retry_delays=settings.retry_delays,
+                        attempt_timeout=settings.delivery_timeout,
+                        retry_window=settings.retry_window_seconds,
+                    ),
+                ),
+                id=workflow_id,
+                task_queue=settings.task_queue,
+                # A second emission of the id, running or closed, is refused here and answered with the
+                # first one.
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.TENANT, tenant),
+                        SearchAttributePair(sa.EVENT_ID, event_id),
+                        SearchAttributePair(sa.EVENT_TYPE, submission.webhook_type),
+                    ]
+                ),
+                memo={"created_at": created_at.isoformat(), "body_sha256": body_sha256},
+                rpc_timeout=self._rpc,
+            )
+        except WorkflowAlreadyStartedError:
+            return await self._already_accepted(workflow_id, event_id, body_sha256)
+        return AcceptedEvent(
+            id=event_id,
+            webhook_type=submission.webhook_type,
+            object_type=object_type,
+            created_at=created_at,
+            duplicate=False,
+        )
+
+    async def _already_accepted(self, workflow_id: str, event_id: str, body_sha256: str) -> AcceptedEvent:
+        description = await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
+        accepted_sha256 = await description.memo_value("body_sha256", None)
+        if accepted_sha256 is not None and accepted_sha256 != body_sha256:
+            raise Conflict(
+                f"event id {event_id} was already used for a different payload; use a new id for a new event"
+            )
+        webhook_type = description.typed_search_attributes.get(sa.EVENT_TYPE) or ""
+        return AcceptedEvent(
+            id=event_id,
+            webhook_type=webhook_type,
+            object_type=EVENT_TYPES_BY_NAME[webhook_type].object_type,
+            created_at=datetime.fromisoformat(str(await description.memo_value("created_at"))),
+            duplicate=True,
+        )
+
+    @boundary
+    async def get(self, tenant: str, event_id: str) -> EventView:
+        """The event as accepted, and each delivery's current status."""
+        event = await self._deliveries.event_input(tenant, event_id)
+        if event is None:
+            raise NotFound(f"event {event_id} not found")
+        return EventView(
+            id=event.event_id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+            payload=json.loads(event.body),
+            deliveries=await self._deliveries.summaries(tenant, event),
+        )

@@ -1,0 +1,112 @@
+"""What the service's operations return: the domain's own models, which the API turns into its schemas.
+
+An attempt is `core.models.AttemptRecord`, as the workflow recorded it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from core.models import AttemptRecord, DeliveryStatus
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySummary:
+    """A delivery as lists show it (from visibility)."""
+
+    id: str
+    event_id: str
+    endpoint_id: str
+    webhook_type: str
+    status: DeliveryStatus
+    attempt_count: int
+    last_status_code: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptInProgress:
+    """The attempt being made now, or held up by faults of ours (retried by Temporal)."""
+
+    attempt: int
+    infra_failures: int
+    infra_error: str | None
+    next_try_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLog:
+    """One delivery, whole: its summary, the payload sent and every attempt."""
+
+    summary: DeliverySummary
+    payload: dict[str, Any]
+    attempts: list[AttemptRecord]
+    next_attempt_at: datetime | None
+    attempt_in_progress: AttemptInProgress | None
+    workflow_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    items: list[DeliverySummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryCounts:
+    endpoint_id: str
+    since: datetime
+    pending: int
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """An event as accepted, and each of its deliveries (`scheduled` until its workflow starts)."""
+
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    payload: dict[str, Any]
+    deliveries: list[DeliverySummary]
+
+
+@dataclass(frozen=True, slots=True)
+class EventSubmission:
+    """An event as a client submits it (already shaped by the API's schema)."""
+
+    webhook_type: str
+    object: dict[str, Any]
+    object_type: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedEvent:
+    """An event the service holds durably; `duplicate` when its id had been accepted before."""
+
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    duplicate: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """Counts across every tenant, for operators' metrics."""
+
+    deliveries: dict[DeliveryStatus, int]
+    retry_scheduled: int
+    closed_abnormally: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    checks: dict[str, Any]

@@ -1,0 +1,104 @@
+"""The visibility queries of deliveries, the statuses they read, and the cursors that page through them.
+
+A delivery's status is its `WebhookDeliveryStatus` search attribute, corrected by its workflow's state: a
+workflow that ended without settling (terminated, failed, timed out) did not deliver. A delivery whose
+workflow continued as new leaves closed runs behind that are the same delivery: only its newest run is
+ever listed or counted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import TypedSearchAttributes
+
+from core import search_attributes as sa
+from core.models import DeliveryStatus
+from service.errors import InvalidInput
+
+DELIVERIES = "WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+_STATUS_CLAUSES = {
+    DeliveryStatus.PENDING: f"{sa.DELIVERY_STATUS.name} = 'pending' AND ExecutionStatus = 'Running'",
+    DeliveryStatus.SUCCEEDED: f"{sa.DELIVERY_STATUS.name} = 'succeeded'",
+    DeliveryStatus.FAILED: (
+        f"({sa.DELIVERY_STATUS.name} = 'failed' OR "
+        f"({sa.DELIVERY_STATUS.name} = 'pending' AND ExecutionStatus != 'Running'))"
+    ),
+}
+# Scheduled for retry: still running, not succeeded yet, and at least one attempt behind it.
+RETRY_SCHEDULED = (
+    f"{DELIVERIES} AND {_STATUS_CLAUSES[DeliveryStatus.PENDING]} AND {sa.ATTEMPT_COUNT.name} > 0"
+)
+# Our workflows never fail on purpose: one closed failed, terminated or timed out is a bug or an operator's.
+ABNORMAL_CLOSE = "ExecutionStatus IN ('Failed', 'Terminated', 'TimedOut', 'Canceled')"
+
+
+def quoted(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def delivery_query(
+    *,
+    tenant: str | None = None,
+    endpoint_id: str | None = None,
+    status: DeliveryStatus | None = None,
+    event_type: str | None = None,
+    created_since: datetime | None = None,
+) -> str:
+    """The visibility query for deliveries matching every filter given."""
+    clauses = [DELIVERIES]
+    if tenant is not None:
+        clauses.append(f"{sa.TENANT.name} = {quoted(tenant)}")
+    if endpoint_id is not None:
+        clauses.append(f"{sa.ENDPOINT_ID.name} = {quoted(endpoint_id)}")
+    if status is not None:
+        clauses.append(_STATUS_CLAUSES[status])
+    if event_type is not None:
+        clauses.append(f"{sa.EVENT_TYPE.name} = {quoted(event_type)}")
+    if created_since is not None:
+        since = created_since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        clauses.append(f"{sa.CREATED_AT.name} >= {quoted(since)}")
+    return " AND ".join(clauses)
+
+
+def workflows_closed_abnormally(workflow_type: str) -> str:
+    return f"WorkflowType = {quoted(workflow_type)} AND {ABNORMAL_CLOSE}"
+
+
+def status_of(attrs: TypedSearchAttributes, execution: WorkflowExecutionStatus | None) -> DeliveryStatus:
+    """A delivery's status from its search attributes and the state of its workflow."""
+    status = DeliveryStatus(attrs.get(sa.DELIVERY_STATUS) or DeliveryStatus.PENDING.value)
+    unsettled_close = execution not in (None, WorkflowExecutionStatus.RUNNING)
+    return DeliveryStatus.FAILED if status is DeliveryStatus.PENDING and unsettled_close else status
+
+
+# A cursor is Temporal's page token behind a MAC of it and the tenant. Temporal cannot tell a damaged
+# token from its own failure (it answers "something went wrong"), so a cursor is checked here: one this
+# API did not hand to this tenant is refused, and never reaches Temporal.
+_CURSOR_MAC_BYTES = 16
+INVALID_CURSOR = "cursor is not one this API returned to you; list again without it, from the first page"
+
+
+def _cursor_mac(token: bytes, tenant: str, key: bytes) -> bytes:
+    return hmac.new(key, tenant.encode() + b"\0" + token, hashlib.sha256).digest()[:_CURSOR_MAC_BYTES]
+
+
+def encode_cursor(token: bytes, *, tenant: str, key: bytes) -> str:
+    return base64.urlsafe_b64encode(_cursor_mac(token, tenant, key) + token).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, *, tenant: str, key: bytes) -> bytes:
+    """Temporal's page token inside `cursor`; `InvalidInput` unless this API made it for `tenant`."""
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query") from None
+    mac, token = raw[:_CURSOR_MAC_BYTES], raw[_CURSOR_MAC_BYTES:]
+    if not token or not hmac.compare_digest(mac, _cursor_mac(token, tenant, key)):
+        raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query")
+    return token

@@ -1,0 +1,215 @@
+"""The API's routes in-process: routing, validation and error shapes, with the services swapped for fakes.
+
+Through httpx's ASGI transport (Starlette's TestClient wants another package), so no server runs.
+
+No Temporal, no store: each test gives the route a fake service (`app.dependency_overrides`) that answers
+or raises what the case needs, and checks the HTTP answer the one translation (api/errors.py) makes of
+it. What the services do is tested end to end elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from api.deps import get_deliveries, get_endpoints, get_events, get_settings
+from api.main import create_app
+from core.models import DeliveryStatus, RetryAccepted
+from core.settings import Settings
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    MayHaveBeenApplied,
+    NotFound,
+    PayloadTooLarge,
+    TemporalUnavailable,
+    UpstreamRefused,
+    WebhooksError,
+)
+from service.models import AcceptedEvent, DeliveryPage, DeliverySummary, EventSubmission
+from tests.conftest import TEST_ENCRYPTION_KEYS
+
+KEY = "key_routes_0123456789"
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+EVENT = {"webhook_type": "invoice.created", "data": {"object": {"id": "inv_1"}}}
+
+
+class FakeEvents:
+    def __init__(self, outcome: AcceptedEvent | WebhooksError) -> None:
+        self.outcome = outcome
+        self.seen: list[EventSubmission] = []
+
+    async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
+        self.seen.append(submission)
+        if isinstance(self.outcome, WebhooksError):
+            raise self.outcome
+        return self.outcome
+
+    async def get(self, tenant: str, event_id: str) -> Any:
+        raise NotFound(f"event {event_id} not found")
+
+
+class FakeDeliveries:
+    def __init__(self, error: WebhooksError | None = None) -> None:
+        self.error = error
+        self.calls: list[dict[str, Any]] = []
+
+    async def list(self, tenant: str, **filters: Any) -> DeliveryPage:
+        self.calls.append(filters)
+        if self.error:
+            raise self.error
+        summary = DeliverySummary(
+            "e:ep", "e", "ep", "invoice.created", DeliveryStatus.PENDING, 0, None, NOW, NOW
+        )
+        return DeliveryPage(items=[summary], next_cursor=None)
+
+    async def retry(self, tenant: str, delivery_id: str) -> RetryAccepted:
+        if self.error:
+            raise self.error
+        return RetryAccepted(attempt=5)
+
+
+class FakeEndpoints:
+    def __init__(self, error: WebhooksError) -> None:
+        self.error = error
+
+    def create(self, tenant: str, **fields: Any) -> Any:
+        raise self.error
+
+
+@pytest.fixture
+def app() -> Iterator[Any]:
+    settings = Settings(api_keys=f"acme:{KEY}", encryption_keys=TEST_ENCRYPTION_KEYS)
+    application = create_app(settings)
+    application.dependency_overrides[get_settings] = lambda: settings
+    yield application
+    application.dependency_overrides.clear()
+
+
+def _provider(fake: object) -> Any:
+    def provide() -> object:  # no parameters: FastAPI would read them from the request
+        return fake
+
+    return provide
+
+
+def client(app: Any, *, key: str | None = KEY, **services: Any) -> httpx.AsyncClient:
+    overrides = {"events": get_events, "deliveries": get_deliveries, "endpoints": get_endpoints}
+    for name, fake in services.items():
+        app.dependency_overrides[overrides[name]] = _provider(fake)
+    headers = {"x-api-key": key} if key else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", headers=headers)
+
+
+async def test_an_accepted_event_is_202_with_what_the_service_accepted(app: Any) -> None:
+    accepted = AcceptedEvent("inv_1_created", "invoice.created", "invoice", NOW, duplicate=False)
+    events = FakeEvents(accepted)
+    response = await client(app, events=events).post("/v1/events", json={**EVENT, "id": "inv_1_created"})
+    assert response.status_code == 202
+    assert response.json() == {
+        "id": "inv_1_created",
+        "webhook_type": "invoice.created",
+        "object_type": "invoice",
+        "created_at": "2026-11-27T00:00:00Z",
+    }
+    assert events.seen == [EventSubmission("invoice.created", {"id": "inv_1"}, None, "inv_1_created")]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "detail"),
+    [
+        (PayloadTooLarge("the payload is larger than 262144 bytes"), 413, "larger than"),
+        (Conflict("event id x was already used for a different payload"), 409, "already used"),
+        (TemporalUnavailable(), 503, "nothing was accepted"),
+        (
+            MayHaveBeenApplied("Temporal did not answer in time; the request may have been applied"),
+            503,
+            "may",
+        ),
+        (UpstreamRefused("Temporal refused the request: too big"), 502, "refused"),
+    ],
+)
+async def test_service_errors_become_one_kind_of_answer(
+    app: Any, error: WebhooksError, status: int, detail: str
+) -> None:
+    response = await client(app, events=FakeEvents(error)).post("/v1/events", json=EVENT)
+    assert response.status_code == status
+    assert detail in response.json()["detail"]
+    # Only "try again later" answers say when.
+    assert ("retry-after" in response.headers) is (status == 503)
+
+
+async def test_invalid_input_is_a_422_in_fastapis_shape_naming_the_field(app: Any) -> None:
+    error = InvalidInput("object_type of invoice.created is 'invoice', not 'wallet'", field=("object_type",))
+    response = await client(app, events=FakeEvents(error)).post("/v1/events", json=EVENT)
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "object_type"]
+    assert "not 'wallet'" in problem["msg"]
+
+
+async def test_schema_validation_comes_before_the_service(app: Any) -> None:
+    events = FakeEvents(AcceptedEvent("x", "invoice.created", "invoice", NOW, duplicate=False))
+    api = client(app, events=events)
+    response = await api.post("/v1/events", json={"webhook_type": "invoice.nope", "data": {"object": {}}})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "webhook_type"]
+    assert (await api.post("/v1/events", json={**EVENT, "id": "abc\n"})).status_code == 422
+    assert events.seen == []
+
+
+async def test_not_found_is_404(app: Any) -> None:
+    response = await client(app, events=FakeEvents(NotFound("x"))).get("/v1/events/nope")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "event nope not found"}
+
+
+async def test_list_filters_are_checked_and_passed_on(app: Any) -> None:
+    deliveries = FakeDeliveries()
+    api = client(app, deliveries=deliveries)
+    listed = await api.get(
+        "/v1/webhooks/deliveries", params={"status": "failed", "event_type": "invoice.created"}
+    )
+    assert listed.status_code == 200
+    assert listed.json()["items"][0]["id"] == "e:ep"
+    assert deliveries.calls[0]["status"] is DeliveryStatus.FAILED
+    # A delivery is listed once it has started: `scheduled` is not a filter.
+    scheduled = await api.get("/v1/webhooks/deliveries", params={"status": "scheduled"})
+    assert scheduled.status_code == 422
+    unknown = await api.get("/v1/webhooks/deliveries", params={"event_type": "invoice.nope"})
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["query", "event_type"]
+    assert len(deliveries.calls) == 1
+
+
+async def test_a_bad_cursor_is_a_422_on_the_query(app: Any) -> None:
+    error = InvalidInput("cursor is not one this API returned to you", field=("cursor",), location="query")
+    response = await client(app, deliveries=FakeDeliveries(error)).get("/v1/webhooks/deliveries?cursor=x")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+async def test_retry_answers(app: Any) -> None:
+    accepted = await client(app, deliveries=FakeDeliveries()).post("/v1/webhooks/deliveries/e:ep/retry")
+    assert (accepted.status_code, accepted.json()) == (202, {"delivery_id": "e:ep", "attempt": 5})
+    pending = MayHaveBeenApplied("no worker took the retry within 5 s; it may still be made")
+    refused = await client(app, deliveries=FakeDeliveries(pending)).post("/v1/webhooks/deliveries/e:ep/retry")
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+
+
+async def test_an_endpoint_url_refused_by_the_service_is_a_422_on_the_url(app: Any) -> None:
+    error = InvalidInput("url points at 127.0.0.1, a loopback address", field=("url",))
+    response = await client(app, endpoints=FakeEndpoints(error)).post(
+        "/v1/webhooks/endpoints", json={"url": "http://127.0.0.1/hook"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "url"]
+
+
+async def test_no_key_no_route(app: Any) -> None:
+    response = await client(app, key=None).post("/v1/events", json=EVENT)
+    assert response.status_code == 401

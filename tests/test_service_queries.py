@@ -1,0 +1,57 @@
+"""service/queries.py: the visibility queries of deliveries, their statuses, and list cursors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from core import search_attributes as sa
+from core.models import DeliveryStatus
+from service import queries
+from service.errors import InvalidInput
+
+KEY = b"k" * 32
+
+
+def test_a_query_has_every_filter_and_never_a_continued_run() -> None:
+    query = queries.delivery_query(
+        tenant="a'cme",
+        endpoint_id="ep_1",
+        status=DeliveryStatus.FAILED,
+        event_type="invoice.created",
+        created_since=datetime(2026, 11, 27, tzinfo=UTC),
+    )
+    assert query.startswith("WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'")
+    assert "WebhookTenant = 'a\\'cme'" in query  # quoted, so a value cannot end the string
+    assert "WebhookEndpointId = 'ep_1'" in query
+    assert "WebhookEventType = 'invoice.created'" in query
+    assert "WebhookCreatedAt >= '2026-11-27T00:00:00Z'" in query
+    # Failed: settled as failed, or ended without settling.
+    assert "(WebhookDeliveryStatus = 'failed' OR (WebhookDeliveryStatus = 'pending' AND" in query
+
+
+def _attrs(status: str) -> TypedSearchAttributes:
+    return TypedSearchAttributes([SearchAttributePair(sa.DELIVERY_STATUS, status)])
+
+
+def test_a_workflow_that_ended_without_settling_is_failed() -> None:
+    running, terminated = WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.TERMINATED
+    assert queries.status_of(_attrs("pending"), running) is DeliveryStatus.PENDING
+    assert queries.status_of(_attrs("pending"), terminated) is DeliveryStatus.FAILED
+    assert queries.status_of(_attrs("succeeded"), terminated) is DeliveryStatus.SUCCEEDED
+
+
+def test_a_cursor_reads_back_for_its_tenant_only() -> None:
+    cursor = queries.encode_cursor(b"temporal page token", tenant="acme", key=KEY)
+    assert queries.decode_cursor(cursor, tenant="acme", key=KEY) == b"temporal page token"
+    for tenant, key, value in (
+        ("other", KEY, cursor),
+        ("acme", b"x" * 32, cursor),
+        ("acme", KEY, "x" + cursor),
+    ):
+        with pytest.raises(InvalidInput) as refused:
+            queries.decode_cursor(value, tenant=tenant, key=key)
+        assert refused.value.location == "query" and refused.value.field == ("cursor",)
