@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.client import RetryConfig
 from temporalio.service import RPCError
 
 from api import metrics
@@ -38,7 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = EndpointStore(settings.sqlalchemy_url)
         store.create_schema()
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
-        temporal = await connect(settings.temporal_target, settings.temporal_namespace, lazy=True)
+        temporal = await connect(
+            settings.temporal_target,
+            settings.temporal_namespace,
+            lazy=True,
+            retry_config=_retries_within(settings.temporal_rpc_timeout),
+        )
         signer = jwt_signer(settings, store)
         logs = WebhookLogs(
             temporal, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout), ui_base=settings.ui_url
@@ -89,6 +95,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 RETRY_AFTER_SECONDS = 5
+
+
+def _retries_within(seconds: float) -> RetryConfig:
+    """The client's retries of an unreachable Temporal, kept inside one RPC timeout.
+
+    The SDK retries an unreachable server for 10 s whatever a call's `rpc_timeout` says, so a Temporal
+    that died under a connected API made every answer wait 10 s. Within the timeout, a restart still
+    goes unnoticed; past it, the client gets its 503 and its own Retry-After.
+    """
+    millis = int(seconds * 1000)
+    return RetryConfig(max_elapsed_time_millis=millis, max_interval_millis=max(100, min(1000, millis // 4)))
 
 
 def _unavailable(detail: str) -> JSONResponse:

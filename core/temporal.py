@@ -16,7 +16,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     UpdateNamespaceRequest,
 )
-from temporalio.client import Client
+from temporalio.client import Client, RetryConfig
 from temporalio.common import SearchAttributeKey
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
@@ -57,14 +57,25 @@ def search_attribute_flags() -> list[str]:
 
 
 async def connect(
-    target: str, namespace: str = "default", *, lazy: bool = False, runtime: Runtime | None = None
+    target: str,
+    namespace: str = "default",
+    *,
+    lazy: bool = False,
+    runtime: Runtime | None = None,
+    retry_config: RetryConfig | None = None,
 ) -> Client:
     """The Temporal client every process uses, with the pydantic data converter our models need.
 
     `runtime` carries the worker's telemetry (its Prometheus endpoint); None is the SDK's default.
+    `retry_config` bounds the client's own retries of an unreachable server (the SDK's default: 10 s).
     """
     return await Client.connect(
-        target, namespace=namespace, data_converter=pydantic_data_converter, lazy=lazy, runtime=runtime
+        target,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+        lazy=lazy,
+        runtime=runtime,
+        retry_config=retry_config,
     )
 
 
