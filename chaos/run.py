@@ -257,7 +257,8 @@ class Observed:
 
 
 def run_scenario(scenario: Scenario, target: Target, config: Config, tag: str) -> Row:
-    row = Row(scenario.key, scenario.title, scenario.seconds * config.scale, config.events)
+    seconds = scenario.seconds * config.scale
+    row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
     observed = _inject(scenario, target, config, tag, row)
     _count(row, observed, rpc_timeout=target.stack.settings.temporal_rpc_timeout)
     return row
@@ -396,7 +397,7 @@ def run(config: Config, keys: list[str], log: Path) -> list[Row]:
         try:
             for key in keys:
                 scenario = SCENARIOS_BY_KEY[key]
-                print(f"  {scenario.title} ({scenario.seconds * config.scale:g} s)…", flush=True)  # noqa: T201
+                print(f"  {scenario.label(scenario.seconds * config.scale)}…", flush=True)  # noqa: T201
                 started = time.monotonic()
                 try:
                     if scenario.store == "postgres":
@@ -405,7 +406,8 @@ def run(config: Config, keys: list[str], log: Path) -> list[Row]:
                         row = run_scenario(scenario, lab.main_target(), config, tag)
                 except Exception as err:  # one broken scenario must not hide the others' rows
                     traceback.print_exc()
-                    row = Row(scenario.key, scenario.title, scenario.seconds * config.scale, config.events)
+                    seconds = scenario.seconds * config.scale
+                    row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
                     row.error = f"{type(err).__name__}: {err}"
                 row.notes.append(f"took {time.monotonic() - started:.0f} s")
                 rows.append(row)
@@ -420,7 +422,8 @@ def _run_on_postgres(
 ) -> Row:
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        row = Row(scenario.key, scenario.title, scenario.seconds * config.scale, config.events)
+        seconds = scenario.seconds * config.scale
+        row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
         row.skipped = "Debian's postgresql is not installed"
         return row
     with PostgresServer(bin_dir, free_port()) as server:
@@ -437,9 +440,14 @@ def machine() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
+    memory = 0.0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory = int(line.split()[1]) / 2**20
     return {
         "cores": os.cpu_count(),
         "cpu": cpu,
+        "memory_gib": round(memory),
         "load_average_at_start": os.getloadavg(),
         "python": platform.python_version(),
         "temporalio": version("temporalio"),
@@ -451,8 +459,8 @@ def update_doc(path: Path, table: str, result: dict[str, Any]) -> None:
     """Replace the table between the markers of RELIABILITY.md with this run's."""
     m = result["machine"]
     stamp = (
-        f"Measured {result['when']} on {m['cores']} cores ({m['cpu']}), load average "
-        f"{m['load_average_at_start'][0]:.1f} at the start, Python {m['python']}, temporalio "
+        f"Measured {result['when']} on {m['cores']} cores ({m['cpu']}) and {m['memory_gib']} GiB, load "
+        f"average {m['load_average_at_start'][0]:.1f} at the start, Python {m['python']}, temporalio "
         f"{m['temporalio']}, Temporal CLI {m['temporal_cli']}; {result['config']['events']} events per "
         f"row, {result['took_seconds']:.0f} s in all."
     )

@@ -48,7 +48,7 @@ Fault = Callable[[Target], AbstractContextManager[None]]
 @dataclass(frozen=True)
 class Scenario:
     key: str
-    title: str  # the row's name in the table
+    title: str  # the row's name in the table, followed by `how_long`
     does: str  # what the fault does, for RELIABILITY.md
     seconds: float
     fault: Fault
@@ -58,6 +58,10 @@ class Scenario:
     # store goes.
     burst_share: float = 1.0
     observe: bool = False  # read the deliveries of events accepted during the fault, before it ends
+    how_long: str = "for {seconds:g} s"
+
+    def label(self, seconds: float) -> str:
+        return f"{self.title}, {self.how_long.format(seconds=seconds)}"
 
 
 @contextmanager
@@ -136,7 +140,7 @@ def _receiver_mode(mode: str) -> Fault:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "receiver-slow",
-        "receiver slow (answers in 1 s)",
+        "receiver slow, answering in 1 s",
         f"The receiver answers every POST after {SLOW_SECONDS:g} s instead of {RECEIVER_LATENCY:g} s, within "
         f"the attempt timeout ({ATTEMPT_TIMEOUT:g} s).",
         10,
@@ -152,7 +156,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "receiver-hang",
-        "receiver hanging (answers after the timeout)",
+        "receiver hanging, answering after the timeout",
         f"The receiver reads each POST and answers 200 only after {HANG_SECONDS:g} s, when the sender "
         f"({ATTEMPT_TIMEOUT:g} s attempt timeout) has given up.",
         8,
@@ -160,18 +164,20 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "api-sigkill",
-        "API SIGKILLed mid-burst, restarted",
+        "API SIGKILLed mid-burst",
         "The API process gets SIGKILL (requests in flight are cut, new ones refused) and is started again "
         "after the fault's duration.",
         3,
         api_killed,
+        how_long="restarted after {seconds:g} s",
     ),
     Scenario(
         "worker-sigkill",
-        "worker SIGKILLed mid-burst, restarted",
+        "worker SIGKILLed mid-burst",
         "The worker gets SIGKILL with POSTs in flight and is started again after the fault's duration.",
         3,
         worker_killed,
+        how_long="restarted after {seconds:g} s",
     ),
     Scenario(
         "worker-sigstop",
@@ -192,10 +198,11 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "temporal-sigkill",
-        "Temporal SIGKILLed, restarted on its file",
+        "Temporal SIGKILLed",
         "The Temporal dev server gets SIGKILL and is started again on the same SQLite file and port.",
         5,
         temporal_killed,
+        how_long="restarted on its file after {seconds:g} s",
     ),
     Scenario(
         "temporal-sigstop",
@@ -207,7 +214,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "store-sqlite",
-        "endpoint store (SQLite) unavailable",
+        "endpoint store (SQLite) locked",
         "Every WAL lock of the store's SQLite file is held, so each read fails, for longer than the "
         f"whole retry schedule ({RETRY_SCHEDULE} s). The burst comes in 2 s, faster than it is delivered.",
         20,
