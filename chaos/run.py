@@ -313,10 +313,13 @@ def _count(row: Row, seen: Observed, *, rpc_timeout: float) -> None:
     row.answers = summarise(answers)
     row.slowest_answer = max((a.answered_at - a.sent_at for a in answers), default=0.0)
     bound = rpc_timeout + 1
-    slow = sorted((a for a in answers if a.answered_at - a.sent_at > bound), key=lambda a: a.sent_at)
+    slow: dict[str, list[float]] = {}
+    for a in answers:
+        if a.answered_at - a.sent_at > bound:
+            slow.setdefault(a.kind, []).append(a.answered_at - a.sent_at)
     if slow:
-        listed = ", ".join(f"{a.kind} after {a.answered_at - a.sent_at:.1f} s" for a in slow[:10])
-        row.notes.append(f"{len(slow)} answers took longer than {bound:g} s: {listed}")
+        listed = ", ".join(f"{kind} ×{len(t)} ({min(t):.1f}–{max(t):.1f} s)" for kind, t in slow.items())
+        row.notes.append(f"answers that took longer than {bound:g} s: {listed}")
     infra_reasons: dict[str, int] = {}
     last_delivery: float | None = None
     for emission in seen.burst.emissions:
