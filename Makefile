@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run receiver test bench lint record-histories clean
+.PHONY: run receiver test bench chaos lint record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker a
 
 bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 25 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run
+
+chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 5 minutes; RELIABILITY.md, results in chaos-results/)
+	$(BIN)/python -m chaos.run
 
 lint: $(STAMP)  ## ruff and mypy (strict), as CI runs them
 	$(BIN)/ruff check .

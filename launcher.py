@@ -169,8 +169,19 @@ class Stack:
             )
 
     def start(self, timeout: float = 60) -> None:
+        prepare_data_dir(self.settings)
+        self.start_temporal(timeout)
+        self.start_worker()
+        self.start_api()
+        self.wait_healthy(timeout)
+
+    def start_temporal(self, timeout: float = 60) -> None:
+        """The dev server on its database file, returned once it answers; only that, with an external one.
+
+        Also how a stopped or killed dev server is brought back (`make chaos`): the file holds every
+        workflow, and the worker and the API reconnect by themselves.
+        """
         s = self.settings
-        prepare_data_dir(s)
         if not s.temporal_address:
             self.temporal = self._spawn(
                 [
@@ -190,7 +201,7 @@ class Stack:
                     "--log-level",
                     "error",
                     "--ui-disable-news-fetch",
-                    # The Web UI shows payloads through the API's codec endpoint (README, Operators).
+                    # The Web UI shows payloads through the API's codec endpoint (README, Data protection).
                     "--ui-codec-endpoint",
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
@@ -198,7 +209,21 @@ class Stack:
                 ]
             )
         asyncio.run(self._prepare_temporal(timeout))
-        self.start_worker()
+
+    def stop_temporal(self, sig: int = signal.SIGTERM) -> None:
+        self._end(self.temporal, sig, grace=STOP_GRACE_SECONDS)
+        self.temporal = None
+
+    def start_worker(self) -> None:
+        self.worker = self._spawn([sys.executable, "-m", "worker"])
+
+    def stop_worker(self, sig: int = signal.SIGTERM) -> None:
+        self._end(self.worker, sig, grace=self._worker_grace())
+        self.worker = None
+
+    def start_api(self) -> None:
+        """The API process; it answers once uvicorn has started (see `wait_healthy`)."""
+        s = self.settings
         self.api = self._spawn(
             [
                 sys.executable,
@@ -214,14 +239,10 @@ class Stack:
                 "warning",
             ]
         )
-        self.wait_healthy(timeout)
 
-    def start_worker(self) -> None:
-        self.worker = self._spawn([sys.executable, "-m", "worker"])
-
-    def stop_worker(self, sig: int = signal.SIGTERM) -> None:
-        self._end(self.worker, sig, grace=self._worker_grace())
-        self.worker = None
+    def stop_api(self, sig: int = signal.SIGTERM) -> None:
+        self._end(self.api, sig, grace=STOP_GRACE_SECONDS)
+        self.api = None
 
     def _worker_grace(self) -> float:
         # The worker finishes attempts in flight for up to delivery timeout + 5 s before it cancels them.

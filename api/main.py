@@ -19,6 +19,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import RetryConfig
 
 from api import errors, metrics
 from api.deps import Services
@@ -87,7 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
         store.create_schema()
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
-        temporal = await connect(settings, lazy=True)
+        temporal = await connect(
+            settings, lazy=True, retry_config=_retries_within(settings.temporal_rpc_timeout)
+        )
         deliveries = Deliveries(
             temporal,
             store,
@@ -139,3 +142,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors.install(app)
     return app
+
+
+def _retries_within(seconds: float) -> RetryConfig:
+    """The client's retries of an unreachable Temporal, kept inside one RPC timeout.
+
+    The SDK retries an unreachable server for 10 s whatever a call's `rpc_timeout` says, so a Temporal
+    that died under a connected API made every answer wait 10 s. Within the timeout, a restart still
+    goes unnoticed; past it, the client gets its 503 and its own Retry-After.
+    """
+    millis = int(seconds * 1000)
+    return RetryConfig(max_elapsed_time_millis=millis, max_interval_millis=max(100, min(1000, millis // 4)))

@@ -18,7 +18,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     UpdateNamespaceRequest,
 )
-from temporalio.client import Client, TLSConfig
+from temporalio.client import Client, RetryConfig, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
@@ -35,6 +35,7 @@ async def connect(
     runtime: Runtime | None = None,
     namespace: str | None = None,
     encrypted: bool = True,
+    retry_config: RetryConfig | None = None,
 ) -> Client:
     """The Temporal client every process uses: the pydantic data converter our models need, every payload
     encrypted with the settings' keys, and TLS and an API key when Temporal asks for them (a secured
@@ -43,6 +44,7 @@ async def connect(
     `runtime` carries the worker's telemetry (its Prometheus endpoint); None is the SDK's default.
     `encrypted=False` is for calls that carry no payload (the namespace, its search attributes), made by
     processes that hold no key.
+    `retry_config` bounds the client's own retries of an unreachable server (the SDK's default: 10 s).
     """
     converter = pydantic_data_converter
     if encrypted:
@@ -55,6 +57,7 @@ async def connect(
         runtime=runtime,
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+        retry_config=retry_config,
     )
 
 

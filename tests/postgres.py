@@ -1,32 +1,17 @@
-"""A throwaway PostgreSQL server from Debian's `postgresql` package: a temp dir, 127.0.0.1, a free port.
-
-`initdb` refuses to run as root, so under root (CI) the server runs as the `postgres` user the package
-creates. `.ci/run` installs the package when it is missing; elsewhere a test without it is skipped.
+"""PostgreSQL for the tests: the server is `chaos.postgres.PostgresServer` (`make chaos` uses it too); a
+test without Debian's `postgresql` is skipped, and fails in CI, which installs it.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 
+from chaos.postgres import PostgresServer, postgres_bin_dir
 
-def postgres_bin_dir() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4]))
-    if found:
-        return Path(found[-1]).parent
-    initdb = shutil.which("initdb")
-    return Path(initdb).resolve().parent if initdb else None
+__all__ = ["PostgresServer", "require_postgres"]
 
 
 def require_postgres() -> Path:
@@ -37,93 +22,3 @@ def require_postgres() -> Path:
             pytest.fail(message + "; .ci/run should have installed them")
         pytest.skip(message)
     return bin_dir
-
-
-class PostgresServer:
-    def __init__(self, bin_dir: Path, port: int) -> None:
-        self.bin_dir = bin_dir
-        self.port = port
-        self.dir = Path(tempfile.mkdtemp(prefix="webhooks-pg-"))
-        self.user = "postgres" if os.geteuid() == 0 else None
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://webhooks@127.0.0.1:{self.port}/webhooks"
-
-    def __enter__(self) -> PostgresServer:
-        if self.user:
-            shutil.chown(self.dir, self.user)
-        subprocess.run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.dir / "data"), "-U", "webhooks"]
-            + ["--auth=trust", "--no-sync"],
-            user=self.user,
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            self._start()
-            with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
-                conn.execute("CREATE DATABASE webhooks")
-        except BaseException:
-            self.__exit__()
-            raise
-        return self
-
-    def _dsn(self, dbname: str) -> str:
-        return f"host=127.0.0.1 port={self.port} user=webhooks dbname={dbname}"
-
-    def _start(self) -> None:
-        """Start the server on its data dir and port; return once it takes connections."""
-        data = self.dir / "data"
-        with (self.dir / "server.log").open("ab") as server_log:
-            self._proc = subprocess.Popen(
-                [
-                    str(self.bin_dir / "postgres"),
-                    "-D",
-                    str(data),
-                    "-p",
-                    str(self.port),
-                    "-k",
-                    str(self.dir),  # the Unix socket stays in our temp dir
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                ],
-                user=self.user,
-                stdout=subprocess.DEVNULL,
-                stderr=server_log,
-            )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                psycopg.connect(self._dsn("postgres")).close()
-                return
-            except psycopg.OperationalError:
-                if self._proc.poll() is not None or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    def _stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self._proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-
-    @contextmanager
-    def stopped(self) -> Iterator[None]:
-        """The server shut down (its clients' connections cut) for the block, then started again."""
-        self._stop()
-        try:
-            yield
-        finally:
-            self._start()
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-        shutil.rmtree(self.dir, ignore_errors=True)

@@ -16,6 +16,7 @@ from tests.conftest import (
     settled,
     stack_env,
     standalone_api,
+    start_stack,
     wait_delivery,
     wait_for,
 )
@@ -109,3 +110,25 @@ def test_temporal_down_is_503_not_500(tmp_path: Path) -> None:
         )
         assert response.status_code == 503
         assert "Temporal is unavailable" in response.json()["detail"]
+
+
+def test_temporal_killed_is_503_within_the_rpc_timeout(tmp_path: Path) -> None:
+    """A Temporal that dies under a connected API: the 503 comes within the RPC timeout, not after the
+    client's own retries of an unreachable server (10 s by default), whatever the timeout is set to."""
+    stack = start_stack(tmp_path, tmp_path / "stack.log", WEBHOOKS_TEMPORAL_RPC_TIMEOUT="1")
+    try:
+        with api_client(stack) as api:
+            emit(api, id="before-the-kill")  # the API's client is connected
+            stack.stop_temporal(signal.SIGKILL)
+            started = time.monotonic()
+            response = api.post(
+                "/v1/events", json={"id": "after", "webhook_type": "invoice.created", "data": {"object": {}}}
+            )
+            took = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert "nothing was accepted" in response.json()["detail"]
+        assert response.headers["retry-after"]
+        # 1 s asked for; a wide margin for a loaded machine, far below the 10 s of the client's retries.
+        assert took < 6, f"the API answered after {took:.1f} s"
+    finally:
+        stack.stop()

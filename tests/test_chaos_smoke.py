@@ -1,0 +1,106 @@
+"""`make chaos` in short: a few of its faults, ten events each, nothing lost, every duplicate explained.
+
+The faults are real (a worker and a Temporal dev server SIGKILLed and restarted, the API SIGKILLed, a
+receiver that answers after the attempt timeout), on a stack of the run's own; RELIABILITY.md has the
+full run. Also unit tests of how a duplicate is matched against its delivery's log.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaos.accounting import explain_duplicate
+from chaos.receiver import Receipt
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORT_FORM = ["receiver-hang", "api-sigkill", "worker-sigkill", "temporal-sigkill"]
+TIMEOUT = 2.0
+LOST_TRY = "an earlier try did not finish (its worker stopped or lost touch with Temporal)"
+
+
+@pytest.mark.timeout(900)
+def test_short_chaos_run_loses_nothing_and_explains_every_duplicate(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chaos.run",
+            "--smoke",
+            "--only",
+            ",".join(SHORT_FORM),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=840,
+        cwd=ROOT,
+    )
+    output = result.stdout[-4000:] + result.stderr[-4000:]
+    report = json.loads((tmp_path / "smoke.json").read_text())
+    rows = {row["key"]: row for row in report["rows"]}
+    assert list(rows) == SHORT_FORM, output
+    for key, row in rows.items():
+        assert row["error"] is None, (key, row["error"], output)
+        assert row["accepted"] == row["events"] == 10, (key, row["notes"])
+        assert row["lost"] == [], (key, row["lost"])
+        unexplained = [d for d in row["duplicates"] if not d["explained"]]
+        assert unexplained == [], (key, unexplained)
+    # The faults were felt: the client met the dead API, the hanging receiver made a second attempt.
+    assert "connection refused" in rows["api-sigkill"]["answers"], rows["api-sigkill"]["answers"]
+    assert rows["receiver-hang"]["max_attempts"] >= 2
+    assert result.returncode == 0, output
+    assert "| fault |" in result.stdout  # the table is printed
+
+
+def _receipt(held: float = 0.2) -> Receipt:
+    return Receipt(webhook_id="evt:ep", received_at=0.0, held=held, status=200, answered=True)
+
+
+def _attempt(n: int, status: int | None, error: str | None = None, **infra: Any) -> dict[str, Any]:
+    return {
+        "attempt": n,
+        "status_code": status,
+        "error": error,
+        "infra_failures": infra.get("failures", 0),
+        "infra_error": infra.get("reason"),
+    }
+
+
+def test_a_second_post_after_a_lost_try_is_explained() -> None:
+    detail = {"attempts": [_attempt(1, 200, failures=1, reason=LOST_TRY)]}
+    report = explain_duplicate("evt:ep", [_receipt(), _receipt()], detail, TIMEOUT)
+    assert report.explained
+    assert "cut off mid-POST" in report.reasons[0]
+
+
+def test_a_late_answer_to_a_timed_out_attempt_is_explained() -> None:
+    detail = {"attempts": [_attempt(1, None, "timed out after 2 s"), _attempt(2, 200)]}
+    report = explain_duplicate("evt:ep", [_receipt(held=3.0), _receipt()], detail, TIMEOUT)
+    assert report.explained
+    assert "timed out" in report.reasons[0]
+
+
+def test_a_second_post_that_the_log_does_not_account_for_is_not_explained() -> None:
+    # One attempt, answered, and no try of ours lost: the receiver cannot have had it twice.
+    detail = {"attempts": [_attempt(1, 200)]}
+    report = explain_duplicate("evt:ep", [_receipt(), _receipt()], detail, TIMEOUT)
+    assert not report.explained
+    assert report.attempts == detail["attempts"]
+
+
+def test_a_refused_connection_or_a_store_outage_sent_nothing() -> None:
+    detail = {
+        "attempts": [
+            _attempt(1, None, "ConnectError: [Errno 111] Connection refused"),
+            _attempt(2, 200, failures=1, reason="the endpoint store could not be read"),
+        ]
+    }
+    report = explain_duplicate("evt:ep", [_receipt(), _receipt()], detail, TIMEOUT)
+    assert not report.explained

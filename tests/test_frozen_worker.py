@@ -1,0 +1,44 @@
+"""A worker frozen mid-POST, for less than the activity timeout: found by `make chaos` (RELIABILITY.md).
+
+The receiver answers in time, but the worker is stopped (SIGSTOP) before it reads the answer. When it
+resumes, the attempt's own deadline, which ran on while the process was stopped, fires before the
+answer waiting in the socket is read: the attempt is logged as the receiver's timeout and the next
+attempt of the schedule sends the POST again. A fault of ours, paid for with one of the receiver's
+attempts. The test reports the known outcome as xfail, and anything else as a failure; once
+`activities/delivery.py` tells the two apart it passes, and the xfail branch can go.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from launcher import Stack
+from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.faults import paused
+from tests.receiver import Answer, Receiver
+
+# Longer than the test stack's attempt timeout (5 s), shorter than the activity timeout (2 × 5 + 15 s)
+# after which Temporal would retry the try as lost.
+FREEZE_SECONDS = 8
+
+
+def test_a_worker_frozen_mid_post_does_not_cost_the_receiver_an_attempt(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    # The receiver holds each POST for 2 s: long enough to freeze the worker while one is in flight.
+    endpoint = create_endpoint(api, receiver.script("/frozen", [Answer(200, delay=2.0)]))
+    event_id = emit(api, "invoice.voided")["id"]
+    wait_for(lambda: receiver.requests("/frozen"), what="the POST to reach the receiver")
+    with paused(stack.worker):
+        time.sleep(FREEZE_SECONDS)
+    final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled, timeout=90)
+    assert final["status"] == "succeeded"
+    first = final["attempts"][0]
+    if first["status_code"] is None and str(first["error"]).startswith("timed out"):
+        pytest.xfail(f"known: the in-time answer was logged as {first['error']!r} (RELIABILITY.md, Findings)")
+    # The receiver answered 200 after 2 s, within the 5 s timeout: one attempt, the one it answered.
+    assert [a["status_code"] for a in final["attempts"]] == [200], final["attempts"]
+    assert len(receiver.requests("/frozen")) == 1
