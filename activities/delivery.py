@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
 from activities.gates import EndpointGates, NoSlot
+from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
@@ -131,6 +132,7 @@ class DeliveryActivities:
         self._store = store
         self._jwt = jwt_signer
         self._gates = EndpointGates(endpoint_concurrency)
+        self._stalls = LoopStalls()
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -175,26 +177,12 @@ class DeliveryActivities:
         )
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
+        exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))
         try:
-            # One deadline for the whole exchange: httpx's own timeout restarts at every read, so a
-            # receiver trickling a byte at a time would otherwise hold the connection for ever.
-            async with (
-                asyncio.timeout(request.timeout),
-                self._http.stream(
-                    "POST",
-                    endpoint.url,
-                    content=request.body.encode(),
-                    headers=headers,
-                    timeout=request.timeout,
-                    follow_redirects=False,
-                ) as response,
-            ):
-                # Keep only the start of the answer: a receiver's error page can be megabytes.
-                head = bytearray()
-                async for chunk in response.aiter_bytes():
-                    head += chunk
-                    if len(head) >= RESPONSE_BODY_LIMIT:
-                        break
+            # One deadline for the whole exchange (httpx's own timeouts restart at every read, so a
+            # receiver trickling a byte at a time would hold the connection for ever), which a stall of
+            # this worker does not use up: an answer sent in time is read, not logged as a timeout.
+            response, head = await self._stalls.wait_for(exchange, request.timeout)
         except DestinationRefused as err:  # the client's guard (core/egress.py): nothing was sent
             return clock.record(AttemptOutcome.RETRYABLE, error=str(err))
         except (TimeoutError, httpx.TimeoutException):
@@ -214,10 +202,23 @@ class DeliveryActivities:
         return clock.record(
             outcome,
             status_code=response.status_code,
-            response_body=bytes(head[:RESPONSE_BODY_LIMIT]).decode("utf-8", errors="replace"),
+            response_body=head[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace"),
             error=error,
             retry_after_seconds=retry_after,
         )
+
+    async def _exchange(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+        """The POST and the start of the answer (a receiver's error page can be megabytes). No timeout of
+        its own: the caller's deadline bounds it."""
+        async with self._http.stream(
+            "POST", url, content=body, headers=headers, timeout=None, follow_redirects=False
+        ) as response:
+            head = bytearray()
+            async for chunk in response.aiter_bytes():
+                head += chunk
+                if len(head) >= RESPONSE_BODY_LIMIT:
+                    break
+        return response, bytes(head)
 
     async def _endpoint(self, request: DeliverRequest) -> Endpoint | None:
         """The endpoint as it is now; `StoreUnavailable` if the store does not answer in time.

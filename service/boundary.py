@@ -8,6 +8,7 @@ left to propagate.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Iterator
@@ -22,6 +23,9 @@ from service.errors import MayHaveBeenApplied, StoreUnavailable, TemporalUnavail
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# As the worker's attempts do: a store that does not answer in this long is unavailable (SQLite waits
+# about ten seconds for a lock before it says so, twice for some requests).
+STORE_TIMEOUT_SECONDS = 5.0
 TIMED_OUT = "Temporal did not answer in time; the request may have been applied. Retry it with the same id"
 
 
@@ -41,6 +45,15 @@ def translated() -> Iterator[None]:
         raise
     except SQLAlchemyError as err:
         raise StoreUnavailable() from err
+
+
+async def in_store(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`call` run in a thread, within `STORE_TIMEOUT_SECONDS`, else `StoreUnavailable` (the thread is left
+    to finish on its own: a hung database holds it, not the request)."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(call, *args, **kwargs), STORE_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise StoreUnavailable() from None
 
 
 def boundary(method: Callable[P, R]) -> Callable[P, R]:

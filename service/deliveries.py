@@ -43,7 +43,7 @@ from core.models import (
 )
 from core.store import Endpoint, EndpointStore
 from service import queries
-from service.boundary import boundary
+from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, MayHaveBeenApplied, NotFound
 from service.models import (
     AttemptInProgress,
@@ -132,7 +132,7 @@ class Deliveries:
         self._cursor_key = cursor_key
 
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
-        endpoint = await asyncio.to_thread(self._store.get, tenant, endpoint_id)
+        endpoint = await in_store(self._store.get, tenant, endpoint_id)
         if endpoint is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
         return endpoint
@@ -337,7 +337,7 @@ class Deliveries:
     async def retry(self, tenant: str, delivery_id: str) -> RetryAccepted:
         """One manual attempt now: an update on the delivery's workflow, which joins one in flight."""
         delivery = _parsed(delivery_id)
-        endpoint = await asyncio.to_thread(self._store.get, tenant, delivery.endpoint_id)
+        endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
             raise NotFound(f"delivery {delivery} not found (its endpoint was deleted)")
         if not endpoint.enabled:

@@ -14,7 +14,7 @@ from core.destinations import DestinationError, validate_url
 from core.keys import jwks_path
 from core.models import SignatureMethod
 from core.store import Endpoint, EndpointStore
-from service.boundary import boundary
+from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, NotFound
 
 # Fields PATCH may set to null: only `event_types` (null: every type).
@@ -33,7 +33,7 @@ class Endpoints:
             raise InvalidInput(str(err), field=("url",), value=url) from None
 
     @boundary
-    def create(
+    async def create(
         self,
         tenant: str,
         *,
@@ -43,7 +43,8 @@ class Endpoints:
         description: str,
         enabled: bool,
     ) -> Endpoint:
-        return self._store.create(
+        return await in_store(
+            self._store.create,
             tenant,
             url=self._checked_url(url),
             signature_method=signature_method,
@@ -53,37 +54,37 @@ class Endpoints:
         )
 
     @boundary
-    def list(self, tenant: str) -> builtins.list[Endpoint]:
-        return self._store.for_tenant(tenant)
+    async def list(self, tenant: str) -> builtins.list[Endpoint]:
+        return await in_store(self._store.for_tenant, tenant)
 
     @boundary
-    def get(self, tenant: str, endpoint_id: str) -> Endpoint:
-        endpoint = self._store.get(tenant, endpoint_id)
+    async def get(self, tenant: str, endpoint_id: str) -> Endpoint:
+        endpoint = await in_store(self._store.get, tenant, endpoint_id)
         if endpoint is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
         return endpoint
 
     @boundary
-    def update(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+    async def update(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
         """Apply `changes` (the fields a PATCH named); None only where a field may be null."""
         for name, value in changes.items():
             if value is None and name not in NULLABLE:
                 raise InvalidInput(f"{name} cannot be null", field=(name,))
         if "url" in changes:
             changes = {**changes, "url": self._checked_url(changes["url"])}
-        updated = self._store.update(tenant, endpoint_id, **changes)
+        updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
         if updated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
         return updated
 
     @boundary
-    def delete(self, tenant: str, endpoint_id: str) -> None:
-        if not self._store.delete(tenant, endpoint_id):
+    async def delete(self, tenant: str, endpoint_id: str) -> None:
+        if not await in_store(self._store.delete, tenant, endpoint_id):
             raise NotFound(f"endpoint {endpoint_id} not found")
 
     @boundary
-    def secret(self, tenant: str, endpoint_id: str) -> str:
-        endpoint = self.get(tenant, endpoint_id)
+    async def secret(self, tenant: str, endpoint_id: str) -> str:
+        endpoint = await self.get(tenant, endpoint_id)
         if endpoint.signature_method is not SignatureMethod.HMAC:
             raise Conflict(
                 "this endpoint signs with jwt and has no shared secret; verify its deliveries with the keys "

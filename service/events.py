@@ -7,7 +7,6 @@ endpoints an event goes to is decided when it is accepted, from the endpoint sto
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from core.catalog import EVENT_TYPES_BY_NAME
 from core.models import DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import EndpointStore
-from service.boundary import boundary
+from service.boundary import boundary, in_store
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from service.models import AcceptedEvent, EventSubmission, EventView
@@ -83,7 +82,7 @@ class Events:
         limit = self._settings.max_payload_bytes
         if size > limit:
             raise PayloadTooLarge(f"the payload is larger than {limit} bytes", field=("data", "object"))
-        endpoint_ids = await asyncio.to_thread(self._store.subscribed, tenant, submission.webhook_type)
+        endpoint_ids = await in_store(self._store.subscribed, tenant, submission.webhook_type)
         if size * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
             raise PayloadTooLarge(
                 f"this payload ({size} bytes) to {len(endpoint_ids)} endpoints is more than "

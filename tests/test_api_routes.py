@@ -77,7 +77,7 @@ class FakeEndpoints:
     def __init__(self, error: WebhooksError) -> None:
         self.error = error
 
-    def create(self, tenant: str, **fields: Any) -> Any:
+    async def create(self, tenant: str, **fields: Any) -> Any:
         raise self.error
 
 

@@ -54,7 +54,10 @@ def run_outage(stack: Stack, api: httpx.Client, receiver: Receiver, outage: Call
         i = 0
         while time.monotonic() < deadline:
             event_id = f"during-{i}"
+            asked = time.monotonic()
             status = _emit(api, event_id)
+            # The API bounds its store calls (5 s): an answer, not a client's timeout.
+            assert time.monotonic() - asked < 10, "the API waited on the store past its bound"
             # The API cannot tell which endpoints subscribe: it refuses, and nothing is accepted.
             assert status in (202, 503), status
             (accepted if status == 202 else refused).append(event_id)

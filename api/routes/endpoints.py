@@ -19,9 +19,11 @@ router = APIRouter(prefix="/v1/webhooks/endpoints", tags=["endpoints"])
 
 
 @router.post("", status_code=201)
-def create_endpoint(body: EndpointCreate, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointCreated:
+async def create_endpoint(
+    body: EndpointCreate, tenant: TenantDep, endpoints: EndpointsDep
+) -> EndpointCreated:
     """Register an endpoint; the response holds its signing secret (hmac)."""
-    endpoint = endpoints.create(tenant, **body.model_dump())
+    endpoint = await endpoints.create(tenant, **body.model_dump())
     return EndpointCreated(
         **EndpointPublic.of(endpoint).model_dump(),
         secret=endpoint.secret if endpoint.signature_method is SignatureMethod.HMAC else None,
@@ -29,34 +31,34 @@ def create_endpoint(body: EndpointCreate, tenant: TenantDep, endpoints: Endpoint
 
 
 @router.get("")
-def list_endpoints(tenant: TenantDep, endpoints: EndpointsDep) -> EndpointList:
+async def list_endpoints(tenant: TenantDep, endpoints: EndpointsDep) -> EndpointList:
     """Every endpoint of your account, oldest first (secrets are never listed)."""
-    return EndpointList(items=[EndpointPublic.of(e) for e in endpoints.list(tenant)])
+    return EndpointList(items=[EndpointPublic.of(e) for e in await endpoints.list(tenant)])
 
 
 @router.get("/{endpoint_id}")
-def get_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointPublic:
+async def get_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointPublic:
     """One endpoint."""
-    return EndpointPublic.of(endpoints.get(tenant, endpoint_id))
+    return EndpointPublic.of(await endpoints.get(tenant, endpoint_id))
 
 
 @router.patch("/{endpoint_id}")
-def update_endpoint(
+async def update_endpoint(
     endpoint_id: str, body: EndpointUpdate, tenant: TenantDep, endpoints: EndpointsDep
 ) -> EndpointPublic:
     """Change an endpoint's URL, method, event types, description or enabled flag."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return EndpointPublic.of(endpoints.update(tenant, endpoint_id, changes))
+    return EndpointPublic.of(await endpoints.update(tenant, endpoint_id, changes))
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> Response:
+async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> Response:
     """Delete an endpoint; its deliveries still scheduled stop at their next attempt."""
-    endpoints.delete(tenant, endpoint_id)
+    await endpoints.delete(tenant, endpoint_id)
     return Response(status_code=204)
 
 
 @router.get("/{endpoint_id}/secret")
-def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
+async def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
     """The signing secret of an hmac endpoint."""
-    return EndpointSecret(secret=endpoints.secret(tenant, endpoint_id))
+    return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
