@@ -182,7 +182,7 @@ def guarded_transport(
     """httpx's own transport, whose connections go through `GuardedNetworkBackend`."""
     transport = httpx.AsyncHTTPTransport(limits=limits, verify=verify, trust_env=False)
     # httpx (pinned below 0.29) takes no network backend, so its pool is replaced by the pool it would
-    # have built, with ours; tests/test_egress.py fails if a new version stops using it.
+    # have built, with ours; tests/test_core_egress.py fails if a new version stops using it.
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
         max_connections=limits.max_connections,

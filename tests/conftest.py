@@ -2,7 +2,7 @@
 
 The session's stack is started the way `make run` starts it (`launcher.Stack`), with a retry
 schedule of seconds so that schedules run in test time; long schedules are tested on the
-time-skipping server instead (test_delivery_workflow.py).
+time-skipping server instead (test_workflows_delivery.py).
 """
 
 from __future__ import annotations

@@ -12,8 +12,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
 from core import search_attributes
 from core.temporal import connect
-from launcher import Stack
-from tests.conftest import free_port
+from launcher import Stack, free_port
 
 
 def _bootstrap(stack: Stack, namespace: str) -> subprocess.CompletedProcess[str]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from launcher import Stack
-from tests.conftest import KEYS, free_port, wait_delivery, wait_for
+from launcher import Stack, free_port
+from tests.conftest import KEYS, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
 SCRIPT = Path(sys.executable).parent / "webhooks"  # the console script of [project.scripts]

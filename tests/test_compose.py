@@ -185,7 +185,8 @@ def test_our_services_environment_is_valid_settings(services: dict[str, dict[str
         env = _env(services[name])
         unknown = [k for k in env if k.removeprefix("WEBHOOKS_").lower() not in Settings.model_fields]
         assert unknown == [], (name, unknown)  # a misspelt variable would be silently ignored
-        settings = Settings(**{k.removeprefix("WEBHOOKS_").lower(): v for k, v in env.items()})
+        fields: dict[str, Any] = {k.removeprefix("WEBHOOKS_").lower(): v for k, v in env.items()}
+        settings = Settings(**fields)
         assert settings.temporal_target == "temporal:7233"
         assert settings.log_format == "json"
         database = urlsplit(settings.sqlalchemy_url)

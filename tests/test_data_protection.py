@@ -170,7 +170,7 @@ def test_a_delivery_started_without_the_key_is_never_made(
         delivery_id=f"forged:{endpoint['id']}",
         webhook_type="invoice.payment_status_updated",
         body='{"webhook_type":"invoice.payment_status_updated","data":{"object":{"payment_status":"succeeded"}}}',
-        created_at="2026-11-27T00:00:00Z",  # type: ignore[arg-type]
+        created_at="2026-11-27T00:00:00Z",
         policy=DeliveryPolicy(retry_delays=[1], attempt_timeout=5),
     )
     workflow_id = delivery_workflow_id("tenant_a", forged.delivery_id)

@@ -9,7 +9,7 @@ import pytest
 
 from launcher import Stack
 from tests.conftest import NOWHERE, api_client, create_endpoint, standalone_api
-from tests.test_destinations import REFUSED_FORMS
+from tests.test_core_destinations import REFUSED_FORMS
 
 
 def test_create_get_list_patch_delete(api: httpx.Client) -> None:

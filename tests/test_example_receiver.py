@@ -18,8 +18,8 @@ import pytest
 from core.keys import TenantKeys
 from core.signing import FixedKey, JwtSigner, SigningKey, generate_secret, signature_headers
 from core.store import EndpointStore
-from launcher import Stack
-from tests.conftest import TEST_KEYRING, create_endpoint, emit, free_port, settled, wait_delivery, wait_for
+from launcher import Stack, free_port
+from tests.conftest import TEST_KEYRING, create_endpoint, emit, settled, wait_delivery, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,7 +117,7 @@ def test_example_receiver_accepts_our_deliveries_and_rejects_forgeries(
         assert hmac_delivery["status"] == jwt_delivery["status"] == "succeeded"
         codes = sorted(a["status_code"] for d in (hmac_delivery, jwt_delivery) for a in d["attempts"])
         assert codes == [200, 200, 500]
-        printed = wait_for(lambda: log.read_text().count(f"id={event_id}:") >= 2 and log.read_text())
+        printed = str(wait_for(lambda: log.read_text().count(f"id={event_id}:") >= 2 and log.read_text()))
         assert f"id={event_id}:{hmac_endpoint['id']} (hmac verified)" in printed
         assert f"id={event_id}:{jwt_endpoint['id']} (jwt verified, key " in printed
 

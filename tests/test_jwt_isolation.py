@@ -114,7 +114,7 @@ def test_a_delivery_captured_by_one_tenant_is_refused_by_another_tenants_receive
             == "invoice.payment_status_updated"
         )
 
-        printed = wait_for(lambda: f"id={b_event}:" in log.read_text() and log.read_text())
+        printed = str(wait_for(lambda: f"id={b_event}:" in log.read_text() and log.read_text()))
         assert f"id={b_event}:{b_endpoint['id']} (jwt verified, key " in printed
         assert "inv_b_0042_paid" not in printed  # the forged event was never handled
         assert f"id={b_event}:{b_elsewhere['id']}" not in printed

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -108,6 +110,10 @@ def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiv
     assert [a["trigger"] for a in final["attempts"]][:2] == ["scheduled", "manual"]
 
 
+def _has_settled_attempts(count: int) -> Callable[[dict[str, Any]], bool]:
+    return lambda d: len(d["attempts"]) == count and settled(d)
+
+
 def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -124,7 +130,7 @@ def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
         assert attempts < 40, "the history never continued as new"
         assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
         attempts += 1
-        wait_delivery(api, delivery_id, lambda d, n=attempts: len(d["attempts"]) == n and settled(d))
+        wait_delivery(api, delivery_id, _has_settled_attempts(attempts))
     # One more retry lands on the new run, whose log carries every earlier attempt.
     receiver.script("/big", [Answer(200)])
     assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").json()["attempt"] == attempts + 1
@@ -134,7 +140,7 @@ def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
     assert len(receiver.requests("/big")) == attempts + 1
 
     # Lists and counts show the delivery once, as it is now, not the run it continued from.
-    def listed() -> list[tuple[object, ...]] | None:
+    def listed() -> list[tuple[Any, ...]] | None:
         items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
         found = [(d["id"], d["status"], d["attempt_count"]) for d in items]
         return found if found and found[0][1] == "succeeded" else None

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from core.signing import generate_secret, sign_hmac
-from launcher import Stack
-from tests.conftest import create_endpoint, emit, free_port, settled, wait_delivery, wait_for
+from launcher import Stack, free_port
+from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node-receiver"
 

@@ -15,6 +15,7 @@ stack never sees them).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -74,7 +75,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @valid.parametrize()
 @HYPOTHESIS
-def test_valid_requests_get_no_5xx_and_documented_answers(case: Case, fuzz_api: str) -> None:
+def test_valid_requests_get_no_5xx_and_documented_answers(case: Case[Any], fuzz_api: str) -> None:
     case.call_and_validate(
         base_url=fuzz_api, headers={"x-api-key": KEYS["tenant_a"]}, checks=CHECKS, timeout=30
     )
@@ -82,7 +83,7 @@ def test_valid_requests_get_no_5xx_and_documented_answers(case: Case, fuzz_api: 
 
 @invalid.parametrize()
 @HYPOTHESIS
-def test_invalid_requests_get_no_5xx_and_documented_answers(case: Case, fuzz_api: str) -> None:
+def test_invalid_requests_get_no_5xx_and_documented_answers(case: Case[Any], fuzz_api: str) -> None:
     # Made invalid on purpose: a wrong type, a missing field, a string where a number goes. Whether
     # each is refused is not checked: the key is always added (so the removal of the key that
     # schemathesis counts as invalid is undone), and FastAPI rightly ignores unknown query parameters.

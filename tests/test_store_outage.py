@@ -15,11 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from launcher import Stack
+from launcher import Stack, free_port
 from tests.conftest import (
     api_client,
     create_endpoint,
-    free_port,
     settled,
     start_stack,
     wait_delivery,

@@ -1,4 +1,4 @@
-"""The endpoint store on a real PostgreSQL (what docker-compose.yml runs), through psycopg 3."""
+"""core/store.py: the endpoint store, on SQLite and on a real PostgreSQL (what docker-compose.yml runs)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from datetime import UTC, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,7 +15,8 @@ from core.keys import TenantKeys
 from core.models import SignatureMethod
 from core.signing import SigningKey
 from core.store import EndpointStore, KeyConflictError
-from tests.conftest import KEYS, TEST_KEYRING, free_port, standalone_api
+from launcher import free_port
+from tests.conftest import KEYS, TEST_KEYRING, standalone_api
 from tests.postgres import PostgresServer, require_postgres
 
 
@@ -128,3 +130,11 @@ def test_signing_keys_round_trip_and_rotate(postgres: PostgresServer) -> None:
         assert keys_store.tenants() == ["tenant_pg_keys"]
     finally:
         store.close()
+
+
+def test_sqlite_store_makes_its_data_dir(tmp_path: Path) -> None:
+    # The API or a worker started alone, before anything made the data dir, must not fail to start.
+    store = EndpointStore(f"sqlite:///{tmp_path / 'not' / 'yet' / 'webhooks.db'}", TEST_KEYRING)
+    store.create_schema()
+    assert store.for_tenant("t") == []
+    store.close()

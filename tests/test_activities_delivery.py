@@ -6,13 +6,20 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import DeliveryActivities, EndpointBusy, StoreUnavailable
+from activities.delivery import (
+    DeliveryActivities,
+    EndpointBusy,
+    StoreUnavailable,
+    classify,
+    parse_retry_after,
+)
 from activities.gates import EndpointGates, NoSlot
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
@@ -150,3 +157,31 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
     assert (record.infra_failures, record.infra_error) == (2, reason)
     assert lost.infra_failures == 1
     assert lost.infra_error is not None and "did not finish" in lost.infra_error
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [
+        (200, AttemptOutcome.SUCCEEDED),
+        (201, AttemptOutcome.SUCCEEDED),
+        (202, AttemptOutcome.SUCCEEDED),
+        (204, AttemptOutcome.SUCCEEDED),
+        (299, AttemptOutcome.SUCCEEDED),
+        (301, AttemptOutcome.RETRYABLE),
+        (400, AttemptOutcome.RETRYABLE),
+        (410, AttemptOutcome.GONE),
+        (429, AttemptOutcome.RETRYABLE),
+        (500, AttemptOutcome.RETRYABLE),
+    ],
+)
+def test_classify(status: int, outcome: AttemptOutcome) -> None:
+    assert classify(status) is outcome
+
+
+def test_retry_after() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_retry_after("120", now=now) == 120
+    http_date = (now + timedelta(seconds=90)).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert parse_retry_after(http_date, now=now) == 90
+    assert parse_retry_after("soon", now=now) is None
+    assert parse_retry_after(None, now=now) is None

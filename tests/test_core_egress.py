@@ -214,7 +214,7 @@ async def test_every_refused_form_is_refused_at_delivery(
 
 @pytest.mark.parametrize("host", ["0177.0.0.1", "１２７．０．０．１"])
 async def test_forms_the_client_cannot_parse_never_reach_the_network(host: str) -> None:
-    # validate_url refuses them when saved (tests/test_destinations.py); an endpoint saved before then
+    # validate_url refuses them when saved (tests/test_core_destinations.py); an endpoint saved before then
     # fails in httpx's URL parser, before any lookup.
     resolver = ScriptedResolver({})
     internet = LocalInternet()

@@ -254,4 +254,4 @@ def test_the_operator_command_lists_and_rotates(
 
 def test_the_single_key_setting_is_refused_with_what_to_do() -> None:
     with pytest.raises(ValueError, match="own jwt signing keys"):
-        Settings(jwt_private_key="-----BEGIN PRIVATE KEY-----")  # type: ignore[arg-type]
+        Settings(jwt_private_key="-----BEGIN PRIVATE KEY-----")

@@ -184,3 +184,31 @@ def test_a_url_the_client_cannot_parse_is_refused_when_saved(host: str) -> None:
 def test_private_destinations_are_allowed_when_configured() -> None:
     for host in ("127.0.0.1:9000", "localhost", "[::1]", "10.0.0.7"):
         assert validate_url(f"http://{host}/hook", allow_private=True)
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_private", "message"),
+    [
+        ("ftp://example.com/hook", True, "http"),
+        ("example.com/hook", True, "http"),
+        ("https:///hook", True, "host"),
+        ("https://user:pw@example.com/", True, "credentials"),
+        ("http://127.0.0.1:9000/hook", False, "loopback address"),
+        ("http://10.1.2.3/hook", False, "private address"),
+        ("http://169.254.169.254/latest", False, "link-local address"),
+        ("http://[::1]/hook", False, "loopback address"),
+        ("http://[64:ff9b::a9fe:a9fe]/latest", False, "NAT64 form of 169.254.169.254"),
+        ("http://[::ffff:10.0.0.1]/hook", False, "IPv4-mapped form of 10.0.0.1, a private address"),
+        ("http://localhost:8000/hook", False, "localhost, a loopback name"),
+    ],
+)
+def test_refused_urls(url: str, allow_private: bool, message: str) -> None:
+    # Every literal form and the table itself: tests/test_core_destinations.py.
+    with pytest.raises(DestinationError, match=message):
+        validate_url(url, allow_private=allow_private)
+
+
+def test_accepted_urls() -> None:
+    assert validate_url("https://example.com/hook", allow_private=False)
+    assert validate_url("http://127.0.0.1:9000/hook", allow_private=True)
+    assert validate_url("http://[64:ff9b::808:808]/hook", allow_private=False)  # 8.8.8.8 through NAT64
