@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
-from core.models import AttemptTrigger, DeliveryStatus, SignatureMethod
+from core.models import AttemptTrigger, DeliveryOrigin, DeliveryStatus, SignatureMethod
 from core.store import Endpoint
 from service.models import (
     AcceptedEvent,
@@ -265,6 +265,10 @@ class AttemptInProgress(BaseModel):
 
 class DeliveryDetail(DeliveryPublic):
     payload: dict[str, Any] = Field(description="The exact JSON body that was sent")
+    origin: DeliveryOrigin = Field(
+        description="`event` (emitted), `test` (a test event sent to this endpoint), `replay` (an event "
+        "replayed to an endpoint that had not received it)"
+    )
     attempts: list[AttemptPublic]
     next_attempt_at: datetime | None
     attempt_in_progress: AttemptInProgress | None = Field(
@@ -278,6 +282,7 @@ class DeliveryDetail(DeliveryPublic):
         return cls(
             **DeliveryPublic.of(log.summary).model_dump(),
             payload=log.payload,
+            origin=log.origin,
             attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in log.attempts],
             next_attempt_at=log.next_attempt_at,
             attempt_in_progress=AttemptInProgress.model_validate(progress, from_attributes=True)

@@ -28,7 +28,17 @@ class DeliveryStatus(StrEnum):
 
 class AttemptTrigger(StrEnum):
     SCHEDULED = "scheduled"
-    MANUAL = "manual"
+    MANUAL = "manual"  # a retry asked for one delivery
+    RECOVER = "recover"  # a recovery of an endpoint's failed deliveries asked for it
+
+
+class DeliveryOrigin(StrEnum):
+    """Why a delivery exists: an event emitted, a test event sent to one endpoint, or a replay of an
+    event to an endpoint that never received it."""
+
+    EVENT = "event"
+    TEST = "test"
+    REPLAY = "replay"
 
 
 class AttemptOutcome(StrEnum):
@@ -56,6 +66,7 @@ class EventInput(BaseModel):
     created_at: datetime
     endpoint_ids: list[str]
     policy: DeliveryPolicy
+    origin: DeliveryOrigin = DeliveryOrigin.EVENT
 
 
 class EventSummary(BaseModel):
@@ -104,6 +115,7 @@ class DeliveryProgress(BaseModel):
     next_attempt_at: datetime | None = None
     retry_until: datetime | None = None  # set when the schedule ends: the end of the retry window
     manual_requested: bool = False
+    manual_trigger: AttemptTrigger = AttemptTrigger.MANUAL
 
 
 class DeliveryInput(BaseModel):
@@ -116,6 +128,7 @@ class DeliveryInput(BaseModel):
     created_at: datetime
     policy: DeliveryPolicy
     progress: DeliveryProgress = Field(default_factory=DeliveryProgress)
+    origin: DeliveryOrigin = DeliveryOrigin.EVENT
 
 
 class DeliveryState(BaseModel):
@@ -129,6 +142,7 @@ class DeliveryState(BaseModel):
     attempts: list[AttemptRecord]
     next_attempt_at: datetime | None = None
     policy: DeliveryPolicy
+    origin: DeliveryOrigin = DeliveryOrigin.EVENT
 
 
 class RetryAccepted(BaseModel):

@@ -35,6 +35,7 @@ from core import ids
 from core import search_attributes as sa
 from core.models import (
     AttemptRecord,
+    AttemptTrigger,
     DeliveryInput,
     DeliveryState,
     DeliveryStatus,
@@ -280,6 +281,7 @@ class Deliveries:
             attempts=found.attempts,
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
             policy=found.input.policy,
+            origin=found.input.origin,
         )
 
     def _workflow_url(self, workflow_id: str) -> str | None:
@@ -313,6 +315,7 @@ class Deliveries:
             ),
             payload=json.loads(state.body),
             attempts=state.attempts,
+            origin=state.origin,
             next_attempt_at=state.next_attempt_at,
             attempt_in_progress=(
                 await self._attempt_in_progress(description, len(state.attempts) + 1) if running else None
@@ -328,14 +331,18 @@ class Deliveries:
             summary=scheduled(event, delivery.endpoint_id),
             payload=json.loads(event.body),
             attempts=[],
+            origin=event.origin,
             next_attempt_at=None,
             attempt_in_progress=None,
             workflow_url=None,
         )
 
     @boundary
-    async def retry(self, tenant: str, delivery_id: str) -> RetryAccepted:
-        """One manual attempt now: an update on the delivery's workflow, which joins one in flight."""
+    async def retry(
+        self, tenant: str, delivery_id: str, *, trigger: AttemptTrigger = AttemptTrigger.MANUAL
+    ) -> RetryAccepted:
+        """One attempt now, logged with `trigger`: an update on the delivery's workflow, which joins one
+        in flight."""
         delivery = _parsed(delivery_id)
         endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
@@ -346,7 +353,7 @@ class Deliveries:
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         try:
             # An update waits for a worker to accept it: without a worker it would wait for ever.
-            return await handle.execute_update(DeliveryWorkflow.retry_now, rpc_timeout=self._rpc)
+            return await handle.execute_update(DeliveryWorkflow.retry_now, trigger, rpc_timeout=self._rpc)
         except WorkflowUpdateFailedError as err:
             raise Conflict(str(err.cause or err)) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:

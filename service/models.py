@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.models import AttemptRecord, DeliveryStatus
+from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ class DeliveryLog:
     summary: DeliverySummary
     payload: dict[str, Any]
     attempts: list[AttemptRecord]
+    origin: DeliveryOrigin
     next_attempt_at: datetime | None
     attempt_in_progress: AttemptInProgress | None
     workflow_url: str | None

@@ -27,6 +27,7 @@ from activities.delivery import DeliveryActivities, earlier_failures
 from core.models import (
     AttemptOutcome,
     AttemptRecord,
+    AttemptTrigger,
     DeliverRequest,
     DeliveryInput,
     DeliveryPolicy,
@@ -383,3 +384,23 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
         assert (await first.describe()).run_id == first.result_run_id
         for n in range(3):
             assert len(receiver.requests(f"/fanout-{n}")) == 1
+
+
+async def test_a_recovery_s_attempt_is_logged_as_such(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/recover", [Answer(410), Answer(200)])
+        handle = await start_delivery(env.client, worker, store, url)
+        while (await handle.query(DeliveryWorkflow.state)).status != "failed":
+            await env.sleep(1)
+        await handle.execute_update(DeliveryWorkflow.retry_now, AttemptTrigger.RECOVER)
+        while (await handle.query(DeliveryWorkflow.state)).status != "succeeded":
+            await env.sleep(1)
+        # The next request, from a person, is manual again.
+        await handle.execute_update(DeliveryWorkflow.retry_now)
+        while len((await handle.query(DeliveryWorkflow.state)).attempts) < 3:
+            await env.sleep(1)
+        state = await handle.query(DeliveryWorkflow.state)
+    assert [a.trigger for a in state.attempts] == ["scheduled", "recover", "manual"]
+    await handle.terminate()

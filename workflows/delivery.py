@@ -75,6 +75,7 @@ class DeliveryWorkflow:
         self._next_attempt_at = progress.next_attempt_at
         self._retry_until = progress.retry_until
         self._manual_requested = progress.manual_requested
+        self._manual_trigger = progress.manual_trigger  # who asked: a retry, or a recovery
         self._attempt_in_flight = False
         # What visibility holds: set at start (`delivery_search_attributes`) or carried over.
         self._published = self._visible()
@@ -137,7 +138,8 @@ class DeliveryWorkflow:
         return True
 
     async def _manual_attempt(self) -> AttemptRecord:
-        record = await self._attempt(AttemptTrigger.MANUAL)
+        trigger, self._manual_trigger = self._manual_trigger, AttemptTrigger.MANUAL
+        record = await self._attempt(trigger)
         if record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
             self._settle(record)
         return record
@@ -209,24 +211,28 @@ class DeliveryWorkflow:
                         next_attempt_at=self._next_attempt_at,
                         retry_until=self._retry_until,
                         manual_requested=self._manual_requested,
+                        manual_trigger=self._manual_trigger,
                     )
                 }
             )
         )
 
     @workflow.update
-    async def retry_now(self) -> RetryAccepted:
-        """Make one attempt now, marked manual; the scheduled ones go on if it fails.
+    async def retry_now(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL) -> RetryAccepted:
+        """Make one attempt now, logged with `trigger` (a manual retry, or a recovery); the scheduled
+        ones go on if it fails.
 
         A request that arrives while an attempt is in flight or already asked for joins that attempt:
         a double click, or twenty operators at once, make one POST.
         """
         if not self._attempt_in_flight:
+            if not self._manual_requested:
+                self._manual_trigger = trigger
             self._manual_requested = True
         return RetryAccepted(attempt=len(self._attempts) + 1)
 
     @retry_now.validator
-    def _retry_allowed(self) -> None:
+    def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL) -> None:
         if len(self._attempts) >= MAX_ATTEMPTS:
             raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
 
@@ -243,6 +249,7 @@ class DeliveryWorkflow:
             attempts=self._attempts,
             next_attempt_at=self._next_attempt_at,
             policy=self._input.policy,
+            origin=self._input.origin,
         )
 
 

@@ -36,6 +36,7 @@ class EventWorkflow:
                 body=input.body,
                 created_at=input.created_at,
                 policy=input.policy,
+                origin=input.origin,
             )
             for endpoint_id in input.endpoint_ids
         ]
