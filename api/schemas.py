@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
-from core.catalog import EVENT_TYPES_BY_NAME, unknown_event_types
+from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from core.models import AttemptTrigger, DeliveryOrigin, DeliveryStatus, SignatureMethod
 from core.store import Endpoint
 from service.models import (
@@ -27,14 +27,19 @@ from service.models import (
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 # The schema documents what the validators below accept (their messages are ours, not pydantic's).
 _EVENT_TYPE_ENUM: JsonDict = {"enum": [*sorted(EVENT_TYPES_BY_NAME)]}
-EventTypeName = Annotated[str, Field(json_schema_extra=_EVENT_TYPE_ENUM)]
+# An endpoint may also subscribe to the operational types, which only the service sends.
+_SUBSCRIBABLE_ENUM: JsonDict = {"enum": [*sorted(SUBSCRIBABLE_BY_NAME)]}
+EventTypeName = Annotated[str, Field(json_schema_extra=_SUBSCRIBABLE_ENUM)]
 
 
 def _check_event_types(value: list[str] | None) -> list[str] | None:
     if value is None:
         return None
     if not value:
-        raise ValueError("event_types must name at least one event type, or be null for all of them")
+        raise ValueError(
+            "event_types must name at least one event type, or be null for every event type (the "
+            "operational webhook_endpoint.* types are received only when named)"
+        )
     unknown = unknown_event_types(value)
     if unknown:
         raise ValueError(
@@ -66,6 +71,9 @@ class EventTypePublic(BaseModel):
     object_type: str
     description: str
     group: str
+    operational: bool = Field(
+        description="Sent by the service about your endpoints, never emitted; received only when named"
+    )
 
 
 class EventTypeList(BaseModel):
@@ -160,6 +168,10 @@ class EventCreate(BaseModel):
     @field_validator("webhook_type")
     @classmethod
     def _known_type(cls, value: str) -> str:
+        if value in SUBSCRIBABLE_BY_NAME and value not in EVENT_TYPES_BY_NAME:
+            raise ValueError(
+                f"{value} is sent by the service itself about your endpoints; it cannot be emitted"
+            )
         if value not in EVENT_TYPES_BY_NAME:
             raise ValueError(
                 f"unknown webhook_type {value!r}; GET /v1/webhooks/event-types lists the 31 types"

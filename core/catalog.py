@@ -14,6 +14,9 @@ class EventType:
     name: str
     description: str
     group: str
+    # Sent by the service itself about an endpoint, never emitted by a client, and received only by
+    # endpoints that subscribe to it by name (not part of "every event type").
+    operational: bool = False
 
     @property
     def object_type(self) -> str:
@@ -82,12 +85,32 @@ _GROUPS: dict[str, list[tuple[str, str]]] = {
     ],
 }
 
+OPERATIONAL_GROUP = "Webhook Endpoint Events"
+_OPERATIONAL = [
+    ("webhook_endpoint.failing", "Sent when one of your endpoints starts failing every attempt"),
+    ("webhook_endpoint.recovered", "Sent when a failing endpoint answers with a 2xx again"),
+    ("webhook_endpoint.disabled", "Sent when one of your endpoints is disabled, by hand or for failing"),
+]
+
+# The 31 types of the documentation: what clients emit, and what "every event type" means.
 EVENT_TYPES: tuple[EventType, ...] = tuple(
     EventType(name, description, group) for group, entries in _GROUPS.items() for name, description in entries
 )
 EVENT_TYPES_BY_NAME: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
+OPERATIONAL_TYPES: tuple[EventType, ...] = tuple(
+    EventType(name, description, OPERATIONAL_GROUP, operational=True) for name, description in _OPERATIONAL
+)
+# What an endpoint can subscribe to: every type, the operational ones by name.
+SUBSCRIBABLE_BY_NAME: dict[str, EventType] = {t.name: t for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)}
 
 
 def unknown_event_types(names: list[str]) -> list[str]:
-    """Names that are not in the catalog, in the order given."""
-    return [n for n in names if n not in EVENT_TYPES_BY_NAME]
+    """Names an endpoint cannot subscribe to, in the order given."""
+    return [n for n in names if n not in SUBSCRIBABLE_BY_NAME]
+
+
+def receives(event_types: list[str] | None, webhook_type: str) -> bool:
+    """Whether an endpoint subscribed to `event_types` (None: every event type) receives `webhook_type`."""
+    if event_types is None:
+        return webhook_type in EVENT_TYPES_BY_NAME
+    return webhook_type in event_types

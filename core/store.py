@@ -42,6 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
 from core.models import SignatureMethod
 from core.signing import generate_secret
@@ -94,7 +95,7 @@ class Endpoint:
     updated_at: datetime
 
     def subscribes_to(self, webhook_type: str) -> bool:
-        return self.event_types is None or webhook_type in self.event_types
+        return receives(self.event_types, webhook_type)
 
 
 def _aware(value: datetime) -> datetime:
@@ -319,7 +320,7 @@ class EndpointStore:
                 .where(EndpointRow.tenant == tenant, EndpointRow.enabled.is_(True))
                 .order_by(EndpointRow.created_at)
             )
-            return [r.id for r in rows if r.event_types is None or webhook_type in r.event_types]
+            return [r.id for r in rows if receives(r.event_types, webhook_type)]
 
 
 class KeyConflictError(Exception):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from core.catalog import EVENT_TYPES
+from core.catalog import EVENT_TYPES, receives
 
 SEED = Path(__file__).parent.parent / "docs" / "flexprice-webhooks.txt"
 
@@ -27,6 +27,28 @@ def test_event_types_route_lists_the_catalog(api: httpx.Client) -> None:
     response = api.get("/v1/webhooks/event-types")
     assert response.status_code == 200
     items = response.json()["items"]
-    assert {i["name"]: i["description"] for i in items} == seed_events()
+    business = [i for i in items if not i["operational"]]
+    assert {i["name"]: i["description"] for i in business} == seed_events()
+    # And the three the service sends about endpoints, in a group of their own.
+    operational = {i["name"]: i["group"] for i in items if i["operational"]}
+    assert operational == {
+        "webhook_endpoint.failing": "Webhook Endpoint Events",
+        "webhook_endpoint.recovered": "Webhook Endpoint Events",
+        "webhook_endpoint.disabled": "Webhook Endpoint Events",
+    }
     assert all(i["object_type"] == i["name"].split(".")[0] for i in items)
     assert {i["name"]: i["object_type"] for i in items}["wallet_transaction.updated"] == "wallet_transaction"
+
+
+def test_every_event_type_means_the_31_and_operational_ones_are_named() -> None:
+    assert receives(None, "invoice.created")
+    assert not receives(None, "webhook_endpoint.disabled")
+    assert receives(["webhook_endpoint.disabled"], "webhook_endpoint.disabled")
+    assert not receives(["invoice.created"], "invoice.voided")
+
+
+def test_operational_types_cannot_be_emitted(api: httpx.Client) -> None:
+    body = {"webhook_type": "webhook_endpoint.disabled", "data": {"object": {}}}
+    response = api.post("/v1/events", json=body)
+    assert response.status_code == 422
+    assert "sent by the service itself" in response.json()["detail"][0]["msg"]

@@ -65,7 +65,7 @@ def test_jwt_endpoint_has_no_secret_to_show(api: httpx.Client) -> None:
         ({"url": "ftp://example.com"}, "url", "http"),
         ({"url": "not a url"}, "url", "http"),
         ({"url": "https://example.com", "event_types": ["invoice.nope"]}, "event_types", "invoice.nope"),
-        ({"url": "https://example.com", "event_types": []}, "event_types", "null for all"),
+        ({"url": "https://example.com", "event_types": []}, "event_types", "null for every event type"),
         ({"url": "https://example.com", "signature_method": "md5"}, "signature_method", "hmac"),
         ({"url": "https://example.com", "colour": "red"}, "colour", "Extra"),
         ({}, "url", "Field required"),

@@ -6,17 +6,23 @@ from fastapi import APIRouter
 
 from api.deps import TenantDep
 from api.schemas import EventTypeList, EventTypePublic
-from core.catalog import EVENT_TYPES
+from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES
 
 router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 
 
 @router.get("")
 def list_event_types(_tenant: TenantDep) -> EventTypeList:
-    """The 31 event types an endpoint can subscribe to."""
+    """The 31 event types, and the operational ones the service sends about your endpoints."""
     return EventTypeList(
         items=[
-            EventTypePublic(name=t.name, object_type=t.object_type, description=t.description, group=t.group)
-            for t in EVENT_TYPES
+            EventTypePublic(
+                name=t.name,
+                object_type=t.object_type,
+                description=t.description,
+                group=t.group,
+                operational=t.operational,
+            )
+            for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)
         ]
     )
