@@ -22,6 +22,7 @@ from core.logs import configure_logging
 from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
+from service.events import Events
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 
@@ -94,7 +95,13 @@ async def run_worker(
     )
     try:
         activities = DeliveryActivities(
-            http, store, jwt_signer(settings, store), endpoint_concurrency=settings.endpoint_concurrency
+            http,
+            store,
+            jwt_signer(settings, store),
+            endpoint_concurrency=settings.endpoint_concurrency,
+            disable_after=settings.disable_after_delta,
+            # An endpoint's health changes are told through an event like any other.
+            notify=Events(client, store, settings).notify,
         )
         worker = Worker(
             client,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -22,8 +23,10 @@ from temporalio import activity
 from activities.gates import EndpointGates, NoSlot
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
+from core.endpoint_health import EndpointHealth, Transition
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
+from core.rate_limits import RateLimits
 from core.signing import JwtSigner, signature_headers
 from core.store import Endpoint, EndpointStore
 
@@ -67,6 +70,11 @@ class InfraFault(Exception):
 class StoreUnavailable(InfraFault):
     def __init__(self) -> None:
         super().__init__("the endpoint store could not be read")
+
+
+class RateLimited(InfraFault):
+    def __init__(self, rate: float, waited: float) -> None:
+        super().__init__(f"the endpoint's rate limit ({rate:g}/s) had no room for {waited:g} s")
 
 
 class EndpointBusy(InfraFault):
@@ -117,8 +125,17 @@ class _Clock:
         return attempt
 
 
+# Told of an endpoint's health transitions (operational webhooks): `service.events.Events.notify`.
+Notify = Callable[[Endpoint, Transition], Awaitable[None]]
+
+
+async def _nobody(_endpoint: Endpoint, _transition: Transition) -> None:
+    pass
+
+
 class DeliveryActivities:
-    """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer."""
+    """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer, the
+    endpoints' health and rate limits, and whom to tell when an endpoint's health changes."""
 
     def __init__(
         self,
@@ -127,12 +144,17 @@ class DeliveryActivities:
         jwt_signer: JwtSigner,
         *,
         endpoint_concurrency: int = 8,
+        disable_after: timedelta = timedelta(days=5),
+        notify: Notify = _nobody,
     ) -> None:
         self._http = http
         self._store = store
         self._jwt = jwt_signer
         self._gates = EndpointGates(endpoint_concurrency)
         self._stalls = LoopStalls()
+        self._health = EndpointHealth(store.engine, disable_after=disable_after)
+        self._rates = RateLimits(store.engine)
+        self._notify = notify
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -156,13 +178,45 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        # Waiting for a free connection to the endpoint is not an attempt: if none frees up in time, the
-        # try fails as ours and Temporal tries again later. The POST starts with its whole timeout.
+        # Waiting for the endpoint's rate limit, or for a free connection to it, is not an attempt: if
+        # none comes in time, the try fails as ours and Temporal tries again later. The POST starts with
+        # its whole timeout.
+        rate = endpoint.rate_limit_per_second
+        if rate and not await self._rates.take(endpoint.id, rate, wait=request.timeout):
+            raise RateLimited(rate, request.timeout)
         try:
             async with self._gates.slot(endpoint.id, wait=request.timeout):
-                return await self._post(request, endpoint, _Clock(request, earlier))
+                record = await self._post(request, endpoint, _Clock(request, earlier))
         except NoSlot:
             raise EndpointBusy(self._gates.limit, request.timeout) from None
+        await self._keep_health(endpoint, record)
+        return record
+
+    async def _keep_health(self, endpoint: Endpoint, record: AttemptRecord) -> None:
+        """Count the attempt in the endpoint's health, and tell the tenant of what changed.
+
+        Best effort: the POST is made, and failing the attempt now would only send it again.
+        """
+        try:
+            transitions = await asyncio.wait_for(
+                asyncio.to_thread(
+                    self._health.record,
+                    endpoint.tenant,
+                    endpoint.id,
+                    succeeded=record.outcome is AttemptOutcome.SUCCEEDED,
+                    status_code=record.status_code,
+                    error=record.error,
+                    at=record.started_at,
+                ),
+                STORE_TIMEOUT,
+            )
+            for transition in transitions:
+                await self._notify(endpoint, transition)
+        except Exception as err:  # logged; the attempt's own record stands
+            attempt_log.warning(
+                "endpoint health not recorded",
+                extra={FIELDS: {"endpoint_id": endpoint.id, "error": f"{type(err).__name__}: {err}"}},
+            )
 
     async def _post(self, request: DeliverRequest, endpoint: Endpoint, clock: _Clock) -> AttemptRecord:
         headers = signature_headers(
@@ -171,12 +225,16 @@ class DeliveryActivities:
             timestamp=int(clock.started_at.timestamp()),
             body=request.body,
             secret=endpoint.secret,
+            previous_secrets=endpoint.signing_secrets(clock.started_at)[1:],
             jwt_signer=self._jwt,
             tenant=request.tenant,
             endpoint_id=endpoint.id,
         )
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
+        # The endpoint's own headers first: none can take the place of ours (their names are checked
+        # when saved, core/endpoint_headers.py).
+        headers = {**endpoint.headers, **headers}
         exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))
         try:
             # One deadline for the whole exchange (httpx's own timeouts restart at every read, so a

@@ -98,14 +98,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ui_base=settings.ui_url,
             cursor_key=settings.cursor_key,
         )
+        events = Events(temporal, store, settings, deliveries=deliveries)
         app.state.services = Services(
             settings=settings,
             temporal=temporal,
             store=store,
             jwt_signer=jwt_signer(settings, store),
-            events=Events(temporal, store, deliveries, settings),
+            events=events,
             deliveries=deliveries,
-            endpoints=Endpoints(store, allow_private_urls=settings.allow_private_urls),
+            endpoints=Endpoints(
+                store,
+                allow_private_urls=settings.allow_private_urls,
+                disable_after=settings.disable_after_delta,
+                notify=events.notify,
+            ),
         )
         try:
             yield

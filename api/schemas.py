@@ -5,20 +5,22 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
+from core.endpoint_headers import check_headers, masked
+from core.endpoint_health import Health
 from core.models import AttemptTrigger, DeliveryOrigin, DeliveryStatus, SignatureMethod
-from core.store import Endpoint
 from service.models import (
     AcceptedEvent,
     DeliveryCounts,
     DeliveryLog,
     DeliveryPage,
     DeliverySummary,
+    EndpointView,
     EventSubmission,
     EventView,
 )
@@ -80,6 +82,43 @@ class EventTypeList(BaseModel):
     items: list[EventTypePublic]
 
 
+def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    return check_headers(value) if value is not None else None
+
+
+def _check_schedule(value: list[float] | None) -> list[float] | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_SCHEDULE_STEPS:
+        raise ValueError(f"retry_schedule must have 1 to {MAX_SCHEDULE_STEPS} delays, or be null")
+    if any(not 0 < delay <= MAX_DELAY_SECONDS for delay in value):
+        raise ValueError(
+            f"each delay of retry_schedule must be more than 0 and at most {MAX_DELAY_SECONDS} s"
+        )
+    return value
+
+
+MAX_SCHEDULE_STEPS = 20
+MAX_DELAY_SECONDS = 7 * 86400
+HEADERS_FIELD = Field(
+    default=None,
+    description="Headers sent with every attempt (e.g. a gateway's Authorization); values are shown "
+    "masked. Ours always win: signature, content type, user agent and HTTP's own names are refused",
+)
+RATE_FIELD = Field(
+    default=None,
+    gt=0,
+    le=1000,
+    description="At most this many deliveries a second to this endpoint, across every worker "
+    "(plus one of burst); null for no limit",
+)
+SCHEDULE_FIELD = Field(
+    default=None,
+    description="Seconds between attempts for this endpoint's deliveries (each with ±20 % jitter); null "
+    "for the service's schedule",
+)
+
+
 class EndpointCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,9 +129,14 @@ class EndpointCreate(BaseModel):
     )
     description: str = Field(default="", max_length=1024)
     enabled: bool = True
+    headers: dict[str, str] | None = HEADERS_FIELD
+    rate_limit_per_second: float | None = RATE_FIELD
+    retry_schedule: list[float] | None = SCHEDULE_FIELD
 
     _event_types = field_validator("event_types")(_check_event_types)
     _description = field_validator("description")(_check_description)
+    _headers = field_validator("headers")(_check_headers)
+    _schedule = field_validator("retry_schedule")(_check_schedule)
 
 
 class EndpointUpdate(BaseModel):
@@ -103,9 +147,49 @@ class EndpointUpdate(BaseModel):
     event_types: list[EventTypeName] | None = None
     description: str | None = Field(default=None, max_length=1024)
     enabled: bool | None = None
+    headers: dict[str, str] | None = HEADERS_FIELD
+    rate_limit_per_second: float | None = RATE_FIELD
+    retry_schedule: list[float] | None = SCHEDULE_FIELD
 
     _event_types = field_validator("event_types")(_check_event_types)
     _description = field_validator("description")(_check_description)
+    _headers = field_validator("headers")(_check_headers)
+    _schedule = field_validator("retry_schedule")(_check_schedule)
+
+
+class EndpointHealthPublic(BaseModel):
+    state: Literal["healthy", "failing", "disabled"] = Field(
+        description="`failing` since the first failed attempt after a success; `disabled` by a person or "
+        "for failing every attempt for WEBHOOKS_DISABLE_AFTER"
+    )
+    failing_since: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    last_status_code: int | None
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    success_rate_24h: float | None = Field(description="Share of the last 24 h's attempts that got a 2xx")
+    attempts_24h: int
+
+    @classmethod
+    def of(cls, health: Health) -> EndpointHealthPublic:
+        return cls(
+            state=health.state.value,
+            failing_since=health.failing_since,
+            consecutive_failures=health.consecutive_failures,
+            last_error=health.last_error,
+            last_status_code=health.last_status_code,
+            last_attempt_at=health.last_attempt_at,
+            last_success_at=health.last_success_at,
+            success_rate_24h=health.success_rate_24h,
+            attempts_24h=health.succeeded_24h + health.failed_24h,
+        )
+
+
+class EndpointDisabledPublic(BaseModel):
+    reason: str
+    by: Literal["api", "rule"] = Field(description="`api`: disabled by hand; `rule`: for failing")
+    at: datetime
 
 
 class EndpointPublic(BaseModel):
@@ -117,9 +201,19 @@ class EndpointPublic(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    headers: dict[str, str] = Field(description="Names, with values masked")
+    rate_limit_per_second: float | None
+    retry_schedule: list[float] | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="During a secret's rotation: until when the previous secret signs too"
+    )
+    disabled: EndpointDisabledPublic | None
+    health: EndpointHealthPublic
 
     @classmethod
-    def of(cls, endpoint: Endpoint) -> EndpointPublic:
+    def of(cls, view: EndpointView) -> EndpointPublic:
+        endpoint = view.endpoint
+        disabled = endpoint.disabled
         return cls(
             id=endpoint.id,
             url=endpoint.url,
@@ -129,6 +223,16 @@ class EndpointPublic(BaseModel):
             enabled=endpoint.enabled,
             created_at=endpoint.created_at,
             updated_at=endpoint.updated_at,
+            headers={name: masked(value) for name, value in endpoint.headers.items()},
+            rate_limit_per_second=endpoint.rate_limit_per_second,
+            retry_schedule=endpoint.retry_schedule,
+            previous_secret_expires_at=endpoint.previous_secret_expires_at
+            if len(endpoint.signing_secrets(view.now)) > 1
+            else None,
+            disabled=EndpointDisabledPublic(reason=disabled.reason, by=disabled.by, at=disabled.at)
+            if disabled
+            else None,
+            health=EndpointHealthPublic.of(view.health),
         )
 
 
@@ -142,6 +246,29 @@ class EndpointList(BaseModel):
 
 class EndpointSecret(BaseModel):
     secret: str
+
+
+class SecretRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_seconds: int = Field(
+        default=86400,
+        ge=0,
+        le=7 * 86400,
+        description="How long the previous secret keeps signing beside the new one (default 24 h)",
+    )
+    secret: str | None = Field(
+        default=None,
+        description="A secret of your own (`whsec_` and base64 of 24 to 64 bytes), e.g. one migrated "
+        "from another provider; else a new one is made",
+    )
+
+
+class SecretRotated(BaseModel):
+    secret: str = Field(description="The new secret: shown once here, and by GET …/secret")
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until when deliveries carry the previous secret's signature too"
+    )
 
 
 class EventData(BaseModel):

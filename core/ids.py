@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 
 def new_event_id() -> str:
@@ -19,6 +20,11 @@ def new_event_id() -> str:
 
 def new_endpoint_id() -> str:
     return "ep_" + secrets.token_hex(12)
+
+
+def operational_event_id(endpoint_id: str, transition: str, at: datetime) -> str:
+    """The id of a `webhook_endpoint.*` event: one per transition of one endpoint, however often sent."""
+    return f"opv_{endpoint_id}_{transition}_{int(at.timestamp() * 1000)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from core import durations
 from core.settings import Settings
 from core.signing import JwtSigner, SigningKey
 from core.store import EndpointStore, KeyConflictError, SigningKeyStore, StoredKey
@@ -181,16 +181,13 @@ def jwt_signer(settings: Settings, store: EndpointStore) -> JwtSigner:
 
 # The operator's command ---------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
 
 def parse_duration(text: str) -> timedelta:
-    """`"90"`, `"90s"`, `"15m"`, `"1h"`, `"2d"` → a timedelta."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration: use seconds, or 90s, 15m, 1h, 2d")
-    return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    """`"90"`, `"90s"`, `"15m"`, `"1h"`, `"2d"` → a timedelta, for argparse."""
+    try:
+        return durations.parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _when(value: datetime | None) -> str:

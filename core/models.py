@@ -67,6 +67,8 @@ class EventInput(BaseModel):
     endpoint_ids: list[str]
     policy: DeliveryPolicy
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
+    # Endpoints with a retry schedule of their own; the others follow `policy`.
+    policies: dict[str, DeliveryPolicy] = Field(default_factory=dict)
 
 
 class EventSummary(BaseModel):

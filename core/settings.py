@@ -6,6 +6,7 @@ The API, the worker and the launcher all build one `Settings()`; the README list
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Self
@@ -14,6 +15,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.crypto import Keyring
+from core.durations import parse_duration
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
@@ -46,6 +48,10 @@ class Settings(BaseSettings):
         gt=0,
         le=90 * 86400,
         description="how long after its schedule ends a delivery still takes manual retries",
+    )
+    disable_after: str = Field(
+        default="5d",
+        description="an endpoint whose every attempt failed for this long (no 2xx) is disabled: 30s, 2h, 5d",
     )
     temporal_rpc_timeout: float = Field(
         default=5.0, gt=0, le=60, description="seconds the API waits for any one answer from Temporal"
@@ -127,6 +133,16 @@ class Settings(BaseSettings):
     def _check_keys(cls, value: SecretStr) -> SecretStr:
         parse_api_keys(value.get_secret_value())
         return value
+
+    @field_validator("disable_after")
+    @classmethod
+    def _check_disable_after(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @cached_property
+    def disable_after_delta(self) -> timedelta:
+        return parse_duration(self.disable_after)
 
     @field_validator("encryption_keys")
     @classmethod

@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,8 +201,13 @@ def signature_headers(
     jwt_signer: JwtSigner,
     tenant: str,
     endpoint_id: str,
+    previous_secrets: Sequence[str] = (),
 ) -> dict[str, str]:
-    """The headers that authenticate one attempt, for an endpoint's signature method."""
+    """The headers that authenticate one attempt, for an endpoint's signature method.
+
+    During a secret's rotation the hmac signature is made with the new secret and the previous one,
+    space-separated, as Standard Webhooks has it: a receiver verifies with either.
+    """
     headers = {"webhook-id": msg_id, "webhook-timestamp": str(timestamp)}
     if method == "jwt":
         headers["x-webhook-signature"] = jwt_signer.sign(
@@ -210,5 +215,7 @@ def signature_headers(
         )
         headers["x-webhook-signature-algorithm"] = "jwt"
     else:
-        headers["webhook-signature"] = sign_hmac(secret, msg_id, timestamp, body)
+        headers["webhook-signature"] = " ".join(
+            sign_hmac(s, msg_id, timestamp, body) for s in (secret, *previous_secrets)
+        )
     return headers

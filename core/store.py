@@ -15,22 +15,15 @@ that is sealed when the API starts.
 
 from __future__ import annotations
 
-import secrets
+import json
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
     Engine,
-    Integer,
-    String,
-    Text,
-    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -40,45 +33,21 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
+from core import ids
 from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
 from core.models import SignatureMethod
 from core.signing import generate_secret
+from core.tables import Base, EndpointHealthRow, EndpointRow, SigningKeyRow
 
 
-class Base(DeclarativeBase):
-    pass
-
-
-class EndpointRow(Base):
-    __tablename__ = "endpoints"
-
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    url: Mapped[str] = mapped_column(Text)  # sealed: a URL often carries a token
-    description: Mapped[str] = mapped_column(String(1024), default="")
-    signature_method: Mapped[str] = mapped_column(String(8))
-    secret: Mapped[str] = mapped_column(String(512))  # sealed: enc:v1:{kid}:{base64}
-    event_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
-    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class SigningKeyRow(Base):
-    __tablename__ = "signing_keys"
-    # Two processes making a tenant's first key, or two rotations at once: one insert wins.
-    __table_args__ = (UniqueConstraint("tenant", "generation"),)
-
-    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    tenant: Mapped[str] = mapped_column(String(64), index=True)
-    generation: Mapped[int] = mapped_column(Integer)
-    private_key: Mapped[str] = mapped_column(Text)  # sealed PEM
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # published from then
-    signs_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    retires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+@dataclass(frozen=True, slots=True)
+class Disabled:
+    reason: str
+    by: str  # "api": a person; "rule": failing for WEBHOOKS_DISABLE_AFTER
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +62,23 @@ class Endpoint:
     enabled: bool
     created_at: datetime
     updated_at: datetime
+    headers: dict[str, str] = field(default_factory=dict)
+    rate_limit_per_second: float | None = None
+    retry_schedule: list[float] | None = None
+    previous_secret: str | None = None  # still signs, beside `secret`, until it expires
+    previous_secret_expires_at: datetime | None = None
+    disabled: Disabled | None = None
 
     def subscribes_to(self, webhook_type: str) -> bool:
         return receives(self.event_types, webhook_type)
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a delivery is signed with now: the current one, and the previous one while a
+        rotation's grace period lasts."""
+        expires = self.previous_secret_expires_at
+        if self.previous_secret and expires is not None and now < expires:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
 
 def _aware(value: datetime) -> datetime:
@@ -109,6 +92,14 @@ def _secret_purpose(tenant: str, endpoint_id: str) -> str:
 
 def _url_purpose(tenant: str, endpoint_id: str) -> str:
     return f"endpoint-url:{tenant}:{endpoint_id}"
+
+
+def _headers_purpose(tenant: str, endpoint_id: str) -> str:
+    return f"endpoint-headers:{tenant}:{endpoint_id}"
+
+
+def _previous_secret_purpose(tenant: str, endpoint_id: str) -> str:
+    return f"endpoint-previous-secret:{tenant}:{endpoint_id}"
 
 
 def _key_purpose(tenant: str, kid: str) -> str:
@@ -132,6 +123,20 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         enabled=row.enabled,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
+        headers=json.loads(_open(keyring, row.headers, _headers_purpose(row.tenant, row.id)))
+        if row.headers
+        else {},
+        rate_limit_per_second=row.rate_limit_per_second,
+        retry_schedule=list(row.retry_schedule) if row.retry_schedule is not None else None,
+        previous_secret=_open(keyring, row.previous_secret, _previous_secret_purpose(row.tenant, row.id))
+        if row.previous_secret
+        else None,
+        previous_secret_expires_at=_aware(row.previous_secret_expires_at)
+        if row.previous_secret_expires_at
+        else None,
+        disabled=Disabled(row.disabled_reason or "", row.disabled_by or "api", _aware(row.disabled_at))
+        if not row.enabled and row.disabled_at is not None
+        else None,
     )
 
 
@@ -161,8 +166,10 @@ def _to_key(row: SigningKeyRow, keyring: Keyring) -> StoredKey:
     )
 
 
-def new_endpoint_id() -> str:
-    return "ep_" + secrets.token_hex(12)
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    endpoint_id: str
+    retry_schedule: list[float] | None  # None: the service's schedule
 
 
 UNSET: Any = object()
@@ -194,6 +201,7 @@ class EndpointStore:
         for attempt in range(1, attempts + 1):
             try:
                 Base.metadata.create_all(self.engine)
+                self._add_missing_columns()
                 break
             except DBAPIError:
                 if attempt == attempts:
@@ -202,6 +210,18 @@ class EndpointStore:
                     break
                 time.sleep(0.2 * attempt)
         self.seal_plaintext()
+
+    def _add_missing_columns(self) -> None:
+        """Add the columns a table made by an older version lacks (every column added since is nullable):
+        `make run` on an existing data dir, or an upgrade of the store in production."""
+        found = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in Base.metadata.sorted_tables:
+                have = {c["name"] for c in found.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
     def seal_plaintext(self) -> int:
         """Seal every secret written before secrets were encrypted; how many there were."""
@@ -242,9 +262,12 @@ class EndpointStore:
         event_types: list[str] | None,
         description: str,
         enabled: bool,
+        headers: dict[str, str] | None = None,
+        rate_limit_per_second: float | None = None,
+        retry_schedule: list[float] | None = None,
     ) -> Endpoint:
         now = datetime.now(UTC)
-        endpoint_id = new_endpoint_id()
+        endpoint_id = ids.new_endpoint_id()
         row = EndpointRow(
             id=endpoint_id,
             tenant=tenant,
@@ -257,6 +280,12 @@ class EndpointStore:
             enabled=enabled,
             created_at=now,
             updated_at=now,
+            headers=self._sealed_headers(tenant, endpoint_id, headers),
+            rate_limit_per_second=rate_limit_per_second,
+            retry_schedule=retry_schedule,
+            disabled_reason=None if enabled else "created disabled",
+            disabled_by=None if enabled else "api",
+            disabled_at=None if enabled else now,
         )
         with self._session.begin() as session:
             session.add(row)
@@ -274,6 +303,11 @@ class EndpointStore:
             row = session.get(EndpointRow, endpoint_id)
             return _to_endpoint(row, self.keyring) if row is not None and row.tenant == tenant else None
 
+    def _sealed_headers(self, tenant: str, endpoint_id: str, headers: dict[str, str] | None) -> str | None:
+        if not headers:
+            return None
+        return seal(self.keyring, json.dumps(headers), purpose=_headers_purpose(tenant, endpoint_id))
+
     def update(
         self,
         tenant: str,
@@ -284,15 +318,23 @@ class EndpointStore:
         event_types: list[str] | None = UNSET,
         description: str = UNSET,
         enabled: bool = UNSET,
+        headers: dict[str, str] | None = UNSET,
+        rate_limit_per_second: float | None = UNSET,
+        retry_schedule: list[float] | None = UNSET,
+        disabled_reason: str = "disabled by hand",
+        disabled_by: str = "api",
     ) -> Endpoint | None:
-        changes = {
+        """Change the fields given; disabling records why and by whom, enabling forgets it."""
+        changes: dict[str, Any] = {
             "url": seal(self.keyring, url, purpose=_url_purpose(tenant, endpoint_id))
             if url is not UNSET
             else UNSET,
             "signature_method": signature_method.value if signature_method is not UNSET else UNSET,
             "event_types": event_types,
             "description": description,
-            "enabled": enabled,
+            "headers": self._sealed_headers(tenant, endpoint_id, headers) if headers is not UNSET else UNSET,
+            "rate_limit_per_second": rate_limit_per_second,
+            "retry_schedule": retry_schedule,
         }
         with self._session.begin() as session:
             row = session.get(EndpointRow, endpoint_id)
@@ -301,7 +343,40 @@ class EndpointStore:
             for name, value in changes.items():
                 if value is not UNSET:
                     setattr(row, name, value)
-            row.updated_at = datetime.now(UTC)
+            now = datetime.now(UTC)
+            if enabled is not UNSET and enabled != row.enabled:
+                row.enabled = enabled
+                row.disabled_reason = None if enabled else disabled_reason
+                row.disabled_by = None if enabled else disabled_by
+                row.disabled_at = None if enabled else now
+                if enabled:
+                    # A fresh start: the failures that disabled it must not disable it again at once.
+                    session.execute(
+                        update(EndpointHealthRow)
+                        .where(EndpointHealthRow.endpoint_id == endpoint_id)
+                        .values(consecutive_failures=0, failing_since=None, failing_notified=False)
+                    )
+            row.updated_at = now
+        return _to_endpoint(row, self.keyring)
+
+    def rotate_secret(
+        self, tenant: str, endpoint_id: str, *, secret: str, grace: timedelta
+    ) -> Endpoint | None:
+        """Make `secret` the endpoint's secret; the one it replaces still signs for `grace`."""
+        with self._session.begin() as session:
+            row = session.get(EndpointRow, endpoint_id)
+            if row is None or row.tenant != tenant:
+                return None
+            now = datetime.now(UTC)
+            current = _open(self.keyring, row.secret, _secret_purpose(tenant, endpoint_id))
+            row.previous_secret = (
+                seal(self.keyring, current, purpose=_previous_secret_purpose(tenant, endpoint_id))
+                if grace > timedelta(0)
+                else None
+            )
+            row.previous_secret_expires_at = now + grace if grace > timedelta(0) else None
+            row.secret = seal(self.keyring, secret, purpose=_secret_purpose(tenant, endpoint_id))
+            row.updated_at = now
         return _to_endpoint(row, self.keyring)
 
     def delete(self, tenant: str, endpoint_id: str) -> bool:
@@ -314,13 +389,21 @@ class EndpointStore:
 
     def subscribed(self, tenant: str, webhook_type: str) -> list[str]:
         """Ids of the tenant's enabled endpoints that receive `webhook_type`, oldest first."""
+        return [s.endpoint_id for s in self.subscribers(tenant, webhook_type)]
+
+    def subscribers(self, tenant: str, webhook_type: str) -> list[Subscriber]:
+        """The tenant's enabled endpoints that receive `webhook_type`, oldest first, with their schedule."""
         with self._session() as session:
-            rows = session.scalars(
-                select(EndpointRow)
+            rows = session.execute(
+                select(EndpointRow.id, EndpointRow.event_types, EndpointRow.retry_schedule)
                 .where(EndpointRow.tenant == tenant, EndpointRow.enabled.is_(True))
                 .order_by(EndpointRow.created_at)
             )
-            return [r.id for r in rows if receives(r.event_types, webhook_type)]
+            return [
+                Subscriber(endpoint_id, list(schedule) if schedule is not None else None)
+                for endpoint_id, types, schedule in rows
+                if receives(types, webhook_type)
+            ]
 
 
 class KeyConflictError(Exception):

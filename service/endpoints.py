@@ -2,29 +2,62 @@
 
 A URL is checked before it is saved (core/destinations.py: http(s), no credentials, and unless private
 addresses are allowed, no loopback, private or reserved address in any spelling). A jwt endpoint has no
-shared secret to show: its receivers verify with the tenant's public keys.
+shared secret to show: its receivers verify with the tenant's public keys. Every endpoint comes with its
+health (core/endpoint_health.py); disabling one by hand tells the tenant (`webhook_endpoint.disabled`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
+from core.endpoint_health import EndpointHealth, Transition
 from core.keys import jwks_path
 from core.models import SignatureMethod
+from core.signing import generate_secret
 from core.store import Endpoint, EndpointStore
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, NotFound
+from service.models import EndpointView
 
-# Fields PATCH may set to null: only `event_types` (null: every type).
-NULLABLE = frozenset({"event_types"})
+# Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (no limit),
+# `retry_schedule` (the service's), `headers` (none).
+NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers"})
+Notify = Callable[[Endpoint, Transition], Awaitable[None]]
+
+
+def checked_secret(secret: str) -> str:
+    """A secret supplied by the tenant (a migration from another provider): `whsec_` + base64 of 24-64."""
+    body = secret.removeprefix("whsec_")
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raw = b""
+    if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
+        raise InvalidInput(
+            "secret must be whsec_ followed by the base64 of 24 to 64 random bytes", field=("secret",)
+        )
+    return secret
 
 
 class Endpoints:
-    def __init__(self, store: EndpointStore, *, allow_private_urls: bool) -> None:
+    def __init__(
+        self,
+        store: EndpointStore,
+        *,
+        allow_private_urls: bool,
+        disable_after: timedelta,
+        notify: Notify,
+    ) -> None:
         self._store = store
         self._allow_private = allow_private_urls
+        self._health = EndpointHealth(store.engine, disable_after=disable_after)
+        self._notify = notify
 
     def _checked_url(self, url: str) -> str:
         try:
@@ -32,50 +65,52 @@ class Endpoints:
         except DestinationError as err:
             raise InvalidInput(str(err), field=("url",), value=url) from None
 
-    @boundary
-    async def create(
-        self,
-        tenant: str,
-        *,
-        url: str,
-        signature_method: SignatureMethod,
-        event_types: list[str] | None,
-        description: str,
-        enabled: bool,
-    ) -> Endpoint:
-        return await in_store(
-            self._store.create,
-            tenant,
-            url=self._checked_url(url),
-            signature_method=signature_method,
-            event_types=event_types,
-            description=description,
-            enabled=enabled,
-        )
+    async def _views(self, endpoints: builtins.list[Endpoint]) -> builtins.list[EndpointView]:
+        now = datetime.now(UTC)
+        health = await in_store(self._health.read, [(e.id, e.enabled) for e in endpoints], now=now)
+        return [EndpointView(e, health[e.id], now) for e in endpoints]
 
-    @boundary
-    async def list(self, tenant: str) -> builtins.list[Endpoint]:
-        return await in_store(self._store.for_tenant, tenant)
+    async def _view(self, endpoint: Endpoint) -> EndpointView:
+        [view] = await self._views([endpoint])
+        return view
 
-    @boundary
-    async def get(self, tenant: str, endpoint_id: str) -> Endpoint:
+    async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
         if endpoint is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
         return endpoint
 
     @boundary
-    async def update(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> Endpoint:
+    async def create(self, tenant: str, **fields: Any) -> EndpointView:
+        """A new endpoint (the fields of `EndpointStore.create`), its URL checked first."""
+        endpoint = await in_store(
+            self._store.create, tenant, **{**fields, "url": self._checked_url(fields["url"])}
+        )
+        return await self._view(endpoint)
+
+    @boundary
+    async def list(self, tenant: str) -> builtins.list[EndpointView]:
+        return await self._views(await in_store(self._store.for_tenant, tenant))
+
+    @boundary
+    async def get(self, tenant: str, endpoint_id: str) -> EndpointView:
+        return await self._view(await self._endpoint(tenant, endpoint_id))
+
+    @boundary
+    async def update(self, tenant: str, endpoint_id: str, changes: dict[str, Any]) -> EndpointView:
         """Apply `changes` (the fields a PATCH named); None only where a field may be null."""
         for name, value in changes.items():
             if value is None and name not in NULLABLE:
                 raise InvalidInput(f"{name} cannot be null", field=(name,))
         if "url" in changes:
             changes = {**changes, "url": self._checked_url(changes["url"])}
+        before = await self._endpoint(tenant, endpoint_id)
         updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
         if updated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
-        return updated
+        if before.enabled and not updated.enabled:
+            await self._notify(updated, Transition.DISABLED)
+        return await self._view(updated)
 
     @boundary
     async def delete(self, tenant: str, endpoint_id: str) -> None:
@@ -84,10 +119,21 @@ class Endpoints:
 
     @boundary
     async def secret(self, tenant: str, endpoint_id: str) -> str:
-        endpoint = await self.get(tenant, endpoint_id)
+        endpoint = await self._endpoint(tenant, endpoint_id)
         if endpoint.signature_method is not SignatureMethod.HMAC:
             raise Conflict(
                 "this endpoint signs with jwt and has no shared secret; verify its deliveries with the keys "
                 f"at {jwks_path(tenant)} and check that each token's aud is {endpoint.id}"
             )
         return endpoint.secret
+
+    @boundary
+    async def rotate_secret(
+        self, tenant: str, endpoint_id: str, *, grace: timedelta, secret: str | None = None
+    ) -> Endpoint:
+        """A new secret (given, or made); the previous one keeps signing beside it for `grace`."""
+        new = checked_secret(secret) if secret is not None else generate_secret()
+        rotated = await in_store(self._store.rotate_secret, tenant, endpoint_id, secret=new, grace=grace)
+        if rotated is None:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        return rotated

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -22,16 +24,18 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core import ids
 from core import search_attributes as sa
-from core.catalog import EVENT_TYPES_BY_NAME
+from core.catalog import SUBSCRIBABLE_BY_NAME
+from core.endpoint_health import EndpointHealth, Health, Transition
 from core.models import DeliveryPolicy, EventInput
 from core.settings import Settings
-from core.store import EndpointStore
+from core.store import Endpoint, EndpointStore
 from service.boundary import boundary, in_store
 from service.deliveries import Deliveries
-from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, WebhooksError
 from service.models import AcceptedEvent, EventSubmission, EventView
 from workflows.event import EventWorkflow
 
+log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
 # event after it was accepted.
 FANOUT_BUDGET_BYTES = 32_000_000
@@ -39,7 +43,7 @@ FANOUT_BUDGET_BYTES = 32_000_000
 
 def serialize(submission: EventSubmission) -> tuple[str, str]:
     """The event's object type and the exact JSON body every endpoint receives."""
-    object_type = EVENT_TYPES_BY_NAME[submission.webhook_type].object_type
+    object_type = SUBSCRIBABLE_BY_NAME[submission.webhook_type].object_type
     if submission.object_type is not None and submission.object_type != object_type:
         raise InvalidInput(
             f"object_type of {submission.webhook_type} is {object_type!r}, not {submission.object_type!r}",
@@ -64,15 +68,75 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
     return object_type, body
 
 
+def operational_object(endpoint: Endpoint, transition: Transition, health: Health | None) -> dict[str, Any]:
+    """What a `webhook_endpoint.*` event says about an endpoint (never its secret or its headers)."""
+    disabled = endpoint.disabled
+    return {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "enabled": endpoint.enabled,
+        "transition": transition.value,
+        "failing_since": _iso(health.failing_since) if health else None,
+        "consecutive_failures": health.consecutive_failures if health else 0,
+        "last_error": health.last_error if health else None,
+        "last_status_code": health.last_status_code if health else None,
+        "disabled": {"reason": disabled.reason, "by": disabled.by, "at": _iso(disabled.at)}
+        if disabled
+        else None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
 class Events:
     def __init__(
-        self, client: Client, store: EndpointStore, deliveries: Deliveries, settings: Settings
+        self,
+        client: Client,
+        store: EndpointStore,
+        settings: Settings,
+        *,
+        deliveries: Deliveries | None = None,
     ) -> None:
         self._client = client
         self._store = store
         self._deliveries = deliveries
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
+        self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
+
+    def _policy(self, retry_schedule: list[float] | None) -> DeliveryPolicy:
+        settings = self._settings
+        return DeliveryPolicy(
+            retry_delays=retry_schedule if retry_schedule is not None else settings.retry_delays,
+            attempt_timeout=settings.delivery_timeout,
+            retry_window=settings.retry_window_seconds,
+        )
+
+    async def notify(self, endpoint: Endpoint, transition: Transition) -> None:
+        """Tell the tenant's endpoints that subscribe to it that `endpoint` is failing, has recovered or is
+        disabled: an event like any other, whose id names the transition so that telling twice is once.
+        Best effort: a failure is logged, and the endpoint's health (the API's) stays right.
+        """
+        now = datetime.now(UTC)
+        health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[endpoint.id]
+        when = {
+            Transition.FAILING: health.failing_since,
+            Transition.RECOVERED: health.last_success_at,
+            Transition.DISABLED: endpoint.disabled.at if endpoint.disabled else None,
+        }[transition] or now
+        event_id = ids.operational_event_id(endpoint.id, transition.value, when)
+        submission = EventSubmission(
+            webhook_type=f"webhook_endpoint.{transition.value}",
+            object=operational_object(endpoint, transition, health),
+            id=event_id,
+        )
+        try:
+            await self.emit(endpoint.tenant, submission)
+        except WebhooksError as err:
+            log.warning("could not send %s about %s: %s", submission.webhook_type, endpoint.id, err.message)
 
     @boundary
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
@@ -82,7 +146,8 @@ class Events:
         limit = self._settings.max_payload_bytes
         if size > limit:
             raise PayloadTooLarge(f"the payload is larger than {limit} bytes", field=("data", "object"))
-        endpoint_ids = await in_store(self._store.subscribed, tenant, submission.webhook_type)
+        subscribers = await in_store(self._store.subscribers, tenant, submission.webhook_type)
+        endpoint_ids = [s.endpoint_id for s in subscribers]
         if size * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
             raise PayloadTooLarge(
                 f"this payload ({size} bytes) to {len(endpoint_ids)} endpoints is more than "
@@ -105,11 +170,12 @@ class Events:
                     body=body,
                     created_at=created_at,
                     endpoint_ids=endpoint_ids,
-                    policy=DeliveryPolicy(
-                        retry_delays=settings.retry_delays,
-                        attempt_timeout=settings.delivery_timeout,
-                        retry_window=settings.retry_window_seconds,
-                    ),
+                    policy=self._policy(None),
+                    policies={
+                        s.endpoint_id: self._policy(s.retry_schedule)
+                        for s in subscribers
+                        if s.retry_schedule is not None
+                    },
                 ),
                 id=workflow_id,
                 task_queue=settings.task_queue,
@@ -148,7 +214,7 @@ class Events:
         return AcceptedEvent(
             id=event_id,
             webhook_type=webhook_type,
-            object_type=EVENT_TYPES_BY_NAME[webhook_type].object_type,
+            object_type=SUBSCRIBABLE_BY_NAME[webhook_type].object_type,
             created_at=datetime.fromisoformat(str(await description.memo_value("created_at"))),
             duplicate=True,
         )
@@ -156,6 +222,7 @@ class Events:
     @boundary
     async def get(self, tenant: str, event_id: str) -> EventView:
         """The event as accepted, and each delivery's current status."""
+        assert self._deliveries is not None, "Events built without Deliveries cannot read events"
         event = await self._deliveries.event_input(tenant, event_id)
         if event is None:
             raise NotFound(f"event {event_id} not found")

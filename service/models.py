@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.endpoint_health import Health as EndpointHealthRecord
 from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus
+from core.store import Endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +113,12 @@ class Overview:
 class Health:
     ok: bool
     checks: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointView:
+    """An endpoint as the API shows it: its configuration and its health, read at `now`."""
+
+    endpoint: Endpoint
+    health: EndpointHealthRecord
+    now: datetime

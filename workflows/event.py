@@ -35,7 +35,7 @@ class EventWorkflow:
                 webhook_type=input.webhook_type,
                 body=input.body,
                 created_at=input.created_at,
-                policy=input.policy,
+                policy=input.policies.get(endpoint_id, input.policy),
                 origin=input.origin,
             )
             for endpoint_id in input.endpoint_ids

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Response
 
 from api.deps import EndpointsDep, TenantDep
@@ -12,6 +14,8 @@ from api.schemas import (
     EndpointPublic,
     EndpointSecret,
     EndpointUpdate,
+    SecretRotate,
+    SecretRotated,
 )
 from core.models import SignatureMethod
 
@@ -23,10 +27,10 @@ async def create_endpoint(
     body: EndpointCreate, tenant: TenantDep, endpoints: EndpointsDep
 ) -> EndpointCreated:
     """Register an endpoint; the response holds its signing secret (hmac)."""
-    endpoint = await endpoints.create(tenant, **body.model_dump())
+    view = await endpoints.create(tenant, **body.model_dump())
+    hmac = view.endpoint.signature_method is SignatureMethod.HMAC
     return EndpointCreated(
-        **EndpointPublic.of(endpoint).model_dump(),
-        secret=endpoint.secret if endpoint.signature_method is SignatureMethod.HMAC else None,
+        **EndpointPublic.of(view).model_dump(), secret=view.endpoint.secret if hmac else None
     )
 
 
@@ -56,6 +60,18 @@ async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: Endpoi
     """Delete an endpoint; its deliveries still scheduled stop at their next attempt."""
     await endpoints.delete(tenant, endpoint_id)
     return Response(status_code=204)
+
+
+@router.post("/{endpoint_id}/secret/rotate")
+async def rotate_endpoint_secret(
+    endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep, body: SecretRotate | None = None
+) -> SecretRotated:
+    """A new signing secret; until `grace_seconds` pass, deliveries carry the previous one's signature too."""
+    body = body or SecretRotate()
+    rotated = await endpoints.rotate_secret(
+        tenant, endpoint_id, grace=timedelta(seconds=body.grace_seconds), secret=body.secret
+    )
+    return SecretRotated(secret=rotated.secret, previous_secret_expires_at=rotated.previous_secret_expires_at)
 
 
 @router.get("/{endpoint_id}/secret")

@@ -1,0 +1,61 @@
+"""An endpoint's own headers, sent with every attempt: which names and values are allowed.
+
+A receiver behind a gateway often wants a static header (`Authorization: Bearer …`, `X-Api-Key`).
+Ours always win: a custom header can never stand in for the signature, the content type or the
+user agent, nor for anything HTTP itself owns.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_HEADERS = 20
+MAX_VALUE = 1024
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")  # RFC 9110 field names
+RESERVED = frozenset(
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-webhook-signature",
+        "x-webhook-signature-algorithm",
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "user-agent",
+        "host",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "proxy-authorization",
+    }
+)
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """The headers if an endpoint may send them; `ValueError` saying what to fix otherwise."""
+    if len(headers) > MAX_HEADERS:
+        raise ValueError(f"at most {MAX_HEADERS} headers")
+    seen: set[str] = set()
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP field name (letters, digits, -)")
+        lowered = name.lower()
+        if lowered in RESERVED or lowered.startswith("webhook-"):
+            raise ValueError(f"header {name} is set by the service itself and cannot be overridden")
+        if lowered in seen:
+            raise ValueError(f"header {name} is given twice")
+        seen.add(lowered)
+        if len(value) > MAX_VALUE or any(c in value for c in "\r\n\0"):
+            raise ValueError(
+                f"the value of {name} must be at most {MAX_VALUE} characters, with no line breaks"
+            )
+    return headers
+
+
+def masked(value: str) -> str:
+    """What the API shows of a header's value: enough to recognise it, not to use it."""
+    return "••••" + value[-4:] if len(value) > 8 else "••••"

@@ -1,0 +1,248 @@
+"""Each endpoint's health, kept by the worker at every attempt, in the endpoint store (not in Temporal).
+
+No Temporal action is spent on bookkeeping: the activity that made the attempt updates two rows in the
+same database that holds the endpoint (its health, and the hour's counts of successes and failures).
+Every statement is one atomic write, so workers racing on one endpoint count every attempt.
+
+- `healthy`: the last attempt succeeded (or none yet). `failing`: since the first failed attempt after a
+  success. `disabled`: by a person, or by the rule below.
+- Transitions the tenant is told of (operational webhooks): `failing` once `FAILING_NOTICE_AFTER`
+  attempts in a row have failed; `recovered` at the first success after that; `disabled` when the rule
+  disables it: every attempt failed for `disable_after` (WEBHOOKS_DISABLE_AFTER, Svix's 5 days by
+  default) with no 2xx meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    Engine,
+    and_,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.tables import AttemptCountRow, EndpointHealthRow, EndpointRow
+
+FAILING_NOTICE_AFTER = 3  # attempts in a row, before `webhook_endpoint.failing` is sent
+KEEP_COUNTS = timedelta(hours=48)
+
+
+class Transition(StrEnum):
+    FAILING = "failing"
+    RECOVERED = "recovered"
+    DISABLED = "disabled"
+
+
+class HealthState(StrEnum):
+    HEALTHY = "healthy"
+    FAILING = "failing"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    state: HealthState
+    failing_since: datetime | None
+    consecutive_failures: int
+    last_error: str | None
+    last_status_code: int | None
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    succeeded_24h: int
+    failed_24h: int
+
+    @property
+    def success_rate_24h(self) -> float | None:
+        total = self.succeeded_24h + self.failed_24h
+        return round(self.succeeded_24h / total, 4) if total else None
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _spoken(duration: timedelta) -> str:
+    seconds = duration.total_seconds()
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} seconds"
+
+
+def _upsert_counts(engine: Engine, endpoint_id: str, hour: datetime, *, succeeded: int, failed: int) -> Any:
+    values = {"endpoint_id": endpoint_id, "hour": hour, "succeeded": succeeded, "failed": failed}
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    insert = dialect.insert(AttemptCountRow).values(**values)
+    return insert.on_conflict_do_update(
+        index_elements=["endpoint_id", "hour"],
+        set_={
+            "succeeded": AttemptCountRow.succeeded + succeeded,
+            "failed": AttemptCountRow.failed + failed,
+        },
+    )
+
+
+def _insert_health(engine: Engine, tenant: str, endpoint_id: str) -> Any:
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    return (
+        dialect.insert(EndpointHealthRow)
+        .values(endpoint_id=endpoint_id, tenant=tenant, consecutive_failures=0, failing_notified=False)
+        .on_conflict_do_nothing(index_elements=["endpoint_id"])
+    )
+
+
+class EndpointHealth:
+    """Records attempts and reads health, in the endpoint store's database."""
+
+    def __init__(self, engine: Engine, *, disable_after: timedelta) -> None:
+        self._engine = engine
+        self._disable_after = disable_after
+
+    def record(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        *,
+        succeeded: bool,
+        status_code: int | None,
+        error: str | None,
+        at: datetime,
+    ) -> list[Transition]:
+        """Count one attempt the receiver answered (or did not); the transitions it caused, once each."""
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        transitions: list[Transition] = []
+        mine = EndpointHealthRow.endpoint_id == endpoint_id
+        with self._engine.begin() as conn:
+            conn.execute(_insert_health(self._engine, tenant, endpoint_id))
+            conn.execute(
+                _upsert_counts(
+                    self._engine, endpoint_id, hour, succeeded=int(succeeded), failed=int(not succeeded)
+                )
+            )
+            if succeeded:
+                told = conn.execute(
+                    update(EndpointHealthRow)
+                    .where(mine, EndpointHealthRow.failing_notified.is_(True))
+                    .values(failing_notified=False)
+                )
+                if told.rowcount:
+                    transitions.append(Transition.RECOVERED)
+                conn.execute(
+                    update(EndpointHealthRow)
+                    .where(mine)
+                    .values(
+                        consecutive_failures=0,
+                        failing_since=None,
+                        last_error=None,
+                        last_status_code=status_code,
+                        last_attempt_at=at,
+                        last_success_at=at,
+                    )
+                )
+            else:
+                conn.execute(
+                    update(EndpointHealthRow)
+                    .where(mine)
+                    .values(
+                        consecutive_failures=EndpointHealthRow.consecutive_failures + 1,
+                        failing_since=func.coalesce(EndpointHealthRow.failing_since, at),
+                        last_error=error,
+                        last_status_code=status_code,
+                        last_attempt_at=at,
+                    )
+                )
+                notice = conn.execute(
+                    update(EndpointHealthRow)
+                    .where(
+                        mine,
+                        EndpointHealthRow.failing_notified.is_(False),
+                        EndpointHealthRow.consecutive_failures >= FAILING_NOTICE_AFTER,
+                    )
+                    .values(failing_notified=True)
+                )
+                if notice.rowcount:
+                    transitions.append(Transition.FAILING)
+                since = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
+                if since is not None and since <= at - self._disable_after:
+                    disabled = conn.execute(
+                        update(EndpointRow)
+                        .where(EndpointRow.id == endpoint_id, EndpointRow.enabled.is_(True))
+                        .values(
+                            enabled=False,
+                            disabled_by="rule",
+                            disabled_at=at,
+                            disabled_reason=(
+                                f"every attempt failed for {_spoken(self._disable_after)} or more, since "
+                                f"{since:%Y-%m-%d %H:%M:%S} UTC, with no 2xx"
+                            ),
+                        )
+                    )
+                    if disabled.rowcount:
+                        transitions.append(Transition.DISABLED)
+            if at - hour < timedelta(minutes=1):
+                # Early in each hour, forget counts older than anything shown.
+                conn.execute(
+                    delete(AttemptCountRow).where(
+                        AttemptCountRow.endpoint_id == endpoint_id, AttemptCountRow.hour < at - KEEP_COUNTS
+                    )
+                )
+        return transitions
+
+    def read(self, endpoints: Iterable[tuple[str, bool]], *, now: datetime) -> dict[str, Health]:
+        """The health of each `(endpoint id, enabled)`: disabled ones say so, whatever their counts."""
+        wanted = dict(endpoints)
+        if not wanted:
+            return {}
+        since = now - timedelta(hours=24)
+        with self._engine.connect() as conn:
+            rows = {
+                r.endpoint_id: r
+                for r in conn.execute(
+                    select(EndpointHealthRow).where(EndpointHealthRow.endpoint_id.in_(list(wanted)))
+                )
+            }
+            counts = {
+                endpoint_id: (int(ok or 0), int(bad or 0))
+                for endpoint_id, ok, bad in conn.execute(
+                    select(
+                        AttemptCountRow.endpoint_id,
+                        func.sum(AttemptCountRow.succeeded),
+                        func.sum(AttemptCountRow.failed),
+                    )
+                    .where(and_(AttemptCountRow.endpoint_id.in_(list(wanted)), AttemptCountRow.hour >= since))
+                    .group_by(AttemptCountRow.endpoint_id)
+                )
+            }
+        found: dict[str, Health] = {}
+        for endpoint_id, enabled in wanted.items():
+            row = rows.get(endpoint_id)
+            ok, bad = counts.get(endpoint_id, (0, 0))
+            failing = row is not None and row.consecutive_failures > 0
+            state = (
+                HealthState.DISABLED
+                if not enabled
+                else HealthState.FAILING
+                if failing
+                else HealthState.HEALTHY
+            )
+            found[endpoint_id] = Health(
+                state=state,
+                failing_since=_aware(row.failing_since) if row is not None else None,
+                consecutive_failures=row.consecutive_failures if row is not None else 0,
+                last_error=row.last_error if row is not None else None,
+                last_status_code=row.last_status_code if row is not None else None,
+                last_attempt_at=_aware(row.last_attempt_at) if row is not None else None,
+                last_success_at=_aware(row.last_success_at) if row is not None else None,
+                succeeded_24h=ok,
+                failed_24h=bad,
+            )
+        return found

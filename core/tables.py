@@ -1,0 +1,92 @@
+"""The endpoint store's schema: every table, in one place (SQLAlchemy 2).
+
+core/store.py works with endpoints and signing keys, core/endpoint_health.py with health and counts,
+core/rate_limits.py with the per-endpoint token buckets. Every column added after the first release is
+nullable, so that `EndpointStore.create_schema` can add it to an older table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class EndpointRow(Base):
+    __tablename__ = "endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)  # sealed: a URL often carries a token
+    description: Mapped[str] = mapped_column(String(1024), default="")
+    signature_method: Mapped[str] = mapped_column(String(8))
+    secret: Mapped[str] = mapped_column(String(512))  # sealed: enc:v1:{kid}:{base64}
+    event_types: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)  # None: every type
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Added after the first release: nullable, so an older table gains them (`_add_missing_columns`).
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed JSON: values may be tokens
+    rate_limit_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retry_schedule: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed, during a rotation
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    disabled_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "api" or "rule"
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SigningKeyRow(Base):
+    __tablename__ = "signing_keys"
+    # Two processes making a tenant's first key, or two rotations at once: one insert wins.
+    __table_args__ = (UniqueConstraint("tenant", "generation"),)
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    generation: Mapped[int] = mapped_column(Integer)
+    private_key: Mapped[str] = mapped_column(Text)  # sealed PEM
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # published from then
+    signs_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EndpointHealthRow(Base):
+    __tablename__ = "endpoint_health"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failing_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AttemptCountRow(Base):
+    """An endpoint's attempts in one hour: the success rate over the last 24 h is a sum of 24 rows."""
+
+    __tablename__ = "endpoint_attempt_counts"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    succeeded: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RateBucketRow(Base):
+    """An endpoint's token bucket (`rate_limit_per_second`), shared by every worker."""
+
+    __tablename__ = "endpoint_rate_buckets"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)  # unix seconds: the bucket's clock
