@@ -87,14 +87,23 @@ def endpoints_list(client: httpx.Client, _args: argparse.Namespace) -> Any:
     rows = [
         [
             e["id"],
-            "enabled" if e["enabled"] else "disabled",
+            _health(e),
             e["signature_method"],
             ",".join(e["event_types"]) if e["event_types"] else "all",
             e["url"],
         ]
         for e in found["items"]
     ]
-    return found, _table(rows, ["ID", "STATE", "METHOD", "EVENT TYPES", "URL"]) if rows else "no endpoints"
+    return found, _table(rows, ["ID", "HEALTH", "METHOD", "EVENT TYPES", "URL"]) if rows else "no endpoints"
+
+
+def _health(endpoint: dict[str, Any]) -> str:
+    health = endpoint["health"]
+    if health["state"] == "failing":
+        return f"failing since {health['failing_since'][:16].replace('T', ' ')}"
+    if health["state"] == "disabled" and endpoint.get("disabled"):
+        return f"disabled ({endpoint['disabled']['by']})"
+    return str(health["state"])
 
 
 def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
@@ -104,6 +113,9 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
         "event_types": args.event_types or None,
         "description": args.description,
         "enabled": not args.disabled,
+        "headers": dict(_header(h) for h in args.headers) if args.headers else None,
+        "rate_limit_per_second": args.rate_limit,
+        "retry_schedule": [float(s) for s in args.retry_schedule.split(",")] if args.retry_schedule else None,
     }
     created = call(client, "POST", "/v1/webhooks/endpoints", json=body)
     text = f"created {created['id']} ({created['signature_method']}) for {created['url']}"
@@ -117,6 +129,26 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
             f"{jwks_path}\nand refuse any token whose aud is not {created['id']}"
         )
     return created, text
+
+
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep:
+        raise CliError("a header is NAME:VALUE, e.g. --header 'Authorization: Bearer …'", code=2)
+    return name.strip(), value.strip()
+
+
+def endpoints_rotate_secret(client: httpx.Client, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"grace_seconds": int(args.grace)}
+    if args.secret:
+        body["secret"] = args.secret
+    path = f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}/secret/rotate"
+    rotated = call(client, "POST", path, json=body)
+    until = rotated["previous_secret_expires_at"]
+    text = f"new signing secret: {rotated['secret']}\n" + (
+        f"the previous one signs beside it until {until}" if until else "the previous one no longer signs"
+    )
+    return rotated, text
 
 
 def _set_enabled(client: httpx.Client, endpoint_id: str, enabled: bool) -> Any:
@@ -271,6 +303,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--description", default="")
     add.add_argument("--disabled", action="store_true", help="create it disabled")
+    add.add_argument(
+        "--header", dest="headers", action="append", metavar="NAME:VALUE", help="sent with every attempt"
+    )
+    add.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="deliveries a second, at most")
+    add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
+    rotate = command(
+        endpoints,
+        "rotate-secret",
+        endpoints_rotate_secret,
+        "a new signing secret; the old one signs too a while",
+    )
+    rotate.add_argument("endpoint_id")
+    rotate.add_argument("--grace", type=float, default=86400, metavar="SECONDS", help="old one signs (86400)")
+    rotate.add_argument("--secret", help="your own whsec_… secret (a migration); default a new one")
     for name, handler, text in (
         ("disable", endpoints_disable, "stop delivering to an endpoint"),
         ("enable", endpoints_enable, "deliver to an endpoint again"),

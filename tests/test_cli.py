@@ -53,7 +53,7 @@ def test_endpoints_events_and_deliveries(stack: Stack, api: httpx.Client, receiv
     assert endpoint["event_types"] == ["invoice.created"]
     listed = webhooks(stack, "endpoints", "list")
     assert listed.returncode == 0
-    assert endpoint["id"] in listed.stdout and "enabled" in listed.stdout and url in listed.stdout
+    assert endpoint["id"] in listed.stdout and "healthy" in listed.stdout and url in listed.stdout
 
     accepted = ok_json(
         stack, "events", "emit", "invoice.created", "--data", '{"id": "inv_cli"}', "--id", "cli-evt-1"
@@ -104,3 +104,27 @@ def test_user_errors_are_one_clear_line(stack: Stack, api: httpx.Client) -> None
     down = webhooks(None, "--api-url", f"http://127.0.0.1:{free_port()}", "endpoints", "list")
     assert "cannot reach the API" in failed(down)
     failed(webhooks(stack, "endpoints", "frobnicate"), 2)  # argparse's usage error
+
+
+def test_operating_an_endpoint_from_the_command_line(stack: Stack, api: httpx.Client) -> None:
+    endpoint = ok_json(
+        stack,
+        "endpoints",
+        "add",
+        "http://127.0.0.1:9/nowhere",
+        "--header",
+        "X-Gateway-Key: secret-value-9876",
+        "--rate-limit",
+        "5",
+        "--retry-schedule",
+        "5,60",
+    )
+    assert endpoint["headers"] == {"X-Gateway-Key": "••••9876"}
+    assert (endpoint["rate_limit_per_second"], endpoint["retry_schedule"]) == (5, [5, 60])
+    rotated = webhooks(stack, "endpoints", "rotate-secret", endpoint["id"], "--grace", "60")
+    assert rotated.returncode == 0, rotated.stderr
+    assert "new signing secret: whsec_" in rotated.stdout and "signs beside it until" in rotated.stdout
+    secret = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/secret").json()["secret"]
+    assert secret in rotated.stdout and secret != endpoint["secret"]
+    refused = failed(webhooks(stack, "endpoints", "add", "http://x.example", "--header", "no-colon"), 2)
+    assert "a header is NAME:VALUE" in refused
