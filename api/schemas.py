@@ -74,6 +74,7 @@ class EventTypePublic(BaseModel):
     operational: bool = Field(
         description="Sent by the service about your endpoints, never emitted; received only when named"
     )
+    example: dict[str, Any] = Field(description="An example `data.object` of this type")
 
 
 class EventTypeList(BaseModel):

@@ -22,7 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core import ids
 from core import search_attributes as sa
-from core.catalog import EVENT_TYPES_BY_NAME
+from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
 from core.models import DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import EndpointStore
@@ -39,7 +39,9 @@ FANOUT_BUDGET_BYTES = 32_000_000
 
 def serialize(submission: EventSubmission) -> tuple[str, str]:
     """The event's object type and the exact JSON body every endpoint receives."""
-    object_type = EVENT_TYPES_BY_NAME[submission.webhook_type].object_type
+    # Any type an endpoint can receive: clients emit only the 31 (their schema says so), and the
+    # service also sends the operational ones.
+    object_type = SUBSCRIBABLE_BY_NAME[submission.webhook_type].object_type
     if submission.object_type is not None and submission.object_type != object_type:
         raise InvalidInput(
             f"object_type of {submission.webhook_type} is {object_type!r}, not {submission.object_type!r}",

@@ -1,13 +1,18 @@
-"""The catalog is exactly the seed documentation's 31 events, and the API serves it."""
+"""The catalog is exactly the seed documentation's 31 events, each with an example, and the API serves it."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import httpx
+import pytest
 
-from core.catalog import EVENT_TYPES, receives
+from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME, EventType, receives
+from core.settings import Settings
+from service.events import serialize
+from service.models import EventSubmission
 
 SEED = Path(__file__).parent.parent / "docs" / "flexprice-webhooks.txt"
 
@@ -38,6 +43,63 @@ def test_event_types_route_lists_the_catalog(api: httpx.Client) -> None:
     }
     assert all(i["object_type"] == i["name"].split(".")[0] for i in items)
     assert {i["name"]: i["object_type"] for i in items}["wallet_transaction.updated"] == "wallet_transaction"
+    # Each with its example object, as the catalog holds it.
+    assert {i["name"]: i["example"] for i in items} == {
+        t.name: t.example for t in SUBSCRIBABLE_BY_NAME.values()
+    }
+
+
+@pytest.mark.parametrize("event_type", [*EVENT_TYPES, *OPERATIONAL_TYPES], ids=lambda t: t.name)
+def test_every_type_has_an_example_object_that_the_emit_path_accepts(event_type: EventType) -> None:
+    example = event_type.example
+    assert isinstance(example, dict) and example, "an example is a JSON object with something in it"
+    object_type, body = serialize(EventSubmission(webhook_type=event_type.name, object=example))
+    assert object_type == event_type.object_type
+    assert json.loads(body) == {
+        "webhook_type": event_type.name,
+        "object_type": event_type.object_type,
+        "data": {"object": example},
+    }
+    assert len(body.encode()) < Settings.model_fields["max_payload_bytes"].default
+    # Plausible: Flexprice's kinds of values, never floats for money or timestamps that are not ISO 8601.
+    for name, value in _leaves(example):
+        assert not isinstance(value, float), f"{name} is a float; amounts are decimal strings"
+        if name.endswith(("_at", "_date", "_start", "_end", "_since")) and value is not None:
+            assert isinstance(value, str), f"{name}: {value!r}"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value), f"{name}: {value!r}"
+        if (
+            name in ("amount", "balance")
+            or name.startswith("amount_")
+            or name.endswith(("_amount", "_balance"))
+        ):
+            assert isinstance(value, str) and re.fullmatch(r"-?\d+\.\d\d", value), f"{name}: {value!r}"
+            assert example.get("currency") == "usd", f"{name} has no currency beside it"
+
+
+def _leaves(value: object, name: str = "") -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, key)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item, name)]
+    return [(name, value)]
+
+
+def test_operational_examples_describe_an_endpoint_and_hold_no_secret() -> None:
+    shapes = {t.name: set(t.example) for t in OPERATIONAL_TYPES}
+    [shape] = {frozenset(s) for s in shapes.values()}  # one shape for the three
+    assert {
+        "id",
+        "url",
+        "failing_since",
+        "last_error",
+        "last_status_code",
+        "disabled_at",
+        "disabled_by",
+    } <= shape
+    assert not any("secret" in key for key in shape)
+    disabled = SUBSCRIBABLE_BY_NAME["webhook_endpoint.disabled"].example
+    assert disabled["enabled"] is False and disabled["disabled_at"] and disabled["disabled_by"] == "failing"
+    assert SUBSCRIBABLE_BY_NAME["webhook_endpoint.recovered"].example["last_error"] is None
 
 
 def test_every_event_type_means_the_31_and_operational_ones_are_named() -> None:
