@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import EndpointsDep, TenantDep
+from api.deps import EndpointsDep, EventsDep, TenantDep
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
     EndpointList,
     EndpointPublic,
     EndpointSecret,
+    EndpointTestAccepted,
+    EndpointTestCreate,
     EndpointUpdate,
 )
 from core.models import SignatureMethod
@@ -62,3 +64,12 @@ async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: Endpoi
 async def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
     """The signing secret of an hmac endpoint."""
     return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
+
+
+@router.post("/{endpoint_id}/test", status_code=202)
+async def send_test_event(
+    endpoint_id: str, tenant: TenantDep, events: EventsDep, body: EndpointTestCreate | None = None
+) -> EndpointTestAccepted:
+    """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
+    sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)
+    return EndpointTestAccepted.of(sent)
