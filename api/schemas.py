@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from core import ids
 from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from core.endpoint_headers import check_headers, masked
 from core.endpoint_health import Health
@@ -23,6 +24,7 @@ from service.models import (
     EndpointView,
     EventSubmission,
     EventView,
+    SentTestEvent,
 )
 
 # Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
@@ -75,6 +77,9 @@ class EventTypePublic(BaseModel):
     group: str
     operational: bool = Field(
         description="Sent by the service about your endpoints, never emitted; received only when named"
+    )
+    example: dict[str, Any] = Field(
+        description="An example `data.object` of this type: what a test event of it carries"
     )
 
 
@@ -310,12 +315,48 @@ class EventCreate(BaseModel):
     def _id_format(cls, value: str | None) -> str | None:
         if value is not None and not _EVENT_ID.fullmatch(value):
             raise ValueError("id must be 1-128 letters, digits, '_', '-' or '.', starting alphanumeric")
+        if value is not None and ids.is_test_event_id(value):
+            raise ValueError(
+                f"ids starting with {ids.TEST_EVENT_PREFIX!r} are reserved for test events, which receivers "
+                "tell apart by it; choose another id"
+            )
         return value
 
     def submission(self) -> EventSubmission:
         return EventSubmission(
             webhook_type=self.webhook_type, object=self.data.object, object_type=self.object_type, id=self.id
         )
+
+
+class EndpointTestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_type: str | None = Field(
+        default=None,
+        examples=["invoice.created"],
+        description="The type to send an example of, any of the catalog's, subscribed or not; by default "
+        "the first type the endpoint subscribes to, or invoice.created",
+        json_schema_extra=_SUBSCRIBABLE_ENUM,
+    )
+
+    @field_validator("webhook_type")
+    @classmethod
+    def _known_type(cls, value: str | None) -> str | None:
+        if value is not None and value not in SUBSCRIBABLE_BY_NAME:
+            raise ValueError(f"unknown webhook_type {value!r}; GET /v1/webhooks/event-types lists them")
+        return value
+
+
+class EndpointTestAccepted(BaseModel):
+    event_id: str = Field(description="The test event's id, `test_…`")
+    delivery_id: str = Field(description="Its delivery to this endpoint: GET /v1/webhooks/deliveries/{id}")
+    endpoint_id: str
+    webhook_type: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, sent: SentTestEvent) -> EndpointTestAccepted:
+        return cls.model_validate(sent, from_attributes=True)
 
 
 class EventAccepted(BaseModel):

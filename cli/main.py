@@ -1,10 +1,11 @@
 """The `webhooks` command: endpoints, events and deliveries over the HTTP API, for operators.
 
-    webhooks endpoints list|add|disable|enable     webhooks events emit TYPE
-    webhooks deliveries list|show|retry            add --json to any command for the API's own JSON
+    webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
+    webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
 
 The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
-A refused request prints the API's reason and exits 1; a usage mistake exits 2; never a traceback.
+A refused request prints the API's reason and exits 1; a usage mistake exits 2; never a traceback. A
+command whose outcome is a failure (a test event the endpoint did not acknowledge) prints it and exits 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +24,7 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.catalog import EVENT_TYPES_BY_NAME
+from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
 
 
 class CliSettings(BaseSettings):
@@ -37,12 +40,27 @@ class CliSettings(BaseSettings):
 class CliError(Exception):
     """A failure to report in one line, with the exit code to leave with."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int = 1, *, status: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.status = status  # the API's HTTP status, when it answered with a refusal
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a command printed, when it can end in failure without the API refusing anything."""
+
+    data: Any
+    text: str
+    code: int = 0
+
+
+# A handler returns (the API's JSON, the text to print) or an `Outcome`.
 Handler = Callable[[httpx.Client, argparse.Namespace], Any]
+# `endpoints test` waits this long for the first attempt: more than an attempt's default timeout (15 s)
+# plus a worker's pickup.
+TEST_WAIT_SECONDS = 30.0
+TEST_POLL_SECONDS = 0.5
 
 
 def _detail(response: httpx.Response) -> str:
@@ -66,7 +84,10 @@ def call(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     except httpx.HTTPError as err:
         raise CliError(f"cannot reach the API at {client.base_url}: {err}") from None
     if response.status_code >= 400:
-        raise CliError(f"{response.status_code} {response.reason_phrase}: {_detail(response)}")
+        raise CliError(
+            f"{response.status_code} {response.reason_phrase}: {_detail(response)}",
+            status=response.status_code,
+        )
     return response.json() if response.content else None
 
 
@@ -164,6 +185,69 @@ def endpoints_disable(client: httpx.Client, args: argparse.Namespace) -> Any:
 
 def endpoints_enable(client: httpx.Client, args: argparse.Namespace) -> Any:
     return _set_enabled(client, args.endpoint_id, True)
+
+
+def _settled(delivery: dict[str, Any]) -> bool:
+    """Whether the first attempt's answer, or the schedule's end, is known."""
+    return delivery["status"] in ("succeeded", "failed") or bool(delivery["attempts"])
+
+
+def _wait_for_outcome(client: httpx.Client, delivery_id: str, timeout: float) -> dict[str, Any] | None:
+    """The delivery once its first attempt is logged; the last one read if `timeout` passes first."""
+    path = f"/v1/webhooks/deliveries/{quote(delivery_id, safe=':')}"
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    while True:
+        try:
+            last = call(client, "GET", path)
+        except CliError as err:
+            # Temporal briefly unavailable is worth waiting out; anything else is the answer.
+            if err.status != 503:
+                raise
+        if (last is not None and _settled(last)) or time.monotonic() >= deadline:
+            return last
+        time.sleep(TEST_POLL_SECONDS)
+
+
+def _attempt_text(attempt: dict[str, Any]) -> str:
+    if attempt["status_code"] is not None:
+        response = (attempt["response_body"] or "").replace("\n", " ")[:80]
+        return f"HTTP {attempt['status_code']}" + (f" {response}" if response else "")
+    return attempt["error"] or "no answer"
+
+
+def endpoints_test(client: httpx.Client, args: argparse.Namespace) -> Outcome:
+    if args.webhook_type is not None and args.webhook_type not in SUBSCRIBABLE_BY_NAME:
+        raise CliError(
+            f"unknown event type {args.webhook_type!r}; `GET /v1/webhooks/event-types` lists them", code=2
+        )
+    if args.timeout <= 0:
+        raise CliError("--timeout must be more than 0 seconds", code=2)
+    body = {"webhook_type": args.webhook_type} if args.webhook_type else {}
+    sent = call(client, "POST", f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}/test", json=body)
+    delivery_id = sent["delivery_id"]
+    if not getattr(args, "json", False):
+        # Said at once: the delivery id is what to look up if the wait below is cut short.
+        print(f"sent a test {sent['webhook_type']} event: delivery {delivery_id}", flush=True)  # noqa: T201
+    delivery = _wait_for_outcome(client, delivery_id, args.timeout)
+    data = {**sent, "delivery": delivery}
+    follow = f"follow it with `webhooks deliveries show {delivery_id}`"
+    if delivery is None or not _settled(delivery):
+        return Outcome(data, f"no attempt within {args.timeout:g} s (is a worker running?); {follow}", 1)
+    if not delivery["attempts"]:  # over without an attempt: the endpoint was deleted meanwhile, say
+        return Outcome(data, f"{delivery['status']} without an attempt; {follow}", 1)
+    attempt = delivery["attempts"][-1]
+    if delivery["status"] == "succeeded":
+        return Outcome(data, f"succeeded: HTTP {attempt['status_code']} in {attempt['duration_ms']} ms")
+    if delivery["status"] == "failed":
+        return Outcome(data, f"failed: {_attempt_text(attempt)}", 1)
+    next_at = delivery["next_attempt_at"] or "soon"
+    return Outcome(
+        data,
+        f"attempt {attempt['attempt']} failed: {_attempt_text(attempt)}\n"
+        f"it is retried on the schedule (next attempt {next_at}); {follow}",
+        1,
+    )
 
 
 # events
@@ -322,6 +406,22 @@ def build_parser() -> argparse.ArgumentParser:
         ("enable", endpoints_enable, "deliver to an endpoint again"),
     ):
         command(endpoints, name, handler, text).add_argument("endpoint_id")
+    test = command(
+        endpoints,
+        "test",
+        endpoints_test,
+        "send an endpoint alone an example event and wait for its first attempt's answer",
+    )
+    test.add_argument("endpoint_id")
+    test.add_argument(
+        "--type",
+        dest="webhook_type",
+        metavar="TYPE",
+        help="the event type (default: the first one the endpoint subscribes to, or invoice.created)",
+    )
+    test.add_argument(
+        "--timeout", type=float, default=TEST_WAIT_SECONDS, help=f"seconds to wait ({TEST_WAIT_SECONDS:g})"
+    )
 
     events = groups.add_parser("events", help="emit events").add_subparsers(dest="command", required=True)
     emit = command(events, "emit", events_emit, "emit an event to every subscribed endpoint")
@@ -359,12 +459,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if not api_url.startswith(("http://", "https://")):
             raise CliError(f"--api-url must start with http:// or https://, got {api_url!r}", code=2)
         with httpx.Client(base_url=api_url, headers={"x-api-key": api_key}, timeout=30) as client:
-            data, text = args.handler(client, args)
+            result = args.handler(client, args)
     except CliError as err:
         print(f"webhooks: error: {err}", file=sys.stderr)  # noqa: T201
         return err.code
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)  # noqa: T201
-    return 0
+    outcome = result if isinstance(result, Outcome) else Outcome(*result)
+    print(json.dumps(outcome.data, indent=2) if getattr(args, "json", False) else outcome.text)  # noqa: T201
+    return outcome.code
 
 
 def main() -> None:

@@ -1,12 +1,16 @@
 """The event catalog: the 31 webhook types of the Flexprice documentation (docs/flexprice-webhooks.txt).
 
 `object_type` is the part of a name before the dot. Groups keep the documentation's headings so a
-dashboard can show the catalog the way the documentation does.
+dashboard can show the catalog the way the documentation does. Every type has an `example` object (the
+`data.object` a test event of that type carries, and what the catalog shows a developer): small and
+plausible, with Flexprice's kinds of ids, amounts as decimal strings beside their currency, and ISO 8601
+timestamps in UTC. The operational types' example is the shape the service sends about an endpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,8 @@ class EventType:
     # Sent by the service itself about an endpoint, never emitted by a client, and received only by
     # endpoints that subscribe to it by name (not part of "every event type").
     operational: bool = False
+    # Not compared: two types are the same type by name, whatever their example says.
+    example: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def object_type(self) -> str:
@@ -92,13 +98,303 @@ _OPERATIONAL = [
     ("webhook_endpoint.disabled", "Sent when one of your endpoints is disabled, by hand or for failing"),
 ]
 
+# One customer, subscription, invoice... across the examples, so that they read as one account's story.
+_CUSTOMER = "cus_01JD8M3V7Q2K9X4T6N5W1R0BHC"
+_EXTERNAL_CUSTOMER = "acme-corp-42"
+_SUBSCRIPTION = "subs_01JD8M4A2F6H8J3K5P7R9T1VWX"
+_PLAN = "plan_01JD8KZ9E3G5J7M2P4R6T8VXYB"
+_METER = "meter_01JD7XB2D4F6H8K0M2P4R6T8VA"
+_INVOICE = "inv_01JDA2C4E6G8J0K2M4P6R8T0VW"
+_WALLET = "wallet_01JD9F3H5K7M9P1R3T5V7X9Z1B"
+_CREDIT_NOTE = "cn_01JDB7D9F1H3K5M7P9R1T3V5X7"
+_ENDPOINT = "ep_6f1d2c3b4a5968778695a4b3"
+
+_METER_OBJECT: dict[str, Any] = {
+    "id": _METER,
+    "name": "API calls",
+    "event_name": "api_call",
+    "aggregation": {"type": "COUNT", "field": None},
+    "reset_usage": "BILLING_PERIOD",
+    "status": "published",
+    "created_at": "2026-10-01T09:00:00Z",
+    "updated_at": "2026-10-01T09:00:00Z",
+}
+_CUSTOMER_OBJECT: dict[str, Any] = {
+    "id": _CUSTOMER,
+    "external_id": _EXTERNAL_CUSTOMER,
+    "name": "Acme Corp",
+    "email": "billing@acme.example",
+    "address_country": "US",
+    "created_at": "2026-10-02T14:30:00Z",
+    "updated_at": "2026-10-02T14:30:00Z",
+}
+_SUBSCRIPTION_OBJECT: dict[str, Any] = {
+    "id": _SUBSCRIPTION,
+    "customer_id": _CUSTOMER,
+    "plan_id": _PLAN,
+    "subscription_status": "active",
+    "currency": "usd",
+    "billing_period": "MONTHLY",
+    "start_date": "2026-10-03T00:00:00Z",
+    "current_period_start": "2026-11-03T00:00:00Z",
+    "current_period_end": "2026-12-03T00:00:00Z",
+    "trial_end": None,
+}
+_INVOICE_OBJECT: dict[str, Any] = {
+    "id": _INVOICE,
+    "invoice_number": "INV-2026-000117",
+    "customer_id": _CUSTOMER,
+    "subscription_id": _SUBSCRIPTION,
+    "invoice_type": "SUBSCRIPTION",
+    "invoice_status": "FINALIZED",
+    "payment_status": "PENDING",
+    "currency": "usd",
+    "amount_due": "120.00",
+    "amount_paid": "0.00",
+    "amount_remaining": "120.00",
+    "period_start": "2026-10-03T00:00:00Z",
+    "period_end": "2026-11-03T00:00:00Z",
+    "due_date": "2026-11-17T00:00:00Z",
+    "created_at": "2026-11-03T00:05:00Z",
+}
+_WALLET_OBJECT: dict[str, Any] = {
+    "id": _WALLET,
+    "customer_id": _CUSTOMER,
+    "name": "Prepaid credits",
+    "currency": "usd",
+    "balance": "250.00",
+    "credit_balance": "250.00",
+    "wallet_status": "active",
+    "created_at": "2026-10-02T15:00:00Z",
+    "updated_at": "2026-11-10T08:00:00Z",
+}
+_WALLET_TRANSACTION_OBJECT: dict[str, Any] = {
+    "id": "wtxn_01JDC2E4G6J8K0M2P4R6T8V0X2",
+    "wallet_id": _WALLET,
+    "customer_id": _CUSTOMER,
+    "type": "credit",
+    "amount": "100.00",
+    "currency": "usd",
+    "transaction_status": "completed",
+    "reference_type": "PAYMENT",
+    "created_at": "2026-11-10T08:00:00Z",
+}
+_CREDIT_NOTE_OBJECT: dict[str, Any] = {
+    "id": _CREDIT_NOTE,
+    "credit_note_number": "CN-2026-000009",
+    "invoice_id": _INVOICE,
+    "customer_id": _CUSTOMER,
+    "credit_note_type": "REFUND",
+    "credit_note_status": "FINALIZED",
+    "reason": "SERVICE_ISSUE",
+    "total_amount": "20.00",
+    "currency": "usd",
+    "created_at": "2026-11-12T10:00:00Z",
+}
+# What the service sends about an endpoint (webhook_endpoint.*): never its secret or its headers.
+# `failing_since` is when the run of failed attempts began (for `recovered`, the run that just ended);
+# `disabled.by` is "api" (by hand: API, CLI or dashboard) or "rule" (by the service, after failing for
+# WEBHOOKS_DISABLE_AFTER). The shape is `service.events.operational_object`'s.
+_ENDPOINT_OBJECT: dict[str, Any] = {
+    "id": _ENDPOINT,
+    "url": "https://example.com/webhooks/flexprice",
+    "description": "billing events",
+    "enabled": True,
+    "transition": "failing",
+    "failing_since": "2026-11-20T06:00:00Z",
+    "consecutive_failures": 3,
+    "last_error": "503 Service Unavailable",
+    "last_status_code": 503,
+    "disabled": None,
+}
+
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "billable_metric.created": _METER_OBJECT,
+    "billable_metric.updated": {
+        **_METER_OBJECT,
+        "name": "API calls (billable)",
+        "updated_at": "2026-10-15T11:20:00Z",
+    },
+    "billable_metric.archived": {
+        **_METER_OBJECT,
+        "status": "archived",
+        "updated_at": "2026-11-01T12:00:00Z",
+    },
+    "customer.created": _CUSTOMER_OBJECT,
+    "customer.updated": {
+        **_CUSTOMER_OBJECT,
+        "email": "accounts@acme.example",
+        "updated_at": "2026-11-05T16:45:00Z",
+    },
+    "customer.payment_provider_created": {
+        **_CUSTOMER_OBJECT,
+        "payment_provider": "stripe",
+        "payment_provider_customer_id": "cus_RkX4Tq9sL2mNvB",
+    },
+    "customer.payment_provider_error": {
+        **_CUSTOMER_OBJECT,
+        "payment_provider": "stripe",
+        "error": "the customer's email address is invalid for the payment provider",
+    },
+    "customer.checkout_url_generated": {
+        "customer_id": _CUSTOMER,
+        "external_id": _EXTERNAL_CUSTOMER,
+        "payment_provider": "stripe",
+        "checkout_url": "https://checkout.stripe.com/c/pay/cs_test_a1B2c3D4e5F6",
+        "expires_at": "2026-11-06T16:45:00Z",
+    },
+    "subscription.started": _SUBSCRIPTION_OBJECT,
+    "subscription.terminated": {
+        **_SUBSCRIPTION_OBJECT,
+        "subscription_status": "cancelled",
+        "cancelled_at": "2026-11-25T18:00:00Z",
+    },
+    "subscription.trial_ended": {
+        **_SUBSCRIPTION_OBJECT,
+        "trial_start": "2026-10-03T00:00:00Z",
+        "trial_end": "2026-10-17T00:00:00Z",
+    },
+    "subscription.usage_threshold_reached": {
+        "subscription_id": _SUBSCRIPTION,
+        "customer_id": _CUSTOMER,
+        "threshold_amount": "500.00",
+        "current_usage_amount": "512.40",
+        "currency": "usd",
+        "reached_at": "2026-11-18T07:12:00Z",
+    },
+    "invoice.drafted": {
+        **_INVOICE_OBJECT,
+        "invoice_number": None,
+        "invoice_status": "DRAFT",
+        "due_date": None,
+    },
+    "invoice.created": _INVOICE_OBJECT,
+    "invoice.one_off_created": {
+        **_INVOICE_OBJECT,
+        "id": "inv_01JDC9A1C3E5G7J9K1M3P5R7T9",
+        "invoice_number": "INV-2026-000118",
+        "invoice_type": "ONE_OFF",
+        "subscription_id": None,
+        "amount_due": "45.00",
+        "amount_remaining": "45.00",
+        "period_start": None,
+        "period_end": None,
+    },
+    "invoice.generated": {
+        **_INVOICE_OBJECT,
+        "invoice_pdf_url": "https://files.flexprice.example/invoices/INV-2026-000117.pdf",
+    },
+    "invoice.payment_status_updated": {
+        **_INVOICE_OBJECT,
+        "payment_status": "SUCCEEDED",
+        "amount_paid": "120.00",
+        "amount_remaining": "0.00",
+        "paid_at": "2026-11-04T10:00:00Z",
+    },
+    "invoice.payment_failure": {
+        **_INVOICE_OBJECT,
+        "payment_status": "FAILED",
+        "failure_reason": "card_declined",
+    },
+    "invoice.payment_overdue": {
+        **_INVOICE_OBJECT,
+        "payment_status": "PENDING",
+        "overdue_since": "2026-11-17T00:00:00Z",
+    },
+    "invoice.voided": {
+        **_INVOICE_OBJECT,
+        "invoice_status": "VOIDED",
+        "voided_at": "2026-11-08T09:00:00Z",
+    },
+    "wallet.created": _WALLET_OBJECT,
+    "wallet.updated": {**_WALLET_OBJECT, "name": "Prepaid credits (team)"},
+    "wallet.terminated": {
+        **_WALLET_OBJECT,
+        "balance": "0.00",
+        "credit_balance": "0.00",
+        "wallet_status": "closed",
+        "updated_at": "2026-11-26T12:00:00Z",
+    },
+    "wallet.depleted_ongoing_balance": {
+        **_WALLET_OBJECT,
+        "balance": "0.00",
+        "credit_balance": "0.00",
+        "ongoing_balance": "-3.25",
+        "updated_at": "2026-11-21T23:10:00Z",
+    },
+    "wallet_transaction.updated": _WALLET_TRANSACTION_OBJECT,
+    "wallet_transaction.payment_failure": {
+        **_WALLET_TRANSACTION_OBJECT,
+        "transaction_status": "failed",
+        "failure_reason": "insufficient_funds",
+    },
+    "credit_note.created": _CREDIT_NOTE_OBJECT,
+    "credit_note.generated": {
+        **_CREDIT_NOTE_OBJECT,
+        "credit_note_pdf_url": "https://files.flexprice.example/credit-notes/CN-2026-000009.pdf",
+    },
+    "credit_note.refund_failure": {
+        **_CREDIT_NOTE_OBJECT,
+        "refund_status": "FAILED",
+        "failure_reason": "the payment provider refused the refund: charge already refunded",
+    },
+    "fee.created": {
+        "id": "fee_01JDD4F6H8K0M2P4R6T8V0X2Z4",
+        "customer_id": _CUSTOMER,
+        "subscription_id": _SUBSCRIPTION,
+        "invoice_id": None,
+        "fee_type": "charge",
+        "pay_in_advance": True,
+        "description": "Onboarding package",
+        "amount": "300.00",
+        "currency": "usd",
+        "created_at": "2026-11-03T00:00:00Z",
+    },
+    "events.errors": {
+        "event_name": "api_call",
+        "external_customer_id": _EXTERNAL_CUSTOMER,
+        "error_count": 3,
+        "errors": [
+            {
+                "event_id": "evt_ingest_8f14e45f",
+                "error": "property 'tokens' must be a number",
+                "timestamp": "2026-11-19T13:02:11Z",
+            }
+        ],
+        "first_seen_at": "2026-11-19T13:02:11Z",
+        "last_seen_at": "2026-11-19T13:04:52Z",
+    },
+    "webhook_endpoint.failing": _ENDPOINT_OBJECT,
+    "webhook_endpoint.recovered": {
+        **_ENDPOINT_OBJECT,
+        "transition": "recovered",
+        "consecutive_failures": 0,
+        "last_error": None,
+        "last_status_code": 200,
+    },
+    "webhook_endpoint.disabled": {
+        **_ENDPOINT_OBJECT,
+        "enabled": False,
+        "transition": "disabled",
+        "consecutive_failures": 412,
+        "disabled": {
+            "reason": "every attempt failed for 5 days or more, since 2026-11-20 06:00:00 UTC, with no 2xx",
+            "by": "rule",
+            "at": "2026-11-25T06:00:00Z",
+        },
+    },
+}
+
 # The 31 types of the documentation: what clients emit, and what "every event type" means.
 EVENT_TYPES: tuple[EventType, ...] = tuple(
-    EventType(name, description, group) for group, entries in _GROUPS.items() for name, description in entries
+    EventType(name, description, group, example=_EXAMPLES[name])
+    for group, entries in _GROUPS.items()
+    for name, description in entries
 )
 EVENT_TYPES_BY_NAME: dict[str, EventType] = {t.name: t for t in EVENT_TYPES}
 OPERATIONAL_TYPES: tuple[EventType, ...] = tuple(
-    EventType(name, description, OPERATIONAL_GROUP, operational=True) for name, description in _OPERATIONAL
+    EventType(name, description, OPERATIONAL_GROUP, operational=True, example=_EXAMPLES[name])
+    for name, description in _OPERATIONAL
 )
 # What an endpoint can subscribe to: every type, the operational ones by name.
 SUBSCRIBABLE_BY_NAME: dict[str, EventType] = {t.name: t for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)}

@@ -1,6 +1,8 @@
 """Every id the service makes and reads, in one place.
 
 - An event id is the client's (`EventCreate.id`) or `evt_…`; an endpoint id is `ep_…`.
+- A test event's id is `test_…`, a prefix reserved for it (a client's event id cannot start with it), so
+  that a receiver can tell a test from the `webhook-id` header, which is signed.
 - A delivery's public id, also its `webhook-id` header, is `{event_id}:{endpoint_id}`: one id for every
   attempt of one event to one endpoint. Event ids cannot hold `:`, so the last `:` separates the two.
 - Workflow ids carry the tenant, so that an id of one tenant never resolves under another tenant's key:
@@ -16,6 +18,17 @@ from datetime import datetime
 
 def new_event_id() -> str:
     return "evt_" + secrets.token_hex(12)
+
+
+TEST_EVENT_PREFIX = "test_"
+
+
+def new_test_event_id() -> str:
+    return TEST_EVENT_PREFIX + secrets.token_hex(12)
+
+
+def is_test_event_id(event_id: str) -> bool:
+    return event_id.startswith(TEST_EVENT_PREFIX)
 
 
 def new_endpoint_id() -> str:

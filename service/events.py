@@ -3,6 +3,10 @@
 The event id is the workflow id: the same id twice is one event with one set of deliveries, whatever the
 timing; the same id with another payload is refused, as a reused idempotency key is at Stripe. Which
 endpoints an event goes to is decided when it is accepted, from the endpoint store.
+
+A test event is the same thing aimed at one endpoint: the catalog's example of a type, under a fresh
+`test_…` id, through the same workflow, so its delivery is signed, logged and retried like any other and
+its log says `origin: test`.
 """
 
 from __future__ import annotations
@@ -26,23 +30,27 @@ from core import ids
 from core import search_attributes as sa
 from core.catalog import SUBSCRIBABLE_BY_NAME
 from core.endpoint_health import EndpointHealth, Health, Transition
-from core.models import DeliveryPolicy, EventInput
+from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import Endpoint, EndpointStore
 from service.boundary import boundary, in_store
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, WebhooksError
-from service.models import AcceptedEvent, EventSubmission, EventView
+from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
 from workflows.event import EventWorkflow
 
 log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
 # event after it was accepted.
 FANOUT_BUDGET_BYTES = 32_000_000
+# What a test event is when the endpoint takes every type: the documentation's own example type.
+DEFAULT_TEST_TYPE = "invoice.created"
 
 
 def serialize(submission: EventSubmission) -> tuple[str, str]:
     """The event's object type and the exact JSON body every endpoint receives."""
+    # Any type an endpoint can receive: clients emit only the 31 (their schema says so), the service
+    # also sends the operational ones, and tests of them.
     object_type = SUBSCRIBABLE_BY_NAME[submission.webhook_type].object_type
     if submission.object_type is not None and submission.object_type != object_type:
         raise InvalidInput(
@@ -155,46 +163,26 @@ class Events:
                 field=("data", "object"),
             )
         event_id = submission.id or ids.new_event_id()
-        body_sha256 = hashlib.sha256(body.encode()).hexdigest()
-        workflow_id = ids.event_workflow_id(tenant, event_id)
-        created_at = datetime.now(UTC)
-        settings = self._settings
         try:
-            await self._client.start_workflow(
-                EventWorkflow.run,
-                EventInput(
-                    tenant=tenant,
-                    event_id=event_id,
-                    webhook_type=submission.webhook_type,
-                    object_type=object_type,
-                    body=body,
-                    created_at=created_at,
-                    endpoint_ids=endpoint_ids,
-                    policy=self._policy(None),
-                    policies={
-                        s.endpoint_id: self._policy(s.retry_schedule)
-                        for s in subscribers
-                        if s.retry_schedule is not None
-                    },
-                ),
-                id=workflow_id,
-                task_queue=settings.task_queue,
-                # A second emission of the id, running or closed, is refused here and answered with the
-                # first one.
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, tenant),
-                        SearchAttributePair(sa.EVENT_ID, event_id),
-                        SearchAttributePair(sa.EVENT_TYPE, submission.webhook_type),
-                    ]
-                ),
-                memo={"created_at": created_at.isoformat(), "body_sha256": body_sha256},
-                rpc_timeout=self._rpc,
+            created_at = await self._start(
+                tenant,
+                event_id,
+                submission.webhook_type,
+                object_type,
+                body,
+                endpoint_ids,
+                DeliveryOrigin.EVENT,
+                policies={
+                    s.endpoint_id: self._policy(s.retry_schedule)
+                    for s in subscribers
+                    if s.retry_schedule is not None
+                },
             )
         except WorkflowAlreadyStartedError:
-            return await self._already_accepted(workflow_id, event_id, body_sha256)
+            body_sha256 = hashlib.sha256(body.encode()).hexdigest()
+            return await self._already_accepted(
+                ids.event_workflow_id(tenant, event_id), event_id, body_sha256
+            )
         return AcceptedEvent(
             id=event_id,
             webhook_type=submission.webhook_type,
@@ -202,6 +190,94 @@ class Events:
             created_at=created_at,
             duplicate=False,
         )
+
+    @boundary
+    async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
+        """Send the catalog's example of `webhook_type` to one enabled endpoint, and to no other.
+
+        Any type of the catalog may be tested, subscribed or not: the point is to see what the receiver
+        does with it. By default, the first type the endpoint subscribes to.
+        """
+        endpoint = await in_store(self._store.get, tenant, endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        if not endpoint.enabled:
+            raise Conflict(
+                f'endpoint {endpoint_id} is disabled; enable it (PATCH it with {{"enabled": true}}) '
+                "before sending it a test event"
+            )
+        webhook_type = webhook_type or (endpoint.event_types or [DEFAULT_TEST_TYPE])[0]
+        example = SUBSCRIBABLE_BY_NAME[webhook_type].example
+        object_type, body = serialize(EventSubmission(webhook_type=webhook_type, object=example))
+        event_id = ids.new_test_event_id()
+        own = endpoint.retry_schedule
+        created_at = await self._start(
+            tenant,
+            event_id,
+            webhook_type,
+            object_type,
+            body,
+            [endpoint_id],
+            DeliveryOrigin.TEST,
+            policies={endpoint_id: self._policy(own)} if own is not None else {},
+        )
+        return SentTestEvent(
+            event_id=event_id,
+            delivery_id=ids.delivery_id(event_id, endpoint_id),
+            endpoint_id=endpoint_id,
+            webhook_type=webhook_type,
+            created_at=created_at,
+        )
+
+    async def _start(
+        self,
+        tenant: str,
+        event_id: str,
+        webhook_type: str,
+        object_type: str,
+        body: str,
+        endpoint_ids: list[str],
+        origin: DeliveryOrigin,
+        *,
+        policies: dict[str, DeliveryPolicy],
+    ) -> datetime:
+        """Start the event's workflow (durable once this returns), and say when it was accepted."""
+        created_at = datetime.now(UTC)
+        settings = self._settings
+        await self._client.start_workflow(
+            EventWorkflow.run,
+            EventInput(
+                tenant=tenant,
+                event_id=event_id,
+                webhook_type=webhook_type,
+                object_type=object_type,
+                body=body,
+                created_at=created_at,
+                endpoint_ids=endpoint_ids,
+                policy=self._policy(None),
+                policies=policies,
+                origin=origin,
+            ),
+            id=ids.event_workflow_id(tenant, event_id),
+            task_queue=settings.task_queue,
+            # A second emission of the id, running or closed, is refused here and answered with the
+            # first one.
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.TENANT, tenant),
+                    SearchAttributePair(sa.EVENT_ID, event_id),
+                    SearchAttributePair(sa.EVENT_TYPE, webhook_type),
+                ]
+            ),
+            memo={
+                "created_at": created_at.isoformat(),
+                "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
+            },
+            rpc_timeout=self._rpc,
+        )
+        return created_at
 
     async def _already_accepted(self, workflow_id: str, event_id: str, body_sha256: str) -> AcceptedEvent:
         description = await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)

@@ -101,6 +101,17 @@ class AcceptedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SentTestEvent:
+    """A test event accepted for one endpoint: one delivery, logged and retried like any other."""
+
+    event_id: str
+    delivery_id: str
+    endpoint_id: str
+    webhook_type: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     """Counts across every tenant, for operators' metrics."""
 

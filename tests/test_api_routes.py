@@ -30,7 +30,7 @@ from service.errors import (
     UpstreamRefused,
     WebhooksError,
 )
-from service.models import AcceptedEvent, DeliveryPage, DeliverySummary, EventSubmission
+from service.models import AcceptedEvent, DeliveryPage, DeliverySummary, EventSubmission, SentTestEvent
 from tests.conftest import TEST_ENCRYPTION_KEYS
 
 KEY = "key_routes_0123456789"
@@ -42,6 +42,7 @@ class FakeEvents:
     def __init__(self, outcome: AcceptedEvent | WebhooksError) -> None:
         self.outcome = outcome
         self.seen: list[EventSubmission] = []
+        self.tests: list[tuple[str, str, str | None]] = []
 
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
         self.seen.append(submission)
@@ -51,6 +52,13 @@ class FakeEvents:
 
     async def get(self, tenant: str, event_id: str) -> Any:
         raise NotFound(f"event {event_id} not found")
+
+    async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
+        self.tests.append((tenant, endpoint_id, webhook_type))
+        if isinstance(self.outcome, WebhooksError):
+            raise self.outcome
+        sent_type = webhook_type or "invoice.created"
+        return SentTestEvent("test_1", f"test_1:{endpoint_id}", endpoint_id, sent_type, NOW)
 
 
 class FakeDeliveries:
@@ -208,6 +216,75 @@ async def test_an_endpoint_url_refused_by_the_service_is_a_422_on_the_url(app: A
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "url"]
+
+
+ACCEPTED = AcceptedEvent("x", "invoice.created", "invoice", NOW, duplicate=False)
+
+
+async def test_a_test_event_is_202_with_its_delivery_and_the_type_is_optional(app: Any) -> None:
+    events = FakeEvents(ACCEPTED)
+    api = client(app, events=events)
+    chosen = await api.post("/v1/webhooks/endpoints/ep_1/test", json={"webhook_type": "wallet.created"})
+    assert chosen.status_code == 202
+    assert chosen.json() == {
+        "event_id": "test_1",
+        "delivery_id": "test_1:ep_1",
+        "endpoint_id": "ep_1",
+        "webhook_type": "wallet.created",
+        "created_at": "2026-11-27T00:00:00Z",
+    }
+    # No body, an empty one, or an operational type (which only the service sends, but may be tested).
+    assert (await api.post("/v1/webhooks/endpoints/ep_1/test")).status_code == 202
+    assert (await api.post("/v1/webhooks/endpoints/ep_1/test", json={})).status_code == 202
+    operational = {"webhook_type": "webhook_endpoint.disabled"}
+    assert (await api.post("/v1/webhooks/endpoints/ep_1/test", json=operational)).status_code == 202
+    assert events.tests == [
+        ("acme", "ep_1", "wallet.created"),
+        ("acme", "ep_1", None),
+        ("acme", "ep_1", None),
+        ("acme", "ep_1", "webhook_endpoint.disabled"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "loc", "says"),
+    [
+        ({"webhook_type": "invoice.nope"}, ["body", "webhook_type"], "event-types lists them"),
+        ({"webhook_type": 3}, ["body", "webhook_type"], "string"),
+        ({"type": "invoice.created"}, ["body", "type"], "Extra inputs"),
+    ],
+)
+async def test_a_bad_test_event_request_is_a_422_naming_the_field(
+    app: Any, body: dict[str, Any], loc: list[str], says: str
+) -> None:
+    events = FakeEvents(ACCEPTED)
+    response = await client(app, events=events).post("/v1/webhooks/endpoints/ep_1/test", json=body)
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == loc and says in problem["msg"]
+    assert events.tests == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (NotFound("endpoint ep_1 not found"), 404),
+        (Conflict("endpoint ep_1 is disabled; enable it before sending it a test event"), 409),
+        (TemporalUnavailable(), 503),
+    ],
+)
+async def test_a_refused_test_event_says_why(app: Any, error: WebhooksError, status: int) -> None:
+    response = await client(app, events=FakeEvents(error)).post("/v1/webhooks/endpoints/ep_1/test")
+    assert (response.status_code, response.json()) == (status, {"detail": error.message})
+
+
+async def test_a_clients_event_id_cannot_pass_for_a_test(app: Any) -> None:
+    events = FakeEvents(ACCEPTED)
+    response = await client(app, events=events).post("/v1/events", json={**EVENT, "id": "test_1"})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "id"] and "reserved for test events" in problem["msg"]
+    assert events.seen == []
 
 
 async def test_no_key_no_route(app: Any) -> None:

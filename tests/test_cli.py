@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from launcher import Stack, free_port
-from tests.conftest import KEYS, wait_delivery, wait_for
+from tests.conftest import KEYS, create_endpoint, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
 SCRIPT = Path(sys.executable).parent / "webhooks"  # the console script of [project.scripts]
@@ -128,3 +128,51 @@ def test_operating_an_endpoint_from_the_command_line(stack: Stack, api: httpx.Cl
     assert secret in rotated.stdout and secret != endpoint["secret"]
     refused = failed(webhooks(stack, "endpoints", "add", "http://x.example", "--header", "no-colon"), 2)
     assert "a header is NAME:VALUE" in refused
+
+
+def test_endpoints_test_sends_one_and_says_how_it_went(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    url = receiver.script("/cli-test", [Answer(200), Answer(503, b"down for maintenance")])
+    endpoint = create_endpoint(api, url, event_types=["wallet.created"])
+
+    ok = webhooks(stack, "endpoints", "test", endpoint["id"])
+    assert ok.returncode == 0, ok.stderr
+    sent_line, outcome_line = ok.stdout.splitlines()
+    [request] = receiver.requests("/cli-test")
+    delivery_id = request.headers["webhook-id"]
+    assert delivery_id.startswith("test_") and delivery_id.endswith(f":{endpoint['id']}")
+    assert sent_line == f"sent a test wallet.created event: delivery {delivery_id}"
+    assert outcome_line.startswith("succeeded: HTTP 200 in ")
+
+    # The receiver now answers 503: the outcome says so, and that it will be retried; exit 1.
+    refused = printed_json(stack, "endpoints", "test", endpoint["id"], "--type", "invoice.voided", code=1)
+    assert refused["webhook_type"] == "invoice.voided"
+    assert refused["delivery"]["origin"] == "test"
+    assert refused["delivery"]["attempts"][0]["status_code"] == 503
+    text = webhooks(stack, "endpoints", "test", endpoint["id"], "--type", "invoice.voided")
+    assert text.returncode == 1 and text.stderr == ""
+    assert "attempt 1 failed: HTTP 503 down for maintenance" in text.stdout
+    assert "retried on the schedule" in text.stdout and "webhooks deliveries show test_" in text.stdout
+
+    # A receiver slower than --timeout: the command stops waiting and says where to follow it.
+    slow = create_endpoint(api, receiver.script("/cli-slow", [Answer(200, delay=3)]))
+    waited = webhooks(stack, "endpoints", "test", slow["id"], "--timeout", "0.5")
+    assert waited.returncode == 1 and waited.stderr == ""
+    assert "no attempt within 0.5 s" in waited.stdout and "webhooks deliveries show test_" in waited.stdout
+
+    assert "unknown event type" in failed(
+        webhooks(stack, "endpoints", "test", endpoint["id"], "--type", "x.y"), 2
+    )
+    assert "404 Not Found: endpoint ep_nope not found" in failed(
+        webhooks(stack, "endpoints", "test", "ep_nope")
+    )
+    api.patch(f"/v1/webhooks/endpoints/{endpoint['id']}", json={"enabled": False})
+    assert "409 Conflict: endpoint" in failed(webhooks(stack, "endpoints", "test", endpoint["id"]))
+
+
+def printed_json(stack: Stack, *args: str, code: int) -> Any:
+    """The command's JSON, printed whatever its outcome (a test event refused by the receiver, say)."""
+    result = webhooks(stack, *args, "--json")
+    assert (result.returncode, result.stderr) == (code, "")
+    return json.loads(result.stdout)

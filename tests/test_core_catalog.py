@@ -1,13 +1,23 @@
-"""The catalog is exactly the seed documentation's 31 events, and the API serves it."""
+"""The catalog is exactly the seed documentation's 31 events, each with an example, and the API serves it."""
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
-from core.catalog import EVENT_TYPES, receives
+from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME, EventType, receives
+from core.endpoint_health import Health, HealthState, Transition
+from core.models import SignatureMethod
+from core.settings import Settings
+from core.store import Disabled, Endpoint
+from service.events import operational_object, serialize
+from service.models import EventSubmission
 
 SEED = Path(__file__).parent.parent / "docs" / "flexprice-webhooks.txt"
 
@@ -38,6 +48,81 @@ def test_event_types_route_lists_the_catalog(api: httpx.Client) -> None:
     }
     assert all(i["object_type"] == i["name"].split(".")[0] for i in items)
     assert {i["name"]: i["object_type"] for i in items}["wallet_transaction.updated"] == "wallet_transaction"
+    # Each with its example object, as the catalog holds it.
+    assert {i["name"]: i["example"] for i in items} == {
+        t.name: t.example for t in SUBSCRIBABLE_BY_NAME.values()
+    }
+
+
+@pytest.mark.parametrize("event_type", [*EVENT_TYPES, *OPERATIONAL_TYPES], ids=lambda t: t.name)
+def test_every_type_has_an_example_object_that_the_emit_path_accepts(event_type: EventType) -> None:
+    example = event_type.example
+    assert isinstance(example, dict) and example, "an example is a JSON object with something in it"
+    object_type, body = serialize(EventSubmission(webhook_type=event_type.name, object=example))
+    assert object_type == event_type.object_type
+    assert json.loads(body) == {
+        "webhook_type": event_type.name,
+        "object_type": event_type.object_type,
+        "data": {"object": example},
+    }
+    assert len(body.encode()) < Settings.model_fields["max_payload_bytes"].default
+    # Plausible: Flexprice's kinds of values, never floats for money or timestamps that are not ISO 8601.
+    for name, value in _leaves(example):
+        assert not isinstance(value, float), f"{name} is a float; amounts are decimal strings"
+        if name.endswith(("_at", "_date", "_start", "_end", "_since")) and value is not None:
+            assert isinstance(value, str), f"{name}: {value!r}"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", value), f"{name}: {value!r}"
+        if (
+            name in ("amount", "balance")
+            or name.startswith("amount_")
+            or name.endswith(("_amount", "_balance"))
+        ):
+            assert isinstance(value, str) and re.fullmatch(r"-?\d+\.\d\d", value), f"{name}: {value!r}"
+            assert example.get("currency") == "usd", f"{name} has no currency beside it"
+
+
+def _leaves(value: object, name: str = "") -> list[tuple[str, object]]:
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, key)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item, name)]
+    return [(name, value)]
+
+
+def _sent_about(transition: Transition) -> dict[str, Any]:
+    """The object the service really sends for `transition`, about a disabled-by-rule endpoint."""
+    at = datetime(2026, 11, 25, 6, tzinfo=UTC)
+    endpoint = Endpoint(
+        id="ep_1",
+        tenant="t",
+        url="https://example.com/hook",
+        description="",
+        signature_method=SignatureMethod.HMAC,
+        secret="whsec_never_sent",
+        event_types=None,
+        enabled=transition is not Transition.DISABLED,
+        created_at=at,
+        updated_at=at,
+        headers={"Authorization": "Bearer never-sent"},
+        disabled=Disabled("failing too long", "rule", at) if transition is Transition.DISABLED else None,
+    )
+    health = Health(HealthState.FAILING, at, 3, "503", 503, at, None, 0, 3)
+    return operational_object(endpoint, transition, health)
+
+
+@pytest.mark.parametrize("transition", list(Transition))
+def test_operational_examples_have_the_shape_the_service_sends(transition: Transition) -> None:
+    example = SUBSCRIBABLE_BY_NAME[f"webhook_endpoint.{transition.value}"].example
+    sent = _sent_about(transition)
+    assert set(example) == set(sent)
+    assert example["transition"] == sent["transition"] == transition.value
+    assert (example["disabled"] is None) == (sent["disabled"] is None)
+    if sent["disabled"] is not None:
+        assert set(example["disabled"]) == set(sent["disabled"])
+        assert example["disabled"]["by"] == "rule" and example["enabled"] is False
+    leaves = json.dumps(sent)
+    assert "never_sent" not in leaves and "never-sent" not in leaves
+    assert not any("secret" in key or "header" in key for key in example)
 
 
 def test_every_event_type_means_the_31_and_operational_ones_are_named() -> None:

@@ -29,3 +29,11 @@ def test_workflow_ids_carry_the_tenant() -> None:
 def test_new_ids_are_prefixed_and_distinct() -> None:
     assert ids.new_event_id().startswith("evt_") and ids.new_endpoint_id().startswith("ep_")
     assert len({ids.new_event_id() for _ in range(100)}) == 100
+
+
+def test_a_test_events_id_says_so() -> None:
+    made = ids.new_test_event_id()
+    assert made.startswith("test_") and ids.is_test_event_id(made)
+    assert made != ids.new_test_event_id()
+    assert not ids.is_test_event_id(ids.new_event_id())
+    assert not ids.is_test_event_id("TEST_1")  # what receivers look for is exactly `test_`

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from api.deps import DeliveriesDep, TenantDep
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
-from core.catalog import EVENT_TYPES_BY_NAME
+from core.catalog import SUBSCRIBABLE_BY_NAME
 from core.models import DeliveryStatus
 
 router = APIRouter(prefix="/v1/webhooks", tags=["deliveries"])
@@ -28,7 +28,7 @@ class StatusFilter(StrEnum):
 
 
 def _event_type(value: str | None) -> str | None:
-    if value is not None and value not in EVENT_TYPES_BY_NAME:
+    if value is not None and value not in SUBSCRIBABLE_BY_NAME:
         raise validation_error(
             ("event_type",),
             f"unknown event_type {value!r}; GET /v1/webhooks/event-types lists them",

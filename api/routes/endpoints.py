@@ -6,13 +6,15 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
-from api.deps import EndpointsDep, TenantDep
+from api.deps import EndpointsDep, EventsDep, TenantDep
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
     EndpointList,
     EndpointPublic,
     EndpointSecret,
+    EndpointTestAccepted,
+    EndpointTestCreate,
     EndpointUpdate,
     SecretRotate,
     SecretRotated,
@@ -78,3 +80,12 @@ async def rotate_endpoint_secret(
 async def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
     """The signing secret of an hmac endpoint."""
     return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
+
+
+@router.post("/{endpoint_id}/test", status_code=202)
+async def send_test_event(
+    endpoint_id: str, tenant: TenantDep, events: EventsDep, body: EndpointTestCreate | None = None
+) -> EndpointTestAccepted:
+    """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
+    sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)
+    return EndpointTestAccepted.of(sent)

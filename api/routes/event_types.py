@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 
 @router.get("")
 def list_event_types(_tenant: TenantDep) -> EventTypeList:
-    """The 31 event types, and the operational ones the service sends about your endpoints."""
+    """The 31 event types and the operational ones about your endpoints, each with an example object."""
     return EventTypeList(
         items=[
             EventTypePublic(
@@ -22,6 +22,7 @@ def list_event_types(_tenant: TenantDep) -> EventTypeList:
                 description=t.description,
                 group=t.group,
                 operational=t.operational,
+                example=t.example,
             )
             for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)
         ]
