@@ -111,3 +111,13 @@ class Overview:
 class Health:
     ok: bool
     checks: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    """A portal session just opened: its token, shown once to the backend that asked, and its end."""
+
+    id: str
+    token: str
+    expires_at: datetime
+    read_only: bool

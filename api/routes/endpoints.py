@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import EndpointsDep, TenantDep
+from api.deps import EndpointsDep, ManageTenant, ReadTenant
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/webhooks/endpoints", tags=["endpoints"])
 
 @router.post("", status_code=201)
 async def create_endpoint(
-    body: EndpointCreate, tenant: TenantDep, endpoints: EndpointsDep
+    body: EndpointCreate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointCreated:
     """Register an endpoint; the response holds its signing secret (hmac)."""
     endpoint = await endpoints.create(tenant, **body.model_dump())
@@ -31,20 +31,20 @@ async def create_endpoint(
 
 
 @router.get("")
-async def list_endpoints(tenant: TenantDep, endpoints: EndpointsDep) -> EndpointList:
+async def list_endpoints(tenant: ReadTenant, endpoints: EndpointsDep) -> EndpointList:
     """Every endpoint of your account, oldest first (secrets are never listed)."""
     return EndpointList(items=[EndpointPublic.of(e) for e in await endpoints.list(tenant)])
 
 
 @router.get("/{endpoint_id}")
-async def get_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointPublic:
+async def get_endpoint(endpoint_id: str, tenant: ReadTenant, endpoints: EndpointsDep) -> EndpointPublic:
     """One endpoint."""
     return EndpointPublic.of(await endpoints.get(tenant, endpoint_id))
 
 
 @router.patch("/{endpoint_id}")
 async def update_endpoint(
-    endpoint_id: str, body: EndpointUpdate, tenant: TenantDep, endpoints: EndpointsDep
+    endpoint_id: str, body: EndpointUpdate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointPublic:
     """Change an endpoint's URL, method, event types, description or enabled flag."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
@@ -52,13 +52,15 @@ async def update_endpoint(
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> Response:
+async def delete_endpoint(endpoint_id: str, tenant: ManageTenant, endpoints: EndpointsDep) -> Response:
     """Delete an endpoint; its deliveries still scheduled stop at their next attempt."""
     await endpoints.delete(tenant, endpoint_id)
     return Response(status_code=204)
 
 
 @router.get("/{endpoint_id}/secret")
-async def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
+async def get_endpoint_secret(
+    endpoint_id: str, tenant: ManageTenant, endpoints: EndpointsDep
+) -> EndpointSecret:
     """The signing secret of an hmac endpoint."""
     return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
