@@ -103,6 +103,10 @@ class Settings(BaseSettings):
         le=MAX_SESSION_SECONDS,
         description="how long a portal session lasts when the call that opens it names no expires_in",
     )
+    public_url: str | None = Field(
+        default=None,
+        description="the API's address as browsers reach it, for the links it hands out (portal sessions)",
+    )
     portal_frame_ancestors: str = Field(
         default="",
         description="origins (scheme://host[:port], comma-separated) that may frame the dashboard",
@@ -146,6 +150,18 @@ class Settings(BaseSettings):
     def _check_frame_ancestors(cls, value: str) -> str:
         parse_origins(value)
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                f"WEBHOOKS_PUBLIC_URL must be an http(s) URL without query or fragment, like "
+                f"https://webhooks.example.com (got {value!r})"
+            )
+        return value.rstrip("/")
 
     @field_validator("encryption_keys")
     @classmethod
