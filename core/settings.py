@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         le=MAX_SESSION_SECONDS,
         description="how long a portal session lasts when the call that opens it names no expires_in",
     )
-    public_url: str | None = Field(
+    public_api_url: str | None = Field(
         default=None,
         description="the API's address as browsers reach it, for the links it hands out (portal sessions)",
     )
@@ -151,14 +151,14 @@ class Settings(BaseSettings):
         parse_origins(value)
         return value
 
-    @field_validator("public_url")
+    @field_validator("public_api_url")
     @classmethod
-    def _check_public_url(cls, value: str | None) -> str | None:
+    def _check_public_api_url(cls, value: str | None) -> str | None:
         if not value:
             return None
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             raise ValueError(
-                f"WEBHOOKS_PUBLIC_URL must be an http(s) URL without query or fragment, like "
+                f"WEBHOOKS_PUBLIC_API_URL must be an http(s) URL without query or fragment, like "
                 f"https://webhooks.example.com (got {value!r})"
             )
         return value.rstrip("/")

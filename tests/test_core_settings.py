@@ -58,6 +58,14 @@ def test_an_unknown_scope_is_refused_without_quoting_the_entry(entry: str) -> No
     assert "key" not in str(refused.value).split("(")[0].replace("WEBHOOKS_API_KEYS", "")
 
 
+def test_the_public_api_url_is_an_http_url_without_query() -> None:
+    assert Settings(public_api_url="https://w.example.com/").public_api_url == "https://w.example.com"
+    assert Settings(public_api_url="").public_api_url is None
+    for bad in ("w.example.com", "https://w.example.com/?x=1", "ftp://w.example.com", "https://"):
+        with pytest.raises(ValidationError, match="WEBHOOKS_PUBLIC_API_URL"):
+            Settings(public_api_url=bad)
+
+
 def test_frame_ancestors_are_origins_as_a_browser_spells_them() -> None:
     assert parse_origins("") == ()
     assert parse_origins(

@@ -95,7 +95,10 @@ def replica(stack: Stack) -> Iterator[str]:
         [*(f"{t}:{k}" for t, k in KEYS.items()), *(f"tenant_a:{k}:{s}" for s, k in SCOPED.items())]
     )
     with api_replica(
-        stack, WEBHOOKS_API_KEYS=keys, WEBHOOKS_PORTAL_FRAME_ANCESTORS=FRAMING_ORIGINS
+        stack,
+        WEBHOOKS_API_KEYS=keys,
+        WEBHOOKS_PORTAL_FRAME_ANCESTORS=FRAMING_ORIGINS,
+        WEBHOOKS_PUBLIC_API_URL="https://webhooks.example.com/",
     ) as base_url:
         yield base_url
 
@@ -355,7 +358,10 @@ def test_scoped_keys_do_what_their_scopes_say(replica: str) -> None:
         # sessions it opens manage and read.
         assert host_backend.get("/v1/webhooks/endpoints").status_code == 403
         assert host_backend.post("/v1/events", json=event).status_code == 403
-        token = host_backend.post("/v1/portal/sessions").json()["token"]
+        opened = host_backend.post("/v1/portal/sessions").json()
+        token = opened["token"]
+        # The address browsers know, not the one the backend called (WEBHOOKS_PUBLIC_API_URL).
+        assert opened["url"] == f"https://webhooks.example.com/dashboard/#session={token}"
     with as_session(replica, token) as session:
         assert session.get("/v1/me").json()["scopes"] == ["read", "manage"]
 

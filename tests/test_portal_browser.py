@@ -307,3 +307,19 @@ def test_a_site_the_operator_did_not_list_cannot_frame_the_dashboard(
             assert any(embedding.host_url in text for text in refused), refused
         finally:
             context.close()
+
+
+def test_an_operator_key_that_cannot_read_is_told_so_at_sign_in(
+    browser: Browser, embedding: Embedding
+) -> None:
+    expect.set_options(timeout=TIMEOUT_MS)
+    tab = Session(browser, embedding.api_url)
+    page = tab.page
+    page.goto(embedding.api_url + "/dashboard/")
+    page.get_by_label("API key").fill(PORTAL_KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "That API key cannot read webhooks (its scopes: portal)"
+    )
+    assert page.evaluate("sessionStorage.length") == 0
+    tab.close()

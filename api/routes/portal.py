@@ -27,7 +27,7 @@ def open_session(
     asked = body or PortalSessionCreate()
     opened = portal.open(tenant, expires_in=asked.expires_in, read_only=asked.read_only)
     # The address browsers know, which the backend calling here may not use (an internal name, say).
-    base = settings.public_url or str(request.base_url).rstrip("/")
+    base = settings.public_api_url or str(request.base_url).rstrip("/")
     # In the fragment, which browsers never send to a server nor put in a Referer.
     url = f"{base}/dashboard/#session={opened.token}"
     return PortalSessionPublic(
