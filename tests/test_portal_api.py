@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +32,11 @@ from tests.conftest import (
     api_replica,
     create_endpoint,
     emit,
+    standalone_api,
     wait_delivery,
     wait_for,
 )
+from tests.faults import sqlite_locked
 from tests.receiver import Receiver
 from tests.test_request_limits import HUNDRED_MB, send_raw
 
@@ -267,6 +270,19 @@ def test_a_revoked_session_is_401_on_every_replica(
             detail = _refusal(client.get("/v1/webhooks/endpoints"))
             assert "was revoked" in detail
     assert api.delete("/v1/portal/sessions/not-a-session").status_code == 422
+
+
+def test_a_session_is_refused_not_trusted_while_the_store_is_down(tmp_path: Path) -> None:
+    # The store lists revoked sessions: unread, a session could be one of them.
+    with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
+        opened = httpx.post(f"{base_url}/v1/portal/sessions", headers={"x-api-key": "k"}, timeout=30)
+        with as_session(base_url, opened.json()["token"]) as session:
+            assert session.get("/v1/me").status_code == 200
+            with sqlite_locked(tmp_path / "webhooks.db"):
+                down = session.get("/v1/me")
+            assert down.status_code == 503, down.text
+            assert "store is unavailable" in down.json()["detail"] and down.headers["retry-after"] == "5"
+            assert session.get("/v1/me").status_code == 200
 
 
 def _b64(value: dict[str, Any]) -> str:
