@@ -175,7 +175,7 @@ def _caller_with(scope: Scope | None) -> Callable[..., Principal]:
 ReadTenant = Annotated[str, Depends(_tenant_with(Scope.READ))]
 """The caller's tenant, if it may read: endpoints, events, deliveries, stats, event types."""
 ManageTenant = Annotated[str, Depends(_tenant_with(Scope.MANAGE))]
-"""The caller's tenant, if it may change endpoints, read secrets, retry and replay deliveries."""
+"""The caller's tenant, if it may change endpoints, read their secrets, retry deliveries: change anything."""
 EmitTenant = Annotated[str, Depends(_tenant_with(Scope.EMIT))]
 """The caller's tenant, if it may emit events (never a portal session)."""
 PortalTenant = Annotated[str, Depends(_tenant_with(Scope.PORTAL))]
