@@ -1,24 +1,30 @@
-"""What routes receive by injection: the service's operations, settings, the tenant of the API key.
+"""What routes receive by injection: the service's operations, settings, and the caller's tenant.
 
-Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`), built once
-in `api.main`'s lifespan; tests swap them with `app.dependency_overrides`.
+Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`,
+`PortalDep`), built once in `api.main`'s lifespan; tests swap them with `app.dependency_overrides`.
+Each /v1 route also declares the scope it needs, by the type of its tenant parameter (`ReadTenant`,
+`ManageTenant`, `EmitTenant`, `PortalTenant`, below): the one place a route says who may call it.
 """
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
+from core.access import Principal, Scope
 from core.settings import Settings
 from core.signing import JwtSigner
 from core.store import EndpointStore
+from service.access import PortalSessions, principal_for_key
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
+from service.errors import Forbidden, Unauthenticated
 from service.events import Events
 
 
@@ -31,6 +37,7 @@ class Services:
     events: Events
     deliveries: Deliveries
     endpoints: Endpoints
+    portal: PortalSessions
 
 
 def get_services(request: Request) -> Services:
@@ -57,48 +64,133 @@ def get_endpoints(services: ServicesDep) -> Endpoints:
     return services.endpoints
 
 
+def get_portal(services: ServicesDep) -> PortalSessions:
+    return services.portal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[Events, Depends(get_events)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
+PortalDep = Annotated[PortalSessions, Depends(get_portal)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"
 AUTH_CHALLENGE = {"WWW-Authenticate": "ApiKey"}
-# The only /v1 routes a caller reaches without a key: receivers fetch the public keys anonymously.
 # Receivers fetch a tenant's public keys without an API key; the old single JWKS answers 410 to anyone.
 PUBLIC_V1_PATHS = frozenset({"/v1/webhooks/jwks.json"})
 PUBLIC_V1_PREFIX = "/v1/webhooks/jwks/"
+# Where api/request_guard.py leaves the caller it authenticated, in the request's scope["state"].
+CALLER_STATE = "webhooks.caller"
 
 
 def needs_key(path: str) -> bool:
-    """Whether a request to `path` must carry a valid `x-api-key` (every /v1 route but the public ones)."""
+    """Whether a request to `path` must carry a credential, an API key or a portal session token (every
+    /v1 route but the public ones)."""
     if path in PUBLIC_V1_PATHS or (path.startswith(PUBLIC_V1_PREFIX) and path.endswith(".json")):
         return False
     return path == "/v1" or path.startswith("/v1/")
 
 
-def tenant_for_key(settings: Settings, x_api_key: str | None) -> str | None:
-    """The tenant `x_api_key` belongs to, or None; keys are compared in constant time."""
-    if x_api_key:
-        for key, tenant in settings.tenants_by_key.items():
-            if hmac.compare_digest(key.encode(), x_api_key.encode()):
-                return tenant
-    return None
+def bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
 
 
-# Documented as the schema's security scheme: /docs gets an "Authorize" button, and clients and tools
-# that read the schema know every route but the JWKS needs it. Checked below, not by FastAPI (no 403).
+async def authenticate(
+    settings: Settings,
+    sessions: Callable[[], PortalSessions],
+    api_key: str | None,
+    authorization: str | None,
+) -> Principal:
+    """The caller: by its `x-api-key` when it sends one, else by its portal session token
+    (`Authorization: Bearer`); `Unauthenticated` saying what was wrong. `sessions` is asked for only
+    when a token is to be checked (that needs the store; a key needs only the settings)."""
+    token = bearer_token(authorization)
+    if api_key is None and token is not None:
+        return await sessions().authenticate(token)
+    principal = principal_for_key(settings, api_key)
+    if principal is None:
+        raise Unauthenticated(UNAUTHORIZED)
+    return principal
+
+
+# Documented as the schema's security schemes: /docs gets an "Authorize" button, and clients and tools
+# that read the schema know every route but the JWKS needs one of them. Checked below, not by FastAPI.
 API_KEY = APIKeyHeader(name="x-api-key", description="Your API key", auto_error=False)
+PORTAL_SESSION = HTTPBearer(
+    scheme_name="PortalSession",
+    description="A portal session token, from POST /v1/portal/sessions (the dashboard's routes only)",
+    auto_error=False,
+)
 
 
-def get_tenant(settings: SettingsDep, x_api_key: Annotated[str | None, Security(API_KEY)]) -> str:
-    # api/request_guard.py has already refused a request without a valid key before reading its body;
-    # this is what routes receive, and what keeps them safe when mounted without the guard.
-    tenant = tenant_for_key(settings, x_api_key)
-    if tenant is None:
-        raise HTTPException(status_code=401, detail=UNAUTHORIZED, headers=AUTH_CHALLENGE)
-    return tenant
+async def get_caller(
+    request: Request,
+    settings: SettingsDep,
+    x_api_key: Annotated[str | None, Security(API_KEY)],
+    _portal_session: Annotated[HTTPAuthorizationCredentials | None, Security(PORTAL_SESSION)],
+) -> Principal:
+    # api/request_guard.py has already authenticated the request before reading its body, and left the
+    # caller here; checking again is what keeps routes safe when mounted without the guard.
+    known = request.scope.get("state", {}).get(CALLER_STATE)
+    if isinstance(known, Principal):
+        return known
+    authorization = request.headers.get("authorization")
+    return await authenticate(settings, lambda: get_services(request).portal, x_api_key, authorization)
 
 
-TenantDep = Annotated[str, Depends(get_tenant)]
+CallerDep = Annotated[Principal, Depends(get_caller)]
+
+# How a route declares what it needs, in one place, its signature: a parameter typed with one of the
+# aliases below (`tenant: ReadTenant`). A credential without the scope is 403, naming it. Every /v1
+# route that takes a credential declares exactly one (tests/test_portal_api.py checks the table).
+_DECLARED: dict[Callable[..., object], Scope | None] = {}
+
+
+def _checked(caller: Principal, scope: Scope | None) -> Principal:
+    if scope is not None and not caller.allows(scope):
+        raise Forbidden(caller.lacks(scope))
+    return caller
+
+
+def _tenant_with(scope: Scope) -> Callable[..., str]:
+    def tenant_with_scope(caller: CallerDep) -> str:
+        return _checked(caller, scope).tenant
+
+    _DECLARED[tenant_with_scope] = scope
+    return tenant_with_scope
+
+
+def _caller_with(scope: Scope | None) -> Callable[..., Principal]:
+    def caller_with_scope(caller: CallerDep) -> Principal:
+        return _checked(caller, scope)
+
+    _DECLARED[caller_with_scope] = scope
+    return caller_with_scope
+
+
+ReadTenant = Annotated[str, Depends(_tenant_with(Scope.READ))]
+"""The caller's tenant, if it may read: endpoints, events, deliveries, stats, event types."""
+ManageTenant = Annotated[str, Depends(_tenant_with(Scope.MANAGE))]
+"""The caller's tenant, if it may change endpoints, read their secrets, retry deliveries: change anything."""
+EmitTenant = Annotated[str, Depends(_tenant_with(Scope.EMIT))]
+"""The caller's tenant, if it may emit events (never a portal session)."""
+PortalTenant = Annotated[str, Depends(_tenant_with(Scope.PORTAL))]
+"""The caller's tenant, if it may open and revoke portal sessions (never a portal session)."""
+AnyCaller = Annotated[Principal, Depends(_caller_with(None))]
+"""Any valid credential, whatever its scopes (`GET /v1/me`: who am I)."""
+
+
+def declared_scopes(dependant: Dependant) -> list[Scope | None]:
+    """The scopes a route's dependencies declare (None: any credential); empty if it takes none."""
+    found: list[Scope | None] = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        if current.call in _DECLARED:
+            found.append(_DECLARED[current.call])
+        pending.extend(current.dependencies)
+    return found

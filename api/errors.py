@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse
 
 from service.errors import (
     Conflict,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    Unauthenticated,
     Unavailable,
     UpstreamRefused,
     WebhooksError,
@@ -27,6 +29,8 @@ from service.errors import (
 STATUS: list[tuple[type[WebhooksError], int]] = [
     (PayloadTooLarge, 413),
     (InvalidInput, 422),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
     (Unavailable, 503),
@@ -53,7 +57,11 @@ async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
         invalid = validation_error(err.field, err.message, value=err.value, location=err.location)
         return await request_validation_exception_handler(request, invalid)
     status = next(code for kind, code in STATUS if isinstance(err, kind))
-    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Unavailable) else None
+    headers = None
+    if isinstance(err, Unavailable):
+        headers = {"Retry-After": str(err.retry_after)}
+    elif isinstance(err, Unauthenticated):
+        headers = {"WWW-Authenticate": err.challenge}
     return JSONResponse({"detail": err.message}, status, headers=headers)
 
 

@@ -14,44 +14,62 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import RetryConfig
 
 from api import errors, metrics
-from api.deps import Services
+from api.deps import Services, declared_scopes
 from api.request_guard import RequestGuard
-from api.routes import account, codec, deliveries, endpoints, event_types, events, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, system
 from api.schemas import ErrorPublic
 from core.keys import jwt_signer
 from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
+from service.access import PortalSessions
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
-# Only this origin, and never inside another site's frame (which meta tags cannot forbid): a payload
-# that slipped past textContent still could not run, phone home or be overlaid for clickjacking.
+# Only this origin, and inside no other site's frame but the ones the operator lists (which meta tags
+# cannot say): a payload that slipped past textContent still could not run, phone home or be overlaid
+# for clickjacking by a site of someone else's.
 DASHBOARD_CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'"
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'"
 )
-DASHBOARD_HEADERS = {
-    "Content-Security-Policy": DASHBOARD_CSP,
-    "X-Frame-Options": "DENY",  # for browsers that predate frame-ancestors
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+
+
+def dashboard_headers(frame_ancestors: tuple[str, ...]) -> dict[str, str]:
+    """The dashboard's security headers: framed by `frame_ancestors` only (the operator's list)."""
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": f"{DASHBOARD_CSP}; frame-ancestors {ancestors}",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not frame_ancestors:
+        # For browsers that predate frame-ancestors. It cannot list origins (ALLOW-FROM is gone), so with
+        # origins allowed it is left out: DENY would contradict the CSP, and browsers that read both
+        # follow frame-ancestors anyway.
+        headers["X-Frame-Options"] = "DENY"
+    return headers
+
+
 # Every refusal is `{"detail": "..."}` (FastAPI documents its own 422 shape beside these): the statuses
 # that api/request_guard.py and the routes answer, as the OpenAPI schema shows them.
 Responses = dict[int | str, dict[str, Any]]
 COMMON_RESPONSES: Responses = {
-    401: {"model": ErrorPublic, "description": "Missing or invalid `x-api-key`"},
+    401: {
+        "model": ErrorPublic,
+        "description": "Missing or invalid `x-api-key`, or a portal session expired, revoked or not ours",
+    },
+    403: {"model": ErrorPublic, "description": "The credential lacks the scope this route needs (named)"},
     408: {"model": ErrorPublic, "description": "The body did not arrive in time"},
     413: {"model": ErrorPublic, "description": "The body is too large"},
     415: {"model": ErrorPublic, "description": "The body is not JSON"},
@@ -112,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 disable_after=settings.disable_after_delta,
                 notify=events.notify,
             ),
+            portal=PortalSessions(store, settings),
         )
         try:
             yield
@@ -124,23 +143,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app: FastAPI = FastAPIOffline(
         title="Flexprice webhooks",
         version="1.0.0",
-        description="Durable webhook delivery on Temporal. Every /v1 route needs an `x-api-key` header.",
+        description=(
+            "Durable webhook delivery on Temporal. Every /v1 route but the JWKS needs an `x-api-key` header, "
+            "or, for the dashboard's routes, a portal session token as `Authorization: Bearer`; each route "
+            "names the scope it needs."
+        ),
         lifespan=lifespan,
         redoc_url=None,
         swagger_ui_parameters={"validatorUrl": None},
     )
     # In front of routing: nothing of the application runs, not even body parsing, before it passes.
     app.add_middleware(RequestGuard, settings=settings)
-    for module in (event_types, account):
-        app.include_router(module.router, responses=COMMON_RESPONSES)
-    for module in (endpoints, events, deliveries):
-        app.include_router(module.router, responses=RESOURCE_RESPONSES)
+    for module, responses in (
+        (event_types, COMMON_RESPONSES),
+        (account, COMMON_RESPONSES),
+        (portal, COMMON_RESPONSES),
+        (endpoints, RESOURCE_RESPONSES),
+        (events, RESOURCE_RESPONSES),
+        (deliveries, RESOURCE_RESPONSES),
+    ):
+        _document_scopes(module.router)
+        app.include_router(module.router, responses=responses)
     app.include_router(system.router)
     app.include_router(metrics.router)
     app.include_router(codec.router)
-    # The dashboard: static files calling this same API with the key the person signs in with.
+    # The dashboard: static files calling this same API with the key the person signs in with, or with
+    # a portal session; what it needs to know about its embedding (no secret) comes from embedding.json.
+    headers = dashboard_headers(settings.frame_ancestors)
+
+    @app.get("/dashboard/embedding.json", include_in_schema=False)
+    def embedding() -> JSONResponse:
+        return JSONResponse({"frame_ancestors": list(settings.frame_ancestors)}, headers=headers)
+
     dashboard = StaticFiles(directory=DASHBOARD_DIR, html=True)
-    app.mount("/dashboard", WithHeaders(dashboard, DASHBOARD_HEADERS), name="dashboard")
+    app.mount("/dashboard", WithHeaders(dashboard, headers), name="dashboard")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -148,6 +184,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     errors.install(app)
     return app
+
+
+def _document_scopes(router: APIRouter) -> None:
+    """Each route's scope, as it declares it (api/deps.py), at the end of its OpenAPI description."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            for scope in declared_scopes(route.dependant):
+                note = f"Needs {f'scope `{scope.value}`' if scope is not None else 'any credential'}."
+                if not route.description.endswith(note):  # the routers are shared by every app made
+                    route.description = f"{route.description}\n\n{note}".lstrip()
 
 
 def _retries_within(seconds: float) -> RetryConfig:

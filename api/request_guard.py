@@ -2,8 +2,10 @@
 
 `RequestGuard` is a pure ASGI middleware, so it runs before FastAPI reads a byte of the body:
 
-- a /v1 route that needs a key answers 401 from the headers alone (`api.deps.tenant_for_key`, the same
-  constant-time check the routes use), before the body is read;
+- a /v1 route that needs a credential answers 401 from the headers alone, before the body is read:
+  a missing or wrong API key, or a portal session token that expired, was revoked or was not made by
+  us (`api.deps.authenticate`, what the routes use; the message says which). The caller found is left
+  in the request's state for the routes, which then decide its scope;
 - a body announced (`Content-Length`) larger than `Settings.max_request_bytes` is 413 before it is read,
   and a chunked body is counted as it arrives and refused as soon as it passes the limit;
 - the whole body must arrive within `Settings.request_body_timeout` seconds, else 408: a client that
@@ -27,8 +29,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.deps import AUTH_CHALLENGE, UNAUTHORIZED, needs_key, tenant_for_key
+from api.deps import CALLER_STATE, authenticate, needs_key
 from core.settings import Settings
+from service.access import PortalSessions
+from service.errors import Unauthenticated, Unavailable
 
 # `\uD800`-`\uDFFF` escapes: the only way a UTF-8 JSON text can spell a surrogate. Most bodies have none,
 # and skip the walk below.
@@ -54,9 +58,23 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        if needs_key(scope["path"]) and tenant_for_key(self.settings, headers.get("x-api-key")) is None:
-            await refuse(send, 401, UNAUTHORIZED, headers=AUTH_CHALLENGE)
-            return
+        if needs_key(scope["path"]):
+
+            def sessions() -> PortalSessions:
+                portal: PortalSessions = scope["app"].state.services.portal
+                return portal
+
+            try:
+                caller = await authenticate(
+                    self.settings, sessions, headers.get("x-api-key"), headers.get("authorization")
+                )
+            except Unauthenticated as err:
+                await refuse(send, 401, err.message, headers={"WWW-Authenticate": err.challenge})
+                return
+            except Unavailable as err:  # the store, which lists revoked sessions: refuse, never guess
+                await refuse(send, 503, err.message, headers={"Retry-After": str(err.retry_after)})
+                return
+            scope.setdefault("state", {})[CALLER_STATE] = caller
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
             await refuse(send, 413, self._too_large())

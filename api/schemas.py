@@ -11,10 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from core import ids
+from core.access import Scope
 from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from core.endpoint_headers import check_headers, masked
 from core.endpoint_health import Health
 from core.models import AttemptTrigger, DeliveryOrigin, DeliveryStatus, SignatureMethod
+from core.sessions import MAX_SESSION_SECONDS
 from service.models import (
     AcceptedEvent,
     DeliveryCounts,
@@ -63,11 +65,42 @@ class ErrorPublic(BaseModel):
     detail: str = Field(description="What was wrong, and what to do about it")
 
 
+class SessionPublic(BaseModel):
+    id: str
+    expires_at: datetime
+
+
 class MePublic(BaseModel):
     tenant: str
     jwks_path: str = Field(
         description="Where receivers of your jwt endpoints fetch your public keys (no API key needed)"
     )
+    scopes: list[Scope] = Field(description="What this credential may do: emit, read, manage, portal")
+    session: SessionPublic | None = Field(
+        default=None, description="The portal session this request was made with, or null for an API key"
+    )
+
+
+class PortalSessionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_SESSION_SECONDS,
+        description="Seconds the session lasts; default WEBHOOKS_PORTAL_SESSION_SECONDS (an hour)",
+    )
+    read_only: bool = Field(
+        default=False, description="Reading only: no change to endpoints, no secrets, no retries"
+    )
+
+
+class PortalSessionPublic(BaseModel):
+    id: str = Field(description="What DELETE /v1/portal/sessions/{id} revokes it by")
+    token: str = Field(description="Send as Authorization: Bearer <token>; shown only here")
+    url: str = Field(description="The dashboard, signed in with this session (the token in its fragment)")
+    expires_at: datetime
+    read_only: bool
 
 
 class EventTypePublic(BaseModel):

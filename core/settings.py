@@ -6,6 +6,7 @@ The API, the worker and the launcher all build one `Settings()`; the README list
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -14,8 +15,10 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.access import ALL_SCOPES, Scope, parse_scopes
 from core.crypto import Keyring
 from core.durations import parse_duration
+from core.sessions import MAX_SESSION_SECONDS
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
@@ -100,6 +103,20 @@ class Settings(BaseSettings):
     temporal_tls_key: Path | None = Field(default=None, description="PEM file of our client key (mTLS)")
     temporal_tls_server_name: str | None = Field(default=None, description="the name Temporal's cert has")
     temporal_api_key: SecretStr | None = Field(default=None, description="API key (Temporal Cloud)")
+    portal_session_seconds: int = Field(
+        default=3600,
+        ge=1,
+        le=MAX_SESSION_SECONDS,
+        description="how long a portal session lasts when the call that opens it names no expires_in",
+    )
+    public_api_url: str | None = Field(
+        default=None,
+        description="the API's address as browsers reach it, for the links it hands out (portal sessions)",
+    )
+    portal_frame_ancestors: str = Field(
+        default="",
+        description="origins (scheme://host[:port], comma-separated) that may frame the dashboard",
+    )
 
     @field_validator("retry_schedule")
     @classmethod
@@ -143,6 +160,24 @@ class Settings(BaseSettings):
     @cached_property
     def disable_after_delta(self) -> timedelta:
         return parse_duration(self.disable_after)
+
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @field_validator("public_api_url")
+    @classmethod
+    def _check_public_api_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(
+                f"WEBHOOKS_PUBLIC_API_URL must be an http(s) URL without query or fragment, like "
+                f"https://webhooks.example.com (got {value!r})"
+            )
+        return value.rstrip("/")
 
     @field_validator("encryption_keys")
     @classmethod
@@ -202,8 +237,13 @@ class Settings(BaseSettings):
         return parse_retry_schedule(self.retry_schedule)
 
     @cached_property
+    def key_grants(self) -> dict[str, KeyGrant]:
+        """Each API key's tenant and scopes."""
+        return parse_key_grants(self.api_keys.get_secret_value())
+
+    @cached_property
     def tenants_by_key(self) -> dict[str, str]:
-        return parse_api_keys(self.api_keys.get_secret_value())
+        return {key: grant.tenant for key, grant in self.key_grants.items()}
 
     @cached_property
     def tenant_ids(self) -> frozenset[str]:
@@ -214,6 +254,17 @@ class Settings(BaseSettings):
         """Signs the API's list cursors: derived from the encryption key, which every replica shares and
         no tenant knows. A new key ends the cursors in flight (a 422 that says to list again)."""
         return self.keyring.derive("flexprice-webhooks list cursor")
+
+    @cached_property
+    def portal_session_key(self) -> bytes:
+        """Signs portal session tokens (core/sessions.py), derived as `cursor_key` is: every replica has
+        it, no tenant knows it, and a new encryption key ends the sessions in flight."""
+        return self.keyring.derive("flexprice-webhooks portal session")
+
+    @cached_property
+    def frame_ancestors(self) -> tuple[str, ...]:
+        """The origins that may frame the dashboard (none by default)."""
+        return parse_origins(self.portal_frame_ancestors)
 
     @property
     def max_request_bytes(self) -> int:
@@ -258,17 +309,72 @@ def parse_retry_schedule(value: str) -> list[float]:
     return delays
 
 
+@dataclass(frozen=True, slots=True)
+class KeyGrant:
+    """What one API key may do: act for `tenant`, within `scopes`."""
+
+    tenant: str
+    scopes: frozenset[Scope]
+
+
+# The optional last part of an entry, `:emit+read`: lowercase words joined with '+'. A key of old with a
+# ':' in it still reads as one key, unless what follows its last ':' looks like this.
+_SCOPE_LIST = re.compile(r"[a-z]+(\+[a-z]+)*")
+
+
+def parse_key_grants(value: str) -> dict[str, KeyGrant]:
+    """`"a:key_a,b:key_b:emit"` → key_a acts for tenant a with every scope, key_b for b, emitting only."""
+    grants: dict[str, KeyGrant] = {}
+    for pair in filter(None, (p.strip() for p in value.split(","))):
+        tenant, sep, rest = pair.partition(":")
+        if not sep or not rest or not TENANT_ID_PATTERN.fullmatch(tenant):
+            raise ValueError(
+                "WEBHOOKS_API_KEYS must look like tenant_a:key_a,tenant_b:key_b:emit "
+                "(tenant ids use letters, digits, '_' and '-'; scopes, optional, are joined with '+')"
+            )
+        key, scopes = rest, ALL_SCOPES
+        head, colon, tail = rest.rpartition(":")
+        if colon and head and _SCOPE_LIST.fullmatch(tail):
+            try:
+                key, scopes = head, parse_scopes(tail)
+            except ValueError:
+                # Not quoted: it may be the end of a key that has a ':' in it.
+                known = ", ".join(s.value for s in Scope)
+                raise ValueError(
+                    f"WEBHOOKS_API_KEYS: the entry of tenant {tenant} ends with an unknown scope (scopes "
+                    f"are {known}, joined with '+'; a key itself has no ':' followed by lowercase letters)"
+                ) from None
+        if key in grants:
+            raise ValueError(
+                f"WEBHOOKS_API_KEYS gives one key to two tenants ({grants[key].tenant}, {tenant})"
+            )
+        grants[key] = KeyGrant(tenant, scopes)
+    return grants
+
+
 def parse_api_keys(value: str) -> dict[str, str]:
     """`"tenant_a:key_a,tenant_b:key_b"` → `{"key_a": "tenant_a", "key_b": "tenant_b"}`."""
-    keys: dict[str, str] = {}
-    for pair in filter(None, (p.strip() for p in value.split(","))):
-        tenant, sep, key = pair.partition(":")
-        if not sep or not key or not TENANT_ID_PATTERN.fullmatch(tenant):
+    return {key: grant.tenant for key, grant in parse_key_grants(value).items()}
+
+
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::(?P<port>[0-9]{1,5}))?")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """`"https://app.example.com, http://localhost:3000"` → each origin, checked: scheme://host[:port]."""
+    origins: list[str] = []
+    for entry in filter(None, (e.strip() for e in value.split(","))):
+        origin = entry.lower()
+        match = _ORIGIN.fullmatch(origin)
+        if match is None or not 1 <= int(match["port"] or 443) <= 65535:
             raise ValueError(
-                "WEBHOOKS_API_KEYS must look like tenant_a:key_a,tenant_b:key_b "
-                "(tenant ids use letters, digits, '_' and '-')"
+                f"WEBHOOKS_PORTAL_FRAME_ANCESTORS: {entry!r} is not an origin; list each as "
+                "scheme://host[:port] (http or https, no path, no '*'), separated by commas"
             )
-        if key in keys:
-            raise ValueError(f"WEBHOOKS_API_KEYS gives one key to two tenants ({keys[key]}, {tenant})")
-        keys[key] = tenant
-    return keys
+        # As a browser spells it (`event.origin`, which the dashboard compares): no default port.
+        for default in ("http://", ":80"), ("https://", ":443"):
+            if origin.startswith(default[0]) and origin.endswith(default[1]):
+                origin = origin.removesuffix(default[1])
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)

@@ -1,11 +1,13 @@
-"""The endpoint store: each tenant's webhook endpoints and jwt signing keys (SQLAlchemy 2).
+"""The endpoint store: each tenant's webhook endpoints, jwt signing keys and revoked portal sessions
+(SQLAlchemy 2).
 
 Configuration is relational data read on every emission and every attempt, so it lives in SQL: a SQLite
 file in the data dir by default, PostgreSQL in `docker-compose.yml`. Temporal keeps everything about
 deliveries. Every function takes the tenant, so one tenant's rows are invisible to another.
 
 `SigningKeyStore` keeps the private keys of the jwt method, one set per tenant (core/keys.py decides
-which key signs and which are published).
+which key signs and which are published). `SessionRevocations` lists the portal sessions a tenant ended
+early (core/sessions.py: sessions themselves are signed tokens, stored nowhere).
 
 Secrets are encrypted at rest (core/crypto.py, the keys of the Temporal payload codec): an endpoint's
 hmac secret and URL (which often carries a token) and a signing key's private half are sealed as they
@@ -40,7 +42,7 @@ from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
 from core.models import SignatureMethod
 from core.signing import generate_secret
-from core.tables import Base, EndpointHealthRow, EndpointRow, SigningKeyRow
+from core.tables import Base, EndpointHealthRow, EndpointRow, SessionRevocationRow, SigningKeyRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class EndpointStore:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.signing_keys = SigningKeyStore(self.engine, keyring)
+        self.session_revocations = SessionRevocations(self.engine)
 
     def create_schema(self, *, attempts: int = 5) -> None:
         """Create the tables if missing. Every API replica calls this as it starts, together: on
@@ -470,6 +473,29 @@ class SigningKeyStore:
             raise KeyConflictError(
                 f"tenant {key.tenant} got a key of generation {key.generation} from another process"
             ) from None
+
+
+class SessionRevocations:
+    """The portal sessions each tenant revoked, each kept until it would have expired anyway."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._session = sessionmaker(engine, expire_on_commit=False)
+
+    def revoke(self, tenant: str, session_id: str, *, until: datetime) -> None:
+        """Revoke `session_id` of `tenant` (again is the same); forget revocations past their `until`."""
+        try:
+            with self._session.begin() as session:
+                session.execute(
+                    delete(SessionRevocationRow).where(SessionRevocationRow.until < datetime.now(UTC))
+                )
+                if session.get(SessionRevocationRow, (tenant, session_id)) is None:
+                    session.add(SessionRevocationRow(tenant=tenant, session_id=session_id, until=until))
+        except IntegrityError:
+            pass  # revoked by another request at the same moment: revoked all the same
+
+    def is_revoked(self, tenant: str, session_id: str) -> bool:
+        with self._session() as session:
+            return session.get(SessionRevocationRow, (tenant, session_id)) is not None
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -90,3 +90,12 @@ class RateBucketRow(Base):
     endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)  # unix seconds: the bucket's clock
+
+
+class SessionRevocationRow(Base):
+    __tablename__ = "portal_session_revocations"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Kept until the session would have expired anyway; then the row is deleted.
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -3,6 +3,9 @@
     WebhooksError
     ├── InvalidInput        the request says something we cannot do: `field` names what to fix
     │   └── PayloadTooLarge
+    ├── Unauthenticated     no valid credential: a missing or wrong key, an expired, revoked or forged
+    │                       portal session (the message says which; `challenge` for WWW-Authenticate)
+    ├── Forbidden           a valid credential without the scope the operation needs (named)
     ├── NotFound            no such thing for this tenant (another tenant's is the same: not found)
     ├── Conflict            the thing's state refuses it now (a disabled endpoint, a reused event id, ...)
     ├── Unavailable         a dependency did not answer; try again (`retry_after` seconds)
@@ -47,6 +50,16 @@ class InvalidInput(WebhooksError):
 
 
 class PayloadTooLarge(InvalidInput):
+    pass
+
+
+class Unauthenticated(WebhooksError):
+    def __init__(self, message: str, *, challenge: str = "ApiKey") -> None:
+        super().__init__(message)
+        self.challenge = challenge
+
+
+class Forbidden(WebhooksError):
     pass
 
 

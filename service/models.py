@@ -133,3 +133,13 @@ class EndpointView:
     endpoint: Endpoint
     health: EndpointHealthRecord
     now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedSession:
+    """A portal session just opened: its token, shown once to the backend that asked, and its end."""
+
+    id: str
+    token: str
+    expires_at: datetime
+    read_only: bool

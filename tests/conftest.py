@@ -117,6 +117,16 @@ def standalone_api_process(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@contextmanager
+def api_replica(stack: Stack, **env: str) -> Iterator[str]:
+    """A second API process of `stack` (its Temporal, store, data dir and keys), with `env` on top."""
+    shared = {name: value for name, value in stack.env.items() if name.startswith("WEBHOOKS_")}
+    shared["WEBHOOKS_TEMPORAL_ADDRESS"] = f"127.0.0.1:{stack.settings.temporal_port}"
+    shared["WEBHOOKS_TEMPORAL_UI_URL"] = stack.settings.ui_url or ""
+    with standalone_api_process({**shared, **env}) as (base_url, _process):
+        yield base_url
+
+
 def _answers(base_url: str) -> bool:
     try:
         return httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.settings import DEFAULT_RETRY_SCHEDULE, Settings, parse_api_keys, parse_retry_schedule
+from core.access import ALL_SCOPES, Scope
+from core.settings import (
+    DEFAULT_RETRY_SCHEDULE,
+    KeyGrant,
+    Settings,
+    parse_api_keys,
+    parse_key_grants,
+    parse_origins,
+    parse_retry_schedule,
+)
 
 
 def test_default_schedule_is_eight_attempts_over_about_27_6_hours() -> None:
@@ -28,3 +37,62 @@ def test_api_keys() -> None:
     for bad in ("tenant_a", "tenant a:key", "a:k,b:k"):
         with pytest.raises(ValueError):
             parse_api_keys(bad)
+
+
+def test_a_key_holds_every_scope_unless_its_entry_names_some() -> None:
+    grants = parse_key_grants("a:key_1, a:key_2:emit, b:key_3:manage, b:key_4:emit+read, c:x:Y9")
+    assert grants == {
+        "key_1": KeyGrant("a", ALL_SCOPES),
+        "key_2": KeyGrant("a", frozenset({Scope.EMIT})),
+        "key_3": KeyGrant("b", frozenset({Scope.MANAGE, Scope.READ})),  # manage implies read
+        "key_4": KeyGrant("b", frozenset({Scope.EMIT, Scope.READ})),
+        "x:Y9": KeyGrant("c", ALL_SCOPES),  # a key of old with a ':' in it is still one key
+    }
+    assert parse_api_keys("a:key_1,a:key_2:emit") == {"key_1": "a", "key_2": "a"}
+
+
+@pytest.mark.parametrize("entry", ["a:key:mange", "a:key:emit+manag", "a:key:emit+everything"])
+def test_an_unknown_scope_is_refused_without_quoting_the_entry(entry: str) -> None:
+    with pytest.raises(ValueError, match="the entry of tenant a ends with an unknown scope") as refused:
+        parse_key_grants(entry)
+    assert "key" not in str(refused.value).split("(")[0].replace("WEBHOOKS_API_KEYS", "")
+
+
+def test_the_public_api_url_is_an_http_url_without_query() -> None:
+    assert Settings(public_api_url="https://w.example.com/").public_api_url == "https://w.example.com"
+    assert Settings(public_api_url="").public_api_url is None
+    for bad in ("w.example.com", "https://w.example.com/?x=1", "ftp://w.example.com", "https://"):
+        with pytest.raises(ValidationError, match="WEBHOOKS_PUBLIC_API_URL"):
+            Settings(public_api_url=bad)
+
+
+def test_frame_ancestors_are_origins_as_a_browser_spells_them() -> None:
+    assert parse_origins("") == ()
+    assert parse_origins(
+        "https://App.example.com, http://localhost:3000,https://a.com:443,http://[::1]:80"
+    ) == (
+        "https://app.example.com",
+        "http://localhost:3000",
+        "https://a.com",
+        "http://[::1]",
+    )
+    assert Settings(portal_frame_ancestors="https://a.com").frame_ancestors == ("https://a.com",)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://a.com/",
+        "https://*.a.com",
+        "ftp://a.com",
+        "a.com",
+        "https://a.com:99999",
+        "'self'",
+        "https://a.com https://b.com",
+        "https://user@a.com",
+        "*",
+    ],
+)
+def test_anything_but_an_origin_is_refused_as_a_frame_ancestor(value: str) -> None:
+    with pytest.raises(ValidationError, match="is not an origin"):
+        Settings(portal_frame_ancestors=value)

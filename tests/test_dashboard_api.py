@@ -16,10 +16,14 @@ def test_me_names_the_tenant_of_the_key(stack: Stack) -> None:
         assert a.get("/v1/me").json() == {
             "tenant": "tenant_a",
             "jwks_path": "/v1/webhooks/jwks/tenant_a.json",
+            "scopes": ["emit", "read", "manage", "portal"],
+            "session": None,
         }
         assert b.get("/v1/me").json() == {
             "tenant": "tenant_b",
             "jwks_path": "/v1/webhooks/jwks/tenant_b.json",
+            "scopes": ["emit", "read", "manage", "portal"],
+            "session": None,
         }
     with api_client(stack, tenant=None) as anonymous:
         assert anonymous.get("/v1/me").status_code == 401
@@ -125,6 +129,8 @@ def test_me_needs_no_temporal(tmp_path: Path) -> None:
         assert httpx.get(f"{base_url}/v1/me", headers={"x-api-key": "k"}, timeout=30).json() == {
             "tenant": "t",
             "jwks_path": "/v1/webhooks/jwks/t.json",
+            "scopes": ["emit", "read", "manage", "portal"],
+            "session": None,
         }
         response = httpx.post(
             f"{base_url}/v1/webhooks/endpoints",

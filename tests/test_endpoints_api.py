@@ -162,6 +162,8 @@ def test_every_v1_route_needs_a_valid_key(stack: Stack) -> None:
         ("GET", "/v1/webhooks/deliveries"),
         ("GET", "/v1/webhooks/deliveries/evt_x:ep_x"),
         ("POST", "/v1/webhooks/deliveries/evt_x:ep_x/retry"),
+        ("POST", "/v1/portal/sessions"),
+        ("DELETE", "/v1/portal/sessions/ps_x"),
     ]
     with api_client(stack, tenant=None) as anonymous:
         for method, path in routes:

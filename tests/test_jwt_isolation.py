@@ -124,7 +124,7 @@ def test_the_jwks_is_per_tenant_and_the_single_one_is_gone(
     stack: Stack, api: httpx.Client, api_b: httpx.Client
 ) -> None:
     me = api.get("/v1/me").json()
-    assert me == {"tenant": "tenant_a", "jwks_path": "/v1/webhooks/jwks/tenant_a.json"}
+    assert (me["tenant"], me["jwks_path"]) == ("tenant_a", "/v1/webhooks/jwks/tenant_a.json")
     a = httpx.get(f"{stack.api_url}{me['jwks_path']}")
     b = httpx.get(f"{stack.api_url}{api_b.get('/v1/me').json()['jwks_path']}")
     assert a.status_code == b.status_code == 200

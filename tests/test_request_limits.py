@@ -23,9 +23,9 @@ import pytest
 from fastapi.routing import APIRoute
 
 from api import metrics
-from api.deps import get_tenant, needs_key
+from api.deps import declared_scopes, needs_key
 from api.main import create_app
-from api.routes import account, codec, deliveries, endpoints, event_types, events, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, system
 from core.settings import Settings
 from tests.conftest import standalone_api_process
 
@@ -209,19 +209,13 @@ def test_a_100_mb_body_does_not_grow_the_api(
 
 
 def test_the_guard_asks_a_key_of_exactly_the_routes_that_take_one() -> None:
-    # The guard decides from the path, before routing; the routes decide by depending on get_tenant.
-    routers = (account, codec, deliveries, endpoints, event_types, events, system, metrics)
+    # The guard decides from the path, before routing; the routes decide by declaring a scope (api/deps.py).
+    routers = (account, codec, deliveries, endpoints, event_types, events, portal, system, metrics)
     routes = [r for module in routers for r in module.router.routes if isinstance(r, APIRoute)]
     documented = create_app(Settings()).openapi()["paths"]
     # Every router the app includes is here (the codec's routes and the old JWKS are not in the schema).
     assert {r.path for r in routes if r.include_in_schema} == set(documented)
     for route in routes:
-        calls = set()
-        pending = [route.dependant]
-        while pending:
-            dependant = pending.pop()
-            calls.add(dependant.call)
-            pending.extend(dependant.dependencies)
-        assert needs_key(route.path) == (get_tenant in calls), route.path
+        assert needs_key(route.path) == bool(declared_scopes(route.dependant)), route.path
     assert not needs_key("/v1/webhooks/jwks.json")
     assert not needs_key("/v1/webhooks/jwks/acme.json")

@@ -1,17 +1,26 @@
-"""Who the caller is: the tenant an API key belongs to, for the dashboard's sign-in."""
+"""Who the caller is: the tenant and scopes of an API key or a portal session, for the dashboard."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import TenantDep
-from api.schemas import MePublic
+from api.deps import AnyCaller
+from api.schemas import MePublic, SessionPublic
+from core.access import Scope
 from core.keys import jwks_path
 
 router = APIRouter(prefix="/v1", tags=["account"])
 
 
 @router.get("/me")
-def get_me(tenant: TenantDep) -> MePublic:
-    """The tenant your API key belongs to (401 for a missing or wrong key), and its JWKS."""
-    return MePublic(tenant=tenant, jwks_path=jwks_path(tenant))
+def get_me(caller: AnyCaller) -> MePublic:
+    """The tenant your credential belongs to, what it may do, its session if it is one, and your JWKS."""
+    session = None
+    if caller.session_id is not None and caller.expires_at is not None:
+        session = SessionPublic(id=caller.session_id, expires_at=caller.expires_at)
+    return MePublic(
+        tenant=caller.tenant,
+        jwks_path=jwks_path(caller.tenant),
+        scopes=[s for s in Scope if caller.allows(s)],
+        session=session,
+    )

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import DeliveriesDep, TenantDep
+from api.deps import DeliveriesDep, ManageTenant, ReadTenant
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
 from core.catalog import SUBSCRIBABLE_BY_NAME
@@ -41,7 +41,7 @@ def _event_type(value: str | None) -> str | None:
 @router.get("/endpoints/{endpoint_id}/deliveries")
 async def list_endpoint_deliveries(
     endpoint_id: str,
-    tenant: TenantDep,
+    tenant: ReadTenant,
     deliveries: DeliveriesDep,
     status: StatusFilter | None = None,
     event_type: str | None = None,
@@ -63,7 +63,7 @@ async def list_endpoint_deliveries(
 @router.get("/endpoints/{endpoint_id}/stats")
 async def endpoint_stats(
     endpoint_id: str,
-    tenant: TenantDep,
+    tenant: ReadTenant,
     deliveries: DeliveriesDep,
     hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
 ) -> EndpointStatsPublic:
@@ -74,7 +74,7 @@ async def endpoint_stats(
 
 @router.get("/deliveries")
 async def list_all_deliveries(
-    tenant: TenantDep,
+    tenant: ReadTenant,
     deliveries: DeliveriesDep,
     status: StatusFilter | None = None,
     event_type: str | None = None,
@@ -93,14 +93,14 @@ async def list_all_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}")
-async def get_delivery(delivery_id: str, tenant: TenantDep, deliveries: DeliveriesDep) -> DeliveryDetail:
+async def get_delivery(delivery_id: str, tenant: ReadTenant, deliveries: DeliveriesDep) -> DeliveryDetail:
     """One delivery: the exact payload sent and every attempt with its response."""
     return DeliveryDetail.of_log(await deliveries.get(tenant, delivery_id))
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
 async def retry_delivery(
-    delivery_id: str, tenant: TenantDep, deliveries: DeliveriesDep
+    delivery_id: str, tenant: ManageTenant, deliveries: DeliveriesDep
 ) -> RetryAcceptedPublic:
     """Make one attempt now, marked manual, for a delivery within its retry window; joins one in flight."""
     accepted = await deliveries.retry(tenant, delivery_id)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
-from api.deps import EndpointsDep, EventsDep, TenantDep
+from api.deps import EndpointsDep, EventsDep, ManageTenant, ReadTenant
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1/webhooks/endpoints", tags=["endpoints"])
 
 @router.post("", status_code=201)
 async def create_endpoint(
-    body: EndpointCreate, tenant: TenantDep, endpoints: EndpointsDep
+    body: EndpointCreate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointCreated:
     """Register an endpoint; the response holds its signing secret (hmac)."""
     view = await endpoints.create(tenant, **body.model_dump())
@@ -37,20 +37,20 @@ async def create_endpoint(
 
 
 @router.get("")
-async def list_endpoints(tenant: TenantDep, endpoints: EndpointsDep) -> EndpointList:
+async def list_endpoints(tenant: ReadTenant, endpoints: EndpointsDep) -> EndpointList:
     """Every endpoint of your account, oldest first (secrets are never listed)."""
     return EndpointList(items=[EndpointPublic.of(e) for e in await endpoints.list(tenant)])
 
 
 @router.get("/{endpoint_id}")
-async def get_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointPublic:
+async def get_endpoint(endpoint_id: str, tenant: ReadTenant, endpoints: EndpointsDep) -> EndpointPublic:
     """One endpoint."""
     return EndpointPublic.of(await endpoints.get(tenant, endpoint_id))
 
 
 @router.patch("/{endpoint_id}")
 async def update_endpoint(
-    endpoint_id: str, body: EndpointUpdate, tenant: TenantDep, endpoints: EndpointsDep
+    endpoint_id: str, body: EndpointUpdate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointPublic:
     """Change an endpoint's URL, method, event types, description or enabled flag."""
     changes = {name: getattr(body, name) for name in body.model_fields_set}
@@ -58,7 +58,7 @@ async def update_endpoint(
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> Response:
+async def delete_endpoint(endpoint_id: str, tenant: ManageTenant, endpoints: EndpointsDep) -> Response:
     """Delete an endpoint; its deliveries still scheduled stop at their next attempt."""
     await endpoints.delete(tenant, endpoint_id)
     return Response(status_code=204)
@@ -66,7 +66,7 @@ async def delete_endpoint(endpoint_id: str, tenant: TenantDep, endpoints: Endpoi
 
 @router.post("/{endpoint_id}/secret/rotate")
 async def rotate_endpoint_secret(
-    endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep, body: SecretRotate | None = None
+    endpoint_id: str, tenant: ManageTenant, endpoints: EndpointsDep, body: SecretRotate | None = None
 ) -> SecretRotated:
     """A new signing secret; until `grace_seconds` pass, deliveries carry the previous one's signature too."""
     body = body or SecretRotate()
@@ -77,14 +77,16 @@ async def rotate_endpoint_secret(
 
 
 @router.get("/{endpoint_id}/secret")
-async def get_endpoint_secret(endpoint_id: str, tenant: TenantDep, endpoints: EndpointsDep) -> EndpointSecret:
+async def get_endpoint_secret(
+    endpoint_id: str, tenant: ManageTenant, endpoints: EndpointsDep
+) -> EndpointSecret:
     """The signing secret of an hmac endpoint."""
     return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
 
 
 @router.post("/{endpoint_id}/test", status_code=202)
 async def send_test_event(
-    endpoint_id: str, tenant: TenantDep, events: EventsDep, body: EndpointTestCreate | None = None
+    endpoint_id: str, tenant: ManageTenant, events: EventsDep, body: EndpointTestCreate | None = None
 ) -> EndpointTestAccepted:
     """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
     sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import TenantDep
+from api.deps import ReadTenant
 from api.schemas import EventTypeList, EventTypePublic
 from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES
 
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 
 
 @router.get("")
-def list_event_types(_tenant: TenantDep) -> EventTypeList:
+def list_event_types(_tenant: ReadTenant) -> EventTypeList:
     """The 31 event types and the operational ones about your endpoints, each with an example object."""
     return EventTypeList(
         items=[

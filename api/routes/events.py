@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import EventsDep, TenantDep
+from api.deps import EmitTenant, EventsDep, ReadTenant
 from api.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
 from api.schemas import EventAccepted, EventCreate, EventDetail
 
@@ -12,7 +12,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
 @router.post("", status_code=202)
-async def emit_event(body: EventCreate, tenant: TenantDep, events: EventsDep) -> EventAccepted:
+async def emit_event(body: EventCreate, tenant: EmitTenant, events: EventsDep) -> EventAccepted:
     """Accept an event for delivery to every enabled endpoint subscribed to its type."""
     accepted = await events.emit(tenant, body.submission())
     (EVENTS_DUPLICATE if accepted.duplicate else EVENTS_ACCEPTED).labels(accepted.webhook_type).inc()
@@ -20,6 +20,6 @@ async def emit_event(body: EventCreate, tenant: TenantDep, events: EventsDep) ->
 
 
 @router.get("/{event_id}")
-async def get_event(event_id: str, tenant: TenantDep, events: EventsDep) -> EventDetail:
+async def get_event(event_id: str, tenant: ReadTenant, events: EventsDep) -> EventDetail:
     """An event, the payload its endpoints receive, and each endpoint's delivery status."""
     return EventDetail.of(await events.get(tenant, event_id))

@@ -1,19 +1,52 @@
-// The HTTP API, called from this same origin with the key the person signed in with. The key lives in
-// sessionStorage: this tab only, gone when the tab closes.
+// The HTTP API, called from this same origin with the credential the tab holds: the API key an operator
+// signed in with, or a portal session token that the product embedding this page opened (POST
+// /v1/portal/sessions). Either lives in sessionStorage: this tab only, gone when the tab closes.
 
 const KEY = "flexprice.webhooks.apiKey";
+const TOKEN = "flexprice.webhooks.sessionToken";
 const TENANT = "flexprice.webhooks.tenant";
+const ENDS = "flexprice.webhooks.sessionEnds";
+const READ_ONLY = "flexprice.webhooks.readOnly";
+const ENDED = "flexprice.webhooks.sessionEnded";
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
+  get token() { return sessionStorage.getItem(TOKEN); },
   get tenant() { return sessionStorage.getItem(TENANT); },
+  /** When the portal session ends (ISO), or null with an API key. */
+  get endsAt() { return sessionStorage.getItem(ENDS); },
+  get readOnly() { return sessionStorage.getItem(READ_ONLY) === "true"; },
+  get signedIn() { return Boolean(this.key || this.token); },
+  /** How the last portal session of this tab ended (`{reason, detail, endsAt}`), until another begins. */
+  get ended() {
+    try {
+      return JSON.parse(sessionStorage.getItem(ENDED) ?? "null");
+    } catch {
+      return null;
+    }
+  },
   signIn(key, tenant) {
+    this.signOut();
     sessionStorage.setItem(KEY, key);
     sessionStorage.setItem(TENANT, tenant);
   },
+  /** A portal session: its token now, what /v1/me says of it once known (`adopt`). */
+  begin(token) {
+    this.signOut();
+    sessionStorage.setItem(TOKEN, token);
+  },
+  adopt(me) {
+    sessionStorage.setItem(TENANT, me.tenant);
+    sessionStorage.setItem(ENDS, me.session.expires_at);
+    sessionStorage.setItem(READ_ONLY, String(!me.scopes.includes("manage")));
+  },
+  end(reason, detail) {
+    const endsAt = this.endsAt;
+    this.signOut();
+    sessionStorage.setItem(ENDED, JSON.stringify({ reason, detail, endsAt }));
+  },
   signOut() {
-    sessionStorage.removeItem(KEY);
-    sessionStorage.removeItem(TENANT);
+    for (const name of [KEY, TOKEN, TENANT, ENDS, READ_ONLY, ENDED]) sessionStorage.removeItem(name);
   },
 };
 
@@ -46,7 +79,7 @@ function describe(status, detail) {
     return "Delivery logs, counts and retries are unavailable right now: the API cannot reach Temporal" +
       (said ? ` (it said: ${said})` : "") + ". Endpoints can still be managed. Try again in a moment.";
   }
-  if (status === 401) return "Your API key was not accepted.";
+  if (status === 401) return said && session.token ? said : "Your API key was not accepted.";
   if (status === 404) return said || "Not found.";
   if (status >= 500) return `The API failed (HTTP ${status})` + (said ? `: ${said}` : ".");
   if (said) return said;
@@ -54,9 +87,10 @@ function describe(status, detail) {
   return `The API answered HTTP ${status}.`;
 }
 
-export async function call(path, { method = "GET", body, key = session.key } = {}) {
+export async function call(path, { method = "GET", body, key = session.key, token = session.token } = {}) {
   const headers = { accept: "application/json" };
   if (key) headers["x-api-key"] = key;
+  else if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
   let response;
   try {
@@ -91,7 +125,7 @@ export async function call(path, { method = "GET", body, key = session.key } = {
 const q = encodeURIComponent;
 
 export const api = {
-  me: (key) => call("/v1/me", { key }),
+  me: (credential = {}) => call("/v1/me", credential),
   eventTypes: () => call("/v1/webhooks/event-types"),
   endpoints: () => call("/v1/webhooks/endpoints"),
   endpoint: (id) => call(`/v1/webhooks/endpoints/${q(id)}`),

@@ -1,8 +1,10 @@
-// The dashboard shell: sign-in, the hash router and the per-view lifecycle (timers stop on navigation).
+// The dashboard shell: sign-in (an API key, or a portal session handed over in the URL), the hash router
+// and the per-view lifecycle (timers stop on navigation).
 
 import { ApiError, api, session } from "./api.js";
-import { fill, h, notice } from "./dom.js";
+import { fill, h, notice, relative } from "./dom.js";
 import { deliveryDetail, failedDeliveries } from "./deliveries.js";
+import { tellHost } from "./embed.js";
 import { endpointDetail, endpointForm, endpointList } from "./endpoints.js";
 
 const main = document.getElementById("main");
@@ -33,7 +35,8 @@ export class Page {
   fail(err, container = main, retry = route) {
     if (!this.alive) return;
     if (err instanceof ApiError && err.status === 401) {
-      signOut("Your API key is no longer accepted. Sign in again.");
+      if (session.token) endSession(err.detail);
+      else signOut("Your API key is no longer accepted. Sign in again.");
       return;
     }
     const message = err instanceof ApiError ? err.message : `Something went wrong: ${err}`;
@@ -73,15 +76,22 @@ const routes = [
 function showChrome(signedIn) {
   for (const id of ["crumbs", "account", "tabs"]) document.getElementById(id).hidden = !signedIn;
   document.getElementById("tenant-label").textContent = signedIn ? `Tenant: ${session.tenant}` : "";
+  document.getElementById("read-only").hidden = !(signedIn && session.readOnly);
+  showSessionEnd();
 }
 
 function route() {
   current?.close();
   current = new Page();
-  if (!session.key) {
+  if (!session.signedIn) {
     showChrome(false);
-    signInView(current);
+    if (session.ended) endedView(current);
+    else signInView(current);
     return;
+  }
+  if (!session.tenant) {
+    fill(main, h("p", { class: "muted", role: "status" }, "Signing in…"));
+    return; // a portal session being checked: startSession routes once /v1/me has answered
   }
   showChrome(true);
   let found = null;
@@ -120,9 +130,89 @@ export function focusHeading() {
 }
 
 function signOut(message) {
+  if (session.token) {
+    endSession(null, "signed-out");
+    return;
+  }
   session.signOut();
   flashMessage = message ?? null;
   route();
+}
+
+// ---- portal sessions ----------------------------------------------------------------------------
+
+const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+let sessionTimer = null;
+
+/** "Session ends in 42 minutes (at 14:05)" in the top bar, kept current; at the end, the end. */
+function showSessionEnd() {
+  const label = document.getElementById("session-ends");
+  clearTimeout(sessionTimer);
+  const ends = session.token && session.endsAt ? new Date(session.endsAt) : null;
+  label.hidden = !ends;
+  if (!ends) return;
+  const left = ends.getTime() - Date.now();
+  if (left <= 0) {
+    endSession(null, "expired");
+    return;
+  }
+  label.textContent = `Session ends ${relative(session.endsAt)} (at ${timeOfDay.format(ends)})`;
+  label.setAttribute("title", session.endsAt);
+  // Often enough for the words to stay true, and a last wake-up at the very end.
+  sessionTimer = setTimeout(showSessionEnd, Math.min(left, left < 120_000 ? 1000 : 15_000));
+}
+
+/** A portal session handed over in the URL (`#session=…`): kept in this tab, gone from the address bar.
+ * Without `token`, the session this tab already holds (a reload): checked again, and the host told. */
+async function startSession(token) {
+  if (token) {
+    session.begin(token);
+    history.replaceState(null, "", `${location.pathname}${location.search}#/webhooks`);
+  }
+  const known = Boolean(session.tenant);
+  route();
+  try {
+    const me = await api.me();
+    session.adopt(me);
+    tellHost("ready", { tenant: me.tenant, expires_at: me.session.expires_at, read_only: session.readOnly });
+    if (known) showChrome(true);
+    else route();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) endSession(err.detail);
+    else fill(main, notice("error", h("p", {}, err instanceof ApiError ? err.message : String(err))));
+  }
+}
+
+/** The session is over (its end came, the API refused it, or the person signed out): say so, tell the host. */
+function endSession(detail, reason) {
+  if (!session.token) return;
+  const expired = reason === "expired" ||
+    (!reason && session.endsAt && Date.parse(session.endsAt) <= Date.now());
+  const why = reason ?? (expired ? "expired" : "refused");
+  const said = typeof detail === "string" ? detail : null;
+  session.end(why, said);
+  tellHost("session-ended", { reason: why, detail: said });
+  route();
+}
+
+function endedView(page) {
+  const { reason, detail, endsAt } = session.ended;
+  const at = endsAt ? timeOfDay.format(new Date(endsAt)) : null;
+  const what = reason === "signed-out" ? "You signed out of this session."
+    : reason === "expired" ? `This session ended${at ? ` at ${at}` : ""}: sessions last a limited time, for your security.`
+      : `This session is no longer accepted${detail ? `: ${detail}` : "."}`;
+  const another = h("button", { type: "button", class: "button button-quiet button-small" }, "Sign in with an API key");
+  another.addEventListener("click", () => {
+    session.signOut();
+    route();
+  });
+  fill(main, h("section", { class: "card sign-in ended", "aria-labelledby": "ended-title" },
+    h("h1", { id: "ended-title" }, "Your session has ended"),
+    notice("info", h("p", {}, what)),
+    h("p", {}, "To carry on, go back to the product that showed you this page and open its webhooks page " +
+      "again (or reload it): it starts a new session. Nothing you saved is lost."),
+    h("p", { class: "muted small" }, "Operator? ", another)));
+  if (page.alive) focusHeading();
 }
 
 function signInView(page) {
@@ -163,7 +253,11 @@ function signInView(page) {
     button.disabled = true;
     fill(error, h("p", { class: "muted", role: "status" }, "Signing in…"));
     try {
-      const me = await api.me(key);
+      const me = await api.me({ key });
+      if (!me.scopes.includes("read")) {
+        // A key made for emitting events only (say): it would meet a refusal on every page.
+        throw new ApiError(403, `That API key cannot read webhooks (its scopes: ${me.scopes.join(", ")}).`);
+      }
       session.signIn(key, me.tenant);
       if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = "#/webhooks";
       else route();
@@ -183,8 +277,17 @@ function signInView(page) {
 }
 
 document.getElementById("sign-out").addEventListener("click", () => signOut("You are signed out."));
-window.addEventListener("hashchange", route);
-route();
+window.addEventListener("hashchange", () => {
+  const handed = location.hash.match(/^#session=(.+)$/);
+  if (handed) startSession(safeDecode(handed[1]));
+  else route();
+});
+// A background tab's timers are slowed: look at the clock again when the person comes back.
+document.addEventListener("visibilitychange", () => { if (!document.hidden) showSessionEnd(); });
+const handedOver = location.hash.match(/^#session=(.+)$/);
+if (handedOver) startSession(safeDecode(handedOver[1]));
+else if (session.token) startSession(null);
+else route();
 
 // A hand-edited hash like "#/endpoints/%E0" must not stop the page: keep the text as typed.
 function safeDecode(part) {

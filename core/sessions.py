@@ -1,0 +1,130 @@
+"""Portal session tokens: the dashboard for one tenant, for a while, in a browser that holds no API key.
+
+A token is a JWT (HS256, through PyJWT) signed with `Settings.portal_session_key`, a key derived from the
+encryption keys: every API replica checks it alike, no tenant can make one, and no token is stored
+anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocation names), `scope`
+(space-separated, `manage read` or `read`), `iat` and `exp`, `iss`, and `aud`, which no other token of
+ours carries. Revocation is a list in the endpoint store (service/portal.py); a new current encryption
+key ends every session in flight, as it ends list cursors.
+
+`read` checks the signature before anything else, so "expired" is said only of a token we made.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+
+from core.access import SESSION_SCOPES, Scope, describe
+
+MAX_SESSION_SECONDS = 86_400
+AUDIENCE = "flexprice-webhooks:portal-session"
+ALGORITHM = "HS256"
+# The parts every token has; one without them was not made here.
+_REQUIRED = ["sub", "jti", "scope", "iat", "exp", "aud", "iss"]
+
+
+class SessionTokenError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class SessionExpired(SessionTokenError):
+    pass
+
+
+class SessionInvalid(SessionTokenError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaims:
+    id: str
+    tenant: str
+    scopes: frozenset[Scope]
+    issued_at: datetime
+    expires_at: datetime
+
+
+def new_session_id() -> str:
+    return "ps_" + secrets.token_hex(12)
+
+
+def issue(
+    key: bytes,
+    *,
+    tenant: str,
+    scopes: frozenset[Scope],
+    lifetime_seconds: int,
+    issuer: str,
+    now: datetime | None = None,
+) -> tuple[SessionClaims, str]:
+    """A new session's claims and its token."""
+    if not scopes or not scopes <= SESSION_SCOPES:
+        raise ValueError(f"a portal session holds manage and read, or read: not {describe(scopes)}")
+    if not 1 <= lifetime_seconds <= MAX_SESSION_SECONDS:
+        raise ValueError(f"a portal session lasts 1 to {MAX_SESSION_SECONDS} seconds")
+    issued = (now or datetime.now(UTC)).replace(microsecond=0)
+    claims = SessionClaims(
+        id=new_session_id(),
+        tenant=tenant,
+        scopes=scopes,
+        issued_at=issued,
+        expires_at=issued + timedelta(seconds=lifetime_seconds),
+    )
+    payload = {
+        "iss": issuer,
+        "aud": AUDIENCE,
+        "sub": tenant,
+        "jti": claims.id,
+        "scope": " ".join(s.value for s in Scope if s in scopes),
+        "iat": int(claims.issued_at.timestamp()),
+        "exp": int(claims.expires_at.timestamp()),
+    }
+    return claims, jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+INVALID = (
+    "invalid portal session token: this service did not sign it, it was changed, or it was signed with an "
+    "encryption key that is no longer current; ask the product that opened this page for a new session"
+)
+
+
+def read(key: bytes, token: str, *, issuer: str, now: datetime | None = None) -> SessionClaims:
+    """The claims of a token we signed and that has not expired; `SessionInvalid` or `SessionExpired`."""
+    try:
+        # Time is checked below against `now`, once the signature has proved the token ours.
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=issuer,
+            options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError:
+        raise SessionInvalid(INVALID) from None
+    try:
+        scopes = frozenset(Scope(name) for name in str(payload["scope"]).split())
+        claims = SessionClaims(
+            id=str(payload["jti"]),
+            tenant=str(payload["sub"]),
+            scopes=scopes,
+            issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        )
+    except (ValueError, TypeError, OverflowError):
+        raise SessionInvalid(INVALID) from None
+    if not scopes or not scopes <= SESSION_SCOPES:
+        raise SessionInvalid(INVALID)
+    if (now or datetime.now(UTC)) >= claims.expires_at:
+        raise SessionExpired(
+            f"this portal session expired at {claims.expires_at.isoformat().replace('+00:00', 'Z')}; "
+            "open the webhooks page again from the product you came from to start a new one"
+        )
+    return claims

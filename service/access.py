@@ -1,0 +1,96 @@
+"""Who is calling: the tenant and scopes of an API key, and portal sessions (open, revoke, authenticate).
+
+A portal session lets the dashboard act for one tenant in a browser that never holds an API key: the
+tenant's backend opens one with a key that has the `portal` scope, and gives its token to the browser.
+Tokens are signed and stored nowhere (core/sessions.py); a session ended early is listed in the store
+until it would have expired anyway, and every request with a token looks there, so a revocation holds
+on every API replica at once. A token that expired, was revoked, was not made by us, or belongs to a
+tenant that has no API key any more is `Unauthenticated`, with a message that says which.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from datetime import UTC, datetime, timedelta
+
+from core.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal
+from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, issue, read
+from core.settings import Settings
+from core.store import EndpointStore
+from service.boundary import boundary, in_store
+from service.errors import InvalidInput, Unauthenticated
+from service.models import OpenedSession
+
+BEARER_CHALLENGE = 'Bearer realm="flexprice-webhooks", error="invalid_token"'
+_SESSION_ID = re.compile(r"ps_[0-9a-f]{24}")
+REVOKED = (
+    "this portal session was revoked; open the webhooks page again from the product you came from to "
+    "start a new one"
+)
+
+
+def principal_for_key(settings: Settings, api_key: str | None) -> Principal | None:
+    """The caller `api_key` stands for, or None; keys are compared in constant time."""
+    if api_key:
+        for key, grant in settings.key_grants.items():
+            if hmac.compare_digest(key.encode(), api_key.encode()):
+                return Principal(tenant=grant.tenant, scopes=grant.scopes)
+    return None
+
+
+class PortalSessions:
+    def __init__(self, store: EndpointStore, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+
+    def open(self, tenant: str, *, expires_in: int | None, read_only: bool) -> OpenedSession:
+        """A new session of `tenant`, `expires_in` seconds long (the setting's default when None)."""
+        lifetime = self._settings.portal_session_seconds if expires_in is None else expires_in
+        if not 1 <= lifetime <= MAX_SESSION_SECONDS:
+            raise InvalidInput(
+                f"expires_in must be 1 to {MAX_SESSION_SECONDS} seconds",
+                field=("expires_in",),
+                value=lifetime,
+            )
+        claims, token = issue(
+            self._settings.portal_session_key,
+            tenant=tenant,
+            scopes=READ_ONLY_SESSION_SCOPES if read_only else SESSION_SCOPES,
+            lifetime_seconds=lifetime,
+            issuer=self._settings.jwt_issuer,
+        )
+        return OpenedSession(id=claims.id, token=token, expires_at=claims.expires_at, read_only=read_only)
+
+    @boundary
+    async def revoke(self, tenant: str, session_id: str) -> None:
+        """End `session_id` of `tenant` now. Sessions are stored nowhere, so any well-formed id is taken;
+        one of another tenant's sessions is unaffected (a revocation is kept under its tenant)."""
+        if not _SESSION_ID.fullmatch(session_id):
+            raise InvalidInput(
+                "a portal session id is ps_ followed by 24 hex digits, as POST /v1/portal/sessions gave it",
+                field=("session_id",),
+                value=session_id,
+                location="path",
+            )
+        # No session outlives this: its expiry is at most MAX_SESSION_SECONDS after it opened.
+        until = datetime.now(UTC) + timedelta(seconds=MAX_SESSION_SECONDS)
+        await in_store(self._store.session_revocations.revoke, tenant, session_id, until=until)
+
+    @boundary
+    async def authenticate(self, token: str) -> Principal:
+        """The caller a session token stands for; `Unauthenticated` saying why not."""
+        try:
+            claims = read(self._settings.portal_session_key, token, issuer=self._settings.jwt_issuer)
+        except SessionTokenError as err:
+            raise Unauthenticated(err.message, challenge=BEARER_CHALLENGE) from None
+        if claims.tenant not in self._settings.tenant_ids:
+            raise Unauthenticated(
+                "the account of this portal session has no API key any more; ask the product you came from",
+                challenge=BEARER_CHALLENGE,
+            )
+        if await in_store(self._store.session_revocations.is_revoked, claims.tenant, claims.id):
+            raise Unauthenticated(REVOKED, challenge=BEARER_CHALLENGE)
+        return Principal(
+            tenant=claims.tenant, scopes=claims.scopes, session_id=claims.id, expires_at=claims.expires_at
+        )
