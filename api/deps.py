@@ -1,6 +1,7 @@
 """What routes receive by injection: the service's operations, settings, the tenant of the API key.
 
-Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`), built once
+Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`,
+`RecoveriesDep`), built once
 in `api.main`'s lifespan; tests swap them with `app.dependency_overrides`.
 """
 
@@ -20,6 +21,7 @@ from core.store import EndpointStore
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
+from service.recoveries import Recoveries
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,7 @@ class Services:
     events: Events
     deliveries: Deliveries
     endpoints: Endpoints
+    recoveries: Recoveries
 
 
 def get_services(request: Request) -> Services:
@@ -57,10 +60,15 @@ def get_endpoints(services: ServicesDep) -> Endpoints:
     return services.endpoints
 
 
+def get_recoveries(services: ServicesDep) -> Recoveries:
+    return services.recoveries
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[Events, Depends(get_events)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
+RecoveriesDep = Annotated[Recoveries, Depends(get_recoveries)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"

@@ -24,7 +24,7 @@ from temporalio.client import RetryConfig
 from api import errors, metrics
 from api.deps import Services
 from api.request_guard import RequestGuard
-from api.routes import account, codec, deliveries, endpoints, event_types, events, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, recoveries, system
 from api.schemas import ErrorPublic
 from core.keys import jwt_signer
 from core.settings import Settings
@@ -33,6 +33,7 @@ from core.temporal import connect
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
+from service.recoveries import Recoveries
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and never inside another site's frame (which meta tags cannot forbid): a payload
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             events=Events(temporal, store, deliveries, settings),
             deliveries=deliveries,
             endpoints=Endpoints(store, allow_private_urls=settings.allow_private_urls),
+            recoveries=Recoveries(temporal, store, settings),
         )
         try:
             yield
@@ -127,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, settings=settings)
     for module in (event_types, account):
         app.include_router(module.router, responses=COMMON_RESPONSES)
-    for module in (endpoints, events, deliveries):
+    for module in (endpoints, events, deliveries, recoveries):
         app.include_router(module.router, responses=RESOURCE_RESPONSES)
     app.include_router(system.router)
     app.include_router(metrics.router)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus
+from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,3 +111,18 @@ class Overview:
 class Health:
     ok: bool
     checks: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryView:
+    """A recovery as it stands, with what is left of it and its workflow in the Temporal Web UI."""
+
+    state: RecoveryState
+    left: int
+    workflow_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryViewPage:
+    items: list[RecoveryView]
+    next_cursor: str | None
