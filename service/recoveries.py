@@ -399,4 +399,11 @@ class Recoveries:
             pass  # still finishing its page: the answer says `cancel_requested`
         except WorkflowFailureError:
             pass  # ended otherwise (terminated meanwhile, say): the answer says how
-        return await self._view(await self._find(tenant, endpoint_id, recovery_id))
+        found = await self._find(tenant, endpoint_id, recovery_id)
+        try:
+            return await self._view(found)
+        except Unavailable:
+            # No worker to say how far it is: the cancel is recorded all the same, and is answered so.
+            state = await found.memo_value(MEMO_STATE, type_hint=RecoveryState)
+            state = state.model_copy(update={"cancel_requested": True})
+            return RecoveryView(state=state, left=left(state), workflow_url=self._url(found.id, found.run_id))
