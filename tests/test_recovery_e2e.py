@@ -119,12 +119,14 @@ def test_recover_after_a_broken_receiver_is_fixed(
     recovered = [r for r in receiver.requests("/broken") if r.at >= fixed_at]
     assert sorted(r.headers["webhook-id"] for r in recovered) == sorted(f"{e}:{ep}" for e in in_window)
 
-    # Paced: four pages of ten, each at least a second after the one before, so the receiver's forty
-    # requests span some three seconds (at least 1.5 here, whatever the load), and no second holds more
-    # than the rate and a page (a page held up into the next one's second).
+    # Paced: four pages of ten on a schedule of one a second, so the receiver's forty requests span some
+    # three seconds (measured 3.2 to 3.8; unpaced, 0.6). Asserted generously, as a loaded machine only
+    # spreads them further: at least 1.5 s, and no second holding more than the rate and two pages (the
+    # schedule lets a late page be followed at once by the next, and each page's requests reach the
+    # receiver after a delay of their own).
     times = [r.at for r in recovered]
     assert max(times) - min(times) >= 1.5, sorted(t - min(times) for t in times)
-    assert _most_in_one_second(times) <= RATE + PAGE
+    assert _most_in_one_second(times) <= RATE + 2 * PAGE
 
     # Listed with the endpoint's recoveries; another tenant sees none of it.
     listed = api.get(f"/v1/webhooks/endpoints/{ep}/recoveries").json()["items"]
@@ -215,7 +217,7 @@ def test_one_at_a_time_cancel_and_a_disabled_endpoint(api: httpx.Client, receive
     assert canceled.json()["status"] == "canceled" or canceled.json()["cancel_requested"]
     final = _wait_recovery(api, ep, first["id"], _finished)
     assert final["status"] == "canceled" and final["reason"] == "canceled on request"
-    assert 0 < final["done"] < 60 and final["left"] == 60 - final["done"]
+    assert final["done"] < 60 and final["left"] == 60 - final["done"]
     again = api.delete(f"/v1/webhooks/endpoints/{ep}/recoveries/{first['id']}")
     assert again.status_code == 409
 
