@@ -1,4 +1,5 @@
-"""The worker: runs `EventWorkflow`, `DeliveryWorkflow` and the signed-POST activity.
+"""The worker: runs `EventWorkflow`, `DeliveryWorkflow`, `RecoveryWorkflow`, the signed-POST activity and
+the recovery activities.
 
 Stateless: any number of workers can poll the same task queue. One shared httpx client per process.
 """
@@ -16,6 +17,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.keys import jwt_signer
 from core.logs import configure_logging
@@ -25,6 +27,7 @@ from core.temporal import connect
 from service.events import Events
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
+from workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger("webhooks.worker")
 
@@ -103,11 +106,14 @@ async def run_worker(
             # An endpoint's health changes are told through an event like any other.
             notify=Events(client, store, settings).notify,
         )
+        # A recovery's pages list deliveries and events, and update or start deliveries, through the same
+        # client the worker polls with.
+        recoveries = RecoveryActivities(client, store)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EventWorkflow, DeliveryWorkflow],
-            activities=[activities.deliver_once],
+            workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow],
+            activities=[activities.deliver_once, recoveries.recover_page, recoveries.replay_page],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine
             # (BENCHMARKS.md); raise them with the cores, or run more workers.

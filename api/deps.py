@@ -1,7 +1,8 @@
 """What routes receive by injection: the service's operations, settings, and the caller's tenant.
 
 Each route depends on the one service it calls (`EventsDep`, `DeliveriesDep`, `EndpointsDep`,
-`PortalDep`), built once in `api.main`'s lifespan; tests swap them with `app.dependency_overrides`.
+`PortalDep`, `RecoveriesDep`), built once in `api.main`'s lifespan; tests swap them with
+`app.dependency_overrides`.
 Each /v1 route also declares the scope it needs, by the type of its tenant parameter (`ReadTenant`,
 `ManageTenant`, `EmitTenant`, `PortalTenant`, below): the one place a route says who may call it.
 """
@@ -26,6 +27,7 @@ from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.errors import Forbidden, Unauthenticated
 from service.events import Events
+from service.recoveries import Recoveries
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,7 @@ class Services:
     deliveries: Deliveries
     endpoints: Endpoints
     portal: PortalSessions
+    recoveries: Recoveries
 
 
 def get_services(request: Request) -> Services:
@@ -68,11 +71,16 @@ def get_portal(services: ServicesDep) -> PortalSessions:
     return services.portal
 
 
+def get_recoveries(services: ServicesDep) -> Recoveries:
+    return services.recoveries
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[Events, Depends(get_events)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
 PortalDep = Annotated[PortalSessions, Depends(get_portal)]
+RecoveriesDep = Annotated[Recoveries, Depends(get_recoveries)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"

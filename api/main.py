@@ -25,7 +25,7 @@ from temporalio.client import RetryConfig
 from api import errors, metrics
 from api.deps import Services, declared_scopes
 from api.request_guard import RequestGuard
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
 from api.schemas import ErrorPublic
 from core.keys import jwt_signer
 from core.settings import Settings
@@ -35,6 +35,7 @@ from service.access import PortalSessions
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
+from service.recoveries import Recoveries
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and inside no other site's frame but the ones the operator lists (which meta tags
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 notify=events.notify,
             ),
             portal=PortalSessions(store, settings),
+            recoveries=Recoveries(temporal, store, settings),
         )
         try:
             yield
@@ -161,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (endpoints, RESOURCE_RESPONSES),
         (events, RESOURCE_RESPONSES),
         (deliveries, RESOURCE_RESPONSES),
+        (recoveries, RESOURCE_RESPONSES),
     ):
         _document_scopes(module.router)
         app.include_router(module.router, responses=responses)

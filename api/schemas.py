@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
 from core import ids
@@ -15,7 +15,14 @@ from core.access import Scope
 from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from core.endpoint_headers import check_headers, masked
 from core.endpoint_health import Health
-from core.models import AttemptTrigger, DeliveryOrigin, DeliveryStatus, SignatureMethod
+from core.models import (
+    AttemptTrigger,
+    DeliveryOrigin,
+    DeliveryStatus,
+    RecoveryKind,
+    RecoveryStatus,
+    SignatureMethod,
+)
 from core.sessions import MAX_SESSION_SECONDS
 from service.models import (
     AcceptedEvent,
@@ -26,6 +33,8 @@ from service.models import (
     EndpointView,
     EventSubmission,
     EventView,
+    RecoveryView,
+    RecoveryViewPage,
     SentTestEvent,
 )
 
@@ -540,3 +549,86 @@ class EndpointStatsPublic(BaseModel):
     @classmethod
     def of(cls, counts: DeliveryCounts) -> EndpointStatsPublic:
         return cls.model_validate(counts, from_attributes=True)
+
+
+class RecoverCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    since: AwareDatetime = Field(
+        description="From this time, with its timezone (e.g. 2026-11-26T10:00:00Z); at most the log "
+        "retention (WEBHOOKS_LOG_RETENTION_DAYS) ago"
+    )
+    until: AwareDatetime | None = Field(
+        default=None, description="Up to this time; by default, and at the latest, now"
+    )
+
+
+class ReplayCreate(RecoverCreate):
+    event_types: list[EventTypeName] | None = Field(
+        default=None,
+        description="Replay the events of these types; null: of the types the endpoint subscribes to now",
+    )
+
+    _event_types = field_validator("event_types")(_check_event_types)
+
+
+class RecoveryPublic(BaseModel):
+    id: str = Field(description="rec_…")
+    kind: RecoveryKind = Field(
+        description="`recover`: the endpoint's failed deliveries re-attempted; `replay`: the events it "
+        "never received delivered to it"
+    )
+    status: RecoveryStatus = Field(
+        description="`running`, `completed`, `canceled` (on request, or its endpoint was disabled or "
+        "deleted: `reason` says which) or `failed` (its workflow ended abnormally)"
+    )
+    endpoint_id: str
+    since: datetime
+    until: datetime
+    event_types: list[str] | None = Field(description="replay: the event types replayed")
+    total: int = Field(description="The candidates in the window, counted when it started")
+    done: int = Field(
+        description="recover: deliveries re-attempted; replay: events delivered as new deliveries"
+    )
+    failed: int = Field(description="Candidates that could not be (a delivery at its most attempts, say)")
+    skipped: int = Field(description="replay: events the endpoint has already, or that are not for it")
+    expired: int = Field(description="recover: failed deliveries whose retry window is over")
+    left: int = Field(description="Candidates not dealt with yet (0 once completed)")
+    started_at: datetime
+    finished_at: datetime | None
+    reason: str | None = Field(description="Why it stopped early")
+    cancel_requested: bool = Field(description="A cancel was asked for; the page in flight is finishing")
+    workflow_url: str | None = Field(description="This recovery in the Temporal Web UI")
+
+    @classmethod
+    def of(cls, view: RecoveryView) -> RecoveryPublic:
+        state = view.state
+        return cls(
+            id=state.recovery_id,
+            kind=state.kind,
+            status=state.status,
+            endpoint_id=state.endpoint_id,
+            since=state.since,
+            until=state.until,
+            event_types=state.event_types,
+            total=state.total,
+            done=state.counts.done,
+            failed=state.counts.failed,
+            skipped=state.counts.skipped,
+            expired=state.counts.expired,
+            left=view.left,
+            started_at=state.started_at,
+            finished_at=state.finished_at,
+            reason=state.reason,
+            cancel_requested=state.cancel_requested,
+            workflow_url=view.workflow_url,
+        )
+
+
+class RecoveryList(BaseModel):
+    items: list[RecoveryPublic]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: RecoveryViewPage) -> RecoveryList:
+        return cls(items=[RecoveryPublic.of(v) for v in page.items], next_cursor=page.next_cursor)

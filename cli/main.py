@@ -1,6 +1,7 @@
 """The `webhooks` command: endpoints, events and deliveries over the HTTP API, for operators.
 
     webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
+    webhooks endpoints recover|replay EP --since        webhooks recoveries list|show|cancel EP [REC]
     webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
 
 The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -250,6 +253,96 @@ def endpoints_test(client: httpx.Client, args: argparse.Namespace) -> Outcome:
     )
 
 
+def parse_when(value: str | None) -> str | None:
+    """A moment for the API: ISO 8601 with its timezone, or a time ago (`90m`, `6h`, `7d`)."""
+    if value is None:
+        return None
+    ago = re.fullmatch(r"(\d+)([smhd])", value.strip())
+    if ago:
+        unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[ago.group(2)]
+        return (datetime.now(UTC) - timedelta(**{unit: int(ago.group(1))})).isoformat()
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise CliError(
+            f"{value!r} is not a time: give ISO 8601 with a timezone (2026-11-26T10:00:00Z) or a time ago "
+            "(90m, 6h, 7d)",
+            code=2,
+        )
+    return moment.isoformat()
+
+
+def _recovery_text(r: dict[str, Any]) -> str:
+    tally = f"{r['done']} done, {r['failed']} failed, "
+    tally += f"{r['skipped']} skipped, " if r["kind"] == "replay" else f"{r['expired']} expired, "
+    status = r["status"] + (", cancel requested" if r["cancel_requested"] else "")
+    lines = [
+        f"recovery     {r['id']} ({r['kind']}, {status})",
+        f"endpoint     {r['endpoint_id']}",
+        f"window       {r['since']} to {r['until']}",
+        f"progress     {tally}{r['left']} left of {r['total']}",
+        f"started      {r['started_at']}",
+        f"finished     {r['finished_at'] or '-'}",
+    ]
+    if r.get("event_types"):
+        lines.insert(3, f"event types  {','.join(r['event_types'])}")
+    if r.get("reason"):
+        lines.append(f"reason       {r['reason']}")
+    if r.get("workflow_url"):
+        lines.append(f"temporal     {r['workflow_url']}")
+    return "\n".join(lines)
+
+
+def _recoveries_path(endpoint_id: str, recovery_id: str | None = None) -> str:
+    path = f"/v1/webhooks/endpoints/{quote(endpoint_id, safe='')}"
+    return f"{path}/recoveries/{quote(recovery_id, safe='')}" if recovery_id else f"{path}/recoveries"
+
+
+def endpoints_recover(client: httpx.Client, args: argparse.Namespace) -> Any:
+    body = {"since": parse_when(args.since), "until": parse_when(args.until)}
+    started = call(
+        client, "POST", f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}/recover", json=body
+    )
+    return started, _recovery_text(started)
+
+
+def endpoints_replay(client: httpx.Client, args: argparse.Namespace) -> Any:
+    body = {
+        "since": parse_when(args.since),
+        "until": parse_when(args.until),
+        "event_types": args.event_types or None,
+    }
+    started = call(
+        client, "POST", f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}/replay", json=body
+    )
+    return started, _recovery_text(started)
+
+
+# recoveries
+
+
+def recoveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
+    found = call(client, "GET", _recoveries_path(args.endpoint_id))
+    rows = [
+        [r["id"], r["kind"], r["status"], str(r["done"]), str(r["left"]), r["started_at"]]
+        for r in found["items"]
+    ]
+    text = _table(rows, ["ID", "KIND", "STATUS", "DONE", "LEFT", "STARTED"]) if rows else "no recoveries"
+    return found, text
+
+
+def recoveries_show(client: httpx.Client, args: argparse.Namespace) -> Any:
+    found = call(client, "GET", _recoveries_path(args.endpoint_id, args.recovery_id))
+    return found, _recovery_text(found)
+
+
+def recoveries_cancel(client: httpx.Client, args: argparse.Namespace) -> Any:
+    found = call(client, "DELETE", _recoveries_path(args.endpoint_id, args.recovery_id))
+    return found, _recovery_text(found)
+
+
 # events
 
 
@@ -368,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Manage webhook endpoints, emit events, read and retry deliveries.",
         parents=[common],
     )
-    groups = parser.add_subparsers(dest="group", required=True, metavar="{endpoints,events,deliveries}")
+    groups = parser.add_subparsers(
+        dest="group", required=True, metavar="{endpoints,events,deliveries,recoveries}"
+    )
 
     def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=help, description=help, parents=[common])
@@ -422,6 +517,22 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument(
         "--timeout", type=float, default=TEST_WAIT_SECONDS, help=f"seconds to wait ({TEST_WAIT_SECONDS:g})"
     )
+    when = "ISO 8601 with a timezone (2026-11-26T10:00:00Z) or a time ago (90m, 6h, 7d)"
+    recover = command(
+        endpoints, "recover", endpoints_recover, "re-attempt, once each, the endpoint's failed deliveries"
+    )
+    replay = command(endpoints, "replay", endpoints_replay, "deliver the events the endpoint never received")
+    for p in (recover, replay):
+        p.add_argument("endpoint_id")
+        p.add_argument("--since", required=True, help=f"from then: {when}")
+        p.add_argument("--until", help="up to then (default now)")
+    replay.add_argument(
+        "--event-type",
+        dest="event_types",
+        action="append",
+        metavar="TYPE",
+        help="repeat; default the types it subscribes to",
+    )
 
     events = groups.add_parser("events", help="emit events").add_subparsers(dest="command", required=True)
     emit = command(events, "emit", events_emit, "emit an event to every subscribed endpoint")
@@ -443,6 +554,20 @@ def build_parser() -> argparse.ArgumentParser:
     command(deliveries, "retry", deliveries_retry, "one attempt now, marked manual").add_argument(
         "delivery_id"
     )
+
+    recoveries = groups.add_parser("recoveries", help="recoveries and replays").add_subparsers(
+        dest="command", required=True
+    )
+    command(recoveries, "list", recoveries_list, "an endpoint's recoveries, newest first").add_argument(
+        "endpoint_id"
+    )
+    for name, handler, text in (
+        ("show", recoveries_show, "one recovery's progress"),
+        ("cancel", recoveries_cancel, "stop a running recovery (what is in flight finishes)"),
+    ):
+        p = command(recoveries, name, handler, text)
+        p.add_argument("endpoint_id")
+        p.add_argument("recovery_id")
     return parser
 
 

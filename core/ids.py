@@ -7,6 +7,10 @@
   attempt of one event to one endpoint. Event ids cannot hold `:`, so the last `:` separates the two.
 - Workflow ids carry the tenant, so that an id of one tenant never resolves under another tenant's key:
   `event:{tenant}:{event_id}` and `delivery:{tenant}:{event_id}:{endpoint_id}`.
+- A recovery (an endpoint's failed deliveries retried, or its missed events replayed) is `rec_…`. Its
+  workflow id names the endpoint, not the recovery: `recovery:{tenant}:{endpoint_id}`, one id whose runs are
+  the endpoint's recoveries, so that Temporal itself refuses a second one while one runs. The recovery id
+  is the run's `WebhookRecoveryId` search attribute.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ def new_endpoint_id() -> str:
 def operational_event_id(endpoint_id: str, transition: str, at: datetime) -> str:
     """The id of a `webhook_endpoint.*` event: one per transition of one endpoint, however often sent."""
     return f"opv_{endpoint_id}_{transition}_{int(at.timestamp() * 1000)}"
+
+
+def new_recovery_id() -> str:
+    return "rec_" + secrets.token_hex(12)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,3 +80,7 @@ def delivery_of_workflow(workflow_id: str) -> DeliveryId | None:
     kind, _, rest = workflow_id.partition(":")
     _tenant, _, delivery = rest.partition(":")
     return DeliveryId.parse(delivery) if kind == "delivery" else None
+
+
+def recovery_workflow_id(tenant: str, endpoint_id: str) -> str:
+    return f"recovery:{tenant}:{endpoint_id}"

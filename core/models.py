@@ -149,3 +149,92 @@ class DeliveryState(BaseModel):
 
 class RetryAccepted(BaseModel):
     attempt: int
+
+
+class RecoveryKind(StrEnum):
+    RECOVER = "recover"  # re-attempt the endpoint's failed deliveries
+    REPLAY = "replay"  # deliver the events the endpoint never received
+
+
+class RecoveryStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELED = "canceled"  # asked to stop, or its endpoint was disabled or deleted (`reason` says which)
+    FAILED = "failed"  # its workflow ended abnormally (terminated by an operator, say): never by design
+
+
+class RecoveryCounts(BaseModel):
+    """What a recovery did with each candidate. `done`: re-attempted (recover) or delivered as a new
+    delivery (replay); `failed`: could not be (a delivery at its most attempts, say); `skipped`: the
+    endpoint has it already (replay); `expired`: its retry window is over (recover)."""
+
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    expired: int = 0
+
+    def __add__(self, other: RecoveryCounts) -> RecoveryCounts:
+        return RecoveryCounts(
+            done=self.done + other.done,
+            failed=self.failed + other.failed,
+            skipped=self.skipped + other.skipped,
+            expired=self.expired + other.expired,
+        )
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed + self.skipped + self.expired
+
+
+class RecoveryState(BaseModel):
+    """A recovery as it stands: the workflow's `progress` query and result, and its memo."""
+
+    recovery_id: str
+    kind: RecoveryKind
+    tenant: str
+    endpoint_id: str
+    since: datetime
+    until: datetime
+    event_types: list[str] | None = None  # replay: the types replayed (null: every type)
+    total: int  # the candidates counted when it started
+    counts: RecoveryCounts = Field(default_factory=RecoveryCounts)
+    status: RecoveryStatus = RecoveryStatus.RUNNING
+    started_at: datetime
+    finished_at: datetime | None = None
+    reason: str | None = None  # why it stopped early
+    cancel_requested: bool = False
+
+
+class RecoveryProgress(BaseModel):
+    """Where a recovery's listing stands: carried into the next run when it continues as new."""
+
+    counts: RecoveryCounts = Field(default_factory=RecoveryCounts)
+    cursor: str | None = None  # the visibility page token of the next page, base64
+    started: bool = False  # the first page has been listed (a None cursor then means: no more)
+
+
+class RecoveryInput(BaseModel):
+    state: RecoveryState
+    rate: float  # deliveries per second
+    page_size: int  # candidates per page: one activity and at most one timer each
+    pages_per_run: int = 200  # then continue as new, so that history stays small
+    policy: DeliveryPolicy  # replay: the policy of the deliveries it starts
+    progress: RecoveryProgress = Field(default_factory=RecoveryProgress)
+
+
+class RecoveryPageRequest(BaseModel):
+    tenant: str
+    endpoint_id: str
+    recovery_id: str
+    since: datetime
+    until: datetime
+    event_types: list[str] | None = None
+    cursor: str | None = None
+    page_size: int
+    policy: DeliveryPolicy
+
+
+class RecoveryPage(BaseModel):
+    counts: RecoveryCounts
+    next_cursor: str | None = None  # None: that was the last page
+    stopped: str | None = None  # why the recovery must stop (its endpoint disabled or deleted)

@@ -1,8 +1,9 @@
 """The search attributes of our workflows: what visibility lists deliveries by, and operators filter by in
 the Temporal Web UI. Never encrypted, so they hold ids, the event type, statuses and times only.
 
-`DeliveryWorkflow` upserts the delivery ones once per step; the API's queries (service/queries.py) read
-them; `make run` and `bootstrap` register them.
+`DeliveryWorkflow` upserts the delivery ones once per step; a `RecoveryWorkflow` carries the tenant, the
+endpoint and its recovery id from its start; the API's queries (service/queries.py) read them; `make run`
+and `bootstrap` register them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ LAST_STATUS_CODE = SearchAttributeKey.for_int("WebhookLastStatusCode")
 LAST_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookLastAttemptAt")
 NEXT_ATTEMPT_AT = SearchAttributeKey.for_datetime("WebhookNextAttemptAt")
 CREATED_AT = SearchAttributeKey.for_datetime("WebhookCreatedAt")
+RECOVERY_ID = SearchAttributeKey.for_keyword("WebhookRecoveryId")
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     TENANT,
@@ -33,6 +35,7 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     LAST_ATTEMPT_AT,
     NEXT_ATTEMPT_AT,
     CREATED_AT,
+    RECOVERY_ID,
 )
 
 

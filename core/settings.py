@@ -77,6 +77,12 @@ class Settings(BaseSettings):
         default=None, description="No longer read: refused, so that nobody relies on it (see the validator)"
     )
     jwt_issuer: str = "flexprice-webhooks"
+    recovery_rate: float = Field(
+        default=10.0,
+        gt=0,
+        le=1000,
+        description="deliveries per second a recovery or replay makes to its endpoint",
+    )
     log_retention_days: int = Field(default=30, ge=1, le=3650)
     max_payload_bytes: int = 256 * 1024
     request_body_timeout: float = Field(

@@ -377,19 +377,7 @@ class Deliveries:
 
     async def event_input(self, tenant: str, event_id: str) -> EventInput | None:
         """The event as accepted: its workflow's input, from the first event of its history."""
-        handle = self._client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
-        try:
-            async for history_event in handle.fetch_history_events(rpc_timeout=self._rpc):
-                if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                    payloads = history_event.workflow_execution_started_event_attributes.input.payloads
-                    [event] = await self._client.data_converter.decode(payloads, [EventInput])
-                    return event  # type: ignore[no-any-return]
-                return None
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
-        return None
+        return await read_event_input(self._client, tenant, event_id, rpc_timeout=self._rpc)
 
     async def summaries(self, tenant: str, event: EventInput) -> builtins.list[DeliverySummary]:
         """Each delivery of an event as it stands (`scheduled` until its workflow starts)."""
@@ -408,6 +396,26 @@ class Deliveries:
             )
 
         return list(await asyncio.gather(*(one(e) for e in event.endpoint_ids)))
+
+
+async def read_event_input(
+    client: Client, tenant: str, event_id: str, *, rpc_timeout: timedelta
+) -> EventInput | None:
+    """An event as accepted: its workflow's input, from the first event of its history (None once
+    Temporal no longer keeps it). The API reads events so, and so does a replay."""
+    handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
+    try:
+        async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
+            if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                payloads = history_event.workflow_execution_started_event_attributes.input.payloads
+                [event] = await client.data_converter.decode(payloads, [EventInput])
+                return event  # type: ignore[no-any-return]
+            return None
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return None
 
 
 def _parsed(delivery_id: str) -> ids.DeliveryId:

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.endpoint_health import Health as EndpointHealthRecord
-from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus
+from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
 from core.store import Endpoint
 
 
@@ -143,3 +143,18 @@ class OpenedSession:
     token: str
     expires_at: datetime
     read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryView:
+    """A recovery as it stands, with what is left of it and its workflow in the Temporal Web UI."""
+
+    state: RecoveryState
+    left: int
+    workflow_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryViewPage:
+    items: list[RecoveryView]
+    next_cursor: str | None

@@ -1,4 +1,5 @@
-"""The visibility queries of deliveries, the statuses they read, and the cursors that page through them.
+"""The visibility queries of deliveries, events and recoveries, the statuses they read, and the cursors
+that page through them.
 
 A delivery's status is its `WebhookDeliveryStatus` search attribute, corrected by its workflow's state: a
 workflow that ended without settling (terminated, failed, timed out) did not deliver. A delivery whose
@@ -12,6 +13,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from temporalio.client import WorkflowExecutionStatus
@@ -22,6 +24,8 @@ from core.models import DeliveryStatus
 from service.errors import InvalidInput
 
 DELIVERIES = "WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
+EVENTS = "WorkflowType = 'EventWorkflow'"
+RECOVERIES = "WorkflowType = 'RecoveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
 _STATUS_CLAUSES = {
     DeliveryStatus.PENDING: f"{sa.DELIVERY_STATUS.name} = 'pending' AND ExecutionStatus = 'Running'",
     DeliveryStatus.SUCCEEDED: f"{sa.DELIVERY_STATUS.name} = 'succeeded'",
@@ -42,15 +46,27 @@ def quoted(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def time_literal(value: datetime) -> str:
+    return quoted(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+def one_of(attribute: str, values: Sequence[str]) -> str:
+    return f"{attribute} IN ({', '.join(quoted(v) for v in values)})"
+
+
 def delivery_query(
     *,
     tenant: str | None = None,
     endpoint_id: str | None = None,
     status: DeliveryStatus | None = None,
     event_type: str | None = None,
+    event_ids: Sequence[str] | None = None,
     created_since: datetime | None = None,
+    created_until: datetime | None = None,
+    running: bool | None = None,
 ) -> str:
-    """The visibility query for deliveries matching every filter given."""
+    """The visibility query for deliveries matching every filter given; `running`: whose workflow is still
+    running (within its schedule or retry window), or no longer."""
     clauses = [DELIVERIES]
     if tenant is not None:
         clauses.append(f"{sa.TENANT.name} = {quoted(tenant)}")
@@ -60,9 +76,42 @@ def delivery_query(
         clauses.append(_STATUS_CLAUSES[status])
     if event_type is not None:
         clauses.append(f"{sa.EVENT_TYPE.name} = {quoted(event_type)}")
+    if event_ids is not None:
+        clauses.append(one_of(sa.EVENT_ID.name, event_ids))
     if created_since is not None:
-        since = created_since.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        clauses.append(f"{sa.CREATED_AT.name} >= {quoted(since)}")
+        clauses.append(f"{sa.CREATED_AT.name} >= {time_literal(created_since)}")
+    if created_until is not None:
+        clauses.append(f"{sa.CREATED_AT.name} <= {time_literal(created_until)}")
+    if running is not None:
+        clauses.append("ExecutionStatus = 'Running'" if running else "ExecutionStatus != 'Running'")
+    return " AND ".join(clauses)
+
+
+def event_query(
+    *, tenant: str, accepted_since: datetime, accepted_until: datetime, event_types: Sequence[str]
+) -> str:
+    """The visibility query for a tenant's events of `event_types` accepted in a window (an event's
+    workflow starts when it is accepted)."""
+    return " AND ".join(
+        [
+            EVENTS,
+            f"{sa.TENANT.name} = {quoted(tenant)}",
+            f"StartTime >= {time_literal(accepted_since)}",
+            f"StartTime <= {time_literal(accepted_until)}",
+            one_of(sa.EVENT_TYPE.name, event_types),
+        ]
+    )
+
+
+def recovery_query(*, tenant: str, endpoint_id: str, recovery_id: str | None = None) -> str:
+    """The visibility query for an endpoint's recoveries (the newest run of each), or one of them."""
+    clauses = [
+        RECOVERIES,
+        f"{sa.TENANT.name} = {quoted(tenant)}",
+        f"{sa.ENDPOINT_ID.name} = {quoted(endpoint_id)}",
+    ]
+    if recovery_id is not None:
+        clauses.append(f"{sa.RECOVERY_ID.name} = {quoted(recovery_id)}")
     return " AND ".join(clauses)
 
 

@@ -10,15 +10,21 @@ it. What the services do is tested end to end elsewhere.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from api.deps import get_deliveries, get_endpoints, get_events, get_settings
+from api.deps import get_deliveries, get_endpoints, get_events, get_recoveries, get_settings
 from api.main import create_app
-from core.models import DeliveryStatus, RetryAccepted
+from core.models import (
+    DeliveryStatus,
+    RecoveryCounts,
+    RecoveryKind,
+    RecoveryState,
+    RetryAccepted,
+)
 from core.settings import Settings
 from service.errors import (
     Conflict,
@@ -30,7 +36,15 @@ from service.errors import (
     UpstreamRefused,
     WebhooksError,
 )
-from service.models import AcceptedEvent, DeliveryPage, DeliverySummary, EventSubmission, SentTestEvent
+from service.models import (
+    AcceptedEvent,
+    DeliveryPage,
+    DeliverySummary,
+    EventSubmission,
+    RecoveryView,
+    RecoveryViewPage,
+    SentTestEvent,
+)
 from tests.conftest import TEST_ENCRYPTION_KEYS
 
 KEY = "key_routes_0123456789"
@@ -89,6 +103,51 @@ class FakeEndpoints:
         raise self.error
 
 
+RECOVERY = RecoveryView(
+    state=RecoveryState(
+        recovery_id="rec_1",
+        kind=RecoveryKind.RECOVER,
+        tenant="acme",
+        endpoint_id="ep_1",
+        since=NOW - timedelta(hours=6),
+        until=NOW,
+        total=40,
+        counts=RecoveryCounts(done=12, failed=1, expired=2),
+        started_at=NOW,
+    ),
+    left=25,
+    workflow_url="http://ui/namespaces/default/workflows/recovery%3Aacme%3Aep_1/run/history",
+)
+
+
+class FakeRecoveries:
+    def __init__(self, error: WebhooksError | None = None) -> None:
+        self.error = error
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def _answer(self, name: str, **arguments: Any) -> RecoveryView:
+        self.calls.append((name, arguments))
+        if self.error:
+            raise self.error
+        return RECOVERY
+
+    async def recover(self, tenant: str, endpoint_id: str, **window: Any) -> RecoveryView:
+        return await self._answer("recover", endpoint_id=endpoint_id, **window)
+
+    async def replay(self, tenant: str, endpoint_id: str, **window: Any) -> RecoveryView:
+        return await self._answer("replay", endpoint_id=endpoint_id, **window)
+
+    async def get(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
+        return await self._answer("get", endpoint_id=endpoint_id, recovery_id=recovery_id)
+
+    async def cancel(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
+        return await self._answer("cancel", endpoint_id=endpoint_id, recovery_id=recovery_id)
+
+    async def list(self, tenant: str, endpoint_id: str, **page: Any) -> RecoveryViewPage:
+        await self._answer("list", endpoint_id=endpoint_id, **page)
+        return RecoveryViewPage(items=[RECOVERY], next_cursor=None)
+
+
 @pytest.fixture
 def app() -> Iterator[Any]:
     settings = Settings(api_keys=f"acme:{KEY}", encryption_keys=TEST_ENCRYPTION_KEYS)
@@ -106,7 +165,12 @@ def _provider(fake: object) -> Any:
 
 
 def client(app: Any, *, key: str | None = KEY, **services: Any) -> httpx.AsyncClient:
-    overrides = {"events": get_events, "deliveries": get_deliveries, "endpoints": get_endpoints}
+    overrides = {
+        "events": get_events,
+        "deliveries": get_deliveries,
+        "endpoints": get_endpoints,
+        "recoveries": get_recoveries,
+    }
     for name, fake in services.items():
         app.dependency_overrides[overrides[name]] = _provider(fake)
     headers = {"x-api-key": key} if key else {}
@@ -290,3 +354,89 @@ async def test_a_clients_event_id_cannot_pass_for_a_test(app: Any) -> None:
 async def test_no_key_no_route(app: Any) -> None:
     response = await client(app, key=None).post("/v1/events", json=EVENT)
     assert response.status_code == 401
+
+
+async def test_a_recovery_starts_with_its_window_and_answers_its_progress(app: Any) -> None:
+    recoveries = FakeRecoveries()
+    api = client(app, recoveries=recoveries)
+    started = await api.post(
+        "/v1/webhooks/endpoints/ep_1/recover", json={"since": "2026-11-26T18:00:00+01:00"}
+    )
+    assert started.status_code == 202
+    assert started.json() == {
+        "id": "rec_1",
+        "kind": "recover",
+        "status": "running",
+        "endpoint_id": "ep_1",
+        "since": "2026-11-26T18:00:00Z",
+        "until": "2026-11-27T00:00:00Z",
+        "event_types": None,
+        "total": 40,
+        "done": 12,
+        "failed": 1,
+        "skipped": 0,
+        "expired": 2,
+        "left": 25,
+        "started_at": "2026-11-27T00:00:00Z",
+        "finished_at": None,
+        "reason": None,
+        "cancel_requested": False,
+        "workflow_url": RECOVERY.workflow_url,
+    }
+    [(name, arguments)] = recoveries.calls
+    assert (name, arguments["until"]) == ("recover", None)
+    assert arguments["since"] == datetime(2026, 11, 26, 17, tzinfo=UTC)  # the same moment, any zone
+    replayed = await api.post(
+        "/v1/webhooks/endpoints/ep_1/replay",
+        json={
+            "since": "2026-11-26T17:00:00Z",
+            "until": "2026-11-26T20:00:00Z",
+            "event_types": ["invoice.created"],
+        },
+    )
+    assert replayed.status_code == 202
+    assert recoveries.calls[1][1]["event_types"] == ["invoice.created"]
+    shown = await api.get("/v1/webhooks/endpoints/ep_1/recoveries/rec_1")
+    assert shown.status_code == 200 and shown.json()["left"] == 25
+    listed = await api.get("/v1/webhooks/endpoints/ep_1/recoveries", params={"limit": 5})
+    assert listed.json()["items"][0]["id"] == "rec_1" and recoveries.calls[-1][1]["limit"] == 5
+    canceled = await api.delete("/v1/webhooks/endpoints/ep_1/recoveries/rec_1")
+    assert canceled.status_code == 202 and recoveries.calls[-1][0] == "cancel"
+
+
+async def test_a_recovery_window_is_checked_before_the_service(app: Any) -> None:
+    recoveries = FakeRecoveries()
+    api = client(app, recoveries=recoveries)
+    naive = await api.post("/v1/webhooks/endpoints/ep_1/recover", json={"since": "2026-11-26T18:00:00"})
+    assert naive.status_code == 422 and naive.json()["detail"][0]["loc"] == ["body", "since"]
+    missing = await api.post("/v1/webhooks/endpoints/ep_1/recover", json={})
+    assert missing.status_code == 422
+    unknown = await api.post(
+        "/v1/webhooks/endpoints/ep_1/replay",
+        json={"since": "2026-11-26T18:00:00Z", "event_types": ["invoice.nope"]},
+    )
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "event_types"]
+    extra = await api.post(
+        "/v1/webhooks/endpoints/ep_1/recover", json={"since": "2026-11-26T18:00:00Z", "rate": 1000}
+    )
+    assert extra.status_code == 422
+    assert recoveries.calls == []
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "loc"),
+    [
+        (Conflict("recovery rec_0 is running for endpoint ep_1, and one runs at a time"), 409, None),
+        (Conflict("endpoint ep_1 is disabled; enable it first"), 409, None),
+        (InvalidInput("the window holds 12000 events, more than the 10000", field=("since",)), 422, "since"),
+        (NotFound("recovery rec_x of endpoint ep_1 not found"), 404, None),
+    ],
+)
+async def test_recovery_refusals(app: Any, error: WebhooksError, status: int, loc: str | None) -> None:
+    api = client(app, recoveries=FakeRecoveries(error))
+    response = await api.post("/v1/webhooks/endpoints/ep_1/recover", json={"since": "2026-11-26T18:00:00Z"})
+    assert response.status_code == status
+    if loc is None:
+        assert response.json() == {"detail": error.message}
+    else:
+        assert response.json()["detail"][0]["loc"] == ["body", loc]

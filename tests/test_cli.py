@@ -6,13 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from cli.main import CliError, parse_when
 from launcher import Stack, free_port
-from tests.conftest import KEYS, create_endpoint, wait_delivery, wait_for
+from tests.conftest import KEYS, create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
 SCRIPT = Path(sys.executable).parent / "webhooks"  # the console script of [project.scripts]
@@ -176,3 +180,52 @@ def printed_json(stack: Stack, *args: str, code: int) -> Any:
     result = webhooks(stack, *args, "--json")
     assert (result.returncode, result.stderr) == (code, "")
     return json.loads(result.stdout)
+
+
+def test_recover_and_replay_an_endpoint_and_follow_them(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/cli-rec", [Answer(500)]), event_types=["fee.created"])
+    ep = endpoint["id"]
+    since = datetime.now(UTC).isoformat()
+    time.sleep(0.2)
+    event_id = emit(api, "fee.created")["id"]
+    wait_delivery(api, f"{event_id}:{ep}", settled)
+    wait_for(
+        lambda: api.get(f"/v1/webhooks/endpoints/{ep}/stats").json()["failed"] == 1, what="the failure listed"
+    )
+    receiver.script("/cli-rec", [Answer(200)])
+
+    started = ok_json(stack, "endpoints", "recover", ep, "--since", since)
+    assert (started["kind"], started["total"]) == ("recover", 1)
+
+    def finished() -> Any:
+        shown = ok_json(stack, "recoveries", "show", ep, started["id"])
+        return shown if shown["status"] != "running" else None
+
+    assert wait_for(finished, what="the recovery")["done"] == 1
+    shown = webhooks(stack, "recoveries", "show", ep, started["id"])
+    assert shown.returncode == 0 and "completed" in shown.stdout and "1 done" in shown.stdout
+    listed = webhooks(stack, "recoveries", "list", ep)
+    assert listed.returncode == 0 and started["id"] in listed.stdout
+    # Already finished: the API's reason, exit 1.
+    assert "409 Conflict: recovery" in failed(webhooks(stack, "recoveries", "cancel", ep, started["id"]))
+
+    replayed = ok_json(stack, "endpoints", "replay", ep, "--since", since, "--event-type", "fee.created")
+    assert (replayed["kind"], replayed["event_types"], replayed["total"]) == ("replay", ["fee.created"], 1)
+    assert "is not a time" in failed(webhooks(stack, "endpoints", "recover", ep, "--since", "yesterday"), 2)
+    assert "is not a time" in failed(
+        webhooks(stack, "endpoints", "recover", ep, "--since", "2026-11-26T10:00:00"), 2
+    )
+
+
+def test_a_time_is_iso_with_its_timezone_or_a_time_ago() -> None:
+    assert parse_when("2026-11-26T10:00:00Z") == "2026-11-26T10:00:00+00:00"
+    assert parse_when("2026-11-26T11:00:00+01:00") == "2026-11-26T11:00:00+01:00"
+    six_hours_ago = datetime.fromisoformat(str(parse_when("6h")))
+    assert abs((datetime.now(UTC) - six_hours_ago).total_seconds() - 6 * 3600) < 60
+    assert parse_when(None) is None
+    for value in ("yesterday", "2026-11-26T10:00:00", "6 h", "-6h"):
+        with pytest.raises(CliError) as refused:
+            parse_when(value)
+        assert refused.value.code == 2

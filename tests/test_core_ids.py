@@ -24,10 +24,14 @@ def test_workflow_ids_carry_the_tenant() -> None:
     assert ids.delivery_workflow_id("acme", delivery) == "delivery:acme:evt_1:ep_1"
     assert ids.delivery_of_workflow("delivery:acme:evt_1:ep_1") == delivery
     assert ids.delivery_of_workflow("event:acme:evt_1") is None
+    # One workflow id per endpoint, whose runs are its recoveries: one at a time.
+    assert ids.recovery_workflow_id("acme", "ep_1") == "recovery:acme:ep_1"
+    assert ids.delivery_of_workflow("recovery:acme:ep_1") is None
 
 
 def test_new_ids_are_prefixed_and_distinct() -> None:
     assert ids.new_event_id().startswith("evt_") and ids.new_endpoint_id().startswith("ep_")
+    assert ids.new_recovery_id().startswith("rec_") and ids.new_recovery_id() != ids.new_recovery_id()
     assert len({ids.new_event_id() for _ in range(100)}) == 100
 
 

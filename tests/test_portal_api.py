@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 
 from api import metrics
 from api.deps import declared_scopes
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
 from core.access import Scope
 from core.sessions import AUDIENCE
 from launcher import Stack
@@ -72,12 +72,28 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/v1/webhooks/deliveries"): Scope.READ,
     ("GET", "/v1/webhooks/deliveries/{delivery_id}"): Scope.READ,
     ("POST", "/v1/webhooks/deliveries/{delivery_id}/retry"): Scope.MANAGE,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id}/recover"): Scope.MANAGE,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id}/replay"): Scope.MANAGE,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}/recoveries"): Scope.READ,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id}"): Scope.READ,
+    ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id}"): Scope.MANAGE,
 }
 PUBLIC_V1 = {("GET", "/v1/webhooks/jwks/{tenant}.json"), ("GET", "/v1/webhooks/jwks.json")}
 
 
 def test_every_v1_route_declares_the_scope_it_needs() -> None:
-    routers = (account, codec, deliveries, endpoints, event_types, events, portal, system, metrics)
+    routers = (
+        account,
+        codec,
+        deliveries,
+        endpoints,
+        event_types,
+        events,
+        portal,
+        recoveries,
+        system,
+        metrics,
+    )
     found: dict[tuple[str, str], Scope | None] = {}
     public: set[tuple[str, str]] = set()
     for route in (r for module in routers for r in module.router.routes if isinstance(r, APIRoute)):

@@ -25,7 +25,7 @@ from fastapi.routing import APIRoute
 from api import metrics
 from api.deps import declared_scopes, needs_key
 from api.main import create_app
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, system
+from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
 from core.settings import Settings
 from tests.conftest import standalone_api_process
 
@@ -210,7 +210,18 @@ def test_a_100_mb_body_does_not_grow_the_api(
 
 def test_the_guard_asks_a_key_of_exactly_the_routes_that_take_one() -> None:
     # The guard decides from the path, before routing; the routes decide by declaring a scope (api/deps.py).
-    routers = (account, codec, deliveries, endpoints, event_types, events, portal, system, metrics)
+    routers = (
+        account,
+        codec,
+        deliveries,
+        endpoints,
+        event_types,
+        events,
+        portal,
+        recoveries,
+        system,
+        metrics,
+    )
     routes = [r for module in routers for r in module.router.routes if isinstance(r, APIRoute)]
     documented = create_app(Settings()).openapi()["paths"]
     # Every router the app includes is here (the codec's routes and the old JWKS are not in the schema).

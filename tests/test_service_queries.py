@@ -33,6 +33,39 @@ def test_a_query_has_every_filter_and_never_a_continued_run() -> None:
     assert "(WebhookDeliveryStatus = 'failed' OR (WebhookDeliveryStatus = 'pending' AND" in query
 
 
+def test_a_window_of_deliveries_still_or_no_longer_running() -> None:
+    since, until = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
+    query = queries.delivery_query(created_since=since, created_until=until, running=True)
+    assert (
+        "WebhookCreatedAt >= '2026-11-26T00:00:00Z' AND WebhookCreatedAt <= '2026-11-27T00:00:00Z'" in query
+    )
+    assert query.endswith("ExecutionStatus = 'Running'")
+    assert queries.delivery_query(running=False).endswith("ExecutionStatus != 'Running'")
+    assert "WebhookEventId IN ('e1', 'e\\'2')" in queries.delivery_query(event_ids=["e1", "e'2"])
+
+
+def test_events_of_a_window_and_types() -> None:
+    query = queries.event_query(
+        tenant="acme",
+        accepted_since=datetime(2026, 11, 26, tzinfo=UTC),
+        accepted_until=datetime(2026, 11, 27, tzinfo=UTC),
+        event_types=["invoice.created", "customer.updated"],
+    )
+    assert query == (
+        "WorkflowType = 'EventWorkflow' AND WebhookTenant = 'acme' AND StartTime >= '2026-11-26T00:00:00Z' "
+        "AND StartTime <= '2026-11-27T00:00:00Z' AND WebhookEventType IN ('invoice.created', "
+        "'customer.updated')"
+    )
+
+
+def test_recoveries_of_an_endpoint() -> None:
+    query = queries.recovery_query(tenant="acme", endpoint_id="ep_1", recovery_id="rec_1")
+    assert query == (
+        "WorkflowType = 'RecoveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew' AND WebhookTenant = "
+        "'acme' AND WebhookEndpointId = 'ep_1' AND WebhookRecoveryId = 'rec_1'"
+    )
+
+
 def _attrs(status: str) -> TypedSearchAttributes:
     return TypedSearchAttributes([SearchAttributePair(sa.DELIVERY_STATUS, status)])
 

@@ -1,7 +1,8 @@
-"""Record workflow histories for the replay test: `python -m tests.histories.record`.
+"""Record workflow histories for the replay test: `python -m tests.histories.record [GROUP ...]`.
 
-Runs a few delivery scenarios on a fresh stack and writes each workflow's history as JSON beside this
-file, named `{RECORDED_AS}_{scenario}.json`. After a change to workflow code (made with
+Runs a few delivery and recovery scenarios on a fresh stack and writes each workflow's history as JSON
+beside this file, named `{RECORDED_AS}_{scenario}.json`; GROUP (`deliveries`, `recoveries`) records only
+those, on a stack of their own. After a change to workflow code (made with
 `workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and record the new
 shapes beside the old files. Never re-record older files: they come from older code, so that
 test_replay.py catches a change that running workflows could not replay.
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from core.temporal import connect
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery
+from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
 HERE = Path(__file__).parent
@@ -31,7 +35,7 @@ RECORDED_AS = "v3"
 RETRY_WINDOW_SECONDS = 3
 
 
-def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+def delivery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     """Workflow ids by the file name their history goes to."""
     recorded: dict[str, str] = {}
     flaky = create_endpoint(api, receiver.script("/flaky", [Answer(500), Answer(200)]))
@@ -72,6 +76,58 @@ def scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     return recorded
 
 
+def recovery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+    """A recover, a replay and a cancelled recover, each on an endpoint of its own (one workflow id per
+    endpoint, whose only run is then the one recorded)."""
+    recorded: dict[str, str] = {}
+
+    def finished(endpoint_id: str, recovery_id: str) -> None:
+        path = f"/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id}"
+        wait_for(lambda: api.get(path).json()["status"] != "running", timeout=120, what=recovery_id)
+
+    def failed_deliveries(path: str, count: int, prefix: str) -> tuple[str, str]:
+        endpoint = create_endpoint(api, receiver.script(path, [Answer(500)]))
+        since = datetime.now(UTC).isoformat()
+        time.sleep(0.2)
+        for i in range(count):
+            wait_delivery(api, f"{emit(api, id=f'{prefix}-{i}')['id']}:{endpoint['id']}", settled)
+        stats = f"/v1/webhooks/endpoints/{endpoint['id']}/stats"
+        wait_for(lambda: api.get(stats).json()["failed"] == count, what="the failures listed")
+        receiver.script(path, [Answer(200)])
+        return endpoint["id"], since
+
+    endpoint_id, since = failed_deliveries("/recover", 12, "replay-recover")
+    recovery = api.post(f"/v1/webhooks/endpoints/{endpoint_id}/recover", json={"since": since}).json()
+    finished(endpoint_id, recovery["id"])
+    recorded["recovery_recover_two_pages"] = f"recovery:tenant_a:{endpoint_id}"
+
+    endpoint_id, since = failed_deliveries("/cancel", 30, "replay-cancel")
+    recovery = api.post(f"/v1/webhooks/endpoints/{endpoint_id}/recover", json={"since": since}).json()
+    api.delete(f"/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery['id']}")
+    finished(endpoint_id, recovery["id"])
+    recorded["recovery_recover_canceled"] = f"recovery:tenant_a:{endpoint_id}"
+
+    missed = create_endpoint(api, receiver.script("/missed", []), enabled=False)
+    since = datetime.now(UTC).isoformat()
+    time.sleep(0.2)
+    for i in range(3):
+        emit(api, "customer.updated", id=f"replay-missed-{i}")
+    api.patch(f"/v1/webhooks/endpoints/{missed['id']}", json={"enabled": True})
+    recovery = api.post(f"/v1/webhooks/endpoints/{missed['id']}/replay", json={"since": since}).json()
+    finished(missed["id"], recovery["id"])
+    recorded["recovery_replay"] = f"recovery:tenant_a:{missed['id']}"
+    return recorded
+
+
+# Each group of scenarios, and the retry window of its stack: short for deliveries, so that the recorded
+# ones close and their histories are whole; the default for recoveries, whose deliveries must still take
+# an attempt when recovered.
+GROUPS: dict[str, tuple[Callable[[httpx.Client, Receiver], dict[str, str]], int | None]] = {
+    "deliveries": (delivery_scenarios, RETRY_WINDOW_SECONDS),
+    "recoveries": (recovery_scenarios, None),
+}
+
+
 async def save(stack: Stack, recorded: dict[str, str]) -> None:
     client = await connect(stack.settings)
     index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
@@ -84,10 +140,11 @@ async def save(stack: Stack, recorded: dict[str, str]) -> None:
     INDEX.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
-def main() -> None:
+def record(group: str) -> int:
+    scenarios, retry_window = GROUPS[group]
     with tempfile.TemporaryDirectory() as data_dir, Receiver() as receiver:
-        env = stack_env(Path(data_dir), WEBHOOKS_RETRY_WINDOW_SECONDS=str(RETRY_WINDOW_SECONDS))
-        stack = Stack(env, log_file=Path(data_dir) / "stack.log")
+        overrides = {"WEBHOOKS_RETRY_WINDOW_SECONDS": str(retry_window)} if retry_window else {}
+        stack = Stack(stack_env(Path(data_dir), **overrides), log_file=Path(data_dir) / "stack.log")
         try:
             stack.start()
             with api_client(stack) as api:
@@ -95,7 +152,16 @@ def main() -> None:
             asyncio.run(save(stack, recorded))
         finally:
             stack.stop()
-    print(f"recorded {len(recorded)} histories in {HERE}")  # noqa: T201
+    return len(recorded)
+
+
+def main() -> None:
+    groups = sys.argv[1:] or list(GROUPS)
+    unknown = [g for g in groups if g not in GROUPS]
+    if unknown:
+        raise SystemExit(f"unknown group {', '.join(unknown)}; the groups are {', '.join(GROUPS)}")
+    count = sum(record(group) for group in groups)
+    print(f"recorded {count} histories in {HERE}")  # noqa: T201
 
 
 if __name__ == "__main__":

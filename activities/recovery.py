@@ -1,0 +1,250 @@
+"""The recovery activities: one page of a recovery at a time, listed from visibility and acted on.
+
+Listing is I/O, so it happens here and never in workflow code: `RecoveryWorkflow` asks for one page after
+another, carrying the visibility page token (a keyset cursor: rows that change or leave the result after
+it was handed out do not shift the pages that follow) and pacing itself with one durable timer per page.
+
+- `recover_page`: the endpoint's failed deliveries created in the window whose workflow is still open
+  (within its retry window), each sent `retry_now(RECOVER)`: one attempt now, logged as `recover` on the
+  delivery itself. A delivery whose workflow closed since it was listed is counted `expired`, one that
+  refuses another attempt (at its most attempts) `failed`.
+- `replay_page`: the tenant's events of the window and types, each delivered to the endpoint as a new
+  `DeliveryWorkflow` marked `replay`, unless the endpoint has it already (a delivery of that event exists,
+  or was planned when the event was accepted), the event was not an emitted one (a test event), or it is
+  an operational `webhook_endpoint.*` event about this very endpoint. The delivery id is the usual one,
+  started with REJECT_DUPLICATE: an event is never delivered twice to an endpoint, whoever starts it.
+
+Both stop (and say why) once the endpoint is disabled or deleted. A fault of ours raises and Temporal
+retries the page; what the page did before the fault is kept as heartbeat details, so that the next try
+does not send the same delivery twice. A worker lost mid-page can still repeat one page's requests: a
+repeated `retry_now` joins an attempt in flight, or makes one more, as a manual retry would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecution, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import ids
+from core import search_attributes as sa
+from core.catalog import SUBSCRIBABLE_BY_NAME
+from core.models import (
+    AttemptTrigger,
+    DeliveryInput,
+    DeliveryOrigin,
+    DeliveryStatus,
+    EventInput,
+    RecoveryCounts,
+    RecoveryPage,
+    RecoveryPageRequest,
+)
+from core.store import EndpointStore
+from service import queries
+from service.deliveries import read_event_input
+from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+
+# Every call to Temporal is bounded; a call that runs out of time is a fault of ours, and the page is
+# tried again (what it did before is kept).
+RPC_TIMEOUT = timedelta(seconds=10)
+STORE_TIMEOUT = 5.0
+DONE, FAILED, SKIPPED, EXPIRED = "done", "failed", "skipped", "expired"
+
+
+class RecoveryActivities:
+    """Holds what every page needs: the worker's Temporal client and the endpoint store."""
+
+    def __init__(self, client: Client, store: EndpointStore) -> None:
+        self._client = client
+        self._store = store
+
+    @activity.defn
+    async def recover_page(self, request: RecoveryPageRequest) -> RecoveryPage:
+        """Re-attempt one page of the endpoint's failed deliveries in the window, each once."""
+        stopped = await self._endpoint_unavailable(request)
+        if stopped:
+            return RecoveryPage(counts=RecoveryCounts(), next_cursor=request.cursor, stopped=stopped)
+        query = queries.delivery_query(
+            tenant=request.tenant,
+            endpoint_id=request.endpoint_id,
+            status=DeliveryStatus.FAILED,
+            created_since=request.since,
+            created_until=request.until,
+            running=True,
+        )
+        executions, next_cursor = await self._page(query, request)
+        outcomes = await _each_once({e.id: functools.partial(self._retry, e.id) for e in executions})
+        return RecoveryPage(counts=_counted(outcomes), next_cursor=next_cursor)
+
+    @activity.defn
+    async def replay_page(self, request: RecoveryPageRequest) -> RecoveryPage:
+        """Deliver to the endpoint the events of one page that it never received."""
+        stopped = await self._endpoint_unavailable(request)
+        if stopped:
+            return RecoveryPage(counts=RecoveryCounts(), next_cursor=request.cursor, stopped=stopped)
+        query = queries.event_query(
+            tenant=request.tenant,
+            accepted_since=request.since,
+            accepted_until=request.until,
+            event_types=request.event_types or [],
+        )
+        executions, next_cursor = await self._page(query, request)
+        event_ids = [_event_id(e) for e in executions]
+        # One visibility query for the page, not one call per event. Eventually consistent: a delivery
+        # started a moment ago may be missing here, and its start below is then refused as a duplicate.
+        delivered = await self._delivered(request, event_ids) if event_ids else set()
+        outcomes = await _each_once(
+            {
+                event_id: _skipped
+                if event_id in delivered
+                else functools.partial(self._replay, request, event_id)
+                for event_id in event_ids
+            }
+        )
+        return RecoveryPage(counts=_counted(outcomes), next_cursor=next_cursor)
+
+    async def _endpoint_unavailable(self, request: RecoveryPageRequest) -> str | None:
+        """Why the recovery must stop (its endpoint disabled or deleted), or None."""
+        endpoint = await asyncio.wait_for(
+            asyncio.to_thread(self._store.get, request.tenant, request.endpoint_id), STORE_TIMEOUT
+        )
+        if endpoint is None:
+            return f"endpoint {request.endpoint_id} was deleted"
+        if not endpoint.enabled:
+            return f"endpoint {request.endpoint_id} was disabled; enable it, then start again"
+        return None
+
+    async def _page(
+        self, query: str, request: RecoveryPageRequest
+    ) -> tuple[list[WorkflowExecution], str | None]:
+        token = base64.b64decode(request.cursor) if request.cursor else None
+        pages = self._client.list_workflows(
+            query, page_size=request.page_size, next_page_token=token, rpc_timeout=RPC_TIMEOUT
+        )
+        await pages.fetch_next_page()
+        next_token = pages.next_page_token
+        return list(pages.current_page or []), base64.b64encode(next_token).decode() if next_token else None
+
+    async def _retry(self, workflow_id: str) -> str:
+        handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
+        try:
+            await handle.execute_update(
+                DeliveryWorkflow.retry_now, AttemptTrigger.RECOVER, rpc_timeout=RPC_TIMEOUT
+            )
+        except WorkflowUpdateFailedError:  # its validator refused: at its most attempts
+            return FAILED
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:  # closed since it was listed: its window is over
+                return EXPIRED
+            raise
+        return DONE
+
+    async def _delivered(self, request: RecoveryPageRequest, event_ids: list[str]) -> set[str]:
+        query = queries.delivery_query(
+            tenant=request.tenant, endpoint_id=request.endpoint_id, event_ids=event_ids
+        )
+        found = self._client.list_workflows(query, page_size=len(event_ids), rpc_timeout=RPC_TIMEOUT)
+        return {e.typed_search_attributes.get(sa.EVENT_ID) or "" async for e in found}
+
+    async def _replay(self, request: RecoveryPageRequest, event_id: str) -> str:
+        event = await read_event_input(self._client, request.tenant, event_id, rpc_timeout=RPC_TIMEOUT)
+        if event is None or not replayable(event, request.endpoint_id):
+            return SKIPPED
+        delivery = DeliveryInput(
+            tenant=event.tenant,
+            event_id=event.event_id,
+            endpoint_id=request.endpoint_id,
+            delivery_id=ids.delivery_id(event.event_id, request.endpoint_id),
+            webhook_type=event.webhook_type,
+            body=event.body,
+            # The delivery is made now: lists, counts and a later recovery's window see it as new.
+            created_at=datetime.now(UTC),
+            policy=request.policy,
+            origin=DeliveryOrigin.REPLAY,
+        )
+        try:
+            await self._client.start_workflow(
+                DeliveryWorkflow.run,
+                delivery,
+                id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
+                task_queue=activity.info().task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                # A delivery runs once: one that exists, open or closed, is the endpoint's already.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=delivery_search_attributes(delivery),
+                rpc_timeout=RPC_TIMEOUT,
+            )
+        except WorkflowAlreadyStartedError:
+            return SKIPPED
+        return DONE
+
+
+def replayable(event: EventInput, endpoint_id: str) -> bool:
+    """Whether a replay may deliver `event` to the endpoint: an emitted event (not a test event sent to one
+    endpoint), not already meant for it when accepted, and not an operational event about itself."""
+    if event.origin is not DeliveryOrigin.EVENT or endpoint_id in event.endpoint_ids:
+        return False
+    return operational_subject(event) != endpoint_id
+
+
+def operational_subject(event: EventInput) -> str | None:
+    """The endpoint an operational `webhook_endpoint.*` event is about: its object, as the object of any
+    event is what the event is about. None for a business event."""
+    event_type = SUBSCRIBABLE_BY_NAME.get(event.webhook_type)
+    if event_type is None or not event_type.operational:
+        return None
+    try:
+        subject = json.loads(event.body)["data"]["object"].get("id")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return subject if isinstance(subject, str) else None
+
+
+def _event_id(execution: WorkflowExecution) -> str:
+    return execution.typed_search_attributes.get(sa.EVENT_ID) or execution.id.rsplit(":", 1)[-1]
+
+
+async def _skipped() -> str:
+    return SKIPPED
+
+
+async def _each_once(work: dict[str, Callable[[], Awaitable[str]]]) -> dict[str, str]:
+    """Each item's outcome, items done by an earlier try of this page left alone.
+
+    On a fault of ours, what was done is recorded as heartbeat details, which Temporal hands to the next
+    try of the page, and the fault is raised for Temporal to retry.
+    """
+    info = activity.info()
+    earlier: dict[str, str] = dict(info.heartbeat_details[0]) if info.heartbeat_details else {}
+    keys = [key for key in work if key not in earlier]
+    results = await asyncio.gather(*(work[key]() for key in keys), return_exceptions=True)
+    outcomes = dict(earlier)
+    fault: BaseException | None = None
+    for key, result in zip(keys, results, strict=True):
+        if isinstance(result, BaseException):
+            fault = fault or result
+        else:
+            outcomes[key] = result
+    if fault is not None:
+        activity.heartbeat(outcomes)
+        raise fault
+    return outcomes
+
+
+def _counted(outcomes: dict[str, str]) -> RecoveryCounts:
+    values = list(outcomes.values())
+    return RecoveryCounts(
+        done=values.count(DONE),
+        failed=values.count(FAILED),
+        skipped=values.count(SKIPPED),
+        expired=values.count(EXPIRED),
+    )

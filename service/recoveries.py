@@ -1,0 +1,409 @@
+"""Recoveries: an endpoint's failed deliveries re-attempted (recover), or the events it never received
+delivered to it (replay), each as one durable `RecoveryWorkflow` (workflows/recovery.py).
+
+- **One at a time per endpoint.** Every recovery of an endpoint runs on the workflow id
+  `recovery:{tenant}:{endpoint_id}`, started with the conflict policy FAIL: a second one while one runs
+  is refused by Temporal itself, whatever the timing, and answered with the running one's id.
+- **Bounded.** The window reaches back at most the log retention (`WEBHOOKS_LOG_RETENTION_DAYS`), since
+  nothing older is kept, and ends at the latest when the request is made. The candidates are counted
+  when it starts: more than `MAX_CANDIDATES` is refused with a 422 that says to narrow the window.
+- **Paced.** At `WEBHOOKS_RECOVERY_RATE` deliveries per second, read when it starts and kept by it.
+- **Read from Temporal.** A running recovery answers the `progress` query (a worker is needed); a closed
+  one's final state is in its memo, which lists read too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
+
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+)
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core import ids
+from core import search_attributes as sa
+from core.catalog import EVENT_TYPES
+from core.models import (
+    DeliveryPolicy,
+    DeliveryStatus,
+    RecoveryCounts,
+    RecoveryInput,
+    RecoveryKind,
+    RecoveryProgress,
+    RecoveryState,
+    RecoveryStatus,
+)
+from core.settings import Settings
+from core.store import Endpoint, EndpointStore
+from core.temporal import is_timeout
+from service import queries
+from service.boundary import boundary, in_store
+from service.errors import Conflict, InvalidInput, NotFound, Unavailable
+from service.models import RecoveryView, RecoveryViewPage
+from workflows.recovery import MEMO_STATE, RecoveryWorkflow
+
+# What one recovery takes on: at the default 10 deliveries per second, under 17 minutes of deliveries.
+MAX_CANDIDATES = 10_000
+# A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
+# receiver sees at most that many at once, and at most this many whatever the rate.
+MAX_PAGE_SIZE = 50
+_CLOSED_STATUS = {
+    WorkflowExecutionStatus.CANCELED: RecoveryStatus.CANCELED,
+    WorkflowExecutionStatus.TERMINATED: RecoveryStatus.FAILED,
+    WorkflowExecutionStatus.FAILED: RecoveryStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: RecoveryStatus.FAILED,
+}
+
+
+def page_size(rate: float) -> int:
+    """Candidates per page at `rate` deliveries per second: a second's worth, 1 to `MAX_PAGE_SIZE`."""
+    return max(1, min(MAX_PAGE_SIZE, math.ceil(rate)))
+
+
+def window(
+    since: datetime, until: datetime | None, *, now: datetime, retention_days: int
+) -> tuple[datetime, datetime]:
+    """The window `[since, until]`, `until` at the latest `now`; refused when it reaches further back
+    than the log retention, or is empty."""
+    until = min(until, now) if until is not None else now
+    oldest = now - timedelta(days=retention_days)
+    if since < oldest:
+        raise InvalidInput(
+            f"since reaches back further than the log retention ({retention_days} days): nothing from "
+            f"before {oldest:%Y-%m-%d %H:%M} UTC is kept; give a since after it",
+            field=("since",),
+            value=since.isoformat(),
+        )
+    if since >= until:
+        raise InvalidInput(
+            "since must be before until (and until is at the latest now)",
+            field=("since",),
+            value=since.isoformat(),
+        )
+    return since, until
+
+
+def bounded(count: int, what: str, *, limit: int = MAX_CANDIDATES) -> None:
+    if count > limit:
+        raise InvalidInput(
+            f"the window holds {count} {what}, more than the {limit} one recovery takes; narrow it (a "
+            "later since or an earlier until) and start one recovery after another",
+            field=("since",),
+        )
+
+
+def left(state: RecoveryState) -> int:
+    """Candidates not dealt with yet: none once completed (some may have left the window meanwhile, a
+    delivery retried by hand, say); what was left untouched when it stopped early."""
+    if state.status is RecoveryStatus.COMPLETED:
+        return 0
+    return max(0, state.total - state.counts.processed)
+
+
+class Recoveries:
+    """Starts, reads, lists and cancels recoveries, every Temporal call bounded by the RPC timeout."""
+
+    def __init__(
+        self,
+        client: Client,
+        store: EndpointStore,
+        settings: Settings,
+        *,
+        max_candidates: int = MAX_CANDIDATES,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._settings = settings
+        self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
+        self._max = max_candidates
+        self._cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+
+    async def _endpoint(self, tenant: str, endpoint_id: str, *, enabled: bool = False) -> Endpoint:
+        endpoint = await in_store(self._store.get, tenant, endpoint_id)
+        if endpoint is None:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        if enabled and not endpoint.enabled:
+            raise Conflict(
+                f"endpoint {endpoint_id} is disabled; enable it first (PATCH it with "
+                '{"enabled": true}), then recover or replay what it missed'
+            )
+        return endpoint
+
+    async def _count(self, query: str) -> int:
+        return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
+
+    @boundary
+    async def recover(
+        self, tenant: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+    ) -> RecoveryView:
+        """Re-attempt, once each, the endpoint's failed deliveries created in the window; those whose
+        retry window is over are counted as expired."""
+        endpoint = await self._endpoint(tenant, endpoint_id, enabled=True)
+        since, until = window(
+            since, until, now=datetime.now(UTC), retention_days=self._settings.log_retention_days
+        )
+
+        def failed(running: bool) -> str:
+            return queries.delivery_query(
+                tenant=tenant,
+                endpoint_id=endpoint.id,
+                status=DeliveryStatus.FAILED,
+                created_since=since,
+                created_until=until,
+                running=running,
+            )
+
+        open_, expired = await asyncio.gather(self._count(failed(True)), self._count(failed(False)))
+        bounded(open_, "failed deliveries still within their retry window", limit=self._max)
+        return await self._start(
+            endpoint,
+            RecoveryKind.RECOVER,
+            since=since,
+            until=until,
+            event_types=None,
+            total=open_ + expired,
+            counts=RecoveryCounts(expired=expired),
+        )
+
+    @boundary
+    async def replay(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> RecoveryView:
+        """Deliver to the endpoint the events of the window it never received: of `event_types`, or of
+        the types it subscribes to now."""
+        endpoint = await self._endpoint(tenant, endpoint_id, enabled=True)
+        since, until = window(
+            since, until, now=datetime.now(UTC), retention_days=self._settings.log_retention_days
+        )
+        types = list(event_types) if event_types is not None else endpoint.event_types
+        if types is None:  # every event type, as a subscription to all means
+            types = [t.name for t in EVENT_TYPES]
+        total = await self._count(
+            queries.event_query(tenant=tenant, accepted_since=since, accepted_until=until, event_types=types)
+        )
+        bounded(total, "events", limit=self._max)
+        return await self._start(
+            endpoint, RecoveryKind.REPLAY, since=since, until=until, event_types=types, total=total
+        )
+
+    async def _start(
+        self,
+        endpoint: Endpoint,
+        kind: RecoveryKind,
+        *,
+        since: datetime,
+        until: datetime,
+        event_types: list[str] | None,
+        total: int,
+        counts: RecoveryCounts | None = None,
+    ) -> RecoveryView:
+        settings = self._settings
+        state = RecoveryState(
+            recovery_id=ids.new_recovery_id(),
+            kind=kind,
+            tenant=endpoint.tenant,
+            endpoint_id=endpoint.id,
+            since=since,
+            until=until,
+            event_types=event_types,
+            total=total,
+            counts=counts or RecoveryCounts(),
+            started_at=datetime.now(UTC),
+        )
+        workflow_id = ids.recovery_workflow_id(endpoint.tenant, endpoint.id)
+        try:
+            handle = await self._client.start_workflow(
+                RecoveryWorkflow.run,
+                RecoveryInput(
+                    state=state,
+                    rate=settings.recovery_rate,
+                    page_size=page_size(settings.recovery_rate),
+                    # A replay's deliveries are made with the policy an event accepted now would have.
+                    policy=DeliveryPolicy(
+                        retry_delays=settings.retry_delays,
+                        attempt_timeout=settings.delivery_timeout,
+                        retry_window=settings.retry_window_seconds,
+                    ),
+                    progress=RecoveryProgress(counts=state.counts),
+                ),
+                id=workflow_id,
+                task_queue=settings.task_queue,
+                # One at a time: refused while a run of this id is open; a new one once it has closed.
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(sa.TENANT, endpoint.tenant),
+                        SearchAttributePair(sa.ENDPOINT_ID, endpoint.id),
+                        SearchAttributePair(sa.RECOVERY_ID, state.recovery_id),
+                    ]
+                ),
+                memo={MEMO_STATE: state},
+                rpc_timeout=self._rpc,
+            )
+        except WorkflowAlreadyStartedError:
+            raise await self._already_running(endpoint) from None
+        return RecoveryView(state=state, left=left(state), workflow_url=self._url(workflow_id, handle.run_id))
+
+    async def _already_running(self, endpoint: Endpoint) -> Conflict:
+        running = await self._describe(ids.recovery_workflow_id(endpoint.tenant, endpoint.id))
+        recovery_id = running.typed_search_attributes.get(sa.RECOVERY_ID) if running else None
+        path = f"/v1/webhooks/endpoints/{endpoint.id}/recoveries/{recovery_id}"
+        return Conflict(
+            f"recovery {recovery_id} is running for endpoint {endpoint.id}, and one runs at a time: follow "
+            f"it at GET {path}, or cancel it with DELETE {path}"
+        )
+
+    async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
+        try:
+            return await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+
+    async def _find(self, tenant: str, endpoint_id: str, recovery_id: str) -> WorkflowExecution:
+        """The newest run of a recovery of this tenant's endpoint: the endpoint's newest run when it is
+        that recovery (just started, it may not be listed yet), else found by visibility."""
+        await self._endpoint(tenant, endpoint_id)
+        not_found = NotFound(f"recovery {recovery_id} of endpoint {endpoint_id} not found")
+        if not recovery_id.startswith("rec_"):
+            raise not_found
+        workflow_id = ids.recovery_workflow_id(tenant, endpoint_id)
+        latest = await self._describe(workflow_id)
+        if latest is not None and latest.typed_search_attributes.get(sa.RECOVERY_ID) == recovery_id:
+            return latest
+        query = queries.recovery_query(tenant=tenant, endpoint_id=endpoint_id, recovery_id=recovery_id)
+        async for execution in self._client.list_workflows(query, limit=1, rpc_timeout=self._rpc):
+            if execution.id == workflow_id:
+                return execution
+        raise not_found
+
+    async def _view(self, execution: WorkflowExecution) -> RecoveryView:
+        state: RecoveryState = await execution.memo_value(MEMO_STATE, type_hint=RecoveryState)
+        if execution.status is WorkflowExecutionStatus.RUNNING:
+            state = await self._progress(execution)
+        elif execution.status in _CLOSED_STATUS:  # not by its own hand: it has no final state
+            status = _CLOSED_STATUS[execution.status]
+            state = state.model_copy(
+                update={
+                    "status": status,
+                    "finished_at": execution.close_time,
+                    "reason": f"its workflow was {execution.status.name.lower().replace('_', ' ')}",
+                }
+            )
+        return RecoveryView(
+            state=state, left=left(state), workflow_url=self._url(execution.id, execution.run_id)
+        )
+
+    async def _progress(self, execution: WorkflowExecution) -> RecoveryState:
+        handle = self._client.get_workflow_handle_for(
+            RecoveryWorkflow.run, execution.id, run_id=execution.run_id
+        )
+        try:
+            return await handle.query(RecoveryWorkflow.progress, rpc_timeout=self._rpc)
+        except WorkflowQueryFailedError:
+            raise Unavailable("the recovery could not say how far it is; try again") from None
+        except RPCError as err:
+            if is_timeout(err):  # a query is answered by a worker: none did in time
+                raise Unavailable(
+                    f"no worker answered within {self._rpc.total_seconds():g} s to say how far the recovery "
+                    "is; it goes on once one is back. Try again"
+                ) from None
+            raise
+
+    def _url(self, workflow_id: str, run_id: str | None) -> str | None:
+        base = self._settings.ui_url
+        if not base:
+            return None
+        url = f"{base}/namespaces/{quote(self._client.namespace)}/workflows/{quote(workflow_id, safe='')}"
+        return f"{url}/{quote(run_id, safe='')}/history" if run_id else url
+
+    @boundary
+    async def get(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
+        """One recovery: what it did so far, or in all once it has finished."""
+        return await self._view(await self._find(tenant, endpoint_id, recovery_id))
+
+    @boundary
+    async def list(
+        self, tenant: str, endpoint_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> RecoveryViewPage:
+        """The endpoint's recoveries, the running one first, then the newest."""
+        await self._endpoint(tenant, endpoint_id)
+        token = queries.decode_cursor(cursor, tenant=tenant, key=self._cursor_key) if cursor else None
+        pages = self._client.list_workflows(
+            queries.recovery_query(tenant=tenant, endpoint_id=endpoint_id),
+            page_size=limit,
+            next_page_token=token,
+            rpc_timeout=self._rpc,
+        )
+        try:
+            await pages.fetch_next_page()
+        except RPCError as err:
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise InvalidInput(queries.INVALID_CURSOR, field=("cursor",), location="query") from None
+            raise
+        next_token = pages.next_page_token
+        return RecoveryViewPage(
+            items=builtins.list(await asyncio.gather(*(self._view(e) for e in pages.current_page or []))),
+            next_cursor=(
+                queries.encode_cursor(next_token, tenant=tenant, key=self._cursor_key) if next_token else None
+            ),
+        )
+
+    @boundary
+    async def cancel(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
+        """Ask a running recovery to stop: the page in flight finishes and is counted, no other starts.
+        Answers once it has stopped, or after the RPC timeout with it still stopping."""
+        execution = await self._find(tenant, endpoint_id, recovery_id)
+        if execution.status is not WorkflowExecutionStatus.RUNNING:
+            status = (await self._view(execution)).state.status.value
+            raise Conflict(f"recovery {recovery_id} is {status} already; there is nothing to cancel")
+        handle = self._client.get_workflow_handle_for(
+            RecoveryWorkflow.run, execution.id, run_id=execution.run_id
+        )
+        try:
+            await handle.cancel(rpc_timeout=self._rpc)
+        except RPCError as err:
+            # Closed, or continued as new, since it was found: ask the run it is now.
+            if err.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            return await self.cancel(tenant, endpoint_id, recovery_id)
+        try:
+            await asyncio.wait_for(handle.result(follow_runs=False), self._rpc.total_seconds())
+        except TimeoutError:
+            pass  # still finishing its page: the answer says `cancel_requested`
+        except WorkflowFailureError:
+            pass  # ended otherwise (terminated meanwhile, say): the answer says how
+        found = await self._find(tenant, endpoint_id, recovery_id)
+        try:
+            return await self._view(found)
+        except Unavailable:
+            # No worker to say how far it is: the cancel is recorded all the same, and is answered so.
+            state = await found.memo_value(MEMO_STATE, type_hint=RecoveryState)
+            state = state.model_copy(update={"cancel_requested": True})
+            return RecoveryView(state=state, left=left(state), workflow_url=self._url(found.id, found.run_id))

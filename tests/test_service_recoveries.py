@@ -1,0 +1,58 @@
+"""service/recoveries.py's rules: the window, the bound, the page size and what is left."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from core.models import RecoveryCounts, RecoveryKind, RecoveryState, RecoveryStatus
+from service.errors import InvalidInput
+from service.recoveries import MAX_CANDIDATES, bounded, left, page_size, window
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def test_a_window_ends_at_the_latest_now_and_reaches_back_at_most_the_retention() -> None:
+    since = NOW - timedelta(days=2)
+    assert window(since, None, now=NOW, retention_days=30) == (since, NOW)
+    assert window(since, NOW + timedelta(hours=1), now=NOW, retention_days=30) == (since, NOW)
+    early = NOW - timedelta(hours=1)
+    assert window(since, early, now=NOW, retention_days=30) == (since, early)
+    with pytest.raises(InvalidInput, match=r"log retention \(30 days\)") as too_old:
+        window(NOW - timedelta(days=31), None, now=NOW, retention_days=30)
+    assert too_old.value.field == ("since",)
+    with pytest.raises(InvalidInput, match="before until"):
+        window(early, early, now=NOW, retention_days=30)
+    with pytest.raises(InvalidInput, match="before until"):
+        window(NOW + timedelta(minutes=1), None, now=NOW, retention_days=30)
+
+
+def test_more_candidates_than_one_recovery_takes_is_refused_saying_how_to_narrow_it() -> None:
+    bounded(MAX_CANDIDATES, "events")
+    with pytest.raises(InvalidInput, match="holds 10001 events, more than the 10000") as refused:
+        bounded(MAX_CANDIDATES + 1, "events")
+    assert "narrow it" in refused.value.message
+
+
+@pytest.mark.parametrize(("rate", "size"), [(10, 10), (0.5, 1), (2.5, 3), (1000, 50)])
+def test_a_page_is_a_second_of_deliveries_within_bounds(rate: float, size: int) -> None:
+    assert page_size(rate) == size
+
+
+def test_left_is_what_was_not_dealt_with() -> None:
+    state = RecoveryState(
+        recovery_id="rec_1",
+        kind=RecoveryKind.RECOVER,
+        tenant="acme",
+        endpoint_id="ep_1",
+        since=NOW - timedelta(days=1),
+        until=NOW,
+        total=40,
+        counts=RecoveryCounts(done=10, failed=1, expired=4),
+        started_at=NOW,
+    )
+    assert left(state) == 25
+    assert left(state.model_copy(update={"status": RecoveryStatus.CANCELED})) == 25
+    assert left(state.model_copy(update={"status": RecoveryStatus.COMPLETED})) == 0
+    assert left(state.model_copy(update={"counts": RecoveryCounts(done=45)})) == 0

@@ -1,0 +1,240 @@
+"""`RecoveryWorkflow` on the time-skipping test server, its pages played by fake activities.
+
+What the pages do against a real Temporal is tested end to end (test_recovery_e2e.py); here, what the
+workflow does with them: the pace (one durable timer per page, read from the history), continue-as-new
+with the cursor and the counts, a cancel that lets the page in flight finish, a stop when the endpoint
+is disabled, and our faults retried rather than fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sysconfig
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from core.models import (
+    DeliveryPolicy,
+    RecoveryCounts,
+    RecoveryInput,
+    RecoveryKind,
+    RecoveryPage,
+    RecoveryPageRequest,
+    RecoveryState,
+    RecoveryStatus,
+)
+from core.temporal import ensure_search_attributes
+from workflows.recovery import MEMO_STATE, RecoveryWorkflow
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+POLICY = DeliveryPolicy(retry_delays=[1.0], attempt_timeout=5)
+
+
+@pytest.fixture(scope="module")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    server = str(Path(sysconfig.get_path("scripts")) / "temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server, data_converter=pydantic_data_converter
+    ) as env:
+        await ensure_search_attributes(env.client)
+        yield env
+
+
+def page(
+    done: int = 0, *, skipped: int = 0, cursor: str | None = None, stopped: str | None = None
+) -> RecoveryPage:
+    return RecoveryPage(
+        counts=RecoveryCounts(done=done, skipped=skipped), next_cursor=cursor, stopped=stopped
+    )
+
+
+class Pages:
+    """Plays `pages` in order as both page activities, recording each request; the page numbered `hold`
+    waits for `release` (and says it has started with `entered`); the first `faults` tries raise."""
+
+    def __init__(self, pages: list[RecoveryPage], *, hold: int | None = None, faults: int = 0) -> None:
+        self.pages = pages
+        self.hold = hold
+        self.faults = faults
+        self.requests: list[RecoveryPageRequest] = []
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _play(self, request: RecoveryPageRequest) -> RecoveryPage:
+        if self.faults:
+            self.faults -= 1
+            raise RuntimeError("the store is down")
+        self.requests.append(request)
+        index = len(self.requests) - 1
+        if index == self.hold:
+            self.entered.set()
+            await self.release.wait()
+        return self.pages[index]
+
+    @activity.defn(name="recover_page")
+    async def recover_page(self, request: RecoveryPageRequest) -> RecoveryPage:
+        return await self._play(request)
+
+    @activity.defn(name="replay_page")
+    async def replay_page(self, request: RecoveryPageRequest) -> RecoveryPage:
+        return await self._play(request)
+
+
+async def start(
+    client: Client,
+    task_queue: str,
+    *,
+    total: int,
+    rate: float = 10,
+    page_size: int = 10,
+    pages_per_run: int = 200,
+    kind: RecoveryKind = RecoveryKind.RECOVER,
+) -> WorkflowHandle[RecoveryWorkflow, RecoveryState]:
+    state = RecoveryState(
+        recovery_id=f"rec_{uuid.uuid4().hex[:8]}",
+        kind=kind,
+        tenant="t",
+        endpoint_id="ep_1",
+        since=NOW - timedelta(days=1),
+        until=NOW,
+        total=total,
+        started_at=NOW,
+    )
+    return await client.start_workflow(
+        RecoveryWorkflow.run,
+        RecoveryInput(
+            state=state, rate=rate, page_size=page_size, pages_per_run=pages_per_run, policy=POLICY
+        ),
+        id=f"recovery:t:{state.recovery_id}",
+        task_queue=task_queue,
+        memo={MEMO_STATE: state},
+    )
+
+
+async def timers(handle: WorkflowHandle[RecoveryWorkflow, RecoveryState]) -> list[float]:
+    history = await handle.fetch_history()
+    return [
+        e.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds()
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+
+
+async def test_each_page_that_made_deliveries_is_paced_by_one_timer(env: WorkflowEnvironment) -> None:
+    pages = Pages(
+        [page(10, cursor="c1"), page(10, cursor="c2"), page(0, skipped=10, cursor="c3"), page(4, skipped=6)]
+    )
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+    ):
+        handle = await start(env.client, queue, total=40, rate=10)
+        state = await handle.result()
+    assert state.status is RecoveryStatus.COMPLETED and state.reason is None
+    assert state.counts == RecoveryCounts(done=24, skipped=16)
+    assert state.finished_at is not None
+    assert [r.cursor for r in pages.requests] == [None, "c1", "c2", "c3"]
+    assert {r.page_size for r in pages.requests} == {10}
+    # Ten deliveries at 10/s: a second from the start of the page, less the time the page took. None
+    # after a page that made no delivery, nor after the last page.
+    waits = await timers(handle)
+    assert len(waits) == 2
+    assert all(0.5 < w <= 1.0 for w in waits), waits
+
+
+async def test_a_big_window_continues_as_new_carrying_its_cursor_and_counts(env: WorkflowEnvironment) -> None:
+    pages = Pages([page(3, cursor=f"c{i + 1}") for i in range(4)] + [page(3)])
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.replay_page]
+    ):
+        handle = await start(
+            env.client, queue, total=15, rate=100, page_size=3, pages_per_run=2, kind=RecoveryKind.REPLAY
+        )
+        state = await handle.result()
+    assert state.status is RecoveryStatus.COMPLETED
+    assert state.counts.done == 15
+    assert [r.cursor for r in pages.requests] == [None, "c1", "c2", "c3", "c4"]
+    # Three runs of two, two and one page; the first continued as new.
+    first = await env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
+    assert first.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
+    latest = await env.client.get_workflow_handle(handle.id).describe()
+    assert latest.status is WorkflowExecutionStatus.COMPLETED and latest.run_id != first.run_id
+    # The memo, which lists read, holds the final state.
+    assert await latest.memo_value(MEMO_STATE, type_hint=RecoveryState) == state
+
+
+async def test_cancel_lets_the_page_in_flight_finish_and_starts_no_other(env: WorkflowEnvironment) -> None:
+    pages = Pages([page(10, cursor="c1"), page(10, cursor="c2"), page(10)], hold=1)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+    ):
+        handle = await start(env.client, queue, total=30)
+        await asyncio.wait_for(pages.entered.wait(), 30)
+        await handle.cancel()
+        progress = await _wait_for_progress(handle, lambda s: s.cancel_requested)
+        assert progress.status is RecoveryStatus.RUNNING  # until the page in flight is in
+        pages.release.set()
+        state = await handle.result()
+    assert state.status is RecoveryStatus.CANCELED and state.reason == "canceled on request"
+    assert state.counts.done == 20  # the page in flight was counted
+    assert len(pages.requests) == 2
+    assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
+
+
+async def test_cancel_during_the_pace_stops_at_once(env: WorkflowEnvironment) -> None:
+    pages = Pages([page(10, cursor="c1"), page(10)])
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+    ):
+        # 10 deliveries at 0.01/s: a wait of some 17 minutes after the first page.
+        handle = await start(env.client, queue, total=20, rate=0.01)
+        await _wait_for_progress(handle, lambda s: s.counts.done == 10)
+        await handle.cancel()
+        state = await handle.result()
+    assert state.status is RecoveryStatus.CANCELED
+    assert state.counts.done == 10 and len(pages.requests) == 1
+
+
+async def test_a_disabled_endpoint_stops_it_saying_why(env: WorkflowEnvironment) -> None:
+    reason = "endpoint ep_1 was disabled; enable it, then start again"
+    pages = Pages([page(10, cursor="c1"), page(0, cursor="c1", stopped=reason)])
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+    ):
+        state = await (await start(env.client, queue, total=30)).result()
+    assert (state.status, state.reason, state.counts.done) == (RecoveryStatus.CANCELED, reason, 10)
+
+
+async def test_a_fault_of_ours_is_retried_not_fatal(env: WorkflowEnvironment) -> None:
+    pages = Pages([page(2)], faults=2)
+    queue = f"tq-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+    ):
+        state = await (await start(env.client, queue, total=2)).result()
+    assert state.status is RecoveryStatus.COMPLETED and state.counts.done == 2
+
+
+async def _wait_for_progress(
+    handle: WorkflowHandle[RecoveryWorkflow, RecoveryState], check: Callable[[RecoveryState], bool]
+) -> RecoveryState:
+    for _ in range(300):
+        state = await handle.query(RecoveryWorkflow.progress)
+        if check(state):
+            return state
+        await asyncio.sleep(0.1)
+    raise AssertionError("the recovery never reached the expected progress")
