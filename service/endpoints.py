@@ -36,7 +36,7 @@ def checked_secret(secret: str) -> str:
     body = secret.removeprefix("whsec_")
     try:
         raw = base64.b64decode(body, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: not ASCII at all
         raw = b""
     if not secret.startswith("whsec_") or not 24 <= len(raw) <= 64:
         raise InvalidInput(
