@@ -64,6 +64,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def long_poll_flags(worker_health_window: float) -> tuple[str, ...]:
+    """The dev server's long poll, a third of the window in which /healthz expects a worker to poll (and
+    never longer than Temporal's own 60 s): a live worker then always polls well within the window."""
+    seconds = max(1, min(60, int(worker_health_window // 3)))
+    return ("--dynamic-config-value", f'matching.longPollExpirationInterval="{seconds}s"')
+
+
 def local_stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     """The settings of a stack of its own on this machine: `data_dir` and free ports for everything.
 
@@ -205,6 +212,7 @@ class Stack:
                     "--ui-codec-endpoint",
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
+                    *long_poll_flags(s.worker_health_window),
                     *search_attributes.dev_server_flags(),
                 ]
             )

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     worker_max_workflow_tasks: int = Field(
         default=50, ge=2, le=10_000, description="workflow tasks one worker process runs at once"
     )
+    worker_health_window: float = Field(
+        default=90,
+        ge=3,
+        le=3600,
+        description="seconds without a worker polling the task queue before /healthz says there is none; "
+        "longer than the server's long poll (matching.longPollExpirationInterval, 60 s by default)",
+    )
     allow_private_urls: bool = False
     egress_proxy: SecretStr | None = Field(
         default=None,

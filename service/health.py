@@ -18,12 +18,15 @@ from core.temporal import is_unreachable
 from service.models import Health
 
 TIMEOUT = timedelta(seconds=3)
-# Temporal lists the pollers it saw lately; a live worker's long poll renews within ~70 s.
-POLLER_FRESHNESS_SECONDS = 90
 
 
-async def check(client: Client, store: EndpointStore, task_queue: str) -> Health:
-    """Each check's answer, stopping at the first that fails (what is behind it cannot be known)."""
+async def check(client: Client, store: EndpointStore, task_queue: str, *, worker_window: float) -> Health:
+    """Each check's answer, stopping at the first that fails (what is behind it cannot be known).
+
+    Temporal lists the pollers it saw lately, each with the time of its latest poll; a live worker polls
+    again as soon as a long poll ends empty, so one that has not polled for `worker_window` (longer than
+    the server's long poll) is gone.
+    """
     try:
         await asyncio.wait_for(asyncio.to_thread(store.ping), TIMEOUT.total_seconds())
     except (SQLAlchemyError, TimeoutError) as err:
@@ -43,8 +46,8 @@ async def check(client: Client, store: EndpointStore, task_queue: str) -> Health
             raise
         return Health(False, {"store": "ok", "temporal": f"unreachable: {err}"})
     now = time.time()
-    live = [p for p in queue.pollers if now - p.last_access_time.ToSeconds() < POLLER_FRESHNESS_SECONDS]
+    live = [p for p in queue.pollers if now - p.last_access_time.ToSeconds() < worker_window]
     if not live:
-        workers = f"no worker has polled the task queue in the last {POLLER_FRESHNESS_SECONDS} s"
+        workers = f"no worker has polled the task queue in the last {worker_window:g} s"
         return Health(False, {"store": "ok", "temporal": "ok", "workers": workers})
     return Health(True, {"store": "ok", "temporal": "ok", "workers": len(live)})

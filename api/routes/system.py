@@ -21,7 +21,10 @@ JWKS_MAX_AGE_SECONDS = 300
 @router.get("/healthz")
 async def healthz(services: ServicesDep) -> JSONResponse:
     """200 when the store and Temporal answer and a worker polls the task queue; 503 with the reason."""
-    found = await health.check(services.temporal, services.store, services.settings.task_queue)
+    settings = services.settings
+    found = await health.check(
+        services.temporal, services.store, settings.task_queue, worker_window=settings.worker_health_window
+    )
     return JSONResponse(
         {"status": "ok" if found.ok else "unavailable", **found.checks}, 200 if found.ok else 503
     )
