@@ -22,7 +22,7 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 	$(BIN)/python -m uvicorn examples.receiver:app --host 127.0.0.1 --port $${RECEIVER_PORT:-9000} --log-level warning
 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} --dist loadfile
 
 bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 25 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run

@@ -35,6 +35,8 @@ TEST_ENCRYPTION_KEYS = "test1:" + base64.b64encode(b"test key: encrypts payloads
 TEST_KEYRING = Keyring.parse(TEST_ENCRYPTION_KEYS)
 OPERATOR_KEY = "op_test_" + "z" * 20
 OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
+# `make test` runs the suite in two processes (pytest-xdist), each with a stack of its own and its own log.
+STACK_LOG = OUTPUT / f"stack-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
 
 
 def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
@@ -55,7 +57,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
-    log = (OUTPUT / "stack.log").resolve()
+    log = STACK_LOG.resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
     stack = start_stack(data_dir, log)
     try:

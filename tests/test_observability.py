@@ -23,7 +23,7 @@ from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRe
 from core.temporal import connect
 from launcher import Stack, free_port
 from tests.conftest import (
-    OUTPUT,
+    STACK_LOG,
     create_endpoint,
     emit,
     settled,
@@ -157,7 +157,7 @@ def test_one_log_line_per_attempt_without_secrets(
     event_id = emit(api, "customer.created", data={"object": {"id": "c_1", "note": marker}})["id"]
     delivery_id = f"{event_id}:{endpoint['id']}"
     wait_delivery(api, delivery_id, settled)
-    log = (OUTPUT / "stack.log").resolve()
+    log = STACK_LOG.resolve()
 
     def two_lines() -> list[str] | None:
         found = _lines_about(log, delivery_id)
