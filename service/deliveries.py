@@ -58,6 +58,9 @@ from workflows.delivery import DeliveryWorkflow
 
 LISTED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
 WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow")
+# An event page lists at most this many deliveries started after the event (replays); every one of them
+# is also in its endpoint's history.
+LATER_DELIVERIES_SHOWN = 1000
 
 
 def summary(
@@ -395,7 +398,21 @@ class Deliveries:
                 webhook_type=event.webhook_type,
             )
 
-        return list(await asyncio.gather(*(one(e) for e in event.endpoint_ids)))
+        decided = list(await asyncio.gather(*(one(e) for e in event.endpoint_ids)))
+        return decided + await self._later_deliveries(tenant, event)
+
+    async def _later_deliveries(self, tenant: str, event: EventInput) -> builtins.list[DeliverySummary]:
+        """Deliveries of the event started after it was accepted (a replay to an endpoint that missed it),
+        from visibility, which sees them a moment after they start."""
+        decided = set(event.endpoint_ids)
+        query = queries.delivery_query(tenant=tenant, event_ids=[event.event_id])
+        found = [
+            _of_execution(execution)
+            async for execution in self._client.list_workflows(
+                query, limit=LATER_DELIVERIES_SHOWN, rpc_timeout=self._rpc
+            )
+        ]
+        return sorted((d for d in found if d.endpoint_id not in decided), key=lambda d: d.created_at)
 
 
 async def read_event_input(

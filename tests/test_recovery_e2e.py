@@ -174,6 +174,14 @@ def test_replay_after_a_disabled_endpoint_is_enabled_again(api: httpx.Client, re
         assert replayed["origin"] == "replay"
         assert [a["trigger"] for a in replayed["attempts"]] == ["scheduled"]
     assert delivery(api, f"{received}:{ep}")["origin"] == "event"
+    # The event's own page lists the replayed delivery beside those decided when it was accepted.
+
+    def on_event_page() -> list[Any] | None:
+        listed = api.get(f"/v1/events/{missed[0]}").json()["deliveries"]
+        return listed if any(d["id"] == f"{missed[0]}:{ep}" for d in listed) else None
+
+    [listed] = [d for d in wait_for(on_event_page, what="the replay on the event") if d["endpoint_id"] == ep]
+    assert listed["status"] == "succeeded"
     ids = sorted(r.headers["webhook-id"] for r in receiver.requests("/missed"))
     assert ids == sorted(f"{e}:{ep}" for e in [*missed, received])
     for event_id in before + unsubscribed:
