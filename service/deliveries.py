@@ -57,7 +57,7 @@ from service.models import (
 from workflows.delivery import DeliveryWorkflow
 
 LISTED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
-WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow")
+WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow", "RecoveryWorkflow")
 # An event page lists at most this many deliveries started after the event (replays); every one of them
 # is also in its endpoint's history.
 LATER_DELIVERIES_SHOWN = 1000

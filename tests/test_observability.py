@@ -121,7 +121,15 @@ def test_a_delivery_workflow_ended_without_settling_is_failed_listed_and_counted
     delivery_id = f"{event_id}:{endpoint['id']}"
     wait_delivery(api, delivery_id, lambda d: d["next_attempt_at"] is not None)
     broken = {"workflow_type": "DeliveryWorkflow"}
-    before = value(scrape(f"{stack.api_url}/metrics"), "webhooks_workflows_closed_abnormally", **broken)
+    metrics = scrape(f"{stack.api_url}/metrics")
+    before = value(metrics, "webhooks_workflows_closed_abnormally", **broken)
+    gauged = {
+        s.labels["workflow_type"]
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+        if s.name == "webhooks_workflows_closed_abnormally"
+    }
+    assert gauged == {"EventWorkflow", "DeliveryWorkflow", "RecoveryWorkflow"}
 
     async def terminate() -> None:
         client = await connect(stack.settings)
