@@ -45,7 +45,7 @@ from core.models import (
 from core.store import Endpoint, EndpointStore
 from service import queries
 from service.boundary import boundary, in_store
-from service.errors import Conflict, InvalidInput, MayHaveBeenApplied, NotFound
+from service.errors import Conflict, MayHaveBeenApplied, NotFound
 from service.models import (
     AttemptInProgress,
     DeliveryCounts,
@@ -167,23 +167,16 @@ class Deliveries:
         query = queries.delivery_query(
             tenant=tenant, endpoint_id=endpoint_id, status=status, event_type=event_type
         )
-        token = queries.decode_cursor(cursor, tenant=tenant, key=self._cursor_key) if cursor else None
-        pages = self._client.list_workflows(
-            query, page_size=limit, next_page_token=token, rpc_timeout=self._rpc
+        page = await queries.list_page(
+            self._client,
+            query,
+            tenant=tenant,
+            cursor=cursor,
+            limit=limit,
+            cursor_key=self._cursor_key,
+            rpc_timeout=self._rpc,
         )
-        try:
-            await pages.fetch_next_page()
-        except RPCError as err:
-            if err.status is RPCStatusCode.INVALID_ARGUMENT:
-                raise InvalidInput(queries.INVALID_CURSOR, field=("cursor",), location="query") from None
-            raise
-        next_token = pages.next_page_token
-        return DeliveryPage(
-            items=[_of_execution(e) for e in pages.current_page or []],
-            next_cursor=(
-                queries.encode_cursor(next_token, tenant=tenant, key=self._cursor_key) if next_token else None
-            ),
-        )
+        return DeliveryPage(items=[_of_execution(e) for e in page.executions], next_cursor=page.next_cursor)
 
     @boundary
     async def count(self, tenant: str, endpoint_id: str, *, since: datetime) -> DeliveryCounts:

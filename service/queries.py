@@ -14,10 +14,12 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.common import TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from core import search_attributes as sa
 from core.models import DeliveryStatus
@@ -151,3 +153,36 @@ def decode_cursor(cursor: str, *, tenant: str, key: bytes) -> bytes:
     if not token or not hmac.compare_digest(mac, _cursor_mac(token, tenant, key)):
         raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query")
     return token
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    executions: list[WorkflowExecution]
+    next_cursor: str | None
+
+
+async def list_page(
+    client: Client,
+    query: str,
+    *,
+    tenant: str,
+    cursor: str | None,
+    limit: int,
+    cursor_key: bytes,
+    rpc_timeout: timedelta,
+) -> Page:
+    """One page of the workflows `query` finds, from `cursor` on; the next page's cursor, made for
+    `tenant`, or None on the last page."""
+    token = decode_cursor(cursor, tenant=tenant, key=cursor_key) if cursor else None
+    pages = client.list_workflows(query, page_size=limit, next_page_token=token, rpc_timeout=rpc_timeout)
+    try:
+        await pages.fetch_next_page()
+    except RPCError as err:
+        if err.status is RPCStatusCode.INVALID_ARGUMENT:  # a token Temporal no longer accepts
+            raise InvalidInput(INVALID_CURSOR, field=("cursor",), location="query") from None
+        raise
+    next_token = pages.next_page_token
+    return Page(
+        executions=list(pages.current_page or []),
+        next_cursor=encode_cursor(next_token, tenant=tenant, key=cursor_key) if next_token else None,
+    )

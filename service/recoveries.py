@@ -354,26 +354,17 @@ class Recoveries:
     ) -> RecoveryViewPage:
         """The endpoint's recoveries, the running one first, then the newest."""
         await self._endpoint(tenant, endpoint_id)
-        token = queries.decode_cursor(cursor, tenant=tenant, key=self._cursor_key) if cursor else None
-        pages = self._client.list_workflows(
+        page = await queries.list_page(
+            self._client,
             queries.recovery_query(tenant=tenant, endpoint_id=endpoint_id),
-            page_size=limit,
-            next_page_token=token,
+            tenant=tenant,
+            cursor=cursor,
+            limit=limit,
+            cursor_key=self._cursor_key,
             rpc_timeout=self._rpc,
         )
-        try:
-            await pages.fetch_next_page()
-        except RPCError as err:
-            if err.status is RPCStatusCode.INVALID_ARGUMENT:
-                raise InvalidInput(queries.INVALID_CURSOR, field=("cursor",), location="query") from None
-            raise
-        next_token = pages.next_page_token
-        return RecoveryViewPage(
-            items=builtins.list(await asyncio.gather(*(self._view(e) for e in pages.current_page or []))),
-            next_cursor=(
-                queries.encode_cursor(next_token, tenant=tenant, key=self._cursor_key) if next_token else None
-            ),
-        )
+        views = await asyncio.gather(*(self._view(e) for e in page.executions))
+        return RecoveryViewPage(items=builtins.list(views), next_cursor=page.next_cursor)
 
     @boundary
     async def cancel(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
