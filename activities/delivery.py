@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -32,6 +33,12 @@ from core.store import Endpoint, EndpointStore
 
 RESPONSE_BODY_LIMIT = 4096
 STORE_TIMEOUT = 5.0  # seconds an attempt waits for the endpoint store before it counts as unavailable
+# The most a receiver's Retry-After is honoured (the workflow also caps it at a day): a number kept small
+# enough for any timedelta, whatever a receiver sends.
+RETRY_AFTER_CAP_SECONDS = 86_400.0
+# Seconds an attempt gives, after its POST, to counting it in the endpoint's health and sending the
+# operational events that follow (store writes and reads, a Temporal start).
+HEALTH_BUDGET = 10.0
 USER_AGENT = "flexprice-webhooks/1.0"
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -50,15 +57,15 @@ def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():  # isdigit alone takes "²", which float() refuses
+        return min(float(value), RETRY_AFTER_CAP_SECONDS)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), RETRY_AFTER_CAP_SECONDS)
 
 
 class InfraFault(Exception):
@@ -181,45 +188,61 @@ class DeliveryActivities:
         # Waiting for the endpoint's rate limit, or for a free connection to it, is not an attempt: if
         # none comes in time, the try fails as ours and Temporal tries again later. The POST starts with
         # its whole timeout.
+        # One budget of `timeout` for both waits, so that waiting, the POST and the store's calls fit in
+        # the activity's start-to-close timeout (workflows/delivery.py).
+        waits_end = time.monotonic() + request.timeout
         rate = endpoint.rate_limit_per_second
-        if rate and not await self._rates.take(endpoint.id, rate, wait=request.timeout):
+        if rate and not await self._take_token(endpoint.id, rate, wait=request.timeout):
             raise RateLimited(rate, request.timeout)
         try:
-            async with self._gates.slot(endpoint.id, wait=request.timeout):
+            async with self._gates.slot(endpoint.id, wait=max(0.0, waits_end - time.monotonic())):
                 record = await self._post(request, endpoint, _Clock(request, earlier))
         except NoSlot:
             raise EndpointBusy(self._gates.limit, request.timeout) from None
         await self._keep_health(endpoint, record)
         return record
 
+    async def _take_token(self, endpoint_id: str, rate: float, *, wait: float) -> bool:
+        """A token of the endpoint's rate limit within `wait`; `StoreUnavailable` if the store hangs."""
+        try:
+            return await asyncio.wait_for(
+                self._rates.take(endpoint_id, rate, wait=wait), wait + STORE_TIMEOUT
+            )
+        except (SQLAlchemyError, TimeoutError) as err:
+            raise StoreUnavailable() from err
+
     async def _keep_health(self, endpoint: Endpoint, record: AttemptRecord) -> None:
         """Count the attempt in the endpoint's health, and tell the tenant of what changed.
 
-        Best effort: the POST is made, and failing the attempt now would only send it again.
+        Best effort, within `HEALTH_BUDGET`: the POST is made, and failing the attempt now would only
+        send it again.
         """
         try:
-            transitions = await asyncio.wait_for(
-                asyncio.to_thread(
-                    self._health.record,
-                    endpoint.tenant,
-                    endpoint.id,
-                    succeeded=record.outcome is AttemptOutcome.SUCCEEDED,
-                    status_code=record.status_code,
-                    error=record.error,
-                    at=record.started_at,
-                ),
-                STORE_TIMEOUT,
-            )
-            for transition in transitions:
-                await self._notify(endpoint, transition)
+            await asyncio.wait_for(self._count_and_tell(endpoint, record), HEALTH_BUDGET)
         except Exception as err:  # logged; the attempt's own record stands
             attempt_log.warning(
                 "endpoint health not recorded",
                 extra={FIELDS: {"endpoint_id": endpoint.id, "error": f"{type(err).__name__}: {err}"}},
             )
 
+    async def _count_and_tell(self, endpoint: Endpoint, record: AttemptRecord) -> None:
+        transitions = await asyncio.to_thread(
+            self._health.record,
+            endpoint.tenant,
+            endpoint.id,
+            succeeded=record.outcome is AttemptOutcome.SUCCEEDED,
+            status_code=record.status_code,
+            error=record.error,
+            at=record.started_at,
+        )
+        if transitions:  # the rule may just have disabled it: tell of the endpoint as it is now
+            now = await asyncio.to_thread(self._store.get, endpoint.tenant, endpoint.id)
+            for transition in transitions:
+                await self._notify(now or endpoint, transition)
+
     async def _post(self, request: DeliverRequest, endpoint: Endpoint, clock: _Clock) -> AttemptRecord:
-        headers = signature_headers(
+        sign = partial(
+            signature_headers,
             method=endpoint.signature_method,
             msg_id=request.delivery_id,
             timestamp=int(clock.started_at.timestamp()),
@@ -230,6 +253,11 @@ class DeliveryActivities:
             tenant=request.tenant,
             endpoint_id=endpoint.id,
         )
+        try:
+            # In a thread: a jwt tenant's keys are read from the store now and then (core/keys.py).
+            headers = await asyncio.wait_for(asyncio.to_thread(sign), STORE_TIMEOUT)
+        except (SQLAlchemyError, TimeoutError) as err:
+            raise StoreUnavailable() from err
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
         # The endpoint's own headers first: none can take the place of ours (their names are checked
@@ -247,6 +275,11 @@ class DeliveryActivities:
             return clock.record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
         except (httpx.HTTPError, httpx.InvalidURL) as err:  # InvalidURL: saved before a stricter check
             return clock.record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
+        except UnicodeEncodeError:  # a custom header saved before values had to be ASCII: nothing sent
+            return clock.record(
+                AttemptOutcome.RETRYABLE,
+                error="a custom header's value is not ASCII; change the endpoint's headers",
+            )
 
         outcome = classify(response.status_code)
         error = None

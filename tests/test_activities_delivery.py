@@ -185,3 +185,54 @@ def test_retry_after() -> None:
     assert parse_retry_after(http_date, now=now) == 90
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None, now=now) is None
+    # Whatever a receiver sends, a number a timedelta can hold, or nothing.
+    assert parse_retry_after("²", now=now) is None  # str.isdigit() says yes, float() says no
+    assert parse_retry_after("9" * 30, now=now) == 86_400
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == 86_400
+
+
+async def test_whatever_a_receiver_answers_is_an_attempt_not_a_fault_of_ours(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """After the POST, nothing raises: a raise would make Temporal send it again, for ever."""
+    hostile = [
+        Answer(429, b"", {"Retry-After": "\u00b2"}),
+        Answer(503, b"", {"Retry-After": "9" * 40}),
+        Answer(429, b"", {"Retry-After": "Fri, 31 Dec 9999 23:59:59 GMT"}),
+    ]
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/hostile", hostile))
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer)
+            records = [
+                await ActivityEnvironment().run(activities.deliver_once, _request(endpoint, n, timeout=5))
+                for n in range(len(hostile))
+            ]
+    assert [r.status_code for r in records] == [429, 503, 429]
+    assert [r.retry_after_seconds for r in records] == [None, 86_400, 86_400]
+
+
+async def test_a_header_httpx_cannot_send_fails_the_attempt_and_sends_nothing(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """A custom header saved before values had to be ASCII: a failed attempt that says what to change,
+    not an internal error retried for ever."""
+    with Receiver() as receiver:
+        url = receiver.script("/never", [])
+        endpoint = store.create(
+            "t",
+            url=url,
+            signature_method=SignatureMethod.HMAC,
+            event_types=None,
+            description="",
+            enabled=True,
+            headers={"X-Token": "caf\u20ac"},
+        ).id
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer)
+            record = await ActivityEnvironment().run(
+                activities.deliver_once, _request(endpoint, 1, timeout=5)
+            )
+        assert receiver.requests("/never") == []
+    assert record.outcome is AttemptOutcome.RETRYABLE
+    assert record.error == "a custom header's value is not ASCII; change the endpoint's headers"
