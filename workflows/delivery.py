@@ -48,9 +48,10 @@ with workflow.unsafe.imports_passed_through():
 MAX_ATTEMPTS = 100
 JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
-# Temporal's slack on top of what `deliver_once` bounds itself (a wait for a free connection to the
-# endpoint, then the POST, each at most the attempt timeout), so a lost worker is noticed and retried.
-ACTIVITY_GRACE = timedelta(seconds=15)
+# Temporal's slack on top of the two attempt timeouts `deliver_once` may use (waiting for the endpoint's
+# rate limit and a free connection, then the POST): the store's read and signing (5 s each at most) and
+# the health that follows (10 s), with room to spare, so that only a lost worker ever reaches it.
+ACTIVITY_GRACE = timedelta(seconds=25)
 # Our own faults: retried by Temporal until they clear, never by the receiver's schedule.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -235,6 +236,10 @@ class DeliveryWorkflow:
     def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL) -> None:
         if len(self._attempts) >= MAX_ATTEMPTS:
             raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
+        # Its window's end may come in the same workflow task as the request: refused, never accepted
+        # and then dropped by the workflow as it closes.
+        if self._retry_until is not None and workflow.now() >= self._retry_until:
+            raise ValueError("this delivery's retry window has ended")
 
     @workflow.query
     def state(self) -> DeliveryState:
