@@ -154,10 +154,12 @@ HEADERS_FIELD = Field(
 )
 RATE_FIELD = Field(
     default=None,
-    gt=0,
+    # Below six a minute, most attempts would wait longer than their timeout for a token and be tried
+    # again and again by Temporal, for nothing.
+    ge=0.1,
     le=1000,
     description="At most this many deliveries a second to this endpoint, across every worker "
-    "(plus one of burst); null for no limit",
+    "(plus one of burst), from 0.1 to 1000; null for no limit",
 )
 SCHEDULE_FIELD = Field(
     default=None,

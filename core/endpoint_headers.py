@@ -12,6 +12,9 @@ import re
 MAX_HEADERS = 20
 MAX_VALUE = 1024
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}")  # RFC 9110 field names
+# What a value may hold: visible ASCII, spaces and tabs. HTTP allows other bytes only as opaque data,
+# and httpx refuses to encode a non-ASCII str: such a value would fail every attempt.
+_VALUE = re.compile(r"[\t\x20-\x7e]*")
 RESERVED = frozenset(
     {
         "webhook-id",
@@ -49,9 +52,10 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
         if lowered in seen:
             raise ValueError(f"header {name} is given twice")
         seen.add(lowered)
-        if len(value) > MAX_VALUE or any(c in value for c in "\r\n\0"):
+        if len(value) > MAX_VALUE or not _VALUE.fullmatch(value):
             raise ValueError(
-                f"the value of {name} must be at most {MAX_VALUE} characters, with no line breaks"
+                f"the value of {name} must be at most {MAX_VALUE} characters of visible ASCII, spaces "
+                "and tabs (no line breaks, no other characters: percent-encode them)"
             )
     return headers
 

@@ -140,3 +140,22 @@ def test_an_unknown_event_type_filter_is_a_validation_error(api: httpx.Client) -
     [error] = response.json()["detail"]  # FastAPI's shape, as the OpenAPI schema says
     assert error["loc"] == ["query", "event_type"]
     assert "event-types" in error["msg"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("rate_limit_per_second", 1e-300, "greater than or equal to 0.1"),
+        ("rate_limit_per_second", 0, "greater than or equal to 0.1"),
+        ("headers", {"X-Token": "caf\u20ac"}, "visible ASCII"),
+    ],
+)
+def test_an_endpoint_setting_that_could_never_deliver_is_422(
+    api: httpx.Client, field: str, value: object, says: str
+) -> None:
+    """A rate no token ever comes at, a header httpx cannot send: every delivery would be retried for
+    ever. Refused when saved, saying what to send instead."""
+    response = api.post("/v1/webhooks/endpoints", json={"url": f"{NOWHERE}/never", field: value})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", field] and says in error["msg"]
