@@ -60,7 +60,15 @@ class Keyring:
         """`"k2:BASE64,k1:BASE64"` → a keyring that encrypts with k2 and decrypts with both."""
         keys: dict[str, AESGCM] = {}
         order: list[str] = []
-        for entry in filter(None, (e.strip() for e in value.split(","))):
+        raws: list[bytes] = []
+        entries = [e.strip() for e in value.split(",")]
+        if len(entries) > 1 and not all(entries):
+            # "$NEW,$OLD" with $NEW unset: the rotation an operator meant did not happen. Say so.
+            position = entries.index("") + 1
+            raise ValueError(
+                f"WEBHOOKS_ENCRYPTION_KEYS has an empty entry (number {position}): is a variable in it unset?"
+            )
+        for entry in filter(None, entries):
             kid, sep, encoded = entry.partition(":")
             if not sep or not _KID.match(kid):
                 raise ValueError(
@@ -77,10 +85,10 @@ class Keyring:
                 raise ValueError(f"encryption key id {kid} is listed twice")
             keys[kid] = AESGCM(raw)
             order.append(kid)
+            raws.append(raw)
         if not keys:
             raise ValueError("WEBHOOKS_ENCRYPTION_KEYS lists no key")
-        first = base64.b64decode(value.split(",")[0].strip().partition(":")[2])
-        return cls(keys, order[0], first)
+        return cls(keys, order[0], raws[0])
 
     def derive(self, purpose: str) -> bytes:
         """A key for `purpose` (a MAC, say), derived from the current key: it changes when that does."""
