@@ -77,11 +77,11 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
 
 
 def operational_object(endpoint: Endpoint, transition: Transition, health: Health | None) -> dict[str, Any]:
-    """What a `webhook_endpoint.*` event says about an endpoint (never its secret or its headers)."""
+    """What a `webhook_endpoint.*` event says about an endpoint: never its secret, its headers or its URL
+    (which may hold a token, and goes to the tenant's other receivers here)."""
     disabled = endpoint.disabled
     return {
         "id": endpoint.id,
-        "url": endpoint.url,
         "description": endpoint.description,
         "enabled": endpoint.enabled,
         "transition": transition.value,
@@ -93,6 +93,15 @@ def operational_object(endpoint: Endpoint, transition: Transition, health: Healt
         if disabled
         else None,
     }
+
+
+def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> DeliveryPolicy:
+    """How a delivery to an endpoint is made: its own schedule, if it has one, else the service's."""
+    return DeliveryPolicy(
+        retry_delays=retry_schedule if retry_schedule is not None else settings.retry_delays,
+        attempt_timeout=settings.delivery_timeout,
+        retry_window=settings.retry_window_seconds,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -116,35 +125,32 @@ class Events:
         self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
 
     def _policy(self, retry_schedule: list[float] | None) -> DeliveryPolicy:
-        settings = self._settings
-        return DeliveryPolicy(
-            retry_delays=retry_schedule if retry_schedule is not None else settings.retry_delays,
-            attempt_timeout=settings.delivery_timeout,
-            retry_window=settings.retry_window_seconds,
-        )
+        return delivery_policy(self._settings, retry_schedule)
 
     async def notify(self, endpoint: Endpoint, transition: Transition) -> None:
         """Tell the tenant's endpoints that subscribe to it that `endpoint` is failing, has recovered or is
         disabled: an event like any other, whose id names the transition so that telling twice is once.
         Best effort: a failure is logged, and the endpoint's health (the API's) stays right.
         """
-        now = datetime.now(UTC)
-        health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[endpoint.id]
-        when = {
-            Transition.FAILING: health.failing_since,
-            Transition.RECOVERED: health.last_success_at,
-            Transition.DISABLED: endpoint.disabled.at if endpoint.disabled else None,
-        }[transition] or now
-        event_id = ids.operational_event_id(endpoint.id, transition.value, when)
-        submission = EventSubmission(
-            webhook_type=f"webhook_endpoint.{transition.value}",
-            object=operational_object(endpoint, transition, health),
-            id=event_id,
-        )
-        try:
+        webhook_type = f"webhook_endpoint.{transition.value}"
+        try:  # never raises: the change it tells of is made (a PATCH must not answer that it was not)
+            now = datetime.now(UTC)
+            health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[
+                endpoint.id
+            ]
+            when = {
+                Transition.FAILING: health.failing_since,
+                Transition.RECOVERED: health.last_success_at,
+                Transition.DISABLED: endpoint.disabled.at if endpoint.disabled else None,
+            }[transition] or now
+            submission = EventSubmission(
+                webhook_type=webhook_type,
+                object=operational_object(endpoint, transition, health),
+                id=ids.operational_event_id(endpoint.id, transition.value, when),
+            )
             await self.emit(endpoint.tenant, submission)
         except WebhooksError as err:
-            log.warning("could not send %s about %s: %s", submission.webhook_type, endpoint.id, err.message)
+            log.warning("could not send %s about %s: %s", webhook_type, endpoint.id, err.message)
 
     @boundary
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
@@ -156,10 +162,13 @@ class Events:
             raise PayloadTooLarge(f"the payload is larger than {limit} bytes", field=("data", "object"))
         subscribers = await in_store(self._store.subscribers, tenant, submission.webhook_type)
         endpoint_ids = [s.endpoint_id for s in subscribers]
-        if size * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
+        # Each delivery's input holds the body as a JSON string, where every quote and backslash of it
+        # takes two bytes: the budget counts what is stored, not what was sent.
+        stored = len(json.dumps(body, ensure_ascii=False).encode())
+        if stored * max(1, len(endpoint_ids)) > FANOUT_BUDGET_BYTES:
             raise PayloadTooLarge(
-                f"this payload ({size} bytes) to {len(endpoint_ids)} endpoints is more than "
-                f"{FANOUT_BUDGET_BYTES // 1_000_000} MB in all; send a smaller payload",
+                f"this payload ({stored} bytes as stored for each delivery) to {len(endpoint_ids)} endpoints "
+                f"is more than {FANOUT_BUDGET_BYTES // 1_000_000} MB in all; send a smaller payload",
                 field=("data", "object"),
             )
         event_id = submission.id or ids.new_event_id()
