@@ -191,13 +191,12 @@ _CREDIT_NOTE_OBJECT: dict[str, Any] = {
     "currency": "usd",
     "created_at": "2026-11-12T10:00:00Z",
 }
-# What the service sends about an endpoint (webhook_endpoint.*): never its secret or its headers.
+# What the service sends about an endpoint (webhook_endpoint.*): never its secret, headers or URL.
 # `failing_since` is when the run of failed attempts began (for `recovered`, the run that just ended);
 # `disabled.by` is "api" (by hand: API, CLI or dashboard) or "rule" (by the service, after failing for
 # WEBHOOKS_DISABLE_AFTER). The shape is `service.events.operational_object`'s.
 _ENDPOINT_OBJECT: dict[str, Any] = {
     "id": _ENDPOINT,
-    "url": "https://example.com/webhooks/flexprice",
     "description": "billing events",
     "enabled": True,
     "transition": "failing",

@@ -135,6 +135,11 @@ def test_failing_recovered_and_disabled_for_failing_are_told_as_webhooks(
             "webhook_endpoint.failing",
             "webhook_endpoint.disabled",
         ]
+        # It tells of the endpoint as the rule left it: disabled, by the rule, and why.
+        told_disabled = _operational(receiver, "/ops", flaky["id"])[-1][1]
+        assert told_disabled["enabled"] is False and told_disabled["transition"] == "disabled"
+        assert told_disabled["disabled"]["by"] == "rule" and "no 2xx" in told_disabled["disabled"]["reason"]
+        assert "url" not in told_disabled  # a URL may hold a token: not sent to the tenant's other receivers
         assert _operational(receiver, "/everything", flaky["id"]) == []
         assert all("webhook_endpoint" not in r.body.decode() for r in receiver.requests("/flaky"))
         del everything
@@ -255,8 +260,11 @@ def test_a_rate_limit_holds_across_two_workers_and_leaves_other_endpoints_alone(
         second.wait(timeout=60)
         log.close()
     times = [r.at for r in receiver.requests("/limited")]
-    # At most the limit plus the one of burst, in any one-second window.
-    assert _max_in_any_second(times) <= 3, sorted(times)
+    # The bucket lets through at most the limit plus one of burst in any second (3 here), as tokens are
+    # taken; arrivals at the receiver can bunch by one more on a loaded machine. A limiter per worker
+    # would let through twice as many (6 in a second, the 12 within 3 s).
+    assert _max_in_any_second(times) <= 4, sorted(times)
+    assert max(times) - min(times) >= 3.5, sorted(times)  # 11 tokens after the first take 5.5 s at 2/s
     # The other endpoint was not held up: its deliveries were done before the limited ones.
     assert free_done < max(times)
     # Waiting for the limiter is not an attempt: one attempt each, all delivered.
