@@ -269,6 +269,12 @@ def test_the_codec_endpoint_decodes_for_operators_only(
         cookie = browser.cookies.get("webhooks_operator")
         assert cookie is not None
         assert browser.post("/decode", json=body, headers=headers).status_code == 200
+    # A made-up session cookie is no session, and no 500 ("²" passes str.isdigit, not int()).
+    for made_up in (b"\xb2.x", b"99999999999.forged", b"no-dot"):
+        forged: list[tuple[bytes, bytes]] = [(b"cookie", b"webhooks_operator=" + made_up)]
+        assert httpx.get(f"{codec}/", headers=forged).status_code == 200  # the sign-in page
+        with_cookie = [(k.encode(), v.encode()) for k, v in headers.items()] + forged
+        assert httpx.post(f"{codec}/decode", json=body, headers=with_cookie).status_code == 401
 
     # CORS: the Web UI's origin only.
     preflight = {"Origin": ui_origin, "Access-Control-Request-Method": "POST"}

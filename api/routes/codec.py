@@ -50,7 +50,7 @@ def _session_value(key: str, expires: int) -> str:
 
 def _session_valid(key: str, value: str) -> bool:
     expires, _, _mac = value.partition(".")
-    if not expires.isdigit() or int(expires) < time.time():
+    if not (expires.isascii() and expires.isdigit()) or int(expires) < time.time():  # "²" is a digit
         return False
     return hmac.compare_digest(_session_value(key, int(expires)).encode(), value.encode())
 
