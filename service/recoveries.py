@@ -42,7 +42,6 @@ from core import ids
 from core import search_attributes as sa
 from core.catalog import EVENT_TYPES
 from core.models import (
-    DeliveryPolicy,
     DeliveryStatus,
     RecoveryCounts,
     RecoveryInput,
@@ -57,6 +56,7 @@ from core.temporal import is_timeout
 from service import queries
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, NotFound, Unavailable
+from service.events import delivery_policy
 from service.models import RecoveryView, RecoveryViewPage
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
@@ -243,11 +243,7 @@ class Recoveries:
                     rate=settings.recovery_rate,
                     page_size=page_size(settings.recovery_rate),
                     # A replay's deliveries are made with the policy an event accepted now would have.
-                    policy=DeliveryPolicy(
-                        retry_delays=settings.retry_delays,
-                        attempt_timeout=settings.delivery_timeout,
-                        retry_window=settings.retry_window_seconds,
-                    ),
+                    policy=delivery_policy(settings, endpoint.retry_schedule),
                     progress=RecoveryProgress(counts=state.counts),
                 ),
                 id=workflow_id,
