@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         default=50, ge=2, le=10_000, description="workflow tasks one worker process runs at once"
     )
     allow_private_urls: bool = False
+    dashboard_temporal_links: bool = Field(
+        default=False,
+        description="the dashboard links deliveries to the Temporal Web UI (for operators who can open it; "
+        "never for portal sessions)",
+    )
     egress_proxy: SecretStr | None = Field(
         default=None,
         description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",

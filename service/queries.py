@@ -87,6 +87,17 @@ def delivery_query(
     return " AND ".join(clauses)
 
 
+def check_created_window(created_after: datetime | None, created_before: datetime | None) -> None:
+    """`InvalidInput` for a window on `created_at` that ends before it starts (it could list nothing)."""
+    if created_after is not None and created_before is not None and created_after > created_before:
+        raise InvalidInput(
+            "created_after is later than created_before; swap them, or leave one out",
+            field=("created_after",),
+            value=created_after.isoformat(),
+            location="query",
+        )
+
+
 def event_query(
     *, tenant: str, accepted_since: datetime, accepted_until: datetime, event_types: Sequence[str]
 ) -> str:
