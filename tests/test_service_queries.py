@@ -44,6 +44,15 @@ def test_a_window_of_deliveries_still_or_no_longer_running() -> None:
     assert "WebhookEventId IN ('e1', 'e\\'2')" in queries.delivery_query(event_ids=["e1", "e'2"])
 
 
+def test_a_created_window_must_not_end_before_it_starts() -> None:
+    start, end = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
+    for after, before in ((start, end), (start, start), (None, end), (start, None), (None, None)):
+        queries.check_created_window(after, before)
+    with pytest.raises(InvalidInput, match="swap them") as refused:
+        queries.check_created_window(end, start)
+    assert (refused.value.field, refused.value.location) == (("created_after",), "query")
+
+
 def test_events_of_a_window_and_types() -> None:
     query = queries.event_query(
         tenant="acme",
