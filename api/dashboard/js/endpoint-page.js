@@ -318,7 +318,7 @@ function testButton(page, endpoint, types, panels) {
   const result = h("div", { id: "test-result", role: "status", "aria-live": "polite" });
   const send = h("button", { type: "submit", class: "button button-primary" }, "Send test");
   const form = h("form", { class: "test-form" },
-    h("div", { class: "field" }, h("label", { for: "test-type" }, "Event type"), select,
+    h("div", { class: "field" }, h("label", { for: "test-type" }, "Type to send"), select,
       h("p", { id: "test-help", class: "help" }, "An example event of this type, to this endpoint alone: a " +
         "delivery like any other, signed and logged, whose id starts with test_ so that your receiver can " +
         "tell it from a real one.")),
