@@ -18,7 +18,8 @@ export function confirmDialog({ title, body, confirm, danger = false, extra = nu
   const titleId = uid("dialog-title");
   const error = h("div", {});
   const go = h("button", { type: "button", class: `button ${danger ? "button-danger" : "button-primary"}` }, confirm);
-  const cancel = h("button", { type: "button", class: "button", autofocus: true }, "Cancel");
+  // Focused by `ask`, not by an autofocus attribute: a framed page (another product's) may not autofocus.
+  const cancel = h("button", { type: "button", class: "button" }, "Cancel");
   const dialog = /** @type {any} */ (h("dialog",
     { class: "dialog", "aria-labelledby": titleId },
     h("h2", { id: titleId }, title),
@@ -42,7 +43,7 @@ export function confirmDialog({ title, body, confirm, danger = false, extra = nu
   dialog.ask = () => {
     fill(error);
     dialog.showModal();
-    cancel.focus(); // `autofocus` does it too; said twice because it is the whole point
+    cancel.focus(); // showModal focused the first button, the dangerous one
   };
   return dialog;
 }
