@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run receiver test bench chaos lint record-histories clean
+.PHONY: run receiver test bench chaos lint screenshots record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict) and the dashboard's type ch
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	node_modules/.bin/tsc -p tsconfig.json
+
+screenshots: $(STAMP)  ## re-take the README's screenshots: the browser tests, then copied to docs/screenshots/
+	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_portal_browser.py -q
+	$(BIN)/python -m tests.readme_screenshots
 
 record-histories: $(STAMP)  ## re-record the workflow histories the replay test uses
 	$(BIN)/python -m tests.histories.record
