@@ -156,8 +156,9 @@ export async function deliveryHistory(container, page, options) {
       return;
     }
     tbody = h("tbody", {}, rowsOf(found));
-    const headings = ["Event", endpoints ? "Endpoint" : null, "Status", "Attempts", "Response", "Last activity",
-      retry ? "Retry" : null].filter(Boolean);
+    // Across endpoints, the Endpoint column takes the room of Attempts (the status says how many).
+    const headings = ["Event", endpoints ? "Endpoint" : null, "Status", endpoints ? null : "Attempts", "Response",
+      "Last activity", retry ? "Retry" : null].filter(Boolean);
     fill(list, h("div", { class: "table-wrap" }, h("table", { class: "responsive deliveries" },
       h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
@@ -227,13 +228,13 @@ export async function deliveryHistory(container, page, options) {
           ? long("a", endpoint.url, { href: endpointHref(endpoint.id), class: "url" })
           : h("span", { class: "muted" }, "deleted endpoint")) : null,
         h("td", { "data-label": "Status", class: "status-cell" }, deliveryBadge(d)),
-        h("td", { "data-label": "Attempts" }, String(d.attempt_count)),
+        endpoints ? null : h("td", { "data-label": "Attempts" }, String(d.attempt_count)),
         h("td", { "data-label": "Response" }, d.last_status_code === null ? h("span", { class: "muted" }, "—")
           : String(d.last_status_code)),
         h("td", { "data-label": "Last activity", title: formatTime(d.updated_at) }, relative(d.updated_at)),
       ];
       if (retry) cells.push(retryCell(d, endpoint));
-      return h("tr", { "data-delivery-id": d.id }, cells);
+      return h("tr", { "data-delivery-id": d.id }, cells.filter(Boolean));
     });
   }
 
