@@ -82,8 +82,9 @@ export async function deliveryDetail(main, page, deliveryId) {
     if (retry) retry.textContent = d.status === "succeeded" ? "Resend" : "Retry now";
     let next;
     const held = d.attempt_in_progress?.infra_failures ? d.attempt_in_progress : null;
-    if (d.next_attempt_at) next = h("span", {}, time(d.next_attempt_at), " (", liveRelative(d.next_attempt_at), ")");
-    else if (held) {
+    if (d.next_attempt_at) {
+      next = h("span", {}, time(d.next_attempt_at), " (", liveRelative(d.next_attempt_at, { ahead: true }), ")");
+    } else if (held) {
       next = h("span", { id: "held-up" }, `Attempt ${held.attempt} is held up on our side (${held.infra_error ??
         "a fault of ours"}); tried ${held.infra_failures} time(s), retrying`,
         held.next_try_at ? [" at ", time(held.next_try_at)] : null, ". This does not use up the retry schedule.");

@@ -145,14 +145,23 @@ export function relative(iso) {
 /**
  * A relative time that keeps itself true while it is on the page ("next attempt in 6 seconds").
  * @param {string} iso
+ * @param {{ahead?: boolean}} [options] a time things wait for: once it has come, "any moment now", not
+ *   "2 seconds ago" (the attempt is being made, the page learns of it at its next refresh)
  */
-export function liveRelative(iso) {
-  return h("span", { "data-relative": iso, title: formatTime(iso) }, relative(iso));
+export function liveRelative(iso, { ahead = false } = {}) {
+  return h("span", { "data-relative": iso, "data-ahead": ahead || null, title: formatTime(iso) },
+    relativeText(iso, ahead));
+}
+
+/** @param {string} iso @param {boolean} ahead */
+function relativeText(iso, ahead) {
+  return ahead && new Date(iso).getTime() <= Date.now() ? "any moment now" : relative(iso);
 }
 
 setInterval(() => {
   for (const el of document.querySelectorAll("[data-relative]")) {
-    el.textContent = relative(/** @type {HTMLElement} */ (el).dataset.relative ?? "");
+    const { relative: iso = "", ahead } = /** @type {HTMLElement} */ (el).dataset;
+    el.textContent = relativeText(iso, ahead !== undefined);
   }
 }, 1000);
 

@@ -37,7 +37,7 @@ export function deliveryBadge(d) {
   const { text, kind, next } = deliveryState(d);
   if (!next) return badge(text, kind);
   return h("span", { class: `badge badge-${kind}`, title: `Next attempt at ${formatTime(next)}` },
-    `${text} · next attempt `, liveRelative(next));
+    `${text} · next attempt `, liveRelative(next, { ahead: true }));
 }
 
 /** @param {string} trigger */
