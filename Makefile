@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
-.PHONY: run receiver test bench chaos lint record-histories clean
+.PHONY: run receiver test bench chaos lint screenshots record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,13 +31,23 @@ bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 25 minutes; results i
 chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 5 minutes; RELIABILITY.md, results in chaos-results/)
 	$(BIN)/python -m chaos.run
 
-lint: $(STAMP)  ## ruff and mypy (strict), as CI runs them
+# TypeScript for the dashboard's type check, from npm, exactly as package-lock.json pins it.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict) and the dashboard's type check (tsc), as CI runs them
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	node_modules/.bin/tsc -p tsconfig.json
+
+screenshots: $(STAMP)  ## re-take the README's screenshots: the browser tests, then copied to docs/screenshots/
+	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_portal_browser.py -q
+	$(BIN)/python -m tests.readme_screenshots
 
 record-histories: $(STAMP)  ## re-record the workflow histories the replay test uses
 	$(BIN)/python -m tests.histories.record
 
 clean:
-	rm -rf $(VENV) test-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules test-output .pytest_cache .mypy_cache .ruff_cache

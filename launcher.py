@@ -374,6 +374,9 @@ def main() -> None:
     if "WEBHOOKS_ALLOW_PRIVATE_URLS" not in os.environ:
         # `make run` is a developer's machine, where receivers listen on localhost.
         env["WEBHOOKS_ALLOW_PRIVATE_URLS"] = "true"
+    if "WEBHOOKS_DASHBOARD_TEMPORAL_LINKS" not in os.environ:
+        # ... and the person at the dashboard is the operator, who can open the embedded Web UI.
+        env["WEBHOOKS_DASHBOARD_TEMPORAL_LINKS"] = "true"
     if not settings.tenants_by_key:
         env["WEBHOOKS_API_KEYS"] = dev_api_keys(settings.data_dir)
     stack = Stack(env)

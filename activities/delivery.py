@@ -24,6 +24,7 @@ from temporalio import activity
 from activities.gates import EndpointGates, NoSlot
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
+from core.endpoint_headers import masked
 from core.endpoint_health import EndpointHealth, Transition
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
@@ -32,6 +33,8 @@ from core.signing import JwtSigner, signature_headers
 from core.store import Endpoint, EndpointStore
 
 RESPONSE_BODY_LIMIT = 4096
+RESPONSE_HEADERS_LOGGED = 12  # the first few of the answer's headers, each value cut at 256 characters
+_SIGNATURES = frozenset({"webhook-signature", "x-webhook-signature"})
 STORE_TIMEOUT = 5.0  # seconds an attempt waits for the endpoint store before it counts as unavailable
 # The most a receiver's Retry-After is honoured (the workflow also caps it at a day): a number kept small
 # enough for any timedelta, whatever a receiver sends.
@@ -263,6 +266,7 @@ class DeliveryActivities:
         # The endpoint's own headers first: none can take the place of ours (their names are checked
         # when saved, core/endpoint_headers.py).
         headers = {**endpoint.headers, **headers}
+        sent = logged_request_headers(headers, custom=endpoint.headers)
         exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))
         try:
             # One deadline for the whole exchange (httpx's own timeouts restart at every read, so a
@@ -272,9 +276,15 @@ class DeliveryActivities:
         except DestinationRefused as err:  # the client's guard (core/egress.py): nothing was sent
             return clock.record(AttemptOutcome.RETRYABLE, error=str(err))
         except (TimeoutError, httpx.TimeoutException):
-            return clock.record(AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s")
+            return clock.record(
+                AttemptOutcome.RETRYABLE, error=f"timed out after {request.timeout:g} s", request_headers=sent
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as err:  # InvalidURL: saved before a stricter check
-            return clock.record(AttemptOutcome.RETRYABLE, error=f"{type(err).__name__}: {err}".rstrip(": "))
+            return clock.record(
+                AttemptOutcome.RETRYABLE,
+                error=f"{type(err).__name__}: {err}".rstrip(": "),
+                request_headers=sent,
+            )
         except UnicodeEncodeError:  # a custom header saved before values had to be ASCII: nothing sent
             return clock.record(
                 AttemptOutcome.RETRYABLE,
@@ -296,6 +306,12 @@ class DeliveryActivities:
             response_body=head[:RESPONSE_BODY_LIMIT].decode("utf-8", errors="replace"),
             error=error,
             retry_after_seconds=retry_after,
+            request_headers=sent,
+            response_status_line=f"{response.http_version} {response.status_code} {response.reason_phrase}",
+            response_headers=[
+                (name, value[:256])
+                for name, value in response.headers.multi_items()[:RESPONSE_HEADERS_LOGGED]
+            ],
         )
 
     async def _exchange(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
@@ -322,6 +338,19 @@ class DeliveryActivities:
             )
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
+
+
+def logged_request_headers(headers: dict[str, str], *, custom: dict[str, str]) -> list[tuple[str, str]]:
+    """The request's headers as the log shows them: ours as sent, signatures and the endpoint's own
+    values masked (a custom header often carries a credential; a signature is no use to a reader)."""
+    shown: list[tuple[str, str]] = []
+    for name, value in headers.items():
+        if name in _SIGNATURES:
+            value = " ".join(f"{v.split(',', 1)[0]},••••" for v in value.split()) if "," in value else "••••"
+        elif name in custom:
+            value = masked(value)
+        shown.append((name, value))
+    return shown
 
 
 def _status_class(status_code: int | None) -> str:

@@ -176,7 +176,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/dashboard/embedding.json", include_in_schema=False)
     def embedding() -> JSONResponse:
-        return JSONResponse({"frame_ancestors": list(settings.frame_ancestors)}, headers=headers)
+        return JSONResponse(
+            {
+                "frame_ancestors": list(settings.frame_ancestors),
+                # Links into the Temporal Web UI help only an operator who can open it: off unless said.
+                "temporal_links": settings.dashboard_temporal_links and settings.ui_url is not None,
+            },
+            headers=headers,
+        )
 
     dashboard = StaticFiles(directory=DASHBOARD_DIR, html=True)
     app.mount("/dashboard", WithHeaders(dashboard, headers), name="dashboard")

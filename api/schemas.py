@@ -439,6 +439,9 @@ class DeliveryPublic(BaseModel):
     last_status_code: int | None
     created_at: datetime
     updated_at: datetime
+    next_attempt_at: datetime | None = Field(
+        default=None, description="When the schedule's next attempt is due, while one is (a pending delivery)"
+    )
 
     @classmethod
     def of(cls, delivery: DeliverySummary) -> DeliveryPublic:
@@ -452,6 +455,7 @@ class DeliveryPublic(BaseModel):
             last_status_code=delivery.last_status_code,
             created_at=delivery.created_at,
             updated_at=delivery.updated_at,
+            next_attempt_at=delivery.next_attempt_at,
         )
 
 
@@ -478,6 +482,17 @@ class AttemptPublic(BaseModel):
         "against the retry schedule"
     )
     infra_error: str | None = Field(description="Why the last of those tries failed")
+    request_headers: list[tuple[str, str]] | None = Field(
+        default=None,
+        description="The headers sent, in order; signatures and custom header values masked "
+        "(null for an attempt that sent nothing, or one logged before headers were)",
+    )
+    response_status_line: str | None = Field(
+        default=None, description="e.g. `HTTP/1.1 500 Internal Server Error`"
+    )
+    response_headers: list[tuple[str, str]] | None = Field(
+        default=None, description="The answer's first 12 headers, each value cut at 256 characters"
+    )
 
 
 class AttemptInProgress(BaseModel):
@@ -504,7 +519,7 @@ class DeliveryDetail(DeliveryPublic):
     def of_log(cls, log: DeliveryLog) -> DeliveryDetail:
         progress = log.attempt_in_progress
         return cls(
-            **DeliveryPublic.of(log.summary).model_dump(),
+            **DeliveryPublic.of(log.summary).model_dump(exclude={"next_attempt_at"}),
             payload=log.payload,
             origin=log.origin,
             attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in log.attempts],

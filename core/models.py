@@ -106,6 +106,12 @@ class AttemptRecord(BaseModel):
     # receiver's schedule, and the last reason recorded.
     infra_failures: int = 0
     infra_error: str | None = None
+    # What went over the wire, for the log (none of it for an attempt that sent nothing): the request's
+    # headers with every signature and custom value masked (history keeps no credential, even encrypted),
+    # the answer's status line and its first headers.
+    request_headers: list[tuple[str, str]] | None = None
+    response_status_line: str | None = None
+    response_headers: list[tuple[str, str]] | None = None
 
 
 class DeliveryProgress(BaseModel):

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         "longer than the server's long poll (matching.longPollExpirationInterval, 60 s by default)",
     )
     allow_private_urls: bool = False
+    dashboard_temporal_links: bool = Field(
+        default=False,
+        description="the dashboard links deliveries to the Temporal Web UI (for operators who can open it; "
+        "never for portal sessions)",
+    )
     egress_proxy: SecretStr | None = Field(
         default=None,
         description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",

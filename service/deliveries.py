@@ -83,6 +83,7 @@ def summary(
         last_status_code=attrs.get(sa.LAST_STATUS_CODE),
         created_at=created,
         updated_at=attrs.get(sa.LAST_ATTEMPT_AT) or created,
+        next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
     )
 
 
@@ -157,15 +158,24 @@ class Deliveries:
         endpoint_id: str | None = None,
         status: DeliveryStatus | None = None,
         event_type: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
         """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
-        closed ones by close time, and a delivery's workflow runs through its retry window."""
+        closed ones by close time, and a delivery's workflow runs through its retry window. `created_after`
+        and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute)."""
+        queries.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
         query = queries.delivery_query(
-            tenant=tenant, endpoint_id=endpoint_id, status=status, event_type=event_type
+            tenant=tenant,
+            endpoint_id=endpoint_id,
+            status=status,
+            event_type=event_type,
+            created_since=created_after,
+            created_until=created_before,
         )
         page = await queries.list_page(
             self._client,
@@ -308,6 +318,7 @@ class Deliveries:
                 last_status_code=last.status_code if last else None,
                 created_at=state.created_at,
                 updated_at=last.started_at if last else state.created_at,
+                next_attempt_at=state.next_attempt_at,
             ),
             payload=json.loads(state.body),
             attempts=state.attempts,

@@ -27,6 +27,7 @@ class DeliverySummary:
     last_status_code: int | None
     created_at: datetime
     updated_at: datetime
+    next_attempt_at: datetime | None = None  # the schedule's next attempt, while one is due
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,6 +89,29 @@ def delivery_query(
     return " AND ".join(clauses)
 
 
+def check_created_window(created_after: datetime | None, created_before: datetime | None) -> None:
+    """`InvalidInput` for a window on `created_at` that ends before it starts (it could list nothing), or
+    an end that is no time in UTC (a year 1 or 9999 whose offset takes it out of the calendar)."""
+    for name, value in (("created_after", created_after), ("created_before", created_before)):
+        try:
+            if value is not None:
+                value.astimezone(UTC)
+        except OverflowError:
+            raise InvalidInput(
+                f"{name} is out of range: give a time between the years 1 and 9999 in UTC",
+                field=(name,),
+                value=value.isoformat() if value else None,
+                location="query",
+            ) from None
+    if created_after is not None and created_before is not None and created_after > created_before:
+        raise InvalidInput(
+            "created_after is later than created_before; swap them, or leave one out",
+            field=("created_after",),
+            value=created_after.isoformat(),
+            location="query",
+        )
+
+
 def event_query(
     *, tenant: str, accepted_since: datetime, accepted_until: datetime, event_types: Sequence[str]
 ) -> str:

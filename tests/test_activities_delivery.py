@@ -159,6 +159,43 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
     assert lost.infra_error is not None and "did not finish" in lost.infra_error
 
 
+async def test_an_attempt_logs_its_headers_masked_and_the_answers_status_line(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script(
+            "/headers", [Answer(503, b"busy", headers={"retry-after": "7", "x-trace": "t1"})]
+        )
+        endpoint = store.create(
+            "t",
+            url=url,
+            signature_method=SignatureMethod.HMAC,
+            event_types=None,
+            description="",
+            enabled=True,
+            headers={"Authorization": "Bearer gateway-token-1234"},
+        ).id
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer)
+            record = await ActivityEnvironment().run(
+                activities.deliver_once, _request(endpoint, 1, timeout=2)
+            )
+        [received] = receiver.requests("/headers")
+    assert record.request_headers is not None
+    sent = dict(record.request_headers)
+    assert sent["webhook-id"] == f"evt_1:{endpoint}" == received.headers["webhook-id"]
+    assert sent["webhook-timestamp"] == received.headers["webhook-timestamp"]
+    assert sent["content-type"] == "application/json"
+    # The signature and the custom header's value were sent in full, and are logged masked.
+    assert received.headers["webhook-signature"].startswith("v1,") and sent["webhook-signature"] == "v1,••••"
+    assert received.headers["authorization"] == "Bearer gateway-token-1234"
+    assert sent["Authorization"] == "••••1234"
+    assert record.response_status_line == "HTTP/1.1 503 Service Unavailable"
+    assert record.response_headers is not None
+    answered = dict(record.response_headers)
+    assert (answered["retry-after"], answered["x-trace"]) == ("7", "t1")
+
+
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [

@@ -258,6 +258,43 @@ async def test_list_filters_are_checked_and_passed_on(app: Any) -> None:
     assert len(deliveries.calls) == 1
 
 
+async def test_a_created_window_is_parsed_with_its_timezone_and_passed_on(app: Any) -> None:
+    deliveries = FakeDeliveries()
+    api = client(app, deliveries=deliveries)
+    window = {"created_after": "2026-11-26T09:00:00+01:00", "created_before": "2026-11-27T00:00:00Z"}
+    for path in ("/v1/webhooks/deliveries", "/v1/webhooks/endpoints/ep_1/deliveries"):
+        assert (await api.get(path, params=window)).status_code == 200
+    for call in deliveries.calls:
+        assert call["created_after"] == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+        assert call["created_before"] == datetime(2026, 11, 27, tzinfo=UTC)
+    # A time without its timezone could mean any of 24 hours: refused, naming the parameter.
+    naive = await api.get("/v1/webhooks/deliveries", params={"created_after": "2026-11-26T09:00:00"})
+    assert naive.status_code == 422
+    [problem] = naive.json()["detail"]
+    assert problem["loc"] == ["query", "created_after"]
+    assert "timezone" in problem["msg"]
+    assert (
+        await api.get("/v1/webhooks/deliveries", params={"created_before": "yesterday"})
+    ).status_code == 422
+    assert len(deliveries.calls) == 2
+
+
+async def test_a_window_that_ends_before_it_starts_is_a_422_from_the_service(app: Any) -> None:
+    error = InvalidInput(
+        "created_after is later than created_before; swap them, or leave one out",
+        field=("created_after",),
+        location="query",
+    )
+    response = await client(app, deliveries=FakeDeliveries(error)).get(
+        "/v1/webhooks/deliveries",
+        params={"created_after": "2026-11-27T00:00:00Z", "created_before": "2026-11-26T00:00:00Z"},
+    )
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["query", "created_after"]
+    assert "swap them" in problem["msg"]
+
+
 async def test_a_bad_cursor_is_a_422_on_the_query(app: Any) -> None:
     error = InvalidInput("cursor is not one this API returned to you", field=("cursor",), location="query")
     response = await client(app, deliveries=FakeDeliveries(error)).get("/v1/webhooks/deliveries?cursor=x")

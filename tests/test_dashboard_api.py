@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -73,6 +75,60 @@ def test_a_delivery_retried_into_success_is_no_longer_failed(api: httpx.Client, 
         assert delivery_id not in [d["id"] for d in failed], path
     everything = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
     assert [(d["id"], d["status"]) for d in everything] == [(delivery_id, "succeeded")]
+
+
+def test_delivery_lists_take_a_window_on_when_the_event_was_accepted(
+    api: httpx.Client, api_b: httpx.Client
+) -> None:
+    endpoint = create_endpoint(api, f"{NOWHERE}/window", retry_schedule=[600])
+    first = emit(api, "invoice.created")
+    # The second event is accepted a whole second later, whatever the clocks' precision.
+    accepted_first = datetime.fromisoformat(first["created_at"])
+    wait_for(lambda: datetime.now(UTC) > accepted_first + timedelta(seconds=1.1), what="a second to pass")
+    second = emit(api, "invoice.created")
+    between = (accepted_first + timedelta(seconds=1)).isoformat()
+    later = (datetime.now(UTC) + timedelta(seconds=5)).isoformat()
+    ids = {f"{e['id']}:{endpoint['id']}" for e in (first, second)}
+
+    def listed(path: str, **params: str) -> list[str]:
+        response = api.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return [d["id"] for d in response.json()["items"] if d["id"] in ids]
+
+    for path in (f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries", "/v1/webhooks/deliveries"):
+        wait_for(partial(lambda p: len(listed(p)) == 2, path), what="both deliveries listed")
+        assert listed(path, created_after=between) == [f"{second['id']}:{endpoint['id']}"]
+        assert listed(path, created_before=between) == [f"{first['id']}:{endpoint['id']}"]
+        around = {
+            "created_after": (accepted_first - timedelta(seconds=1)).isoformat(),
+            "created_before": later,
+        }
+        assert sorted(listed(path, **around)) == sorted(ids)
+        backwards = api.get(path, params={"created_after": second["created_at"], "created_before": between})
+        assert backwards.status_code == 422
+        assert "swap them" in backwards.json()["detail"][0]["msg"]
+        naive = api.get(path, params={"created_after": "2026-11-26T09:00:00"})
+        assert naive.status_code == 422
+        assert naive.json()["detail"][0]["loc"] == ["query", "created_after"]
+    # Failing, with its next attempt ten minutes away: the list says when (once visibility has it).
+    waiting = wait_delivery(
+        api, f"{second['id']}:{endpoint['id']}", lambda d: d["next_attempt_at"] is not None
+    )
+
+    def row() -> dict[str, object] | None:
+        items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+        return next((d for d in items if d["id"] == waiting["id"] and d["next_attempt_at"]), None)
+
+    listed_row = wait_for(row, what="the next attempt in the list")
+    assert listed_row["status"] == "pending" and listed_row["next_attempt_at"] == waiting["next_attempt_at"]
+    # Another tenant's window holds none of these.
+    assert (
+        not {
+            d["id"]
+            for d in api_b.get("/v1/webhooks/deliveries", params={"created_after": between}).json()["items"]
+        }
+        & ids
+    )
 
 
 def test_stats_of_an_unknown_or_foreign_endpoint_is_404(api: httpx.Client, api_b: httpx.Client) -> None:

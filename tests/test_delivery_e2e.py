@@ -332,7 +332,9 @@ def test_delivery_lists_filter_and_page(api: httpx.Client, receiver: Receiver) -
         "last_status_code",
         "created_at",
         "updated_at",
+        "next_attempt_at",
     }
+    assert items[0]["next_attempt_at"] is None  # succeeded: no attempt is due
     assert api.get(base, params={"status": "failed"}).json()["items"] == []
     voided = api.get(base, params={"event_type": "invoice.voided"}).json()["items"]
     assert [d["event_id"] for d in voided] == [ids["invoice.voided"]]

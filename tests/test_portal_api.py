@@ -408,10 +408,14 @@ def test_the_dashboard_may_be_framed_by_the_listed_origins_only(replica: str, st
         # X-Frame-Options cannot list origins: left out, so that it never contradicts the list.
         assert "x-frame-options" not in headers, path
     listed = httpx.get(f"{replica}/dashboard/embedding.json", timeout=30).json()
-    assert listed == {"frame_ancestors": ["https://billing.example.com", "http://127.0.0.1:8123"]}
+    assert listed == {
+        "frame_ancestors": ["https://billing.example.com", "http://127.0.0.1:8123"],
+        "temporal_links": False,
+    }
     default = httpx.get(f"{stack.api_url}/dashboard/", timeout=30).headers
     assert default["content-security-policy"].endswith("; frame-ancestors 'none'")
     assert default["x-frame-options"] == "DENY"
     assert httpx.get(f"{stack.api_url}/dashboard/embedding.json", timeout=30).json() == {
-        "frame_ancestors": []
+        "frame_ancestors": [],
+        "temporal_links": False,
     }

@@ -180,8 +180,9 @@ def test_the_host_page_embeds_the_dashboard_and_no_api_key_reaches_the_browser(
         [endpoint] = api.get("/v1/webhooks/endpoints").json()["items"]
         assert endpoint["description"] == "Added from the host product"
 
-        # Webhook Logs: the platform emits (its backend, with its own key), the person reads the delivery.
-        frame.get_by_role("link", name="Open endpoint").click()
+        # Webhook Logs: the platform emits (its backend, with its own key), the person reads the delivery
+        # on the new endpoint's page, where adding it led.
+        expect(frame.get_by_role("heading", name=receiver.url("/embedded"))).to_be_visible()
         event = emit(api, "invoice.created", data={"object": {"id": "inv_embedded", "total": "99.00"}})
         row = frame.locator(f'tr[data-delivery-id="{event["id"]}:{endpoint["id"]}"]')
         expect(row).to_contain_text("Succeeded")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -42,6 +42,20 @@ def test_a_window_of_deliveries_still_or_no_longer_running() -> None:
     assert query.endswith("ExecutionStatus = 'Running'")
     assert queries.delivery_query(running=False).endswith("ExecutionStatus != 'Running'")
     assert "WebhookEventId IN ('e1', 'e\\'2')" in queries.delivery_query(event_ids=["e1", "e'2"])
+
+
+def test_a_created_window_must_not_end_before_it_starts() -> None:
+    start, end = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
+    for after, before in ((start, end), (start, start), (None, end), (start, None), (None, None)):
+        queries.check_created_window(after, before)
+    with pytest.raises(InvalidInput, match="swap them") as refused:
+        queries.check_created_window(end, start)
+    assert (refused.value.field, refused.value.location) == (("created_after",), "query")
+    # Year 1 at +01:00 is no time in UTC: a 422, never the OverflowError (a 500) that reaching it would be.
+    first = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    with pytest.raises(InvalidInput, match="out of range") as out:
+        queries.check_created_window(None, first)
+    assert out.value.field == ("created_before",)
 
 
 def test_events_of_a_window_and_types() -> None:

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AwareDatetime
 
 from api.deps import DeliveriesDep, ManageTenant, ReadTenant
 from api.errors import validation_error
@@ -17,6 +18,15 @@ from core.models import DeliveryStatus
 router = APIRouter(prefix="/v1/webhooks", tags=["deliveries"])
 
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
+# A window on when the event was accepted (its deliveries' `created_at`), each end with its timezone.
+CreatedAfter = Annotated[
+    AwareDatetime | None,
+    Query(description="Only deliveries created at or after this time (with its timezone)"),
+]
+CreatedBefore = Annotated[
+    AwareDatetime | None,
+    Query(description="Only deliveries created at or before this time (with its timezone)"),
+]
 
 
 class StatusFilter(StrEnum):
@@ -45,6 +55,8 @@ async def list_endpoint_deliveries(
     deliveries: DeliveriesDep,
     status: StatusFilter | None = None,
     event_type: str | None = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> DeliveryList:
@@ -54,6 +66,8 @@ async def list_endpoint_deliveries(
         endpoint_id=endpoint_id,
         status=DeliveryStatus(status) if status else None,
         event_type=_event_type(event_type),
+        created_after=created_after,
+        created_before=created_before,
         limit=limit,
         cursor=cursor,
     )
@@ -78,6 +92,8 @@ async def list_all_deliveries(
     deliveries: DeliveriesDep,
     status: StatusFilter | None = None,
     event_type: str | None = None,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
     limit: LimitQuery = 50,
     cursor: str | None = None,
 ) -> DeliveryList:
@@ -86,6 +102,8 @@ async def list_all_deliveries(
         tenant,
         status=DeliveryStatus(status) if status else None,
         event_type=_event_type(event_type),
+        created_after=created_after,
+        created_before=created_before,
         limit=limit,
         cursor=cursor,
     )

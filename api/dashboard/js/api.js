@@ -1,3 +1,4 @@
+// @ts-check
 // The HTTP API, called from this same origin with the credential the tab holds: the API key an operator
 // signed in with, or a portal session token that the product embedding this page opened (POST
 // /v1/portal/sessions). Either lives in sessionStorage: this tab only, gone when the tab closes.
@@ -9,12 +10,15 @@ const ENDS = "flexprice.webhooks.sessionEnds";
 const READ_ONLY = "flexprice.webhooks.readOnly";
 const ENDED = "flexprice.webhooks.sessionEnded";
 
+/** @typedef {{tenant: string, scopes: string[], session: {id: string, expires_at: string} | null}} Me */
+
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
   get token() { return sessionStorage.getItem(TOKEN); },
   get tenant() { return sessionStorage.getItem(TENANT); },
   /** When the portal session ends (ISO), or null with an API key. */
   get endsAt() { return sessionStorage.getItem(ENDS); },
+  /** A credential without the `manage` scope: it may look, not change (a read-only portal session). */
   get readOnly() { return sessionStorage.getItem(READ_ONLY) === "true"; },
   get signedIn() { return Boolean(this.key || this.token); },
   /** How the last portal session of this tab ended (`{reason, detail, endsAt}`), until another begins. */
@@ -25,21 +29,34 @@ export const session = {
       return null;
     }
   },
-  signIn(key, tenant) {
+  /**
+   * @param {string} key
+   * @param {Me} me
+   */
+  signIn(key, me) {
     this.signOut();
     sessionStorage.setItem(KEY, key);
-    sessionStorage.setItem(TENANT, tenant);
+    sessionStorage.setItem(TENANT, me.tenant);
+    sessionStorage.setItem(READ_ONLY, String(!me.scopes.includes("manage")));
   },
-  /** A portal session: its token now, what /v1/me says of it once known (`adopt`). */
+  /**
+   * A portal session: its token now, what /v1/me says of it once known (`adopt`).
+   * @param {string} token
+   */
   begin(token) {
     this.signOut();
     sessionStorage.setItem(TOKEN, token);
   },
+  /** @param {Me} me */
   adopt(me) {
     sessionStorage.setItem(TENANT, me.tenant);
-    sessionStorage.setItem(ENDS, me.session.expires_at);
+    if (me.session) sessionStorage.setItem(ENDS, me.session.expires_at);
     sessionStorage.setItem(READ_ONLY, String(!me.scopes.includes("manage")));
   },
+  /**
+   * @param {string} reason
+   * @param {string | null} detail
+   */
   end(reason, detail) {
     const endsAt = this.endsAt;
     this.signOut();
@@ -51,7 +68,11 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  /** `status` 0 means the API could not be reached at all. */
+  /**
+   * @param {number} status 0 means the API could not be reached at all
+   * @param {string} message
+   * @param {any} detail
+   */
   constructor(status, message, detail) {
     super(message);
     this.status = status;
@@ -60,11 +81,12 @@ export class ApiError extends Error {
 
   /** The 422 field errors as `{field: message}`; `loc` is like `["body", "url"]`. */
   fieldErrors() {
+    /** @type {Record<string, string>} */
     const errors = {};
     if (this.status !== 422 || !Array.isArray(this.detail)) return errors;
     for (const item of this.detail) {
       const loc = Array.isArray(item.loc) ? item.loc : [];
-      const field = loc[0] === "body" && loc.length > 1 ? String(loc[1]) : "_form";
+      const field = (loc[0] === "body" || loc[0] === "query") && loc.length > 1 ? String(loc[1]) : "_form";
       const text = String(item.msg ?? "is not valid").replace(/^Value error, /, "");
       errors[field] = errors[field] ? `${errors[field]}; ${text}` : text;
     }
@@ -72,6 +94,10 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * @param {number} status
+ * @param {any} detail
+ */
 function describe(status, detail) {
   const said = typeof detail === "string" ? detail : "";
   if (status === 503) {
@@ -83,11 +109,20 @@ function describe(status, detail) {
   if (status === 404) return said || "Not found.";
   if (status >= 500) return `The API failed (HTTP ${status})` + (said ? `: ${said}` : ".");
   if (said) return said;
-  if (status === 422) return "Some fields are not valid.";
+  if (status === 422 && Array.isArray(detail)) {
+    return detail.map((d) => String(d.msg ?? "").replace(/^Value error, /, "")).filter(Boolean).join("; ") ||
+      "Some fields are not valid.";
+  }
   return `The API answered HTTP ${status}.`;
 }
 
+/**
+ * @param {string} path
+ * @param {{method?: string, body?: any, key?: string | null, token?: string | null}} [options]
+ * @returns {Promise<any>}
+ */
 export async function call(path, { method = "GET", body, key = session.key, token = session.token } = {}) {
+  /** @type {Record<string, string>} */
   const headers = { accept: "application/json" };
   if (key) headers["x-api-key"] = key;
   else if (token) headers.authorization = `Bearer ${token}`;
@@ -123,37 +158,91 @@ export async function call(path, { method = "GET", body, key = session.key, toke
 }
 
 const q = encodeURIComponent;
+/** @param {string} id */
+const endpointPath = (id) => `/v1/webhooks/endpoints/${q(id)}`;
+
+/**
+ * @typedef {object} DeliveryFilter
+ * @property {string} [endpointId]
+ * @property {string} [status]
+ * @property {string} [eventType]
+ * @property {string} [createdAfter] ISO time with its zone
+ * @property {string} [createdBefore]
+ * @property {string} [cursor]
+ * @property {number} [limit]
+ */
 
 export const api = {
+  /** @param {{key?: string}} [credential] */
   me: (credential = {}) => call("/v1/me", credential),
   eventTypes: () => call("/v1/webhooks/event-types"),
   endpoints: () => call("/v1/webhooks/endpoints"),
-  endpoint: (id) => call(`/v1/webhooks/endpoints/${q(id)}`),
+  /** @param {string} id */
+  endpoint: (id) => call(endpointPath(id)),
+  /** @param {object} body */
   createEndpoint: (body) => call("/v1/webhooks/endpoints", { method: "POST", body }),
-  updateEndpoint: (id, body) => call(`/v1/webhooks/endpoints/${q(id)}`, { method: "PATCH", body }),
-  deleteEndpoint: (id) => call(`/v1/webhooks/endpoints/${q(id)}`, { method: "DELETE" }),
-  secret: (id) => call(`/v1/webhooks/endpoints/${q(id)}/secret`),
-  stats: (id) => call(`/v1/webhooks/endpoints/${q(id)}/stats`),
-  deliveries: ({ endpointId, status, eventType, cursor, limit = 25 } = {}) => {
+  /** @param {string} id @param {object} body */
+  updateEndpoint: (id, body) => call(endpointPath(id), { method: "PATCH", body }),
+  /** @param {string} id */
+  deleteEndpoint: (id) => call(endpointPath(id), { method: "DELETE" }),
+  /** @param {string} id */
+  secret: (id) => call(`${endpointPath(id)}/secret`),
+  /** @param {string} id @param {number} graceSeconds */
+  rotateSecret: (id, graceSeconds) =>
+    call(`${endpointPath(id)}/secret/rotate`, { method: "POST", body: { grace_seconds: graceSeconds } }),
+  /** @param {string} id @param {string} webhookType */
+  sendTest: (id, webhookType) =>
+    call(`${endpointPath(id)}/test`, { method: "POST", body: { webhook_type: webhookType } }),
+  /** @param {string} id */
+  stats: (id) => call(`${endpointPath(id)}/stats`),
+  /** @param {string} id @param {"recover" | "replay"} kind @param {{since: string, until?: string}} body */
+  startRecovery: (id, kind, body) => call(`${endpointPath(id)}/${kind}`, { method: "POST", body }),
+  /** @param {string} id */
+  recoveries: (id) => call(`${endpointPath(id)}/recoveries?limit=1`),
+  /** @param {string} id @param {string} recoveryId */
+  recovery: (id, recoveryId) => call(`${endpointPath(id)}/recoveries/${q(recoveryId)}`),
+  /** @param {string} id @param {string} recoveryId */
+  cancelRecovery: (id, recoveryId) =>
+    call(`${endpointPath(id)}/recoveries/${q(recoveryId)}`, { method: "DELETE" }),
+  /** @param {DeliveryFilter} [filter] */
+  deliveries: ({ endpointId, status, eventType, createdAfter, createdBefore, cursor, limit = 25 } = {}) => {
     const params = new URLSearchParams({ limit: String(limit) });
     if (status) params.set("status", status);
     if (eventType) params.set("event_type", eventType);
+    if (createdAfter) params.set("created_after", createdAfter);
+    if (createdBefore) params.set("created_before", createdBefore);
     if (cursor) params.set("cursor", cursor);
-    const base = endpointId ? `/v1/webhooks/endpoints/${q(endpointId)}/deliveries` : "/v1/webhooks/deliveries";
+    const base = endpointId ? `${endpointPath(endpointId)}/deliveries` : "/v1/webhooks/deliveries";
     return call(`${base}?${params}`);
   },
+  /** @param {string} id */
   delivery: (id) => call(`/v1/webhooks/deliveries/${q(id)}`),
+  /** @param {string} id */
   retry: (id) => call(`/v1/webhooks/deliveries/${q(id)}/retry`, { method: "POST" }),
+  /** @param {string} id */
+  event: (id) => call(`/v1/events/${q(id)}`),
 };
 
+/**
+ * @typedef {{name: string, object_type: string, description: string, group: string, operational: boolean,
+ *   example: object}} EventType
+ */
+
+/** @type {Promise<EventType[]> | null} */
 let catalog = null;
 
 /** The event catalog, fetched once per page load. */
 export async function eventTypes() {
-  if (!catalog) catalog = api.eventTypes().then((r) => r.items).catch((err) => { catalog = null; throw err; });
+  if (!catalog) {
+    catalog = api.eventTypes().then((r) => r.items).catch((err) => { catalog = null; throw err; });
+  }
   return catalog;
 }
 
+/**
+ * @param {EventType[]} types
+ * @returns {Map<string, EventType[]>}
+ */
 export function groupsOf(types) {
   const groups = new Map();
   for (const t of types) {

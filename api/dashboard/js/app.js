@@ -1,82 +1,46 @@
+// @ts-check
 // The dashboard shell: sign-in (an API key, or a portal session handed over in the URL), the hash router
 // and the per-view lifecycle (timers stop on navigation).
 
 import { ApiError, api, session } from "./api.js";
 import { fill, h, notice, relative } from "./dom.js";
-import { deliveryDetail, failedDeliveries } from "./deliveries.js";
+import { deliveryDetail } from "./delivery.js";
 import { tellHost } from "./embed.js";
-import { endpointDetail, endpointForm, endpointList } from "./endpoints.js";
+import { endpointForm } from "./endpoint-form.js";
+import { endpointList } from "./endpoint-list.js";
+import { endpointDetail } from "./endpoint-page.js";
+import { eventDetail } from "./event.js";
+import { failedDeliveries } from "./failed.js";
+import { findView } from "./find.js";
+import {
+  Page, beginRestore, currentAddress, focusHeading, main, navigate, restoreScroll, setHooks, takeFlash,
+} from "./nav.js";
 
-const main = document.getElementById("main");
-
-/** One rendered view: its timers die with it, so a view left behind never touches the page again. */
-export class Page {
-  constructor() {
-    this.alive = true;
-    this.timers = new Set();
-  }
-
-  later(fn, ms) {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.alive && !document.hidden) fn();
-      else if (this.alive) this.later(fn, ms);
-    }, ms);
-    this.timers.add(timer);
-  }
-
-  close() {
-    this.alive = false;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-  }
-
-  /** Show `err` in `container` (the whole view by default); a refused key signs the person out. */
-  fail(err, container = main, retry = route) {
-    if (!this.alive) return;
-    if (err instanceof ApiError && err.status === 401) {
-      if (session.token) endSession(err.detail);
-      else signOut("Your API key is no longer accepted. Sign in again.");
-      return;
-    }
-    const message = err instanceof ApiError ? err.message : `Something went wrong: ${err}`;
-    fill(
-      container,
-      notice(
-        "error",
-        h("p", {}, message),
-        h("button", { type: "button", class: "button button-small", onclick: () => retry() }, "Try again"),
-      ),
-    );
-  }
-}
-
+/** @type {Page | null} */
 let current = null;
-let flashMessage = null;
+/** @type {string | null} */
+let signInMessage = null;
 
-/** A message for the next view, e.g. after a delete that navigates away. */
-export function flash(text) {
-  flashMessage = text;
-}
-
-export function navigate(hash) {
-  if (location.hash === hash) route();
-  else location.hash = hash;
-}
-
+/** @type {[RegExp, (main: HTMLElement, page: Page, ...params: string[]) => unknown, string][]} */
 const routes = [
   [/^#\/webhooks\/?$/, endpointList, "webhooks"],
   [/^#\/webhooks\/new$/, endpointForm, "webhooks"],
   [/^#\/webhooks\/([^/]+)\/edit$/, endpointForm, "webhooks"],
   [/^#\/webhooks\/([^/]+)$/, endpointDetail, "webhooks"],
   [/^#\/deliveries\/([^/]+)$/, deliveryDetail, "webhooks"],
+  [/^#\/events\/([^/]+)$/, eventDetail, "webhooks"],
+  [/^#\/find\/(.*)$/, findView, "webhooks"],
   [/^#\/failed$/, failedDeliveries, "failed"],
 ];
 
+/** @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** @param {boolean} signedIn */
 function showChrome(signedIn) {
-  for (const id of ["crumbs", "account", "tabs"]) document.getElementById(id).hidden = !signedIn;
-  document.getElementById("tenant-label").textContent = signedIn ? `Tenant: ${session.tenant}` : "";
-  document.getElementById("read-only").hidden = !(signedIn && session.readOnly);
+  for (const id of ["crumbs", "account", "tabs"]) byId(id).hidden = !signedIn;
+  byId("tenant-label").textContent = signedIn ? `Tenant: ${session.tenant}` : "";
+  byId("read-only").hidden = !(signedIn && session.readOnly);
   showSessionEnd();
 }
 
@@ -94,9 +58,11 @@ function route() {
     return; // a portal session being checked: startSession routes once /v1/me has answered
   }
   showChrome(true);
+  const { path } = currentAddress();
+  /** @type {[(main: HTMLElement, page: Page, ...params: string[]) => unknown, string, string[]] | null} */
   let found = null;
   for (const [pattern, view, tab] of routes) {
-    const match = location.hash.match(pattern);
+    const match = path.match(pattern);
     if (match) {
       found = [view, tab, match.slice(1).map(safeDecode)];
       break;
@@ -108,45 +74,40 @@ function route() {
   }
   const [view, tab, params] = found;
   for (const link of document.querySelectorAll("#tabs a")) {
-    if (link.dataset.tab === tab) link.setAttribute("aria-current", "page");
+    if (/** @type {HTMLElement} */ (link).dataset.tab === tab) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
+  document.title = "Webhooks · Flexprice";
   fill(main);
-  if (flashMessage) {
-    main.append(notice("info", flashMessage));
-    flashMessage = null;
-  }
+  const message = takeFlash();
+  if (message) main.append(notice("info", h("p", {}, message)));
   const page = current;
-  Promise.resolve(view(main, page, ...params)).catch((err) => page.fail(err));
+  beginRestore();
+  Promise.resolve(view(main, page, ...params))
+    .catch((err) => page.fail(err))
+    .finally(() => { if (page.alive) restoreScroll(); });
 }
 
-/** Move keyboard and screen-reader focus to a freshly rendered view's heading. */
-export function focusHeading() {
-  const heading = main.querySelector("h1");
-  if (heading) {
-    heading.setAttribute("tabindex", "-1");
-    heading.focus({ preventScroll: true });
-  }
-}
-
+/** @param {string} [message] */
 function signOut(message) {
   if (session.token) {
     endSession(null, "signed-out");
     return;
   }
   session.signOut();
-  flashMessage = message ?? null;
+  signInMessage = message ?? null;
   route();
 }
 
 // ---- portal sessions ----------------------------------------------------------------------------
 
 const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
-let sessionTimer = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let sessionTimer;
 
 /** "Session ends in 42 minutes (at 14:05)" in the top bar, kept current; at the end, the end. */
 function showSessionEnd() {
-  const label = document.getElementById("session-ends");
+  const label = byId("session-ends");
   clearTimeout(sessionTimer);
   const ends = session.token && session.endsAt ? new Date(session.endsAt) : null;
   label.hidden = !ends;
@@ -156,14 +117,17 @@ function showSessionEnd() {
     endSession(null, "expired");
     return;
   }
-  label.textContent = `Session ends ${relative(session.endsAt)} (at ${timeOfDay.format(ends)})`;
-  label.setAttribute("title", session.endsAt);
+  label.textContent = `Session ends ${relative(session.endsAt ?? "")} (at ${timeOfDay.format(ends)})`;
+  label.setAttribute("title", session.endsAt ?? "");
   // Often enough for the words to stay true, and a last wake-up at the very end.
   sessionTimer = setTimeout(showSessionEnd, Math.min(left, left < 120_000 ? 1000 : 15_000));
 }
 
-/** A portal session handed over in the URL (`#session=…`): kept in this tab, gone from the address bar.
- * Without `token`, the session this tab already holds (a reload): checked again, and the host told. */
+/**
+ * A portal session handed over in the URL (`#session=…`): kept in this tab, gone from the address bar.
+ * Without `token`, the session this tab already holds (a reload): checked again, and the host told.
+ * @param {string | null} token
+ */
 async function startSession(token) {
   if (token) {
     session.begin(token);
@@ -183,7 +147,11 @@ async function startSession(token) {
   }
 }
 
-/** The session is over (its end came, the API refused it, or the person signed out): say so, tell the host. */
+/**
+ * The session is over (its end came, the API refused it, or the person signed out): say so, tell the host.
+ * @param {unknown} detail
+ * @param {string} [reason]
+ */
 function endSession(detail, reason) {
   if (!session.token) return;
   const expired = reason === "expired" ||
@@ -195,6 +163,7 @@ function endSession(detail, reason) {
   route();
 }
 
+/** @param {Page} page */
 function endedView(page) {
   const { reason, detail, endsAt } = session.ended;
   const at = endsAt ? timeOfDay.format(new Date(endsAt)) : null;
@@ -215,6 +184,7 @@ function endedView(page) {
   if (page.alive) focusHeading();
 }
 
+/** @param {Page} page */
 function signInView(page) {
   const input = h("input", {
     id: "api-key",
@@ -258,7 +228,7 @@ function signInView(page) {
         // A key made for emitting events only (say): it would meet a refusal on every page.
         throw new ApiError(403, `That API key cannot read webhooks (its scopes: ${me.scopes.join(", ")}).`);
       }
-      session.signIn(key, me.tenant);
+      session.signIn(key, me);
       if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = "#/webhooks";
       else route();
     } catch (err) {
@@ -271,12 +241,32 @@ function signInView(page) {
       input.focus();
     }
   });
-  fill(main, flashMessage ? notice("info", flashMessage) : null, form);
-  flashMessage = null;
+  fill(main, signInMessage ? notice("info", signInMessage) : null, form);
+  signInMessage = null;
   input.focus();
 }
 
-document.getElementById("sign-out").addEventListener("click", () => signOut("You are signed out."));
+byId("sign-out").addEventListener("click", () => signOut("You are signed out."));
+
+// The search box: an id of an event, a delivery or an endpoint opens what it names (find.js).
+byId("find").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = /** @type {HTMLInputElement} */ (byId("find-id"));
+  const id = input.value.trim();
+  if (!id) {
+    input.focus();
+    return;
+  }
+  navigate(`#/find/${encodeURIComponent(id)}`);
+});
+
+setHooks({
+  unauthorized: (err) => {
+    if (session.token) endSession(err.detail);
+    else signOut("Your API key is no longer accepted. Sign in again.");
+  },
+  rerender: () => route(),
+});
 window.addEventListener("hashchange", () => {
   const handed = location.hash.match(/^#session=(.+)$/);
   if (handed) startSession(safeDecode(handed[1]));
@@ -289,7 +279,10 @@ if (handedOver) startSession(safeDecode(handedOver[1]));
 else if (session.token) startSession(null);
 else route();
 
-// A hand-edited hash like "#/endpoints/%E0" must not stop the page: keep the text as typed.
+/**
+ * A hand-edited hash like "#/endpoints/%E0" must not stop the page: keep the text as typed.
+ * @param {string} part
+ */
 function safeDecode(part) {
   try {
     return decodeURIComponent(part);

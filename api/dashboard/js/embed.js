@@ -1,3 +1,4 @@
+// @ts-check
 // The page inside another product (README, "Embedding the dashboard"): the theme that product asks for,
 // and what it is told. Messages go only to, and are taken only from, the origins the operator lets frame
 // the page (WEBHOOKS_PORTAL_FRAME_ANCESTORS, served as embedding.json), and only from the frame's parent.
@@ -10,15 +11,29 @@
 const PREFIX = "flexprice-webhooks:";
 const ACCENT = /^#[0-9a-f]{6}$/i;
 
+/** @type {string[]} */
 let origins = [];
-const loaded = fetch("embedding.json", { cache: "no-store" })
-  .then((response) => (response.ok ? response.json() : { frame_ancestors: [] }))
-  .then((config) => { origins = Array.isArray(config.frame_ancestors) ? config.frame_ancestors : []; })
-  .catch(() => { origins = []; });
+
+/**
+ * What the page needs to know of how the operator set it up (no secret): who may frame it, and whether
+ * its viewers can open the Temporal Web UI (WEBHOOKS_DASHBOARD_TEMPORAL_LINKS).
+ * @type {Promise<{frame_ancestors: string[], temporal_links: boolean}>}
+ */
+export const config = fetch("embedding.json", { cache: "no-store" })
+  .then((response) => (response.ok ? response.json() : {}))
+  .catch(() => ({}))
+  .then((/** @type {any} */ found) => ({
+    frame_ancestors: Array.isArray(found.frame_ancestors) ? found.frame_ancestors : [],
+    temporal_links: found.temporal_links === true,
+  }));
+const loaded = config.then((found) => { origins = found.frame_ancestors; });
 
 export const framed = window.parent !== window;
 
-/** Light or dark, and an accent colour; anything else is ignored, never inserted. */
+/**
+ * Light or dark, and an accent colour; anything else is ignored, never inserted.
+ * @param {{theme?: unknown, accent?: unknown}} [choice]
+ */
 export function applyTheme({ theme, accent } = {}) {
   const root = document.documentElement;
   if (theme === "dark" || theme === "light") root.dataset.theme = theme;
@@ -28,7 +43,11 @@ export function applyTheme({ theme, accent } = {}) {
   }
 }
 
-/** Tell the product framing this page; nothing is sent to an origin the operator did not list. */
+/**
+ * Tell the product framing this page; nothing is sent to an origin the operator did not list.
+ * @param {string} type
+ * @param {Record<string, unknown>} [fields]
+ */
 export async function tellHost(type, fields = {}) {
   if (!framed) return;
   await loaded;

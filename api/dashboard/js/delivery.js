@@ -1,0 +1,169 @@
+// @ts-check
+// One delivery: where it went, its state in words, the exact payload, and every attempt with the request
+// headers sent and the receiver's answer; "Retry now" for those who may.
+
+import { api } from "./api.js";
+import { append, copyButton, fill, h, liveRelative, long, notice, time } from "./dom.js";
+import { retryAndWatch } from "./history.js";
+import {
+  Page, canManage, endpointHref, eventHref, focusHeading, isNotFound, notFound, readOnlyNote, temporalLinks,
+} from "./nav.js";
+import { deliveryBadge, deliveryState, originWords, triggerWords } from "./words.js";
+
+const REFRESH_MS = 2000;
+
+/**
+ * @param {HTMLElement} main
+ * @param {Page} page
+ * @param {string} deliveryId
+ */
+export async function deliveryDetail(main, page, deliveryId) {
+  let first;
+  try {
+    first = await api.delivery(deliveryId);
+  } catch (err) {
+    if (isNotFound(err)) {
+      notFound("delivery", deliveryId, "A delivery id is {event id}:{endpoint id}, the webhook-id header your " +
+        "receiver got. Its endpoint may have been deleted, or its log is older than the logs are kept.");
+      return;
+    }
+    throw err;
+  }
+  if (!page.alive) return;
+  const [endpoint, links] = await Promise.all([
+    api.endpoint(first.endpoint_id).catch(() => null), // deleted since: the delivery's log stays
+    temporalLinks(),
+  ]);
+  if (!page.alive) return;
+
+  const status = h("div", { role: "status", "aria-live": "polite", id: "retry-status" });
+  const summary = h("div", {});
+  const attemptsBox = h("div", {});
+  const manage = canManage();
+  const retry = manage ? h("button", { type: "button", class: "button button-primary", id: "retry" }, "Retry now") : null;
+  const report = (/** @type {string} */ text, /** @type {"info" | "success" | "error"} */ kind) =>
+    fill(status, notice(kind, text));
+  retry?.addEventListener("click", async () => {
+    retry.disabled = true;
+    await retryAndWatch(page, deliveryId, report, (d) => render(d));
+    retry.disabled = false;
+  });
+
+  append(main, 
+    h("p", { class: "back" }, endpoint
+      ? h("a", { href: endpointHref(first.endpoint_id) }, "← Event history")
+      : h("a", { href: "#/webhooks" }, "← Webhooks")),
+    h("div", { class: "page-header" },
+      h("div", { class: "grow" }, h("h1", {}, first.webhook_type),
+        h("p", { class: "muted small inline" }, long("span", deliveryId, { class: "mono" }),
+          copyButton(() => deliveryId, "Copy", "Copy delivery id"))),
+      manage ? h("div", { class: "actions" }, retry) : readOnlyNote()),
+    summary, status,
+    h("section", { "aria-labelledby": "payload-title" },
+      h("div", { class: "section-header" }, h("h2", { id: "payload-title" }, "Payload")),
+      h("div", { class: "code-block" },
+        h("div", { class: "code-tools" }, copyButton(() => JSON.stringify(first.payload, null, 2), "Copy payload")),
+        h("pre", { class: "code", tabindex: "0", "aria-label": "Payload JSON", id: "payload" },
+          JSON.stringify(first.payload, null, 2)))),
+    h("section", { "aria-labelledby": "attempts-title" },
+      h("div", { class: "section-header" }, h("h2", { id: "attempts-title" }, "Attempts")), attemptsBox),
+    // For operators who can open it (a setting), never as a main action: the receiver's owner cannot.
+    links && first.workflow_url ? h("p", { class: "small operator-link" }, "Operators: ",
+      h("a", { href: first.workflow_url, target: "_blank", rel: "noopener noreferrer" },
+        "Open in Temporal Web UI")) : null);
+  focusHeading();
+
+  let shown = "";
+  /** @param {any} d */
+  function render(d) {
+    const snapshot = JSON.stringify(d);
+    if (snapshot === shown) return;
+    shown = snapshot;
+    if (retry) retry.textContent = d.status === "succeeded" ? "Resend" : "Retry now";
+    let next;
+    const held = d.attempt_in_progress?.infra_failures ? d.attempt_in_progress : null;
+    if (d.next_attempt_at) {
+      next = h("span", {}, time(d.next_attempt_at), " (", liveRelative(d.next_attempt_at, { ahead: true }), ")");
+    } else if (held) {
+      next = h("span", { id: "held-up" }, `Attempt ${held.attempt} is held up on our side (${held.infra_error ??
+        "a fault of ours"}); tried ${held.infra_failures} time(s), retrying`,
+        held.next_try_at ? [" at ", time(held.next_try_at)] : null, ". This does not use up the retry schedule.");
+    } else if (d.status === "scheduled") next = "The first attempt is about to start";
+    else if (d.status === "pending") next = "Attempt in progress";
+    else if (d.status === "succeeded") next = "None: delivered";
+    else next = manage ? "None: the schedule is exhausted. Retry by hand." : "None: the schedule is exhausted.";
+    fill(summary, h("dl", { class: "facts card" },
+      h("div", {}, h("dt", {}, "Status"), h("dd", { id: "delivery-status", "data-status": d.status },
+        deliveryBadge({ ...d, attempt_count: d.attempts.length }))),
+      h("div", { class: "wide" }, h("dt", {}, "Endpoint"), h("dd", { id: "delivery-endpoint" }, endpoint
+        ? [long("a", endpoint.url, { href: endpointHref(endpoint.id), class: "url" }),
+          h("div", { class: "muted small" }, h("code", {}, endpoint.id))]
+        : [h("span", { class: "muted" }, "Deleted endpoint "), h("code", {}, d.endpoint_id)])),
+      h("div", {}, h("dt", {}, "Event"), h("dd", {}, long("a", d.event_id, { href: eventHref(d.event_id), class: "mono" }))),
+      h("div", {}, h("dt", {}, "Origin"), h("dd", {}, originWords(d.origin))),
+      h("div", {}, h("dt", {}, "Accepted"), h("dd", {}, time(d.created_at, { relative: true }))),
+      h("div", {}, h("dt", {}, "Attempts"), h("dd", {}, String(d.attempts.length))),
+      h("div", {}, h("dt", {}, "Next attempt"), h("dd", { id: "next-attempt" }, next))));
+    fill(attemptsBox, d.attempts.length
+      ? h("ol", { class: "attempts", reversed: true }, [...d.attempts].reverse().map(attemptItem))
+      : h("p", { class: "card empty muted" }, "No attempt yet: the first one is on its way."));
+    const words = deliveryState({ ...d, attempt_count: d.attempts.length });
+    document.title = `${d.webhook_type}: ${words.text} · Webhooks · Flexprice`;
+  }
+
+  async function load() {
+    let d;
+    try {
+      d = await api.delivery(deliveryId);
+    } catch (err) {
+      if (!page.alive) return;
+      report(err.message, "error");
+      page.later(load, REFRESH_MS * 3);
+      return;
+    }
+    if (!page.alive) return;
+    render(d);
+    if (d.status === "pending" || d.status === "scheduled") page.later(load, REFRESH_MS);
+  }
+  render(first);
+  if (first.status === "pending" || first.status === "scheduled") page.later(load, REFRESH_MS);
+}
+
+/**
+ * @param {[string, string][] | null} headers
+ * @param {string} label
+ */
+function headerList(headers, label) {
+  if (!headers?.length) return null;
+  return h("dl", { class: "headers", "aria-label": label },
+    headers.map(([name, value]) => h("div", {}, h("dt", {}, name), h("dd", { class: "truncate", title: value }, value))));
+}
+
+/** @param {any} a */
+function attemptItem(a) {
+  const ok = a.status_code !== null && a.status_code >= 200 && a.status_code < 300;
+  const code = a.status_code === null ? "No response" : `HTTP ${a.status_code}`;
+  const sent = headerList(a.request_headers, `Request headers of attempt ${a.attempt}`);
+  const answered = headerList(a.response_headers, `Response headers of attempt ${a.attempt}`);
+  return h("li", { class: `attempt card ${ok ? "attempt-ok" : "attempt-bad"}`, "data-attempt": a.attempt },
+    h("div", { class: "attempt-head" },
+      h("strong", {}, `Attempt ${a.attempt}`),
+      h("span", { class: `badge ${ok ? "badge-ok" : "badge-bad"}` }, code),
+      h("span", { class: "badge badge-neutral" }, triggerWords(a.trigger)),
+      h("span", { class: "muted" }, time(a.started_at)),
+      h("span", { class: "muted" }, `${a.duration_ms} ms`)),
+    a.error ? h("p", { class: "attempt-error" }, h("strong", {}, "Error: "), a.error) : null,
+    a.infra_failures ? h("p", { class: "small muted" }, `Made after ${a.infra_failures} failed tr` +
+      `${a.infra_failures === 1 ? "y" : "ies"} on our side (${a.infra_error ?? "a fault of ours"}); ` +
+      "those did not count against the retry schedule.") : null,
+    sent ? h("details", { class: "exchange" }, h("summary", {}, "Request headers sent"),
+      h("p", { class: "small muted" }, "Signatures and custom header values are masked."), sent) : null,
+    a.response_status_line || answered ? h("details", { class: "exchange" },
+      h("summary", {}, "Response: ", h("code", {}, a.response_status_line ?? code)),
+      answered, h("p", { class: "small muted" }, "The first headers of the answer.")) : null,
+    h("div", { class: "small muted" }, "Response body"),
+    a.response_body
+      ? h("pre", { class: "code response", tabindex: "0", "aria-label": `Response body of attempt ${a.attempt}` },
+        a.response_body)
+      : h("p", { class: "muted small" }, "(empty)"));
+}

@@ -1,0 +1,266 @@
+// @ts-check
+// "Add a webhook" and "Edit webhook": the URL, the signature method, the events, and the endpoint's own
+// delivery settings (custom headers, rate limit, retry schedule). A new endpoint opens its own page,
+// where its secret is shown once: the address never stays on an empty "new" form.
+
+import { ApiError, api, eventTypes } from "./api.js";
+import { append, fill, h, notice } from "./dom.js";
+import { eventPicker } from "./event-picker.js";
+import { Page, endpointHref, flash, focusHeading, handOver, isNotFound, navigate, notFound } from "./nav.js";
+
+export const METHODS = {
+  hmac: {
+    label: "HMAC (Standard Webhooks)",
+    help: "Your receiver checks the webhook-signature header with the endpoint's signing secret, " +
+      "which you copy once you add the webhook.",
+  },
+  jwt: {
+    label: "JWT (RS256)",
+    help: "Your receiver checks the x-webhook-signature token with your account's public keys (their URL " +
+      "is shown once you add the webhook), and refuses it unless its aud claim is this endpoint's id; " +
+      "there is no secret to share.",
+  },
+};
+
+/** @param {string} id */
+function fieldError(id) {
+  return h("p", { id, class: "field-error", hidden: true });
+}
+
+/**
+ * @param {HTMLElement} el
+ * @param {HTMLElement | null | undefined} input
+ * @param {string | null} message
+ */
+function setError(el, input, message) {
+  el.textContent = message ?? "";
+  el.hidden = !message;
+  if (input) {
+    if (message) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+}
+
+/**
+ * "Name: value" lines as headers; a line without a colon is a mistake worth saying.
+ * @param {string} text
+ * @returns {Record<string, string>}
+ */
+function parseHeaders(text) {
+  /** @type {Record<string, string>} */
+  const headers = {};
+  for (const line of text.split("\n").map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf(":");
+    if (at <= 0) throw new Error(`"${line.slice(0, 40)}" is not "Name: value"`);
+    headers[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return headers;
+}
+
+/**
+ * "5, 300, 1800" as seconds.
+ * @param {string} text
+ */
+function parseSchedule(text) {
+  const parts = text.split(/[\s,]+/).filter(Boolean);
+  const numbers = parts.map(Number);
+  if (numbers.some((n) => !Number.isFinite(n))) throw new Error("write seconds between attempts, e.g. 5, 300, 1800");
+  return numbers;
+}
+
+/**
+ * @param {HTMLElement} main
+ * @param {Page} page
+ * @param {string} [endpointId]
+ */
+export async function endpointForm(main, page, endpointId) {
+  const editing = endpointId !== undefined;
+  let types;
+  let existing = null;
+  try {
+    [types, existing] = await Promise.all([
+      eventTypes(),
+      editing ? api.endpoint(endpointId) : Promise.resolve(null),
+    ]);
+  } catch (err) {
+    if (editing && isNotFound(err)) {
+      notFound("endpoint", endpointId ?? "", "It may have been deleted.");
+      return;
+    }
+    throw err;
+  }
+  if (!page.alive) return;
+  const title = editing ? "Edit webhook" : "Add a webhook";
+
+  const url = h("input", {
+    id: "endpoint-url", name: "url", type: "text", inputmode: "url", autocomplete: "off",
+    placeholder: "https://example.com/webhooks/flexprice", required: true,
+    "aria-describedby": "endpoint-url-help endpoint-url-error",
+  });
+  url.value = existing?.url ?? "";
+  const urlError = fieldError("endpoint-url-error");
+  const description = h("input", { id: "endpoint-description", name: "description", type: "text", maxlength: 1024 });
+  description.value = existing?.description ?? "";
+  const descriptionError = fieldError("endpoint-description-error");
+
+  const method = existing?.signature_method ?? "hmac";
+  const methodInputs = Object.entries(METHODS).map(([value, info]) => {
+    const id = `method-${value}`;
+    const input = h("input", { type: "radio", name: "signature_method", id, value, checked: value === method,
+      "aria-describedby": `${id}-help` });
+    return h("div", { class: "choice" }, input,
+      h("label", { for: id }, info.label),
+      h("p", { id: `${id}-help`, class: "help" }, info.help));
+  });
+  const methodError = fieldError("method-error");
+
+  const allEvents = existing ? existing.event_types === null : true;
+  const allRadio = h("input", { type: "radio", name: "events-mode", id: "events-all", value: "all", checked: allEvents });
+  const someRadio = h("input", { type: "radio", name: "events-mode", id: "events-some", value: "some",
+    checked: !allEvents });
+  const picker = eventPicker(types, new Set(existing?.event_types ?? []));
+  const showPicker = () => { picker.element.hidden = !someRadio.checked; };
+  allRadio.addEventListener("change", showPicker);
+  someRadio.addEventListener("change", showPicker);
+  showPicker();
+  const eventsError = fieldError("events-error");
+
+  // The endpoint's own delivery settings.
+  const rate = h("input", { id: "endpoint-rate", name: "rate_limit_per_second", type: "number", min: "0.1",
+    step: "any", inputmode: "decimal", "aria-describedby": "endpoint-rate-help endpoint-rate-error" });
+  rate.value = existing?.rate_limit_per_second ?? "";
+  const rateError = fieldError("endpoint-rate-error");
+  const schedule = h("input", { id: "endpoint-schedule", name: "retry_schedule", type: "text", autocomplete: "off",
+    placeholder: "5, 300, 1800, 7200", "aria-describedby": "endpoint-schedule-help endpoint-schedule-error" });
+  schedule.value = existing?.retry_schedule ? existing.retry_schedule.join(", ") : "";
+  const scheduleError = fieldError("endpoint-schedule-error");
+  const headers = h("textarea", { id: "endpoint-headers", name: "headers", rows: 3, spellcheck: "false",
+    placeholder: "Authorization: Bearer …", "aria-describedby": "endpoint-headers-help endpoint-headers-error" });
+  const headersError = fieldError("endpoint-headers-error");
+  const current = existing ? Object.entries(existing.headers ?? {}) : [];
+  const settings = h("details", { class: "field advanced", open: Boolean(existing?.rate_limit_per_second ||
+      existing?.retry_schedule || current.length) },
+    h("summary", {}, "Delivery settings ", h("span", { class: "muted" }, "(optional)")),
+    h("div", { class: "field" },
+      h("label", { for: "endpoint-rate" }, "Rate limit (deliveries per second)"), rate,
+      h("p", { id: "endpoint-rate-help", class: "help" }, "At most this many deliveries a second to this " +
+        "endpoint, across every worker (plus one of burst). Empty: no limit."), rateError),
+    h("div", { class: "field" },
+      h("label", { for: "endpoint-schedule" }, "Retry schedule (seconds between attempts)"), schedule,
+      h("p", { id: "endpoint-schedule-help", class: "help" }, "This endpoint's own schedule, for deliveries " +
+        "of events accepted from now on. Empty: the service's schedule."), scheduleError),
+    h("div", { class: "field" },
+      h("label", { for: "endpoint-headers" }, editing ? "Replace custom headers" : "Custom headers"),
+      current.length ? h("ul", { class: "tags headers-now", "aria-label": "Current custom headers" },
+        current.map(([name, value]) => h("li", {}, h("code", {}, `${name}: ${value}`)))) : null,
+      headers,
+      h("p", { id: "endpoint-headers-help", class: "help" }, "One \"Name: value\" per line, sent with every " +
+        "attempt (e.g. for a gateway in front of your receiver); values are shown masked once saved." +
+        (editing ? " Empty: keep the current ones." : "")), headersError));
+
+  const formError = h("div", {});
+  const submit = h("button", { type: "submit", class: "button button-primary" }, editing ? "Save changes" : "Add webhook");
+  const cancelHref = editing ? endpointHref(endpointId ?? "") : "#/webhooks";
+
+  const form = h("form", { class: "card form", novalidate: true, "aria-labelledby": "form-title" },
+    formError,
+    h("div", { class: "field" },
+      h("label", { for: "endpoint-url" }, "Endpoint URL"),
+      url,
+      h("p", { id: "endpoint-url-help", class: "help" }, "Where Flexprice POSTs each event: an http or https URL."),
+      urlError),
+    h("div", { class: "field" },
+      h("label", { for: "endpoint-description" }, "Description ", h("span", { class: "muted" }, "(optional)")),
+      description, descriptionError),
+    h("fieldset", { class: "field", "aria-describedby": "method-error" },
+      h("legend", {}, "Signature method"), methodInputs, methodError),
+    h("fieldset", { class: "field", "aria-describedby": "events-error" },
+      h("legend", {}, "Events to send"),
+      h("div", { class: "choice" }, allRadio, h("label", { for: "events-all" }, "All events, including types added later")),
+      h("div", { class: "choice" }, someRadio, h("label", { for: "events-some" }, "Selected events")),
+      eventsError, picker.element),
+    settings,
+    h("div", { class: "actions" }, submit, h("a", { class: "button", href: cancelHref }, "Cancel")));
+
+  const targets = {
+    url: [urlError, url], description: [descriptionError, description], signature_method: [methodError, null],
+    event_types: [eventsError, null], rate_limit_per_second: [rateError, rate],
+    retry_schedule: [scheduleError, schedule], headers: [headersError, headers],
+  };
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    for (const [el, input] of Object.values(targets)) setError(el, input, null);
+    fill(formError);
+    const selected = picker.selected();
+    if (someRadio.checked && !selected.length) {
+      setError(eventsError, null, "Pick at least one event type, or choose All events.");
+      eventsError.scrollIntoView({ block: "center" });
+      return;
+    }
+    /** @type {Record<string, any>} */
+    const body = {
+      url: url.value.trim(),
+      description: description.value,
+      signature_method: /** @type {HTMLInputElement} */ (form.querySelector('input[name="signature_method"]:checked')).value,
+      event_types: someRadio.checked ? selected : null,
+      rate_limit_per_second: rate.value.trim() ? Number(rate.value) : null,
+    };
+    try {
+      body.retry_schedule = schedule.value.trim() ? parseSchedule(schedule.value) : null;
+    } catch (err) {
+      setError(scheduleError, schedule, err.message);
+      schedule.focus();
+      return;
+    }
+    try {
+      if (headers.value.trim()) body.headers = parseHeaders(headers.value);
+      else if (!editing) body.headers = null;
+    } catch (err) {
+      setError(headersError, headers, err.message);
+      headers.focus();
+      return;
+    }
+    submit.disabled = true;
+    try {
+      if (editing) {
+        await api.updateEndpoint(endpointId ?? "", body);
+        flash("Changes saved.");
+        navigate(endpointHref(endpointId ?? ""));
+      } else {
+        const created = await api.createEndpoint(body);
+        if (!page.alive) return;
+        // Its page, in place of the form: a reload or Back never shows an empty "new" form for it.
+        handOver(created);
+        location.replace(endpointHref(created.id));
+      }
+    } catch (err) {
+      if (!page.alive) return;
+      submit.disabled = false;
+      if (err instanceof ApiError && err.status === 422) {
+        const errors = err.fieldErrors();
+        const rest = [];
+        for (const [field, message] of Object.entries(errors)) {
+          const target = /** @type {Record<string, any[]>} */ (targets)[field];
+          if (target) setError(target[0], target[1], message);
+          else rest.push(message);
+        }
+        if (errors.rate_limit_per_second || errors.retry_schedule || errors.headers) settings.open = true;
+        if (rest.length) fill(formError, notice("error", rest.join("; ")));
+        if (errors.url) url.focus();
+        else form.querySelector("[aria-invalid], .field-error:not([hidden])")?.scrollIntoView({ block: "center" });
+      } else if (err instanceof ApiError && err.status === 401) {
+        page.fail(err);
+      } else {
+        fill(formError, notice("error", err.message));
+        formError.scrollIntoView({ block: "center" });
+      }
+    }
+  });
+
+  append(main, 
+    h("p", { class: "back" }, h("a", { href: cancelHref }, editing ? "← Back to the endpoint" : "← Webhooks")),
+    h("h1", { id: "form-title" }, title),
+    form);
+  focusHeading();
+}

@@ -1,0 +1,353 @@
+// @ts-check
+// A list of deliveries with its filters: an endpoint's event history, and the failed deliveries across
+// endpoints. Filters (status, event type, a window of time) are in the address; the pages loaded and the
+// scroll are in the history entry (nav.js), so Back from a delivery finds the list as it was left.
+
+import { ApiError, api, groupsOf } from "./api.js";
+import { fill, formatTime, h, localZone, long, notice, relative } from "./dom.js";
+import {
+  Page, canManage, currentAddress, deliveryHref, endpointHref, eventHref, saveViewState, setQuery, viewState,
+} from "./nav.js";
+import { deliveryBadge } from "./words.js";
+
+const IN_FLIGHT_REFRESH_MS = 2000;
+const IDLE_REFRESH_MS = 5000;
+const PAGE_SIZE = 25;
+
+/**
+ * Ask for one attempt now, then poll until it is in the log; `report(text, kind)` tells the person.
+ * @param {Page} page
+ * @param {string} deliveryId
+ * @param {(text: string, kind: "info" | "success" | "error") => void} report
+ * @param {(delivery: any) => void} onLanded
+ */
+export async function retryAndWatch(page, deliveryId, report, onLanded) {
+  let accepted;
+  try {
+    accepted = await api.retry(deliveryId);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) page.fail(err);
+    else report(err.message, "error");
+    return false;
+  }
+  report(`Attempt ${accepted.attempt} requested; waiting for the receiver's answer…`, "info");
+  const started = Date.now();
+  const poll = async () => {
+    try {
+      const d = await api.delivery(deliveryId);
+      const attempt = d.attempts.find((/** @type {any} */ a) => a.attempt === accepted.attempt);
+      if (attempt) {
+        const outcome = attempt.status_code !== null ? `HTTP ${attempt.status_code}` : attempt.error ?? "no answer";
+        const ok = attempt.status_code !== null && attempt.status_code >= 200 && attempt.status_code < 300;
+        report(`Attempt ${accepted.attempt}: ${outcome}.`, ok ? "success" : "error");
+        onLanded(d);
+        return;
+      }
+    } catch (err) {
+      report(err.message, "error");
+    }
+    if (Date.now() - started < 120000) page.later(poll, 1000);
+  };
+  page.later(poll, 500);
+  return true;
+}
+
+/** `2026-11-27T14:05` in the viewer's zone, as a datetime-local field shows it, from an ISO time. */
+/** @param {string | null} iso */
+function localInput(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
+    `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** @param {string} value a datetime-local field's value, in the viewer's zone */
+export function isoOf(value) {
+  if (!value) return "";
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? "" : date.toISOString();
+}
+
+/**
+ * @typedef {object} HistoryOptions
+ * @property {string} [endpointId] one endpoint's history; else every endpoint's
+ * @property {"failed"} [fixedStatus]
+ * @property {import("./api.js").EventType[]} types
+ * @property {Map<string, any>} [endpoints] shows an Endpoint column
+ * @property {boolean} [retry] a Retry button per row and "Retry all shown"
+ * @property {boolean} [refresh] refresh the first page by itself (default true)
+ * @property {string} caption
+ * @property {string} empty what an empty, unfiltered list means
+ */
+
+/**
+ * Render the list into `container`; resolves once what the history entry had loaded is back on screen.
+ * @param {HTMLElement} container
+ * @param {Page} page
+ * @param {HistoryOptions} options
+ */
+export async function deliveryHistory(container, page, options) {
+  const { endpointId, fixedStatus, types, endpoints, caption } = options;
+  const retry = Boolean(options.retry) && canManage();
+  const { params } = currentAddress();
+
+  const status = fixedStatus ? null : h("select", { id: "filter-status", name: "status" },
+    [["", "All"], ["succeeded", "Succeeded"], ["failed", "Failed"], ["pending", "Pending (being attempted)"]]
+      .map(([value, text]) => h("option", { value }, text)));
+  const type = h("select", { id: "filter-type", name: "event_type" },
+    h("option", { value: "" }, "All event types"),
+    [...groupsOf(types)].map(([group, items]) => h("optgroup", { label: group },
+      items.map((t) => h("option", { value: t.name }, t.name)))));
+  const after = h("input", { id: "filter-after", name: "after", type: "datetime-local", step: 60,
+    "aria-describedby": "filter-zone" });
+  const before = h("input", { id: "filter-before", name: "before", type: "datetime-local", step: 60,
+    "aria-describedby": "filter-zone" });
+  if (status) status.value = params.get("status") ?? "";
+  type.value = params.get("type") ?? "";
+  after.value = localInput(params.get("after"));
+  before.value = localInput(params.get("before"));
+  const filterError = h("div", {});
+
+  const clear = h("button", { type: "button", class: "button button-quiet" }, "Clear filters");
+  const live = h("p", { class: "muted small live", role: "status", "aria-live": "polite" });
+  const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const more = h("div", { class: "more" });
+  const bulk = h("div", { class: "bulk" });
+  const bulkResult = h("div", { role: "status", "aria-live": "polite" });
+  const filters = h("form", { class: "filters", "aria-label": `Filter ${caption.toLowerCase()}` },
+    status ? h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status) : null,
+    h("div", { class: "field" }, h("label", { for: "filter-type" }, "Event type"), type),
+    h("div", { class: "field field-time" }, h("label", { for: "filter-after" }, "From"), after),
+    h("div", { class: "field field-time" }, h("label", { for: "filter-before" }, "To"), before),
+    h("div", { class: "filter-actions" },
+      h("button", { type: "submit", class: "button" }, "Refresh"), clear),
+    h("p", { id: "filter-zone", class: "help filter-zone" },
+      `Times are in your time zone (${localZone()}), when the event was accepted.`));
+  fill(container, filters, filterError, h("div", { class: "section-header list-header" }, bulk, live),
+    bulkResult, list, more);
+
+  /** The filters as the API takes them. */
+  const query = () => ({
+    endpointId,
+    status: fixedStatus ?? status?.value ?? "",
+    eventType: type.value,
+    createdAfter: isoOf(after.value),
+    createdBefore: isoOf(before.value),
+    limit: PAGE_SIZE,
+  });
+  const filtered = () => Boolean((!fixedStatus && status?.value) || type.value || after.value || before.value);
+
+  let shown = "";
+  let pages = 1;
+  let generation = 0;
+  /** @type {any[]} */
+  let items = [];
+  let tbody = h("tbody", {});
+
+  function render(/** @type {any[]} */ found) {
+    items = found;
+    clear.hidden = !filtered();
+    if (!found.length) {
+      fill(list, h("p", { class: "card empty muted" },
+        filtered() ? "No deliveries match these filters." : options.empty));
+      fill(bulk);
+      return;
+    }
+    tbody = h("tbody", {}, rowsOf(found));
+    // Across endpoints, the Endpoint column takes the room of Attempts (the status says how many).
+    const headings = ["Event", endpoints ? "Endpoint" : null, "Status", endpoints ? null : "Attempts", "Response",
+      "Last activity", retry ? "Retry" : null].filter(Boolean);
+    fill(list, h("div", { class: "table-wrap" }, h("table", { class: "responsive deliveries" },
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
+      tbody)));
+    renderBulk();
+  }
+
+  function renderBulk() {
+    if (!retry || !items.length) {
+      fill(bulk);
+      return;
+    }
+    const button = h("button", { type: "button", class: "button", id: "retry-all" },
+      `Retry all shown (${items.length})`);
+    button.addEventListener("click", () => retryAll(button));
+    fill(bulk, button);
+  }
+
+  /** One retry request per delivery shown, a few at a time; then what went and what was refused. */
+  async function retryAll(/** @type {HTMLButtonElement} */ button) {
+    const targets = [...items];
+    button.disabled = true;
+    let sent = 0;
+    /** @type {Map<string, number>} */
+    const refused = new Map();
+    let next = 0;
+    fill(bulkResult, notice("info", `Retrying ${targets.length} deliveries…`));
+    const worker = async () => {
+      while (next < targets.length && page.alive) {
+        const d = targets[next++];
+        const cell = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(d.id)}"] .retry-result`);
+        try {
+          const accepted = await api.retry(d.id);
+          sent += 1;
+          if (cell) fill(cell, h("span", { class: "text-info" }, `Attempt ${accepted.attempt} requested`));
+        } catch (err) {
+          if (err instanceof ApiError && err.status === 401) {
+            page.fail(err);
+            return;
+          }
+          const reason = err instanceof Error ? err.message : String(err);
+          refused.set(reason, (refused.get(reason) ?? 0) + 1);
+          if (cell) fill(cell, h("span", { class: "text-error" }, reason));
+        }
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    if (!page.alive) return;
+    const refusedCount = [...refused.values()].reduce((a, b) => a + b, 0);
+    fill(bulkResult, notice(refusedCount ? "warning" : "success",
+      h("p", { id: "retry-all-result" },
+        `${targets.length} retried: ${sent} sent, ${refusedCount} refused.`,
+        sent ? " Each sent one makes an attempt now; its log shows the answer." : ""),
+      refusedCount ? h("ul", { class: "reasons" },
+        [...refused].map(([reason, n]) => h("li", {}, `${n} × ${reason}`))) : null));
+    button.disabled = false;
+  }
+
+  function rowsOf(/** @type {any[]} */ found) {
+    return found.map((d) => {
+      const endpoint = endpoints?.get(d.endpoint_id);
+      const cells = [
+        h("td", { "data-label": "Event" },
+          h("a", { href: deliveryHref(d.id) }, d.webhook_type),
+          h("div", { class: "small" }, long("a", d.event_id, { href: eventHref(d.event_id), class: "mono muted" }))),
+        endpoints ? h("td", { "data-label": "Endpoint" }, endpoint
+          ? long("a", endpoint.url, { href: endpointHref(endpoint.id), class: "url" })
+          : h("span", { class: "muted" }, "deleted endpoint")) : null,
+        h("td", { "data-label": "Status", class: "status-cell" }, deliveryBadge(d)),
+        endpoints ? null : h("td", { "data-label": "Attempts" }, String(d.attempt_count)),
+        h("td", { "data-label": "Response" }, d.last_status_code === null ? h("span", { class: "muted" }, "—")
+          : String(d.last_status_code)),
+        h("td", { "data-label": "Last activity", title: formatTime(d.updated_at) }, relative(d.updated_at)),
+      ];
+      if (retry) cells.push(retryCell(d, endpoint));
+      return h("tr", { "data-delivery-id": d.id }, cells.filter(Boolean));
+    });
+  }
+
+  function retryCell(/** @type {any} */ d, /** @type {any} */ endpoint) {
+    const result = h("div", { class: "small retry-result", role: "status", "aria-live": "polite" });
+    const button = h("button", { type: "button", class: "button button-small",
+      "aria-label": `Retry ${d.webhook_type} to ${endpoint?.url ?? "a deleted endpoint"}` }, "Retry");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      const report = (/** @type {string} */ text, /** @type {string} */ kind) =>
+        fill(result, h("span", { class: `text-${kind}` }, text));
+      const sent = await retryAndWatch(page, d.id, report, (fresh) => {
+        const cell = button.closest("tr")?.querySelector(".status-cell");
+        if (cell) fill(cell, deliveryBadge(fresh));
+        button.disabled = false;
+      });
+      if (!sent) button.disabled = false;
+    });
+    return h("td", { "data-label": "Retry" }, button, result);
+  }
+
+  /** @param {string | null} cursor */
+  function moreButton(cursor) {
+    if (!cursor) return null;
+    const button = h("button", { type: "button", class: "button" }, "Load more");
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        const next = await api.deliveries({ ...query(), cursor });
+        if (!page.alive) return;
+        pages += 1;
+        saveViewState({ pages }); // Back finds these pages again; Refresh starts over
+        items = [...items, ...next.items];
+        tbody.append(...rowsOf(next.items));
+        renderBulk();
+        fill(more, moreButton(next.next_cursor));
+      } catch (err) {
+        if (!page.alive) return;
+        button.disabled = false;
+        fill(more, notice("error", err.message), button);
+      }
+    });
+    return button;
+  }
+
+  /**
+   * The first page, and as many more as the history entry had loaded (`wanted`).
+   * @param {{quiet?: boolean, wanted?: number}} [how]
+   */
+  async function load({ quiet = false, wanted = 1 } = {}) {
+    const mine = ++generation;
+    if (!quiet) live.textContent = "Loading…";
+    fill(filterError);
+    let result;
+    /** @type {any[]} */
+    let found = [];
+    let loaded = 0;
+    try {
+      result = await api.deliveries(query());
+      found = result.items;
+      loaded = 1;
+      while (loaded < wanted && result.next_cursor) {
+        result = await api.deliveries({ ...query(), cursor: result.next_cursor });
+        found = [...found, ...result.items];
+        loaded += 1;
+      }
+    } catch (err) {
+      if (mine !== generation || !page.alive) return;
+      live.textContent = "";
+      fill(more); // no "Load more" under an error: there is nothing to load more of
+      if (err instanceof ApiError && err.status === 422) {
+        fill(filterError, notice("error", `Check the filters: ${err.message}`));
+        fill(list);
+        return;
+      }
+      page.fail(err, list, () => load());
+      shown = "";
+      page.later(() => load({ quiet: true }), IDLE_REFRESH_MS * 2);
+      return;
+    }
+    if (mine !== generation || !page.alive) return;
+    const inFlight = found.some((d) => d.status === "pending" || d.status === "scheduled");
+    live.textContent = inFlight ? "Deliveries in flight: updating automatically."
+      : `Updated ${new Date().toLocaleTimeString()}`;
+    const snapshot = JSON.stringify(found) + result.next_cursor;
+    if (snapshot !== shown) {
+      shown = snapshot;
+      pages = loaded;
+      render(found);
+      fill(more, moreButton(result.next_cursor));
+    }
+    // Only the first page refreshes by itself: pages the person loaded stay as they were scrolled to.
+    if (pages === 1 && options.refresh !== false) page.later(() => load({ quiet: true }), inFlight ? IN_FLIGHT_REFRESH_MS : IDLE_REFRESH_MS);
+  }
+
+  const changed = () => {
+    const next = new URLSearchParams();
+    if (status?.value) next.set("status", status.value);
+    if (type.value) next.set("type", type.value);
+    if (isoOf(after.value)) next.set("after", isoOf(after.value));
+    if (isoOf(before.value)) next.set("before", isoOf(before.value));
+    setQuery(next);
+    shown = "";
+    load();
+  };
+  filters.addEventListener("submit", (event) => { event.preventDefault(); changed(); });
+  for (const input of [status, type, after, before]) input?.addEventListener("change", changed);
+  clear.addEventListener("click", () => {
+    if (status) status.value = "";
+    type.value = "";
+    after.value = "";
+    before.value = "";
+    changed();
+  });
+  await load({ wanted: Math.max(1, Number(viewState().pages) || 1) });
+}
