@@ -23,7 +23,9 @@ from temporalio.client import WorkflowHistory
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 CHANGE_VERSION = "TemporalChangeVersion"
-_COUNTERS = frozenset({"action", "visibility_persistence_requests", "persistence_requests"})
+_COUNTERS = frozenset(
+    {"action", "visibility_persistence_requests", "persistence_requests", "service_requests"}
+)
 
 
 @dataclass
@@ -31,12 +33,14 @@ class HistoryCost:
     actions: Counter[str] = field(default_factory=Counter)
     events: int = 0
     bytes: int = 0
+    bytes_by_event: Counter[str] = field(default_factory=Counter)
     workflows: int = 0
 
     def __iadd__(self, other: HistoryCost) -> HistoryCost:
         self.actions.update(other.actions)
         self.events += other.events
         self.bytes += other.bytes
+        self.bytes_by_event.update(other.bytes_by_event)
         self.workflows += other.workflows
         return self
 
@@ -50,8 +54,10 @@ def history_cost(history: WorkflowHistory) -> HistoryCost:
     cost = HistoryCost(events=len(history.events), workflows=1)
     local_activity_tasks: set[int] = set()
     for event in history.events:
-        cost.bytes += event.ByteSize()
         kind = event.event_type
+        size = event.ByteSize()
+        cost.bytes += size
+        cost.bytes_by_event[EventType.Name(kind).removeprefix("EVENT_TYPE_").lower()] += size
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             # A client's start, or the second of a child's two actions (its start, after the intent).
             cost.actions["workflow start"] += 1
@@ -98,7 +104,8 @@ class ServerMetrics:
         self.namespace = namespace
 
     async def snapshot(self, client: httpx.AsyncClient) -> dict[str, float]:
-        """`actions`, `actions:<type>`, `visibility:<operation>`, `persistence:<operation>` so far."""
+        """`actions`, `actions:<type>`, `visibility:<operation>`, `persistence:<operation>`, and
+        `matching:<operation>` (requests to the matching service) so far."""
         text = (await client.get(self.url, timeout=10)).text
         totals: defaultdict[str, float] = defaultdict(float)
         for family in text_string_to_metric_families(text):
@@ -117,8 +124,78 @@ class ServerMetrics:
                 elif family.name == "persistence_requests" and labels.get("namespace") == self.namespace:
                     totals["persistence"] += sample.value
                     totals[f"persistence:{labels.get('operation', '')}"] += sample.value
+                elif (
+                    family.name == "service_requests"
+                    and labels.get("namespace") == self.namespace
+                    and labels.get("service_name") == "matching"
+                ):  # tasks through matching (an eager activity or workflow start skips it)
+                    totals[f"matching:{labels.get('operation', '')}"] += sample.value
         return dict(totals)
 
 
 def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+
+
+# Temporal Cloud's published prices (docs.temporal.io/cloud/pricing, "Pay-As-You-Go", as stored in
+# temporalio/documentation docs/evaluate/cloud/pricing.mdx at 0217b71, read 2026-11-27): actions by
+# monthly volume tier, storage by gigabyte-hour, and the Business plan's minimum.
+ACTION_TIERS = (  # (millions of actions in the tier, dollars per million)
+    (5, 50.0),
+    (5, 45.0),
+    (10, 40.0),
+    (30, 35.0),
+    (50, 30.0),
+    (100, 25.0),
+)
+ACTIVE_STORAGE_PER_GBH = 0.042
+RETAINED_STORAGE_PER_GBH = 0.00105
+GBH_PER_GB_MONTH = 744  # the pricing page's conversion
+BUSINESS_PLAN_MINIMUM = 500.0
+BUSINESS_PLAN_SHARE = 0.10
+PRICES_READ_ON = "2026-11-27"
+
+
+def actions_dollars(actions: float) -> float:
+    """Pay-as-you-go price of a month's actions, tier by tier (beyond 200 M: the last tier's price)."""
+    dollars, left = 0.0, actions / 1e6
+    for size, price in ACTION_TIERS:
+        used = min(left, size)
+        dollars += used * price
+        left -= used
+    return dollars + left * ACTION_TIERS[-1][1]
+
+
+@dataclass(frozen=True)
+class CloudCost:
+    actions: float
+    active_dollars: float
+    retained_dollars: float
+    actions_dollars: float
+    plan_dollars: float
+
+    @property
+    def total(self) -> float:
+        return self.actions_dollars + self.active_dollars + self.retained_dollars + self.plan_dollars
+
+
+def cloud_cost(
+    deliveries: float,
+    *,
+    actions_per_delivery: float,
+    history_bytes_per_delivery: float,
+    open_days: float,
+    retention_days: float = 30,
+) -> CloudCost:
+    """A month of `deliveries` on Temporal Cloud, Business plan, before its included allowances.
+
+    Active storage holds each delivery's history while its workflow is open (`open_days`: its
+    schedule and retry window); retained storage holds it for `retention_days` after it closes.
+    """
+    gigabytes = deliveries * history_bytes_per_delivery / 1e9
+    active = gigabytes * min(open_days, 30) / 30 * GBH_PER_GB_MONTH * ACTIVE_STORAGE_PER_GBH
+    retained = gigabytes * retention_days / 30 * GBH_PER_GB_MONTH * RETAINED_STORAGE_PER_GBH
+    actions = deliveries * actions_per_delivery
+    usage = actions_dollars(actions) + active + retained
+    plan = max(BUSINESS_PLAN_MINIMUM, BUSINESS_PLAN_SHARE * usage)
+    return CloudCost(actions, active, retained, actions_dollars(actions), plan)

@@ -105,6 +105,38 @@ LANES = {
             what="the local-first variant, short schedule",
         ),
         Lane("slots", "bench-slots", "slots", ("worker",), what="the product, worker slot sizes varied"),
+        # For the "tried" table (`--lanes`), not in the default run:
+        Lane(
+            "window0",
+            PRODUCT.task_queue,
+            "window0l",
+            None,
+            api="bench.workers:window0_app",
+            what="the product with a retry window of 0",
+        ),
+        Lane(
+            "quiet_close",
+            "bench-quiet",
+            "quiet",
+            ("bench.workers", "quiet-close"),
+            api="bench.workers:window0_app",
+            what="retry window 0, and no upsert when a delivery closes",
+        ),
+        Lane(
+            "bare_start",
+            "bench-bare",
+            "bare",
+            ("bench.workers", "bare-start"),
+            what="the product, deliveries started with no search attributes",
+        ),
+        Lane(
+            "eager_start",
+            "bench-eager",
+            "eager",
+            ("worker",),
+            api="bench.workers:eager_app",
+            what="the product, events started eagerly by a worker inside the API process",
+        ),
     )
 }
 

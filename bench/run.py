@@ -39,7 +39,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
 
 from bench import lanes as lanes_
-from bench.cost import HistoryCost, ServerMetrics, delta, history_cost
+from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, cloud_cost, delta, history_cost
 from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
 from bench.plain import PlainRetry
 from core import launcher
@@ -72,6 +72,7 @@ class Config:
     backlog_events: int
     backlog_runs: int
     isolation_seconds: float
+    isolation_runs: int
     slots_endpoints: int
     slots_events: int
     slot_sizes: tuple[tuple[int, int], ...]
@@ -86,14 +87,15 @@ class Config:
 FULL = Config(
     runs=3,
     sustained_seconds=30,
-    latency_seconds=15,
+    latency_seconds=12,
     latency_rates=(1, 2, 5, 10, 15),
     variant_rate=5,
     raw_seconds=5,
     fanout_endpoints=100,
-    backlog_events=2000,
+    backlog_events=1500,
     backlog_runs=2,
     isolation_seconds=15,
+    isolation_runs=2,
     slots_endpoints=100,
     slots_events=6,
     slot_sizes=((1000, 1000), (200, 50), (100, 20)),
@@ -111,6 +113,7 @@ SMOKE = Config(
     backlog_events=20,
     backlog_runs=1,
     isolation_seconds=1,
+    isolation_runs=1,
     slots_endpoints=4,
     slots_events=2,
     slot_sizes=((200, 50),),
@@ -640,6 +643,9 @@ class Bench:
             "actions_by_kind_per_delivery": {k: v / fan for k, v in sorted(cost.actions.items())},
             "events_per_delivery": cost.events / fan,
             "history_bytes_per_delivery": cost.bytes / fan,
+            "history_bytes_by_event_per_delivery": {
+                k: round(v / fan) for k, v in cost.bytes_by_event.most_common()
+            },
             "server_actions_per_delivery": server.get("actions", 0) / fan,
             "server_visibility_writes_per_delivery": server.get("visibility", 0) / fan,
             "server_history_writes_per_delivery": sum(
@@ -757,7 +763,7 @@ class Bench:
         sustained = self.figures.get("sustained_5.product.events_per_s")
         rate = statistics.median(sustained.values) / 2 if sustained and sustained.values else 4.0
         self.notes["isolation_rate"] = rate
-        runs = range(self.config.runs)
+        runs = range(self.config.isolation_runs)
         await self._steps(
             "isolation", [partial(self.isolation, lane, rate, run) for run in runs for lane in LADDER_LANES]
         )
@@ -793,8 +799,39 @@ class Bench:
             "latency": latency,
             "ratios_to_plain": ratios_to_plain(figures, latency),
             "costs": self.costs,
+            "cloud_cost_per_month": self.cloud_costs(),
             "notes": self.notes,
         }
+
+    def cloud_costs(self) -> dict[str, Any]:
+        """Temporal Cloud's monthly bill for first-try deliveries, from their measured actions and bytes.
+
+        A delivery of the product stays open through its retry window (the default, 7 days) and is
+        kept 30 days after; with a window of 0, and in the plain design, it closes at once.
+        """
+        open_days = {"product_short": 7.0, "window0_short": 0.0, "local_first_short": 7.0, "plain": 0.0}
+        costs: dict[str, Any] = {"prices_read_on": PRICES_READ_ON}
+        for lane, fans in self.costs.items():
+            for fan, cases in fans.items():
+                first = cases.get("first_try")
+                if first is None or lane not in open_days:
+                    continue
+                for millions in (1, 10, 100):
+                    bill = cloud_cost(
+                        millions * 1e6,
+                        actions_per_delivery=first["actions_per_delivery"],
+                        history_bytes_per_delivery=first["history_bytes_per_delivery"],
+                        open_days=open_days[lane],
+                    )
+                    costs.setdefault(lane, {}).setdefault(fan, {})[f"{millions}M"] = {
+                        "actions": bill.actions,
+                        "actions_dollars": round(bill.actions_dollars),
+                        "active_storage_dollars": round(bill.active_dollars),
+                        "retained_storage_dollars": round(bill.retained_dollars),
+                        "plan_dollars": round(bill.plan_dollars),
+                        "total_dollars": round(bill.total),
+                    }
+        return costs
 
 
 async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> None:
@@ -863,6 +900,12 @@ def print_table(result: dict[str, Any]) -> None:
                     f"({cost['server_actions_per_delivery']:5.2f}) / {cost['events_per_delivery']:5.1f} "
                     f"/ {cost['history_bytes_per_delivery']:7.0f}"
                 )
+    print(f"\nTemporal Cloud, a month of first-try deliveries (prices of {PRICES_READ_ON}), total $")  # noqa: T201
+    for lane, fans in result["cloud_cost_per_month"].items():
+        if isinstance(fans, dict):
+            for fan, bills in fans.items():
+                line = "  ".join(f"{m}: {b['total_dollars']:>7}" for m, b in bills.items())
+                print(f"  {lane:18} {fan:>2} endpoints  {line}")  # noqa: T201
     print(f"peak RSS (MiB): {result['notes'].get('peak_rss_mib')}")  # noqa: T201
     print(f"elapsed: {result['notes'].get('elapsed_minutes', 0):.1f} min")  # noqa: T201
 
@@ -885,7 +928,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else FULL
     if args.runs is not None:
-        config = replace(config, runs=args.runs, backlog_runs=min(config.backlog_runs, args.runs))
+        config = replace(
+            config,
+            runs=args.runs,
+            backlog_runs=min(config.backlog_runs, args.runs),
+            isolation_runs=min(config.isolation_runs, args.runs),
+        )
     if args.sustained_seconds is not None:
         config = replace(config, sustained_seconds=args.sustained_seconds)
     args.out.mkdir(parents=True, exist_ok=True)
