@@ -86,15 +86,15 @@ class Config:
 
 FULL = Config(
     runs=3,
-    sustained_seconds=30,
+    sustained_seconds=25,
     latency_seconds=12,
     latency_rates=(1, 2, 5, 10, 15),
     variant_rate=5,
     raw_seconds=5,
     fanout_endpoints=100,
-    backlog_events=1500,
+    backlog_events=1200,
     backlog_runs=2,
-    isolation_seconds=15,
+    isolation_seconds=12,
     isolation_runs=2,
     slots_endpoints=100,
     slots_events=6,
@@ -320,17 +320,28 @@ class Bench:
     def cpu_snapshot(self, lane: str) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self.pids(lane).items()}
 
-    async def server_settled(self) -> dict[str, float]:
-        """The server's counters once its queues are done with the work (visibility comes last)."""
+    async def server_settled(self, *, still: float = 0.5, timeout: float = 15) -> dict[str, float]:
+        """The server's counters once its queues are done with the work (visibility comes last): when
+        they have not moved for `still` seconds."""
         last = await self.server.snapshot(self.http)
-        deadline = time.monotonic() + 15
+        since = time.monotonic()
+        deadline = since + timeout
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.25)
             now = await self.server.snapshot(self.http)
-            if all(now.get(k) == last.get(k) for k in SETTLED_WHEN_STILL):
+            if any(now.get(k) != last.get(k) for k in SETTLED_WHEN_STILL):
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= still:
                 return now
-            last = now
         return last
+
+    async def wait_count(self, client: Client, query: str, count: int, *, timeout: float) -> None:
+        """Until visibility counts `count` workflows matching `query`."""
+        deadline = time.monotonic() + timeout
+        while (found := (await client.count_workflows(query)).count) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{found} of {count} workflows match {query!r} after {timeout:g} s")
+            await asyncio.sleep(0.5)
 
     async def emit_many(self, target: Target, event_ids: list[str], concurrency: int = 16) -> float:
         """Emit every event, `concurrency` at a time; the seconds it took."""
@@ -537,6 +548,8 @@ class Bench:
         self.figure(f"{key}.accepted_per_s", "events/s").values.append(n / took)
         self.figure(f"{key}.drain_seconds", "s").values.append(done - started)
         self.figure(f"{key}.deliveries_per_s", "deliveries/s").values.append(n / (done - started))
+        # What follows each receipt (the attempt's result, the delivery settling) is no next step's.
+        await self.server_settled(still=2, timeout=120)
 
     async def slots(self, run: int) -> None:
         """Attempts queued in Temporal for many slow (but healthy) endpoints, then a worker started with
@@ -548,6 +561,7 @@ class Bench:
         await target.set_endpoints(endpoints)
         total = self.config.slots_events * len(endpoints)
         client = await connect(self.stack.settings)
+        settled = 0
         for activities, workflow_tasks in self.config.slot_sizes:
             label = f"{activities}x{workflow_tasks}"
             # A worker that runs the workflows but makes no attempt: every first attempt waits in the queue.
@@ -593,6 +607,10 @@ class Bench:
             )
             stats = await self.receiver_stats(f"slots-{label}-{run}-")
             self.figure(f"{key}.receiver_repeats", "requests").values.append(stats["repeats"])
+            # Every delivery settled (its last workflow task done) before the next size, or the next step.
+            settled += total
+            query = f"WebhookTenant = '{lane.lane.tenant}' AND WebhookDeliveryStatus = 'succeeded'"
+            await self.wait_count(client, query, settled, timeout=600)
         self.notes["slots"] = {"deliveries": total, "endpoints": len(endpoints), "receiver_ms": wait_ms}
 
     async def wait_backlog(self, client: Client, task_queue: str, count: int, timeout: float) -> None:
@@ -687,6 +705,7 @@ class Bench:
             self.say("warming up every lane")
             await self.warm_up()
             for scenario in self.scenarios:
+                await self.server_settled(still=2, timeout=60)  # each scenario starts on a quiet server
                 await getattr(self, f"_run_{scenario}")()
             self.notes["peak_rss_mib"] = self.peak_rss()
         self.notes["elapsed_minutes"] = (time.monotonic() - self._started) / 60
