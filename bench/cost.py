@@ -1,0 +1,201 @@
+"""What a delivery costs Temporal, read from recorded histories and from the server's own metrics.
+
+`history_cost` counts, in one workflow's history, the billable actions of Temporal Cloud as its
+documentation lists them (docs.temporal.io/cloud/actions, read 2026-11-27; see BENCHMARKS.md), the
+history events and their bytes, and the visibility records the server writes for them. `ServerMetrics`
+reads the dev server's Prometheus endpoint, whose `action` counter is the server's own count of the
+same actions, and whose persistence counters say how many writes the work took.
+
+Not in any history: queries (the API makes none: it reads a delivery from its history), activity
+heartbeats (`deliver_once` records one only for a try that failed on our side) and workflow-task
+heartbeats (a local activity longer than the task timeout); none occurs in the bench's scenarios.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+CHANGE_VERSION = "TemporalChangeVersion"
+_COUNTERS = frozenset(
+    {"action", "visibility_persistence_requests", "persistence_requests", "service_requests"}
+)
+
+
+@dataclass
+class HistoryCost:
+    actions: Counter[str] = field(default_factory=Counter)
+    events: int = 0
+    bytes: int = 0
+    bytes_by_event: Counter[str] = field(default_factory=Counter)
+    workflows: int = 0
+
+    def __iadd__(self, other: HistoryCost) -> HistoryCost:
+        self.actions.update(other.actions)
+        self.events += other.events
+        self.bytes += other.bytes
+        self.bytes_by_event.update(other.bytes_by_event)
+        self.workflows += other.workflows
+        return self
+
+    @property
+    def total_actions(self) -> int:
+        return sum(self.actions.values())
+
+
+def history_cost(history: WorkflowHistory) -> HistoryCost:
+    """Billable actions by kind, events and bytes of one workflow run's history."""
+    cost = HistoryCost(events=len(history.events), workflows=1)
+    local_activity_tasks: set[int] = set()
+    for event in history.events:
+        kind = event.event_type
+        size = event.ByteSize()
+        cost.bytes += size
+        cost.bytes_by_event[EventType.Name(kind).removeprefix("EVENT_TYPE_").lower()] += size
+        if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            # A client's start, or the second of a child's two actions (its start, after the intent).
+            cost.actions["workflow start"] += 1
+        elif kind == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+            cost.actions["child start (intent)"] += 1
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            cost.actions["activity"] += 1
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            retries = event.activity_task_started_event_attributes.attempt - 1
+            if retries > 0:
+                cost.actions["activity retry"] += retries
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            marker = event.marker_recorded_event_attributes
+            if marker.marker_name == LOCAL_ACTIVITY_MARKER:
+                # All local activities of one workflow task are one action.
+                local_activity_tasks.add(marker.workflow_task_completed_event_id)
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            metering = event.workflow_task_completed_event_attributes.metering_metadata
+            if metering.nonfirst_local_activity_execution_attempts:
+                cost.actions["local activity retry"] += metering.nonfirst_local_activity_execution_attempts
+        elif kind == EventType.EVENT_TYPE_TIMER_STARTED:
+            cost.actions["timer"] += 1
+        elif kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            if set(fields) != {CHANGE_VERSION}:  # a patch's version marker is not billed
+                cost.actions["search attribute upsert"] += 1
+        elif kind in (
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+            EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+        ):
+            cost.actions["signal"] += 1
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            cost.actions["update"] += 1
+    if local_activity_tasks:
+        cost.actions["local activities (per workflow task)"] += len(local_activity_tasks)
+    return cost
+
+
+class ServerMetrics:
+    """Counters of the dev server's `/metrics` (started with `--metrics-port`), summed over labels."""
+
+    def __init__(self, url: str, namespace: str = "default") -> None:
+        self.url = url
+        self.namespace = namespace
+
+    async def snapshot(self, client: httpx.AsyncClient) -> dict[str, float]:
+        """`actions`, `actions:<type>`, `visibility:<operation>`, `persistence:<operation>`, and
+        `matching:<operation>` (requests to the matching service) so far."""
+        text = (await client.get(self.url, timeout=10)).text
+        totals: defaultdict[str, float] = defaultdict(float)
+        for family in text_string_to_metric_families(text):
+            if family.name not in _COUNTERS:
+                continue
+            for sample in family.samples:
+                labels = sample.labels
+                if sample.name != f"{family.name}_total":  # the parser names a counter's value so
+                    continue
+                if family.name == "action" and labels.get("namespace") == self.namespace:
+                    totals["actions"] += sample.value
+                    totals[f"actions:{labels.get('action_type', '')}"] += sample.value
+                elif family.name == "visibility_persistence_requests":  # no namespace label
+                    totals["visibility"] += sample.value
+                    totals[f"visibility:{labels.get('operation', '')}"] += sample.value
+                elif family.name == "persistence_requests" and labels.get("namespace") == self.namespace:
+                    totals["persistence"] += sample.value
+                    totals[f"persistence:{labels.get('operation', '')}"] += sample.value
+                elif (
+                    family.name == "service_requests"
+                    and labels.get("namespace") == self.namespace
+                    and labels.get("service_name") == "matching"
+                ):  # tasks through matching (an eager activity or workflow start skips it)
+                    totals[f"matching:{labels.get('operation', '')}"] += sample.value
+        return dict(totals)
+
+
+def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+
+
+# Temporal Cloud's published prices (docs.temporal.io/cloud/pricing, "Pay-As-You-Go", as stored in
+# temporalio/documentation docs/evaluate/cloud/pricing.mdx at 0217b71, read 2026-11-27): actions by
+# monthly volume tier, storage by gigabyte-hour, and the Business plan's minimum.
+ACTION_TIERS = (  # (millions of actions in the tier, dollars per million)
+    (5, 50.0),
+    (5, 45.0),
+    (10, 40.0),
+    (30, 35.0),
+    (50, 30.0),
+    (100, 25.0),
+)
+ACTIVE_STORAGE_PER_GBH = 0.042
+RETAINED_STORAGE_PER_GBH = 0.00105
+GBH_PER_GB_MONTH = 744  # the pricing page's conversion
+BUSINESS_PLAN_MINIMUM = 500.0
+BUSINESS_PLAN_SHARE = 0.10
+PRICES_READ_ON = "2026-11-27"
+
+
+def actions_dollars(actions: float) -> float:
+    """Pay-as-you-go price of a month's actions, tier by tier (beyond 200 M: the last tier's price)."""
+    dollars, left = 0.0, actions / 1e6
+    for size, price in ACTION_TIERS:
+        used = min(left, size)
+        dollars += used * price
+        left -= used
+    return dollars + left * ACTION_TIERS[-1][1]
+
+
+@dataclass(frozen=True)
+class CloudCost:
+    actions: float
+    active_dollars: float
+    retained_dollars: float
+    actions_dollars: float
+    plan_dollars: float
+
+    @property
+    def total(self) -> float:
+        return self.actions_dollars + self.active_dollars + self.retained_dollars + self.plan_dollars
+
+
+def cloud_cost(
+    deliveries: float,
+    *,
+    actions_per_delivery: float,
+    history_bytes_per_delivery: float,
+    open_days: float,
+    retention_days: float = 30,
+) -> CloudCost:
+    """A month of `deliveries` on Temporal Cloud, Business plan, before its included allowances.
+
+    Active storage holds each delivery's history while its workflow is open (`open_days`: its
+    schedule and retry window); retained storage holds it for `retention_days` after it closes.
+    """
+    gigabytes = deliveries * history_bytes_per_delivery / 1e9
+    active = gigabytes * min(open_days, 30) / 30 * GBH_PER_GB_MONTH * ACTIVE_STORAGE_PER_GBH
+    retained = gigabytes * retention_days / 30 * GBH_PER_GB_MONTH * RETAINED_STORAGE_PER_GBH
+    actions = deliveries * actions_per_delivery
+    usage = actions_dollars(actions) + active + retained
+    plan = max(BUSINESS_PLAN_MINIMUM, BUSINESS_PLAN_SHARE * usage)
+    return CloudCost(actions, active, retained, actions_dollars(actions), plan)

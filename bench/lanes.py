@@ -1,0 +1,392 @@
+"""Lanes: the designs `make bench` measures side by side, on one Temporal dev server, in one run.
+
+A lane is a task queue with its own worker (and, for the product's shapes, its own API and tenant), so
+that its workflows never meet another lane's worker. The product lane is the `make run` stack itself;
+the others are started here against its dev server and stopped with it. A `Target` is how the bench
+emits events into a lane: through the lane's HTTP API, or, for the plain design, which has no API,
+straight through the Temporal client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from temporalio.client import Client
+
+from bench import plain
+from core import ids
+from core.signing import generate_secret
+from launcher import Stack, _die_with_this_process
+
+
+@dataclass(frozen=True)
+class Lane:
+    """One design under test. `worker` is what `python -m` runs (None: the queue's worker belongs to
+    another lane); `api` is a uvicorn app factory (None: events are started through the client)."""
+
+    name: str
+    task_queue: str
+    tenant: str
+    worker: tuple[str, ...] | None
+    api: str | None = "api.main:create_app"
+    env: Mapping[str, str] = field(default_factory=dict)
+    what: str = ""
+    takes_manual_retry: bool = True
+
+
+# Short, so that the actions scenario's deliveries close within seconds: the same 8 attempts and 7
+# waits as the default schedule, and a retry window (one timer, whatever its length).
+SHORT_SCHEDULE = {"WEBHOOKS_RETRY_SCHEDULE": ",".join(["0.3"] * 7), "WEBHOOKS_RETRY_WINDOW_SECONDS": "3"}
+
+PRODUCT = Lane("product", "webhooks", "bench", None, what="the product, as `make run` runs it")
+LANES = {
+    lane.name: lane
+    for lane in (
+        PRODUCT,
+        Lane(
+            "plain",
+            plain.TASK_QUEUE,
+            "plain",
+            ("bench.plain",),
+            api=None,
+            what="the plain design (bench/plain.py): child per endpoint, one activity, Temporal retries",
+            takes_manual_retry=False,
+        ),
+        Lane(
+            "local_first",
+            "bench-local-first",
+            "localfirst",
+            ("bench.workers", "local-first"),
+            what="the product with its first attempt as a local activity (bench/variants.py)",
+        ),
+        Lane(
+            "plaintext",
+            "bench-plaintext",
+            "plaintext",
+            ("bench.workers", "plaintext"),
+            api="bench.workers:plaintext_app",
+            what="the product without the payload codec (bench/workers.py)",
+        ),
+        Lane(
+            "product_short",
+            PRODUCT.task_queue,
+            "short",
+            None,
+            env=SHORT_SCHEDULE,
+            what="the product, short schedule (for the actions scenario)",
+        ),
+        Lane(
+            "window0_short",
+            PRODUCT.task_queue,
+            "window0",
+            None,
+            api="bench.workers:window0_app",
+            env=SHORT_SCHEDULE,
+            what="the product with a retry window of 0, short schedule",
+            takes_manual_retry=False,
+        ),
+        Lane(
+            "local_first_short",
+            "bench-local-first",
+            "localshort",
+            None,
+            env=SHORT_SCHEDULE,
+            what="the local-first variant, short schedule",
+        ),
+        Lane("slots", "bench-slots", "slots", ("worker",), what="the product, worker slot sizes varied"),
+        # For the "tried" table (`--lanes`), not in the default run:
+        Lane(
+            "window0",
+            PRODUCT.task_queue,
+            "window0l",
+            None,
+            api="bench.workers:window0_app",
+            what="the product with a retry window of 0",
+        ),
+        Lane(
+            "quiet_close",
+            "bench-quiet",
+            "quiet",
+            ("bench.workers", "quiet-close"),
+            api="bench.workers:window0_app",
+            what="retry window 0, and no upsert when a delivery closes",
+        ),
+        Lane(
+            "bare_start",
+            "bench-bare",
+            "bare",
+            ("bench.workers", "bare-start"),
+            what="the product, deliveries started with no search attributes",
+        ),
+        Lane(
+            "eager_start",
+            "bench-eager",
+            "eager",
+            ("worker",),
+            api="bench.workers:eager_app",
+            what="the product, events started eagerly by a worker inside the API process",
+        ),
+    )
+}
+
+
+def api_key(lane: Lane) -> str:
+    return f"bench-{lane.name}-key-" + "0" * 16
+
+
+def api_keys_setting() -> str:
+    return ",".join(f"{lane.tenant}:{api_key(lane)}" for lane in LANES.values())
+
+
+class Child:
+    """A process of the bench's own, stopped by its pid (and killed by Linux if the bench dies)."""
+
+    def __init__(self, args: list[str], env: Mapping[str, str], log: Path) -> None:
+        self.args = args
+        self.env = dict(env)
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                self.args,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_this_process(),
+            )
+
+    def stop(self, grace: float = 45) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class RunningLane:
+    """A lane's processes: its worker and API, or, for the product lane, the stack's own."""
+
+    def __init__(self, lane: Lane, stack: Stack, log: Path, free_port: Callable[[], int]) -> None:
+        self.lane = lane
+        self.stack = stack
+        self.worker: Child | None = None
+        self.api: Child | None = None
+        self.api_url = stack.api_url
+        self.metrics_url = stack.worker_metrics_url
+        if lane is PRODUCT:
+            return
+        api_port, metrics_port = free_port(), free_port()
+        self.env = {
+            **stack.env,
+            "WEBHOOKS_TEMPORAL_ADDRESS": stack.settings.temporal_target,
+            "WEBHOOKS_TASK_QUEUE": lane.task_queue,
+            "BENCH_PLAIN_TASK_QUEUE": lane.task_queue,
+            "WEBHOOKS_API_PORT": str(api_port),
+            "WEBHOOKS_WORKER_METRICS_PORT": str(metrics_port),
+            **lane.env,
+        }
+        if lane.worker is not None:
+            self.worker = Child([sys.executable, "-m", *lane.worker], self.env, log)
+            self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if lane.api else None
+        if lane.api is not None:
+            self.api = Child(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    lane.api,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(api_port),
+                    "--log-level",
+                    "warning",
+                ],
+                self.env,
+                log,
+            )
+            self.api_url = f"http://127.0.0.1:{api_port}"
+
+    def start(self) -> None:
+        if self.worker is not None:
+            self.worker.start()
+        if self.api is not None:
+            self.api.start()
+
+    def wait_ready(self, timeout: float = 120) -> None:
+        """Until the API says healthy (its store, Temporal, and a worker polling its queue)."""
+        if self.api is None:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"lane {self.lane.name}: API not healthy after {timeout:g} s")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        for child in (self.api, self.worker):
+            if child is not None:
+                child.stop()
+
+    def stop_worker(self) -> None:
+        if self.lane is PRODUCT:
+            self.stack.stop_worker()
+        elif self.worker is not None:
+            self.worker.stop()
+
+    def start_worker(self, env: Mapping[str, str] | None = None, args: tuple[str, ...] | None = None) -> None:
+        """(Re)start the lane's worker, with other settings or another entry point if given."""
+        if self.lane is PRODUCT:
+            self.stack.start_worker()
+            return
+        assert self.worker is not None, f"lane {self.lane.name} has no worker of its own"
+        self.worker.env = {**self.env, **(env or {})}
+        if args is not None:
+            self.worker.args = [sys.executable, "-m", *args]
+        self.worker.start()
+
+    def pids(self) -> dict[str, int]:
+        if self.lane is PRODUCT:
+            procs = {"worker": self.stack.worker, "api": self.stack.api}
+            return {name: p.pid for name, p in procs.items() if p is not None}
+        children = {"worker": self.worker, "api": self.api}
+        return {name: pid for name, c in children.items() if c is not None and (pid := c.pid) is not None}
+
+
+class Target(Protocol):
+    """How the bench puts load on a lane."""
+
+    name: str
+
+    async def set_endpoints(self, paths: list[str]) -> list[str]:
+        """Make these receiver paths the lane's only endpoints; their ids."""
+        ...
+
+    async def emit(self, event_id: str) -> float:
+        """Emit one event; the time it was accepted (durably stored)."""
+        ...
+
+    async def retry(self, delivery_id: str) -> None: ...
+
+    def workflow_ids(self, event_id: str, endpoint_ids: list[str]) -> list[str]:
+        """The event's workflow id, then each delivery's."""
+        ...
+
+
+def event_body(event_id: str) -> dict[str, object]:
+    """The bench's event: about 1 KB, like an invoice with a few fields."""
+    return {
+        "id": event_id,
+        "webhook_type": "invoice.created",
+        "data": {"object": {"id": event_id, "amount_due": "120.00", "currency": "usd", "pad": "x" * 800}},
+    }
+
+
+class ApiTarget:
+    """A product lane: endpoints and events through its HTTP API, as a client of the service would."""
+
+    def __init__(self, name: str, tenant: str, api: httpx.AsyncClient, receiver_url: str) -> None:
+        self.name = name
+        self.tenant = tenant
+        self.api = api
+        self.receiver_url = receiver_url
+
+    async def set_endpoints(self, paths: list[str]) -> list[str]:
+        for endpoint in (await self.api.get("/v1/webhooks/endpoints")).json()["items"]:
+            await self.api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+        made = []
+        for path in paths:
+            response = await self.api.post("/v1/webhooks/endpoints", json={"url": self.receiver_url + path})
+            response.raise_for_status()
+            made.append(response.json()["id"])
+        return made
+
+    async def emit(self, event_id: str) -> float:
+        response = await self.api.post("/v1/events", json=event_body(event_id))
+        response.raise_for_status()
+        return time.time()
+
+    async def retry(self, delivery_id: str) -> None:
+        (await self.api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")).raise_for_status()
+
+    async def wait_status(self, delivery_id: str, statuses: tuple[str, ...], *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            response = await self.api.get(f"/v1/webhooks/deliveries/{delivery_id}")
+            if response.status_code == 200 and response.json()["status"] in statuses:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"delivery {delivery_id} not {'/'.join(statuses)} after {timeout:g} s")
+            await asyncio.sleep(0.1)
+
+    def workflow_ids(self, event_id: str, endpoint_ids: list[str]) -> list[str]:
+        return [ids.event_workflow_id(self.tenant, event_id)] + [
+            ids.delivery_workflow_id(self.tenant, ids.delivery_id(event_id, e)) for e in endpoint_ids
+        ]
+
+
+class PlainTarget:
+    """The plain design: its endpoints live in each event's input, and events start through the client."""
+
+    def __init__(self, name: str, client: Client, receiver_url: str, task_queue: str) -> None:
+        self.name = name
+        self.client = client
+        self.receiver_url = receiver_url
+        self.task_queue = task_queue
+        self.endpoints: list[plain.PlainEndpoint] = []
+        self.retry_policy = plain.PlainRetry()
+        self._made = itertools.count()
+
+    async def set_endpoints(self, paths: list[str]) -> list[str]:
+        self.endpoints = [
+            plain.PlainEndpoint(f"ep_plain{next(self._made)}", self.receiver_url + path, generate_secret())
+            for path in paths
+        ]
+        return [e.endpoint_id for e in self.endpoints]
+
+    async def emit(self, event_id: str) -> float:
+        body = event_body(event_id)
+        payload = {"webhook_type": body["webhook_type"], "object_type": "invoice", "data": body["data"]}
+        event = plain.PlainEvent(
+            event_id=event_id,
+            body=json.dumps(payload, separators=(",", ":")),
+            endpoints=self.endpoints,
+            retry=self.retry_policy,
+        )
+        await plain.start_event(self.client, event, task_queue=self.task_queue)
+        return time.time()
+
+    async def retry(self, delivery_id: str) -> None:
+        raise NotImplementedError("the plain design has no manual retry")
+
+    def workflow_ids(self, event_id: str, endpoint_ids: list[str]) -> list[str]:
+        return [plain.event_workflow_id(event_id)] + [
+            plain.delivery_workflow_id(event_id, e) for e in endpoint_ids
+        ]

@@ -1,0 +1,176 @@
+"""`python -m bench.tables bench-results/bench-….json`: a run's figures as BENCHMARKS.md's tables.
+
+So that refreshing BENCHMARKS.md after a `make bench` is a copy, not a transcription.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+LANE_NAMES = {
+    "product": "product",
+    "plain": "plain design",
+    "local_first": "local first attempt",
+    "plaintext": "no codec",
+    "product_short": "product",
+    "window0_short": "product, retry window 0",
+    "local_first_short": "local first attempt",
+}
+CASES = {
+    "first_try": "first-try success",
+    "two_retries": "success after 2 retries",
+    "exhausted": "exhausted (8 attempts)",
+    "manual_retry": "first try, then a manual retry",
+}
+
+
+def _fig(result: dict[str, Any], name: str) -> dict[str, Any] | None:
+    figure: dict[str, Any] | None = result["figures"].get(name)
+    return figure if figure and figure["median"] is not None else None
+
+
+def _spread(figure: dict[str, Any] | None, digits: int = 1) -> str:
+    if figure is None:
+        return "–"
+    return f"**{figure['median']:.{digits}f}** ({figure['min']:.{digits}f}–{figure['max']:.{digits}f})"
+
+
+def _median(figure: dict[str, Any] | None, digits: int = 1) -> str:
+    return "–" if figure is None else f"{figure['median']:.{digits}f}"
+
+
+def throughput(result: dict[str, Any]) -> list[str]:
+    rows = [
+        "| lane | endpoints | deliveries/s | ratio to plain | Temporal CPU-ms | worker CPU-ms | API CPU-ms "
+        "| actions | history writes | visibility writes |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lanes = result["config"]["lanes"]
+    for fan in (1, 5):
+        for lane in lanes:
+            key = f"sustained_{fan}.{lane}"
+            if _fig(result, f"{key}.deliveries_per_s") is None:
+                continue
+            ratio = result["ratios_to_plain"].get(f"{key}.deliveries_per_s")
+            rate = _spread(_fig(result, f"{key}.deliveries_per_s"))
+            rows.append(
+                f"| {LANE_NAMES.get(lane, lane)} | {fan} | {rate} "
+                f"| {'–' if ratio is None else f'{ratio:.2f}'} "
+                f"| {_median(_fig(result, f'{key}.temporal_cpu_ms_per_delivery'), 0)} "
+                f"| {_median(_fig(result, f'{key}.worker_cpu_ms_per_delivery'), 0)} "
+                f"| {_median(_fig(result, f'{key}.api_cpu_ms_per_delivery'), 1)} "
+                f"| {_median(_fig(result, f'{key}.server_actions_per_delivery'), 2)} "
+                f"| {_median(_fig(result, f'{key}.server_history_writes_per_delivery'), 1)} "
+                f"| {_median(_fig(result, f'{key}.server_visibility_writes_per_delivery'), 1)} |"
+            )
+    return rows
+
+
+def latency(result: dict[str, Any]) -> list[str]:
+    rows = [
+        "| events/s | product p50 / p95 / p99 | plain design p50 / p95 / p99 | ratio (p50, p99) |",
+        "|---:|---|---|---|",
+    ]
+    found = result["latency"]
+    for rate in result["config"]["latency_rates"]:
+        label = f"{rate:g}"
+        ours, plain = found.get(f"latency_{label}.product"), found.get(f"latency_{label}.plain")
+        if ours is None or plain is None:
+            continue
+        rows.append(
+            f"| {label} | {ours['p50']:.0f} / {ours['p95']:.0f} / {ours['p99']:.0f} ms "
+            f"| {plain['p50']:.0f} / {plain['p95']:.0f} / {plain['p99']:.0f} ms "
+            f"| {ours['p50'] / plain['p50']:.2f}, {ours['p99'] / plain['p99']:.2f} |"
+        )
+    rate = f"{result['config']['variant_rate']:g}"
+    for lane in result["config"]["lanes"]:
+        values = found.get(f"latency_{rate}.{lane}")
+        if lane in ("product", "plain") or values is None:
+            continue
+        rows.append(
+            f"| {rate}, {LANE_NAMES.get(lane, lane)} | {values['p50']:.0f} / {values['p95']:.0f} / "
+            f"{values['p99']:.0f} ms | | |"
+        )
+    return rows
+
+
+def actions(result: dict[str, Any]) -> list[str]:
+    rows = [
+        "| case | lane | actions, 1 endpoint | actions, 5 endpoints | events (1 / 5) | bytes (1 / 5) "
+        "| what the actions are (1 endpoint) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for case, title in CASES.items():
+        for lane, fans in result["costs"].items():
+            one, five = fans.get("1", {}).get(case), fans.get("5", {}).get(case)
+            if one is None:
+                continue
+            by_kind = sorted(one["actions_by_kind_per_delivery"].items(), key=lambda kv: -kv[1])
+            kinds = ", ".join(f"{k} {v:g}" for k, v in by_kind)
+
+            def pair(key: str, digits: int, one: dict[str, Any] = one, five: Any = five) -> str:
+                second = f"{five[key]:.{digits}f}" if five else "–"
+                return f"{one[key]:.{digits}f} / {second}"
+
+            many = "–" if five is None else f"{five['actions_per_delivery']:.2f}"
+            rows.append(
+                f"| {title} | {LANE_NAMES.get(lane, lane)} | {one['actions_per_delivery']:.2f} | {many} "
+                f"| {pair('events_per_delivery', 1)} | {pair('history_bytes_per_delivery', 0)} | {kinds} |"
+            )
+    return rows
+
+
+def cloud(result: dict[str, Any]) -> list[str]:
+    costs = result["cloud_cost_per_month"]
+    rows = [
+        "| lane (first-try deliveries) | endpoints | 1 M/month | 10 M/month | 100 M/month |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for lane, fans in costs.items():
+        if not isinstance(fans, dict):
+            continue
+        for fan, bills in fans.items():
+            cells = " | ".join(
+                f"${b['total_dollars']:,} ({b['actions_dollars']:,} + {b['active_storage_dollars']:,} + "
+                f"{b['retained_storage_dollars']:,} + {b['plan_dollars']:,})"
+                for b in bills.values()
+            )
+            rows.append(f"| {LANE_NAMES.get(lane, lane)} | {fan} | {cells} |")
+    return rows
+
+
+def others(result: dict[str, Any]) -> list[str]:
+    figures = result["figures"]
+    rows = ["| figure | median (min–max) | unit |", "|---|---:|---|"]
+    for name, figure in figures.items():
+        if name.startswith(("sustained_", "latency_")) or figure["median"] is None:
+            continue
+        rows.append(f"| {name} | {_spread(figure, 2)} | {figure['unit']} |")
+    for key, values in result["latency"].items():
+        if key.startswith("isolation_"):
+            rows.append(
+                f"| {key} p50 / p95 / p99 | {values['p50']:.0f} / {values['p95']:.0f} / "
+                f"{values['p99']:.0f} | ms |"
+            )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    result = json.loads(Path(args[0]).read_text())
+    for title, table in (
+        ("Throughput and server work per delivery", throughput),
+        ("Latency against load (1 endpoint)", latency),
+        ("Actions per delivery, from recorded histories", actions),
+        ("Temporal Cloud, a month (actions + active + retained storage + plan)", cloud),
+        ("Every other figure", others),
+    ):
+        print(f"\n### {title}\n")  # noqa: T201
+        print("\n".join(table(result)))  # noqa: T201
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Entry points of the bench's variant processes: the product's worker or API with one thing changed.
+
+Each change is made here, in the bench's own process, never through a product setting:
+
+- `python -m bench.workers local-first`: the product worker with `LocalFirstDeliveryWorkflow`;
+- `python -m bench.workers workflows-only`: the product's workflows and no activity, so that attempts
+  queue up in Temporal (the slot-size scenario starts its real worker on a queue already full);
+- `python -m bench.workers plaintext`: the product worker without the payload codec;
+- `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
+  or `BareStartEventWorkflow` (bench/variants.py);
+- `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
+- `uvicorn --factory bench.workers:window0_app`: the API with a retry window of 0 (deliveries close as
+  soon as their schedule ends);
+- `uvicorn --factory bench.workers:eager_app`: the API with a worker of the product's workflows in its
+  own process, starting events with eager workflow start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from contextlib import AbstractContextManager
+from typing import Any
+from unittest import mock
+
+from fastapi import FastAPI
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+import api.main
+import worker
+from bench.variants import BareStartEventWorkflow, LocalFirstDeliveryWorkflow, QuietCloseDeliveryWorkflow
+from core.settings import Settings
+from core.temporal import connect
+from workflows.delivery import DeliveryWorkflow
+from workflows.event import EventWorkflow
+
+_plaintext_connect = functools.partial(connect, encrypted=False)
+
+
+def _worker_without_activities(client: Client, **options: Any) -> Worker:
+    return Worker(client, **{**options, "activities": []})
+
+
+def _change(kind: str) -> AbstractContextManager[Any]:
+    if kind == "local-first":
+        return mock.patch.object(worker, "DeliveryWorkflow", LocalFirstDeliveryWorkflow)
+    if kind == "workflows-only":
+        return mock.patch.object(worker, "Worker", _worker_without_activities)
+    if kind == "plaintext":
+        return mock.patch.object(worker, "connect", _plaintext_connect)
+    if kind == "quiet-close":
+        return mock.patch.object(worker, "DeliveryWorkflow", QuietCloseDeliveryWorkflow)
+    if kind == "bare-start":
+        return mock.patch.object(worker, "EventWorkflow", BareStartEventWorkflow)
+    raise SystemExit(f"usage: python -m bench.workers {'|'.join(KINDS)} (not {kind!r})")
+
+
+KINDS = ("local-first", "workflows-only", "plaintext", "quiet-close", "bare-start")
+
+
+def plaintext_app() -> FastAPI:
+    """The API, its Temporal client without the payload codec (for the life of this process)."""
+    mock.patch.object(api.main, "connect", _plaintext_connect).start()
+    return api.main.create_app()
+
+
+def window0_app() -> FastAPI:
+    """The API, with deliveries accepted with a retry window of 0 (the setting itself refuses 0)."""
+    return api.main.create_app(Settings().model_copy(update={"retry_window_seconds": 0.0}))
+
+
+_workers: list[asyncio.Task[None]] = []
+
+
+async def _connect_with_worker(settings: Settings, **options: Any) -> Client:
+    """The API's client, also running the product's workflows (no activity) in this process, and asking
+    Temporal to hand each started event's first workflow task straight to it."""
+    client = await connect(settings)  # not lazy: the worker needs the connection now
+    in_process = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[EventWorkflow, DeliveryWorkflow],
+        max_concurrent_workflow_tasks=settings.worker_max_workflow_tasks,
+    )
+    _workers.append(asyncio.get_running_loop().create_task(in_process.run()))
+    eager = functools.partial(client.start_workflow, request_eager_start=True)
+    mock.patch.object(client, "start_workflow", eager).start()
+    return client
+
+
+def eager_app() -> FastAPI:
+    """The API, with eager workflow start from a worker in its own process."""
+    mock.patch.object(api.main, "connect", _connect_with_worker).start()
+    return api.main.create_app()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    with _change(args[0] if args else ""):
+        worker.main()
+
+
+if __name__ == "__main__":
+    main()
