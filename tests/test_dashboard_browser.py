@@ -680,6 +680,9 @@ def test_find_an_event_or_a_delivery_by_id_and_see_the_event_everywhere(
     # The search result took the search's place in history: Back returns to the event.
     page.go_back()
     expect(page).to_have_url(re.compile(re.escape(f"#/events/{event['id']}") + "$"))
+    # The way back is over once the event is shown again (a loaded machine can take its time): a search
+    # typed before then would race the browser's own traversal.
+    expect(page.get_by_role("heading", name="invoice.voided")).to_be_visible()
 
     search.fill("no_such_thing_42")
     search.press("Enter")
