@@ -18,6 +18,12 @@ LANE_NAMES = {
     "product_short": "product",
     "window0_short": "product, retry window 0",
     "local_first_short": "local first attempt",
+    # The "tried" lanes (`--lanes`), not in the default run:
+    "window0": "retry window 0",
+    "no_health": "no endpoint-health bookkeeping",
+    "quiet_close": "retry window 0, no upsert at close",
+    "bare_start": "no search attributes at a delivery's start",
+    "eager_start": "event workflows started eagerly",
 }
 CASES = {
     "first_try": "first-try success",
