@@ -35,6 +35,9 @@ from core.store import Endpoint, EndpointStore
 RESPONSE_BODY_LIMIT = 4096
 RESPONSE_HEADERS_LOGGED = 12  # the first few of the answer's headers, each value cut at 256 characters
 _SIGNATURES = frozenset({"webhook-signature", "x-webhook-signature"})
+# Words in the name of an answer's header that can carry a credential or a session (a gateway's token, a
+# cookie): its value is logged masked, whoever the receiver is.
+_SECRET_NAME_WORDS = ("auth", "cookie", "token", "secret", "key", "session", "password", "signature")
 STORE_TIMEOUT = 5.0  # seconds an attempt waits for the endpoint store before it counts as unavailable
 # The most a receiver's Retry-After is honoured (the workflow also caps it at a day): a number kept small
 # enough for any timedelta, whatever a receiver sends.
@@ -308,10 +311,7 @@ class DeliveryActivities:
             retry_after_seconds=retry_after,
             request_headers=sent,
             response_status_line=f"{response.http_version} {response.status_code} {response.reason_phrase}",
-            response_headers=[
-                (name, value[:256])
-                for name, value in response.headers.multi_items()[:RESPONSE_HEADERS_LOGGED]
-            ],
+            response_headers=logged_response_headers(response.headers.multi_items()),
         )
 
     async def _exchange(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
@@ -338,6 +338,15 @@ class DeliveryActivities:
             )
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
+
+
+def logged_response_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The answer's first headers as the log shows them: each value cut at 256 characters, and masked
+    where the name says it may be a credential or a session (`set-cookie`, `www-authenticate`, …)."""
+    return [
+        (name, "••••" if any(word in name.lower() for word in _SECRET_NAME_WORDS) else value[:256])
+        for name, value in headers[:RESPONSE_HEADERS_LOGGED]
+    ]
 
 
 def logged_request_headers(headers: dict[str, str], *, custom: dict[str, str]) -> list[tuple[str, str]]:

@@ -192,6 +192,15 @@ AnyCaller = Annotated[Principal, Depends(_caller_with(None))]
 """Any valid credential, whatever its scopes (`GET /v1/me`: who am I)."""
 
 
+def _web_ui_links(caller: CallerDep) -> bool:
+    return not caller.is_session
+
+
+WebUiLinks = Annotated[bool, Depends(_web_ui_links)]
+"""Whether answers may link into the Temporal Web UI: never for a portal session (a customer of a tenant
+has no business with our Temporal host, namespace and workflow ids)."""
+
+
 def declared_scopes(dependant: Dependant) -> list[Scope | None]:
     """The scopes a route's dependencies declare (None: any credential); empty if it takes none."""
     found: list[Scope | None] = []

@@ -491,7 +491,9 @@ class AttemptPublic(BaseModel):
         default=None, description="e.g. `HTTP/1.1 500 Internal Server Error`"
     )
     response_headers: list[tuple[str, str]] | None = Field(
-        default=None, description="The answer's first 12 headers, each value cut at 256 characters"
+        default=None,
+        description="The answer's first 12 headers, each value cut at 256 characters; values of headers "
+        "named like a credential or a session (set-cookie, *auth*, *token*, *key*, …) masked",
     )
 
 
@@ -513,10 +515,12 @@ class DeliveryDetail(DeliveryPublic):
     attempt_in_progress: AttemptInProgress | None = Field(
         description="An attempt being made now, or held up by a fault of ours"
     )
-    workflow_url: str | None = Field(description="This delivery in the Temporal Web UI")
+    workflow_url: str | None = Field(
+        description="This delivery in the Temporal Web UI (null for a portal session)"
+    )
 
     @classmethod
-    def of_log(cls, log: DeliveryLog) -> DeliveryDetail:
+    def of_log(cls, log: DeliveryLog, *, links: bool) -> DeliveryDetail:
         progress = log.attempt_in_progress
         return cls(
             **DeliveryPublic.of(log.summary).model_dump(exclude={"next_attempt_at"}),
@@ -527,7 +531,7 @@ class DeliveryDetail(DeliveryPublic):
             attempt_in_progress=AttemptInProgress.model_validate(progress, from_attributes=True)
             if progress
             else None,
-            workflow_url=log.workflow_url,
+            workflow_url=log.workflow_url if links else None,
         )
 
 
@@ -615,10 +619,12 @@ class RecoveryPublic(BaseModel):
     finished_at: datetime | None
     reason: str | None = Field(description="Why it stopped early")
     cancel_requested: bool = Field(description="A cancel was asked for; the page in flight is finishing")
-    workflow_url: str | None = Field(description="This recovery in the Temporal Web UI")
+    workflow_url: str | None = Field(
+        description="This recovery in the Temporal Web UI (null for a portal session)"
+    )
 
     @classmethod
-    def of(cls, view: RecoveryView) -> RecoveryPublic:
+    def of(cls, view: RecoveryView, *, links: bool) -> RecoveryPublic:
         state = view.state
         return cls(
             id=state.recovery_id,
@@ -638,7 +644,7 @@ class RecoveryPublic(BaseModel):
             finished_at=state.finished_at,
             reason=state.reason,
             cancel_requested=state.cancel_requested,
-            workflow_url=view.workflow_url,
+            workflow_url=view.workflow_url if links else None,
         )
 
 
@@ -647,5 +653,7 @@ class RecoveryList(BaseModel):
     next_cursor: str | None
 
     @classmethod
-    def of(cls, page: RecoveryViewPage) -> RecoveryList:
-        return cls(items=[RecoveryPublic.of(v) for v in page.items], next_cursor=page.next_cursor)
+    def of(cls, page: RecoveryViewPage, *, links: bool) -> RecoveryList:
+        return cls(
+            items=[RecoveryPublic.of(v, links=links) for v in page.items], next_cursor=page.next_cursor
+        )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -138,8 +139,9 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
 
 
 # Temporal Cloud's published prices (docs.temporal.io/cloud/pricing, "Pay-As-You-Go", as stored in
-# temporalio/documentation docs/evaluate/cloud/pricing.mdx at 0217b71, read 2026-11-27): actions by
-# monthly volume tier, storage by gigabyte-hour, and the Business plan's minimum.
+# temporalio/documentation docs/evaluate/temporal-cloud/pricing.mdx, read 2026-11-27): actions by monthly
+# volume tier, storage by gigabyte-hour, and the Business plan: the greater of a minimum and a share of the
+# usage, with allowances that are used before any usage is billed.
 ACTION_TIERS = (  # (millions of actions in the tier, dollars per million)
     (5, 50.0),
     (5, 45.0),
@@ -150,14 +152,23 @@ ACTION_TIERS = (  # (millions of actions in the tier, dollars per million)
 )
 ACTIVE_STORAGE_PER_GBH = 0.042
 RETAINED_STORAGE_PER_GBH = 0.00105
-GBH_PER_GB_MONTH = 744  # the pricing page's conversion
+GBH_PER_GB = 744  # how the pricing page turns a plan's GB allowance into GBh
 BUSINESS_PLAN_MINIMUM = 500.0
 BUSINESS_PLAN_SHARE = 0.10
+BUSINESS_ACTIONS_INCLUDED = 2.5e6
+BUSINESS_ACTIVE_GBH_INCLUDED = 2.5 * GBH_PER_GB
+BUSINESS_RETAINED_GBH_INCLUDED = 100 * GBH_PER_GB
 PRICES_READ_ON = "2026-11-27"
+# How long a first-try delivery's history is held open (active storage) per lane: the product's runs
+# through its retry window (7 days by default); with a window of 0, and in the plain design, it closes
+# at once. Then it is retained for the log retention (30 days by default).
+OPEN_DAYS = {"product_short": 7.0, "window0_short": 0.0, "local_first_short": 7.0, "plain": 0.0}
+RETENTION_DAYS = 30.0
 
 
 def actions_dollars(actions: float) -> float:
-    """Pay-as-you-go price of a month's actions, tier by tier (beyond 200 M: the last tier's price)."""
+    """Pay-as-you-go price of a month's billable actions, tier by tier (beyond 200 M: the last tier's
+    price; the page says to ask Sales)."""
     dollars, left = 0.0, actions / 1e6
     for size, price in ACTION_TIERS:
         used = min(left, size)
@@ -185,17 +196,47 @@ def cloud_cost(
     actions_per_delivery: float,
     history_bytes_per_delivery: float,
     open_days: float,
-    retention_days: float = 30,
+    retention_days: float = RETENTION_DAYS,
 ) -> CloudCost:
-    """A month of `deliveries` on Temporal Cloud, Business plan, before its included allowances.
+    """A month of `deliveries` on Temporal Cloud, Business plan, pay-as-you-go.
 
-    Active storage holds each delivery's history while its workflow is open (`open_days`: its
-    schedule and retry window); retained storage holds it for `retention_days` after it closes.
+    In a steady month each delivery's history is held `open_days` in active storage (its schedule and
+    retry window), then `retention_days` in retained storage: its bytes times those hours. The plan's
+    allowances come off first; the plan itself is the greater of its minimum and its share of the usage.
     """
     gigabytes = deliveries * history_bytes_per_delivery / 1e9
-    active = gigabytes * min(open_days, 30) / 30 * GBH_PER_GB_MONTH * ACTIVE_STORAGE_PER_GBH
-    retained = gigabytes * retention_days / 30 * GBH_PER_GB_MONTH * RETAINED_STORAGE_PER_GBH
+    active_gbh = gigabytes * open_days * 24
+    retained_gbh = gigabytes * retention_days * 24
     actions = deliveries * actions_per_delivery
-    usage = actions_dollars(actions) + active + retained
-    plan = max(BUSINESS_PLAN_MINIMUM, BUSINESS_PLAN_SHARE * usage)
-    return CloudCost(actions, active, retained, actions_dollars(actions), plan)
+    billed_actions = actions_dollars(max(0.0, actions - BUSINESS_ACTIONS_INCLUDED))
+    active = max(0.0, active_gbh - BUSINESS_ACTIVE_GBH_INCLUDED) * ACTIVE_STORAGE_PER_GBH
+    retained = max(0.0, retained_gbh - BUSINESS_RETAINED_GBH_INCLUDED) * RETAINED_STORAGE_PER_GBH
+    plan = max(BUSINESS_PLAN_MINIMUM, BUSINESS_PLAN_SHARE * (billed_actions + active + retained))
+    return CloudCost(actions, active, retained, billed_actions, plan)
+
+
+def monthly_bills(costs: dict[str, Any]) -> dict[str, Any]:
+    """Temporal Cloud's monthly bill at 1, 10 and 100 million first-try deliveries a month, per lane
+    and endpoint count, from a run's measured actions and history bytes (its `costs`)."""
+    bills: dict[str, Any] = {"prices_read_on": PRICES_READ_ON}
+    for lane, fans in costs.items():
+        for fan, cases in fans.items():
+            first = cases.get("first_try")
+            if first is None or lane not in OPEN_DAYS:
+                continue
+            for millions in (1, 10, 100):
+                bill = cloud_cost(
+                    millions * 1e6,
+                    actions_per_delivery=first["actions_per_delivery"],
+                    history_bytes_per_delivery=first["history_bytes_per_delivery"],
+                    open_days=OPEN_DAYS[lane],
+                )
+                bills.setdefault(lane, {}).setdefault(fan, {})[f"{millions}M"] = {
+                    "actions": bill.actions,
+                    "actions_dollars": round(bill.actions_dollars),
+                    "active_storage_dollars": round(bill.active_dollars),
+                    "retained_storage_dollars": round(bill.retained_dollars),
+                    "plan_dollars": round(bill.plan_dollars),
+                    "total_dollars": round(bill.total),
+                }
+    return bills

@@ -115,6 +115,13 @@ LANES = {
             what="the product with a retry window of 0",
         ),
         Lane(
+            "no_health",
+            "bench-no-health",
+            "nohealth",
+            ("bench.workers", "no-health"),
+            what="the product without counting each attempt in its endpoint's health",
+        ),
+        Lane(
             "quiet_close",
             "bench-quiet",
             "quiet",

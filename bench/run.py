@@ -38,7 +38,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 import launcher
 from bench import lanes as lanes_
-from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, cloud_cost, delta, history_cost
+from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, history_cost, monthly_bills
 from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
@@ -806,39 +806,9 @@ class Bench:
             "latency": latency,
             "ratios_to_plain": ratios_to_plain(figures, latency),
             "costs": self.costs,
-            "cloud_cost_per_month": self.cloud_costs(),
+            "cloud_cost_per_month": monthly_bills(self.costs),
             "notes": self.notes,
         }
-
-    def cloud_costs(self) -> dict[str, Any]:
-        """Temporal Cloud's monthly bill for first-try deliveries, from their measured actions and bytes.
-
-        A delivery of the product stays open through its retry window (the default, 7 days) and is
-        kept 30 days after; with a window of 0, and in the plain design, it closes at once.
-        """
-        open_days = {"product_short": 7.0, "window0_short": 0.0, "local_first_short": 7.0, "plain": 0.0}
-        costs: dict[str, Any] = {"prices_read_on": PRICES_READ_ON}
-        for lane, fans in self.costs.items():
-            for fan, cases in fans.items():
-                first = cases.get("first_try")
-                if first is None or lane not in open_days:
-                    continue
-                for millions in (1, 10, 100):
-                    bill = cloud_cost(
-                        millions * 1e6,
-                        actions_per_delivery=first["actions_per_delivery"],
-                        history_bytes_per_delivery=first["history_bytes_per_delivery"],
-                        open_days=open_days[lane],
-                    )
-                    costs.setdefault(lane, {}).setdefault(fan, {})[f"{millions}M"] = {
-                        "actions": bill.actions,
-                        "actions_dollars": round(bill.actions_dollars),
-                        "active_storage_dollars": round(bill.active_dollars),
-                        "retained_storage_dollars": round(bill.retained_dollars),
-                        "plan_dollars": round(bill.plan_dollars),
-                        "total_dollars": round(bill.total),
-                    }
-        return costs
 
 
 async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> None:

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.cost import monthly_bills
+
 LANE_NAMES = {
     "product": "product",
     "plain": "plain design",
@@ -130,7 +132,7 @@ def actions(result: dict[str, Any]) -> list[str]:
 
 
 def cloud(result: dict[str, Any]) -> list[str]:
-    costs = result["cloud_cost_per_month"]
+    costs = monthly_bills(result["costs"])  # at the prices and allowances of bench/cost.py now
     rows = [
         "| lane (first-try deliveries) | endpoints | 1 M/month | 10 M/month | 100 M/month |",
         "|---|---:|---:|---:|---:|",

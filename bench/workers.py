@@ -6,6 +6,8 @@ Each change is made here, in the bench's own process, never through a product se
 - `python -m bench.workers workflows-only`: the product's workflows and no activity, so that attempts
   queue up in Temporal (the slot-size scenario starts its real worker on a queue already full);
 - `python -m bench.workers plaintext`: the product worker without the payload codec;
+- `python -m bench.workers no-health`: the product worker without counting each attempt in its
+  endpoint's health (the store write behind auto-disable and operational webhooks);
 - `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
   or `BareStartEventWorkflow` (bench/variants.py);
 - `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
@@ -30,8 +32,11 @@ from temporalio.worker import Worker
 
 import api.main
 import worker
+from activities.delivery import DeliveryActivities
 from bench.variants import BareStartEventWorkflow, LocalFirstDeliveryWorkflow, QuietCloseDeliveryWorkflow
+from core.models import AttemptRecord
 from core.settings import Settings
+from core.store import Endpoint
 from core.temporal import connect
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
@@ -43,6 +48,10 @@ def _worker_without_activities(client: Client, **options: Any) -> Worker:
     return Worker(client, **{**options, "activities": []})
 
 
+async def _no_health(self: DeliveryActivities, endpoint: Endpoint, record: AttemptRecord) -> None:
+    """What `_keep_health` costs, measured by not doing it."""
+
+
 def _change(kind: str) -> AbstractContextManager[Any]:
     if kind == "local-first":
         return mock.patch.object(worker, "DeliveryWorkflow", LocalFirstDeliveryWorkflow)
@@ -50,6 +59,8 @@ def _change(kind: str) -> AbstractContextManager[Any]:
         return mock.patch.object(worker, "Worker", _worker_without_activities)
     if kind == "plaintext":
         return mock.patch.object(worker, "connect", _plaintext_connect)
+    if kind == "no-health":
+        return mock.patch.object(DeliveryActivities, "_keep_health", _no_health)
     if kind == "quiet-close":
         return mock.patch.object(worker, "DeliveryWorkflow", QuietCloseDeliveryWorkflow)
     if kind == "bare-start":
@@ -57,7 +68,7 @@ def _change(kind: str) -> AbstractContextManager[Any]:
     raise SystemExit(f"usage: python -m bench.workers {'|'.join(KINDS)} (not {kind!r})")
 
 
-KINDS = ("local-first", "workflows-only", "plaintext", "quiet-close", "bare-start")
+KINDS = ("local-first", "workflows-only", "plaintext", "no-health", "quiet-close", "bare-start")
 
 
 def plaintext_app() -> FastAPI:

@@ -108,7 +108,7 @@ class AttemptRecord(BaseModel):
     infra_error: str | None = None
     # What went over the wire, for the log (none of it for an attempt that sent nothing): the request's
     # headers with every signature and custom value masked (history keeps no credential, even encrypted),
-    # the answer's status line and its first headers.
+    # the answer's status line and its first headers (a credential or session among them masked).
     request_headers: list[tuple[str, str]] | None = None
     response_status_line: str | None = None
     response_headers: list[tuple[str, str]] | None = None

@@ -164,7 +164,19 @@ async def test_an_attempt_logs_its_headers_masked_and_the_answers_status_line(
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script(
-            "/headers", [Answer(503, b"busy", headers={"retry-after": "7", "x-trace": "t1"})]
+            "/headers",
+            [
+                Answer(
+                    503,
+                    b"busy",
+                    headers={
+                        "retry-after": "7",
+                        "x-trace": "t1",
+                        "set-cookie": "gw_session=abc123; HttpOnly",
+                        "x-api-key": "k_live_42",
+                    },
+                )
+            ],
         )
         endpoint = store.create(
             "t",
@@ -194,6 +206,8 @@ async def test_an_attempt_logs_its_headers_masked_and_the_answers_status_line(
     assert record.response_headers is not None
     answered = dict(record.response_headers)
     assert (answered["retry-after"], answered["x-trace"]) == ("7", "t1")
+    # The receiver's own credentials and sessions are no reader's business either.
+    assert (answered["set-cookie"], answered["x-api-key"]) == ("••••", "••••")
 
 
 @pytest.mark.parametrize(

@@ -228,6 +228,7 @@ def test_temporal_services_agree(services: dict[str, dict[str, Any]]) -> None:
     text = script.read_text()
     assert "temporal:temporal" in text and "temporal_visibility:visibility" in text
     assert server["DYNAMIC_CONFIG_FILE_PATH"] == "config/dynamicconfig/webhooks.yaml"
+    assert server["NUM_HISTORY_SHARDS"] == "4"  # the image's default, made visible (and settable)
     dynamic = yaml.safe_load((ROOT / "deploy" / "temporal" / "dynamicconfig.yaml").read_text())
     assert dynamic["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
 

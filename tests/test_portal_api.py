@@ -176,6 +176,9 @@ def test_a_session_manages_and_reads_its_tenants_webhooks(api: httpx.Client, rec
         event = emit(api, "invoice.created")  # the tenant's backend emits, with its key
         delivery_id = f"{event['id']}:{endpoint['id']}"
         wait_delivery(session, delivery_id, lambda d: d["status"] == "succeeded")
+        # Our Temporal Web UI is the operator's: its address and workflow ids are no customer's business.
+        assert session.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["workflow_url"] is None
+        assert api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["workflow_url"]
         listed = session.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
         assert [d["id"] for d in listed] == [delivery_id]
         assert session.get(f"/v1/events/{event['id']}").status_code == 200

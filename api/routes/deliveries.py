@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from api.deps import DeliveriesDep, ManageTenant, ReadTenant
+from api.deps import DeliveriesDep, ManageTenant, ReadTenant, WebUiLinks
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
 from core.catalog import SUBSCRIBABLE_BY_NAME
@@ -111,9 +111,11 @@ async def list_all_deliveries(
 
 
 @router.get("/deliveries/{delivery_id}")
-async def get_delivery(delivery_id: str, tenant: ReadTenant, deliveries: DeliveriesDep) -> DeliveryDetail:
+async def get_delivery(
+    delivery_id: str, tenant: ReadTenant, deliveries: DeliveriesDep, links: WebUiLinks
+) -> DeliveryDetail:
     """One delivery: the exact payload sent and every attempt with its response."""
-    return DeliveryDetail.of_log(await deliveries.get(tenant, delivery_id))
+    return DeliveryDetail.of_log(await deliveries.get(tenant, delivery_id), links=links)
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
