@@ -78,7 +78,7 @@ def plaintext_app() -> FastAPI:
 
 
 def window0_app() -> FastAPI:
-    """The API, with deliveries accepted with a retry window of 0 (the setting itself refuses 0)."""
+    """The API, with deliveries accepted with a retry window of 0 (closed with their schedule)."""
     return api.main.create_app(Settings().model_copy(update={"retry_window_seconds": 0.0}))
 
 

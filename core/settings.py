@@ -48,9 +48,10 @@ class Settings(BaseSettings):
     delivery_timeout: float = Field(default=15.0, gt=0, le=120)
     retry_window_seconds: float = Field(
         default=7 * 86400,
-        gt=0,
+        ge=0,
         le=90 * 86400,
-        description="how long after its schedule ends a delivery still takes manual retries",
+        description="how long after its schedule ends a delivery still takes manual retries (0: none; its "
+        "workflow closes at once, one timer and a week of active storage fewer per delivery)",
     )
     disable_after: str = Field(
         default="5d",

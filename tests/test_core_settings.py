@@ -31,6 +31,15 @@ def test_bad_schedule_is_refused(value: str) -> None:
         Settings(retry_schedule=value)
 
 
+def test_a_retry_window_of_0_closes_deliveries_with_their_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What README and BENCHMARKS.md offer to save a timer and active storage per delivery.
+    monkeypatch.setenv("WEBHOOKS_RETRY_WINDOW_SECONDS", "0")
+    assert Settings().retry_window_seconds == 0
+    monkeypatch.setenv("WEBHOOKS_RETRY_WINDOW_SECONDS", "-1")
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Settings()
+
+
 def test_api_keys() -> None:
     assert parse_api_keys("tenant_a:key_a, tenant_b:key_b") == {"key_a": "tenant_a", "key_b": "tenant_b"}
     assert parse_api_keys("") == {}
