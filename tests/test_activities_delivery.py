@@ -159,6 +159,27 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
     assert lost.infra_error is not None and "did not finish" in lost.infra_error
 
 
+async def _attempt_with_headers(
+    store: EndpointStore, signer: JwtSigner, url: str, headers: dict[str, str], *, timeout: float
+) -> tuple[str, AttemptRecord]:
+    """One first attempt to `url` by an endpoint with these custom headers: its id and the record."""
+    endpoint = store.create(
+        "t",
+        url=url,
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+        headers=headers,
+    ).id
+    async with httpx.AsyncClient() as http:
+        activities = DeliveryActivities(http, store, signer)
+        record = await ActivityEnvironment().run(
+            activities.deliver_once, _request(endpoint, 1, timeout=timeout)
+        )
+    return endpoint, record
+
+
 async def test_an_attempt_logs_its_headers_masked_and_the_answers_status_line(
     store: EndpointStore, signer: JwtSigner
 ) -> None:
@@ -178,20 +199,9 @@ async def test_an_attempt_logs_its_headers_masked_and_the_answers_status_line(
                 )
             ],
         )
-        endpoint = store.create(
-            "t",
-            url=url,
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-            headers={"Authorization": "Bearer gateway-token-1234"},
-        ).id
-        async with httpx.AsyncClient() as http:
-            activities = DeliveryActivities(http, store, signer)
-            record = await ActivityEnvironment().run(
-                activities.deliver_once, _request(endpoint, 1, timeout=2)
-            )
+        endpoint, record = await _attempt_with_headers(
+            store, signer, url, {"Authorization": "Bearer gateway-token-1234"}, timeout=2
+        )
         [received] = receiver.requests("/headers")
     assert record.request_headers is not None
     sent = dict(record.request_headers)
@@ -270,20 +280,7 @@ async def test_a_header_httpx_cannot_send_fails_the_attempt_and_sends_nothing(
     not an internal error retried for ever."""
     with Receiver() as receiver:
         url = receiver.script("/never", [])
-        endpoint = store.create(
-            "t",
-            url=url,
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-            headers={"X-Token": "caf\u20ac"},
-        ).id
-        async with httpx.AsyncClient() as http:
-            activities = DeliveryActivities(http, store, signer)
-            record = await ActivityEnvironment().run(
-                activities.deliver_once, _request(endpoint, 1, timeout=5)
-            )
+        _, record = await _attempt_with_headers(store, signer, url, {"X-Token": "caf\u20ac"}, timeout=5)
         assert receiver.requests("/never") == []
     assert record.outcome is AttemptOutcome.RETRYABLE
     assert record.error == "a custom header's value is not ASCII; change the endpoint's headers"
