@@ -45,7 +45,9 @@ export async function deliveryDetail(main, page, deliveryId) {
     fill(status, notice(kind, text));
   retry?.addEventListener("click", async () => {
     retry.disabled = true;
-    await retryAndWatch(page, deliveryId, report, (d) => render(d));
+    // Once the attempt is in the log, load afresh rather than draw the watcher's answer: a refresh asked
+    // before it could come back after it and draw the delivery as it was before the attempt.
+    await retryAndWatch(page, deliveryId, report, () => load());
     retry.disabled = false;
   });
 
@@ -111,22 +113,30 @@ export async function deliveryDetail(main, page, deliveryId) {
     document.title = `${d.webhook_type}: ${words.text} · Webhooks · Flexprice`;
   }
 
+  // One refresh at a time: a load started (a retry's attempt landed) replaces the one waiting, and only the
+  // newest load's answer is drawn, so an older answer that comes back late never draws over it.
+  let generation = 0;
+  /** @type {import("./nav.js").Later | undefined} */
+  let refresh;
+
   async function load() {
+    const mine = ++generation;
+    page.cancel(refresh);
     let d;
     try {
       d = await api.delivery(deliveryId);
     } catch (err) {
-      if (!page.alive) return;
+      if (mine !== generation || !page.alive) return;
       report(err.message, "error");
-      page.later(load, REFRESH_MS * 3);
+      refresh = page.later(load, REFRESH_MS * 3);
       return;
     }
-    if (!page.alive) return;
+    if (mine !== generation || !page.alive) return;
     render(d);
-    if (d.status === "pending" || d.status === "scheduled") page.later(load, REFRESH_MS);
+    if (d.status === "pending" || d.status === "scheduled") refresh = page.later(load, REFRESH_MS);
   }
   render(first);
-  if (first.status === "pending" || first.status === "scheduled") page.later(load, REFRESH_MS);
+  if (first.status === "pending" || first.status === "scheduled") refresh = page.later(load, REFRESH_MS);
 }
 
 /**

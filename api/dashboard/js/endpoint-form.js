@@ -6,7 +6,9 @@
 import { ApiError, api, eventTypes } from "./api.js";
 import { append, fill, h, notice } from "./dom.js";
 import { eventPicker } from "./event-picker.js";
-import { Page, endpointHref, flash, focusHeading, handOver, isNotFound, navigate, notFound } from "./nav.js";
+import {
+  Page, canManage, endpointHref, flash, focusHeading, handOver, isNotFound, navigate, notFound, readOnlyNote,
+} from "./nav.js";
 
 export const METHODS = {
   hmac: {
@@ -69,12 +71,33 @@ function parseSchedule(text) {
 }
 
 /**
+ * The form's address in a read-only session (a kept link, a typed address): no form the server would
+ * refuse, but why, and the way back.
+ * @param {HTMLElement} main
+ * @param {string | null} endpointLink the endpoint being edited; null for a new one
+ */
+function readOnlyForm(main, endpointLink) {
+  append(main,
+    h("p", { class: "back" }, h("a", { href: endpointLink ?? "#/webhooks" },
+      endpointLink ? "← Back to the endpoint" : "← Webhooks")),
+    h("h1", {}, endpointLink ? "Edit webhook" : "Add a webhook"),
+    h("div", { class: "card" }, readOnlyNote(),
+      h("p", {}, h("a", { class: "button", href: endpointLink ?? "#/webhooks" },
+        endpointLink ? "Back to the endpoint" : "Back to webhooks"))));
+  focusHeading();
+}
+
+/**
  * @param {HTMLElement} main
  * @param {Page} page
  * @param {string} [endpointId]
  */
 export async function endpointForm(main, page, endpointId) {
   const editing = endpointId !== undefined;
+  if (!canManage()) {
+    readOnlyForm(main, editing ? endpointHref(endpointId ?? "") : null);
+    return;
+  }
   let types;
   let existing = null;
   try {

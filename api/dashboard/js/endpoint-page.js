@@ -428,18 +428,35 @@ function repairSection(page, endpoint, links) {
     follow(recovery);
   }
 
-  /** @param {any} recovery */
-  function follow(recovery) {
-    render(recovery);
+  // One chain follows the recovery: each follow (or a Cancel on its way) takes the next turn, and a poll
+  // that comes back after a newer turn began is dropped, so a late "running" never draws over "Canceling"
+  // nor brings the Cancel button back, and two chains never poll side by side.
+  let turn = 0;
+  /** @type {import("./nav.js").Later | undefined} */
+  let next;
+
+  /** Stop following: what is waiting is canceled, what is on its way is dropped. */
+  function stop() {
+    turn += 1;
+    page.cancel(next);
+  }
+
+  /** @param {any} recovery @param {string} [problem] */
+  function follow(recovery, problem) {
+    stop();
+    const mine = turn;
+    render(recovery, problem);
     if (recovery.status !== "running") return;
-    page.later(async () => {
+    next = page.later(async () => {
       try {
-        follow(await api.recovery(endpoint.id, recovery.id));
+        const fresh = await api.recovery(endpoint.id, recovery.id);
+        if (mine === turn) follow(fresh);
       } catch (err) {
+        if (mine !== turn) return;
         if (err instanceof ApiError && err.status === 401) page.fail(err);
         else {
           render(recovery, err.message);
-          page.later(() => follow(recovery), 3000);
+          next = page.later(() => follow(recovery), 3000);
         }
       }
     }, 1000);
@@ -458,11 +475,12 @@ function repairSection(page, endpoint, links) {
       : null;
     cancel?.addEventListener("click", async () => {
       cancel.disabled = true;
+      stop(); // a poll answered before the cancel was would draw "Running" and this button again
       try {
         follow(await api.cancelRecovery(endpoint.id, r.id));
       } catch (err) {
-        cancel.disabled = false;
-        render(r, err.message);
+        if (err instanceof ApiError && err.status === 401) page.fail(err);
+        else follow(r, err.message); // not canceled: it goes on being followed, with the reason
       }
     });
     fill(progress, h("div", { class: "card recovery", "data-status": r.status },
@@ -482,9 +500,10 @@ function repairSection(page, endpoint, links) {
   }
 
   // A recovery already running (started here earlier, or by the CLI) is followed as soon as the page opens.
+  // Unless one was started here before this answer came: that one is followed already, and newer.
   api.recoveries(endpoint.id).then((found) => {
     const [latest] = found.items;
-    if (latest && latest.status === "running" && page.alive) follow(latest);
+    if (latest && latest.status === "running" && page.alive && turn === 0) follow(latest);
   }).catch(() => {});
   return section;
 }

@@ -141,7 +141,11 @@ export async function deliveryHistory(container, page, options) {
 
   let shown = "";
   let pages = 1;
+  // Each load or "Load more" takes the next generation: an answer that comes back after a newer one was
+  // asked for (the filters changed, a refresh) is dropped rather than drawn over it.
   let generation = 0;
+  /** @type {import("./nav.js").Later | undefined} the one refresh to come: a new load replaces it */
+  let refresh;
   /** @type {any[]} */
   let items = [];
   let tbody = h("tbody", {});
@@ -256,25 +260,46 @@ export async function deliveryHistory(container, page, options) {
     return h("td", { "data-label": "Retry" }, button, result);
   }
 
-  /** @param {string | null} cursor */
-  function moreButton(cursor) {
+  /**
+   * Come back to the first page by itself, unless the person has loaded more: those pages stay as they
+   * were scrolled to. Whatever refresh was waiting is replaced, so one view polls once, however often
+   * the filters changed.
+   * @param {number} ms
+   */
+  function refreshLater(ms) {
+    page.cancel(refresh);
+    refresh = undefined;
+    if (pages !== 1 || options.refresh === false) return;
+    // Checked again when it fires: the person may have loaded more pages meanwhile.
+    refresh = page.later(() => { if (pages === 1) load({ quiet: true }); }, ms);
+  }
+
+  /**
+   * @param {string | null} cursor
+   * @param {ReturnType<typeof query>} asked the filters the cursor was made for
+   */
+  function moreButton(cursor, asked) {
     if (!cursor) return null;
     const button = h("button", { type: "button", class: "button" }, "Load more");
     button.addEventListener("click", async () => {
       button.disabled = true;
+      // A refresh of the first page, waiting or on its way, would draw over the pages about to be added.
+      const mine = ++generation;
+      page.cancel(refresh);
       try {
-        const next = await api.deliveries({ ...query(), cursor });
-        if (!page.alive) return;
+        const next = await api.deliveries({ ...asked, cursor });
+        if (mine !== generation || !page.alive) return; // the filters changed meanwhile: another list
         pages += 1;
         saveViewState({ pages }); // Back finds these pages again; Refresh starts over
         items = [...items, ...next.items];
         tbody.append(...rowsOf(next.items));
         renderBulk();
-        fill(more, moreButton(next.next_cursor));
+        fill(more, moreButton(next.next_cursor, asked));
       } catch (err) {
-        if (!page.alive) return;
+        if (mine !== generation || !page.alive) return;
         button.disabled = false;
         fill(more, notice("error", err.message), button);
+        refreshLater(IDLE_REFRESH_MS); // still one page: it goes on refreshing
       }
     });
     return button;
@@ -286,18 +311,23 @@ export async function deliveryHistory(container, page, options) {
    */
   async function load({ quiet = false, wanted = 1 } = {}) {
     const mine = ++generation;
-    if (!quiet) live.textContent = "Loading…";
+    page.cancel(refresh); // this load schedules the next one
+    if (!quiet) {
+      live.textContent = "Loading…";
+      fill(more); // the list shown is about to be replaced: its next page is no longer wanted
+    }
     fill(filterError);
+    const asked = query();
     let result;
     /** @type {any[]} */
     let found = [];
     let loaded = 0;
     try {
-      result = await api.deliveries(query());
+      result = await api.deliveries(asked);
       found = result.items;
       loaded = 1;
       while (loaded < wanted && result.next_cursor) {
-        result = await api.deliveries({ ...query(), cursor: result.next_cursor });
+        result = await api.deliveries({ ...asked, cursor: result.next_cursor });
         found = [...found, ...result.items];
         loaded += 1;
       }
@@ -312,7 +342,8 @@ export async function deliveryHistory(container, page, options) {
       }
       page.fail(err, list, () => load());
       shown = "";
-      page.later(() => load({ quiet: true }), IDLE_REFRESH_MS * 2);
+      pages = 1; // the error took the list's place: what comes back is its first page
+      refreshLater(IDLE_REFRESH_MS * 2);
       return;
     }
     if (mine !== generation || !page.alive) return;
@@ -324,10 +355,9 @@ export async function deliveryHistory(container, page, options) {
       shown = snapshot;
       pages = loaded;
       render(found);
-      fill(more, moreButton(result.next_cursor));
+      fill(more, moreButton(result.next_cursor, asked));
     }
-    // Only the first page refreshes by itself: pages the person loaded stay as they were scrolled to.
-    if (pages === 1 && options.refresh !== false) page.later(() => load({ quiet: true }), inFlight ? IN_FLIGHT_REFRESH_MS : IDLE_REFRESH_MS);
+    refreshLater(inFlight ? IN_FLIGHT_REFRESH_MS : IDLE_REFRESH_MS);
   }
 
   const changed = () => {

@@ -23,6 +23,11 @@ export function setHooks(given) {
   Object.assign(hooks, given);
 }
 
+/**
+ * A wait started by `Page.later`; `Page.cancel` stops it, even while it waits again for a hidden tab.
+ * @typedef {{timer: ReturnType<typeof setTimeout> | undefined, canceled: boolean}} Later
+ */
+
 /** One rendered view: its timers die with it, so a view left behind never touches the page again. */
 export class Page {
   constructor() {
@@ -35,14 +40,33 @@ export class Page {
    * Run `fn` in `ms`, unless the view is gone by then; a hidden tab waits until it is seen again.
    * @param {() => void} fn
    * @param {number} ms
+   * @returns {Later} for `cancel`: a view that polls keeps one, so that a new poll replaces the old
    */
   later(fn, ms) {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      if (this.alive && !document.hidden) fn();
-      else if (this.alive) this.later(fn, ms);
-    }, ms);
-    this.timers.add(timer);
+    /** @type {Later} */
+    const handle = { timer: undefined, canceled: false };
+    const wait = () => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        if (!this.alive || handle.canceled) return;
+        if (document.hidden) wait();
+        else fn();
+      }, ms);
+      handle.timer = timer;
+      this.timers.add(timer);
+    };
+    wait();
+    return handle;
+  }
+
+  /** @param {Later | undefined} handle a wait that must not run any more (none: nothing to do) */
+  cancel(handle) {
+    if (!handle) return;
+    handle.canceled = true;
+    if (handle.timer !== undefined) {
+      clearTimeout(handle.timer);
+      this.timers.delete(handle.timer);
+    }
   }
 
   close() {
