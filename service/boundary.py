@@ -1,9 +1,14 @@
 """Where the service meets Temporal and the store: their errors become the service's own (errors.py).
 
 `@boundary` on a public service method: a Temporal call that timed out may have been applied (the client's
-own `rpc_timeout` ends a call as CANCELLED, Temporal's deadline as DEADLINE_EXCEEDED), one that could not
-reach Temporal did nothing, and the store's errors mean it is unavailable. Anything else is a bug and is
-left to propagate.
+own `rpc_timeout` ends a call as CANCELLED, Temporal's deadline as DEADLINE_EXCEEDED), and the store's
+errors mean it is unavailable. Anything else is a bug and is left to propagate.
+
+UNAVAILABLE does not prove that nothing was done: the connection may break after Temporal took the request
+(a server killed mid-call), and the client retries such calls itself within the timeout, so the last
+error ("tcp connect error") may follow a first try that was applied. A method that changes something in
+Temporal (`@boundary(changes_temporal=True)`: a start, an update, a cancel) answers "may have been applied"
+then; one that only reads may say that nothing was done. A client that never connected sent nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.service import RPCError
@@ -27,16 +32,22 @@ R = TypeVar("R")
 # about ten seconds for a lock before it says so, twice for some requests).
 STORE_TIMEOUT_SECONDS = 5.0
 TIMED_OUT = "Temporal did not answer in time; the request may have been applied. Retry it with the same id"
+LOST = (
+    "Temporal is unavailable or the connection broke; the request may have been applied. "
+    "Retry it with the same id"
+)
 
 
 @contextmanager
-def translated() -> Iterator[None]:
+def translated(*, changes_temporal: bool = False) -> Iterator[None]:
     try:
         yield
     except RPCError as err:
         if is_timeout(err):
             raise MayHaveBeenApplied(TIMED_OUT) from err
         if is_unreachable(err):
+            if changes_temporal:
+                raise MayHaveBeenApplied(LOST) from err
             raise TemporalUnavailable() from err
         raise UpstreamRefused(f"Temporal refused the request: {err.message}") from err
     except RuntimeError as err:
@@ -56,20 +67,35 @@ async def in_store(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R
         raise StoreUnavailable() from None
 
 
-def boundary(method: Callable[P, R]) -> Callable[P, R]:
-    """Translate the errors of Temporal and the store raised by `method` (sync or async)."""
+@overload
+def boundary(method: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def boundary(*, changes_temporal: bool) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def boundary(method: Callable[P, R] | None = None, /, *, changes_temporal: bool = False) -> Any:
+    """Translate the errors of Temporal and the store raised by `method` (sync or async);
+    `changes_temporal` for a method that starts, updates or cancels something in Temporal."""
+    if method is None:
+        return functools.partial(_boundary, changes_temporal=changes_temporal)
+    return _boundary(method, changes_temporal=changes_temporal)
+
+
+def _boundary(method: Callable[P, R], *, changes_temporal: bool) -> Callable[P, R]:
     if inspect.iscoroutinefunction(method):
 
         @functools.wraps(method)
         async def translate_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-            with translated():
+            with translated(changes_temporal=changes_temporal):
                 return await method(*args, **kwargs)
 
         return cast(Callable[P, R], translate_async)
 
     @functools.wraps(method)
     def translate(*args: P.args, **kwargs: P.kwargs) -> R:
-        with translated():
+        with translated(changes_temporal=changes_temporal):
             return method(*args, **kwargs)
 
     return translate

@@ -344,7 +344,7 @@ class Deliveries:
             workflow_url=None,
         )
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def retry(
         self, tenant: str, delivery_id: str, *, trigger: AttemptTrigger = AttemptTrigger.MANUAL
     ) -> RetryAccepted:

@@ -152,7 +152,7 @@ class Events:
         except WebhooksError as err:
             log.warning("could not send %s about %s: %s", webhook_type, endpoint.id, err.message)
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
         """Accept an event for every enabled endpoint of the tenant subscribed to its type."""
         object_type, body = serialize(submission)
@@ -200,7 +200,7 @@ class Events:
             duplicate=False,
         )
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
         """Send the catalog's example of `webhook_type` to one enabled endpoint, and to no other.
 

@@ -150,7 +150,7 @@ class Recoveries:
     async def _count(self, query: str) -> int:
         return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def recover(
         self, tenant: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
     ) -> RecoveryView:
@@ -183,7 +183,7 @@ class Recoveries:
             counts=RecoveryCounts(expired=expired),
         )
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def replay(
         self,
         tenant: str,
@@ -362,7 +362,7 @@ class Recoveries:
         views = await asyncio.gather(*(self._view(e) for e in page.executions))
         return RecoveryViewPage(items=builtins.list(views), next_cursor=page.next_cursor)
 
-    @boundary
+    @boundary(changes_temporal=True)
     async def cancel(self, tenant: str, endpoint_id: str, recovery_id: str) -> RecoveryView:
         """Ask a running recovery to stop: the page in flight finishes and is counted, no other starts.
         Answers once it has stopped, or after the RPC timeout with it still stopping."""

@@ -126,7 +126,8 @@ def test_temporal_killed_is_503_within_the_rpc_timeout(tmp_path: Path) -> None:
             )
             took = time.monotonic() - started
         assert response.status_code == 503, response.text
-        assert "nothing was accepted" in response.json()["detail"]
+        # A broken connection does not prove Temporal did not take the start first: no "nothing accepted".
+        assert "may have been applied" in response.json()["detail"]
         assert response.headers["retry-after"]
         # 1 s asked for; a wide margin for a loaded machine, far below the 10 s of the client's retries.
         assert took < 6, f"the API answered after {took:.1f} s"

@@ -1,0 +1,55 @@
+"""service/boundary.py: what a failed Temporal call means to the caller, for a read and for a change."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from service.boundary import boundary
+from service.errors import MayHaveBeenApplied, TemporalUnavailable
+
+
+def _failing(status: RPCStatusCode, message: str) -> RPCError:
+    return RPCError(message, status, b"")
+
+
+class Service:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    @boundary
+    async def read(self) -> None:
+        raise self.error
+
+    @boundary(changes_temporal=True)
+    async def change(self) -> None:
+        raise self.error
+
+    @boundary(changes_temporal=True)
+    def change_sync(self) -> None:
+        raise self.error
+
+
+async def test_an_unreachable_temporal_may_have_applied_a_change_but_did_nothing_for_a_read() -> None:
+    # What the client says once a server died under it, whether or not its first try got through.
+    service = Service(_failing(RPCStatusCode.UNAVAILABLE, "tcp connect error"))
+    with pytest.raises(TemporalUnavailable, match="nothing was accepted"):
+        await service.read()
+    with pytest.raises(MayHaveBeenApplied, match="may have been applied. Retry it with the same id"):
+        await service.change()
+    with pytest.raises(MayHaveBeenApplied):
+        service.change_sync()
+
+
+async def test_a_client_that_never_connected_sent_nothing_even_for_a_change() -> None:
+    service = Service(RuntimeError("Failed client connect: connection refused"))
+    with pytest.raises(TemporalUnavailable, match="nothing was accepted"):
+        await service.change()
+
+
+@pytest.mark.parametrize("status", [RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED])
+async def test_no_answer_in_time_may_have_been_applied_for_reads_and_changes(status: RPCStatusCode) -> None:
+    service = Service(_failing(status, "deadline"))
+    for call in (service.read, service.change):
+        with pytest.raises(MayHaveBeenApplied, match="did not answer in time"):
+            await call()
