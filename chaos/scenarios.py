@@ -17,13 +17,15 @@ from chaos.faults import paused, sqlite_locked
 from chaos.postgres import PostgresServer
 from chaos.receiver import ChaosReceiver
 from launcher import Stack
+from workflows.delivery import ACTIVITY_GRACE
 
 # The stack and receiver every scenario runs against; the descriptions below quote them.
 # The schedule is short enough that a run takes minutes and long enough that a receiver down for a
 # fault's duration (8 s) is still inside it: five attempts over 15 s (12 s at the least, with jitter).
 RETRY_SCHEDULE = "1,2,4,8"
 ATTEMPT_TIMEOUT = 2.0
-ACTIVITY_TIMEOUT = 2 * ATTEMPT_TIMEOUT + 15  # workflows/delivery.py: when Temporal retries a lost try
+# When Temporal retries a try that was lost (workflows/delivery.py: twice the attempt timeout, and a grace).
+ACTIVITY_TIMEOUT = 2 * ATTEMPT_TIMEOUT + ACTIVITY_GRACE.total_seconds()
 RECEIVER_LATENCY = 0.2
 SLOW_SECONDS = 1.0
 HANG_SECONDS = ATTEMPT_TIMEOUT + 1
@@ -184,7 +186,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "worker frozen (SIGSTOP)",
         "The worker is frozen with SIGSTOP (its connections stay open, it answers nothing), for longer "
         f"than an attempt's activity timeout ({ACTIVITY_TIMEOUT:g} s), then SIGCONT.",
-        20,
+        ACTIVITY_TIMEOUT + 6,
         worker_frozen,
     ),
     Scenario(
