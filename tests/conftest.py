@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from core.crypto import Keyring
 from core.store import EndpointStore
@@ -176,6 +177,31 @@ def store(tmp_path: Path) -> Iterator[EndpointStore]:
     store.create_schema()
     yield store
     store.close()
+
+
+CHROMIUM = "/usr/bin/chromium"
+# This machine's network is closed: Chromium must not try its background calls.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium for the browser tests (Playwright cannot download browsers here), one per module."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

@@ -5,32 +5,17 @@ the API's codec endpoint to a signed-in operator, and only to them. Debian's Chr
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, BrowserContext, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from launcher import Stack
 from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery
 from tests.receiver import Receiver
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS
+from tests.test_dashboard_browser import TIMEOUT_MS
 
 MARKER = "cus_UI_MARKER_51d0"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _ui_context(browser: Browser, stack: Stack) -> BrowserContext:

@@ -21,7 +21,7 @@ from urllib.parse import quote, urlparse
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect
 
 from launcher import Stack
 from tests.conftest import (
@@ -37,16 +37,6 @@ from tests.conftest import (
 )
 from tests.receiver import Answer, Receiver
 
-CHROMIUM = "/usr/bin/chromium"
-# This machine's network is closed: Chromium must not try its background calls.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TIMEOUT_MS = 45_000
 SCREENSHOTS = OUTPUT / "screenshots"
 
@@ -57,18 +47,6 @@ UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, tex
     || el.getAttribute('aria-labelledby') || (/^(A|BUTTON)$/.test(el.tagName) && el.textContent.trim())))
   .map((el) => el.outerHTML.slice(0, 160))"""
 PAGE_OVERFLOW = "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class Session:

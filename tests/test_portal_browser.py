@@ -22,28 +22,16 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from playwright.sync_api import Browser, Frame, Page, Request, Response, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Frame, Page, Request, Response, Route, expect
 
 from launcher import Stack, free_port
 from tests.conftest import KEYS, api_replica, emit, wait_for
 from tests.receiver import Receiver
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, Session, page_server
+from tests.test_dashboard_browser import TIMEOUT_MS, Session, page_server
 
 HOST_SCRIPT = Path(__file__).parent.parent / "examples" / "portal-host" / "host.py"
 PORTAL_KEY = "key_a_host_backend_" + "h" * 20  # tenant_a's key for the host's backend: portal scope only
 EVERY_KEY = [*KEYS.values(), PORTAL_KEY]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass(frozen=True)
