@@ -19,6 +19,7 @@ import asyncio
 import ctypes
 import functools
 import os
+import random
 import secrets
 import signal
 import socket
@@ -57,11 +58,33 @@ def _bin(name: str) -> str:
     return str(path) if path.exists() else name
 
 
+FREE_PORTS_FROM = 10_000  # above the ports well-known services listen on
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now (another process may take it before it is bound: retry then)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port free on 127.0.0.1 now, below the kernel's ephemeral range where it can.
+
+    A port from the ephemeral range (what binding port 0 gives) may be taken, before its process binds
+    it, as the source port of any outgoing connection on the machine; a port below that range is never
+    handed out that way, so only another `free_port` caller can take it in between (retry then).
+    """
+    low = _ephemeral_range_start()
+    for _ in range(50):
+        port = random.randrange(FREE_PORTS_FROM, low) if low > FREE_PORTS_FROM else 0
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return int(s.getsockname()[1])
+    raise RuntimeError("no free TCP port found on 127.0.0.1")
+
+
+def _ephemeral_range_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):  # not Linux: port 0 it is
+        return 0
 
 
 def long_poll_flags(worker_health_window: float) -> tuple[str, ...]:

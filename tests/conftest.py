@@ -70,8 +70,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting.
 
-    A port found free is bound seconds later, after the dev server has bound a dozen ephemeral ports of
-    its own, on a machine shared with other test runs: now and then one is taken by then.
+    A port found free is bound seconds later, on a machine shared with other test runs: now and then
+    another run's `free_port` has handed it out too.
     """
     for attempt in range(1, tries + 1):
         stack = Stack(stack_env(data_dir, **overrides), log_file=log)
@@ -94,10 +94,14 @@ def standalone_api(env: dict[str, str]) -> Iterator[str]:
 
 @contextmanager
 def standalone_api_process(
-    env: dict[str, str], *, uvicorn_args: tuple[str, ...] = ()
+    env: dict[str, str], *, uvicorn_args: tuple[str, ...] = (), tries: int = 3
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """`standalone_api`, with its process (to read its memory) and more uvicorn options."""
-    port = free_port()
+    """`standalone_api`, with its process (to read its memory) and more uvicorn options.
+
+    Its output goes to a log in the test output (quoted when it fails to start). A port found free may
+    be taken before uvicorn binds it (`free_port`): the process then exits at once, and is started again
+    on another port.
+    """
     data_dir = tempfile.mkdtemp(prefix="standalone-api-")  # never the checkout's own .data
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     full_env.update(
@@ -108,18 +112,46 @@ def standalone_api_process(
             **env,
         }
     )
-    args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*args, *uvicorn_args], env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base_url = f"http://127.0.0.1:{port}"
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    log_path = Path(tempfile.mkstemp(prefix="standalone-api-", suffix=".log", dir=OUTPUT)[1])
     try:
-        wait_for(lambda: _answers(base_url), timeout=30, what="the API to start")
-        yield base_url, proc
+        for attempt in range(1, tries + 1):
+            port = free_port()
+            args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
+            with log_path.open("wb") as log:  # this try's output only
+                proc = subprocess.Popen([*args, *uvicorn_args], env=full_env, stdout=log, stderr=log)
+            base_url = f"http://127.0.0.1:{port}"
+            try:
+                if _started(base_url, proc, log_path, last_try=attempt == tries):
+                    yield base_url, proc
+                    return
+            finally:
+                proc.terminate()
+                proc.wait(timeout=15)
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _started(
+    base_url: str, proc: subprocess.Popen[bytes], log: Path, *, last_try: bool, timeout: float = 30
+) -> bool:
+    """Whether the API at `base_url` answers; False if its port was taken (to try another), else raise."""
+    deadline = time.monotonic() + timeout
+    while not _answers(base_url):
+        if proc.poll() is not None:
+            output = log.read_text(errors="replace")
+            if "address already in use" in output.lower() and not last_try:
+                return False
+            raise AssertionError(
+                f"the API exited with code {proc.returncode} while starting:\n{output[-3000:]}"
+            )
+        if time.monotonic() > deadline:
+            output = log.read_text(errors="replace")
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for the API to start:\n{output[-3000:]}"
+            )
+        time.sleep(0.1)
+    return True
 
 
 @contextmanager
