@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowHistory
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 CHANGE_VERSION = "TemporalChangeVersion"
@@ -85,16 +85,29 @@ def history_cost(history: WorkflowHistory) -> HistoryCost:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             if set(fields) != {CHANGE_VERSION}:  # a patch's version marker is not billed
                 cost.actions["search attribute upsert"] += 1
-        elif kind in (
-            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
-            EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
-        ):
+        elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            # Counted where the signal arrives, so once: a workflow's signal to another is also in the
+            # sender's history (SignalExternalWorkflowExecutionInitiated), and a Signal-With-Start is
+            # this event beside its start (two actions).
             cost.actions["signal"] += 1
         elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
             cost.actions["update"] += 1
     if local_activity_tasks:
         cost.actions["local activities (per workflow task)"] += len(local_activity_tasks)
     return cost
+
+
+async def runs_cost(client: Client, workflow_id: str) -> HistoryCost:
+    """`history_cost` of every run of `workflow_id`: the latest, and each it continued as new from."""
+    cost = HistoryCost()
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        cost += history_cost(history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
+        if not run_id:
+            return cost
 
 
 class ServerMetrics:

@@ -38,7 +38,7 @@ from temporalio.client import Client, WorkflowFailureError
 
 import launcher
 from bench import lanes as lanes_
-from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, history_cost, monthly_bills
+from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, monthly_bills, runs_cost
 from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
@@ -643,7 +643,7 @@ class Bench:
         server = delta(await self.server_settled(), before)
         cost = HistoryCost()
         for workflow_id in workflow_ids:
-            cost += history_cost(await client.get_workflow_handle(workflow_id).fetch_history())
+            cost += await runs_cost(client, workflow_id)
         self.costs.setdefault(lane, {}).setdefault(str(fan), {})[case] = {
             "actions_per_delivery": cost.total_actions / fan,
             "actions_by_kind_per_delivery": {k: v / fan for k, v in sorted(cost.actions.items())},

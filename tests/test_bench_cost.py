@@ -1,15 +1,44 @@
-"""The Temporal Cloud bill of `make bench` (bench/cost.py), against the pricing page's own examples."""
+"""What `make bench` bills (bench/cost.py): actions read from histories, and the Temporal Cloud bill
+against the pricing page's own examples."""
 
 from __future__ import annotations
 
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowHistory
 
 from bench.cost import (
     BUSINESS_ACTIONS_INCLUDED,
     BUSINESS_ACTIVE_GBH_INCLUDED,
+    HistoryCost,
     actions_dollars,
     cloud_cost,
+    history_cost,
 )
+
+
+def _cost(*kinds: EventType.ValueType) -> HistoryCost:
+    events = [HistoryEvent(event_id=n, event_type=kind) for n, kind in enumerate(kinds, start=1)]
+    return history_cost(WorkflowHistory(workflow_id="wf", events=events))
+
+
+def test_a_signal_between_two_workflows_is_one_action_in_their_two_histories() -> None:
+    total = _cost(
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+        EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    )
+    total += _cost(
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    )
+    assert total.actions == {"workflow start": 2, "signal": 1}
+
+
+def test_a_signal_with_start_is_a_start_and_a_signal() -> None:
+    cost = _cost(
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    )
+    assert cost.total_actions == 2
 
 
 def test_actions_are_priced_tier_by_tier_as_the_pricing_page_shows() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bench.cost import HistoryCost, runs_cost
 from core.ids import delivery_workflow_id
 from core.temporal import connect
 from launcher import Stack
@@ -30,6 +31,10 @@ def _runs(stack: Stack, workflow_id: str) -> list[str]:
         return [e.run_id async for e in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
 
     return asyncio.run(runs())
+
+
+async def _cost_of_every_run(stack: Stack, workflow_id: str) -> HistoryCost:
+    return await runs_cost(await connect(stack.settings), workflow_id)
 
 
 def _retry_together(api: httpx.Client, delivery_id: str, count: int) -> list[tuple[httpx.Response, float]]:
@@ -138,6 +143,10 @@ def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
     assert [a["attempt"] for a in final["attempts"]] == list(range(1, attempts + 2))
     assert [a["status_code"] for a in final["attempts"]] == [500] * attempts + [200]
     assert len(receiver.requests("/big")) == attempts + 1
+    # What `make bench` bills for a delivery counts every run: one start each, one activity per attempt.
+    cost = asyncio.run(_cost_of_every_run(stack, workflow_id))
+    assert cost.actions["workflow start"] == len(_runs(stack, workflow_id)) == 2
+    assert cost.actions["activity"] == attempts + 1
 
     # Lists and counts show the delivery once, as it is now, not the run it continued from.
     def listed() -> list[tuple[Any, ...]] | None:
