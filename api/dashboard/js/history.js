@@ -115,7 +115,7 @@ export async function deliveryHistory(container, page, options) {
   const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const more = h("div", { class: "more" });
   const bulk = h("div", { class: "bulk" });
-  const bulkResult = h("div", { role: "status", "aria-live": "polite" });
+  const bulkResult = h("div", { id: "retry-report", role: "status", "aria-live": "polite" });
   const filters = h("form", { class: "filters", "aria-label": `Filter ${caption.toLowerCase()}` },
     status ? h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status) : null,
     h("div", { class: "field" }, h("label", { for: "filter-type" }, "Event type"), type),
@@ -149,6 +149,28 @@ export async function deliveryHistory(container, page, options) {
   /** @type {any[]} */
   let items = [];
   let tbody = h("tbody", {});
+  /**
+   * What each row's retry said last, by delivery id: a load (Refresh, or one already on its way when
+   * Retry was pressed) redraws the rows, and a redrawn row shows its note again.
+   * @type {Map<string, {text: string, kind: string, busy: boolean}>}
+   */
+  const retryNotes = new Map();
+
+  /** @param {string} id @param {Partial<{text: string, kind: string, busy: boolean}>} changes */
+  function noteRetry(id, changes) {
+    const note = { text: "", kind: "info", busy: false, ...retryNotes.get(id), ...changes };
+    retryNotes.set(id, note);
+    const row = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(id)}"]`);
+    if (row) showRetryNote(row, note);
+  }
+
+  /** @param {Element} where a row or its Retry cell @param {{text: string, kind: string, busy: boolean}} note */
+  function showRetryNote(where, note) {
+    const result = where.querySelector(".retry-result");
+    if (result) fill(result, note.text ? h("span", { class: `text-${note.kind}` }, note.text) : null);
+    const button = where.querySelector("button.retry-row");
+    if (button instanceof HTMLButtonElement) button.disabled = note.busy;
+  }
 
   function render(/** @type {any[]} */ found) {
     items = found;
@@ -193,11 +215,10 @@ export async function deliveryHistory(container, page, options) {
     const worker = async () => {
       while (next < targets.length && page.alive) {
         const d = targets[next++];
-        const cell = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(d.id)}"] .retry-result`);
         try {
           const accepted = await api.retry(d.id);
           sent += 1;
-          if (cell) fill(cell, h("span", { class: "text-info" }, `Attempt ${accepted.attempt} requested`));
+          noteRetry(d.id, { text: `Attempt ${accepted.attempt} requested`, kind: "info" });
         } catch (err) {
           if (err instanceof ApiError && err.status === 401) {
             page.fail(err);
@@ -205,7 +226,7 @@ export async function deliveryHistory(container, page, options) {
           }
           const reason = err instanceof Error ? err.message : String(err);
           refused.set(reason, (refused.get(reason) ?? 0) + 1);
-          if (cell) fill(cell, h("span", { class: "text-error" }, reason));
+          noteRetry(d.id, { text: reason, kind: "error" });
         }
       }
     };
@@ -244,20 +265,27 @@ export async function deliveryHistory(container, page, options) {
 
   function retryCell(/** @type {any} */ d, /** @type {any} */ endpoint) {
     const result = h("div", { class: "small retry-result", role: "status", "aria-live": "polite" });
-    const button = h("button", { type: "button", class: "button button-small",
-      "aria-label": `Retry ${d.webhook_type} to ${endpoint?.url ?? "a deleted endpoint"}` }, "Retry");
+    const what = `${d.webhook_type} to ${endpoint?.url ?? "a deleted endpoint"}`;
+    const button = h("button", { type: "button", class: "button button-small retry-row",
+      "aria-label": `Retry ${what}` }, "Retry");
     button.addEventListener("click", async () => {
-      button.disabled = true;
-      const report = (/** @type {string} */ text, /** @type {string} */ kind) =>
-        fill(result, h("span", { class: `text-${kind}` }, text));
+      noteRetry(d.id, { text: "", busy: true });
+      const report = (/** @type {string} */ text, /** @type {string} */ kind) => {
+        noteRetry(d.id, { text, kind });
+        // Said above the list too: a retried delivery leaves a list of failed ones at its next refresh.
+        if (kind !== "info") fill(bulkResult, notice(kind === "success" ? "success" : "warning", `${what}: ${text}`));
+      };
       const sent = await retryAndWatch(page, d.id, report, (fresh) => {
-        const cell = button.closest("tr")?.querySelector(".status-cell");
+        const cell = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(d.id)}"] .status-cell`);
         if (cell) fill(cell, deliveryBadge(fresh));
-        button.disabled = false;
+        noteRetry(d.id, { busy: false });
       });
-      if (!sent) button.disabled = false;
+      if (!sent) noteRetry(d.id, { busy: false });
     });
-    return h("td", { "data-label": "Retry" }, button, result);
+    const cell = h("td", { "data-label": "Retry" }, button, result);
+    const note = retryNotes.get(d.id);
+    if (note) showRetryNote(cell, note);
+    return cell;
   }
 
   /**
