@@ -958,6 +958,31 @@ def test_recover_and_replay_show_their_progress_and_can_be_canceled(
         tab.close()
 
 
+def test_a_refresh_that_fails_is_said_apart_from_the_retrys_answer(
+    tab: Session, api: httpx.Client, receiver: Receiver
+) -> None:
+    page = tab.page
+    # Failing, its next scheduled attempt a minute away: the page refreshes it meanwhile.
+    endpoint = create_endpoint(api, receiver.script("/flaky", [Answer(500, b"no")]), retry_schedule=[60])
+    delivery_id = f"{emit(api)['id']}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == 1)
+    tab.sign_in("tenant_a")
+    page.goto(f"{tab.base_url}/dashboard/#/deliveries/{delivery_id}")
+    page.get_by_role("button", name="Retry now").click()
+    expect(page.locator("#retry-status")).to_have_text("Attempt 2: HTTP 500.")
+    # The API out of reach for a moment: the refresh says so, beside the retry's answer, not over it.
+    delivery_url = re.compile(r".*/v1/webhooks/deliveries/[^/]+$")
+    page.route(delivery_url, lambda route: route.abort())
+    expect(page.locator("#load-error")).to_contain_text(
+        "Could not refresh this delivery: Cannot reach the API"
+    )
+    expect(page.locator("#retry-status")).to_have_text("Attempt 2: HTTP 500.")
+    page.unroute(delivery_url)
+    expect(page.locator("#load-error")).to_be_empty()
+    expect(page.locator("#retry-status")).to_have_text("Attempt 2: HTTP 500.")
+    tab.check_view()
+
+
 def test_retry_all_shown_says_what_went_and_what_was_refused(
     tab: Session, api: httpx.Client, receiver: Receiver
 ) -> None:

@@ -2,7 +2,7 @@
 // One delivery: where it went, its state in words, the exact payload, and every attempt with the request
 // headers sent and the receiver's answer; "Retry now" for those who may.
 
-import { api } from "./api.js";
+import { ApiError, api } from "./api.js";
 import { append, copyButton, fill, h, liveRelative, long, notice, time } from "./dom.js";
 import { retryAndWatch } from "./history.js";
 import {
@@ -37,6 +37,8 @@ export async function deliveryDetail(main, page, deliveryId) {
   if (!page.alive) return;
 
   const status = h("div", { role: "status", "aria-live": "polite", id: "retry-status" });
+  // Apart from the retry's answer, which a failed refresh must not replace; gone once one succeeds.
+  const loadError = h("div", { id: "load-error" });
   const summary = h("div", {});
   const attemptsBox = h("div", {});
   const manage = canManage();
@@ -60,7 +62,7 @@ export async function deliveryDetail(main, page, deliveryId) {
         h("p", { class: "muted small inline" }, long("span", deliveryId, { class: "mono" }),
           copyButton(() => deliveryId, "Copy", "Copy delivery id"))),
       manage ? h("div", { class: "actions" }, retry) : readOnlyNote()),
-    summary, status,
+    summary, status, loadError,
     h("section", { "aria-labelledby": "payload-title" },
       h("div", { class: "section-header" }, h("h2", { id: "payload-title" }, "Payload")),
       h("div", { class: "code-block" },
@@ -127,11 +129,16 @@ export async function deliveryDetail(main, page, deliveryId) {
       d = await api.delivery(deliveryId);
     } catch (err) {
       if (mine !== generation || !page.alive) return;
-      report(err.message, "error");
+      if (err instanceof ApiError && err.status === 401) {
+        page.fail(err); // signed out or the session ended: the page says so and what to do
+        return;
+      }
+      fill(loadError, notice("error", `Could not refresh this delivery: ${err.message} Trying again shortly.`));
       refresh = page.later(load, REFRESH_MS * 3);
       return;
     }
     if (mine !== generation || !page.alive) return;
+    fill(loadError);
     render(d);
     if (d.status === "pending" || d.status === "scheduled") refresh = page.later(load, REFRESH_MS);
   }
