@@ -67,6 +67,15 @@ export const session = {
   },
 };
 
+/**
+ * What to tell the person about something thrown: an ApiError's message says what to do; anything else
+ * is shown as it is.
+ * @param {unknown} err
+ */
+export function messageOf(err) {
+  return err instanceof Error ? err.message : String(err);
+}
+
 export class ApiError extends Error {
   /**
    * @param {number} status 0 means the API could not be reached at all

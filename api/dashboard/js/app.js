@@ -2,7 +2,7 @@
 // The dashboard shell: sign-in (an API key, or a portal session handed over in the URL), the hash router
 // and the per-view lifecycle (timers stop on navigation).
 
-import { ApiError, api, session } from "./api.js";
+import { ApiError, api, messageOf, session } from "./api.js";
 import { fill, h, notice, relative } from "./dom.js";
 import { deliveryDetail } from "./delivery.js";
 import { tellHost } from "./embed.js";
@@ -143,7 +143,7 @@ async function startSession(token) {
     else route();
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) endSession(err.detail);
-    else fill(main, notice("error", h("p", {}, err instanceof ApiError ? err.message : String(err))));
+    else fill(main, notice("error", h("p", {}, messageOf(err))));
   }
 }
 
@@ -226,7 +226,7 @@ function signInView(page) {
       const me = await api.me({ key });
       if (!me.scopes.includes("read")) {
         // A key made for emitting events only (say): it would meet a refusal on every page.
-        throw new ApiError(403, `That API key cannot read webhooks (its scopes: ${me.scopes.join(", ")}).`);
+        throw new ApiError(403, `That API key cannot read webhooks (its scopes: ${me.scopes.join(", ")}).`, null);
       }
       session.signIn(key, me);
       if (!location.hash || location.hash === "#/" || location.hash === "#") location.hash = "#/webhooks";
@@ -235,7 +235,7 @@ function signInView(page) {
       if (!page.alive) return;
       const message = err instanceof ApiError && err.status === 401
         ? "That API key was not accepted. Check it and try again."
-        : err.message;
+        : messageOf(err);
       fill(error, notice("error", message));
       button.disabled = false;
       input.focus();

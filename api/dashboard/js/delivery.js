@@ -2,7 +2,7 @@
 // One delivery: where it went, its state in words, the exact payload, and every attempt with the request
 // headers sent and the receiver's answer; "Retry now" for those who may.
 
-import { ApiError, api } from "./api.js";
+import { ApiError, api, messageOf } from "./api.js";
 import { append, copyButton, fill, h, liveRelative, long, notice, time } from "./dom.js";
 import { retryAndWatch } from "./history.js";
 import {
@@ -133,7 +133,7 @@ export async function deliveryDetail(main, page, deliveryId) {
         page.fail(err); // signed out or the session ended: the page says so and what to do
         return;
       }
-      fill(loadError, notice("error", `Could not refresh this delivery: ${err.message} Trying again shortly.`));
+      fill(loadError, notice("error", `Could not refresh this delivery: ${messageOf(err)} Trying again shortly.`));
       refresh = page.later(load, REFRESH_MS * 3);
       return;
     }

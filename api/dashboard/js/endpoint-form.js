@@ -3,7 +3,7 @@
 // delivery settings (custom headers, rate limit, retry schedule). A new endpoint opens its own page,
 // where its secret is shown once: the address never stays on an empty "new" form.
 
-import { ApiError, api, eventTypes } from "./api.js";
+import { ApiError, api, eventTypes, messageOf } from "./api.js";
 import { append, fill, h, notice } from "./dom.js";
 import { eventPicker } from "./event-picker.js";
 import {
@@ -205,6 +205,7 @@ export async function endpointForm(main, page, endpointId) {
     settings,
     h("div", { class: "actions" }, submit, h("a", { class: "button", href: cancelHref }, "Cancel")));
 
+  /** @type {Record<string, [HTMLElement, HTMLElement | null]>} each field's error line and input */
   const targets = {
     url: [urlError, url], description: [descriptionError, description], signature_method: [methodError, null],
     event_types: [eventsError, null], rate_limit_per_second: [rateError, rate],
@@ -232,7 +233,7 @@ export async function endpointForm(main, page, endpointId) {
     try {
       body.retry_schedule = schedule.value.trim() ? parseSchedule(schedule.value) : null;
     } catch (err) {
-      setError(scheduleError, schedule, err.message);
+      setError(scheduleError, schedule, messageOf(err));
       schedule.focus();
       return;
     }
@@ -240,7 +241,7 @@ export async function endpointForm(main, page, endpointId) {
       if (headers.value.trim()) body.headers = parseHeaders(headers.value);
       else if (!editing) body.headers = null;
     } catch (err) {
-      setError(headersError, headers, err.message);
+      setError(headersError, headers, messageOf(err));
       headers.focus();
       return;
     }
@@ -275,7 +276,7 @@ export async function endpointForm(main, page, endpointId) {
       } else if (err instanceof ApiError && err.status === 401) {
         page.fail(err);
       } else {
-        fill(formError, notice("error", err.message));
+        fill(formError, notice("error", messageOf(err)));
         formError.scrollIntoView({ block: "center" });
       }
     }

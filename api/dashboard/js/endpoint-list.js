@@ -59,6 +59,7 @@ export async function endpointList(main, page) {
     return;
   }
   const statsNotice = h("div", {});
+  /** @type {{endpoint: any, stats: HTMLElement, row: HTMLElement}[]} */
   const rows = endpoints.map((/** @type {any} */ endpoint) => {
     const stats = h("td", { "data-label": "Last 24 h", class: "stats" }, h("span", { class: "muted" }, "…"));
     return {

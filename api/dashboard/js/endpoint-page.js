@@ -3,7 +3,7 @@
 // disable, edit, send a test event, rotate or reveal its secret, recover and replay, delete), and its
 // event history.
 
-import { ApiError, api, eventTypes, groupsOf, session } from "./api.js";
+import { ApiError, api, eventTypes, groupsOf, messageOf, session } from "./api.js";
 import { confirmDialog } from "./dialog.js";
 import { append, copyButton, fill, h, liveRelative, localZone, long, notice, time } from "./dom.js";
 import { METHODS } from "./endpoint-form.js";
@@ -83,7 +83,7 @@ export async function endpointDetail(main, page, endpointId) {
         await setEnabled(true);
       } catch (err) {
         toggle.disabled = false;
-        fill(actionsStatus, notice("error", err.message));
+        fill(actionsStatus, notice("error", messageOf(err)));
       }
     });
     buttons.push(toggle, h("a", { class: "button", href: `${endpointHref(endpointId)}/edit` }, "Edit"));
@@ -237,7 +237,7 @@ function revealButton(endpointId, panels) {
       reveal.textContent = "Hide secret";
       reveal.setAttribute("aria-expanded", "true");
     } catch (err) {
-      fill(box, notice("error", err.message));
+      fill(box, notice("error", messageOf(err)));
     }
   });
   return reveal;
@@ -341,7 +341,7 @@ function testButton(page, endpoint, types, panels) {
     } catch (err) {
       send.disabled = false;
       if (err instanceof ApiError && err.status === 401) page.fail(err);
-      else report("error", err.message);
+      else report("error", messageOf(err));
       return;
     }
     const link = () => h("a", { href: deliveryHref(accepted.delivery_id) }, "Open the test delivery");
@@ -455,7 +455,7 @@ function repairSection(page, endpoint, links) {
         if (mine !== turn) return;
         if (err instanceof ApiError && err.status === 401) page.fail(err);
         else {
-          render(recovery, err.message);
+          render(recovery, messageOf(err));
           next = page.later(() => follow(recovery), 3000);
         }
       }
@@ -480,7 +480,7 @@ function repairSection(page, endpoint, links) {
         follow(await api.cancelRecovery(endpoint.id, r.id));
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) page.fail(err);
-        else follow(r, err.message); // not canceled: it goes on being followed, with the reason
+        else follow(r, messageOf(err)); // not canceled: it goes on being followed, with the reason
       }
     });
     fill(progress, h("div", { class: "card recovery", "data-status": r.status },
@@ -550,7 +550,7 @@ function recoveryForm(kind, start) {
       await start(kind, window);
     } catch (err) {
       submit.disabled = false;
-      fill(error, notice("error", err.message));
+      fill(error, notice("error", messageOf(err)));
     }
   });
   queueMicrotask(() => since.focus());

@@ -3,7 +3,7 @@
 // endpoints. Filters (status, event type, a window of time) are in the address; the pages loaded and the
 // scroll are in the history entry (nav.js), so Back from a delivery finds the list as it was left.
 
-import { ApiError, api, groupsOf } from "./api.js";
+import { ApiError, api, groupsOf, messageOf } from "./api.js";
 import { fill, formatTime, h, localZone, long, notice, relative } from "./dom.js";
 import {
   Page, canManage, currentAddress, deliveryHref, endpointHref, eventHref, saveViewState, setQuery, viewState,
@@ -27,7 +27,7 @@ export async function retryAndWatch(page, deliveryId, report, onLanded) {
     accepted = await api.retry(deliveryId);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) page.fail(err);
-    else report(err.message, "error");
+    else report(messageOf(err), "error");
     return false;
   }
   report(`Attempt ${accepted.attempt} requested; waiting for the receiver's answer…`, "info");
@@ -44,7 +44,7 @@ export async function retryAndWatch(page, deliveryId, report, onLanded) {
         return;
       }
     } catch (err) {
-      report(err.message, "error");
+      report(messageOf(err), "error");
     }
     if (Date.now() - started < 120000) page.later(poll, 1000);
   };
@@ -224,7 +224,7 @@ export async function deliveryHistory(container, page, options) {
             page.fail(err);
             return;
           }
-          const reason = err instanceof Error ? err.message : String(err);
+          const reason = messageOf(err);
           refused.set(reason, (refused.get(reason) ?? 0) + 1);
           noteRetry(d.id, { text: reason, kind: "error" });
         }
@@ -326,7 +326,7 @@ export async function deliveryHistory(container, page, options) {
       } catch (err) {
         if (mine !== generation || !page.alive) return;
         button.disabled = false;
-        fill(more, notice("error", err.message), button);
+        fill(more, notice("error", messageOf(err)), button);
         refreshLater(IDLE_REFRESH_MS); // still one page: it goes on refreshing
       }
     });
@@ -364,7 +364,7 @@ export async function deliveryHistory(container, page, options) {
       live.textContent = "";
       fill(more); // no "Load more" under an error: there is nothing to load more of
       if (err instanceof ApiError && err.status === 422) {
-        fill(filterError, notice("error", `Check the filters: ${err.message}`));
+        fill(filterError, notice("error", `Check the filters: ${messageOf(err)}`));
         fill(list);
         return;
       }
