@@ -59,24 +59,31 @@ def _bin(name: str) -> str:
 
 
 FREE_PORTS_FROM = 10_000  # above the ports well-known services listen on
+_handed_out: set[int] = set()  # by this process: never the same port twice
+_random = random.SystemRandom()  # not the global generator, which a test may seed alike in two processes
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now, below the kernel's ephemeral range where it can.
+    """A TCP port free on 127.0.0.1 now, below the kernel's ephemeral range on Linux.
 
     A port from the ephemeral range (what binding port 0 gives) may be taken, before its process binds
     it, as the source port of any outgoing connection on the machine; a port below that range is never
-    handed out that way, so only another `free_port` caller can take it in between (retry then).
+    handed out that way, so only another process's `free_port` can take it in between (retry then).
+    Elsewhere, or with no room below the range, it is port 0's choice, and that race remains.
     """
     low = _ephemeral_range_start()
     for _ in range(50):
-        port = random.randrange(FREE_PORTS_FROM, low) if low > FREE_PORTS_FROM else 0
+        port = _random.randrange(FREE_PORTS_FROM, low) if low - FREE_PORTS_FROM >= 1000 else 0
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return int(s.getsockname()[1])
+            port = int(s.getsockname()[1])
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free TCP port found on 127.0.0.1")
 
 

@@ -113,7 +113,9 @@ def standalone_api_process(
         }
     )
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    log_path = Path(tempfile.mkstemp(prefix="standalone-api-", suffix=".log", dir=OUTPUT)[1])
+    handle, name = tempfile.mkstemp(prefix="standalone-api-", suffix=".log", dir=OUTPUT)
+    os.close(handle)
+    log_path = Path(name)
     try:
         for attempt in range(1, tries + 1):
             port = free_port()
@@ -135,9 +137,14 @@ def standalone_api_process(
 def _started(
     base_url: str, proc: subprocess.Popen[bytes], log: Path, *, last_try: bool, timeout: float = 30
 ) -> bool:
-    """Whether the API at `base_url` answers; False if its port was taken (to try another), else raise."""
+    """Whether our API is up at `base_url`; False if its port was taken (to try another), else raise.
+
+    Ours: uvicorn says it runs on that address (it does only once bound), not merely something answering
+    there, which could be another test process's API that took the port.
+    """
+    running = f"Uvicorn running on {base_url}"
     deadline = time.monotonic() + timeout
-    while not _answers(base_url):
+    while True:
         if proc.poll() is not None:
             output = log.read_text(errors="replace")
             if "address already in use" in output.lower() and not last_try:
@@ -145,13 +152,14 @@ def _started(
             raise AssertionError(
                 f"the API exited with code {proc.returncode} while starting:\n{output[-3000:]}"
             )
+        if running in log.read_text(errors="replace") and _answers(base_url):
+            return True
         if time.monotonic() > deadline:
             output = log.read_text(errors="replace")
             raise AssertionError(
                 f"timed out after {timeout:g} s waiting for the API to start:\n{output[-3000:]}"
             )
         time.sleep(0.1)
-    return True
 
 
 @contextmanager

@@ -34,13 +34,6 @@ def test_a_signal_between_two_workflows_is_one_action_in_their_two_histories() -
     assert total.actions == {"workflow start": 2, "signal": 1}
 
 
-def test_a_signal_with_start_is_a_start_and_a_signal() -> None:
-    cost = _cost(
-        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    )
-    assert cost.total_actions == 2
-
-
 def test_actions_are_priced_tier_by_tier_as_the_pricing_page_shows() -> None:
     # "11.25M Actions in excess of your plan's allocation": $250 + $225 + $50.
     assert actions_dollars(11.25e6) == pytest.approx(525)

@@ -962,8 +962,8 @@ def test_a_refresh_that_fails_is_said_apart_from_the_retrys_answer(
     tab: Session, api: httpx.Client, receiver: Receiver
 ) -> None:
     page = tab.page
-    # Failing, its next scheduled attempt a minute away: the page refreshes it meanwhile.
-    endpoint = create_endpoint(api, receiver.script("/flaky", [Answer(500, b"no")]), retry_schedule=[60])
+    # Failing, its next scheduled attempt an hour away: the page goes on refreshing it meanwhile.
+    endpoint = create_endpoint(api, receiver.script("/flaky", [Answer(500, b"no")]), retry_schedule=[3600])
     delivery_id = f"{emit(api)['id']}:{endpoint['id']}"
     wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == 1)
     tab.sign_in("tenant_a")

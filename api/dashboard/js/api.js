@@ -69,11 +69,11 @@ export const session = {
 
 /**
  * What to tell the person about something thrown: an ApiError's message says what to do; anything else
- * is shown as it is.
+ * is a fault of the page, said as one.
  * @param {unknown} err
  */
 export function messageOf(err) {
-  return err instanceof Error ? err.message : String(err);
+  return err instanceof ApiError ? err.message : `Something went wrong: ${err}`;
 }
 
 export class ApiError extends Error {

@@ -49,7 +49,7 @@ export async function deliveryDetail(main, page, deliveryId) {
     retry.disabled = true;
     // Once the attempt is in the log, load afresh rather than draw the watcher's answer: a refresh asked
     // before it could come back after it and draw the delivery as it was before the attempt.
-    await retryAndWatch(page, deliveryId, report, () => load());
+    await retryAndWatch(page, deliveryId, report, (end) => { if (end?.delivery) load(); });
     retry.disabled = false;
   });
 

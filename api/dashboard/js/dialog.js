@@ -2,6 +2,7 @@
 // A confirmation that cannot be passed by accident: it opens with focus on Cancel, so Enter, Enter does
 // nothing harmful; Escape cancels; the action's own button says what it does.
 
+import { messageOf } from "./api.js";
 import { fill, h, notice, uid } from "./dom.js";
 
 /**
@@ -34,7 +35,7 @@ export function confirmDialog({ title, body, confirm, danger = false, extra = nu
       await onConfirm();
       dialog.close();
     } catch (err) {
-      fill(error, notice("error", err instanceof Error ? err.message : String(err)));
+      fill(error, notice("error", messageOf(err)));
     } finally {
       go.disabled = false;
     }

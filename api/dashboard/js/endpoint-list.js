@@ -1,7 +1,7 @@
 // @ts-check
 // Developers › Webhooks: the list of endpoints, each with its health and its last day's deliveries.
 
-import { ApiError, api } from "./api.js";
+import { ApiError, api, messageOf } from "./api.js";
 import { fill, h, long, notice } from "./dom.js";
 import { Page, canManage, endpointHref, focusHeading, readOnlyNote } from "./nav.js";
 import { disabledWords, healthBadge, lastFailure } from "./words.js";
@@ -106,7 +106,7 @@ export async function endpointList(main, page) {
       page.fail(failure);
       return;
     }
-    fill(statsNotice, failure instanceof Error ? notice("error", failure.message) : null);
+    fill(statsNotice, failure ? notice("error", messageOf(failure)) : null);
     page.later(loadStats, STATS_REFRESH_MS);
   };
   await loadStats();

@@ -14,42 +14,61 @@ const IN_FLIGHT_REFRESH_MS = 2000;
 const IDLE_REFRESH_MS = 5000;
 const PAGE_SIZE = 25;
 
+const WATCH_MS = 120000; // how long a retry's answer is waited for on the page
+
 /**
- * Ask for one attempt now, then poll until it is in the log; `report(text, kind)` tells the person.
+ * @typedef {object} RetryEnd how watching one retry ended
+ * @property {number} attempt the attempt the retry asked for
+ * @property {any} delivery the delivery with that attempt in its log; null if none came within WATCH_MS
+ * @property {boolean} ok the receiver answered 2xx
+ * @property {string} text "Attempt 5: HTTP 503.", or that no answer came yet
+ */
+
+/**
+ * Ask for one attempt now, then poll until it is in the log. `report(text, kind)` tells the person as it
+ * goes; `onEnd` is called once, whichever way it ends: with null if the retry was refused.
  * @param {Page} page
  * @param {string} deliveryId
  * @param {(text: string, kind: "info" | "success" | "error") => void} report
- * @param {(delivery: any) => void} onLanded
+ * @param {(end: RetryEnd | null) => void} onEnd
  */
-export async function retryAndWatch(page, deliveryId, report, onLanded) {
+export async function retryAndWatch(page, deliveryId, report, onEnd) {
   let accepted;
   try {
     accepted = await api.retry(deliveryId);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) page.fail(err);
     else report(messageOf(err), "error");
-    return false;
+    onEnd(null);
+    return;
   }
-  report(`Attempt ${accepted.attempt} requested; waiting for the receiver's answer…`, "info");
+  const number = accepted.attempt;
+  report(`Attempt ${number} requested; waiting for the receiver's answer…`, "info");
   const started = Date.now();
   const poll = async () => {
     try {
       const d = await api.delivery(deliveryId);
-      const attempt = d.attempts.find((/** @type {any} */ a) => a.attempt === accepted.attempt);
+      const attempt = d.attempts.find((/** @type {any} */ a) => a.attempt === number);
       if (attempt) {
         const outcome = attempt.status_code !== null ? `HTTP ${attempt.status_code}` : attempt.error ?? "no answer";
         const ok = attempt.status_code !== null && attempt.status_code >= 200 && attempt.status_code < 300;
-        report(`Attempt ${accepted.attempt}: ${outcome}.`, ok ? "success" : "error");
-        onLanded(d);
+        const text = `Attempt ${number}: ${outcome}.`;
+        report(text, ok ? "success" : "error");
+        onEnd({ attempt: number, delivery: d, ok, text });
         return;
       }
     } catch (err) {
       report(messageOf(err), "error");
     }
-    if (Date.now() - started < 120000) page.later(poll, 1000);
+    if (Date.now() - started < WATCH_MS) {
+      page.later(poll, 1000);
+      return;
+    }
+    const text = `No answer to attempt ${number} yet: the delivery's log will show it when it comes.`;
+    report(text, "info");
+    onEnd({ attempt: number, delivery: null, ok: false, text });
   };
   page.later(poll, 500);
-  return true;
 }
 
 /** `2026-11-27T14:05` in the viewer's zone, as a datetime-local field shows it, from an ISO time. */
@@ -115,7 +134,9 @@ export async function deliveryHistory(container, page, options) {
   const list = h("div", {}, h("p", { class: "muted" }, "Loading…"));
   const more = h("div", { class: "more" });
   const bulk = h("div", { class: "bulk" });
-  const bulkResult = h("div", { id: "retry-report", role: "status", "aria-live": "polite" });
+  const bulkResult = h("div", { role: "status", "aria-live": "polite" });
+  // The last row retry's outcome, which stays once its delivery, no longer failed, leaves the list.
+  const rowReport = h("div", { id: "retry-report", role: "status", "aria-live": "polite" });
   const filters = h("form", { class: "filters", "aria-label": `Filter ${caption.toLowerCase()}` },
     status ? h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status) : null,
     h("div", { class: "field" }, h("label", { for: "filter-type" }, "Event type"), type),
@@ -126,7 +147,7 @@ export async function deliveryHistory(container, page, options) {
     h("p", { id: "filter-zone", class: "help filter-zone" },
       `Times are in your time zone (${localZone()}), when the event was accepted.`));
   fill(container, filters, filterError, h("div", { class: "section-header list-header" }, bulk, live),
-    bulkResult, list, more);
+    bulkResult, rowReport, list, more);
 
   /** The filters as the API takes them. */
   const query = () => ({
@@ -151,12 +172,14 @@ export async function deliveryHistory(container, page, options) {
   let tbody = h("tbody", {});
   /**
    * What each row's retry said last, by delivery id: a load (Refresh, or one already on its way when
-   * Retry was pressed) redraws the rows, and a redrawn row shows its note again.
-   * @type {Map<string, {text: string, kind: string, busy: boolean}>}
+   * Retry was pressed) redraws the rows, and a redrawn row shows its note again until the delivery's
+   * attempts have moved past it (`attempt` asked for; `landed` once it is in the log).
+   * @typedef {{text: string, kind: string, busy: boolean, attempt?: number, landed?: boolean}} RetryNote
+   * @type {Map<string, RetryNote>}
    */
   const retryNotes = new Map();
 
-  /** @param {string} id @param {Partial<{text: string, kind: string, busy: boolean}>} changes */
+  /** @param {string} id @param {Partial<RetryNote>} changes */
   function noteRetry(id, changes) {
     const note = { text: "", kind: "info", busy: false, ...retryNotes.get(id), ...changes };
     retryNotes.set(id, note);
@@ -164,7 +187,17 @@ export async function deliveryHistory(container, page, options) {
     if (row) showRetryNote(row, note);
   }
 
-  /** @param {Element} where a row or its Retry cell @param {{text: string, kind: string, busy: boolean}} note */
+  /** The note to show beside `d` as the list now has it, if it still says something true. */
+  function noteFor(/** @type {any} */ d) {
+    const note = retryNotes.get(d.id);
+    if (note && !note.busy && note.attempt !== undefined && d.attempt_count >= note.attempt + (note.landed ? 1 : 0)) {
+      retryNotes.delete(d.id); // an attempt came since: the row's status says more than the note
+      return undefined;
+    }
+    return note;
+  }
+
+  /** @param {Element} where a row or its Retry cell @param {RetryNote} note */
   function showRetryNote(where, note) {
     const result = where.querySelector(".retry-result");
     if (result) fill(result, note.text ? h("span", { class: `text-${note.kind}` }, note.text) : null);
@@ -218,7 +251,8 @@ export async function deliveryHistory(container, page, options) {
         try {
           const accepted = await api.retry(d.id);
           sent += 1;
-          noteRetry(d.id, { text: `Attempt ${accepted.attempt} requested`, kind: "info" });
+          noteRetry(d.id, { text: `Attempt ${accepted.attempt} requested`, kind: "info", attempt: accepted.attempt,
+            landed: false });
         } catch (err) {
           if (err instanceof ApiError && err.status === 401) {
             page.fail(err);
@@ -226,7 +260,7 @@ export async function deliveryHistory(container, page, options) {
           }
           const reason = messageOf(err);
           refused.set(reason, (refused.get(reason) ?? 0) + 1);
-          noteRetry(d.id, { text: reason, kind: "error" });
+          noteRetry(d.id, { text: reason, kind: "error", attempt: undefined });
         }
       }
     };
@@ -269,21 +303,17 @@ export async function deliveryHistory(container, page, options) {
     const button = h("button", { type: "button", class: "button button-small retry-row",
       "aria-label": `Retry ${what}` }, "Retry");
     button.addEventListener("click", async () => {
-      noteRetry(d.id, { text: "", busy: true });
-      const report = (/** @type {string} */ text, /** @type {string} */ kind) => {
-        noteRetry(d.id, { text, kind });
-        // Said above the list too: a retried delivery leaves a list of failed ones at its next refresh.
-        if (kind !== "info") fill(bulkResult, notice(kind === "success" ? "success" : "warning", `${what}: ${text}`));
-      };
-      const sent = await retryAndWatch(page, d.id, report, (fresh) => {
+      noteRetry(d.id, { text: "", busy: true, attempt: undefined });
+      await retryAndWatch(page, d.id, (text, kind) => noteRetry(d.id, { text, kind }), (end) => {
+        noteRetry(d.id, { busy: false, attempt: end?.attempt, landed: Boolean(end?.delivery) });
+        if (!end?.delivery) return;
         const cell = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(d.id)}"] .status-cell`);
-        if (cell) fill(cell, deliveryBadge(fresh));
-        noteRetry(d.id, { busy: false });
+        if (cell) fill(cell, deliveryBadge(end.delivery));
+        fill(rowReport, notice(end.ok ? "success" : "warning", `${what}: ${end.text}`));
       });
-      if (!sent) noteRetry(d.id, { busy: false });
     });
     const cell = h("td", { "data-label": "Retry" }, button, result);
-    const note = retryNotes.get(d.id);
+    const note = noteFor(d);
     if (note) showRetryNote(cell, note);
     return cell;
   }

@@ -5,7 +5,7 @@
 // it had loaded and how far it was scrolled in the history entry's state, so that Back and a reload
 // bring the person back to where they were.
 
-import { ApiError, session } from "./api.js";
+import { ApiError, messageOf, session } from "./api.js";
 import { config } from "./embed.js";
 import { fill, h, notice } from "./dom.js";
 
@@ -87,7 +87,7 @@ export class Page {
       hooks.unauthorized(err);
       return;
     }
-    const message = err instanceof ApiError ? err.message : `Something went wrong: ${err}`;
+    const message = messageOf(err);
     fill(
       container,
       notice(
