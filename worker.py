@@ -57,6 +57,7 @@ def http_client(
 
 # Seconds, like the SDK's own latencies under durations_as_seconds: from a fast 2xx to the longest
 # per-attempt timeout a delivery can have.
+NOTICE_SWEEP_SECONDS = 10
 ATTEMPT_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120]
 
 
@@ -84,6 +85,20 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
+async def send_owed_notices(events: Events, stop: asyncio.Event) -> None:
+    """Every `NOTICE_SWEEP_SECONDS`, send the operational events still owed (their moment found Temporal
+    or the store unreachable, or the worker that owed them died); every worker does, and an event's id
+    makes a second send of it the same event."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), NOTICE_SWEEP_SECONDS)
+        except TimeoutError:
+            try:
+                await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
+            except Exception:  # a bug: logged, and the next sweep tries again
+                log.exception("sending owed operational events failed")
+
+
 async def run_worker(
     settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
 ) -> None:
@@ -96,6 +111,7 @@ async def run_worker(
     http = http_client(
         allow_private_urls=settings.allow_private_urls, egress_proxy=proxy, network_backend=network_backend
     )
+    events = Events(client, store, settings)
     try:
         activities = DeliveryActivities(
             http,
@@ -104,7 +120,7 @@ async def run_worker(
             endpoint_concurrency=settings.endpoint_concurrency,
             disable_after=settings.disable_after_delta,
             # An endpoint's health changes are told through an event like any other.
-            notify=Events(client, store, settings).notify,
+            tell=events.tell,
         )
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
@@ -123,10 +139,11 @@ async def run_worker(
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
         )
-        async with worker:
+        async with worker, asyncio.TaskGroup() as tasks:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
             if settings.worker_metrics_address:
                 log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
+            tasks.create_task(send_owed_notices(events, stop))
             await stop.wait()
     finally:
         await http.aclose()

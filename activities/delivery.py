@@ -25,7 +25,7 @@ from activities.gates import EndpointGates, NoSlot
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
 from core.endpoint_headers import masked
-from core.endpoint_health import EndpointHealth, Transition
+from core.endpoint_health import EndpointHealth
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.rate_limits import RateLimits
@@ -138,11 +138,12 @@ class _Clock:
         return attempt
 
 
-# Told of an endpoint's health transitions (operational webhooks): `service.events.Events.notify`.
-Notify = Callable[[Endpoint, Transition], Awaitable[None]]
+# Told that an endpoint's health changed, to send the operational events that are owed about it
+# (tenant, endpoint id): `service.events.Events.tell`.
+Tell = Callable[[str, str], Awaitable[None]]
 
 
-async def _nobody(_endpoint: Endpoint, _transition: Transition) -> None:
+async def _nobody(_tenant: str, _endpoint_id: str) -> None:
     pass
 
 
@@ -158,7 +159,7 @@ class DeliveryActivities:
         *,
         endpoint_concurrency: int = 8,
         disable_after: timedelta = timedelta(days=5),
-        notify: Notify = _nobody,
+        tell: Tell = _nobody,
     ) -> None:
         self._http = http
         self._store = store
@@ -167,7 +168,7 @@ class DeliveryActivities:
         self._stalls = LoopStalls()
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
         self._rates = RateLimits(store.engine)
-        self._notify = notify
+        self._tell = tell
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -241,10 +242,8 @@ class DeliveryActivities:
             error=record.error,
             at=record.started_at,
         )
-        if transitions:  # the rule may just have disabled it: tell of the endpoint as it is now
-            now = await asyncio.to_thread(self._store.get, endpoint.tenant, endpoint.id)
-            for transition in transitions:
-                await self._notify(now or endpoint, transition)
+        if transitions:  # owed in the same transaction: sent now, or by a worker's sweep if not now
+            await self._tell(endpoint.tenant, endpoint.id)
 
     async def _post(self, request: DeliverRequest, endpoint: Endpoint, clock: _Clock) -> AttemptRecord:
         sign = partial(

@@ -10,6 +10,9 @@ Every statement is one atomic write, so workers racing on one endpoint count eve
   attempts in a row have failed; `recovered` at the first success after that; `disabled` when the rule
   disables it: every attempt failed for `disable_after` (WEBHOOKS_DISABLE_AFTER, Svix's 5 days by
   default) with no 2xx meanwhile.
+- Each transition is owed as an event (`operational_notices`, an outbox) in the transaction that makes
+  it, so that it is told even if Temporal cannot be reached at that moment or the worker dies right after:
+  `service.events.Events` sends what is owed and marks it sent.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.tables import AttemptCountRow, EndpointHealthRow, EndpointRow
+from core import ids
+from core.tables import AttemptCountRow, EndpointHealthRow, EndpointRow, OperationalNoticeRow
 
 FAILING_NOTICE_AFTER = 3  # attempts in a row, before `webhook_endpoint.failing` is sent
 KEEP_COUNTS = timedelta(hours=48)
+KEEP_SENT = timedelta(days=1)  # operational events sent: Temporal refuses their ids again for longer
+OWED_PER_SWEEP = 100
 
 
 class Transition(StrEnum):
@@ -76,6 +82,33 @@ def _spoken(duration: timedelta) -> str:
         if seconds >= size:
             return f"{seconds / size:g} {unit}"
     return f"{seconds:g} seconds"
+
+
+@dataclass(frozen=True, slots=True)
+class OwedNotice:
+    """A `webhook_endpoint.*` event not yet accepted by Temporal; `id` is the event's."""
+
+    id: str
+    tenant: str
+    endpoint_id: str
+    transition: Transition
+    at: datetime
+
+
+def _owe(engine: Engine, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> Any:
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    return (
+        dialect.insert(OperationalNoticeRow)
+        .values(
+            id=ids.operational_event_id(endpoint_id, transition.value, at),
+            tenant=tenant,
+            endpoint_id=endpoint_id,
+            transition=transition.value,
+            at=at,
+            owed_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
 
 
 def _upsert_counts(engine: Engine, endpoint_id: str, hour: datetime, *, succeeded: int, failed: int) -> Any:
@@ -136,6 +169,7 @@ class EndpointHealth:
                 )
                 if told.rowcount:
                     transitions.append(Transition.RECOVERED)
+                    conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.RECOVERED, at))
                 conn.execute(
                     update(EndpointHealthRow)
                     .where(mine)
@@ -169,9 +203,10 @@ class EndpointHealth:
                     )
                     .values(failing_notified=True)
                 )
+                since = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
                 if notice.rowcount:
                     transitions.append(Transition.FAILING)
-                since = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
+                    conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.FAILING, since or at))
                 if since is not None and since <= at - self._disable_after:
                     disabled = conn.execute(
                         update(EndpointRow)
@@ -188,6 +223,7 @@ class EndpointHealth:
                     )
                     if disabled.rowcount:
                         transitions.append(Transition.DISABLED)
+                        conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.DISABLED, at))
             if at - hour < timedelta(minutes=1):
                 # Early in each hour, forget counts older than anything shown.
                 conn.execute(
@@ -196,6 +232,38 @@ class EndpointHealth:
                     )
                 )
         return transitions
+
+    def owe(self, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> None:
+        """Owe the event of a transition made elsewhere (an endpoint disabled by hand); once per id."""
+        with self._engine.begin() as conn:
+            conn.execute(_owe(self._engine, tenant, endpoint_id, transition, at))
+
+    def owed(
+        self, *, tenant: str | None = None, endpoint_id: str | None = None, before: datetime | None = None
+    ) -> list[OwedNotice]:
+        """Events owed and not sent, oldest first: of one endpoint, or owed since before `before`."""
+        row = OperationalNoticeRow
+        query = select(row.id, row.tenant, row.endpoint_id, row.transition, row.at).where(
+            row.sent_at.is_(None)
+        )
+        if tenant is not None and endpoint_id is not None:
+            query = query.where(row.tenant == tenant, row.endpoint_id == endpoint_id)
+        if before is not None:
+            query = query.where(row.owed_at < before)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query.order_by(row.at).limit(OWED_PER_SWEEP)).all()
+        return [
+            OwedNotice(notice_id, tenant, endpoint_id, Transition(transition), _aware(at) or at)
+            for notice_id, tenant, endpoint_id, transition, at in rows
+        ]
+
+    def sent(self, notice_id: str, *, at: datetime) -> None:
+        """Temporal has the event: it is owed no more. Sent ones are forgotten a day later."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(OperationalNoticeRow).where(OperationalNoticeRow.id == notice_id).values(sent_at=at)
+            )
+            conn.execute(delete(OperationalNoticeRow).where(OperationalNoticeRow.sent_at < at - KEEP_SENT))
 
     def read(self, endpoints: Iterable[tuple[str, bool]], *, now: datetime) -> dict[str, Health]:
         """The health of each `(endpoint id, enabled)`: disabled ones say so, whatever their counts."""

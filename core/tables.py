@@ -1,8 +1,8 @@
 """The endpoint store's schema: every table, in one place (SQLAlchemy 2).
 
-core/store.py works with endpoints and signing keys, core/endpoint_health.py with health and counts,
-core/rate_limits.py with the per-endpoint token buckets. Every column added after the first release is
-nullable, so that `EndpointStore.create_schema` can add it to an older table.
+core/store.py works with endpoints and signing keys, core/endpoint_health.py with health, counts and
+the operational events owed, core/rate_limits.py with the per-endpoint token buckets. Every column added
+after the first release is nullable, so that `EndpointStore.create_schema` can add it to an older table.
 """
 
 from __future__ import annotations
@@ -69,6 +69,21 @@ class EndpointHealthRow(Base):
     last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class OperationalNoticeRow(Base):
+    """A `webhook_endpoint.*` event owed to a tenant: written with the health change it tells of, in the
+    same transaction, and marked sent once Temporal has accepted it (an outbox)."""
+
+    __tablename__ = "operational_notices"
+
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)  # the event's id (core/ids.py)
+    tenant: Mapped[str] = mapped_column(String(64))
+    endpoint_id: Mapped[str] = mapped_column(String(40))
+    transition: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when the transition began
+    owed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when it was written here
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 
 class AttemptCountRow(Base):

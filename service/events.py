@@ -29,7 +29,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from core import ids
 from core import search_attributes as sa
 from core.catalog import SUBSCRIBABLE_BY_NAME
-from core.endpoint_health import EndpointHealth, Health, Transition
+from core.endpoint_health import EndpointHealth, Health, OwedNotice, Transition
 from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import Endpoint, EndpointStore
@@ -128,29 +128,64 @@ class Events:
         return delivery_policy(self._settings, retry_schedule)
 
     async def notify(self, endpoint: Endpoint, transition: Transition) -> None:
-        """Tell the tenant's endpoints that subscribe to it that `endpoint` is failing, has recovered or is
-        disabled: an event like any other, whose id names the transition so that telling twice is once.
-        Best effort: a failure is logged, and the endpoint's health (the API's) stays right.
-        """
-        webhook_type = f"webhook_endpoint.{transition.value}"
-        try:  # never raises: the change it tells of is made (a PATCH must not answer that it was not)
-            now = datetime.now(UTC)
-            health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[
-                endpoint.id
-            ]
-            when = {
-                Transition.FAILING: health.failing_since,
-                Transition.RECOVERED: health.last_success_at,
-                Transition.DISABLED: endpoint.disabled.at if endpoint.disabled else None,
-            }[transition] or now
-            submission = EventSubmission(
-                webhook_type=webhook_type,
-                object=operational_object(endpoint, transition, health),
-                id=ids.operational_event_id(endpoint.id, transition.value, when),
-            )
-            await self.emit(endpoint.tenant, submission)
+        """Tell the tenant's endpoints that subscribe to it of a transition made here (an endpoint disabled
+        by hand): owed first, then sent. Never raises: the change it tells of is made (a PATCH must not
+        answer that it was not), and what cannot be sent now stays owed (`send_owed`)."""
+        at = (
+            endpoint.disabled.at
+            if transition is Transition.DISABLED and endpoint.disabled
+            else datetime.now(UTC)
+        )
+        try:
+            await in_store(self._health.owe, endpoint.tenant, endpoint.id, transition, at)
         except WebhooksError as err:
-            log.warning("could not send %s about %s: %s", webhook_type, endpoint.id, err.message)
+            log.warning(
+                "could not owe webhook_endpoint.%s about %s: %s", transition.value, endpoint.id, err.message
+            )
+            return
+        await self.tell(endpoint.tenant, endpoint.id)
+
+    async def tell(self, tenant: str, endpoint_id: str) -> None:
+        """Send what is owed about one endpoint (its health just changed). Never raises."""
+        await self._send_owed(tenant=tenant, endpoint_id=endpoint_id)
+
+    async def send_owed(self, *, older_than: timedelta) -> int:
+        """Send every operational event owed for longer than `older_than`, whatever tenant: those whose
+        moment found Temporal or the store unreachable, or a worker dying. The worker calls it now and
+        then. Never raises; how many were sent."""
+        return await self._send_owed(before=datetime.now(UTC) - older_than)
+
+    async def _send_owed(
+        self, *, tenant: str | None = None, endpoint_id: str | None = None, before: datetime | None = None
+    ) -> int:
+        sent = 0
+        try:
+            owed = await in_store(self._health.owed, tenant=tenant, endpoint_id=endpoint_id, before=before)
+            for notice in owed:
+                try:
+                    await self._send(notice)
+                except Conflict:
+                    pass  # its id was used for another body: an earlier send was accepted, its answer lost
+                await in_store(self._health.sent, notice.id, at=datetime.now(UTC))
+                sent += 1
+        except WebhooksError as err:  # Temporal or the store unreachable: it stays owed, and is sent later
+            log.warning("operational events not sent yet (%d sent): %s", sent, err.message)
+        return sent
+
+    async def _send(self, notice: OwedNotice) -> None:
+        """An event about the endpoint as it is now, under the id that names the transition (a second
+        send of it is the same event)."""
+        endpoint = await in_store(self._store.get, notice.tenant, notice.endpoint_id)
+        if endpoint is None:
+            return  # deleted since: no endpoint left to tell of
+        now = datetime.now(UTC)
+        health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[endpoint.id]
+        submission = EventSubmission(
+            webhook_type=f"webhook_endpoint.{notice.transition.value}",
+            object=operational_object(endpoint, notice.transition, health),
+            id=notice.id,
+        )
+        await self.emit(notice.tenant, submission)
 
     @boundary(changes_temporal=True)
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:

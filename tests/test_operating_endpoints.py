@@ -21,6 +21,7 @@ from standardwebhooks import Webhook
 
 from launcher import Stack
 from tests.conftest import (
+    NOWHERE,
     api_client,
     create_endpoint,
     emit,
@@ -29,7 +30,9 @@ from tests.conftest import (
     wait_delivery,
     wait_for,
 )
+from tests.faults import paused
 from tests.receiver import Answer, Receiver
+from worker import NOTICE_SWEEP_SECONDS
 
 OPERATIONAL = ["webhook_endpoint.failing", "webhook_endpoint.recovered", "webhook_endpoint.disabled"]
 
@@ -78,6 +81,27 @@ def _operational(receiver: Receiver, path: str, endpoint_id: str) -> list[tuple[
         if body["data"]["object"]["id"] == endpoint_id:
             found.append((body["webhook_type"], body["data"]["object"]))
     return found
+
+
+def test_a_webhook_whose_moment_finds_temporal_frozen_is_sent_once_it_is_back(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    create_endpoint(api, receiver.script("/ops-later", []), event_types=OPERATIONAL)
+    target = create_endpoint(api, NOWHERE)
+    with paused(stack.temporal):
+        # The change is made and answered; telling of it cannot reach Temporal, so it stays owed.
+        response = api.patch(f"/v1/webhooks/endpoints/{target['id']}", json={"enabled": False})
+        assert response.status_code == 200, response.text
+        assert response.json()["enabled"] is False
+    # Thawed: a worker's sweep sends what is owed, once.
+    told = wait_for(
+        lambda: _operational(receiver, "/ops-later", target["id"]),
+        timeout=90,
+        what="webhook_endpoint.disabled",
+    )
+    assert [(kind, about["disabled"]["by"]) for kind, about in told] == [("webhook_endpoint.disabled", "api")]
+    time.sleep(NOTICE_SWEEP_SECONDS + 2)  # a later sweep finds nothing more to send
+    assert len(_operational(receiver, "/ops-later", target["id"])) == 1
 
 
 def test_failing_recovered_and_disabled_for_failing_are_told_as_webhooks(

@@ -1,0 +1,53 @@
+"""The operational events an endpoint's health changes owe (core/endpoint_health.py): written with the
+change, once each, oldest first, until sent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition
+from core.ids import operational_event_id
+from core.store import EndpointStore
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+def _fail(health: EndpointHealth, at: datetime) -> list[Transition]:
+    return health.record("t", "ep_1", succeeded=False, status_code=500, error=None, at=at)
+
+
+def test_each_transition_is_owed_in_the_change_that_makes_it_and_once(store: EndpointStore) -> None:
+    health = EndpointHealth(store.engine, disable_after=timedelta(days=5))
+    told = [_fail(health, T0 + timedelta(seconds=n)) for n in range(FAILING_NOTICE_AFTER + 2)]
+    assert [t for ts in told for t in ts] == [Transition.FAILING]  # told once, at the third failure
+    recovered_at = T0 + timedelta(minutes=1)
+    assert health.record("t", "ep_1", succeeded=True, status_code=200, error=None, at=recovered_at) == [
+        Transition.RECOVERED
+    ]
+    owed = health.owed(tenant="t", endpoint_id="ep_1")
+    # Named by the transition and the moment it began: a second send of one is the same event.
+    assert [(n.transition, n.at, n.id) for n in owed] == [
+        (Transition.FAILING, T0, operational_event_id("ep_1", "failing", T0)),
+        (Transition.RECOVERED, recovered_at, operational_event_id("ep_1", "recovered", recovered_at)),
+    ]
+    assert health.owed(tenant="t", endpoint_id="ep_2") == []
+    # What a worker's sweep sends: owed for a while (the attempt that owed it sends it at once).
+    assert health.owed(before=datetime.now(UTC) - timedelta(minutes=1)) == []
+    assert len(health.owed(before=datetime.now(UTC) + timedelta(seconds=1))) == 2
+
+    health.sent(owed[0].id, at=recovered_at)
+    assert [n.transition for n in health.owed(tenant="t", endpoint_id="ep_1")] == [Transition.RECOVERED]
+    health.owe("t", "ep_1", Transition.RECOVERED, recovered_at)  # owed again: still one
+    assert len(health.owed(tenant="t", endpoint_id="ep_1")) == 1
+
+
+def test_a_sent_event_is_forgotten_a_day_later(store: EndpointStore) -> None:
+    health = EndpointHealth(store.engine, disable_after=timedelta(days=5))
+    health.owe("t", "ep_1", Transition.DISABLED, T0)
+    health.owe("t", "ep_2", Transition.DISABLED, T0)
+    health.sent(operational_event_id("ep_1", "disabled", T0), at=T0)
+    health.sent(operational_event_id("ep_2", "disabled", T0), at=T0 + timedelta(days=2))
+    # ep_1's, sent two days before ep_2's, is gone: owing it again owes it anew.
+    health.owe("t", "ep_1", Transition.DISABLED, T0)
+    health.owe("t", "ep_2", Transition.DISABLED, T0)
+    assert [n.endpoint_id for n in health.owed()] == ["ep_1"]
