@@ -7,12 +7,14 @@ Stateless: any number of workers can poll the same task queue. One shared httpx 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
 
 import httpcore
 import httpx
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -57,7 +59,6 @@ def http_client(
 
 # Seconds, like the SDK's own latencies under durations_as_seconds: from a fast 2xx to the longest
 # per-attempt timeout a delivery can have.
-NOTICE_SWEEP_SECONDS = 10
 ATTEMPT_DURATION_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120]
 
 
@@ -85,18 +86,26 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
         ) from None
 
 
-async def send_owed_notices(events: Events, stop: asyncio.Event) -> None:
+NOTICE_SWEEP_SECONDS = 10  # how often a worker sends the operational events still owed
+
+
+async def send_owed_notices(events: Events, store: EndpointStore) -> None:
     """Every `NOTICE_SWEEP_SECONDS`, send the operational events still owed (their moment found Temporal
-    or the store unreachable, or the worker that owed them died); every worker does, and an event's id
-    makes a second send of it the same event."""
-    while not stop.is_set():
+    or the store unreachable, or the process that owed them died); every worker does, and an event's id
+    makes a second send of it the same event. Cancelled when the worker stops: what it was sending stays
+    owed."""
+    table_made = False
+    while True:
         try:
-            await asyncio.wait_for(stop.wait(), NOTICE_SWEEP_SECONDS)
-        except TimeoutError:
-            try:
-                await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
-            except Exception:  # a bug: logged, and the next sweep tries again
-                log.exception("sending owed operational events failed")
+            if not table_made:  # the API makes the schema; a worker upgraded first makes this table itself
+                await asyncio.to_thread(store.create_outbox)
+                table_made = True
+            await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
+        except SQLAlchemyError as err:  # the store down while the table is made: tried again
+            log.warning("operational events not sent yet: the endpoint store cannot be reached (%s)", err)
+        except Exception:  # a bug: logged, and tried again
+            log.exception("sending owed operational events failed")
+        await asyncio.sleep(NOTICE_SWEEP_SECONDS)
 
 
 async def run_worker(
@@ -139,12 +148,17 @@ async def run_worker(
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
         )
-        async with worker, asyncio.TaskGroup() as tasks:
+        async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
             if settings.worker_metrics_address:
                 log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
-            tasks.create_task(send_owed_notices(events, stop))
-            await stop.wait()
+            sweeper = asyncio.create_task(send_owed_notices(events, store))
+            try:
+                await stop.wait()
+            finally:  # before the worker's own graceful stop, which must not wait for a sweep
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
     finally:
         await http.aclose()
         store.close()

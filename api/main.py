@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 store,
                 allow_private_urls=settings.allow_private_urls,
                 disable_after=settings.disable_after_delta,
-                notify=events.notify,
+                tell=events.tell,
             ),
             portal=PortalSessions(store, settings),
             recoveries=Recoveries(temporal, store, settings),

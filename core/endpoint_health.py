@@ -11,8 +11,9 @@ Every statement is one atomic write, so workers racing on one endpoint count eve
   disables it: every attempt failed for `disable_after` (WEBHOOKS_DISABLE_AFTER, Svix's 5 days by
   default) with no 2xx meanwhile.
 - Each transition is owed as an event (`operational_notices`, an outbox) in the transaction that makes
-  it, so that it is told even if Temporal cannot be reached at that moment or the worker dies right after:
-  `service.events.Events` sends what is owed and marks it sent.
+  it (here, or `EndpointStore.update` for one disabled by hand), so that it is told even if Temporal
+  cannot be reached at that moment or the process dies right after: `service.events.Events` sends what
+  is owed and marks it sent.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from core.tables import AttemptCountRow, EndpointHealthRow, EndpointRow, Operati
 
 FAILING_NOTICE_AFTER = 3  # attempts in a row, before `webhook_endpoint.failing` is sent
 KEEP_COUNTS = timedelta(hours=48)
-KEEP_SENT = timedelta(days=1)  # operational events sent: Temporal refuses their ids again for longer
+KEEP_SENT = timedelta(days=1)  # rows of operational events sent, kept to look at, then deleted
 OWED_PER_SWEEP = 100
 
 
@@ -95,7 +96,8 @@ class OwedNotice:
     at: datetime
 
 
-def _owe(engine: Engine, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> Any:
+def owe_statement(engine: Engine, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> Any:
+    """Owe the event of `transition` (begun `at`), in the caller's transaction; once per event id."""
     dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
     return (
         dialect.insert(OperationalNoticeRow)
@@ -169,7 +171,7 @@ class EndpointHealth:
                 )
                 if told.rowcount:
                     transitions.append(Transition.RECOVERED)
-                    conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.RECOVERED, at))
+                    conn.execute(owe_statement(self._engine, tenant, endpoint_id, Transition.RECOVERED, at))
                 conn.execute(
                     update(EndpointHealthRow)
                     .where(mine)
@@ -206,7 +208,9 @@ class EndpointHealth:
                 since = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
                 if notice.rowcount:
                     transitions.append(Transition.FAILING)
-                    conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.FAILING, since or at))
+                    conn.execute(
+                        owe_statement(self._engine, tenant, endpoint_id, Transition.FAILING, since or at)
+                    )
                 if since is not None and since <= at - self._disable_after:
                     disabled = conn.execute(
                         update(EndpointRow)
@@ -223,7 +227,9 @@ class EndpointHealth:
                     )
                     if disabled.rowcount:
                         transitions.append(Transition.DISABLED)
-                        conn.execute(_owe(self._engine, tenant, endpoint_id, Transition.DISABLED, at))
+                        conn.execute(
+                            owe_statement(self._engine, tenant, endpoint_id, Transition.DISABLED, at)
+                        )
             if at - hour < timedelta(minutes=1):
                 # Early in each hour, forget counts older than anything shown.
                 conn.execute(
@@ -232,11 +238,6 @@ class EndpointHealth:
                     )
                 )
         return transitions
-
-    def owe(self, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> None:
-        """Owe the event of a transition made elsewhere (an endpoint disabled by hand); once per id."""
-        with self._engine.begin() as conn:
-            conn.execute(_owe(self._engine, tenant, endpoint_id, transition, at))
 
     def owed(
         self, *, tenant: str | None = None, endpoint_id: str | None = None, before: datetime | None = None
@@ -258,7 +259,7 @@ class EndpointHealth:
         ]
 
     def sent(self, notice_id: str, *, at: datetime) -> None:
-        """Temporal has the event: it is owed no more. Sent ones are forgotten a day later."""
+        """Temporal has the event: it is owed no more. Rows sent more than a day before are deleted."""
         with self._engine.begin() as conn:
             conn.execute(
                 update(OperationalNoticeRow).where(OperationalNoticeRow.id == notice_id).values(sent_at=at)

@@ -40,9 +40,17 @@ from sqlalchemy.orm import sessionmaker
 from core import ids
 from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
+from core.endpoint_health import Transition, owe_statement
 from core.models import SignatureMethod
 from core.signing import generate_secret
-from core.tables import Base, EndpointHealthRow, EndpointRow, SessionRevocationRow, SigningKeyRow
+from core.tables import (
+    Base,
+    EndpointHealthRow,
+    EndpointRow,
+    OperationalNoticeRow,
+    SessionRevocationRow,
+    SigningKeyRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +222,13 @@ class EndpointStore:
                 time.sleep(0.2 * attempt)
         self.seal_plaintext()
 
+    def create_outbox(self) -> None:
+        """The operational events' table, if missing: for a worker upgraded before the API that makes the
+        schema (`create_schema`), whose health transitions owe events in it."""
+        Base.metadata.create_all(
+            self.engine, tables=[Base.metadata.tables[OperationalNoticeRow.__tablename__]]
+        )
+
     def _add_missing_columns(self) -> None:
         """Add the columns a table made by an older version lacks (every column added since is nullable):
         `make run` on an existing data dir, or an upgrade of the store in production."""
@@ -352,6 +367,8 @@ class EndpointStore:
                 row.disabled_reason = None if enabled else disabled_reason
                 row.disabled_by = None if enabled else disabled_by
                 row.disabled_at = None if enabled else now
+                if not enabled:  # told as an event, owed with the change (core/endpoint_health.py)
+                    session.execute(owe_statement(self.engine, tenant, endpoint_id, Transition.DISABLED, now))
                 if enabled:
                     # A fresh start: the failures that disabled it must not disable it again at once.
                     session.execute(

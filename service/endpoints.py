@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
-from core.endpoint_health import EndpointHealth, Transition
+from core.endpoint_health import EndpointHealth
 from core.keys import jwks_path
 from core.models import SignatureMethod
 from core.signing import generate_secret
@@ -28,7 +28,8 @@ from service.models import EndpointView
 # Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (no limit),
 # `retry_schedule` (the service's), `headers` (none).
 NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers"})
-Notify = Callable[[Endpoint, Transition], Awaitable[None]]
+# Sends what is owed about an endpoint (tenant, endpoint id): `service.events.Events.tell`.
+Tell = Callable[[str, str], Awaitable[None]]
 
 
 def checked_secret(secret: str) -> str:
@@ -52,12 +53,12 @@ class Endpoints:
         *,
         allow_private_urls: bool,
         disable_after: timedelta,
-        notify: Notify,
+        tell: Tell,
     ) -> None:
         self._store = store
         self._allow_private = allow_private_urls
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
-        self._notify = notify
+        self._tell = tell
 
     def _checked_url(self, url: str) -> str:
         try:
@@ -108,8 +109,8 @@ class Endpoints:
         updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
         if updated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
-        if before.enabled and not updated.enabled:
-            await self._notify(updated, Transition.DISABLED)
+        if before.enabled and not updated.enabled:  # owed by the store's change: told now, or by a sweep
+            await self._tell(tenant, endpoint_id)
         return await self._view(updated)
 
     @boundary

@@ -33,9 +33,9 @@ from core.endpoint_health import EndpointHealth, Health, OwedNotice, Transition
 from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import Endpoint, EndpointStore
-from service.boundary import boundary, in_store
+from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
-from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, WebhooksError
+from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
 from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
 from workflows.event import EventWorkflow
 
@@ -127,48 +127,47 @@ class Events:
     def _policy(self, retry_schedule: list[float] | None) -> DeliveryPolicy:
         return delivery_policy(self._settings, retry_schedule)
 
-    async def notify(self, endpoint: Endpoint, transition: Transition) -> None:
-        """Tell the tenant's endpoints that subscribe to it of a transition made here (an endpoint disabled
-        by hand): owed first, then sent. Never raises: the change it tells of is made (a PATCH must not
-        answer that it was not), and what cannot be sent now stays owed (`send_owed`)."""
-        at = (
-            endpoint.disabled.at
-            if transition is Transition.DISABLED and endpoint.disabled
-            else datetime.now(UTC)
-        )
-        try:
-            await in_store(self._health.owe, endpoint.tenant, endpoint.id, transition, at)
-        except WebhooksError as err:
-            log.warning(
-                "could not owe webhook_endpoint.%s about %s: %s", transition.value, endpoint.id, err.message
-            )
-            return
-        await self.tell(endpoint.tenant, endpoint.id)
-
     async def tell(self, tenant: str, endpoint_id: str) -> None:
-        """Send what is owed about one endpoint (its health just changed). Never raises."""
+        """Send what is owed about one endpoint, whose health just changed (core/endpoint_health.py owes
+        it with the change). Never raises: what cannot be sent now stays owed (`send_owed`)."""
         await self._send_owed(tenant=tenant, endpoint_id=endpoint_id)
 
     async def send_owed(self, *, older_than: timedelta) -> int:
         """Send every operational event owed for longer than `older_than`, whatever tenant: those whose
-        moment found Temporal or the store unreachable, or a worker dying. The worker calls it now and
+        moment found Temporal or the store unreachable, or whose process died. The worker calls it now and
         then. Never raises; how many were sent."""
         return await self._send_owed(before=datetime.now(UTC) - older_than)
 
     async def _send_owed(
         self, *, tenant: str | None = None, endpoint_id: str | None = None, before: datetime | None = None
     ) -> int:
+        """Oldest first, and an endpoint's in order: one not sent holds back the rest of that endpoint's
+        (never another's); Temporal or the store unreachable ends the sweep, to be tried again."""
         sent = 0
+        held: set[str] = set()
         try:
-            owed = await in_store(self._health.owed, tenant=tenant, endpoint_id=endpoint_id, before=before)
+            with translated():
+                owed = await in_store(
+                    self._health.owed, tenant=tenant, endpoint_id=endpoint_id, before=before
+                )
             for notice in owed:
+                if notice.endpoint_id in held:
+                    continue
                 try:
-                    await self._send(notice)
+                    with translated():
+                        await self._send(notice)
                 except Conflict:
                     pass  # its id was used for another body: an earlier send was accepted, its answer lost
-                await in_store(self._health.sent, notice.id, at=datetime.now(UTC))
+                except Unavailable:
+                    raise
+                except Exception:  # this endpoint's notice only (a bug, a secret that cannot be opened)
+                    log.exception("could not send %s; the endpoint's next ones wait for it", notice.id)
+                    held.add(notice.endpoint_id)
+                    continue
+                with translated():
+                    await in_store(self._health.sent, notice.id, at=datetime.now(UTC))
                 sent += 1
-        except WebhooksError as err:  # Temporal or the store unreachable: it stays owed, and is sent later
+        except Unavailable as err:  # it stays owed, and is sent later
             log.warning("operational events not sent yet (%d sent): %s", sent, err.message)
         return sent
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition
+from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe_statement
 from core.ids import operational_event_id
+from core.models import SignatureMethod
 from core.store import EndpointStore
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -37,17 +38,41 @@ def test_each_transition_is_owed_in_the_change_that_makes_it_and_once(store: End
 
     health.sent(owed[0].id, at=recovered_at)
     assert [n.transition for n in health.owed(tenant="t", endpoint_id="ep_1")] == [Transition.RECOVERED]
-    health.owe("t", "ep_1", Transition.RECOVERED, recovered_at)  # owed again: still one
+    _owe(store, "ep_1", Transition.RECOVERED, recovered_at)  # owed again: still one
     assert len(health.owed(tenant="t", endpoint_id="ep_1")) == 1
 
 
-def test_a_sent_event_is_forgotten_a_day_later(store: EndpointStore) -> None:
+def test_disabling_by_hand_owes_its_event_in_the_same_change(store: EndpointStore) -> None:
     health = EndpointHealth(store.engine, disable_after=timedelta(days=5))
-    health.owe("t", "ep_1", Transition.DISABLED, T0)
-    health.owe("t", "ep_2", Transition.DISABLED, T0)
+    endpoint = store.create(
+        "t",
+        url="https://example.com/hooks",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+    )
+    store.update("t", endpoint.id, description="renamed")  # no transition, nothing owed
+    assert health.owed() == []
+    disabled = store.update("t", endpoint.id, enabled=False)
+    assert disabled is not None and disabled.disabled is not None
+    assert [(n.endpoint_id, n.transition, n.at) for n in health.owed()] == [
+        (endpoint.id, Transition.DISABLED, disabled.disabled.at)
+    ]
+
+
+def test_rows_of_events_sent_over_a_day_before_are_deleted(store: EndpointStore) -> None:
+    health = EndpointHealth(store.engine, disable_after=timedelta(days=5))
+    _owe(store, "ep_1", Transition.DISABLED, T0)
+    _owe(store, "ep_2", Transition.DISABLED, T0)
     health.sent(operational_event_id("ep_1", "disabled", T0), at=T0)
     health.sent(operational_event_id("ep_2", "disabled", T0), at=T0 + timedelta(days=2))
     # ep_1's, sent two days before ep_2's, is gone: owing it again owes it anew.
-    health.owe("t", "ep_1", Transition.DISABLED, T0)
-    health.owe("t", "ep_2", Transition.DISABLED, T0)
+    _owe(store, "ep_1", Transition.DISABLED, T0)
+    _owe(store, "ep_2", Transition.DISABLED, T0)
     assert [n.endpoint_id for n in health.owed()] == ["ep_1"]
+
+
+def _owe(store: EndpointStore, endpoint_id: str, transition: Transition, at: datetime) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(owe_statement(store.engine, "t", endpoint_id, transition, at))
