@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Engine,
     and_,
     delete,
@@ -94,12 +95,85 @@ class OwedNotice:
     endpoint_id: str
     transition: Transition
     at: datetime
+    object: dict[str, Any]
 
 
-def owe_statement(engine: Engine, tenant: str, endpoint_id: str, transition: Transition, at: datetime) -> Any:
-    """Owe the event of `transition` (begun `at`), in the caller's transaction; once per event id."""
-    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-    return (
+def _iso(value: datetime | None) -> str | None:
+    value = _aware(value)
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def operational_object(
+    endpoint_id: str,
+    transition: Transition,
+    *,
+    description: str,
+    enabled: bool,
+    disabled: tuple[str, str, datetime] | None,
+    failing_since: datetime | None,
+    consecutive_failures: int,
+    last_error: str | None,
+    last_status_code: int | None,
+) -> dict[str, Any]:
+    """What a `webhook_endpoint.*` event says about an endpoint (`disabled`: reason, by, at): never its
+    secret, its headers or its URL (which may hold a token, and goes to the tenant's other receivers)."""
+    return {
+        "id": endpoint_id,
+        "description": description,
+        "enabled": enabled,
+        "transition": transition.value,
+        "failing_since": _iso(failing_since),
+        "consecutive_failures": consecutive_failures,
+        "last_error": last_error,
+        "last_status_code": last_status_code,
+        "disabled": {"reason": disabled[0], "by": disabled[1], "at": _iso(disabled[2])} if disabled else None,
+    }
+
+
+def owe(
+    conn: Connection,
+    tenant: str,
+    endpoint_id: str,
+    transition: Transition,
+    at: datetime,
+    *,
+    failing_since: datetime | None = None,
+) -> None:
+    """Owe the event of `transition` (begun `at`) in `conn`'s transaction, once per event id, saying what
+    the endpoint and its health are now in it (`failing_since`: the run a recovery ended)."""
+    endpoint = conn.execute(
+        select(
+            EndpointRow.description,
+            EndpointRow.enabled,
+            EndpointRow.disabled_reason,
+            EndpointRow.disabled_by,
+            EndpointRow.disabled_at,
+        ).where(EndpointRow.id == endpoint_id)
+    ).one_or_none()
+    health = conn.execute(
+        select(
+            EndpointHealthRow.failing_since,
+            EndpointHealthRow.consecutive_failures,
+            EndpointHealthRow.last_error,
+            EndpointHealthRow.last_status_code,
+        ).where(EndpointHealthRow.endpoint_id == endpoint_id)
+    ).one_or_none()
+    disabled_by = endpoint.disabled_by if endpoint else None
+    about = operational_object(
+        endpoint_id,
+        transition,
+        description=endpoint.description if endpoint else "",
+        enabled=endpoint.enabled if endpoint else True,
+        disabled=(endpoint.disabled_reason or "", disabled_by, endpoint.disabled_at)
+        if endpoint and disabled_by and endpoint.disabled_at
+        else None,
+        failing_since=failing_since or (health.failing_since if health else None),
+        consecutive_failures=health.consecutive_failures if health else 0,
+        last_error=health.last_error if health else None,
+        last_status_code=health.last_status_code if health else None,
+    )
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    conn.execute(
         dialect.insert(OperationalNoticeRow)
         .values(
             id=ids.operational_event_id(endpoint_id, transition.value, at),
@@ -108,6 +182,7 @@ def owe_statement(engine: Engine, tenant: str, endpoint_id: str, transition: Tra
             transition=transition.value,
             at=at,
             owed_at=datetime.now(UTC),
+            object=about,
         )
         .on_conflict_do_nothing(index_elements=["id"])
     )
@@ -164,14 +239,12 @@ class EndpointHealth:
                 )
             )
             if succeeded:
+                ended = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
                 told = conn.execute(
                     update(EndpointHealthRow)
                     .where(mine, EndpointHealthRow.failing_notified.is_(True))
                     .values(failing_notified=False)
                 )
-                if told.rowcount:
-                    transitions.append(Transition.RECOVERED)
-                    conn.execute(owe_statement(self._engine, tenant, endpoint_id, Transition.RECOVERED, at))
                 conn.execute(
                     update(EndpointHealthRow)
                     .where(mine)
@@ -184,6 +257,9 @@ class EndpointHealth:
                         last_success_at=at,
                     )
                 )
+                if told.rowcount:
+                    transitions.append(Transition.RECOVERED)
+                    owe(conn, tenant, endpoint_id, Transition.RECOVERED, at, failing_since=ended)
             else:
                 conn.execute(
                     update(EndpointHealthRow)
@@ -208,9 +284,7 @@ class EndpointHealth:
                 since = _aware(conn.execute(select(EndpointHealthRow.failing_since).where(mine)).scalar_one())
                 if notice.rowcount:
                     transitions.append(Transition.FAILING)
-                    conn.execute(
-                        owe_statement(self._engine, tenant, endpoint_id, Transition.FAILING, since or at)
-                    )
+                    owe(conn, tenant, endpoint_id, Transition.FAILING, since or at)
                 if since is not None and since <= at - self._disable_after:
                     disabled = conn.execute(
                         update(EndpointRow)
@@ -227,9 +301,7 @@ class EndpointHealth:
                     )
                     if disabled.rowcount:
                         transitions.append(Transition.DISABLED)
-                        conn.execute(
-                            owe_statement(self._engine, tenant, endpoint_id, Transition.DISABLED, at)
-                        )
+                        owe(conn, tenant, endpoint_id, Transition.DISABLED, at)
             if at - hour < timedelta(minutes=1):
                 # Early in each hour, forget counts older than anything shown.
                 conn.execute(
@@ -244,7 +316,7 @@ class EndpointHealth:
     ) -> list[OwedNotice]:
         """Events owed and not sent, oldest first: of one endpoint, or owed since before `before`."""
         row = OperationalNoticeRow
-        query = select(row.id, row.tenant, row.endpoint_id, row.transition, row.at).where(
+        query = select(row.id, row.tenant, row.endpoint_id, row.transition, row.at, row.object).where(
             row.sent_at.is_(None)
         )
         if tenant is not None and endpoint_id is not None:
@@ -254,8 +326,8 @@ class EndpointHealth:
         with self._engine.connect() as conn:
             rows = conn.execute(query.order_by(row.at).limit(OWED_PER_SWEEP)).all()
         return [
-            OwedNotice(notice_id, tenant, endpoint_id, Transition(transition), _aware(at) or at)
-            for notice_id, tenant, endpoint_id, transition, at in rows
+            OwedNotice(notice_id, tenant, endpoint_id, Transition(transition), _aware(at) or at, about)
+            for notice_id, tenant, endpoint_id, transition, at, about in rows
         ]
 
     def sent(self, notice_id: str, *, at: datetime) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy.orm import sessionmaker
 from core import ids
 from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
-from core.endpoint_health import Transition, owe_statement
+from core.endpoint_health import Transition, owe
 from core.models import SignatureMethod
 from core.signing import generate_secret
 from core.tables import (
@@ -368,7 +368,8 @@ class EndpointStore:
                 row.disabled_by = None if enabled else disabled_by
                 row.disabled_at = None if enabled else now
                 if not enabled:  # told as an event, owed with the change (core/endpoint_health.py)
-                    session.execute(owe_statement(self.engine, tenant, endpoint_id, Transition.DISABLED, now))
+                    session.flush()  # the event says what this change makes of the endpoint
+                    owe(session.connection(), tenant, endpoint_id, Transition.DISABLED, now)
                 if enabled:
                     # A fresh start: the failures that disabled it must not disable it again at once.
                     session.execute(

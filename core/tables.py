@@ -8,6 +8,7 @@ after the first release is nullable, so that `EndpointStore.create_schema` can a
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -83,6 +84,7 @@ class OperationalNoticeRow(Base):
     transition: Mapped[str] = mapped_column(String(16))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when the transition began
     owed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # when it was written here
+    object: Mapped[dict[str, Any]] = mapped_column(JSON)  # what it says: the endpoint as the change left it
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
 
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -29,10 +28,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from core import ids
 from core import search_attributes as sa
 from core.catalog import SUBSCRIBABLE_BY_NAME
-from core.endpoint_health import EndpointHealth, Health, OwedNotice, Transition
+from core.endpoint_health import EndpointHealth, OwedNotice
 from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
-from core.store import Endpoint, EndpointStore
+from core.store import EndpointStore
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
@@ -76,25 +75,6 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
     return object_type, body
 
 
-def operational_object(endpoint: Endpoint, transition: Transition, health: Health | None) -> dict[str, Any]:
-    """What a `webhook_endpoint.*` event says about an endpoint: never its secret, its headers or its URL
-    (which may hold a token, and goes to the tenant's other receivers here)."""
-    disabled = endpoint.disabled
-    return {
-        "id": endpoint.id,
-        "description": endpoint.description,
-        "enabled": endpoint.enabled,
-        "transition": transition.value,
-        "failing_since": _iso(health.failing_since) if health else None,
-        "consecutive_failures": health.consecutive_failures if health else 0,
-        "last_error": health.last_error if health else None,
-        "last_status_code": health.last_status_code if health else None,
-        "disabled": {"reason": disabled.reason, "by": disabled.by, "at": _iso(disabled.at)}
-        if disabled
-        else None,
-    }
-
-
 def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> DeliveryPolicy:
     """How a delivery to an endpoint is made: its own schedule, if it has one, else the service's."""
     return DeliveryPolicy(
@@ -102,10 +82,6 @@ def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> D
         attempt_timeout=settings.delivery_timeout,
         retry_window=settings.retry_window_seconds,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 class Events:
@@ -172,17 +148,10 @@ class Events:
         return sent
 
     async def _send(self, notice: OwedNotice) -> None:
-        """An event about the endpoint as it is now, under the id that names the transition (a second
-        send of it is the same event)."""
-        endpoint = await in_store(self._store.get, notice.tenant, notice.endpoint_id)
-        if endpoint is None:
-            return  # deleted since: no endpoint left to tell of
-        now = datetime.now(UTC)
-        health = (await in_store(self._health.read, [(endpoint.id, endpoint.enabled)], now=now))[endpoint.id]
+        """The event as owed (the endpoint as the change left it), under the id that names the transition:
+        a second send of it is the same event, byte for byte."""
         submission = EventSubmission(
-            webhook_type=f"webhook_endpoint.{notice.transition.value}",
-            object=operational_object(endpoint, notice.transition, health),
-            id=notice.id,
+            webhook_type=f"webhook_endpoint.{notice.transition.value}", object=notice.object, id=notice.id
         )
         await self.emit(notice.tenant, submission)
 

@@ -12,11 +12,9 @@ import httpx
 import pytest
 
 from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME, EventType, receives
-from core.endpoint_health import Health, HealthState, Transition
-from core.models import SignatureMethod
+from core.endpoint_health import Transition, operational_object
 from core.settings import Settings
-from core.store import Disabled, Endpoint
-from service.events import operational_object, serialize
+from service.events import serialize
 from service.models import EventSubmission
 
 SEED = Path(__file__).parent.parent / "docs" / "flexprice-webhooks.txt"
@@ -90,24 +88,19 @@ def _leaves(value: object, name: str = "") -> list[tuple[str, object]]:
 
 
 def _sent_about(transition: Transition) -> dict[str, Any]:
-    """The object the service really sends for `transition`, about a disabled-by-rule endpoint."""
+    """What the service's own builder makes for `transition`, about a disabled-by-rule endpoint."""
     at = datetime(2026, 11, 25, 6, tzinfo=UTC)
-    endpoint = Endpoint(
-        id="ep_1",
-        tenant="t",
-        url="https://example.com/hook",
+    return operational_object(
+        "ep_1",
+        transition,
         description="",
-        signature_method=SignatureMethod.HMAC,
-        secret="whsec_never_sent",
-        event_types=None,
         enabled=transition is not Transition.DISABLED,
-        created_at=at,
-        updated_at=at,
-        headers={"Authorization": "Bearer never-sent"},
-        disabled=Disabled("failing too long", "rule", at) if transition is Transition.DISABLED else None,
+        disabled=("failing too long", "rule", at) if transition is Transition.DISABLED else None,
+        failing_since=at,
+        consecutive_failures=3,
+        last_error="503",
+        last_status_code=503,
     )
-    health = Health(HealthState.FAILING, at, 3, "503", 503, at, None, 0, 3)
-    return operational_object(endpoint, transition, health)
 
 
 @pytest.mark.parametrize("transition", list(Transition))
@@ -120,9 +113,8 @@ def test_operational_examples_have_the_shape_the_service_sends(transition: Trans
     if sent["disabled"] is not None:
         assert set(example["disabled"]) == set(sent["disabled"])
         assert example["disabled"]["by"] == "rule" and example["enabled"] is False
-    leaves = json.dumps(sent)
-    assert "never_sent" not in leaves and "never-sent" not in leaves
-    assert not any("secret" in key or "header" in key for key in example)
+    # Nothing it is made from can hold a secret: no secret, header or URL goes in (see its signature).
+    assert not any("secret" in key or "header" in key or "url" in key for key in example)
 
 
 def test_every_event_type_means_the_31_and_operational_ones_are_named() -> None:

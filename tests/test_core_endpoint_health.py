@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe_statement
+from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe
 from core.ids import operational_event_id
 from core.models import SignatureMethod
 from core.store import EndpointStore
@@ -31,6 +31,19 @@ def test_each_transition_is_owed_in_the_change_that_makes_it_and_once(store: End
         (Transition.FAILING, T0, operational_event_id("ep_1", "failing", T0)),
         (Transition.RECOVERED, recovered_at, operational_event_id("ep_1", "recovered", recovered_at)),
     ]
+    # Each says what the change left: the failing run and its last answer; for the recovery, the run
+    # it ended, and the 2xx that ended it.
+    failing, recovered = (n.object for n in owed)
+    assert (failing["failing_since"], failing["consecutive_failures"], failing["last_status_code"]) == (
+        "2026-11-27T09:00:00Z",
+        FAILING_NOTICE_AFTER,
+        500,
+    )
+    assert (recovered["failing_since"], recovered["consecutive_failures"], recovered["last_status_code"]) == (
+        "2026-11-27T09:00:00Z",
+        0,
+        200,
+    )
     assert health.owed(tenant="t", endpoint_id="ep_2") == []
     # What a worker's sweep sends: owed for a while (the attempt that owed it sends it at once).
     assert health.owed(before=datetime.now(UTC) - timedelta(minutes=1)) == []
@@ -56,9 +69,14 @@ def test_disabling_by_hand_owes_its_event_in_the_same_change(store: EndpointStor
     assert health.owed() == []
     disabled = store.update("t", endpoint.id, enabled=False)
     assert disabled is not None and disabled.disabled is not None
-    assert [(n.endpoint_id, n.transition, n.at) for n in health.owed()] == [
-        (endpoint.id, Transition.DISABLED, disabled.disabled.at)
-    ]
+    [notice] = health.owed()
+    assert (notice.endpoint_id, notice.transition, notice.at) == (
+        endpoint.id,
+        Transition.DISABLED,
+        disabled.disabled.at,
+    )
+    assert notice.object["enabled"] is False and notice.object["disabled"]["by"] == "api"
+    assert notice.object["description"] == "renamed"
 
 
 def test_rows_of_events_sent_over_a_day_before_are_deleted(store: EndpointStore) -> None:
@@ -75,4 +93,4 @@ def test_rows_of_events_sent_over_a_day_before_are_deleted(store: EndpointStore)
 
 def _owe(store: EndpointStore, endpoint_id: str, transition: Transition, at: datetime) -> None:
     with store.engine.begin() as conn:
-        conn.execute(owe_statement(store.engine, "t", endpoint_id, transition, at))
+        owe(conn, "t", endpoint_id, transition, at)

@@ -135,6 +135,10 @@ def test_failing_recovered_and_disabled_for_failing_are_told_as_webhooks(
         wait_for(
             lambda: len(_operational(receiver, "/ops", flaky["id"])) == 2, what="webhook_endpoint.recovered"
         )
+        recovered = _operational(receiver, "/ops", flaky["id"])[1][1]
+        # The run it ended, and the 2xx that ended it (as the catalog's example says).
+        assert recovered["failing_since"] == told[0][1]["failing_since"]
+        assert (recovered["consecutive_failures"], recovered["last_status_code"]) == (0, 200)
 
         # Disabled by the rule: every attempt failed for longer than WEBHOOKS_DISABLE_AFTER (6 s).
         receiver.script("/flaky", [Answer(500)])
