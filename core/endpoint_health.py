@@ -99,8 +99,8 @@ class OwedNotice:
 
 
 def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
-    return value.isoformat().replace("+00:00", "Z") if value else None
+    value = _aware(value)  # PostgreSQL answers in its session's time zone, SQLite naive (UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def operational_object(
@@ -150,6 +150,8 @@ def owe(
             EndpointRow.disabled_at,
         ).where(EndpointRow.id == endpoint_id)
     ).one_or_none()
+    if endpoint is None:
+        return  # deleted while its attempt was made: no endpoint left to tell of
     health = conn.execute(
         select(
             EndpointHealthRow.failing_since,
@@ -158,14 +160,13 @@ def owe(
             EndpointHealthRow.last_status_code,
         ).where(EndpointHealthRow.endpoint_id == endpoint_id)
     ).one_or_none()
-    disabled_by = endpoint.disabled_by if endpoint else None
     about = operational_object(
         endpoint_id,
         transition,
-        description=endpoint.description if endpoint else "",
-        enabled=endpoint.enabled if endpoint else True,
-        disabled=(endpoint.disabled_reason or "", disabled_by, endpoint.disabled_at)
-        if endpoint and disabled_by and endpoint.disabled_at
+        description=endpoint.description,
+        enabled=endpoint.enabled,
+        disabled=(endpoint.disabled_reason or "", endpoint.disabled_by, endpoint.disabled_at)
+        if endpoint.disabled_by and endpoint.disabled_at
         else None,
         failing_since=failing_since or (health.failing_since if health else None),
         consecutive_failures=health.consecutive_failures if health else 0,
