@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -25,7 +24,7 @@ from activities.gates import EndpointGates, NoSlot
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
 from core.endpoint_headers import masked
-from core.endpoint_health import EndpointHealth
+from core.endpoint_health import EndpointHealth, Tell
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.rate_limits import RateLimits
@@ -136,11 +135,6 @@ class _Clock:
         )
         report_attempt(self.request, attempt, seconds=seconds)
         return attempt
-
-
-# Told that an endpoint's health changed, to send the operational events that are owed about it
-# (tenant, endpoint id): `service.events.Events.tell`.
-Tell = Callable[[str, str], Awaitable[None]]
 
 
 async def _nobody(_tenant: str, _endpoint_id: str) -> None:

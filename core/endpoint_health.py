@@ -18,7 +18,7 @@ Every statement is one atomic write, so workers racing on one endpoint count eve
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -84,6 +84,11 @@ def _spoken(duration: timedelta) -> str:
         if seconds >= size:
             return f"{seconds / size:g} {unit}"
     return f"{seconds:g} seconds"
+
+
+# Sends what is owed about an endpoint whose health just changed (tenant, endpoint id); what the activity
+# and the API are given: `service.events.Events.tell`.
+Tell = Callable[[str, str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)

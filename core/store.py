@@ -367,9 +367,6 @@ class EndpointStore:
                 row.disabled_reason = None if enabled else disabled_reason
                 row.disabled_by = None if enabled else disabled_by
                 row.disabled_at = None if enabled else now
-                if not enabled:  # told as an event, owed with the change (core/endpoint_health.py)
-                    session.flush()  # the event says what this change makes of the endpoint
-                    owe(session.connection(), tenant, endpoint_id, Transition.DISABLED, now)
                 if enabled:
                     # A fresh start: the failures that disabled it must not disable it again at once.
                     session.execute(
@@ -377,6 +374,9 @@ class EndpointStore:
                         .where(EndpointHealthRow.endpoint_id == endpoint_id)
                         .values(consecutive_failures=0, failing_since=None, failing_notified=False)
                     )
+                else:  # told as an event, owed with the change (core/endpoint_health.py)
+                    session.flush()  # the event says what this change makes of the endpoint
+                    owe(session.connection(), tenant, endpoint_id, Transition.DISABLED, now)
             row.updated_at = now
         return _to_endpoint(row, self.keyring)
 

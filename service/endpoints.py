@@ -11,12 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
-from core.endpoint_health import EndpointHealth
+from core.endpoint_health import EndpointHealth, Tell
 from core.keys import jwks_path
 from core.models import SignatureMethod
 from core.signing import generate_secret
@@ -28,8 +27,6 @@ from service.models import EndpointView
 # Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (no limit),
 # `retry_schedule` (the service's), `headers` (none).
 NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers"})
-# Sends what is owed about an endpoint (tenant, endpoint id): `service.events.Events.tell`.
-Tell = Callable[[str, str], Awaitable[None]]
 
 
 def checked_secret(secret: str) -> str:
