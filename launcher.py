@@ -101,6 +101,11 @@ def long_poll_flags(worker_health_window: float) -> tuple[str, ...]:
     return ("--dynamic-config-value", f'matching.longPollExpirationInterval="{seconds}s"')
 
 
+def fairness_flags(enabled: bool) -> tuple[str, ...]:
+    """Temporal's task queue fairness (core/fairness.py): each tenant its share of dispatch by weight."""
+    return ("--dynamic-config-value", "matching.enableFairness=true") if enabled else ()
+
+
 def local_stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     """The settings of a stack of its own on this machine: `data_dir` and free ports for everything.
 
@@ -246,6 +251,7 @@ class Stack:
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
                     *long_poll_flags(s.worker_health_window),
+                    *fairness_flags(s.fairness),
                     *search_attributes.dev_server_flags(),
                     *self._server_args,
                 ]

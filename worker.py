@@ -44,8 +44,9 @@ def http_client(
 
     `network_backend` replaces the guard's backend: for tests, which script DNS and stay on this machine.
     """
-    # httpcore's pool slows down with many open connections, so it stays modest; the per-endpoint
-    # gates keep one slow endpoint from holding it all. Redirects are never followed.
+    # httpcore's pool slows down with many open connections, so it stays modest; each endpoint's limit
+    # of attempts in flight (core/endpoint_flow.py) keeps one slow endpoint from holding it all.
+    # Redirects are never followed.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     if egress_proxy:
         # The proxy resolves and connects, so its own rules guard the destinations (README).
@@ -127,6 +128,7 @@ async def run_worker(
             store,
             jwt_signer(settings, store),
             endpoint_concurrency=settings.endpoint_concurrency,
+            endpoint_max_rate=settings.endpoint_max_rate,
             disable_after=settings.disable_after_delta,
             # An endpoint's health changes are told through an event like any other.
             tell=events.tell,
@@ -147,6 +149,10 @@ async def run_worker(
             # On SIGTERM (a deploy, a scale-down) let attempts in flight finish and be logged, rather
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
+            # Every activity task through the task queue, where Temporal orders the backlog by priority
+            # and each tenant's share (core/fairness.py): an activity handed back eagerly with its
+            # workflow task would skip that order.
+            disable_eager_activity_execution=True,
         )
         async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)

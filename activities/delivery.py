@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.gates import EndpointGates, NoSlot
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
+from core.endpoint_flow import EndpointFlow, Lease, Signal
 from core.endpoint_headers import masked
 from core.endpoint_health import EndpointHealth, Tell
 from core.logs import FIELDS
 from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
-from core.rate_limits import RateLimits
 from core.signing import JwtSigner, signature_headers
 from core.store import Endpoint, EndpointStore
 
@@ -45,7 +48,13 @@ RETRY_AFTER_CAP_SECONDS = 86_400.0
 # operational events that follow (store writes and reads, a Temporal start).
 HEALTH_BUDGET = 10.0
 USER_AGENT = "flexprice-webhooks/1.0"
+# An endpoint's turn that comes within this many seconds is waited for in the try; a later one ends it.
+LOCAL_WAIT = 1.0
+# How long an attempt's lease of its endpoint's flow outlives its timeout (the POST, a stall of the
+# worker's loop): then a lease left by a worker that died is freed.
+LEASE_GRACE = 15.0
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+T = TypeVar("T")
 attempt_log = logging.getLogger("webhooks.attempts")
 
 
@@ -84,42 +93,95 @@ class StoreUnavailable(InfraFault):
         super().__init__("the endpoint store could not be read")
 
 
-class RateLimited(InfraFault):
-    def __init__(self, rate: float, waited: float) -> None:
-        super().__init__(f"the endpoint's rate limit ({rate:g}/s) had no room for {waited:g} s")
+class EndpointThrottled(InfraFault):
+    """The endpoint's limits held the attempt back: its attempts in flight, its rate limit, or the pause
+    its receiver asked for. Not a fault: the try ends, freeing the worker's slot, and Temporal makes the
+    next one when the endpoint's turn for it comes (`retry_in` seconds)."""
 
-
-class EndpointBusy(InfraFault):
-    def __init__(self, limit: int, waited: float) -> None:
-        super().__init__(
-            f"every connection this worker may open to the endpoint ({limit}) stayed busy for {waited:g} s"
-        )
+    def __init__(self, reason: str, retry_in: float) -> None:
+        super().__init__(f"held back by {reason}")
+        self.reason = reason
+        self.retry_in = retry_in
 
 
 _LOST_TRY = "an earlier try did not finish (its worker stopped or lost touch with Temporal)"
 _INTERNAL = "an internal error (the worker's log has the details)"
 
 
-def earlier_failures(info: activity.Info) -> tuple[int, str | None]:
-    """How many tries of this attempt failed on our side before this one, and the last reason recorded.
+@dataclass(frozen=True, slots=True)
+class EarlierTries:
+    """What the tries of this attempt before this one came to: those that failed on our side (or were
+    lost with their worker) and the last reason, and those the endpoint's limits held back, and which of
+    the two the last try was.
 
-    A try that fails records its reason as heartbeat details, which Temporal hands to the next try; a
-    try whose worker died recorded nothing.
+    Each try that ends without a record leaves notes as heartbeat details, which Temporal hands to the
+    next try: `[fault reason or "", {"tries": n, "throttled": m, "throttled_by": ..., "held": bool}]`.
+    A try whose worker died left none; a worker of the version before left the reason alone.
     """
-    failures = info.attempt - 1
-    if not failures:
-        return 0, None
-    return failures, str(info.heartbeat_details[0]) if info.heartbeat_details else _LOST_TRY
+
+    faults: int = 0
+    fault: str | None = None
+    throttled: int = 0
+    throttled_by: str | None = None
+    last_held: bool = False  # the last try was held back by the endpoint's limits, not a fault
+
+    @classmethod
+    def of(cls, info: activity.Info) -> EarlierTries:
+        return cls.from_details(info.attempt, info.heartbeat_details)
+
+    @classmethod
+    def from_details(cls, attempt: int, details: Sequence[Any]) -> EarlierTries:
+        """Before try number `attempt`, from the heartbeat details the tries before it left."""
+        tries = attempt - 1
+        if not tries:
+            return cls()
+        if not details:
+            return cls(tries, _LOST_TRY)
+        if len(details) < 2 or not isinstance(details[1], dict):
+            return cls(tries, str(details[0]))
+        notes: dict[str, Any] = details[1]
+        throttled = int(notes.get("throttled", 0))
+        fault = str(details[0]) or None
+        held = bool(notes.get("held", False))
+        if int(notes.get("tries", tries)) < tries:  # tries since the notes: their worker died
+            fault, held = _LOST_TRY, False
+        throttled_by = notes.get("throttled_by")
+        return cls(tries - throttled, fault, throttled, str(throttled_by) if throttled_by else None, held)
+
+    def notes(self, attempt: int, *, fault: str | None = None, throttled_by: str | None = None) -> list[Any]:
+        """The heartbeat details try number `attempt` leaves as it ends: faulted, or held back."""
+        held = throttled_by is not None
+        return [
+            fault or self.fault or "",
+            {
+                "tries": attempt,
+                "throttled": self.throttled + (1 if held else 0),
+                "throttled_by": throttled_by or self.throttled_by,
+                "held": held,
+            },
+        ]
+
+
+def earlier_failures(info: activity.Info) -> tuple[int, str | None]:
+    """How many tries of this attempt failed on our side before this one, and the last reason recorded."""
+    earlier = EarlierTries.of(info)
+    return earlier.faults, earlier.fault
 
 
 class _Clock:
     """Times one attempt from when it is made (after any wait for a slot) and turns it into a record."""
 
-    def __init__(self, request: DeliverRequest, earlier: tuple[int, str | None]) -> None:
+    def __init__(
+        self, request: DeliverRequest, earlier: EarlierTries, *, throttled_by: str | None = None
+    ) -> None:
         self.request = request
         self.earlier = earlier
+        self.throttled_by = throttled_by or earlier.throttled_by
         self.started_at = datetime.now(UTC)
         self._start = time.perf_counter()
+        self.queued_ms = max(
+            0, round((self.started_at - activity.info().scheduled_time).total_seconds() * 1000)
+        )
 
     def record(self, outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
         seconds = time.perf_counter() - self._start
@@ -129,8 +191,10 @@ class _Clock:
             started_at=self.started_at,
             duration_ms=round(seconds * 1000),
             outcome=outcome,
-            infra_failures=self.earlier[0],
-            infra_error=self.earlier[1],
+            infra_failures=self.earlier.faults,
+            infra_error=self.earlier.fault,
+            queued_ms=self.queued_ms,
+            throttled_by=self.throttled_by,
             **fields,
         )
         report_attempt(self.request, attempt, seconds=seconds)
@@ -143,7 +207,8 @@ async def _nobody(_tenant: str, _endpoint_id: str) -> None:
 
 class DeliveryActivities:
     """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer, the
-    endpoints' health and rate limits, and whom to tell when an endpoint's health changes."""
+    endpoints' health and flow (core/endpoint_flow.py), and whom to tell when an endpoint's health
+    changes."""
 
     def __init__(
         self,
@@ -152,31 +217,48 @@ class DeliveryActivities:
         jwt_signer: JwtSigner,
         *,
         endpoint_concurrency: int = 8,
+        endpoint_max_rate: float = 100.0,
         disable_after: timedelta = timedelta(days=5),
         tell: Tell = _nobody,
     ) -> None:
         self._http = http
         self._store = store
         self._jwt = jwt_signer
-        self._gates = EndpointGates(endpoint_concurrency)
         self._stalls = LoopStalls()
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
-        self._rates = RateLimits(store.engine)
+        self._flow = EndpointFlow(store.engine, max_concurrency=endpoint_concurrency)
+        self._max_rate = endpoint_max_rate
+        # Attempts of this worker waiting for their endpoint's turn, by endpoint: at most its concurrency,
+        # so that one endpoint never holds more of this worker's slots than twice that.
+        self._waiting: dict[str, int] = {}
         self._tell = tell
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
-        """One attempt: an `AttemptRecord` for whatever the receiver did; raises only for our faults."""
+        """One attempt: an `AttemptRecord` for whatever the receiver did; raises only for our faults,
+        and when the endpoint's limits hold the attempt back."""
+        info = activity.info()
+        earlier = EarlierTries.of(info)
         try:
-            return await self._deliver(request)
+            return await self._deliver(request, earlier)
+        except EndpointThrottled as held:
+            report_throttled(request, held)
+            # The next try reads it: the log says what held the attempt back.
+            activity.heartbeat(*earlier.notes(info.attempt, throttled_by=held.reason))
+            raise ApplicationError(
+                str(held),
+                type=type(held).__name__,
+                # Jitter, so that attempts given the same turn on different workers do not meet again.
+                next_retry_delay=timedelta(seconds=held.retry_in * random.uniform(1.0, 1.1)),
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
         except Exception as err:
             reason = str(err) if isinstance(err, InfraFault) else _INTERNAL
             report_infra_failure(request, err, reason)
-            activity.heartbeat(reason)  # the next try reads it: the log says why this one failed
+            activity.heartbeat(*earlier.notes(info.attempt, fault=reason))
             raise
 
-    async def _deliver(self, request: DeliverRequest) -> AttemptRecord:
-        earlier = earlier_failures(activity.info())
+    async def _deliver(self, request: DeliverRequest, earlier: EarlierTries) -> AttemptRecord:
         endpoint = await self._endpoint(request)
         if endpoint is None:
             return _Clock(request, earlier).record(
@@ -186,29 +268,84 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        # Waiting for the endpoint's rate limit, or for a free connection to it, is not an attempt: if
-        # none comes in time, the try fails as ours and Temporal tries again later. The POST starts with
-        # its whole timeout.
-        # One budget of `timeout` for both waits, so that waiting, the POST and the store's calls fit in
-        # the activity's start-to-close timeout (workflows/delivery.py).
-        waits_end = time.monotonic() + request.timeout
-        rate = endpoint.rate_limit_per_second
-        if rate and not await self._take_token(endpoint.id, rate, wait=request.timeout):
-            raise RateLimited(rate, request.timeout)
+        lease, held_by = await self._admitted(request, endpoint)
+        clock = _Clock(request, earlier, throttled_by=held_by)
         try:
-            async with self._gates.slot(endpoint.id, wait=max(0.0, waits_end - time.monotonic())):
-                record = await self._post(request, endpoint, _Clock(request, earlier))
-        except NoSlot:
-            raise EndpointBusy(self._gates.limit, request.timeout) from None
+            record = await self._post(request, endpoint, clock)
+        except BaseException:
+            await self._release(lease, request, endpoint, None)
+            raise
+        await self._release(lease, request, endpoint, record)
         await self._keep_health(endpoint, record)
         return record
 
-    async def _take_token(self, endpoint_id: str, rate: float, *, wait: float) -> bool:
-        """A token of the endpoint's rate limit within `wait`; `StoreUnavailable` if the store hangs."""
-        try:
-            return await asyncio.wait_for(
-                self._rates.take(endpoint_id, rate, wait=wait), wait + STORE_TIMEOUT
+    async def _admitted(self, request: DeliverRequest, endpoint: Endpoint) -> tuple[Lease, str | None]:
+        """A lease of the endpoint's flow for this attempt, and what held it back on the way, if anything.
+
+        Waiting for one is not an attempt. A turn that comes within `LOCAL_WAIT` seconds is waited for
+        here; a later one ends the try (`EndpointThrottled`), so that the worker's slot is not held, and
+        Temporal makes the next try when the turn comes. All waits here fit in the attempt's timeout, so
+        that waiting, the POST (with its whole timeout) and the store's calls fit in the activity's
+        start-to-close timeout (workflows/delivery.py).
+        """
+        rate = min(endpoint.rate_limit_per_second or self._max_rate, self._max_rate)
+        waits_end = time.monotonic() + request.timeout
+        held_by: str | None = None
+        while True:
+            admission = await self._store_call(
+                self._flow.admit,
+                endpoint.id,
+                endpoint.tenant,
+                rate=rate,
+                lease_seconds=request.timeout + LEASE_GRACE,
+                delivery_id=request.delivery_id,
+                honour_pause=not request.interactive,
             )
+            if admission.lease is not None:
+                return admission.lease, held_by
+            held_by = admission.reason or "the endpoint's limits"
+            waiting = self._waiting.get(endpoint.id, 0)
+            if (
+                admission.retry_in > LOCAL_WAIT
+                or time.monotonic() + admission.retry_in > waits_end
+                or waiting >= self._flow.max_concurrency
+            ):
+                raise EndpointThrottled(held_by, admission.retry_in)
+            self._waiting[endpoint.id] = waiting + 1
+            try:
+                await asyncio.sleep(admission.retry_in)
+            finally:
+                self._waiting[endpoint.id] -= 1
+                if not self._waiting[endpoint.id]:  # forget idle endpoints: the map stays small
+                    del self._waiting[endpoint.id]
+
+    async def _release(
+        self, lease: Lease, request: DeliverRequest, endpoint: Endpoint, record: AttemptRecord | None
+    ) -> None:
+        """Free the attempt's lease and tell the endpoint's flow what the answer said. Best effort: a
+        lease not freed expires by itself."""
+        signal, reason = flow_signal(record)
+        try:
+            await self._store_call(
+                self._flow.release,
+                lease,
+                endpoint.tenant,
+                signal=signal,
+                seconds=record.duration_ms / 1000 if record is not None else 0.0,
+                retry_after=record.retry_after_seconds if record is not None else None,
+                reason=reason,
+                delivery_id=request.delivery_id,
+            )
+        except StoreUnavailable as err:
+            attempt_log.warning(
+                "endpoint flow not updated; the attempt's lease expires by itself",
+                extra={FIELDS: {"endpoint_id": endpoint.id, "error": str(err.__cause__ or err)}},
+            )
+
+    async def _store_call(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A call to the store in a thread; `StoreUnavailable` if it fails or does not answer in time."""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call, *args, **kwargs), STORE_TIMEOUT)
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
 
@@ -394,6 +531,52 @@ def report_attempt(request: DeliverRequest, attempt: AttemptRecord, *, seconds: 
     meter.create_histogram_float(
         "webhooks_delivery_attempt_duration_seconds", "Duration of delivery attempts", "s"
     ).record(seconds, {"outcome": attempt.outcome.value})
+
+
+def flow_signal(record: AttemptRecord | None) -> tuple[Signal, str | None]:
+    """What an attempt's answer says about its endpoint's capacity, and the answer in words.
+
+    A 429, a 503 and a timeout say "too much": the endpoint's window shrinks. A 2xx lets it grow. Any
+    other answer (a 500, a refused connection) says nothing about capacity. No record: nothing was sent.
+    """
+    if record is None:
+        return Signal.NEUTRAL, None
+    if record.status_code is not None:
+        answer = f"HTTP {record.status_code}"
+        if record.status_code in _RETRY_AFTER_STATUSES:
+            return Signal.OVERLOAD, answer
+        return (Signal.SUCCESS if record.outcome is AttemptOutcome.SUCCEEDED else Signal.NEUTRAL), answer
+    if record.error is not None and record.error.startswith("timed out"):
+        return Signal.OVERLOAD, record.error
+    return Signal.NEUTRAL, record.error
+
+
+def report_throttled(request: DeliverRequest, held: EndpointThrottled) -> None:
+    """A try the endpoint's limits held back: counted by what held it, never an error."""
+    activity.metric_meter().create_counter(
+        "webhooks_delivery_throttled_total",
+        "Tries of an attempt held back by the endpoint's limits (in flight, rate, Retry-After)",
+    ).add(1, {"limit": _limit_kind(held.reason)})
+    attempt_log.info(
+        "attempt held back",
+        extra={
+            FIELDS: {
+                "tenant": request.tenant,
+                "endpoint_id": request.endpoint_id,
+                "delivery_id": request.delivery_id,
+                "attempt": request.attempt,
+                "reason": held.reason,
+                "retry_in_s": round(held.retry_in, 3),
+            }
+        },
+    )
+
+
+def _limit_kind(reason: str) -> str:
+    for word, kind in (("Retry-After", "retry_after"), ("rate limit", "rate"), ("in flight", "concurrency")):
+        if word in reason:
+            return kind
+    return "other"
 
 
 def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -> None:

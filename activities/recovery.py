@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core import ids
 from core import search_attributes as sa
 from core.catalog import SUBSCRIBABLE_BY_NAME
+from core.fairness import WorkKind, with_kind
 from core.models import (
     AttemptTrigger,
     DeliveryInput,
@@ -181,6 +182,8 @@ class RecoveryActivities:
                 # A delivery runs once: one that exists, open or closed, is the endpoint's already.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=delivery_search_attributes(delivery),
+                # Bulk work, with the tenant's fairness key and weight: this page's own.
+                priority=with_kind(activity.info().priority, WorkKind.BULK),
                 rpc_timeout=RPC_TIMEOUT,
             )
         except WorkflowAlreadyStartedError:

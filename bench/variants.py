@@ -41,9 +41,9 @@ class LocalFirstDeliveryWorkflow(DeliveryWorkflow):
     async def run(self, input: DeliveryInput) -> DeliveryState:
         return await super().run(input)
 
-    async def _attempt(self, trigger: AttemptTrigger) -> AttemptRecord:
+    async def _attempt(self, trigger: AttemptTrigger, *, bulk: bool = False) -> AttemptRecord:
         if self._attempts or trigger is not AttemptTrigger.SCHEDULED:
-            return await super()._attempt(trigger)
+            return await super()._attempt(trigger, bulk=bulk)
         # The product's `_attempt`, with the activity made local.
         self._attempt_in_flight = True
         self._manual_requested = False
@@ -61,7 +61,7 @@ class LocalFirstDeliveryWorkflow(DeliveryWorkflow):
             ),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             retry_policy=OUR_FAULTS,
-        )
+        )  # a local activity has no task to queue: no priority
         self._attempt_in_flight = False
         self._attempts.append(record)
         return record

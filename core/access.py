@@ -66,10 +66,19 @@ class Principal:
     scopes: frozenset[Scope]
     session_id: str | None = None
     expires_at: datetime | None = None
+    key_hash: str | None = None  # an API key's SHA-256, hex: names the key without holding it
 
     @property
     def is_session(self) -> bool:
         return self.session_id is not None
+
+    @property
+    def credential(self) -> str:
+        """The credential the request was made with, named without its secret (the door's limits are
+        counted per credential): `key:{hash}` or `session:{id}`."""
+        if self.session_id is not None:
+            return f"session:{self.session_id}"
+        return f"key:{(self.key_hash or '')[:32]}"
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes

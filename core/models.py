@@ -89,6 +89,9 @@ class DeliverRequest(BaseModel):
     attempt: int
     trigger: AttemptTrigger
     timeout: float
+    # A person is waiting for this very attempt (a manual retry of one delivery, a test event): it is not
+    # held back by the endpoint's Retry-After pause, which the other attempts wait out.
+    interactive: bool = False
 
 
 class AttemptRecord(BaseModel):
@@ -112,6 +115,11 @@ class AttemptRecord(BaseModel):
     request_headers: list[tuple[str, str]] | None = None
     response_status_line: str | None = None
     response_headers: list[tuple[str, str]] | None = None
+    # Milliseconds from when the attempt was due to when its POST began: waiting for a worker, and for
+    # the endpoint's own limits (its attempts in flight, its rate limit, a Retry-After it asked for),
+    # the last of which is named in `throttled_by`.
+    queued_ms: int | None = None
+    throttled_by: str | None = None
 
 
 class DeliveryProgress(BaseModel):
@@ -124,6 +132,7 @@ class DeliveryProgress(BaseModel):
     retry_until: datetime | None = None  # set when the schedule ends: the end of the retry window
     manual_requested: bool = False
     manual_trigger: AttemptTrigger = AttemptTrigger.MANUAL
+    manual_bulk: bool = False  # the manual attempt asked for is part of a "retry all"
 
 
 class DeliveryInput(BaseModel):

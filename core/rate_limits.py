@@ -1,66 +1,65 @@
-"""Per-endpoint rate limits, shared by every worker: a token bucket per endpoint in the endpoint store.
+"""Token buckets at the API's door, shared by every API replica: one row per bucket in the store.
 
-A limiter per worker process would let N workers send N times the limit; the limit is the endpoint's,
-so its bucket is one row that every worker takes tokens from with one atomic UPDATE. The bucket holds
-at most one token: an endpoint limited to R per second gets at most R + 1 deliveries in any one-second
-window (the burst allowance is that one), paced 1/R apart when busy.
+A limit kept in one API process would let N replicas accept N times as much, so each bucket is a row
+that every replica takes tokens from with one atomic UPDATE. A bucket of `capacity` tokens refills at
+`rate` a second: a client may spend `capacity` at once, then `rate` a second.
 
-Waiting for a token is not an attempt: `take` waits up to `wait` seconds, then says no, and the caller
-tries again later without using up the receiver's schedule.
+- `emit:{credential}`: the events one API key may emit (`WEBHOOKS_EMIT_RATE`, `WEBHOOKS_EMIT_BURST`);
+- `test:{tenant}`: the test events one tenant may send (`WEBHOOKS_TEST_EVENTS_PER_MINUTE`).
+
+(An endpoint's own rate limit is the workers', in core/endpoint_flow.py.)
 """
 
 from __future__ import annotations
 
-import asyncio
+import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.tables import RateBucketRow
-
-CAPACITY = 1.0
+from core.tables import TokenBucketRow
 
 
-def _refilled(rate: float, now: float) -> Any:
-    """The bucket's tokens at `now`, as SQL (capped at CAPACITY)."""
-    grown = RateBucketRow.tokens + (now - RateBucketRow.updated_at) * rate
-    return case((grown > CAPACITY, CAPACITY), else_=grown)
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """What a bucket said: whether the request may go, and what the `RateLimit` headers tell a client."""
+
+    allowed: bool
+    remaining: int  # whole tokens left after this request
+    reset: float  # seconds until the bucket is full again
+    retry_after: float  # seconds until one token is there (0 when allowed)
 
 
-class RateLimits:
+class TokenBuckets:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._dialect: Any = sqlite if engine.dialect.name == "sqlite" else postgresql
 
-    def try_take(self, endpoint_id: str, rate: float) -> float:
-        """Take a token if there is one: 0.0 then; else the seconds until one is due."""
-        now = time.time()
-        dialect = sqlite if self._engine.dialect.name == "sqlite" else postgresql
+    def take(self, key: str, *, rate: float, capacity: float, now: float | None = None) -> Quota:
+        """Take one token of the bucket `key` if it has one."""
+        now = time.time() if now is None else now
+        grown = TokenBucketRow.tokens + (now - TokenBucketRow.updated_at) * rate
+        refilled = case((grown > capacity, capacity), else_=grown)
+        mine = TokenBucketRow.key == key
         with self._engine.begin() as conn:
             conn.execute(
-                dialect.insert(RateBucketRow)
-                .values(endpoint_id=endpoint_id, tokens=CAPACITY, updated_at=now)
-                .on_conflict_do_nothing(index_elements=["endpoint_id"])
+                self._dialect.insert(TokenBucketRow)
+                .values(key=key, tokens=capacity, updated_at=now)
+                .on_conflict_do_nothing(index_elements=["key"])
             )
-            mine = RateBucketRow.endpoint_id == endpoint_id
             taken = conn.execute(
-                update(RateBucketRow)
-                .where(mine, _refilled(rate, now) >= 1)
-                .values(tokens=_refilled(rate, now) - 1, updated_at=now)
+                update(TokenBucketRow).where(mine, refilled >= 1).values(tokens=refilled - 1, updated_at=now)
             )
-            if taken.rowcount:
-                return 0.0
-            tokens = conn.execute(select(_refilled(rate, now)).where(mine)).scalar_one()
-        return max(0.001, (1 - float(tokens)) / rate)
-
-    async def take(self, endpoint_id: str, rate: float, *, wait: float) -> bool:
-        """Wait up to `wait` seconds for a token of the endpoint's bucket; whether one was taken."""
-        deadline = time.monotonic() + wait
-        while True:
-            due = await asyncio.to_thread(self.try_take, endpoint_id, rate)
-            if due == 0.0:
-                return True
-            if time.monotonic() + due > deadline:
-                return False
-            await asyncio.sleep(due)
+            row = conn.execute(select(TokenBucketRow.tokens, TokenBucketRow.updated_at).where(mine)).one()
+        # Taken: the row is as of now. Not taken: it is as of the last take, and has grown since.
+        tokens = min(capacity, float(row.tokens) + (now - float(row.updated_at)) * rate)
+        allowed = bool(taken.rowcount)
+        return Quota(
+            allowed=allowed,
+            remaining=max(0, math.floor(tokens)),
+            reset=max(0.0, (capacity - tokens) / rate),
+            retry_after=0.0 if allowed else max(0.001, (1 - tokens) / rate),
+        )

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.access import ALL_SCOPES, Scope, parse_scopes
 from core.crypto import Keyring
 from core.durations import parse_duration
+from core.fairness import TenantWeights
 from core.sessions import MAX_SESSION_SECONDS
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
@@ -84,7 +85,48 @@ class Settings(BaseSettings):
         description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",
     )
     endpoint_concurrency: int = Field(
-        default=8, ge=1, le=100, description="Attempts in flight to one endpoint at once, per worker"
+        default=8,
+        ge=1,
+        le=100,
+        description="the most attempts in flight to one endpoint at once, across every worker; a 429, 503 "
+        "or timeout lowers the endpoint's own limit below it, successes raise it back",
+    )
+    endpoint_max_rate: float = Field(
+        default=100.0,
+        gt=0,
+        le=10_000,
+        description="the most deliveries a second to one endpoint: what an endpoint without a rate limit of "
+        "its own gets, and the most it may set",
+    )
+    fairness: bool = Field(
+        default=True,
+        description="share dispatch between tenants by weight (Temporal's task queue fairness); make run "
+        "starts its dev server with it on, and Temporal Cloud has a namespace setting",
+    )
+    tenant_weights: str = Field(
+        default="*:1",
+        description="each tenant's share of dispatch, tenant:weight pairs (acme:5,*:1; * is every other)",
+    )
+    emit_rate: float = Field(
+        default=100.0, gt=0, le=100_000, description="events a second one API key may emit, on average"
+    )
+    emit_burst: int = Field(
+        default=1000, ge=1, le=1_000_000, description="events one API key may emit at once beyond its rate"
+    )
+    test_events_per_minute: int = Field(
+        default=20, ge=1, le=10_000, description="test events a tenant may send a minute, all endpoints"
+    )
+    max_endpoints_per_tenant: int = Field(
+        default=100, ge=1, le=100_000, description="endpoints one tenant may have"
+    )
+    recovery_max_deliveries: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="the most deliveries one recover or replay may make (a wider window is refused)",
+    )
+    recoveries_per_tenant: int = Field(
+        default=3, ge=1, le=1000, description="recoveries and replays one tenant may have running at once"
     )
     jwt_private_key: SecretStr | None = Field(
         default=None, description="No longer read: refused, so that nobody relies on it (see the validator)"
@@ -142,6 +184,16 @@ class Settings(BaseSettings):
     def _check_schedule(cls, value: str) -> str:
         parse_retry_schedule(value)
         return value
+
+    @field_validator("tenant_weights")
+    @classmethod
+    def _check_tenant_weights(cls, value: str) -> str:
+        TenantWeights.parse(value)
+        return value
+
+    @cached_property
+    def weights(self) -> TenantWeights:
+        return TenantWeights.parse(self.tenant_weights)
 
     @field_validator("egress_proxy")
     @classmethod

@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     inspect,
     or_,
     select,
@@ -283,7 +284,9 @@ class EndpointStore:
         headers: dict[str, str] | None = None,
         rate_limit_per_second: float | None = None,
         retry_schedule: list[float] | None = None,
+        max_per_tenant: int | None = None,
     ) -> Endpoint:
+        """A new endpoint; `TooManyEndpoints` if the tenant has `max_per_tenant` already."""
         now = datetime.now(UTC)
         endpoint_id = ids.new_endpoint_id()
         row = EndpointRow(
@@ -306,7 +309,17 @@ class EndpointStore:
             disabled_at=None if enabled else now,
         )
         with self._session.begin() as session:
+            if max_per_tenant is not None and self.engine.dialect.name == "postgresql":
+                # Two API replicas creating the tenant's last allowed endpoint at once: one at a time.
+                session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"endpoints:{tenant}"))))
+            # Written first, then counted: on SQLite the write lock makes the count exact, as the
+            # advisory lock does on PostgreSQL.
             session.add(row)
+            session.flush()
+            if max_per_tenant is not None:
+                count = session.scalar(select(func.count()).where(EndpointRow.tenant == tenant)) or 0
+                if count > max_per_tenant:  # raised inside the transaction: it is rolled back
+                    raise TooManyEndpoints(max_per_tenant)
         return _to_endpoint(row, self.keyring)
 
     def for_tenant(self, tenant: str) -> list[Endpoint]:
@@ -425,6 +438,12 @@ class EndpointStore:
                 for endpoint_id, types, schedule in rows
                 if receives(types, webhook_type)
             ]
+
+
+class TooManyEndpoints(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the tenant has {limit} endpoints, the most it may have")
+        self.limit = limit
 
 
 class KeyConflictError(Exception):

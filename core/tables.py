@@ -1,7 +1,8 @@
 """The endpoint store's schema: every table, in one place (SQLAlchemy 2).
 
 core/store.py works with endpoints and signing keys, core/endpoint_health.py with health, counts and
-the operational events owed, core/rate_limits.py with the per-endpoint token buckets. Every column added
+the operational events owed, core/endpoint_flow.py with what workers share about each endpoint, and
+core/rate_limits.py with the API's token buckets. Every column added
 after the first release is nullable, so that `EndpointStore.create_schema` can add it to an older table.
 """
 
@@ -99,12 +100,47 @@ class AttemptCountRow(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class RateBucketRow(Base):
-    """An endpoint's token bucket (`rate_limit_per_second`), shared by every worker."""
+class EndpointFlowRow(Base):
+    """What every worker shares about sending to one endpoint (core/endpoint_flow.py): its adaptive limit
+    of attempts in flight, the pause its receiver asked for, its rate limit's bucket, and when the next
+    attempt told to wait should come back. Times are unix seconds, the store's one clock for it."""
 
-    __tablename__ = "endpoint_rate_buckets"
+    __tablename__ = "endpoint_flow"
 
     endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    window: Mapped[float] = mapped_column(Float)  # attempts in flight allowed now (AIMD)
+    lowered_at: Mapped[float] = mapped_column(Float, default=0.0)  # the window's last decrease
+    lowered_by: Mapped[str | None] = mapped_column(Text, nullable=True)  # what the receiver did then
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)  # Retry-After, for every worker
+    pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The delivery whose answer asked for the pause: it waits on its own schedule, which honours it too.
+    paused_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    tokens: Mapped[float] = mapped_column(Float)  # the rate limit's bucket (at most one token)
+    tokens_at: Mapped[float] = mapped_column(Float)
+    next_turn_at: Mapped[float] = mapped_column(Float, default=0.0)  # the last turn handed out
+    mean_seconds: Mapped[float] = mapped_column(Float)  # an attempt's duration, moving average
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class EndpointLeaseRow(Base):
+    """One attempt in flight to an endpoint; a worker that dies leaves it to expire."""
+
+    __tablename__ = "endpoint_leases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(40), index=True)
+    started_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
+class TokenBucketRow(Base):
+    """A token bucket of a limit at the API's door (core/rate_limits.py), shared by every API replica:
+    `emit:{credential}`, `test:{tenant}`."""
+
+    __tablename__ = "token_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)  # unix seconds: the bucket's clock
 

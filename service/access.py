@@ -10,6 +10,7 @@ tenant that has no API key any more is `Unauthenticated`, with a message that sa
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,11 @@ def principal_for_key(settings: Settings, api_key: str | None) -> Principal | No
     if api_key:
         for key, grant in settings.key_grants.items():
             if hmac.compare_digest(key.encode(), api_key.encode()):
-                return Principal(tenant=grant.tenant, scopes=grant.scopes)
+                return Principal(
+                    tenant=grant.tenant,
+                    scopes=grant.scopes,
+                    key_hash=hashlib.sha256(api_key.encode()).hexdigest(),
+                )
     return None
 
 

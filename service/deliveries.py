@@ -16,6 +16,7 @@ import builtins
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from temporalio.api.enums.v1 import EventType, PendingActivityState
@@ -31,6 +32,7 @@ from temporalio.client import (
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.delivery import EarlierTries
 from core import ids
 from core import search_attributes as sa
 from core.models import (
@@ -232,14 +234,19 @@ class Deliveries:
         if not pending:
             return None
         activity = pending[0]
-        reason = None
+        details: list[Any] = []
         if activity.attempt > 1 and activity.heartbeat_details.payloads:
-            [reason] = await self._client.data_converter.decode(activity.heartbeat_details.payloads, [str])
+            details = await self._client.data_converter.decode(activity.heartbeat_details.payloads)
+        earlier = EarlierTries.from_details(activity.attempt, details)
         next_try = None
         if activity.attempt > 1 and activity.state is PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
             next_try = activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
         return AttemptInProgress(
-            attempt=number, infra_failures=activity.attempt - 1, infra_error=reason, next_try_at=next_try
+            attempt=number,
+            infra_failures=earlier.faults,
+            infra_error=earlier.fault,
+            next_try_at=next_try,
+            throttled_by=earlier.throttled_by if earlier.last_held else None,
         )
 
     async def _read_history(self, workflow_id: str, run_id: str | None) -> _Started | None:
@@ -346,10 +353,15 @@ class Deliveries:
 
     @boundary(changes_temporal=True)
     async def retry(
-        self, tenant: str, delivery_id: str, *, trigger: AttemptTrigger = AttemptTrigger.MANUAL
+        self,
+        tenant: str,
+        delivery_id: str,
+        *,
+        trigger: AttemptTrigger = AttemptTrigger.MANUAL,
+        bulk: bool = False,
     ) -> RetryAccepted:
         """One attempt now, logged with `trigger`: an update on the delivery's workflow, which joins one
-        in flight."""
+        in flight. `bulk`: one of many asked for at once, made after live traffic (core/fairness.py)."""
         delivery = _parsed(delivery_id)
         endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
@@ -360,7 +372,9 @@ class Deliveries:
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         try:
             # An update waits for a worker to accept it: without a worker it would wait for ever.
-            return await handle.execute_update(DeliveryWorkflow.retry_now, trigger, rpc_timeout=self._rpc)
+            # `bulk` only when set: a worker of the version before it takes the one argument.
+            args: list[Any] = [trigger, True] if bulk else [trigger]
+            return await handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc)
         except WorkflowUpdateFailedError as err:
             raise Conflict(str(err.cause or err)) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:

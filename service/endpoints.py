@@ -15,17 +15,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
+from core.endpoint_flow import EndpointFlow
 from core.endpoint_health import EndpointHealth, Tell
 from core.keys import jwks_path
 from core.models import SignatureMethod
 from core.signing import generate_secret
-from core.store import Endpoint, EndpointStore
+from core.store import Endpoint, EndpointStore, TooManyEndpoints
 from service.boundary import boundary, in_store
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, LimitReached, NotFound
 from service.models import EndpointView
 
-# Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (no limit),
-# `retry_schedule` (the service's), `headers` (none).
+# Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (the server's
+# maximum, WEBHOOKS_ENDPOINT_MAX_RATE), `retry_schedule` (the service's), `headers` (none).
 NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers"})
 
 
@@ -51,11 +52,26 @@ class Endpoints:
         allow_private_urls: bool,
         disable_after: timedelta,
         tell: Tell,
+        max_per_tenant: int = 100,
+        max_rate: float = 100.0,
+        max_concurrency: int = 8,
     ) -> None:
         self._store = store
         self._allow_private = allow_private_urls
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
+        self._flow = EndpointFlow(store.engine, max_concurrency=max_concurrency)
         self._tell = tell
+        self._max_per_tenant = max_per_tenant
+        self._max_rate = max_rate
+
+    def _checked_rate(self, rate: float | None) -> None:
+        if rate is not None and rate > self._max_rate:
+            raise InvalidInput(
+                f"rate_limit_per_second is at most {self._max_rate:g} here (WEBHOOKS_ENDPOINT_MAX_RATE); "
+                "give a lower one, or null for that maximum",
+                field=("rate_limit_per_second",),
+                value=rate,
+            )
 
     def _checked_url(self, url: str) -> str:
         try:
@@ -66,7 +82,17 @@ class Endpoints:
     async def _views(self, endpoints: builtins.list[Endpoint]) -> builtins.list[EndpointView]:
         now = datetime.now(UTC)
         health = await in_store(self._health.read, [(e.id, e.enabled) for e in endpoints], now=now)
-        return [EndpointView(e, health[e.id], now) for e in endpoints]
+        flow = await in_store(self._flow.read, [e.id for e in endpoints], now=now.timestamp())
+        return [
+            EndpointView(
+                e,
+                health[e.id],
+                now,
+                flow[e.id],
+                min(e.rate_limit_per_second or self._max_rate, self._max_rate),
+            )
+            for e in endpoints
+        ]
 
     async def _view(self, endpoint: Endpoint) -> EndpointView:
         [view] = await self._views([endpoint])
@@ -80,10 +106,23 @@ class Endpoints:
 
     @boundary
     async def create(self, tenant: str, **fields: Any) -> EndpointView:
-        """A new endpoint (the fields of `EndpointStore.create`), its URL checked first."""
-        endpoint = await in_store(
-            self._store.create, tenant, **{**fields, "url": self._checked_url(fields["url"])}
-        )
+        """A new endpoint (the fields of `EndpointStore.create`), its URL and rate limit checked first; one
+        past the tenant's bound is refused."""
+        self._checked_rate(fields.get("rate_limit_per_second"))
+        try:
+            endpoint = await in_store(
+                self._store.create,
+                tenant,
+                **{**fields, "url": self._checked_url(fields["url"])},
+                max_per_tenant=self._max_per_tenant,
+            )
+        except TooManyEndpoints as err:
+            raise LimitReached(
+                f"this account has {err.limit} endpoints, the most one may have "
+                "(WEBHOOKS_MAX_ENDPOINTS_PER_TENANT); delete one it no longer uses, or send several event "
+                "types to one endpoint",
+                setting="WEBHOOKS_MAX_ENDPOINTS_PER_TENANT",
+            ) from None
         return await self._view(endpoint)
 
     @boundary
@@ -102,6 +141,7 @@ class Endpoints:
                 raise InvalidInput(f"{name} cannot be null", field=(name,))
         if "url" in changes:
             changes = {**changes, "url": self._checked_url(changes["url"])}
+        self._checked_rate(changes.get("rate_limit_per_second"))
         before = await self._endpoint(tenant, endpoint_id)
         updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
         if updated is None:
@@ -114,6 +154,7 @@ class Endpoints:
     async def delete(self, tenant: str, endpoint_id: str) -> None:
         if not await in_store(self._store.delete, tenant, endpoint_id):
             raise NotFound(f"endpoint {endpoint_id} not found")
+        await in_store(self._flow.forget, endpoint_id)
 
     @boundary
     async def secret(self, tenant: str, endpoint_id: str) -> str:

@@ -8,6 +8,8 @@
     ├── Forbidden           a valid credential without the scope the operation needs (named)
     ├── NotFound            no such thing for this tenant (another tenant's is the same: not found)
     ├── Conflict            the thing's state refuses it now (a disabled endpoint, a reused event id, ...)
+    │   └── LimitReached    a bound of the tenant's is reached (its endpoints, its recoveries running)
+    ├── RateLimited         too many requests of one kind for now: `retry_after` seconds, and the quota
     ├── Unavailable         a dependency did not answer; try again (`retry_after` seconds)
     │   ├── TemporalUnavailable    not reached: nothing was done
     │   ├── MayHaveBeenApplied     no answer in time: the request may have been applied
@@ -20,6 +22,7 @@ Messages are written for the caller: they say what happened and what to do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 RETRY_AFTER_SECONDS = 5
@@ -69,6 +72,41 @@ class NotFound(WebhooksError):
 
 class Conflict(WebhooksError):
     pass
+
+
+class LimitReached(Conflict):
+    """A bound of the tenant's is reached (`setting` names it): the message says which and what to do."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPolicy:
+    """What the IETF httpapi draft's `RateLimit-Policy` and `RateLimit` headers say of one limit: its name,
+    `quota` requests per `window` seconds, and what is left of it now."""
+
+    name: str
+    quota: int
+    window: int
+    remaining: int
+    reset: int  # seconds until the quota is whole again
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Policy": f'"{self.name}";q={self.quota};w={self.window}',
+            "RateLimit": f'"{self.name}";r={self.remaining};t={self.reset}',
+        }
+
+
+class RateLimited(WebhooksError):
+    """Too many requests of one kind for now: try again in `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, quota: QuotaPolicy | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.quota = quota
 
 
 class Unavailable(WebhooksError):

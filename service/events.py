@@ -25,16 +25,19 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core import ids
+from core import fairness, ids
 from core import search_attributes as sa
+from core.access import Principal
 from core.catalog import SUBSCRIBABLE_BY_NAME
 from core.endpoint_health import EndpointHealth, OwedNotice
+from core.fairness import WorkKind
 from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
 from core.store import EndpointStore
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
-from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Unavailable
+from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, QuotaPolicy, Unavailable
+from service.limits import DoorLimits
 from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
 from workflows.event import EventWorkflow
 
@@ -99,6 +102,7 @@ class Events:
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
+        self._limits = DoorLimits(store, settings)
 
     def _policy(self, retry_schedule: list[float] | None) -> DeliveryPolicy:
         return delivery_policy(self._settings, retry_schedule)
@@ -154,6 +158,15 @@ class Events:
             webhook_type=f"webhook_endpoint.{notice.transition.value}", object=notice.object, id=notice.id
         )
         await self.emit(notice.tenant, submission)
+
+    @boundary(changes_temporal=True)
+    async def accept(
+        self, caller: Principal, submission: EventSubmission
+    ) -> tuple[AcceptedEvent, QuotaPolicy]:
+        """An event emitted by a client: counted against its credential's rate (service/limits.py), then
+        accepted. What is left of that rate comes back with it, for the answer's headers."""
+        quota = await self._limits.emission(caller.credential)
+        return await self.emit(caller.tenant, submission), quota
 
     @boundary(changes_temporal=True)
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
@@ -218,6 +231,7 @@ class Events:
                 f'endpoint {endpoint_id} is disabled; enable it (PATCH it with {{"enabled": true}}) '
                 "before sending it a test event"
             )
+        await self._limits.test_event(tenant)
         webhook_type = webhook_type or (endpoint.event_types or [DEFAULT_TEST_TYPE])[0]
         example = SUBSCRIBABLE_BY_NAME[webhook_type].example
         object_type, body = serialize(EventSubmission(webhook_type=webhook_type, object=example))
@@ -283,6 +297,9 @@ class Events:
                     SearchAttributePair(sa.EVENT_TYPE, webhook_type),
                 ]
             ),
+            # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
+            # and their attempts inherit the tenant's key and weight (core/fairness.py).
+            priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
             memo={
                 "created_at": created_at.isoformat(),
                 "body_sha256": hashlib.sha256(body.encode()).hexdigest(),

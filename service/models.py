@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from core.endpoint_flow import FlowView
 from core.endpoint_health import Health as EndpointHealthRecord
 from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
 from core.store import Endpoint
@@ -32,12 +33,14 @@ class DeliverySummary:
 
 @dataclass(frozen=True, slots=True)
 class AttemptInProgress:
-    """The attempt being made now, or held up by faults of ours (retried by Temporal)."""
+    """The attempt being made now, or held up by faults of ours or by the endpoint's limits (either way
+    tried again by Temporal, at `next_try_at`)."""
 
     attempt: int
     infra_failures: int
     infra_error: str | None
     next_try_at: datetime | None
+    throttled_by: str | None = None  # the last try was held back by this limit of the endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ class EndpointView:
     endpoint: Endpoint
     health: EndpointHealthRecord
     now: datetime
+    flow: FlowView  # its attempts in flight and limits, across every worker
+    rate_limit: float  # deliveries a second at most: its own limit, or the server's maximum
 
 
 @dataclass(frozen=True, slots=True)

@@ -140,6 +140,12 @@ def recovery_query(*, tenant: str, endpoint_id: str, recovery_id: str | None = N
     return " AND ".join(clauses)
 
 
+def running_recoveries(*, tenant: str) -> str:
+    """The visibility query for the tenant's recoveries running now, on any endpoint."""
+    running = "WorkflowType = 'RecoveryWorkflow' AND ExecutionStatus = 'Running'"
+    return f"{running} AND {sa.TENANT.name} = {quoted(tenant)}"
+
+
 def workflows_closed_abnormally(workflow_type: str) -> str:
     return f"WorkflowType = {quoted(workflow_type)} AND {ABNORMAL_CLOSE}"
 

@@ -6,7 +6,13 @@ delivered to it (replay), each as one durable `RecoveryWorkflow` (workflows/reco
   is refused by Temporal itself, whatever the timing, and answered with the running one's id.
 - **Bounded.** The window reaches back at most the log retention (`WEBHOOKS_LOG_RETENTION_DAYS`), since
   nothing older is kept, and ends at the latest when the request is made. The candidates are counted
-  when it starts: more than `MAX_CANDIDATES` is refused with a 422 that says to narrow the window.
+  when it starts: more than `WEBHOOKS_RECOVERY_MAX_DELIVERIES` is refused with a 422 that says to narrow
+  the window. A tenant has at most `WEBHOOKS_RECOVERIES_PER_TENANT` running at once, counted in
+  Temporal's visibility (which lags by up to a second: requests made within it of each other can pass
+  together); one more is a 409 that says to wait or cancel one.
+- **After live traffic.** A recovery, its pages and the deliveries it makes are bulk work: Temporal
+  dispatches them after live deliveries and scheduled retries, the tenant's own included
+  (core/fairness.py).
 - **Paced.** At `WEBHOOKS_RECOVERY_RATE` deliveries per second, read when it starts and kept by it.
 - **Read from Temporal.** A running recovery answers the `progress` query (a worker is needed); a closed
   one's final state is in its memo, which lists read too.
@@ -38,9 +44,10 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import ids
+from core import fairness, ids
 from core import search_attributes as sa
 from core.catalog import EVENT_TYPES
+from core.fairness import WorkKind
 from core.models import (
     DeliveryStatus,
     RecoveryCounts,
@@ -55,13 +62,11 @@ from core.store import Endpoint, EndpointStore
 from core.temporal import is_timeout
 from service import queries
 from service.boundary import boundary, in_store
-from service.errors import Conflict, InvalidInput, NotFound, Unavailable
+from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unavailable
 from service.events import delivery_policy
 from service.models import RecoveryView, RecoveryViewPage
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
-# What one recovery takes on: at the default 10 deliveries per second, under 17 minutes of deliveries.
-MAX_CANDIDATES = 10_000
 # A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
 # receiver sees at most that many at once, and at most this many whatever the rate.
 MAX_PAGE_SIZE = 50
@@ -101,11 +106,12 @@ def window(
     return since, until
 
 
-def bounded(count: int, what: str, *, limit: int = MAX_CANDIDATES) -> None:
+def bounded(count: int, what: str, *, limit: int) -> None:
     if count > limit:
         raise InvalidInput(
-            f"the window holds {count} {what}, more than the {limit} one recovery takes; narrow it (a "
-            "later since or an earlier until) and start one recovery after another",
+            f"the window holds {count} {what}, more than the {limit} one recovery takes "
+            "(WEBHOOKS_RECOVERY_MAX_DELIVERIES); narrow it (a later since or an earlier until) and start "
+            "one recovery after another",
             field=("since",),
         )
 
@@ -126,14 +132,12 @@ class Recoveries:
         client: Client,
         store: EndpointStore,
         settings: Settings,
-        *,
-        max_candidates: int = MAX_CANDIDATES,
     ) -> None:
         self._client = client
         self._store = store
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
-        self._max = max_candidates
+        self._max = settings.recovery_max_deliveries
         self._cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
 
     async def _endpoint(self, tenant: str, endpoint_id: str, *, enabled: bool = False) -> Endpoint:
@@ -222,6 +226,14 @@ class Recoveries:
         counts: RecoveryCounts | None = None,
     ) -> RecoveryView:
         settings = self._settings
+        running = await self._count(queries.running_recoveries(tenant=endpoint.tenant))
+        if running >= settings.recoveries_per_tenant:
+            raise LimitReached(
+                f"this account has {running} recoveries and replays running, the most at once "
+                "(WEBHOOKS_RECOVERIES_PER_TENANT); wait for one to finish, or cancel one (DELETE "
+                "/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id})",
+                setting="WEBHOOKS_RECOVERIES_PER_TENANT",
+            )
         state = RecoveryState(
             recovery_id=ids.new_recovery_id(),
             kind=kind,
@@ -259,6 +271,11 @@ class Recoveries:
                     ]
                 ),
                 memo={MEMO_STATE: state},
+                # Bulk work: after live traffic and scheduled retries, its tenant's own included; its pages
+                # and the deliveries it makes inherit that, and the tenant's key and weight.
+                priority=fairness.for_tenant(
+                    endpoint.tenant, WorkKind.BULK, settings.weights, fair=settings.fairness
+                ),
                 rpc_timeout=self._rpc,
             )
         except WorkflowAlreadyStartedError:

@@ -1,5 +1,6 @@
-"""`deliver_once` on its own, against real receivers: per-endpoint gates keep a slow endpoint apart, and
-our own faults raise (for Temporal to retry) instead of becoming attempts."""
+"""`deliver_once` on its own, against real receivers: an endpoint's limit of attempts in flight keeps a
+slow endpoint apart, an attempt held back ends its try and says so when it is made, and our own faults
+raise (for Temporal to retry) instead of becoming attempts."""
 
 from __future__ import annotations
 
@@ -8,19 +9,19 @@ import dataclasses
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import (
     DeliveryActivities,
-    EndpointBusy,
     StoreUnavailable,
     classify,
     parse_retry_after,
 )
-from activities.gates import EndpointGates, NoSlot
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
 from core.store import EndpointStore
@@ -28,29 +29,7 @@ from tests.conftest import TEST_KEYRING
 from tests.receiver import Answer, Receiver
 
 
-async def test_gate_limits_attempts_per_endpoint_and_forgets_idle_ones() -> None:
-    gates = EndpointGates(limit=1)
-    entered = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with gates.slot("ep_a", wait=0):
-            entered.set()
-            await release.wait()
-
-    holder = asyncio.create_task(hold())
-    await entered.wait()
-    with pytest.raises(NoSlot):
-        async with gates.slot("ep_a", wait=0.05):
-            pass
-    async with gates.slot("ep_b", wait=0.05):  # another endpoint is not held up
-        assert gates.in_use() == 2
-    release.set()
-    await holder
-    assert gates.in_use() == 0
-
-
-def _request(endpoint_id: str, n: int, timeout: float) -> DeliverRequest:
+def _request(endpoint_id: str, n: int, timeout: float, *, interactive: bool = False) -> DeliverRequest:
     return DeliverRequest(
         tenant="t",
         endpoint_id=endpoint_id,
@@ -59,6 +38,7 @@ def _request(endpoint_id: str, n: int, timeout: float) -> DeliverRequest:
         attempt=1,
         trigger=AttemptTrigger.SCHEDULED,
         timeout=timeout,
+        interactive=interactive,
     )
 
 
@@ -73,55 +53,80 @@ def _endpoint(store: EndpointStore, url: str) -> str:
     ).id
 
 
+def _env(heartbeats: list[list[Any]] | None = None) -> ActivityEnvironment:
+    """An activity environment whose first try was scheduled now (the record's `queued_ms`)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, scheduled_time=datetime.now(UTC))
+    if heartbeats is not None:
+        env.on_heartbeat = lambda *details: heartbeats.append(list(details))
+    return env
+
+
 async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(
     store: EndpointStore, signer: JwtSigner
 ) -> None:
     with Receiver() as receiver:
         slow = _endpoint(store, receiver.script("/slow", [Answer(200, delay=3)]))
         healthy = _endpoint(store, receiver.script("/healthy", []))
-        # A pool of two connections: without gates, two slow attempts would take it all.
-        limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
-        async with httpx.AsyncClient(limits=limits) as http:
+        async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
 
             def attempt(request: DeliverRequest) -> Awaitable[AttemptRecord]:
-                return ActivityEnvironment().run(activities.deliver_once, request)
+                return _env().run(activities.deliver_once, request)
 
-            # One attempt holds the slow endpoint's only slot until it times out (2.5 s); two more
-            # queue for it, each willing to wait its own timeout (1 s) and no longer.
+            # One attempt holds the slow endpoint's only place in flight until it times out (2.5 s); two
+            # more find it taken: one waits a moment for its turn, the other ends its try at once.
             slow_attempts = [asyncio.ensure_future(attempt(_request(slow, 0, timeout=2.5)))]
             await asyncio.sleep(0.2)
-            slow_attempts += [asyncio.ensure_future(attempt(_request(slow, n, timeout=1))) for n in (1, 2)]
-            await asyncio.sleep(0.1)
+            slow_attempts += [asyncio.ensure_future(attempt(_request(slow, n, timeout=2))) for n in (1, 2)]
             record = await attempt(_request(healthy, 99, timeout=2))
             assert record.outcome is AttemptOutcome.SUCCEEDED
-            # The healthy attempt finished while the slow endpoint's were still waiting their turn.
-            assert not any(task.done() for task in slow_attempts)
+            # The healthy attempt was made while the slow endpoint's first was still in flight.
+            assert not slow_attempts[0].done()
             outcomes = await asyncio.gather(*slow_attempts, return_exceptions=True)
-    # One attempt was made and timed out; the two that found no free slot within their timeout were not
-    # made at all: each raised, for Temporal to try again later, and no POST was sent for them.
+    # One attempt was made and timed out; the two held back were not made: each ended its try with a
+    # turn to come back at, for Temporal to make the next try then, and no POST was sent for them.
     [made] = [o for o in outcomes if isinstance(o, AttemptRecord)]
     assert made.error == "timed out after 2.5 s"
-    assert [type(o) for o in outcomes if not isinstance(o, AttemptRecord)] == [EndpointBusy] * 2
+    held = [o for o in outcomes if not isinstance(o, AttemptRecord)]
+    assert [(type(o), getattr(o, "type", None)) for o in held] == [
+        (ApplicationError, "EndpointThrottled")
+    ] * 2
+    assert all(isinstance(o, ApplicationError) and o.next_retry_delay for o in held)
     assert len(receiver.requests("/slow")) == 1
 
 
-async def test_a_post_gets_its_whole_timeout_after_waiting_for_a_slot(
+async def test_an_attempt_held_back_comes_back_and_its_post_gets_its_whole_timeout(
     store: EndpointStore, signer: JwtSigner
 ) -> None:
     with Receiver() as receiver:
         endpoint = _endpoint(store, receiver.script("/queue", [Answer(200, delay=1.5)]))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
-            first, second = await asyncio.gather(
-                ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 1, timeout=2)),
-                ActivityEnvironment().run(activities.deliver_once, _request(endpoint, 2, timeout=2)),
+            first = asyncio.ensure_future(
+                _env().run(activities.deliver_once, _request(endpoint, 1, timeout=2))
             )
-    # The later one waited about 1.5 s for the slot; its POST still had its 2 s, and the receiver's
-    # 1.5 s answer arrived in time. (A deadline shared with the wait would have cut it off.)
-    assert (first.outcome, second.outcome) == (AttemptOutcome.SUCCEEDED, AttemptOutcome.SUCCEEDED)
-    later = max(first, second, key=lambda r: r.started_at)
-    assert 1000 <= later.duration_ms < 2000
+            while not receiver.requests("/queue"):
+                await asyncio.sleep(0.02)
+            # Its turn comes after the first's (about a second, the mean time the endpoint is assumed
+            # to take), too late to wait for inside the try if the first is still in flight then.
+            notes: list[list[Any]] = []
+            env = _env(notes)
+            second = _request(endpoint, 2, timeout=2)
+            try:
+                held: AttemptRecord | None = await env.run(activities.deliver_once, second)
+            except ApplicationError as err:
+                assert err.type == "EndpointThrottled" and err.next_retry_delay is not None
+                held = None
+            assert (await first).outcome is AttemptOutcome.SUCCEEDED
+            if held is None:  # Temporal's next try, with what the first left for it
+                env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=notes[-1])
+                held = await env.run(activities.deliver_once, second)
+    # The POST had its whole 2 s after the wait: the receiver's 1.5 s answer arrived in time.
+    assert held.outcome is AttemptOutcome.SUCCEEDED
+    assert held.throttled_by == "the endpoint's limit of 1 attempts in flight at once"
+    assert held.infra_failures == 0  # held back is not a fault of ours
+    assert held.queued_ms is not None and held.queued_ms >= 1000
 
 
 async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try(
@@ -138,7 +143,7 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
         with pytest.raises(StoreUnavailable):
             await env.run(activities.deliver_once, _request("ep_x", 1, timeout=2))
     store.close()
-    assert heartbeats == ["the endpoint store could not be read"]
+    assert heartbeats[0] == "the endpoint store could not be read"
 
 
 async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, signer: JwtSigner) -> None:
@@ -265,8 +270,11 @@ async def test_whatever_a_receiver_answers_is_an_attempt_not_a_fault_of_ours(
         endpoint = _endpoint(store, receiver.script("/hostile", hostile))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer)
+            # Interactive, as a manual retry is: the 503's Retry-After pauses the endpoint for the others.
             records = [
-                await ActivityEnvironment().run(activities.deliver_once, _request(endpoint, n, timeout=5))
+                await ActivityEnvironment().run(
+                    activities.deliver_once, _request(endpoint, n, timeout=5, interactive=True)
+                )
                 for n in range(len(hostile))
             ]
     assert [r.status_code for r in records] == [429, 503, 429]

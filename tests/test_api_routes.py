@@ -18,6 +18,7 @@ import pytest
 
 from api.deps import get_deliveries, get_endpoints, get_events, get_recoveries, get_settings
 from api.main import create_app
+from core.access import Principal
 from core.models import (
     DeliveryStatus,
     RecoveryCounts,
@@ -32,6 +33,8 @@ from service.errors import (
     MayHaveBeenApplied,
     NotFound,
     PayloadTooLarge,
+    QuotaPolicy,
+    RateLimited,
     TemporalUnavailable,
     UpstreamRefused,
     WebhooksError,
@@ -58,11 +61,13 @@ class FakeEvents:
         self.seen: list[EventSubmission] = []
         self.tests: list[tuple[str, str, str | None]] = []
 
-    async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
+    async def accept(
+        self, caller: Principal, submission: EventSubmission
+    ) -> tuple[AcceptedEvent, QuotaPolicy]:
         self.seen.append(submission)
         if isinstance(self.outcome, WebhooksError):
             raise self.outcome
-        return self.outcome
+        return self.outcome, QuotaPolicy("emit", quota=1000, window=10, remaining=999, reset=1)
 
     async def get(self, tenant: str, event_id: str) -> Any:
         raise NotFound(f"event {event_id} not found")
@@ -89,7 +94,8 @@ class FakeDeliveries:
         )
         return DeliveryPage(items=[summary], next_cursor=None)
 
-    async def retry(self, tenant: str, delivery_id: str) -> RetryAccepted:
+    async def retry(self, tenant: str, delivery_id: str, *, bulk: bool = False) -> RetryAccepted:
+        self.calls.append({"retry": delivery_id, "bulk": bulk})
         if self.error:
             raise self.error
         return RetryAccepted(attempt=5)
@@ -189,6 +195,18 @@ async def test_an_accepted_event_is_202_with_what_the_service_accepted(app: Any)
         "created_at": "2026-11-27T00:00:00Z",
     }
     assert events.seen == [EventSubmission("invoice.created", {"id": "inv_1"}, None, "inv_1_created")]
+    # What is left of the key's emission rate, as the IETF httpapi draft's fields say it.
+    assert response.headers["ratelimit-policy"] == '"emit";q=1000;w=10'
+    assert response.headers["ratelimit"] == '"emit";r=999;t=1'
+
+
+async def test_an_emission_past_the_key_s_rate_is_429_with_when_to_come_back(app: Any) -> None:
+    quota = QuotaPolicy("emit", quota=1000, window=10, remaining=0, reset=10)
+    events = FakeEvents(RateLimited("this API key emitted more than 1000 events", retry_after=2, quota=quota))
+    response = await client(app, events=events).post("/v1/events", json=EVENT)
+    assert response.status_code == 429
+    assert response.json() == {"detail": "this API key emitted more than 1000 events"}
+    assert (response.headers["retry-after"], response.headers["ratelimit"]) == ("2", '"emit";r=0;t=10')
 
 
 @pytest.mark.parametrize(
@@ -308,6 +326,9 @@ async def test_retry_answers(app: Any) -> None:
     pending = MayHaveBeenApplied("no worker took the retry within 5 s; it may still be made")
     refused = await client(app, deliveries=FakeDeliveries(pending)).post("/v1/webhooks/deliveries/e:ep/retry")
     assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
+    deliveries = FakeDeliveries()
+    bulk = await client(app, deliveries=deliveries).post("/v1/webhooks/deliveries/e:ep/retry?bulk=true")
+    assert bulk.status_code == 202 and deliveries.calls == [{"retry": "e:ep", "bulk": True}]
 
 
 async def test_an_endpoint_url_refused_by_the_service_is_a_422_on_the_url(app: Any) -> None:

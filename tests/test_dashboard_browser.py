@@ -890,8 +890,10 @@ def test_operate_an_endpoint_health_test_events_rotation_and_its_settings(
     expect(page.get_by_label("New secret")).to_have_count(0)  # shown once
     expect(page.get_by_text("Still signs beside the new one until")).to_be_visible()
 
-    # The endpoint's own rate limit and retry schedule, shown and edited.
-    expect(page.locator("#rate-limit")).to_have_text("None")
+    # The endpoint's own rate limit and retry schedule, shown and edited; without one of its own, the
+    # service's maximum applies. Nothing in flight to it now, and its full limit.
+    expect(page.locator("#rate-limit")).to_have_text("100 deliveries per second (the service's maximum)")
+    expect(page.locator("#flow-detail")).to_have_text("0 of 8 at once")
     page.get_by_role("link", name="Edit").click()
     # Open already: the endpoint has settings of its own (its custom header), shown masked.
     expect(page.locator("details.advanced")).to_have_attribute("open", "")
@@ -906,6 +908,35 @@ def test_operate_an_endpoint_health_test_events_rotation_and_its_settings(
     assert (saved["rate_limit_per_second"], saved["retry_schedule"]) == (5, [5, 60])
     assert saved["headers"] == {"Authorization": "••••1234"}
     tab.check_view()
+
+
+def test_an_endpoint_throttled_by_its_receiver_says_so_and_until_when(
+    tab: Session, api: httpx.Client, receiver: Receiver
+) -> None:
+    page = tab.page
+    url = receiver.script("/busy", [Answer(429, headers={"Retry-After": "600"})])
+    endpoint = create_endpoint(api, url)
+    event_id = emit(api)["id"]
+    wait_for(
+        lambda: api.get(f"/v1/webhooks/endpoints/{endpoint['id']}").json()["flow"]["throttled_until"],
+        what="the endpoint throttled",
+    )
+    tab.sign_in("tenant_a")
+    page.get_by_role("link", name=url).click()
+    # Its limit of attempts in flight halved by the 429, and every worker holding its deliveries.
+    expect(page.locator("#flow-detail")).to_contain_text("0 of 4 at once: lowered from 8 after HTTP 429")
+    throttle = page.locator("#throttle-detail")
+    expect(throttle).to_contain_text("Its receiver asked us to wait (HTTP 429 with Retry-After)")
+    expect(throttle).to_contain_text(re.compile(r"wait until .+ \(in \d+ minutes\)"))
+    expect(throttle).to_contain_text("A manual retry or a test event goes now")
+    tab.check_view()
+    tab.shot("endpoint-throttled")
+    # The delivery it answered waits for it too, on its own schedule.
+    delivery = api.get(f"/v1/webhooks/deliveries/{event_id}:{endpoint['id']}").json()
+    next_attempt = datetime.fromisoformat(delivery["next_attempt_at"])
+    assert next_attempt >= datetime.fromisoformat(delivery["attempts"][0]["started_at"]) + timedelta(
+        seconds=600
+    )
 
 
 def test_recover_and_replay_show_their_progress_and_can_be_canceled(

@@ -8,7 +8,7 @@ import pytest
 
 from core.models import RecoveryCounts, RecoveryKind, RecoveryState, RecoveryStatus
 from service.errors import InvalidInput
-from service.recoveries import MAX_CANDIDATES, bounded, left, page_size, window
+from service.recoveries import bounded, left, page_size, window
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
@@ -29,9 +29,9 @@ def test_a_window_ends_at_the_latest_now_and_reaches_back_at_most_the_retention(
 
 
 def test_more_candidates_than_one_recovery_takes_is_refused_saying_how_to_narrow_it() -> None:
-    bounded(MAX_CANDIDATES, "events")
+    bounded(10_000, "events", limit=10_000)
     with pytest.raises(InvalidInput, match="holds 10001 events, more than the 10000") as refused:
-        bounded(MAX_CANDIDATES + 1, "events")
+        bounded(10_001, "events", limit=10_000)
     assert "narrow it" in refused.value.message
 
 

@@ -32,12 +32,14 @@ from temporalio.common import (
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
     from core import search_attributes as sa
+    from core.fairness import WorkKind, attempt_kind, of_kind
     from core.models import (
         AttemptOutcome,
         AttemptRecord,
         AttemptTrigger,
         DeliverRequest,
         DeliveryInput,
+        DeliveryOrigin,
         DeliveryProgress,
         DeliveryState,
         DeliveryStatus,
@@ -77,6 +79,7 @@ class DeliveryWorkflow:
         self._retry_until = progress.retry_until
         self._manual_requested = progress.manual_requested
         self._manual_trigger = progress.manual_trigger  # who asked: a retry, or a recovery
+        self._manual_bulk = progress.manual_bulk  # asked as part of "retry all": bulk work, not live
         self._attempt_in_flight = False
         # What visibility holds: set at start (`delivery_search_attributes`) or carried over.
         self._published = self._visible()
@@ -140,7 +143,8 @@ class DeliveryWorkflow:
 
     async def _manual_attempt(self) -> AttemptRecord:
         trigger, self._manual_trigger = self._manual_trigger, AttemptTrigger.MANUAL
-        record = await self._attempt(trigger)
+        bulk, self._manual_bulk = self._manual_bulk, False
+        record = await self._attempt(trigger, bulk=bulk)
         if record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
             self._settle(record)
         return record
@@ -149,7 +153,12 @@ class DeliveryWorkflow:
         succeeded = record.outcome is AttemptOutcome.SUCCEEDED
         self._status = DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.FAILED
 
-    async def _attempt(self, trigger: AttemptTrigger) -> AttemptRecord:
+    async def _attempt(self, trigger: AttemptTrigger, *, bulk: bool = False) -> AttemptRecord:
+        # Before anything changes: whether this is the delivery's first scheduled attempt.
+        kind = attempt_kind(self._input.origin, trigger, first=self._scheduled_attempts == 0, bulk=bulk)
+        # A person waits for it: a manual retry of this one delivery, or a test event's first attempt.
+        test = self._input.origin is DeliveryOrigin.TEST
+        interactive = kind is WorkKind.LIVE and (trigger is AttemptTrigger.MANUAL or test)
         self._status = DeliveryStatus.PENDING
         self._attempt_in_flight = True
         self._manual_requested = False  # whatever asked for an attempt gets this one
@@ -164,9 +173,13 @@ class DeliveryWorkflow:
                 attempt=len(self._attempts) + 1,
                 trigger=trigger,
                 timeout=timeout,
+                interactive=interactive,
             ),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             retry_policy=OUR_FAULTS,
+            # Live attempts before scheduled retries before bulk work, each tenant its share
+            # (core/fairness.py); the tenant's key and weight are the workflow's own.
+            priority=of_kind(kind),
         )
         self._attempt_in_flight = False
         self._attempts.append(record)
@@ -213,15 +226,19 @@ class DeliveryWorkflow:
                         retry_until=self._retry_until,
                         manual_requested=self._manual_requested,
                         manual_trigger=self._manual_trigger,
+                        manual_bulk=self._manual_bulk,
                     )
                 }
             )
         )
 
     @workflow.update
-    async def retry_now(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL) -> RetryAccepted:
+    async def retry_now(
+        self, trigger: AttemptTrigger = AttemptTrigger.MANUAL, bulk: bool = False
+    ) -> RetryAccepted:
         """Make one attempt now, logged with `trigger` (a manual retry, or a recovery); the scheduled
-        ones go on if it fails.
+        ones go on if it fails. `bulk`: one of many retries asked for at once ("retry all"), made after
+        live traffic rather than before it.
 
         A request that arrives while an attempt is in flight or already asked for joins that attempt:
         a double click, or twenty operators at once, make one POST.
@@ -229,11 +246,14 @@ class DeliveryWorkflow:
         if not self._attempt_in_flight:
             if not self._manual_requested:
                 self._manual_trigger = trigger
+                self._manual_bulk = bulk
+            else:  # one person waiting for it makes the joined attempt live
+                self._manual_bulk = self._manual_bulk and bulk
             self._manual_requested = True
         return RetryAccepted(attempt=len(self._attempts) + 1)
 
     @retry_now.validator
-    def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL) -> None:
+    def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL, bulk: bool = False) -> None:
         if len(self._attempts) >= MAX_ATTEMPTS:
             raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
         # Its window's end may come in the same workflow task as the request: refused, never accepted

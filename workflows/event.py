@@ -15,6 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from core import ids
+    from core.fairness import WorkKind, of_kind
     from core.models import DeliveryInput, EventInput, EventSummary
     from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
 
@@ -67,6 +68,9 @@ class EventWorkflow:
                 # (this workflow reset, say), is that delivery, not a second one.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=delivery_search_attributes(delivery),
+                # Its workflow tasks go before scheduled retries and bulk work; the tenant's fairness key
+                # and weight are this workflow's (core/fairness.py).
+                priority=of_kind(WorkKind.LIVE),
             )
         except WorkflowAlreadyStartedError:
             workflow.logger.info("delivery %s already started", delivery.delivery_id)

@@ -118,10 +118,19 @@ async def get_delivery(
     return DeliveryDetail.of_log(await deliveries.get(tenant, delivery_id), links=links)
 
 
+BulkQuery = Annotated[
+    bool,
+    Query(
+        description="One of many retries sent at once (a retry of everything failed): made after live "
+        "deliveries and scheduled retries rather than before them"
+    ),
+]
+
+
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
 async def retry_delivery(
-    delivery_id: str, tenant: ManageTenant, deliveries: DeliveriesDep
+    delivery_id: str, tenant: ManageTenant, deliveries: DeliveriesDep, bulk: BulkQuery = False
 ) -> RetryAcceptedPublic:
     """Make one attempt now, marked manual, for a delivery within its retry window; joins one in flight."""
-    accepted = await deliveries.retry(tenant, delivery_id)
+    accepted = await deliveries.retry(tenant, delivery_id, bulk=bulk)
     return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Response
 
 from api.deps import EndpointsDep, EventsDep, ManageTenant, ReadTenant
+from api.errors import RATE_LIMITED
 from api.schemas import (
     EndpointCreate,
     EndpointCreated,
@@ -84,7 +85,7 @@ async def get_endpoint_secret(
     return EndpointSecret(secret=await endpoints.secret(tenant, endpoint_id))
 
 
-@router.post("/{endpoint_id}/test", status_code=202)
+@router.post("/{endpoint_id}/test", status_code=202, responses=RATE_LIMITED)
 async def send_test_event(
     endpoint_id: str, tenant: ManageTenant, events: EventsDep, body: EndpointTestCreate | None = None
 ) -> EndpointTestAccepted:

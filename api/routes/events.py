@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.deps import EmitTenant, EventsDep, ReadTenant
+from api.deps import EmitCaller, EventsDep, ReadTenant
+from api.errors import RATE_LIMITED
 from api.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
 from api.schemas import EventAccepted, EventCreate, EventDetail
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
 
-@router.post("", status_code=202)
-async def emit_event(body: EventCreate, tenant: EmitTenant, events: EventsDep) -> EventAccepted:
+@router.post("", status_code=202, responses=RATE_LIMITED)
+async def emit_event(
+    body: EventCreate, caller: EmitCaller, events: EventsDep, response: Response
+) -> EventAccepted:
     """Accept an event for delivery to every enabled endpoint subscribed to its type."""
-    accepted = await events.emit(tenant, body.submission())
+    accepted, quota = await events.accept(caller, body.submission())
+    response.headers.update(quota.headers())
     (EVENTS_DUPLICATE if accepted.duplicate else EVENTS_ACCEPTED).labels(accepted.webhook_type).inc()
     return EventAccepted.of(accepted)
 

@@ -226,8 +226,12 @@ export const api = {
   },
   /** @param {string} id */
   delivery: (id) => call(`/v1/webhooks/deliveries/${q(id)}`),
-  /** @param {string} id */
-  retry: (id) => call(`/v1/webhooks/deliveries/${q(id)}/retry`, { method: "POST" }),
+  /**
+   * @param {string} id
+   * @param {boolean} [bulk] one of many retries at once ("Retry all shown"): made after live deliveries
+   */
+  retry: (id, bulk = false) =>
+    call(`/v1/webhooks/deliveries/${q(id)}/retry${bulk ? "?bulk=true" : ""}`, { method: "POST" }),
   /** @param {string} id */
   event: (id) => call(`/v1/events/${q(id)}`),
 };

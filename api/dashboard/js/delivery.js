@@ -8,7 +8,12 @@ import { retryAndWatch } from "./history.js";
 import {
   Page, canManage, endpointHref, eventHref, focusHeading, isNotFound, notFound, readOnlyNote, temporalLinks,
 } from "./nav.js";
-import { deliveryBadge, deliveryState, originWords, triggerWords } from "./words.js";
+import { deliveryBadge, deliveryState, duration, originWords, triggerWords } from "./words.js";
+
+/** @param {number} ms */
+function waited(ms) {
+  return ms < 1000 ? `${ms} ms` : duration(Math.round(ms / 1000));
+}
 
 const REFRESH_MS = 2000;
 
@@ -85,9 +90,14 @@ export async function deliveryDetail(main, page, deliveryId) {
     shown = snapshot;
     if (retry) retry.textContent = d.status === "succeeded" ? "Resend" : "Retry now";
     let next;
-    const held = d.attempt_in_progress?.infra_failures ? d.attempt_in_progress : null;
+    const progress = d.attempt_in_progress;
+    const held = progress?.infra_failures ? progress : null;
     if (d.next_attempt_at) {
       next = h("span", {}, time(d.next_attempt_at), " (", liveRelative(d.next_attempt_at, { ahead: true }), ")");
+    } else if (progress?.throttled_by) {
+      next = h("span", { id: "throttled" }, `Attempt ${progress.attempt} waits for the endpoint: held back by ` +
+        `${progress.throttled_by}`, progress.next_try_at ? [", its turn at ", time(progress.next_try_at)] : null,
+        ". Waiting does not use up the retry schedule.");
     } else if (held) {
       next = h("span", { id: "held-up" }, `Attempt ${held.attempt} is held up on our side (${held.infra_error ??
         "a fault of ours"}); tried ${held.infra_failures} time(s), retrying`,
@@ -170,6 +180,9 @@ function attemptItem(a) {
       h("span", { class: "muted" }, time(a.started_at)),
       h("span", { class: "muted" }, `${a.duration_ms} ms`)),
     a.error ? h("p", { class: "attempt-error" }, h("strong", {}, "Error: "), a.error) : null,
+    a.throttled_by ? h("p", { class: "small muted throttled-by" }, `Held back by ${a.throttled_by} before it ` +
+      `was made${a.queued_ms ? `, ${waited(a.queued_ms)} after it was due` : ""}; waiting did not ` +
+      "count against the retry schedule.") : null,
     a.infra_failures ? h("p", { class: "small muted" }, `Made after ${a.infra_failures} failed tr` +
       `${a.infra_failures === 1 ? "y" : "ies"} on our side (${a.infra_error ?? "a fault of ours"}); ` +
       "those did not count against the retry schedule.") : null,

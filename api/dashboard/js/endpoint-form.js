@@ -167,7 +167,7 @@ export async function endpointForm(main, page, endpointId) {
     h("div", { class: "field" },
       h("label", { for: "endpoint-rate" }, "Rate limit (deliveries per second)"), rate,
       h("p", { id: "endpoint-rate-help", class: "help" }, "At most this many deliveries a second to this " +
-        "endpoint, across every worker (plus one of burst). Empty: no limit."), rateError),
+        "endpoint, across every worker (plus one of burst). Empty: the service's maximum."), rateError),
     h("div", { class: "field" },
       h("label", { for: "endpoint-schedule" }, "Retry schedule (seconds between attempts)"), schedule,
       h("p", { id: "endpoint-schedule-help", class: "help" }, "This endpoint's own schedule, for deliveries " +

@@ -133,7 +133,11 @@ export async function endpointDetail(main, page, endpointId) {
       endpoint.previous_secret_expires_at ? fact("Previous secret", ["Still signs beside the new one until ",
         time(endpoint.previous_secret_expires_at), " (", liveRelative(endpoint.previous_secret_expires_at), ")"],
       { wide: true }) : null,
-      fact("Rate limit", endpoint.rate_limit_per_second === null ? "None"
+      fact("In flight", flowWords(endpoint.flow), { id: "flow-detail" }),
+      endpoint.flow.throttled_until ? fact("Throttled", throttleWords(endpoint.flow),
+        { wide: true, id: "throttle-detail" }) : null,
+      fact("Rate limit", endpoint.rate_limit_per_second === null
+        ? `${endpoint.flow.rate_limit_per_second} deliveries per second (the service's maximum)`
         : `${endpoint.rate_limit_per_second} deliveries per second`, { id: "rate-limit" }),
       fact("Retry schedule", endpoint.retry_schedule
         ? `Its own: ${endpoint.retry_schedule.map((/** @type {number} */ s) => duration(s)).join(", ")}`
@@ -175,6 +179,28 @@ function healthWords(endpoint) {
   }
   if (!health.last_attempt_at) return "Healthy: no attempt yet";
   return ["Healthy: last attempt ", time(health.last_attempt_at, { relative: true }), " succeeded"];
+}
+
+/**
+ * Its attempts in flight now, across every worker, and its limit: lowered while it answers 429 or 503 or
+ * times out, raised again as it answers 2xx.
+ * @param {any} flow
+ */
+function flowWords(flow) {
+  const now = `${flow.in_flight} of ${flow.concurrency_limit} at once`;
+  if (!flow.lowered_by) return now;
+  return [now, `: lowered from ${flow.max_concurrency} after `, h("code", {}, flow.lowered_by), " ",
+    time(flow.lowered_at, { relative: true }), "; it rises again as the endpoint answers 2xx"];
+}
+
+/**
+ * A Retry-After its receiver sent: every worker holds its deliveries until then.
+ * @param {any} flow
+ */
+function throttleWords(flow) {
+  return ["Its receiver asked us to wait (", h("code", {}, flow.throttle_reason ?? "Retry-After"),
+    " with Retry-After): its deliveries wait until ", time(flow.throttled_until), " (",
+    liveRelative(flow.throttled_until), "). A manual retry or a test event goes now."];
 }
 
 /** What a new endpoint's receiver needs, shown once on its page (a reload does not show the secret). */

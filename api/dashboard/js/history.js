@@ -249,7 +249,7 @@ export async function deliveryHistory(container, page, options) {
       while (next < targets.length && page.alive) {
         const d = targets[next++];
         try {
-          const accepted = await api.retry(d.id);
+          const accepted = await api.retry(d.id, true);
           sent += 1;
           noteRetry(d.id, { text: `Attempt ${accepted.attempt} requested`, kind: "info", attempt: accepted.attempt,
             landed: false });

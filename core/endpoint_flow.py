@@ -1,0 +1,266 @@
+"""What every worker shares about sending to one endpoint: how many attempts may be in flight, whether its
+receiver asked us to wait, its rate limit, and when an attempt told to wait should come back.
+
+One endpoint must not take every worker's slots, nor be sent more than it can take. A limit per worker
+process would let N workers send N times as much, so the state is one row per endpoint in the store
+(`endpoint_flow`) and one row per attempt in flight (`endpoint_leases`), changed by every worker in
+short transactions:
+
+- **Attempts in flight** are at most the endpoint's *window*, which adapts between 1 and
+  `WEBHOOKS_ENDPOINT_CONCURRENCY` as TCP's congestion window does (additive increase, multiplicative
+  decrease): a 429, a 503 or a timeout halves it, each 2xx adds 1/window (one more after a window's
+  worth of successes). Attempts that started before the last decrease do not decrease it again: one
+  overload seen by eight attempts in flight halves the window once, not eight times.
+- **Retry-After** on a 429 or 503 pauses the whole endpoint until then (at most a day), for every
+  worker; a 2xx ends the pause. An attempt someone is waiting for (a manual retry of one delivery, a
+  test event) is not held back by it.
+- **The rate limit** (the endpoint's own, else the server's maximum) is a token bucket holding at most
+  one token: at most R + 1 deliveries in any one second, paced 1/R apart when busy.
+- **Turns.** An attempt that may not go now is told when to come back: the endpoint's next free turn,
+  handed out one after another, spaced by what the endpoint can take (its mean attempt time over its
+  window, or 1/R). Waiting attempts then come back one at a time instead of all at once, and a backlog
+  for one endpoint costs one or two tries per delivery, not one every few seconds. Turns run at most a
+  minute ahead (after a pause's end): a waiting attempt tries again within a minute, so that one
+  estimated while the endpoint was slow cannot keep it waiting long after it is fast again.
+
+A lease left by a worker that died expires after `lease_seconds`. Every decision is made in one
+transaction that holds the endpoint's row: on PostgreSQL, a row lock; on SQLite, the write lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from core.tables import EndpointFlowRow, EndpointLeaseRow
+
+MAX_PAUSE_SECONDS = 86_400.0  # a Retry-After is honoured for a day at most, as a delivery's own is
+MAX_TURN_AHEAD = 60.0  # seconds: an attempt held back comes back within a minute (or a pause's end)
+FIRST_MEAN_SECONDS = 1.0  # an endpoint's mean attempt time before any was measured
+MEAN_WEIGHT = 0.2  # how much each attempt moves the moving average
+
+
+class Signal(StrEnum):
+    """What an attempt's answer says about the endpoint's capacity."""
+
+    SUCCESS = "success"  # a 2xx: the window may grow
+    OVERLOAD = "overload"  # a 429, a 503 or a timeout: it halves
+    NEUTRAL = "neutral"  # anything else: the receiver's own fault, not its capacity
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    id: str
+    endpoint_id: str
+    started_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """An attempt's answer: a lease to go now, or when to come back and why not now."""
+
+    lease: Lease | None
+    retry_in: float = 0.0
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FlowView:
+    """An endpoint's flow as the API shows it."""
+
+    in_flight: int
+    limit: int  # attempts in flight allowed now
+    max_limit: int  # WEBHOOKS_ENDPOINT_CONCURRENCY
+    lowered_by: str | None  # why the limit is below the maximum (the answer that lowered it)
+    lowered_at: datetime | None
+    paused_until: datetime | None  # a Retry-After still in force
+    pause_reason: str | None
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class EndpointFlow:
+    def __init__(self, engine: Engine, *, max_concurrency: int) -> None:
+        self._engine = engine
+        self.max_concurrency = max_concurrency
+        self._dialect: Any = sqlite if engine.dialect.name == "sqlite" else postgresql
+
+    def _limit(self, window: float) -> int:
+        return max(1, min(self.max_concurrency, int(window)))
+
+    def _row(self, conn: Any, endpoint_id: str, tenant: str, now: float) -> Any:
+        """The endpoint's row, made if missing, held until the transaction ends."""
+        conn.execute(
+            self._dialect.insert(EndpointFlowRow)
+            .values(
+                endpoint_id=endpoint_id,
+                tenant=tenant,
+                window=float(self.max_concurrency),
+                lowered_at=0.0,
+                paused_until=0.0,
+                tokens=1.0,
+                tokens_at=now,
+                next_turn_at=0.0,
+                mean_seconds=FIRST_MEAN_SECONDS,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["endpoint_id"])
+        )
+        # The lock that makes counting leases and taking one a single step for every worker.
+        return conn.execute(
+            select(EndpointFlowRow).where(EndpointFlowRow.endpoint_id == endpoint_id).with_for_update()
+        ).one()
+
+    def admit(
+        self,
+        endpoint_id: str,
+        tenant: str,
+        *,
+        rate: float,
+        lease_seconds: float,
+        delivery_id: str = "",
+        honour_pause: bool = True,
+        now: float | None = None,
+    ) -> Admission:
+        """A lease for one attempt of `delivery_id` to go now, or when to come back (`retry_in` seconds)
+        and why. `honour_pause=False`: a person waits for this attempt, which a Retry-After does not hold
+        back; nor is the delivery whose answer asked for it, whose own schedule already waits it out."""
+        now = time.time() if now is None else now
+        with self._engine.begin() as conn:
+            row = self._row(conn, endpoint_id, tenant, now)
+            mine = EndpointLeaseRow.endpoint_id == endpoint_id
+            conn.execute(delete(EndpointLeaseRow).where(mine, EndpointLeaseRow.expires_at < now))
+            in_flight = conn.execute(
+                select(func.count()).select_from(EndpointLeaseRow).where(mine)
+            ).scalar_one()
+            limit = self._limit(row.window)
+            tokens = min(1.0, row.tokens + (now - row.tokens_at) * rate)
+            not_before = now
+            waits_out_pause = honour_pause and row.paused_by != delivery_id
+            if waits_out_pause and row.paused_until > now:
+                reason = (
+                    f"the receiver asked to wait (Retry-After) until {_when(row.paused_until):%H:%M:%S} UTC"
+                )
+                spacing = row.mean_seconds / limit
+                not_before = row.paused_until
+            elif in_flight >= limit:
+                reason = f"the endpoint's limit of {limit} attempts in flight at once"
+                spacing = row.mean_seconds / limit
+            elif tokens < 1.0:
+                reason = f"the endpoint's rate limit ({rate:g}/s)"
+                spacing = 1.0 / rate
+            else:
+                lease = Lease(secrets.token_hex(16), endpoint_id, now)
+                conn.execute(
+                    self._dialect.insert(EndpointLeaseRow).values(
+                        id=lease.id, endpoint_id=endpoint_id, started_at=now, expires_at=now + lease_seconds
+                    )
+                )
+                conn.execute(
+                    update(EndpointFlowRow)
+                    .where(EndpointFlowRow.endpoint_id == endpoint_id)
+                    .values(tokens=tokens - 1.0, tokens_at=now, updated_at=now)
+                )
+                return Admission(lease)
+            if not waits_out_pause:  # not in the queue of those the pause holds: a turn of its own
+                return Admission(None, retry_in=spacing, reason=reason)
+            # Turns run at most a minute ahead (past a pause's end): an estimate made while the endpoint
+            # was slow would otherwise keep its backlog waiting long after it is fast again.
+            turn = max(not_before, min(row.next_turn_at, not_before + MAX_TURN_AHEAD)) + spacing
+            conn.execute(
+                update(EndpointFlowRow)
+                .where(EndpointFlowRow.endpoint_id == endpoint_id)
+                .values(next_turn_at=turn, updated_at=now)
+            )
+        return Admission(None, retry_in=turn - now, reason=reason)
+
+    def release(
+        self,
+        lease: Lease,
+        tenant: str,
+        *,
+        signal: Signal,
+        seconds: float,
+        retry_after: float | None = None,
+        reason: str | None = None,
+        delivery_id: str = "",
+        now: float | None = None,
+    ) -> None:
+        """The attempt is over: its lease freed, and what its answer says applied to the endpoint.
+
+        `seconds`: how long the attempt took. `retry_after`: the pause its 429 or 503 asked for.
+        `reason`: the answer, in words, for the dashboard (`HTTP 503`, `timed out after 15 s`).
+        """
+        now = time.time() if now is None else now
+        with self._engine.begin() as conn:
+            row = self._row(conn, lease.endpoint_id, tenant, now)
+            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.id == lease.id))
+            changes: dict[str, Any] = {
+                "mean_seconds": (1 - MEAN_WEIGHT) * row.mean_seconds + MEAN_WEIGHT * seconds,
+                "updated_at": now,
+            }
+            window = min(float(self.max_concurrency), row.window)
+            if signal is Signal.OVERLOAD and lease.started_at >= row.lowered_at:
+                changes.update(window=max(1.0, window / 2), lowered_at=now, lowered_by=reason)
+            elif signal is Signal.SUCCESS:
+                changes["window"] = min(float(self.max_concurrency), window + 1.0 / window)
+            if retry_after is not None:
+                until = now + min(retry_after, MAX_PAUSE_SECONDS)
+                if until > row.paused_until:
+                    changes.update(paused_until=until, pause_reason=reason, paused_by=delivery_id)
+            elif signal is Signal.SUCCESS and row.paused_until > now:
+                changes.update(paused_until=0.0, pause_reason=None, paused_by=None)  # it takes them again
+            conn.execute(
+                update(EndpointFlowRow)
+                .where(EndpointFlowRow.endpoint_id == lease.endpoint_id)
+                .values(**changes)
+            )
+
+    def read(self, endpoint_ids: list[str], *, now: float | None = None) -> dict[str, FlowView]:
+        """Each endpoint's flow now (an endpoint never sent to has the full limit and nothing in flight)."""
+        now = time.time() if now is None else now
+        with self._engine.connect() as conn:
+            rows = {
+                r.endpoint_id: r
+                for r in conn.execute(
+                    select(EndpointFlowRow).where(EndpointFlowRow.endpoint_id.in_(endpoint_ids))
+                )
+            }
+            counts = dict(
+                conn.execute(
+                    select(EndpointLeaseRow.endpoint_id, func.count())
+                    .where(EndpointLeaseRow.endpoint_id.in_(endpoint_ids), EndpointLeaseRow.expires_at >= now)
+                    .group_by(EndpointLeaseRow.endpoint_id)
+                ).all()
+            )
+        views: dict[str, FlowView] = {}
+        for endpoint_id in endpoint_ids:
+            row = rows.get(endpoint_id)
+            limit = self._limit(row.window) if row is not None else self.max_concurrency
+            lowered = row is not None and limit < self.max_concurrency
+            paused = row is not None and row.paused_until > now
+            views[endpoint_id] = FlowView(
+                in_flight=int(counts.get(endpoint_id, 0)),
+                limit=limit,
+                max_limit=self.max_concurrency,
+                lowered_by=row.lowered_by if row is not None and lowered else None,
+                lowered_at=_when(row.lowered_at) if row is not None and lowered else None,
+                paused_until=_when(row.paused_until) if row is not None and paused else None,
+                pause_reason=row.pause_reason if row is not None and paused else None,
+            )
+        return views
+
+    def forget(self, endpoint_id: str) -> None:
+        """A deleted endpoint's flow and leases."""
+        with self._engine.begin() as conn:
+            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.endpoint_id == endpoint_id))
+            conn.execute(delete(EndpointFlowRow).where(EndpointFlowRow.endpoint_id == endpoint_id))

@@ -1,0 +1,67 @@
+"""Bounds at the API's door: what one credential or tenant may ask for, shared by every API replica.
+
+Each bound is a setting with a default (README, "Fairness and limits"), and a request past it gets a 4xx
+that names the bound and says how to go on:
+
+- events one API key may emit: a token bucket of `WEBHOOKS_EMIT_BURST` events refilled at
+  `WEBHOOKS_EMIT_RATE` a second, kept in the store so that two API processes share it; past it, 429 with
+  `Retry-After`, and every answer carries the IETF httpapi draft's `RateLimit-Policy` and `RateLimit`;
+- test events a tenant may send: `WEBHOOKS_TEST_EVENTS_PER_MINUTE` (429, `Retry-After`);
+- endpoints a tenant may have, recoveries it may have running, deliveries one recovery may make: in
+  service/endpoints.py and service/recoveries.py, with these messages.
+"""
+
+from __future__ import annotations
+
+import math
+
+from core.rate_limits import Quota, TokenBuckets
+from core.settings import Settings
+from core.store import EndpointStore
+from service.boundary import in_store
+from service.errors import QuotaPolicy, RateLimited
+
+
+def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPolicy:
+    return QuotaPolicy(
+        name=name,
+        quota=capacity,
+        window=max(1, math.ceil(capacity / rate)),
+        remaining=quota.remaining,
+        reset=math.ceil(quota.reset),
+    )
+
+
+class DoorLimits:
+    def __init__(self, store: EndpointStore, settings: Settings) -> None:
+        self._buckets = TokenBuckets(store.engine)
+        self._settings = settings
+
+    async def emission(self, credential: str) -> QuotaPolicy:
+        """Count one emission against the credential's bucket; `RateLimited` when it is empty. What is
+        left of it either way, for the answer's `RateLimit` headers."""
+        rate, burst = self._settings.emit_rate, self._settings.emit_burst
+        quota = await in_store(self._buckets.take, f"emit:{credential}", rate=rate, capacity=burst)
+        policy = _policy("emit", quota, capacity=burst, rate=rate)
+        if not quota.allowed:
+            raise RateLimited(
+                f"this API key emitted more than {burst} events at once and {rate:g} a second since "
+                "(WEBHOOKS_EMIT_BURST, WEBHOOKS_EMIT_RATE); nothing was accepted: send it again after "
+                "Retry-After, and pace emissions by the RateLimit header",
+                retry_after=math.ceil(quota.retry_after),
+                quota=policy,
+            )
+        return policy
+
+    async def test_event(self, tenant: str) -> None:
+        """Count one test event of the tenant; `RateLimited` past the per-minute bound."""
+        per_minute = self._settings.test_events_per_minute
+        rate = per_minute / 60
+        quota = await in_store(self._buckets.take, f"test:{tenant}", rate=rate, capacity=per_minute)
+        if not quota.allowed:
+            raise RateLimited(
+                f"{per_minute} test events a minute is the most (WEBHOOKS_TEST_EVENTS_PER_MINUTE); none was "
+                "sent: send it again after Retry-After",
+                retry_after=math.ceil(quota.retry_after),
+                quota=_policy("test-events", quota, capacity=per_minute, rate=rate),
+            )

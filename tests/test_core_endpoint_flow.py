@@ -1,0 +1,125 @@
+"""An endpoint's flow on a real store, at chosen instants: leases, the adaptive window, Retry-After, the
+rate limit and turns (core/endpoint_flow.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.endpoint_flow import MAX_PAUSE_SECONDS, MAX_TURN_AHEAD, EndpointFlow, Lease, Signal
+from core.store import EndpointStore
+
+T0 = 1_800_000_000.0
+LEASE = 30.0
+FAST = 10_000.0  # a rate that holds back nothing a millisecond apart
+
+
+@pytest.fixture
+def flow(store: EndpointStore) -> EndpointFlow:
+    return EndpointFlow(store.engine, max_concurrency=4)
+
+
+def _fill(flow: EndpointFlow, n: int, *, at: float = T0) -> list[Lease]:
+    """`n` attempts to ep_1 admitted a millisecond apart from `at`."""
+    leases = [
+        flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=at + i / 1000).lease for i in range(n)
+    ]
+    assert all(lease is not None for lease in leases)
+    return [lease for lease in leases if lease is not None]
+
+
+def test_at_most_the_limit_in_flight_and_each_refused_attempt_gets_its_own_turn(flow: EndpointFlow) -> None:
+    leases = _fill(flow, 4)
+    first = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 0.01)
+    second = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 0.01)
+    assert first.lease is None and second.lease is None
+    assert first.reason == "the endpoint's limit of 4 attempts in flight at once"
+    # Turns one after another, spaced by the mean attempt time (1 s until measured) over the limit.
+    assert (first.retry_in, second.retry_in) == pytest.approx((0.25, 0.5))
+    assert flow.admit("ep_2", "t", rate=FAST, lease_seconds=LEASE, now=T0).lease is not None  # not another
+    flow.release(leases[0], "t", signal=Signal.SUCCESS, seconds=0.1, now=T0 + 0.1)
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 0.1).lease is not None
+
+
+def test_a_lease_left_by_a_dead_worker_expires(flow: EndpointFlow) -> None:
+    _fill(flow, 4)
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + LEASE - 1).lease is None
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + LEASE + 1).lease is not None
+
+
+def test_overload_halves_the_window_once_per_window_and_successes_raise_it_again(flow: EndpointFlow) -> None:
+    leases = _fill(flow, 4)
+    # Four attempts in flight all see the 503: one decrease, not four.
+    for n, lease in enumerate(leases):
+        flow.release(lease, "t", signal=Signal.OVERLOAD, seconds=1, reason="HTTP 503", now=T0 + 1 + n)
+    view = flow.read(["ep_1"], now=T0 + 5)["ep_1"]
+    assert (view.limit, view.in_flight, view.lowered_by) == (2, 0, "HTTP 503")
+    # An attempt that started after that decrease and still overloads it halves it again.
+    [later] = _fill(flow, 1, at=T0 + 6)
+    flow.release(later, "t", signal=Signal.OVERLOAD, seconds=1, reason="timed out after 15 s", now=T0 + 7)
+    assert flow.read(["ep_1"], now=T0 + 7)["ep_1"].limit == 1
+    assert _fill(flow, 1, at=T0 + 8)
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 8).lease is None
+    # Additive increase: a window's worth of successes adds one, up to the maximum and no further.
+    for n in range(40):
+        [lease] = _fill(flow, 1, at=T0 + LEASE * 2 + n)
+        flow.release(lease, "t", signal=Signal.SUCCESS, seconds=0.1, now=T0 + LEASE * 2 + n)
+    view = flow.read(["ep_1"], now=T0 + LEASE * 3)["ep_1"]
+    assert (view.limit, view.lowered_by) == (4, None)
+
+
+def test_a_retry_after_pauses_every_other_attempt_until_it_ends(flow: EndpointFlow) -> None:
+    [lease] = _fill(flow, 1)
+    flow.release(
+        lease,
+        "t",
+        signal=Signal.OVERLOAD,
+        seconds=0.1,
+        retry_after=30,
+        reason="HTTP 429",
+        delivery_id="d1",
+        now=T0 + 1,
+    )
+    held = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, delivery_id="d2", now=T0 + 10)
+    assert held.lease is None and held.reason is not None and "Retry-After" in held.reason
+    assert held.retry_in > 20  # the pause's end, and a turn after it
+    # Not the delivery that was answered (its schedule waits), nor an attempt someone waits for.
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, delivery_id="d1", now=T0 + 10).lease
+    manual = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, honour_pause=False, now=T0 + 10.5)
+    assert manual.lease is not None
+    assert flow.read(["ep_1"], now=T0 + 10)["ep_1"].pause_reason == "HTTP 429"
+    # A 2xx says the receiver takes deliveries again: the pause ends.
+    flow.release(manual.lease, "t", signal=Signal.SUCCESS, seconds=0.1, now=T0 + 11)
+    assert flow.read(["ep_1"], now=T0 + 11)["ep_1"].paused_until is None
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, delivery_id="d3", now=T0 + 11).lease
+
+
+def test_a_pause_lasts_a_day_at_most(flow: EndpointFlow) -> None:
+    [lease] = _fill(flow, 1)
+    flow.release(
+        lease, "t", signal=Signal.OVERLOAD, seconds=0.1, retry_after=10**9, reason="HTTP 503", now=T0
+    )
+    assert flow.read(["ep_1"], now=T0 + MAX_PAUSE_SECONDS - 1)["ep_1"].paused_until is not None
+    assert flow.read(["ep_1"], now=T0 + MAX_PAUSE_SECONDS + 1)["ep_1"].paused_until is None
+
+
+def test_the_rate_limit_spaces_attempts_and_hands_out_turns_one_apart(flow: EndpointFlow) -> None:
+    assert flow.admit("ep_1", "t", rate=2, lease_seconds=LEASE, now=T0).lease is not None
+    turns = [flow.admit("ep_1", "t", rate=2, lease_seconds=LEASE, now=T0) for _ in range(3)]
+    assert all(t.lease is None and t.reason == "the endpoint's rate limit (2/s)" for t in turns)
+    assert [t.retry_in for t in turns] == pytest.approx([0.5, 1.0, 1.5])
+    assert flow.admit("ep_1", "t", rate=2, lease_seconds=LEASE, now=T0 + 0.5).lease is not None
+
+
+def test_an_endpoint_never_sent_to_reads_as_free(tmp_path: Path, store: EndpointStore) -> None:
+    view = EndpointFlow(store.engine, max_concurrency=8).read(["ep_new"])["ep_new"]
+    assert (view.in_flight, view.limit, view.max_limit, view.paused_until) == (0, 8, 8, None)
+
+
+def test_turns_run_at_most_a_minute_ahead(flow: EndpointFlow) -> None:
+    _fill(flow, 4)
+    # A backlog for a slow endpoint (the mean attempt time, 1 s, over its limit of 4: 0.25 s a turn).
+    turns = [flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 1).retry_in for _ in range(400)]
+    assert turns[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert max(turns) <= MAX_TURN_AHEAD + 0.25

@@ -1,0 +1,200 @@
+"""Fair under load, through the real API, worker and Temporal, to real receivers (core/fairness.py).
+
+One tenant's backlog must not hold back another's deliveries, nor a replay anyone's live ones. Each test
+builds a backlog that takes seconds to drain (a worker with two activity slots, a receiver that takes
+0.1 s), then sends what must not wait for it, and asserts an order of receipt, never milliseconds: the
+other tenant's, or the live, deliveries arrived while most of the backlog was still to come. On a loaded
+machine both slow down together and the order holds; first-in first-out (fairness off) fails it.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from launcher import Stack
+from tests.conftest import STACK_LOG, api_client, create_endpoint, emit, start_stack, wait_for
+from tests.receiver import Answer, Receiver
+
+log = logging.getLogger(__name__)
+BACKLOG = 150
+SLOW = Answer(200, delay=0.2)  # two at a time: 10 a second, the backlog 15 s in all
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Two activity slots, so that a backlog of deliveries forms at once; replays in pages of 50; at most
+    three attempts in flight to one endpoint."""
+    stack = start_stack(
+        tmp_path_factory.mktemp("fairness"),
+        STACK_LOG.resolve(),
+        WEBHOOKS_WORKER_MAX_ACTIVITIES="2",
+        WEBHOOKS_RECOVERY_RATE="1000",
+        WEBHOOKS_ENDPOINT_CONCURRENCY="3",
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextmanager
+def _fresh(stack: Stack, tenant: str) -> Iterator[httpx.Client]:
+    """A client of `tenant`, with no endpoints left by the module's earlier tests."""
+    with api_client(stack, tenant) as client:
+        for endpoint in client.get("/v1/webhooks/endpoints").json()["items"]:
+            client.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+        yield client
+
+
+def _burst(api: httpx.Client, n: int) -> None:
+    """`n` events of the tenant, emitted by eight clients at once, every one accepted."""
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: emit(api, "invoice.created"), range(n)))
+
+
+def _started(api: httpx.Client, endpoint_id: str, n: int) -> None:
+    """Wait until the endpoint's `n` deliveries have started: each has its first attempt queued."""
+
+    def count() -> bool:
+        stats = api.get(f"/v1/webhooks/endpoints/{endpoint_id}/stats", params={"hours": 1}).json()
+        return bool(stats["pending"] + stats["succeeded"] + stats["failed"] >= n)
+
+    wait_for(count, timeout=120, what=f"{n} deliveries started")
+
+
+def _served_before_half_drained(at_send: int, at_served: int, what: str) -> None:
+    """Of the backlog left when the urgent deliveries were sent, less than half had drained by the time
+    they were received (first-in first-out, all of it would have)."""
+    left = BACKLOG - at_send
+    log.info("%s served after %d of the %d left", what, at_served - at_send, left)
+    assert left >= 30, f"the backlog had nearly drained ({left} left) before the test sent anything"
+    assert at_served - at_send < left / 2, f"{what} waited for {at_served - at_send} of the {left} left"
+
+
+def test_another_tenant_is_served_before_one_tenant_s_backlog_drains(stack: Stack) -> None:
+    with _fresh(stack, "tenant_a") as a, _fresh(stack, "tenant_b") as b, Receiver() as receiver:
+        slow = create_endpoint(a, receiver.script("/a", [SLOW]))
+        create_endpoint(b, receiver.script("/b", []))
+        _burst(a, BACKLOG)
+        _started(a, slow["id"], BACKLOG)  # A's whole backlog is queued, ahead of anything B sends
+        at_send = len(receiver.requests("/a"))
+        for _ in range(2):
+            emit(b, "invoice.payment_status_updated")
+        wait_for(lambda: len(receiver.requests("/b")) == 2, timeout=120, what="tenant B's two events")
+        at_served = len(receiver.requests("/a"))
+        wait_for(lambda: len(receiver.requests("/a")) == BACKLOG, timeout=180, what="tenant A's backlog")
+    # B's events went at once, in turn with A's, not after the backlog queued before them.
+    _served_before_half_drained(at_send, at_served, "tenant B")
+
+
+def test_live_events_go_before_a_replay_of_thousands_its_own_tenant_s_included(stack: Stack) -> None:
+    with _fresh(stack, "tenant_a") as a, _fresh(stack, "tenant_b") as b, Receiver() as receiver:
+        since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+        create_endpoint(a, receiver.script("/first", []))
+        _burst(a, BACKLOG)
+        wait_for(lambda: len(receiver.requests("/first")) == BACKLOG, timeout=120, what="the events")
+        # A new endpoint of A's, slow, is sent every one of those events again: a replay.
+        replayed = create_endpoint(a, receiver.script("/replayed", [SLOW]), event_types=["invoice.created"])
+        create_endpoint(a, receiver.script("/live-a", []), event_types=["invoice.payment_status_updated"])
+        create_endpoint(b, receiver.script("/live-b", []))
+        started = a.post(f"/v1/webhooks/endpoints/{replayed['id']}/replay", json={"since": since})
+        assert started.status_code == 202, started.text
+        _started(a, replayed["id"], BACKLOG)  # every replayed delivery made (three pages of 50)
+        at_send = len(receiver.requests("/replayed"))
+        emit(a, "invoice.payment_status_updated")
+        emit(b, "invoice.payment_status_updated")
+        wait_for(
+            lambda: receiver.requests("/live-a") and receiver.requests("/live-b"),
+            timeout=120,
+            what="the live events",
+        )
+        at_served = len(receiver.requests("/replayed"))
+        wait_for(lambda: len(receiver.requests("/replayed")) == BACKLOG, timeout=180, what="the replay")
+    _served_before_half_drained(at_send, at_served, "the live events")
+
+
+@pytest.fixture
+def second_worker(stack: Stack, tmp_path: Path) -> Iterator[Path]:
+    """A second worker beside the stack's, with slots to spare; its log, to see that it made attempts."""
+    log = tmp_path / "worker2.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0", "WEBHOOKS_WORKER_MAX_ACTIVITIES": "20"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield log
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def _attempts_logged(log: Path, endpoint_id: str) -> int:
+    return sum(1 for line in log.read_text().splitlines() if " attempt " in line and endpoint_id in line)
+
+
+def _most_within(times: list[float], span: float) -> int:
+    """The most arrivals in any window shorter than `span` seconds."""
+    times = sorted(times)
+    return max(sum(1 for t in times if start <= t < start + span) for start in times)
+
+
+def test_an_endpoint_s_attempts_in_flight_are_bounded_across_two_workers(
+    stack: Stack, second_worker: Path
+) -> None:
+    """WEBHOOKS_ENDPOINT_CONCURRENCY (3 here) across every worker: with a bound per worker, the stack's
+    worker (2 slots) and the second (20) would have 5 attempts in flight to it."""
+    with _fresh(stack, "tenant_a") as a, Receiver() as receiver:
+        endpoint = create_endpoint(a, receiver.script("/busy", [Answer(200, delay=0.5)]))
+        _burst(a, 30)
+        wait_for(lambda: len(receiver.requests("/busy")) == 30, timeout=120, what="the 30 deliveries")
+        times = [r.at for r in receiver.requests("/busy")]
+    # Each answer takes 0.5 s: a fourth arrival within 0.45 s of three others would be a fourth in flight.
+    assert _most_within(times, 0.45) <= 3, sorted(times)
+    assert _attempts_logged(second_worker, endpoint["id"]) > 0  # both workers made attempts
+
+
+def test_a_retry_after_holds_every_worker_s_attempts_and_overload_lowers_the_limit(
+    stack: Stack, second_worker: Path
+) -> None:
+    with _fresh(stack, "tenant_a") as a, Receiver() as receiver:
+        url = receiver.script(
+            "/throttled", [Answer(429, headers={"Retry-After": "4"}), Answer(200, delay=0.2)]
+        )
+        endpoint = create_endpoint(a, url)
+        emit(a, "invoice.created")
+        # Its answer, 429 with Retry-After: 4, lowers the limit and pauses the endpoint for every worker.
+        view = wait_for(
+            lambda: (
+                (e := a.get(f"/v1/webhooks/endpoints/{endpoint['id']}").json())["flow"]["throttled_until"]
+                and e
+            ),
+            timeout=60,
+            what="the endpoint throttled",
+        )
+        _burst(a, 10)
+        wait_for(lambda: len(receiver.requests("/throttled")) == 12, timeout=120, what="every attempt")
+        requests = receiver.requests("/throttled")
+        after = a.get(f"/v1/webhooks/endpoints/{endpoint['id']}").json()["flow"]
+    flow = view["flow"]
+    assert flow["throttle_reason"] == "HTTP 429" and flow["concurrency_limit"] < flow["max_concurrency"]
+    assert flow["lowered_by"] == "HTTP 429"
+    # Nothing reached the receiver, from either worker, before its Retry-After was over; the delivery it
+    # answered came back then too, by its own schedule.
+    throttled_at = requests[0].at
+    assert all(r.at >= throttled_at + 4 for r in requests[1:]), [r.at - throttled_at for r in requests]
+    # The pause ended with the first 2xx, and eleven of them raised the limit back.
+    assert after["throttled_until"] is None
+    assert after["concurrency_limit"] == after["max_concurrency"] == 3
