@@ -9,8 +9,10 @@ those with backoff, and the attempt, once made, records how many tries failed fi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
-from core.endpoint_flow import EndpointFlow, Lease, Signal
+from core.endpoint_flow import Admission, EndpointFlow, Lease, Signal
 from core.endpoint_headers import masked
 from core.endpoint_health import EndpointHealth, Tell
 from core.logs import FIELDS
@@ -292,15 +294,7 @@ class DeliveryActivities:
         waits_end = time.monotonic() + request.timeout
         held_by: str | None = None
         while True:
-            admission = await self._store_call(
-                self._flow.admit,
-                endpoint.id,
-                endpoint.tenant,
-                rate=rate,
-                lease_seconds=request.timeout + LEASE_GRACE,
-                delivery_id=request.delivery_id,
-                honour_pause=not request.interactive,
-            )
+            admission = await self._admit(request, endpoint, rate)
             if admission.lease is not None:
                 return admission.lease, held_by
             held_by = admission.reason or "the endpoint's limits"
@@ -310,7 +304,9 @@ class DeliveryActivities:
                 or time.monotonic() + admission.retry_in > waits_end
                 or waiting >= self._flow.max_concurrency
             ):
-                raise EndpointThrottled(held_by, admission.retry_in)
+                # Never sooner than a local wait would have been: a turn a moment away is waited for here
+                # by the attempts already waiting, not by Temporal re-dispatching this one at once.
+                raise EndpointThrottled(held_by, max(admission.retry_in, LOCAL_WAIT))
             self._waiting[endpoint.id] = waiting + 1
             try:
                 await asyncio.sleep(admission.retry_in)
@@ -318,6 +314,26 @@ class DeliveryActivities:
                 self._waiting[endpoint.id] -= 1
                 if not self._waiting[endpoint.id]:  # forget idle endpoints: the map stays small
                     del self._waiting[endpoint.id]
+
+    async def _admit(self, request: DeliverRequest, endpoint: Endpoint, rate: float) -> Admission:
+        """One answer of the endpoint's flow. The lease's id is chosen here, so that one made by a store
+        call this attempt gave up waiting for (its thread runs on) is freed rather than left to expire."""
+        lease_id = secrets.token_hex(16)
+        try:
+            return await self._store_call(
+                self._flow.admit,
+                endpoint.id,
+                endpoint.tenant,
+                rate=rate,
+                lease_seconds=request.timeout + LEASE_GRACE,
+                lease_id=lease_id,
+                delivery_id=request.delivery_id,
+                honour_pause=not request.interactive,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._store_call(self._flow.abandon, lease_id)
+            raise
 
     async def _release(
         self, lease: Lease, request: DeliverRequest, endpoint: Endpoint, record: AttemptRecord | None
@@ -329,7 +345,6 @@ class DeliveryActivities:
             await self._store_call(
                 self._flow.release,
                 lease,
-                endpoint.tenant,
                 signal=signal,
                 seconds=record.duration_ms / 1000 if record is not None else 0.0,
                 retry_after=record.retry_after_seconds if record is not None else None,

@@ -182,8 +182,8 @@ class RecoveryActivities:
                 # A delivery runs once: one that exists, open or closed, is the endpoint's already.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=delivery_search_attributes(delivery),
-                # Bulk work, with the tenant's fairness key and weight: this page's own.
-                priority=with_kind(activity.info().priority, WorkKind.BULK),
+                # Bulk work, with the tenant's fairness key and weight: this page's own (the recovery's).
+                priority=with_kind(activity.info().priority, WorkKind.BULK, tenant=request.tenant),
                 rpc_timeout=RPC_TIMEOUT,
             )
         except WorkflowAlreadyStartedError:

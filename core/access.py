@@ -66,7 +66,7 @@ class Principal:
     scopes: frozenset[Scope]
     session_id: str | None = None
     expires_at: datetime | None = None
-    key_hash: str | None = None  # an API key's SHA-256, hex: names the key without holding it
+    key_id: str | None = None  # an API key's name that does not hold it (service/access.py's `key_id`)
 
     @property
     def is_session(self) -> bool:
@@ -78,7 +78,7 @@ class Principal:
         counted per credential): `key:{hash}` or `session:{id}`."""
         if self.session_id is not None:
             return f"session:{self.session_id}"
-        return f"key:{(self.key_hash or '')[:32]}"
+        return f"key:{self.key_id}" if self.key_id else f"tenant:{self.tenant}"
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes

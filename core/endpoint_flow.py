@@ -12,23 +12,29 @@ short transactions:
   worth of successes). Attempts that started before the last decrease do not decrease it again: one
   overload seen by eight attempts in flight halves the window once, not eight times.
 - **Retry-After** on a 429 or 503 pauses the whole endpoint until then (at most a day), for every
-  worker; a 2xx ends the pause. An attempt someone is waiting for (a manual retry of one delivery, a
-  test event) is not held back by it.
+  worker; a 2xx to an attempt made after it ends the pause. An attempt someone is waiting for (a manual
+  retry of one delivery, a test event) is not held back by it, nor is the delivery that was answered
+  (its own schedule waits it out).
 - **The rate limit** (the endpoint's own, else the server's maximum) is a token bucket holding at most
   one token: at most R + 1 deliveries in any one second, paced 1/R apart when busy.
 - **Turns.** An attempt that may not go now is told when to come back: the endpoint's next free turn,
-  handed out one after another, spaced by what the endpoint can take (its mean attempt time over its
-  window, or 1/R). Waiting attempts then come back one at a time instead of all at once, and a backlog
-  for one endpoint costs one or two tries per delivery, not one every few seconds. Turns run at most a
-  minute ahead (after a pause's end): a waiting attempt tries again within a minute, so that one
-  estimated while the endpoint was slow cannot keep it waiting long after it is fast again.
+  handed out one after another, spaced by what the endpoint can take (its mean attempt time, or the age
+  of its oldest attempt in flight if longer, over its window; or 1/R; never under 50 ms). Waiting
+  attempts then come back one at a time instead of all at once, and a backlog for one endpoint costs
+  one or two tries per delivery, not one every few seconds. A turn is an estimate: one further ahead
+  than two minutes (ten, after a pause's end) is replaced by a time drawn from the horizon's second
+  half, so that an estimate made while the endpoint was slow cannot keep its backlog waiting long after
+  it is fast again, and the attempts past the horizon do not come back together.
 
 A lease left by a worker that died expires after `lease_seconds`. Every decision is made in one
-transaction that holds the endpoint's row: on PostgreSQL, a row lock; on SQLite, the write lock.
+transaction that holds the endpoint's row: on PostgreSQL, a row lock; on SQLite, the write lock. Times
+are each process's clock: workers and API hosts must keep theirs synchronized (NTP), as leases expire
+and buckets refill by them.
 """
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 from dataclasses import dataclass
@@ -42,7 +48,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from core.tables import EndpointFlowRow, EndpointLeaseRow
 
 MAX_PAUSE_SECONDS = 86_400.0  # a Retry-After is honoured for a day at most, as a delivery's own is
-MAX_TURN_AHEAD = 60.0  # seconds: an attempt held back comes back within a minute (or a pause's end)
+# How far ahead an attempt held back is told to come back at most: a turn estimated while the endpoint
+# was slow, or a pause a 2xx may end early, is checked again within this.
+MAX_TURN_AHEAD = 120.0
+MAX_PAUSE_WAIT = 600.0
+MIN_SPACING = 0.05  # seconds between turns at least: no endpoint is polled faster for its next one
 FIRST_MEAN_SECONDS = 1.0  # an endpoint's mean attempt time before any was measured
 MEAN_WEIGHT = 0.2  # how much each attempt moves the moving average
 
@@ -94,6 +104,10 @@ class EndpointFlow:
         self.max_concurrency = max_concurrency
         self._dialect: Any = sqlite if engine.dialect.name == "sqlite" else postgresql
 
+    @staticmethod
+    def _mine(endpoint_id: str) -> Any:
+        return EndpointFlowRow.endpoint_id == endpoint_id
+
     def _limit(self, window: float) -> int:
         return max(1, min(self.max_concurrency, int(window)))
 
@@ -107,6 +121,7 @@ class EndpointFlow:
                 window=float(self.max_concurrency),
                 lowered_at=0.0,
                 paused_until=0.0,
+                paused_at=0.0,
                 tokens=1.0,
                 tokens_at=now,
                 next_turn_at=0.0,
@@ -127,66 +142,84 @@ class EndpointFlow:
         *,
         rate: float,
         lease_seconds: float,
+        lease_id: str | None = None,
         delivery_id: str = "",
         honour_pause: bool = True,
         now: float | None = None,
     ) -> Admission:
         """A lease for one attempt of `delivery_id` to go now, or when to come back (`retry_in` seconds)
         and why. `honour_pause=False`: a person waits for this attempt, which a Retry-After does not hold
-        back; nor is the delivery whose answer asked for it, whose own schedule already waits it out."""
+        back; nor is the delivery whose answer asked for it, whose own schedule already waits it out.
+        `lease_id`: the id the lease gets, chosen by a caller that may give up waiting for this answer
+        (and then frees the lease by it, `abandon`)."""
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
             row = self._row(conn, endpoint_id, tenant, now)
             mine = EndpointLeaseRow.endpoint_id == endpoint_id
             conn.execute(delete(EndpointLeaseRow).where(mine, EndpointLeaseRow.expires_at < now))
-            in_flight = conn.execute(
-                select(func.count()).select_from(EndpointLeaseRow).where(mine)
-            ).scalar_one()
+            in_flight, oldest = conn.execute(
+                select(func.count(), func.min(EndpointLeaseRow.started_at)).where(mine)
+            ).one()
             limit = self._limit(row.window)
-            tokens = min(1.0, row.tokens + (now - row.tokens_at) * rate)
+            # A clock behind the one that wrote the bucket must not take tokens away.
+            tokens = min(1.0, row.tokens + max(0.0, now - row.tokens_at) * rate)
+            # What a turn is worth: an attempt's mean time, or longer while the oldest one in flight has
+            # taken longer (an endpoint that has started to hang shows it before any attempt ends).
+            mean = max(row.mean_seconds, now - oldest if oldest is not None else 0.0)
+            spacing = max(MIN_SPACING, mean / limit)
             not_before = now
             waits_out_pause = honour_pause and row.paused_by != delivery_id
             if waits_out_pause and row.paused_until > now:
                 reason = (
                     f"the receiver asked to wait (Retry-After) until {_when(row.paused_until):%H:%M:%S} UTC"
                 )
-                spacing = row.mean_seconds / limit
                 not_before = row.paused_until
             elif in_flight >= limit:
                 reason = f"the endpoint's limit of {limit} attempts in flight at once"
-                spacing = row.mean_seconds / limit
             elif tokens < 1.0:
                 reason = f"the endpoint's rate limit ({rate:g}/s)"
-                spacing = 1.0 / rate
+                spacing = max(MIN_SPACING, 1.0 / rate)
             else:
-                lease = Lease(secrets.token_hex(16), endpoint_id, now)
+                lease = Lease(lease_id or secrets.token_hex(16), endpoint_id, now)
                 conn.execute(
                     self._dialect.insert(EndpointLeaseRow).values(
                         id=lease.id, endpoint_id=endpoint_id, started_at=now, expires_at=now + lease_seconds
                     )
                 )
+                changes: dict[str, Any] = {"tokens": tokens - 1.0, "tokens_at": now, "updated_at": now}
+                if in_flight + 1 < limit and row.next_turn_at > now:  # room to spare: nobody is queued
+                    changes["next_turn_at"] = now
                 conn.execute(
                     update(EndpointFlowRow)
                     .where(EndpointFlowRow.endpoint_id == endpoint_id)
-                    .values(tokens=tokens - 1.0, tokens_at=now, updated_at=now)
+                    .values(**changes)
                 )
                 return Admission(lease)
             if not waits_out_pause:  # not in the queue of those the pause holds: a turn of its own
                 return Admission(None, retry_in=spacing, reason=reason)
-            # Turns run at most a minute ahead (past a pause's end): an estimate made while the endpoint
-            # was slow would otherwise keep its backlog waiting long after it is fast again.
-            turn = max(not_before, min(row.next_turn_at, not_before + MAX_TURN_AHEAD)) + spacing
+            turn = max(not_before, row.next_turn_at) + spacing
             conn.execute(
                 update(EndpointFlowRow)
                 .where(EndpointFlowRow.endpoint_id == endpoint_id)
                 .values(next_turn_at=turn, updated_at=now)
             )
-        return Admission(None, retry_in=turn - now, reason=reason)
+        # A turn far ahead is an estimate, which the endpoint recovering would make stale: come back
+        # within the horizon instead, at a time drawn from its second half, so that the attempts past it
+        # do not all come back at once (a pause is not an estimate: its end is kept, to a longer bound).
+        horizon = MAX_PAUSE_WAIT if not_before > now else MAX_TURN_AHEAD
+        retry_in = turn - now
+        if retry_in > horizon:
+            retry_in = random.uniform(horizon / 2, horizon)
+        return Admission(None, retry_in=retry_in, reason=reason)
+
+    def abandon(self, lease_id: str) -> None:
+        """Free a lease its caller gave up waiting for (`admit` may have made it after all)."""
+        with self._engine.begin() as conn:
+            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.id == lease_id))
 
     def release(
         self,
         lease: Lease,
-        tenant: str,
         *,
         signal: Signal,
         seconds: float,
@@ -198,12 +231,19 @@ class EndpointFlow:
         """The attempt is over: its lease freed, and what its answer says applied to the endpoint.
 
         `seconds`: how long the attempt took. `retry_after`: the pause its 429 or 503 asked for.
-        `reason`: the answer, in words, for the dashboard (`HTTP 503`, `timed out after 15 s`).
+        `reason`: the answer, in words, for the dashboard (`HTTP 503`, `timed out after 15 s`). An
+        endpoint deleted meanwhile (its row gone) keeps nothing.
         """
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
-            row = self._row(conn, lease.endpoint_id, tenant, now)
+            row = conn.execute(
+                select(EndpointFlowRow)
+                .where(EndpointFlowRow.endpoint_id == lease.endpoint_id)
+                .with_for_update()
+            ).one_or_none()
             conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.id == lease.id))
+            if row is None:
+                return
             changes: dict[str, Any] = {
                 "mean_seconds": (1 - MEAN_WEIGHT) * row.mean_seconds + MEAN_WEIGHT * seconds,
                 "updated_at": now,
@@ -216,9 +256,18 @@ class EndpointFlow:
             if retry_after is not None:
                 until = now + min(retry_after, MAX_PAUSE_SECONDS)
                 if until > row.paused_until:
-                    changes.update(paused_until=until, pause_reason=reason, paused_by=delivery_id)
-            elif signal is Signal.SUCCESS and row.paused_until > now:
-                changes.update(paused_until=0.0, pause_reason=None, paused_by=None)  # it takes them again
+                    changes.update(
+                        paused_until=until, paused_at=now, pause_reason=reason, paused_by=delivery_id
+                    )
+            elif signal is Signal.SUCCESS and row.paused_until > now and lease.started_at >= row.paused_at:
+                # A 2xx to an attempt made after the receiver asked for the pause: it takes deliveries
+                # again. (One made before says nothing: it was in flight when it asked.)
+                changes.update(
+                    paused_until=0.0,
+                    pause_reason=None,
+                    paused_by=None,
+                    next_turn_at=min(row.next_turn_at, now),
+                )
             conn.execute(
                 update(EndpointFlowRow)
                 .where(EndpointFlowRow.endpoint_id == lease.endpoint_id)
@@ -260,7 +309,8 @@ class EndpointFlow:
         return views
 
     def forget(self, endpoint_id: str) -> None:
-        """A deleted endpoint's flow and leases."""
+        """A deleted endpoint's flow and leases (its row first, in the order `admit` and `release` take
+        them: on PostgreSQL, the other order could deadlock with them)."""
         with self._engine.begin() as conn:
-            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.endpoint_id == endpoint_id))
             conn.execute(delete(EndpointFlowRow).where(EndpointFlowRow.endpoint_id == endpoint_id))
+            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.endpoint_id == endpoint_id))

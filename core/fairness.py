@@ -78,6 +78,7 @@ class TenantWeights:
     def parse(cls, value: str) -> TenantWeights:
         weights: dict[str, float] = {}
         default = 1.0
+        seen: set[str] = set()
         for entry in filter(None, (e.strip() for e in value.split(","))):
             tenant, sep, number = (part.strip() for part in entry.rpartition(":"))
             try:
@@ -90,6 +91,9 @@ class TenantWeights:
                     f"(a tenant id or * for every other tenant, and a weight from {MIN_WEIGHT} to "
                     f"{MAX_WEIGHT:g})"
                 )
+            if tenant in weights or (tenant == "*" and "*" in seen):
+                raise ValueError(f"WEBHOOKS_TENANT_WEIGHTS names {tenant} twice; give each tenant one weight")
+            seen.add(tenant)
             if tenant == "*":
                 default = weight
             else:
@@ -104,11 +108,12 @@ def for_tenant(tenant: str, kind: WorkKind, weights: TenantWeights, *, fair: boo
     return Priority(priority_key=PRIORITY_KEYS[kind], fairness_key=tenant, fairness_weight=weights.of(tenant))
 
 
-def with_kind(inherited: Priority, kind: WorkKind) -> Priority:
+def with_kind(inherited: Priority, kind: WorkKind, *, tenant: str) -> Priority:
     """`inherited`'s tenant and weight at another priority: for a workflow an activity starts (a replay's
-    deliveries), which would otherwise start with none."""
+    deliveries), which would otherwise start with none. Without a fairness key inherited (a recovery
+    started before fairness was, or with it off), none is given either: the recovery's own choice."""
+    if inherited.fairness_key is None:
+        return of_kind(kind)
     return Priority(
-        priority_key=PRIORITY_KEYS[kind],
-        fairness_key=inherited.fairness_key,
-        fairness_weight=inherited.fairness_weight,
+        priority_key=PRIORITY_KEYS[kind], fairness_key=tenant, fairness_weight=inherited.fairness_weight
     )

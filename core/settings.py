@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     )
     endpoint_max_rate: float = Field(
         default=100.0,
-        gt=0,
+        ge=0.1,  # the least an endpoint may set
         le=10_000,
         description="the most deliveries a second to one endpoint: what an endpoint without a rate limit of "
         "its own gets, and the most it may set",
@@ -325,6 +325,12 @@ class Settings(BaseSettings):
         """Signs the API's list cursors: derived from the encryption key, which every replica shares and
         no tenant knows. A new key ends the cursors in flight (a 422 that says to list again)."""
         return self.keyring.derive("flexprice-webhooks list cursor")
+
+    @cached_property
+    def credential_key(self) -> bytes:
+        """Names API keys in the store (the door's buckets) without holding them: derived as
+        `cursor_key` is, so every replica names a key alike."""
+        return self.keyring.derive("flexprice-webhooks credential id")
 
     @cached_property
     def portal_session_key(self) -> bytes:

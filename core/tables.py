@@ -113,6 +113,7 @@ class EndpointFlowRow(Base):
     lowered_at: Mapped[float] = mapped_column(Float, default=0.0)  # the window's last decrease
     lowered_by: Mapped[str | None] = mapped_column(Text, nullable=True)  # what the receiver did then
     paused_until: Mapped[float] = mapped_column(Float, default=0.0)  # Retry-After, for every worker
+    paused_at: Mapped[float] = mapped_column(Float, default=0.0)  # when it was asked for
     pause_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The delivery whose answer asked for the pause: it waits on its own schedule, which honours it too.
     paused_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -60,8 +60,8 @@ class DoorLimits:
         quota = await in_store(self._buckets.take, f"test:{tenant}", rate=rate, capacity=per_minute)
         if not quota.allowed:
             raise RateLimited(
-                f"{per_minute} test events a minute is the most (WEBHOOKS_TEST_EVENTS_PER_MINUTE); none was "
-                "sent: send it again after Retry-After",
+                f"{per_minute} test events at once, then {per_minute} a minute, is the most a tenant may "
+                "send (WEBHOOKS_TEST_EVENTS_PER_MINUTE); none was sent: send it again after Retry-After",
                 retry_after=math.ceil(quota.retry_after),
                 quota=_policy("test-events", quota, capacity=per_minute, rate=rate),
             )

@@ -51,11 +51,17 @@ def test_a_weight_that_means_nothing_is_refused_with_the_form_to_use(value: str)
         TenantWeights.parse(value)
 
 
+def test_a_tenant_named_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="names acme twice"):
+        TenantWeights.parse("acme:5,acme:1")
+
+
 def test_a_tenant_starts_with_its_key_and_weight_and_activities_keep_them() -> None:
     weights = TenantWeights.parse("acme:5")
     started = for_tenant("acme", WorkKind.LIVE, weights)
     assert started == Priority(priority_key=1, fairness_key="acme", fairness_weight=5)
     assert for_tenant("acme", WorkKind.BULK, weights, fair=False) == Priority(priority_key=5)
-    assert with_kind(started, WorkKind.BULK) == Priority(
+    assert with_kind(Priority(priority_key=5), WorkKind.BULK, tenant="acme") == Priority(priority_key=5)
+    assert with_kind(started, WorkKind.BULK, tenant="acme") == Priority(
         priority_key=5, fairness_key="acme", fairness_weight=5
     )

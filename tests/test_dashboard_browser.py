@@ -928,7 +928,7 @@ def test_an_endpoint_throttled_by_its_receiver_says_so_and_until_when(
     throttle = page.locator("#throttle-detail")
     expect(throttle).to_contain_text("Its receiver asked us to wait (HTTP 429 with Retry-After)")
     expect(throttle).to_contain_text(re.compile(r"wait until .+ \(in \d+ minutes\)"))
-    expect(throttle).to_contain_text("A manual retry or a test event goes now")
+    expect(throttle).to_contain_text("A test event, or a manual retry of a delivery not already waiting")
     tab.check_view()
     tab.shot("endpoint-throttled")
     # The delivery it answered waits for it too, on its own schedule.

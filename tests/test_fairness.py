@@ -92,7 +92,7 @@ def test_another_tenant_is_served_before_one_tenant_s_backlog_drains(stack: Stac
             emit(b, "invoice.payment_status_updated")
         wait_for(lambda: len(receiver.requests("/b")) == 2, timeout=120, what="tenant B's two events")
         at_served = len(receiver.requests("/a"))
-        wait_for(lambda: len(receiver.requests("/a")) == BACKLOG, timeout=180, what="tenant A's backlog")
+        a.delete(f"/v1/webhooks/endpoints/{slow['id']}")  # the rest of the backlog ends at its next attempt
     # B's events went at once, in turn with A's, not after the backlog queued before them.
     _served_before_half_drained(at_send, at_served, "tenant B")
 
@@ -119,7 +119,7 @@ def test_live_events_go_before_a_replay_of_thousands_its_own_tenant_s_included(s
             what="the live events",
         )
         at_served = len(receiver.requests("/replayed"))
-        wait_for(lambda: len(receiver.requests("/replayed")) == BACKLOG, timeout=180, what="the replay")
+        a.delete(f"/v1/webhooks/endpoints/{replayed['id']}")
     _served_before_half_drained(at_send, at_served, "the live events")
 
 

@@ -51,9 +51,10 @@ MAX_ATTEMPTS = 100
 JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # Temporal's slack on top of the two attempt timeouts `deliver_once` may use (waiting for the endpoint's
-# rate limit and a free connection, then the POST): the store's read and signing (5 s each at most) and
-# the health that follows (10 s), with room to spare, so that only a lost worker ever reaches it.
-ACTIVITY_GRACE = timedelta(seconds=25)
+# turn, then the POST): the store's calls (5 s each at most: the endpoint's read, the last admission,
+# signing, the lease's release) and the health that follows (10 s), with room to spare, so that only a
+# lost worker ever reaches it. A timeout only: changing it changes no running workflow's history.
+ACTIVITY_GRACE = timedelta(seconds=40)
 # Our own faults: retried by Temporal until they clear, never by the receiver's schedule.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),

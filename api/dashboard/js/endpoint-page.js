@@ -200,7 +200,8 @@ function flowWords(flow) {
 function throttleWords(flow) {
   return ["Its receiver asked us to wait (", h("code", {}, flow.throttle_reason ?? "Retry-After"),
     " with Retry-After): its deliveries wait until ", time(flow.throttled_until), " (",
-    liveRelative(flow.throttled_until), "). A manual retry or a test event goes now."];
+    liveRelative(flow.throttled_until), "). A test event, or a manual retry of a delivery not already " +
+    "waiting for it, goes now."];
 }
 
 /** What a new endpoint's receiver needs, shown once on its page (a reload does not show the secret). */
