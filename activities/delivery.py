@@ -100,10 +100,11 @@ class EndpointThrottled(InfraFault):
     its receiver asked for. Not a fault: the try ends, freeing the worker's slot, and Temporal makes the
     next one when the endpoint's turn for it comes (`retry_in` seconds)."""
 
-    def __init__(self, reason: str, retry_in: float) -> None:
+    def __init__(self, reason: str, retry_in: float, turn: float | None = None) -> None:
         super().__init__(f"held back by {reason}")
         self.reason = reason
         self.retry_in = retry_in
+        self.turn = turn  # its place in the endpoint's queue, kept for the next try
 
 
 _LOST_TRY = "an earlier try did not finish (its worker stopped or lost touch with Temporal)"
@@ -117,7 +118,8 @@ class EarlierTries:
     the two the last try was.
 
     Each try that ends without a record leaves notes as heartbeat details, which Temporal hands to the
-    next try: `[fault reason or "", {"tries": n, "throttled": m, "throttled_by": ..., "held": bool}]`.
+    next try: `[fault reason or "", {"tries": n, "throttled": m, "throttled_by": ..., "held": bool,
+    "turn": unix seconds or null}]`.
     A try whose worker died left none; a worker of the version before left the reason alone.
     """
 
@@ -126,6 +128,7 @@ class EarlierTries:
     throttled: int = 0
     throttled_by: str | None = None
     last_held: bool = False  # the last try was held back by the endpoint's limits, not a fault
+    turn: float | None = None  # the place in the endpoint's queue the last held try was given
 
     @classmethod
     def of(cls, info: activity.Info) -> EarlierTries:
@@ -148,9 +151,24 @@ class EarlierTries:
         if int(notes.get("tries", tries)) < tries:  # tries since the notes: their worker died
             fault, held = _LOST_TRY, False
         throttled_by = notes.get("throttled_by")
-        return cls(tries - throttled, fault, throttled, str(throttled_by) if throttled_by else None, held)
+        turn = notes.get("turn") if held else None
+        return cls(
+            tries - throttled,
+            fault,
+            throttled,
+            str(throttled_by) if throttled_by else None,
+            held,
+            float(turn) if isinstance(turn, int | float) else None,
+        )
 
-    def notes(self, attempt: int, *, fault: str | None = None, throttled_by: str | None = None) -> list[Any]:
+    def notes(
+        self,
+        attempt: int,
+        *,
+        fault: str | None = None,
+        throttled_by: str | None = None,
+        turn: float | None = None,
+    ) -> list[Any]:
         """The heartbeat details try number `attempt` leaves as it ends: faulted, or held back."""
         held = throttled_by is not None
         return [
@@ -160,6 +178,7 @@ class EarlierTries:
                 "throttled": self.throttled + (1 if held else 0),
                 "throttled_by": throttled_by or self.throttled_by,
                 "held": held,
+                "turn": turn if held else None,
             },
         ]
 
@@ -246,7 +265,7 @@ class DeliveryActivities:
         except EndpointThrottled as held:
             report_throttled(request, held)
             # The next try reads it: the log says what held the attempt back.
-            activity.heartbeat(*earlier.notes(info.attempt, throttled_by=held.reason))
+            activity.heartbeat(*earlier.notes(info.attempt, throttled_by=held.reason, turn=held.turn))
             raise ApplicationError(
                 str(held),
                 type=type(held).__name__,
@@ -270,7 +289,7 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        lease, held_by = await self._admitted(request, endpoint)
+        lease, held_by = await self._admitted(request, endpoint, earlier)
         clock = _Clock(request, earlier, throttled_by=held_by)
         try:
             record = await self._post(request, endpoint, clock)
@@ -281,23 +300,28 @@ class DeliveryActivities:
         await self._keep_health(endpoint, record)
         return record
 
-    async def _admitted(self, request: DeliverRequest, endpoint: Endpoint) -> tuple[Lease, str | None]:
+    async def _admitted(
+        self, request: DeliverRequest, endpoint: Endpoint, earlier: EarlierTries
+    ) -> tuple[Lease, str | None]:
         """A lease of the endpoint's flow for this attempt, and what held it back on the way, if anything.
 
         Waiting for one is not an attempt. A turn that comes within `LOCAL_WAIT` seconds is waited for
         here; a later one ends the try (`EndpointThrottled`), so that the worker's slot is not held, and
-        Temporal makes the next try when the turn comes. All waits here fit in the attempt's timeout, so
-        that waiting, the POST (with its whole timeout) and the store's calls fit in the activity's
-        start-to-close timeout (workflows/delivery.py).
+        Temporal makes the next try when the turn comes, or sooner: after 1 s, then 2, 4, … as the tries
+        held back add up, so that an endpoint that recovers before the turns it handed out is found
+        again within about as long as its attempts have waited. Coming back early keeps the turn. All
+        waits here fit in the attempt's timeout, so that waiting, the POST (with its whole timeout) and
+        the store's calls fit in the activity's start-to-close timeout (workflows/delivery.py).
         """
         rate = min(endpoint.rate_limit_per_second or self._max_rate, self._max_rate)
         waits_end = time.monotonic() + request.timeout
         held_by: str | None = None
+        turn = earlier.turn
         while True:
-            admission = await self._admit(request, endpoint, rate)
+            admission = await self._admit(request, endpoint, rate, turn)
             if admission.lease is not None:
                 return admission.lease, held_by
-            held_by = admission.reason or "the endpoint's limits"
+            held_by, turn = admission.reason or "the endpoint's limits", admission.turn
             waiting = self._waiting.get(endpoint.id, 0)
             if (
                 admission.retry_in > LOCAL_WAIT
@@ -306,7 +330,8 @@ class DeliveryActivities:
             ):
                 # Never sooner than a local wait would have been: a turn a moment away is waited for here
                 # by the attempts already waiting, not by Temporal re-dispatching this one at once.
-                raise EndpointThrottled(held_by, max(admission.retry_in, LOCAL_WAIT))
+                sooner = LOCAL_WAIT * 2.0 ** min(earlier.throttled, 10)
+                raise EndpointThrottled(held_by, max(LOCAL_WAIT, min(admission.retry_in, sooner)), turn)
             self._waiting[endpoint.id] = waiting + 1
             try:
                 await asyncio.sleep(admission.retry_in)
@@ -315,7 +340,9 @@ class DeliveryActivities:
                 if not self._waiting[endpoint.id]:  # forget idle endpoints: the map stays small
                     del self._waiting[endpoint.id]
 
-    async def _admit(self, request: DeliverRequest, endpoint: Endpoint, rate: float) -> Admission:
+    async def _admit(
+        self, request: DeliverRequest, endpoint: Endpoint, rate: float, turn: float | None
+    ) -> Admission:
         """One answer of the endpoint's flow. The lease's id is chosen here, so that one made by a store
         call this attempt gave up waiting for (its thread runs on) is freed rather than left to expire."""
         lease_id = secrets.token_hex(16)
@@ -329,6 +356,7 @@ class DeliveryActivities:
                 lease_id=lease_id,
                 delivery_id=request.delivery_id,
                 honour_pause=not request.interactive,
+                turn=turn,
             )
         except BaseException:
             with contextlib.suppress(Exception):

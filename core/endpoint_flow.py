@@ -21,7 +21,9 @@ short transactions:
   handed out one after another, spaced by what the endpoint can take (its mean attempt time, or the age
   of its oldest attempt in flight if longer, over its window; or 1/R; never under 50 ms). Waiting
   attempts then come back one at a time instead of all at once, and a backlog for one endpoint costs
-  one or two tries per delivery, not one every few seconds. A turn is an estimate: one further ahead
+  one or two tries per delivery, not one every few seconds. An attempt may come back before its turn
+  (to find room left by an endpoint that has recovered): it keeps its place. A turn is an estimate: one
+  further ahead
   than two minutes (ten, after a pause's end) is replaced by a time drawn from the horizon's second
   half, so that an estimate made while the endpoint was slow cannot keep its backlog waiting long after
   it is fast again, and the attempts past the horizon do not come back together.
@@ -79,6 +81,7 @@ class Admission:
     lease: Lease | None
     retry_in: float = 0.0
     reason: str | None = None
+    turn: float | None = None  # the attempt's place in the endpoint's queue, to keep when it comes back
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +148,16 @@ class EndpointFlow:
         lease_id: str | None = None,
         delivery_id: str = "",
         honour_pause: bool = True,
+        turn: float | None = None,
         now: float | None = None,
     ) -> Admission:
         """A lease for one attempt of `delivery_id` to go now, or when to come back (`retry_in` seconds)
         and why. `honour_pause=False`: a person waits for this attempt, which a Retry-After does not hold
         back; nor is the delivery whose answer asked for it, whose own schedule already waits it out.
         `lease_id`: the id the lease gets, chosen by a caller that may give up waiting for this answer
-        (and then frees the lease by it, `abandon`)."""
+        (and then frees the lease by it, `abandon`). `turn`: the place in the queue this attempt was
+        given when last held back: coming back before it (to see whether the endpoint has room after
+        all), it keeps it rather than join the queue again."""
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
             row = self._row(conn, endpoint_id, tenant, now)
@@ -197,6 +203,8 @@ class EndpointFlow:
                 return Admission(lease)
             if not waits_out_pause:  # not in the queue of those the pause holds: a turn of its own
                 return Admission(None, retry_in=spacing, reason=reason)
+            if turn is not None and turn > now:  # back before its turn, which it keeps
+                return Admission(None, retry_in=turn - now, reason=reason, turn=turn)
             turn = max(not_before, row.next_turn_at) + spacing
             conn.execute(
                 update(EndpointFlowRow)
@@ -210,7 +218,7 @@ class EndpointFlow:
         retry_in = turn - now
         if retry_in > horizon:
             retry_in = random.uniform(horizon / 2, horizon)
-        return Admission(None, retry_in=retry_in, reason=reason)
+        return Admission(None, retry_in=retry_in, reason=reason, turn=turn)
 
     def abandon(self, lease_id: str) -> None:
         """Free a lease its caller gave up waiting for (`admit` may have made it after all)."""

@@ -162,3 +162,18 @@ def test_a_lease_given_up_on_is_freed_and_a_deleted_endpoint_keeps_nothing(flow:
     flow.forget("ep_1")
     flow.release(lease, signal=Signal.OVERLOAD, seconds=1, reason="HTTP 503", now=T0 + 2)
     assert flow.read(["ep_1"], now=T0 + 2)["ep_1"] == flow.read(["ep_never"], now=T0 + 2)["ep_never"]
+
+
+def test_an_attempt_back_before_its_turn_keeps_it(flow: EndpointFlow) -> None:
+    _fill(flow, 4)
+    first = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 1)
+    second = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 1)
+    assert first.turn is not None and second.turn is not None and first.turn < second.turn
+    # Back early, still no room: the same turn, and the queue has not grown behind it.
+    again = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, turn=first.turn, now=T0 + 1.1)
+    assert (again.lease, again.turn) == (None, first.turn)
+    assert again.retry_in == pytest.approx(first.turn - (T0 + 1.1))
+    third = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 1.1)
+    assert third.turn is not None
+    # Right behind the second: a turn's worth (the oldest attempt in flight, 1.1 s, over 4) later.
+    assert third.turn - second.turn == pytest.approx(1.1 / 4)
