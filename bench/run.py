@@ -79,7 +79,7 @@ class Config:
     slots_receiver_ms: int
     delivery_timeout: float
     noisy: NoisyConfig = noisy_.FULL
-    noisy_runs: int = 1
+    noisy_runs: int = 2  # each run is both modes on stacks of their own: about 9 minutes
     actions_lanes: tuple[str, ...] = ACTIONS_LANES
     actions_fans: tuple[int, ...] = (1, 5)
     actions_cases: tuple[str, ...] = tuple(ACTIONS_CASES)
@@ -954,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
             runs=args.runs,
             backlog_runs=min(config.backlog_runs, args.runs),
             isolation_runs=min(config.isolation_runs, args.runs),
+            noisy_runs=args.runs,
         )
     if args.sustained_seconds is not None:
         config = replace(config, sustained_seconds=args.sustained_seconds)

@@ -20,6 +20,7 @@ IN_README = (
     "add-webhook",
     "endpoint-history",
     "endpoint-failing",
+    "endpoint-throttled",
     "delivery-retried",
     "event",
     "failed-deliveries",

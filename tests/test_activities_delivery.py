@@ -18,6 +18,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import (
     DeliveryActivities,
+    EarlierTries,
     StoreUnavailable,
     classify,
     parse_retry_after,
@@ -292,3 +293,26 @@ async def test_a_header_httpx_cannot_send_fails_the_attempt_and_sends_nothing(
         assert receiver.requests("/never") == []
     assert record.outcome is AttemptOutcome.RETRYABLE
     assert record.error == "a custom header's value is not ASCII; change the endpoint's headers"
+
+
+def test_what_earlier_tries_left_is_read_whatever_worker_left_it() -> None:
+    # A worker of the version before left the reason alone.
+    assert EarlierTries.from_details(3, ["the endpoint store could not be read"]) == EarlierTries(
+        2, "the endpoint store could not be read"
+    )
+    # Two tries held back by the endpoint's limits, the last with its turn: no fault of ours.
+    held = EarlierTries(throttled=1, throttled_by="its rate limit").notes(
+        2, throttled_by="its limit", turn=5.0
+    )
+    earlier = EarlierTries.from_details(3, held)
+    assert (earlier.faults, earlier.throttled, earlier.throttled_by, earlier.last_held, earlier.turn) == (
+        0,
+        2,
+        "its limit",
+        True,
+        5.0,
+    )
+    # The try after those notes died with its worker: a fault, and the turn is not the next try's.
+    lost = EarlierTries.from_details(4, held)
+    assert (lost.faults, lost.fault, lost.last_held, lost.turn) == (1, lost.fault, False, None)
+    assert lost.fault is not None and "did not finish" in lost.fault

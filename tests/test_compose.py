@@ -231,6 +231,8 @@ def test_temporal_services_agree(services: dict[str, dict[str, Any]]) -> None:
     assert server["NUM_HISTORY_SHARDS"] == "4"  # the image's default, made visible (and settable)
     dynamic = yaml.safe_load((ROOT / "deploy" / "temporal" / "dynamicconfig.yaml").read_text())
     assert dynamic["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
+    # Each tenant its share of dispatch (core/fairness.py), as make run's dev server has it.
+    assert dynamic["matching.enableFairness"] == [{"value": True}]
 
 
 def test_dockerfile() -> None:
