@@ -318,19 +318,32 @@ class Stack:
                 raise RuntimeError(f"{name} exited with code {proc.returncode}")
 
     def wait_healthy(self, timeout: float = 60) -> None:
+        """Until the API says healthy and, when it serves metrics, our own worker answers on its port.
+
+        `/healthz` counts any worker Temporal saw poll lately, one stopped a moment ago included; the
+        metrics port tells that the worker this stack started is the one up (and holds the port).
+        """
         deadline = time.monotonic() + timeout
         while True:
             if self._stop_requested:
                 raise StopRequested
             self._check_alive()
             try:
-                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200 and (
+                    self._worker_answers()
+                ):
                     return
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the API at {self.api_url} did not become healthy in {timeout:g} s")
             time.sleep(0.2)
+
+    def _worker_answers(self) -> bool:
+        url = self.worker_metrics_url
+        if self.worker is None or url is None:
+            return True
+        return httpx.get(url, timeout=2).status_code == 200
 
     def watch(self) -> int | None:
         """Block until a process exits on its own (its exit code) or a stop is requested (None)."""

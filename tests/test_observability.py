@@ -276,7 +276,8 @@ def test_redirect_location_is_not_logged(caplog: pytest.LogCaptureFixture) -> No
 
 
 def test_worker_says_which_setting_to_change_when_its_metrics_port_is_taken(stack: Stack) -> None:
-    assert stack.settings.worker_metrics_port  # the stack's worker holds it
+    assert stack.worker_metrics_url
+    assert httpx.get(stack.worker_metrics_url).status_code == 200  # the stack's worker holds the port
     env = {**stack.env}
     result = subprocess.run(
         [sys.executable, "-m", "worker"], env=env, capture_output=True, text=True, timeout=60
