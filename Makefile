@@ -25,7 +25,7 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
 	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} --dist loadfile
 
-bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 35 minutes; results in bench-results/)
+bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 55 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run
 
 chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 5 minutes; RELIABILITY.md, results in chaos-results/)

@@ -122,6 +122,13 @@ LANES = {
             what="the product without counting each attempt in its endpoint's health",
         ),
         Lane(
+            "no_flow",
+            "bench-no-flow",
+            "noflow",
+            ("bench.workers", "no-flow"),
+            what="the product without its endpoints' shared limits (no admission or release per attempt)",
+        ),
+        Lane(
             "quiet_close",
             "bench-quiet",
             "quiet",

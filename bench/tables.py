@@ -158,7 +158,7 @@ def others(result: dict[str, Any]) -> list[str]:
             continue
         rows.append(f"| {name} | {_spread(figure, 2)} | {figure['unit']} |")
     for key, values in result["latency"].items():
-        if key.startswith("isolation_"):
+        if key.startswith(("isolation_", "noisy_")):
             rows.append(
                 f"| {key} p50 / p95 / p99 | {values['p50']:.0f} / {values['p95']:.0f} / "
                 f"{values['p99']:.0f} | ms |"

@@ -8,6 +8,8 @@ Each change is made here, in the bench's own process, never through a product se
 - `python -m bench.workers plaintext`: the product worker without the payload codec;
 - `python -m bench.workers no-health`: the product worker without counting each attempt in its
   endpoint's health (the store write behind auto-disable and operational webhooks);
+- `python -m bench.workers no-flow`: the product worker without its endpoints' shared limits (the
+  admission and release of each attempt, core/endpoint_flow.py);
 - `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
   or `BareStartEventWorkflow` (bench/variants.py);
 - `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 from unittest import mock
 
@@ -34,6 +36,7 @@ import api.main
 import worker
 from activities.delivery import DeliveryActivities
 from bench.variants import BareStartEventWorkflow, LocalFirstDeliveryWorkflow, QuietCloseDeliveryWorkflow
+from core.endpoint_flow import Lease
 from core.models import AttemptRecord
 from core.settings import Settings
 from core.store import Endpoint
@@ -52,6 +55,15 @@ async def _no_health(self: DeliveryActivities, endpoint: Endpoint, record: Attem
     """What `_keep_health` costs, measured by not doing it."""
 
 
+async def _no_admission(self: DeliveryActivities, request: Any, endpoint: Endpoint, earlier: Any) -> Any:
+    """What an attempt's admission costs, measured by not asking: a lease nobody holds."""
+    return Lease("bench-no-flow", endpoint.id, 0.0), None
+
+
+async def _no_release(self: DeliveryActivities, *args: Any) -> None:
+    """What an attempt's release costs, measured by not doing it."""
+
+
 def _change(kind: str) -> AbstractContextManager[Any]:
     if kind == "local-first":
         return mock.patch.object(worker, "DeliveryWorkflow", LocalFirstDeliveryWorkflow)
@@ -61,6 +73,11 @@ def _change(kind: str) -> AbstractContextManager[Any]:
         return mock.patch.object(worker, "connect", _plaintext_connect)
     if kind == "no-health":
         return mock.patch.object(DeliveryActivities, "_keep_health", _no_health)
+    if kind == "no-flow":
+        stack = ExitStack()
+        stack.enter_context(mock.patch.object(DeliveryActivities, "_admitted", _no_admission))
+        stack.enter_context(mock.patch.object(DeliveryActivities, "_release", _no_release))
+        return stack
     if kind == "quiet-close":
         return mock.patch.object(worker, "DeliveryWorkflow", QuietCloseDeliveryWorkflow)
     if kind == "bare-start":
@@ -68,7 +85,7 @@ def _change(kind: str) -> AbstractContextManager[Any]:
     raise SystemExit(f"usage: python -m bench.workers {'|'.join(KINDS)} (not {kind!r})")
 
 
-KINDS = ("local-first", "workflows-only", "plaintext", "no-health", "quiet-close", "bare-start")
+KINDS = ("local-first", "workflows-only", "plaintext", "no-health", "no-flow", "quiet-close", "bare-start")
 
 
 def plaintext_app() -> FastAPI:

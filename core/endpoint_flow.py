@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.tables import EndpointFlowRow, EndpointLeaseRow
@@ -114,8 +114,21 @@ class EndpointFlow:
     def _limit(self, window: float) -> int:
         return max(1, min(self.max_concurrency, int(window)))
 
+    def _held(self, conn: Any, endpoint_id: str, now: float) -> Any:
+        """The endpoint's row, held until the transaction ends (None if it has none): one UPDATE that
+        returns it, which takes the row lock on PostgreSQL and the write lock on SQLite."""
+        return conn.execute(
+            update(EndpointFlowRow)
+            .where(self._mine(endpoint_id))
+            .values(updated_at=now)
+            .returning(*EndpointFlowRow.__table__.columns)
+        ).one_or_none()
+
     def _row(self, conn: Any, endpoint_id: str, tenant: str, now: float) -> Any:
         """The endpoint's row, made if missing, held until the transaction ends."""
+        row = self._held(conn, endpoint_id, now)
+        if row is not None:
+            return row
         conn.execute(
             self._dialect.insert(EndpointFlowRow)
             .values(
@@ -133,10 +146,7 @@ class EndpointFlow:
             )
             .on_conflict_do_nothing(index_elements=["endpoint_id"])
         )
-        # The lock that makes counting leases and taking one a single step for every worker.
-        return conn.execute(
-            select(EndpointFlowRow).where(EndpointFlowRow.endpoint_id == endpoint_id).with_for_update()
-        ).one()
+        return self._held(conn, endpoint_id, now)
 
     def admit(
         self,
@@ -161,10 +171,10 @@ class EndpointFlow:
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
             row = self._row(conn, endpoint_id, tenant, now)
-            mine = EndpointLeaseRow.endpoint_id == endpoint_id
-            conn.execute(delete(EndpointLeaseRow).where(mine, EndpointLeaseRow.expires_at < now))
+            # Leases left by workers that died do not count (they are deleted as attempts end).
+            live = (EndpointLeaseRow.endpoint_id == endpoint_id, EndpointLeaseRow.expires_at >= now)
             in_flight, oldest = conn.execute(
-                select(func.count(), func.min(EndpointLeaseRow.started_at)).where(mine)
+                select(func.count(), func.min(EndpointLeaseRow.started_at)).where(*live)
             ).one()
             limit = self._limit(row.window)
             # A clock behind the one that wrote the bucket must not take tokens away.
@@ -244,12 +254,13 @@ class EndpointFlow:
         """
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
-            row = conn.execute(
-                select(EndpointFlowRow)
-                .where(EndpointFlowRow.endpoint_id == lease.endpoint_id)
-                .with_for_update()
-            ).one_or_none()
-            conn.execute(delete(EndpointLeaseRow).where(EndpointLeaseRow.id == lease.id))
+            row = self._held(conn, lease.endpoint_id, now)
+            # This attempt's lease, and any of the endpoint's that a worker which died left to expire.
+            ended = EndpointLeaseRow.id == lease.id
+            expired = and_(
+                EndpointLeaseRow.endpoint_id == lease.endpoint_id, EndpointLeaseRow.expires_at < now
+            )
+            conn.execute(delete(EndpointLeaseRow).where(or_(ended, expired)))
             if row is None:
                 return
             changes: dict[str, Any] = {

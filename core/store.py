@@ -202,6 +202,15 @@ class EndpointStore:
             if database and database != ":memory:":
                 # A first start (the API or a worker alone, say in a container) makes the data dir.
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The same database, for state that is only ever a moment's (an endpoint's attempts in flight,
+        # the door's token buckets, core/endpoint_flow.py and core/rate_limits.py): written twice an
+        # attempt, so its commits are not waited onto disk. A crash of the machine may take back the last
+        # of them, which costs a lease freed early or late, or a token; never an endpoint or a delivery.
+        self.soft_engine: Engine = create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
+        if sqlite:
+            event.listen(self.soft_engine, "connect", _sqlite_soft_pragmas)
+        else:
+            event.listen(self.soft_engine, "begin", _postgres_async_commit)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.signing_keys = SigningKeyStore(self.engine, keyring)
         self.session_revocations = SessionRevocations(self.engine)
@@ -266,6 +275,7 @@ class EndpointStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        self.soft_engine.dispose()
 
     def ping(self) -> None:
         """Raise the store's error if it cannot be read now."""
@@ -533,6 +543,19 @@ class SessionRevocations:
     def is_revoked(self, tenant: str, session_id: str) -> bool:
         with self._session() as session:
             return session.get(SessionRevocationRow, (tenant, session_id)) is not None
+
+
+def _sqlite_soft_pragmas(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    # WAL with NORMAL: a commit survives the process, and may not survive the machine.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _postgres_async_commit(connection: Any) -> None:
+    # This transaction's commit is not waited onto disk (PostgreSQL's synchronous_commit, per transaction).
+    connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

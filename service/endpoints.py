@@ -59,7 +59,7 @@ class Endpoints:
         self._store = store
         self._allow_private = allow_private_urls
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
-        self._flow = EndpointFlow(store.engine, max_concurrency=max_concurrency)
+        self._flow = EndpointFlow(store.soft_engine, max_concurrency=max_concurrency)
         self._tell = tell
         self._max_per_tenant = max_per_tenant
         self._max_rate = max_rate

@@ -34,7 +34,7 @@ def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPoli
 
 class DoorLimits:
     def __init__(self, store: EndpointStore, settings: Settings) -> None:
-        self._buckets = TokenBuckets(store.engine)
+        self._buckets = TokenBuckets(store.soft_engine)
         self._settings = settings
 
     async def emission(self, credential: str) -> QuotaPolicy:

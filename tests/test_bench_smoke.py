@@ -36,6 +36,13 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
         for label in ("without_bad", "with_bad"):
             assert report["latency"][f"isolation_{label}.{lane}"]["n"] > 0
     assert figures["raw_limit"]["median"] > 0
+    # The noisy neighbour, on stacks of its own, fairness on and off: every phase measured, nothing lost.
+    for mode in ("on", "off"):
+        for figure in ("burst_drain_seconds", "burst_deliveries_per_s", "replay_drain_seconds"):
+            assert figures[f"noisy_{mode}.{figure}"]["median"] > 0
+        assert figures[f"noisy_{mode}.a_lost"]["median"] == 0
+        for phase in ("idle", "burst", "replay"):
+            assert report["latency"][f"noisy_{mode}.b_{phase}"]["n"] > 0
     assert figures["slots.200x50.drain_seconds"]["median"] > 0
     # Actions come from recorded histories; the server's own count must agree with ours.
     for lane, cases in (

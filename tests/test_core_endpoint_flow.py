@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from core.endpoint_flow import MAX_PAUSE_SECONDS, MAX_TURN_AHEAD, EndpointFlow, Lease, Signal
 from core.store import EndpointStore
+from core.tables import EndpointLeaseRow
 
 T0 = 1_800_000_000.0
 LEASE = 30.0
@@ -42,10 +44,15 @@ def test_at_most_the_limit_in_flight_and_each_refused_attempt_gets_its_own_turn(
     assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 0.1).lease is not None
 
 
-def test_a_lease_left_by_a_dead_worker_expires(flow: EndpointFlow) -> None:
+def test_a_lease_left_by_a_dead_worker_expires(flow: EndpointFlow, store: EndpointStore) -> None:
     _fill(flow, 4)
     assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + LEASE - 1).lease is None
-    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + LEASE + 1).lease is not None
+    later = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + LEASE + 1).lease
+    assert later is not None
+    # The next attempt to end takes the expired ones with its own.
+    flow.release(later, signal=Signal.SUCCESS, seconds=0.1, now=T0 + LEASE + 2)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(EndpointLeaseRow)).scalar_one() == 0
 
 
 def test_overload_halves_the_window_once_per_window_and_successes_raise_it_again(flow: EndpointFlow) -> None:
