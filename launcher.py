@@ -161,7 +161,7 @@ class Stack:
     ) -> None:
         self.env = {**os.environ, **env}
         self._server_args = tuple(server_args)  # more flags for the dev server (make bench: its metrics)
-        self.settings = _settings_from(self.env)
+        self.settings = settings_from(self.env)
         self._log_file = log_file
         self.temporal: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
@@ -215,6 +215,7 @@ class Stack:
 
     def start(self, timeout: float = 60) -> None:
         prepare_data_dir(self.settings)
+        self.migrate(timeout)
         self.start_temporal(timeout)
         self.start_worker()
         self.start_api()
@@ -261,6 +262,19 @@ class Stack:
     def stop_temporal(self, sig: int = signal.SIGTERM) -> None:
         self._end(self.temporal, sig, grace=STOP_GRACE_SECONDS)
         self.temporal = None
+
+    def migrate(self, timeout: float = 60) -> None:
+        """The endpoint store made or upgraded to this version's schema (core/migrate.py), once, before
+        the worker and the API, which refuse a schema they do not know."""
+        proc = self._spawn([sys.executable, "-m", "core.migrate"])
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the store's migrations did not finish in {timeout:g} s") from None
+        if code != 0:
+            raise RuntimeError(f"the store's migrations failed (exit code {code}): see the lines above")
 
     def start_worker(self) -> None:
         self.worker = self._spawn([sys.executable, "-m", "worker"])
@@ -408,7 +422,7 @@ def _prctl() -> Callable[[int, int], int]:
     return function
 
 
-def _settings_from(env: Mapping[str, str]) -> Settings:
+def settings_from(env: Mapping[str, str]) -> Settings:
     saved = dict(os.environ)
     try:
         os.environ.clear()

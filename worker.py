@@ -23,6 +23,7 @@ from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.keys import jwt_signer
 from core.logs import configure_logging
+from core.migrate import require_current
 from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
@@ -95,28 +96,33 @@ async def send_owed_notices(events: Events, store: EndpointStore) -> None:
     or the store unreachable, or the process that owed them died); every worker does, and an event's id
     makes a second send of it the same event. Cancelled when the worker stops: what it was sending stays
     owed."""
-    table_made = False
     while True:
         try:
-            if not table_made:  # the API makes the schema; a worker upgraded first makes this table itself
-                await asyncio.to_thread(store.create_outbox)
-                table_made = True
             await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
-        except SQLAlchemyError as err:  # the store down while the table is made: tried again
+        except SQLAlchemyError as err:  # the store down: tried again
             log.warning("operational events not sent yet: the endpoint store cannot be reached (%s)", err)
         except Exception:  # a bug: logged, and tried again
             log.exception("sending owed operational events failed")
         await asyncio.sleep(NOTICE_SWEEP_SECONDS)
 
 
+def check_schema(store: EndpointStore) -> None:
+    """Refuse to start on a schema this version does not know (`SchemaNotCurrent`, which says what to
+    run). A store that cannot be read now is no reason not to start: a worker polls through a store
+    outage, and its attempts wait it out."""
+    try:
+        require_current(store.engine)
+    except SQLAlchemyError as err:
+        log.warning("the endpoint store's schema is not checked: the store cannot be reached (%s)", err)
+
+
 async def run_worker(
     settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
 ) -> None:
+    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
+    await asyncio.to_thread(check_schema, store)
     runtime = telemetry_runtime(settings)
     client = await connect(settings, runtime=runtime)
-    # No schema creation here (the API does it): a worker must start and poll even while the store is
-    # down, since attempts wait out a store outage on their own.
-    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
     http = http_client(
         allow_private_urls=settings.allow_private_urls, egress_proxy=proxy, network_backend=network_backend

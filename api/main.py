@@ -28,6 +28,7 @@ from api.request_guard import RequestGuard
 from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
 from api.schemas import ErrorPublic
 from core.keys import jwt_signer
+from core.migrate import require_current
 from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
@@ -105,7 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
-        store.create_schema()
+        # Made and upgraded by `python -m core.migrate` before the API starts, never here.
+        require_current(store.engine)
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(
             settings, lazy=True, retry_config=_retries_within(settings.temporal_rpc_timeout)

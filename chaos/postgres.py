@@ -61,6 +61,13 @@ class PostgresServer:
             raise
         return self
 
+    def create_database(self, name: str) -> str:
+        """Another database on this server (letters, digits and '_'); its SQLAlchemy URL."""
+        assert name.isidentifier(), name
+        with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def _dsn(self, dbname: str) -> str:
         return f"host=127.0.0.1 port={self.port} user=webhooks dbname={dbname}"
 

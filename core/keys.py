@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core import durations
+from core.migrate import require_current
 from core.settings import Settings
 from core.signing import JwtSigner, SigningKey
 from core.store import EndpointStore, KeyConflictError, SigningKeyStore, StoredKey
@@ -312,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
     try:
-        store.create_schema()
+        require_current(store.engine)
         keys_store = store.signing_keys
         handler: Callable[[TenantKeys, SigningKeyStore, argparse.Namespace], int] = args.handler
         return handler(TenantKeys(keys_store), keys_store, args)

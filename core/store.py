@@ -12,13 +12,13 @@ early (core/sessions.py: sessions themselves are signed tokens, stored nowhere).
 Secrets are encrypted at rest (core/crypto.py, the keys of the Temporal payload codec): an endpoint's
 hmac secret and URL (which often carries a token) and a signing key's private half are sealed as they
 are written and opened as they are read, each bound to the row it belongs to. A store written before
-that is sealed when the API starts.
+that is sealed by its upgrade (core/migrate.py). The schema is made and changed by migrations only
+(core/migrations/), never by the processes that use it.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,12 +30,11 @@ from sqlalchemy import (
     delete,
     event,
     func,
-    inspect,
     or_,
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from core import ids
@@ -45,10 +44,8 @@ from core.endpoint_health import Transition, owe
 from core.models import SignatureMethod
 from core.signing import generate_secret
 from core.tables import (
-    Base,
     EndpointHealthRow,
     EndpointRow,
-    OperationalNoticeRow,
     SessionRevocationRow,
     SigningKeyRow,
 )
@@ -214,42 +211,6 @@ class EndpointStore:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.signing_keys = SigningKeyStore(self.engine, keyring)
         self.session_revocations = SessionRevocations(self.engine)
-
-    def create_schema(self, *, attempts: int = 5) -> None:
-        """Create the tables if missing. Every API replica calls this as it starts, together: on
-        PostgreSQL two concurrent CREATE TABLEs make the loser fail, and its next look finds the table.
-        """
-        for attempt in range(1, attempts + 1):
-            try:
-                Base.metadata.create_all(self.engine)
-                self._add_missing_columns()
-                break
-            except DBAPIError:
-                if attempt == attempts:
-                    raise
-                if set(Base.metadata.tables) <= set(inspect(self.engine).get_table_names()):
-                    break
-                time.sleep(0.2 * attempt)
-        self.seal_plaintext()
-
-    def create_outbox(self) -> None:
-        """The operational events' table, if missing: for a worker upgraded before the API that makes the
-        schema (`create_schema`), whose health transitions owe events in it."""
-        Base.metadata.create_all(
-            self.engine, tables=[Base.metadata.tables[OperationalNoticeRow.__tablename__]]
-        )
-
-    def _add_missing_columns(self) -> None:
-        """Add the columns a table made by an older version lacks (every column added since is nullable):
-        `make run` on an existing data dir, or an upgrade of the store in production."""
-        found = inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table in Base.metadata.sorted_tables:
-                have = {c["name"] for c in found.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name not in have:
-                        kind = column.type.compile(dialect=self.engine.dialect)
-                        conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
     def seal_plaintext(self) -> int:
         """Seal every secret written before secrets were encrypted; how many there were."""

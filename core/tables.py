@@ -2,8 +2,10 @@
 
 core/store.py works with endpoints and signing keys, core/endpoint_health.py with health, counts and
 the operational events owed, core/endpoint_flow.py with what workers share about each endpoint, and
-core/rate_limits.py with the API's token buckets. Every column added
-after the first release is nullable, so that `EndpointStore.create_schema` can add it to an older table.
+core/rate_limits.py with the API's token buckets.
+
+A change here is a migration too: `alembic revision --autogenerate` with core/migrations/ (see
+core/migrate.py) drafts it, and tests/test_migrations.py fails while the two disagree.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class EndpointRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Added after the first release: nullable, so an older table gains them (`_add_missing_columns`).
+    # Added after the first release: nullable, so that an older table could gain them (migration 0001).
     headers: Mapped[str | None] = mapped_column(Text, nullable=True)  # sealed JSON: values may be tokens
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     retry_schedule: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)

@@ -23,9 +23,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from core import migrate
 from core.crypto import Keyring
 from core.store import EndpointStore
-from launcher import Stack, free_port, local_stack_env
+from launcher import Stack, free_port, local_stack_env, settings_from
 from tests.receiver import Receiver
 
 T = TypeVar("T")
@@ -85,6 +86,17 @@ def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) 
     raise AssertionError("unreachable")
 
 
+def migrated(env: dict[str, str]) -> None:
+    """The store `env` names, made or upgraded to this version's schema: what `make run` does before
+    the API starts (which refuses a store without it)."""
+    settings = settings_from(env)
+    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
+    try:
+        migrate.upgrade(store)
+    finally:
+        store.close()
+
+
 @contextmanager
 def standalone_api(env: dict[str, str]) -> Iterator[str]:
     """Only the API process, with default settings but `env`, on a free port (Temporal unreachable)."""
@@ -112,6 +124,7 @@ def standalone_api_process(
             **env,
         }
     )
+    migrated(full_env)
     OUTPUT.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix="standalone-api-", suffix=".log", dir=OUTPUT)
     os.close(handle)
@@ -214,7 +227,7 @@ NOWHERE = "http://127.0.0.1:9"
 def store(tmp_path: Path) -> Iterator[EndpointStore]:
     """An endpoint store of its own, for tests of activities and workflows without the API."""
     store = EndpointStore(f"sqlite:///{tmp_path / 'endpoints.db'}", TEST_KEYRING)
-    store.create_schema()
+    migrate.upgrade(store)
     yield store
     store.close()
 

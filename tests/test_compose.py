@@ -30,8 +30,8 @@ SECRETS = {
     "WEBHOOKS_OPERATOR_KEY": "op_0123456789abcdef",
 }
 LONG_RUNNING = {"postgres", "temporal", "temporal-ui", "worker", "api"}
-ONE_SHOT = {"temporal-schema", "temporal-setup"}
-OURS = {"temporal-setup", "worker", "api"}
+ONE_SHOT = {"temporal-schema", "temporal-setup", "migrate"}
+OURS = {"temporal-setup", "migrate", "worker", "api"}
 
 
 def _docker_compose() -> str:
@@ -125,8 +125,10 @@ def test_start_up_order(services: dict[str, dict[str, Any]]) -> None:
     assert conditions("temporal") == {"temporal-schema": done}
     assert conditions("temporal-setup") == {"temporal": healthy}
     assert conditions("temporal-ui") == {"temporal-setup": done}
+    # The store's schema is made or upgraded once, before anything that uses it starts.
+    assert conditions("migrate") == {"postgres": healthy}
     for name in ("worker", "api"):
-        assert conditions(name) == {"postgres": healthy, "temporal-setup": done}
+        assert conditions(name) == {"migrate": done, "temporal-setup": done}
     # A condition on a service's health needs that service to have a healthcheck.
     for name in services:
         for dep, condition in conditions(name).items():
@@ -148,7 +150,8 @@ def test_healthchecks(services: dict[str, dict[str, Any]]) -> None:
     assert f"http://127.0.0.1:{metrics_port}/metrics" in probe("worker")
     assert "http://127.0.0.1:8000/healthz" in probe("api")
     # The image's own healthcheck is the API's; the one-shot job turns it off.
-    assert services["temporal-setup"]["healthcheck"]["test"] == ["NONE"]
+    for name in ("temporal-setup", "migrate"):
+        assert services[name]["healthcheck"]["test"] == ["NONE"], name
 
 
 def test_scale_out_needs_no_change(services: dict[str, dict[str, Any]]) -> None:
@@ -204,6 +207,7 @@ def test_our_services_environment_is_valid_settings(services: dict[str, dict[str
     for name in ("api", "worker"):
         assert any(v.startswith("webhooks-data:/data") for v in services[name]["volumes"]), name
     assert services["temporal-setup"]["command"][:3] == ["python", "-m", "bootstrap"]
+    assert services["migrate"]["command"] == ["python", "-m", "core.migrate"]
     assert (ROOT / "bootstrap.py").exists()
 
 

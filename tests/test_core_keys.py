@@ -14,6 +14,8 @@ import jwt
 import pytest
 
 from core.keys import TenantKeys, key_state, main, parse_duration
+from core.migrate import SchemaNotCurrent
+from core.migrate import main as migrate_main
 from core.settings import Settings
 from core.signing import JwtSigner
 from core.store import EndpointStore, KeyConflictError, SigningKeyStore
@@ -220,6 +222,11 @@ def test_the_operator_command_lists_and_rotates(
     with pytest.raises(SystemExit, match="WEBHOOKS_ENCRYPTION_KEYS"):
         main(["list"])
     monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
+    # Nor on a store without this version's schema.
+    with pytest.raises(SchemaNotCurrent, match="python -m core.migrate"):
+        main(["list"])
+    assert migrate_main([]) == 0
+    capsys.readouterr()
     assert main(["list"]) == 0
     assert "no signing keys yet" in capsys.readouterr().out
 
@@ -228,7 +235,6 @@ def test_the_operator_command_lists_and_rotates(
     assert "no signing keys for acme" in capsys.readouterr().err
 
     store = EndpointStore(Settings().sqlalchemy_url, TEST_KEYRING)
-    store.create_schema()
     first = TenantKeys(store.signing_keys).signing_key("acme").kid
     store.close()
 

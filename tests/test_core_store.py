@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
@@ -11,13 +10,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core import migrate
 from core.keys import TenantKeys
 from core.models import SignatureMethod
 from core.signing import SigningKey
 from core.store import EndpointStore, KeyConflictError
+from core.tables import Base
 from launcher import free_port
 from tests.conftest import KEYS, TEST_KEYRING, standalone_api
 from tests.postgres import PostgresServer, require_postgres
+from tests.test_migrations import schema_drift, upgraded_together
 
 
 @pytest.fixture(scope="module")
@@ -26,32 +28,50 @@ def postgres() -> Iterator[PostgresServer]:
         yield server
 
 
-def test_concurrent_processes_create_the_schema_once(postgres: PostgresServer) -> None:
-    """The API and every worker call create_schema as they start; on PostgreSQL they race."""
-    stores = [EndpointStore(postgres.url, TEST_KEYRING) for _ in range(6)]
-    errors: list[BaseException] = []
-    start = threading.Barrier(len(stores))
+def test_concurrent_migrations_make_the_schema_once_and_as_the_tables_declare(
+    postgres: PostgresServer,
+) -> None:
+    """Two launchers, or a migrate job run twice: one upgrade at a time (an advisory lock), on PostgreSQL
+    as on SQLite (tests/test_migrations.py), and the schema is exactly core/tables.py's."""
+    stores = [EndpointStore(postgres.url, TEST_KEYRING) for _ in range(4)]
+    try:
+        assert upgraded_together(stores) == []
+        assert schema_drift(stores[0].engine) == []
+        migrate.require_current(stores[0].engine)
+    finally:
+        for store in stores:
+            store.close()
 
-    def create(store: EndpointStore) -> None:
-        start.wait()
-        try:
-            store.create_schema()
-        except BaseException as err:  # noqa: B036 - reported below
-            errors.append(err)
 
-    threads = [threading.Thread(target=create, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for store in stores:
+def test_a_postgres_store_made_before_migrations_is_upgraded_without_loss(
+    postgres: PostgresServer,
+) -> None:
+    """What the start-up code made before migrations (a database of its own, today's tables, no
+    alembic_version), with a row, upgraded."""
+    url = postgres.create_database("before_migrations")
+    store = EndpointStore(url, TEST_KEYRING)
+    try:
+        Base.metadata.create_all(store.engine)
+        kept = store.create(
+            "tenant_pg",
+            url="https://example.com/kept",
+            signature_method=SignatureMethod.JWT,
+            event_types=["invoice.created"],
+            description="kept",
+            enabled=True,
+        )
+        with pytest.raises(migrate.SchemaNotCurrent, match="before migrations"):
+            migrate.require_current(store.engine)
+        migrate.upgrade(store)
+        assert store.get("tenant_pg", kept.id) == kept
+        assert schema_drift(store.engine) == []
+    finally:
         store.close()
-    assert errors == []
 
 
 def test_store_round_trip(postgres: PostgresServer) -> None:
     store = EndpointStore(postgres.url, TEST_KEYRING)
-    store.create_schema()
+    migrate.upgrade(store)
     try:
         created = store.create(
             "tenant_pg",
@@ -109,7 +129,7 @@ def test_signing_keys_round_trip_and_rotate(postgres: PostgresServer) -> None:
     """Each tenant's jwt keys on PostgreSQL: timestamps with time zones, the generation conflict, and the
     rotation's update and delete in one transaction."""
     store = EndpointStore(postgres.url, TEST_KEYRING)
-    store.create_schema()
+    migrate.upgrade(store)
     try:
         keys_store = store.signing_keys
         keys = TenantKeys(keys_store, cache_seconds=0)
@@ -135,6 +155,6 @@ def test_signing_keys_round_trip_and_rotate(postgres: PostgresServer) -> None:
 def test_sqlite_store_makes_its_data_dir(tmp_path: Path) -> None:
     # The API or a worker started alone, before anything made the data dir, must not fail to start.
     store = EndpointStore(f"sqlite:///{tmp_path / 'not' / 'yet' / 'webhooks.db'}", TEST_KEYRING)
-    store.create_schema()
+    migrate.upgrade(store)
     assert store.for_tenant("t") == []
     store.close()

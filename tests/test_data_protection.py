@@ -285,16 +285,17 @@ def test_the_codec_endpoint_decodes_for_operators_only(
     assert "access-control-allow-origin" not in elsewhere.headers
 
 
-def test_a_store_written_before_sealing_is_sealed_when_the_api_starts(tmp_path: Path) -> None:
+def test_a_store_written_before_sealing_is_sealed_by_its_upgrade(tmp_path: Path) -> None:
     from sqlalchemy import text
 
+    from core.migrate import upgrade
     from core.models import SignatureMethod
     from core.store import EndpointStore
     from tests.conftest import TEST_KEYRING
 
     database = tmp_path / "old.db"
     store = EndpointStore(f"sqlite:///{database}", TEST_KEYRING)
-    store.create_schema()
+    upgrade(store)
     endpoint = store.create(
         "t",
         url="https://example.com/hook?token=abc123",
@@ -310,7 +311,7 @@ def test_a_store_written_before_sealing_is_sealed_when_the_api_starts(tmp_path: 
             {"secret": endpoint.secret, "url": endpoint.url, "id": endpoint.id},
         )
     assert b"token=abc123" in database.read_bytes() + Path(f"{database}-wal").read_bytes()
-    store.create_schema()  # what the API does as it starts
+    upgrade(store)  # what `make run` and compose's migrate service do before anything starts
     with store.engine.connect() as conn:
         secret, url = conn.execute(text("SELECT secret, url FROM endpoints")).one()
     assert secret.startswith("enc:v1:") and url.startswith("enc:v1:")

@@ -1,0 +1,185 @@
+"""The endpoint store's schema, by migrations (Alembic, core/migrations/): made and upgraded by one
+command run before the API and the workers start, never by them.
+
+    python -m core.migrate              upgrade the store to this version's schema (make run does it,
+                                        and compose's `migrate` service)
+    python -m core.migrate current      the revision the store is at, and this version's
+    python -m core.migrate history      every revision, newest first
+    python -m core.migrate sql          the SQL an upgrade of an empty database runs, without running it
+    python -m core.migrate downgrade R  back to revision R (before running an older version)
+    python -m core.migrate revision -m "what changes"
+                                        a developer's draft of the next migration: what core/tables.py
+                                        declares beyond the store's schema (read it, then edit it)
+
+The API, every worker and the operator commands check the revision as they start and refuse to run on
+a schema they do not know, with what to do (`require_current`): two processes never race to make it.
+One upgrade runs at a time: it holds an advisory lock on PostgreSQL and a file lock beside a SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+
+from core.settings import Settings
+from core.store import EndpointStore
+
+SCRIPTS = Path(__file__).with_name("migrations")
+# pg_advisory_xact_lock's key: any constant of ours, the same in every process ("whmi" in ASCII).
+POSTGRES_LOCK = 0x77686D69
+
+
+class SchemaNotCurrent(SystemExit):
+    """The store's schema is not the one this version runs on: the message says what to do."""
+
+
+def config(url: str | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(SCRIPTS))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head() -> str:
+    revision = ScriptDirectory.from_config(config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def current(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(store: EndpointStore, target: str = "head") -> None:
+    """Bring the store to `target` (this version's schema), then seal any secret a version before
+    encryption at rest left in plain text."""
+    with _migrating(store.engine) as conn:
+        cfg = config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, target)
+    store.seal_plaintext()
+
+
+def downgrade(store: EndpointStore, target: str) -> None:
+    with _migrating(store.engine) as conn:
+        cfg = config()
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, target)
+
+
+def require_current(engine: Engine) -> None:
+    """Raise `SchemaNotCurrent` unless the store is at this version's revision (the store's own error if
+    it cannot be read)."""
+    where = engine.url.render_as_string(hide_password=True)
+    want = head()
+    with engine.connect() as conn:
+        have = current(conn)
+        tables = set(inspect(conn).get_table_names())
+    if have == want:
+        return
+    run = "run `python -m core.migrate` (make run does it; in compose, the `migrate` service)"
+    if have is None and not tables:
+        message = f"the endpoint store at {where} has no schema yet: {run}"
+    elif have is None:
+        message = (
+            f"the endpoint store at {where} was made by a version before migrations: {run} to upgrade it"
+        )
+    elif have in _known():
+        message = (
+            f"the endpoint store at {where} is at schema revision {have}, this version needs {want}: {run}"
+        )
+    else:
+        message = (
+            f"the endpoint store at {where} is at schema revision {have}, which this version does not know "
+            f"(it needs {want}): a newer version upgraded it. Run that version, or downgrade the store to "
+            f"{want} with the newer version's `python -m core.migrate downgrade {want}`"
+        )
+    raise SchemaNotCurrent(message)
+
+
+def _known() -> set[str]:
+    return {script.revision for script in ScriptDirectory.from_config(config()).walk_revisions()}
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A transaction on `engine` that no other migration runs beside."""
+    with _file_lock(engine), engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK})
+        yield conn
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    with Path(f"{database}.migrate-lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.migrate", description="The endpoint store's schema migrations."
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("upgrade", help="upgrade the store to this version's schema (the default)")
+    commands.add_parser("current", help="the revision the store is at, and this version's")
+    commands.add_parser("history", help="every revision, newest first")
+    commands.add_parser("sql", help="the SQL an upgrade of an empty database runs, not run")
+    down = commands.add_parser("downgrade", help="back to a revision, before running an older version")
+    down.add_argument("revision", help="the revision to go back to (`base`: an empty store)")
+    draft = commands.add_parser("revision", help="draft the next migration from core/tables.py")
+    draft.add_argument("-m", "--message", required=True, help="what the migration changes")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "history":
+        command.history(config())
+        return 0
+    if args.command == "sql":
+        command.upgrade(config(settings.sqlalchemy_url), "head", sql=True)
+        return 0
+    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
+    try:
+        if args.command == "current":
+            with store.engine.connect() as conn:
+                print(f"store: {current(conn) or 'none'}; this version: {head()}")  # noqa: T201
+        elif args.command == "downgrade":
+            downgrade(store, args.revision)
+        elif args.command == "revision":
+            with _migrating(store.engine) as conn:
+                cfg = config()
+                cfg.attributes["connection"] = conn
+                # Numbered in order: 0001, 0002, … (the file is named after it and the message).
+                command.revision(cfg, args.message, autogenerate=True, rev_id=f"{int(head()) + 1:04d}")
+        else:
+            upgrade(store)
+            print(f"endpoint store at schema revision {head()}")  # noqa: T201
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""core/migrate.py: the store's schema made and upgraded by migrations, and refused when it is not current.
+
+The stores made before migrations are the schemas two commits of main made (tests/stores/), filled with
+rows through today's code, then upgraded. PostgreSQL's side is in tests/test_core_store.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from core import migrate
+from core.crypto import is_sealed
+from core.keys import TenantKeys
+from core.models import SignatureMethod
+from core.store import EndpointStore
+from core.tables import Base
+from launcher import free_port
+from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack
+
+STORES = Path(__file__).with_name("stores")
+
+
+def schema_drift(engine: Engine) -> list[object]:
+    """What differs between the store and core/tables.py (tables, columns, types, indexes): nothing, when
+    the migrations and the tables agree."""
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+
+def revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return migrate.current(conn)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "webhooks.db"
+
+
+@pytest.fixture
+def store(path: Path) -> Iterator[EndpointStore]:
+    store = EndpointStore(f"sqlite:///{path}", TEST_KEYRING)
+    yield store
+    store.close()
+
+
+def made_by(path: Path, dump: str) -> None:
+    """A store file with the schema an older main made (no alembic_version: it had no migrations)."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript((STORES / dump).read_text())
+
+
+def test_the_migrations_make_exactly_the_schema_the_code_declares(store: EndpointStore) -> None:
+    migrate.upgrade(store)
+    assert revision(store.engine) == migrate.head()
+    assert schema_drift(store.engine) == []
+    migrate.require_current(store.engine)  # what the API and the worker check as they start
+
+
+def test_upgrading_twice_changes_nothing_and_a_downgrade_empties_the_store(store: EndpointStore) -> None:
+    migrate.upgrade(store)
+    migrate.upgrade(store)
+    assert schema_drift(store.engine) == []
+    migrate.downgrade(store, "base")
+    assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
+    migrate.upgrade(store)
+    assert schema_drift(store.engine) == []
+
+
+@pytest.mark.parametrize("dump", ["main-81c04a3.sql", "main-42564f6.sql"])
+def test_a_store_made_before_migrations_is_upgraded_without_loss(
+    store: EndpointStore, path: Path, dump: str
+) -> None:
+    made_by(path, dump)
+    with pytest.raises(migrate.SchemaNotCurrent, match="made by a version before migrations"):
+        migrate.require_current(store.engine)
+    kept = store.create(
+        "tenant_a",
+        url="https://example.com/hook?token=t0k",
+        signature_method=SignatureMethod.HMAC,
+        event_types=["invoice.created"],
+        description="kept",
+        enabled=True,
+    )
+    signing = TenantKeys(store.signing_keys).signing_key("tenant_a")  # sealed, as the API makes one
+
+    migrate.upgrade(store)
+
+    assert revision(store.engine) == migrate.head()
+    assert schema_drift(store.engine) == []
+    assert store.get("tenant_a", kept.id) == kept
+    assert [k.kid for k in store.signing_keys.for_tenant("tenant_a")] == [signing.kid]
+    tables = set(inspect(store.engine).get_table_names())
+    assert "endpoint_rate_buckets" not in tables  # replaced by endpoint_flow, whose state is a moment's
+
+
+def test_a_first_release_store_gains_what_it_lacks_and_its_plain_secrets_are_sealed(
+    store: EndpointStore, path: Path
+) -> None:
+    """Only the first release's endpoints table, with a secret written before encryption at rest."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE endpoints (
+                id VARCHAR(40) NOT NULL PRIMARY KEY, tenant VARCHAR(64) NOT NULL, url TEXT NOT NULL,
+                description VARCHAR(1024) NOT NULL, signature_method VARCHAR(8) NOT NULL,
+                secret VARCHAR(512) NOT NULL, event_types JSON, enabled BOOLEAN NOT NULL,
+                created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL
+            );
+            CREATE INDEX ix_endpoints_tenant ON endpoints (tenant);
+            """
+        )
+        now = datetime(2026, 1, 2, tzinfo=UTC).isoformat(sep=" ")
+        conn.execute(
+            "INSERT INTO endpoints VALUES ('ep_old', 'tenant_a', 'https://example.com/old', 'first', "
+            "'hmac', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', NULL, 1, ?, ?)",
+            (now, now),
+        )
+
+    migrate.upgrade(store)
+
+    assert schema_drift(store.engine) == []
+    old = store.get("tenant_a", "ep_old")
+    assert old is not None
+    assert (old.url, old.secret, old.description) == (
+        "https://example.com/old",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "first",
+    )
+    with store.engine.connect() as conn:
+        url, secret = conn.execute(text("SELECT url, secret FROM endpoints")).one()
+    assert is_sealed(url) and is_sealed(secret)
+
+
+def upgraded_together(stores: list[EndpointStore]) -> list[BaseException]:
+    """Every store upgraded at the same moment, each from a thread of its own: what each raised."""
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores))
+
+    def upgrade(store: EndpointStore) -> None:
+        start.wait()
+        try:
+            migrate.upgrade(store)
+        except BaseException as err:  # noqa: B036 - returned
+            errors.append(err)
+
+    threads = [threading.Thread(target=upgrade, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+def test_two_upgrades_at_once_make_one_schema(path: Path) -> None:
+    stores = [EndpointStore(f"sqlite:///{path}", TEST_KEYRING) for _ in range(3)]
+    try:
+        assert upgraded_together(stores) == []
+        assert schema_drift(stores[0].engine) == []
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_schema_this_version_does_not_know_is_refused_with_what_to_do(store: EndpointStore) -> None:
+    with pytest.raises(migrate.SchemaNotCurrent, match=r"no schema yet: run `python -m core.migrate`"):
+        migrate.require_current(store.engine)
+    migrate.upgrade(store)
+    with store.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(migrate.SchemaNotCurrent, match="revision 9999, which this version does not know"):
+        migrate.require_current(store.engine)
+
+
+def _run(module: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "WEBHOOKS_DATA_DIR": str(data_dir),
+        "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
+        "WEBHOOKS_API_KEYS": f"tenant_a:{KEYS['tenant_a']}",
+        "WEBHOOKS_WORKER_METRICS_PORT": "0",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", *module.split()], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_to_run(
+    tmp_path: Path,
+) -> None:
+    made_by(tmp_path / "webhooks.db", "main-81c04a3.sql")
+    refused = _run("worker", tmp_path)
+    assert refused.returncode != 0
+    assert "made by a version before migrations: run `python -m core.migrate`" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    api = _run(f"uvicorn --factory api.main:create_app --port {free_port()}", tmp_path)
+    assert api.returncode != 0  # it never serves
+    assert "made by a version before migrations: run `python -m core.migrate`" in api.stderr
+
+    migrated = _run("core.migrate", tmp_path)
+    assert migrated.returncode == 0, migrated.stderr
+    assert f"at schema revision {migrate.head()}" in migrated.stdout
+    current = _run("core.migrate current", tmp_path)
+    assert current.stdout.strip() == f"store: {migrate.head()}; this version: {migrate.head()}"
+
+
+def test_make_run_upgrades_a_data_dir_made_before_migrations(tmp_path: Path) -> None:
+    """The launcher migrates before the worker and the API start: what a store held is served after."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    made_by(data_dir / "webhooks.db", "main-42564f6.sql")
+    old = EndpointStore(f"sqlite:///{data_dir / 'webhooks.db'}", TEST_KEYRING)
+    kept = old.create(
+        "tenant_a",
+        url="https://example.com/kept",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="made before migrations",
+        enabled=True,
+    )
+    old.close()
+    log = (OUTPUT / "migrations-stack.log").resolve()
+    log.unlink(missing_ok=True)
+    stack = start_stack(data_dir, log)
+    try:
+        response = httpx.get(
+            f"{stack.api_url}/v1/webhooks/endpoints/{kept.id}", headers={"x-api-key": KEYS["tenant_a"]}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["description"] == "made before migrations"
+    finally:
+        stack.stop()
+    assert "already exists" not in log.read_text()
