@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run receiver test bench chaos lint screenshots record-histories clean
+.PHONY: run receiver test check bench chaos lint screenshots record-histories clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
 	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} --dist loadfile
+
+check: lint  ## the fast lane (about a minute): lint, type checks and the tests that start no process of the service
+	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} -q -m "not stack and not browser and not slow"
 
 bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 55 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run

@@ -122,6 +122,7 @@ SMOKE = Config(
     slots_receiver_ms=200,
     delivery_timeout=2,
     noisy=noisy_.SMOKE,
+    noisy_runs=1,
     actions_lanes=("product_short", "window0_short", "plain"),
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
@@ -293,13 +294,21 @@ class Bench:
         print(f"[{elapsed / 60:5.1f} min] {text}", flush=True)  # noqa: T201
 
     async def received(self) -> int:
-        return int((await self.http.get(f"{self.receiver_url}/count")).text)
+        return int((await self._ask_receiver("/count")).text)
 
     async def receiver_stats(self, prefix: str) -> dict[str, Any]:
-        stats: dict[str, Any] = (
-            await self.http.get(f"{self.receiver_url}/stats", params={"prefix": prefix})
-        ).json()
+        stats: dict[str, Any] = (await self._ask_receiver("/stats", prefix=prefix)).json()
         return stats
+
+    async def _ask_receiver(self, path: str, **params: str) -> httpx.Response:
+        """A GET to the receiver, asked again once if the kept-alive connection it went out on had just
+        been closed by the receiver ("Server disconnected without sending a response"): it changes
+        nothing, so asking twice is safe."""
+        url = f"{self.receiver_url}{path}"
+        try:
+            return await self.http.get(url, params=params)
+        except httpx.RemoteProtocolError:
+            return await self.http.get(url, params=params)
 
     async def wait_received(self, target: int, timeout: float) -> float:
         deadline = time.monotonic() + timeout

@@ -56,6 +56,22 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
     return local_stack_env(data_dir, **{**env, **overrides})
 
 
+# Fixtures that start processes of the service: a stack (`stack`, and every `…_stack`), PostgreSQL, an API.
+PROCESS_FIXTURES = {"stack", "postgres", "api_process"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by what it uses (pyproject.toml lists the markers; `make check` runs the unmarked):
+    a stack's fixture makes it `stack`, Chromium `browser`. A file that starts processes of its own says
+    so with `pytestmark`."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & PROCESS_FIXTURES or any(name.endswith("_stack") for name in fixtures):
+            item.add_marker(pytest.mark.stack)
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
@@ -244,11 +260,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+def needed(found: T | None, what: str, install: str) -> T:
+    """A system tool a test needs, or the test fails saying how to install it: never a skip, so that a
+    green run means every test ran (`.ci/run` installs them all)."""
+    if not found:
+        pytest.fail(f"{what} not found: `{install}` (.ci/run installs every tool the suite needs)")
+    return found
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium for the browser tests (Playwright cannot download browsers here), one per module."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (.ci/run does it)")
+    needed(Path(CHROMIUM).exists(), CHROMIUM, "apt-get install chromium")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

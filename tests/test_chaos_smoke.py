@@ -18,6 +18,8 @@ import pytest
 from chaos.accounting import explain_duplicate
 from chaos.receiver import Receipt
 
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_FORM = ["receiver-hang", "api-sigkill", "worker-sigkill", "temporal-sigkill"]
 TIMEOUT = 2.0

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from tests.conftest import needed
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -35,13 +36,7 @@ OURS = {"temporal-setup", "migrate", "worker", "api"}
 
 
 def _docker_compose() -> str:
-    found = shutil.which("docker-compose")
-    if found is None:
-        message = "docker-compose not found (apt-get install docker-compose)"
-        if os.environ.get("CI"):
-            pytest.fail(message + "; .ci/run should have installed it")
-        pytest.skip(message)
-    return found
+    return str(needed(shutil.which("docker-compose"), "docker-compose", "apt-get install docker-compose"))
 
 
 def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 
 from launcher import Stack
 from tests.conftest import NOWHERE, api_client, create_endpoint, emit, standalone_api, wait_delivery, wait_for
@@ -180,6 +181,7 @@ def test_dashboard_files_load_nothing_from_the_internet() -> None:
         assert "innerHTML" not in text and "insertAdjacentHTML" not in text, path
 
 
+@pytest.mark.stack  # an API process of its own
 def test_me_needs_no_temporal(tmp_path: Path) -> None:
     with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
         assert httpx.get(f"{base_url}/v1/me", headers={"x-api-key": "k"}, timeout=30).json() == {

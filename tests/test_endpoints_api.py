@@ -118,6 +118,7 @@ def test_patch_validates_too(api: httpx.Client) -> None:
     assert api.patch("/v1/webhooks/endpoints/ep_missing", json={"enabled": True}).status_code == 404
 
 
+@pytest.mark.stack  # an API process of its own
 def test_private_urls_are_refused_by_default(tmp_path: Path) -> None:
     # The session stack allows private URLs (its receivers are local); a default API refuses them.
     env = {"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}

@@ -25,6 +25,8 @@ from launcher import Stack
 from tests.conftest import STACK_LOG, api_client, create_endpoint, emit, start_stack, wait_for
 from tests.receiver import Answer, Receiver
 
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
 log = logging.getLogger(__name__)
 BACKLOG = 150
 SLOW = Answer(200, delay=0.2)  # two at a time: 10 a second, the backlog 15 s in all

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 60  # a Temporal dev server, a worker and an API, on a loaded 2-core machine (as conftest)
 # The worker lets attempts in flight finish (delivery timeout + 5 s, 2 + 5 s here) before it exits.
 STOP_TIMEOUT = 60
-pytestmark = pytest.mark.timeout(START_TIMEOUT + 2 * STOP_TIMEOUT + 60)
+pytestmark = [pytest.mark.stack, pytest.mark.timeout(START_TIMEOUT + 2 * STOP_TIMEOUT + 60)]
 
 Proc = tuple[int, int]  # pid and start time (clock ticks after boot): one process, never a reused pid
 

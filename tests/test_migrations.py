@@ -197,6 +197,7 @@ def _run(module: str, data_dir: Path, timeout: float = 60) -> subprocess.Complet
     )
 
 
+@pytest.mark.stack  # a worker and an API process
 def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_to_run(
     tmp_path: Path,
 ) -> None:
@@ -216,6 +217,7 @@ def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_t
     assert current.stdout.strip() == f"store: {migrate.head()}; this version: {migrate.head()}"
 
 
+@pytest.mark.stack  # a stack of its own
 def test_make_run_upgrades_a_data_dir_made_before_migrations(tmp_path: Path) -> None:
     """The launcher migrates before the worker and the API start: what a store held is served after."""
     data_dir = tmp_path / "data"

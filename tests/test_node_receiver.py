@@ -12,22 +12,18 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from core.signing import generate_secret, sign_hmac
 from launcher import Stack, free_port
-from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.conftest import create_endpoint, emit, needed, settled, wait_delivery, wait_for
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "node-receiver"
 
 
 def _tools() -> tuple[str, str]:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are needed for the Node.js receiver example")
-        pytest.skip("node and npm are not installed")
-    return node, npm
+    node = needed(shutil.which("node"), "node", "apt-get install nodejs npm")
+    npm = needed(shutil.which("npm"), "npm", "apt-get install npm")
+    return str(node), str(npm)
 
 
 def test_node_receiver_verifies_deliveries(stack: Stack, api: httpx.Client, tmp_path: Path) -> None:

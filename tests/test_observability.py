@@ -287,6 +287,7 @@ def test_worker_says_which_setting_to_change_when_its_metrics_port_is_taken(stac
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.stack  # an API process of its own
 def test_api_metrics_answer_when_temporal_is_down() -> None:
     with standalone_api({"WEBHOOKS_API_KEYS": "a:key_a_0123456789"}) as base_url:
         text = scrape(f"{base_url}/metrics")

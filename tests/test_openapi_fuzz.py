@@ -48,6 +48,8 @@ HYPOTHESIS = settings(
     suppress_health_check=list(HealthCheck),
 )
 
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
+
 
 def schema_of(mode: GenerationMode) -> BaseSchema:
     # /healthz and /metrics take no input, and /healthz is a documented 503 here (no worker polls).

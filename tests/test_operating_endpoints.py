@@ -25,6 +25,7 @@ from core.store import EndpointStore
 from launcher import Stack
 from tests.conftest import (
     NOWHERE,
+    STACK_LOG,
     api_client,
     create_endpoint,
     emit,
@@ -278,7 +279,8 @@ def test_a_rate_limit_holds_across_two_workers_and_leaves_other_endpoints_alone(
     limited = create_endpoint(api, receiver.script("/limited", []), rate_limit_per_second=2)
     free = create_endpoint(api, receiver.script("/free", []))
     # A second worker beside the stack's: a limiter per process would let through twice the limit.
-    log = (tmp_path / "worker2.log").open("wb")
+    second_log = tmp_path / "worker2.log"
+    log = second_log.open("wb")
     second = subprocess.Popen(
         [sys.executable, "-m", "worker"],
         env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0"},
@@ -286,6 +288,7 @@ def test_a_rate_limit_holds_across_two_workers_and_leaves_other_endpoints_alone(
         stderr=subprocess.STDOUT,
     )
     try:
+        wait_for(lambda: "worker polling" in second_log.read_text(), what="the second worker to poll")
         events = [emit(api, "invoice.generated")["id"] for _ in range(12)]
         wait_for(lambda: len(receiver.requests("/free")) == 12, timeout=60, what="the free endpoint's 12")
         free_done = max(r.at for r in receiver.requests("/free"))
@@ -294,6 +297,16 @@ def test_a_rate_limit_holds_across_two_workers_and_leaves_other_endpoints_alone(
         second.terminate()
         second.wait(timeout=60)
         log.close()
+    # Both workers sent some of them (each POST is a line of its worker's log, with its outcome; an attempt
+    # held back by the limit is a line without): the limit held across two processes, not inside one.
+    posted_by = [
+        sum(
+            f"endpoint_id={limited['id']} " in line and " outcome=" in line
+            for line in path.read_text().splitlines()
+        )
+        for path in (STACK_LOG, second_log)
+    ]
+    assert all(posted_by) and sum(posted_by) == 12, posted_by
     times = [r.at for r in receiver.requests("/limited")]
     # The bucket lets through at most the limit plus one of burst in any second (3 here), as tokens are
     # taken; arrivals at the receiver can bunch by one more on a loaded machine. A limiter per worker

@@ -293,6 +293,7 @@ def test_a_revoked_session_is_401_on_every_replica(
     assert api.delete("/v1/portal/sessions/not-a-session").status_code == 422
 
 
+@pytest.mark.stack  # an API process of its own
 def test_a_session_is_refused_not_trusted_while_the_store_is_down(tmp_path: Path) -> None:
     # The store lists revoked sessions: unread, a session could be one of them.
     with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:

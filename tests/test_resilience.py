@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from launcher import Stack
 from tests.conftest import (
@@ -97,6 +98,7 @@ def test_healthz_is_200_with_a_worker(stack: Stack) -> None:
     assert response.json()["workers"] >= 1
 
 
+@pytest.mark.stack  # an API process of its own
 def test_temporal_down_is_503_not_500(tmp_path: Path) -> None:
     with standalone_api({"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": "t:k"}) as base_url:
         health = httpx.get(f"{base_url}/healthz", timeout=30)
@@ -112,6 +114,7 @@ def test_temporal_down_is_503_not_500(tmp_path: Path) -> None:
         assert "Temporal is unavailable" in response.json()["detail"]
 
 
+@pytest.mark.stack  # a stack of its own
 def test_temporal_killed_is_503_within_the_rpc_timeout(tmp_path: Path) -> None:
     """A Temporal that dies under a connected API: the 503 comes within the RPC timeout, not after the
     client's own retries of an unreachable server (10 s by default), whatever the timeout is set to."""

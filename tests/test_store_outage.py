@@ -28,6 +28,8 @@ from tests.faults import sqlite_locked
 from tests.postgres import PostgresServer, require_postgres
 from tests.receiver import Receiver
 
+pytestmark = [pytest.mark.stack]
+
 # Longer than the test schedule (1, 1, 1 s between four attempts, each at most 2 s): with the old code
 # every delivery whose attempts fell in the outage had used up its schedule, or failed outright.
 OUTAGE_SECONDS = 12

@@ -135,7 +135,9 @@ def test_healthz_reports_a_dead_worker_within_its_window(stack: Stack) -> None:
             return response if response.status_code == 503 else None
 
         health = wait_for(unhealthy, timeout=window + 30, what="healthz to report the dead worker")
-        assert time.monotonic() - killed <= window + 30
+        # Its last poll began before it was killed: a window later at the most, give or take the time
+        # /healthz itself may take to ask Temporal on a loaded machine.
+        assert time.monotonic() - killed <= window + 2 * stack.settings.temporal_rpc_timeout + 1
         assert "no worker" in health.json()["workers"]
     finally:
         stack.start_worker()
