@@ -188,6 +188,8 @@ EmitTenant = Annotated[str, Depends(_tenant_with(Scope.EMIT))]
 """The caller's tenant, if it may emit events (never a portal session)."""
 PortalTenant = Annotated[str, Depends(_tenant_with(Scope.PORTAL))]
 """The caller's tenant, if it may open and revoke portal sessions (never a portal session)."""
+PortalCaller = Annotated[Principal, Depends(_caller_with(Scope.PORTAL))]
+"""The caller, if it may open portal sessions: its tenant, and the API key the session will live with."""
 EmitCaller = Annotated[Principal, Depends(_caller_with(Scope.EMIT))]
 """The caller, if it may emit events: its tenant, and the credential its emissions are counted against."""
 AnyCaller = Annotated[Principal, Depends(_caller_with(None))]

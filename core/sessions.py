@@ -25,7 +25,8 @@ MAX_SESSION_SECONDS = 86_400
 AUDIENCE = "flexprice-webhooks:portal-session"
 ALGORITHM = "HS256"
 # The parts every token has; one without them was not made here.
-_REQUIRED = ["sub", "jti", "scope", "iat", "exp", "aud", "iss"]
+# `cred`: a token made before sessions were bound to the key that opened them is not valid.
+_REQUIRED = ["sub", "jti", "scope", "iat", "exp", "aud", "iss", "cred"]
 
 
 class SessionTokenError(Exception):
@@ -49,6 +50,8 @@ class SessionClaims:
     scopes: frozenset[Scope]
     issued_at: datetime
     expires_at: datetime
+    # The API key that opened it, by its name (service/access.py's `key_id`): the session ends with it.
+    credential: str
 
 
 def new_session_id() -> str:
@@ -62,6 +65,7 @@ def issue(
     scopes: frozenset[Scope],
     lifetime_seconds: int,
     issuer: str,
+    credential: str,
     now: datetime | None = None,
 ) -> tuple[SessionClaims, str]:
     """A new session's claims and its token."""
@@ -76,6 +80,7 @@ def issue(
         scopes=scopes,
         issued_at=issued,
         expires_at=issued + timedelta(seconds=lifetime_seconds),
+        credential=credential,
     )
     payload = {
         "iss": issuer,
@@ -85,6 +90,7 @@ def issue(
         "scope": " ".join(s.value for s in Scope if s in scopes),
         "iat": int(claims.issued_at.timestamp()),
         "exp": int(claims.expires_at.timestamp()),
+        "cred": credential,
     }
     return claims, jwt.encode(payload, key, algorithm=ALGORITHM)
 
@@ -117,6 +123,7 @@ def read(key: bytes, token: str, *, issuer: str, now: datetime | None = None) ->
             scopes=scopes,
             issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            credential=str(payload["cred"]),
         )
     except (ValueError, TypeError, OverflowError):
         raise SessionInvalid(INVALID) from None

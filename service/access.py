@@ -4,8 +4,9 @@ A portal session lets the dashboard act for one tenant in a browser that never h
 tenant's backend opens one with a key that has the `portal` scope, and gives its token to the browser.
 Tokens are signed and stored nowhere (core/sessions.py); a session ended early is listed in the store
 until it would have expired anyway, and every request with a token looks there, so a revocation holds
-on every API replica at once. A token that expired, was revoked, was not made by us, or belongs to a
-tenant that has no API key any more is `Unauthenticated`, with a message that says which.
+on every API replica at once. A session lives only while the API key that opened it is configured
+with the `portal` scope: its token names that key (`key_id`). A token that expired, was revoked, was
+not made by us, or whose key is gone is `Unauthenticated`, with a message that says which.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
-from core.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal
+from core.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
 from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, issue, read
 from core.settings import Settings
 from core.store import EndpointStore
@@ -50,9 +51,13 @@ class PortalSessions:
     def __init__(self, store: EndpointStore, settings: Settings) -> None:
         self._store = store
         self._settings = settings
+        # The API keys by their names: a session lives only while the key that opened it does.
+        self._grants_by_id = {key_id(settings, key): grant for key, grant in settings.key_grants.items()}
 
-    def open(self, tenant: str, *, expires_in: int | None, read_only: bool) -> OpenedSession:
-        """A new session of `tenant`, `expires_in` seconds long (the setting's default when None)."""
+    def open(self, opened_by: Principal, *, expires_in: int | None, read_only: bool) -> OpenedSession:
+        """A new session of `opened_by`'s tenant, `expires_in` seconds long (the setting's default when
+        None), valid while the API key `opened_by` called with is configured and has the portal scope."""
+        assert opened_by.key_id is not None, "a portal session is opened with an API key"
         lifetime = self._settings.portal_session_seconds if expires_in is None else expires_in
         if not 1 <= lifetime <= MAX_SESSION_SECONDS:
             raise InvalidInput(
@@ -62,10 +67,11 @@ class PortalSessions:
             )
         claims, token = issue(
             self._settings.portal_session_key,
-            tenant=tenant,
+            tenant=opened_by.tenant,
             scopes=READ_ONLY_SESSION_SCOPES if read_only else SESSION_SCOPES,
             lifetime_seconds=lifetime,
             issuer=self._settings.jwt_issuer,
+            credential=opened_by.key_id,
         )
         return OpenedSession(id=claims.id, token=token, expires_at=claims.expires_at, read_only=read_only)
 
@@ -91,9 +97,13 @@ class PortalSessions:
             claims = read(self._settings.portal_session_key, token, issuer=self._settings.jwt_issuer)
         except SessionTokenError as err:
             raise Unauthenticated(err.message, challenge=BEARER_CHALLENGE) from None
-        if claims.tenant not in self._settings.tenant_ids:
+        grant = self._grants_by_id.get(claims.credential)
+        if grant is None or grant.tenant != claims.tenant or Scope.PORTAL not in grant.scopes:
+            # Removed, or given to another tenant or without the portal scope since: the sessions it
+            # opened end with it, in every replica that runs without it.
             raise Unauthenticated(
-                "the account of this portal session has no API key any more; ask the product you came from",
+                "the API key that opened this portal session was removed or may no longer open sessions; "
+                "ask the product you came from to open a new one",
                 challenge=BEARER_CHALLENGE,
             )
         if await in_store(self._store.session_revocations.is_revoked, claims.tenant, claims.id):

@@ -15,7 +15,9 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 def test_a_token_reads_back_as_issued_until_it_expires() -> None:
-    claims, token = issue(KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", now=NOW)
+    claims, token = issue(
+        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
+    )
     assert claims.expires_at == NOW + timedelta(seconds=60)
     assert read(KEY, token, issuer="i", now=NOW + timedelta(seconds=59)) == claims
     with pytest.raises(SessionExpired, match="expired at 2026-11-27T12:01:00Z"):
@@ -23,7 +25,9 @@ def test_a_token_reads_back_as_issued_until_it_expires() -> None:
 
 
 def test_expired_is_said_only_of_a_token_we_signed() -> None:
-    _, token = issue(KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=1, issuer="i", now=NOW)
+    _, token = issue(
+        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=1, issuer="i", credential="k1", now=NOW
+    )
     later = NOW + timedelta(hours=1)
     with pytest.raises(SessionInvalid):
         read(b"another key, also thirty-two byte", token, issuer="i", now=later)
@@ -32,25 +36,44 @@ def test_expired_is_said_only_of_a_token_we_signed() -> None:
 
 
 def test_another_token_of_ours_does_not_pass_for_a_session() -> None:
-    _, token = issue(KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", now=NOW)
+    _, token = issue(
+        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
+    )
     claims = jwt.decode(token, options={"verify_signature": False})
     for changed in ({"aud": "something else"}, {"scope": "emit read"}, {"scope": ""}, {"scope": "root"}):
         forged = jwt.encode({**claims, **changed}, KEY, algorithm="HS256")
         with pytest.raises(SessionInvalid):
             read(KEY, forged, issuer="i", now=NOW)
-    missing_jti = {name: value for name, value in claims.items() if name != "jti"}
-    with pytest.raises(SessionInvalid):
-        read(KEY, jwt.encode(missing_jti, KEY, algorithm="HS256"), issuer="i", now=NOW)
+    for name in ("jti", "cred"):  # without `cred`: made before sessions ended with their key
+        missing = {claim: value for claim, value in claims.items() if claim != name}
+        with pytest.raises(SessionInvalid):
+            read(KEY, jwt.encode(missing, KEY, algorithm="HS256"), issuer="i", now=NOW)
 
 
 def test_a_session_holds_manage_and_read_or_read_alone() -> None:
     _, token = issue(
-        KEY, tenant="acme", scopes=READ_ONLY_SESSION_SCOPES, lifetime_seconds=60, issuer="i", now=NOW
+        KEY,
+        tenant="acme",
+        scopes=READ_ONLY_SESSION_SCOPES,
+        lifetime_seconds=60,
+        issuer="i",
+        credential="k1",
+        now=NOW,
     )
     assert read(KEY, token, issuer="i", now=NOW).scopes == {Scope.READ}
     for scopes in (ALL_SCOPES, frozenset({Scope.EMIT}), frozenset()):
         with pytest.raises(ValueError):
-            issue(KEY, tenant="acme", scopes=scopes, lifetime_seconds=60, issuer="i", now=NOW)
+            issue(
+                KEY, tenant="acme", scopes=scopes, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
+            )
     for seconds in (0, 86_401):
         with pytest.raises(ValueError):
-            issue(KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=seconds, issuer="i", now=NOW)
+            issue(
+                KEY,
+                tenant="acme",
+                scopes=SESSION_SCOPES,
+                lifetime_seconds=seconds,
+                issuer="i",
+                credential="k1",
+                now=NOW,
+            )

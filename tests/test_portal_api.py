@@ -307,6 +307,35 @@ def test_a_session_is_refused_not_trusted_while_the_store_is_down(tmp_path: Path
             assert session.get("/v1/me").status_code == 200
 
 
+@pytest.mark.stack  # API processes of their own
+def test_a_session_ends_with_the_key_that_opened_it(tmp_path: Path) -> None:
+    """Issue 20: restarted without `alice:…:portal`, the API still took the sessions that key opened."""
+    portal, other = "key_alice_portal_0123", "key_alice_manage_0123"
+    env = {"WEBHOOKS_DATA_DIR": str(tmp_path)}
+    with standalone_api({**env, "WEBHOOKS_API_KEYS": f"alice:{portal}:portal,alice:{other}"}) as base_url:
+        opened = httpx.post(f"{base_url}/v1/portal/sessions", headers={"x-api-key": portal}, timeout=30)
+        assert opened.status_code == 201, opened.text
+        token = opened.json()["token"]
+    for keys, valid in (
+        (f"alice:{portal}:portal,alice:{other}", True),  # restarted as it was: the session goes on
+        (f"alice:{other}", False),  # the key removed, alice keeps another
+        (f"alice:{portal}:read,alice:{other}", False),  # the key kept, without the portal scope
+        (f"bob:{portal}:portal,alice:{other}", False),  # the key given to another tenant
+    ):
+        with (
+            standalone_api({**env, "WEBHOOKS_API_KEYS": keys}) as base_url,
+            as_session(base_url, token) as session,
+        ):
+            me = session.get("/v1/me")
+            change = session.patch("/v1/webhooks/endpoints/ep_none", json={"description": "x"})
+            if valid:
+                assert me.status_code == 200, (keys, me.text)
+                assert change.status_code == 404, (keys, change.text)  # let in: no such endpoint
+            else:
+                assert "API key that opened this portal session was removed" in _refusal(me), keys
+                assert change.status_code == 401, keys
+
+
 def _b64(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 

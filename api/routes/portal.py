@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from api.deps import PortalDep, PortalTenant, SettingsDep
+from api.deps import PortalCaller, PortalDep, PortalTenant, SettingsDep
 from api.schemas import PortalSessionCreate, PortalSessionPublic
 
 router = APIRouter(prefix="/v1/portal/sessions", tags=["portal"])
@@ -18,14 +18,14 @@ router = APIRouter(prefix="/v1/portal/sessions", tags=["portal"])
 @router.post("", status_code=201)
 def open_session(
     request: Request,
-    tenant: PortalTenant,
+    caller: PortalCaller,
     portal: PortalDep,
     settings: SettingsDep,
     body: PortalSessionCreate | None = None,
 ) -> PortalSessionPublic:
     """Open a dashboard session for your account: its token, and the dashboard's URL signed in with it."""
     asked = body or PortalSessionCreate()
-    opened = portal.open(tenant, expires_in=asked.expires_in, read_only=asked.read_only)
+    opened = portal.open(caller, expires_in=asked.expires_in, read_only=asked.read_only)
     # The address browsers know, which the backend calling here may not use (an internal name, say).
     base = settings.public_api_url or str(request.base_url).rstrip("/")
     # In the fragment, which browsers never send to a server nor put in a Referer.
