@@ -36,6 +36,10 @@ RESERVED = frozenset(
         "proxy-authorization",
     }
 )
+# What proxies, clients and HTTP itself say about a request: from a tenant, a lie to the receiver (who it
+# came through, for whom, with which cookies) or a change to how the request is sent (`Expect`).
+NOT_OURS_TO_SEND = frozenset({"expect", "cookie", "via", "forwarded", "x-real-ip", "x-client-ip"})
+NOT_OURS_PREFIXES = ("x-forwarded-", "proxy-")
 
 
 def check_headers(headers: dict[str, str]) -> dict[str, str]:
@@ -49,6 +53,11 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
         lowered = name.lower()
         if lowered in RESERVED or lowered.startswith("webhook-"):
             raise ValueError(f"header {name} is set by the service itself and cannot be overridden")
+        if lowered in NOT_OURS_TO_SEND or lowered.startswith(NOT_OURS_PREFIXES):
+            raise ValueError(
+                f"header {name} is not sent: it speaks for proxies, clients or HTTP itself, not for the "
+                "sender of a webhook (use a header of your own, such as X-Api-Key)"
+            )
         if lowered in seen:
             raise ValueError(f"header {name} is given twice")
         seen.add(lowered)

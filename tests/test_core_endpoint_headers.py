@@ -26,6 +26,13 @@ def test_a_gateway_s_headers_are_kept() -> None:
         ({"webhook-anything": "v"}, "set by the service itself"),
         ({"Content-Type": "text/plain"}, "set by the service itself"),
         ({"X-A": "1", "x-a": "2"}, "given twice"),
+        ({"Expect": "100-continue"}, "speaks for proxies, clients or HTTP itself"),
+        ({"Cookie": "session=1"}, "speaks for proxies, clients or HTTP itself"),
+        ({"Via": "1.1 gateway"}, "speaks for proxies, clients or HTTP itself"),
+        ({"Forwarded": "for=10.0.0.1"}, "speaks for proxies, clients or HTTP itself"),
+        ({"X-Forwarded-For": "10.0.0.1"}, "speaks for proxies, clients or HTTP itself"),
+        ({"x-forwarded-host": "internal"}, "speaks for proxies, clients or HTTP itself"),
+        ({"Proxy-Connection": "keep-alive"}, "speaks for proxies, clients or HTTP itself"),
         ({f"X-{n}": "v" for n in range(21)}, "at most 20 headers"),
     ],
 )

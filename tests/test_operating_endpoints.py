@@ -7,6 +7,7 @@ the shared stack's other tests is ever disabled for failing a few seconds.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -225,6 +226,9 @@ def test_a_rotated_secret_signs_beside_the_old_one_for_the_grace_period(
     Webhook(custom).verify(later.body, later.headers)
     bad = api.post(f"/v1/webhooks/endpoints/{endpoint['id']}/secret/rotate", json={"secret": "not-a-secret"})
     assert bad.status_code == 422 and "whsec_" in bad.text
+    zeros = "whsec_" + base64.b64encode(bytes(32)).decode()  # well-formed, and anyone could guess it
+    guessable = api.post(f"/v1/webhooks/endpoints/{endpoint['id']}/secret/rotate", json={"secret": zeros})
+    assert guessable.status_code == 422 and "secret is not random" in guessable.text
     assert event_id
 
 
@@ -244,6 +248,10 @@ def test_custom_headers_are_sent_masked_in_the_api_and_cannot_replace_ours(
         response = api.patch(f"/v1/webhooks/endpoints/{endpoint['id']}", json={"headers": {reserved: "x"}})
         assert response.status_code == 422, reserved
         assert "set by the service itself" in response.text
+    for not_ours in ("Cookie", "X-Forwarded-For", "Via", "Expect"):
+        response = api.patch(f"/v1/webhooks/endpoints/{endpoint['id']}", json={"headers": {not_ours: "x"}})
+        assert response.status_code == 422, not_ours
+        assert "speaks for proxies, clients or HTTP itself" in response.text
     assert (
         api.patch(f"/v1/webhooks/endpoints/{endpoint['id']}", json={"headers": {"Bad Name": "x"}}).status_code
         == 422
