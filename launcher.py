@@ -354,10 +354,14 @@ class Stack:
             time.sleep(0.2)
 
     def _worker_answers(self) -> bool:
-        url = self.worker_metrics_url
-        if self.worker is None or url is None:
-            return True
-        return httpx.get(url, timeout=2).status_code == 200
+        port = self.settings.worker_metrics_port
+        if self.worker is None or not port:
+            return True  # metrics off: /healthz alone says it
+        host = self.settings.worker_metrics_host
+        # Asked where it listens: a wildcard address answers on loopback; an IPv6 one goes in brackets.
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        host = f"[{host}]" if ":" in host else host
+        return httpx.get(f"http://{host}:{port}/metrics", timeout=2).status_code == 200
 
     def watch(self) -> int | None:
         """Block until a process exits on its own (its exit code) or a stop is requested (None)."""

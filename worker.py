@@ -23,7 +23,7 @@ from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.keys import jwt_signer
 from core.logs import configure_logging
-from core.migrate import require_current
+from core.migrate import SchemaNotCurrent, require_current
 from core.settings import Settings
 from core.store import EndpointStore
 from core.temporal import connect
@@ -91,14 +91,21 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
 NOTICE_SWEEP_SECONDS = 10  # how often a worker sends the operational events still owed
 
 
-async def send_owed_notices(events: Events, store: EndpointStore) -> None:
+async def send_owed_notices(
+    events: Events, store: EndpointStore, stop: asyncio.Event, *, checked: bool
+) -> None:
     """Every `NOTICE_SWEEP_SECONDS`, send the operational events still owed (their moment found Temporal
     or the store unreachable, or the process that owed them died); every worker does, and an event's id
     makes a second send of it the same event. Cancelled when the worker stops: what it was sending stays
     owed."""
     while True:
         try:
+            if not checked:  # the store was down as the worker started
+                checked = await asyncio.to_thread(check_schema, store)
             await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
+        except SchemaNotCurrent:  # found once the store came back: this worker must not run on it
+            stop.set()  # the worker stops polling, and this is raised again where the sweep is awaited
+            raise
         except SQLAlchemyError as err:  # the store down: tried again
             log.warning("operational events not sent yet: the endpoint store cannot be reached (%s)", err)
         except Exception:  # a bug: logged, and tried again
@@ -106,21 +113,23 @@ async def send_owed_notices(events: Events, store: EndpointStore) -> None:
         await asyncio.sleep(NOTICE_SWEEP_SECONDS)
 
 
-def check_schema(store: EndpointStore) -> None:
-    """Refuse to start on a schema this version does not know (`SchemaNotCurrent`, which says what to
-    run). A store that cannot be read now is no reason not to start: a worker polls through a store
-    outage, and its attempts wait it out."""
+def check_schema(store: EndpointStore) -> bool:
+    """Whether the store's schema is this version's; `SchemaNotCurrent` (which says what to run) if it
+    is not. A store that cannot be read now is no reason not to start: a worker polls through a store
+    outage, and its attempts wait it out; it is checked again as the worker sweeps (False)."""
     try:
         require_current(store.engine)
     except SQLAlchemyError as err:
-        log.warning("the endpoint store's schema is not checked: the store cannot be reached (%s)", err)
+        log.warning("the endpoint store's schema is not checked yet: the store cannot be reached (%s)", err)
+        return False
+    return True
 
 
 async def run_worker(
     settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
 ) -> None:
     store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
-    await asyncio.to_thread(check_schema, store)
+    checked = await asyncio.to_thread(check_schema, store)
     runtime = telemetry_runtime(settings)
     client = await connect(settings, runtime=runtime)
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
@@ -164,7 +173,7 @@ async def run_worker(
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
             if settings.worker_metrics_address:
                 log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
-            sweeper = asyncio.create_task(send_owed_notices(events, store))
+            sweeper = asyncio.create_task(send_owed_notices(events, store, stop, checked=checked))
             try:
                 await stop.wait()
             finally:  # before the worker's own graceful stop, which must not wait for a sweep

@@ -6,7 +6,8 @@ command run before the API and the workers start, never by them.
     python -m core.migrate current      the revision the store is at, and this version's
     python -m core.migrate history      every revision, newest first
     python -m core.migrate sql          the SQL an upgrade of an empty database runs, without running it
-    python -m core.migrate downgrade R  back to revision R (before running an older version)
+    python -m core.migrate downgrade R  back to revision R (before running an older version; `base`:
+                                        to before migrations, every table and row kept)
     python -m core.migrate revision -m "what changes"
                                         a developer's draft of the next migration: what core/tables.py
                                         declares beyond the store's schema (read it, then edit it)
@@ -14,6 +15,7 @@ command run before the API and the workers start, never by them.
 The API, every worker and the operator commands check the revision as they start and refuse to run on
 a schema they do not know, with what to do (`require_current`): two processes never race to make it.
 One upgrade runs at a time: it holds an advisory lock on PostgreSQL and a file lock beside a SQLite file.
+Each runs in one transaction, DDL included, on SQLite too: a migration that fails leaves nothing done.
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.pool import NullPool
 
 from core.settings import Settings
-from core.store import EndpointStore
+from core.store import EndpointStore, sqlite_pragmas
 
 SCRIPTS = Path(__file__).with_name("migrations")
 # pg_advisory_xact_lock's key: any constant of ours, the same in every process ("whmi" in ASCII).
@@ -63,16 +67,17 @@ def current(conn: Connection) -> str | None:
 
 def upgrade(store: EndpointStore, target: str = "head") -> None:
     """Bring the store to `target` (this version's schema), then seal any secret a version before
-    encryption at rest left in plain text."""
-    with _migrating(store.engine) as conn:
-        cfg = config()
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, target)
-    store.seal_plaintext()
+    encryption at rest left in plain text (still under the lock: one upgrade at a time does it)."""
+    with _one_at_a_time(store.engine):
+        with _migration(store.engine) as conn:
+            cfg = config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, target)
+        store.seal_plaintext()
 
 
 def downgrade(store: EndpointStore, target: str) -> None:
-    with _migrating(store.engine) as conn:
+    with _one_at_a_time(store.engine), _migration(store.engine) as conn:
         cfg = config()
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, target)
@@ -113,16 +118,38 @@ def _known() -> set[str]:
 
 
 @contextmanager
-def _migrating(engine: Engine) -> Iterator[Connection]:
-    """A transaction on `engine` that no other migration runs beside."""
-    with _file_lock(engine), engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK})
-        yield conn
+def _migration(engine: Engine) -> Iterator[Connection]:
+    """One transaction that every statement of a migration runs in, DDL included: all of it, or none.
+
+    On PostgreSQL it holds the migration lock until it ends. On SQLite the driver would commit a CREATE,
+    DROP or ALTER on its own: the transaction is begun by hand instead (BEGIN IMMEDIATE, which also takes
+    the write lock at once), on an engine of its own, used for this and closed.
+    """
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": POSTGRES_LOCK})
+            yield conn
+        return
+    own = create_engine(engine.url, poolclass=NullPool)
+    event.listen(own, "connect", _sqlite_by_hand)
+    event.listen(own, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    try:
+        with own.begin() as conn:
+            yield conn
+    finally:
+        own.dispose()
+
+
+def _sqlite_by_hand(dbapi_connection: Any, record: Any) -> None:
+    sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None  # the driver begins nothing: `_migration` does
 
 
 @contextmanager
-def _file_lock(engine: Engine) -> Iterator[None]:
+def _one_at_a_time(engine: Engine) -> Iterator[None]:
+    """A lock beside a SQLite file, held across the migration and what follows it (PostgreSQL's is the
+    migration transaction's own)."""
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:":
         yield
@@ -145,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("history", help="every revision, newest first")
     commands.add_parser("sql", help="the SQL an upgrade of an empty database runs, not run")
     down = commands.add_parser("downgrade", help="back to a revision, before running an older version")
-    down.add_argument("revision", help="the revision to go back to (`base`: an empty store)")
+    down.add_argument("revision", help="the revision to go back to (`base`: before migrations, rows kept)")
     draft = commands.add_parser("revision", help="draft the next migration from core/tables.py")
     draft.add_argument("-m", "--message", required=True, help="what the migration changes")
     return parser
@@ -168,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "downgrade":
             downgrade(store, args.revision)
         elif args.command == "revision":
-            with _migrating(store.engine) as conn:
+            with _migration(store.engine) as conn:
                 cfg = config()
                 cfg.attributes["connection"] = conn
                 # Numbered in order: 0001, 0002, … (the file is named after it and the message).

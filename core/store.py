@@ -115,7 +115,7 @@ def _key_purpose(tenant: str, kid: str) -> str:
 
 
 def _open(keyring: Keyring, stored: str, purpose: str) -> str:
-    # A value written before secrets were sealed is read as it is, until the API's start seals it.
+    # A value written before secrets were sealed is read as it is, until the upgrade seals it.
     return unseal(keyring, stored, purpose=purpose) if is_sealed(stored) else stored
 
 
@@ -194,7 +194,7 @@ class EndpointStore:
         connect_args = {} if sqlite else {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
         if sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite_pragmas)
             database = self.engine.url.database
             if database and database != ":memory:":
                 # A first start (the API or a worker alone, say in a container) makes the data dir.
@@ -507,7 +507,7 @@ class SessionRevocations:
 
 
 def _sqlite_soft_pragmas(dbapi_connection: Any, record: Any) -> None:
-    _sqlite_pragmas(dbapi_connection, record)
+    sqlite_pragmas(dbapi_connection, record)
     # WAL with NORMAL: a commit survives the process, and may not survive the machine.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -519,7 +519,7 @@ def _postgres_async_commit(connection: Any) -> None:
     connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The API and the worker share the file: WAL lets readers run beside a writer, and the busy
     # timeout makes a writer wait for the other process instead of failing.
     cursor = dbapi_connection.cursor()

@@ -69,6 +69,34 @@ def test_a_postgres_store_made_before_migrations_is_upgraded_without_loss(
         store.close()
 
 
+def test_a_first_release_postgres_store_has_its_narrow_columns_widened(postgres: PostgresServer) -> None:
+    """The first releases made url VARCHAR(2048) and secret VARCHAR(128) on PostgreSQL: too narrow for
+    what sealing writes (a secret's sealed form is over 128 characters with a long key id)."""
+    url = postgres.create_database("first_release")
+    store = EndpointStore(url, TEST_KEYRING)
+    try:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE endpoints (id VARCHAR(40) PRIMARY KEY, tenant VARCHAR(64) NOT NULL, "
+                "url VARCHAR(2048) NOT NULL, description VARCHAR(1024) NOT NULL, "
+                "signature_method VARCHAR(8) NOT NULL, secret VARCHAR(128) NOT NULL, event_types JSON, "
+                "enabled BOOLEAN NOT NULL, created_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+                "updated_at TIMESTAMP WITH TIME ZONE NOT NULL)"
+            )
+            conn.exec_driver_sql("CREATE INDEX ix_endpoints_tenant ON endpoints (tenant)")
+            conn.exec_driver_sql(
+                "INSERT INTO endpoints VALUES ('ep_old', 't', 'https://example.com/' || repeat('p', 1900), "
+                "'', 'hmac', 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', NULL, true, now(), now())"
+            )
+        migrate.upgrade(store)  # seals the URL and the secret: both longer than their old columns
+        assert schema_drift(store.engine) == []
+        old = store.get("t", "ep_old")
+        assert old is not None and old.url.endswith("p" * 1900)
+        assert old.secret == "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    finally:
+        store.close()
+
+
 def test_store_round_trip(postgres: PostgresServer) -> None:
     store = EndpointStore(postgres.url, TEST_KEYRING)
     migrate.upgrade(store)

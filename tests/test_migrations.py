@@ -6,6 +6,7 @@ rows through today's code, then upgraded. PostgreSQL's side is in tests/test_cor
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -27,7 +29,9 @@ from core.models import SignatureMethod
 from core.store import EndpointStore
 from core.tables import Base
 from launcher import free_port
+from service.events import Events
 from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack
+from worker import send_owed_notices
 
 STORES = Path(__file__).with_name("stores")
 
@@ -69,14 +73,49 @@ def test_the_migrations_make_exactly_the_schema_the_code_declares(store: Endpoin
     migrate.require_current(store.engine)  # what the API and the worker check as they start
 
 
-def test_upgrading_twice_changes_nothing_and_a_downgrade_empties_the_store(store: EndpointStore) -> None:
+def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: EndpointStore) -> None:
     migrate.upgrade(store)
     migrate.upgrade(store)
     assert schema_drift(store.engine) == []
+    kept = store.create(
+        "tenant_a",
+        url="https://example.com/kept",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+    )
+    # Back to before migrations, as for a version that made its own tables: they stay, with their rows.
     migrate.downgrade(store, "base")
-    assert set(inspect(store.engine).get_table_names()) == {"alembic_version"}
+    assert revision(store.engine) is None
+    assert store.get("tenant_a", kept.id) == kept
     migrate.upgrade(store)
     assert schema_drift(store.engine) == []
+    assert store.get("tenant_a", kept.id) == kept
+
+
+def test_a_migration_that_fails_leaves_nothing_half_done(store: EndpointStore) -> None:
+    """On SQLite too, where the driver would commit a CREATE TABLE by itself."""
+    migrate.upgrade(store)
+    with pytest.raises(RuntimeError, match="half way"), migrate._migration(store.engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
+        conn.exec_driver_sql("ALTER TABLE endpoints ADD COLUMN half_done TEXT")
+        raise RuntimeError("a migration failed half way")
+    assert schema_drift(store.engine) == []
+
+
+def test_a_store_of_a_development_version_is_refused_saying_why(store: EndpointStore, path: Path) -> None:
+    """A table that lacks a column no release left out (it cannot be added to the rows there)."""
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            "CREATE TABLE operational_notices (id VARCHAR(160) NOT NULL PRIMARY KEY, tenant VARCHAR(64));"
+        )
+    with pytest.raises(
+        RuntimeError, match="operational_notices table lacks endpoint_id, a column every row must fill"
+    ):
+        migrate.upgrade(store)
+    assert revision(store.engine) is None  # nothing of the upgrade stayed
+    assert "endpoints" not in inspect(store.engine).get_table_names()
 
 
 @pytest.mark.parametrize("dump", ["main-81c04a3.sql", "main-42564f6.sql"])
@@ -106,10 +145,11 @@ def test_a_store_made_before_migrations_is_upgraded_without_loss(
     assert "endpoint_rate_buckets" not in tables  # replaced by endpoint_flow, whose state is a moment's
 
 
-def test_a_first_release_store_gains_what_it_lacks_and_its_plain_secrets_are_sealed(
+def test_an_older_store_gains_what_it_lacks_and_its_plain_secrets_are_sealed(
     store: EndpointStore, path: Path
 ) -> None:
-    """Only the first release's endpoints table, with a secret written before encryption at rest."""
+    """An endpoints table without the columns added since it was first made, holding a secret written
+    before encryption at rest."""
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
@@ -182,6 +222,17 @@ def test_a_schema_this_version_does_not_know_is_refused_with_what_to_do(store: E
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(migrate.SchemaNotCurrent, match="revision 9999, which this version does not know"):
         migrate.require_current(store.engine)
+
+
+async def test_a_worker_started_while_the_store_was_down_stops_once_it_finds_an_unknown_schema(
+    store: EndpointStore,
+) -> None:
+    """The sweep checks what the start could not; the store here was never migrated."""
+    stop = asyncio.Event()
+    events = cast(Events, None)  # never reached: the check comes first
+    with pytest.raises(migrate.SchemaNotCurrent, match="no schema yet"):
+        await send_owed_notices(events, store, stop, checked=False)
+    assert stop.is_set()  # the worker stops polling
 
 
 def _run(module: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,11 @@
 """The store as it was when migrations began (2026-12-05), and the way in for a store made before them.
 
 A store made by an earlier version has the tables but no `alembic_version`: this revision runs on it too.
-It creates what is missing and adds the columns an older table lacks (every column added after the
-first release is nullable), as the start-up code that made the schema used to. The three tables that
-hold only a moment's state (an endpoint's attempts in flight, the door's token buckets) are made again
-if they do not match, and `endpoint_rate_buckets`, which they replaced, is dropped: what they held is refilled
-within seconds, and nothing in them is a record.
+It creates what is missing, adds the columns an older table lacks (every column added after the first
+release is nullable) and widens the text columns the first releases made narrower, as the start-up code
+that made the schema used to, and more. The three tables that hold only a moment's state (an endpoint's
+attempts in flight, the door's token buckets) are made again, and `endpoint_rate_buckets`, which they
+replaced, is dropped: what they held is refilled within seconds, and nothing in them is a record.
 
 The tables are written out here, not imported from core/tables.py: this is the schema of this revision,
 and core/tables.py moves on with the next ones.
@@ -161,21 +161,39 @@ def upgrade() -> None:
         if name in have:
             op.drop_table(name)
     for table in schema.sorted_tables:
+        if table in MOMENTARY and table.name in have:  # whatever shape an earlier version gave it
+            table.drop(bind)
+            have.discard(table.name)
         if table.name not in have:
             table.create(bind)
             continue
-        columns = {c["name"] for c in found.get_columns(table.name)}
-        if table in MOMENTARY:
-            if columns != {c.name for c in table.columns}:
-                table.drop(bind)
-                table.create(bind)
-            continue
+        columns = {c["name"]: c for c in found.get_columns(table.name)}
         for column in table.columns:
             if column.name not in columns:
-                assert column.nullable, f"{table.name}.{column.name} is missing and cannot be added"
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"the store's {table.name} table lacks {column.name}, a column every row must "
+                        "fill: it was made by a development version, not a release. Upgrade it with the "
+                        "release it came from, or start from an empty store"
+                    )
                 op.add_column(table.name, sa.Column(column.name, column.type, nullable=True))
+            elif _narrower(columns[column.name]["type"], column.type):
+                # Stores of the first releases on PostgreSQL: url VARCHAR(2048), secret VARCHAR(128),
+                # too narrow for what sealing writes. Widened in place (SQLite does not hold lengths).
+                op.alter_column(
+                    table.name, column.name, type_=column.type, existing_type=columns[column.name]["type"]
+                )
+
+
+def _narrower(found: sa.types.TypeEngine[object], declared: sa.types.TypeEngine[object]) -> bool:
+    """Whether a text column in the store holds less than its declaration here."""
+    if not isinstance(found, sa.String) or not isinstance(declared, sa.String):
+        return False
+    if isinstance(declared, sa.Text) or declared.length is None:
+        return found.length is not None
+    return found.length is not None and found.length < declared.length
 
 
 def downgrade() -> None:
-    for table in reversed(schema.sorted_tables):
-        table.drop(op.get_bind())
+    """Back to before migrations: only the record of them goes (Alembic removes it). Every table and row
+    stays, as the versions before migrations made and read them; an older version adds what it lacks."""
