@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ from core.settings import Settings
 from core.store import EndpointStore, sqlite_pragmas
 
 SCRIPTS = Path(__file__).with_name("migrations")
+# Alembic says which dialect it runs as it looks at a store: noise in every worker's and API's start-up.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 # pg_advisory_xact_lock's key: any constant of ours, the same in every process ("whmi" in ASCII).
 POSTGRES_LOCK = 0x77686D69
 
