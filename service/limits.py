@@ -32,6 +32,11 @@ def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPoli
     )
 
 
+# The operator key at the codec's sign-in page: an operator types it a few times a day.
+CODEC_SIGN_INS = 10
+CODEC_SIGN_IN_SECONDS = 6
+
+
 class DoorLimits:
     def __init__(self, store: EndpointStore, settings: Settings) -> None:
         self._buckets = TokenBuckets(store.soft_engine)
@@ -52,6 +57,19 @@ class DoorLimits:
                 quota=policy,
             )
         return policy
+
+    async def codec_sign_in(self, client: str) -> None:
+        """Count one try of the operator key at `/codec/` from `client` (its address); `RateLimited` past
+        CODEC_SIGN_INS at once, then one every CODEC_SIGN_IN_SECONDS: guessing the key takes forever."""
+        rate = 1 / CODEC_SIGN_IN_SECONDS
+        quota = await in_store(self._buckets.take, f"codec:{client}", rate=rate, capacity=CODEC_SIGN_INS)
+        if not quota.allowed:
+            raise RateLimited(
+                f"{CODEC_SIGN_INS} tries of the operator key at once, then one every "
+                f"{CODEC_SIGN_IN_SECONDS} seconds, is the most from one address: try again after "
+                "Retry-After",
+                retry_after=math.ceil(quota.retry_after),
+            )
 
     async def test_event(self, tenant: str) -> None:
         """Count one test event of the tenant; `RateLimited` past the per-minute bound."""

@@ -29,7 +29,16 @@ from core.ids import delivery_workflow_id
 from core.models import DeliveryInput, DeliveryPolicy
 from core.temporal import connect
 from launcher import Stack, _bin
-from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery, wait_for
+from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
+from tests.conftest import (
+    OPERATOR_KEY,
+    create_endpoint,
+    emit,
+    settled,
+    standalone_api,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Receiver
 
 MARKER = "cus_MARKER_7f3a9c"  # a customer id: it must appear nowhere outside the API
@@ -317,3 +326,28 @@ def test_a_store_written_before_sealing_is_sealed_by_its_upgrade(tmp_path: Path)
     assert secret.startswith("enc:v1:") and url.startswith("enc:v1:")
     assert store.get("t", endpoint.id) == endpoint
     store.close()
+
+
+@pytest.mark.stack  # an API process of its own
+def test_the_codec_sign_in_bounds_guesses_and_its_page_cannot_be_framed(tmp_path: Path) -> None:
+    """Issue 20, 5: 30 wrong operator keys were tried in 0.04 s, on a page without CSP or X-Frame-Options."""
+    env = {
+        "WEBHOOKS_DATA_DIR": str(tmp_path),
+        "WEBHOOKS_API_KEYS": "t:k",
+        "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
+    }
+    with standalone_api(env) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+        page = client.get("/codec/")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        answers = [
+            client.post("/codec/session", data={"key": f"guess-{i}"}) for i in range(CODEC_SIGN_INS + 2)
+        ]
+        assert [a.status_code for a in answers[:CODEC_SIGN_INS]] == [401] * CODEC_SIGN_INS
+        refused = answers[CODEC_SIGN_INS]
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= CODEC_SIGN_IN_SECONDS
+        assert "tries of the operator key" in refused.text
+        # The right key too must wait: the bound counts tries, not failures, so it leaks nothing.
+        assert client.post("/codec/session", data={"key": OPERATOR_KEY}).status_code == 429

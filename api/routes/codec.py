@@ -27,6 +27,8 @@ from temporalio.api.common.v1 import Payload
 from api.deps import ServicesDep
 from core.crypto import DecryptionError, EncryptionCodec
 from core.settings import Settings
+from service.errors import RateLimited
+from service.limits import DoorLimits
 
 router = APIRouter(prefix="/codec", tags=["operators"], include_in_schema=False)
 COOKIE = "webhooks_operator"
@@ -171,12 +173,26 @@ _PAGE = """<!doctype html>
 </body></html>"""
 
 
-def _page(request: Request, message: str, status: int = 200) -> HTMLResponse:
+# The page is plain HTML with inline styles and a form posting to itself: nothing else may load or frame it.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _page(
+    request: Request, message: str, status: int = 200, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     endpoint = str(request.base_url).rstrip("/") + "/codec"
     body = _PAGE.format(
         message=html.escape(message), endpoint=html.escape(endpoint), hours=SESSION_SECONDS // 3600
     )
-    return HTMLResponse(body, status, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(body, status, headers={**PAGE_HEADERS, **(headers or {})})
 
 
 @router.get("/")
@@ -188,7 +204,13 @@ def sign_in_page(request: Request, services: ServicesDep) -> HTMLResponse:
 
 @router.post("/session")
 async def sign_in(request: Request, services: ServicesDep) -> HTMLResponse:
-    """Check the operator key and set the session cookie."""
+    """Check the operator key and set the session cookie; tries from one address are bounded."""
+    try:
+        await DoorLimits(services.store, services.settings).codec_sign_in(
+            request.client.host if request.client else "unknown"
+        )
+    except RateLimited as err:
+        return _page(request, err.message, 429, {"Retry-After": str(err.retry_after)})
     key = services.settings.operator_credential
     given = parse_qs((await request.body()).decode(errors="replace")).get("key", [""])[0]
     if key is None or not hmac.compare_digest(given.encode(), key.encode()):
