@@ -4,12 +4,19 @@ Each number comes from where it can honestly be known. The API sees emissions, s
 happen in the workers, which count them on their own Prometheus endpoint (`WEBHOOKS_WORKER_METRICS_PORT`).
 How many deliveries are pending, succeeded, failed or waiting for a retry is Temporal's to say: those
 gauges are visibility counts over our search attributes, made when Prometheus scrapes. They are the same
-on every API replica, so aggregate them with `max`, not `sum`.
+on every API replica, so aggregate them with `max`, not `sum`. They are counted at most once every
+`WEBHOOKS_METRICS_CACHE_SECONDS` per replica, however often it is scraped: each count is a visibility query.
+With `WEBHOOKS_METRICS_TOKEN` set, only a scrape that sends it is answered.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import hmac
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -20,7 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from api.deps import DeliveriesDep
+from api.deps import DeliveriesDep, SettingsDep
 from service.deliveries import Deliveries
 from service.errors import WebhooksError
 
@@ -39,6 +46,21 @@ EVENTS_DUPLICATE = Counter(
 )
 
 router = APIRouter(tags=["system"])
+
+
+class _Counted:
+    """The last visibility counts of this process, and when they were made."""
+
+    registry: CollectorRegistry | None = None
+    at = 0.0
+
+
+async def visibility_counts(deliveries: Deliveries, *, fresh_for: float) -> CollectorRegistry:
+    """The delivery gauges, counted again only if the last count is older than `fresh_for` seconds."""
+    if _Counted.registry is None or time.monotonic() - _Counted.at >= fresh_for:
+        _Counted.registry = await visibility_registry(deliveries)
+        _Counted.at = time.monotonic()
+    return _Counted.registry
 
 
 async def visibility_registry(deliveries: Deliveries) -> CollectorRegistry:
@@ -81,8 +103,20 @@ async def visibility_registry(deliveries: Deliveries) -> CollectorRegistry:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(deliveries: DeliveriesDep) -> Response:
+async def metrics(
+    deliveries: DeliveriesDep,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Prometheus metrics: events accepted, and deliveries by status from Temporal visibility."""
-    per_scrape = await visibility_registry(deliveries)
-    body = generate_latest(REGISTRY) + generate_latest(per_scrape)
+    token = settings.metrics_token.get_secret_value()
+    if token and not hmac.compare_digest((authorization or "").encode(), f"Bearer {token}".encode()):
+        return JSONResponse(
+            {"detail": "/metrics needs Authorization: Bearer <WEBHOOKS_METRICS_TOKEN>"},
+            401,
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
+    body = generate_latest(REGISTRY) + generate_latest(
+        await visibility_counts(deliveries, fresh_for=settings.metrics_cache_seconds)
+    )
     return Response(body, media_type=CONTENT_TYPE_LATEST)

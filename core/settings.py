@@ -158,6 +158,16 @@ class Settings(BaseSettings):
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"
     )
+    metrics_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="how long the API's /metrics reuses its visibility counts (each is a query to Temporal)",
+    )
+    metrics_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="if set, the API's /metrics answers only `Authorization: Bearer <it>` (Prometheus's "
+        "`authorization` setting)",
+    )
     temporal_tls: bool = Field(default=False, description="connect to Temporal over TLS (system CAs)")
     temporal_tls_ca: Path | None = Field(default=None, description="PEM file of the CA of Temporal's cert")
     temporal_tls_cert: Path | None = Field(default=None, description="PEM file of our client cert (mTLS)")

@@ -52,6 +52,8 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
         "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
         "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
+        # The tests read a count right after what changes it (tests/test_observability.py checks the cache).
+        "WEBHOOKS_METRICS_CACHE_SECONDS": "0",
     }
     return local_stack_env(data_dir, **{**env, **overrides})
 

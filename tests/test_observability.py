@@ -10,6 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -17,11 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import report_attempt
+from api import metrics
 from core.ids import delivery_workflow_id
 from core.logs import JsonFormatter, TextFormatter
 from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
 from core.temporal import connect
 from launcher import Stack, free_port
+from service.deliveries import Deliveries
+from service.errors import TemporalUnavailable
 from tests.conftest import (
     STACK_LOG,
     create_endpoint,
@@ -294,3 +298,38 @@ def test_api_metrics_answer_when_temporal_is_down() -> None:
     assert value(text, "webhooks_visibility_up") == 0
     assert "webhooks_deliveries{" not in text  # no stale or made-up counts
     assert "webhooks_events_accepted_total" in text or "webhooks_events_accepted" in text
+
+
+@pytest.mark.stack  # an API process of its own
+def test_api_metrics_need_the_token_when_one_is_set() -> None:
+    env = {"WEBHOOKS_API_KEYS": "a:key_a_0123456789", "WEBHOOKS_METRICS_TOKEN": "scrape-token-0123456789"}
+    with standalone_api(env) as base_url:
+        for sent in (None, "Bearer wrong-token", "scrape-token-0123456789", "key_a_0123456789"):
+            refused = httpx.get(f"{base_url}/metrics", headers={"authorization": sent} if sent else {})
+            assert refused.status_code == 401, sent
+            assert "WEBHOOKS_METRICS_TOKEN" in refused.json()["detail"]
+        taken = httpx.get(f"{base_url}/metrics", headers={"authorization": "Bearer scrape-token-0123456789"})
+    assert taken.status_code == 200
+    assert "webhooks_visibility_up" in taken.text
+
+
+class _CountedOverviews:
+    """A `Deliveries` that only counts how often it is asked for its overview (Temporal down)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def overview(self) -> None:
+        self.asked += 1
+        raise TemporalUnavailable
+
+
+async def test_delivery_counts_are_made_once_per_cache_window_however_often_scraped() -> None:
+    metrics._Counted.registry = None  # whatever another test left
+    deliveries = _CountedOverviews()
+    counted = cast(Deliveries, deliveries)
+    for _ in range(5):
+        await metrics.visibility_counts(counted, fresh_for=60)
+    assert deliveries.asked == 1
+    await metrics.visibility_counts(counted, fresh_for=0)
+    assert deliveries.asked == 2
