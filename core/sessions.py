@@ -12,6 +12,8 @@ key ends every session in flight, as it ends list cursors.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,8 +56,23 @@ class SessionClaims:
     credential: str
 
 
-def new_session_id() -> str:
-    return "ps_" + secrets.token_hex(12)
+def new_session_id(key: bytes, tenant: str) -> str:
+    """`ps_` and 24 hex digits: 12 random, then 12 of a MAC of them and the tenant, so that an id can be
+    told ours (and the tenant's) without storing it (`is_session_id_of`)."""
+    nonce = secrets.token_hex(6)
+    return f"ps_{nonce}{_id_mac(key, tenant, nonce)}"
+
+
+def is_session_id_of(key: bytes, tenant: str, session_id: str) -> bool:
+    """Whether `session_id` is one this service made for `tenant`: a revocation is kept only for those."""
+    body = session_id.removeprefix("ps_")
+    if len(body) != 24 or body == session_id:
+        return False
+    return hmac.compare_digest(body[12:], _id_mac(key, tenant, body[:12]))
+
+
+def _id_mac(key: bytes, tenant: str, nonce: str) -> str:
+    return hmac.new(key, f"portal session id:{tenant}:{nonce}".encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def issue(
@@ -75,7 +92,7 @@ def issue(
         raise ValueError(f"a portal session lasts 1 to {MAX_SESSION_SECONDS} seconds")
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     claims = SessionClaims(
-        id=new_session_id(),
+        id=new_session_id(key, tenant),
         tenant=tenant,
         scopes=scopes,
         issued_at=issued,

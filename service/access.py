@@ -17,11 +17,11 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from core.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
-from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, issue, read
+from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, is_session_id_of, issue, read
 from core.settings import Settings
 from core.store import EndpointStore
 from service.boundary import boundary, in_store
-from service.errors import InvalidInput, Unauthenticated
+from service.errors import InvalidInput, NotFound, Unauthenticated
 from service.models import OpenedSession
 
 BEARER_CHALLENGE = 'Bearer realm="flexprice-webhooks", error="invalid_token"'
@@ -85,6 +85,12 @@ class PortalSessions:
                 field=("session_id",),
                 value=session_id,
                 location="path",
+            )
+        if not is_session_id_of(self._settings.portal_session_key, tenant, session_id):
+            # Ids are not stored, but each carries a MAC: any other id would be kept for nothing.
+            raise NotFound(
+                f"no portal session {session_id} of yours: revoke one by the id POST /v1/portal/sessions "
+                "gave it (a session opened before this version ended with its key's check anyway)"
             )
         # No session outlives this: its expiry is at most MAX_SESSION_SECONDS after it opened.
         until = datetime.now(UTC) + timedelta(seconds=MAX_SESSION_SECONDS)

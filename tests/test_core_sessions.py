@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 
 from core.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Scope
-from core.sessions import SessionExpired, SessionInvalid, issue, read
+from core.sessions import SessionExpired, SessionInvalid, is_session_id_of, issue, read
 
 KEY = b"portal session key of thirty-two"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -22,6 +23,19 @@ def test_a_token_reads_back_as_issued_until_it_expires() -> None:
     assert read(KEY, token, issuer="i", now=NOW + timedelta(seconds=59)) == claims
     with pytest.raises(SessionExpired, match="expired at 2026-11-27T12:01:00Z"):
         read(KEY, token, issuer="i", now=NOW + timedelta(seconds=60))
+
+
+def test_a_session_id_is_known_as_ours_and_its_tenant_s_without_being_stored() -> None:
+    claims, _ = issue(
+        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
+    )
+    assert re.fullmatch(r"ps_[0-9a-f]{24}", claims.id)
+    assert is_session_id_of(KEY, "acme", claims.id)
+    assert not is_session_id_of(KEY, "other", claims.id)  # another tenant's
+    assert not is_session_id_of(b"another key, also thirty-two byte", "acme", claims.id)
+    flipped = claims.id[:-1] + ("0" if claims.id[-1] != "0" else "1")
+    for made_up in ("ps_" + "0" * 24, flipped, claims.id.removeprefix("ps_"), "ps_" + claims.id[3:15]):
+        assert not is_session_id_of(KEY, "acme", made_up), made_up
 
 
 def test_expired_is_said_only_of_a_token_we_signed() -> None:

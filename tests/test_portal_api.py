@@ -277,8 +277,12 @@ def test_a_revoked_session_is_401_on_every_replica(
     api: httpx.Client, api_b: httpx.Client, replica: str
 ) -> None:
     opened = open_session(api)
-    # Tenant B cannot end tenant A's session: a revocation counts under the tenant that made it.
-    assert api_b.delete(f"/v1/portal/sessions/{opened['id']}").status_code == 204
+    # Tenant B cannot end tenant A's session, nor store revocations of ids nobody made (issue 20, 5):
+    # an id carries a MAC of its tenant.
+    assert api_b.delete(f"/v1/portal/sessions/{opened['id']}").status_code == 404
+    made_up = "ps_" + "0" * 24
+    missing = api.delete(f"/v1/portal/sessions/{made_up}")
+    assert missing.status_code == 404 and "no portal session" in missing.json()["detail"]
     with (
         as_session(replica, opened["token"]) as on_replica,
         as_session(api.base_url, opened["token"]) as here,

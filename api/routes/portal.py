@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import PortalCaller, PortalDep, PortalTenant, SettingsDep
-from api.schemas import PortalSessionCreate, PortalSessionPublic
+from api.schemas import ErrorPublic, PortalSessionCreate, PortalSessionPublic
 
 router = APIRouter(prefix="/v1/portal/sessions", tags=["portal"])
 
@@ -35,7 +35,11 @@ def open_session(
     )
 
 
-@router.delete("/{session_id}", status_code=204)
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    responses={404: {"model": ErrorPublic, "description": "Not a session of yours"}},
+)
 async def revoke_session(session_id: str, tenant: PortalTenant, portal: PortalDep) -> Response:
     """End one of your sessions now (any replica refuses its token from then on)."""
     await portal.revoke(tenant, session_id)
