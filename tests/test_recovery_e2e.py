@@ -12,6 +12,7 @@ machine keeps: it can only spread deliveries further apart.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,9 @@ from typing import Any
 
 import httpx
 
+from core.temporal import connect
+from launcher import Stack
+from service.queries import event_query
 from tests.conftest import create_endpoint, delivery, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 
@@ -141,7 +145,26 @@ def test_recover_after_a_broken_receiver_is_fixed(
     assert api_b.get(f"/v1/webhooks/endpoints/{own['id']}/recoveries").json()["items"] == []
 
 
-def test_replay_after_a_disabled_endpoint_is_enabled_again(api: httpx.Client, receiver: Receiver) -> None:
+def _visible(stack: Stack, since: str, event_types: list[str], count: int) -> None:
+    """Until Temporal's visibility, which a replay reads, lists `count` of tenant_a's events of those
+    types since `since` (it is eventually consistent: an event accepted a moment ago may not be yet)."""
+    query = event_query(
+        tenant="tenant_a",
+        accepted_since=datetime.fromisoformat(since),
+        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
+        event_types=event_types,
+    )
+
+    async def counted() -> int:
+        client = await connect(stack.settings)
+        return (await client.count_workflows(query)).count
+
+    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
+
+
+def test_replay_after_a_disabled_endpoint_is_enabled_again(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
     url = receiver.script("/missed", [Answer(200)])
     subscribed = ["invoice.created", "customer.updated"]
     endpoint = create_endpoint(api, url, event_types=subscribed, enabled=False)
@@ -160,6 +183,7 @@ def test_replay_after_a_disabled_endpoint_is_enabled_again(api: httpx.Client, re
     assert len(receiver.requests("/missed")) == 1
 
     api.patch(f"/v1/webhooks/endpoints/{ep}", json={"enabled": True})
+    _visible(stack, since, subscribed, len(missed) + 1)  # what a replay counts as it starts
     started = api.post(f"/v1/webhooks/endpoints/{ep}/replay", json={"since": since})
     assert started.status_code == 202, started.text
     recovery = started.json()
