@@ -68,22 +68,26 @@ def current(conn: Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def config_on(conn: Connection) -> Config:
+    """The configuration env.py runs the migrations with: on `conn`, in its transaction."""
+    cfg = config()
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
 def upgrade(store: EndpointStore, target: str = "head") -> None:
     """Bring the store to `target` (this version's schema), then seal any secret a version before
-    encryption at rest left in plain text (still under the lock: one upgrade at a time does it)."""
+    encryption at rest left in plain text (on SQLite still under the file lock; on PostgreSQL two
+    upgrades may seal at once, which writes the same sealed values twice)."""
     with _one_at_a_time(store.engine):
         with _migration(store.engine) as conn:
-            cfg = config()
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, target)
+            command.upgrade(config_on(conn), target)
         store.seal_plaintext()
 
 
 def downgrade(store: EndpointStore, target: str) -> None:
     with _one_at_a_time(store.engine), _migration(store.engine) as conn:
-        cfg = config()
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, target)
+        command.downgrade(config_on(conn), target)
 
 
 def require_current(engine: Engine) -> None:
@@ -199,10 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             downgrade(store, args.revision)
         elif args.command == "revision":
             with _migration(store.engine) as conn:
-                cfg = config()
-                cfg.attributes["connection"] = conn
                 # Numbered in order: 0001, 0002, … (the file is named after it and the message).
-                command.revision(cfg, args.message, autogenerate=True, rev_id=f"{int(head()) + 1:04d}")
+                command.revision(
+                    config_on(conn), args.message, autogenerate=True, rev_id=f"{int(head()) + 1:04d}"
+                )
         else:
             upgrade(store)
             print(f"endpoint store at schema revision {head()}")  # noqa: T201
