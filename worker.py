@@ -89,6 +89,7 @@ def telemetry_runtime(settings: Settings) -> Runtime | None:
 
 
 NOTICE_SWEEP_SECONDS = 10  # how often a worker sends the operational events still owed
+SCHEMA_CHECK_SECONDS = 1.0  # how long a worker's start waits to check the store's schema
 
 
 async def send_owed_notices(
@@ -129,7 +130,23 @@ async def run_worker(
     settings: Settings, stop: asyncio.Event, *, network_backend: httpcore.AsyncNetworkBackend | None = None
 ) -> None:
     store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
-    checked = await asyncio.to_thread(check_schema, store)
+
+    # Bounded: a store that is locked or slow must not hold the worker's polling back (its attempts wait
+    # a store outage out on their own); unchecked, the first sweep checks it again.
+    def checked_or_refused() -> bool | SchemaNotCurrent:  # a SystemExit is not raised across threads
+        try:
+            return check_schema(store)
+        except SchemaNotCurrent as refused:
+            return refused
+
+    try:
+        outcome = await asyncio.wait_for(asyncio.to_thread(checked_or_refused), SCHEMA_CHECK_SECONDS)
+    except TimeoutError:
+        log.warning("the endpoint store's schema is not checked yet: the store did not answer in time")
+        outcome = False
+    if isinstance(outcome, SchemaNotCurrent):
+        raise outcome
+    checked = outcome
     runtime = telemetry_runtime(settings)
     client = await connect(settings, runtime=runtime)
     proxy = settings.egress_proxy.get_secret_value() if settings.egress_proxy else None
