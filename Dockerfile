@@ -24,7 +24,10 @@ COPY api ./api
 COPY activities ./activities
 COPY cli ./cli
 COPY core ./core
+COPY domain ./domain
+COPY history ./history
 COPY service ./service
+COPY store ./store
 COPY workflows ./workflows
 COPY worker.py ./
 COPY launcher.py ./

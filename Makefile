@@ -39,10 +39,11 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict) and the dashboard's type check (tsc), as CI runs them
+lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict), the import rule between layers and the dashboard's type check (tsc)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 	node_modules/.bin/tsc -p tsconfig.json
 
 screenshots: $(STAMP)  ## re-take the README's screenshots: the browser tests, then copied to docs/screenshots/

@@ -20,10 +20,10 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, Register
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import search_attributes
 from core.logs import FIELDS, configure_logging
 from core.settings import Settings
 from core.temporal import connect, ensure_retention, ensure_search_attributes
+from domain import search_attributes
 
 log = logging.getLogger("webhooks.bootstrap")
 

@@ -34,10 +34,10 @@ from types import FrameType
 
 import httpx
 
-from core import search_attributes
 from core.crypto import new_key_entry
 from core.settings import Settings
 from core.temporal import connect, ensure_retention, ensure_search_attributes
+from domain import search_attributes
 
 DEV_TENANT = "dev"
 # Write-ahead logging about doubles the dev server's throughput (BENCHMARKS.md). synchronous=full keeps
@@ -102,7 +102,7 @@ def long_poll_flags(worker_health_window: float) -> tuple[str, ...]:
 
 
 def fairness_flags(enabled: bool) -> tuple[str, ...]:
-    """Temporal's task queue fairness (core/fairness.py): each tenant its share of dispatch by weight."""
+    """Temporal's task queue fairness (domain/fairness.py): each tenant its share of dispatch by weight."""
     return ("--dynamic-config-value", "matching.enableFairness=true") if enabled else ()
 
 
@@ -264,9 +264,9 @@ class Stack:
         self.temporal = None
 
     def migrate(self, timeout: float = 60) -> None:
-        """The endpoint store made or upgraded to this version's schema (core/migrate.py), once, before
+        """The endpoint store made or upgraded to this version's schema (store/migrate.py), once, before
         the worker and the API, which refuse a schema they do not know."""
-        proc = self._spawn([sys.executable, "-m", "core.migrate"])
+        proc = self._spawn([sys.executable, "-m", "cli.migrate"])
         try:
             code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -21,13 +21,13 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities
 from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
-from core.keys import jwt_signer
 from core.logs import configure_logging
-from core.migrate import SchemaNotCurrent, require_current
 from core.settings import Settings
-from core.store import EndpointStore
 from core.temporal import connect
 from service.events import Events
+from store.database import EndpointStore
+from store.keys import jwt_signer
+from store.migrate import SchemaNotCurrent, require_current
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 from workflows.recovery import RecoveryWorkflow
@@ -46,7 +46,7 @@ def http_client(
     `network_backend` replaces the guard's backend: for tests, which script DNS and stay on this machine.
     """
     # httpcore's pool slows down with many open connections, so it stays modest; each endpoint's limit
-    # of attempts in flight (core/endpoint_flow.py) keeps one slow endpoint from holding it all.
+    # of attempts in flight (store/flow.py) keeps one slow endpoint from holding it all.
     # Redirects are never followed.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     if egress_proxy:
@@ -182,7 +182,7 @@ async def run_worker(
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
             # Every activity task through the task queue, where Temporal orders the backlog by priority
-            # and each tenant's share (core/fairness.py): an activity handed back eagerly with its
+            # and each tenant's share (domain/fairness.py): an activity handed back eagerly with its
             # workflow task would skip that order.
             disable_eager_activity_execution=True,
         )

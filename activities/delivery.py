@@ -28,13 +28,13 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
-from core.endpoint_flow import Admission, EndpointFlow, Lease, Signal
-from core.endpoint_headers import masked
-from core.endpoint_health import EndpointHealth, Tell
 from core.logs import FIELDS
-from core.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from core.signing import JwtSigner, signature_headers
-from core.store import Endpoint, EndpointStore
+from domain.endpoint_headers import masked
+from domain.models import AttemptOutcome, AttemptRecord, DeliverRequest
+from store.database import Endpoint, EndpointStore
+from store.flow import Admission, EndpointFlow, Lease, Signal
+from store.health import EndpointHealth, Tell
 
 RESPONSE_BODY_LIMIT = 4096
 RESPONSE_HEADERS_LOGGED = 12  # the first few of the answer's headers, each value cut at 256 characters
@@ -228,7 +228,7 @@ async def _nobody(_tenant: str, _endpoint_id: str) -> None:
 
 class DeliveryActivities:
     """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer, the
-    endpoints' health and flow (core/endpoint_flow.py), and whom to tell when an endpoint's health
+    endpoints' health and flow (store/flow.py), and whom to tell when an endpoint's health
     changes."""
 
     def __init__(
@@ -433,14 +433,14 @@ class DeliveryActivities:
             endpoint_id=endpoint.id,
         )
         try:
-            # In a thread: a jwt tenant's keys are read from the store now and then (core/keys.py).
+            # In a thread: a jwt tenant's keys are read from the store now and then (store/keys.py).
             headers = await asyncio.wait_for(asyncio.to_thread(sign), STORE_TIMEOUT)
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
         # The endpoint's own headers first: none can take the place of ours (their names are checked
-        # when saved, core/endpoint_headers.py).
+        # when saved, domain/endpoint_headers.py).
         headers = {**endpoint.headers, **headers}
         sent = logged_request_headers(headers, custom=endpoint.headers)
         exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))

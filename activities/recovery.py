@@ -35,11 +35,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import ids
-from core import search_attributes as sa
-from core.catalog import SUBSCRIBABLE_BY_NAME
-from core.fairness import WorkKind, with_kind
-from core.models import (
+from domain import ids
+from domain import search_attributes as sa
+from domain.catalog import SUBSCRIBABLE_BY_NAME
+from domain.fairness import WorkKind, with_kind
+from domain.models import (
     AttemptTrigger,
     DeliveryInput,
     DeliveryOrigin,
@@ -49,10 +49,11 @@ from core.models import (
     RecoveryPage,
     RecoveryPageRequest,
 )
-from core.store import EndpointStore
-from service import queries
-from service.deliveries import read_event_input
-from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+from history import visibility
+from history.events import read_event_input
+from history.visibility import delivery_search_attributes
+from store.database import EndpointStore
+from workflows.delivery import DeliveryWorkflow
 
 # Every call to Temporal is bounded; a call that runs out of time is a fault of ours, and the page is
 # tried again (what it did before is kept).
@@ -74,7 +75,7 @@ class RecoveryActivities:
         stopped = await self._endpoint_unavailable(request)
         if stopped:
             return RecoveryPage(counts=RecoveryCounts(), next_cursor=request.cursor, stopped=stopped)
-        query = queries.delivery_query(
+        query = visibility.delivery_query(
             tenant=request.tenant,
             endpoint_id=request.endpoint_id,
             status=DeliveryStatus.FAILED,
@@ -92,7 +93,7 @@ class RecoveryActivities:
         stopped = await self._endpoint_unavailable(request)
         if stopped:
             return RecoveryPage(counts=RecoveryCounts(), next_cursor=request.cursor, stopped=stopped)
-        query = queries.event_query(
+        query = visibility.event_query(
             tenant=request.tenant,
             accepted_since=request.since,
             accepted_until=request.until,
@@ -150,7 +151,7 @@ class RecoveryActivities:
         return DONE
 
     async def _delivered(self, request: RecoveryPageRequest, event_ids: list[str]) -> set[str]:
-        query = queries.delivery_query(
+        query = visibility.delivery_query(
             tenant=request.tenant, endpoint_id=request.endpoint_id, event_ids=event_ids
         )
         found = self._client.list_workflows(query, page_size=len(event_ids), rpc_timeout=RPC_TIMEOUT)

@@ -18,16 +18,16 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
-from core.access import Principal, Scope
 from core.settings import Settings
 from core.signing import JwtSigner
-from core.store import EndpointStore
+from domain.access import Principal, Scope
 from service.access import PortalSessions, principal_for_key
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.errors import Forbidden, Unauthenticated
 from service.events import Events
 from service.recoveries import Recoveries
+from store.database import EndpointStore
 
 
 @dataclass(frozen=True, slots=True)

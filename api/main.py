@@ -27,16 +27,16 @@ from api.deps import Services, declared_scopes
 from api.request_guard import RequestGuard
 from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
 from api.schemas import ErrorPublic
-from core.keys import jwt_signer
-from core.migrate import require_current
 from core.settings import Settings
-from core.store import EndpointStore
 from core.temporal import connect
 from service.access import PortalSessions
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
 from service.recoveries import Recoveries
+from store.database import EndpointStore
+from store.keys import jwt_signer
+from store.migrate import require_current
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and inside no other site's frame but the ones the operator lists (which meta tags
@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
-        # Made and upgraded by `python -m core.migrate` before the API starts, never here.
+        # Made and upgraded by `python -m cli.migrate` before the API starts, never here.
         require_current(store.engine)
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(

@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
-from core import ids
-from core.access import Scope
-from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
-from core.endpoint_headers import check_headers, masked
-from core.endpoint_health import Health
-from core.models import (
+from core.sessions import MAX_SESSION_SECONDS
+from domain import ids
+from domain.access import Scope
+from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
+from domain.endpoint_headers import check_headers, masked
+from domain.models import (
     AttemptTrigger,
     DeliveryOrigin,
     DeliveryStatus,
@@ -23,7 +23,6 @@ from core.models import (
     RecoveryStatus,
     SignatureMethod,
 )
-from core.sessions import MAX_SESSION_SECONDS
 from service.models import (
     AcceptedEvent,
     DeliveryCounts,
@@ -37,6 +36,7 @@ from service.models import (
     RecoveryViewPage,
     SentTestEvent,
 )
+from store.health import Health
 
 # Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")

@@ -25,8 +25,8 @@ import httpx
 from temporalio.client import Client
 
 from bench import plain
-from core import ids
 from core.signing import generate_secret
+from domain import ids
 from launcher import Stack, _die_with_this_process
 
 

@@ -21,8 +21,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
-    from core import ids
-    from core.models import (
+    from domain import ids
+    from domain.models import (
         AttemptRecord,
         AttemptTrigger,
         DeliverRequest,

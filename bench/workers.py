@@ -9,7 +9,7 @@ Each change is made here, in the bench's own process, never through a product se
 - `python -m bench.workers no-health`: the product worker without counting each attempt in its
   endpoint's health (the store write behind auto-disable and operational webhooks);
 - `python -m bench.workers no-flow`: the product worker without its endpoints' shared limits (the
-  admission and release of each attempt, core/endpoint_flow.py);
+  admission and release of each attempt, store/flow.py);
 - `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
   or `BareStartEventWorkflow` (bench/variants.py);
 - `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
@@ -36,11 +36,11 @@ import api.main
 import worker
 from activities.delivery import DeliveryActivities
 from bench.variants import BareStartEventWorkflow, LocalFirstDeliveryWorkflow, QuietCloseDeliveryWorkflow
-from core.endpoint_flow import Lease
-from core.models import AttemptRecord
 from core.settings import Settings
-from core.store import Endpoint
 from core.temporal import connect
+from domain.models import AttemptRecord
+from store.database import Endpoint
+from store.flow import Lease
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 

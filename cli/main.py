@@ -27,7 +27,7 @@ import httpx
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
+from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
 
 
 class CliSettings(BaseSettings):

@@ -1,6 +1,3 @@
-"""Code shared by the API, the worker, the workflows and the activities.
-
-Nothing here imports FastAPI or starts a process: settings, the event catalog, signing and each tenant's
-signing keys, the endpoint store, the Temporal connection and the models exchanged with workflows and
-activities.
-"""
+"""Plumbing shared by every process: settings, encryption, signing, the egress guard, portal session
+tokens, logs and the Temporal connection. Nothing here imports FastAPI, touches the endpoint store or
+starts a process."""

@@ -39,7 +39,7 @@ ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 WORKFLOW_ID = "encryption-workflow-id"
 _NONCE_BYTES = 12
-_KID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _SEALED = "enc:v1:"
 
 
@@ -70,10 +70,10 @@ class Keyring:
             )
         for entry in filter(None, entries):
             kid, sep, encoded = entry.partition(":")
-            if not sep or not _KID.match(kid):
+            if not sep or not KEY_ID_PATTERN.match(kid):
                 raise ValueError(
                     "WEBHOOKS_ENCRYPTION_KEYS must look like key_id:base64key,... (key ids use letters, "
-                    "digits, '_', '-' and '.'); make one with `python -m core.crypto new-key`"
+                    "digits, '_', '-' and '.'); make one with `python -m cli.crypto new-key`"
                 )
             try:
                 raw = base64.b64decode(encoded, validate=True)
@@ -168,20 +168,3 @@ def unseal(keyring: Keyring, value: str, *, purpose: str) -> str:
 
 def is_sealed(value: str) -> bool:
     return value.startswith(_SEALED)
-
-
-def main() -> None:
-    """`python -m core.crypto new-key [KEY_ID]`: print a new WEBHOOKS_ENCRYPTION_KEYS entry."""
-    import sys
-
-    args = sys.argv[1:]
-    if not args or args[0] != "new-key" or len(args) > 2:
-        raise SystemExit("usage: python -m core.crypto new-key [KEY_ID]")
-    kid = args[1] if len(args) == 2 else f"k{int.from_bytes(os.urandom(3), 'big'):06x}"
-    if not _KID.match(kid):
-        raise SystemExit("a key id uses letters, digits, '_', '-' and '.', up to 32")
-    print(new_key_entry(kid))  # noqa: T201
-
-
-if __name__ == "__main__":
-    main()

@@ -21,7 +21,7 @@ from typing import Any
 
 import jwt
 
-from core.access import SESSION_SCOPES, Scope, describe
+from domain.access import SESSION_SCOPES, Scope, describe
 
 MAX_SESSION_SECONDS = 86_400
 AUDIENCE = "flexprice-webhooks:portal-session"

@@ -15,11 +15,11 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from core.access import ALL_SCOPES, Scope, parse_scopes
 from core.crypto import Keyring
-from core.durations import parse_duration
-from core.fairness import TenantWeights
 from core.sessions import MAX_SESSION_SECONDS
+from domain.access import ALL_SCOPES, Scope, parse_scopes
+from domain.durations import parse_duration
+from domain.fairness import TenantWeights
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
@@ -288,7 +288,7 @@ class Settings(BaseSettings):
         if not value:
             raise SystemExit(
                 "WEBHOOKS_ENCRYPTION_KEYS is not set: every Temporal payload and every stored secret is "
-                "encrypted with it. Make a key with `python -m core.crypto new-key` (make run keeps one "
+                "encrypted with it. Make a key with `python -m cli.crypto new-key` (make run keeps one "
                 f"in {self.encryption_keys_path})"
             )
         return Keyring.parse(value)

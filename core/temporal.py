@@ -1,8 +1,8 @@
 """How this service talks to Temporal: one `connect()` for every process, and the namespace set-up.
 
 The API, the worker and the tests all connect through here so they cannot drift apart: the pydantic data
-converter our models need, the payload codec (core/crypto.py), TLS and API keys. Ids are core/ids.py's,
-search attributes core/search_attributes.py's.
+converter our models need, the payload codec (core/crypto.py), TLS and API keys. Ids are domain/ids.py's,
+search attributes domain/search_attributes.py's.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import search_attributes
 from core.crypto import EncryptionCodec
 from core.settings import Settings
+from domain import search_attributes
 
 
 async def connect(

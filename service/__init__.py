@@ -8,5 +8,5 @@ these. Each operation takes the tenant, returns domain models (models.py) and ra
 - `Deliveries` (deliveries.py): list, count, read and retry deliveries; operators' overview.
 - `Endpoints` (endpoints.py): the endpoint store with its rules.
 - `health.check` (health.py): store, Temporal, workers.
-- `queries` (queries.py): visibility queries, statuses and list cursors.
+- `pages` (pages.py): list cursors and windows over what history/visibility.py finds.
 """

@@ -16,13 +16,13 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 
-from core.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
 from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, is_session_id_of, issue, read
 from core.settings import Settings
-from core.store import EndpointStore
+from domain.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
 from service.boundary import boundary, in_store
 from service.errors import InvalidInput, NotFound, Unauthenticated
 from service.models import OpenedSession
+from store.database import EndpointStore
 
 BEARER_CHALLENGE = 'Bearer realm="flexprice-webhooks", error="invalid_token"'
 _SESSION_ID = re.compile(r"ps_[0-9a-f]{24}")

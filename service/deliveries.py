@@ -33,9 +33,9 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import EarlierTries
-from core import ids
-from core import search_attributes as sa
-from core.models import (
+from domain import ids
+from domain import search_attributes as sa
+from domain.models import (
     AttemptRecord,
     AttemptTrigger,
     DeliveryInput,
@@ -44,8 +44,9 @@ from core.models import (
     EventInput,
     RetryAccepted,
 )
-from core.store import Endpoint, EndpointStore
-from service import queries
+from history import visibility
+from history.events import read_event_input
+from service import pages
 from service.boundary import boundary, in_store
 from service.errors import Conflict, MayHaveBeenApplied, NotFound
 from service.models import (
@@ -56,6 +57,7 @@ from service.models import (
     DeliverySummary,
     Overview,
 )
+from store.database import Endpoint, EndpointStore
 from workflows.delivery import DeliveryWorkflow
 
 LISTED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
@@ -80,7 +82,7 @@ def summary(
         event_id=delivery.event_id,
         endpoint_id=delivery.endpoint_id,
         webhook_type=attrs.get(sa.EVENT_TYPE) or webhook_type,
-        status=queries.status_of(attrs, execution),
+        status=visibility.status_of(attrs, execution),
         attempt_count=attrs.get(sa.ATTEMPT_COUNT) or 0,
         last_status_code=attrs.get(sa.LAST_STATUS_CODE),
         created_at=created,
@@ -168,10 +170,10 @@ class Deliveries:
         """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
         closed ones by close time, and a delivery's workflow runs through its retry window. `created_after`
         and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute)."""
-        queries.check_created_window(created_after, created_before)
+        pages.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
-        query = queries.delivery_query(
+        query = visibility.delivery_query(
             tenant=tenant,
             endpoint_id=endpoint_id,
             status=status,
@@ -179,7 +181,7 @@ class Deliveries:
             created_since=created_after,
             created_until=created_before,
         )
-        page = await queries.list_page(
+        page = await pages.list_page(
             self._client,
             query,
             tenant=tenant,
@@ -196,7 +198,7 @@ class Deliveries:
         await self._endpoint(tenant, endpoint_id)
 
         async def count(status: DeliveryStatus) -> int:
-            query = queries.delivery_query(
+            query = visibility.delivery_query(
                 tenant=tenant, endpoint_id=endpoint_id, status=status, created_since=since
             )
             return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
@@ -214,9 +216,9 @@ class Deliveries:
             return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
 
         counts = await asyncio.gather(
-            *(count(queries.delivery_query(status=s)) for s in LISTED_STATUSES),
-            count(queries.RETRY_SCHEDULED),
-            *(count(queries.workflows_closed_abnormally(t)) for t in WORKFLOW_TYPES),
+            *(count(visibility.delivery_query(status=s)) for s in LISTED_STATUSES),
+            count(visibility.RETRY_SCHEDULED),
+            *(count(visibility.workflows_closed_abnormally(t)) for t in WORKFLOW_TYPES),
         )
         by_status = dict(zip(LISTED_STATUSES, counts, strict=False))
         return Overview(
@@ -290,7 +292,7 @@ class Deliveries:
             webhook_type=found.input.webhook_type,
             body=found.input.body,
             created_at=found.input.created_at,
-            status=queries.status_of(attrs, description.status),
+            status=visibility.status_of(attrs, description.status),
             attempts=found.attempts,
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
             policy=found.input.policy,
@@ -361,7 +363,7 @@ class Deliveries:
         bulk: bool = False,
     ) -> RetryAccepted:
         """One attempt now, logged with `trigger`: an update on the delivery's workflow, which joins one
-        in flight. `bulk`: one of many asked for at once, made after live traffic (core/fairness.py)."""
+        in flight. `bulk`: one of many asked for at once, made after live traffic (domain/fairness.py)."""
         delivery = _parsed(delivery_id)
         endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
@@ -423,7 +425,7 @@ class Deliveries:
         """Deliveries of the event started after it was accepted (a replay to an endpoint that missed it),
         from visibility, which sees them a moment after they start."""
         decided = set(event.endpoint_ids)
-        query = queries.delivery_query(tenant=tenant, event_ids=[event.event_id])
+        query = visibility.delivery_query(tenant=tenant, event_ids=[event.event_id])
         found = [
             _of_execution(execution)
             async for execution in self._client.list_workflows(
@@ -431,26 +433,6 @@ class Deliveries:
             )
         ]
         return sorted((d for d in found if d.endpoint_id not in decided), key=lambda d: d.created_at)
-
-
-async def read_event_input(
-    client: Client, tenant: str, event_id: str, *, rpc_timeout: timedelta
-) -> EventInput | None:
-    """An event as accepted: its workflow's input, from the first event of its history (None once
-    Temporal no longer keeps it). The API reads events so, and so does a replay."""
-    handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
-    try:
-        async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
-            if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                payloads = history_event.workflow_execution_started_event_attributes.input.payloads
-                [event] = await client.data_converter.decode(payloads, [EventInput])
-                return event  # type: ignore[no-any-return]
-            return None
-    except RPCError as err:
-        if err.status is RPCStatusCode.NOT_FOUND:
-            return None
-        raise
-    return None
 
 
 def _parsed(delivery_id: str) -> ids.DeliveryId:

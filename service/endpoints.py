@@ -3,7 +3,7 @@
 A URL is checked before it is saved (core/destinations.py: http(s), no credentials, and unless private
 addresses are allowed, no loopback, private or reserved address in any spelling). A jwt endpoint has no
 shared secret to show: its receivers verify with the tenant's public keys. Every endpoint comes with its
-health (core/endpoint_health.py); disabling one by hand tells the tenant (`webhook_endpoint.disabled`).
+health (store/health.py); disabling one by hand tells the tenant (`webhook_endpoint.disabled`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
-from core.endpoint_flow import EndpointFlow
-from core.endpoint_health import EndpointHealth, Tell
-from core.keys import jwks_path
-from core.models import SignatureMethod
 from core.signing import generate_secret
-from core.store import Endpoint, EndpointStore, TooManyEndpoints
+from domain.models import SignatureMethod
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound
 from service.models import EndpointView
+from store.database import Endpoint, EndpointStore, TooManyEndpoints
+from store.flow import EndpointFlow
+from store.health import EndpointHealth, Tell
+from store.keys import jwks_path
 
 # Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (the server's
 # maximum, WEBHOOKS_ENDPOINT_MAX_RATE), `retry_schedule` (the service's), `headers` (none).

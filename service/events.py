@@ -25,20 +25,20 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core import fairness, ids
-from core import search_attributes as sa
-from core.access import Principal
-from core.catalog import SUBSCRIBABLE_BY_NAME
-from core.endpoint_health import EndpointHealth, OwedNotice
-from core.fairness import WorkKind
-from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from core.settings import Settings
-from core.store import EndpointStore
+from domain import fairness, ids
+from domain import search_attributes as sa
+from domain.access import Principal
+from domain.catalog import SUBSCRIBABLE_BY_NAME
+from domain.fairness import WorkKind
+from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, QuotaPolicy, Unavailable
 from service.limits import DoorLimits
 from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
+from store.database import EndpointStore
+from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
 
 log = logging.getLogger("webhooks.events")
@@ -108,7 +108,7 @@ class Events:
         return delivery_policy(self._settings, retry_schedule)
 
     async def tell(self, tenant: str, endpoint_id: str) -> None:
-        """Send what is owed about one endpoint, whose health just changed (core/endpoint_health.py owes
+        """Send what is owed about one endpoint, whose health just changed (store/health.py owes
         it with the change). Never raises: what cannot be sent now stays owed (`send_owed`)."""
         await self._send_owed(tenant=tenant, endpoint_id=endpoint_id)
 
@@ -298,7 +298,7 @@ class Events:
                 ]
             ),
             # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
-            # and their attempts inherit the tenant's key and weight (core/fairness.py).
+            # and their attempts inherit the tenant's key and weight (domain/fairness.py).
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
             memo={
                 "created_at": created_at.isoformat(),

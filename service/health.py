@@ -13,9 +13,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from core.store import EndpointStore
 from core.temporal import is_unreachable
 from service.models import Health
+from store.database import EndpointStore
 
 TIMEOUT = timedelta(seconds=3)
 

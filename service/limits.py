@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 
-from core.rate_limits import Quota, TokenBuckets
 from core.settings import Settings
-from core.store import EndpointStore
 from service.boundary import in_store
 from service.errors import QuotaPolicy, RateLimited
+from store.database import EndpointStore
+from store.rate_limits import Quota, TokenBuckets
 
 
 def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPolicy:

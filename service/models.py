@@ -1,6 +1,6 @@
 """What the service's operations return: the domain's own models, which the API turns into its schemas.
 
-An attempt is `core.models.AttemptRecord`, as the workflow recorded it.
+An attempt is `domain.models.AttemptRecord`, as the workflow recorded it.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.endpoint_flow import FlowView
-from core.endpoint_health import Health as EndpointHealthRecord
-from core.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
-from core.store import Endpoint
+from domain.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
+from store.database import Endpoint
+from store.flow import FlowView
+from store.health import Health as EndpointHealthRecord
 
 
 @dataclass(frozen=True, slots=True)

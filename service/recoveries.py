@@ -12,7 +12,7 @@ delivered to it (replay), each as one durable `RecoveryWorkflow` (workflows/reco
   together); one more is a 409 that says to wait or cancel one.
 - **After live traffic.** A recovery, its pages and the deliveries it makes are bulk work: Temporal
   dispatches them after live deliveries and scheduled retries, the tenant's own included
-  (core/fairness.py).
+  (domain/fairness.py).
 - **Paced.** At `WEBHOOKS_RECOVERY_RATE` deliveries per second, read when it starts and kept by it.
 - **Read from Temporal.** A running recovery answers the `progress` query (a worker is needed); a closed
   one's final state is in its memo, which lists read too.
@@ -44,11 +44,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from core import fairness, ids
-from core import search_attributes as sa
-from core.catalog import EVENT_TYPES
-from core.fairness import WorkKind
-from core.models import (
+from core.settings import Settings
+from core.temporal import is_timeout
+from domain import fairness, ids
+from domain import search_attributes as sa
+from domain.catalog import EVENT_TYPES
+from domain.fairness import WorkKind
+from domain.models import (
     DeliveryStatus,
     RecoveryCounts,
     RecoveryInput,
@@ -57,14 +59,13 @@ from core.models import (
     RecoveryState,
     RecoveryStatus,
 )
-from core.settings import Settings
-from core.store import Endpoint, EndpointStore
-from core.temporal import is_timeout
-from service import queries
+from history import visibility
+from service import pages
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unavailable
 from service.events import delivery_policy
 from service.models import RecoveryView, RecoveryViewPage
+from store.database import Endpoint, EndpointStore
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 # A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
@@ -166,7 +167,7 @@ class Recoveries:
         )
 
         def failed(running: bool) -> str:
-            return queries.delivery_query(
+            return visibility.delivery_query(
                 tenant=tenant,
                 endpoint_id=endpoint.id,
                 status=DeliveryStatus.FAILED,
@@ -207,7 +208,9 @@ class Recoveries:
         if types is None:  # every event type, as a subscription to all means
             types = [t.name for t in EVENT_TYPES]
         total = await self._count(
-            queries.event_query(tenant=tenant, accepted_since=since, accepted_until=until, event_types=types)
+            visibility.event_query(
+                tenant=tenant, accepted_since=since, accepted_until=until, event_types=types
+            )
         )
         bounded(total, "events", limit=self._max)
         return await self._start(
@@ -226,7 +229,7 @@ class Recoveries:
         counts: RecoveryCounts | None = None,
     ) -> RecoveryView:
         settings = self._settings
-        running = await self._count(queries.running_recoveries(tenant=endpoint.tenant))
+        running = await self._count(visibility.running_recoveries(tenant=endpoint.tenant))
         if running >= settings.recoveries_per_tenant:
             raise LimitReached(
                 f"this account has {running} recoveries and replays running, the most at once "
@@ -310,7 +313,7 @@ class Recoveries:
         latest = await self._describe(workflow_id)
         if latest is not None and latest.typed_search_attributes.get(sa.RECOVERY_ID) == recovery_id:
             return latest
-        query = queries.recovery_query(tenant=tenant, endpoint_id=endpoint_id, recovery_id=recovery_id)
+        query = visibility.recovery_query(tenant=tenant, endpoint_id=endpoint_id, recovery_id=recovery_id)
         async for execution in self._client.list_workflows(query, limit=1, rpc_timeout=self._rpc):
             if execution.id == workflow_id:
                 return execution
@@ -367,9 +370,9 @@ class Recoveries:
     ) -> RecoveryViewPage:
         """The endpoint's recoveries, the running one first, then the newest."""
         await self._endpoint(tenant, endpoint_id)
-        page = await queries.list_page(
+        page = await pages.list_page(
             self._client,
-            queries.recovery_query(tenant=tenant, endpoint_id=endpoint_id),
+            visibility.recovery_query(tenant=tenant, endpoint_id=endpoint_id),
             tenant=tenant,
             cursor=cursor,
             limit=limit,

@@ -23,10 +23,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from core import migrate
 from core.crypto import Keyring
-from core.store import EndpointStore
 from launcher import Stack, free_port, local_stack_env, settings_from
+from store import migrate
+from store.database import EndpointStore
 from tests.receiver import Receiver
 
 T = TypeVar("T")

@@ -23,9 +23,9 @@ from activities.delivery import (
     classify,
     parse_retry_after,
 )
-from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.signing import JwtSigner, load_or_create_rsa_key
-from core.store import EndpointStore
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
+from store.database import EndpointStore
 from tests.conftest import TEST_KEYRING
 from tests.receiver import Answer, Receiver
 

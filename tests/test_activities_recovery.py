@@ -13,7 +13,7 @@ import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.recovery import _each_once, operational_subject, replayable
-from core.models import DeliveryOrigin, DeliveryPolicy, EventInput
+from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput
 
 
 def _event(webhook_type: str = "invoice.created", **fields: Any) -> EventInput:

@@ -18,15 +18,15 @@ import pytest
 
 from api.deps import get_deliveries, get_endpoints, get_events, get_recoveries, get_settings
 from api.main import create_app
-from core.access import Principal
-from core.models import (
+from core.settings import Settings
+from domain.access import Principal
+from domain.models import (
     DeliveryStatus,
     RecoveryCounts,
     RecoveryKind,
     RecoveryState,
     RetryAccepted,
 )
-from core.settings import Settings
 from service.errors import (
     Conflict,
     InvalidInput,

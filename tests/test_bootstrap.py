@@ -10,8 +10,8 @@ import sys
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 
-from core import search_attributes
 from core.temporal import connect
+from domain import search_attributes
 from launcher import Stack, free_port
 
 

@@ -202,7 +202,7 @@ def test_our_services_environment_is_valid_settings(services: dict[str, dict[str
     for name in ("api", "worker"):
         assert any(v.startswith("webhooks-data:/data") for v in services[name]["volumes"]), name
     assert services["temporal-setup"]["command"][:3] == ["python", "-m", "bootstrap"]
-    assert services["migrate"]["command"] == ["python", "-m", "core.migrate"]
+    assert services["migrate"]["command"] == ["python", "-m", "cli.migrate"]
     assert (ROOT / "bootstrap.py").exists()
 
 
@@ -230,7 +230,7 @@ def test_temporal_services_agree(services: dict[str, dict[str, Any]]) -> None:
     assert server["NUM_HISTORY_SHARDS"] == "4"  # the image's default, made visible (and settable)
     dynamic = yaml.safe_load((ROOT / "deploy" / "temporal" / "dynamicconfig.yaml").read_text())
     assert dynamic["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
-    # Each tenant its share of dispatch (core/fairness.py), as make run's dev server has it.
+    # Each tenant its share of dispatch (domain/fairness.py), as make run's dev server has it.
     assert dynamic["matching.enableFairness"] == [{"value": True}]
 
 

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME, EventType, receives
-from core.endpoint_health import Transition, operational_object
 from core.settings import Settings
+from domain.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME, EventType, receives
 from service.events import serialize
 from service.models import EventSubmission
+from store.health import Transition, operational_object
 
 SEED = Path(__file__).parent.parent / "docs" / "flexprice-webhooks.txt"
 

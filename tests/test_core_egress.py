@@ -29,11 +29,11 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import DeliveryActivities
 from core.egress import DestinationRefused, GuardedNetworkBackend, guarded_transport
-from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from core.settings import Settings
 from core.signing import JwtSigner, load_or_create_rsa_key
-from core.store import EndpointStore
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from launcher import Stack
+from store.database import EndpointStore
 from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.fake_network import PUBLIC_V4, PUBLIC_V6, LocalInternet, ScriptedResolver
 from tests.receiver import Answer, Receiver

@@ -1,5 +1,5 @@
 """An endpoint's flow on a real store, at chosen instants: leases, the adaptive window, Retry-After, the
-rate limit and turns (core/endpoint_flow.py)."""
+rate limit and turns (store/flow.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core.endpoint_flow import MAX_PAUSE_SECONDS, MAX_TURN_AHEAD, EndpointFlow, Lease, Signal
-from core.store import EndpointStore
-from core.tables import EndpointLeaseRow
+from store.database import EndpointStore
+from store.flow import MAX_PAUSE_SECONDS, MAX_TURN_AHEAD, EndpointFlow, Lease, Signal
+from store.tables import EndpointLeaseRow
 
 T0 = 1_800_000_000.0
 LEASE = 30.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.endpoint_headers import check_headers, masked
+from domain.endpoint_headers import check_headers, masked
 
 
 def test_a_gateway_s_headers_are_kept() -> None:

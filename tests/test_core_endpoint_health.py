@@ -1,14 +1,14 @@
-"""The operational events an endpoint's health changes owe (core/endpoint_health.py): written with the
+"""The operational events an endpoint's health changes owe (store/health.py): written with the
 change, once each, oldest first, saying what the change left, until sent."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from core.endpoint_health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe
-from core.ids import operational_event_id
-from core.models import SignatureMethod
-from core.store import EndpointStore
+from domain.ids import operational_event_id
+from domain.models import SignatureMethod
+from store.database import EndpointStore
+from store.health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 

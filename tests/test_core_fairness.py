@@ -1,13 +1,13 @@
-"""Priorities and tenant weights (core/fairness.py)."""
+"""Priorities and tenant weights (domain/fairness.py)."""
 
 from __future__ import annotations
 
 import pytest
 from temporalio.common import Priority
 
-from core.fairness import PRIORITY_KEYS, TenantWeights, WorkKind, attempt_kind, for_tenant, with_kind
-from core.models import AttemptTrigger, DeliveryOrigin
 from core.settings import Settings
+from domain.fairness import PRIORITY_KEYS, TenantWeights, WorkKind, attempt_kind, for_tenant, with_kind
+from domain.models import AttemptTrigger, DeliveryOrigin
 
 EVENT, TEST, REPLAY = DeliveryOrigin.EVENT, DeliveryOrigin.TEST, DeliveryOrigin.REPLAY
 SCHEDULED, MANUAL, RECOVER = AttemptTrigger.SCHEDULED, AttemptTrigger.MANUAL, AttemptTrigger.RECOVER

@@ -1,10 +1,10 @@
-"""core/ids.py: every id the service makes, and reading them back."""
+"""domain/ids.py: every id the service makes, and reading them back."""
 
 from __future__ import annotations
 
 import pytest
 
-from core import ids
+from domain import ids
 
 
 def test_a_delivery_id_is_event_then_endpoint_and_reads_back() -> None:

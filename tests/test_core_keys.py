@@ -1,4 +1,4 @@
-"""Each tenant's jwt signing keys (core/keys.py) on a real SQLite store, with a clock the test moves:
+"""Each tenant's jwt signing keys (store/keys.py) on a real SQLite store, with a clock the test moves:
 one set of keys per tenant, made once, and a rotation that receivers caching the JWKS never notice."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 import jwt
 import pytest
 
-from core.keys import TenantKeys, key_state, main, parse_duration
-from core.migrate import SchemaNotCurrent
-from core.migrate import main as migrate_main
+from cli.keys import main, parse_duration
+from cli.migrate import main as migrate_main
 from core.settings import Settings
 from core.signing import JwtSigner
-from core.store import EndpointStore, KeyConflictError, SigningKeyStore
+from store.database import EndpointStore, KeyConflictError, SigningKeyStore
+from store.keys import TenantKeys, key_state
+from store.migrate import SchemaNotCurrent
 from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING
 
 BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}'
@@ -223,7 +224,7 @@ def test_the_operator_command_lists_and_rotates(
         main(["list"])
     monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
     # Nor on a store without this version's schema.
-    with pytest.raises(SchemaNotCurrent, match="python -m core.migrate"):
+    with pytest.raises(SchemaNotCurrent, match="python -m cli.migrate"):
         main(["list"])
     assert migrate_main([]) == 0
     capsys.readouterr()

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
-from core.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Scope
 from core.sessions import SessionExpired, SessionInvalid, is_session_id_of, issue, read
+from domain.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Scope
 
 KEY = b"portal session key of thirty-two"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

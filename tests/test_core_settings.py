@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from core.access import ALL_SCOPES, Scope
 from core.settings import (
     DEFAULT_RETRY_SCHEDULE,
     KeyGrant,
@@ -15,6 +14,7 @@ from core.settings import (
     parse_origins,
     parse_retry_schedule,
 )
+from domain.access import ALL_SCOPES, Scope
 
 
 def test_default_schedule_is_eight_attempts_over_about_27_6_hours() -> None:

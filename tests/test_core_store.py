@@ -1,4 +1,4 @@
-"""core/store.py: the endpoint store, on SQLite and on a real PostgreSQL (what docker-compose.yml runs)."""
+"""store/database.py: the endpoint store, on SQLite and on a real PostgreSQL (as docker-compose.yml)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core import migrate
-from core.keys import TenantKeys
-from core.models import SignatureMethod
 from core.signing import SigningKey
-from core.store import EndpointStore, KeyConflictError
-from core.tables import Base
+from domain.models import SignatureMethod
 from launcher import free_port
+from store import migrate
+from store.database import EndpointStore, KeyConflictError
+from store.keys import TenantKeys
+from store.tables import Base
 from tests.conftest import KEYS, TEST_KEYRING, standalone_api
 from tests.postgres import PostgresServer, require_postgres
 from tests.test_migrations import schema_drift, upgraded_together
@@ -32,7 +32,7 @@ def test_concurrent_migrations_make_the_schema_once_and_as_the_tables_declare(
     postgres: PostgresServer,
 ) -> None:
     """Two launchers, or a migrate job run twice: one upgrade at a time (an advisory lock), on PostgreSQL
-    as on SQLite (tests/test_migrations.py), and the schema is exactly core/tables.py's."""
+    as on SQLite (tests/test_migrations.py), and the schema is exactly store/tables.py's."""
     stores = [EndpointStore(postgres.url, TEST_KEYRING) for _ in range(4)]
     try:
         assert upgraded_together(stores) == []

@@ -25,9 +25,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.ids import delivery_workflow_id
-from core.models import DeliveryInput, DeliveryPolicy
 from core.temporal import connect
+from domain.ids import delivery_workflow_id
+from domain.models import DeliveryInput, DeliveryPolicy
 from launcher import Stack, _bin
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
@@ -297,9 +297,9 @@ def test_the_codec_endpoint_decodes_for_operators_only(
 def test_a_store_written_before_sealing_is_sealed_by_its_upgrade(tmp_path: Path) -> None:
     from sqlalchemy import text
 
-    from core.migrate import upgrade
-    from core.models import SignatureMethod
-    from core.store import EndpointStore
+    from domain.models import SignatureMethod
+    from store.database import EndpointStore
+    from store.migrate import upgrade
     from tests.conftest import TEST_KEYRING
 
     database = tmp_path / "old.db"

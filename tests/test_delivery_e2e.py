@@ -10,7 +10,7 @@ import httpx
 import jwt
 from standardwebhooks import Webhook
 
-from core.catalog import EVENT_TYPES
+from domain.catalog import EVENT_TYPES
 from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

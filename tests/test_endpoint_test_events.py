@@ -10,7 +10,7 @@ import httpx
 import jwt
 from standardwebhooks import Webhook
 
-from core.catalog import SUBSCRIBABLE_BY_NAME
+from domain.catalog import SUBSCRIBABLE_BY_NAME
 from tests.conftest import create_endpoint, delivery, emit, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

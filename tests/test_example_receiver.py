@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.keys import TenantKeys
 from core.signing import FixedKey, JwtSigner, SigningKey, generate_secret, signature_headers
-from core.store import EndpointStore
 from launcher import Stack, free_port
+from store.database import EndpointStore
+from store.keys import TenantKeys
 from tests.conftest import TEST_KEYRING, create_endpoint, emit, settled, wait_delivery, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""Fair under load, through the real API, worker and Temporal, to real receivers (core/fairness.py).
+"""Fair under load, through the real API, worker and Temporal, to real receivers (domain/fairness.py).
 
 One tenant's backlog must not hold back another's deliveries, nor a replay anyone's live ones. Each test
 builds a backlog that takes seconds to drain (a worker with two activity slots, a receiver that takes

@@ -150,7 +150,7 @@ RETIRE_AFTER_SECONDS = 3
 
 def _keys_command(stack: Stack, *args: str) -> Any:
     done = subprocess.run(
-        [sys.executable, "-m", "core.keys", *args, "--json"],
+        [sys.executable, "-m", "cli.keys", *args, "--json"],
         env=stack.env,
         cwd=ROOT,
         capture_output=True,

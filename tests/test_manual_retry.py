@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from bench.cost import HistoryCost, runs_cost
-from core.ids import delivery_workflow_id
 from core.temporal import connect
+from domain.ids import delivery_workflow_id
 from launcher import Stack
 from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver

@@ -1,4 +1,4 @@
-"""core/migrate.py: the store's schema made and upgraded by migrations, and refused when it is not current.
+"""store/migrate.py: the store's schema made and upgraded by migrations, and refused when it is not current.
 
 The stores made before migrations are the schemas two commits of main made (tests/stores/), filled with
 rows through today's code, then upgraded. PostgreSQL's side is in tests/test_core_store.py.
@@ -22,14 +22,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from core import migrate
 from core.crypto import is_sealed
-from core.keys import TenantKeys
-from core.models import SignatureMethod
-from core.store import EndpointStore
-from core.tables import Base
+from domain.models import SignatureMethod
 from launcher import free_port
 from service.events import Events
+from store import migrate
+from store.database import EndpointStore
+from store.keys import TenantKeys
+from store.tables import Base
 from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack
 from worker import send_owed_notices
 
@@ -37,7 +37,7 @@ STORES = Path(__file__).with_name("stores")
 
 
 def schema_drift(engine: Engine) -> list[object]:
-    """What differs between the store and core/tables.py (tables, columns, types, indexes): nothing, when
+    """What differs between the store and store/tables.py (tables, columns, types, indexes): nothing, when
     the migrations and the tables agree."""
     with engine.connect() as conn:
         return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
@@ -97,7 +97,7 @@ def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: 
 def test_a_migration_that_fails_leaves_nothing_half_done(store: EndpointStore) -> None:
     """On SQLite too, where the driver would commit a CREATE TABLE by itself."""
     migrate.upgrade(store)
-    with pytest.raises(RuntimeError, match="half way"), migrate._migration(store.engine) as conn:
+    with pytest.raises(RuntimeError, match="half way"), migrate.migration(store.engine) as conn:
         conn.exec_driver_sql("CREATE TABLE half_done (id INTEGER)")
         conn.exec_driver_sql("ALTER TABLE endpoints ADD COLUMN half_done TEXT")
         raise RuntimeError("a migration failed half way")
@@ -215,7 +215,7 @@ def test_two_upgrades_at_once_make_one_schema(path: Path) -> None:
 
 
 def test_a_schema_this_version_does_not_know_is_refused_with_what_to_do(store: EndpointStore) -> None:
-    with pytest.raises(migrate.SchemaNotCurrent, match=r"no schema yet: run `python -m core.migrate`"):
+    with pytest.raises(migrate.SchemaNotCurrent, match=r"no schema yet: run `python -m cli.migrate`"):
         migrate.require_current(store.engine)
     migrate.upgrade(store)
     with store.engine.begin() as conn:
@@ -255,16 +255,16 @@ def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_t
     made_by(tmp_path / "webhooks.db", "main-81c04a3.sql")
     refused = _run("worker", tmp_path)
     assert refused.returncode != 0
-    assert "made by a version before migrations: run `python -m core.migrate`" in refused.stderr
+    assert "made by a version before migrations: run `python -m cli.migrate`" in refused.stderr
     assert "Traceback" not in refused.stderr
     api = _run(f"uvicorn --factory api.main:create_app --port {free_port()}", tmp_path)
     assert api.returncode != 0  # it never serves
-    assert "made by a version before migrations: run `python -m core.migrate`" in api.stderr
+    assert "made by a version before migrations: run `python -m cli.migrate`" in api.stderr
 
-    migrated = _run("core.migrate", tmp_path)
+    migrated = _run("cli.migrate", tmp_path)
     assert migrated.returncode == 0, migrated.stderr
     assert f"at schema revision {migrate.head()}" in migrated.stdout
-    current = _run("core.migrate current", tmp_path)
+    current = _run("cli.migrate current", tmp_path)
     assert current.stdout.strip() == f"store: {migrate.head()}; this version: {migrate.head()}"
 
 

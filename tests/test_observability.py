@@ -19,10 +19,10 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import report_attempt
 from api import metrics
-from core.ids import delivery_workflow_id
 from core.logs import JsonFormatter, TextFormatter
-from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
 from core.temporal import connect
+from domain.ids import delivery_workflow_id
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
 from launcher import Stack, free_port
 from service.deliveries import Deliveries
 from service.errors import TemporalUnavailable

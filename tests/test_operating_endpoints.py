@@ -21,9 +21,9 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from core.endpoint_health import EndpointHealth
-from core.store import EndpointStore
 from launcher import Stack
+from store.database import EndpointStore
+from store.health import EndpointHealth
 from tests.conftest import (
     NOWHERE,
     STACK_LOG,

@@ -23,8 +23,8 @@ from fastapi.routing import APIRoute
 from api import metrics
 from api.deps import declared_scopes
 from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
-from core.access import Scope
 from core.sessions import AUDIENCE
+from domain.access import Scope
 from launcher import Stack
 from tests.conftest import (
     KEYS,

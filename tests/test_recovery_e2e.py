@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 
 from core.temporal import connect
+from history.visibility import event_query
 from launcher import Stack
-from service.queries import event_query
 from tests.conftest import create_endpoint, delivery, emit, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
 

@@ -7,12 +7,12 @@ from typing import Any, cast
 import pytest
 from temporalio.client import Client
 
-from core.models import SignatureMethod
 from core.settings import Settings
-from core.store import EndpointStore
+from domain.models import SignatureMethod
 from service.errors import PayloadTooLarge
 from service.events import Events
 from service.models import EventSubmission
+from store.database import EndpointStore
 from tests.conftest import TEST_ENCRYPTION_KEYS
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.models import RecoveryCounts, RecoveryKind, RecoveryState, RecoveryStatus
+from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, RecoveryStatus
 from service.errors import InvalidInput
 from service.recoveries import bounded, left, page_size, window
 

@@ -24,7 +24,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities, earlier_failures
-from core.models import (
+from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
+from core.signing import JwtSigner, load_or_create_rsa_key
+from core.temporal import ensure_search_attributes
+from domain.models import (
     AttemptOutcome,
     AttemptRecord,
     AttemptTrigger,
@@ -36,12 +39,10 @@ from core.models import (
     EventInput,
     SignatureMethod,
 )
-from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
-from core.signing import JwtSigner, load_or_create_rsa_key
-from core.store import EndpointStore
-from core.temporal import ensure_search_attributes
+from history.visibility import delivery_search_attributes
+from store.database import EndpointStore
 from tests.receiver import Answer, Receiver
-from workflows.delivery import JITTER, DeliveryWorkflow, delivery_search_attributes
+from workflows.delivery import JITTER, DeliveryWorkflow
 from workflows.event import EventWorkflow
 
 DEFAULT_DELAYS = parse_retry_schedule(DEFAULT_RETRY_SCHEDULE)
@@ -81,7 +82,7 @@ async def start_delivery(
     *,
     prior: list[AttemptRecord] | None = None,
 ) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
-    from core.models import SignatureMethod
+    from domain.models import SignatureMethod
 
     endpoint = store.create(
         "t", url=url, signature_method=SignatureMethod.HMAC, event_types=None, description="", enabled=True
@@ -218,7 +219,7 @@ async def test_retry_is_refused_past_the_attempt_cap(
 ) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
-    from core.models import AttemptOutcome, AttemptRecord, AttemptTrigger
+    from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger
     from workflows.delivery import MAX_ATTEMPTS
 
     with Receiver() as receiver:

@@ -23,7 +23,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.models import (
+from core.temporal import ensure_search_attributes
+from domain.models import (
     DeliveryPolicy,
     RecoveryCounts,
     RecoveryInput,
@@ -33,7 +34,6 @@ from core.models import (
     RecoveryState,
     RecoveryStatus,
 )
-from core.temporal import ensure_search_attributes
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)

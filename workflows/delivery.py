@@ -24,16 +24,14 @@ from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
     SearchAttributeKey,
-    SearchAttributePair,
     SearchAttributeUpdate,
-    TypedSearchAttributes,
 )
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import DeliveryActivities
-    from core import search_attributes as sa
-    from core.fairness import WorkKind, attempt_kind, of_kind
-    from core.models import (
+    from domain import search_attributes as sa
+    from domain.fairness import WorkKind, attempt_kind, of_kind
+    from domain.models import (
         AttemptOutcome,
         AttemptRecord,
         AttemptTrigger,
@@ -179,7 +177,7 @@ class DeliveryWorkflow:
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             retry_policy=OUR_FAULTS,
             # Live attempts before scheduled retries before bulk work, each tenant its share
-            # (core/fairness.py); the tenant's key and weight are the workflow's own.
+            # (domain/fairness.py); the tenant's key and weight are the workflow's own.
             priority=of_kind(kind),
         )
         self._attempt_in_flight = False
@@ -277,18 +275,3 @@ class DeliveryWorkflow:
             policy=self._input.policy,
             origin=self._input.origin,
         )
-
-
-def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
-    """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.TENANT, input.tenant),
-            SearchAttributePair(sa.ENDPOINT_ID, input.endpoint_id),
-            SearchAttributePair(sa.EVENT_ID, input.event_id),
-            SearchAttributePair(sa.EVENT_TYPE, input.webhook_type),
-            SearchAttributePair(sa.CREATED_AT, input.created_at),
-            SearchAttributePair(sa.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
-            SearchAttributePair(sa.ATTEMPT_COUNT, 0),
-        ]
-    )

@@ -14,10 +14,11 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from core import ids
-    from core.fairness import WorkKind, of_kind
-    from core.models import DeliveryInput, EventInput, EventSummary
-    from workflows.delivery import DeliveryWorkflow, delivery_search_attributes
+    from domain import ids
+    from domain.fairness import WorkKind, of_kind
+    from domain.models import DeliveryInput, EventInput, EventSummary
+    from history.visibility import delivery_search_attributes
+    from workflows.delivery import DeliveryWorkflow
 
 
 BATCH_BYTES = 1_000_000
@@ -69,7 +70,7 @@ class EventWorkflow:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=delivery_search_attributes(delivery),
                 # Its workflow tasks go before scheduled retries and bulk work; the tenant's fairness key
-                # and weight are this workflow's (core/fairness.py).
+                # and weight are this workflow's (domain/fairness.py).
                 priority=of_kind(WorkKind.LIVE),
             )
         except WorkflowAlreadyStartedError:

@@ -27,7 +27,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.recovery import RecoveryActivities
-    from core.models import (
+    from domain.models import (
         RecoveryInput,
         RecoveryKind,
         RecoveryPage,

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 
 from api.deps import AnyCaller
 from api.schemas import MePublic, SessionPublic
-from core.access import Scope
-from core.keys import jwks_path
+from domain.access import Scope
+from store.keys import jwks_path
 
 router = APIRouter(prefix="/v1", tags=["account"])
 

@@ -12,8 +12,8 @@ from pydantic import AwareDatetime
 from api.deps import DeliveriesDep, ManageTenant, ReadTenant, WebUiLinks
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
-from core.catalog import SUBSCRIBABLE_BY_NAME
-from core.models import DeliveryStatus
+from domain.catalog import SUBSCRIBABLE_BY_NAME
+from domain.models import DeliveryStatus
 
 router = APIRouter(prefix="/v1/webhooks", tags=["deliveries"])
 

@@ -20,7 +20,7 @@ from api.schemas import (
     SecretRotate,
     SecretRotated,
 )
-from core.models import SignatureMethod
+from domain.models import SignatureMethod
 
 router = APIRouter(prefix="/v1/webhooks/endpoints", tags=["endpoints"])
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import ReadTenant
 from api.schemas import EventTypeList, EventTypePublic
-from core.catalog import EVENT_TYPES, OPERATIONAL_TYPES
+from domain.catalog import EVENT_TYPES, OPERATIONAL_TYPES
 
 router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 

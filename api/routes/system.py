@@ -14,7 +14,7 @@ from service import health
 
 router = APIRouter(tags=["system"])
 # How long a receiver or a proxy may reuse a JWKS. Key rotation publishes the next key an hour before it
-# signs (core/keys.py), far longer than this, so a receiver that honours it never misses a key.
+# signs (store/keys.py), far longer than this, so a receiver that honours it never misses a key.
 JWKS_MAX_AGE_SECONDS = 300
 
 

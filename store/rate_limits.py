@@ -7,7 +7,7 @@ that every replica takes tokens from with one atomic UPDATE. A bucket of `capaci
 - `emit:{credential}`: the events one API key may emit (`WEBHOOKS_EMIT_RATE`, `WEBHOOKS_EMIT_BURST`);
 - `test:{tenant}`: the test events one tenant may send (`WEBHOOKS_TEST_EVENTS_PER_MINUTE`).
 
-(An endpoint's own rate limit is the workers', in core/endpoint_flow.py.)
+(An endpoint's own rate limit is the workers', in store/flow.py.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.tables import TokenBucketRow
+from store.tables import TokenBucketRow
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,11 @@
-"""Alembic's entry point for the endpoint store: run by core/migrate.py, which hands it a connection
-(online), or asks for the SQL alone (`python -m core.migrate sql`, offline)."""
+"""Alembic's entry point for the endpoint store: run by store/migrate.py, which hands it a connection
+(online), or asks for the SQL alone (`python -m cli.migrate sql`, offline)."""
 
 from __future__ import annotations
 
 from alembic import context
 
-from core.tables import Base
+from store.tables import Base
 
 config = context.config
 
@@ -19,7 +19,7 @@ if context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    # core/migrate.py opened it, in a transaction it holds the migration lock in.
+    # store/migrate.py opened it, in a transaction it holds the migration lock in.
     connection = config.attributes["connection"]
     context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
     with context.begin_transaction():

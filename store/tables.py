@@ -1,11 +1,11 @@
 """The endpoint store's schema: every table, in one place (SQLAlchemy 2).
 
-core/store.py works with endpoints and signing keys, core/endpoint_health.py with health, counts and
-the operational events owed, core/endpoint_flow.py with what workers share about each endpoint, and
-core/rate_limits.py with the API's token buckets.
+store/database.py works with endpoints and signing keys, store/health.py with health, counts and
+the operational events owed, store/flow.py with what workers share about each endpoint, and
+store/rate_limits.py with the API's token buckets.
 
-A change here is a migration too: `alembic revision --autogenerate` with core/migrations/ (see
-core/migrate.py) drafts it, and tests/test_migrations.py fails while the two disagree.
+A change here is a migration too: `alembic revision --autogenerate` with store/migrations/ (see
+store/migrate.py) drafts it, and tests/test_migrations.py fails while the two disagree.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class OperationalNoticeRow(Base):
 
     __tablename__ = "operational_notices"
 
-    id: Mapped[str] = mapped_column(String(160), primary_key=True)  # the event's id (core/ids.py)
+    id: Mapped[str] = mapped_column(String(160), primary_key=True)  # the event's id (domain/ids.py)
     tenant: Mapped[str] = mapped_column(String(64))
     endpoint_id: Mapped[str] = mapped_column(String(40))
     transition: Mapped[str] = mapped_column(String(16))
@@ -103,7 +103,7 @@ class AttemptCountRow(Base):
 
 
 class EndpointFlowRow(Base):
-    """What every worker shares about sending to one endpoint (core/endpoint_flow.py): its adaptive limit
+    """What every worker shares about sending to one endpoint (store/flow.py): its adaptive limit
     of attempts in flight, the pause its receiver asked for, its rate limit's bucket, and when the next
     attempt told to wait should come back. Times are unix seconds, the store's one clock for it."""
 
@@ -138,7 +138,7 @@ class EndpointLeaseRow(Base):
 
 
 class TokenBucketRow(Base):
-    """A token bucket of a limit at the API's door (core/rate_limits.py), shared by every API replica:
+    """A token bucket of a limit at the API's door (store/rate_limits.py), shared by every API replica:
     `emit:{credential}`, `test:{tenant}`."""
 
     __tablename__ = "token_buckets"

@@ -7,8 +7,8 @@ that made the schema used to, and more. The three tables that hold only a moment
 attempts in flight, the door's token buckets) are made again, and `endpoint_rate_buckets`, which they
 replaced, is dropped: what they held is refilled within seconds, and nothing in them is a record.
 
-The tables are written out here, not imported from core/tables.py: this is the schema of this revision,
-and core/tables.py moves on with the next ones.
+The tables are written out here, not imported from store/tables.py: this is the schema of this revision,
+and store/tables.py moves on with the next ones.
 
 Revision ID: 0001
 Revises:

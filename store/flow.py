@@ -47,7 +47,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.tables import EndpointFlowRow, EndpointLeaseRow
+from store.tables import EndpointFlowRow, EndpointLeaseRow
 
 MAX_PAUSE_SECONDS = 86_400.0  # a Retry-After is honoured for a day at most, as a delivery's own is
 # How far ahead an attempt held back is told to come back at most: a turn estimated while the endpoint

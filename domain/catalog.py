@@ -194,7 +194,7 @@ _CREDIT_NOTE_OBJECT: dict[str, Any] = {
 # What the service sends about an endpoint (webhook_endpoint.*): never its secret, headers or URL.
 # `failing_since` is when the run of failed attempts began (for `recovered`, the run that just ended);
 # `disabled.by` is "api" (by hand: API, CLI or dashboard) or "rule" (by the service, after failing for
-# WEBHOOKS_DISABLE_AFTER). The shape is `core.endpoint_health.operational_object`'s.
+# WEBHOOKS_DISABLE_AFTER). The shape is `store.health.operational_object`'s.
 _ENDPOINT_OBJECT: dict[str, Any] = {
     "id": _ENDPOINT,
     "description": "billing events",

@@ -1,15 +1,15 @@
-"""The endpoint store's schema, by migrations (Alembic, core/migrations/): made and upgraded by one
+"""The endpoint store's schema, by migrations (Alembic, store/migrations/): made and upgraded by one
 command run before the API and the workers start, never by them.
 
-    python -m core.migrate              upgrade the store to this version's schema (make run does it,
+    python -m cli.migrate              upgrade the store to this version's schema (make run does it,
                                         and compose's `migrate` service)
-    python -m core.migrate current      the revision the store is at, and this version's
-    python -m core.migrate history      every revision, newest first
-    python -m core.migrate sql          the SQL an upgrade of an empty database runs, without running it
-    python -m core.migrate downgrade R  back to revision R (before running an older version; `base`:
+    python -m cli.migrate current      the revision the store is at, and this version's
+    python -m cli.migrate history      every revision, newest first
+    python -m cli.migrate sql          the SQL an upgrade of an empty database runs, without running it
+    python -m cli.migrate downgrade R  back to revision R (before running an older version; `base`:
                                         to before migrations, every table and row kept)
-    python -m core.migrate revision -m "what changes"
-                                        a developer's draft of the next migration: what core/tables.py
+    python -m cli.migrate revision -m "what changes"
+                                        a developer's draft of the next migration: what store/tables.py
                                         declares beyond the store's schema (read it, then edit it)
 
 The API, every worker and the operator commands check the revision as they start and refuse to run on
@@ -20,11 +20,9 @@ Each runs in one transaction, DDL included, on SQLite too: a migration that fail
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import logging
-import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,8 +34,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
-from core.settings import Settings
-from core.store import EndpointStore, sqlite_pragmas
+from store.database import EndpointStore, sqlite_pragmas
 
 SCRIPTS = Path(__file__).with_name("migrations")
 # Alembic says which dialect it runs as it looks at a store: noise in every worker's and API's start-up.
@@ -80,13 +77,13 @@ def upgrade(store: EndpointStore, target: str = "head") -> None:
     encryption at rest left in plain text (on SQLite still under the file lock; on PostgreSQL two
     upgrades may seal at once, which writes the same sealed values twice)."""
     with _one_at_a_time(store.engine):
-        with _migration(store.engine) as conn:
+        with migration(store.engine) as conn:
             command.upgrade(config_on(conn), target)
         store.seal_plaintext()
 
 
 def downgrade(store: EndpointStore, target: str) -> None:
-    with _one_at_a_time(store.engine), _migration(store.engine) as conn:
+    with _one_at_a_time(store.engine), migration(store.engine) as conn:
         command.downgrade(config_on(conn), target)
 
 
@@ -100,7 +97,7 @@ def require_current(engine: Engine) -> None:
         tables = set(inspect(conn).get_table_names())
     if have == want:
         return
-    run = "run `python -m core.migrate` (make run does it; in compose, the `migrate` service)"
+    run = "run `python -m cli.migrate` (make run does it; in compose, the `migrate` service)"
     if have is None and not tables:
         message = f"the endpoint store at {where} has no schema yet: {run}"
     elif have is None:
@@ -115,7 +112,7 @@ def require_current(engine: Engine) -> None:
         message = (
             f"the endpoint store at {where} is at schema revision {have}, which this version does not know "
             f"(it needs {want}): a newer version upgraded it. Run that version, or downgrade the store to "
-            f"{want} with the newer version's `python -m core.migrate downgrade {want}`"
+            f"{want} with the newer version's `python -m cli.migrate downgrade {want}`"
         )
     raise SchemaNotCurrent(message)
 
@@ -125,7 +122,7 @@ def _known() -> set[str]:
 
 
 @contextmanager
-def _migration(engine: Engine) -> Iterator[Connection]:
+def migration(engine: Engine) -> Iterator[Connection]:
     """One transaction that every statement of a migration runs in, DDL included: all of it, or none.
 
     On PostgreSQL it holds the migration lock until it ends. On SQLite the driver would commit a CREATE,
@@ -150,7 +147,7 @@ def _migration(engine: Engine) -> Iterator[Connection]:
 
 def _sqlite_by_hand(dbapi_connection: Any, record: Any) -> None:
     sqlite_pragmas(dbapi_connection, record)
-    dbapi_connection.isolation_level = None  # the driver begins nothing: `_migration` does
+    dbapi_connection.isolation_level = None  # the driver begins nothing: `migration` does
 
 
 @contextmanager
@@ -167,53 +164,3 @@ def _one_at_a_time(engine: Engine) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m core.migrate", description="The endpoint store's schema migrations."
-    )
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("upgrade", help="upgrade the store to this version's schema (the default)")
-    commands.add_parser("current", help="the revision the store is at, and this version's")
-    commands.add_parser("history", help="every revision, newest first")
-    commands.add_parser("sql", help="the SQL an upgrade of an empty database runs, not run")
-    down = commands.add_parser("downgrade", help="back to a revision, before running an older version")
-    down.add_argument("revision", help="the revision to go back to (`base`: before migrations, rows kept)")
-    draft = commands.add_parser("revision", help="draft the next migration from core/tables.py")
-    draft.add_argument("-m", "--message", required=True, help="what the migration changes")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = Settings()
-    if args.command == "history":
-        command.history(config())
-        return 0
-    if args.command == "sql":
-        command.upgrade(config(settings.sqlalchemy_url), "head", sql=True)
-        return 0
-    store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
-    try:
-        if args.command == "current":
-            with store.engine.connect() as conn:
-                print(f"store: {current(conn) or 'none'}; this version: {head()}")  # noqa: T201
-        elif args.command == "downgrade":
-            downgrade(store, args.revision)
-        elif args.command == "revision":
-            with _migration(store.engine) as conn:
-                # Numbered in order: 0001, 0002, … (the file is named after it and the message).
-                command.revision(
-                    config_on(conn), args.message, autogenerate=True, rev_id=f"{int(head()) + 1:04d}"
-                )
-        else:
-            upgrade(store)
-            print(f"endpoint store at schema revision {head()}")  # noqa: T201
-    finally:
-        store.close()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -28,7 +28,7 @@ from enum import StrEnum
 
 from temporalio.common import Priority
 
-from core.models import AttemptTrigger, DeliveryOrigin
+from domain.models import AttemptTrigger, DeliveryOrigin
 
 
 class WorkKind(StrEnum):

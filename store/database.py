@@ -5,15 +5,15 @@ Configuration is relational data read on every emission and every attempt, so it
 file in the data dir by default, PostgreSQL in `docker-compose.yml`. Temporal keeps everything about
 deliveries. Every function takes the tenant, so one tenant's rows are invisible to another.
 
-`SigningKeyStore` keeps the private keys of the jwt method, one set per tenant (core/keys.py decides
+`SigningKeyStore` keeps the private keys of the jwt method, one set per tenant (store/keys.py decides
 which key signs and which are published). `SessionRevocations` lists the portal sessions a tenant ended
 early (core/sessions.py: sessions themselves are signed tokens, stored nowhere).
 
 Secrets are encrypted at rest (core/crypto.py, the keys of the Temporal payload codec): an endpoint's
 hmac secret and URL (which often carries a token) and a signing key's private half are sealed as they
 are written and opened as they are read, each bound to the row it belongs to. A store written before
-that is sealed by its upgrade (core/migrate.py). The schema is made and changed by migrations only
-(core/migrations/), never by the processes that use it.
+that is sealed by its upgrade (store/migrate.py). The schema is made and changed by migrations only
+(store/migrations/), never by the processes that use it.
 """
 
 from __future__ import annotations
@@ -37,13 +37,13 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from core import ids
-from core.catalog import receives
 from core.crypto import Keyring, is_sealed, seal, unseal
-from core.endpoint_health import Transition, owe
-from core.models import SignatureMethod
 from core.signing import generate_secret
-from core.tables import (
+from domain import ids
+from domain.catalog import receives
+from domain.models import SignatureMethod
+from store.health import Transition, owe
+from store.tables import (
     EndpointHealthRow,
     EndpointRow,
     SessionRevocationRow,
@@ -200,7 +200,7 @@ class EndpointStore:
                 # A first start (the API or a worker alone, say in a container) makes the data dir.
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
         # The same database, for state that is only ever a moment's (an endpoint's attempts in flight,
-        # the door's token buckets, core/endpoint_flow.py and core/rate_limits.py): written twice an
+        # the door's token buckets, store/flow.py and store/rate_limits.py): written twice an
         # attempt, so its commits are not waited onto disk. A crash of the machine may take back the last
         # of them, which costs a lease freed early or late, or a token; never an endpoint or a delivery.
         self.soft_engine: Engine = create_engine(url, pool_pre_ping=not sqlite, connect_args=connect_args)
@@ -358,7 +358,7 @@ class EndpointStore:
                         .where(EndpointHealthRow.endpoint_id == endpoint_id)
                         .values(consecutive_failures=0, failing_since=None, failing_notified=False)
                     )
-                else:  # told as an event, owed with the change (core/endpoint_health.py)
+                else:  # told as an event, owed with the change (store/health.py)
                     session.flush()  # the event says what this change makes of the endpoint
                     owe(session.connection(), tenant, endpoint_id, Transition.DISABLED, now)
             row.updated_at = now

@@ -2,7 +2,7 @@
 the Temporal Web UI. Never encrypted, so they hold ids, the event type, statuses and times only.
 
 `DeliveryWorkflow` upserts the delivery ones once per step; a `RecoveryWorkflow` carries the tenant, the
-endpoint and its recovery id from its start; the API's queries (service/queries.py) read them; `make run`
+endpoint and its recovery id from its start; the API's queries (history/visibility.py) read them; `make run`
 and `bootstrap` register them.
 """
 

@@ -1,4 +1,4 @@
-"""service/queries.py: the visibility queries of deliveries, their statuses, and list cursors."""
+"""history/visibility.py and service/pages.py: visibility queries, delivery statuses, list cursors."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from core import search_attributes as sa
-from core.models import DeliveryStatus
-from service import queries
+from domain import search_attributes as sa
+from domain.models import DeliveryStatus
+from history import visibility
+from service import pages
 from service.errors import InvalidInput
 
 KEY = b"k" * 32
 
 
 def test_a_query_has_every_filter_and_never_a_continued_run() -> None:
-    query = queries.delivery_query(
+    query = visibility.delivery_query(
         tenant="a'cme",
         endpoint_id="ep_1",
         status=DeliveryStatus.FAILED,
@@ -35,31 +36,31 @@ def test_a_query_has_every_filter_and_never_a_continued_run() -> None:
 
 def test_a_window_of_deliveries_still_or_no_longer_running() -> None:
     since, until = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
-    query = queries.delivery_query(created_since=since, created_until=until, running=True)
+    query = visibility.delivery_query(created_since=since, created_until=until, running=True)
     assert (
         "WebhookCreatedAt >= '2026-11-26T00:00:00Z' AND WebhookCreatedAt <= '2026-11-27T00:00:00Z'" in query
     )
     assert query.endswith("ExecutionStatus = 'Running'")
-    assert queries.delivery_query(running=False).endswith("ExecutionStatus != 'Running'")
-    assert "WebhookEventId IN ('e1', 'e\\'2')" in queries.delivery_query(event_ids=["e1", "e'2"])
+    assert visibility.delivery_query(running=False).endswith("ExecutionStatus != 'Running'")
+    assert "WebhookEventId IN ('e1', 'e\\'2')" in visibility.delivery_query(event_ids=["e1", "e'2"])
 
 
 def test_a_created_window_must_not_end_before_it_starts() -> None:
     start, end = datetime(2026, 11, 26, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC)
     for after, before in ((start, end), (start, start), (None, end), (start, None), (None, None)):
-        queries.check_created_window(after, before)
+        pages.check_created_window(after, before)
     with pytest.raises(InvalidInput, match="swap them") as refused:
-        queries.check_created_window(end, start)
+        pages.check_created_window(end, start)
     assert (refused.value.field, refused.value.location) == (("created_after",), "query")
     # Year 1 at +01:00 is no time in UTC: a 422, never the OverflowError (a 500) that reaching it would be.
     first = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
     with pytest.raises(InvalidInput, match="out of range") as out:
-        queries.check_created_window(None, first)
+        pages.check_created_window(None, first)
     assert out.value.field == ("created_before",)
 
 
 def test_events_of_a_window_and_types() -> None:
-    query = queries.event_query(
+    query = visibility.event_query(
         tenant="acme",
         accepted_since=datetime(2026, 11, 26, tzinfo=UTC),
         accepted_until=datetime(2026, 11, 27, tzinfo=UTC),
@@ -73,7 +74,7 @@ def test_events_of_a_window_and_types() -> None:
 
 
 def test_recoveries_of_an_endpoint() -> None:
-    query = queries.recovery_query(tenant="acme", endpoint_id="ep_1", recovery_id="rec_1")
+    query = visibility.recovery_query(tenant="acme", endpoint_id="ep_1", recovery_id="rec_1")
     assert query == (
         "WorkflowType = 'RecoveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew' AND WebhookTenant = "
         "'acme' AND WebhookEndpointId = 'ep_1' AND WebhookRecoveryId = 'rec_1'"
@@ -86,19 +87,19 @@ def _attrs(status: str) -> TypedSearchAttributes:
 
 def test_a_workflow_that_ended_without_settling_is_failed() -> None:
     running, terminated = WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.TERMINATED
-    assert queries.status_of(_attrs("pending"), running) is DeliveryStatus.PENDING
-    assert queries.status_of(_attrs("pending"), terminated) is DeliveryStatus.FAILED
-    assert queries.status_of(_attrs("succeeded"), terminated) is DeliveryStatus.SUCCEEDED
+    assert visibility.status_of(_attrs("pending"), running) is DeliveryStatus.PENDING
+    assert visibility.status_of(_attrs("pending"), terminated) is DeliveryStatus.FAILED
+    assert visibility.status_of(_attrs("succeeded"), terminated) is DeliveryStatus.SUCCEEDED
 
 
 def test_a_cursor_reads_back_for_its_tenant_only() -> None:
-    cursor = queries.encode_cursor(b"temporal page token", tenant="acme", key=KEY)
-    assert queries.decode_cursor(cursor, tenant="acme", key=KEY) == b"temporal page token"
+    cursor = pages.encode_cursor(b"temporal page token", tenant="acme", key=KEY)
+    assert pages.decode_cursor(cursor, tenant="acme", key=KEY) == b"temporal page token"
     for tenant, key, value in (
         ("other", KEY, cursor),
         ("acme", b"x" * 32, cursor),
         ("acme", KEY, "x" + cursor),
     ):
         with pytest.raises(InvalidInput) as refused:
-            queries.decode_cursor(value, tenant=tenant, key=key)
+            pages.decode_cursor(value, tenant=tenant, key=key)
         assert refused.value.location == "query" and refused.value.field == ("cursor",)

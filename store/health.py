@@ -35,8 +35,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core import ids
-from core.tables import AttemptCountRow, EndpointHealthRow, EndpointRow, OperationalNoticeRow
+from domain import ids
+from store.tables import AttemptCountRow, EndpointHealthRow, EndpointRow, OperationalNoticeRow
 
 FAILING_NOTICE_AFTER = 3  # attempts in a row, before `webhook_endpoint.failing` is sent
 KEEP_COUNTS = timedelta(hours=48)
