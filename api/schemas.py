@@ -168,9 +168,19 @@ SCHEDULE_FIELD = Field(
 )
 
 
-class EndpointCreate(BaseModel):
+class _EndpointChecks(BaseModel):
+    """What an endpoint's create and update both check, the same way."""
+
     model_config = ConfigDict(extra="forbid")
 
+    # Declared by each subclass (its own types and defaults), so not checked for here.
+    _event_types = field_validator("event_types", check_fields=False)(_check_event_types)
+    _description = field_validator("description", check_fields=False)(_check_description)
+    _headers = field_validator("headers", check_fields=False)(_check_headers)
+    _schedule = field_validator("retry_schedule", check_fields=False)(_check_schedule)
+
+
+class EndpointCreate(_EndpointChecks):
     url: str = Field(max_length=2048, examples=["https://example.com/webhooks/flexprice"])
     signature_method: SignatureMethod = SignatureMethod.HMAC
     event_types: list[EventTypeName] | None = Field(
@@ -182,15 +192,8 @@ class EndpointCreate(BaseModel):
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
 
-    _event_types = field_validator("event_types")(_check_event_types)
-    _description = field_validator("description")(_check_description)
-    _headers = field_validator("headers")(_check_headers)
-    _schedule = field_validator("retry_schedule")(_check_schedule)
 
-
-class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EndpointUpdate(_EndpointChecks):
     url: str | None = Field(default=None, max_length=2048)
     signature_method: SignatureMethod | None = None
     event_types: list[EventTypeName] | None = None
@@ -199,11 +202,6 @@ class EndpointUpdate(BaseModel):
     headers: dict[str, str] | None = HEADERS_FIELD
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
-
-    _event_types = field_validator("event_types")(_check_event_types)
-    _description = field_validator("description")(_check_description)
-    _headers = field_validator("headers")(_check_headers)
-    _schedule = field_validator("retry_schedule")(_check_schedule)
 
 
 class EndpointHealthPublic(BaseModel):

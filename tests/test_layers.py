@@ -58,7 +58,9 @@ def test_no_package_imports_from_a_layer_above_it() -> None:
 
 def test_the_rule_sees_an_import_from_above_even_inside_a_function(tmp_path: Path) -> None:
     (tmp_path / "domain").mkdir()
-    (tmp_path / "domain" / "ids.py").write_text("def probe() -> None:\n    from service.errors import NotFound\n")
+    (tmp_path / "domain" / "ids.py").write_text(
+        "def probe() -> None:\n    from service.errors import NotFound\n"
+    )
     (tmp_path / "store").mkdir()
     (tmp_path / "store" / "keys.py").write_text("import core.crypto\nfrom . import tables\nimport api.main\n")
     assert _violations(tmp_path) == ["domain/ids.py imports service", "store/keys.py imports api"]

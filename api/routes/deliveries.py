@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, TypedDict
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from api.deps import DeliveriesDep, ManageTenant, ReadTenant, WebUiLinks
@@ -48,22 +48,25 @@ def _event_type(value: str | None) -> str | None:
     return value
 
 
-@router.get("/endpoints/{endpoint_id}/deliveries")
-async def list_endpoint_deliveries(
-    endpoint_id: str,
-    tenant: ReadTenant,
-    deliveries: DeliveriesDep,
+class ListFilters(TypedDict):
+    status: DeliveryStatus | None
+    event_type: str | None
+    created_after: datetime | None
+    created_before: datetime | None
+    limit: int
+    cursor: str | None
+
+
+def list_filters(
     status: StatusFilter | None = None,
     event_type: str | None = None,
     created_after: CreatedAfter = None,
     created_before: CreatedBefore = None,
     limit: LimitQuery = 50,
     cursor: str | None = None,
-) -> DeliveryList:
-    """An endpoint's event history, newest first."""
-    page = await deliveries.list(
-        tenant,
-        endpoint_id=endpoint_id,
+) -> ListFilters:
+    """The query every list of deliveries takes, checked."""
+    return ListFilters(
         status=DeliveryStatus(status) if status else None,
         event_type=_event_type(event_type),
         created_after=created_after,
@@ -71,7 +74,17 @@ async def list_endpoint_deliveries(
         limit=limit,
         cursor=cursor,
     )
-    return DeliveryList.of(page)
+
+
+Filters = Annotated[ListFilters, Depends(list_filters)]
+
+
+@router.get("/endpoints/{endpoint_id}/deliveries")
+async def list_endpoint_deliveries(
+    endpoint_id: str, tenant: ReadTenant, deliveries: DeliveriesDep, filters: Filters
+) -> DeliveryList:
+    """An endpoint's event history, newest first."""
+    return DeliveryList.of(await deliveries.list(tenant, endpoint_id=endpoint_id, **filters))
 
 
 @router.get("/endpoints/{endpoint_id}/stats")
@@ -88,26 +101,10 @@ async def endpoint_stats(
 
 @router.get("/deliveries")
 async def list_all_deliveries(
-    tenant: ReadTenant,
-    deliveries: DeliveriesDep,
-    status: StatusFilter | None = None,
-    event_type: str | None = None,
-    created_after: CreatedAfter = None,
-    created_before: CreatedBefore = None,
-    limit: LimitQuery = 50,
-    cursor: str | None = None,
+    tenant: ReadTenant, deliveries: DeliveriesDep, filters: Filters
 ) -> DeliveryList:
     """Deliveries across all your endpoints, e.g. `?status=failed` for everything that needs a retry."""
-    page = await deliveries.list(
-        tenant,
-        status=DeliveryStatus(status) if status else None,
-        event_type=_event_type(event_type),
-        created_after=created_after,
-        created_before=created_before,
-        limit=limit,
-        cursor=cursor,
-    )
-    return DeliveryList.of(page)
+    return DeliveryList.of(await deliveries.list(tenant, **filters))
 
 
 @router.get("/deliveries/{delivery_id}")
