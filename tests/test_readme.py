@@ -1,5 +1,5 @@
 """The docs' tables stay true: every setting (docs/operating.md) and every route (docs/api.md) is in them,
-and nothing that is gone."""
+and nothing that is gone; the README's Ports section names every port's setting."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pathlib import Path
 from api.main import create_app
 from core.settings import Settings
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 SETTINGS_TABLE = (DOCS / "operating.md").read_text()
 API_TABLE = (DOCS / "api.md").read_text()
 ROW = re.compile(r"^\| `([^`]+)`", re.M)  # a table row's first cell, when it is code
@@ -51,3 +52,13 @@ def test_every_route_has_a_row_in_the_api_table() -> None:
     documented = _documented_routes()
     assert served - documented == set(), "routes missing from the table of docs/api.md"
     assert {r for r in documented - served if r[1].startswith("/v1/")} == set(), "documented, not served"
+
+
+def test_the_readme_says_how_to_change_every_port() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Ports\n") :].split("\n## ")[1]
+    settings = {f"WEBHOOKS_{name.upper()}" for name in Settings.model_fields if name.endswith("_port")}
+    make = set(re.findall(r"\$\$\{([A-Z_]+_PORT)\b", (ROOT / "Makefile").read_text()))
+    assert settings and make, "no port settings found: has this test gone stale?"
+    missing = sorted(name for name in settings | make if f"`{name}`" not in section)
+    assert missing == [], f"ports the README's Ports section does not say how to change: {missing}"
