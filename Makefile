@@ -45,7 +45,7 @@ lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict) and the dashboard's type ch
 	$(BIN)/mypy
 	node_modules/.bin/tsc -p tsconfig.json
 
-screenshots: $(STAMP)  ## re-take the README's screenshots: the browser tests, then copied to docs/screenshots/
+screenshots: $(STAMP)  ## re-take the docs' screenshots: the browser tests, then copied to docs/screenshots/
 	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_portal_browser.py -q
 	$(BIN)/python -m tests.readme_screenshots
 
