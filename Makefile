@@ -46,7 +46,7 @@ lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict), the import rule between la
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layers.py
 	node_modules/.bin/tsc -p tsconfig.json
 
-screenshots: $(STAMP)  ## re-take the README's screenshots: the browser tests, then copied to docs/screenshots/
+screenshots: $(STAMP)  ## re-take the docs' screenshots: the browser tests, then copied to docs/screenshots/
 	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_portal_browser.py -q
 	$(BIN)/python -m tests.readme_screenshots
 

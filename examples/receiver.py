@@ -8,7 +8,7 @@
 acknowledges, so a newcomer sees deliveries arrive before wiring up a secret. Set `FAIL_FIRST=N` to
 answer 500 to the first N deliveries and watch the retries in the webhook log.
 
-The three rules it follows (README, "Receiving webhooks"):
+The three rules it follows (docs/receiving.md):
 1. Verify the raw body before parsing it: the signature covers the exact bytes sent. A jwt is verified
    with your tenant's JWKS (`GET /v1/me` gives its path) and must name your endpoint as its audience:
    without that check, a token captured at any other endpoint would pass here.

@@ -1,8 +1,8 @@
-"""Copy the screenshots the README shows from the browser tests' output into docs/screenshots/.
+"""Copy the screenshots the docs show from the browser tests' output into docs/screenshots/.
 
 `make screenshots` runs the dashboard's and the portal's browser tests (which save a screenshot of
-each view in test-output/screenshots/), then this, so the README's pictures are always of the page as
-the tests last saw it, never retouched by hand.
+each view in test-output/screenshots/), then this, so the pictures of docs/dashboard.md are always of
+the page as the tests last saw it, never retouched by hand.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 from tests.conftest import OUTPUT
 
 DOCS = Path(__file__).parent.parent / "docs" / "screenshots"
-# Every picture the README's Dashboard and Embedding sections show.
-IN_README = (
+# Every picture docs/dashboard.md shows (the dashboard, and embedding it).
+IN_DOCS = (
     "endpoints",
     "add-webhook",
     "endpoint-history",
@@ -39,14 +39,14 @@ IN_README = (
 
 def main() -> int:
     taken = OUTPUT / "screenshots"
-    missing = [name for name in IN_README if not (taken / f"{name}.png").exists()]
+    missing = [name for name in IN_DOCS if not (taken / f"{name}.png").exists()]
     if missing:
         sys.stderr.write(f"not taken by the tests (run them first): {', '.join(missing)}\n")
         return 1
     DOCS.mkdir(parents=True, exist_ok=True)
-    for name in IN_README:
+    for name in IN_DOCS:
         shutil.copyfile(taken / f"{name}.png", DOCS / f"{name}.png")
-    sys.stdout.write(f"{len(IN_README)} screenshots copied to {DOCS}\n")
+    sys.stdout.write(f"{len(IN_DOCS)} screenshots copied to {DOCS}\n")
     return 0
 
 

@@ -32,7 +32,7 @@ def test_bad_schedule_is_refused(value: str) -> None:
 
 
 def test_a_retry_window_of_0_closes_deliveries_with_their_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
-    # What README and BENCHMARKS.md offer to save a timer and active storage per delivery.
+    # What docs/delivery.md and BENCHMARKS.md offer to save a timer and active storage per delivery.
     monkeypatch.setenv("WEBHOOKS_RETRY_WINDOW_SECONDS", "0")
     assert Settings().retry_window_seconds == 0
     monkeypatch.setenv("WEBHOOKS_RETRY_WINDOW_SECONDS", "-1")

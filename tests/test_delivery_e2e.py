@@ -314,7 +314,7 @@ def test_delivery_lists_filter_and_page(api: httpx.Client, receiver: Receiver) -
         event_types=["invoice.created", "invoice.voided", "invoice.payment_overdue"],
     )
     # One after the other, each delivered before the next is emitted: a list is in the order deliveries
-    # started, which events accepted moments apart need not follow (README, "Order of the history").
+    # started, which events accepted moments apart need not follow (docs/api.md, "Order of the history").
     ids: dict[str, str] = {}
     for webhook_type in ("invoice.created", "invoice.voided", "invoice.payment_overdue"):
         ids[webhook_type] = emit(api, webhook_type)["id"]

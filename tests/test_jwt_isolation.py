@@ -1,5 +1,5 @@
 """jwt deliveries are bound to their endpoint and tenant, end to end: the real stack, and
-examples/receiver.py run as a real server the way the README sets it up.
+examples/receiver.py run as a real server the way docs/receiving.md sets it up.
 
 The forgery (security issue, part 1): tenant A points a jwt endpoint at a server of its own, emits an event
 with a forged `data.object`, captures the delivery and replays it unchanged to tenant B's receiver. Also
@@ -36,21 +36,21 @@ def _replay(captured: Received, url: str) -> httpx.Response:
     return httpx.post(url, content=captured.body, headers=headers, timeout=30)
 
 
-def readme_recipe(jwks_url: str, endpoint_id: str) -> Callable[[bytes, dict[str, str]], Any]:
-    """The README's jwt recipe, run as written but for its two constants: its `verify`."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("### jwt with PyJWT and your JWKS") :]
+def docs_recipe(jwks_url: str, endpoint_id: str) -> Callable[[bytes, dict[str, str]], Any]:
+    """The jwt recipe of docs/receiving.md, run as written but for its two constants: its `verify`."""
+    doc = (ROOT / "docs" / "receiving.md").read_text()
+    section = doc[doc.index("## jwt with PyJWT and your JWKS") :]
     code = section[section.index("```python\n") + 10 : section.index("\n```\n")]
     code, found_url = re.subn(r'(?m)^JWKS_URL = ".*"', f"JWKS_URL = {jwks_url!r}", code)
     code, found_id = re.subn(r'(?m)^ENDPOINT_ID = ".*"', f"ENDPOINT_ID = {endpoint_id!r}", code)
-    assert found_url == found_id == 1, "the README's recipe changed shape"
+    assert found_url == found_id == 1, "the recipe of docs/receiving.md changed shape"
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(code, "docs/receiving.md", "exec"), namespace)
     return namespace["verify"]  # type: ignore[no-any-return]
 
 
 def _jwt_receiver_env(stack: Stack, client: httpx.Client, endpoint_id: str, **extra: str) -> dict[str, str]:
-    """What the README tells a receiver of a jwt endpoint: its tenant's JWKS and its endpoint's id."""
+    """What docs/receiving.md tells a receiver of a jwt endpoint: its tenant's JWKS and its endpoint's id."""
     jwks_path = client.get("/v1/me").json()["jwks_path"]
     return {"WEBHOOKS_JWKS_URL": f"{stack.api_url}{jwks_path}", "WEBHOOKS_ENDPOINT_ID": endpoint_id, **extra}
 
@@ -100,15 +100,15 @@ def test_a_delivery_captured_by_one_tenant_is_refused_by_another_tenants_receive
         assert replayed.status_code == 401, replayed.text
         assert "for another endpoint" in replayed.text
 
-        # The README's recipe, set up for B's endpoint, says the same; set up for B's other endpoint, it
+        # The docs' recipe, set up for B's endpoint, says the same; set up for B's other endpoint, it
         # accepts that endpoint's genuine delivery.
         b_jwks_url = _jwt_receiver_env(stack, api_b, "")["WEBHOOKS_JWKS_URL"]
-        verify_for_b = readme_recipe(b_jwks_url, b_endpoint["id"])
+        verify_for_b = docs_recipe(b_jwks_url, b_endpoint["id"])
         with pytest.raises(jwt.PyJWKClientError):
             verify_for_b(captured.body, captured.headers)
         with pytest.raises(jwt.InvalidAudienceError):
             verify_for_b(elsewhere.body, elsewhere.headers)
-        verify_elsewhere = readme_recipe(b_jwks_url, b_elsewhere["id"])
+        verify_elsewhere = docs_recipe(b_jwks_url, b_elsewhere["id"])
         assert (
             verify_elsewhere(elsewhere.body, elsewhere.headers)["webhook_type"]
             == "invoice.payment_status_updated"

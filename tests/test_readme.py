@@ -1,4 +1,5 @@
-"""The README's tables stay true: every setting and every route is in them, and nothing that is gone."""
+"""The docs' tables stay true: every setting (docs/operating.md) and every route (docs/api.md) is in them,
+and nothing that is gone; the README's Ports section names every port's setting."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 from api.main import create_app
 from core.settings import Settings
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+SETTINGS_TABLE = (DOCS / "operating.md").read_text()
+API_TABLE = (DOCS / "api.md").read_text()
 ROW = re.compile(r"^\| `([^`]+)`", re.M)  # a table row's first cell, when it is code
 FIRST_CELL = re.compile(r"^\| (`[^|]*?`(?:, ?`[^|]*?`)*) \|", re.M)
 GONE = {("GET", "/v1/webhooks/jwks.json")}  # 410, out of the OpenAPI schema, documented for old clients
@@ -16,14 +20,14 @@ GONE = {("GET", "/v1/webhooks/jwks.json")}  # 410, out of the OpenAPI schema, do
 
 def _documented_settings() -> set[str]:
     names: set[str] = set()
-    for cell in FIRST_CELL.findall(README):
+    for cell in FIRST_CELL.findall(SETTINGS_TABLE):
         names.update(re.findall(r"WEBHOOKS_[A-Z0-9_]+", cell))
     return names
 
 
 def _documented_routes() -> set[tuple[str, str]]:
     routes: set[tuple[str, str]] = set()
-    for cell in ROW.findall(README):
+    for cell in ROW.findall(API_TABLE):
         found = re.fullmatch(r"((?:GET|POST|PATCH|DELETE)(?:\\?\|(?:GET|POST|PATCH|DELETE))*) (/\S*)", cell)
         if found:
             path = re.sub(r"\{[^}]*\}", "{}", found.group(2).split("?")[0])
@@ -34,8 +38,8 @@ def _documented_routes() -> set[tuple[str, str]]:
 def test_every_setting_has_a_row_in_the_settings_table() -> None:
     settings = {f"WEBHOOKS_{name.upper()}" for name in Settings.model_fields}
     documented = _documented_settings()
-    assert settings - documented == set(), "settings missing from the README's table"
-    assert documented - settings == set(), "the README documents settings that do not exist"
+    assert settings - documented == set(), "settings missing from the table of docs/operating.md"
+    assert documented - settings == set(), "docs/operating.md documents settings that do not exist"
 
 
 def test_every_route_has_a_row_in_the_api_table() -> None:
@@ -46,5 +50,15 @@ def test_every_route_has_a_row_in_the_api_table() -> None:
         for method in operations
     }
     documented = _documented_routes()
-    assert served - documented == set(), "routes missing from the README's API table"
+    assert served - documented == set(), "routes missing from the table of docs/api.md"
     assert {r for r in documented - served if r[1].startswith("/v1/")} == set(), "documented, not served"
+
+
+def test_the_readme_says_how_to_change_every_port() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Ports\n") :].split("\n## ")[1]
+    settings = {f"WEBHOOKS_{name.upper()}" for name in Settings.model_fields if name.endswith("_port")}
+    make = set(re.findall(r"\$\$\{([A-Z_]+_PORT)\b", (ROOT / "Makefile").read_text()))
+    assert settings and make, "no port settings found: has this test gone stale?"
+    missing = sorted(name for name in settings | make if f"`{name}`" not in section)
+    assert missing == [], f"ports the README's Ports section does not say how to change: {missing}"

@@ -1,4 +1,5 @@
-"""A host product that embeds the webhooks dashboard: the example of README's "Embedding the dashboard".
+"""A host product that embeds the webhooks dashboard: the example of docs/dashboard.md, "Embedding the
+dashboard".
 
 It plays the billing platform's own web app. Its page frames our dashboard; its backend keeps the
 tenant's API key (ideally one with the `portal` scope only) and, when its signed-in user opens the

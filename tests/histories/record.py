@@ -29,7 +29,7 @@ from tests.receiver import Answer, Receiver
 HERE = Path(__file__).parent
 INDEX = HERE / "workflow-ids.json"
 # The set of histories this code records. Sets before v3 came from workflow code that was retired
-# before the first release (see the README's "Changing workflow code").
+# before the first release (see docs/development.md, "Changing workflow code").
 RECORDED_AS = "v3"
 # Short, so that the recorded deliveries close and their histories are whole.
 RETRY_WINDOW_SECONDS = 3
