@@ -247,7 +247,7 @@ class Stack:
                     "--log-level",
                     "error",
                     "--ui-disable-news-fetch",
-                    # The Web UI shows payloads through the API's codec endpoint (README, Data protection).
+                    # The Web UI shows payloads through the API's codec endpoint (docs/data-protection.md).
                     "--ui-codec-endpoint",
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,

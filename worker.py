@@ -50,7 +50,7 @@ def http_client(
     # Redirects are never followed.
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
     if egress_proxy:
-        # The proxy resolves and connects, so its own rules guard the destinations (README).
+        # The proxy resolves and connects, so its own rules guard the destinations (docs/delivery.md).
         transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, trust_env=False)
     elif allow_private_urls:
         transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)

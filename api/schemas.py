@@ -234,7 +234,8 @@ class EndpointHealthPublic(BaseModel):
 
 
 class EndpointFlowPublic(BaseModel):
-    """How deliveries to the endpoint flow now, across every worker (README, "Fairness and limits")."""
+    """How deliveries to the endpoint flow now, across every worker (docs/delivery.md, "Fairness and
+    limits")."""
 
     in_flight: int = Field(description="Attempts in flight to it now")
     concurrency_limit: int = Field(

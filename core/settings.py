@@ -1,6 +1,6 @@
 """Every setting of the service: environment variables with the `WEBHOOKS_` prefix, read once at start-up.
 
-The API, the worker and the launcher all build one `Settings()`; the README lists each field.
+The API, the worker and the launcher all build one `Settings()`; docs/operating.md lists each field.
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ class Settings(BaseSettings):
             # One key for every tenant is what let one tenant's delivery verify at another's receiver.
             raise ValueError(
                 "WEBHOOKS_JWT_PRIVATE_KEY is no longer read: each tenant has its own jwt signing keys in "
-                "the endpoint store (README, 'Signing keys'). Unset it"
+                "the endpoint store (docs/delivery.md, 'Signing keys'). Unset it"
             )
         return value
 

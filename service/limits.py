@@ -1,7 +1,7 @@
 """Bounds at the API's door: what one credential or tenant may ask for, shared by every API replica.
 
-Each bound is a setting with a default (README, "Fairness and limits"), and a request past it gets a 4xx
-that names the bound and says how to go on:
+Each bound is a setting with a default (docs/delivery.md, "Fairness and limits"), and a request past it
+gets a 4xx that names the bound and says how to go on:
 
 - events one API key may emit: a token bucket of `WEBHOOKS_EMIT_BURST` events refilled at
   `WEBHOOKS_EMIT_RATE` a second, kept in the store so that two API processes share it; past it, 429 with

@@ -1,5 +1,5 @@
 // @ts-check
-// The page inside another product (README, "Embedding the dashboard"): the theme that product asks for,
+// The page inside another product (docs/dashboard.md, "Embedding the dashboard"): the theme that product asks for,
 // and what it is told. Messages go only to, and are taken only from, the origins the operator lets frame
 // the page (WEBHOOKS_PORTAL_FRAME_ANCESTORS, served as embedding.json), and only from the frame's parent.
 //
