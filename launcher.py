@@ -147,8 +147,17 @@ def prepare_data_dir(settings: Settings) -> None:
     data_dir.chmod(0o700)
     for path in data_dir.rglob("*"):
         path.chmod(0o700 if path.is_dir() else 0o600)
-    if not settings.encryption_keys.get_secret_value():
-        _kept(settings.encryption_keys_path, lambda: new_key_entry("dev1"))
+    if not settings.encryption_keys.get_secret_value() and settings.encryption_keys_file is None:
+        key_file = settings.encryption_keys_path
+        sealed = [p.name for p in (data_dir / "webhooks.db", data_dir / "temporal.db") if p.exists()]
+        if not key_file.exists() and sealed:
+            # A new key would open none of it: every endpoint's secret and every payload would be lost.
+            raise SystemExit(
+                f"{key_file} is missing, and {' and '.join(sealed)} in {data_dir} were encrypted with the "
+                "key it held: restore it from a backup (or set WEBHOOKS_ENCRYPTION_KEYS to that key). "
+                "A new key is made only for a data dir without data"
+            )
+        _kept(key_file, lambda: new_key_entry("dev1"))
     if not settings.operator_key.get_secret_value():
         _kept(data_dir / "operator-key", lambda: "op_" + secrets.token_urlsafe(24))
 

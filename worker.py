@@ -25,9 +25,9 @@ from core.logs import configure_logging
 from core.settings import Settings
 from core.temporal import connect
 from service.events import Events
-from store.database import EndpointStore
+from store.database import EndpointStore, StoreRefused, require_keys
 from store.keys import jwt_signer
-from store.migrate import SchemaNotCurrent, require_current
+from store.migrate import require_current
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 from workflows.recovery import RecoveryWorkflow
@@ -104,7 +104,7 @@ async def send_owed_notices(
             if not checked:  # the store was down as the worker started
                 checked = await asyncio.to_thread(check_schema, store)
             await events.send_owed(older_than=timedelta(seconds=NOTICE_SWEEP_SECONDS))
-        except SchemaNotCurrent:  # found once the store came back: this worker must not run on it
+        except StoreRefused:  # found once the store came back: this worker must not run on it
             stop.set()  # the worker stops polling, and this is raised again where the sweep is awaited
             raise
         except SQLAlchemyError as err:  # the store down: tried again
@@ -115,11 +115,13 @@ async def send_owed_notices(
 
 
 def check_schema(store: EndpointStore) -> bool:
-    """Whether the store's schema is this version's; `SchemaNotCurrent` (which says what to run) if it
-    is not. A store that cannot be read now is no reason not to start: a worker polls through a store
-    outage, and its attempts wait it out; it is checked again as the worker sweeps (False)."""
+    """Whether the store's schema is this version's and the encryption keys open its secrets;
+    `StoreRefused` (which says what to do) if not. A store that cannot be read now is no reason not to
+    start: a worker polls through a store outage, and its attempts wait it out; it is checked again as
+    the worker sweeps (False)."""
     try:
         require_current(store.engine)
+        require_keys(store)
     except SQLAlchemyError as err:
         log.warning("the endpoint store's schema is not checked yet: the store cannot be reached (%s)", err)
         return False
@@ -133,10 +135,10 @@ async def run_worker(
 
     # Bounded: a store that is locked or slow must not hold the worker's polling back (its attempts wait
     # a store outage out on their own); unchecked, the first sweep checks it again.
-    def checked_or_refused() -> bool | SchemaNotCurrent:  # a SystemExit is not raised across threads
+    def checked_or_refused() -> bool | StoreRefused:  # a SystemExit is not raised across threads
         try:
             return check_schema(store)
-        except SchemaNotCurrent as refused:
+        except StoreRefused as refused:
             return refused
 
     try:
@@ -144,7 +146,7 @@ async def run_worker(
     except TimeoutError:
         log.warning("the endpoint store's schema is not checked yet: the store did not answer in time")
         outcome = False
-    if isinstance(outcome, SchemaNotCurrent):
+    if isinstance(outcome, StoreRefused):
         raise outcome
     checked = outcome
     runtime = telemetry_runtime(settings)

@@ -34,7 +34,7 @@ from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
 from service.recoveries import Recoveries
-from store.database import EndpointStore
+from store.database import EndpointStore, require_keys
 from store.keys import jwt_signer
 from store.migrate import require_current
 
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
         # Made and upgraded by `python -m cli.migrate` before the API starts, never here.
         require_current(store.engine)
+        require_keys(store)  # or every read of an endpoint would answer 500
         # Lazy: the API starts (and says 503) while Temporal is still coming up or down.
         temporal = await connect(
             settings, lazy=True, retry_config=_retries_within(settings.temporal_rpc_timeout)

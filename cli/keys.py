@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from core.settings import Settings
 from domain import durations
-from store.database import EndpointStore, KeyConflictError, SigningKeyStore
+from store.database import EndpointStore, KeyConflictError, SigningKeyStore, require_keys
 from store.keys import PUBLISH_FOR, RETIRE_AFTER, TenantKeys, key_state, utcnow
 from store.migrate import require_current
 
@@ -147,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = EndpointStore(settings.sqlalchemy_url, settings.keyring)
     try:
         require_current(store.engine)
+        require_keys(store)
         keys_store = store.signing_keys
         handler: Callable[[TenantKeys, SigningKeyStore, argparse.Namespace], int] = args.handler
         return handler(TenantKeys(keys_store), keys_store, args)

@@ -168,3 +168,8 @@ def unseal(keyring: Keyring, value: str, *, purpose: str) -> str:
 
 def is_sealed(value: str) -> bool:
     return value.startswith(_SEALED)
+
+
+def sealed_with(value: str) -> str:
+    """The id of the key a sealed value was made with."""
+    return value.removeprefix(_SEALED).partition(":")[0]

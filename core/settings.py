@@ -155,6 +155,11 @@ class Settings(BaseSettings):
         default=SecretStr(""),
         description="kid:base64key,... (AES-256): encrypts Temporal payloads and the store's secrets",
     )
+    encryption_keys_file: Path | None = Field(
+        default=None,
+        description="a file holding the encryption keys instead (a Docker or Kubernetes secret): kept "
+        "outside the data dir, so that a backup of the data does not hold the keys that open it",
+    )
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"
     )
@@ -273,6 +278,15 @@ class Settings(BaseSettings):
         return value if value is not None and value.get_secret_value() else None
 
     @model_validator(mode="after")
+    def _one_source_of_keys(self) -> Self:
+        if self.encryption_keys.get_secret_value() and self.encryption_keys_file is not None:
+            raise ValueError(
+                "set WEBHOOKS_ENCRYPTION_KEYS or WEBHOOKS_ENCRYPTION_KEYS_FILE, not both: which keys open "
+                "the data must not depend on which one wins"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _check_tls(self) -> Self:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ValueError("set both WEBHOOKS_TEMPORAL_TLS_CERT and WEBHOOKS_TEMPORAL_TLS_KEY, or neither")
@@ -280,10 +294,25 @@ class Settings(BaseSettings):
 
     @cached_property
     def keyring(self) -> Keyring:
-        """The encryption keys: the setting, else the file `make run` keeps in the data dir. The API, the
-        worker and the operator commands refuse to start without them."""
+        """The encryption keys: the setting, else the file it names, else the file `make run` keeps in the
+        data dir (a development key). The API, the worker and the operator commands refuse to start
+        without them."""
         value = self.encryption_keys.get_secret_value()
-        if not value and self.encryption_keys_path.exists():
+        if self.encryption_keys_file is not None:
+            try:
+                value = self.encryption_keys_file.read_text().strip()
+            except OSError as err:
+                where = self.encryption_keys_file
+                raise SystemExit(
+                    f"WEBHOOKS_ENCRYPTION_KEYS_FILE cannot be read: {err.strerror} ({where})"
+                ) from None
+            try:
+                Keyring.parse(value)
+            except ValueError as err:
+                raise SystemExit(
+                    f"WEBHOOKS_ENCRYPTION_KEYS_FILE ({self.encryption_keys_file}): {err}"
+                ) from None
+        elif not value and self.encryption_keys_path.exists():
             value = self.encryption_keys_path.read_text().strip()
         if not value:
             raise SystemExit(

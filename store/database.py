@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from core.crypto import Keyring, is_sealed, seal, unseal
+from core.crypto import DecryptionError, Keyring, is_sealed, seal, sealed_with, unseal
 from core.signing import generate_secret
 from domain import ids
 from domain.catalog import receives
@@ -112,6 +112,10 @@ def _previous_secret_purpose(tenant: str, endpoint_id: str) -> str:
 
 def _key_purpose(tenant: str, kid: str) -> str:
     return f"signing-key:{tenant}:{kid}"
+
+
+# The purposes an endpoint row's sealed columns are bound to: secret, url, headers, previous secret.
+_ENDPOINT_PURPOSES = (_secret_purpose, _url_purpose, _headers_purpose, _previous_secret_purpose)
 
 
 def _open(keyring: Keyring, stored: str, purpose: str) -> str:
@@ -233,6 +237,50 @@ class EndpointStore:
                 )
                 sealed += 1
         return sealed
+
+    def unopened_keys(self) -> list[str]:
+        """What the configured encryption keys cannot open of the store's sealed values, one line per key
+        id: a key id missing from WEBHOOKS_ENCRYPTION_KEYS, or a key listed under an id it was not made
+        with. One value of each key id is opened, as a key check value would be checked: every value
+        sealed with a key opens with it."""
+        tried: dict[str, str | None] = {}
+        with self._session() as session:
+            endpoints = session.execute(
+                select(
+                    EndpointRow.tenant,
+                    EndpointRow.id,
+                    EndpointRow.secret,
+                    EndpointRow.url,
+                    EndpointRow.headers,
+                    EndpointRow.previous_secret,
+                )
+            )
+            sealed = [
+                (value, purpose(tenant, endpoint_id))
+                for tenant, endpoint_id, *values in endpoints
+                for value, purpose in zip(values, _ENDPOINT_PURPOSES, strict=True)
+                if value
+            ]
+            keys = session.execute(select(SigningKeyRow.tenant, SigningKeyRow.kid, SigningKeyRow.private_key))
+            sealed += [(private, _key_purpose(tenant, kid)) for tenant, kid, private in keys]
+        for value, purpose in sealed:
+            kid = sealed_with(value) if is_sealed(value) else None
+            if kid is None or kid in tried:
+                continue
+            if kid not in self.keyring.keys:
+                tried[kid] = (
+                    f"key id {kid!r} sealed secrets in the store, and WEBHOOKS_ENCRYPTION_KEYS lacks it"
+                )
+                continue
+            try:
+                unseal(self.keyring, value, purpose=purpose)
+                tried[kid] = None
+            except DecryptionError:
+                tried[kid] = (
+                    f"key id {kid!r} in WEBHOOKS_ENCRYPTION_KEYS is not the key the store's secrets were "
+                    "sealed with"
+                )
+        return [problem for problem in tried.values() if problem is not None]
 
     def close(self) -> None:
         self.engine.dispose()
@@ -409,6 +457,28 @@ class EndpointStore:
                 for endpoint_id, types, schedule in rows
                 if receives(types, webhook_type)
             ]
+
+
+class StoreRefused(SystemExit):
+    """The store is not one this process may run on (store/migrate.py's schema, or keys): the message
+    says what to do."""
+
+
+class KeysDoNotOpen(StoreRefused):
+    """The configured encryption keys cannot open what the store holds: the message names each key id."""
+
+
+def require_keys(store: EndpointStore) -> None:
+    """`KeysDoNotOpen` unless the configured keys open every key id the store's secrets were sealed
+    with: a process that started without them would answer 500 on every read of an endpoint."""
+    problems = store.unopened_keys()
+    if problems:
+        raise KeysDoNotOpen(
+            "the encryption keys cannot open the endpoint store: "
+            + "; ".join(problems)
+            + ". Start with the WEBHOOKS_ENCRYPTION_KEYS (or WEBHOOKS_ENCRYPTION_KEYS_FILE) the store was "
+            "written with; a new key goes first in the list, the old ones after it (docs/data-protection.md)"
+        )
 
 
 class TooManyEndpoints(Exception):

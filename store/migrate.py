@@ -34,7 +34,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.pool import NullPool
 
-from store.database import EndpointStore, sqlite_pragmas
+from store.database import EndpointStore, StoreRefused, sqlite_pragmas
 
 SCRIPTS = Path(__file__).with_name("migrations")
 # Alembic says which dialect it runs as it looks at a store: noise in every worker's and API's start-up.
@@ -43,7 +43,7 @@ logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 POSTGRES_LOCK = 0x77686D69
 
 
-class SchemaNotCurrent(SystemExit):
+class SchemaNotCurrent(StoreRefused):
     """The store's schema is not the one this version runs on: the message says what to do."""
 
 

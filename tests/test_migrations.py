@@ -235,13 +235,17 @@ async def test_a_worker_started_while_the_store_was_down_stops_once_it_finds_an_
     assert stop.is_set()  # the worker stops polling
 
 
-def _run(module: str, data_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, data_dir: Path, timeout: float = 60, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m module` on `data_dir`, with the tests' keys unless `settings` (WEBHOOKS_…) say others."""
     env = {
         "PATH": "/usr/bin:/bin",
         "WEBHOOKS_DATA_DIR": str(data_dir),
         "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
         "WEBHOOKS_API_KEYS": f"tenant_a:{KEYS['tenant_a']}",
         "WEBHOOKS_WORKER_METRICS_PORT": "0",
+        **settings,
     }
     return subprocess.run(
         [sys.executable, "-m", *module.split()], env=env, capture_output=True, text=True, timeout=timeout
@@ -253,18 +257,18 @@ def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_t
     tmp_path: Path,
 ) -> None:
     made_by(tmp_path / "webhooks.db", "main-81c04a3.sql")
-    refused = _run("worker", tmp_path)
+    refused = run_module("worker", tmp_path)
     assert refused.returncode != 0
     assert "made by a version before migrations: run `python -m cli.migrate`" in refused.stderr
     assert "Traceback" not in refused.stderr
-    api = _run(f"uvicorn --factory api.main:create_app --port {free_port()}", tmp_path)
+    api = run_module(f"uvicorn --factory api.main:create_app --port {free_port()}", tmp_path)
     assert api.returncode != 0  # it never serves
     assert "made by a version before migrations: run `python -m cli.migrate`" in api.stderr
 
-    migrated = _run("cli.migrate", tmp_path)
+    migrated = run_module("cli.migrate", tmp_path)
     assert migrated.returncode == 0, migrated.stderr
     assert f"at schema revision {migrate.head()}" in migrated.stdout
-    current = _run("cli.migrate current", tmp_path)
+    current = run_module("cli.migrate current", tmp_path)
     assert current.stdout.strip() == f"store: {migrate.head()}; this version: {migrate.head()}"
 
 
