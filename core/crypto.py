@@ -8,7 +8,8 @@ one of these keys, or changed since, is refused.
 - `EncryptionCodec` is the Temporal payload codec: every payload of every workflow, activity, query,
   update and failure is encrypted before it leaves our processes, and a payload that is not is refused,
   so a workflow started by someone with only Temporal access (no key) never runs. With a serialization
-  context, a payload is also bound to its workflow id: a payload copied into another workflow is refused.
+  context, a payload is also bound to its workflow id: a payload copied into another workflow, or made
+  for none, is refused where a workflow reads it.
 - `seal`/`unseal` encrypt a secret kept in the endpoint store, bound to what it belongs to.
 """
 
@@ -145,6 +146,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if payload.metadata.get("encoding") != ENCODING:
             raise DecryptionError("a payload that is not encrypted: refused")
         bound = payload.metadata.get(WORKFLOW_ID)
+        if self._workflow_id is not None and bound is None:
+            # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
+            # our client or worker, chose what this workflow would sign and send.
+            raise DecryptionError(f"a payload made for no workflow used in {self._workflow_id!r}: refused")
         if bound is not None and self._workflow_id is not None and bound.decode() != self._workflow_id:
             raise DecryptionError(f"a payload of workflow {bound.decode()!r} used in {self._workflow_id!r}")
         aad = b"workflow:" + bound if bound is not None else b""

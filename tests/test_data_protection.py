@@ -25,6 +25,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from core.crypto import EncryptionCodec
 from core.temporal import connect
 from domain.ids import delivery_workflow_id
 from domain.models import DeliveryInput, DeliveryPolicy
@@ -226,6 +227,51 @@ def test_an_encrypted_input_copied_into_another_workflow_is_refused(
     _terminate(stack, target)
 
 
+def test_an_encrypted_input_bound_to_no_workflow_is_refused(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """What `/codec/encode` made (issue 20, 1): a payload encrypted with our key but for no workflow. Started
+    as a delivery by someone with Temporal's gRPC port, with their own URL's endpoint and body, it used to
+    be decrypted and signed; a payload read in a workflow must have been made for that workflow."""
+    endpoint = create_endpoint(api, receiver.script("/unbound", []))
+    forged = DeliveryInput(
+        tenant="tenant_a",
+        event_id="unbound",
+        endpoint_id=endpoint["id"],
+        delivery_id=f"unbound:{endpoint['id']}",
+        webhook_type="invoice.payment_status_updated",
+        body='{"webhook_type":"invoice.payment_status_updated","data":{"object":{"payment_status":"succeeded"}}}',
+        created_at="2026-11-27T00:00:00Z",
+        policy=DeliveryPolicy(retry_delays=[1], attempt_timeout=5),
+    )
+    workflow_id = delivery_workflow_id("tenant_a", forged.delivery_id)
+
+    async def start_unbound() -> None:
+        converter = pydantic_data_converter
+        [payload] = converter.payload_converter.to_payloads([forged])
+        [sealed] = await EncryptionCodec(stack.settings.keyring).encode([payload])  # no workflow context
+        plain = await Client.connect(stack.settings.temporal_target)
+        from temporalio.api.common.v1 import Payloads, WorkflowType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+
+        await plain.workflow_service.start_workflow_execution(
+            StartWorkflowExecutionRequest(
+                namespace=plain.namespace,
+                workflow_id=workflow_id,
+                workflow_type=WorkflowType(name="DeliveryWorkflow"),
+                task_queue=TaskQueue(name=stack.settings.task_queue),
+                input=Payloads(payloads=[sealed]),
+                request_id=workflow_id,
+            )
+        )
+
+    asyncio.run(start_unbound())
+    wait_for(lambda: _workflow_task_failures(stack, workflow_id) >= 1, what="the worker to refuse it")
+    assert receiver.requests("/unbound") == []
+    _terminate(stack, workflow_id)
+
+
 def _terminate(stack: Stack, workflow_id: str) -> None:
     async def terminate() -> None:
         client = await connect(stack.settings)
@@ -263,10 +309,8 @@ def test_the_codec_endpoint_decodes_for_operators_only(
     [decoded] = response.json()["payloads"]
     assert base64.b64decode(decoded["metadata"]["encoding"]) == b"json/plain"
     assert MARKER in base64.b64decode(decoded["data"]).decode()
-    # And back: encode gives a payload that decodes to the same.
-    encoded = httpx.post(f"{codec}/encode", json={"payloads": [decoded]}, headers=operator).json()
-    again = httpx.post(f"{codec}/decode", json=encoded, headers=operator).json()
-    assert again["payloads"][0]["data"] == decoded["data"]
+    # No encode: what it made would be bound to no workflow (refused by the worker, issue 20, 1).
+    assert httpx.post(f"{codec}/encode", json={"payloads": [decoded]}, headers=operator).status_code == 404
     # Another namespace: refused.
     other = {**operator, "X-Namespace": "someone-else"}
     assert httpx.post(f"{codec}/decode", json=body, headers=other).status_code == 403

@@ -1,11 +1,15 @@
 """The codec endpoint: the Temporal Web UI's way to show operators our encrypted payloads.
 
-Temporal's codec-server protocol: `POST /codec/decode` (and `/codec/encode`) with `{"payloads": [...]}`
+Temporal's codec-server protocol: `POST /codec/decode` with `{"payloads": [...]}`
 (each `{"metadata": {name: base64}, "data": base64}`), the namespace in `X-Namespace`. Only operators may
 use it, with the operator key (`WEBHOOKS_OPERATOR_KEY`; `make run` keeps one in the data dir) either as
 `Authorization: Bearer <key>` or as the session cookie that `GET /codec/` signs them in with, which the
 Web UI sends when its codec settings include cross-origin credentials. CORS allows the Web UI's origin
 only. Nothing here is reachable with a tenant's API key.
+
+There is no `/codec/encode`: a payload it made would be bound to no workflow, and the worker refuses
+those (core/crypto.py), so it could only have served someone sending a workflow input of their own
+choosing. The Web UI shows payloads with decode alone; operators act on deliveries through the API.
 """
 
 from __future__ import annotations
@@ -89,8 +93,8 @@ def _cors(settings: Settings, request: Request, response: Response) -> Response:
     return response
 
 
-@router.options("/{operation}")
-def preflight(operation: str, request: Request, services: ServicesDep) -> Response:
+@router.options("/decode")
+def preflight(request: Request, services: ServicesDep) -> Response:
     return _cors(services.settings, request, Response(status_code=204))
 
 
@@ -111,31 +115,6 @@ def _to_json(payload: Payload) -> dict[str, Any]:
     }
 
 
-async def _convert(
-    operation: str, body: Payloads, request: Request, services: ServicesDep, namespace: str | None
-) -> Response:
-    settings = services.settings
-    if not _is_operator(settings, request):
-        return _cors(
-            settings,
-            request,
-            JSONResponse({"detail": "the codec is for operators: sign in at /codec/ or send the key"}, 401),
-        )
-    if namespace is not None and namespace != settings.temporal_namespace:
-        return _cors(
-            settings,
-            request,
-            JSONResponse({"detail": f"this codec serves namespace {settings.temporal_namespace!r}"}, 403),
-        )
-    codec = EncryptionCodec(settings.keyring)
-    payloads = [_to_payload(p) for p in body.payloads]
-    try:
-        converted = await (codec.decode(payloads) if operation == "decode" else codec.encode(payloads))
-    except DecryptionError as err:
-        raise HTTPException(422, f"cannot decode: {err}") from None
-    return _cors(settings, request, JSONResponse({"payloads": [_to_json(p) for p in converted]}))
-
-
 @router.post("/decode")
 async def decode(
     body: Payloads,
@@ -144,18 +123,24 @@ async def decode(
     x_namespace: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Decrypt payloads for the Web UI."""
-    return await _convert("decode", body, request, services, x_namespace)
-
-
-@router.post("/encode")
-async def encode(
-    body: Payloads,
-    request: Request,
-    services: ServicesDep,
-    x_namespace: Annotated[str | None, Header()] = None,
-) -> Response:
-    """Encrypt payloads (the Web UI encodes what an operator sends, say a signal's input)."""
-    return await _convert("encode", body, request, services, x_namespace)
+    settings = services.settings
+    if not _is_operator(settings, request):
+        return _cors(
+            settings,
+            request,
+            JSONResponse({"detail": "the codec is for operators: sign in at /codec/ or send the key"}, 401),
+        )
+    if x_namespace is not None and x_namespace != settings.temporal_namespace:
+        return _cors(
+            settings,
+            request,
+            JSONResponse({"detail": f"this codec serves namespace {settings.temporal_namespace!r}"}, 403),
+        )
+    try:
+        decoded = await EncryptionCodec(settings.keyring).decode([_to_payload(p) for p in body.payloads])
+    except DecryptionError as err:
+        raise HTTPException(422, f"cannot decode: {err}") from None
+    return _cors(settings, request, JSONResponse({"payloads": [_to_json(p) for p in decoded]}))
 
 
 _PAGE = """<!doctype html>
