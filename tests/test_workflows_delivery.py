@@ -7,7 +7,6 @@ read from the workflow's history (its timers), since time skipping moves only Te
 from __future__ import annotations
 
 import asyncio
-import sysconfig
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,7 +17,6 @@ import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -26,7 +24,6 @@ from temporalio.worker import Worker
 from activities.delivery import DeliveryActivities, earlier_failures
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
-from core.temporal import ensure_search_attributes
 from domain.models import (
     AttemptOutcome,
     AttemptRecord,
@@ -49,24 +46,16 @@ DEFAULT_DELAYS = parse_retry_schedule(DEFAULT_RETRY_SCHEDULE)
 POLICY = DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5, retry_window=3 * 86400)
 
 
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    server = str(Path(sysconfig.get_path("scripts")) / "temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server, data_converter=pydantic_data_converter
-    ) as env:
-        await ensure_search_attributes(env.client)
-        yield env
-
-
 @pytest.fixture
-async def worker(env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path) -> AsyncIterator[str]:
+async def worker(
+    workflow_env: WorkflowEnvironment, store: EndpointStore, tmp_path: Path
+) -> AsyncIterator[str]:
     signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "jwt.pem"), issuer="test")
     task_queue = f"tq-{uuid.uuid4()}"
     async with httpx.AsyncClient() as http:
         activities = DeliveryActivities(http, store, signer)
         async with Worker(
-            env.client,
+            workflow_env.client,
             task_queue=task_queue,
             workflows=[EventWorkflow, DeliveryWorkflow],
             activities=[activities.deliver_once],
@@ -121,11 +110,11 @@ async def timer_delays(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) 
 
 
 async def test_full_default_schedule_then_failed(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/down", [Answer(500, b"nope")])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         state = await handle.result()
         assert state.status == "failed"
         assert len(state.attempts) == 8
@@ -139,11 +128,11 @@ async def test_full_default_schedule_then_failed(
 
 
 async def test_success_midway_stops_the_schedule(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/late", [Answer(500)] * 4 + [Answer(200)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         state = await handle.result()
     assert state.status == "succeeded"
     assert [a.status_code for a in state.attempts] == [500, 500, 500, 500, 200]
@@ -151,11 +140,11 @@ async def test_success_midway_stops_the_schedule(
 
 
 async def test_retry_after_longer_than_the_schedule_wins(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/limited", [Answer(429, headers={"Retry-After": "7200"}), Answer(200)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         state = await handle.result()
     assert [a.status_code for a in state.attempts] == [429, 200]
     assert state.attempts[0].retry_after_seconds == 7200
@@ -164,10 +153,12 @@ async def test_retry_after_longer_than_the_schedule_wins(
 
 
 async def test_410_ends_the_delivery_at_once(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
-        handle = await start_delivery(env.client, worker, store, receiver.script("/gone", [Answer(410)]))
+        handle = await start_delivery(
+            workflow_env.client, worker, store, receiver.script("/gone", [Answer(410)])
+        )
         state = await handle.result()
     assert state.status == "failed"
     assert len(state.attempts) == 1
@@ -175,14 +166,14 @@ async def test_410_ends_the_delivery_at_once(
 
 
 async def test_manual_retry_cuts_a_long_wait_short(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/manual", [Answer(500), Answer(500), Answer(200, b"ok")])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         # Wait until the first attempt is logged and the second is scheduled.
         while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         accepted = await handle.execute_update(DeliveryWorkflow.retry_now)
         assert accepted.attempt == 2
         state = await handle.result()
@@ -195,13 +186,13 @@ async def test_manual_retry_cuts_a_long_wait_short(
 
 
 async def test_retry_requests_map_to_logged_manual_attempts(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/clicks", [Answer(500)] + [Answer(200)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         # A double click: whether the two land together or one after the other, each answer names an
         # attempt that the log then shows as manual.
         first, second = await asyncio.gather(
@@ -215,7 +206,7 @@ async def test_retry_requests_map_to_logged_manual_attempts(
 
 
 async def test_retry_is_refused_past_the_attempt_cap(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     from temporalio.client import WorkflowUpdateFailedError
 
@@ -225,7 +216,7 @@ async def test_retry_is_refused_past_the_attempt_cap(
     with Receiver() as receiver:
         url = receiver.script("/capped", [Answer(500)])
         handle = await start_delivery(
-            env.client,
+            workflow_env.client,
             worker,
             store,
             url,
@@ -242,7 +233,7 @@ async def test_retry_is_refused_past_the_attempt_cap(
             ],
         )
         while not (await handle.query(DeliveryWorkflow.state)).next_attempt_at:
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         with pytest.raises(WorkflowUpdateFailedError) as raised:
             await handle.execute_update(DeliveryWorkflow.retry_now)
         assert f"{MAX_ATTEMPTS} attempts" in str(raised.value.cause)
@@ -250,7 +241,7 @@ async def test_retry_is_refused_past_the_attempt_cap(
 
 
 @pytest.fixture
-async def flaky_worker(env: WorkflowEnvironment) -> AsyncIterator[tuple[str, list[DeliverRequest]]]:
+async def flaky_worker(workflow_env: WorkflowEnvironment) -> AsyncIterator[tuple[str, list[DeliverRequest]]]:
     """A worker whose `deliver_once` fails on our side twice per attempt, then gets a 503 or a 200.
 
     It stands in for the activity (as samples-python mocks activities) to test what the workflow does
@@ -278,16 +269,16 @@ async def flaky_worker(env: WorkflowEnvironment) -> AsyncIterator[tuple[str, lis
 
     task_queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=task_queue, workflows=[DeliveryWorkflow], activities=[deliver_once]
+        workflow_env.client, task_queue=task_queue, workflows=[DeliveryWorkflow], activities=[deliver_once]
     ):
         yield task_queue, tries
 
 
 async def test_our_faults_are_retried_without_using_the_schedule(
-    env: WorkflowEnvironment, flaky_worker: tuple[str, list[DeliverRequest]], store: EndpointStore
+    workflow_env: WorkflowEnvironment, flaky_worker: tuple[str, list[DeliverRequest]], store: EndpointStore
 ) -> None:
     task_queue, tries = flaky_worker
-    handle = await start_delivery(env.client, task_queue, store, "http://127.0.0.1:9/unused")
+    handle = await start_delivery(workflow_env.client, task_queue, store, "http://127.0.0.1:9/unused")
     state = await handle.result()
     # Two attempts the receiver answered (503, then 200), each after two tries of ours that failed.
     assert [(a.attempt, a.status_code) for a in state.attempts] == [(1, 503), (2, 200)]
@@ -300,26 +291,26 @@ async def test_our_faults_are_retried_without_using_the_schedule(
 
 
 async def test_the_retry_window_then_the_workflow_closes(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/window", [Answer(410), Answer(200, b"back")])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         while (await handle.query(DeliveryWorkflow.state)).status != "failed":
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         # The schedule is over (410), and the workflow still takes a manual retry.
         assert (await handle.describe()).status is WorkflowExecutionStatus.RUNNING
         await handle.execute_update(DeliveryWorkflow.retry_now)
         while (await handle.query(DeliveryWorkflow.state)).status != "succeeded":
-            await env.sleep(1)
-        await env.sleep(POLICY.retry_window + 60)
+            await workflow_env.sleep(1)
+        await workflow_env.sleep(POLICY.retry_window + 60)
         state = await handle.result()
     assert [(a.trigger, a.status_code) for a in state.attempts] == [("scheduled", 410), ("manual", 200)]
     assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
 
 
 async def test_an_event_whose_delivery_already_runs_starts_the_others(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         endpoints = [
@@ -345,7 +336,7 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
         )
         # The second delivery already runs (a reset event workflow, an operator's start): the event
         # must still start the first and the third, and complete.
-        first = await env.client.start_workflow(
+        first = await workflow_env.client.start_workflow(
             DeliveryWorkflow.run,
             DeliveryInput(
                 tenant="t",
@@ -372,36 +363,36 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
                 )
             ),
         )
-        summary = await env.client.execute_workflow(
+        summary = await workflow_env.client.execute_workflow(
             EventWorkflow.run, event, id=f"event:t:{event.event_id}", task_queue=worker
         )
         assert len(summary.delivery_ids) == 3
         for endpoint in endpoints:
-            handle = env.client.get_workflow_handle_for(
+            handle = workflow_env.client.get_workflow_handle_for(
                 DeliveryWorkflow.run, f"delivery:t:{event.event_id}:{endpoint.id}"
             )
             while not (await handle.query(DeliveryWorkflow.state)).attempts:
-                await env.sleep(1)
+                await workflow_env.sleep(1)
         assert (await first.describe()).run_id == first.result_run_id
         for n in range(3):
             assert len(receiver.requests(f"/fanout-{n}")) == 1
 
 
 async def test_a_recovery_s_attempt_is_logged_as_such(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/recover", [Answer(410), Answer(200)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         while (await handle.query(DeliveryWorkflow.state)).status != "failed":
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         await handle.execute_update(DeliveryWorkflow.retry_now, AttemptTrigger.RECOVER)
         while (await handle.query(DeliveryWorkflow.state)).status != "succeeded":
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         # The next request, from a person, is manual again.
         await handle.execute_update(DeliveryWorkflow.retry_now)
         while len((await handle.query(DeliveryWorkflow.state)).attempts) < 3:
-            await env.sleep(1)
+            await workflow_env.sleep(1)
         state = await handle.query(DeliveryWorkflow.state)
     assert [a.trigger for a in state.attempts] == ["scheduled", "recover", "manual"]
     await handle.terminate()

@@ -9,21 +9,16 @@ is disabled, and our faults retried rather than fatal.
 from __future__ import annotations
 
 import asyncio
-import sysconfig
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from core.temporal import ensure_search_attributes
 from domain.models import (
     DeliveryPolicy,
     RecoveryCounts,
@@ -38,16 +33,6 @@ from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 POLICY = DeliveryPolicy(retry_delays=[1.0], attempt_timeout=5)
-
-
-@pytest.fixture(scope="module")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    server = str(Path(sysconfig.get_path("scripts")) / "temporal-test-server")
-    async with await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=server, data_converter=pydantic_data_converter
-    ) as env:
-        await ensure_search_attributes(env.client)
-        yield env
 
 
 def page(
@@ -130,15 +115,17 @@ async def timers(handle: WorkflowHandle[RecoveryWorkflow, RecoveryState]) -> lis
     ]
 
 
-async def test_each_page_that_made_deliveries_is_paced_by_one_timer(env: WorkflowEnvironment) -> None:
+async def test_each_page_that_made_deliveries_is_paced_by_one_timer(
+    workflow_env: WorkflowEnvironment,
+) -> None:
     pages = Pages(
         [page(10, cursor="c1"), page(10, cursor="c2"), page(0, skipped=10, cursor="c3"), page(4, skipped=6)]
     )
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
-        handle = await start(env.client, queue, total=40, rate=10)
+        handle = await start(workflow_env.client, queue, total=40, rate=10)
         state = await handle.result()
     assert state.status is RecoveryStatus.COMPLETED and state.reason is None
     assert state.counts == RecoveryCounts(done=24, skipped=16)
@@ -152,35 +139,45 @@ async def test_each_page_that_made_deliveries_is_paced_by_one_timer(env: Workflo
     assert all(0.5 < w <= 1.0 for w in waits), waits
 
 
-async def test_a_big_window_continues_as_new_carrying_its_cursor_and_counts(env: WorkflowEnvironment) -> None:
+async def test_a_big_window_continues_as_new_carrying_its_cursor_and_counts(
+    workflow_env: WorkflowEnvironment,
+) -> None:
     pages = Pages([page(3, cursor=f"c{i + 1}") for i in range(4)] + [page(3)])
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.replay_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.replay_page]
     ):
         handle = await start(
-            env.client, queue, total=15, rate=100, page_size=3, pages_per_run=2, kind=RecoveryKind.REPLAY
+            workflow_env.client,
+            queue,
+            total=15,
+            rate=100,
+            page_size=3,
+            pages_per_run=2,
+            kind=RecoveryKind.REPLAY,
         )
         state = await handle.result()
     assert state.status is RecoveryStatus.COMPLETED
     assert state.counts.done == 15
     assert [r.cursor for r in pages.requests] == [None, "c1", "c2", "c3", "c4"]
     # Three runs of two, two and one page; the first continued as new.
-    first = await env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
+    first = await workflow_env.client.get_workflow_handle(handle.id, run_id=handle.result_run_id).describe()
     assert first.status is WorkflowExecutionStatus.CONTINUED_AS_NEW
-    latest = await env.client.get_workflow_handle(handle.id).describe()
+    latest = await workflow_env.client.get_workflow_handle(handle.id).describe()
     assert latest.status is WorkflowExecutionStatus.COMPLETED and latest.run_id != first.run_id
     # The memo, which lists read, holds the final state.
     assert await latest.memo_value(MEMO_STATE, type_hint=RecoveryState) == state
 
 
-async def test_cancel_lets_the_page_in_flight_finish_and_starts_no_other(env: WorkflowEnvironment) -> None:
+async def test_cancel_lets_the_page_in_flight_finish_and_starts_no_other(
+    workflow_env: WorkflowEnvironment,
+) -> None:
     pages = Pages([page(10, cursor="c1"), page(10, cursor="c2"), page(10)], hold=1)
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
-        handle = await start(env.client, queue, total=30)
+        handle = await start(workflow_env.client, queue, total=30)
         await asyncio.wait_for(pages.entered.wait(), 30)
         await handle.cancel()
         progress = await _wait_for_progress(handle, lambda s: s.cancel_requested)
@@ -193,14 +190,14 @@ async def test_cancel_lets_the_page_in_flight_finish_and_starts_no_other(env: Wo
     assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
 
 
-async def test_cancel_during_the_pace_stops_at_once(env: WorkflowEnvironment) -> None:
+async def test_cancel_during_the_pace_stops_at_once(workflow_env: WorkflowEnvironment) -> None:
     pages = Pages([page(10, cursor="c1"), page(10)])
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
         # 10 deliveries at 0.01/s: a wait of some 17 minutes after the first page.
-        handle = await start(env.client, queue, total=20, rate=0.01)
+        handle = await start(workflow_env.client, queue, total=20, rate=0.01)
         await _wait_for_progress(handle, lambda s: s.counts.done == 10)
         await handle.cancel()
         state = await handle.result()
@@ -208,24 +205,24 @@ async def test_cancel_during_the_pace_stops_at_once(env: WorkflowEnvironment) ->
     assert state.counts.done == 10 and len(pages.requests) == 1
 
 
-async def test_a_disabled_endpoint_stops_it_saying_why(env: WorkflowEnvironment) -> None:
+async def test_a_disabled_endpoint_stops_it_saying_why(workflow_env: WorkflowEnvironment) -> None:
     reason = "endpoint ep_1 was disabled; enable it, then start again"
     pages = Pages([page(10, cursor="c1"), page(0, cursor="c1", stopped=reason)])
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
-        state = await (await start(env.client, queue, total=30)).result()
+        state = await (await start(workflow_env.client, queue, total=30)).result()
     assert (state.status, state.reason, state.counts.done) == (RecoveryStatus.CANCELED, reason, 10)
 
 
-async def test_a_fault_of_ours_is_retried_not_fatal(env: WorkflowEnvironment) -> None:
+async def test_a_fault_of_ours_is_retried_not_fatal(workflow_env: WorkflowEnvironment) -> None:
     pages = Pages([page(2)], faults=2)
     queue = f"tq-{uuid.uuid4()}"
     async with Worker(
-        env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
+        workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
-        state = await (await start(env.client, queue, total=2)).result()
+        state = await (await start(workflow_env.client, queue, total=2)).result()
     assert state.status is RecoveryStatus.COMPLETED and state.counts.done == 2
 
 
