@@ -20,7 +20,8 @@ JWKS_MAX_AGE_SECONDS = 300
 
 @router.get("/healthz")
 async def healthz(services: ServicesDep) -> JSONResponse:
-    """200 when the store and Temporal answer and a worker polls the task queue; 503 with the reason."""
+    """200 when the store answers and can write, Temporal answers and a worker polls the task queue; 503
+    with the reason."""
     settings = services.settings
     found = await health.check(
         services.temporal, services.store, settings.task_queue, worker_window=settings.worker_health_window
