@@ -142,7 +142,8 @@ def test_healthz_says_the_store_cannot_write_while_its_disk_is_full(tmp_path: Pa
                     assert emitted.status_code == 503, emitted.text
                     added = api.post("/v1/webhooks/endpoints", json={"url": NOWHERE})
                     assert added.status_code == 503, added.text
-                    assert api.get(f"/v1/webhooks/endpoints/{endpoint['id']}").status_code == 200  # reads go on
+                    read = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}")
+                    assert read.status_code == 200  # reads go on
 
                     health = _health(stack)
                     assert health.status_code == 503, health.text
