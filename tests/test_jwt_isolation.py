@@ -158,8 +158,9 @@ def test_an_unknown_tenant_gets_the_jwks_of_a_tenant_without_keys_and_nothing_is
     any other name, so anyone could list the tenants. Both now get an empty JWKS alike, and no fetch
     stores anything; a tenant's first jwt endpoint publishes its first key, before any delivery."""
     tenant, key = f"tenant_c{secrets.token_hex(4)}", "key_c_" + secrets.token_urlsafe(20)
+    switching, switching_key = f"tenant_d{secrets.token_hex(4)}", "key_d_" + secrets.token_urlsafe(20)
     store = EndpointStore(stack.settings.sqlalchemy_url, TEST_KEYRING)
-    keys_setting = f"{stack.env['WEBHOOKS_API_KEYS']},{tenant}:{key}"
+    keys_setting = f"{stack.env['WEBHOOKS_API_KEYS']},{tenant}:{key},{switching}:{switching_key}"
     try:
         with api_replica(stack, WEBHOOKS_API_KEYS=keys_setting) as base_url:
 
@@ -183,6 +184,16 @@ def test_an_unknown_tenant_gets_the_jwks_of_a_tenant_without_keys_and_nothing_is
                 assert published.headers["cache-control"] == "public, max-age=300"
                 emit(api_c, "invoice.created")
                 [first] = wait_for(lambda: receiver.requests("/c"), what="the tenant's first jwt delivery")
+
+            # The same when an hmac endpoint (which needs no key) is switched to jwt.
+            with httpx.Client(base_url=base_url, headers={"x-api-key": switching_key}, timeout=30) as api_d:
+                hmac_endpoint = create_endpoint(api_d, NOWHERE)
+                assert jwks(switching).json() == {"keys": []}
+                switched = api_d.patch(
+                    f"/v1/webhooks/endpoints/{hmac_endpoint['id']}", json={"signature_method": "jwt"}
+                )
+                assert switched.status_code == 200, switched.text
+                assert len(jwks(switching).json()["keys"]) == 1
         token = first.headers["x-webhook-signature"]
         claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=endpoint["id"])
         assert claims["sub"] == tenant
