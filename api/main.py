@@ -121,11 +121,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cursor_key=settings.cursor_key,
         )
         events = Events(temporal, store, settings, deliveries=deliveries)
+        signer = jwt_signer(settings, store)
         app.state.services = Services(
             settings=settings,
             temporal=temporal,
             store=store,
-            jwt_signer=jwt_signer(settings, store),
+            jwt_signer=signer,
             events=events,
             deliveries=deliveries,
             endpoints=Endpoints(
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 allow_private_urls=settings.allow_private_urls,
                 disable_after=settings.disable_after_delta,
                 tell=events.tell,
+                keys=signer.keys,
                 max_per_tenant=settings.max_endpoints_per_tenant,
                 max_rate=settings.endpoint_max_rate,
                 max_concurrency=settings.endpoint_concurrency,

@@ -1,4 +1,5 @@
-"""Faults injected for real: the endpoint store made unavailable, processes paused (tests and `make chaos`).
+"""Faults injected for real: the endpoint store made unavailable or its disk full, processes paused (tests
+and `make chaos`).
 
 Each is a context manager that breaks one thing for as long as its block runs and mends it on the way
 out, whatever the block raised.
@@ -6,6 +7,7 @@ out, whatever the block raised.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import signal
@@ -48,3 +50,47 @@ def paused(proc: subprocess.Popen[bytes] | None) -> Iterator[None]:
         yield
     finally:
         os.kill(proc.pid, signal.SIGCONT)
+
+
+@contextmanager
+def small_filesystem(path: Path, *, size_mib: int) -> Iterator[Path]:
+    """A tmpfs of `size_mib` MiB mounted at `path` for the block (made if missing), unmounted after.
+
+    Filling a small filesystem is how a full disk is made without filling the machine's; mounting needs
+    root, which `.ci/run` has.
+    """
+    if os.geteuid() != 0:
+        raise PermissionError("mounting a tmpfs needs root: run this test as root, as .ci/run does")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        # Lazy: a process of the block that is still ending may hold a file open a moment longer.
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+@contextmanager
+def disk_full(directory: Path) -> Iterator[None]:
+    """Fill the filesystem of `directory` to its last byte with a file there, removed after the block.
+
+    Written in ever smaller pieces until the kernel refuses even one byte (ENOSPC): what is left is
+    less than a block, and every write that needs one more fails, as on a disk that filled up.
+    """
+    filler = directory / "disk-full.filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        try:
+            for piece in (1 << 20, 1 << 12, 1):
+                chunk = b"\0" * piece
+                try:
+                    while True:
+                        os.write(fd, chunk)
+                except OSError as err:
+                    if err.errno != errno.ENOSPC:
+                        raise
+        finally:
+            os.close(fd)
+        yield
+    finally:
+        filler.unlink()

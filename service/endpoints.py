@@ -2,8 +2,9 @@
 
 A URL is checked before it is saved (core/destinations.py: http(s), no credentials, and unless private
 addresses are allowed, no loopback, private or reserved address in any spelling). A jwt endpoint has no
-shared secret to show: its receivers verify with the tenant's public keys. Every endpoint comes with its
-health (store/health.py); disabling one by hand tells the tenant (`webhook_endpoint.disabled`).
+shared secret to show: its receivers verify with the tenant's public keys, the first of which is made
+with the tenant's first jwt endpoint, so that it is in the JWKS before any delivery. Every endpoint comes
+with its health (store/health.py); disabling one by hand tells the tenant (`webhook_endpoint.disabled`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from core.destinations import DestinationError, validate_url
-from core.signing import generate_secret
+from core.signing import KeySource, generate_secret
 from domain.models import SignatureMethod
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound
@@ -61,6 +62,7 @@ class Endpoints:
         allow_private_urls: bool,
         disable_after: timedelta,
         tell: Tell,
+        keys: KeySource,
         max_per_tenant: int = 100,
         max_rate: float = 100.0,
         max_concurrency: int = 8,
@@ -70,6 +72,7 @@ class Endpoints:
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
         self._flow = EndpointFlow(store.soft_engine, max_concurrency=max_concurrency)
         self._tell = tell
+        self._keys = keys
         self._max_per_tenant = max_per_tenant
         self._max_rate = max_rate
 
@@ -107,6 +110,13 @@ class Endpoints:
         [view] = await self._views([endpoint])
         return view
 
+    async def _publish_key(self, tenant: str, method: SignatureMethod | None) -> None:
+        """Before a jwt endpoint is saved, its tenant's first signing key, if it has none: a receiver set
+        up for the endpoint then finds it in the JWKS before the first token arrives. (The JWKS route
+        makes none: a fetch must not tell which tenants exist.)"""
+        if method is SignatureMethod.JWT:
+            await in_store(self._keys.published_keys, tenant, create=True)
+
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
         if endpoint is None:
@@ -118,11 +128,13 @@ class Endpoints:
         """A new endpoint (the fields of `EndpointStore.create`), its URL and rate limit checked first; one
         past the tenant's bound is refused."""
         self._checked_rate(fields.get("rate_limit_per_second"))
+        url = self._checked_url(fields["url"])
+        await self._publish_key(tenant, fields.get("signature_method"))
         try:
             endpoint = await in_store(
                 self._store.create,
                 tenant,
-                **{**fields, "url": self._checked_url(fields["url"])},
+                **{**fields, "url": url},
                 max_per_tenant=self._max_per_tenant,
             )
         except TooManyEndpoints as err:
@@ -152,6 +164,7 @@ class Endpoints:
             changes = {**changes, "url": self._checked_url(changes["url"])}
         self._checked_rate(changes.get("rate_limit_per_second"))
         before = await self._endpoint(tenant, endpoint_id)
+        await self._publish_key(tenant, changes.get("signature_method"))
         updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
         if updated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")

@@ -1,4 +1,5 @@
-"""Is the service able to work: the endpoint store answers, Temporal answers, a worker polls the queue."""
+"""Is the service able to work: the endpoint store answers and has room to write, Temporal answers, a worker
+polls the queue."""
 
 from __future__ import annotations
 
@@ -18,20 +19,42 @@ from service.models import Health
 from store.database import EndpointStore
 
 TIMEOUT = timedelta(seconds=3)
+# Less free space than this where a SQLite store's file lives is a full disk: SQLite answers "database or
+# disk is full" to the next write that grows its WAL or its file, so every emit (its rate bucket is a
+# write) and every endpoint change is a 503. One of the API's transactions writes a few 4 KiB pages; this
+# is hundreds of them. Read with statvfs, one system call, as /healthz is polled. A probe write would
+# not tell: after a checkpoint SQLite writes into the WAL file's existing space, and such a write
+# succeeds on a full disk while the next one that needs more fails.
+MIN_FREE_BYTES = 1 << 20
+
+
+def _store_problem(store: EndpointStore) -> str | None:
+    """What keeps the store from working, read now: None when it answers and has room to write."""
+    store.ping()
+    free = store.free_bytes()
+    if free is not None and free < MIN_FREE_BYTES:
+        return (
+            f"cannot write: disk full ({free // 1024} KiB free on the store's filesystem, "
+            f"{MIN_FREE_BYTES // 1024} KiB needed)"
+        )
+    return None
 
 
 async def check(client: Client, store: EndpointStore, task_queue: str, *, worker_window: float) -> Health:
-    """Each check's answer, stopping at the first that fails (what is behind it cannot be known).
+    """Each check's answer, stopping at the first that fails (what is behind it cannot be known; a store
+    that cannot write fails every emission, whatever Temporal says).
 
     Temporal lists the pollers it saw lately, each with the time of its latest poll; a live worker polls
     again as soon as a long poll ends empty, so one that has not polled for `worker_window` (longer than
     the server's long poll) is gone.
     """
     try:
-        await asyncio.wait_for(asyncio.to_thread(store.ping), TIMEOUT.total_seconds())
-    except (SQLAlchemyError, TimeoutError) as err:
+        problem = await asyncio.wait_for(asyncio.to_thread(_store_problem, store), TIMEOUT.total_seconds())
+    except (SQLAlchemyError, OSError, TimeoutError) as err:  # OSError: its directory cannot be read
         reason = "no answer in time" if isinstance(err, TimeoutError) else type(err).__name__
         return Health(False, {"store": f"unreachable: {reason}"})
+    if problem is not None:
+        return Health(False, {"store": problem})
     try:
         queue = await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(

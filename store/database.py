@@ -19,6 +19,7 @@ that is sealed by its upgrade (store/migrate.py). The schema is made and changed
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -290,6 +291,17 @@ class EndpointStore:
         """Raise the store's error if it cannot be read now."""
         with self._session() as session:
             session.execute(select(EndpointRow.id).limit(1))
+
+    def free_bytes(self) -> int | None:
+        """How much this process may still write on the filesystem of a SQLite store's file; None for a
+        database server (its disk is the server's to watch) or a store in memory."""
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            return None
+        found = os.statvfs(Path(database).parent)
+        # Root may write into the blocks a filesystem keeps for it (5 % on ext4), anyone else may not.
+        blocks = found.f_bfree if os.geteuid() == 0 else found.f_bavail
+        return blocks * found.f_frsize
 
     def create(
         self,

@@ -1,5 +1,6 @@
-"""Each tenant's jwt signing keys: made on first use, published in the tenant's own JWKS, rotated by an
-operator with `python -m cli.keys`.
+"""Each tenant's jwt signing keys: made with its first jwt endpoint (or its first signature, whichever
+comes first), published in the tenant's own JWKS, rotated by an operator with `python -m cli.keys`. A
+fetch of the JWKS never makes one: it would tell anyone which tenant names exist.
 
 A key's life, in the times `SigningKeyStore` keeps:
 
@@ -146,7 +147,12 @@ class TenantKeys:
         if not fresh and cached is not None and self._timer() - cached.read_at < self._cache_seconds:
             return cached.keys
         keys = self._store.for_tenant(tenant)
-        self._rows[tenant] = _Cached(self._timer(), keys)
+        if keys:
+            self._rows[tenant] = _Cached(self._timer(), keys)
+        else:
+            # Not kept: the JWKS route reads whatever name anyone asks for, and an empty read saves
+            # nothing (`signing_key` reads again when it finds no key).
+            self._rows.pop(tenant, None)
         return keys
 
     def _parse(self, stored: StoredKey) -> SigningKey:

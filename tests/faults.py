@@ -1,5 +1,5 @@
 """Faults injected for real, for the tests: they live in `chaos.faults`, which `make chaos` uses too."""
 
-from chaos.faults import paused, sqlite_locked
+from chaos.faults import disk_full, paused, small_filesystem, sqlite_locked
 
-__all__ = ["paused", "sqlite_locked"]
+__all__ = ["disk_full", "paused", "small_filesystem", "sqlite_locked"]

@@ -100,6 +100,9 @@ def test_a_tenant_without_keys_gets_none_unless_asked(key_store: SigningKeyStore
     keys, signer = _signer(key_store, Clock())
     assert signer.jwks("nobody", create=False) == {"keys": []}
     assert key_store.tenants() == []
+    # Nor in memory: the JWKS route reads any name a stranger asks for, and a cache entry for each would
+    # grow without bound.
+    assert "nobody" not in keys._rows
     assert len(signer.jwks("somebody")["keys"]) == 1
     assert keys.stored_keys("somebody", create=False)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -23,7 +24,17 @@ import jwt
 import pytest
 
 from launcher import Stack
-from tests.conftest import NOWHERE, create_endpoint, emit, settled, wait_delivery, wait_for
+from store.database import EndpointStore
+from tests.conftest import (
+    NOWHERE,
+    TEST_KEYRING,
+    api_replica,
+    create_endpoint,
+    emit,
+    settled,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Received, Receiver
 from tests.test_example_receiver import ROOT, example_receiver
 
@@ -123,6 +134,8 @@ def test_a_delivery_captured_by_one_tenant_is_refused_by_another_tenants_receive
 def test_the_jwks_is_per_tenant_and_the_single_one_is_gone(
     stack: Stack, api: httpx.Client, api_b: httpx.Client
 ) -> None:
+    for client in (api, api_b):  # each tenant's first jwt endpoint publishes its first key
+        create_endpoint(client, NOWHERE, signature_method="jwt")
     me = api.get("/v1/me").json()
     assert (me["tenant"], me["jwks_path"]) == ("tenant_a", "/v1/webhooks/jwks/tenant_a.json")
     a = httpx.get(f"{stack.api_url}{me['jwks_path']}")
@@ -132,13 +145,62 @@ def test_the_jwks_is_per_tenant_and_the_single_one_is_gone(
     assert a.json()["keys"] and b.json()["keys"]
     assert {k["kid"] for k in a.json()["keys"]}.isdisjoint(k["kid"] for k in b.json()["keys"])
 
-    unknown = httpx.get(f"{stack.api_url}/v1/webhooks/jwks/tenant_nobody.json")
-    assert unknown.status_code == 404
-    assert "GET /v1/me" in unknown.json()["detail"]
     gone = httpx.get(f"{stack.api_url}/v1/webhooks/jwks.json")
     assert gone.status_code == 410
     assert "/v1/webhooks/jwks/{tenant}.json" in gone.json()["detail"]
     assert "aud" in gone.json()["detail"]
+
+
+def test_an_unknown_tenant_gets_the_jwks_of_a_tenant_without_keys_and_nothing_is_stored(
+    stack: Stack, receiver: Receiver
+) -> None:
+    """Issue 20, 5: the JWKS was 200 for a configured tenant (its fetch made the first key) and 404 for
+    any other name, so anyone could list the tenants. Both now get an empty JWKS alike, and no fetch
+    stores anything; a tenant's first jwt endpoint publishes its first key, before any delivery."""
+    tenant, key = f"tenant_c{secrets.token_hex(4)}", "key_c_" + secrets.token_urlsafe(20)
+    switching, switching_key = f"tenant_d{secrets.token_hex(4)}", "key_d_" + secrets.token_urlsafe(20)
+    store = EndpointStore(stack.settings.sqlalchemy_url, TEST_KEYRING)
+    keys_setting = f"{stack.env['WEBHOOKS_API_KEYS']},{tenant}:{key},{switching}:{switching_key}"
+    try:
+        with api_replica(stack, WEBHOOKS_API_KEYS=keys_setting) as base_url:
+
+            def jwks(name: str) -> httpx.Response:
+                return httpx.get(f"{base_url}/v1/webhooks/jwks/{name}.json", timeout=30)
+
+            configured, unknown = jwks(tenant), jwks("tenant_nobody")
+            for answer in (configured, unknown):
+                assert answer.status_code == 200, answer.text
+                assert answer.json() == {"keys": []}
+            shown = ("cache-control", "content-type", "content-length")
+            assert {h: configured.headers.get(h) for h in shown} == {h: unknown.headers.get(h) for h in shown}
+            assert configured.headers["cache-control"] == "no-cache"  # a key made later is seen at once
+            assert store.signing_keys.for_tenant(tenant) == []
+            assert store.signing_keys.for_tenant("tenant_nobody") == []
+
+            with httpx.Client(base_url=base_url, headers={"x-api-key": key}, timeout=30) as api_c:
+                endpoint = create_endpoint(api_c, receiver.script("/c", []), signature_method="jwt")
+                published = jwks(tenant)  # fetched by the receiver before any delivery
+                [jwk] = published.json()["keys"]
+                assert published.headers["cache-control"] == "public, max-age=300"
+                emit(api_c, "invoice.created")
+                [first] = wait_for(lambda: receiver.requests("/c"), what="the tenant's first jwt delivery")
+
+            # The same when an hmac endpoint (which needs no key) is switched to jwt.
+            with httpx.Client(base_url=base_url, headers={"x-api-key": switching_key}, timeout=30) as api_d:
+                hmac_endpoint = create_endpoint(api_d, NOWHERE)
+                assert jwks(switching).json() == {"keys": []}
+                switched = api_d.patch(
+                    f"/v1/webhooks/endpoints/{hmac_endpoint['id']}", json={"signature_method": "jwt"}
+                )
+                assert switched.status_code == 200, switched.text
+                assert len(jwks(switching).json()["keys"]) == 1
+        token = first.headers["x-webhook-signature"]
+        claims = jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=["RS256"], audience=endpoint["id"])
+        assert claims["sub"] == tenant
+        assert [k.kid for k in store.signing_keys.for_tenant(tenant)] == [jwk["kid"]]
+        assert store.signing_keys.for_tenant("tenant_nobody") == []
+    finally:
+        store.close()
 
 
 # Scaled down from the defaults (publish 1 h, retire 1 h, receivers caching 5 min): the window keeps the

@@ -1,4 +1,5 @@
-"""The endpoint store unavailable for longer than a whole retry schedule: nothing accepted is lost.
+"""The endpoint store unavailable for longer than a whole retry schedule: nothing accepted is lost. Its
+disk full: /healthz says the store cannot write.
 
 The store is read by the API to accept an event (which endpoints subscribe) and by the worker at every
 attempt (the endpoint's URL and secret). An outage is our fault, not the receiver's: accepted deliveries
@@ -17,14 +18,16 @@ import pytest
 
 from launcher import Stack, free_port
 from tests.conftest import (
+    NOWHERE,
     api_client,
     create_endpoint,
+    emit,
     settled,
     start_stack,
     wait_delivery,
     wait_for,
 )
-from tests.faults import sqlite_locked
+from tests.faults import disk_full, small_filesystem, sqlite_locked
 from tests.postgres import PostgresServer, require_postgres
 from tests.receiver import Receiver
 
@@ -112,3 +115,43 @@ def test_postgres_store_stopped_for_longer_than_the_schedule(
     # The API found the store again on its own too.
     with api_client(stack) as api:
         assert wait_for(lambda: api.get("/v1/webhooks/endpoints").status_code == 200, what="the API")
+
+
+def _health(stack: Stack) -> httpx.Response:
+    return httpx.get(f"{stack.api_url}/healthz", timeout=30)
+
+
+def test_healthz_says_the_store_cannot_write_while_its_disk_is_full(tmp_path: Path) -> None:
+    """Issue 20, 9: with the data dir full, every emit and endpoint write was 503 and /healthz 200 "ok".
+
+    The store's file alone is on the small filesystem: Temporal keeps its own data elsewhere (its server's
+    disk, in production), so what /healthz must see is the store.
+    """
+    with small_filesystem(tmp_path / "disk", size_mib=16) as disk:
+        stack = start_stack(
+            tmp_path / "data", tmp_path / "stack.log", WEBHOOKS_DATABASE_URL=f"sqlite:///{disk}/webhooks.db"
+        )
+        try:
+            with api_client(stack) as api:
+                endpoint = create_endpoint(api, NOWHERE)
+                assert _health(stack).status_code == 200
+                with disk_full(disk):
+                    emitted = api.post(
+                        "/v1/events", json={"webhook_type": "invoice.created", "data": {"object": {}}}
+                    )
+                    assert emitted.status_code == 503, emitted.text
+                    added = api.post("/v1/webhooks/endpoints", json={"url": NOWHERE})
+                    assert added.status_code == 503, added.text
+                    read = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}")
+                    assert read.status_code == 200  # reads go on
+
+                    health = _health(stack)
+                    assert health.status_code == 503, health.text
+                    assert health.json()["status"] == "unavailable"
+                    assert health.json()["store"].startswith("cannot write: disk full"), health.json()
+                # Space again: healthy, and the writes it refused are made.
+                wait_for(lambda: _health(stack).status_code == 200, what="healthz to be 200 again")
+                create_endpoint(api, NOWHERE)
+                emit(api, "invoice.created")
+        finally:
+            stack.stop()

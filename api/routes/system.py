@@ -8,7 +8,6 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import ServicesDep
-from api.schemas import ErrorPublic
 from core.settings import TENANT_ID_PATTERN
 from service import health
 
@@ -20,7 +19,8 @@ JWKS_MAX_AGE_SECONDS = 300
 
 @router.get("/healthz")
 async def healthz(services: ServicesDep) -> JSONResponse:
-    """200 when the store and Temporal answer and a worker polls the task queue; 503 with the reason."""
+    """200 when the store answers and can write, Temporal answers and a worker polls the task queue; 503
+    with the reason."""
     settings = services.settings
     found = await health.check(
         services.temporal, services.store, settings.task_queue, worker_window=settings.worker_health_window
@@ -30,22 +30,22 @@ async def healthz(services: ServicesDep) -> JSONResponse:
     )
 
 
-@router.get(
-    "/v1/webhooks/jwks/{tenant}.json",
-    responses={404: {"model": ErrorPublic, "description": "No such tenant (or one with no keys yet)"}},
-)
+@router.get("/v1/webhooks/jwks/{tenant}.json")
 def jwks(tenant: str, services: ServicesDep, response: Response) -> dict[str, Any]:
     """A tenant's public keys for its jwt-signed deliveries; public, so receivers need no API key."""
-    # A tenant gets its first key here if it has none; a tenant whose API key was withdrawn may still have
-    # deliveries in flight, so its keys are served, but no key is ever made for a name nobody configured.
+    # Nothing is made here (a tenant's first key comes with its first jwt endpoint), and a name nobody
+    # configured gets what a tenant without keys yet gets: an empty set, with the same headers. A 404,
+    # or a key made on fetch, told anyone which tenants exist.
     found = (
-        services.jwt_signer.jwks(tenant, create=tenant in services.settings.tenant_ids)
+        services.jwt_signer.jwks(tenant, create=False)
         if TENANT_ID_PATTERN.fullmatch(tenant)
         else {"keys": []}
     )
-    if not found["keys"]:
-        raise HTTPException(404, f"no tenant {tenant!r}: GET /v1/me says which tenant your API key is for")
-    response.headers["cache-control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
+    # An empty set is not to be kept: the key its tenant's first jwt endpoint makes must be in the next
+    # fetch, not 5 minutes later.
+    response.headers["cache-control"] = (
+        f"public, max-age={JWKS_MAX_AGE_SECONDS}" if found["keys"] else "no-cache"
+    )
     return found
 
 
