@@ -1,5 +1,5 @@
-"""Is the service able to work: the endpoint store answers and has room to write, Temporal answers, a worker
-polls the queue."""
+"""Is the service able to work: the endpoint store answers, has room to write and opens with our keys,
+Temporal answers, a worker polls the queue."""
 
 from __future__ import annotations
 
@@ -26,10 +26,14 @@ TIMEOUT = timedelta(seconds=3)
 # not tell: after a checkpoint SQLite writes into the WAL file's existing space, and such a write
 # succeeds on a full disk while the next one that needs more fails.
 MIN_FREE_BYTES = 1 << 20
+# How often /healthz opens the store's sealed values again: a replica started with other keys, which then
+# sealed secrets these keys cannot open, is reported within this (the API refuses to start on it anyway).
+KEY_CHECK_SECONDS = 60.0
 
 
-def _store_problem(store: EndpointStore) -> str | None:
-    """What keeps the store from working, read now: None when it answers and has room to write."""
+def store_problem(store: EndpointStore) -> str | None:
+    """What keeps the store from working: None when it answers, has room to write, and its secrets open
+    with the configured keys (checked again every KEY_CHECK_SECONDS)."""
     store.ping()
     free = store.free_bytes()
     if free is not None and free < MIN_FREE_BYTES:
@@ -37,6 +41,9 @@ def _store_problem(store: EndpointStore) -> str | None:
             f"cannot write: disk full ({free // 1024} KiB free on the store's filesystem, "
             f"{MIN_FREE_BYTES // 1024} KiB needed)"
         )
+    unopened = store.unopened_keys_lately(KEY_CHECK_SECONDS)
+    if unopened:
+        return "its secrets do not open with the configured encryption keys: " + "; ".join(unopened)
     return None
 
 
@@ -49,7 +56,7 @@ async def check(client: Client, store: EndpointStore, task_queue: str, *, worker
     the server's long poll) is gone.
     """
     try:
-        problem = await asyncio.wait_for(asyncio.to_thread(_store_problem, store), TIMEOUT.total_seconds())
+        problem = await asyncio.wait_for(asyncio.to_thread(store_problem, store), TIMEOUT.total_seconds())
     except (SQLAlchemyError, OSError, TimeoutError) as err:  # OSError: its directory cannot be read
         reason = "no answer in time" if isinstance(err, TimeoutError) else type(err).__name__
         return Health(False, {"store": f"unreachable: {reason}"})

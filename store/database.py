@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -216,6 +217,7 @@ class EndpointStore:
         self._session = sessionmaker(self.engine, expire_on_commit=False)
         self.signing_keys = SigningKeyStore(self.engine, keyring)
         self.session_revocations = SessionRevocations(self.engine)
+        self._keys_checked: tuple[float, list[str]] | None = None  # when, and what unopened_keys said
 
     def seal_plaintext(self) -> int:
         """Seal every secret written before secrets were encrypted; how many there were."""
@@ -238,6 +240,14 @@ class EndpointStore:
                 )
                 sealed += 1
         return sealed
+
+    def unopened_keys_lately(self, max_age: float) -> list[str]:
+        """`unopened_keys`, read again at most every `max_age` seconds (/healthz asks it on every poll, and
+        it reads every sealed value's key id)."""
+        now = time.monotonic()
+        if self._keys_checked is None or now - self._keys_checked[0] > max_age:
+            self._keys_checked = (now, self.unopened_keys())
+        return self._keys_checked[1]
 
     def unopened_keys(self) -> list[str]:
         """What the configured encryption keys cannot open of the store's sealed values, one line per key

@@ -14,6 +14,8 @@ from core.crypto import Keyring, new_key_entry
 from core.settings import Settings
 from domain.models import SignatureMethod
 from launcher import free_port, prepare_data_dir
+from service import health
+from service.health import store_problem
 from store import migrate
 from store.database import EndpointStore, KeysDoNotOpen, require_keys
 from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING
@@ -121,3 +123,28 @@ def test_make_run_never_makes_a_new_key_where_sealed_data_exists(tmp_path: Path,
     with pytest.raises(SystemExit, match=rf"encryption-keys is missing, and {data} .*restore it"):
         prepare_data_dir(Settings(data_dir=tmp_path))
     assert not settings.encryption_keys_path.exists()
+
+
+def test_health_says_when_another_replica_sealed_secrets_these_keys_cannot_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API replicas with different keys: the one started with a new key first seals with it, and the
+    other's /healthz says so (its store check), within KEY_CHECK_SECONDS."""
+    path = tmp_path / "webhooks.db"
+    ours = _store_with_an_endpoint(path)
+    assert store_problem(ours) is None
+    other = EndpointStore(f"sqlite:///{path}", Keyring.parse(f"{new_key_entry('k2')},{TEST_ENCRYPTION_KEYS}"))
+    other.create(
+        "tenant_b",
+        url="https://example.com/b",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+    )
+    other.close()
+    assert store_problem(ours) is None  # what it read a moment ago, kept for KEY_CHECK_SECONDS
+    monkeypatch.setattr(health, "KEY_CHECK_SECONDS", 0.0)  # that long later
+    problem = store_problem(ours)
+    assert problem is not None and "key id 'k2'" in problem and "lacks it" in problem
+    ours.close()
