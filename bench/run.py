@@ -84,6 +84,10 @@ class Config:
     actions_fans: tuple[int, ...] = (1, 5)
     actions_cases: tuple[str, ...] = tuple(ACTIONS_CASES)
     concurrency: int = 16
+    # Deliveries accepted but not received yet, per endpoint, that `sustained` keeps in flight: enough to
+    # keep the pipeline full. The smoke run keeps few, so that what it drains after its 2 s is seconds of
+    # work, not minutes: it checks that every figure is there, not what it is.
+    sustained_window: int = 50
 
 
 FULL = Config(
@@ -126,6 +130,7 @@ SMOKE = Config(
     actions_lanes=("product_short", "window0_short", "plain"),
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
+    sustained_window=5,
 )
 
 
@@ -402,7 +407,7 @@ class Bench:
         target = self.targets[lane]
         await target.set_endpoints([f"/sustained-{lane}-{fan}-{i}" for i in range(fan)])
         base = await self.received()
-        window = 50 * fan  # deliveries accepted but not yet received: enough to keep the pipeline full
+        window = self.config.sustained_window * fan
         accepted = 0
         received = base
         stop = False

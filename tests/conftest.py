@@ -69,13 +69,22 @@ PROCESS_FIXTURES = {"stack", "postgres", "api_process"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by what it uses (pyproject.toml lists the markers; `make check` runs the unmarked):
     a stack's fixture makes it `stack`, Chromium `browser`. A file that starts processes of its own says
-    so with `pytestmark`."""
+    so with `pytestmark`. Then order the files, the longest kinds first."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & PROCESS_FIXTURES or any(name.endswith("_stack") for name in fixtures):
             item.add_marker(pytest.mark.stack)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
+    # The longest files first: `-n 2 --dist loadfile` hands files to the workers in this order, and a
+    # minutes-long file handed out last leaves the other worker idle that long. Stable: a file's tests,
+    # and the files of one weight, keep their order.
+    weight: dict[Path, int] = {}
+    for item in items:
+        marks = {mark.name for mark in item.iter_markers()}
+        own = 0 if "slow" in marks else 1 if marks & {"stack", "browser"} else 2
+        weight[item.path] = min(weight.get(item.path, 2), own)
+    items.sort(key=lambda item: weight[item.path])
 
 
 @pytest.fixture(scope="session")
