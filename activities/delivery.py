@@ -4,17 +4,22 @@
 becomes an `AttemptRecord`, so the workflow can log it and decide when to try again. It raises only for
 our own faults (the store unreachable, every connection to the endpoint busy, a bug): Temporal retries
 those with backoff, and the attempt, once made, records how many tries failed first and why.
+
+A try heartbeats while it runs, so that Temporal notices within `HEARTBEAT_TIMEOUT` that its worker
+died or froze and makes it again, on any worker, rather than after the whole start-to-close timeout. The
+POST's own deadline is the attempt's timeout, whatever the heartbeats do. The lost try may have sent its
+POST: the next one sends it again with the same `webhook-id`, which receivers dedupe on (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
-import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -55,6 +60,15 @@ LOCAL_WAIT = 1.0
 # How long an attempt's lease of its endpoint's flow outlives its timeout (the POST, a stall of the
 # worker's loop): then a lease left by a worker that died is freed.
 LEASE_GRACE = 15.0
+# A try heartbeats this often while it runs (the first after this long: most tries are over by then and
+# cost Temporal no heartbeat), and the worker sends each at once (its `max_heartbeat_throttle_interval`,
+# worker.py; the SDK would otherwise hold them back for 80 % of the timeout).
+HEARTBEAT_EVERY = timedelta(seconds=2)
+# Temporal makes a try again when it has not heartbeaten for this long: its worker died, froze, or lost
+# touch with Temporal. A worker frozen for less than this less `HEARTBEAT_EVERY` (8 s) reads the answer
+# waiting for it when it resumes (activities/stalls.py); one frozen longer finds its try made again, as a
+# killed worker's is.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 T = TypeVar("T")
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -129,6 +143,7 @@ class EarlierTries:
     throttled_by: str | None = None
     last_held: bool = False  # the last try was held back by the endpoint's limits, not a fault
     turn: float | None = None  # the place in the endpoint's queue the last held try was given
+    last_lost: bool = False  # the last try did not end: its worker died, froze or lost touch
 
     @classmethod
     def of(cls, info: activity.Info) -> EarlierTries:
@@ -141,14 +156,15 @@ class EarlierTries:
         if not tries:
             return cls()
         if not details:
-            return cls(tries, _LOST_TRY)
+            return cls(tries, _LOST_TRY, last_lost=True)
         if len(details) < 2 or not isinstance(details[1], dict):
             return cls(tries, str(details[0]))
         notes: dict[str, Any] = details[1]
         throttled = int(notes.get("throttled", 0))
         fault = str(details[0]) or None
         held = bool(notes.get("held", False))
-        if int(notes.get("tries", tries)) < tries:  # tries since the notes: their worker died
+        lost = int(notes.get("tries", tries)) < tries  # tries since the notes: their worker died
+        if lost:
             fault, held = _LOST_TRY, False
         throttled_by = notes.get("throttled_by")
         turn = notes.get("turn") if held else None
@@ -159,6 +175,7 @@ class EarlierTries:
             str(throttled_by) if throttled_by else None,
             held,
             float(turn) if isinstance(turn, int | float) else None,
+            lost,
         )
 
     def notes(
@@ -226,6 +243,29 @@ async def _nobody(_tenant: str, _endpoint_id: str) -> None:
     pass
 
 
+@contextlib.asynccontextmanager
+async def heartbeating(details: Sequence[Any]) -> AsyncIterator[None]:
+    """Heartbeat `details` every `HEARTBEAT_EVERY` while the block runs; none after it, so that the notes
+    a try leaves as it ends are the last details Temporal has.
+
+    From a task of its own: a POST, a store call in a thread or a wait for the endpoint's turn heartbeat
+    alike. An event loop that stands still (a frozen worker) stops them too, which is what they tell.
+    """
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+            activity.heartbeat(*details)
+
+    beats = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+
+
 class DeliveryActivities:
     """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer, the
     endpoints' health and flow (store/flow.py), and whom to tell when an endpoint's health
@@ -261,7 +301,9 @@ class DeliveryActivities:
         info = activity.info()
         earlier = EarlierTries.of(info)
         try:
-            return await self._deliver(request, earlier)
+            # The details this try was given, as it runs: if it is lost, the next try counts it as one.
+            async with heartbeating(info.heartbeat_details):
+                return await self._deliver(request, earlier)
         except EndpointThrottled as held:
             report_throttled(request, held)
             # The next try reads it: the log says what held the attempt back.
@@ -289,7 +331,7 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        lease, held_by = await self._admitted(request, endpoint, earlier)
+        lease, held_by = await self._admitted(request, endpoint, earlier, activity.info().attempt)
         clock = _Clock(request, earlier, throttled_by=held_by)
         try:
             record = await self._post(request, endpoint, clock)
@@ -301,7 +343,7 @@ class DeliveryActivities:
         return record
 
     async def _admitted(
-        self, request: DeliverRequest, endpoint: Endpoint, earlier: EarlierTries
+        self, request: DeliverRequest, endpoint: Endpoint, earlier: EarlierTries, try_number: int
     ) -> tuple[Lease, str | None]:
         """A lease of the endpoint's flow for this attempt, and what held it back on the way, if anything.
 
@@ -312,13 +354,18 @@ class DeliveryActivities:
         again within about as long as its attempts have waited. Coming back early keeps the turn. All
         waits here fit in the attempt's timeout, so that waiting, the POST (with its whole timeout) and
         the store's calls fit in the activity's start-to-close timeout (workflows/delivery.py).
+
+        Each try's lease has an id its next try can name: a try made again in place of one lost with its
+        worker frees the lease that one may have left, rather than wait for it to expire.
         """
         rate = min(endpoint.rate_limit_per_second or self._max_rate, self._max_rate)
         waits_end = time.monotonic() + request.timeout
         held_by: str | None = None
         turn = earlier.turn
+        lease_id = try_lease_id(request, try_number)
+        replaces = try_lease_id(request, try_number - 1) if earlier.last_lost else None
         while True:
-            admission = await self._admit(request, endpoint, rate, turn)
+            admission = await self._admit(request, endpoint, rate, turn, lease_id, replaces)
             if admission.lease is not None:
                 return admission.lease, held_by
             held_by, turn = admission.reason or "the endpoint's limits", admission.turn
@@ -341,11 +388,16 @@ class DeliveryActivities:
                     del self._waiting[endpoint.id]
 
     async def _admit(
-        self, request: DeliverRequest, endpoint: Endpoint, rate: float, turn: float | None
+        self,
+        request: DeliverRequest,
+        endpoint: Endpoint,
+        rate: float,
+        turn: float | None,
+        lease_id: str,
+        replaces: str | None,
     ) -> Admission:
-        """One answer of the endpoint's flow. The lease's id is chosen here, so that one made by a store
+        """One answer of the endpoint's flow. The lease's id is the caller's, so that one made by a store
         call this attempt gave up waiting for (its thread runs on) is freed rather than left to expire."""
-        lease_id = secrets.token_hex(16)
         try:
             return await self._store_call(
                 self._flow.admit,
@@ -357,6 +409,7 @@ class DeliveryActivities:
                 delivery_id=request.delivery_id,
                 honour_pause=not request.interactive,
                 turn=turn,
+                replaces=replaces,
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -511,6 +564,13 @@ class DeliveryActivities:
             )
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
+
+
+def try_lease_id(request: DeliverRequest, try_number: int) -> str:
+    """The id of the lease try number `try_number` of this attempt takes of its endpoint's flow: the same
+    for every call of that try, and known to the try after it."""
+    key = f"{request.delivery_id}:{request.attempt}:{try_number}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def logged_response_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

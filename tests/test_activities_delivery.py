@@ -17,15 +17,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import (
+    HEARTBEAT_EVERY,
     DeliveryActivities,
     EarlierTries,
     StoreUnavailable,
     classify,
     parse_retry_after,
+    try_lease_id,
 )
 from core.signing import JwtSigner, load_or_create_rsa_key
 from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from store.database import EndpointStore
+from store.flow import EndpointFlow
 from tests.conftest import TEST_KEYRING
 from tests.receiver import Answer, Receiver
 
@@ -163,6 +166,48 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
     assert (record.infra_failures, record.infra_error) == (2, reason)
     assert lost.infra_failures == 1
     assert lost.infra_error is not None and "did not finish" in lost.infra_error
+
+
+async def test_a_try_heartbeats_while_its_post_runs_with_the_notes_it_was_given(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """A receiver slower than a heartbeat's interval: the try heartbeats as it waits (so that Temporal
+    can tell it from a lost one), with the notes it was given (so that, lost, it counts as one)."""
+    answer_after = HEARTBEAT_EVERY.total_seconds() + 0.8
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/slow", [Answer(200, delay=answer_after)]))
+        heartbeats: list[list[Any]] = []
+        env = _env(heartbeats)
+        given = ["the endpoint store could not be read", {"tries": 1, "throttled": 0, "held": False}]
+        env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=given)
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer)
+            record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=10))
+    assert record.outcome is AttemptOutcome.SUCCEEDED
+    assert heartbeats == [given]  # one, after HEARTBEAT_EVERY; none once the try has ended
+    assert record.infra_failures == 1
+
+
+async def test_the_try_made_again_after_a_lost_one_frees_the_lease_it_left(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """The endpoint's one place in flight held by a try whose worker died: the try made in its place
+    goes at once, rather than wait for the lease to expire."""
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/again", []))
+        request = _request(endpoint, 1, timeout=2)
+        dead = EndpointFlow(store.engine, max_concurrency=1).admit(
+            endpoint, "t", rate=100, lease_seconds=60, lease_id=try_lease_id(request, 1)
+        )
+        assert dead.lease is not None
+        env = _env()
+        env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[])  # try 1 left nothing
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
+            record = await env.run(activities.deliver_once, request)
+    assert record.outcome is AttemptOutcome.SUCCEEDED and record.throttled_by is None
+    assert record.infra_failures == 1 and record.infra_error is not None
+    assert len(receiver.requests("/again")) == 1
 
 
 async def _attempt_with_headers(
