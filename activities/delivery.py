@@ -9,6 +9,9 @@ A try heartbeats while it runs, so that Temporal notices within `HEARTBEAT_TIMEO
 died or froze and makes it again, on any worker, rather than after the whole start-to-close timeout. The
 POST's own deadline is the attempt's timeout, whatever the heartbeats do. The lost try may have sent its
 POST: the next one sends it again with the same `webhook-id`, which receivers dedupe on (at-least-once).
+
+A try that fails on our side is one warning line with its cause; the traceback of each kind of cause is
+logged once, not at every try of an outage (`FaultTracebacks`).
 """
 
 from __future__ import annotations
@@ -69,6 +72,13 @@ HEARTBEAT_EVERY = timedelta(seconds=2)
 # waiting for it when it resumes (activities/stalls.py); one frozen longer finds its try made again, as a
 # killed worker's is.
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# The longest wait before the next try after a fault of ours (1 s, 2, 4, 8, then this): once the store is
+# back, every attempt that waited for it is made within this. Each delivery waiting costs Temporal one
+# try per interval (an activity task, no history event), as many as the worker's slots let through.
+FAULT_RETRY_CAP = timedelta(seconds=10)
+# A kind of fault whose traceback was logged is logged again only after this long without it: once per
+# outage, not once per try (about 300 tracebacks in a 25 s outage, with the tries of 100 deliveries).
+TRACEBACK_QUIET_SECONDS = 300.0
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 T = TypeVar("T")
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -243,6 +253,54 @@ async def _nobody(_tenant: str, _endpoint_id: str) -> None:
     pass
 
 
+def fault_retry_delay(faults_before: int) -> timedelta:
+    """When to try again after a fault of ours that `faults_before` failed tries of this attempt came
+    before: 1 s, then twice as long each time, at most `FAULT_RETRY_CAP`.
+
+    Set on the failure itself (`next_retry_delay`) rather than as the retry policy's maximum interval,
+    which also bounds how long a try held back by its endpoint's limits waits (a minute): a backlog held
+    by a receiver's Retry-After would otherwise come back six times as often.
+    """
+    return min(FAULT_RETRY_CAP, timedelta(seconds=2.0 ** min(faults_before, 10)))
+
+
+class FaultTracebacks:
+    """Whether a fault's traceback is due in the log: the first time its kind is seen, and again once
+    it has not been seen for `TRACEBACK_QUIET_SECONDS` (the next outage). A kind: the fault's type, its
+    cause's type, and where the innermost of the two was raised; few exist, so none is forgotten."""
+
+    def __init__(self, quiet: float = TRACEBACK_QUIET_SECONDS) -> None:
+        self._quiet = quiet
+        self._last_seen: dict[tuple[str, str, str, int], float] = {}
+
+    def due(self, err: BaseException, *, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        kind = fault_kind(err)
+        last = self._last_seen.get(kind)
+        self._last_seen[kind] = now
+        return last is None or now - last > self._quiet
+
+
+def fault_kind(err: BaseException) -> tuple[str, str, str, int]:
+    cause = err.__cause__
+    tb = (cause or err).__traceback__
+    where = ("", 0)
+    while tb is not None:
+        where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return (type(err).__qualname__, type(cause).__qualname__ if cause else "", *where)
+
+
+def _cause(err: BaseException) -> str | None:
+    """What made a fault of ours, in one line: the first of its cause's message (a database error's
+    next lines quote the statement and its parameters)."""
+    cause = err.__cause__
+    if cause is None:
+        return None
+    first = str(cause).strip().split("\n", 1)[0][:300]
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
 @contextlib.asynccontextmanager
 async def heartbeating(details: Sequence[Any]) -> AsyncIterator[None]:
     """Heartbeat `details` every `HEARTBEAT_EVERY` while the block runs; none after it, so that the notes
@@ -293,6 +351,7 @@ class DeliveryActivities:
         # so that one endpoint never holds more of this worker's slots than twice that.
         self._waiting: dict[str, int] = {}
         self._tell = tell
+        self._tracebacks = FaultTracebacks()
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -317,9 +376,17 @@ class DeliveryActivities:
             ) from None
         except Exception as err:
             reason = str(err) if isinstance(err, InfraFault) else _INTERNAL
-            report_infra_failure(request, err, reason)
+            retry_in = fault_retry_delay(earlier.faults)
+            report_infra_failure(request, err, reason, retry_in, traceback=self._tracebacks.due(err))
             activity.heartbeat(*earlier.notes(info.attempt, fault=reason))
-            raise
+            raise ApplicationError(
+                reason,
+                type=type(err).__name__ if isinstance(err, InfraFault) else "InternalError",
+                next_retry_delay=retry_in,
+                # Reported above in one line, its traceback once per kind: the SDK would log a warning
+                # with the whole traceback at every try (a benign error only at debug level).
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
 
     async def _deliver(self, request: DeliverRequest, earlier: EarlierTries) -> AttemptRecord:
         endpoint = await self._endpoint(request)
@@ -682,8 +749,11 @@ def _limit_kind(reason: str) -> str:
     return "other"
 
 
-def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -> None:
-    """A try that failed on our side: counted by reason, so an outage of ours is alertable."""
+def report_infra_failure(
+    request: DeliverRequest, err: Exception, reason: str, retry_in: timedelta, *, traceback: bool
+) -> None:
+    """A try that failed on our side: counted by reason, so an outage of ours is alertable, and logged in
+    one line with its cause and when the next try comes; with the traceback when `traceback`."""
     activity.metric_meter().create_counter(
         "webhooks_delivery_infra_failures_total",
         "Tries of an attempt that failed on our side (store, busy endpoint, bug) and were retried",
@@ -698,6 +768,9 @@ def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -
                 "attempt": request.attempt,
                 "reason": reason,
                 "error": f"{type(err).__name__}: {err}",
+                "cause": _cause(err),
+                "retry_in_s": retry_in.total_seconds(),
             }
         },
+        exc_info=err if traceback else None,
     )

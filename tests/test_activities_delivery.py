@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,16 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import (
+    FAULT_RETRY_CAP,
     HEARTBEAT_EVERY,
     DeliveryActivities,
     EarlierTries,
+    FaultTracebacks,
     StoreUnavailable,
     classify,
+    fault_retry_delay,
     parse_retry_after,
+    report_infra_failure,
     try_lease_id,
 )
 from core.signing import JwtSigner, load_or_create_rsa_key
@@ -144,10 +149,51 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
     env.on_heartbeat = lambda *details: heartbeats.extend(details)
     async with httpx.AsyncClient() as http:
         activities = DeliveryActivities(http, store, signer)
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(ApplicationError) as raised:
             await env.run(activities.deliver_once, _request("ep_x", 1, timeout=2))
     store.close()
     assert heartbeats[0] == "the endpoint store could not be read"
+    # Its own wait before the next try, and benign to the SDK, which would log its traceback each time.
+    assert raised.value.type == "StoreUnavailable" and raised.value.message == heartbeats[0]
+    assert raised.value.next_retry_delay == timedelta(seconds=1)
+    assert raised.value.category is ApplicationErrorCategory.BENIGN
+    assert raised.value.__cause__ is None  # the store's error stays in the worker's log
+
+
+def test_tries_of_ours_back_off_to_ten_seconds() -> None:
+    waits = [fault_retry_delay(n).total_seconds() for n in range(8)]
+    assert waits == [1, 2, 4, 8, 10, 10, 10, 10]
+    assert fault_retry_delay(10**6) == FAULT_RETRY_CAP
+
+
+def _store_fault(message: str) -> StoreUnavailable:
+    try:
+        try:
+            raise OSError(message)
+        except OSError as err:
+            raise StoreUnavailable() from err
+    except StoreUnavailable as fault:
+        return fault
+
+
+def test_a_kind_of_fault_has_its_traceback_logged_once_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    tracebacks = FaultTracebacks(quiet=60)
+    first, again = _store_fault("refused\n[SQL: SELECT secret]"), _store_fault("refused")
+    assert tracebacks.due(first, now=0) and not tracebacks.due(again, now=30)
+    assert not tracebacks.due(again, now=89)  # seen 59 s before: the same outage
+    assert tracebacks.due(again, now=200)  # not seen for longer than the quiet: the next one
+    assert tracebacks.due(ValueError("a bug"), now=200)  # another kind
+    request = _request("ep_1", 1, timeout=2)
+    with caplog.at_level(logging.WARNING, logger="webhooks.attempts"):
+        for traceback in (True, False):
+            ActivityEnvironment().run(
+                report_infra_failure, request, first, str(first), timedelta(seconds=4), traceback=traceback
+            )
+    [with_traceback, without] = caplog.records
+    assert with_traceback.exc_info is not None and without.exc_info is None
+    fields = without.fields  # type: ignore[attr-defined]
+    assert fields["cause"] == "OSError: refused"  # its first line: never the statement that failed
+    assert fields["retry_in_s"] == 4
 
 
 async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, signer: JwtSigner) -> None:

@@ -54,7 +54,10 @@ MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # is lost is found by its heartbeats stopping (`HEARTBEAT_TIMEOUT`) well before; this bounds one whose
 # worker heartbeats but never finishes. Timeouts only: changing them changes no running workflow's history.
 ACTIVITY_GRACE = timedelta(seconds=40)
-# Our own faults: retried by Temporal until they clear, never by the receiver's schedule.
+# Our own faults: retried by Temporal until they clear, never by the receiver's schedule. A fault of ours
+# sets its own wait (1 s, 2, 4, 8, then 10 s: activities/delivery.py, FAULT_RETRY_CAP), so that attempts
+# resume within seconds of the store's return; the maximum interval here bounds a try held back by its
+# endpoint's limits, which asks for its turn (Temporal caps that at this too), and a lost try's backoff.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
