@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
-from activities.delivery import DeliveryActivities
+from activities.delivery import HEARTBEAT_EVERY, DeliveryActivities
 from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.logs import configure_logging
@@ -187,6 +187,9 @@ async def run_worker(
             # and each tenant's share (domain/fairness.py): an activity handed back eagerly with its
             # workflow task would skip that order.
             disable_eager_activity_execution=True,
+            # Each heartbeat of an attempt sent as it is made (activities/delivery.py): held back for 80 %
+            # of the heartbeat timeout, as the SDK would, a worker frozen for 2 s could lose its try.
+            max_heartbeat_throttle_interval=HEARTBEAT_EVERY,
         )
         async with worker:
             log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)

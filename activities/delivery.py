@@ -4,17 +4,25 @@
 becomes an `AttemptRecord`, so the workflow can log it and decide when to try again. It raises only for
 our own faults (the store unreachable, every connection to the endpoint busy, a bug): Temporal retries
 those with backoff, and the attempt, once made, records how many tries failed first and why.
+
+A try heartbeats while it runs, so that Temporal notices within `HEARTBEAT_TIMEOUT` that its worker
+died or froze and makes it again, on any worker, rather than after the whole start-to-close timeout. The
+POST's own deadline is the attempt's timeout, whatever the heartbeats do. The lost try may have sent its
+POST: the next one sends it again with the same `webhook-id`, which receivers dedupe on (at-least-once).
+
+A try that fails on our side is one warning line with its cause; the traceback of each kind of cause is
+logged once, not at every try of an outage (`FaultTracebacks`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
-import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -55,6 +63,22 @@ LOCAL_WAIT = 1.0
 # How long an attempt's lease of its endpoint's flow outlives its timeout (the POST, a stall of the
 # worker's loop): then a lease left by a worker that died is freed.
 LEASE_GRACE = 15.0
+# A try heartbeats this often while it runs (the first after this long: most tries are over by then and
+# cost Temporal no heartbeat), and the worker sends each at once (its `max_heartbeat_throttle_interval`,
+# worker.py; the SDK would otherwise hold them back for 80 % of the timeout).
+HEARTBEAT_EVERY = timedelta(seconds=2)
+# Temporal makes a try again when it has not heartbeaten for this long: its worker died, froze, or lost
+# touch with Temporal. A worker frozen for less than this less `HEARTBEAT_EVERY` (8 s) reads the answer
+# waiting for it when it resumes (activities/stalls.py); one frozen longer finds its try made again, as a
+# killed worker's is.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# The longest wait before the next try after a fault of ours (1 s, 2, 4, 8, then this): once the store is
+# back, every attempt that waited for it is made within this. Each delivery waiting costs Temporal one
+# try per interval (an activity task, no history event), as many as the worker's slots let through.
+FAULT_RETRY_CAP = timedelta(seconds=10)
+# A kind of fault whose traceback was logged is logged again only after this long without it: once per
+# outage, not once per try (about 300 tracebacks in a 25 s outage, with the tries of 100 deliveries).
+TRACEBACK_QUIET_SECONDS = 300.0
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 T = TypeVar("T")
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -129,6 +153,7 @@ class EarlierTries:
     throttled_by: str | None = None
     last_held: bool = False  # the last try was held back by the endpoint's limits, not a fault
     turn: float | None = None  # the place in the endpoint's queue the last held try was given
+    last_lost: bool = False  # the last try did not end: its worker died, froze or lost touch
 
     @classmethod
     def of(cls, info: activity.Info) -> EarlierTries:
@@ -141,14 +166,15 @@ class EarlierTries:
         if not tries:
             return cls()
         if not details:
-            return cls(tries, _LOST_TRY)
+            return cls(tries, _LOST_TRY, last_lost=True)
         if len(details) < 2 or not isinstance(details[1], dict):
             return cls(tries, str(details[0]))
         notes: dict[str, Any] = details[1]
         throttled = int(notes.get("throttled", 0))
         fault = str(details[0]) or None
         held = bool(notes.get("held", False))
-        if int(notes.get("tries", tries)) < tries:  # tries since the notes: their worker died
+        lost = int(notes.get("tries", tries)) < tries  # tries since the notes: their worker died
+        if lost:
             fault, held = _LOST_TRY, False
         throttled_by = notes.get("throttled_by")
         turn = notes.get("turn") if held else None
@@ -159,6 +185,7 @@ class EarlierTries:
             str(throttled_by) if throttled_by else None,
             held,
             float(turn) if isinstance(turn, int | float) else None,
+            lost,
         )
 
     def notes(
@@ -226,6 +253,77 @@ async def _nobody(_tenant: str, _endpoint_id: str) -> None:
     pass
 
 
+def fault_retry_delay(faults_before: int) -> timedelta:
+    """When to try again after a fault of ours that `faults_before` failed tries of this attempt came
+    before: 1 s, then twice as long each time, at most `FAULT_RETRY_CAP`.
+
+    Set on the failure itself (`next_retry_delay`) rather than as the retry policy's maximum interval,
+    which also bounds how long a try held back by its endpoint's limits waits (a minute): a backlog held
+    by a receiver's Retry-After would otherwise come back six times as often.
+    """
+    return min(FAULT_RETRY_CAP, timedelta(seconds=2.0 ** min(faults_before, 10)))
+
+
+class FaultTracebacks:
+    """Whether a fault's traceback is due in the log: the first time its kind is seen, and again once
+    it has not been seen for `TRACEBACK_QUIET_SECONDS` (the next outage). A kind: the fault's type, its
+    cause's type, and where the innermost of the two was raised; few exist, so none is forgotten."""
+
+    def __init__(self, quiet: float = TRACEBACK_QUIET_SECONDS) -> None:
+        self._quiet = quiet
+        self._last_seen: dict[tuple[str, str, str, int], float] = {}
+
+    def due(self, err: BaseException, *, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        kind = fault_kind(err)
+        last = self._last_seen.get(kind)
+        self._last_seen[kind] = now
+        return last is None or now - last > self._quiet
+
+
+def fault_kind(err: BaseException) -> tuple[str, str, str, int]:
+    cause = err.__cause__
+    tb = (cause or err).__traceback__
+    where = ("", 0)
+    while tb is not None:
+        where = (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return (type(err).__qualname__, type(cause).__qualname__ if cause else "", *where)
+
+
+def _cause(err: BaseException) -> str | None:
+    """What made a fault of ours, in one line: the first of its cause's message (a database error's
+    next lines quote the statement and its parameters)."""
+    cause = err.__cause__
+    if cause is None:
+        return None
+    first = str(cause).strip().split("\n", 1)[0][:300]
+    return f"{type(cause).__name__}: {first}" if first else type(cause).__name__
+
+
+@contextlib.asynccontextmanager
+async def heartbeating(details: Sequence[Any]) -> AsyncIterator[None]:
+    """Heartbeat `details` every `HEARTBEAT_EVERY` while the block runs; none after it, so that the notes
+    a try leaves as it ends are the last details Temporal has.
+
+    From a task of its own: a POST, a store call in a thread or a wait for the endpoint's turn heartbeat
+    alike. An event loop that stands still (a frozen worker) stops them too, which is what they tell.
+    """
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
+            activity.heartbeat(*details)
+
+    beats = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        beats.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beats
+
+
 class DeliveryActivities:
     """Holds what every attempt shares: one HTTP client per worker, the store and the JWT signer, the
     endpoints' health and flow (store/flow.py), and whom to tell when an endpoint's health
@@ -253,6 +351,7 @@ class DeliveryActivities:
         # so that one endpoint never holds more of this worker's slots than twice that.
         self._waiting: dict[str, int] = {}
         self._tell = tell
+        self._tracebacks = FaultTracebacks()
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -261,7 +360,9 @@ class DeliveryActivities:
         info = activity.info()
         earlier = EarlierTries.of(info)
         try:
-            return await self._deliver(request, earlier)
+            # The details this try was given, as it runs: if it is lost, the next try counts it as one.
+            async with heartbeating(info.heartbeat_details):
+                return await self._deliver(request, earlier)
         except EndpointThrottled as held:
             report_throttled(request, held)
             # The next try reads it: the log says what held the attempt back.
@@ -275,9 +376,17 @@ class DeliveryActivities:
             ) from None
         except Exception as err:
             reason = str(err) if isinstance(err, InfraFault) else _INTERNAL
-            report_infra_failure(request, err, reason)
+            retry_in = fault_retry_delay(earlier.faults)
+            report_infra_failure(request, err, reason, retry_in, traceback=self._tracebacks.due(err))
             activity.heartbeat(*earlier.notes(info.attempt, fault=reason))
-            raise
+            raise ApplicationError(
+                reason,
+                type=type(err).__name__ if isinstance(err, InfraFault) else "InternalError",
+                next_retry_delay=retry_in,
+                # Reported above in one line, its traceback once per kind: the SDK would log a warning
+                # with the whole traceback at every try (a benign error only at debug level).
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
 
     async def _deliver(self, request: DeliverRequest, earlier: EarlierTries) -> AttemptRecord:
         endpoint = await self._endpoint(request)
@@ -289,7 +398,7 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"
             )
-        lease, held_by = await self._admitted(request, endpoint, earlier)
+        lease, held_by = await self._admitted(request, endpoint, earlier, activity.info().attempt)
         clock = _Clock(request, earlier, throttled_by=held_by)
         try:
             record = await self._post(request, endpoint, clock)
@@ -301,7 +410,7 @@ class DeliveryActivities:
         return record
 
     async def _admitted(
-        self, request: DeliverRequest, endpoint: Endpoint, earlier: EarlierTries
+        self, request: DeliverRequest, endpoint: Endpoint, earlier: EarlierTries, try_number: int
     ) -> tuple[Lease, str | None]:
         """A lease of the endpoint's flow for this attempt, and what held it back on the way, if anything.
 
@@ -312,13 +421,18 @@ class DeliveryActivities:
         again within about as long as its attempts have waited. Coming back early keeps the turn. All
         waits here fit in the attempt's timeout, so that waiting, the POST (with its whole timeout) and
         the store's calls fit in the activity's start-to-close timeout (workflows/delivery.py).
+
+        Each try's lease has an id its next try can name: a try made again in place of one lost with its
+        worker frees the lease that one may have left, rather than wait for it to expire.
         """
         rate = min(endpoint.rate_limit_per_second or self._max_rate, self._max_rate)
         waits_end = time.monotonic() + request.timeout
         held_by: str | None = None
         turn = earlier.turn
+        lease_id = try_lease_id(request, try_number)
+        replaces = try_lease_id(request, try_number - 1) if earlier.last_lost else None
         while True:
-            admission = await self._admit(request, endpoint, rate, turn)
+            admission = await self._admit(request, endpoint, rate, turn, lease_id, replaces)
             if admission.lease is not None:
                 return admission.lease, held_by
             held_by, turn = admission.reason or "the endpoint's limits", admission.turn
@@ -341,11 +455,16 @@ class DeliveryActivities:
                     del self._waiting[endpoint.id]
 
     async def _admit(
-        self, request: DeliverRequest, endpoint: Endpoint, rate: float, turn: float | None
+        self,
+        request: DeliverRequest,
+        endpoint: Endpoint,
+        rate: float,
+        turn: float | None,
+        lease_id: str,
+        replaces: str | None,
     ) -> Admission:
-        """One answer of the endpoint's flow. The lease's id is chosen here, so that one made by a store
+        """One answer of the endpoint's flow. The lease's id is the caller's, so that one made by a store
         call this attempt gave up waiting for (its thread runs on) is freed rather than left to expire."""
-        lease_id = secrets.token_hex(16)
         try:
             return await self._store_call(
                 self._flow.admit,
@@ -357,6 +476,7 @@ class DeliveryActivities:
                 delivery_id=request.delivery_id,
                 honour_pause=not request.interactive,
                 turn=turn,
+                replaces=replaces,
             )
         except BaseException:
             with contextlib.suppress(Exception):
@@ -513,6 +633,13 @@ class DeliveryActivities:
             raise StoreUnavailable() from err
 
 
+def try_lease_id(request: DeliverRequest, try_number: int) -> str:
+    """The id of the lease try number `try_number` of this attempt takes of its endpoint's flow: the same
+    for every call of that try, and known to the try after it."""
+    key = f"{request.delivery_id}:{request.attempt}:{try_number}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def logged_response_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The answer's first headers as the log shows them: each value cut at 256 characters, and masked
     where the name says it may be a credential or a session (`set-cookie`, `www-authenticate`, …)."""
@@ -622,8 +749,11 @@ def _limit_kind(reason: str) -> str:
     return "other"
 
 
-def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -> None:
-    """A try that failed on our side: counted by reason, so an outage of ours is alertable."""
+def report_infra_failure(
+    request: DeliverRequest, err: Exception, reason: str, retry_in: timedelta, *, traceback: bool
+) -> None:
+    """A try that failed on our side: counted by reason, so an outage of ours is alertable, and logged in
+    one line with its cause and when the next try comes; with the traceback when `traceback`."""
     activity.metric_meter().create_counter(
         "webhooks_delivery_infra_failures_total",
         "Tries of an attempt that failed on our side (store, busy endpoint, bug) and were retried",
@@ -638,6 +768,9 @@ def report_infra_failure(request: DeliverRequest, err: Exception, reason: str) -
                 "attempt": request.attempt,
                 "reason": reason,
                 "error": f"{type(err).__name__}: {err}",
+                "cause": _cause(err),
+                "retry_in_s": retry_in.total_seconds(),
             }
         },
+        exc_info=err if traceback else None,
     )

@@ -7,8 +7,9 @@ reads the dev server's Prometheus endpoint, whose `action` counter is the server
 same actions, and whose persistence counters say how many writes the work took.
 
 Not in any history: queries (the API makes none: it reads a delivery from its history), activity
-heartbeats (`deliver_once` records one only for a try that failed on our side) and workflow-task
-heartbeats (a local activity longer than the task timeout); none occurs in the bench's scenarios.
+heartbeats (`deliver_once` records one for a try that failed on our side, and one every 2 s of a try
+that lasts longer than that) and workflow-task heartbeats (a local activity longer than the task
+timeout); none occurs in the bench's scenarios, whose receivers answer at once.
 """
 
 from __future__ import annotations

@@ -28,10 +28,12 @@ short transactions:
   half, so that an estimate made while the endpoint was slow cannot keep its backlog waiting long after
   it is fast again, and the attempts past the horizon do not come back together.
 
-A lease left by a worker that died expires after `lease_seconds`. Every decision is made in one
-transaction that holds the endpoint's row: on PostgreSQL, a row lock; on SQLite, the write lock. Times
-are each process's clock: workers and API hosts must keep theirs synchronized (NTP), as leases expire
-and buckets refill by them.
+A lease left by a worker that died expires after `lease_seconds`, unless the try Temporal makes again in
+its place frees it first (`replaces`): an endpoint whose every slot a dead worker held would otherwise
+take nothing until they expire. (A worker that was only frozen may still be sending when it resumes: one
+attempt more than the limit, for that long.) Every decision is made in one transaction that holds the
+endpoint's row: on PostgreSQL, a row lock; on SQLite, the write lock. Times are each process's clock:
+workers and API hosts must keep theirs synchronized (NTP), as leases expire and buckets refill by them.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ class EndpointFlow:
         delivery_id: str = "",
         honour_pause: bool = True,
         turn: float | None = None,
+        replaces: str | None = None,
         now: float | None = None,
     ) -> Admission:
         """A lease for one attempt of `delivery_id` to go now, or when to come back (`retry_in` seconds)
@@ -167,10 +170,17 @@ class EndpointFlow:
         `lease_id`: the id the lease gets, chosen by a caller that may give up waiting for this answer
         (and then frees the lease by it, `abandon`). `turn`: the place in the queue this attempt was
         given when last held back: coming back before it (to see whether the endpoint has room after
-        all), it keeps it rather than join the queue again."""
+        all), it keeps it rather than join the queue again. `replaces`: the lease of the try this one
+        replaces, lost with its worker; freed first, as its attempt is being made again now."""
         now = time.time() if now is None else now
         with self._engine.begin() as conn:
             row = self._row(conn, endpoint_id, tenant, now)
+            if replaces is not None:
+                conn.execute(
+                    delete(EndpointLeaseRow).where(
+                        EndpointLeaseRow.id == replaces, EndpointLeaseRow.endpoint_id == endpoint_id
+                    )
+                )
             # Leases left by workers that died do not count (they are deleted as attempts end).
             live = (EndpointLeaseRow.endpoint_id == endpoint_id, EndpointLeaseRow.expires_at >= now)
             in_flight, oldest = conn.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,19 +14,26 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import (
+    FAULT_RETRY_CAP,
+    HEARTBEAT_EVERY,
     DeliveryActivities,
     EarlierTries,
+    FaultTracebacks,
     StoreUnavailable,
     classify,
+    fault_retry_delay,
     parse_retry_after,
+    report_infra_failure,
+    try_lease_id,
 )
 from core.signing import JwtSigner, load_or_create_rsa_key
 from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from store.database import EndpointStore
+from store.flow import EndpointFlow
 from tests.conftest import TEST_KEYRING
 from tests.receiver import Answer, Receiver
 
@@ -141,10 +149,51 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
     env.on_heartbeat = lambda *details: heartbeats.extend(details)
     async with httpx.AsyncClient() as http:
         activities = DeliveryActivities(http, store, signer)
-        with pytest.raises(StoreUnavailable):
+        with pytest.raises(ApplicationError) as raised:
             await env.run(activities.deliver_once, _request("ep_x", 1, timeout=2))
     store.close()
     assert heartbeats[0] == "the endpoint store could not be read"
+    # Its own wait before the next try, and benign to the SDK, which would log its traceback each time.
+    assert raised.value.type == "StoreUnavailable" and raised.value.message == heartbeats[0]
+    assert raised.value.next_retry_delay == timedelta(seconds=1)
+    assert raised.value.category is ApplicationErrorCategory.BENIGN
+    assert raised.value.__cause__ is None  # the store's error stays in the worker's log
+
+
+def test_tries_of_ours_back_off_to_ten_seconds() -> None:
+    waits = [fault_retry_delay(n).total_seconds() for n in range(8)]
+    assert waits == [1, 2, 4, 8, 10, 10, 10, 10]
+    assert fault_retry_delay(10**6) == FAULT_RETRY_CAP
+
+
+def _store_fault(message: str) -> StoreUnavailable:
+    try:
+        try:
+            raise OSError(message)
+        except OSError as err:
+            raise StoreUnavailable() from err
+    except StoreUnavailable as fault:
+        return fault
+
+
+def test_a_kind_of_fault_has_its_traceback_logged_once_an_outage(caplog: pytest.LogCaptureFixture) -> None:
+    tracebacks = FaultTracebacks(quiet=60)
+    first, again = _store_fault("refused\n[SQL: SELECT secret]"), _store_fault("refused")
+    assert tracebacks.due(first, now=0) and not tracebacks.due(again, now=30)
+    assert not tracebacks.due(again, now=89)  # seen 59 s before: the same outage
+    assert tracebacks.due(again, now=200)  # not seen for longer than the quiet: the next one
+    assert tracebacks.due(ValueError("a bug"), now=200)  # another kind
+    request = _request("ep_1", 1, timeout=2)
+    with caplog.at_level(logging.WARNING, logger="webhooks.attempts"):
+        for traceback in (True, False):
+            ActivityEnvironment().run(
+                report_infra_failure, request, first, str(first), timedelta(seconds=4), traceback=traceback
+            )
+    [with_traceback, without] = caplog.records
+    assert with_traceback.exc_info is not None and without.exc_info is None
+    fields = without.fields  # type: ignore[attr-defined]
+    assert fields["cause"] == "OSError: refused"  # its first line: never the statement that failed
+    assert fields["retry_in_s"] == 4
 
 
 async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, signer: JwtSigner) -> None:
@@ -163,6 +212,48 @@ async def test_an_attempt_made_after_failed_tries_says_so(store: EndpointStore, 
     assert (record.infra_failures, record.infra_error) == (2, reason)
     assert lost.infra_failures == 1
     assert lost.infra_error is not None and "did not finish" in lost.infra_error
+
+
+async def test_a_try_heartbeats_while_its_post_runs_with_the_notes_it_was_given(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """A receiver slower than a heartbeat's interval: the try heartbeats as it waits (so that Temporal
+    can tell it from a lost one), with the notes it was given (so that, lost, it counts as one)."""
+    answer_after = HEARTBEAT_EVERY.total_seconds() + 0.8
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/slow", [Answer(200, delay=answer_after)]))
+        heartbeats: list[list[Any]] = []
+        env = _env(heartbeats)
+        given = ["the endpoint store could not be read", {"tries": 1, "throttled": 0, "held": False}]
+        env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=given)
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer)
+            record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=10))
+    assert record.outcome is AttemptOutcome.SUCCEEDED
+    assert heartbeats == [given]  # one, after HEARTBEAT_EVERY; none once the try has ended
+    assert record.infra_failures == 1
+
+
+async def test_the_try_made_again_after_a_lost_one_frees_the_lease_it_left(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    """The endpoint's one place in flight held by a try whose worker died: the try made in its place
+    goes at once, rather than wait for the lease to expire."""
+    with Receiver() as receiver:
+        endpoint = _endpoint(store, receiver.script("/again", []))
+        request = _request(endpoint, 1, timeout=2)
+        dead = EndpointFlow(store.engine, max_concurrency=1).admit(
+            endpoint, "t", rate=100, lease_seconds=60, lease_id=try_lease_id(request, 1)
+        )
+        assert dead.lease is not None
+        env = _env()
+        env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=[])  # try 1 left nothing
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
+            record = await env.run(activities.deliver_once, request)
+    assert record.outcome is AttemptOutcome.SUCCEEDED and record.throttled_by is None
+    assert record.infra_failures == 1 and record.infra_error is not None
+    assert len(receiver.requests("/again")) == 1
 
 
 async def _attempt_with_headers(

@@ -55,6 +55,26 @@ def test_a_lease_left_by_a_dead_worker_expires(flow: EndpointFlow, store: Endpoi
         assert conn.execute(select(func.count()).select_from(EndpointLeaseRow)).scalar_one() == 0
 
 
+def test_the_try_that_replaces_a_lost_one_frees_its_lease(flow: EndpointFlow) -> None:
+    """A worker that died holding every slot of the endpoint: the tries made again in place of its own
+    need not wait for the leases to expire."""
+    lost = [
+        flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, lease_id=f"lost-{i}", now=T0 + i / 1000).lease
+        for i in range(4)
+    ]
+    assert all(lost) and flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 10).lease is None
+    again = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, replaces="lost-0", now=T0 + 10)
+    assert again.lease is not None
+    assert flow.read(["ep_1"], now=T0 + 10)["ep_1"].in_flight == 4
+    # Only its own: another endpoint's lease, or one that is not there, is left alone.
+    assert flow.admit("ep_2", "t", rate=FAST, lease_seconds=LEASE, lease_id="other", now=T0).lease
+    assert (
+        flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, replaces="other", now=T0 + 10).lease is None
+    )
+    assert flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, replaces="gone", now=T0 + 10).lease is None
+    assert flow.read(["ep_2"], now=T0 + 10)["ep_2"].in_flight == 1
+
+
 def test_overload_halves_the_window_once_per_window_and_successes_raise_it_again(flow: EndpointFlow) -> None:
     leases = _fill(flow, 4)
     # Four attempts in flight all see the 503: one decrease, not four.

@@ -1,4 +1,4 @@
-"""A worker frozen mid-POST, for less than the activity timeout: found by `make chaos` (RELIABILITY.md).
+"""A worker frozen mid-POST, for less than the heartbeat timeout: found by `make chaos` (RELIABILITY.md).
 
 The receiver answers in time, but the worker is stopped (SIGSTOP) before it reads the answer. When it
 resumes, the attempt's own deadline, which ran on while the process was stopped, used to fire before the
@@ -19,9 +19,9 @@ from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_f
 from tests.faults import paused
 from tests.receiver import Answer, Receiver
 
-# Longer than the test stack's attempt timeout (5 s), shorter than the activity timeout (2 × 5 + 15 s)
-# after which Temporal would retry the try as lost.
-FREEZE_SECONDS = 8
+# Longer than the test stack's attempt timeout (5 s), shorter than the heartbeat timeout (10 s) less
+# the time between two heartbeats (2 s), after which Temporal would make the try again as lost.
+FREEZE_SECONDS = 6.5
 
 
 def test_a_worker_frozen_mid_post_does_not_cost_the_receiver_an_attempt(

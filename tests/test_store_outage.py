@@ -36,6 +36,12 @@ pytestmark = [pytest.mark.stack]
 # Longer than the test schedule (1, 1, 1 s between four attempts, each at most 2 s): with the old code
 # every delivery whose attempts fell in the outage had used up its schedule, or failed outright.
 OUTAGE_SECONDS = 12
+# Long enough for the backoff of before (1, 2, 4, … up to 60 s between tries) to reach 32 s: the next try
+# after the store came back was then up to half a minute away.
+LONG_OUTAGE_SECONDS = 45
+# After the store is back, every delivery arrives within the longest wait between two tries of ours
+# (FAULT_RETRY_CAP, 10 s), with room for a loaded machine.
+RESUMED_WITHIN = 16
 
 
 def _emit(api: httpx.Client, event_id: str) -> int:
@@ -155,3 +161,51 @@ def test_healthz_says_the_store_cannot_write_while_its_disk_is_full(tmp_path: Pa
                 emit(api, "invoice.created")
         finally:
             stack.stop()
+
+
+def test_after_a_long_outage_deliveries_resume_within_seconds_and_each_try_is_one_line(
+    postgres_stack: tuple[Stack, PostgresServer], receiver: Receiver
+) -> None:
+    """Issue 20, 8: deliveries waited up to ~30 s after the store came back (tries of ours backed off
+    toward a minute), and the worker logged a whole traceback for each try that failed."""
+    stack, server = postgres_stack
+    log = stack.settings.data_dir / "stack.log"
+    with api_client(stack) as api:
+        endpoint = create_endpoint(api, receiver.script("/resumed", []))
+        stack.stop_worker()  # so that every first try falls inside the outage
+        events = [f"long-{i}" for i in range(5)]
+        for event_id in events:
+            assert _emit(api, event_id) == 202
+        logged_before = log.stat().st_size
+        with server.stopped():
+            stack.start_worker()
+            time.sleep(LONG_OUTAGE_SECONDS)
+            assert not receiver.requests("/resumed")
+        back = time.time()
+        wait_for(lambda: len(receiver.requests("/resumed")) == len(events), timeout=120, what="deliveries")
+        resumed = max(r.at for r in receiver.requests("/resumed")) - back
+        for event_id in events:
+            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
+            assert [a["status_code"] for a in final["attempts"]] == [200]
+    assert resumed < RESUMED_WITHIN, f"the last delivery came {resumed:.1f} s after the store was back"
+    with log.open("rb") as f:
+        f.seek(logged_before)
+        logged = f.read().decode(errors="replace")
+    failed = [line for line in logged.splitlines() if "attempt could not be made" in line]
+    # Each delivery's tries of ours failed for most of 45 s: several lines each, each with its cause.
+    assert len(failed) >= 3 * len(events), len(failed)
+    assert all("OperationalError" in line for line in failed), failed[:3]
+    # The traceback of the cause once (one record, with its chain), not one per try; nor the SDK's own
+    # report of each failed try, with its traceback.
+    assert _records_with_a_traceback(logged) == 1, logged[-6000:]
+    assert "Completing activity as failed" not in logged
+
+
+def _records_with_a_traceback(logged: str) -> int:
+    """Log records followed by a traceback (a chained one has several, one after another)."""
+    lines = logged.splitlines()
+    return sum(
+        1
+        for before, line in zip(lines, lines[1:], strict=False)
+        if line.startswith("Traceback (most recent call last)") and before[:2] == "20"
+    )

@@ -28,7 +28,7 @@ from temporalio.common import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import DeliveryActivities
+    from activities.delivery import HEARTBEAT_TIMEOUT, DeliveryActivities
     from domain import search_attributes as sa
     from domain.fairness import WorkKind, attempt_kind, of_kind
     from domain.models import (
@@ -50,10 +50,14 @@ JITTER = 0.2  # each delay is drawn from [80%, 120%] of its value
 MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # Temporal's slack on top of the two attempt timeouts `deliver_once` may use (waiting for the endpoint's
 # turn, then the POST): the store's calls (5 s each at most: the endpoint's read, the last admission,
-# signing, the lease's release) and the health that follows (10 s), with room to spare, so that only a
-# lost worker ever reaches it. A timeout only: changing it changes no running workflow's history.
+# signing, the lease's release) and the health that follows (10 s), with room to spare. A try whose worker
+# is lost is found by its heartbeats stopping (`HEARTBEAT_TIMEOUT`) well before; this bounds one whose
+# worker heartbeats but never finishes. Timeouts only: changing them changes no running workflow's history.
 ACTIVITY_GRACE = timedelta(seconds=40)
-# Our own faults: retried by Temporal until they clear, never by the receiver's schedule.
+# Our own faults: retried by Temporal until they clear, never by the receiver's schedule. A fault of ours
+# sets its own wait (1 s, 2, 4, 8, then 10 s: activities/delivery.py, FAULT_RETRY_CAP), so that attempts
+# resume within seconds of the store's return; the maximum interval here bounds a try held back by its
+# endpoint's limits, which asks for its turn (Temporal caps that at this too), and a lost try's backoff.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -175,6 +179,8 @@ class DeliveryWorkflow:
                 interactive=interactive,
             ),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
+            # A lost try is made again within seconds; a slow receiver still has its whole timeout.
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=OUR_FAULTS,
             # Live attempts before scheduled retries before bulk work, each tenant its share
             # (domain/fairness.py); the tenant's key and weight are the workflow's own.
