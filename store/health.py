@@ -48,6 +48,7 @@ class Transition(StrEnum):
     FAILING = "failing"
     RECOVERED = "recovered"
     DISABLED = "disabled"
+    LANE_BLOCKED = "lane_blocked"  # an ordered lane's head failed its schedule and the lane waits
 
 
 class HealthState(StrEnum):
@@ -143,9 +144,11 @@ def owe(
     at: datetime,
     *,
     failing_since: datetime | None = None,
+    lane: dict[str, Any] | None = None,
 ) -> None:
     """Owe the event of `transition` (begun `at`) in `conn`'s transaction, once per event id, saying what
-    the endpoint and its health are now in it (`failing_since`: the run a recovery ended)."""
+    the endpoint and its health are now in it (`failing_since`: the run a recovery ended; `lane`: the
+    blocked lane of `lane_blocked`)."""
     endpoint = conn.execute(
         select(
             EndpointRow.description,
@@ -178,6 +181,8 @@ def owe(
         last_error=health.last_error if health else None,
         last_status_code=health.last_status_code if health else None,
     )
+    if lane is not None:
+        about["lane"] = lane
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(OperationalNoticeRow)
