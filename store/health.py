@@ -120,10 +120,11 @@ def operational_object(
     consecutive_failures: int,
     last_error: str | None,
     last_status_code: int | None,
+    lane: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a `webhook_endpoint.*` event says about an endpoint (`disabled`: reason, by, at): never its
     secret, its headers or its URL (which may hold a token, and goes to the tenant's other receivers)."""
-    return {
+    about = {
         "id": endpoint_id,
         "description": description,
         "enabled": enabled,
@@ -134,6 +135,9 @@ def operational_object(
         "last_status_code": last_status_code,
         "disabled": {"reason": disabled[0], "by": disabled[1], "at": _iso(disabled[2])} if disabled else None,
     }
+    if lane is not None:  # `lane_blocked`: which lane, and the head it waits on
+        about["lane"] = lane
+    return about
 
 
 def owe(
@@ -180,9 +184,8 @@ def owe(
         consecutive_failures=health.consecutive_failures if health else 0,
         last_error=health.last_error if health else None,
         last_status_code=health.last_status_code if health else None,
+        lane=lane,
     )
-    if lane is not None:
-        about["lane"] = lane
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(OperationalNoticeRow)

@@ -12,6 +12,8 @@ import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -206,3 +208,16 @@ def test_skip_fails_the_head_and_moves_on(api: httpx.Client, receiver: Receiver)
     again = api.post(f"/v1/webhooks/deliveries/{s1}:{endpoint['id']}/retry")
     assert again.status_code == 409 and "skipped" in again.text
     assert s2
+
+
+def test_the_sequence_check_of_the_receiver_guide_finds_repeats_and_gaps() -> None:
+    """docs/receiving.md's `SequenceCheck`, run as written."""
+    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
+    section = doc[doc.index("## Ordered endpoints") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/receiving.md", "exec"), namespace)
+    check = namespace["SequenceCheck"]()
+    seen = [check.classify(key, n) for key, n in [("a", "1"), ("b", "1"), ("a", "2"), ("a", "2"), ("a", "5")]]
+    assert seen == ["next", "next", "next", "repeat", "gap of 2"]
+    assert check.last == {"a": 5, "b": 1}
