@@ -221,3 +221,14 @@ def test_the_sequence_check_of_the_receiver_guide_finds_repeats_and_gaps() -> No
     seen = [check.classify(key, n) for key, n in [("a", "1"), ("b", "1"), ("a", "2"), ("a", "2"), ("a", "5")]]
     assert seen == ["next", "next", "next", "repeat", "gap of 2"]
     assert check.last == {"a": 5, "b": 1}
+
+
+def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> None:
+    base = {"webhook_type": "invoice.created", "data": {"object": {"id": "obj_1"}}}
+    long = api.post("/v1/events", json={**base, "ordering_key": "k" * 200})
+    assert long.status_code == 422 and "1 to 128 characters long, not 200" in long.text
+    control = api.post("/v1/events", json={**base, "ordering_key": "cus\n1"})
+    assert control.status_code == 422 and "printable ASCII" in control.text and "position 3" in control.text
+    unordered = create_endpoint(api, "http://127.0.0.1:9/none")
+    lane = api.get(f"/v1/webhooks/endpoints/{unordered['id']}/lane")
+    assert lane.status_code == 409 and '"ordered": true' in lane.json()["detail"]
