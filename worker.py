@@ -19,6 +19,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.delivery import HEARTBEAT_EVERY, DeliveryActivities
+from activities.lanes import LaneActivities
 from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.logs import configure_logging
@@ -30,6 +31,7 @@ from store.keys import jwt_signer
 from store.migrate import require_current
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
+from workflows.lane import LaneWorkflow
 from workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger("webhooks.worker")
@@ -170,11 +172,17 @@ async def run_worker(
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
         recoveries = RecoveryActivities(client, store)
+        lanes = LaneActivities(store, tell=events.tell)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow],
-            activities=[activities.deliver_once, recoveries.recover_page, recoveries.replay_page],
+            workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, LaneWorkflow],
+            activities=[
+                activities.deliver_once,
+                recoveries.recover_page,
+                recoveries.replay_page,
+                lanes.lane_blocked,
+            ],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine
             # (BENCHMARKS.md); raise them with the cores, or run more workers.

@@ -45,6 +45,7 @@ from store.flow import Admission, EndpointFlow, Lease, Signal
 from store.health import EndpointHealth, Tell
 
 RESPONSE_BODY_LIMIT = 4096
+SEQUENCE_HEADER = "webhook-sequence"  # docs/receiving.md, "Ordered delivery"
 RESPONSE_HEADERS_LOGGED = 12  # the first few of the answer's headers, each value cut at 256 characters
 _SIGNATURES = frozenset({"webhook-signature", "x-webhook-signature"})
 # Words in the name of an answer's header that can carry a credential or a session (a gateway's token, a
@@ -559,6 +560,8 @@ class DeliveryActivities:
             raise StoreUnavailable() from err
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
+        if request.sequence is not None:  # an ordered endpoint's: the receiver checks it for gaps and repeats
+            headers[SEQUENCE_HEADER] = str(request.sequence)
         # The endpoint's own headers first: none can take the place of ours (their names are checked
         # when saved, domain/endpoint_headers.py).
         headers = {**endpoint.headers, **headers}

@@ -26,6 +26,7 @@ from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.errors import Forbidden, Unauthenticated
 from service.events import Events
+from service.lanes import Lanes
 from service.recoveries import Recoveries
 from store.database import EndpointStore
 
@@ -41,6 +42,7 @@ class Services:
     endpoints: Endpoints
     portal: PortalSessions
     recoveries: Recoveries
+    lanes: Lanes
 
 
 def get_services(request: Request) -> Services:
@@ -75,12 +77,17 @@ def get_recoveries(services: ServicesDep) -> Recoveries:
     return services.recoveries
 
 
+def get_lanes(services: ServicesDep) -> Lanes:
+    return services.lanes
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[Events, Depends(get_events)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
 EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
 PortalDep = Annotated[PortalSessions, Depends(get_portal)]
 RecoveriesDep = Annotated[Recoveries, Depends(get_recoveries)]
+LanesDep = Annotated[Lanes, Depends(get_lanes)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"

@@ -33,6 +33,7 @@ from service.access import PortalSessions
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
+from service.lanes import Lanes
 from service.recoveries import Recoveries
 from store.database import EndpointStore, require_keys
 from store.keys import jwt_signer
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             portal=PortalSessions(store, settings),
             recoveries=Recoveries(temporal, store, settings),
+            lanes=Lanes(temporal, store, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout)),
         )
         try:
             yield

@@ -19,6 +19,8 @@ from domain.models import (
     AttemptTrigger,
     DeliveryOrigin,
     DeliveryStatus,
+    LaneView,
+    OrderedOnFailure,
     RecoveryKind,
     RecoveryStatus,
     SignatureMethod,
@@ -40,6 +42,8 @@ from store.health import Health
 
 # Matched whole (fullmatch): with `re.match` and `$`, "abc\n" passed, then failed every attempt.
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+# An ordering key: printable ASCII (space to tilde), as ids of customers and subscriptions are everywhere.
+_ORDERING_KEY = re.compile(r"[\x20-\x7e]{1,128}")
 # The schema documents what the validators below accept (their messages are ours, not pydantic's).
 _EVENT_TYPE_ENUM: JsonDict = {"enum": [*sorted(EVENT_TYPES_BY_NAME)]}
 # An endpoint may also subscribe to the operational types, which only the service sends.
@@ -161,6 +165,15 @@ RATE_FIELD = Field(
     "(plus one of burst), from 0.1 to the server's maximum (WEBHOOKS_ENDPOINT_MAX_RATE, 100 by default); "
     "null for that maximum",
 )
+ORDERED_TEXT = (
+    "Deliver this endpoint's events one at a time per `ordering_key`, in the order their 202s "
+    'were given, each with a `webhook-sequence` header (docs/delivery.md, "Ordered delivery")'
+)
+ON_FAILURE_TEXT = (
+    "When an ordered lane's head fails every attempt: `block` (the lane waits until it is "
+    "retried by hand and succeeds, or skipped by hand; other keys go on) or `skip` (it stays failed, and "
+    "the lane goes on)"
+)
 SCHEDULE_FIELD = Field(
     default=None,
     description="Seconds between attempts for this endpoint's deliveries (each with ±20 % jitter); null "
@@ -191,6 +204,8 @@ class EndpointCreate(_EndpointChecks):
     headers: dict[str, str] | None = HEADERS_FIELD
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
+    ordered: bool = Field(default=False, description=ORDERED_TEXT)
+    ordered_on_failure: OrderedOnFailure = Field(default=OrderedOnFailure.BLOCK, description=ON_FAILURE_TEXT)
 
 
 class EndpointUpdate(_EndpointChecks):
@@ -202,6 +217,8 @@ class EndpointUpdate(_EndpointChecks):
     headers: dict[str, str] | None = HEADERS_FIELD
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
+    ordered: bool | None = Field(default=None, description=ORDERED_TEXT)
+    ordered_on_failure: OrderedOnFailure | None = Field(default=None, description=ON_FAILURE_TEXT)
 
 
 class EndpointHealthPublic(BaseModel):
@@ -290,6 +307,8 @@ class EndpointPublic(BaseModel):
     headers: dict[str, str] = Field(description="Names, with values masked")
     rate_limit_per_second: float | None
     retry_schedule: list[float] | None
+    ordered: bool
+    ordered_on_failure: OrderedOnFailure
     previous_secret_expires_at: datetime | None = Field(
         description="During a secret's rotation: until when the previous secret signs too"
     )
@@ -313,6 +332,8 @@ class EndpointPublic(BaseModel):
             headers={name: masked(value) for name, value in endpoint.headers.items()},
             rate_limit_per_second=endpoint.rate_limit_per_second,
             retry_schedule=endpoint.retry_schedule,
+            ordered=endpoint.ordered,
+            ordered_on_failure=endpoint.ordered_on_failure,
             previous_secret_expires_at=endpoint.previous_secret_expires_at
             if len(endpoint.signing_secrets(view.now)) > 1
             else None,
@@ -379,6 +400,13 @@ class EventCreate(BaseModel):
         max_length=128,
         json_schema_extra={"pattern": f"^{_EVENT_ID.pattern}$"},
     )
+    ordering_key: str | None = Field(
+        default=None,
+        description="On ordered endpoints, events with the same key are delivered one at a time, in the "
+        "order of their 202s (e.g. a customer or subscription id); events without one share the "
+        "endpoint's default lane. 1 to 128 printable ASCII characters",
+        examples=["cus_8a3f"],
+    )
 
     @field_validator("webhook_type")
     @classmethod
@@ -405,9 +433,26 @@ class EventCreate(BaseModel):
             )
         return value
 
+    @field_validator("ordering_key")
+    @classmethod
+    def _ordering_key_format(cls, value: str | None) -> str | None:
+        if value is None or _ORDERING_KEY.fullmatch(value):
+            return value
+        if not value or len(value) > 128:
+            raise ValueError(f"ordering_key must be 1 to 128 characters long, not {len(value)}")
+        bad = next(c for c in value if not _ORDERING_KEY.fullmatch(c))
+        raise ValueError(
+            f"ordering_key must be printable ASCII (space to '~'); it holds {bad!r} at position "
+            f"{value.index(bad)}: use an id such as a customer's or a subscription's"
+        )
+
     def submission(self) -> EventSubmission:
         return EventSubmission(
-            webhook_type=self.webhook_type, object=self.data.object, object_type=self.object_type, id=self.id
+            webhook_type=self.webhook_type,
+            object=self.data.object,
+            object_type=self.object_type,
+            id=self.id,
+            ordering_key=self.ordering_key,
         )
 
 
@@ -572,6 +617,11 @@ class DeliveryDetail(DeliveryPublic):
     workflow_url: str | None = Field(
         description="This delivery in the Temporal Web UI (null for a portal session)"
     )
+    sequence: int | None = Field(
+        default=None,
+        description="Its `webhook-sequence` in its ordered lane (null on an unordered endpoint, or while it "
+        "waits in its lane)",
+    )
 
     @classmethod
     def of_log(cls, log: DeliveryLog, *, links: bool) -> DeliveryDetail:
@@ -586,6 +636,7 @@ class DeliveryDetail(DeliveryPublic):
             if progress
             else None,
             workflow_url=log.workflow_url if links else None,
+            sequence=log.sequence,
         )
 
 
@@ -607,6 +658,42 @@ class EventDetail(BaseModel):
             payload=event.payload,
             deliveries=[DeliveryPublic.of(d) for d in event.deliveries],
         )
+
+
+class LanePublic(BaseModel):
+    """One ordered lane of an endpoint: its events of one ordering key, delivered one at a time."""
+
+    endpoint_id: str
+    ordering_key: str | None = Field(description="null: the lane of events without a key")
+    sequence: int = Field(description="The last `webhook-sequence` handed out (0: none yet)")
+    head_delivery_id: str | None = Field(description="The delivery the lane waits for")
+    head_sequence: int | None
+    blocked: bool = Field(description="Its head failed every attempt and the endpoint blocks on failure")
+    blocked_since: datetime | None
+    queued: int = Field(description="Events waiting behind the head")
+
+    @classmethod
+    def of(cls, lane: LaneView) -> LanePublic:
+        head = lane.head
+        return cls(
+            endpoint_id=lane.endpoint_id,
+            ordering_key=lane.ordering_key,
+            sequence=lane.sequence,
+            head_delivery_id=head.delivery_id if head else None,
+            head_sequence=head.sequence if head else None,
+            blocked=lane.blocked,
+            blocked_since=head.blocked_since if head and lane.blocked else None,
+            queued=lane.queued,
+        )
+
+
+class LaneSkip(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ordering_key: str | None = Field(default=None, description="The lane's key; null for events without one")
+    delivery_id: str = Field(
+        description="The blocked head to skip: named, so that a skip never passes the next"
+    )
 
 
 class RetryAcceptedPublic(BaseModel):

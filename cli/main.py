@@ -113,12 +113,14 @@ def endpoints_list(client: httpx.Client, _args: argparse.Namespace) -> Any:
             e["id"],
             _health(e),
             e["signature_method"],
+            f"ordered ({e['ordered_on_failure']})" if e.get("ordered") else "-",
             ",".join(e["event_types"]) if e["event_types"] else "all",
             e["url"],
         ]
         for e in found["items"]
     ]
-    return found, _table(rows, ["ID", "HEALTH", "METHOD", "EVENT TYPES", "URL"]) if rows else "no endpoints"
+    headings = ["ID", "HEALTH", "METHOD", "ORDER", "EVENT TYPES", "URL"]
+    return found, _table(rows, headings) if rows else "no endpoints"
 
 
 def _health(endpoint: dict[str, Any]) -> str:
@@ -140,6 +142,8 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
         "headers": dict(_header(h) for h in args.headers) if args.headers else None,
         "rate_limit_per_second": args.rate_limit,
         "retry_schedule": [float(s) for s in args.retry_schedule.split(",")] if args.retry_schedule else None,
+        "ordered": args.ordered,
+        "ordered_on_failure": args.on_failure,
     }
     created = call(client, "POST", "/v1/webhooks/endpoints", json=body)
     text = f"created {created['id']} ({created['signature_method']}) for {created['url']}"
@@ -487,6 +491,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="deliveries a second, at most")
     add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
+    add.add_argument("--ordered", action="store_true", help="one at a time per ordering_key, in order")
+    add.add_argument(
+        "--on-failure",
+        choices=["block", "skip"],
+        default="block",
+        help="an ordered lane's failed head (block)",
+    )
     rotate = command(
         endpoints,
         "rotate-secret",

@@ -96,6 +96,11 @@ _OPERATIONAL = [
     ("webhook_endpoint.failing", "Sent when one of your endpoints starts failing every attempt"),
     ("webhook_endpoint.recovered", "Sent when a failing endpoint answers with a 2xx again"),
     ("webhook_endpoint.disabled", "Sent when one of your endpoints is disabled, by hand or for failing"),
+    (
+        "webhook_endpoint.lane_blocked",
+        "Sent when an ordered endpoint's lane stops at an event that failed every attempt, until it is "
+        "retried or skipped",
+    ),
 ]
 
 # One customer, subscription, invoice... across the examples, so that they read as one account's story.
@@ -380,6 +385,17 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "reason": "every attempt failed for 5 days or more, since 2026-11-20 06:00:00 UTC, with no 2xx",
             "by": "rule",
             "at": "2026-11-25T06:00:00Z",
+        },
+    },
+    # `lane`: which lane (its ordering key, null for events without one) and its head, the event it waits
+    # on (docs/delivery.md, "Ordered delivery").
+    "webhook_endpoint.lane_blocked": {
+        **_ENDPOINT_OBJECT,
+        "transition": "lane_blocked",
+        "consecutive_failures": 4,
+        "lane": {
+            "ordering_key": "cus_8a3f",
+            "head": {"delivery_id": "evt_2c91:" + _ENDPOINT, "sequence": 17},
         },
     },
 }

@@ -20,6 +20,7 @@ RESERVED = frozenset(
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
+        "webhook-sequence",
         "x-webhook-signature",
         "x-webhook-signature-algorithm",
         "content-type",

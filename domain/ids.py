@@ -11,10 +11,15 @@
   workflow id names the endpoint, not the recovery: `recovery:{tenant}:{endpoint_id}`, one id whose runs are
   the endpoint's recoveries, so that Temporal itself refuses a second one while one runs. The recovery id
   is the run's `WebhookRecoveryId` search attribute.
+- An ordered endpoint's lane, one per ordering key: `lane:{tenant}:{endpoint_id}:{hash}`, the hash being
+  the first 32 hex digits of the key's SHA-256, or `default` for events without a key. Hashed because
+  workflow ids are never encrypted and a key is often a customer's id; derived, so that every API replica
+  and every replay reaches the same lane without asking anyone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,3 +89,13 @@ def delivery_of_workflow(workflow_id: str) -> DeliveryId | None:
 
 def recovery_workflow_id(tenant: str, endpoint_id: str) -> str:
     return f"recovery:{tenant}:{endpoint_id}"
+
+
+DEFAULT_LANE = "default"
+
+
+def lane_workflow_id(tenant: str, endpoint_id: str, ordering_key: str | None) -> str:
+    if ordering_key is None:
+        return f"lane:{tenant}:{endpoint_id}:{DEFAULT_LANE}"
+    digest = hashlib.sha256(ordering_key.encode()).hexdigest()[:32]
+    return f"lane:{tenant}:{endpoint_id}:{digest}"

@@ -48,6 +48,13 @@ class AttemptOutcome(StrEnum):
     ENDPOINT_UNAVAILABLE = "endpoint_unavailable"  # deleted or disabled since the event
 
 
+class OrderedOnFailure(StrEnum):
+    """What an ordered endpoint's lane does when its head's schedule ends without a 2xx."""
+
+    BLOCK = "block"  # the lane waits until the head is retried by hand and succeeds, or skipped by hand
+    SKIP = "skip"  # the head is failed and the lane moves on
+
+
 class DeliveryPolicy(BaseModel):
     """How a delivery retries, fixed when its event is accepted so later setting changes don't alter it."""
 
@@ -69,6 +76,10 @@ class EventInput(BaseModel):
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
     # Endpoints with a retry schedule of their own; the others follow `policy`.
     policies: dict[str, DeliveryPolicy] = Field(default_factory=dict)
+    # The client's ordering key (None: the endpoint's default lane), and which of `endpoint_ids` are
+    # ordered: their deliveries are started by the endpoint's lane (workflows/lane.py), not by the fan-out.
+    ordering_key: str | None = None
+    ordered_endpoint_ids: list[str] = Field(default_factory=list)
 
 
 class EventSummary(BaseModel):
@@ -92,6 +103,8 @@ class DeliverRequest(BaseModel):
     # A person is waiting for this very attempt (a manual retry of one delivery, a test event): it is not
     # held back by the endpoint's Retry-After pause, which the other attempts wait out.
     interactive: bool = False
+    # The delivery's place in its ordered lane, sent as `webhook-sequence`; None on an unordered endpoint.
+    sequence: int | None = None
 
 
 class AttemptRecord(BaseModel):
@@ -133,6 +146,16 @@ class DeliveryProgress(BaseModel):
     manual_requested: bool = False
     manual_trigger: AttemptTrigger = AttemptTrigger.MANUAL
     manual_bulk: bool = False  # the manual attempt asked for is part of a "retry all"
+    passed: bool = False  # its ordered lane has moved on past it (skipped): no manual retry any more
+
+
+class LaneRef(BaseModel):
+    """Where an ordered delivery stands in its lane: the lane's workflow (told when the delivery settles)
+    and the delivery's sequence number in it."""
+
+    workflow_id: str
+    sequence: int
+    on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
 
 class DeliveryInput(BaseModel):
@@ -146,6 +169,7 @@ class DeliveryInput(BaseModel):
     policy: DeliveryPolicy
     progress: DeliveryProgress = Field(default_factory=DeliveryProgress)
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
+    lane: LaneRef | None = None  # set by the lane of an ordered endpoint, which starts the delivery
 
 
 class DeliveryState(BaseModel):
@@ -160,6 +184,69 @@ class DeliveryState(BaseModel):
     next_attempt_at: datetime | None = None
     policy: DeliveryPolicy
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
+    sequence: int | None = None  # its `webhook-sequence`, on an ordered endpoint
+
+
+class LaneItem(BaseModel):
+    """One event for an ordered lane: the delivery to start when its turn comes."""
+
+    delivery: DeliveryInput
+    on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
+
+
+class LaneHead(BaseModel):
+    """The delivery a lane is waiting for: started, with its sequence number."""
+
+    delivery_id: str
+    sequence: int
+    on_failure: OrderedOnFailure
+    status: DeliveryStatus = DeliveryStatus.PENDING  # as its delivery last told the lane
+    blocked_since: datetime | None = None  # its schedule ended without a 2xx, and the lane blocks
+
+
+class LaneState(BaseModel):
+    """Where a lane stands: carried into the next run when it continues as new."""
+
+    sequence: int = 0  # the last sequence number handed out
+    head: LaneHead | None = None
+    queue: list[LaneItem] = Field(default_factory=list)
+    skip_requested: bool = False
+
+
+class LaneInput(BaseModel):
+    tenant: str
+    endpoint_id: str
+    ordering_key: str | None = None  # None: the endpoint's default lane
+    state: LaneState = Field(default_factory=LaneState)
+
+
+class LaneSettled(BaseModel):
+    """What a delivery tells its lane when its schedule ends, or when a manual retry succeeds later."""
+
+    delivery_id: str
+    status: DeliveryStatus
+
+
+class LaneBlocked(BaseModel):
+    """A lane's head ended its schedule without a 2xx and the lane waits: what the tenant is told."""
+
+    tenant: str
+    endpoint_id: str
+    ordering_key: str | None
+    delivery_id: str
+    sequence: int
+    at: datetime
+
+
+class LaneView(BaseModel):
+    """A lane as its `view` query and its `skip` update show it."""
+
+    endpoint_id: str
+    ordering_key: str | None
+    sequence: int  # the last sequence number handed out (0: none yet)
+    head: LaneHead | None
+    queued: int  # events waiting behind the head
+    blocked: bool
 
 
 class RetryAccepted(BaseModel):

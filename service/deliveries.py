@@ -297,6 +297,7 @@ class Deliveries:
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
             policy=found.input.policy,
             origin=found.input.origin,
+            sequence=found.input.lane.sequence if found.input.lane else None,
         )
 
     def _workflow_url(self, workflow_id: str) -> str | None:
@@ -337,6 +338,7 @@ class Deliveries:
                 await self._attempt_in_progress(description, len(state.attempts) + 1) if running else None
             ),
             workflow_url=self._workflow_url(workflow_id),
+            sequence=state.sequence,
         )
 
     async def _scheduled_log(self, tenant: str, delivery: ids.DeliveryId) -> DeliveryLog:

@@ -11,6 +11,7 @@ its log says `origin: test`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -31,15 +32,16 @@ from domain import search_attributes as sa
 from domain.access import Principal
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
-from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput
+from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, QuotaPolicy, Unavailable
 from service.limits import DoorLimits
 from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
-from store.database import EndpointStore
+from store.database import EndpointStore, Subscriber
 from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
+from workflows.lane import LaneWorkflow
 
 log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
@@ -188,6 +190,7 @@ class Events:
                 field=("data", "object"),
             )
         event_id = submission.id or ids.new_event_id()
+        ordered = [s for s in subscribers if s.ordered]
         try:
             created_at = await self._start(
                 tenant,
@@ -202,18 +205,83 @@ class Events:
                     for s in subscribers
                     if s.retry_schedule is not None
                 },
+                ordering_key=submission.ordering_key,
+                ordered_endpoint_ids=[s.endpoint_id for s in ordered],
             )
         except WorkflowAlreadyStartedError:
             body_sha256 = hashlib.sha256(body.encode()).hexdigest()
-            return await self._already_accepted(
+            accepted = await self._already_accepted(
                 ids.event_workflow_id(tenant, event_id), event_id, body_sha256
             )
+            # The first emission's 202 may have been lost before its lanes were told: told again, which a
+            # lane that has it ignores (workflows/lane.py).
+            await self._enqueue(tenant, event_id, submission, body, accepted.created_at, ordered)
+            return accepted
+        await self._enqueue(tenant, event_id, submission, body, created_at, ordered)
         return AcceptedEvent(
             id=event_id,
             webhook_type=submission.webhook_type,
             object_type=object_type,
             created_at=created_at,
             duplicate=False,
+        )
+
+    async def _enqueue(
+        self,
+        tenant: str,
+        event_id: str,
+        submission: EventSubmission,
+        body: str,
+        created_at: datetime,
+        ordered: list[Subscriber],
+    ) -> None:
+        """Send the event to its lane on each ordered endpoint (signal-with-start), before the 202: so a
+        lane receives its events in the order of their 202s (docs/delivery.md, "Ordered delivery").
+
+        After the event's workflow has started: a 202 is never given for an event that is not durable. If
+        this process dies in between, the client, without a 202, emits again with the same id and the
+        lanes are told then. A lane told twice (or an endpoint whose delivery the fan-out started, made
+        ordered since) starts the delivery once: its workflow id refuses a second start."""
+        if not ordered:
+            return
+        await asyncio.gather(
+            *(self._tell_lane(tenant, event_id, submission, body, created_at, s) for s in ordered)
+        )
+
+    async def _tell_lane(
+        self,
+        tenant: str,
+        event_id: str,
+        submission: EventSubmission,
+        body: str,
+        created_at: datetime,
+        subscriber: Subscriber,
+    ) -> None:
+        settings = self._settings
+        endpoint_id = subscriber.endpoint_id
+        delivery = DeliveryInput(
+            tenant=tenant,
+            event_id=event_id,
+            endpoint_id=endpoint_id,
+            delivery_id=ids.delivery_id(event_id, endpoint_id),
+            webhook_type=submission.webhook_type,
+            body=body,
+            created_at=created_at,
+            policy=self._policy(subscriber.retry_schedule),
+            origin=DeliveryOrigin.EVENT,
+        )
+        await self._client.start_workflow(
+            LaneWorkflow.run,
+            LaneInput(tenant=tenant, endpoint_id=endpoint_id, ordering_key=submission.ordering_key),
+            id=ids.lane_workflow_id(tenant, endpoint_id, submission.ordering_key),
+            task_queue=settings.task_queue,
+            start_signal="enqueue",  # LaneWorkflow.enqueue: signal-with-start takes the name only
+            start_signal_args=[LaneItem(delivery=delivery, on_failure=subscriber.ordered_on_failure)],
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(sa.TENANT, tenant), SearchAttributePair(sa.ENDPOINT_ID, endpoint_id)]
+            ),
+            priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
+            rpc_timeout=self._rpc,
         )
 
     @boundary(changes_temporal=True)
@@ -266,6 +334,8 @@ class Events:
         origin: DeliveryOrigin,
         *,
         policies: dict[str, DeliveryPolicy],
+        ordering_key: str | None = None,
+        ordered_endpoint_ids: list[str] | None = None,
     ) -> datetime:
         """Start the event's workflow (durable once this returns), and say when it was accepted."""
         created_at = datetime.now(UTC)
@@ -283,6 +353,8 @@ class Events:
                 policy=self._policy(None),
                 policies=policies,
                 origin=origin,
+                ordering_key=ordering_key,
+                ordered_endpoint_ids=ordered_endpoint_ids or [],
             ),
             id=ids.event_workflow_id(tenant, event_id),
             task_queue=settings.task_queue,

@@ -54,6 +54,7 @@ class DeliveryLog:
     next_attempt_at: datetime | None
     attempt_in_progress: AttemptInProgress | None
     workflow_url: str | None
+    sequence: int | None = None  # its `webhook-sequence` on an ordered endpoint, once its lane started it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class EventSubmission:
     object: dict[str, Any]
     object_type: str | None = None
     id: str | None = None
+    ordering_key: str | None = None  # its lane on ordered endpoints (None: the default lane)
 
 
 @dataclass(frozen=True, slots=True)

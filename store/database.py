@@ -43,7 +43,7 @@ from core.crypto import DecryptionError, Keyring, is_sealed, seal, sealed_with, 
 from core.signing import generate_secret
 from domain import ids
 from domain.catalog import receives
-from domain.models import SignatureMethod
+from domain.models import OrderedOnFailure, SignatureMethod
 from store.health import Transition, owe
 from store.tables import (
     EndpointHealthRow,
@@ -78,6 +78,8 @@ class Endpoint:
     previous_secret: str | None = None  # still signs, beside `secret`, until it expires
     previous_secret_expires_at: datetime | None = None
     disabled: Disabled | None = None
+    ordered: bool = False  # its events are delivered one at a time per ordering key (workflows/lane.py)
+    ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
     def subscribes_to(self, webhook_type: str) -> bool:
         return receives(self.event_types, webhook_type)
@@ -151,6 +153,8 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         disabled=Disabled(row.disabled_reason or "", row.disabled_by or "api", _aware(row.disabled_at))
         if not row.enabled and row.disabled_at is not None
         else None,
+        ordered=bool(row.ordered),
+        ordered_on_failure=OrderedOnFailure(row.ordered_on_failure or OrderedOnFailure.BLOCK),
     )
 
 
@@ -184,6 +188,8 @@ def _to_key(row: SigningKeyRow, keyring: Keyring) -> StoredKey:
 class Subscriber:
     endpoint_id: str
     retry_schedule: list[float] | None  # None: the service's schedule
+    ordered: bool = False
+    ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
 
 UNSET: Any = object()
@@ -325,6 +331,8 @@ class EndpointStore:
         headers: dict[str, str] | None = None,
         rate_limit_per_second: float | None = None,
         retry_schedule: list[float] | None = None,
+        ordered: bool = False,
+        ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK,
         max_per_tenant: int | None = None,
     ) -> Endpoint:
         """A new endpoint; `TooManyEndpoints` if the tenant has `max_per_tenant` already."""
@@ -345,6 +353,8 @@ class EndpointStore:
             headers=self._sealed_headers(tenant, endpoint_id, headers),
             rate_limit_per_second=rate_limit_per_second,
             retry_schedule=retry_schedule,
+            ordered=ordered,
+            ordered_on_failure=OrderedOnFailure(ordered_on_failure).value,
             disabled_reason=None if enabled else "created disabled",
             disabled_by=None if enabled else "api",
             disabled_at=None if enabled else now,
@@ -393,6 +403,8 @@ class EndpointStore:
         headers: dict[str, str] | None = UNSET,
         rate_limit_per_second: float | None = UNSET,
         retry_schedule: list[float] | None = UNSET,
+        ordered: bool = UNSET,
+        ordered_on_failure: OrderedOnFailure = UNSET,
         disabled_reason: str = "disabled by hand",
         disabled_by: str = "api",
     ) -> Endpoint | None:
@@ -407,6 +419,10 @@ class EndpointStore:
             "headers": self._sealed_headers(tenant, endpoint_id, headers) if headers is not UNSET else UNSET,
             "rate_limit_per_second": rate_limit_per_second,
             "retry_schedule": retry_schedule,
+            "ordered": ordered,
+            "ordered_on_failure": OrderedOnFailure(ordered_on_failure).value
+            if ordered_on_failure is not UNSET
+            else UNSET,
         }
         with self._session.begin() as session:
             row = session.get(EndpointRow, endpoint_id)
@@ -470,13 +486,24 @@ class EndpointStore:
         """The tenant's enabled endpoints that receive `webhook_type`, oldest first, with their schedule."""
         with self._session() as session:
             rows = session.execute(
-                select(EndpointRow.id, EndpointRow.event_types, EndpointRow.retry_schedule)
+                select(
+                    EndpointRow.id,
+                    EndpointRow.event_types,
+                    EndpointRow.retry_schedule,
+                    EndpointRow.ordered,
+                    EndpointRow.ordered_on_failure,
+                )
                 .where(EndpointRow.tenant == tenant, EndpointRow.enabled.is_(True))
                 .order_by(EndpointRow.created_at)
             )
             return [
-                Subscriber(endpoint_id, list(schedule) if schedule is not None else None)
-                for endpoint_id, types, schedule in rows
+                Subscriber(
+                    endpoint_id,
+                    list(schedule) if schedule is not None else None,
+                    bool(ordered),
+                    OrderedOnFailure(on_failure or OrderedOnFailure.BLOCK),
+                )
+                for endpoint_id, types, schedule, ordered, on_failure in rows
                 if receives(types, webhook_type)
             ]
 

@@ -48,6 +48,7 @@ class Transition(StrEnum):
     FAILING = "failing"
     RECOVERED = "recovered"
     DISABLED = "disabled"
+    LANE_BLOCKED = "lane_blocked"  # an ordered lane's head failed its schedule and the lane waits
 
 
 class HealthState(StrEnum):
@@ -119,10 +120,11 @@ def operational_object(
     consecutive_failures: int,
     last_error: str | None,
     last_status_code: int | None,
+    lane: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a `webhook_endpoint.*` event says about an endpoint (`disabled`: reason, by, at): never its
     secret, its headers or its URL (which may hold a token, and goes to the tenant's other receivers)."""
-    return {
+    about = {
         "id": endpoint_id,
         "description": description,
         "enabled": enabled,
@@ -133,6 +135,9 @@ def operational_object(
         "last_status_code": last_status_code,
         "disabled": {"reason": disabled[0], "by": disabled[1], "at": _iso(disabled[2])} if disabled else None,
     }
+    if lane is not None:  # `lane_blocked`: which lane, and the head it waits on
+        about["lane"] = lane
+    return about
 
 
 def owe(
@@ -143,9 +148,11 @@ def owe(
     at: datetime,
     *,
     failing_since: datetime | None = None,
+    lane: dict[str, Any] | None = None,
 ) -> None:
     """Owe the event of `transition` (begun `at`) in `conn`'s transaction, once per event id, saying what
-    the endpoint and its health are now in it (`failing_since`: the run a recovery ended)."""
+    the endpoint and its health are now in it (`failing_since`: the run a recovery ended; `lane`: the
+    blocked lane of `lane_blocked`)."""
     endpoint = conn.execute(
         select(
             EndpointRow.description,
@@ -177,6 +184,7 @@ def owe(
         consecutive_failures=health.consecutive_failures if health else 0,
         last_error=health.last_error if health else None,
         last_status_code=health.last_status_code if health else None,
+        lane=lane,
     )
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -45,6 +45,12 @@ class EndpointRow(Base):
     disabled_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     disabled_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # "api" or "rule"
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Ordered delivery (migration 0002): with server defaults, so that rows of before it, and rows an older
+    # version writes after a downgrade, are unordered endpoints.
+    ordered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ordered_on_failure: Mapped[str] = mapped_column(
+        String(8), default="block", server_default=text("'block'")
+    )
 
 
 class SigningKeyRow(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -30,6 +31,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self._scripts: dict[str, list[Answer]] = {}
+        self._deciders: dict[str, Callable[[Received], Answer]] = {}
         self._requests: dict[str, list[Received]] = defaultdict(list)
         self._lock = threading.Lock()
         receiver = self
@@ -79,9 +81,17 @@ class Receiver:
             self._scripts[path] = list(answers)
         return self.url(path)
 
+    def respond(self, path: str, decide: Callable[[Received], Answer]) -> str:
+        """Answer each request to `path` with `decide(request)` (called under the receiver's lock)."""
+        with self._lock:
+            self._deciders[path] = decide
+        return self.url(path)
+
     def _record(self, request: Received) -> Answer:
         with self._lock:
             self._requests[request.path].append(request)
+            if request.path in self._deciders:
+                return self._deciders[request.path](request)
             answers = self._scripts.get(request.path) or [Answer()]
             return answers.pop(0) if len(answers) > 1 else answers[0]
 

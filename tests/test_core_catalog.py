@@ -37,12 +37,13 @@ def test_event_types_route_lists_the_catalog(api: httpx.Client) -> None:
     items = response.json()["items"]
     business = [i for i in items if not i["operational"]]
     assert {i["name"]: i["description"] for i in business} == seed_events()
-    # And the three the service sends about endpoints, in a group of their own.
+    # And the four the service sends about endpoints, in a group of their own.
     operational = {i["name"]: i["group"] for i in items if i["operational"]}
     assert operational == {
         "webhook_endpoint.failing": "Webhook Endpoint Events",
         "webhook_endpoint.recovered": "Webhook Endpoint Events",
         "webhook_endpoint.disabled": "Webhook Endpoint Events",
+        "webhook_endpoint.lane_blocked": "Webhook Endpoint Events",
     }
     assert all(i["object_type"] == i["name"].split(".")[0] for i in items)
     assert {i["name"]: i["object_type"] for i in items}["wallet_transaction.updated"] == "wallet_transaction"
@@ -100,6 +101,9 @@ def _sent_about(transition: Transition) -> dict[str, Any]:
         consecutive_failures=3,
         last_error="503",
         last_status_code=503,
+        lane={"ordering_key": "k", "head": {"delivery_id": "evt_1:ep_1", "sequence": 1}}
+        if transition is Transition.LANE_BLOCKED
+        else None,
     )
 
 

@@ -14,22 +14,22 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
 from core.crypto import is_sealed
 from domain.models import SignatureMethod
 from launcher import free_port
 from service.events import Events
 from store import migrate
-from store.database import EndpointStore
+from store.database import Endpoint, EndpointStore
 from store.keys import TenantKeys
-from store.tables import Base
+from store.tables import Base, EndpointRow
 from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack
 from worker import send_owed_notices
 
@@ -58,6 +58,23 @@ def store(path: Path) -> Iterator[EndpointStore]:
     store = EndpointStore(f"sqlite:///{path}", TEST_KEYRING)
     yield store
     store.close()
+
+
+def written_by_that_version(store: EndpointStore, scratch: Path, **fields: Any) -> Endpoint:
+    """An endpoint as the version that made the store wrote it: today's row (sealed as today seals it),
+    without the columns that version's table lacks (those added by later migrations)."""
+    other = EndpointStore(f"sqlite:///{scratch}", store.keyring)
+    try:
+        migrate.upgrade(other)
+        endpoint = other.create("tenant_a", **fields)
+        with other.engine.connect() as conn:
+            row = dict(conn.execute(select(EndpointRow.__table__)).mappings().one())
+    finally:
+        other.close()
+    table = Table("endpoints", MetaData(), autoload_with=store.engine)  # the columns it has, no defaults
+    with store.engine.begin() as conn:
+        conn.execute(insert(table).values({k: v for k, v in row.items() if k in table.c}))
+    return endpoint
 
 
 def made_by(path: Path, dump: str) -> None:
@@ -125,8 +142,9 @@ def test_a_store_made_before_migrations_is_upgraded_without_loss(
     made_by(path, dump)
     with pytest.raises(migrate.SchemaNotCurrent, match="made by a version before migrations"):
         migrate.require_current(store.engine)
-    kept = store.create(
-        "tenant_a",
+    kept = written_by_that_version(
+        store,
+        path.with_name("scratch.db"),
         url="https://example.com/hook?token=t0k",
         signature_method=SignatureMethod.HMAC,
         event_types=["invoice.created"],
@@ -279,8 +297,9 @@ def test_make_run_upgrades_a_data_dir_made_before_migrations(tmp_path: Path) -> 
     data_dir.mkdir()
     made_by(data_dir / "webhooks.db", "main-42564f6.sql")
     old = EndpointStore(f"sqlite:///{data_dir / 'webhooks.db'}", TEST_KEYRING)
-    kept = old.create(
-        "tenant_a",
+    kept = written_by_that_version(
+        old,
+        tmp_path / "scratch.db",
         url="https://example.com/kept",
         signature_method=SignatureMethod.HMAC,
         event_types=None,

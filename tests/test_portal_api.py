@@ -64,6 +64,8 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("DELETE", "/v1/webhooks/endpoints/{endpoint_id}"): Scope.MANAGE,
     ("GET", "/v1/webhooks/endpoints/{endpoint_id}/secret"): Scope.MANAGE,
     ("POST", "/v1/webhooks/endpoints/{endpoint_id}/secret/rotate"): Scope.MANAGE,
+    ("GET", "/v1/webhooks/endpoints/{endpoint_id}/lane"): Scope.READ,
+    ("POST", "/v1/webhooks/endpoints/{endpoint_id}/lane/skip"): Scope.MANAGE,
     ("POST", "/v1/webhooks/endpoints/{endpoint_id}/test"): Scope.MANAGE,
     ("POST", "/v1/events"): Scope.EMIT,
     ("GET", "/v1/events/{event_id}"): Scope.READ,

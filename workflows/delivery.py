@@ -13,6 +13,12 @@ the workflow. The attempt, once made, records how many tries of ours failed befo
 
 When the schedule ends the workflow stays open for the policy's retry window, so that a manual retry is
 always an update on the one run that holds the whole log; then it closes with its state as result.
+
+A delivery to an ordered endpoint is started by its lane (workflows/lane.py) with `input.lane` set: each
+attempt carries its sequence number, the lane is told (`settled`) when the schedule ends and when a manual
+retry succeeds after that, and a manual retry is refused once the lane has moved past it. Every one of
+those steps depends on `input.lane` alone, which no delivery started before lanes has: their histories
+replay as they were, with no `workflow.patched` needed.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryProgress,
         DeliveryState,
         DeliveryStatus,
+        LaneSettled,
+        OrderedOnFailure,
         RetryAccepted,
     )
 
@@ -54,6 +62,8 @@ MAX_RETRY_AFTER = timedelta(days=1)  # honour Retry-After, within reason
 # is lost is found by its heartbeats stopping (`HEARTBEAT_TIMEOUT`) well before; this bounds one whose
 # worker heartbeats but never finishes. Timeouts only: changing them changes no running workflow's history.
 ACTIVITY_GRACE = timedelta(seconds=40)
+# The lane's signal, by name: workflows/lane.py imports this module, so it cannot be imported here.
+LANE_SETTLED_SIGNAL = "settled"
 # Our own faults: retried by Temporal until they clear, never by the receiver's schedule. A fault of ours
 # sets its own wait (1 s, 2, 4, 8, then 10 s: activities/delivery.py, FAULT_RETRY_CAP), so that attempts
 # resume within seconds of the store's return; the maximum interval here bounds a try held back by its
@@ -83,6 +93,7 @@ class DeliveryWorkflow:
         self._manual_requested = progress.manual_requested
         self._manual_trigger = progress.manual_trigger  # who asked: a retry, or a recovery
         self._manual_bulk = progress.manual_bulk  # asked as part of "retry all": bulk work, not live
+        self._passed = progress.passed  # its ordered lane moved past it: no manual retry any more
         self._attempt_in_flight = False
         # What visibility holds: set at start (`delivery_search_attributes`) or carried over.
         self._published = self._visible()
@@ -92,6 +103,7 @@ class DeliveryWorkflow:
         if self._retry_until is None:
             await self._follow_schedule()
             self._retry_until = workflow.now() + timedelta(seconds=input.policy.retry_window)
+            await self._tell_lane()
         await self._take_manual_retries()
         self._publish()
         return self.state()
@@ -127,7 +139,25 @@ class DeliveryWorkflow:
         """The retry window: one attempt per manual request until the window ends."""
         assert self._retry_until is not None
         while len(self._attempts) < MAX_ATTEMPTS and await self._wait_for_manual_request(self._retry_until):
-            await self._manual_attempt()
+            record = await self._manual_attempt()
+            if record.outcome is AttemptOutcome.SUCCEEDED:
+                await self._tell_lane()  # a blocked lane's head, retried by hand: the lane goes on
+
+    async def _tell_lane(self) -> None:
+        """Tell an ordered delivery's lane how its schedule (or a later manual retry) ended. Never raises:
+        a lane that is gone (terminated by an operator) has nobody waiting."""
+        lane = self._input.lane
+        if lane is None:
+            return
+        handle = workflow.get_external_workflow_handle(lane.workflow_id)
+        try:
+            await handle.signal(
+                LANE_SETTLED_SIGNAL, LaneSettled(delivery_id=self._input.delivery_id, status=self._status)
+            )
+        except Exception:
+            workflow.logger.warning(
+                "lane %s of delivery %s not found", lane.workflow_id, self._input.delivery_id
+            )
 
     async def _wait_for_manual_request(self, deadline: datetime) -> bool:
         """True when a manual retry is asked for before `deadline`, False when the deadline comes."""
@@ -177,6 +207,7 @@ class DeliveryWorkflow:
                 trigger=trigger,
                 timeout=timeout,
                 interactive=interactive,
+                sequence=self._input.lane.sequence if self._input.lane else None,
             ),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             # A lost try is made again within seconds; a slow receiver still has its whole timeout.
@@ -232,6 +263,7 @@ class DeliveryWorkflow:
                         manual_requested=self._manual_requested,
                         manual_trigger=self._manual_trigger,
                         manual_bulk=self._manual_bulk,
+                        passed=self._passed,
                     )
                 }
             )
@@ -257,8 +289,30 @@ class DeliveryWorkflow:
             self._manual_requested = True
         return RetryAccepted(attempt=len(self._attempts) + 1)
 
+    @workflow.signal
+    def passed(self) -> None:
+        """Its ordered lane moved past it (skipped by hand while it failed)."""
+        self._passed = True
+
     @retry_now.validator
     def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL, bulk: bool = False) -> None:
+        lane = self._input.lane
+        if lane is not None:
+            # Sending it again now would send it after the events its lane has delivered since.
+            if self._status is DeliveryStatus.SUCCEEDED:
+                raise ValueError(
+                    f"this delivery (sequence {lane.sequence} of an ordered lane) was acknowledged; its lane "
+                    "has moved on, so it is not sent again. Emit the event again with a new id to send it "
+                    "at the end of its lane"
+                )
+            if self._passed or (
+                self._status is DeliveryStatus.FAILED and lane.on_failure is OrderedOnFailure.SKIP
+            ):
+                raise ValueError(
+                    f"this delivery (sequence {lane.sequence} of an ordered lane) was skipped; its lane has "
+                    "moved on, so it is not sent again. Emit the event again with a new id to send it at "
+                    "the end of its lane"
+                )
         if len(self._attempts) >= MAX_ATTEMPTS:
             raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
         # Its window's end may come in the same workflow task as the request: refused, never accepted
@@ -280,4 +334,5 @@ class DeliveryWorkflow:
             next_attempt_at=self._next_attempt_at,
             policy=self._input.policy,
             origin=self._input.origin,
+            sequence=self._input.lane.sequence if self._input.lane else None,
         )

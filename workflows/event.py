@@ -42,12 +42,16 @@ class EventWorkflow:
             )
             for endpoint_id in input.endpoint_ids
         ]
+        # An ordered endpoint's delivery is started by its lane, in its turn (workflows/lane.py): the API
+        # has sent it there before answering 202. Events accepted before lanes have none of these.
+        ordered = set(input.ordered_endpoint_ids)
+        to_start = [d for d in deliveries if d.endpoint_id not in ordered]
         # Each child's input carries the body, and Temporal refuses a workflow task completion of more
         # than a few MB: start the children in batches that stay well under it (one batch for any
         # ordinary event), each batch concurrently in one workflow task.
         per_batch = max(1, BATCH_BYTES // max(1, len(input.body.encode())))
-        for first in range(0, len(deliveries), per_batch):
-            await asyncio.gather(*(self._start(d) for d in deliveries[first : first + per_batch]))
+        for first in range(0, len(to_start), per_batch):
+            await asyncio.gather(*(self._start(d) for d in to_start[first : first + per_batch]))
         return EventSummary(
             tenant=input.tenant,
             event_id=input.event_id,

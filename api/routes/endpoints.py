@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, Response
 
-from api.deps import EndpointsDep, EventsDep, ManageTenant, ReadTenant
+from api.deps import EndpointsDep, EventsDep, LanesDep, ManageTenant, ReadTenant
 from api.errors import RATE_LIMITED
 from api.schemas import (
     EndpointCreate,
@@ -17,6 +17,8 @@ from api.schemas import (
     EndpointTestAccepted,
     EndpointTestCreate,
     EndpointUpdate,
+    LanePublic,
+    LaneSkip,
     SecretRotate,
     SecretRotated,
 )
@@ -92,3 +94,19 @@ async def send_test_event(
     """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
     sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)
     return EndpointTestAccepted.of(sent)
+
+
+@router.get("/{endpoint_id}/lane")
+async def get_lane(
+    endpoint_id: str, tenant: ReadTenant, lanes: LanesDep, ordering_key: str | None = None
+) -> LanePublic:
+    """An ordered endpoint's lane of one ordering key: its head, its last sequence, whether it is blocked."""
+    return LanePublic.of(await lanes.get(tenant, endpoint_id, ordering_key))
+
+
+@router.post("/{endpoint_id}/lane/skip")
+async def skip_lane_head(
+    endpoint_id: str, body: LaneSkip, tenant: ManageTenant, lanes: LanesDep
+) -> LanePublic:
+    """Move a blocked lane past its head, which stays failed; the lane's next event is sent."""
+    return LanePublic.of(await lanes.skip(tenant, endpoint_id, body.ordering_key, body.delivery_id))

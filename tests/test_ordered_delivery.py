@@ -1,0 +1,234 @@
+"""Ordered delivery end to end (issue 21): the real API, worker, Temporal and receivers.
+
+Each receiver keeps a ledger of what arrived, in arrival order, with the answer it gave: the assertions are
+about that order (sequence numbers, which acknowledgement came before which request), never about time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from launcher import Stack
+from tests.conftest import create_endpoint, emit, wait_delivery, wait_for
+from tests.receiver import Answer, Received, Receiver
+
+FAST = [0.2] * 10  # ten retries 0.2 s apart: a head that fails 30 % of the time fails them all ~1 in 10^6
+
+
+@dataclass
+class Arrival:
+    sequence: int
+    webhook_id: str
+    key: str  # the event's object id, which each test sets to say what it is
+    status: int
+
+
+@dataclass
+class Ledger:
+    """A receiver path's answers, decided by `answer(arrival)`, and every request in arrival order."""
+
+    answer: Callable[[Arrival], int]
+    arrivals: list[Arrival] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Received) -> Answer:
+        body = json.loads(request.body)
+        arrival = Arrival(
+            sequence=int(request.headers["webhook-sequence"]),
+            webhook_id=request.headers["webhook-id"],
+            key=body["data"]["object"]["id"],
+            status=0,
+        )
+        arrival.status = self.answer(arrival)
+        with self.lock:
+            self.arrivals.append(arrival)
+        return Answer(arrival.status)
+
+    def acked(self, prefix: str = "") -> list[Arrival]:
+        with self.lock:
+            return [a for a in self.arrivals if a.status < 300 and a.key.startswith(prefix)]
+
+    def all(self, prefix: str = "") -> list[Arrival]:
+        with self.lock:
+            return [a for a in self.arrivals if a.key.startswith(prefix)]
+
+
+def assert_in_order(arrivals: list[Arrival], count: int) -> None:
+    """Acknowledged once each, 1..count in order, and no request ahead of its predecessor's 2xx: every
+    request is the lane's head (the last acknowledged + 1), or a repeat of the last acknowledged one (a
+    worker lost after the receiver answered: at-least-once, which the sequence lets a receiver see)."""
+    acked = 0
+    for arrival in arrivals:
+        assert acked <= arrival.sequence <= acked + 1, (arrival, acked)
+        if arrival.sequence == acked + 1 and arrival.status < 300:
+            acked += 1
+    assert acked == count
+
+
+def test_fifty_events_of_one_key_arrive_in_order_through_random_failures(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    chance = random.Random(21)
+    ledger = Ledger(lambda _arrival: 500 if chance.random() < 0.3 else 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/ordered-50", ledger), ordered=True, retry_schedule=FAST
+    )
+    assert endpoint["ordered"] is True and endpoint["ordered_on_failure"] == "block"
+    event_ids = [
+        emit(api, data={"object": {"id": f"obj_{n}"}}, ordering_key="cus_1")["id"] for n in range(50)
+    ]
+
+    wait_for(lambda: len(ledger.acked()) >= 50, timeout=120, what="50 acknowledged deliveries")
+    assert_in_order(ledger.all(), 50)
+    acked = ledger.acked()
+    assert [a.sequence for a in acked] == list(range(1, 51))
+    assert [a.webhook_id for a in acked] == [f"{e}:{endpoint['id']}" for e in event_ids]
+    assert any(a.status >= 500 for a in ledger.all())  # the failures did happen
+    last = wait_delivery(api, f"{event_ids[-1]}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+    assert last["sequence"] == 50
+
+
+def test_one_keys_failing_head_does_not_hold_back_another_key(api: httpx.Client, receiver: Receiver) -> None:
+    a_fails = threading.Event()
+    a_fails.set()
+    ledger = Ledger(lambda arrival: 500 if arrival.key.startswith("A") and a_fails.is_set() else 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/two-keys", ledger), ordered=True, retry_schedule=[0.3] * 20
+    )
+    for n in range(5):
+        emit(api, data={"object": {"id": f"A{n}"}}, ordering_key="cus_A")
+        emit(api, data={"object": {"id": f"B{n}"}}, ordering_key="cus_B")
+
+    wait_for(lambda: len(ledger.acked("B")) == 5, timeout=60, what="key B's five deliveries")
+    assert [a.key for a in ledger.acked("B")] == [f"B{n}" for n in range(5)]
+    assert ledger.acked("A") == []
+    assert {a.key for a in ledger.all("A")} == {"A0"}  # only A's head was tried, again and again
+    a_fails.clear()
+    wait_for(lambda: len(ledger.acked("A")) == 5, timeout=60, what="key A's five deliveries")
+    assert [a.key for a in ledger.acked("A")] == [f"A{n}" for n in range(5)]
+    assert_in_order(ledger.all("A"), 5)
+    assert_in_order(ledger.all("B"), 5)
+    lane = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/lane", params={"ordering_key": "cus_B"}).json()
+    assert lane["sequence"] == 5 and lane["blocked"] is False
+
+
+def test_a_worker_killed_mid_lane_loses_nothing_and_keeps_the_order(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    ledger = Ledger(lambda _arrival: 200)
+    create_endpoint(api, receiver.respond("/killed-lane", ledger), ordered=True, retry_schedule=FAST)
+    for n in range(20):
+        emit(api, data={"object": {"id": f"obj_{n}"}}, ordering_key="sub_9")
+    wait_for(lambda: len(ledger.acked()) >= 3, timeout=60, what="the lane under way")
+    stack.stop_worker(signal.SIGKILL)
+    try:
+        acked_while_down = len(ledger.acked())
+        assert acked_while_down < 20
+    finally:
+        stack.start_worker()
+    wait_for(lambda: len({a.sequence for a in ledger.acked()}) >= 20, timeout=90, what="all 20 delivered")
+    assert_in_order(ledger.all(), 20)
+    first_acks = list(dict.fromkeys(a.key for a in ledger.acked()))  # a repeat after the kill counts once
+    assert first_acks == [f"obj_{n}" for n in range(20)]
+
+
+def test_block_waits_for_a_retry_by_hand_or_a_skip_and_tells_the_tenant(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    failing = {"E1", "E3"}
+    ledger = Ledger(lambda arrival: 500 if arrival.key in failing else 200)
+    told = receiver.script("/lane-blocked-notices", [Answer(200)])
+    watcher = create_endpoint(api, told, event_types=["webhook_endpoint.lane_blocked"])
+    assert watcher["ordered"] is False
+    endpoint = create_endpoint(api, receiver.respond("/blocking", ledger), ordered=True, retry_schedule=[0.2])
+    lane_url = f"/v1/webhooks/endpoints/{endpoint['id']}/lane"
+    e1, e2, e3, e4 = (emit(api, data={"object": {"id": f"E{n}"}})["id"] for n in range(1, 5))
+
+    def blocked_on(event_id: str) -> dict[str, object] | None:
+        lane = dict(api.get(lane_url).json())
+        return (
+            lane if lane["blocked"] and lane["head_delivery_id"] == f"{event_id}:{endpoint['id']}" else None
+        )
+
+    lane = wait_for(lambda: blocked_on(e1), what="the lane blocked on its first event")
+    assert lane["head_sequence"] == 1 and lane["queued"] == 3 and lane["ordering_key"] is None
+    assert {a.key for a in ledger.all()} == {"E1"}  # nothing behind it was sent
+    notice = wait_for(
+        lambda: receiver.requests("/lane-blocked-notices"), what="webhook_endpoint.lane_blocked"
+    )
+    about = json.loads(notice[0].body)["data"]["object"]
+    assert about["id"] == endpoint["id"] and about["lane"]["head"]["sequence"] == 1
+
+    # Retried by hand, and it succeeds: the lane goes on, and blocks again on E3.
+    failing.discard("E1")
+    retried = api.post(f"/v1/webhooks/deliveries/{e1}:{endpoint['id']}/retry")
+    assert retried.status_code in (200, 202), retried.text
+    wait_for(lambda: blocked_on(e3), what="the lane blocked on its third event")
+    assert [(a.key, a.sequence) for a in ledger.acked()] == [("E1", 1), ("E2", 2)]
+
+    # Skipped by hand: E3 stays failed, E4 goes with sequence 4 (the receiver sees 3 missing).
+    wrong = api.post(f"{lane_url}/skip", json={"delivery_id": f"{e4}:{endpoint['id']}"})
+    assert wrong.status_code == 409 and "blocked head is" in wrong.text
+    skipped = api.post(f"{lane_url}/skip", json={"delivery_id": f"{e3}:{endpoint['id']}"})
+    assert skipped.status_code == 200, skipped.text
+    wait_for(lambda: len(ledger.acked()) == 3, what="the event after the skipped one")
+    assert [(a.key, a.sequence) for a in ledger.acked()] == [("E1", 1), ("E2", 2), ("E4", 4)]
+    again = api.post(f"/v1/webhooks/deliveries/{e3}:{endpoint['id']}/retry")
+    assert again.status_code == 409 and "skipped" in again.text
+
+
+def test_skip_fails_the_head_and_moves_on(api: httpx.Client, receiver: Receiver) -> None:
+    ledger = Ledger(lambda arrival: 500 if arrival.key == "S1" else 200)
+    endpoint = create_endpoint(
+        api,
+        receiver.respond("/skipping", ledger),
+        ordered=True,
+        ordered_on_failure="skip",
+        retry_schedule=[0.2, 0.2],
+    )
+    s1, s2 = (emit(api, data={"object": {"id": f"S{n}"}}, ordering_key="k")["id"] for n in (1, 2))
+    wait_for(lambda: ledger.acked(), what="the event after the failed one")
+    assert [(a.key, a.sequence, a.status) for a in ledger.all()] == [
+        ("S1", 1, 500),
+        ("S1", 1, 500),
+        ("S1", 1, 500),
+        ("S2", 2, 200),
+    ]
+    failed = wait_delivery(api, f"{s1}:{endpoint['id']}", lambda d: d["status"] == "failed")
+    assert failed["sequence"] == 1
+    again = api.post(f"/v1/webhooks/deliveries/{s1}:{endpoint['id']}/retry")
+    assert again.status_code == 409 and "skipped" in again.text
+    assert s2
+
+
+def test_the_sequence_check_of_the_receiver_guide_finds_repeats_and_gaps() -> None:
+    """docs/receiving.md's `SequenceCheck`, run as written."""
+    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
+    section = doc[doc.index("## Ordered endpoints") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/receiving.md", "exec"), namespace)
+    check = namespace["SequenceCheck"]()
+    seen = [check.classify(key, n) for key, n in [("a", "1"), ("b", "1"), ("a", "2"), ("a", "2"), ("a", "5")]]
+    assert seen == ["next", "next", "next", "repeat", "gap of 2"]
+    assert check.last == {"a": 5, "b": 1}
+
+
+def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> None:
+    base = {"webhook_type": "invoice.created", "data": {"object": {"id": "obj_1"}}}
+    long = api.post("/v1/events", json={**base, "ordering_key": "k" * 200})
+    assert long.status_code == 422 and "1 to 128 characters long, not 200" in long.text
+    control = api.post("/v1/events", json={**base, "ordering_key": "cus\n1"})
+    assert control.status_code == 422 and "printable ASCII" in control.text and "position 3" in control.text
+    unordered = create_endpoint(api, "http://127.0.0.1:9/none")
+    lane = api.get(f"/v1/webhooks/endpoints/{unordered['id']}/lane")
+    assert lane.status_code == 409 and '"ordered": true' in lane.json()["detail"]
