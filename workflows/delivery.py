@@ -31,10 +31,13 @@ from temporalio.common import (
     RetryPolicy,
     SearchAttributeKey,
     SearchAttributeUpdate,
+    WorkflowIDReusePolicy,
 )
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import HEARTBEAT_TIMEOUT, DeliveryActivities
+    from domain import ids
     from domain import search_attributes as sa
     from domain.fairness import WorkKind, attempt_kind, of_kind
     from domain.models import (
@@ -51,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         OrderedOnFailure,
         RetryAccepted,
     )
+    from history.visibility import delivery_search_attributes
 
 # Bounds the log; with continue-as-new the history stays bounded whatever the body's size.
 MAX_ATTEMPTS = 100
@@ -336,3 +340,28 @@ class DeliveryWorkflow:
             origin=self._input.origin,
             sequence=self._input.lane.sequence if self._input.lane else None,
         )
+
+
+async def start_delivery(delivery: DeliveryInput) -> bool:
+    """Start `delivery` as a child of the running workflow (an event's fan-out, or an ordered lane);
+    False if it was started already.
+
+    It lives on through its retry window whatever its parent does (abandoned on close). A delivery runs
+    once: an id already used, by a run still open or one that has closed (its parent reset, say), is
+    that delivery, not a second one. Its workflow tasks go before scheduled retries and bulk work; the
+    tenant's fairness key and weight are its parent's (domain/fairness.py).
+    """
+    try:
+        await workflow.start_child_workflow(
+            DeliveryWorkflow.run,
+            delivery,
+            id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
+            parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=delivery_search_attributes(delivery),
+            priority=of_kind(WorkKind.LIVE),
+        )
+    except WorkflowAlreadyStartedError:
+        workflow.logger.info("delivery %s already started", delivery.delivery_id)
+        return False
+    return True

@@ -10,15 +10,11 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
-from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from domain import ids
-    from domain.fairness import WorkKind, of_kind
     from domain.models import DeliveryInput, EventInput, EventSummary
-    from history.visibility import delivery_search_attributes
-    from workflows.delivery import DeliveryWorkflow
+    from workflows.delivery import start_delivery
 
 
 BATCH_BYTES = 1_000_000
@@ -63,19 +59,4 @@ class EventWorkflow:
         )
 
     async def _start(self, delivery: DeliveryInput) -> None:
-        try:
-            await workflow.start_child_workflow(
-                DeliveryWorkflow.run,
-                delivery,
-                id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                # A delivery runs once: an id already used, by a run still open or one that has closed
-                # (this workflow reset, say), is that delivery, not a second one.
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=delivery_search_attributes(delivery),
-                # Its workflow tasks go before scheduled retries and bulk work; the tenant's fairness key
-                # and weight are this workflow's (domain/fairness.py).
-                priority=of_kind(WorkKind.LIVE),
-            )
-        except WorkflowAlreadyStartedError:
-            workflow.logger.info("delivery %s already started", delivery.delivery_id)
+        await start_delivery(delivery)

@@ -23,13 +23,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.lanes import LaneActivities
     from domain import ids
-    from domain.fairness import WorkKind, of_kind
     from domain.models import (
         DeliveryStatus,
         LaneBlocked,
@@ -42,8 +40,7 @@ with workflow.unsafe.imports_passed_through():
         LaneView,
         OrderedOnFailure,
     )
-    from history.visibility import delivery_search_attributes
-    from workflows.delivery import DeliveryWorkflow
+    from workflows.delivery import DeliveryWorkflow, start_delivery
 
 # Deliveries started per run before it continues as new, unless Temporal suggests it sooner: each one adds
 # about ten events (the child's start, its settled signal, the workflow tasks), so a run stays far below
@@ -103,21 +100,9 @@ class LaneWorkflow:
                 )
             }
         )
-        try:
-            await workflow.start_child_workflow(
-                DeliveryWorkflow.run,
-                delivery,
-                id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
-                # It lives on through its retry window, whatever this lane does (continue as new, say).
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=delivery_search_attributes(delivery),
-                priority=of_kind(WorkKind.LIVE),
-            )
-        except WorkflowAlreadyStartedError:
+        if not await start_delivery(delivery):
             # The same event twice (an emission retried after its 202 was lost, or an endpoint made
             # ordered after its event was fanned out): delivered once, and no number is used up.
-            workflow.logger.info("delivery %s already started", delivery.delivery_id)
             return
         self._sequence = sequence
         self._started += 1
