@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import (
         AttemptRecord,
         AttemptTrigger,
-        DeliverRequest,
         DeliveryInput,
         DeliveryState,
         EventInput,
@@ -50,15 +49,7 @@ class LocalFirstDeliveryWorkflow(DeliveryWorkflow):
         timeout = self._input.policy.attempt_timeout
         record = await workflow.execute_local_activity_method(
             DeliveryActivities.deliver_once,
-            DeliverRequest(
-                tenant=self._input.tenant,
-                endpoint_id=self._input.endpoint_id,
-                delivery_id=self._input.delivery_id,
-                body=self._input.body,
-                attempt=1,
-                trigger=trigger,
-                timeout=timeout,
-            ),
+            self._request(trigger, interactive=False),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             retry_policy=OUR_FAULTS,
         )  # a local activity has no task to queue: no priority

@@ -169,20 +169,25 @@ def _workflow_task_failures(stack: Stack, workflow_id: str) -> int:
     return asyncio.run(failures())
 
 
-def test_a_delivery_started_without_the_key_is_never_made(
-    stack: Stack, api: httpx.Client, receiver: Receiver
-) -> None:
-    endpoint = create_endpoint(api, receiver.script("/forged", []))
-    forged = DeliveryInput(
+def _made_up_delivery(endpoint_id: str, event_id: str) -> DeliveryInput:
+    """A delivery no event made: a payment marked succeeded, to an endpoint of tenant_a's."""
+    return DeliveryInput(
         tenant="tenant_a",
-        event_id="forged",
-        endpoint_id=endpoint["id"],
-        delivery_id=f"forged:{endpoint['id']}",
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        delivery_id=f"{event_id}:{endpoint_id}",
         webhook_type="invoice.payment_status_updated",
         body='{"webhook_type":"invoice.payment_status_updated","data":{"object":{"payment_status":"succeeded"}}}',
         created_at="2026-11-27T00:00:00Z",
         policy=DeliveryPolicy(retry_delays=[1], attempt_timeout=5),
     )
+
+
+def test_a_delivery_started_without_the_key_is_never_made(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    endpoint = create_endpoint(api, receiver.script("/forged", []))
+    forged = _made_up_delivery(endpoint["id"], "forged")
     workflow_id = delivery_workflow_id("tenant_a", forged.delivery_id)
     _start_without_the_key(stack, workflow_id, forged)
     # The worker refuses the input (it was not made with our key): its workflow task fails, again and
@@ -234,16 +239,7 @@ def test_an_encrypted_input_bound_to_no_workflow_is_refused(
     as a delivery by someone with Temporal's gRPC port, with their own URL's endpoint and body, it used to
     be decrypted and signed; a payload read in a workflow must have been made for that workflow."""
     endpoint = create_endpoint(api, receiver.script("/unbound", []))
-    forged = DeliveryInput(
-        tenant="tenant_a",
-        event_id="unbound",
-        endpoint_id=endpoint["id"],
-        delivery_id=f"unbound:{endpoint['id']}",
-        webhook_type="invoice.payment_status_updated",
-        body='{"webhook_type":"invoice.payment_status_updated","data":{"object":{"payment_status":"succeeded"}}}',
-        created_at="2026-11-27T00:00:00Z",
-        policy=DeliveryPolicy(retry_delays=[1], attempt_timeout=5),
-    )
+    forged = _made_up_delivery(endpoint["id"], "unbound")
     workflow_id = delivery_workflow_id("tenant_a", forged.delivery_id)
 
     async def start_unbound() -> None:

@@ -25,11 +25,10 @@ from tests.test_migrations import run_module
 SAME_ID_OTHER_KEY = "test1:" + base64.b64encode(b"another key under the same id...").decode()
 
 
-def _store_with_an_endpoint(path: Path) -> EndpointStore:
-    store = EndpointStore(f"sqlite:///{path}", TEST_KEYRING)
-    migrate.upgrade(store)
+def _add_endpoint(store: EndpointStore, tenant: str) -> None:
+    """An endpoint with every sealed column: its secret, a URL with a token, a custom header."""
     store.create(
-        "tenant_a",
+        tenant,
         url="https://example.com/hooks?token=t0k",
         signature_method=SignatureMethod.HMAC,
         event_types=None,
@@ -37,6 +36,12 @@ def _store_with_an_endpoint(path: Path) -> EndpointStore:
         enabled=True,
         headers={"Authorization": "Bearer abc"},
     )
+
+
+def _store_with_an_endpoint(path: Path) -> EndpointStore:
+    store = EndpointStore(f"sqlite:///{path}", TEST_KEYRING)
+    migrate.upgrade(store)
+    _add_endpoint(store, "tenant_a")
     return store
 
 
@@ -134,14 +139,7 @@ def test_health_says_when_another_replica_sealed_secrets_these_keys_cannot_open(
     ours = _store_with_an_endpoint(path)
     assert store_problem(ours) is None
     other = EndpointStore(f"sqlite:///{path}", Keyring.parse(f"{new_key_entry('k2')},{TEST_ENCRYPTION_KEYS}"))
-    other.create(
-        "tenant_b",
-        url="https://example.com/b",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-    )
+    _add_endpoint(other, "tenant_b")
     other.close()
     assert store_problem(ours) is None  # what it read a moment ago, kept for KEY_CHECK_SECONDS
     monkeypatch.setattr(health, "KEY_CHECK_SECONDS", 0.0)  # that long later

@@ -190,6 +190,20 @@ class DeliveryWorkflow:
         succeeded = record.outcome is AttemptOutcome.SUCCEEDED
         self._status = DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.FAILED
 
+    def _request(self, trigger: AttemptTrigger, *, interactive: bool) -> DeliverRequest:
+        """What the next attempt's activity is given."""
+        return DeliverRequest(
+            tenant=self._input.tenant,
+            endpoint_id=self._input.endpoint_id,
+            delivery_id=self._input.delivery_id,
+            body=self._input.body,
+            attempt=len(self._attempts) + 1,
+            trigger=trigger,
+            timeout=self._input.policy.attempt_timeout,
+            interactive=interactive,
+            sequence=self._input.lane.sequence if self._input.lane else None,
+        )
+
     async def _attempt(self, trigger: AttemptTrigger, *, bulk: bool = False) -> AttemptRecord:
         # Before anything changes: whether this is the delivery's first scheduled attempt.
         kind = attempt_kind(self._input.origin, trigger, first=self._scheduled_attempts == 0, bulk=bulk)
@@ -202,17 +216,7 @@ class DeliveryWorkflow:
         timeout = self._input.policy.attempt_timeout
         record = await workflow.execute_activity_method(
             DeliveryActivities.deliver_once,
-            DeliverRequest(
-                tenant=self._input.tenant,
-                endpoint_id=self._input.endpoint_id,
-                delivery_id=self._input.delivery_id,
-                body=self._input.body,
-                attempt=len(self._attempts) + 1,
-                trigger=trigger,
-                timeout=timeout,
-                interactive=interactive,
-                sequence=self._input.lane.sequence if self._input.lane else None,
-            ),
+            self._request(trigger, interactive=interactive),
             start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
             # A lost try is made again within seconds; a slow receiver still has its whole timeout.
             heartbeat_timeout=HEARTBEAT_TIMEOUT,
