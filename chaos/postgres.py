@@ -103,9 +103,12 @@ class PostgresServer:
                     raise
                 time.sleep(0.2)
 
-    def _stop(self) -> None:
+    def _stop(self, *, immediate: bool = False) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)  # fast shutdown
+            # SIGINT: a fast shutdown (connections cut, a checkpoint written); SIGQUIT: an immediate one,
+            # what `pg_ctl stop -m immediate` sends: no checkpoint, every backend gone at once, and crash
+            # recovery from the WAL at the next start, as after a power cut or an OOM kill.
+            self._proc.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
             try:
                 self._proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -113,9 +116,10 @@ class PostgresServer:
                 self._proc.wait()
 
     @contextmanager
-    def stopped(self) -> Iterator[None]:
-        """The server shut down (its clients' connections cut) for the block, then started again."""
-        self._stop()
+    def stopped(self, *, immediate: bool = False) -> Iterator[None]:
+        """The server shut down (its clients' connections cut) for the block, then started again;
+        `immediate`: without a checkpoint, so that it starts by recovering from its WAL."""
+        self._stop(immediate=immediate)
         try:
             yield
         finally:

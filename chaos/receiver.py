@@ -11,7 +11,11 @@ it and what it answered: the runner counts losses and duplicates from these. Mod
 - `refuse`: the listening socket is closed, so every connection is refused; `ok` again opens it on the
   same port.
 
-Each connection carries one request (HTTP/1.0): no kept-alive connection outlives a `refuse`.
+A path can be given a latency of its own (`set_path`: a scenario's receiver 2 s away) or a status to
+answer (500: deliveries that fail, to be retried by hand). Each connection carries one request
+(HTTP/1.0): no kept-alive connection outlives a `refuse`. The POSTs it holds (body read, answer not yet
+written) can be listed at any moment (`holding`): a scenario that kills the sender waits for one, so
+that the kill is known to cut a POST in flight.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ class ChaosReceiver:
         self._mode: Mode = "ok"
         self._lock = threading.Lock()
         self._receipts: dict[str, list[Receipt]] = {}
+        self._paths: dict[str, tuple[float | None, int]] = {}  # path: its own latency, its status
+        self._holding: dict[int, tuple[str, str]] = {}  # token: path and webhook-id of a POST held
+        self._tokens = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._port = 0
@@ -57,11 +64,17 @@ class ChaosReceiver:
             def do_POST(self) -> None:  # noqa: N802
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 received_at = time.time()
-                time.sleep(receiver._delay())
+                webhook_id = self.headers.get("webhook-id", "")
+                delay, status = receiver._answer(self.path)
+                token = receiver._hold(self.path, webhook_id)
+                try:
+                    time.sleep(delay)
+                finally:
+                    receiver._release(token)
                 answered = True
                 try:
                     body = b'{"received":true}'
-                    self.send_response(200)
+                    self.send_response(status)
                     self.send_header("content-length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)
@@ -70,10 +83,10 @@ class ChaosReceiver:
                     answered = False
                 receiver._note(
                     Receipt(
-                        webhook_id=self.headers.get("webhook-id", ""),
+                        webhook_id=webhook_id,
                         received_at=received_at,
                         held=time.time() - received_at,
-                        status=200,
+                        status=status,
                         answered=answered,
                     )
                 )
@@ -131,10 +144,35 @@ class ChaosReceiver:
         elif mode != "refuse" and previous == "refuse":
             self._open()
 
-    def _delay(self) -> float:
+    def set_path(self, path: str, *, latency: float | None = None, status: int = 200) -> None:
+        """POSTs to `path` answered with `status` after `latency` (the receiver's own when None), in
+        `ok` mode; `slow` and `hang` still slow every path down."""
+        with self._lock:
+            self._paths[path] = (latency, status)
+
+    def _answer(self, path: str) -> tuple[float, int]:
         with self._lock:
             mode = self._mode
-        return {"slow": self.slow_seconds, "hang": self.hang_seconds}.get(mode, self.latency)
+            latency, status = self._paths.get(path, (None, 200))
+        delay = {"slow": self.slow_seconds, "hang": self.hang_seconds}.get(mode)
+        if delay is None:
+            delay = self.latency if latency is None else latency
+        return delay, status
+
+    def _hold(self, path: str, webhook_id: str) -> int:
+        with self._lock:
+            self._tokens += 1
+            self._holding[self._tokens] = (path, webhook_id)
+            return self._tokens
+
+    def _release(self, token: int) -> None:
+        with self._lock:
+            del self._holding[token]
+
+    def holding(self, path: str) -> list[str]:
+        """The webhook-ids of the POSTs to `path` read and not yet answered, now."""
+        with self._lock:
+            return [w for p, w in self._holding.values() if p == path]
 
     def _note(self, receipt: Receipt) -> None:
         with self._lock:

@@ -1,18 +1,27 @@
 """`make chaos`: faults injected for real into the whole stack, and what each one cost (RELIABILITY.md).
 
 Starts the stack as `make run` does (`launcher.Stack`: Temporal dev server, worker, API) on free
-loopback ports in a temporary data dir, and a receiver (`chaos/receiver.py`). For each scenario of
-`chaos/scenarios.py`: an endpoint of its own; a burst of events from a careful client
-(`chaos/client.py`), the fault injected a few seconds in and healed after its duration; a bounded wait
-until every accepted event's delivery has settled; then the count (`chaos/accounting.py`). Prints a
-Markdown table, writes it and every detail as JSON under `chaos-results/`, and exits 1 if a row lost an
-event or has a duplicate that its delivery log does not explain. `--smoke` runs small bursts and short
-faults (the test suite runs a few scenarios so).
+loopback ports in a temporary data dir, and a receiver (`chaos/receiver.py`); some rows have a stack of
+their own (a PostgreSQL store, a store on a small disk, `make run`'s launcher itself). For each scenario
+of `chaos/scenarios.py`: an endpoint of its own; a burst of events from a careful client
+(`chaos/client.py`), the fault injected a few seconds in (once the receiver holds a POST, for the rows
+that cut one) and healed after its duration; a bounded wait until every accepted event's delivery has
+settled; then the count (`chaos/accounting.py`).
+
+Each row is a ledger: accepted (202) = delivered (the log says succeeded and the receiver got it) +
+failed + pending (still running at the deadline). A row whose ledger does not balance, or that did not
+see its fault felt (`Scenario.proof`: a POST in flight at the kill, a request that met the outage, a
+delivery that waited across it), is VOID: it proves nothing either way. Prints a Markdown table, writes
+it and every detail as JSON under `chaos-results/`, and exits 1 if a row is VOID, lost an event (accepted,
+not delivered) or has a duplicate that its delivery log does not explain. `--smoke` runs small bursts and
+short faults (the test suite runs a few scenarios so).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -21,6 +30,8 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -31,16 +42,34 @@ import httpx
 
 from chaos.accounting import DuplicateReport, delivered_at, explain_duplicate, summarise_reasons
 from chaos.client import Burst, summarise
+from chaos.faults import small_filesystem
+from chaos.launched import Launched
 from chaos.postgres import PostgresServer, postgres_bin_dir
 from chaos.receiver import ChaosReceiver, Receipt
 from chaos.scenarios import (
+    ANSWERED_LATE,
+    ANSWERED_SLOWLY,
     ATTEMPT_TIMEOUT,
+    CONCURRENT,
+    DELAYED,
     HANG_SECONDS,
+    IN_FLIGHT,
+    IN_FLIGHT_WAIT,
+    LAUNCHER,
+    MAIN,
+    MET_OUTAGE,
+    POSTGRES,
+    REAL_ATTEMPT_TIMEOUT,
+    REAL_TIMEOUTS,
     RECEIVER_LATENCY,
+    REFUSED,
+    RETRY_BURST,
     RETRY_SCHEDULE,
     SCENARIOS,
     SCENARIOS_BY_KEY,
     SLOW_SECONDS,
+    SMALL_DISK,
+    SMALL_DISK_MIB,
     Scenario,
     Target,
 )
@@ -60,10 +89,28 @@ class Config:
     fault_at: float  # seconds into the burst
     scale: float  # times each scenario's fault duration
     settle_seconds: float  # at most this long, after the burst, for every delivery to settle
+    retry_bursts: int  # failed deliveries, each retried RETRY_BURST times at once (the retry-burst row)
 
 
-FULL = Config(events=100, burst_seconds=10, fault_at=3, scale=1.0, settle_seconds=180)
-SMOKE = Config(events=10, burst_seconds=3, fault_at=1, scale=0.5, settle_seconds=150)
+FULL = Config(events=100, burst_seconds=10, fault_at=3, scale=1.0, settle_seconds=180, retry_bursts=5)
+SMOKE = Config(events=10, burst_seconds=3, fault_at=1, scale=0.5, settle_seconds=150, retry_bursts=2)
+
+# A request that met an outage was answered other than 202, or took at least this long: an answer of a
+# healthy API takes well under 0.1 s (the "slowest" of every row without a fault of the API's).
+HELD_ANSWER = 1.0
+# A delivery waited across a fault when its event was created at least this long before the heal and it
+# arrived only after: longer than a delivery takes on a loaded machine without a fault (well under 1 s).
+WAITED_ACROSS = 2.0
+
+PROOF_LABELS = {
+    IN_FLIGHT: "{n} POST(s) in flight at the receiver when the fault landed",
+    MET_OUTAGE: "{n} request(s) met the outage (not a 202 at once)",
+    DELAYED: "{n} delivery(ies) waited across the fault",
+    ANSWERED_SLOWLY: f"{{n}} POST(s) answered after {SLOW_SECONDS:g} s",
+    ANSWERED_LATE: "{n} POST(s) answered after the attempt timeout",
+    REFUSED: "{n} attempt(s) met a refused connection",
+    CONCURRENT: f"at least {{n}} of {RETRY_BURST} retries in flight at once in every burst",
+}
 
 
 @dataclass
@@ -72,8 +119,14 @@ class Row:
     title: str
     fault_seconds: float
     events: int
+    proof: list[str] = field(default_factory=list)  # the measures that must be ≥ 1 (Scenario.proof)
+    evidence: dict[str, int] = field(default_factory=dict)  # every measure of the fault being felt
     accepted: int = 0
-    lost: list[str] = field(default_factory=list)
+    delivered: int = 0  # log `succeeded` and the receiver has it
+    failed: int = 0  # log `failed`
+    pending: int = 0  # log `pending` or `scheduled` at the deadline: still running
+    unbalanced: list[str] = field(default_factory=list)  # accepted, in none of the three: the ledger is off
+    lost: list[str] = field(default_factory=list)  # accepted and not delivered
     duplicates: list[DuplicateReport] = field(default_factory=list)
     recovery_seconds: float | None = None
     answers: str = ""
@@ -81,7 +134,8 @@ class Row:
     wrong_answers: list[str] = field(default_factory=list)
     max_attempts: int = 0
     infra: str = ""
-    during: str = ""  # what the API said about deliveries during the fault, where a scenario looks
+    during: str = ""  # what the API said during the fault, where a scenario looks
+    posts_per_burst: list[int] = field(default_factory=list)  # the retry-burst row
     notes: list[str] = field(default_factory=list)
     skipped: str | None = None
     error: str | None = None
@@ -91,14 +145,61 @@ class Row:
         return [d for d in self.duplicates if not d.explained]
 
     @property
+    def unfelt(self) -> list[str]:
+        """The proofs this row lacks: its fault may have landed where it could do nothing."""
+        return [p for p in self.proof if self.evidence.get(p, 0) < 1]
+
+    @property
+    def balanced(self) -> bool:
+        return self.accepted == self.delivered + self.failed + self.pending and not self.unbalanced
+
+    @property
+    def void(self) -> bool:
+        return self.error is None and self.skipped is None and (bool(self.unfelt) or not self.balanced)
+
+    @property
     def ok(self) -> bool:
-        return self.error is None and not self.lost and not self.unexplained
+        return self.error is None and not self.void and not self.lost and not self.unexplained
+
+    def verdict(self) -> str:
+        if self.skipped:
+            return "skipped"
+        if self.error:
+            return "broke"
+        if self.void:
+            why = [f"not felt ({', '.join(self.unfelt)})"] if self.unfelt else []
+            why += [] if self.balanced else ["the ledger does not balance"]
+            return f"**VOID**: {'; '.join(why)}"
+        return "ok" if self.ok else "**FAIL**"
+
+    def felt(self) -> str:
+        shown = [
+            PROOF_LABELS[key].format(n=n)
+            for key, n in self.evidence.items()
+            if n or key in self.proof  # a proof that is missing is shown as 0
+        ]
+        return "; ".join(shown) or "—"
+
+    def ledger(self) -> str:
+        return (
+            f"{self.accepted}/{self.events} = {self.delivered} delivered + {self.failed} failed + "
+            f"{self.pending} pending"
+            + (f" + **{len(self.unbalanced)} unaccounted**" if self.unbalanced else "")
+        )
 
     def cells(self) -> list[str]:
         if self.skipped:
-            return [self.title, "—", "—", "—", f"skipped: {self.skipped}", "—", "—", "—"]
+            return [self.title, "skipped", "—", "—", "—", "—", "—", f"skipped: {self.skipped}", "—", "—"]
         if self.error:
-            return [self.title, f"{self.accepted}/{self.events}", "?", "?", f"run broke: {self.error}"]
+            return [
+                self.title,
+                "broke",
+                "—",
+                f"{self.accepted}/{self.events}",
+                "?",
+                "?",
+                f"run broke: {self.error}",
+            ]
         why = summarise_reasons(self.duplicates) or "—"
         if self.unexplained:
             why += f"; **{len(self.unexplained)} unexplained**"
@@ -108,6 +209,8 @@ class Row:
         if self.wrong_answers:
             answered += f"; **{len(self.wrong_answers)} said nothing was accepted, wrongly**"
         log = f"≤ {self.max_attempts} attempt{'s' if self.max_attempts != 1 else ''} per delivery"
+        if self.posts_per_burst:
+            log += f"; POSTs per burst of {RETRY_BURST} retries: {', '.join(map(str, self.posts_per_burst))}"
         if self.infra:
             log += f"; {self.infra}"
         if self.during:
@@ -119,7 +222,9 @@ class Row:
         )
         return [
             self.title,
-            f"{self.accepted}/{self.events}",
+            self.verdict(),
+            self.felt(),
+            self.ledger(),
             lost,
             duplicated,
             why,
@@ -131,7 +236,9 @@ class Row:
 
 HEADER = [
     "fault",
-    "accepted",
+    "verdict",
+    "fault felt",
+    "ledger: accepted = delivered + failed + pending",
     "lost",
     "duplicated",
     "why duplicated",
@@ -155,6 +262,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_RETRY_SCHEDULE": RETRY_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": f"{ATTEMPT_TIMEOUT:g}",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # the receiver is on 127.0.0.1
+        "WEBHOOKS_TEMPORAL_ADDRESS": "",  # a dev server of the stack's own
     }
     return local_stack_env(data_dir, **{**env, **overrides})
 
@@ -162,7 +270,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
 def start_stack(data_dir: Path, log: Path, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting (a port taken)."""
     for attempt in range(1, 4):
-        stack = Stack({**stack_env(data_dir, **overrides), "WEBHOOKS_TEMPORAL_ADDRESS": ""}, log_file=log)
+        stack = Stack(stack_env(data_dir, **overrides), log_file=log)
         try:
             stack.start(timeout=90)
             return stack
@@ -233,70 +341,184 @@ def _observe_during(api: httpx.Client, burst: Burst, endpoint_id: str, since: fl
     return f"during the fault, deliveries of events accepted meanwhile read as {found}"
 
 
+def _healthz_during(api: httpx.Client) -> str:
+    try:
+        answer = api.get("/healthz")
+    except httpx.HTTPError as err:
+        return f"during the fault, /healthz did not answer ({type(err).__name__})"
+    return f"during the fault, /healthz said {answer.status_code} {answer.text[:160]}"
+
+
 @dataclass
 class Observed:
     """What one scenario's run left to count."""
 
     burst: Burst
     endpoint_id: str
-    heal_at: float
+    fault_at: float | None  # when the fault landed (epoch s); None: a row without one
+    heal_at: float | None
     details: dict[str, dict[str, Any]]  # each accepted event's delivery log, by delivery id
     receipts: dict[str, list[Receipt]]  # everything the receiver got, by webhook-id
+
+    def delivery_id(self, event_id: str) -> str:
+        return f"{event_id}:{self.endpoint_id}"
 
 
 def run_scenario(scenario: Scenario, target: Target, config: Config, tag: str) -> Row:
     seconds = scenario.seconds * config.scale
-    row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
-    observed = _inject(scenario, target, config, tag, row)
-    _count(row, observed, rpc_timeout=target.stack.settings.temporal_rpc_timeout)
+    row = Row(scenario.key, scenario.label(seconds), seconds, config.events, proof=list(scenario.proof))
+    if scenario.kind == "retry-burst":
+        observed = _retry_bursts(scenario, target, config, tag, row)
+    else:
+        observed = _inject(scenario, target, config, tag, row)
+    row.notes += target.notes
+    target.notes.clear()
+    _count(
+        row, observed, rpc_timeout=target.stack.settings.temporal_rpc_timeout, timeout=target.attempt_timeout
+    )
+    _evidence(row, observed, timeout=target.attempt_timeout)
     return row
+
+
+def _endpoint(api: httpx.Client, target: Target, path: str, tag: str, **fields: Any) -> str:
+    created = api.post(
+        "/v1/webhooks/endpoints",
+        json={"url": f"{target.receiver.base_url}{path}", "description": tag, **fields},
+    )
+    created.raise_for_status()
+    return str(created.json()["id"])
 
 
 def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: Row) -> Observed:
     """An endpoint of the scenario's own, the burst with the fault in it, then the wait for every delivery."""
     stack, receiver, duration = target.stack, target.receiver, row.fault_seconds
+    path = f"/{scenario.key}-{tag}"
+    receiver.set_path(path, latency=scenario.receiver_latency)
     with _api(stack) as api:
-        created = api.post(
-            "/v1/webhooks/endpoints", json={"url": f"{receiver.base_url}/{scenario.key}", "description": tag}
-        )
-        created.raise_for_status()
-        endpoint_id = str(created.json()["id"])
+        endpoint_id = _endpoint(api, target, path, tag)
         burst = Burst(
             stack.api_url,
             API_KEY,
             f"{scenario.key}-{tag}",
             count=config.events,
             seconds=config.burst_seconds * scenario.burst_share,
-            deadline_seconds=config.burst_seconds + duration + 120,
+            deadline_seconds=config.burst_seconds + duration + 180,
         )
         burst.start()
         time.sleep(config.fault_at * scenario.burst_share)
+        if scenario.wait_in_flight:
+            waited = _wait_in_flight(receiver, path)
+            row.notes.append(
+                f"waited {waited:.1f} s for a POST in flight; {len(receiver.holding(path))} held"
+            )
+        assert scenario.fault is not None
         fault_at = time.time()
         with scenario.fault(target):
             if scenario.observe:
                 time.sleep(duration * 0.7)
-                row.during = _observe_during(api, burst, endpoint_id, fault_at)
+                if scenario.observe == "healthz":
+                    row.during = _healthz_during(api)
+                else:
+                    row.during = _observe_during(api, burst, endpoint_id, fault_at)
                 time.sleep(max(0.0, fault_at + duration - time.time()))
             else:
                 time.sleep(duration)
-            heal_at = time.time()
+        heal_at = time.time()
         burst.wait()
-        down = _alive(stack)
-        if down:
-            row.notes.append(f"not running after the fault was healed: {', '.join(down)}")
+        if target.launched is None:
+            down = _alive(stack)
+            if down:
+                row.notes.append(f"not running after the fault was healed: {', '.join(down)}")
         row.notes.append(f"fault from {fault_at:.3f} to {heal_at:.3f} (epoch s)")
         accepted = [f"{e.event_id}:{endpoint_id}" for e in burst.emissions if e.accepted]
         details = _settle(api, receiver, accepted, time.monotonic() + config.settle_seconds)
         # A try that was cut off can still send its POST after the attempt that replaced it was logged.
-        time.sleep(ATTEMPT_TIMEOUT + 1)
+        time.sleep(target.attempt_timeout + 1)
         receipts = receiver.receipts()
         # Stop whatever is left of this scenario's deliveries at their next attempt.
         api.delete(f"/v1/webhooks/endpoints/{endpoint_id}")
-    return Observed(burst, endpoint_id, heal_at, details, receipts)
+    return Observed(burst, endpoint_id, fault_at, heal_at, details, receipts)
 
 
-def _count(row: Row, seen: Observed, *, rpc_timeout: float) -> None:
-    """Accepted, lost, duplicated and why, recovery, and what the API answered, into `row`."""
+def _wait_in_flight(receiver: ChaosReceiver, path: str) -> float:
+    """Until the receiver holds a POST to `path` (at most IN_FLIGHT_WAIT): how long that took."""
+    started = time.monotonic()
+    while not receiver.holding(path) and time.monotonic() - started < IN_FLIGHT_WAIT:
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+def _retry_bursts(scenario: Scenario, target: Target, config: Config, tag: str, row: Row) -> Observed:
+    """Deliveries made to fail, then each retried RETRY_BURST times at once; the POSTs each burst made."""
+    stack, receiver = target.stack, target.receiver
+    path = f"/{scenario.key}-{tag}"
+    receiver.set_path(path, status=500)
+    row.events = config.retry_bursts
+    with _api(stack) as api:
+        # Its own short schedule (two attempts a second apart), so that the deliveries fail within seconds.
+        endpoint_id = _endpoint(api, target, path, tag, retry_schedule=[1])
+        burst = Burst(
+            stack.api_url,
+            API_KEY,
+            f"{scenario.key}-{tag}",
+            count=config.retry_bursts,
+            seconds=1,
+            deadline_seconds=60,
+        )
+        burst.start()
+        burst.wait()
+        accepted = [f"{e.event_id}:{endpoint_id}" for e in burst.emissions if e.accepted]
+        failed = _settle(api, receiver, accepted, time.monotonic() + config.settle_seconds)
+        receiver.set_path(path, status=200)
+        before = receiver.receipts()
+        overlaps: list[int] = []
+        started = time.time()
+        for delivery_id in accepted:
+            if failed[delivery_id]["status"] != "failed":
+                row.notes.append(
+                    f"{delivery_id} was {failed[delivery_id]['status']}, not failed: not retried"
+                )
+                continue
+            answers = _retry_together(api, delivery_id, RETRY_BURST)
+            codes = sorted({status for status, _, _, _ in answers})
+            attempts = sorted({attempt for _, _, _, attempt in answers if attempt is not None})
+            row.notes.append(f"{delivery_id}: retries answered {codes}, joining attempt(s) {attempts}")
+            overlaps.append(
+                max(sum(1 for _, s, a, _ in answers if s <= sent < a) for _, sent, _, _ in answers)
+            )
+            _settle(api, receiver, [delivery_id], time.monotonic() + 60)
+        ended = time.time()
+        details = _settle(api, receiver, accepted, time.monotonic() + config.settle_seconds)
+        time.sleep(target.attempt_timeout + 1)  # an attempt a late retry asked for
+        details = {d: _fetch(api, d) or details[d] for d in accepted}
+        receipts = receiver.receipts()
+        api.delete(f"/v1/webhooks/endpoints/{endpoint_id}")
+    row.posts_per_burst = [
+        len(receipts.get(d, [])) - len(before.get(d, [])) for d in accepted if failed[d]["status"] == "failed"
+    ]
+    row.evidence[CONCURRENT] = min(overlaps) if overlaps and min(overlaps) > 1 else 0
+    row.notes.append(f"bursts from {started:.3f} to {ended:.3f} (epoch s)")
+    return Observed(burst, endpoint_id, None, None, details, receipts)
+
+
+def _retry_together(
+    api: httpx.Client, delivery_id: str, count: int
+) -> list[tuple[int, float, float, int | None]]:
+    """`count` manual retries of one delivery sent at once: each one's status, when it was sent and
+    answered, and the attempt it was promised."""
+
+    def retry(_: int) -> tuple[int, float, float, int | None]:
+        sent = time.time()
+        response = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+        attempt = response.json().get("attempt") if response.status_code == 202 else None
+        return response.status_code, sent, time.time(), attempt
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(retry, range(count)))
+
+
+def _count(row: Row, seen: Observed, *, rpc_timeout: float, timeout: float) -> None:
+    """The ledger, lost, duplicated and why, recovery, and what the API answered, into `row`."""
     answers = list(seen.burst.answers())
     row.answers = summarise(answers)
     row.slowest_answer = max((a.answered_at - a.sent_at for a in answers), default=0.0)
@@ -311,7 +533,7 @@ def _count(row: Row, seen: Observed, *, rpc_timeout: float) -> None:
     infra_reasons: dict[str, int] = {}
     last_delivery: float | None = None
     for emission in seen.burst.emissions:
-        delivery_id = f"{emission.event_id}:{seen.endpoint_id}"
+        delivery_id = seen.delivery_id(emission.event_id)
         got = seen.receipts.get(delivery_id, [])
         for wrong in emission.wrong_nothing_accepted():
             row.wrong_answers.append(f"{emission.event_id}: {wrong.kind} at {wrong.sent_at:.3f}")
@@ -325,54 +547,153 @@ def _count(row: Row, seen: Observed, *, rpc_timeout: float) -> None:
             continue
         row.accepted += 1
         detail = seen.details[delivery_id]
+        status = detail["status"]
         attempts = detail.get("attempts", [])
         row.max_attempts = max(row.max_attempts, len(attempts))
         for attempt in attempts:
             if attempt.get("infra_failures"):
                 reason = str(attempt.get("infra_error"))
                 infra_reasons[reason] = infra_reasons.get(reason, 0) + 1
-        when = delivered_at(got, ATTEMPT_TIMEOUT)
-        if not got or detail["status"] != "succeeded":
-            outcomes = [a["status_code"] or a["error"] for a in attempts]
-            row.lost.append(
-                f"{delivery_id}: {len(got)} receipts, status {detail['status']}, attempts {outcomes}, "
-                f"in progress {detail.get('attempt_in_progress')}"
-            )
-        elif when is not None:
+        taken = [r for r in got if 200 <= r.status < 300]  # a POST answered 500 was not taken
+        outcome = (
+            f"{delivery_id}: {len(taken)} receipts, status {status}, "
+            f"attempts {[a['status_code'] or a['error'] for a in attempts]}, "
+            f"in progress {detail.get('attempt_in_progress')}"
+        )
+        if status == "succeeded" and taken:
+            row.delivered += 1
+        elif status == "failed":
+            row.failed += 1
+        elif status in ("pending", "scheduled"):
+            row.pending += 1
+        else:  # unreadable, or a log that says succeeded for a POST the receiver never took
+            row.unbalanced.append(outcome)
+        if not (status == "succeeded" and taken):
+            row.lost.append(outcome)
+        elif (when := delivered_at(taken, timeout)) is not None:
             last_delivery = when if last_delivery is None else max(last_delivery, when)
-        if len(got) > 1:
-            row.duplicates.append(explain_duplicate(delivery_id, got, detail, ATTEMPT_TIMEOUT))
+        if len(taken) > 1:
+            # Matched against every POST the log accounts for (500s too), counted as the taken ones.
+            report = explain_duplicate(delivery_id, got, detail, timeout)
+            row.duplicates.append(dataclasses.replace(report, receipts=len(taken)))
     if infra_reasons:
         row.infra = "; ".join(
             f"{n} made after failed tries of ours ({reason})"
             for reason, n in sorted(infra_reasons.items(), key=lambda kv: -kv[1])
         )
-    if last_delivery is not None:
+    if last_delivery is not None and seen.heal_at is not None:
         row.recovery_seconds = last_delivery - seen.heal_at
 
 
+def _evidence(row: Row, seen: Observed, *, timeout: float) -> None:
+    """How many times the fault was felt, by each measure (`Scenario.proof` names those it needs)."""
+    if seen.fault_at is None or seen.heal_at is None:
+        return
+    start, end = seen.fault_at, seen.heal_at
+    receipts = [r for e in seen.burst.emissions for r in seen.receipts.get(seen.delivery_id(e.event_id), [])]
+    row.evidence[IN_FLIGHT] = sum(1 for r in receipts if r.received_at <= start < r.received_at + r.held)
+    row.evidence[MET_OUTAGE] = sum(
+        1
+        for a in seen.burst.answers()
+        if start <= a.sent_at < end and (a.status != 202 or a.answered_at - a.sent_at >= HELD_ANSWER)
+    )
+    delayed = 0
+    for emission in seen.burst.emissions:
+        got = seen.receipts.get(seen.delivery_id(emission.event_id), [])
+        if emission.created_at is not None and got and emission.created_at <= end - WAITED_ACROSS:
+            delayed += min(r.received_at for r in got) >= end
+    row.evidence[DELAYED] = delayed
+    during = [r for r in receipts if start <= r.received_at < end]
+    row.evidence[ANSWERED_SLOWLY] = sum(1 for r in during if r.held >= SLOW_SECONDS * 0.95)
+    row.evidence[ANSWERED_LATE] = sum(1 for r in receipts if r.held >= timeout)
+    row.evidence[REFUSED] = sum(
+        1
+        for detail in seen.details.values()
+        for a in detail.get("attempts", [])
+        if str(a.get("error")).startswith("ConnectError")
+    )
+
+
 class Lab:
-    """The stacks, the receiver and the PostgreSQL server of a run; everything it starts, it stops."""
+    """The stacks, the receiver and the PostgreSQL servers of a run; everything it starts, it stops.
+
+    The stacks of MAIN and REAL_TIMEOUTS are shared by their rows; the others are made for one row.
+    """
 
     def __init__(self, root: Path, log: Path, receiver: ChaosReceiver) -> None:
         self.root = root
         self.log = log
         self.receiver = receiver
-        self._main: Stack | None = None
+        self._shared: dict[str, Stack] = {}
 
-    def main_target(self) -> Target:
-        """The shared stack, started again from scratch if a process of it is not running."""
-        if self._main is not None and _alive(self._main):
-            self._main.stop()
-            self._main = None
-        if self._main is None:
-            self._main = start_stack(self.root / "main", self.log)
-        self._main.wait_healthy(90)
-        return Target(self._main, self.receiver)
+    def _shared_target(self, setup: str) -> Target:
+        """A shared stack, started again from scratch if a process of it is not running."""
+        stack = self._shared.get(setup)
+        if stack is not None and _alive(stack):
+            stack.stop()
+            stack = None
+        if stack is None:
+            overrides = (
+                {"WEBHOOKS_DELIVERY_TIMEOUT": f"{REAL_ATTEMPT_TIMEOUT:g}"} if setup == REAL_TIMEOUTS else {}
+            )
+            stack = self._shared[setup] = start_stack(self.root / setup, self.log, **overrides)
+        stack.wait_healthy(90)
+        return Target(stack, self.receiver)
+
+    @contextlib.contextmanager
+    def target(self, setup: str, key: str) -> Iterator[Target]:
+        """The target a scenario of `setup` runs on; a stack of its own is stopped after the block."""
+        if setup in (MAIN, REAL_TIMEOUTS):
+            yield self._shared_target(setup)
+        elif setup == POSTGRES:
+            yield from self._on_postgres(key)
+        elif setup == SMALL_DISK:
+            yield from self._on_small_disk(key)
+        elif setup == LAUNCHER:
+            yield from self._launched(key)
+        else:
+            raise ValueError(f"no such setup: {setup}")
+
+    def _on_postgres(self, key: str) -> Iterator[Target]:
+        bin_dir = postgres_bin_dir()
+        if bin_dir is None:
+            raise Skipped("Debian's postgresql is not installed")
+        with PostgresServer(bin_dir, free_port()) as server:
+            stack = start_stack(self.root / key, self.log, WEBHOOKS_DATABASE_URL=server.url)
+            try:
+                yield Target(stack, self.receiver, server)
+            finally:
+                stack.stop()
+
+    def _on_small_disk(self, key: str) -> Iterator[Target]:
+        if os.geteuid() != 0:
+            raise Skipped("mounting a small tmpfs for the store needs root")
+        with small_filesystem(self.root / f"{key}-disk", size_mib=SMALL_DISK_MIB) as disk:
+            stack = start_stack(
+                self.root / key, self.log, WEBHOOKS_DATABASE_URL=f"sqlite:///{disk}/webhooks.db"
+            )
+            try:
+                yield Target(stack, self.receiver)
+            finally:
+                stack.stop()
+
+    def _launched(self, key: str) -> Iterator[Target]:
+        env = stack_env(self.root / key, WEBHOOKS_DELIVERY_TIMEOUT=f"{REAL_ATTEMPT_TIMEOUT:g}")
+        described = Stack(env)  # never started: its settings and URL describe what the launcher runs
+        launched = Launched(env, described.api_url, self.log)
+        try:
+            launched.start()
+            yield Target(described, self.receiver, launched=launched)
+        finally:
+            launched.close()
 
     def close(self) -> None:
-        if self._main is not None:
-            self._main.stop()
+        for stack in self._shared.values():
+            stack.stop()
+
+
+class Skipped(Exception):
+    """A row that cannot run on this machine (what it needs is missing)."""
 
 
 def run(config: Config, keys: list[str], log: Path) -> list[Row]:
@@ -388,16 +709,16 @@ def run(config: Config, keys: list[str], log: Path) -> list[Row]:
         try:
             for key in keys:
                 scenario = SCENARIOS_BY_KEY[key]
-                print(f"  {scenario.label(scenario.seconds * config.scale)}…", flush=True)  # noqa: T201
+                seconds = scenario.seconds * config.scale
+                print(f"  {scenario.label(seconds)}…", flush=True)  # noqa: T201
                 started = time.monotonic()
                 try:
-                    if scenario.store == "postgres":
-                        row = _run_on_postgres(scenario, config, receiver, Path(tmp), log, tag)
-                    else:
-                        row = run_scenario(scenario, lab.main_target(), config, tag)
+                    with lab.target(scenario.setup, key) as target:
+                        row = run_scenario(scenario, target, config, tag)
+                except Skipped as why:
+                    row = Row(scenario.key, scenario.label(seconds), seconds, config.events, skipped=str(why))
                 except Exception as err:  # one broken scenario must not hide the others' rows
                     traceback.print_exc()
-                    seconds = scenario.seconds * config.scale
                     row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
                     row.error = f"{type(err).__name__}: {err}"
                 row.notes.append(f"took {time.monotonic() - started:.0f} s")
@@ -406,23 +727,6 @@ def run(config: Config, keys: list[str], log: Path) -> list[Row]:
         finally:
             lab.close()
     return rows
-
-
-def _run_on_postgres(
-    scenario: Scenario, config: Config, receiver: ChaosReceiver, root: Path, log: Path, tag: str
-) -> Row:
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        seconds = scenario.seconds * config.scale
-        row = Row(scenario.key, scenario.label(seconds), seconds, config.events)
-        row.skipped = "Debian's postgresql is not installed"
-        return row
-    with PostgresServer(bin_dir, free_port()) as server:
-        stack = start_stack(root / "postgres", log, WEBHOOKS_DATABASE_URL=server.url)
-        try:
-            return run_scenario(scenario, Target(stack, receiver, server), config, tag)
-        finally:
-            stack.stop()
 
 
 def machine() -> dict[str, Any]:
@@ -489,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "took_seconds": time.monotonic() - started,
         "config": {**config.__dict__, "retry_schedule": RETRY_SCHEDULE, "attempt_timeout": ATTEMPT_TIMEOUT},
-        "rows": [{**asdict(row), "ok": row.ok} for row in rows],
+        "rows": [{**asdict(row), "ok": row.ok, "void": row.void, "verdict": row.verdict()} for row in rows],
     }
     table = markdown_table(rows)
     name = "smoke" if args.smoke else f"chaos-{when.replace(':', '')}"
@@ -497,6 +801,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"{name}.md").write_text(table + "\n")
     print("\n" + table)  # noqa: T201
     for row in rows:
+        if row.void:
+            print(f"  {row.key}: {row.verdict()}; evidence {row.evidence}; {row.ledger()}")  # noqa: T201
         for line in row.lost + [f"{d.delivery_id}: {d.reasons} {d.attempts}" for d in row.unexplained]:
             print(f"  {row.key}: {line}")  # noqa: T201
     print(f"\nwritten to {args.out / name}.json and .md ({time.monotonic() - started:.0f} s)")  # noqa: T201
