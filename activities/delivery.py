@@ -314,7 +314,12 @@ async def heartbeating(details: Sequence[Any]) -> AsyncIterator[None]:
     async def beat() -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_EVERY.total_seconds())
-            activity.heartbeat(*details)
+            try:
+                activity.heartbeat(*details)
+            except Exception:  # a beat that could not be queued must not end the try, or replace its result
+                attempt_log.exception(
+                    "a heartbeat could not be sent; the next is tried in %s", HEARTBEAT_EVERY
+                )
 
     beats = asyncio.create_task(beat())
     try:

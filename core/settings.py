@@ -300,7 +300,9 @@ class Settings(BaseSettings):
         value = self.encryption_keys.get_secret_value()
         if self.encryption_keys_file is not None:
             try:
-                value = self.encryption_keys_file.read_text().strip()
+                # One entry a line, as secret files usually hold a list, or one line of commas.
+                lines = self.encryption_keys_file.read_text().splitlines()
+                value = ",".join(line.strip() for line in lines if line.strip())
             except OSError as err:
                 where = self.encryption_keys_file
                 raise SystemExit(

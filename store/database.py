@@ -19,7 +19,9 @@ that is sealed by its upgrade (store/migrate.py). The schema is made and changed
 from __future__ import annotations
 
 import json
+import logging
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -192,6 +194,7 @@ class Subscriber:
     ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
 
+log = logging.getLogger("webhooks.store")
 UNSET: Any = object()
 CONNECT_TIMEOUT_SECONDS = 5
 
@@ -224,6 +227,8 @@ class EndpointStore:
         self.signing_keys = SigningKeyStore(self.engine, keyring)
         self.session_revocations = SessionRevocations(self.engine)
         self._keys_checked: tuple[float, list[str]] | None = None  # when, and what unopened_keys said
+        self._keys_lock = threading.Lock()
+        self._keys_reading = False
 
     def seal_plaintext(self) -> int:
         """Seal every secret written before secrets were encrypted; how many there were."""
@@ -248,12 +253,26 @@ class EndpointStore:
         return sealed
 
     def unopened_keys_lately(self, max_age: float) -> list[str]:
-        """`unopened_keys`, read again at most every `max_age` seconds (/healthz asks it on every poll, and
-        it reads every sealed value's key id)."""
-        now = time.monotonic()
-        if self._keys_checked is None or now - self._keys_checked[0] > max_age:
-            self._keys_checked = (now, self.unopened_keys())
-        return self._keys_checked[1]
+        """What `unopened_keys` said last, without waiting: once that is older than `max_age` seconds, it
+        is read again in a thread of its own, one at a time (/healthz asks on every poll, and a read goes
+        through every sealed value of the store). Nothing before its first read, which the API's start
+        makes (`require_keys`)."""
+        with self._keys_lock:
+            checked = self._keys_checked
+            stale = checked is None or time.monotonic() - checked[0] > max_age
+            if stale and not self._keys_reading:
+                self._keys_reading = True
+                threading.Thread(target=self._read_keys_again, name="key-check", daemon=True).start()
+        return checked[1] if checked is not None else []
+
+    def _read_keys_again(self) -> None:
+        try:
+            self.unopened_keys()
+        except Exception as err:  # the store down: /healthz says so by its own check; read again next time
+            log.warning("the encryption keys were not checked against the store: %s", err)
+        finally:
+            with self._keys_lock:
+                self._keys_reading = False
 
     def unopened_keys(self) -> list[str]:
         """What the configured encryption keys cannot open of the store's sealed values, one line per key
@@ -297,7 +316,10 @@ class EndpointStore:
                     f"key id {kid!r} in WEBHOOKS_ENCRYPTION_KEYS is not the key the store's secrets were "
                     "sealed with"
                 )
-        return [problem for problem in tried.values() if problem is not None]
+        problems = [problem for problem in tried.values() if problem is not None]
+        with self._keys_lock:
+            self._keys_checked = (time.monotonic(), problems)
+        return problems
 
     def close(self) -> None:
         self.engine.dispose()
