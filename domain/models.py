@@ -133,6 +133,7 @@ class DeliveryProgress(BaseModel):
     manual_requested: bool = False
     manual_trigger: AttemptTrigger = AttemptTrigger.MANUAL
     manual_bulk: bool = False  # the manual attempt asked for is part of a "retry all"
+    last_attempt_ended_at: datetime | None = None  # workflow time: a retry just after it joins it
 
 
 class DeliveryInput(BaseModel):
