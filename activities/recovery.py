@@ -17,7 +17,7 @@ it was handed out do not shift the pages that follow) and pacing itself with one
 Both stop (and say why) once the endpoint is disabled or deleted. A fault of ours raises and Temporal
 retries the page; what the page did before the fault is kept as heartbeat details, so that the next try
 does not send the same delivery twice. A worker lost mid-page can still repeat one page's requests: a
-repeated `retry_now` joins an attempt in flight, or makes one more, as a manual retry would.
+repeated `retry_now` joins an attempt in flight or just made, or makes one more, as a manual retry would.
 """
 
 from __future__ import annotations

@@ -698,7 +698,11 @@ class LaneSkip(BaseModel):
 
 class RetryAcceptedPublic(BaseModel):
     delivery_id: str
-    attempt: int = Field(description="The number the manual attempt will have in the log")
+    attempt: int = Field(
+        description="The number the manual attempt has in the log. A retry that joined another (one in "
+        "flight or already asked for, or one a retry made that ended less than 5 s before, unless `after` "
+        "names it) has that one's number, and may find its answer already logged: no new POST is made"
+    )
 
 
 class EndpointStatsPublic(BaseModel):

@@ -146,6 +146,7 @@ class DeliveryProgress(BaseModel):
     manual_requested: bool = False
     manual_trigger: AttemptTrigger = AttemptTrigger.MANUAL
     manual_bulk: bool = False  # the manual attempt asked for is part of a "retry all"
+    last_attempt_ended_at: datetime | None = None  # workflow time: a retry just after it joins it
     passed: bool = False  # its ordered lane has moved on past it (skipped): no manual retry any more
 
 

@@ -4,7 +4,8 @@ Nothing here keeps a copy. A delivery's log is its `DeliveryWorkflow`: listing i
 the search attributes the workflow upserts (eventually consistent, ~100 ms); one delivery is read from its
 workflow's history (the input, then each attempt's result), so no worker is needed to read a log, and a
 closed delivery's state is its result. Manual retry is the `retry_now` update: a delivery's workflow stays
-open for a retry window after its schedule, so there is always one run to update.
+open for a retry window after its schedule, so there is always one run to update, and it decides whether a
+retry joins an attempt (in flight, asked for, or just made) or makes one.
 
 Every call to Temporal carries `rpc_timeout`: an answer comes within it whatever Temporal does.
 """
@@ -363,9 +364,12 @@ class Deliveries:
         *,
         trigger: AttemptTrigger = AttemptTrigger.MANUAL,
         bulk: bool = False,
+        after: int | None = None,
     ) -> RetryAccepted:
         """One attempt now, logged with `trigger`: an update on the delivery's workflow, which joins one
-        in flight. `bulk`: one of many asked for at once, made after live traffic (domain/fairness.py)."""
+        in flight, asked for, or made less than `RETRY_JOIN_WINDOW` ago (workflows/delivery.py). `bulk`:
+        one of many asked for at once, made after live traffic (domain/fairness.py). `after`: the last
+        attempt whose answer the caller has read, never the one it is given."""
         delivery = _parsed(delivery_id)
         endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
@@ -376,8 +380,12 @@ class Deliveries:
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         try:
             # An update waits for a worker to accept it: without a worker it would wait for ever.
-            # `bulk` only when set: a worker of the version before it takes the one argument.
-            args: list[Any] = [trigger, True] if bulk else [trigger]
+            # `bulk` and `after` only when set: a worker of the version before each takes fewer arguments.
+            args: list[Any] = [trigger]
+            if bulk or after is not None:
+                args.append(bulk)
+            if after is not None:
+                args.append(after)
             return await handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc)
         except WorkflowUpdateFailedError as err:
             raise Conflict(str(err.cause or err)) from None

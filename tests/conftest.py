@@ -7,6 +7,7 @@ time-skipping server instead (test_workflows_delivery.py).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import shutil
@@ -324,6 +325,23 @@ def emit(api: httpx.Client, webhook_type: str = "invoice.created", **fields: Any
     response = api.post("/v1/events", json=body)
     assert response.status_code == 202, response.text
     return dict(response.json())
+
+
+def retry_at_once(api: httpx.Client, delivery_id: str, count: int) -> list[httpx.Response]:
+    """`count` retries of one delivery sent at once through the API, each on a connection of its own
+    (`asyncio.gather` on one `httpx.AsyncClient`), as `api` sends them; the answers in order."""
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=api.base_url,
+            headers=api.headers,
+            timeout=30,
+            limits=httpx.Limits(max_connections=count),
+        ) as client:
+            path = f"/v1/webhooks/deliveries/{delivery_id}/retry"
+            return list(await asyncio.gather(*(client.post(path) for _ in range(count))))
+
+    return asyncio.run(burst())
 
 
 def delivery(api: httpx.Client, delivery_id: str) -> dict[str, Any]:

@@ -94,8 +94,10 @@ class FakeDeliveries:
         )
         return DeliveryPage(items=[summary], next_cursor=None)
 
-    async def retry(self, tenant: str, delivery_id: str, *, bulk: bool = False) -> RetryAccepted:
-        self.calls.append({"retry": delivery_id, "bulk": bulk})
+    async def retry(
+        self, tenant: str, delivery_id: str, *, bulk: bool = False, after: int | None = None
+    ) -> RetryAccepted:
+        self.calls.append({"retry": delivery_id, "bulk": bulk, "after": after})
         if self.error:
             raise self.error
         return RetryAccepted(attempt=5)
@@ -328,7 +330,12 @@ async def test_retry_answers(app: Any) -> None:
     assert refused.status_code == 503 and refused.headers["retry-after"] == "5"
     deliveries = FakeDeliveries()
     bulk = await client(app, deliveries=deliveries).post("/v1/webhooks/deliveries/e:ep/retry?bulk=true")
-    assert bulk.status_code == 202 and deliveries.calls == [{"retry": "e:ep", "bulk": True}]
+    assert bulk.status_code == 202 and deliveries.calls == [{"retry": "e:ep", "bulk": True, "after": None}]
+    deliveries = FakeDeliveries()
+    read = await client(app, deliveries=deliveries).post("/v1/webhooks/deliveries/e:ep/retry?after=4")
+    assert read.status_code == 202 and deliveries.calls == [{"retry": "e:ep", "bulk": False, "after": 4}]
+    negative = await client(app, deliveries=deliveries).post("/v1/webhooks/deliveries/e:ep/retry?after=-1")
+    assert negative.status_code == 422 and len(deliveries.calls) == 1
 
 
 async def test_an_endpoint_url_refused_by_the_service_is_a_422_on_the_url(app: Any) -> None:

@@ -2,7 +2,7 @@
 
 A delivery's workflow stays open for a retry window after its schedule ends, so every manual retry is an
 update on the one run that holds the whole log; requests that arrive while an attempt is in flight or
-already asked for join that attempt.
+already asked for, or less than `RETRY_JOIN_WINDOW` after a retry's attempt ended, join that attempt.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from bench.cost import HistoryCost, runs_cost
 from core.temporal import connect
 from domain.ids import delivery_workflow_id
 from launcher import Stack
-from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.conftest import create_endpoint, emit, retry_at_once, settled, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
+from workflows.delivery import RETRY_JOIN_WINDOW
 
 
 def _runs(stack: Stack, workflow_id: str) -> list[str]:
@@ -88,6 +89,54 @@ def test_twenty_concurrent_retries_of_a_failed_delivery(
     assert (stats["pending"], stats["failed"]) == (0, 0)
 
 
+def test_a_burst_of_retries_makes_one_post(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
+    """Twenty retries of a failed delivery sent at once, three times: each burst makes one POST."""
+    endpoint = create_endpoint(api, receiver.script("/burst", [Answer(500)]))
+    event_id = emit(api, "invoice.payment_failure")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    failed = wait_delivery(api, delivery_id, settled)
+    assert failed["status"] == "failed" and len(failed["attempts"]) == 4
+    for burst in range(1, 4):
+        attempt = 4 + burst
+        answers = retry_at_once(api, delivery_id, 20)
+        # On a loaded machine Temporal may take longer than the API's RPC timeout (2 s here) to take an
+        # update: a 503 that says it may have been applied, never another answer.
+        late = [a for a in answers if a.status_code == 503 and a.headers.get("retry-after")]
+        accepted = [a for a in answers if a.status_code == 202]
+        assert len(accepted) + len(late) == 20 and accepted, [a.text for a in answers]
+        # Every request is told of the one attempt made: joined while it was asked for, in flight, or
+        # just after it ended (its answer then already in the log).
+        assert {a.json()["attempt"] for a in accepted} == {attempt}
+        wait_delivery(api, delivery_id, _has_settled_attempts(attempt))
+        # A straggler of the burst (one of those late too) would make its POST within the window; then
+        # the next burst is a new one.
+        time.sleep(RETRY_JOIN_WINDOW.total_seconds() + 0.5)
+        assert len(receiver.requests("/burst")) == attempt, f"burst {burst} made more than one POST"
+    final = wait_delivery(api, delivery_id, settled)
+    assert [a["attempt"] for a in final["attempts"]] == [1, 2, 3, 4, 5, 6, 7]
+    assert [a["trigger"] for a in final["attempts"]] == ["scheduled"] * 4 + ["manual"] * 3
+    assert final["status"] == "failed"
+
+
+def test_a_retry_after_reading_an_answer_is_not_joined_to_it(api: httpx.Client, receiver: Receiver) -> None:
+    endpoint = create_endpoint(api, receiver.script("/fixed", [Answer(500)]))
+    event_id = emit(api, "invoice.payment_failure")["id"]
+    delivery_id = f"{event_id}:{endpoint['id']}"
+    wait_delivery(api, delivery_id, settled)
+    retry = f"/v1/webhooks/deliveries/{delivery_id}/retry"
+    assert api.post(retry).json()["attempt"] == 5
+    read = wait_delivery(api, delivery_id, lambda d: len(d["attempts"]) == 5)
+    assert read["attempts"][-1]["status_code"] == 500
+    # The receiver is fixed at once. A retry that says nothing joins the attempt just made (its 500 is
+    # in the log); one that says it has read that answer gets a new attempt, however soon.
+    receiver.script("/fixed", [Answer(200)])
+    assert api.post(retry).json()["attempt"] == 5
+    assert api.post(f"{retry}?after=5").json()["attempt"] == 6
+    final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    assert [a["status_code"] for a in final["attempts"][4:]] == [500, 200]
+    assert len(receiver.requests("/fixed")) == 6
+
+
 def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiver: Receiver) -> None:
     endpoint = create_endpoint(api, receiver.script("/slow", [Answer(200)]))
     event_id = emit(api, "customer.updated")["id"]
@@ -133,12 +182,14 @@ def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
     attempts = 4
     while len(_runs(stack, workflow_id)) == 1:
         assert attempts < 40, "the history never continued as new"
-        assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").status_code == 202
+        # Each retry says it has read every attempt so far: one just made is not joined.
+        assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}").status_code == 202
         attempts += 1
         wait_delivery(api, delivery_id, _has_settled_attempts(attempts))
     # One more retry lands on the new run, whose log carries every earlier attempt.
     receiver.script("/big", [Answer(200)])
-    assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry").json()["attempt"] == attempts + 1
+    retried = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}")
+    assert retried.json()["attempt"] == attempts + 1
     final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
     assert [a["attempt"] for a in final["attempts"]] == list(range(1, attempts + 2))
     assert [a["status_code"] for a in final["attempts"]] == [500] * attempts + [200]

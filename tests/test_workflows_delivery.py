@@ -18,6 +18,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -39,11 +40,12 @@ from domain.models import (
 from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
 from tests.receiver import Answer, Receiver
-from workflows.delivery import JITTER, DeliveryWorkflow
+from workflows.delivery import JITTER, RETRY_JOIN_WINDOW, DeliveryWorkflow
 from workflows.event import EventWorkflow
 
 DEFAULT_DELAYS = parse_retry_schedule(DEFAULT_RETRY_SCHEDULE)
 POLICY = DeliveryPolicy(retry_delays=DEFAULT_DELAYS, attempt_timeout=5, retry_window=3 * 86400)
+MANUAL = AttemptTrigger.MANUAL
 
 
 @pytest.fixture
@@ -396,3 +398,85 @@ async def test_a_recovery_s_attempt_is_logged_as_such(
         state = await handle.query(DeliveryWorkflow.state)
     assert [a.trigger for a in state.attempts] == ["scheduled", "recover", "manual"]
     await handle.terminate()
+
+
+async def _attempts_made(
+    handle: WorkflowHandle[DeliveryWorkflow, DeliveryState], count: int
+) -> DeliveryState:
+    """The state once `count` attempts are logged, polled in real time: `env.sleep` would move the
+    workflow's clock past `RETRY_JOIN_WINDOW`."""
+    while len((state := await handle.query(DeliveryWorkflow.state)).attempts) < count:
+        await asyncio.sleep(0.05)
+    return state
+
+
+async def test_a_retry_just_after_a_retry_s_attempt_joins_it(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        url = receiver.script("/join", [Answer(410), Answer(500)])
+        handle = await start_delivery(env.client, worker, store, url)
+        await _attempts_made(handle, 1)
+        # An ended scheduled attempt is not joined by a manual retry, however soon it comes.
+        assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 2
+        await _attempts_made(handle, 2)
+        # Within the window, a retry is told of the attempt just made, and makes no POST.
+        for _ in range(3):
+            assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 2
+        # Unless it says it has read that attempt's answer.
+        read = await handle.execute_update(DeliveryWorkflow.retry_now, args=[MANUAL, False, 2])
+        assert read.attempt == 3
+        await _attempts_made(handle, 3)
+        # A recovery's retry joins no manual attempt, nor a manual one a recovery's.
+        recover = await handle.execute_update(DeliveryWorkflow.retry_now, AttemptTrigger.RECOVER)
+        assert recover.attempt == 4
+        await _attempts_made(handle, 4)
+        assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 5
+        await _attempts_made(handle, 5)
+        # Once the window has passed, a retry makes a new attempt.
+        await env.sleep(RETRY_JOIN_WINDOW.total_seconds())
+        assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 6
+        state = await _attempts_made(handle, 6)
+        assert len(receiver.requests("/join")) == 6
+    triggers = ["scheduled", "manual", "manual", "recover", "manual", "manual"]
+    assert [a.trigger for a in state.attempts] == triggers
+    await handle.terminate()
+
+
+async def test_a_retry_that_has_read_the_attempt_in_flight_gets_the_next(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    # The attempt's answer is in the history before the workflow has taken it in: a caller that read
+    # it there is given the attempt after it, not the one it read.
+    with Receiver() as receiver:
+        url = receiver.script("/read", [Answer(410), Answer(500, delay=1), Answer(200)])
+        handle = await start_delivery(env.client, worker, store, url)
+        await _attempts_made(handle, 1)
+        assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 2
+        while len(receiver.requests("/read")) < 2:  # attempt 2 is in flight
+            await asyncio.sleep(0.05)
+        read = await handle.execute_update(DeliveryWorkflow.retry_now, args=[MANUAL, False, 2])
+        joined = await handle.execute_update(DeliveryWorkflow.retry_now, args=[MANUAL, False, 1])
+        assert (read.attempt, joined.attempt) == (3, 3)
+        state = await _attempts_made(handle, 3)
+        assert len(receiver.requests("/read")) == 3
+    assert [(a.trigger, a.status_code) for a in state.attempts] == [
+        ("scheduled", 410),
+        ("manual", 500),
+        ("manual", 200),
+    ]
+    await handle.terminate()
+
+
+async def test_retries_of_a_closed_delivery_make_no_post(
+    env: WorkflowEnvironment, worker: str, store: EndpointStore
+) -> None:
+    with Receiver() as receiver:
+        handle = await start_delivery(env.client, worker, store, receiver.script("/closed", [Answer(410)]))
+        await handle.result()  # given up, and its retry window over
+        outcomes = await asyncio.gather(
+            *(handle.execute_update(DeliveryWorkflow.retry_now) for _ in range(20)), return_exceptions=True
+        )
+        assert len(receiver.requests("/closed")) == 1
+    # No run takes an update: the API answers each with 409 (`Deliveries.retry`, service/deliveries.py).
+    assert all(isinstance(o, RPCError) and o.status is RPCStatusCode.NOT_FOUND for o in outcomes), outcomes

@@ -3,7 +3,8 @@
 The retry schedule is driven here rather than by an activity retry policy, because Temporal keeps only
 the last failure of a retried activity and the webhook log needs every attempt the receiver answered.
 Each attempt is one `deliver_once` execution; between attempts the workflow waits on a durable timer
-that a manual retry (the `retry_now` update) can cut short.
+that a manual retry (the `retry_now` update) can cut short. Retries that come together make one attempt:
+one in flight, already asked for, or just made (`RETRY_JOIN_WINDOW`) is joined, not repeated.
 
 Two kinds of failure are kept apart. What the receiver did (a status, a timeout, a refused connection)
 is an attempt and counts against the schedule. A fault of ours (the endpoint store unreachable, a bug,
@@ -33,7 +34,7 @@ from temporalio.common import (
     SearchAttributeUpdate,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import HEARTBEAT_TIMEOUT, DeliveryActivities
@@ -81,6 +82,16 @@ OUR_FAULTS = RetryPolicy(
 _STOPS_SCHEDULE = frozenset(
     {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
 )
+# A retry that comes less than this after the end of an attempt asked for the same way (a manual retry,
+# or a recovery's) joins that attempt, which has just answered, instead of making another POST: twenty
+# requests sent at once reach the workflow over one to three seconds (each is an update, taken in turn
+# by the workflow's tasks), and those arriving after the first one's attempt ended used to make one
+# POST each (three to five in all). A caller that has read the attempt's answer and wants another says
+# so (`after`) and is never joined to it. Which requests join is part of a run's history: another value
+# needs another patch id.
+RETRY_JOIN_WINDOW = timedelta(seconds=5)
+# The patch under which a retry joins an attempt just made; histories recorded before it replay the old way.
+RETRY_JOIN_PATCH = "retry-joins-attempt-just-made"
 
 
 @workflow.defn
@@ -99,6 +110,7 @@ class DeliveryWorkflow:
         self._manual_bulk = progress.manual_bulk  # asked as part of "retry all": bulk work, not live
         self._passed = progress.passed  # its ordered lane moved past it: no manual retry any more
         self._attempt_in_flight = False
+        self._last_attempt_ended_at = progress.last_attempt_ended_at  # workflow time: a retry may join it
         # What visibility holds: set at start (`delivery_search_attributes`) or carried over.
         self._published = self._visible()
 
@@ -226,6 +238,7 @@ class DeliveryWorkflow:
             priority=of_kind(kind),
         )
         self._attempt_in_flight = False
+        self._last_attempt_ended_at = workflow.now()
         self._attempts.append(record)
         return record
 
@@ -272,6 +285,7 @@ class DeliveryWorkflow:
                         manual_trigger=self._manual_trigger,
                         manual_bulk=self._manual_bulk,
                         passed=self._passed,
+                        last_attempt_ended_at=self._last_attempt_ended_at,
                     )
                 }
             )
@@ -279,23 +293,51 @@ class DeliveryWorkflow:
 
     @workflow.update
     async def retry_now(
-        self, trigger: AttemptTrigger = AttemptTrigger.MANUAL, bulk: bool = False
+        self,
+        trigger: AttemptTrigger = AttemptTrigger.MANUAL,
+        bulk: bool = False,
+        after: int | None = None,
     ) -> RetryAccepted:
         """Make one attempt now, logged with `trigger` (a manual retry, or a recovery); the scheduled
         ones go on if it fails. `bulk`: one of many retries asked for at once ("retry all"), made after
-        live traffic rather than before it.
+        live traffic rather than before it. `after`: the last attempt whose answer the caller has read;
+        the attempt it gets is a later one.
 
-        A request that arrives while an attempt is in flight or already asked for joins that attempt:
-        a double click, or twenty operators at once, make one POST.
+        A request joins an attempt rather than make another: one in flight, one already asked for, or
+        one asked for the same way (`trigger`) that ended less than `RETRY_JOIN_WINDOW` ago, unless the
+        caller has read its answer (`after`). A double click, or twenty operators at once, make one
+        POST; the answer names the attempt joined, which may already be in the log.
         """
-        if not self._attempt_in_flight:
-            if not self._manual_requested:
-                self._manual_trigger = trigger
-                self._manual_bulk = bulk
-            else:  # one person waiting for it makes the joined attempt live
-                self._manual_bulk = self._manual_bulk and bulk
-            self._manual_requested = True
-        return RetryAccepted(attempt=len(self._attempts) + 1)
+        made = len(self._attempts)
+        in_flight = self._attempt_in_flight
+        # `after` is never set in a history of before it, so what depends on it needs no patch.
+        if in_flight and not self._manual_requested and (after is None or after <= made):
+            return RetryAccepted(attempt=made + 1)
+        # The attempt asked for: the next one, or, while one the caller has read is still in flight (its
+        # answer logged, the workflow not yet woken by it), the one after that.
+        asked = made + (2 if in_flight else 1)
+        if self._manual_requested:  # one person waiting for it makes the joined attempt live
+            self._manual_bulk = self._manual_bulk and bulk
+            return RetryAccepted(attempt=asked)
+        if self._just_made(trigger, after) and workflow.patched(RETRY_JOIN_PATCH):
+            return RetryAccepted(attempt=made)
+        if asked > MAX_ATTEMPTS:  # only with one in flight: the validator counted those made
+            raise ApplicationError(
+                f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have", non_retryable=True
+            )
+        self._manual_trigger = trigger
+        self._manual_bulk = bulk
+        self._manual_requested = True
+        return RetryAccepted(attempt=asked)
+
+    def _just_made(self, trigger: AttemptTrigger, after: int | None) -> bool:
+        """Whether the last attempt was asked for as `trigger` asks, ended less than `RETRY_JOIN_WINDOW`
+        ago and is not one the caller has read (`after`): a retry joins it."""
+        if not self._attempts or self._last_attempt_ended_at is None:
+            return False
+        if self._attempts[-1].trigger != trigger or (after is not None and after >= len(self._attempts)):
+            return False
+        return workflow.now() - self._last_attempt_ended_at < RETRY_JOIN_WINDOW
 
     @workflow.signal
     def passed(self) -> None:
@@ -303,7 +345,12 @@ class DeliveryWorkflow:
         self._passed = True
 
     @retry_now.validator
-    def _retry_allowed(self, trigger: AttemptTrigger = AttemptTrigger.MANUAL, bulk: bool = False) -> None:
+    def _retry_allowed(
+        self,
+        trigger: AttemptTrigger = AttemptTrigger.MANUAL,
+        bulk: bool = False,
+        after: int | None = None,
+    ) -> None:
         lane = self._input.lane
         if lane is not None:
             # Sending it again now would send it after the events its lane has delivered since.
@@ -321,7 +368,9 @@ class DeliveryWorkflow:
                     "moved on, so it is not sent again. Emit the event again with a new id to send it at "
                     "the end of its lane"
                 )
-        if len(self._attempts) >= MAX_ATTEMPTS:
+        # At the most attempts, a retry of the burst that made the last one still joins it (validators
+        # run only when not replaying, where `patched` is true).
+        if len(self._attempts) >= MAX_ATTEMPTS and not self._just_made(trigger, after):
             raise ValueError(f"this delivery has had {MAX_ATTEMPTS} attempts, the most one can have")
         # Its window's end may come in the same workflow task as the request: refused, never accepted
         # and then dropped by the workflow as it closes.

@@ -122,12 +122,25 @@ BulkQuery = Annotated[
         "deliveries and scheduled retries rather than before them"
     ),
 ]
+AfterQuery = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        description="The last attempt whose answer you have read (the number of attempts the log showed "
+        "you): the retry is never joined to it or an earlier one, so it makes a new attempt even within "
+        "5 s of that one's end",
+    ),
+]
 
 
 @router.post("/deliveries/{delivery_id}/retry", status_code=202)
 async def retry_delivery(
-    delivery_id: str, tenant: ManageTenant, deliveries: DeliveriesDep, bulk: BulkQuery = False
+    delivery_id: str,
+    tenant: ManageTenant,
+    deliveries: DeliveriesDep,
+    bulk: BulkQuery = False,
+    after: AfterQuery = None,
 ) -> RetryAcceptedPublic:
-    """Make one attempt now, marked manual, for a delivery within its retry window; joins one in flight."""
-    accepted = await deliveries.retry(tenant, delivery_id, bulk=bulk)
+    """Make one attempt now, marked manual; joins an attempt in flight, asked for or just made (5 s)."""
+    accepted = await deliveries.retry(tenant, delivery_id, bulk=bulk, after=after)
     return RetryAcceptedPublic(delivery_id=delivery_id, attempt=accepted.attempt)

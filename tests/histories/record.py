@@ -23,14 +23,27 @@ import httpx
 
 from core.temporal import connect
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    retry_at_once,
+    settled,
+    stack_env,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
+from workflows.delivery import RETRY_JOIN_WINDOW
 
 HERE = Path(__file__).parent
 INDEX = HERE / "workflow-ids.json"
 # The set of histories this code records. Sets before v3 came from workflow code that was retired
-# before the first release (see docs/development.md, "Changing workflow code").
-RECORDED_AS = "v3"
+# before the first release (see docs/development.md, "Changing workflow code"). v4: a retry joins the
+# attempt a retry made if it comes less than `RETRY_JOIN_WINDOW` after its end (patch
+# `RETRY_JOIN_PATCH`); only the deliveries were recorded again (v3_delivery_retry_burst was recorded by
+# the v3 code, before the change).
+RECORDED_AS = "v4"
 # Short, so that the recorded deliveries close and their histories are whole.
 RETRY_WINDOW_SECONDS = 3
 
@@ -73,7 +86,24 @@ def delivery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
     wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
     recorded["delivery_manual_retry_in_retry_window"] = f"delivery:tenant_a:{delivery_id}"
+    recorded.update(retry_burst_scenario(api, receiver))
     return recorded
+
+
+def retry_burst_scenario(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+    """Twenty retries of one delivery at once, while its next scheduled attempt is a minute away; then,
+    once past the time in which a retry joins the attempt before it, one more, which succeeds."""
+    burst = create_endpoint(api, receiver.script("/burst", [Answer(500)]), retry_schedule=[60])
+    event_id = emit(api, "invoice.payment_failure", id="replay-burst")["id"]
+    delivery_id = f"{event_id}:{burst['id']}"
+    wait_delivery(api, delivery_id, lambda d: d["next_attempt_at"] is not None)
+    answers = retry_at_once(api, delivery_id, 20)
+    assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+    time.sleep(RETRY_JOIN_WINDOW.total_seconds() + 1)
+    receiver.script("/burst", [Answer(200)])
+    api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
+    wait_delivery(api, delivery_id, settled)
+    return {"delivery_retry_burst": f"delivery:tenant_a:{delivery_id}"}
 
 
 def recovery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:

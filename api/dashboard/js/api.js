@@ -229,9 +229,15 @@ export const api = {
   /**
    * @param {string} id
    * @param {boolean} [bulk] one of many retries at once ("Retry all shown"): made after live deliveries
+   * @param {number} [after] the last attempt whose answer the person has seen: never joined to it
    */
-  retry: (id, bulk = false) =>
-    call(`/v1/webhooks/deliveries/${q(id)}/retry${bulk ? "?bulk=true" : ""}`, { method: "POST" }),
+  retry: (id, bulk = false, after = undefined) => {
+    const params = new URLSearchParams();
+    if (bulk) params.set("bulk", "true");
+    if (after !== undefined) params.set("after", String(after));
+    const query = String(params);
+    return call(`/v1/webhooks/deliveries/${q(id)}/retry${query ? `?${query}` : ""}`, { method: "POST" });
+  },
   /** @param {string} id */
   event: (id) => call(`/v1/events/${q(id)}`),
 };

@@ -50,11 +50,12 @@ export async function deliveryDetail(main, page, deliveryId) {
   const retry = manage ? h("button", { type: "button", class: "button button-primary", id: "retry" }, "Retry now") : null;
   const report = (/** @type {string} */ text, /** @type {"info" | "success" | "error"} */ kind) =>
     fill(status, notice(kind, text));
+  let attemptsShown = first.attempts.length; // a retry asked for here is never joined to one of them
   retry?.addEventListener("click", async () => {
     retry.disabled = true;
     // Once the attempt is in the log, load afresh rather than draw the watcher's answer: a refresh asked
     // before it could come back after it and draw the delivery as it was before the attempt.
-    await retryAndWatch(page, deliveryId, report, (end) => { if (end?.delivery) load(); });
+    await retryAndWatch(page, deliveryId, attemptsShown, report, (end) => { if (end?.delivery) load(); });
     retry.disabled = false;
   });
 
@@ -88,6 +89,7 @@ export async function deliveryDetail(main, page, deliveryId) {
     const snapshot = JSON.stringify(d);
     if (snapshot === shown) return;
     shown = snapshot;
+    attemptsShown = d.attempts.length;
     if (retry) retry.textContent = d.status === "succeeded" ? "Resend" : "Retry now";
     let next;
     const progress = d.attempt_in_progress;

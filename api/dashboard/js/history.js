@@ -25,17 +25,35 @@ const WATCH_MS = 120000; // how long a retry's answer is waited for on the page
  */
 
 /**
+ * The last attempt of each delivery whose answer this tab has shown after a retry: a retry sent after it
+ * says so (`after`), so that the API makes a new attempt rather than join that one (which it does for a
+ * retry within seconds of an attempt's end, as retries sent together are).
+ * @type {Map<string, number>}
+ */
+const answersShown = new Map();
+
+/**
+ * The `after` of a retry of `deliveryId`: the attempts a view shows, or more if a retry's answer was shown.
+ * @param {string} deliveryId
+ * @param {number} shown
+ */
+export function lastAnswerSeen(deliveryId, shown) {
+  return Math.max(shown, answersShown.get(deliveryId) ?? 0);
+}
+
+/**
  * Ask for one attempt now, then poll until it is in the log. `report(text, kind)` tells the person as it
  * goes; `onEnd` is called once, whichever way it ends: with null if the retry was refused.
  * @param {Page} page
  * @param {string} deliveryId
+ * @param {number} shown how many attempts the view showed when the person asked: none of them is joined
  * @param {(text: string, kind: "info" | "success" | "error") => void} report
  * @param {(end: RetryEnd | null) => void} onEnd
  */
-export async function retryAndWatch(page, deliveryId, report, onEnd) {
+export async function retryAndWatch(page, deliveryId, shown, report, onEnd) {
   let accepted;
   try {
-    accepted = await api.retry(deliveryId);
+    accepted = await api.retry(deliveryId, false, lastAnswerSeen(deliveryId, shown));
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) page.fail(err);
     else report(messageOf(err), "error");
@@ -50,6 +68,7 @@ export async function retryAndWatch(page, deliveryId, report, onEnd) {
       const d = await api.delivery(deliveryId);
       const attempt = d.attempts.find((/** @type {any} */ a) => a.attempt === number);
       if (attempt) {
+        answersShown.set(deliveryId, lastAnswerSeen(deliveryId, d.attempts.length));
         const outcome = attempt.status_code !== null ? `HTTP ${attempt.status_code}` : attempt.error ?? "no answer";
         const ok = attempt.status_code !== null && attempt.status_code >= 200 && attempt.status_code < 300;
         const text = `Attempt ${number}: ${outcome}.`;
@@ -249,7 +268,7 @@ export async function deliveryHistory(container, page, options) {
       while (next < targets.length && page.alive) {
         const d = targets[next++];
         try {
-          const accepted = await api.retry(d.id, true);
+          const accepted = await api.retry(d.id, true, lastAnswerSeen(d.id, d.attempt_count));
           sent += 1;
           noteRetry(d.id, { text: `Attempt ${accepted.attempt} requested`, kind: "info", attempt: accepted.attempt,
             landed: false });
@@ -304,7 +323,7 @@ export async function deliveryHistory(container, page, options) {
       "aria-label": `Retry ${what}` }, "Retry");
     button.addEventListener("click", async () => {
       noteRetry(d.id, { text: "", busy: true, attempt: undefined });
-      await retryAndWatch(page, d.id, (text, kind) => noteRetry(d.id, { text, kind }), (end) => {
+      await retryAndWatch(page, d.id, d.attempt_count, (text, kind) => noteRetry(d.id, { text, kind }), (end) => {
         noteRetry(d.id, { busy: false, attempt: end?.attempt, landed: Boolean(end?.delivery) });
         if (!end?.delivery) return;
         const cell = tbody.querySelector(`tr[data-delivery-id="${CSS.escape(d.id)}"] .status-cell`);
