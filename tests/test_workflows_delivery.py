@@ -403,7 +403,7 @@ async def test_a_recovery_s_attempt_is_logged_as_such(
 async def _attempts_made(
     handle: WorkflowHandle[DeliveryWorkflow, DeliveryState], count: int
 ) -> DeliveryState:
-    """The state once `count` attempts are logged, polled in real time: `env.sleep` would move the
+    """The state once `count` attempts are logged, polled in real time: `workflow_env.sleep` would move the
     workflow's clock past `RETRY_JOIN_WINDOW`."""
     while len((state := await handle.query(DeliveryWorkflow.state)).attempts) < count:
         await asyncio.sleep(0.05)
@@ -411,11 +411,11 @@ async def _attempts_made(
 
 
 async def test_a_retry_just_after_a_retry_s_attempt_joins_it(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
         url = receiver.script("/join", [Answer(410), Answer(500)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         await _attempts_made(handle, 1)
         # An ended scheduled attempt is not joined by a manual retry, however soon it comes.
         assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 2
@@ -434,7 +434,7 @@ async def test_a_retry_just_after_a_retry_s_attempt_joins_it(
         assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 5
         await _attempts_made(handle, 5)
         # Once the window has passed, a retry makes a new attempt.
-        await env.sleep(RETRY_JOIN_WINDOW.total_seconds())
+        await workflow_env.sleep(RETRY_JOIN_WINDOW.total_seconds())
         assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 6
         state = await _attempts_made(handle, 6)
         assert len(receiver.requests("/join")) == 6
@@ -444,13 +444,13 @@ async def test_a_retry_just_after_a_retry_s_attempt_joins_it(
 
 
 async def test_a_retry_that_has_read_the_attempt_in_flight_gets_the_next(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     # The attempt's answer is in the history before the workflow has taken it in: a caller that read
     # it there is given the attempt after it, not the one it read.
     with Receiver() as receiver:
         url = receiver.script("/read", [Answer(410), Answer(500, delay=1), Answer(200)])
-        handle = await start_delivery(env.client, worker, store, url)
+        handle = await start_delivery(workflow_env.client, worker, store, url)
         await _attempts_made(handle, 1)
         assert (await handle.execute_update(DeliveryWorkflow.retry_now)).attempt == 2
         while len(receiver.requests("/read")) < 2:  # attempt 2 is in flight
@@ -469,10 +469,12 @@ async def test_a_retry_that_has_read_the_attempt_in_flight_gets_the_next(
 
 
 async def test_retries_of_a_closed_delivery_make_no_post(
-    env: WorkflowEnvironment, worker: str, store: EndpointStore
+    workflow_env: WorkflowEnvironment, worker: str, store: EndpointStore
 ) -> None:
     with Receiver() as receiver:
-        handle = await start_delivery(env.client, worker, store, receiver.script("/closed", [Answer(410)]))
+        handle = await start_delivery(
+            workflow_env.client, worker, store, receiver.script("/closed", [Answer(410)])
+        )
         await handle.result()  # given up, and its retry window over
         outcomes = await asyncio.gather(
             *(handle.execute_update(DeliveryWorkflow.retry_now) for _ in range(20)), return_exceptions=True
