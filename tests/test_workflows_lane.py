@@ -4,10 +4,12 @@ restarts of an ordered lane, which the end-to-end tests (tests/test_ordered_deli
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from temporalio import activity
@@ -54,9 +56,7 @@ class World:
     hold_post: asyncio.Event | None = None
 
 
-
-
-def made_up_activities(world: World) -> list[object]:
+def made_up_activities(world: World) -> list[Callable[..., Any]]:
     @activity.defn(name=DeliveryActivities.deliver_once.__name__)
     async def deliver_once(request: DeliverRequest) -> AttemptRecord:
         world.posts.append((request.delivery_id, request.sequence, request.trigger.value))
@@ -85,7 +85,7 @@ def made_up_activities(world: World) -> list[object]:
     async def lane_body(event: LaneBody) -> str:
         if world.hold_body is not None:
             await world.hold_body.wait()
-        return '{"id":"%s"}' % event.event_id
+        return json.dumps({"id": event.event_id})
 
     @activity.defn(name=LaneActivities.lane_blocked.__name__)
     async def lane_blocked(blocked: LaneBlocked) -> None:
@@ -239,7 +239,9 @@ async def test_pass_over_waits_for_a_manual_retry_in_flight(lane_worker: tuple[C
         return any(t == "manual" for _d, _s, t in world.posts)
 
     await until(posting, "the manual retry in flight")
-    passing = await delivery.start_update(DeliveryWorkflow.pass_over, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+    passing = await delivery.start_update(
+        DeliveryWorkflow.pass_over, wait_for_stage=WorkflowUpdateStage.ACCEPTED
+    )
     await asyncio.sleep(1)
     assert not any(d == ids.delivery_id("evt_n", endpoint_id) for d, _s, _t in world.posts)
     world.hold_post.set()
@@ -252,3 +254,14 @@ async def test_pass_over_waits_for_a_manual_retry_in_flight(lane_worker: tuple[C
     await until(next_sent, "the next event, after the retry's answer")
 
 
+def test_the_same_body_under_another_ordering_key_is_another_emission() -> None:
+    from service.events import emission_sha256
+
+    assert emission_sha256("{}", "cus_1") != emission_sha256("{}", "cus_2") != emission_sha256("{}", None)
+    assert emission_sha256("{}", None) == emission_sha256("{}", None)
+
+
+def test_two_lanes_blocking_in_the_same_millisecond_are_two_notices() -> None:
+    at = datetime.now(UTC)
+    assert ids.lane_blocked_event_id("ep_1", "a", 3, at) != ids.lane_blocked_event_id("ep_1", "b", 3, at)
+    assert ids.lane_blocked_event_id("ep_1", "a", 3, at) != ids.lane_blocked_event_id("ep_1", "a", 4, at)
