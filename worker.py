@@ -25,6 +25,8 @@ from core.egress import guarded_transport
 from core.logs import configure_logging
 from core.settings import Settings
 from core.temporal import connect
+from domain import fairness
+from domain.fairness import WorkKind
 from service.events import Events
 from store.database import EndpointStore, StoreRefused, require_keys
 from store.keys import jwt_signer
@@ -172,7 +174,15 @@ async def run_worker(
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
         recoveries = RecoveryActivities(client, store)
-        lanes = LaneActivities(store, tell=events.tell)
+        lanes = LaneActivities(
+            store,
+            tell=events.tell,
+            client=client,
+            task_queue=settings.task_queue,
+            priority=lambda tenant: fairness.for_tenant(
+                tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness
+            ),
+        )
         worker = Worker(
             client,
             task_queue=settings.task_queue,
@@ -182,6 +192,10 @@ async def run_worker(
                 recoveries.recover_page,
                 recoveries.replay_page,
                 lanes.lane_blocked,
+                lanes.last_sequence,
+                lanes.advance_sequence,
+                lanes.lane_body,
+                lanes.tell_lanes,
             ],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine

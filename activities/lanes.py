@@ -1,29 +1,83 @@
-"""What an ordered lane (workflows/lane.py) asks of the outside world: telling the tenant it is blocked.
+"""What an ordered lane (workflows/lane.py) asks of the outside world: its last sequence number, kept in
+the store; the body of the event whose turn has come, read from the event's workflow; telling the tenant it
+is blocked; and, for an event workflow, sending the event to its lanes (`signal_lane`, which the API uses
+too).
 
 `webhook_endpoint.lane_blocked` goes the way every operational event goes: owed in the store's outbox
 (store/health.py) in one transaction, then sent at once, or by the worker's sweep if Temporal or the store
-cannot take it now. The notice's id names the endpoint and the moment the lane blocked, so a retried
-activity owes it once.
+cannot take it now. The notice's id names the endpoint, the lane, its head's sequence and the moment the
+lane blocked, so a retried activity owes it once.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
 
-from domain.models import LaneBlocked
+from domain import ids
+from domain import search_attributes as sa
+from domain.models import EventInput, LaneBlocked, LaneBody, LaneInput, LaneItem, LaneSequence
+from history.events import read_event_input
 from store.database import EndpointStore
 from store.health import Transition, owe
+from store.lanes import LaneSequences
 
 STORE_TIMEOUT = 5.0
+TEMPORAL_TIMEOUT = timedelta(seconds=10)
+
+
+async def signal_lane(
+    client: Client,
+    lane: LaneInput,
+    item: LaneItem,
+    *,
+    task_queue: str,
+    priority: Priority,
+    rpc_timeout: timedelta,
+) -> None:
+    """Send `item` to its lane, starting the lane if it is not running (signal-with-start). A lane that
+    has the item already ignores it."""
+    from workflows.lane import LaneWorkflow  # the workflow module imports this one
+
+    await client.start_workflow(
+        LaneWorkflow.run,
+        lane,
+        id=ids.lane_workflow_id(lane.tenant, lane.endpoint_id, lane.ordering_key),
+        task_queue=task_queue,
+        start_signal="enqueue",  # LaneWorkflow.enqueue: signal-with-start takes the name only
+        start_signal_args=[item],
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.TENANT, lane.tenant),
+                SearchAttributePair(sa.ENDPOINT_ID, lane.endpoint_id),
+            ]
+        ),
+        priority=priority,
+        rpc_timeout=rpc_timeout,
+    )
 
 
 class LaneActivities:
-    def __init__(self, store: EndpointStore, *, tell: Callable[[str, str], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        store: EndpointStore,
+        *,
+        tell: Callable[[str, str], Awaitable[None]],
+        client: Client | None = None,
+        task_queue: str = "",
+        priority: Callable[[str], Priority] | None = None,
+    ) -> None:
         self._store = store
         self._tell = tell
+        self._client = client
+        self._task_queue = task_queue
+        self._priority = priority or (lambda _tenant: Priority())
+        self._sequences = LaneSequences(store.engine)
 
     @activity.defn
     async def lane_blocked(self, blocked: LaneBlocked) -> None:
@@ -45,3 +99,60 @@ class LaneActivities:
 
         await asyncio.wait_for(asyncio.to_thread(write), STORE_TIMEOUT)
         await self._tell(blocked.tenant, blocked.endpoint_id)
+
+    @activity.defn
+    async def last_sequence(self, lane: LaneSequence) -> int:
+        """The last sequence number any run of the lane handed out (0: none)."""
+        return await asyncio.wait_for(
+            asyncio.to_thread(self._sequences.last, lane.endpoint_id, lane.ordering_key), STORE_TIMEOUT
+        )
+
+    @activity.defn
+    async def advance_sequence(self, lane: LaneSequence) -> None:
+        """Record `lane.sequence` as handed out, before its delivery starts (never lowers it)."""
+        await asyncio.wait_for(
+            asyncio.to_thread(
+                self._sequences.advance, lane.tenant, lane.endpoint_id, lane.ordering_key, lane.sequence
+            ),
+            STORE_TIMEOUT,
+        )
+
+    @activity.defn
+    async def lane_body(self, event: LaneBody) -> str | None:
+        """The body of `event`, from its workflow's first history event; None once Temporal keeps it no
+        more (the log's retention is over)."""
+        assert self._client is not None, "LaneActivities built without a client cannot read events"
+        accepted = await read_event_input(
+            self._client, event.tenant, event.event_id, rpc_timeout=TEMPORAL_TIMEOUT
+        )
+        return accepted.body if accepted is not None else None
+
+    @activity.defn
+    async def tell_lanes(self, event: EventInput) -> None:
+        """Send an accepted event to its lane on each of its ordered endpoints that still exists: the API
+        did so before its 202, unless it died first; a lane told twice ignores the second."""
+        assert self._client is not None, "LaneActivities built without a client cannot tell lanes"
+        client = self._client
+        for endpoint_id in event.ordered_endpoint_ids:
+            endpoint = await asyncio.wait_for(
+                asyncio.to_thread(self._store.get, event.tenant, endpoint_id), STORE_TIMEOUT
+            )
+            if endpoint is None:
+                continue  # deleted since: nobody to deliver to
+            item = LaneItem(
+                event_id=event.event_id,
+                delivery_id=ids.delivery_id(event.event_id, endpoint_id),
+                webhook_type=event.webhook_type,
+                created_at=event.created_at,
+                policy=event.policies.get(endpoint_id, event.policy),
+                origin=event.origin,
+                on_failure=endpoint.ordered_on_failure,
+            )
+            await signal_lane(
+                client,
+                LaneInput(tenant=event.tenant, endpoint_id=endpoint_id, ordering_key=event.ordering_key),
+                item,
+                task_queue=self._task_queue or activity.info().task_queue,
+                priority=self._priority(event.tenant),
+                rpc_timeout=TEMPORAL_TIMEOUT,
+            )

@@ -49,6 +49,13 @@ def operational_event_id(endpoint_id: str, transition: str, at: datetime) -> str
     return f"opv_{endpoint_id}_{transition}_{int(at.timestamp() * 1000)}"
 
 
+def lane_blocked_event_id(endpoint_id: str, ordering_key: str | None, sequence: int, at: datetime) -> str:
+    """The id of a `webhook_endpoint.lane_blocked` event: one per blocking of one lane's head. Two lanes of
+    an endpoint that block in the same millisecond are two events, and a head that blocks again (retried
+    by hand, failed again) is a new one."""
+    return f"opv_{endpoint_id}_lane_blocked_{lane_key(ordering_key)}_{sequence}_{int(at.timestamp() * 1000)}"
+
+
 def new_recovery_id() -> str:
     return "rec_" + secrets.token_hex(12)
 
@@ -94,8 +101,12 @@ def recovery_workflow_id(tenant: str, endpoint_id: str) -> str:
 DEFAULT_LANE = "default"
 
 
-def lane_workflow_id(tenant: str, endpoint_id: str, ordering_key: str | None) -> str:
+def lane_key(ordering_key: str | None) -> str:
+    """A lane's name within its endpoint: fixed length whatever the client's key, which it does not show."""
     if ordering_key is None:
-        return f"lane:{tenant}:{endpoint_id}:{DEFAULT_LANE}"
-    digest = hashlib.sha256(ordering_key.encode()).hexdigest()[:32]
-    return f"lane:{tenant}:{endpoint_id}:{digest}"
+        return DEFAULT_LANE
+    return hashlib.sha256(ordering_key.encode()).hexdigest()[:32]
+
+
+def lane_workflow_id(tenant: str, endpoint_id: str, ordering_key: str | None) -> str:
+    return f"lane:{tenant}:{endpoint_id}:{lane_key(ordering_key)}"

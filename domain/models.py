@@ -189,9 +189,17 @@ class DeliveryState(BaseModel):
 
 
 class LaneItem(BaseModel):
-    """One event for an ordered lane: the delivery to start when its turn comes."""
+    """One event for an ordered lane: a reference to it, and what its delivery is made with. Never its body:
+    a lane can hold thousands of these, in its state and in every continue-as-new input, where bodies would
+    reach Temporal's payload and history limits. The body is read from the event's own workflow when its
+    turn comes (activities/lanes.py, `lane_body`)."""
 
-    delivery: DeliveryInput
+    event_id: str
+    delivery_id: str
+    webhook_type: str
+    created_at: datetime
+    policy: DeliveryPolicy
+    origin: DeliveryOrigin = DeliveryOrigin.EVENT
     on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
 
@@ -203,6 +211,17 @@ class LaneHead(BaseModel):
     on_failure: OrderedOnFailure
     status: DeliveryStatus = DeliveryStatus.PENDING  # as its delivery last told the lane
     blocked_since: datetime | None = None  # its schedule ended without a 2xx, and the lane blocks
+    unavailable: bool = False  # it failed because its endpoint is disabled or gone: a skip lane holds too
+
+
+class LaneSettled(BaseModel):
+    """What a delivery tells its lane when its schedule ends, or when a manual retry succeeds later."""
+
+    delivery_id: str
+    status: DeliveryStatus
+    # Its schedule ended because the endpoint is disabled or gone (ENDPOINT_UNAVAILABLE), not because the
+    # receiver failed it: a `skip` lane holds on such a head rather than failing every queued event.
+    unavailable: bool = False
 
 
 class LaneState(BaseModel):
@@ -212,6 +231,8 @@ class LaneState(BaseModel):
     head: LaneHead | None = None
     queue: list[LaneItem] = Field(default_factory=list)
     skip_requested: bool = False
+    # Whether `sequence` was read from the store (a fresh run reads it once: `LaneSequence`).
+    sequence_read: bool = False
 
 
 class LaneInput(BaseModel):
@@ -221,11 +242,29 @@ class LaneInput(BaseModel):
     state: LaneState = Field(default_factory=LaneState)
 
 
-class LaneSettled(BaseModel):
-    """What a delivery tells its lane when its schedule ends, or when a manual retry succeeds later."""
+class LaneSkip(BaseModel):
+    """A manual skip of a lane's head, as the service asks it (service/lanes.py)."""
 
     delivery_id: str
-    status: DeliveryStatus
+    # The head's delivery workflow is closed (terminated, failed, or its window over): the lane may pass a
+    # head that never told it it settled, so that an operator can always unstick a lane.
+    delivery_closed: bool = False
+
+
+class LaneSequence(BaseModel):
+    """A lane's last sequence number, as kept in the store beside the lane (`lane_sequences`)."""
+
+    tenant: str
+    endpoint_id: str
+    ordering_key: str | None
+    sequence: int = 0
+
+
+class LaneBody(BaseModel):
+    """Which event's body a lane needs, to start the delivery of its head."""
+
+    tenant: str
+    event_id: str
 
 
 class LaneBlocked(BaseModel):
@@ -248,6 +287,7 @@ class LaneView(BaseModel):
     head: LaneHead | None
     queued: int  # events waiting behind the head
     blocked: bool
+    full: bool = False  # `queued` reached the lane's cap: the API refuses its new events (429)
 
 
 class RetryAccepted(BaseModel):

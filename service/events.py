@@ -17,7 +17,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -25,23 +25,33 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
+from activities.lanes import signal_lane
 from core.settings import Settings
 from domain import fairness, ids
 from domain import search_attributes as sa
 from domain.access import Principal
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
-from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
+from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
-from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, QuotaPolicy, Unavailable
+from service.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    QuotaPolicy,
+    RateLimited,
+    Unavailable,
+)
 from service.limits import DoorLimits
 from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
 from store.database import EndpointStore, Subscriber
 from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
-from workflows.lane import LaneWorkflow
+from workflows.lane import FULL_MEMO, MAX_QUEUED
 
 log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
@@ -49,6 +59,8 @@ log = logging.getLogger("webhooks.events")
 FANOUT_BUDGET_BYTES = 32_000_000
 # What a test event is when the endpoint takes every type: the documentation's own example type.
 DEFAULT_TEST_TYPE = "invoice.created"
+# When to try a full lane again: it drains one delivery at a time, and a blocked one waits for a person.
+LANE_FULL_RETRY_AFTER = 60
 
 
 def serialize(submission: EventSubmission) -> tuple[str, str]:
@@ -78,6 +90,15 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
             "numbers must be finite: NaN and Infinity are not valid JSON", field=("data", "object")
         ) from None
     return object_type, body
+
+
+def emission_sha256(body: str, ordering_key: str | None) -> str:
+    """What a second emission of an event id must match to be the same event: its body, and its ordering
+    key, which decides its lane (the same body under another key is another event). An event without a
+    key hashes as its body alone, as events accepted before ordering keys did."""
+    if ordering_key is None:
+        return hashlib.sha256(body.encode()).hexdigest()
+    return hashlib.sha256(b"%s\n%s" % (ordering_key.encode(), body.encode())).hexdigest()
 
 
 def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> DeliveryPolicy:
@@ -191,6 +212,8 @@ class Events:
             )
         event_id = submission.id or ids.new_event_id()
         ordered = [s for s in subscribers if s.ordered]
+        if ordered:
+            await self._refuse_full_lanes(tenant, submission.ordering_key, ordered)
         try:
             created_at = await self._start(
                 tenant,
@@ -209,15 +232,15 @@ class Events:
                 ordered_endpoint_ids=[s.endpoint_id for s in ordered],
             )
         except WorkflowAlreadyStartedError:
-            body_sha256 = hashlib.sha256(body.encode()).hexdigest()
+            body_sha256 = emission_sha256(body, submission.ordering_key)
             accepted = await self._already_accepted(
                 ids.event_workflow_id(tenant, event_id), event_id, body_sha256
             )
             # The first emission's 202 may have been lost before its lanes were told: told again, which a
             # lane that has it ignores (workflows/lane.py).
-            await self._enqueue(tenant, event_id, submission, body, accepted.created_at, ordered)
+            await self._enqueue(tenant, event_id, submission, accepted.created_at, ordered)
             return accepted
-        await self._enqueue(tenant, event_id, submission, body, created_at, ordered)
+        await self._enqueue(tenant, event_id, submission, created_at, ordered)
         return AcceptedEvent(
             id=event_id,
             webhook_type=submission.webhook_type,
@@ -231,7 +254,6 @@ class Events:
         tenant: str,
         event_id: str,
         submission: EventSubmission,
-        body: str,
         created_at: datetime,
         ordered: list[Subscriber],
     ) -> None:
@@ -244,45 +266,64 @@ class Events:
         ordered since) starts the delivery once: its workflow id refuses a second start."""
         if not ordered:
             return
-        await asyncio.gather(
-            *(self._tell_lane(tenant, event_id, submission, body, created_at, s) for s in ordered)
-        )
+        await asyncio.gather(*(self._tell_lane(tenant, event_id, submission, created_at, s) for s in ordered))
 
     async def _tell_lane(
         self,
         tenant: str,
         event_id: str,
         submission: EventSubmission,
-        body: str,
         created_at: datetime,
         subscriber: Subscriber,
     ) -> None:
         settings = self._settings
         endpoint_id = subscriber.endpoint_id
-        delivery = DeliveryInput(
-            tenant=tenant,
+        item = LaneItem(
             event_id=event_id,
-            endpoint_id=endpoint_id,
             delivery_id=ids.delivery_id(event_id, endpoint_id),
             webhook_type=submission.webhook_type,
-            body=body,
             created_at=created_at,
             policy=self._policy(subscriber.retry_schedule),
             origin=DeliveryOrigin.EVENT,
+            on_failure=subscriber.ordered_on_failure,
         )
-        await self._client.start_workflow(
-            LaneWorkflow.run,
+        await signal_lane(
+            self._client,
             LaneInput(tenant=tenant, endpoint_id=endpoint_id, ordering_key=submission.ordering_key),
-            id=ids.lane_workflow_id(tenant, endpoint_id, submission.ordering_key),
+            item,
             task_queue=settings.task_queue,
-            start_signal="enqueue",  # LaneWorkflow.enqueue: signal-with-start takes the name only
-            start_signal_args=[LaneItem(delivery=delivery, on_failure=subscriber.ordered_on_failure)],
-            search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(sa.TENANT, tenant), SearchAttributePair(sa.ENDPOINT_ID, endpoint_id)]
-            ),
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
             rpc_timeout=self._rpc,
         )
+
+    async def _refuse_full_lanes(
+        self, tenant: str, ordering_key: str | None, ordered: list[Subscriber]
+    ) -> None:
+        """A lane holding `MAX_QUEUED` events takes no more: its memo says so (workflows/lane.py), read with
+        a describe, which needs no worker. A lane not started yet, or closed, is not full."""
+
+        async def full(endpoint_id: str) -> bool:
+            handle = self._client.get_workflow_handle(ids.lane_workflow_id(tenant, endpoint_id, ordering_key))
+            try:
+                description = await handle.describe(rpc_timeout=self._rpc)
+            except RPCError as err:
+                if err.status is RPCStatusCode.NOT_FOUND:
+                    return False
+                raise
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                return False
+            return bool(await description.memo_value(FULL_MEMO, False))
+
+        answers = await asyncio.gather(*(full(s.endpoint_id) for s in ordered))
+        for subscriber, is_full in zip(ordered, answers, strict=True):
+            if is_full:
+                raise RateLimited(
+                    f"the lane of ordering key {ordering_key!r} on endpoint {subscriber.endpoint_id} holds "
+                    f"{MAX_QUEUED} events waiting: it takes no more until it drains. Unblock it (retry or "
+                    "skip its head: GET /v1/webhooks/endpoints/{id}/lane) or make the receiver faster, then "
+                    "emit this event again with the same id",
+                    retry_after=LANE_FULL_RETRY_AFTER,
+                )
 
     @boundary(changes_temporal=True)
     async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
@@ -374,7 +415,7 @@ class Events:
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
             memo={
                 "created_at": created_at.isoformat(),
-                "body_sha256": hashlib.sha256(body.encode()).hexdigest(),
+                "body_sha256": emission_sha256(body, ordering_key),
             },
             rpc_timeout=self._rpc,
         )

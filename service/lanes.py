@@ -2,15 +2,22 @@
 
 A lane is a `LaneWorkflow` (workflows/lane.py) whose id the endpoint and the ordering key name, so both
 calls go straight to it: a query to read, an update to skip, which its validator refuses unless the head
-named is the lane's blocked head.
+named is the lane's blocked head (or a head whose delivery workflow closed without telling the lane).
+
+A skip goes through the head's delivery first (`DeliveryWorkflow.pass_over`), which waits until no manual
+retry of it is in flight and then takes no more: the lane never starts the next event while this one is
+being POSTed. An endpoint made unordered keeps the lanes it had readable and skippable, so that the events
+they still hold (they go on being delivered in order) are never out of reach.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -18,10 +25,11 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
-from domain.models import LaneView
+from domain.models import DeliveryStatus, LaneSkip, LaneView
 from service.boundary import boundary, in_store
 from service.errors import Conflict, MayHaveBeenApplied, NotFound
 from store.database import EndpointStore
+from workflows.delivery import DeliveryWorkflow
 from workflows.lane import LaneWorkflow
 
 
@@ -37,19 +45,68 @@ class Lanes:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
         if endpoint is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
-        if not endpoint.ordered:
+        workflow_id = ids.lane_workflow_id(tenant, endpoint_id, ordering_key)
+        handle = self._client.get_workflow_handle_for(LaneWorkflow.run, workflow_id)
+        if not endpoint.ordered and not await self._exists(handle):
             raise Conflict(
                 f"endpoint {endpoint_id} is not ordered, so it has no lanes; "
                 'PATCH it with {"ordered": true}'
             )
-        workflow_id = ids.lane_workflow_id(tenant, endpoint_id, ordering_key)
-        return self._client.get_workflow_handle_for(LaneWorkflow.run, workflow_id)
+        return handle
+
+    async def _exists(self, handle: WorkflowHandle[Any, Any]) -> bool:
+        """Whether the workflow has a run, open or closed (a lane of an endpoint ordered once)."""
+        try:
+            await handle.describe(rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
 
     @staticmethod
     def _empty(endpoint_id: str, ordering_key: str | None) -> LaneView:
         return LaneView(
             endpoint_id=endpoint_id, ordering_key=ordering_key, sequence=0, head=None, queued=0, blocked=False
         )
+
+    async def _pass_over(self, tenant: str, delivery_id: str, *, blocked: bool) -> bool:
+        """Make the head's delivery take no more retries, once none is in flight; True if its workflow is
+        closed (terminated, failed, its window over), which lets the lane pass it even if it never told the
+        lane how it ended. A delivery that succeeded meanwhile is not skipped: the lane goes on by itself."""
+        handle = self._client.get_workflow_handle_for(
+            DeliveryWorkflow.run, ids.delivery_workflow_id(tenant, delivery_id)
+        )
+        try:
+            description = await handle.describe(rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise Conflict(
+                    f"delivery {delivery_id} has not started yet: its lane is starting it; read the lane"
+                ) from None
+            raise
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return True
+        if not blocked:  # still on its schedule: the lane waits for it
+            raise Conflict("this lane is not blocked: only a blocked lane's head can be skipped")
+        try:
+            status = await handle.execute_update(DeliveryWorkflow.pass_over, rpc_timeout=self._rpc)
+        except WorkflowUpdateFailedError as err:
+            raise Conflict(str(err.cause or err)) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise MayHaveBeenApplied(
+                f"delivery {delivery_id} did not stop within {self._rpc.total_seconds():g} s (an attempt of "
+                "it may be in flight); read the lane, and skip again if it is still blocked on it"
+            ) from None
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:  # closed in between
+                return True
+            raise
+        if status is DeliveryStatus.SUCCEEDED:
+            raise Conflict(
+                f"delivery {delivery_id} succeeded (a retry of it was in flight): the lane goes on by itself"
+            )
+        return False
 
     @boundary
     async def get(self, tenant: str, endpoint_id: str, ordering_key: str | None) -> LaneView:
@@ -69,7 +126,24 @@ class Lanes:
         """Move the lane past its blocked head `delivery_id`, which stays failed."""
         handle = await self._handle(tenant, endpoint_id, ordering_key)
         try:
-            return await handle.execute_update(LaneWorkflow.skip, delivery_id, rpc_timeout=self._rpc)
+            lane = await handle.query(LaneWorkflow.view, rpc_timeout=self._rpc)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                raise Conflict("this lane has had no event yet: there is nothing to skip") from None
+            raise
+        if lane.head is None:
+            raise Conflict("this lane is not blocked: only a blocked lane's head can be skipped")
+        if lane.head.delivery_id != delivery_id:
+            raise Conflict(f"the lane's blocked head is {lane.head.delivery_id}, not {delivery_id}")
+        # Its delivery stops first (never while an attempt of it is in flight); the lane's own check of the
+        # head follows, in its update's validator.
+        closed = await self._pass_over(tenant, delivery_id, blocked=lane.blocked)
+        try:
+            return await handle.execute_update(
+                LaneWorkflow.skip,
+                LaneSkip(delivery_id=delivery_id, delivery_closed=closed),
+                rpc_timeout=self._rpc,
+            )
         except WorkflowUpdateFailedError as err:
             raise Conflict(str(err.cause or err)) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:

@@ -186,11 +186,17 @@ def owe(
         last_status_code=health.last_status_code if health else None,
         lane=lane,
     )
+    # A lane's blocking names the lane and its head too: two lanes of one endpoint may block at once.
+    notice_id = (
+        ids.lane_blocked_event_id(endpoint_id, lane["ordering_key"], lane["head"]["sequence"], at)
+        if lane is not None
+        else ids.operational_event_id(endpoint_id, transition.value, at)
+    )
     dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     conn.execute(
         dialect.insert(OperationalNoticeRow)
         .values(
-            id=ids.operational_event_id(endpoint_id, transition.value, at),
+            id=notice_id,
             tenant=tenant,
             endpoint_id=endpoint_id,
             transition=transition.value,

@@ -161,3 +161,15 @@ class SessionRevocationRow(Base):
     session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     # Kept until the session would have expired anyway; then the row is deleted.
     until: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class LaneSequenceRow(Base):
+    """The last sequence number an ordered lane (workflows/lane.py) handed out, kept outside its workflow so
+    that a lane started again after its run was terminated goes on numbering where it stopped."""
+
+    __tablename__ = "lane_sequences"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lane_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # domain/ids.py, `lane_key`
+    tenant: Mapped[str] = mapped_column(String(64))
+    last_sequence: Mapped[int] = mapped_column(Integer)

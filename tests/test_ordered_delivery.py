@@ -218,9 +218,13 @@ def test_the_sequence_check_of_the_receiver_guide_finds_repeats_and_gaps() -> No
     namespace: dict[str, Any] = {}
     exec(compile(code, "docs/receiving.md", "exec"), namespace)
     check = namespace["SequenceCheck"]()
-    seen = [check.classify(key, n) for key, n in [("a", "1"), ("b", "1"), ("a", "2"), ("a", "2"), ("a", "5")]]
+    requests = [("a", "w1", "1"), ("b", "w2", "1"), ("a", "w3", "2"), ("a", "w3", "2"), ("a", "w5", "5")]
+    seen = [check.classify(key, webhook_id, n) for key, webhook_id, n in requests]
     assert seen == ["next", "next", "next", "repeat", "gap of 2"]
     assert check.last == {"a": 5, "b": 1}
+    # A replayed request (a webhook-id already processed) with a forged huge sequence changes nothing.
+    assert check.classify("a", "w3", "1000000") == "repeat"
+    assert check.classify("a", "w6", "6") == "next"
 
 
 def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> None:

@@ -168,12 +168,19 @@ class DeliveryWorkflow:
         handle = workflow.get_external_workflow_handle(lane.workflow_id)
         try:
             await handle.signal(
-                LANE_SETTLED_SIGNAL, LaneSettled(delivery_id=self._input.delivery_id, status=self._status)
+                LANE_SETTLED_SIGNAL,
+                LaneSettled(
+                    delivery_id=self._input.delivery_id, status=self._status, unavailable=self._unavailable()
+                ),
             )
         except Exception:
             workflow.logger.warning(
                 "lane %s of delivery %s not found", lane.workflow_id, self._input.delivery_id
             )
+
+    def _unavailable(self) -> bool:
+        """Its last attempt found the endpoint disabled or gone: the receiver never failed it."""
+        return bool(self._attempts) and self._attempts[-1].outcome is AttemptOutcome.ENDPOINT_UNAVAILABLE
 
     async def _wait_for_manual_request(self, deadline: datetime) -> bool:
         """True when a manual retry is asked for before `deadline`, False when the deadline comes."""
@@ -268,9 +275,9 @@ class DeliveryWorkflow:
         """Start a fresh history, carrying the log, when Temporal says this one grows too large.
 
         Called only where the workflow is about to wait, with no attempt in flight; `retry_now` does
-        nothing asynchronous, so no update can be cut off.
+        nothing asynchronous, and a `pass_over` still waiting puts it off, so no update is cut off.
         """
-        if not workflow.info().is_continue_as_new_suggested():
+        if not workflow.info().is_continue_as_new_suggested() or not workflow.all_handlers_finished():
             return
         workflow.continue_as_new(
             self._input.model_copy(
@@ -339,6 +346,22 @@ class DeliveryWorkflow:
             return False
         return workflow.now() - self._last_attempt_ended_at < RETRY_JOIN_WINDOW
 
+    @workflow.update
+    async def pass_over(self) -> DeliveryStatus:
+        """Its ordered lane is about to be skipped past it by hand: wait until no attempt of it is in flight
+        or asked for (a manual retry being POSTed now), then take no more, and say how it ended. The lane is
+        skipped only if it did not succeed meanwhile (service/lanes.py): so the next event is never sent
+        while this one is."""
+        await workflow.wait_condition(lambda: not self._attempt_in_flight and not self._manual_requested)
+        if self._status is not DeliveryStatus.SUCCEEDED:
+            self._passed = True
+        return self._status
+
+    @pass_over.validator
+    def _pass_over_allowed(self) -> None:
+        if self._input.lane is None:
+            raise ValueError("this delivery is not in an ordered lane")
+
     @workflow.signal
     def passed(self) -> None:
         """Its ordered lane moved past it (skipped by hand while it failed)."""
@@ -360,8 +383,12 @@ class DeliveryWorkflow:
                     "has moved on, so it is not sent again. Emit the event again with a new id to send it "
                     "at the end of its lane"
                 )
+            # A `skip` lane holds on a head its endpoint's being disabled failed (workflows/lane.py): that
+            # head can be retried, once the endpoint is enabled again.
             if self._passed or (
-                self._status is DeliveryStatus.FAILED and lane.on_failure is OrderedOnFailure.SKIP
+                self._status is DeliveryStatus.FAILED
+                and lane.on_failure is OrderedOnFailure.SKIP
+                and not self._unavailable()
             ):
                 raise ValueError(
                     f"this delivery (sequence {lane.sequence} of an ordered lane) was skipped; its lane has "

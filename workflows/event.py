@@ -8,16 +8,25 @@ on through its own retry schedule, while the event workflow closes as soon as al
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.lanes import LaneActivities
     from domain import ids
     from domain.models import DeliveryInput, EventInput, EventSummary
     from workflows.delivery import start_delivery
 
 
 BATCH_BYTES = 1_000_000
+# Histories recorded before the event workflow told its lanes itself replay without it.
+TELLS_ITS_LANES = "event-tells-its-lanes"
+# Telling the lanes: a fault of ours (Temporal or the store unreachable), retried until it clears.
+OUR_FAULTS = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
+)
 
 
 @workflow.defn
@@ -42,6 +51,16 @@ class EventWorkflow:
         # has sent it there before answering 202. Events accepted before lanes have none of these.
         ordered = set(input.ordered_endpoint_ids)
         to_start = [d for d in deliveries if d.endpoint_id not in ordered]
+        # The API told them before its 202; told again here, so that an event accepted by an API that died
+        # before telling them still reaches them (later than its turn, in that case only). A lane that
+        # has the event already ignores it.
+        if input.ordered_endpoint_ids and workflow.patched(TELLS_ITS_LANES):
+            await workflow.execute_activity_method(
+                LaneActivities.tell_lanes,
+                input,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=OUR_FAULTS,
+            )
         # Each child's input carries the body, and Temporal refuses a workflow task completion of more
         # than a few MB: start the children in batches that stay well under it (one batch for any
         # ordinary event), each batch concurrently in one workflow task.

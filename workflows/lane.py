@@ -12,10 +12,17 @@ moves on; with `block` it waits (other keys' lanes go on) until the head is retr
 or is skipped by hand (`skip`).
 
 The sequence is handed out when a delivery starts, not when its event arrives: an event that reaches the
-lane twice (a client's retry of an emission whose 202 was lost) is started once, because its delivery's
-workflow id refuses a second start, and uses no number. The lane never closes by itself (a new run would
-number from 1 again): an idle lane is an open workflow waiting for a signal, which costs no action. Its
-history is bounded by continue-as-new, carrying the queue, the sequence and the head.
+lane twice (a client's retry of an emission whose 202 was lost, or the event workflow telling the lane as
+well as the API) is started once, because its delivery's workflow id refuses a second start, and uses no
+number. The last number handed out is also written to the store (`lane_sequences`) before each start, and a
+fresh run (the lane terminated by an operator and started again by the next event) reads it first: numbers
+never start again at 1, which receivers would take for repeats. A run replaced between the write and the
+start may leave a gap of one, never a repeat.
+
+The lane's state holds references to its events (`LaneItem`), never their bodies: the body is read from the
+event's workflow (`lane_body`) when its turn comes. Its history is bounded by continue-as-new, carrying the
+queue, the sequence and the head, whenever Temporal suggests it, whatever the lane is waiting for; its queue
+is capped (`MAX_QUEUED`), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
 """
 
 from __future__ import annotations
@@ -29,13 +36,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.lanes import LaneActivities
     from domain import ids
     from domain.models import (
+        DeliveryInput,
         DeliveryStatus,
         LaneBlocked,
+        LaneBody,
         LaneHead,
         LaneInput,
         LaneItem,
         LaneRef,
+        LaneSequence,
         LaneSettled,
+        LaneSkip,
         LaneState,
         LaneView,
         OrderedOnFailure,
@@ -43,13 +54,21 @@ with workflow.unsafe.imports_passed_through():
     from workflows.delivery import DeliveryWorkflow, start_delivery
 
 # Deliveries started per run before it continues as new, unless Temporal suggests it sooner: each one adds
-# about ten events (the child's start, its settled signal, the workflow tasks), so a run stays far below
-# Temporal's history limits and a replay after a worker's crash reads little.
-DELIVERIES_PER_RUN = 500
-# The operational event's outbox write: a fault of ours, retried until the store answers.
+# about twenty events (two activities, the child's start, its settled signal, the workflow tasks), so a run
+# stays far below Temporal's history limits and a replay after a worker's crash reads little.
+DELIVERIES_PER_RUN = 250
+# Events a lane holds behind its head. Each is a reference of a few hundred bytes (no body), so a full
+# queue is a few MB of continue-as-new input, under Temporal's limits; a lane this far behind is blocked or
+# its receiver is far too slow, and more events would only wait longer. The API refuses more (429).
+MAX_QUEUED = 10_000
+# The memo key that says the queue is full: the API reads it (describe, which needs no worker) before
+# accepting an event for the lane.
+FULL_MEMO = "lane_full"
+# The store's calls and the event's read: faults of ours, retried until they clear.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -59,29 +78,41 @@ class LaneWorkflow:
         self._input = input
         state = input.state
         self._sequence = state.sequence
+        self._sequence_read = state.sequence_read
         self._head = state.head
         self._queue: list[LaneItem] = list(state.queue)
         self._skip_requested = state.skip_requested
+        self._starting = False  # the head is recorded, its delivery not started yet
+        self._full = False  # as the memo last said
         self._started = 0  # deliveries started by this run
 
     @workflow.run
     async def run(self, input: LaneInput) -> None:
+        if not self._sequence_read:
+            await self._read_sequence()
+        self._show_full()
         while True:
             if self._head is None:
                 self._continue_as_new_if_due()
-                await workflow.wait_condition(lambda: bool(self._queue))
-                await self._start(self._queue.pop(0))
+                await workflow.wait_condition(lambda: bool(self._queue) or self._due())
+                if self._queue:
+                    await self._start(self._queue.pop(0))
+                    self._show_full()
                 continue
-            await workflow.wait_condition(self._head_done)
+            # Continued as new while the head is in flight or the lane is blocked too: a lane blocked for
+            # days takes events all along, and its history grows with them.
+            await workflow.wait_condition(lambda: self._head_done() or self._due())
+            if not self._head_done():
+                self._continue_as_new_if_due()
+                continue
             head = self._head
             if head.status is DeliveryStatus.SUCCEEDED or self._skip_requested:
                 await self._pass(head)
-            elif head.on_failure is OrderedOnFailure.SKIP:
+            elif head.on_failure is OrderedOnFailure.SKIP and not head.unavailable:
                 self._head = None  # failed: its delivery's log says so, and the lane moves on
             elif head.blocked_since is None:
                 head.blocked_since = workflow.now()
                 await self._tell_blocked(head)
-                self._continue_as_new_if_due()
 
     def _head_done(self) -> bool:
         """Whether the lane can act on its head: it succeeded, was skipped by hand, or failed anew."""
@@ -91,22 +122,76 @@ class LaneWorkflow:
             return True
         return head.status is DeliveryStatus.FAILED and head.blocked_since is None
 
+    async def _read_sequence(self) -> None:
+        """A fresh run goes on from the last number any earlier run of this lane handed out."""
+        stored = await workflow.execute_activity_method(
+            LaneActivities.last_sequence,
+            self._lane_sequence(0),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=OUR_FAULTS,
+        )
+        self._sequence = max(self._sequence, stored)
+        self._sequence_read = True
+
+    def _lane_sequence(self, sequence: int) -> LaneSequence:
+        lane = self._input
+        return LaneSequence(
+            tenant=lane.tenant,
+            endpoint_id=lane.endpoint_id,
+            ordering_key=lane.ordering_key,
+            sequence=sequence,
+        )
+
     async def _start(self, item: LaneItem) -> None:
         sequence = self._sequence + 1
-        delivery = item.delivery.model_copy(
-            update={
-                "lane": LaneRef(
-                    workflow_id=workflow.info().workflow_id, sequence=sequence, on_failure=item.on_failure
-                )
-            }
-        )
-        if not await start_delivery(delivery):
-            # The same event twice (an emission retried after its 202 was lost, or an endpoint made
-            # ordered after its event was fanned out): delivered once, and no number is used up.
-            return
+        # Recorded before anything is awaited: the child's `settled` may come in the same activation as
+        # its start's resolution, and signal handlers run first; it must find its head.
+        self._head = LaneHead(delivery_id=item.delivery_id, sequence=sequence, on_failure=item.on_failure)
         self._sequence = sequence
+        self._starting = True
+        try:
+            await workflow.execute_activity_method(
+                LaneActivities.advance_sequence,
+                self._lane_sequence(sequence),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=OUR_FAULTS,
+            )
+            body = await workflow.execute_activity_method(
+                LaneActivities.lane_body,
+                LaneBody(tenant=self._input.tenant, event_id=item.event_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=OUR_FAULTS,
+            )
+            started = body is not None and await start_delivery(self._delivery(item, sequence, body))
+        finally:
+            self._starting = False
+        if not started:
+            # The same event twice (an emission retried after its 202 was lost, the event workflow telling
+            # the lane too, or an endpoint made ordered after its event was fanned out): delivered once,
+            # and no number is used up. Or its event is no longer kept (older than the log's retention).
+            if body is None:
+                workflow.logger.warning("event %s of lane is no longer kept: not delivered", item.event_id)
+            self._head = None
+            self._sequence = sequence - 1
+            return
         self._started += 1
-        self._head = LaneHead(delivery_id=delivery.delivery_id, sequence=sequence, on_failure=item.on_failure)
+
+    def _delivery(self, item: LaneItem, sequence: int, body: str) -> DeliveryInput:
+        lane = self._input
+        return DeliveryInput(
+            tenant=lane.tenant,
+            event_id=item.event_id,
+            endpoint_id=lane.endpoint_id,
+            delivery_id=item.delivery_id,
+            webhook_type=item.webhook_type,
+            body=body,
+            created_at=item.created_at,
+            policy=item.policy,
+            origin=item.origin,
+            lane=LaneRef(
+                workflow_id=workflow.info().workflow_id, sequence=sequence, on_failure=item.on_failure
+            ),
+        )
 
     async def _pass(self, head: LaneHead) -> None:
         """The lane moves on; a head skipped by hand is told, so that it takes no more manual retries."""
@@ -135,21 +220,33 @@ class LaneWorkflow:
                 sequence=head.sequence,
                 at=workflow.now(),
             ),
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=OUR_FAULTS,
         )
 
+    def _show_full(self) -> None:
+        """Keep the memo that the API reads in step with the queue, written only when it changes."""
+        full = len(self._queue) >= MAX_QUEUED
+        if full != self._full:
+            workflow.upsert_memo({FULL_MEMO: full})
+            self._full = full
+
+    def _due(self) -> bool:
+        """Whether this run's history has grown enough to continue as new, and nothing stops it now."""
+        grown = self._started >= DELIVERIES_PER_RUN or workflow.info().is_continue_as_new_suggested()
+        return grown and not self._starting and workflow.all_handlers_finished()
+
     def _continue_as_new_if_due(self) -> None:
-        """A fresh history, carrying where the lane stands, when this one has grown: only between
-        deliveries or while blocked, with no update running."""
-        due = self._started >= DELIVERIES_PER_RUN or workflow.info().is_continue_as_new_suggested()
-        if not due or not workflow.all_handlers_finished():
+        """A fresh history, carrying where the lane stands, when this one has grown: between deliveries,
+        while the head is in flight, or while blocked, never in the middle of starting one."""
+        if not self._due():
             return
         workflow.continue_as_new(
             self._input.model_copy(
                 update={
                     "state": LaneState(
                         sequence=self._sequence,
+                        sequence_read=self._sequence_read,
                         head=self._head,
                         queue=self._queue,
                         skip_requested=self._skip_requested,
@@ -160,13 +257,15 @@ class LaneWorkflow:
 
     @workflow.signal
     def enqueue(self, item: LaneItem) -> None:
-        """An event for this lane, in the order the API was told of it; one already here is ignored."""
-        delivery_id = item.delivery.delivery_id
-        if self._head is not None and self._head.delivery_id == delivery_id:
+        """An event for this lane, in the order the API was told of it; one already here is ignored. Past
+        `MAX_QUEUED` it is still kept (a signal cannot be refused, and the API said 202): the API stops
+        accepting events for a full lane, so only the few in flight when it filled go past the cap."""
+        if self._head is not None and self._head.delivery_id == item.delivery_id:
             return
-        if any(queued.delivery.delivery_id == delivery_id for queued in self._queue):
+        if any(queued.delivery_id == item.delivery_id for queued in self._queue):
             return
         self._queue.append(item)
+        self._show_full()
 
     @workflow.signal
     def settled(self, settled: LaneSettled) -> None:
@@ -178,23 +277,27 @@ class LaneWorkflow:
             head.status = DeliveryStatus.SUCCEEDED
         elif head.status is not DeliveryStatus.FAILED:
             head.status = DeliveryStatus.FAILED
+            head.unavailable = settled.unavailable
 
     @workflow.update
-    def skip(self, delivery_id: str) -> LaneView:
-        """Move past the blocked head `delivery_id` (named, so that a skip meant for one head never
-        passes the next): it stays failed, and the lane starts the next event."""
+    def skip(self, skip: LaneSkip) -> LaneView:
+        """Move past the blocked head `skip.delivery_id` (named, so that a skip meant for one head never
+        passes the next): it stays failed, and the lane starts the next event. The service has made sure
+        first that no attempt of it is in flight (service/lanes.py)."""
         self._skip_requested = True
         return self.view()
 
     @skip.validator
-    def _skip_allowed(self, delivery_id: str) -> None:
+    def _skip_allowed(self, skip: LaneSkip) -> None:
         head = self._head
-        if head is None or head.blocked_since is None:
+        # A head whose delivery closed without telling the lane (terminated, say) would hold it forever.
+        stuck = head is not None and skip.delivery_closed and head.status is DeliveryStatus.PENDING
+        if head is None or self._starting or (head.blocked_since is None and not stuck):
             raise ValueError("this lane is not blocked: only a blocked lane's head can be skipped")
-        if head.delivery_id != delivery_id:
-            raise ValueError(f"the lane's blocked head is {head.delivery_id}, not {delivery_id}")
+        if head.delivery_id != skip.delivery_id:
+            raise ValueError(f"the lane's blocked head is {head.delivery_id}, not {skip.delivery_id}")
         if self._skip_requested:
-            raise ValueError(f"{delivery_id} is being skipped already")
+            raise ValueError(f"{skip.delivery_id} is being skipped already")
 
     @workflow.query
     def view(self) -> LaneView:
@@ -206,4 +309,5 @@ class LaneWorkflow:
             head=head,
             queued=len(self._queue),
             blocked=head is not None and head.blocked_since is not None and not self._skip_requested,
+            full=self._full,
         )
