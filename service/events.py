@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -285,8 +286,16 @@ class Events:
         )
 
     @boundary(changes_temporal=True)
-    async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
-        """Send the catalog's example of `webhook_type` to one enabled endpoint, and to no other.
+    async def send_test(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        webhook_type: str | None,
+        *,
+        data_object: dict[str, Any] | None = None,
+    ) -> SentTestEvent:
+        """Send the catalog's example of `webhook_type` (or `data_object`, an example changed by
+        `webhooks trigger --set`) to one enabled endpoint, and to no other.
 
         Any type of the catalog may be tested, subscribed or not: the point is to see what the receiver
         does with it. By default, the first type the endpoint subscribes to.
@@ -301,7 +310,7 @@ class Events:
             )
         await self._limits.test_event(tenant)
         webhook_type = webhook_type or (endpoint.event_types or [DEFAULT_TEST_TYPE])[0]
-        example = SUBSCRIBABLE_BY_NAME[webhook_type].example
+        example = SUBSCRIBABLE_BY_NAME[webhook_type].example if data_object is None else data_object
         object_type, body = serialize(EventSubmission(webhook_type=webhook_type, object=example))
         event_id = ids.new_test_event_id()
         own = endpoint.retry_schedule

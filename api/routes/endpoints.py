@@ -92,7 +92,9 @@ async def send_test_event(
     endpoint_id: str, tenant: ManageTenant, events: EventsDep, body: EndpointTestCreate | None = None
 ) -> EndpointTestAccepted:
     """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
-    sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)
+    sent = await events.send_test(
+        tenant, endpoint_id, body.webhook_type if body else None, data_object=body.object if body else None
+    )
     return EndpointTestAccepted.of(sent)
 
 
