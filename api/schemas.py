@@ -129,6 +129,15 @@ class EventTypePublic(BaseModel):
     )
 
 
+class EventTypeDetail(EventTypePublic):
+    schema_: dict[str, Any] = Field(
+        alias="schema",
+        description="JSON Schema (2020-12) of the whole body a receiver gets for this type",
+    )
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
 class EventTypeList(BaseModel):
     items: list[EventTypePublic]
 

@@ -34,6 +34,7 @@ from domain.access import Principal
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
 from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
+from domain.schemas import SCHEMAS, violations
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, QuotaPolicy, Unavailable
@@ -79,6 +80,20 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
             "numbers must be finite: NaN and Infinity are not valid JSON", field=("data", "object")
         ) from None
     return object_type, body
+
+
+def checked(webhook_type: str, data_object: dict[str, Any]) -> None:
+    """`InvalidInput` naming the first field of `data_object` that its type's schema refuses
+    (WEBHOOKS_VALIDATE_EVENTS=strict)."""
+    schema = SCHEMAS[webhook_type]["properties"]["data"]["properties"]["object"]
+    found = violations(schema, data_object, ("data", "object"))
+    if found:
+        path, message = found[0]
+        raise InvalidInput(
+            f"{'.'.join(str(p) for p in path)} {message} (the {webhook_type} schema: "
+            f"GET /v1/webhooks/event-types/{webhook_type})",
+            field=path,
+        )
 
 
 def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> DeliveryPolicy:
@@ -175,6 +190,8 @@ class Events:
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
         """Accept an event for every enabled endpoint of the tenant subscribed to its type."""
         object_type, body = serialize(submission)
+        if self._settings.validate_events == "strict":
+            checked(submission.webhook_type, submission.object)
         size = len(body.encode())
         limit = self._settings.max_payload_bytes
         if size > limit:

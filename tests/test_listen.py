@@ -196,5 +196,10 @@ def test_trigger_emits_the_catalog_example(stack: Stack, api: httpx.Client, rece
     found = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
     assert found["origin"] == "test" and found["webhook_type"] == "customer.created"
 
+    described = api.get("/v1/webhooks/event-types/invoice.created").json()
+    assert described["schema"]["properties"]["webhook_type"] == {"const": "invoice.created"}
+    assert described["example"]["currency"] == "usd"
+    assert api.get("/v1/webhooks/event-types/invoice.nope").status_code == 404
+
     wrong = trigger("invoice.created", "--set", "amount=1")
     assert wrong.returncode == 2 and "data.object.FIELD=VALUE" in wrong.stderr
