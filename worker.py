@@ -28,6 +28,7 @@ from core.temporal import connect
 from domain import fairness
 from domain.fairness import WorkKind
 from service.events import Events
+from service.listen import Listening
 from store.database import EndpointStore, StoreRefused, require_keys
 from store.keys import jwt_signer
 from store.migrate import require_current
@@ -118,6 +119,22 @@ async def send_owed_notices(
         await asyncio.sleep(NOTICE_SWEEP_SECONDS)
 
 
+# How often a worker ends the `webhooks listen` sessions whose CLI went silent: a small part of the
+# session timeout, so a killed CLI's attempts fail as "listener gone" soon after it.
+LISTEN_SWEEP_SECONDS = 2.0
+
+
+async def sweep_listen_sessions(listening: Listening) -> None:
+    """End silent listen sessions, failing the attempts they held (service/listen.py); every worker does,
+    and a session is ended once. Cancelled when the worker stops."""
+    while True:
+        try:
+            await listening.sweep()
+        except Exception:  # a bug: logged, and tried again
+            log.exception("sweeping listen sessions failed")
+        await asyncio.sleep(LISTEN_SWEEP_SECONDS)
+
+
 def check_schema(store: EndpointStore) -> bool:
     """Whether the store's schema is this version's and the encryption keys open its secrets;
     `StoreRefused` (which says what to do) if not. A store that cannot be read now is no reason not to
@@ -170,6 +187,7 @@ async def run_worker(
             disable_after=settings.disable_after_delta,
             # An endpoint's health changes are told through an event like any other.
             tell=events.tell,
+            listen_timeout=timedelta(seconds=settings.listen_session_timeout),
         )
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
@@ -218,12 +236,14 @@ async def run_worker(
             if settings.worker_metrics_address:
                 log.info("worker metrics on http://%s/metrics", settings.worker_metrics_address)
             sweeper = asyncio.create_task(send_owed_notices(events, store, stop, checked=checked))
+            listen_sweeper = asyncio.create_task(sweep_listen_sessions(Listening(client, store, settings)))
             try:
                 await stop.wait()
             finally:  # before the worker's own graceful stop, which must not wait for a sweep
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
+                for task in (sweeper, listen_sweeper):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
     finally:
         await http.aclose()
         store.close()

@@ -34,6 +34,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.listen import ListenHandoffs
 from activities.stalls import LoopStalls
 from core.egress import DestinationRefused
 from core.logs import FIELDS
@@ -43,6 +44,7 @@ from domain.models import AttemptOutcome, AttemptRecord, DeliverRequest
 from store.database import Endpoint, EndpointStore
 from store.flow import Admission, EndpointFlow, Lease, Signal
 from store.health import EndpointHealth, Tell
+from store.listen import is_listening
 
 RESPONSE_BODY_LIMIT = 4096
 SEQUENCE_HEADER = "webhook-sequence"  # docs/receiving.md, "Ordered delivery"
@@ -345,6 +347,7 @@ class DeliveryActivities:
         endpoint_max_rate: float = 100.0,
         disable_after: timedelta = timedelta(days=5),
         tell: Tell = _nobody,
+        listen_timeout: timedelta = timedelta(seconds=30),
     ) -> None:
         self._http = http
         self._store = store
@@ -358,6 +361,7 @@ class DeliveryActivities:
         self._waiting: dict[str, int] = {}
         self._tell = tell
         self._tracebacks = FaultTracebacks()
+        self._listen = ListenHandoffs(store, jwt_signer, session_timeout=listen_timeout)
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -400,6 +404,12 @@ class DeliveryActivities:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted"
             )
+        if is_listening(endpoint):  # `webhooks listen`: its CLI makes the POST (activities/listen.py)
+            try:
+                gone = await self._listen.hand_off(request, endpoint)
+            except (SQLAlchemyError, TimeoutError) as err:
+                raise StoreUnavailable() from err
+            return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=gone)
         if not endpoint.enabled:
             return _Clock(request, earlier).record(
                 AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint is disabled"

@@ -27,6 +27,7 @@ from service.endpoints import Endpoints
 from service.errors import Forbidden, Unauthenticated
 from service.events import Events
 from service.lanes import Lanes
+from service.listen import Listening
 from service.recoveries import Recoveries
 from store.database import EndpointStore
 
@@ -43,6 +44,7 @@ class Services:
     portal: PortalSessions
     recoveries: Recoveries
     lanes: Lanes
+    listening: Listening
 
 
 def get_services(request: Request) -> Services:
@@ -81,6 +83,10 @@ def get_lanes(services: ServicesDep) -> Lanes:
     return services.lanes
 
 
+def get_listening(services: ServicesDep) -> Listening:
+    return services.listening
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 EventsDep = Annotated[Events, Depends(get_events)]
 DeliveriesDep = Annotated[Deliveries, Depends(get_deliveries)]
@@ -88,6 +94,7 @@ EndpointsDep = Annotated[Endpoints, Depends(get_endpoints)]
 PortalDep = Annotated[PortalSessions, Depends(get_portal)]
 RecoveriesDep = Annotated[Recoveries, Depends(get_recoveries)]
 LanesDep = Annotated[Lanes, Depends(get_lanes)]
+ListeningDep = Annotated[Listening, Depends(get_listening)]
 
 
 UNAUTHORIZED = "missing or invalid x-api-key header"
@@ -199,6 +206,8 @@ PortalCaller = Annotated[Principal, Depends(_caller_with(Scope.PORTAL))]
 """The caller, if it may open portal sessions: its tenant, and the API key the session will live with."""
 EmitCaller = Annotated[Principal, Depends(_caller_with(Scope.EMIT))]
 """The caller, if it may emit events: its tenant, and the credential its emissions are counted against."""
+ManageCaller = Annotated[Principal, Depends(_caller_with(Scope.MANAGE))]
+"""The caller, if it may manage: its tenant, and the credential a `webhooks listen` session belongs to."""
 AnyCaller = Annotated[Principal, Depends(_caller_with(None))]
 """Any valid credential, whatever its scopes (`GET /v1/me`: who am I)."""
 

@@ -25,7 +25,18 @@ from temporalio.client import RetryConfig
 from api import errors, metrics
 from api.deps import Services, declared_scopes
 from api.request_guard import RequestGuard
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
+from api.routes import (
+    account,
+    codec,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    listen,
+    portal,
+    recoveries,
+    system,
+)
 from api.schemas import ErrorPublic
 from core.settings import Settings
 from core.temporal import connect
@@ -34,6 +45,7 @@ from service.deliveries import Deliveries
 from service.endpoints import Endpoints
 from service.events import Events
 from service.lanes import Lanes
+from service.listen import Listening
 from service.recoveries import Recoveries
 from store.database import EndpointStore, require_keys
 from store.keys import jwt_signer
@@ -143,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             portal=PortalSessions(store, settings),
             recoveries=Recoveries(temporal, store, settings),
             lanes=Lanes(temporal, store, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout)),
+            listening=Listening(temporal, store, settings),
         )
         try:
             yield
@@ -174,6 +187,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (events, RESOURCE_RESPONSES),
         (deliveries, RESOURCE_RESPONSES),
         (recoveries, RESOURCE_RESPONSES),
+        (listen, RESOURCE_RESPONSES),
     ):
         _document_scopes(module.router)
         app.include_router(module.router, responses=responses)

@@ -129,6 +129,15 @@ class EventTypePublic(BaseModel):
     )
 
 
+class EventTypeDetail(EventTypePublic):
+    schema_: dict[str, Any] = Field(
+        alias="schema",
+        description="JSON Schema (2020-12) of the whole body a receiver gets for this type",
+    )
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+
 class EventTypeList(BaseModel):
     items: list[EventTypePublic]
 
@@ -291,7 +300,9 @@ class EndpointFlowPublic(BaseModel):
 
 class EndpointDisabledPublic(BaseModel):
     reason: str
-    by: Literal["api", "rule"] = Field(description="`api`: disabled by hand; `rule`: for failing")
+    by: Literal["api", "rule", "listen"] = Field(
+        description="`api`: disabled by hand; `rule`: for failing; `listen`: its listen session ended"
+    )
     at: datetime
 
 
@@ -465,6 +476,10 @@ class EndpointTestCreate(BaseModel):
         description="The type to send an example of, any of the catalog's, subscribed or not; by default "
         "the first type the endpoint subscribes to, or invoice.created",
         json_schema_extra=_SUBSCRIBABLE_ENUM,
+    )
+    object: dict[str, Any] | None = Field(
+        default=None,
+        description="The `data.object` to send (`webhooks trigger --set`); by default the type's example",
     )
 
     @field_validator("webhook_type")
@@ -802,3 +817,55 @@ class RecoveryList(BaseModel):
         return cls(
             items=[RecoveryPublic.of(v, links=links) for v in page.items], next_cursor=page.next_cursor
         )
+
+
+class ListenSessionCreate(BaseModel):
+    """`webhooks listen`'s opening: which event types to receive, and where the CLI forwards them (shown in
+    the listening endpoint's description only: the API never calls it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_types: list[str] | None = Field(default=None, description="null: every event type")
+    forward_to: str | None = Field(default=None, max_length=2048)
+
+
+class ListenSessionPublic(BaseModel):
+    session_id: str
+    endpoint_id: str = Field(description="the listening endpoint: the same for every session of a credential")
+    secret: str = Field(description="its signing secret: the local receiver verifies with it")
+    event_types: list[str] | None
+    session_timeout_seconds: float = Field(description="a session not polled for this long ends")
+
+
+class ListenDelivery(BaseModel):
+    """One attempt for the CLI to POST: exactly the headers and body a production endpoint receives."""
+
+    id: str = Field(description="what the CLI answers with: POST …/answers/{id}")
+    delivery_id: str
+    webhook_type: str
+    attempt: int
+    timeout: float = Field(description="seconds the local server has, as any endpoint has")
+    headers: dict[str, str]
+    body: str
+
+
+class ListenPoll(BaseModel):
+    deliveries: list[ListenDelivery]
+
+
+class ListenAnswerCreate(BaseModel):
+    """What the local server answered (`status_code`, `headers`, `body`), or why there was no answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status_code: int | None = Field(default=None, ge=100, le=599)
+    duration_ms: int = Field(ge=0)
+    headers: list[tuple[str, str]] = Field(default_factory=list, max_length=200)
+    body: str = Field(default="", max_length=65536)
+    status_line: str | None = Field(default=None, max_length=200)
+    error: str | None = Field(default=None, max_length=1000)
+
+
+class ListenAnswered(BaseModel):
+    outcome: str
+    status_code: int | None

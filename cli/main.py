@@ -3,6 +3,7 @@
     webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
     webhooks endpoints recover|replay EP --since        webhooks recoveries list|show|cancel EP [REC]
     webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
+    webhooks listen --forward-to URL [--events a,b]      webhooks trigger TYPE [--endpoint EP] [--set k=v]
 
 The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
 A refused request prints the API's reason and exits 1; a usage mistake exits 2; never a traceback. A
@@ -466,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     groups = parser.add_subparsers(
-        dest="group", required=True, metavar="{endpoints,events,deliveries,recoveries}"
+        dest="group", required=True, metavar="{endpoints,events,deliveries,recoveries,listen,trigger}"
     )
 
     def command(sub: Any, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
@@ -579,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(recoveries, name, handler, text)
         p.add_argument("endpoint_id")
         p.add_argument("recovery_id")
+
+    from cli import listen  # it uses this module's `call`: imported once this one is
+
+    listen.add_commands(groups, command)
     return parser
 
 

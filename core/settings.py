@@ -193,6 +193,18 @@ class Settings(BaseSettings):
         default="",
         description="origins (scheme://host[:port], comma-separated) that may frame the dashboard",
     )
+    # More than the gap between two long polls of a CLI on a slow network, and small enough that an
+    # attempt handed to a CLI that was killed is failed as "listener gone" within a minute.
+    listen_session_timeout: float = Field(
+        default=30.0,
+        ge=2,
+        le=600,
+        description="seconds after which a `webhooks listen` session whose CLI is not heard from ends",
+    )
+    validate_events: Literal["off", "strict"] = Field(
+        default="off",
+        description="strict: an emitted event whose data.object does not match its type's schema is a 422",
+    )
 
     @field_validator("retry_schedule")
     @classmethod

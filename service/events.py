@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
@@ -34,7 +35,8 @@ from domain import search_attributes as sa
 from domain.access import Principal
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
-from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
+from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
+from domain.schemas import SCHEMAS, violations
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import (
@@ -99,6 +101,20 @@ def emission_sha256(body: str, ordering_key: str | None) -> str:
     if ordering_key is None:
         return hashlib.sha256(body.encode()).hexdigest()
     return hashlib.sha256(b"%s\n%s" % (ordering_key.encode(), body.encode())).hexdigest()
+
+
+def checked(webhook_type: str, data_object: dict[str, Any]) -> None:
+    """`InvalidInput` naming the first field of `data_object` that its type's schema refuses
+    (WEBHOOKS_VALIDATE_EVENTS=strict)."""
+    schema = SCHEMAS[webhook_type]["properties"]["data"]["properties"]["object"]
+    found = violations(schema, data_object, ("data", "object"))
+    if found:
+        path, message = found[0]
+        raise InvalidInput(
+            f"{'.'.join(str(p) for p in path)} {message} (the {webhook_type} schema: "
+            f"GET /v1/webhooks/event-types/{webhook_type})",
+            field=path,
+        )
 
 
 def delivery_policy(settings: Settings, retry_schedule: list[float] | None) -> DeliveryPolicy:
@@ -195,6 +211,8 @@ class Events:
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
         """Accept an event for every enabled endpoint of the tenant subscribed to its type."""
         object_type, body = serialize(submission)
+        if self._settings.validate_events == "strict":
+            checked(submission.webhook_type, submission.object)
         size = len(body.encode())
         limit = self._settings.max_payload_bytes
         if size > limit:
@@ -326,8 +344,16 @@ class Events:
                 )
 
     @boundary(changes_temporal=True)
-    async def send_test(self, tenant: str, endpoint_id: str, webhook_type: str | None) -> SentTestEvent:
-        """Send the catalog's example of `webhook_type` to one enabled endpoint, and to no other.
+    async def send_test(
+        self,
+        tenant: str,
+        endpoint_id: str,
+        webhook_type: str | None,
+        *,
+        data_object: dict[str, Any] | None = None,
+    ) -> SentTestEvent:
+        """Send the catalog's example of `webhook_type` (or `data_object`, an example changed by
+        `webhooks trigger --set`) to one enabled endpoint, and to no other.
 
         Any type of the catalog may be tested, subscribed or not: the point is to see what the receiver
         does with it. By default, the first type the endpoint subscribes to.
@@ -342,7 +368,7 @@ class Events:
             )
         await self._limits.test_event(tenant)
         webhook_type = webhook_type or (endpoint.event_types or [DEFAULT_TEST_TYPE])[0]
-        example = SUBSCRIBABLE_BY_NAME[webhook_type].example
+        example = SUBSCRIBABLE_BY_NAME[webhook_type].example if data_object is None else data_object
         object_type, body = serialize(EventSubmission(webhook_type=webhook_type, object=example))
         event_id = ids.new_test_event_id()
         own = endpoint.retry_schedule

@@ -173,3 +173,37 @@ class LaneSequenceRow(Base):
     lane_key: Mapped[str] = mapped_column(String(64), primary_key=True)  # domain/ids.py, `lane_key`
     tenant: Mapped[str] = mapped_column(String(64))
     last_sequence: Mapped[int] = mapped_column(Integer)
+
+
+class ListenSessionRow(Base):
+    """A `webhooks listen` session (store/listen.py): the CLI that holds it, the listening endpoint its
+    deliveries go to, and when the CLI was last heard from. Kept after it ends (`closed_at`), so that a
+    credential's next session finds its listening endpoint again."""
+
+    __tablename__ = "listen_sessions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    endpoint_id: Mapped[str] = mapped_column(String(40), index=True)
+    credential: Mapped[str] = mapped_column(String(200))  # Principal.credential: names no secret
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    close_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class ListenHandoffRow(Base):
+    """One attempt to a listening endpoint, waiting for its CLI: the activity's task token, and the signed
+    request, sealed (it holds the customer's payload). Deleted when the attempt is completed."""
+
+    __tablename__ = "listen_handoffs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # of the delivery and attempt
+    session_id: Mapped[str] = mapped_column(String(40), index=True)
+    tenant: Mapped[str] = mapped_column(String(64))
+    task_token: Mapped[str] = mapped_column(Text)  # base64; the activity try it completes
+    request: Mapped[str] = mapped_column(Text)  # sealed JSON: headers, body, attempt, trigger, timeout
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the poll that took it
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -59,6 +59,8 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
         # The tests read a count right after what changes it (tests/test_observability.py checks the cache).
         "WEBHOOKS_METRICS_CACHE_SECONDS": "0",
+        # A killed `webhooks listen` ends its session within seconds (tests/test_listen.py).
+        "WEBHOOKS_LISTEN_SESSION_TIMEOUT": "6",
     }
     return local_stack_env(data_dir, **{**env, **overrides})
 

@@ -22,7 +22,18 @@ from fastapi.routing import APIRoute
 
 from api import metrics
 from api.deps import declared_scopes
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
+from api.routes import (
+    account,
+    codec,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    listen,
+    portal,
+    recoveries,
+    system,
+)
 from core.sessions import AUDIENCE
 from domain.access import Scope
 from launcher import Stack
@@ -55,6 +66,12 @@ FRAMING_ORIGINS = "https://billing.example.com, http://127.0.0.1:8123"
 EXPECTED_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("GET", "/v1/me"): None,
     ("GET", "/v1/webhooks/event-types"): Scope.READ,
+    ("GET", "/v1/webhooks/event-types/{name}"): Scope.READ,
+    # `webhooks listen` makes and enables an endpoint, and shows its secret.
+    ("POST", "/v1/webhooks/listen"): Scope.MANAGE,
+    ("POST", "/v1/webhooks/listen/{session_id}/poll"): Scope.MANAGE,
+    ("POST", "/v1/webhooks/listen/{session_id}/answers/{delivery_key}"): Scope.MANAGE,
+    ("DELETE", "/v1/webhooks/listen/{session_id}"): Scope.MANAGE,
     ("POST", "/v1/portal/sessions"): Scope.PORTAL,
     ("DELETE", "/v1/portal/sessions/{session_id}"): Scope.PORTAL,
     ("POST", "/v1/webhooks/endpoints"): Scope.MANAGE,
@@ -91,6 +108,7 @@ def test_every_v1_route_declares_the_scope_it_needs() -> None:
         endpoints,
         event_types,
         events,
+        listen,
         portal,
         recoveries,
         system,

@@ -25,7 +25,18 @@ from fastapi.routing import APIRoute
 from api import metrics
 from api.deps import declared_scopes, needs_key
 from api.main import create_app
-from api.routes import account, codec, deliveries, endpoints, event_types, events, portal, recoveries, system
+from api.routes import (
+    account,
+    codec,
+    deliveries,
+    endpoints,
+    event_types,
+    events,
+    listen,
+    portal,
+    recoveries,
+    system,
+)
 from core.settings import Settings
 from tests.conftest import standalone_api_process
 
@@ -217,6 +228,7 @@ def test_the_guard_asks_a_key_of_exactly_the_routes_that_take_one() -> None:
         endpoints,
         event_types,
         events,
+        listen,
         portal,
         recoveries,
         system,

@@ -92,7 +92,11 @@ async def send_test_event(
     endpoint_id: str, tenant: ManageTenant, events: EventsDep, body: EndpointTestCreate | None = None
 ) -> EndpointTestAccepted:
     """Send the endpoint alone an example event of a type: a delivery like any other, marked test."""
-    sent = await events.send_test(tenant, endpoint_id, body.webhook_type if body else None)
+    webhook_type = body.webhook_type if body else None
+    if body is not None and body.object is not None:  # `webhooks trigger --set`
+        sent = await events.send_test(tenant, endpoint_id, webhook_type, data_object=body.object)
+    else:
+        sent = await events.send_test(tenant, endpoint_id, webhook_type)
     return EndpointTestAccepted.of(sent)
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadTenant
-from api.schemas import EventTypeList, EventTypePublic
-from domain.catalog import EVENT_TYPES, OPERATIONAL_TYPES
+from api.schemas import EventTypeDetail, EventTypeList, EventTypePublic
+from domain.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME
+from domain.schemas import SCHEMAS
+from service.errors import NotFound
 
 router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 
@@ -26,4 +28,21 @@ def list_event_types(_tenant: ReadTenant) -> EventTypeList:
             )
             for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)
         ]
+    )
+
+
+@router.get("/{name}")
+def get_event_type(name: str, _tenant: ReadTenant) -> EventTypeDetail:
+    """One event type: its example `data.object` and the JSON Schema (2020-12) of the whole body."""
+    found = SUBSCRIBABLE_BY_NAME.get(name)
+    if found is None:
+        raise NotFound(f"no event type {name!r}; GET /v1/webhooks/event-types lists them")
+    return EventTypeDetail(
+        name=found.name,
+        object_type=found.object_type,
+        description=found.description,
+        group=found.group,
+        operational=found.operational,
+        example=found.example,
+        schema_=SCHEMAS[name],
     )
