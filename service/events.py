@@ -35,7 +35,7 @@ from domain import search_attributes as sa
 from domain.access import Principal
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
-from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
+from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from domain.schemas import SCHEMAS, violations
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
