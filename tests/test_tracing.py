@@ -149,6 +149,16 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: Collector)
         stack.stop()
 
 
+def _receiver_guide_handler() -> Any:
+    """docs/receiving.md's `handle_webhook`, as written."""
+    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
+    section = doc[doc.index("## Tracing: `traceparent`") :]
+    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/receiving.md", "exec"), namespace)
+    return namespace["handle_webhook"]
+
+
 def _one(spans: list[ExportedSpan], name: str) -> ExportedSpan:
     found = [s for s in spans if s.name == name]
     assert len(found) == 1, (name, [s.name for s in spans])
@@ -183,8 +193,11 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
         # Every POST carried a traceparent of that trace, whose parent is that attempt's span.
         posts = receiver.requests(path)
         assert len(posts) == 2
+        handle_webhook = _receiver_guide_handler()
         parents = []
         for post in posts:
+            # The receiver guide's handler continues the same trace.
+            assert handle_webhook(post.headers, post.body) == CALLER_TRACE
             version, trace_id, parent_id, flags = post.headers["traceparent"].split("-")
             assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
             parents.append(parent_id)
