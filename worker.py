@@ -25,6 +25,7 @@ from core.egress import guarded_transport
 from core.logs import configure_logging
 from core.settings import Settings
 from core.temporal import connect
+from core.tracing import configure_tracing, shutdown_tracing
 from domain import fairness
 from domain.fairness import WorkKind
 from service.events import Events
@@ -252,6 +253,7 @@ async def run_worker(
 def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None:
     settings = Settings()
     configure_logging(settings.log_format)
+    configure_tracing("webhooks-worker")
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -260,7 +262,10 @@ def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop, network_backend=network_backend)
 
-    asyncio.run(_main())
+    try:
+        asyncio.run(_main())
+    finally:
+        shutdown_tracing()  # the last attempts' spans, still buffered
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from activities.listen import ListenHandoffs
 from activities.stalls import LoopStalls
+from core import tracing
 from core.egress import DestinationRefused
 from core.logs import FIELDS
 from core.signing import JwtSigner, signature_headers
@@ -246,6 +247,7 @@ class _Clock:
             infra_error=self.earlier.fault,
             queued_ms=self.queued_ms,
             throttled_by=self.throttled_by,
+            trace_id=tracing.current_trace_id(),
             **fields,
         )
         report_attempt(self.request, attempt, seconds=seconds)
@@ -369,6 +371,21 @@ class DeliveryActivities:
         and when the endpoint's limits hold the attempt back."""
         info = activity.info()
         earlier = EarlierTries.of(info)
+        with tracing.attempt_span(request) as span:
+            try:
+                record = await self._try(request, info, earlier)
+            except ApplicationError as err:
+                if err.category is ApplicationErrorCategory.BENIGN and err.type == "EndpointThrottled":
+                    tracing.end_try_held(span, err.message)
+                else:
+                    tracing.end_try_failed(span, err.message)
+                raise
+            tracing.end_attempt(span, record)
+            return record
+
+    async def _try(
+        self, request: DeliverRequest, info: activity.Info, earlier: EarlierTries
+    ) -> AttemptRecord:
         try:
             # The details this try was given, as it runs: if it is lost, the next try counts it as one.
             async with heartbeating(info.heartbeat_details):
@@ -580,6 +597,9 @@ class DeliveryActivities:
         # The endpoint's own headers first: none can take the place of ours (their names are checked
         # when saved, domain/endpoint_headers.py).
         headers = {**endpoint.headers, **headers}
+        # The attempt span's W3C context, so that a receiver that traces continues the same trace; it
+        # takes the place of a `traceparent` among the endpoint's own headers.
+        tracing.inject_traceparent(headers)
         sent = logged_request_headers(headers, custom=endpoint.headers)
         exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))
         try:

@@ -38,8 +38,10 @@ from api.routes import (
     system,
 )
 from api.schemas import ErrorPublic
+from api.tracing import TraceRequests
 from core.settings import Settings
 from core.temporal import connect
+from core.tracing import configure_tracing
 from service.access import PortalSessions
 from service.deliveries import Deliveries
 from service.endpoints import Endpoints
@@ -115,6 +117,8 @@ class WithHeaders:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    # Before the Temporal client is made (in lifespan), which takes the tracing interceptor if on.
+    tracing = configure_tracing("webhooks-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +180,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         redoc_url=None,
         swagger_ui_parameters={"validatorUrl": None},
+        # FastAPI's own spans would carry the query string and exception messages, its metrics double
+        # ours: api/tracing.py makes the request's span instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
     )
     # In front of routing: nothing of the application runs, not even body parsing, before it passes.
     app.add_middleware(RequestGuard, settings=settings)
@@ -217,6 +224,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/dashboard/")
 
     errors.install(app)
+    if tracing:
+        # Outermost: a request the guard refuses is traced too.
+        app.add_middleware(TraceRequests)
     return app
 
 

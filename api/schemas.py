@@ -604,6 +604,11 @@ class AttemptPublic(BaseModel):
         description="The answer's first 12 headers, each value cut at 256 characters; values of headers "
         "named like a credential or a session (set-cookie, *auth*, *token*, *key*, …) masked",
     )
+    trace_id: str | None = Field(
+        default=None,
+        description="The OpenTelemetry trace of the attempt, as its `traceparent` header carried it (null "
+        "when tracing is off)",
+    )
 
 
 class AttemptInProgress(BaseModel):

@@ -13,6 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from core.tracing import current_ids
+
 FIELDS = "fields"  # the `extra` key that carries a record's structured fields
 
 
@@ -47,7 +49,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: `ts`, `level`, `logger`, `msg`, then the record's fields."""
+    """One JSON object per line: `ts`, `level`, `logger`, `msg`, then the record's fields, and `trace_id`
+    and `span_id` when written inside a span."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -58,6 +61,13 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in _fields(record).items():
             entry.setdefault(key, value)
+        # Written inside a span (an API request, an attempt, when tracing is on): its ids, so that a log
+        # pipeline can go from the line to its trace. The line is formatted in the thread that wrote it,
+        # where the span is current.
+        ids = current_ids()
+        if ids is not None:
+            entry.setdefault("trace_id", ids[0])
+            entry.setdefault("span_id", ids[1])
         if record.exc_info:
             entry["exc_info"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)

@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.crypto import EncryptionCodec
 from core.settings import Settings
+from core.tracing import temporal_interceptors
 from domain import search_attributes
 
 
@@ -58,6 +59,8 @@ async def connect(
         tls=tls_config(settings),
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
         retry_config=retry_config,
+        # Tracing's, when this process traces (core/tracing.py); a worker built on the client gets them.
+        interceptors=temporal_interceptors(),
     )
 
 

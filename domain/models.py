@@ -133,6 +133,9 @@ class AttemptRecord(BaseModel):
     # the last of which is named in `throttled_by`.
     queued_ms: int | None = None
     throttled_by: str | None = None
+    # The trace the attempt's span belongs to (core/tracing.py), sent to the receiver in `traceparent`;
+    # None when tracing is off, and in records of before it was.
+    trace_id: str | None = None
 
 
 class DeliveryProgress(BaseModel):

@@ -33,6 +33,7 @@ SECRETS = {
 LONG_RUNNING = {"postgres", "temporal", "temporal-ui", "worker", "api"}
 ONE_SHOT = {"temporal-schema", "temporal-setup", "migrate"}
 OURS = {"temporal-setup", "migrate", "worker", "api"}
+TRACING = {"otel-collector", "jaeger"}  # the `tracing` profile's, started only with it
 
 
 def _docker_compose() -> str:
@@ -91,7 +92,9 @@ def test_no_secret_is_written_in_the_file() -> None:
 
 
 def test_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == LONG_RUNNING | ONE_SHOT
+    assert set(services) == LONG_RUNNING | ONE_SHOT | TRACING
+    for name, service in services.items():
+        assert service.get("profiles", []) == (["tracing"] if name in TRACING else []), name
 
 
 def test_images_are_pinned_and_ours_are_built_from_the_dockerfile(
@@ -105,7 +108,14 @@ def test_images_are_pinned_and_ours_are_built_from_the_dockerfile(
         assert "build" not in service, name
         repository, _, tag = service["image"].partition(":")
         assert re.fullmatch(r"\d+(\.\d+)+(-[a-z0-9]+)?", tag), (name, service["image"])
-        assert repository in {"postgres", "temporalio/admin-tools", "temporalio/server", "temporalio/ui"}
+        assert repository in {
+            "postgres",
+            "temporalio/admin-tools",
+            "temporalio/server",
+            "temporalio/ui",
+            "otel/opentelemetry-collector",
+            "jaegertracing/all-in-one",
+        }
     assert services["temporal"]["image"].split(":")[1] == services["temporal-schema"]["image"].split(":")[1]
     assert services["postgres"]["image"].startswith("postgres:16.")
 
@@ -180,7 +190,8 @@ def test_ports(services: dict[str, dict[str, Any]]) -> None:
 
 def test_our_services_environment_is_valid_settings(services: dict[str, dict[str, Any]]) -> None:
     for name in OURS:
-        env = _env(services[name])
+        # OpenTelemetry's standard variables are read by core/tracing.py and the SDK, not by Settings.
+        env = {k: v for k, v in _env(services[name]).items() if not k.startswith("OTEL_")}
         unknown = [k for k in env if k.removeprefix("WEBHOOKS_").lower() not in Settings.model_fields]
         assert unknown == [], (name, unknown)  # a misspelt variable would be silently ignored
         fields: dict[str, Any] = {k.removeprefix("WEBHOOKS_").lower(): v for k, v in env.items()}
@@ -271,3 +282,34 @@ def test_requirements_lock_pins_every_runtime_dependency() -> None:
             pins[_name(name)] = version
     assert wanted <= set(pins), wanted - set(pins)
     assert pins["temporalio"] == "1.35.0"
+
+
+def test_the_tracing_profile_takes_our_spans_and_shows_them(services: dict[str, dict[str, Any]]) -> None:
+    """`OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector:4318 docker compose --profile tracing up`: the
+    API and the workers export to the collector, which passes the spans on to Jaeger's UI."""
+    for name in ("api", "worker"):
+        env = _env(services[name])
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""  # off unless asked for
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    traced = compose_config({**SECRETS, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector:4318"})
+    assert traced.returncode == 0, traced.stderr
+    traced_api = yaml.safe_load(traced.stdout)["services"]["api"]
+    assert _env(traced_api)["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+
+    collector = services["otel-collector"]
+    assert {"4317", "4318"} <= set(collector["expose"])
+    config_mount = collector["volumes"][0]
+    config_file = config_mount["source"] if isinstance(config_mount, dict) else config_mount.split(":")[0]
+    assert collector["command"] == ["--config=/etc/otelcol/webhooks.yaml"]
+    pipeline = yaml.safe_load((ROOT / "deploy/otel/collector.yaml").read_text())
+    assert Path(config_file).resolve() == (ROOT / "deploy/otel/collector.yaml").resolve()
+    assert pipeline["receivers"]["otlp"]["protocols"]["http"]["endpoint"] == "0.0.0.0:4318"
+    assert pipeline["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
+    traces = pipeline["service"]["pipelines"]["traces"]
+    assert traces["receivers"] == ["otlp"] and traces["exporters"] == ["otlp/jaeger"]
+    assert pipeline["exporters"]["otlp/jaeger"]["endpoint"] == "jaeger:4317"
+    jaeger = services["jaeger"]
+    assert "4317" in jaeger["expose"]
+    assert (
+        jaeger["ports"] == ["127.0.0.1:16686:16686/tcp"] or jaeger["ports"][0].get("host_ip") == "127.0.0.1"
+    )

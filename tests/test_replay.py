@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
@@ -35,6 +36,20 @@ async def test_history_replays(path: Path) -> None:
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
     replayer = Replayer(
         workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow], data_converter=converter
+    )
+    history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], path.read_text())
+    await replayer.replay_workflow(history)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_history_replays_with_the_tracing_interceptor(path: Path) -> None:
+    """A worker that traces (core/tracing.py) replays the same histories: its interceptor makes no
+    command, and no span while replaying."""
+    converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
+    replayer = Replayer(
+        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow],
+        data_converter=converter,
+        interceptors=[TracingInterceptor()],
     )
     history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], path.read_text())
     await replayer.replay_workflow(history)
