@@ -307,6 +307,11 @@ def test_the_codec_endpoint_decodes_for_operators_only(
     assert MARKER in base64.b64decode(decoded["data"]).decode()
     # No encode: what it made would be bound to no workflow (refused by the worker, issue 20, 1).
     assert httpx.post(f"{codec}/encode", json={"payloads": [decoded]}, headers=operator).status_code == 404
+    # A payload that was never encrypted (a tracing header) is shown as it is, beside the decoded ones.
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}, "data": decoded["data"]}
+    both = httpx.post(f"{codec}/decode", json={"payloads": [plain, *body["payloads"]]}, headers=operator)
+    assert both.status_code == 200, both.text
+    assert [p["data"] for p in both.json()["payloads"]] == [decoded["data"], decoded["data"]]
     # Another namespace: refused.
     other = {**operator, "X-Namespace": "someone-else"}
     assert httpx.post(f"{codec}/decode", json=body, headers=other).status_code == 403
