@@ -97,6 +97,20 @@ RESOURCE_RESPONSES: Responses = {
     404: {"model": ErrorPublic, "description": "Not found (or another tenant's)"},
     409: {"model": ErrorPublic, "description": "Conflicts with the resource's state; `detail` says how"},
 }
+# The tenants' routers, each with the error answers its OpenAPI entries list; then the routers of the
+# service itself (health, metrics, the operators' codec), which document their own.
+RESOURCE_ROUTERS: tuple[tuple[APIRouter, Responses], ...] = (
+    (event_types.router, COMMON_RESPONSES),
+    (account.router, COMMON_RESPONSES),
+    (portal.router, COMMON_RESPONSES),
+    (endpoints.router, RESOURCE_RESPONSES),
+    (events.router, RESOURCE_RESPONSES),
+    (deliveries.router, RESOURCE_RESPONSES),
+    (recoveries.router, RESOURCE_RESPONSES),
+    (listen.router, RESOURCE_RESPONSES),
+)
+SERVICE_ROUTERS = (system.router, metrics.router, codec.router)
+ROUTERS = tuple(router for router, _ in RESOURCE_ROUTERS) + SERVICE_ROUTERS
 
 
 class WithHeaders:
@@ -186,21 +200,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # In front of routing: nothing of the application runs, not even body parsing, before it passes.
     app.add_middleware(RequestGuard, settings=settings)
-    for module, responses in (
-        (event_types, COMMON_RESPONSES),
-        (account, COMMON_RESPONSES),
-        (portal, COMMON_RESPONSES),
-        (endpoints, RESOURCE_RESPONSES),
-        (events, RESOURCE_RESPONSES),
-        (deliveries, RESOURCE_RESPONSES),
-        (recoveries, RESOURCE_RESPONSES),
-        (listen, RESOURCE_RESPONSES),
-    ):
-        _document_scopes(module.router)
-        app.include_router(module.router, responses=responses)
-    app.include_router(system.router)
-    app.include_router(metrics.router)
-    app.include_router(codec.router)
+    for router, responses in RESOURCE_ROUTERS:
+        _document_scopes(router)
+        app.include_router(router, responses=responses)
+    for router in SERVICE_ROUTERS:
+        app.include_router(router)
     # The dashboard: static files calling this same API with the key the person signs in with, or with
     # a portal session; what it needs to know about its embedding (no secret) comes from embedding.json.
     headers = dashboard_headers(settings.frame_ancestors)

@@ -20,20 +20,8 @@ import jwt
 import pytest
 from fastapi.routing import APIRoute
 
-from api import metrics
 from api.deps import declared_scopes
-from api.routes import (
-    account,
-    codec,
-    deliveries,
-    endpoints,
-    event_types,
-    events,
-    listen,
-    portal,
-    recoveries,
-    system,
-)
+from api.main import ROUTERS
 from core.sessions import AUDIENCE
 from domain.access import Scope
 from launcher import Stack
@@ -101,22 +89,9 @@ PUBLIC_V1 = {("GET", "/v1/webhooks/jwks/{tenant}.json"), ("GET", "/v1/webhooks/j
 
 
 def test_every_v1_route_declares_the_scope_it_needs() -> None:
-    routers = (
-        account,
-        codec,
-        deliveries,
-        endpoints,
-        event_types,
-        events,
-        listen,
-        portal,
-        recoveries,
-        system,
-        metrics,
-    )
     found: dict[tuple[str, str], Scope | None] = {}
     public: set[tuple[str, str]] = set()
-    for route in (r for module in routers for r in module.router.routes if isinstance(r, APIRoute)):
+    for route in (r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)):
         for method in route.methods or ():
             if not route.path.startswith("/v1/"):
                 continue

@@ -22,21 +22,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from api import metrics
 from api.deps import declared_scopes, needs_key
-from api.main import create_app
-from api.routes import (
-    account,
-    codec,
-    deliveries,
-    endpoints,
-    event_types,
-    events,
-    listen,
-    portal,
-    recoveries,
-    system,
-)
+from api.main import ROUTERS, create_app
 from core.settings import Settings
 from tests.conftest import standalone_api_process
 
@@ -221,20 +208,7 @@ def test_a_100_mb_body_does_not_grow_the_api(
 
 def test_the_guard_asks_a_key_of_exactly_the_routes_that_take_one() -> None:
     # The guard decides from the path, before routing; the routes decide by declaring a scope (api/deps.py).
-    routers = (
-        account,
-        codec,
-        deliveries,
-        endpoints,
-        event_types,
-        events,
-        listen,
-        portal,
-        recoveries,
-        system,
-        metrics,
-    )
-    routes = [r for module in routers for r in module.router.routes if isinstance(r, APIRoute)]
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
     documented = create_app(Settings()).openapi()["paths"]
     # Every router the app includes is here (the codec's routes and the old JWKS are not in the schema).
     assert {r.path for r in routes if r.include_in_schema} == set(documented)
