@@ -155,7 +155,9 @@ def prepare_data_dir(settings: Settings) -> None:
             raise SystemExit(
                 f"{key_file} is missing, and {' and '.join(sealed)} in {data_dir} were encrypted with the "
                 "key it held: restore it from a backup (or set WEBHOOKS_ENCRYPTION_KEYS to that key). "
-                "A new key is made only for a data dir without data"
+                "A new key is made only for a data dir without data; one made by a version from before "
+                f"encryption never had a key: put a new one in {key_file} (`python -m cli.crypto new-key`), "
+                "which its upgrade seals its secrets with"
             )
         _kept(key_file, lambda: new_key_entry("dev1"))
     if not settings.operator_key.get_secret_value():
