@@ -164,6 +164,14 @@ def prepare_data_dir(settings: Settings) -> None:
         _kept(data_dir / "operator-key", lambda: "op_" + secrets.token_urlsafe(24))
 
 
+def api_healthy(api_url: str) -> bool:
+    """Whether the API at `api_url` answers 200 on `/healthz` now (False when it does not answer yet)."""
+    try:
+        return httpx.get(f"{api_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 class Stack:
     """The three processes of the service, started in order and stopped in reverse."""
 
@@ -354,11 +362,9 @@ class Stack:
                 raise StopRequested
             self._check_alive()
             try:
-                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200 and (
-                    self._worker_answers()
-                ):
+                if api_healthy(self.api_url) and self._worker_answers():
                     return
-            except httpx.HTTPError:
+            except httpx.HTTPError:  # the worker's metrics port not answering yet
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the API at {self.api_url} did not become healthy in {timeout:g} s")

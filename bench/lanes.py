@@ -27,7 +27,7 @@ from temporalio.client import Client
 from bench import plain
 from core.signing import generate_secret
 from domain import ids
-from launcher import Stack, _die_with_this_process
+from launcher import Stack, _die_with_this_process, api_healthy
 
 
 @dataclass(frozen=True)
@@ -255,11 +255,8 @@ class RunningLane:
             return
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if api_healthy(self.api_url):
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"lane {self.lane.name}: API not healthy after {timeout:g} s")
             time.sleep(0.3)

@@ -17,9 +17,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
-
-from launcher import STOP_GRACE_SECONDS
+from launcher import STOP_GRACE_SECONDS, api_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,11 +47,8 @@ class Launched:
                 raise RuntimeError(
                     f"the launcher exited with code {self.process.returncode} (see {self.log})"
                 )
-            try:
-                if httpx.get(f"{self.api_url}/healthz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if api_healthy(self.api_url):
+                return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the launcher's API at {self.api_url} was not healthy in {timeout:g} s")
             time.sleep(0.2)
