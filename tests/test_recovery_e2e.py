@@ -268,7 +268,13 @@ def test_one_at_a_time_cancel_and_a_disabled_endpoint(api: httpx.Client, receive
     api.patch(f"/v1/webhooks/endpoints/{ep}", json={"enabled": True})
     rest = api.post(f"/v1/webhooks/endpoints/{ep}/recover", json={"since": since})
     assert rest.status_code == 202, rest.text
-    listed = api.get(f"/v1/webhooks/endpoints/{ep}/recoveries").json()["items"]
+
+    # Listed from visibility, which shows a recovery a moment after it starts: newest first, once both are.
+    def both_listed() -> list[dict[str, Any]] | None:
+        items: list[dict[str, Any]] = api.get(f"/v1/webhooks/endpoints/{ep}/recoveries").json()["items"]
+        return items if len(items) == 2 else None
+
+    listed = wait_for(both_listed, what="both recoveries listed")
     assert [r["id"] for r in listed] == [rest.json()["id"], first["id"]]
     done = _wait_recovery(api, ep, rest.json()["id"], _finished)
     assert done["status"] == "completed" and done["done"] + final["done"] >= 60
