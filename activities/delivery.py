@@ -704,6 +704,11 @@ def _status_class(status_code: int | None) -> str:
     return f"{status_code // 100}xx" if status_code is not None else "none"
 
 
+def _ids(request: DeliverRequest) -> dict[str, str]:
+    """What names an attempt's delivery on every line the attempt log writes."""
+    return {"tenant": request.tenant, "endpoint_id": request.endpoint_id, "delivery_id": request.delivery_id}
+
+
 def report_attempt(request: DeliverRequest, attempt: AttemptRecord, *, seconds: float) -> None:
     """The attempt's log line and metrics: ids, outcome, status and timing; never a secret, a signature,
     the URL (it may carry a token) or the payload. Metrics go to the worker's Prometheus endpoint.
@@ -712,9 +717,7 @@ def report_attempt(request: DeliverRequest, attempt: AttemptRecord, *, seconds: 
         "attempt",
         extra={
             FIELDS: {
-                "tenant": request.tenant,
-                "endpoint_id": request.endpoint_id,
-                "delivery_id": request.delivery_id,
+                **_ids(request),
                 "attempt": attempt.attempt,
                 "trigger": attempt.trigger.value,
                 "outcome": attempt.outcome.value,
@@ -769,9 +772,7 @@ def report_throttled(request: DeliverRequest, held: EndpointThrottled) -> None:
         "attempt held back",
         extra={
             FIELDS: {
-                "tenant": request.tenant,
-                "endpoint_id": request.endpoint_id,
-                "delivery_id": request.delivery_id,
+                **_ids(request),
                 "attempt": request.attempt,
                 "reason": held.reason,
                 "retry_in_s": round(held.retry_in, 3),
@@ -800,9 +801,7 @@ def report_infra_failure(
         "attempt could not be made",
         extra={
             FIELDS: {
-                "tenant": request.tenant,
-                "endpoint_id": request.endpoint_id,
-                "delivery_id": request.delivery_id,
+                **_ids(request),
                 "attempt": request.attempt,
                 "reason": reason,
                 "error": f"{type(err).__name__}: {err}",

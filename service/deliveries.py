@@ -45,7 +45,7 @@ from domain.models import (
     EventInput,
     RetryAccepted,
 )
-from history import visibility
+from history import executions, visibility
 from history.events import read_event_input
 from service import pages
 from service.boundary import boundary, in_store
@@ -148,12 +148,7 @@ class Deliveries:
         return endpoint
 
     async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
-        try:
-            return await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+        return await executions.describe(self._client, workflow_id, rpc_timeout=self._rpc)
 
     @boundary
     async def list(

@@ -59,7 +59,7 @@ from domain.models import (
     RecoveryState,
     RecoveryStatus,
 )
-from history import visibility
+from history import executions, visibility
 from service import pages
 from service.boundary import boundary, in_store
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unavailable
@@ -301,12 +301,7 @@ class Recoveries:
         )
 
     async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
-        try:
-            return await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
-        except RPCError as err:
-            if err.status is RPCStatusCode.NOT_FOUND:
-                return None
-            raise
+        return await executions.describe(self._client, workflow_id, rpc_timeout=self._rpc)
 
     async def _find(self, tenant: str, endpoint_id: str, recovery_id: str) -> WorkflowExecution:
         """The newest run of a recovery of this tenant's endpoint: the endpoint's newest run when it is
