@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -26,8 +27,9 @@ from domain.alerts import (
 )
 from domain.models import SignatureMethod
 from service.alerts import mail_of
-from store.database import Endpoint
+from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice, Transition
+from store.tables import EndpointRow
 from tests.smtp_server import SmtpServer as LocalSmtp
 
 AT = datetime(2026, 12, 5, 22, 41, 7, tzinfo=UTC)
@@ -349,3 +351,33 @@ async def test_a_password_is_never_sent_to_a_server_without_starttls(smtp: Local
 async def test_a_worker_without_an_smtp_server_sends_nothing_and_fails_nothing() -> None:
     result = await ActivityEnvironment().run(AlertActivities(None, sender=None).send_alert_mail, _mail())
     assert (result.sent, result.reason) == (False, "WEBHOOKS_SMTP_URL is not set on the worker")
+
+
+# Where the addresses are kept
+
+
+def test_an_endpoint_s_addresses_are_kept_sealed_in_the_store(store: EndpointStore) -> None:
+    created = store.create(
+        "acme",
+        url="https://hooks.acme.com/x",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+        alert_emails=["ops@acme.com", "cfo@acme.com"],
+    )
+    assert created.alert_emails == ["ops@acme.com", "cfo@acme.com"]
+
+    def stored() -> str | None:
+        with store.engine.connect() as conn:
+            return conn.execute(select(EndpointRow.alert_emails).where(EndpointRow.id == created.id)).scalar()
+
+    sealed = stored()
+    assert sealed is not None and sealed.startswith("enc:") and "acme.com" not in sealed
+    found = store.get("acme", created.id)
+    assert found is not None and found.alert_emails == ["ops@acme.com", "cfo@acme.com"]
+    assert store.unopened_keys() == []
+    store.update("acme", created.id, description="kept")
+    assert stored() == sealed
+    store.update("acme", created.id, alert_emails=[])
+    assert stored() is None and store.get("acme", created.id).alert_emails == []  # type: ignore[union-attr]
