@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +33,7 @@ from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice, Transition
 from store.tables import EndpointRow
 from tests.smtp_server import SmtpServer as LocalSmtp
+from tests.tls import make_ca
 
 AT = datetime(2026, 12, 5, 22, 41, 7, tzinfo=UTC)
 
@@ -381,3 +384,26 @@ def test_an_endpoint_s_addresses_are_kept_sealed_in_the_store(store: EndpointSto
     assert stored() == sealed
     store.update("acme", created.id, alert_emails=[])
     assert stored() is None and store.get("acme", created.id).alert_emails == []  # type: ignore[union-attr]
+
+
+async def test_starttls_then_login_then_the_mail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The conversation a real provider has (port 587): STARTTLS, the certificate checked against the CAs
+    the process trusts (here a test CA, by OpenSSL's own SSL_CERT_FILE), then the login, then the mail."""
+    ca, server_pem, _client = make_ca(tmp_path, server_name="localhost")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server_pem.cert, server_pem.key)
+    secured = LocalSmtp(starttls=context, login=("alerts@acme.com", "p@ss:w/rd"))
+    secured.start()
+    try:
+        url = f"smtp://alerts%40acme.com:p%40ss%3Aw%2Frd@localhost:{secured.port}"
+        activities = AlertActivities(parse_smtp_url(url), sender="alerts@acme.com")
+        # Without the test CA the certificate is refused, before any password is sent: tried again later.
+        with pytest.raises(ApplicationError, match="CERTIFICATE_VERIFY_FAILED") as untrusted:
+            await ActivityEnvironment().run(activities.send_alert_mail, _mail())
+        assert untrusted.value.type == RETRYABLE and secured.logins == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
+        result = await ActivityEnvironment().run(activities.send_alert_mail, _mail())
+    finally:
+        secured.stop()
+    assert result.sent and secured.logins == ["alerts@acme.com"]
+    assert [m.recipients for m in secured.mails()] == [["ops@acme.com", "cfo@acme.com"]]
