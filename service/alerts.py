@@ -30,6 +30,7 @@ from domain.fairness import WorkKind
 from service.boundary import in_store
 from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice
+from store.listen import LISTEN_URL
 from workflows.alert import AlertMailWorkflow
 
 log = logging.getLogger("webhooks.alerts")
@@ -40,6 +41,8 @@ def mail_of(notice: OwedNotice, endpoint: Endpoint | None, settings: Settings) -
     be written to or it is not a change that is mailed."""
     if notice.transition.value not in MAILED or settings.smtp is None:
         return None
+    if endpoint is not None and endpoint.url == LISTEN_URL:
+        return None  # a developer's `webhooks listen` session: their terminal says it, nobody's inbox
     recipients = unique(
         [*(endpoint.alert_emails if endpoint else []), *settings.alert_emails.get(notice.tenant, [])]
     )

@@ -286,6 +286,7 @@ def test_nothing_is_mailed_without_a_server_an_address_or_a_mailed_change() -> N
     assert mail_of(_notice(), _endpoint(), Settings(tenant_alert_emails="acme:ops@acme.com")) is None
     assert mail_of(_notice(), _endpoint(alert_emails=[]), _settings(tenant_alert_emails="")) is None
     assert mail_of(_notice(Transition.LANE_BLOCKED), _endpoint(), _settings()) is None
+    assert mail_of(_notice(), _endpoint(url="listen://webhooks-cli"), _settings()) is None
     # Deleted since: the tenant's people are still told, of what the event says.
     mail = mail_of(_notice(Transition.DISABLED), None, _settings())
     assert mail is not None and (mail.recipients, mail.url, mail.dashboard_url) == (
