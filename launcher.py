@@ -485,6 +485,12 @@ def main() -> None:
         operator_key = (
             "WEBHOOKS_OPERATOR_KEY" if s.operator_key.get_secret_value() else s.data_dir / "operator-key"
         )
+        # Where mail goes, never with its password (WEBHOOKS_SMTP_URL is a secret).
+        alert_mails = (
+            f"via {s.smtp.host}:{s.smtp.port}, from {s.alert_from}"
+            if s.smtp
+            else "(off: no WEBHOOKS_SMTP_URL)"
+        )
         print(  # noqa: T201
             "\nFlexprice webhooks is running\n"
             f"  API               {stack.api_url}\n"
@@ -498,6 +504,7 @@ def main() -> None:
             f"  API keys          {keys if env.get('WEBHOOKS_API_KEYS') else '(from WEBHOOKS_API_KEYS)'}\n"
             f"  Data              {s.data_dir}\n"
             f"  Private URLs      {'allowed' if s.allow_private_urls else 'refused'}\n"
+            f"  Alert mails       {alert_mails}\n"
             "Press Ctrl-C to stop.\n",
             flush=True,
         )

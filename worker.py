@@ -1,5 +1,5 @@
-"""The worker: runs `EventWorkflow`, `DeliveryWorkflow`, `RecoveryWorkflow`, the signed-POST activity and
-the recovery activities.
+"""The worker: runs `EventWorkflow`, `DeliveryWorkflow`, `RecoveryWorkflow`, `LaneWorkflow` and
+`AlertMailWorkflow`, the signed-POST activity, the recovery and lane activities and the alert mail's.
 
 Stateless: any number of workers can poll the same task queue. One shared httpx client per process.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.alerts import AlertActivities
 from activities.delivery import HEARTBEAT_EVERY, DeliveryActivities
 from activities.lanes import LaneActivities
 from activities.recovery import RecoveryActivities
@@ -33,6 +34,7 @@ from service.listen import Listening
 from store.database import EndpointStore, StoreRefused, require_keys
 from store.keys import jwt_signer
 from store.migrate import require_current
+from workflows.alert import AlertMailWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 from workflows.lane import LaneWorkflow
@@ -202,10 +204,12 @@ async def run_worker(
                 tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness
             ),
         )
+        # Mails to people about endpoints' health, through the operator's SMTP server (if set).
+        alerts = AlertActivities(settings.smtp, sender=settings.alert_from)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, LaneWorkflow],
+            workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, LaneWorkflow, AlertMailWorkflow],
             activities=[
                 activities.deliver_once,
                 recoveries.recover_page,
@@ -215,6 +219,7 @@ async def run_worker(
                 lanes.advance_sequence,
                 lanes.lane_body,
                 lanes.tell_lanes,
+                alerts.send_alert_mail,
             ],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine

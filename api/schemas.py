@@ -13,6 +13,7 @@ from pydantic.config import JsonDict
 from core.sessions import MAX_SESSION_SECONDS
 from domain import ids
 from domain.access import Scope
+from domain.alerts import MAX_ALERT_EMAILS, check_alert_emails
 from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from domain.endpoint_headers import check_headers, masked
 from domain.models import (
@@ -146,6 +147,16 @@ def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     return check_headers(value) if value is not None else None
 
 
+def _check_alert_emails(value: list[str] | None) -> list[str] | None:
+    return check_alert_emails(value) if value is not None else None
+
+
+ALERT_EMAILS_TEXT = (
+    f"Addresses mailed when the endpoint starts failing, is disabled or recovers (one mail per change; "
+    f"docs/delivery.md, 'Alert mails'), at most {MAX_ALERT_EMAILS}, like ops@acme.com"
+)
+
+
 def _check_schedule(value: list[float] | None) -> list[float] | None:
     if value is None:
         return None
@@ -200,6 +211,7 @@ class _EndpointChecks(BaseModel):
     _description = field_validator("description", check_fields=False)(_check_description)
     _headers = field_validator("headers", check_fields=False)(_check_headers)
     _schedule = field_validator("retry_schedule", check_fields=False)(_check_schedule)
+    _alert_emails = field_validator("alert_emails", check_fields=False)(_check_alert_emails)
 
 
 class EndpointCreate(_EndpointChecks):
@@ -215,6 +227,7 @@ class EndpointCreate(_EndpointChecks):
     retry_schedule: list[float] | None = SCHEDULE_FIELD
     ordered: bool = Field(default=False, description=ORDERED_TEXT)
     ordered_on_failure: OrderedOnFailure = Field(default=OrderedOnFailure.BLOCK, description=ON_FAILURE_TEXT)
+    alert_emails: list[str] = Field(default_factory=list, description=ALERT_EMAILS_TEXT)
 
 
 class EndpointUpdate(_EndpointChecks):
@@ -228,6 +241,9 @@ class EndpointUpdate(_EndpointChecks):
     retry_schedule: list[float] | None = SCHEDULE_FIELD
     ordered: bool | None = Field(default=None, description=ORDERED_TEXT)
     ordered_on_failure: OrderedOnFailure | None = Field(default=None, description=ON_FAILURE_TEXT)
+    alert_emails: list[str] | None = Field(
+        default=None, description=ALERT_EMAILS_TEXT + "; [] or null for none"
+    )
 
 
 class EndpointHealthPublic(BaseModel):
@@ -320,6 +336,7 @@ class EndpointPublic(BaseModel):
     retry_schedule: list[float] | None
     ordered: bool
     ordered_on_failure: OrderedOnFailure
+    alert_emails: list[str] = Field(description=ALERT_EMAILS_TEXT)
     previous_secret_expires_at: datetime | None = Field(
         description="During a secret's rotation: until when the previous secret signs too"
     )
@@ -345,6 +362,7 @@ class EndpointPublic(BaseModel):
             retry_schedule=endpoint.retry_schedule,
             ordered=endpoint.ordered,
             ordered_on_failure=endpoint.ordered_on_failure,
+            alert_emails=endpoint.alert_emails,
             previous_secret_expires_at=endpoint.previous_secret_expires_at
             if len(endpoint.signing_secrets(view.now)) > 1
             else None,

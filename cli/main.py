@@ -145,9 +145,12 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
         "retry_schedule": [float(s) for s in args.retry_schedule.split(",")] if args.retry_schedule else None,
         "ordered": args.ordered,
         "ordered_on_failure": args.on_failure,
+        "alert_emails": args.alert_emails or [],
     }
     created = call(client, "POST", "/v1/webhooks/endpoints", json=body)
     text = f"created {created['id']} ({created['signature_method']}) for {created['url']}"
+    if created.get("alert_emails"):
+        text += f"\nits health changes are mailed to {', '.join(created['alert_emails'])}"
     if created.get("secret"):
         text += f"\nsigning secret (shown once here; `GET …/secret` reads it again): {created['secret']}"
     elif created["signature_method"] == "jwt":
@@ -185,6 +188,24 @@ def _set_enabled(client: httpx.Client, endpoint_id: str, enabled: bool) -> Any:
         client, "PATCH", f"/v1/webhooks/endpoints/{quote(endpoint_id, safe='')}", json={"enabled": enabled}
     )
     return updated, f"{updated['id']} is {'enabled' if enabled else 'disabled'}"
+
+
+def endpoints_alert_emails(client: httpx.Client, args: argparse.Namespace) -> Any:
+    """Show the addresses mailed when the endpoint's health changes, or set them (all at once)."""
+    path = f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}"
+    if args.clear and args.addresses:
+        raise CliError("give addresses to set, or --clear to have none, not both", code=2)
+    if args.clear or args.addresses:
+        endpoint = call(client, "PATCH", path, json={"alert_emails": args.addresses})
+    else:
+        endpoint = call(client, "GET", path)
+    addresses = endpoint["alert_emails"]
+    text = (
+        f"{endpoint['id']}: failing, disabled and recovered are mailed to {', '.join(addresses)}"
+        if addresses
+        else f"{endpoint['id']} has no alert addresses of its own (the account's may still be mailed)"
+    )
+    return endpoint, text
 
 
 def endpoints_disable(client: httpx.Client, args: argparse.Namespace) -> Any:
@@ -494,6 +515,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
     add.add_argument("--ordered", action="store_true", help="one at a time per ordering_key, in order")
     add.add_argument(
+        "--alert-email",
+        dest="alert_emails",
+        action="append",
+        metavar="ADDRESS",
+        help="mailed when it starts failing, is disabled or recovers; repeat",
+    )
+    add.add_argument(
         "--on-failure",
         choices=["block", "skip"],
         default="block",
@@ -508,6 +536,15 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("endpoint_id")
     rotate.add_argument("--grace", type=float, default=86400, metavar="SECONDS", help="old one signs (86400)")
     rotate.add_argument("--secret", help="your own whsec_… secret (a migration); default a new one")
+    alerts = command(
+        endpoints,
+        "alert-emails",
+        endpoints_alert_emails,
+        "show who is mailed when an endpoint's health changes, or set them",
+    )
+    alerts.add_argument("endpoint_id")
+    alerts.add_argument("addresses", nargs="*", metavar="ADDRESS", help="the addresses to set (all of them)")
+    alerts.add_argument("--clear", action="store_true", help="no addresses of its own")
     for name, handler, text in (
         ("disable", endpoints_disable, "stop delivering to an endpoint"),
         ("enable", endpoints_enable, "deliver to an endpoint again"),

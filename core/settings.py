@@ -6,11 +6,12 @@ The API, the worker and the launcher all build one `Settings()`; docs/operating.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Literal, Self
+from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from core.crypto import Keyring
 from core.sessions import MAX_SESSION_SECONDS
 from domain.access import ALL_SCOPES, Scope, parse_scopes
+from domain.alerts import check_address, parse_tenant_alert_emails
 from domain.durations import parse_duration
 from domain.fairness import TenantWeights
 
@@ -205,6 +207,16 @@ class Settings(BaseSettings):
         default="off",
         description="strict: an emitted event whose data.object does not match its type's schema is a 422",
     )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="where alert mails go: smtp://user:pass@host:587 (STARTTLS) or smtps://…:465 (TLS); "
+        "unset sends none",
+    )
+    alert_from: str | None = Field(default=None, description="the address alert mails come from")
+    tenant_alert_emails: str = Field(
+        default="",
+        description="each tenant's alert addresses, tenant:address pairs (acme:ops@acme.com|cfo@acme.com)",
+    )
 
     @field_validator("retry_schedule")
     @classmethod
@@ -231,6 +243,44 @@ class Settings(BaseSettings):
             # Not quoted: a proxy URL may carry its credentials.
             raise ValueError("WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL")
         return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None  # set but empty, as compose files leave it
+        parse_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("alert_from")
+    @classmethod
+    def _check_alert_from(cls, value: str | None) -> str | None:
+        return check_address(value.strip(), where="WEBHOOKS_ALERT_FROM") if value else None
+
+    @field_validator("tenant_alert_emails")
+    @classmethod
+    def _check_tenant_alert_emails(cls, value: str) -> str:
+        parse_tenant_alert_emails(value)
+        return value
+
+    @cached_property
+    def alert_emails(self) -> dict[str, list[str]]:
+        """Each tenant's alert addresses (WEBHOOKS_TENANT_ALERT_EMAILS)."""
+        return parse_tenant_alert_emails(self.tenant_alert_emails)
+
+    @model_validator(mode="after")
+    def _alerts_have_a_sender(self) -> Self:
+        if self.smtp_url is not None and self.alert_from is None:
+            raise ValueError(
+                "WEBHOOKS_SMTP_URL is set and WEBHOOKS_ALERT_FROM is not: set it to the address alert mails "
+                "come from (one your mail server lets you send as)"
+            )
+        return self
+
+    @cached_property
+    def smtp(self) -> SmtpServer | None:
+        """Where alert mails are sent, if anywhere."""
+        return parse_smtp_url(self.smtp_url.get_secret_value()) if self.smtp_url is not None else None
 
     @field_validator("jwt_private_key")
     @classmethod
@@ -426,6 +476,42 @@ class Settings(BaseSettings):
         if not self.worker_metrics_port:
             return None
         return f"{self.worker_metrics_host}:{self.worker_metrics_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """An SMTP server as WEBHOOKS_SMTP_URL names it. `implicit_tls` (smtps://) speaks TLS from the start;
+    otherwise STARTTLS is used whenever the server offers it, and required before a password is sent."""
+
+    host: str
+    port: int
+    implicit_tls: bool
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+
+def parse_smtp_url(value: str) -> SmtpServer:
+    """`smtp://user:pass@mail.example.com:587` → the server; `ValueError` saying what to fix (never
+    quoting the URL, which holds a password)."""
+    like = "write it like smtp://user:password@mail.example.com:587 or smtps://user:password@host:465"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"WEBHOOKS_SMTP_URL is not a URL; {like}") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError(f"WEBHOOKS_SMTP_URL must be an smtp:// or smtps:// URL with a host; {like}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"WEBHOOKS_SMTP_URL has a path or a query, which mean nothing here; {like}")
+    implicit = parts.scheme == "smtps"
+    return SmtpServer(
+        host=parts.hostname,
+        port=port or (465 if implicit else 587),
+        implicit_tls=implicit,
+        # Percent-encoded in the URL, as a password with '@' or ':' must be.
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+    )
 
 
 def parse_retry_schedule(value: str) -> list[float]:

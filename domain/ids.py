@@ -56,6 +56,12 @@ def lane_blocked_event_id(endpoint_id: str, ordering_key: str | None, sequence: 
     return f"opv_{endpoint_id}_lane_blocked_{lane_key(ordering_key)}_{sequence}_{int(at.timestamp() * 1000)}"
 
 
+def alert_workflow_id(tenant: str, notice_id: str) -> str:
+    """The workflow of one alert mail (workflows/alert.py): named by the operational event it mails about,
+    so that one change of an endpoint's health is mailed once."""
+    return f"alert:{tenant}:{notice_id}"
+
+
 def new_recovery_id() -> str:
     return "rec_" + secrets.token_hex(12)
 

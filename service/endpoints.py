@@ -27,8 +27,9 @@ from store.health import EndpointHealth, Tell
 from store.keys import jwks_path
 
 # Fields PATCH may set to null: `event_types` (every type), `rate_limit_per_second` (the server's
-# maximum, WEBHOOKS_ENDPOINT_MAX_RATE), `retry_schedule` (the service's), `headers` (none).
-NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers"})
+# maximum, WEBHOOKS_ENDPOINT_MAX_RATE), `retry_schedule` (the service's), `headers` and `alert_emails`
+# (none).
+NULLABLE = frozenset({"event_types", "rate_limit_per_second", "retry_schedule", "headers", "alert_emails"})
 
 
 def checked_secret(secret: str) -> str:

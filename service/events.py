@@ -37,6 +37,7 @@ from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
 from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from domain.schemas import SCHEMAS, violations
+from service.alerts import Alerts
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import (
@@ -142,6 +143,7 @@ class Events:
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
         self._limits = DoorLimits(store, settings)
+        self._alerts = Alerts(client, store, settings)
 
     def _policy(self, retry_schedule: list[float] | None) -> DeliveryPolicy:
         return delivery_policy(self._settings, retry_schedule)
@@ -181,6 +183,15 @@ class Events:
                     raise
                 except Exception:  # this endpoint's notice only (a bug, a secret that cannot be opened)
                     log.exception("could not send %s; the endpoint's next ones wait for it", notice.id)
+                    held.add(notice.endpoint_id)
+                    continue
+                try:  # and the mail to a person, if anyone is to have one (service/alerts.py)
+                    with translated():
+                        await self._alerts.mail(notice)
+                except Unavailable:
+                    raise
+                except Exception:
+                    log.exception("could not mail %s; the endpoint's next ones wait for it", notice.id)
                     held.add(notice.endpoint_id)
                     continue
                 with translated():

@@ -82,6 +82,7 @@ class Endpoint:
     disabled: Disabled | None = None
     ordered: bool = False  # its events are delivered one at a time per ordering key (workflows/lane.py)
     ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
+    alert_emails: list[str] = field(default_factory=list)  # mailed when its health changes
 
     def subscribes_to(self, webhook_type: str) -> bool:
         return receives(self.event_types, webhook_type)
@@ -116,12 +117,23 @@ def _previous_secret_purpose(tenant: str, endpoint_id: str) -> str:
     return f"endpoint-previous-secret:{tenant}:{endpoint_id}"
 
 
+def _alert_emails_purpose(tenant: str, endpoint_id: str) -> str:
+    return f"endpoint-alert-emails:{tenant}:{endpoint_id}"
+
+
 def _key_purpose(tenant: str, kid: str) -> str:
     return f"signing-key:{tenant}:{kid}"
 
 
-# The purposes an endpoint row's sealed columns are bound to: secret, url, headers, previous secret.
-_ENDPOINT_PURPOSES = (_secret_purpose, _url_purpose, _headers_purpose, _previous_secret_purpose)
+# The purposes an endpoint row's sealed columns are bound to: secret, url, headers, previous secret, alert
+# addresses (customer data: people's addresses).
+_ENDPOINT_PURPOSES = (
+    _secret_purpose,
+    _url_purpose,
+    _headers_purpose,
+    _previous_secret_purpose,
+    _alert_emails_purpose,
+)
 
 
 def _open(keyring: Keyring, stored: str, purpose: str) -> str:
@@ -157,6 +169,9 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         else None,
         ordered=bool(row.ordered),
         ordered_on_failure=OrderedOnFailure(row.ordered_on_failure or OrderedOnFailure.BLOCK),
+        alert_emails=json.loads(_open(keyring, row.alert_emails, _alert_emails_purpose(row.tenant, row.id)))
+        if row.alert_emails
+        else [],
     )
 
 
@@ -289,6 +304,7 @@ class EndpointStore:
                     EndpointRow.url,
                     EndpointRow.headers,
                     EndpointRow.previous_secret,
+                    EndpointRow.alert_emails,
                 )
             )
             sealed = [
@@ -355,6 +371,7 @@ class EndpointStore:
         retry_schedule: list[float] | None = None,
         ordered: bool = False,
         ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK,
+        alert_emails: list[str] | None = None,
         max_per_tenant: int | None = None,
     ) -> Endpoint:
         """A new endpoint; `TooManyEndpoints` if the tenant has `max_per_tenant` already."""
@@ -377,6 +394,7 @@ class EndpointStore:
             retry_schedule=retry_schedule,
             ordered=ordered,
             ordered_on_failure=OrderedOnFailure(ordered_on_failure).value,
+            alert_emails=self._sealed_alert_emails(tenant, endpoint_id, alert_emails),
             disabled_reason=None if enabled else "created disabled",
             disabled_by=None if enabled else "api",
             disabled_at=None if enabled else now,
@@ -412,6 +430,11 @@ class EndpointStore:
             return None
         return seal(self.keyring, json.dumps(headers), purpose=_headers_purpose(tenant, endpoint_id))
 
+    def _sealed_alert_emails(self, tenant: str, endpoint_id: str, addresses: list[str] | None) -> str | None:
+        if not addresses:
+            return None
+        return seal(self.keyring, json.dumps(addresses), purpose=_alert_emails_purpose(tenant, endpoint_id))
+
     def update(
         self,
         tenant: str,
@@ -427,6 +450,7 @@ class EndpointStore:
         retry_schedule: list[float] | None = UNSET,
         ordered: bool = UNSET,
         ordered_on_failure: OrderedOnFailure = UNSET,
+        alert_emails: list[str] | None = UNSET,
         disabled_reason: str = "disabled by hand",
         disabled_by: str = "api",
     ) -> Endpoint | None:
@@ -444,6 +468,9 @@ class EndpointStore:
             "ordered": ordered,
             "ordered_on_failure": OrderedOnFailure(ordered_on_failure).value
             if ordered_on_failure is not UNSET
+            else UNSET,
+            "alert_emails": self._sealed_alert_emails(tenant, endpoint_id, alert_emails)
+            if alert_emails is not UNSET
             else UNSET,
         }
         with self._session.begin() as session:

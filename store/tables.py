@@ -51,6 +51,8 @@ class EndpointRow(Base):
     ordered_on_failure: Mapped[str] = mapped_column(
         String(8), default="block", server_default=text("'block'")
     )
+    # Who is mailed when its health changes (migration 0005): sealed JSON of addresses, NULL for none.
+    alert_emails: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SigningKeyRow(Base):

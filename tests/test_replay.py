@@ -18,6 +18,7 @@ from temporalio.worker import Replayer
 
 from core.crypto import EncryptionCodec
 from tests.conftest import TEST_KEYRING
+from workflows.alert import AlertMailWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
 from workflows.recovery import RecoveryWorkflow
@@ -35,7 +36,8 @@ def test_there_are_histories_to_replay() -> None:
 async def test_history_replays(path: Path) -> None:
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
     replayer = Replayer(
-        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow], data_converter=converter
+        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, AlertMailWorkflow],
+        data_converter=converter,
     )
     history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], path.read_text())
     await replayer.replay_workflow(history)
@@ -47,7 +49,7 @@ async def test_history_replays_with_the_tracing_interceptor(path: Path) -> None:
     command, and no span while replaying."""
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
     replayer = Replayer(
-        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow],
+        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, AlertMailWorkflow],
         data_converter=converter,
         interceptors=[TracingInterceptor()],
     )

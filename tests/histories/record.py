@@ -1,11 +1,11 @@
 """Record workflow histories for the replay test: `python -m tests.histories.record [GROUP ...]`.
 
-Runs a few delivery and recovery scenarios on a fresh stack and writes each workflow's history as JSON
-beside this file, named `{RECORDED_AS}_{scenario}.json`; GROUP (`deliveries`, `recoveries`) records only
-those, on a stack of their own. After a change to workflow code (made with
-`workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and record the new
-shapes beside the old files. Never re-record older files: they come from older code, so that
-test_replay.py catches a change that running workflows could not replay.
+Runs a few delivery, recovery and alert mail scenarios on a fresh stack and writes each workflow's
+history as JSON beside this file, named `{RECORDED_AS}_{scenario}.json`; GROUP (`deliveries`,
+`recoveries`, `alerts`) records only those, on a stack of their own. After a change to workflow code
+(made with `workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and
+record the new shapes beside the old files. Never re-record older files: they come from older code, so
+that test_replay.py catches a change that running workflows could not replay.
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 
 from core.temporal import connect
+from domain import ids
 from launcher import Stack
 from tests.conftest import (
     api_client,
@@ -34,6 +36,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.receiver import Answer, Receiver
+from tests.smtp_server import SmtpServer
 from workflows.delivery import RETRY_JOIN_WINDOW
 
 HERE = Path(__file__).parent
@@ -149,12 +152,68 @@ def recovery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
     return recorded
 
 
+def alert_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+    """An alert mail sent at its first try, and one whose mail server was down a while (its send refused,
+    retried, then taken)."""
+    smtp = _SMTP
+    assert smtp is not None
+
+    def mailed(path: str) -> str:
+        endpoint = create_endpoint(
+            api,
+            receiver.script(path, [Answer(500)]),
+            alert_emails=["ops@acme.com"],
+            event_types=["invoice.created"],
+        )
+        wait_delivery(api, f"{emit(api)['id']}:{endpoint['id']}", settled)
+        return str(endpoint["id"])
+
+    def workflow_id(endpoint_id: str) -> str:
+        [mail] = wait_for(
+            lambda: [m for m in smtp.mails() if m.message["X-Webhooks-Endpoint"] == endpoint_id],
+            timeout=90,
+            what="the alert mail",
+        )
+        notice_id = str(mail.message["Message-ID"]).strip("<>").split(".")[0]
+        return ids.alert_workflow_id("tenant_a", notice_id)
+
+    recorded = {"alert_mail_sent": workflow_id(mailed("/alert-sent"))}
+    smtp.stop()
+    try:
+        endpoint_id = mailed("/alert-later")
+        time.sleep(8)  # the send refused at 0 s, 2 s and 6 s
+    finally:
+        smtp.start()
+    recorded["alert_mail_retried"] = workflow_id(endpoint_id)
+    return recorded
+
+
+_SMTP: SmtpServer | None = None  # the alert group's mail server, which its stack is told of
+
+
+@contextmanager
+def mail_server(group: str) -> Iterator[dict[str, str]]:
+    """For the alert group, a real SMTP server, and the settings that send to it."""
+    global _SMTP
+    if group != "alerts":
+        yield {}
+        return
+    _SMTP = SmtpServer()
+    _SMTP.start()
+    try:
+        yield {"WEBHOOKS_SMTP_URL": _SMTP.url, "WEBHOOKS_ALERT_FROM": "alerts@flexprice.example"}
+    finally:
+        _SMTP.stop()
+        _SMTP = None
+
+
 # Each group of scenarios, and the retry window of its stack: short for deliveries, so that the recorded
 # ones close and their histories are whole; the default for recoveries, whose deliveries must still take
 # an attempt when recovered.
 GROUPS: dict[str, tuple[Callable[[httpx.Client, Receiver], dict[str, str]], int | None]] = {
     "deliveries": (delivery_scenarios, RETRY_WINDOW_SECONDS),
     "recoveries": (recovery_scenarios, None),
+    "alerts": (alert_scenarios, None),
 }
 
 
@@ -172,8 +231,9 @@ async def save(stack: Stack, recorded: dict[str, str]) -> None:
 
 def record(group: str) -> int:
     scenarios, retry_window = GROUPS[group]
-    with tempfile.TemporaryDirectory() as data_dir, Receiver() as receiver:
+    with tempfile.TemporaryDirectory() as data_dir, Receiver() as receiver, mail_server(group) as mail_env:
         overrides = {"WEBHOOKS_RETRY_WINDOW_SECONDS": str(retry_window)} if retry_window else {}
+        overrides.update(mail_env)
         stack = Stack(stack_env(Path(data_dir), **overrides), log_file=Path(data_dir) / "stack.log")
         try:
             stack.start()
