@@ -15,6 +15,7 @@ from datetime import timedelta
 import httpcore
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.common import Priority
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -190,17 +191,19 @@ async def run_worker(
             tell=events.tell,
             listen_timeout=timedelta(seconds=settings.listen_session_timeout),
         )
+
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
-        recoveries = RecoveryActivities(client, store)
+        def live(tenant: str) -> Priority:
+            return fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness)
+
+        recoveries = RecoveryActivities(client, store, lane_priority=live)
         lanes = LaneActivities(
             store,
             tell=events.tell,
             client=client,
             task_queue=settings.task_queue,
-            priority=lambda tenant: fairness.for_tenant(
-                tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness
-            ),
+            priority=live,
         )
         worker = Worker(
             client,

@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
 from domain import search_attributes as sa
@@ -60,6 +61,25 @@ async def signal_lane(
         priority=priority,
         rpc_timeout=rpc_timeout,
     )
+
+
+async def lane_full(
+    client: Client, tenant: str, endpoint_id: str, ordering_key: str | None, *, rpc_timeout: timedelta
+) -> bool:
+    """Whether the lane holds as many events as it takes (its memo says so: a describe, which needs no
+    worker). A lane not started yet, or closed, is not full."""
+    from workflows.lane import FULL_MEMO  # the workflow module imports this one
+
+    handle = client.get_workflow_handle(ids.lane_workflow_id(tenant, endpoint_id, ordering_key))
+    try:
+        description = await handle.describe(rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return False
+    return bool(await description.memo_value(FULL_MEMO, False))
 
 
 class LaneActivities:

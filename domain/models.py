@@ -366,6 +366,9 @@ class RecoveryInput(BaseModel):
     pages_per_run: int = 200  # then continue as new, so that history stays small
     policy: DeliveryPolicy  # replay: the policy of the deliveries it starts
     progress: RecoveryProgress = Field(default_factory=RecoveryProgress)
+    # Replay to an endpoint that was ordered when the replay started: its events go to their lanes, oldest
+    # first (activities/recovery.py), and `progress.cursor` is a moment, not a visibility page token.
+    ordered: bool = False
 
 
 class RecoveryPageRequest(BaseModel):
@@ -378,6 +381,7 @@ class RecoveryPageRequest(BaseModel):
     cursor: str | None = None
     page_size: int
     policy: DeliveryPolicy
+    ordered: bool = False  # replay into the endpoint's lanes, in emission order (`RecoveryInput.ordered`)
 
 
 class RecoveryPage(BaseModel):

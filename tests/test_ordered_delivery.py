@@ -6,17 +6,22 @@ about that order (sequence numbers, which acknowledgement came before which requ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from core.temporal import connect
+from history.visibility import event_query
 from launcher import Stack
 from tests.conftest import create_endpoint, emit, wait_delivery, wait_for
 from tests.receiver import Answer, Received, Receiver
@@ -236,3 +241,67 @@ def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> 
     unordered = create_endpoint(api, "http://127.0.0.1:9/none")
     lane = api.get(f"/v1/webhooks/endpoints/{unordered['id']}/lane")
     assert lane.status_code == 409 and '"ordered": true' in lane.json()["detail"]
+
+
+def _marker() -> str:
+    """A moment between what was emitted before and what is emitted after (the API's clock is ours)."""
+    time.sleep(0.2)
+    moment = datetime.now(UTC).isoformat()
+    time.sleep(0.2)
+    return moment
+
+
+def _visible(stack: Stack, since: str, webhook_type: str, count: int) -> None:
+    """Until visibility, which a replay reads, lists `count` of tenant_a's events of the type since
+    `since` (it is eventually consistent)."""
+    query = event_query(
+        tenant="tenant_a",
+        accepted_since=datetime.fromisoformat(since),
+        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
+        event_types=[webhook_type],
+    )
+
+    async def counted() -> int:
+        client = await connect(stack.settings)
+        return (await client.count_workflows(query)).count
+
+    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
+
+
+def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """Events of two keys emitted before the endpoint existed, replayed to it: each key's events reach its
+    lane in emission order, as new deliveries numbered 1..n, over more pages than one (a page is a second's
+    worth at the recovery's rate, 10), which visibility lists newest first."""
+    webhook_type = "subscription.trial_ended"  # a type no other test of this file emits
+    since = _marker()
+    emitted: dict[str, list[str]] = {"A": [], "B": []}
+    for n in range(12):
+        for key in ("A", "B"):
+            event = emit(api, webhook_type, data={"object": {"id": f"{key}{n}"}}, ordering_key=f"cus_{key}")
+            emitted[key].append(event["id"])
+    ledger = Ledger(lambda _arrival: 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/replayed-in-order", ledger), ordered=True, event_types=[webhook_type]
+    )
+    _visible(stack, since, webhook_type, 24)
+
+    started = api.post(f"/v1/webhooks/endpoints/{endpoint['id']}/replay", json={"since": since})
+    assert started.status_code == 202, started.text
+    wait_for(lambda: len(ledger.acked()) >= 24, timeout=120, what="24 replayed deliveries")
+    for key in ("A", "B"):
+        arrivals = ledger.all(key)
+        assert_in_order(arrivals, 12)
+        assert [a.key for a in arrivals] == [f"{key}{n}" for n in range(12)]
+        assert [a.webhook_id for a in arrivals] == [f"{e}:{endpoint['id']}" for e in emitted[key]]
+    last = wait_delivery(api, f"{emitted['A'][-1]}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+    assert (last["origin"], last["sequence"]) == ("replay", 12)
+    recovery = f"/v1/webhooks/endpoints/{endpoint['id']}/recoveries/{started.json()['id']}"
+
+    def finished() -> dict[str, Any] | None:
+        found = dict(api.get(recovery).json())
+        return found if found["status"] != "running" else None
+
+    done = wait_for(finished, what="the replay finished")
+    assert (done["status"], done["done"], done["skipped"]) == ("completed", 24, 0)
