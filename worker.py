@@ -218,6 +218,8 @@ async def run_worker(
                 lanes.advance_sequence,
                 lanes.lane_body,
                 lanes.tell_lanes,
+                lanes.endpoint_exists,
+                lanes.close_out,
             ],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine

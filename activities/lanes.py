@@ -7,6 +7,10 @@ too).
 (store/health.py) in one transaction, then sent at once, or by the worker's sweep if Temporal or the store
 cannot take it now. The notice's id names the endpoint, the lane, its head's sequence and the moment the
 lane blocked, so a retried activity owes it once.
+
+A lane whose endpoint was deleted ends (`endpoint_exists`, `close_out`): each event it still held is
+started as a delivery of its own, from here rather than as the lane's child (so that the lane's history
+holds no bodies), and fails as every delivery to a deleted endpoint does, its log saying so.
 """
 
 from __future__ import annotations
@@ -17,13 +21,31 @@ from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
 from domain import search_attributes as sa
-from domain.models import EventInput, LaneBlocked, LaneBody, LaneInput, LaneItem, LaneSequence
+from domain.models import (
+    DeliveryInput,
+    EventInput,
+    LaneBlocked,
+    LaneBody,
+    LaneCloseOut,
+    LaneEndpoint,
+    LaneInput,
+    LaneItem,
+    LaneSequence,
+)
 from history.events import read_event_input
+from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
 from store.health import Transition, owe
 from store.lanes import LaneSequences
@@ -176,3 +198,54 @@ class LaneActivities:
                 priority=self._priority(event.tenant),
                 rpc_timeout=TEMPORAL_TIMEOUT,
             )
+
+    @activity.defn
+    async def endpoint_exists(self, endpoint: LaneEndpoint) -> bool:
+        """Whether the lane's endpoint is still in the store (disabled or not)."""
+        found = await asyncio.wait_for(
+            asyncio.to_thread(self._store.get, endpoint.tenant, endpoint.endpoint_id), STORE_TIMEOUT
+        )
+        return found is not None
+
+    @activity.defn
+    async def close_out(self, lane: LaneCloseOut) -> int:
+        """Start a delivery for each event a deleted endpoint's lane held, outside the lane: its first
+        attempt finds the endpoint gone and fails, nothing sent, as an unordered delivery's would. One
+        started already (a retried activity) is left alone. How many were started."""
+        from workflows.delivery import DeliveryWorkflow  # the workflow modules import this one
+
+        assert self._client is not None, "LaneActivities built without a client cannot close lanes"
+        client = self._client
+
+        async def start(item: LaneItem) -> int:
+            event = await read_event_input(client, lane.tenant, item.event_id, rpc_timeout=TEMPORAL_TIMEOUT)
+            if event is None:  # no longer kept: nothing to log it with
+                return 0
+            delivery = DeliveryInput(
+                tenant=lane.tenant,
+                event_id=item.event_id,
+                endpoint_id=lane.endpoint_id,
+                delivery_id=item.delivery_id,
+                webhook_type=item.webhook_type,
+                body=event.body,
+                created_at=item.created_at,
+                policy=item.policy,
+                origin=item.origin,
+            )
+            try:
+                await client.start_workflow(
+                    DeliveryWorkflow.run,
+                    delivery,
+                    id=ids.delivery_workflow_id(lane.tenant, item.delivery_id),
+                    task_queue=self._task_queue or activity.info().task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=delivery_search_attributes(delivery),
+                    priority=self._priority(lane.tenant),
+                    rpc_timeout=TEMPORAL_TIMEOUT,
+                )
+            except WorkflowAlreadyStartedError:
+                return 0
+            return 1
+
+        return sum(await asyncio.gather(*(start(item) for item in lane.items)))

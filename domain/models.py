@@ -236,6 +236,9 @@ class LaneState(BaseModel):
     skip_requested: bool = False
     # Whether `sequence` was read from the store (a fresh run reads it once: `LaneSequence`).
     sequence_read: bool = False
+    # Its endpoint was deleted: the lane ends, its queued events started as deliveries that fail as any
+    # delivery to a deleted endpoint does (workflows/lane.py, `_end`).
+    ending: bool = False
 
 
 class LaneInput(BaseModel):
@@ -268,6 +271,22 @@ class LaneBody(BaseModel):
 
     tenant: str
     event_id: str
+
+
+class LaneEndpoint(BaseModel):
+    """The endpoint of a lane, as the lane asks the store about it."""
+
+    tenant: str
+    endpoint_id: str
+
+
+class LaneCloseOut(BaseModel):
+    """Events a lane of a deleted endpoint still held: each started as a delivery of its own, which fails
+    as every delivery to a deleted endpoint does, so that its fate is in its log."""
+
+    tenant: str
+    endpoint_id: str
+    items: list[LaneItem]
 
 
 class LaneBlocked(BaseModel):

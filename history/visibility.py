@@ -103,6 +103,17 @@ def event_query(
     return " AND ".join(clauses)
 
 
+def running_lanes(*, tenant: str, endpoint_id: str) -> str:
+    """The visibility query for an endpoint's ordered lanes that are running (workflows/lane.py)."""
+    return " AND ".join(
+        [
+            "WorkflowType = 'LaneWorkflow' AND ExecutionStatus = 'Running'",
+            f"{sa.TENANT.name} = {quoted(tenant)}",
+            f"{sa.ENDPOINT_ID.name} = {quoted(endpoint_id)}",
+        ]
+    )
+
+
 def recovery_query(*, tenant: str, endpoint_id: str, recovery_id: str | None = None) -> str:
     """The visibility query for an endpoint's recoveries (the newest run of each), or one of them."""
     clauses = [

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.client import WorkflowExecutionStatus
 
 from core.temporal import connect
+from domain import ids
 from history.visibility import event_query
 from launcher import Stack
 from tests.conftest import create_endpoint, emit, wait_delivery, wait_for
@@ -305,3 +307,51 @@ def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
 
     done = wait_for(finished, what="the replay finished")
     assert (done["status"], done["done"], done["skipped"]) == ("completed", 24, 0)
+
+
+def _lane_status(stack: Stack, endpoint_id: str, ordering_key: str | None) -> WorkflowExecutionStatus | None:
+    async def described() -> WorkflowExecutionStatus | None:
+        client = await connect(stack.settings)
+        handle = client.get_workflow_handle(ids.lane_workflow_id("tenant_a", endpoint_id, ordering_key))
+        return (await handle.describe()).status
+
+    return asyncio.run(described())
+
+
+def test_a_deleted_endpoints_lanes_end_and_their_queued_events_fail_as_unordered_ones_do(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """An idle lane and a blocked one with events queued: the endpoint deleted, both lanes close; the
+    queued events are not sent, and each shows as an unordered delivery to a deleted endpoint does: a
+    failed delivery whose attempt says "endpoint was deleted"."""
+    ledger = Ledger(lambda arrival: 500 if arrival.key.startswith("K") else 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/deleted-lanes", ledger), ordered=True, retry_schedule=[0.2]
+    )
+    ep = endpoint["id"]
+    emit(api, data={"object": {"id": "D1"}}, ordering_key="done")
+    k1, k2, k3 = (emit(api, data={"object": {"id": f"K{n}"}}, ordering_key="stuck")["id"] for n in (1, 2, 3))
+    lane_url = f"/v1/webhooks/endpoints/{ep}/lane"
+    wait_for(
+        lambda: api.get(lane_url, params={"ordering_key": "stuck"}).json()["blocked"], what="the blocked lane"
+    )
+    wait_for(lambda: ledger.acked("D"), what="the other lane's event")
+
+    assert api.delete(f"/v1/webhooks/endpoints/{ep}").status_code == 204
+    for key in ("done", "stuck"):
+        wait_for(
+            lambda key=key: _lane_status(stack, ep, key) is WorkflowExecutionStatus.COMPLETED,  # type: ignore[misc]
+            what=f"the lane of {key} closed",
+        )
+    for event_id in (k2, k3):
+        final = wait_delivery(api, f"{event_id}:{ep}", lambda d: d["status"] == "failed")
+        assert [a["error"] for a in final["attempts"]] == ["endpoint was deleted"]
+        assert final["attempts"][0]["status_code"] is None
+        [listed] = api.get(f"/v1/events/{event_id}").json()["deliveries"]
+        assert listed["status"] == "failed"
+    assert {a.key for a in ledger.all("K")} == {"K1"}  # nothing queued behind the head was sent
+    assert delivery_status(api, f"{k1}:{ep}") == "failed"
+
+
+def delivery_status(api: httpx.Client, delivery_id: str) -> str:
+    return str(api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["status"])

@@ -23,6 +23,13 @@ The lane's state holds references to its events (`LaneItem`), never their bodies
 event's workflow (`lane_body`) when its turn comes. Its history is bounded by continue-as-new, carrying the
 queue, the sequence and the head, whenever Temporal suggests it, whatever the lane is waiting for; its queue
 is capped (`MAX_QUEUED`), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
+
+A lane ends with its endpoint. The API tells the endpoint's lanes (`endpoint_deleted`) once it has deleted
+it, and a lane whose head failed because its endpoint was gone asks the store too (a lane the API missed:
+one started a moment before, by an emission in flight). Either way the lane checks the store, then starts
+each event it still holds as a delivery of its own (`close_out`), which fails as any delivery to a deleted
+endpoint does, its log saying so, and completes. Its head is left to its own delivery, whose next attempt
+fails the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryStatus,
         LaneBlocked,
         LaneBody,
+        LaneCloseOut,
+        LaneEndpoint,
         LaneHead,
         LaneInput,
         LaneItem,
@@ -69,6 +78,11 @@ OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Events of a deleted endpoint's lane started per activity (each a history read and a workflow start).
+CLOSE_OUT_BATCH = 100
+CLOSE_OUT_TIMEOUT = timedelta(minutes=2)
+# Histories recorded before a lane ended with its endpoint replay without asking the store.
+ENDS_WITH_ITS_ENDPOINT = "lane-ends-with-its-endpoint"
 
 
 @workflow.defn
@@ -82,6 +96,8 @@ class LaneWorkflow:
         self._head = state.head
         self._queue: list[LaneItem] = list(state.queue)
         self._skip_requested = state.skip_requested
+        self._ending = state.ending  # its endpoint is gone (checked): the lane closes out its queue
+        self._told_deleted = False  # the API says its endpoint was deleted: checked before ending
         self._starting = False  # the head is recorded, its delivery not started yet
         self._full = False  # as the memo last said
         self._started = 0  # deliveries started by this run
@@ -92,16 +108,26 @@ class LaneWorkflow:
             await self._read_sequence()
         self._show_full()
         while True:
+            if self._told_deleted:
+                self._told_deleted = False
+                self._ending = self._ending or not await self._endpoint_exists()
+            if self._ending:
+                await self._end()
+                return
             if self._head is None:
                 self._continue_as_new_if_due()
-                await workflow.wait_condition(lambda: bool(self._queue) or self._due())
+                await workflow.wait_condition(lambda: bool(self._queue) or self._due() or self._told_deleted)
+                if self._told_deleted:
+                    continue
                 if self._queue:
                     await self._start(self._queue.pop(0))
                     self._show_full()
                 continue
             # Continued as new while the head is in flight or the lane is blocked too: a lane blocked for
             # days takes events all along, and its history grows with them.
-            await workflow.wait_condition(lambda: self._head_done() or self._due())
+            await workflow.wait_condition(lambda: self._head_done() or self._due() or self._told_deleted)
+            if self._told_deleted:
+                continue
             if not self._head_done():
                 self._continue_as_new_if_due()
                 continue
@@ -111,8 +137,38 @@ class LaneWorkflow:
             elif head.on_failure is OrderedOnFailure.SKIP and not head.unavailable:
                 self._head = None  # failed: its delivery's log says so, and the lane moves on
             elif head.blocked_since is None:
+                # Its endpoint disabled, or deleted: a deleted one's lane ends rather than block forever.
+                if head.unavailable and workflow.patched(ENDS_WITH_ITS_ENDPOINT):
+                    if not await self._endpoint_exists():
+                        self._ending = True
+                        continue
                 head.blocked_since = workflow.now()
                 await self._tell_blocked(head)
+
+    async def _endpoint_exists(self) -> bool:
+        return await workflow.execute_activity_method(
+            LaneActivities.endpoint_exists,
+            LaneEndpoint(tenant=self._input.tenant, endpoint_id=self._input.endpoint_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=OUR_FAULTS,
+        )
+
+    async def _end(self) -> None:
+        """Its endpoint is gone: every event still queued is started as a delivery of its own, which fails
+        as any delivery to a deleted endpoint does (its log says so; nothing is sent), and the lane ends.
+        Events that reach it meanwhile (an emission in flight as the endpoint was deleted) go the same way."""
+        lane = self._input
+        while self._queue:
+            batch = self._queue[:CLOSE_OUT_BATCH]
+            await workflow.execute_activity_method(
+                LaneActivities.close_out,
+                LaneCloseOut(tenant=lane.tenant, endpoint_id=lane.endpoint_id, items=batch),
+                start_to_close_timeout=CLOSE_OUT_TIMEOUT,
+                retry_policy=OUR_FAULTS,
+            )
+            del self._queue[: len(batch)]
+            self._continue_as_new_if_due()
+        workflow.logger.info("lane of deleted endpoint %s ended", lane.endpoint_id)
 
     def _head_done(self) -> bool:
         """Whether the lane can act on its head: it succeeded, was skipped by hand, or failed anew."""
@@ -250,6 +306,7 @@ class LaneWorkflow:
                         head=self._head,
                         queue=self._queue,
                         skip_requested=self._skip_requested,
+                        ending=self._ending,
                     )
                 }
             )
@@ -266,6 +323,11 @@ class LaneWorkflow:
             return
         self._queue.append(item)
         self._show_full()
+
+    @workflow.signal
+    def endpoint_deleted(self) -> None:
+        """The API deleted the lane's endpoint (service/lanes.py): the lane checks the store, and ends."""
+        self._told_deleted = True
 
     @workflow.signal
     def settled(self, settled: LaneSettled) -> None:
