@@ -197,13 +197,16 @@ async def run_worker(
         def live(tenant: str) -> Priority:
             return fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness)
 
-        recoveries = RecoveryActivities(client, store, lane_priority=live)
+        recoveries = RecoveryActivities(
+            client, store, lane_priority=live, lane_max_queued=settings.lane_max_queued
+        )
         lanes = LaneActivities(
             store,
             tell=events.tell,
             client=client,
             task_queue=settings.task_queue,
             priority=live,
+            max_queued=settings.lane_max_queued,
         )
         worker = Worker(
             client,

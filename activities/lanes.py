@@ -113,8 +113,10 @@ class LaneActivities:
         client: Client | None = None,
         task_queue: str = "",
         priority: Callable[[str], Priority] | None = None,
+        max_queued: int | None = None,
     ) -> None:
         self._store = store
+        self._max_queued = max_queued  # WEBHOOKS_LANE_MAX_QUEUED, which each event brings its lane
         self._tell = tell
         self._client = client
         self._task_queue = task_queue
@@ -189,6 +191,7 @@ class LaneActivities:
                 policy=event.policies.get(endpoint_id, event.policy),
                 origin=event.origin,
                 on_failure=endpoint.ordered_on_failure,
+                max_queued=self._max_queued,
             )
             await signal_lane(
                 client,

@@ -85,11 +85,13 @@ class RecoveryActivities:
         store: EndpointStore,
         *,
         lane_priority: Callable[[str], Priority] | None = None,
+        lane_max_queued: int | None = None,
     ) -> None:
         self._client = client
         self._store = store
         # A lane is shared with the endpoint's live events: started, if it must be, with their priority.
         self._lane_priority = lane_priority or (lambda _tenant: Priority())
+        self._lane_max_queued = lane_max_queued  # WEBHOOKS_LANE_MAX_QUEUED, which each event brings its lane
 
     @activity.defn
     async def recover_page(self, request: RecoveryPageRequest) -> RecoveryPage:
@@ -233,6 +235,7 @@ class RecoveryActivities:
             policy=request.policy,
             origin=DeliveryOrigin.REPLAY,
             on_failure=endpoint.ordered_on_failure,
+            max_queued=self._lane_max_queued,
         )
         await signal_lane(
             self._client,

@@ -691,6 +691,11 @@ class LanePublic(BaseModel):
     blocked: bool = Field(description="Its head failed every attempt and the endpoint blocks on failure")
     blocked_since: datetime | None
     queued: int = Field(description="Events waiting behind the head")
+    full: bool = Field(
+        default=False,
+        description="It holds WEBHOOKS_LANE_MAX_QUEUED events: POST /v1/events for its key answers 429 until "
+        "it drains",
+    )
 
     @classmethod
     def of(cls, lane: LaneView) -> LanePublic:
@@ -704,6 +709,7 @@ class LanePublic(BaseModel):
             blocked=lane.blocked,
             blocked_since=head.blocked_since if head and lane.blocked else None,
             queued=lane.queued,
+            full=lane.full,
         )
 
 

@@ -204,6 +204,9 @@ class LaneItem(BaseModel):
     policy: DeliveryPolicy
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
     on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
+    # The most events the lane holds behind its head, as the sender's WEBHOOKS_LANE_MAX_QUEUED says: the
+    # lane takes the cap its latest event came with (None: events of before the setting, 10,000).
+    max_queued: int | None = None
 
 
 class LaneHead(BaseModel):
@@ -239,6 +242,7 @@ class LaneState(BaseModel):
     # Its endpoint was deleted: the lane ends, its queued events started as deliveries that fail as any
     # delivery to a deleted endpoint does (workflows/lane.py, `_end`).
     ending: bool = False
+    max_queued: int | None = None  # the cap the lane's latest event came with (`LaneItem.max_queued`)
 
 
 class LaneInput(BaseModel):

@@ -52,7 +52,6 @@ from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEv
 from store.database import EndpointStore, Subscriber
 from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
-from workflows.lane import MAX_QUEUED
 
 log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
@@ -303,6 +302,7 @@ class Events:
             policy=self._policy(subscriber.retry_schedule),
             origin=DeliveryOrigin.EVENT,
             on_failure=subscriber.ordered_on_failure,
+            max_queued=settings.lane_max_queued,
         )
         await signal_lane(
             self._client,
@@ -316,8 +316,8 @@ class Events:
     async def _refuse_full_lanes(
         self, tenant: str, ordering_key: str | None, ordered: list[Subscriber]
     ) -> None:
-        """A lane holding `MAX_QUEUED` events takes no more: its memo says so (workflows/lane.py), read with
-        a describe, which needs no worker. A lane not started yet, or closed, is not full."""
+        """A lane holding WEBHOOKS_LANE_MAX_QUEUED events takes no more: its memo says so (workflows/lane.py),
+        read with a describe, which needs no worker. A lane not started yet, or closed, is not full."""
 
         async def full(endpoint_id: str) -> bool:
             return await lane_full(self._client, tenant, endpoint_id, ordering_key, rpc_timeout=self._rpc)
@@ -327,7 +327,8 @@ class Events:
             if is_full:
                 raise RateLimited(
                     f"the lane of ordering key {ordering_key!r} on endpoint {subscriber.endpoint_id} holds "
-                    f"{MAX_QUEUED} events waiting: it takes no more until it drains. Unblock it (retry or "
+                    f"{self._settings.lane_max_queued} events waiting (WEBHOOKS_LANE_MAX_QUEUED): it takes "
+                    "no more until it drains. Unblock it (retry or "
                     "skip its head: GET /v1/webhooks/endpoints/{id}/lane) or make the receiver faster, then "
                     "emit this event again with the same id",
                     retry_after=LANE_FULL_RETRY_AFTER,

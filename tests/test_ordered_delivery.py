@@ -12,20 +12,21 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from core.temporal import connect
 from domain import ids
 from history.visibility import event_query
 from launcher import Stack
-from tests.conftest import create_endpoint, emit, wait_delivery, wait_for
+from tests.conftest import api_client, create_endpoint, emit, start_stack, wait_delivery, wait_for
 from tests.receiver import Answer, Received, Receiver
 
 FAST = [0.2] * 10  # ten retries 0.2 s apart: a head that fails 30 % of the time fails them all ~1 in 10^6
@@ -355,3 +356,70 @@ def test_a_deleted_endpoints_lanes_end_and_their_queued_events_fail_as_unordered
 
 def delivery_status(api: httpx.Client, delivery_id: str) -> str:
     return str(api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["status"])
+
+
+SMALL_CAP = 3
+
+
+@pytest.fixture(scope="module")
+def small_lane_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose lanes hold at most `SMALL_CAP` events behind their head (API and worker alike)."""
+    data_dir = tmp_path_factory.mktemp("small-lanes")
+    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_a_full_lane_refuses_its_keys_events_with_429_until_it_drains(
+    small_lane_stack: Stack, receiver: Receiver
+) -> None:
+    failing = threading.Event()
+    failing.set()
+    ledger = Ledger(lambda _arrival: 500 if failing.is_set() else 200)
+    with api_client(small_lane_stack) as api:
+        endpoint = create_endpoint(
+            api, receiver.respond("/capped", ledger), ordered=True, retry_schedule=[0.2]
+        )
+        lane_url = f"/v1/webhooks/endpoints/{endpoint['id']}/lane"
+        head, *queued = (
+            emit(api, data={"object": {"id": f"C{n}"}}, ordering_key="cus_full")["id"]
+            for n in range(1 + SMALL_CAP)
+        )
+
+        def full_and_blocked() -> dict[str, Any] | None:
+            found = dict(api.get(lane_url, params={"ordering_key": "cus_full"}).json())
+            return found if found["full"] and found["blocked"] else None
+
+        lane = wait_for(full_and_blocked, what="the lane full, blocked on its head")
+        assert lane["queued"] == SMALL_CAP
+
+        refused = api.post(
+            "/v1/events",
+            json={
+                "webhook_type": "invoice.created",
+                "data": {"object": {"id": "late"}},
+                "ordering_key": "cus_full",
+            },
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "60"
+        detail = refused.json()["detail"]
+        assert "'cus_full'" in detail and endpoint["id"] in detail and "WEBHOOKS_LANE_MAX_QUEUED" in detail
+        # Another key's lane is not full: its events are accepted.
+        emit(api, data={"object": {"id": "other"}}, ordering_key="cus_other")
+
+        failing.clear()
+        assert api.post(f"/v1/webhooks/deliveries/{head}:{endpoint['id']}/retry").status_code in (200, 202)
+        wait_for(lambda: len(ledger.acked("C")) == 1 + SMALL_CAP, what="the lane drained")
+        wait_for(
+            lambda: not api.get(lane_url, params={"ordering_key": "cus_full"}).json()["full"],
+            what="the lane no longer full",
+        )
+        late = emit(api, data={"object": {"id": "late"}}, ordering_key="cus_full")
+        wait_delivery(api, f"{late['id']}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+        assert [a.key for a in ledger.acked("C")] == [f"C{n}" for n in range(1 + SMALL_CAP)]
+        assert [a.sequence for a in ledger.acked() if a.key == "late"] == [2 + SMALL_CAP]
+        for event_id in queued:  # held while the lane was full, then delivered in their turn
+            assert delivery_status(api, f"{event_id}:{endpoint['id']}") == "succeeded"

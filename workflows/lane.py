@@ -22,7 +22,8 @@ start may leave a gap of one, never a repeat.
 The lane's state holds references to its events (`LaneItem`), never their bodies: the body is read from the
 event's workflow (`lane_body`) when its turn comes. Its history is bounded by continue-as-new, carrying the
 queue, the sequence and the head, whenever Temporal suggests it, whatever the lane is waiting for; its queue
-is capped (`MAX_QUEUED`), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
+is capped (WEBHOOKS_LANE_MAX_QUEUED, which each event brings: `LaneItem.max_queued`; `MAX_QUEUED` for events
+of before it), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
 
 A lane ends with its endpoint. The API tells the endpoint's lanes (`endpoint_deleted`) once it has deleted
 it, and a lane whose head failed because its endpoint was gone asks the store too (a lane the API missed:
@@ -68,7 +69,8 @@ with workflow.unsafe.imports_passed_through():
 DELIVERIES_PER_RUN = 250
 # Events a lane holds behind its head. Each is a reference of a few hundred bytes (no body), so a full
 # queue is a few MB of continue-as-new input, under Temporal's limits; a lane this far behind is blocked or
-# its receiver is far too slow, and more events would only wait longer. The API refuses more (429).
+# its receiver is far too slow, and more events would only wait longer. The API refuses more (429). The
+# default of WEBHOOKS_LANE_MAX_QUEUED, and the cap of a lane whose events came before that setting.
 MAX_QUEUED = 10_000
 # The memo key that says the queue is full: the API reads it (describe, which needs no worker) before
 # accepting an event for the lane.
@@ -100,6 +102,7 @@ class LaneWorkflow:
         self._told_deleted = False  # the API says its endpoint was deleted: checked before ending
         self._starting = False  # the head is recorded, its delivery not started yet
         self._full = False  # as the memo last said
+        self._max_queued = state.max_queued or MAX_QUEUED
         self._started = 0  # deliveries started by this run
 
     @workflow.run
@@ -282,7 +285,7 @@ class LaneWorkflow:
 
     def _show_full(self) -> None:
         """Keep the memo that the API reads in step with the queue, written only when it changes."""
-        full = len(self._queue) >= MAX_QUEUED
+        full = len(self._queue) >= self._max_queued
         if full != self._full:
             workflow.upsert_memo({FULL_MEMO: full})
             self._full = full
@@ -307,6 +310,7 @@ class LaneWorkflow:
                         queue=self._queue,
                         skip_requested=self._skip_requested,
                         ending=self._ending,
+                        max_queued=self._max_queued if self._max_queued != MAX_QUEUED else None,
                     )
                 }
             )
@@ -315,8 +319,12 @@ class LaneWorkflow:
     @workflow.signal
     def enqueue(self, item: LaneItem) -> None:
         """An event for this lane, in the order the API was told of it; one already here is ignored. Past
-        `MAX_QUEUED` it is still kept (a signal cannot be refused, and the API said 202): the API stops
-        accepting events for a full lane, so only the few in flight when it filled go past the cap."""
+        the cap it is still kept (a signal cannot be refused, and the API said 202): the API stops
+        accepting events for a full lane, so only the few in flight when it filled go past the cap. The
+        cap is the one the event came with (the setting of the process that sent it)."""
+        if item.max_queued is not None and item.max_queued != self._max_queued:
+            self._max_queued = item.max_queued
+            self._show_full()
         if self._head is not None and self._head.delivery_id == item.delivery_id:
             return
         if any(queued.delivery_id == item.delivery_id for queued in self._queue):
