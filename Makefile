@@ -31,7 +31,7 @@ check: lint  ## the fast lane (about a minute): lint, type checks and the tests 
 bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 55 minutes; results in bench-results/)
 	$(BIN)/python -m bench.run
 
-chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 13 minutes; RELIABILITY.md, results in chaos-results/)
+chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 17 minutes; RELIABILITY.md, results in chaos-results/)
 	$(BIN)/python -m chaos.run
 
 # TypeScript for the dashboard's type check, from npm, exactly as package-lock.json pins it.

@@ -15,6 +15,7 @@ from datetime import timedelta
 import httpcore
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.common import Priority
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
@@ -192,17 +193,22 @@ async def run_worker(
             tell=events.tell,
             listen_timeout=timedelta(seconds=settings.listen_session_timeout),
         )
+
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same
         # client the worker polls with.
-        recoveries = RecoveryActivities(client, store)
+        def live(tenant: str) -> Priority:
+            return fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness)
+
+        recoveries = RecoveryActivities(
+            client, store, lane_priority=live, lane_max_queued=settings.lane_max_queued
+        )
         lanes = LaneActivities(
             store,
             tell=events.tell,
             client=client,
             task_queue=settings.task_queue,
-            priority=lambda tenant: fairness.for_tenant(
-                tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness
-            ),
+            priority=live,
+            max_queued=settings.lane_max_queued,
         )
         # Mails to people about endpoints' health, through the operator's SMTP server (if set).
         alerts = AlertActivities(settings.smtp, sender=settings.alert_from)
@@ -220,6 +226,8 @@ async def run_worker(
                 lanes.lane_body,
                 lanes.tell_lanes,
                 alerts.send_alert_mail,
+                lanes.endpoint_exists,
+                lanes.close_out,
             ],
             # Every attempt and workflow task shares one event loop: too many at once and the loop lags
             # enough to time out attempts whose receiver answered in time. Sized for a 2-core machine

@@ -7,6 +7,10 @@ too).
 (store/health.py) in one transaction, then sent at once, or by the worker's sweep if Temporal or the store
 cannot take it now. The notice's id names the endpoint, the lane, its head's sequence and the moment the
 lane blocked, so a retried activity owes it once.
+
+A lane whose endpoint was deleted ends (`endpoint_exists`, `close_out`): each event it still held is
+started as a delivery of its own, from here rather than as the lane's child (so that the lane's history
+holds no bodies), and fails as every delivery to a deleted endpoint does, its log saying so.
 """
 
 from __future__ import annotations
@@ -16,13 +20,32 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import activity
-from temporalio.client import Client
-from temporalio.common import Priority, SearchAttributePair, TypedSearchAttributes
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
 from domain import search_attributes as sa
-from domain.models import EventInput, LaneBlocked, LaneBody, LaneInput, LaneItem, LaneSequence
+from domain.models import (
+    DeliveryInput,
+    EventInput,
+    LaneBlocked,
+    LaneBody,
+    LaneCloseOut,
+    LaneEndpoint,
+    LaneInput,
+    LaneItem,
+    LaneSequence,
+)
 from history.events import read_event_input
+from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
 from store.health import Transition, owe
 from store.lanes import LaneSequences
@@ -62,6 +85,25 @@ async def signal_lane(
     )
 
 
+async def lane_full(
+    client: Client, tenant: str, endpoint_id: str, ordering_key: str | None, *, rpc_timeout: timedelta
+) -> bool:
+    """Whether the lane holds as many events as it takes (its memo says so: a describe, which needs no
+    worker). A lane not started yet, or closed, is not full."""
+    from workflows.lane import FULL_MEMO  # the workflow module imports this one
+
+    handle = client.get_workflow_handle(ids.lane_workflow_id(tenant, endpoint_id, ordering_key))
+    try:
+        description = await handle.describe(rpc_timeout=rpc_timeout)
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    if description.status is not WorkflowExecutionStatus.RUNNING:
+        return False
+    return bool(await description.memo_value(FULL_MEMO, False))
+
+
 class LaneActivities:
     def __init__(
         self,
@@ -71,8 +113,10 @@ class LaneActivities:
         client: Client | None = None,
         task_queue: str = "",
         priority: Callable[[str], Priority] | None = None,
+        max_queued: int | None = None,
     ) -> None:
         self._store = store
+        self._max_queued = max_queued  # WEBHOOKS_LANE_MAX_QUEUED, which each event brings its lane
         self._tell = tell
         self._client = client
         self._task_queue = task_queue
@@ -147,6 +191,7 @@ class LaneActivities:
                 policy=event.policies.get(endpoint_id, event.policy),
                 origin=event.origin,
                 on_failure=endpoint.ordered_on_failure,
+                max_queued=self._max_queued,
             )
             await signal_lane(
                 client,
@@ -156,3 +201,54 @@ class LaneActivities:
                 priority=self._priority(event.tenant),
                 rpc_timeout=TEMPORAL_TIMEOUT,
             )
+
+    @activity.defn
+    async def endpoint_exists(self, endpoint: LaneEndpoint) -> bool:
+        """Whether the lane's endpoint is still in the store (disabled or not)."""
+        found = await asyncio.wait_for(
+            asyncio.to_thread(self._store.get, endpoint.tenant, endpoint.endpoint_id), STORE_TIMEOUT
+        )
+        return found is not None
+
+    @activity.defn
+    async def close_out(self, lane: LaneCloseOut) -> int:
+        """Start a delivery for each event a deleted endpoint's lane held, outside the lane: its first
+        attempt finds the endpoint gone and fails, nothing sent, as an unordered delivery's would. One
+        started already (a retried activity) is left alone. How many were started."""
+        from workflows.delivery import DeliveryWorkflow  # the workflow modules import this one
+
+        assert self._client is not None, "LaneActivities built without a client cannot close lanes"
+        client = self._client
+
+        async def start(item: LaneItem) -> int:
+            event = await read_event_input(client, lane.tenant, item.event_id, rpc_timeout=TEMPORAL_TIMEOUT)
+            if event is None:  # no longer kept: nothing to log it with
+                return 0
+            delivery = DeliveryInput(
+                tenant=lane.tenant,
+                event_id=item.event_id,
+                endpoint_id=lane.endpoint_id,
+                delivery_id=item.delivery_id,
+                webhook_type=item.webhook_type,
+                body=event.body,
+                created_at=item.created_at,
+                policy=item.policy,
+                origin=item.origin,
+            )
+            try:
+                await client.start_workflow(
+                    DeliveryWorkflow.run,
+                    delivery,
+                    id=ids.delivery_workflow_id(lane.tenant, item.delivery_id),
+                    task_queue=self._task_queue or activity.info().task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=delivery_search_attributes(delivery),
+                    priority=self._priority(lane.tenant),
+                    rpc_timeout=TEMPORAL_TIMEOUT,
+                )
+            except WorkflowAlreadyStartedError:
+                return 0
+            return 1
+
+        return sum(await asyncio.gather(*(start(item) for item in lane.items)))

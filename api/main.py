@@ -153,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         events = Events(temporal, store, settings, deliveries=deliveries)
         signer = jwt_signer(settings, store)
+        lanes = Lanes(temporal, store, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout))
         app.state.services = Services(
             settings=settings,
             temporal=temporal,
@@ -169,10 +170,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_per_tenant=settings.max_endpoints_per_tenant,
                 max_rate=settings.endpoint_max_rate,
                 max_concurrency=settings.endpoint_concurrency,
+                end_lanes=lanes.end,
             ),
             portal=PortalSessions(store, settings),
             recoveries=Recoveries(temporal, store, settings),
-            lanes=Lanes(temporal, store, rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout)),
+            lanes=lanes,
             listening=Listening(temporal, store, settings),
         )
         try:

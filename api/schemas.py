@@ -187,12 +187,14 @@ RATE_FIELD = Field(
 )
 ORDERED_TEXT = (
     "Deliver this endpoint's events one at a time per `ordering_key`, in the order their 202s "
-    'were given, each with a `webhook-sequence` header (docs/delivery.md, "Ordered delivery")'
+    "were given, each with a `webhook-sequence` header (1, 2, … per key); false by default. Made false, "
+    'its lanes still deliver what they hold, in order (docs/delivery.md, "Ordered delivery")'
 )
 ON_FAILURE_TEXT = (
-    "When an ordered lane's head fails every attempt: `block` (the lane waits until it is "
-    "retried by hand and succeeds, or skipped by hand; other keys go on) or `skip` (it stays failed, and "
-    "the lane goes on)"
+    "When an ordered lane's head fails every attempt: `block` (the default: the lane waits until it is "
+    "retried by hand and succeeds, or skipped by hand; other keys go on; the tenant is told with "
+    "`webhook_endpoint.lane_blocked`) or `skip` (it stays failed, and the lane goes on). A head failed "
+    "because the endpoint is disabled holds the lane either way"
 )
 SCHEDULE_FIELD = Field(
     default=None,
@@ -334,8 +336,8 @@ class EndpointPublic(BaseModel):
     headers: dict[str, str] = Field(description="Names, with values masked")
     rate_limit_per_second: float | None
     retry_schedule: list[float] | None
-    ordered: bool
-    ordered_on_failure: OrderedOnFailure
+    ordered: bool = Field(description=ORDERED_TEXT)
+    ordered_on_failure: OrderedOnFailure = Field(description=ON_FAILURE_TEXT)
     alert_emails: list[str] = Field(description=ALERT_EMAILS_TEXT)
     previous_secret_expires_at: datetime | None = Field(
         description="During a secret's rotation: until when the previous secret signs too"
@@ -709,6 +711,11 @@ class LanePublic(BaseModel):
     blocked: bool = Field(description="Its head failed every attempt and the endpoint blocks on failure")
     blocked_since: datetime | None
     queued: int = Field(description="Events waiting behind the head")
+    full: bool = Field(
+        default=False,
+        description="It holds WEBHOOKS_LANE_MAX_QUEUED events: POST /v1/events for its key answers 429 until "
+        "it drains",
+    )
 
     @classmethod
     def of(cls, lane: LaneView) -> LanePublic:
@@ -722,6 +729,7 @@ class LanePublic(BaseModel):
             blocked=lane.blocked,
             blocked_since=head.blocked_since if head and lane.blocked else None,
             queued=lane.queued,
+            full=lane.full,
         )
 
 

@@ -11,6 +11,11 @@ had, which the log shows as either
   frozen or cut off from Temporal while its POST was in flight, and Temporal made the attempt again.
 
 A receipt that none of these accounts for is an unexplained duplicate, reported as a finding.
+
+Out of order (an ordered endpoint's rows): within one lane (endpoint, ordering key), a receipt whose
+`webhook-sequence` is lower than the highest the receiver had already acknowledged (a repeat of that one
+is at-least-once, not disorder), or an event whose first POST came before its predecessor in the lane (the
+next lower sequence received) was acknowledged, unless that predecessor was given up on (`failed`).
 """
 
 from __future__ import annotations
@@ -98,6 +103,50 @@ def reason_kind(reason: str) -> str:
 def summarise_reasons(duplicates: list[DuplicateReport]) -> str:
     counts: Counter[str] = Counter(reason_kind(r) for d in duplicates for r in d.reasons)
     return "; ".join(f"{n} × {kind}" for kind, n in counts.most_common())
+
+
+def out_of_order(
+    lanes: dict[str, list[str]], receipts: dict[str, list[Receipt]], given_up: set[str]
+) -> list[str]:
+    """Every receipt or event out of order in its lane (see the module docstring), described.
+
+    `lanes`: each lane's delivery ids (its webhook-ids); `given_up`: deliveries whose log says `failed`.
+    An acknowledgement counts from the moment its answer began to be written (`answering_at`), the
+    earliest the sender can have had it: a POST read before then was sent before it.
+    """
+    found: list[str] = []
+    for lane, delivery_ids in lanes.items():
+        got = sorted(
+            ((r, d) for d in delivery_ids for r in receipts.get(d, [])), key=lambda pair: pair[0].received_at
+        )
+        acks = [(r.answering_at, r.sequence or 0) for r, _ in got if r.acknowledged]
+        for receipt, delivery_id in got:
+            if receipt.sequence is None:
+                found.append(f"{lane}: {delivery_id} came without webhook-sequence")
+                continue
+            highest = max((n for at, n in acks if at < receipt.received_at), default=0)
+            if receipt.sequence < highest:
+                found.append(
+                    f"{lane}: {delivery_id} (sequence {receipt.sequence}) came after sequence {highest} "
+                    "was acknowledged"
+                )
+        first_of: dict[int, str] = {}
+        for receipt, delivery_id in got:
+            if receipt.sequence is not None:
+                first_of.setdefault(receipt.sequence, delivery_id)
+        numbers = sorted(first_of)
+        for before, after in zip(numbers, numbers[1:], strict=False):
+            previous, event = first_of[before], first_of[after]
+            if previous in given_up:
+                continue
+            first_post = min(r.received_at for r in receipts[event])
+            acked = [r.answering_at for r in receipts[previous] if r.acknowledged]
+            if not acked or first_post < min(acked):
+                found.append(
+                    f"{lane}: {event} (sequence {after}) was sent before {previous} (sequence {before}) "
+                    "was acknowledged"
+                )
+    return found
 
 
 def delivered_at(receipts: list[Receipt], attempt_timeout: float) -> float | None:

@@ -36,6 +36,7 @@ class Answer:
 @dataclass
 class Emission:
     event_id: str
+    ordering_key: str | None = None  # sent with the event (an ordered endpoint's rows)
     answers: list[Answer] = field(default_factory=list)
     created_at: float | None = None  # the accepted event's created_at (the API's clock, epoch seconds)
     accepted_at: float | None = None  # when the client got its 202
@@ -76,19 +77,23 @@ def classify_error(err: httpx.HTTPError) -> str:
     return "connection cut mid-request"  # RemoteProtocolError, ReadError: the API died while answering
 
 
-def event_body(event_id: str) -> dict[str, Any]:
-    return {
+def event_body(event_id: str, ordering_key: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "id": event_id,
         "webhook_type": "invoice.created",
         "data": {"object": {"id": event_id, "amount_due": "120.00", "currency": "usd"}},
     }
+    if ordering_key is not None:
+        body["ordering_key"] = ordering_key
+    return body
 
 
 def emit_until_accepted(client: httpx.Client, emission: Emission, deadline: float) -> None:
     while time.monotonic() < deadline:
         sent_at = time.time()
         try:
-            response = client.post("/v1/events", json=event_body(emission.event_id), timeout=REQUEST_TIMEOUT)
+            body = event_body(emission.event_id, emission.ordering_key)
+            response = client.post("/v1/events", json=body, timeout=REQUEST_TIMEOUT)
         except httpx.HTTPError as err:
             emission.answers.append(Answer(sent_at, time.time(), None, classify_error(err)))
             time.sleep(RETRY_PAUSE)
@@ -109,7 +114,7 @@ class Burst:
     """`count` events over `seconds`, each from its own moment on, sent by a pool of threads.
 
     A thread stays with its event until it is accepted, so a fault makes later events start late
-    rather than be skipped.
+    rather than be skipped. With `ordering_keys`, event i has the key `k{i % ordering_keys}`.
     """
 
     def __init__(
@@ -122,8 +127,12 @@ class Burst:
         seconds: float,
         deadline_seconds: float,
         threads: int = 16,
+        ordering_keys: int = 0,
     ) -> None:
-        self.emissions = [Emission(f"{prefix}-{i:04d}") for i in range(count)]
+        self.emissions = [
+            Emission(f"{prefix}-{i:04d}", f"k{i % ordering_keys}" if ordering_keys else None)
+            for i in range(count)
+        ]
         self._seconds = seconds
         self._deadline_seconds = deadline_seconds
         self._client = httpx.Client(

@@ -1,7 +1,8 @@
 """The chaos runs' receiver: a real HTTP server on 127.0.0.1 whose behaviour can be switched while it runs.
 
 Every POST it reads is a receipt, noted with its `webhook-id`, when it came, how long the receiver held
-it and what it answered: the runner counts losses and duplicates from these. Modes:
+it and what it answered, and for an ordered endpoint its `webhook-sequence` and when the answer began:
+the runner counts losses, duplicates and deliveries out of order from these. Modes:
 
 - `ok`: 200 after `latency` seconds (a receiver across a network, so that POSTs are in flight when a
   fault hits);
@@ -36,6 +37,15 @@ class Receipt:
     held: float  # seconds from then until the answer was written (or the write failed)
     status: int
     answered: bool  # False when the sender had hung up before the answer could be written
+    sequence: int | None = None  # its `webhook-sequence` (an ordered endpoint's), else None
+    # time.time() just before the answer was written: no sender can have had it earlier, so a POST read
+    # before this moment was sent before this one was acknowledged.
+    answering_at: float = 0.0
+
+    @property
+    def acknowledged(self) -> bool:
+        """The sender was answered 2xx (it may still have died before it could act on the answer)."""
+        return self.answered and 200 <= self.status < 300
 
 
 class ChaosReceiver:
@@ -65,6 +75,7 @@ class ChaosReceiver:
                 self.rfile.read(int(self.headers.get("content-length", 0)))
                 received_at = time.time()
                 webhook_id = self.headers.get("webhook-id", "")
+                sequence = self.headers.get("webhook-sequence")
                 delay, status = receiver._answer(self.path)
                 token = receiver._hold(self.path, webhook_id)
                 try:
@@ -72,6 +83,7 @@ class ChaosReceiver:
                 finally:
                     receiver._release(token)
                 answered = True
+                answering_at = time.time()
                 try:
                     body = b'{"received":true}'
                     self.send_response(status)
@@ -88,6 +100,8 @@ class ChaosReceiver:
                         held=time.time() - received_at,
                         status=status,
                         answered=answered,
+                        sequence=int(sequence) if sequence and sequence.isdigit() else None,
+                        answering_at=answering_at,
                     )
                 )
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from chaos.accounting import DuplicateReport, delivered_at, explain_duplicate, summarise_reasons
+from chaos.accounting import DuplicateReport, delivered_at, explain_duplicate, out_of_order, summarise_reasons
 from chaos.client import Burst, summarise
 from chaos.faults import small_filesystem
 from chaos.launched import Launched
@@ -128,6 +128,9 @@ class Row:
     unbalanced: list[str] = field(default_factory=list)  # accepted, in none of the three: the ledger is off
     lost: list[str] = field(default_factory=list)  # accepted and not delivered
     duplicates: list[DuplicateReport] = field(default_factory=list)
+    # An ordered endpoint's row: each receipt or event out of order in its lane (chaos/accounting.py);
+    # None for an unordered endpoint's.
+    out_of_order: list[str] | None = None
     recovery_seconds: float | None = None
     answers: str = ""
     slowest_answer: float = 0.0
@@ -159,7 +162,13 @@ class Row:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and not self.void and not self.lost and not self.unexplained
+        return (
+            self.error is None
+            and not self.void
+            and not self.lost
+            and not self.unexplained
+            and not self.out_of_order
+        )
 
     def verdict(self) -> str:
         if self.skipped:
@@ -189,7 +198,7 @@ class Row:
 
     def cells(self) -> list[str]:
         if self.skipped:
-            return [self.title, "skipped", "—", "—", "—", "—", "—", f"skipped: {self.skipped}", "—", "—"]
+            return [self.title, "skipped", "—", "—", "—", "—", "—", "—", f"skipped: {self.skipped}", "—", "—"]
         if self.error:
             return [
                 self.title,
@@ -216,6 +225,9 @@ class Row:
         if self.during:
             log += f"; {self.during}"
         lost = f"**{len(self.lost)}**" if self.lost else "0"
+        disorder = "—" if self.out_of_order is None else str(len(self.out_of_order))
+        if self.out_of_order:
+            disorder = f"**{disorder}**"
         extra = sum(d.receipts - 1 for d in self.duplicates)
         duplicated = (
             f"{len(self.duplicates)} ({extra} extra POSTs)" if extra > len(self.duplicates) else str(extra)
@@ -227,6 +239,7 @@ class Row:
             self.ledger(),
             lost,
             duplicated,
+            disorder,
             why,
             recovery,
             answered,
@@ -241,6 +254,7 @@ HEADER = [
     "ledger: accepted = delivered + failed + pending",
     "lost",
     "duplicated",
+    "out of order",
     "why duplicated",
     "recovery",
     "what the API answered",
@@ -359,6 +373,7 @@ class Observed:
     heal_at: float | None
     details: dict[str, dict[str, Any]]  # each accepted event's delivery log, by delivery id
     receipts: dict[str, list[Receipt]]  # everything the receiver got, by webhook-id
+    ordered: bool = False  # to an ordered endpoint: its lanes are counted for order
 
     def delivery_id(self, event_id: str) -> str:
         return f"{event_id}:{self.endpoint_id}"
@@ -394,8 +409,9 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
     stack, receiver, duration = target.stack, target.receiver, row.fault_seconds
     path = f"/{scenario.key}-{tag}"
     receiver.set_path(path, latency=scenario.receiver_latency)
+    ordered = scenario.ordering_keys > 0
     with _api(stack) as api:
-        endpoint_id = _endpoint(api, target, path, tag)
+        endpoint_id = _endpoint(api, target, path, tag, **({"ordered": True} if ordered else {}))
         burst = Burst(
             stack.api_url,
             API_KEY,
@@ -403,6 +419,7 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
             count=config.events,
             seconds=config.burst_seconds * scenario.burst_share,
             deadline_seconds=config.burst_seconds + duration + 180,
+            ordering_keys=scenario.ordering_keys,
         )
         burst.start()
         time.sleep(config.fault_at * scenario.burst_share)
@@ -437,7 +454,7 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
         receipts = receiver.receipts()
         # Stop whatever is left of this scenario's deliveries at their next attempt.
         api.delete(f"/v1/webhooks/endpoints/{endpoint_id}")
-    return Observed(burst, endpoint_id, fault_at, heal_at, details, receipts)
+    return Observed(burst, endpoint_id, fault_at, heal_at, details, receipts, ordered=ordered)
 
 
 def _wait_in_flight(receiver: ChaosReceiver, path: str) -> float:
@@ -583,6 +600,13 @@ def _count(row: Row, seen: Observed, *, rpc_timeout: float, timeout: float) -> N
         )
     if last_delivery is not None and seen.heal_at is not None:
         row.recovery_seconds = last_delivery - seen.heal_at
+    if seen.ordered:
+        lanes: dict[str, list[str]] = {}
+        for emission in seen.burst.emissions:
+            if emission.accepted:
+                lanes.setdefault(str(emission.ordering_key), []).append(seen.delivery_id(emission.event_id))
+        given_up = {d for d, detail in seen.details.items() if detail["status"] == "failed"}
+        row.out_of_order = out_of_order(lanes, seen.receipts, given_up)
 
 
 def _evidence(row: Row, seen: Observed, *, timeout: float) -> None:
@@ -803,7 +827,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         if row.void:
             print(f"  {row.key}: {row.verdict()}; evidence {row.evidence}; {row.ledger()}")  # noqa: T201
-        for line in row.lost + [f"{d.delivery_id}: {d.reasons} {d.attempts}" for d in row.unexplained]:
+        unexplained = [f"{d.delivery_id}: {d.reasons} {d.attempts}" for d in row.unexplained]
+        for line in row.lost + unexplained + (row.out_of_order or []):
             print(f"  {row.key}: {line}")  # noqa: T201
     print(f"\nwritten to {args.out / name}.json and .md ({time.monotonic() - started:.0f} s)")  # noqa: T201
     if args.update_doc:

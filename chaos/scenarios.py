@@ -32,6 +32,9 @@ SLOW_SECONDS = 1.0
 HANG_SECONDS = ATTEMPT_TIMEOUT + 1
 HEARTBEAT_TIMEOUT = DELIVERY_HEARTBEAT_TIMEOUT.total_seconds()  # a lost try is made again after this
 RETRY_BURST = 20  # manual retries of one delivery sent at once (tests/test_manual_retry.py's number)
+# The ordered rows: an endpoint with `"ordered": true`, its events spread over this many ordering keys
+# (so as many lanes side by side), each counted for order as well as for loss.
+ORDERED_KEYS = 5
 
 
 # The stacks a scenario can run on. `main` and `real-timeouts` are shared by their rows; the others are
@@ -102,6 +105,9 @@ class Scenario:
     # a kill that lands between two POSTs proves nothing about the POSTs it is meant to cut.
     wait_in_flight: bool = False
     kind: str = "fault"  # "retry-burst": concurrent manual retries of failed deliveries, no fault
+    # An ordered endpoint's row: its events spread over this many ordering keys (0: unordered), and the
+    # row counts what arrived out of order in each lane.
+    ordering_keys: int = 0
 
     def label(self, seconds: float) -> str:
         return f"{self.title}, {self.how_long.format(seconds=seconds)}"
@@ -407,6 +413,42 @@ SCENARIOS: tuple[Scenario, ...] = (
         receiver_latency=SLOW_RECEIVER,
         wait_in_flight=True,
         how_long="started again after {seconds:g} s",
+    ),
+    Scenario(
+        "ordered-worker-sigkill",
+        f"ordered endpoint, {ORDERED_KEYS} keys: worker SIGKILLed mid-POST",
+        f'An endpoint with `"ordered": true`, the events spread over {ORDERED_KEYS} ordering keys (so as '
+        "many lanes, each sending one event at a time). Once the receiver holds a POST, the worker gets "
+        "SIGKILL, mid-lane, and is started again after the fault's duration.",
+        3,
+        worker_killed,
+        proof=(IN_FLIGHT,),
+        wait_in_flight=True,
+        how_long="restarted after {seconds:g} s",
+        ordering_keys=ORDERED_KEYS,
+    ),
+    Scenario(
+        "ordered-temporal-sigkill",
+        f"ordered endpoint, {ORDERED_KEYS} keys: Temporal SIGKILLed",
+        "The same endpoint; the Temporal dev server gets SIGKILL while lanes are sending and the client "
+        "emitting (an emission is told to its lane after its event's workflow starts: either can meet the "
+        "outage), and is started again on the same SQLite file and port.",
+        5,
+        temporal_killed,
+        proof=(MET_OUTAGE,),
+        how_long="restarted on its file after {seconds:g} s",
+        ordering_keys=ORDERED_KEYS,
+    ),
+    Scenario(
+        "ordered-receiver-down",
+        f"ordered endpoint, {ORDERED_KEYS} keys: receiver refusing connections",
+        "The same endpoint; the receiver refuses every connection, so each lane's head fails attempt "
+        f"after attempt (its schedule, {RETRY_SCHEDULE} s, outlasts the outage) while the events behind it "
+        "wait in their lane. Then it listens again on the same port.",
+        8,
+        _receiver_mode("refuse"),
+        proof=(REFUSED,),
+        ordering_keys=ORDERED_KEYS,
     ),
     Scenario(
         "retry-burst",

@@ -163,6 +163,21 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
     return created, text
 
 
+def endpoints_update(client: httpx.Client, args: argparse.Namespace) -> Any:
+    """Change how an endpoint orders its deliveries (PATCH): only what a flag names."""
+    body: dict[str, Any] = {}
+    if args.ordered is not None:
+        body["ordered"] = args.ordered
+    if args.on_failure is not None:
+        body["ordered_on_failure"] = args.on_failure
+    if not body:
+        raise CliError("nothing to change: give --ordered, --unordered or --on-failure", code=2)
+    path = f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}"
+    updated = call(client, "PATCH", path, json=body)
+    order = f"ordered ({updated['ordered_on_failure']})" if updated["ordered"] else "unordered"
+    return updated, f"{updated['id']} is {order}"
+
+
 def _header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep:
@@ -402,6 +417,8 @@ def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
     body: dict[str, Any] = {"webhook_type": args.webhook_type, "data": _event_data(args)}
     if args.id:
         body["id"] = args.id
+    if args.ordering_key is not None:
+        body["ordering_key"] = args.ordering_key
     accepted = call(client, "POST", "/v1/events", json=body)
     return accepted, f"accepted {accepted['id']} ({accepted['webhook_type']})"
 
@@ -513,7 +530,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="deliveries a second, at most")
     add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
-    add.add_argument("--ordered", action="store_true", help="one at a time per ordering_key, in order")
+    add.add_argument(
+        "--ordered", action="store_true", help="deliver one at a time per ordering_key, in emission order"
+    )
     add.add_argument(
         "--alert-email",
         dest="alert_emails",
@@ -525,7 +544,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--on-failure",
         choices=["block", "skip"],
         default="block",
-        help="an ordered lane's failed head (block)",
+        help="ordered_on_failure: when a lane's head fails every attempt, block its key until it is "
+        "retried or skipped by hand, or skip it (block)",
+    )
+    update = command(endpoints, "update", endpoints_update, "change whether an endpoint is ordered")
+    update.add_argument("endpoint_id")
+    ordering = update.add_mutually_exclusive_group()
+    ordering.add_argument(
+        "--ordered",
+        dest="ordered",
+        action="store_const",
+        const=True,
+        help="deliver one at a time per ordering_key, in emission order",
+    )
+    ordering.add_argument(
+        "--unordered",
+        dest="ordered",
+        action="store_const",
+        const=False,
+        help="deliver new events unordered (existing lanes finish what they hold)",
+    )
+    update.add_argument(
+        "--on-failure", choices=["block", "skip"], help="ordered_on_failure: what a lane's failed head does"
     )
     rotate = command(
         endpoints,
@@ -589,6 +629,12 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--data", help='the object as JSON, e.g. \'{"id": "inv_1"}\'')
     emit.add_argument("--data-file", help="read the JSON from a file ('-' for stdin)")
     emit.add_argument("--id", help="your event id: the same id twice is one event")
+    emit.add_argument(
+        "--ordering-key",
+        metavar="KEY",
+        help="1-128 printable ASCII characters (a customer's id, say): on ordered endpoints, the events "
+        "of one key are delivered one at a time, in emission order",
+    )
 
     deliveries = groups.add_parser("deliveries", help="the webhook log").add_subparsers(
         dest="command", required=True

@@ -127,6 +127,15 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="the most deliveries one recover or replay may make (a wider window is refused)",
     )
+    lane_max_queued: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description=(
+            "events an ordered lane holds behind its head; past it, POST /v1/events for its key answers "
+            "429 until the lane drains"
+        ),
+    )
     recoveries_per_tenant: int = Field(
         default=3, ge=1, le=1000, description="recoveries and replays one tenant may have running at once"
     )

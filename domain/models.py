@@ -204,6 +204,9 @@ class LaneItem(BaseModel):
     policy: DeliveryPolicy
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
     on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
+    # The most events the lane holds behind its head, as the sender's WEBHOOKS_LANE_MAX_QUEUED says: the
+    # lane takes the cap its latest event came with (None: events of before the setting, 10,000).
+    max_queued: int | None = None
 
 
 class LaneHead(BaseModel):
@@ -236,6 +239,10 @@ class LaneState(BaseModel):
     skip_requested: bool = False
     # Whether `sequence` was read from the store (a fresh run reads it once: `LaneSequence`).
     sequence_read: bool = False
+    # Its endpoint was deleted: the lane ends, its queued events started as deliveries that fail as any
+    # delivery to a deleted endpoint does (workflows/lane.py, `_end`).
+    ending: bool = False
+    max_queued: int | None = None  # the cap the lane's latest event came with (`LaneItem.max_queued`)
 
 
 class LaneInput(BaseModel):
@@ -268,6 +275,22 @@ class LaneBody(BaseModel):
 
     tenant: str
     event_id: str
+
+
+class LaneEndpoint(BaseModel):
+    """The endpoint of a lane, as the lane asks the store about it."""
+
+    tenant: str
+    endpoint_id: str
+
+
+class LaneCloseOut(BaseModel):
+    """Events a lane of a deleted endpoint still held: each started as a delivery of its own, which fails
+    as every delivery to a deleted endpoint does, so that its fate is in its log."""
+
+    tenant: str
+    endpoint_id: str
+    items: list[LaneItem]
 
 
 class LaneBlocked(BaseModel):
@@ -366,6 +389,9 @@ class RecoveryInput(BaseModel):
     pages_per_run: int = 200  # then continue as new, so that history stays small
     policy: DeliveryPolicy  # replay: the policy of the deliveries it starts
     progress: RecoveryProgress = Field(default_factory=RecoveryProgress)
+    # Replay to an endpoint that was ordered when the replay started: its events go to their lanes, oldest
+    # first (activities/recovery.py), and `progress.cursor` is a moment, not a visibility page token.
+    ordered: bool = False
 
 
 class RecoveryPageRequest(BaseModel):
@@ -378,6 +404,7 @@ class RecoveryPageRequest(BaseModel):
     cursor: str | None = None
     page_size: int
     policy: DeliveryPolicy
+    ordered: bool = False  # replay into the endpoint's lanes, in emission order (`RecoveryInput.ordered`)
 
 
 class RecoveryPage(BaseModel):

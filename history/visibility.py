@@ -84,17 +84,32 @@ def delivery_query(
 
 
 def event_query(
-    *, tenant: str, accepted_since: datetime, accepted_until: datetime, event_types: Sequence[str]
+    *,
+    tenant: str,
+    accepted_since: datetime,
+    accepted_until: datetime | None = None,
+    accepted_before: datetime | None = None,
+    event_types: Sequence[str],
 ) -> str:
     """The visibility query for a tenant's events of `event_types` accepted in a window (an event's
-    workflow starts when it is accepted)."""
+    workflow starts when it is accepted): from `accepted_since` to `accepted_until` (included) or to
+    `accepted_before` (excluded)."""
+    clauses = [EVENTS, f"{sa.TENANT.name} = {quoted(tenant)}", f"StartTime >= {time_literal(accepted_since)}"]
+    if accepted_until is not None:
+        clauses.append(f"StartTime <= {time_literal(accepted_until)}")
+    if accepted_before is not None:
+        clauses.append(f"StartTime < {time_literal(accepted_before)}")
+    clauses.append(one_of(sa.EVENT_TYPE.name, event_types))
+    return " AND ".join(clauses)
+
+
+def running_lanes(*, tenant: str, endpoint_id: str) -> str:
+    """The visibility query for an endpoint's ordered lanes that are running (workflows/lane.py)."""
     return " AND ".join(
         [
-            EVENTS,
+            "WorkflowType = 'LaneWorkflow' AND ExecutionStatus = 'Running'",
             f"{sa.TENANT.name} = {quoted(tenant)}",
-            f"StartTime >= {time_literal(accepted_since)}",
-            f"StartTime <= {time_literal(accepted_until)}",
-            one_of(sa.EVENT_TYPE.name, event_types),
+            f"{sa.ENDPOINT_ID.name} = {quoted(endpoint_id)}",
         ]
     )
 

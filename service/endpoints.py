@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -67,8 +68,11 @@ class Endpoints:
         max_per_tenant: int = 100,
         max_rate: float = 100.0,
         max_concurrency: int = 8,
+        end_lanes: Callable[[str, str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        # Ends a deleted endpoint's ordered lanes (service/lanes.py, `Lanes.end`); never raises.
+        self._end_lanes = end_lanes
         self._allow_private = allow_private_urls
         self._health = EndpointHealth(store.engine, disable_after=disable_after)
         self._flow = EndpointFlow(store.soft_engine, max_concurrency=max_concurrency)
@@ -178,6 +182,10 @@ class Endpoints:
         if not await in_store(self._store.delete, tenant, endpoint_id):
             raise NotFound(f"endpoint {endpoint_id} not found")
         await in_store(self._flow.forget, endpoint_id)
+        # After the delete, so that no lane told can find its endpoint still there. An endpoint made
+        # unordered may still have lanes: those are told too.
+        if self._end_lanes is not None:
+            await self._end_lanes(tenant, endpoint_id)
 
     @boundary
     async def secret(self, tenant: str, endpoint_id: str) -> str:

@@ -18,7 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -26,9 +26,8 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from activities.lanes import signal_lane
+from activities.lanes import lane_full, signal_lane
 from core.settings import Settings
 from domain import fairness, ids
 from domain import search_attributes as sa
@@ -54,7 +53,6 @@ from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEv
 from store.database import EndpointStore, Subscriber
 from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
-from workflows.lane import FULL_MEMO, MAX_QUEUED
 
 log = logging.getLogger("webhooks.events")
 # Every delivery's history holds the body: past this in all, Temporal's history limits would fail the
@@ -315,6 +313,7 @@ class Events:
             policy=self._policy(subscriber.retry_schedule),
             origin=DeliveryOrigin.EVENT,
             on_failure=subscriber.ordered_on_failure,
+            max_queued=settings.lane_max_queued,
         )
         await signal_lane(
             self._client,
@@ -328,27 +327,19 @@ class Events:
     async def _refuse_full_lanes(
         self, tenant: str, ordering_key: str | None, ordered: list[Subscriber]
     ) -> None:
-        """A lane holding `MAX_QUEUED` events takes no more: its memo says so (workflows/lane.py), read with
-        a describe, which needs no worker. A lane not started yet, or closed, is not full."""
+        """A lane holding WEBHOOKS_LANE_MAX_QUEUED events takes no more: its memo says so (workflows/lane.py),
+        read with a describe, which needs no worker. A lane not started yet, or closed, is not full."""
 
         async def full(endpoint_id: str) -> bool:
-            handle = self._client.get_workflow_handle(ids.lane_workflow_id(tenant, endpoint_id, ordering_key))
-            try:
-                description = await handle.describe(rpc_timeout=self._rpc)
-            except RPCError as err:
-                if err.status is RPCStatusCode.NOT_FOUND:
-                    return False
-                raise
-            if description.status is not WorkflowExecutionStatus.RUNNING:
-                return False
-            return bool(await description.memo_value(FULL_MEMO, False))
+            return await lane_full(self._client, tenant, endpoint_id, ordering_key, rpc_timeout=self._rpc)
 
         answers = await asyncio.gather(*(full(s.endpoint_id) for s in ordered))
         for subscriber, is_full in zip(ordered, answers, strict=True):
             if is_full:
                 raise RateLimited(
                     f"the lane of ordering key {ordering_key!r} on endpoint {subscriber.endpoint_id} holds "
-                    f"{MAX_QUEUED} events waiting: it takes no more until it drains. Unblock it (retry or "
+                    f"{self._settings.lane_max_queued} events waiting (WEBHOOKS_LANE_MAX_QUEUED): it takes "
+                    "no more until it drains. Unblock it (retry or "
                     "skip its head: GET /v1/webhooks/endpoints/{id}/lane) or make the receiver faster, then "
                     "emit this event again with the same id",
                     retry_after=LANE_FULL_RETRY_AFTER,

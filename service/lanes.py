@@ -8,10 +8,14 @@ A skip goes through the head's delivery first (`DeliveryWorkflow.pass_over`), wh
 retry of it is in flight and then takes no more: the lane never starts the next event while this one is
 being POSTed. An endpoint made unordered keeps the lanes it had readable and skippable, so that the events
 they still hold (they go on being delivered in order) are never out of reach.
+
+An endpoint deleted ends its lanes (`end`): each running one is told, and closes out what it holds.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -26,11 +30,16 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
 from domain.models import DeliveryStatus, LaneSkip, LaneView
+from history.visibility import running_lanes
 from service.boundary import boundary, in_store
 from service.errors import Conflict, MayHaveBeenApplied, NotFound
 from store.database import EndpointStore
 from workflows.delivery import DeliveryWorkflow
 from workflows.lane import LaneWorkflow
+
+log = logging.getLogger("webhooks.lanes")
+# Lanes of a deleted endpoint signalled at once (an endpoint with many keys has as many lanes).
+TELL_AT_ONCE = 50
 
 
 class Lanes:
@@ -155,3 +164,30 @@ class Lanes:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise Conflict("this lane has had no event yet: there is nothing to skip") from None
             raise
+
+    async def end(self, tenant: str, endpoint_id: str) -> None:
+        """Tell each running lane of a deleted endpoint that it is gone: the lane checks the store, starts
+        the events it holds as deliveries that fail as any to a deleted endpoint does, and closes
+        (workflows/lane.py). Never raises: the endpoint is deleted already, and a lane not told now (Temporal
+        unreachable, or one started a moment ago that visibility does not list yet) ends when its head
+        next finds the endpoint gone; one idle or blocked stays open (docs/delivery.md says how to end it)."""
+        try:
+            found = self._client.list_workflows(
+                running_lanes(tenant=tenant, endpoint_id=endpoint_id), rpc_timeout=self._rpc
+            )
+            lanes = [execution.id async for execution in found]
+
+            async def tell(workflow_id: str) -> None:
+                handle = self._client.get_workflow_handle_for(LaneWorkflow.run, workflow_id)
+                try:
+                    await handle.signal(LaneWorkflow.endpoint_deleted, rpc_timeout=self._rpc)
+                except RPCError as err:
+                    if err.status is not RPCStatusCode.NOT_FOUND:  # closed meanwhile: nothing to end
+                        raise
+
+            for first in range(0, len(lanes), TELL_AT_ONCE):
+                await asyncio.gather(*(tell(w) for w in lanes[first : first + TELL_AT_ONCE]))
+        # Temporal unreachable (an RPC error, or a lazy client's failed connect) or slow: the delete is made
+        # and must be answered as made, whatever this call meets.
+        except Exception as err:
+            log.warning("the lanes of deleted endpoint %s were not all told: %s", endpoint_id, err)

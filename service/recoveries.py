@@ -201,12 +201,6 @@ class Recoveries:
         """Deliver to the endpoint the events of the window it never received: of `event_types`, or of
         the types it subscribes to now."""
         endpoint = await self._endpoint(tenant, endpoint_id, enabled=True)
-        if endpoint.ordered:
-            # A replayed event would be sent beside its lane, after the events that followed it.
-            raise Conflict(
-                f"endpoint {endpoint_id} is ordered: a replay would send old events after newer ones of "
-                'their key. PATCH it with {"ordered": false} to replay, or emit the events again'
-            )
         since, until = window(
             since, until, now=datetime.now(UTC), retention_days=self._settings.log_retention_days
         )
@@ -266,6 +260,9 @@ class Recoveries:
                     # A replay's deliveries are made with the policy an event accepted now would have.
                     policy=delivery_policy(settings, endpoint.retry_schedule),
                     progress=RecoveryProgress(counts=state.counts),
+                    # An ordered endpoint's replay goes through its lanes, in emission order, whatever
+                    # the endpoint becomes while it runs.
+                    ordered=kind is RecoveryKind.REPLAY and endpoint.ordered,
                 ),
                 id=workflow_id,
                 task_queue=settings.task_queue,

@@ -1,11 +1,12 @@
 """`make chaos` in short: a few of its faults, ten events each, each felt, nothing lost, every duplicate
-explained, every ledger balanced.
+explained, every ledger balanced, nothing out of order on an ordered endpoint.
 
 The faults are real (a worker SIGKILLed once the receiver holds a POST of its, a Temporal dev server
-SIGKILLed while the client emits, the API SIGKILLed, a receiver that answers after the attempt timeout),
-on a stack of the run's own; RELIABILITY.md has the full run. A row whose fault was not felt (the kill
-landed between two POSTs, no request met the outage) is VOID and fails this test: it would pass whatever
-the service did. Also unit tests of how a duplicate is matched against its delivery's log.
+SIGKILLed while the client emits, the API SIGKILLed, a receiver that answers after the attempt timeout,
+and a worker SIGKILLed mid-lane on an ordered endpoint), on a stack of the run's own; RELIABILITY.md has
+the full run. A row whose fault was not felt (the kill landed between two POSTs, no request met the
+outage) is VOID and fails this test: it would pass whatever the service did. Also unit tests of how a
+duplicate is matched against its delivery's log, and of what counts as out of order in a lane.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from chaos.accounting import explain_duplicate
+from chaos.accounting import explain_duplicate, out_of_order
 from chaos.receiver import Receipt
 from chaos.run import Row
 from chaos.scenarios import IN_FLIGHT, MET_OUTAGE
@@ -26,7 +27,7 @@ from chaos.scenarios import IN_FLIGHT, MET_OUTAGE
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
 ROOT = Path(__file__).resolve().parent.parent
-SHORT_FORM = ["receiver-hang", "api-sigkill", "worker-sigkill", "temporal-sigkill"]
+SHORT_FORM = ["receiver-hang", "api-sigkill", "worker-sigkill", "temporal-sigkill", "ordered-worker-sigkill"]
 TIMEOUT = 2.0
 LOST_TRY = "an earlier try did not finish (its worker stopped or lost touch with Temporal)"
 
@@ -64,6 +65,8 @@ def test_short_chaos_run_feels_each_fault_loses_nothing_and_explains_every_dupli
         assert row["lost"] == [], (key, row["lost"])
         unexplained = [d for d in row["duplicates"] if not d["explained"]]
         assert unexplained == [], (key, unexplained)
+        # Counted on the ordered endpoint's row only, and nothing out of order in any of its lanes.
+        assert row["out_of_order"] == ([] if key.startswith("ordered-") else None), (key, row["out_of_order"])
     assert result.returncode == 0, output
     assert "| fault |" in result.stdout  # the table is printed
 
@@ -136,3 +139,43 @@ def test_a_felt_balanced_row_fails_on_a_loss_and_passes_without() -> None:
     lost = _row(evidence={IN_FLIGHT: 1}, accepted=10, delivered=9, failed=1, lost=["x: failed"])
     assert lost.balanced and not lost.void and lost.verdict() == "**FAIL**"
     assert _row(evidence={IN_FLIGHT: 1}, accepted=10, delivered=10).verdict() == "ok"
+
+
+def _sequenced(sequence: int, at: float, *, status: int = 200, answered: bool = True) -> Receipt:
+    """A receipt of an ordered endpoint's POST read at `at` and answered 0.2 s later."""
+    return Receipt(
+        webhook_id="",
+        received_at=at,
+        held=0.2,
+        status=status,
+        answered=answered,
+        sequence=sequence,
+        answering_at=at + 0.2,
+    )
+
+
+def test_a_lane_in_order_with_a_repeat_after_a_lost_try_is_not_out_of_order() -> None:
+    receipts = {
+        "e1": [_sequenced(1, 0.0), _sequenced(1, 1.0)],
+        "e2": [_sequenced(2, 2.0, status=500), _sequenced(2, 3.0)],
+    }
+    assert out_of_order({"k": ["e1", "e2"]}, receipts, given_up=set()) == []
+
+
+def test_a_lower_sequence_after_a_higher_one_was_acknowledged_is_out_of_order() -> None:
+    receipts = {"e1": [_sequenced(1, 0.0), _sequenced(1, 2.0)], "e2": [_sequenced(2, 1.0)]}
+    [found] = out_of_order({"k": ["e1", "e2"]}, receipts, given_up=set())
+    assert "sequence 1" in found and "after sequence 2" in found
+
+
+def test_an_event_sent_before_its_predecessor_was_acknowledged_is_out_of_order() -> None:
+    # e2's POST was read while e1's answer had not begun: sent before e1 was acknowledged.
+    receipts = {"e1": [_sequenced(1, 0.0)], "e2": [_sequenced(2, 0.1)]}
+    [found] = out_of_order({"k": ["e1", "e2"]}, receipts, given_up=set())
+    assert "before e1" in found
+    # The same, its predecessor given up on (a `skip` lane moves on past a failed head): in order.
+    failed = {"e1": [_sequenced(1, 0.0, status=500)], "e2": [_sequenced(2, 1.0)]}
+    assert out_of_order({"k": ["e1", "e2"]}, failed, given_up={"e1"}) == []
+    # Lanes are counted apart: another key's POST in between is no disorder.
+    other = {"e1": [_sequenced(1, 0.0)], "f1": [_sequenced(1, 0.1)], "e2": [_sequenced(2, 1.0)]}
+    assert out_of_order({"k": ["e1", "e2"], "j": ["f1"]}, other, given_up=set()) == []

@@ -134,6 +134,41 @@ def test_operating_an_endpoint_from_the_command_line(stack: Stack, api: httpx.Cl
     assert "a header is NAME:VALUE" in refused
 
 
+def test_an_ordered_endpoint_and_ordering_keys_from_the_command_line(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """`endpoints add --ordered --on-failure`, `endpoints update` to change either, and `events emit
+    --ordering-key`: the same names as the API's (docs/delivery.md, "Ordered delivery")."""
+    url = receiver.script("/cli-ordered", [Answer(200)])
+    endpoint = ok_json(stack, "endpoints", "add", url, "--ordered", "--on-failure", "skip")
+    assert (endpoint["ordered"], endpoint["ordered_on_failure"]) == (True, "skip")
+    listed = webhooks(stack, "endpoints", "list")
+    assert "ordered (skip)" in listed.stdout, listed.stdout
+    updated = ok_json(stack, "endpoints", "update", endpoint["id"], "--on-failure", "block")
+    assert (updated["ordered"], updated["ordered_on_failure"]) == (True, "block")
+    unordered = ok_json(stack, "endpoints", "update", endpoint["id"], "--unordered")
+    assert (unordered["ordered"], unordered["ordered_on_failure"]) == (False, "block")
+    again = ok_json(stack, "endpoints", "update", endpoint["id"], "--ordered")
+    assert again["ordered"] is True
+    neither = failed(webhooks(stack, "endpoints", "update", endpoint["id"]), 2)
+    assert "nothing to change" in neither
+    both = failed(webhooks(stack, "endpoints", "update", endpoint["id"], "--ordered", "--unordered"), 2)
+    assert "not allowed with" in both
+
+    accepted = ok_json(
+        stack, "events", "emit", "invoice.created", "--data", '{"id": "inv_o1"}', "--ordering-key", "cus_42"
+    )
+    delivered = wait_for(lambda: receiver.requests("/cli-ordered"), what="the ordered delivery")
+    assert delivered[0].headers["webhook-id"] == f"{accepted['id']}:{endpoint['id']}"
+    assert delivered[0].headers["webhook-sequence"] == "1"
+    lane = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/lane", params={"ordering_key": "cus_42"}).json()
+    assert lane["sequence"] == 1
+    bad = failed(
+        webhooks(stack, "events", "emit", "invoice.created", "--data", "{}", "--ordering-key", "cus 42\t")
+    )
+    assert "ordering_key" in bad and "printable ASCII" in bad
+
+
 def test_endpoints_test_sends_one_and_says_how_it_went(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:

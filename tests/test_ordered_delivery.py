@@ -6,19 +6,27 @@ about that order (sequence numbers, which acknowledgement came before which requ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import signal
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from temporalio.client import WorkflowExecutionStatus
 
+from core.temporal import connect
+from domain import ids
+from history.visibility import event_query, running_lanes
 from launcher import Stack
-from tests.conftest import create_endpoint, emit, wait_delivery, wait_for
+from tests.conftest import api_client, create_endpoint, emit, start_stack, wait_delivery, wait_for
 from tests.receiver import Answer, Received, Receiver
 
 FAST = [0.2] * 10  # ten retries 0.2 s apart: a head that fails 30 % of the time fails them all ~1 in 10^6
@@ -236,3 +244,194 @@ def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> 
     unordered = create_endpoint(api, "http://127.0.0.1:9/none")
     lane = api.get(f"/v1/webhooks/endpoints/{unordered['id']}/lane")
     assert lane.status_code == 409 and '"ordered": true' in lane.json()["detail"]
+
+
+def _marker() -> str:
+    """A moment between what was emitted before and what is emitted after (the API's clock is ours)."""
+    time.sleep(0.2)
+    moment = datetime.now(UTC).isoformat()
+    time.sleep(0.2)
+    return moment
+
+
+def _visible(stack: Stack, since: str, webhook_type: str, count: int) -> None:
+    """Until visibility, which a replay reads, lists `count` of tenant_a's events of the type since
+    `since` (it is eventually consistent)."""
+    query = event_query(
+        tenant="tenant_a",
+        accepted_since=datetime.fromisoformat(since),
+        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
+        event_types=[webhook_type],
+    )
+
+    async def counted() -> int:
+        client = await connect(stack.settings)
+        return (await client.count_workflows(query)).count
+
+    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
+
+
+def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """Events of two keys emitted before the endpoint existed, replayed to it: each key's events reach its
+    lane in emission order, as new deliveries numbered 1..n, over more pages than one (a page is a second's
+    worth at the recovery's rate, 10), which visibility lists newest first."""
+    webhook_type = "subscription.trial_ended"  # a type no other test of this file emits
+    since = _marker()
+    emitted: dict[str, list[str]] = {"A": [], "B": []}
+    for n in range(12):
+        for key in ("A", "B"):
+            event = emit(api, webhook_type, data={"object": {"id": f"{key}{n}"}}, ordering_key=f"cus_{key}")
+            emitted[key].append(event["id"])
+    ledger = Ledger(lambda _arrival: 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/replayed-in-order", ledger), ordered=True, event_types=[webhook_type]
+    )
+    _visible(stack, since, webhook_type, 24)
+
+    started = api.post(f"/v1/webhooks/endpoints/{endpoint['id']}/replay", json={"since": since})
+    assert started.status_code == 202, started.text
+    wait_for(lambda: len(ledger.acked()) >= 24, timeout=120, what="24 replayed deliveries")
+    for key in ("A", "B"):
+        arrivals = ledger.all(key)
+        assert_in_order(arrivals, 12)
+        assert [a.key for a in arrivals] == [f"{key}{n}" for n in range(12)]
+        assert [a.webhook_id for a in arrivals] == [f"{e}:{endpoint['id']}" for e in emitted[key]]
+    last = wait_delivery(api, f"{emitted['A'][-1]}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+    assert (last["origin"], last["sequence"]) == ("replay", 12)
+    recovery = f"/v1/webhooks/endpoints/{endpoint['id']}/recoveries/{started.json()['id']}"
+
+    def finished() -> dict[str, Any] | None:
+        found = dict(api.get(recovery).json())
+        return found if found["status"] != "running" else None
+
+    done = wait_for(finished, what="the replay finished")
+    assert (done["status"], done["done"], done["skipped"]) == ("completed", 24, 0)
+
+
+def _lane_status(stack: Stack, endpoint_id: str, ordering_key: str | None) -> WorkflowExecutionStatus | None:
+    async def described() -> WorkflowExecutionStatus | None:
+        client = await connect(stack.settings)
+        handle = client.get_workflow_handle(ids.lane_workflow_id("tenant_a", endpoint_id, ordering_key))
+        return (await handle.describe()).status
+
+    return asyncio.run(described())
+
+
+def test_a_deleted_endpoints_lanes_end_and_their_queued_events_fail_as_unordered_ones_do(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """An idle lane and a blocked one with events queued: the endpoint deleted, both lanes close; the
+    queued events are not sent, and each shows as an unordered delivery to a deleted endpoint does: a
+    failed delivery whose attempt says "endpoint was deleted"."""
+    ledger = Ledger(lambda arrival: 500 if arrival.key.startswith("K") else 200)
+    endpoint = create_endpoint(
+        api, receiver.respond("/deleted-lanes", ledger), ordered=True, retry_schedule=[0.2]
+    )
+    ep = endpoint["id"]
+    emit(api, data={"object": {"id": "D1"}}, ordering_key="done")
+    k1, k2, k3 = (emit(api, data={"object": {"id": f"K{n}"}}, ordering_key="stuck")["id"] for n in (1, 2, 3))
+    lane_url = f"/v1/webhooks/endpoints/{ep}/lane"
+    wait_for(
+        lambda: api.get(lane_url, params={"ordering_key": "stuck"}).json()["blocked"], what="the blocked lane"
+    )
+    wait_for(lambda: ledger.acked("D"), what="the other lane's event")
+
+    # The API finds the lanes to tell in visibility, which lags a lane's start (an idle lane it cannot see
+    # yet stays open: docs/delivery.md): both are listed first.
+    wait_for(lambda: _running_lanes(stack, ep) == 2, what="both lanes listed")
+    assert api.delete(f"/v1/webhooks/endpoints/{ep}").status_code == 204
+    for key in ("done", "stuck"):
+        wait_for(
+            lambda key=key: _lane_status(stack, ep, key) is WorkflowExecutionStatus.COMPLETED,  # type: ignore[misc]
+            what=f"the lane of {key} closed",
+        )
+    for event_id in (k2, k3):
+        final = wait_delivery(api, f"{event_id}:{ep}", lambda d: d["status"] == "failed")
+        assert [a["error"] for a in final["attempts"]] == ["endpoint was deleted"]
+        assert final["attempts"][0]["status_code"] is None
+        [listed] = api.get(f"/v1/events/{event_id}").json()["deliveries"]
+        assert listed["status"] == "failed"
+    assert {a.key for a in ledger.all("K")} == {"K1"}  # nothing queued behind the head was sent
+    assert delivery_status(api, f"{k1}:{ep}") == "failed"
+
+
+def _running_lanes(stack: Stack, endpoint_id: str) -> int:
+    async def counted() -> int:
+        client = await connect(stack.settings)
+        query = running_lanes(tenant="tenant_a", endpoint_id=endpoint_id)
+        return (await client.count_workflows(query)).count
+
+    return asyncio.run(counted())
+
+
+def delivery_status(api: httpx.Client, delivery_id: str) -> str:
+    return str(api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["status"])
+
+
+SMALL_CAP = 3
+
+
+@pytest.fixture(scope="module")
+def small_lane_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose lanes hold at most `SMALL_CAP` events behind their head (API and worker alike)."""
+    data_dir = tmp_path_factory.mktemp("small-lanes")
+    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_a_full_lane_refuses_its_keys_events_with_429_until_it_drains(
+    small_lane_stack: Stack, receiver: Receiver
+) -> None:
+    failing = threading.Event()
+    failing.set()
+    ledger = Ledger(lambda _arrival: 500 if failing.is_set() else 200)
+    with api_client(small_lane_stack) as api:
+        endpoint = create_endpoint(
+            api, receiver.respond("/capped", ledger), ordered=True, retry_schedule=[0.2]
+        )
+        lane_url = f"/v1/webhooks/endpoints/{endpoint['id']}/lane"
+        head, *queued = (
+            emit(api, data={"object": {"id": f"C{n}"}}, ordering_key="cus_full")["id"]
+            for n in range(1 + SMALL_CAP)
+        )
+
+        def full_and_blocked() -> dict[str, Any] | None:
+            found = dict(api.get(lane_url, params={"ordering_key": "cus_full"}).json())
+            return found if found["full"] and found["blocked"] else None
+
+        lane = wait_for(full_and_blocked, what="the lane full, blocked on its head")
+        assert lane["queued"] == SMALL_CAP
+
+        refused = api.post(
+            "/v1/events",
+            json={
+                "webhook_type": "invoice.created",
+                "data": {"object": {"id": "late"}},
+                "ordering_key": "cus_full",
+            },
+        )
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "60"
+        detail = refused.json()["detail"]
+        assert "'cus_full'" in detail and endpoint["id"] in detail and "WEBHOOKS_LANE_MAX_QUEUED" in detail
+        # Another key's lane is not full: its events are accepted.
+        emit(api, data={"object": {"id": "other"}}, ordering_key="cus_other")
+
+        failing.clear()
+        assert api.post(f"/v1/webhooks/deliveries/{head}:{endpoint['id']}/retry").status_code in (200, 202)
+        wait_for(lambda: len(ledger.acked("C")) == 1 + SMALL_CAP, what="the lane drained")
+        wait_for(
+            lambda: not api.get(lane_url, params={"ordering_key": "cus_full"}).json()["full"],
+            what="the lane no longer full",
+        )
+        late = emit(api, data={"object": {"id": "late"}}, ordering_key="cus_full")
+        wait_delivery(api, f"{late['id']}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+        assert [a.key for a in ledger.acked("C")] == [f"C{n}" for n in range(1 + SMALL_CAP)]
+        assert [a.sequence for a in ledger.acked() if a.key == "late"] == [2 + SMALL_CAP]
+        for event_id in queued:  # held while the lane was full, then delivered in their turn
+            assert delivery_status(api, f"{event_id}:{endpoint['id']}") == "succeeded"

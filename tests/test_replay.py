@@ -21,7 +21,10 @@ from tests.conftest import TEST_KEYRING
 from workflows.alert import AlertMailWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.event import EventWorkflow
+from workflows.lane import LaneWorkflow
 from workflows.recovery import RecoveryWorkflow
+
+WORKFLOWS = [EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, LaneWorkflow, AlertMailWorkflow]
 
 HERE = Path(__file__).parent / "histories"
 HISTORIES = sorted(p for p in HERE.glob("*.json") if p.name != "workflow-ids.json")
@@ -35,10 +38,7 @@ def test_there_are_histories_to_replay() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays(path: Path) -> None:
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
-    replayer = Replayer(
-        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, AlertMailWorkflow],
-        data_converter=converter,
-    )
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=converter)
     history = WorkflowHistory.from_json(WORKFLOW_IDS[path.stem], path.read_text())
     await replayer.replay_workflow(history)
 
@@ -49,7 +49,7 @@ async def test_history_replays_with_the_tracing_interceptor(path: Path) -> None:
     command, and no span while replaying."""
     converter = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
     replayer = Replayer(
-        workflows=[EventWorkflow, DeliveryWorkflow, RecoveryWorkflow, AlertMailWorkflow],
+        workflows=WORKFLOWS,
         data_converter=converter,
         interceptors=[TracingInterceptor()],
     )

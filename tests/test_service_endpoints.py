@@ -1,14 +1,27 @@
-"""The rules `service.endpoints` applies on its own, before the store."""
+"""The rules `service.endpoints` applies on its own, before the store; a delete that cannot reach
+Temporal to end the endpoint's lanes."""
 
 from __future__ import annotations
 
 import base64
 import secrets
+from datetime import timedelta
 
 import pytest
+from temporalio.client import Client
+from temporalio.service import RetryConfig
 
-from service.endpoints import checked_secret
+from core.settings import Settings
+from domain.models import SignatureMethod
+from launcher import free_port
+from service.endpoints import Endpoints, checked_secret
 from service.errors import InvalidInput
+from service.lanes import Lanes
+from store.database import EndpointStore
+from store.keys import jwt_signer
+from tests.conftest import NOWHERE, TEST_ENCRYPTION_KEYS
+
+NO_RETRIES = RetryConfig(max_retries=0)
 
 
 def test_a_secret_of_your_own_is_whsec_and_base64_of_24_to_64_bytes() -> None:
@@ -43,3 +56,35 @@ def test_any_other_secret_is_refused_with_what_to_send(secret: str) -> None:
         checked_secret(secret)
     assert "whsec_ followed by the base64 of 24 to 64 random bytes" in refused.value.message
     assert refused.value.field == ("secret",)
+
+
+async def test_deleting_an_endpoint_while_temporal_is_unreachable_still_deletes_it(
+    store: EndpointStore,
+) -> None:
+    """Its lanes are told after the delete, on a best-effort basis: Temporal unreachable (a real client to
+    a port where nothing listens) is logged, and the delete, already made, is answered as made."""
+    client = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True, retry_config=NO_RETRIES)
+    lanes = Lanes(client, store, rpc_timeout=timedelta(seconds=1))
+    endpoints = Endpoints(
+        store,
+        allow_private_urls=True,
+        disable_after=timedelta(days=5),
+        tell=_tell_nothing,
+        keys=jwt_signer(Settings(api_keys="t:k", encryption_keys=TEST_ENCRYPTION_KEYS), store).keys,
+        end_lanes=lanes.end,
+    )
+    created = store.create(
+        "t",
+        url=NOWHERE,
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+        ordered=True,
+    )
+    await endpoints.delete("t", created.id)
+    assert store.get("t", created.id) is None
+
+
+async def _tell_nothing(_tenant: str, _endpoint_id: str) -> None:
+    pass

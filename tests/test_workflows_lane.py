@@ -29,6 +29,8 @@ from domain.models import (
     EventInput,
     LaneBlocked,
     LaneBody,
+    LaneCloseOut,
+    LaneEndpoint,
     LaneInput,
     LaneItem,
     LaneSequence,
@@ -54,6 +56,8 @@ class World:
     failing: set[str] = field(default_factory=set)
     hold_body: asyncio.Event | None = None
     hold_post: asyncio.Event | None = None
+    deleted: bool = False  # the endpoint is gone: every attempt finds it so, and the store says so
+    closed_out: list[str] = field(default_factory=list)
 
 
 def made_up_activities(world: World) -> list[Callable[..., Any]]:
@@ -63,6 +67,15 @@ def made_up_activities(world: World) -> list[Callable[..., Any]]:
         if request.trigger.value == "manual" and world.hold_post is not None:
             await world.hold_post.wait()
         failed = request.delivery_id.split(":")[0] in world.failing
+        if world.deleted:
+            return AttemptRecord(
+                attempt=request.attempt,
+                trigger=request.trigger,
+                started_at=datetime.now(UTC),
+                duration_ms=1,
+                outcome=AttemptOutcome.ENDPOINT_UNAVAILABLE,
+                error="endpoint was deleted",
+            )
         return AttemptRecord(
             attempt=request.attempt,
             trigger=request.trigger,
@@ -95,7 +108,25 @@ def made_up_activities(world: World) -> list[Callable[..., Any]]:
     async def tell_lanes(event: EventInput) -> None:
         pass
 
-    return [deliver_once, last_sequence, advance_sequence, lane_body, lane_blocked, tell_lanes]
+    @activity.defn(name=LaneActivities.endpoint_exists.__name__)
+    async def endpoint_exists(endpoint: LaneEndpoint) -> bool:
+        return not world.deleted
+
+    @activity.defn(name=LaneActivities.close_out.__name__)
+    async def close_out(lane: LaneCloseOut) -> int:
+        world.closed_out.extend(item.delivery_id for item in lane.items)
+        return len(lane.items)
+
+    return [
+        deliver_once,
+        last_sequence,
+        advance_sequence,
+        lane_body,
+        lane_blocked,
+        tell_lanes,
+        endpoint_exists,
+        close_out,
+    ]
 
 
 @pytest.fixture
@@ -265,3 +296,45 @@ def test_two_lanes_blocking_in_the_same_millisecond_are_two_notices() -> None:
     at = datetime.now(UTC)
     assert ids.lane_blocked_event_id("ep_1", "a", 3, at) != ids.lane_blocked_event_id("ep_1", "b", 3, at)
     assert ids.lane_blocked_event_id("ep_1", "a", 3, at) != ids.lane_blocked_event_id("ep_1", "a", 4, at)
+
+
+async def test_a_lane_whose_head_finds_its_endpoint_deleted_closes_out_its_queue_and_ends(
+    lane_worker: tuple[Client, str, World],
+) -> None:
+    """The lane the API did not tell (one started by an emission in flight as the endpoint was deleted):
+    its head fails as the endpoint is gone, the store says it is, and the lane ends instead of blocking."""
+    client, task_queue, world = lane_worker
+    endpoint_id = f"ep_{uuid.uuid4().hex[:8]}"
+    world.deleted = True
+    workflow_id = await enqueue(client, task_queue, endpoint_id, "evt_1", "evt_2", "evt_3")
+    await asyncio.wait_for(client.get_workflow_handle(workflow_id).result(), timeout=30)
+    assert world.closed_out == [ids.delivery_id(e, endpoint_id) for e in ("evt_2", "evt_3")]
+    assert [d for d, _s, _t in world.posts] == [ids.delivery_id("evt_1", endpoint_id)]
+
+
+async def test_a_lane_told_of_a_deletion_that_did_not_happen_goes_on(
+    lane_worker: tuple[Client, str, World],
+) -> None:
+    """`endpoint_deleted` is checked against the store: a lane told by mistake neither ends nor sends
+    its events outside their order."""
+    client, task_queue, world = lane_worker
+    endpoint_id = f"ep_{uuid.uuid4().hex[:8]}"
+    world.failing.add("evt_a")
+    workflow_id = await enqueue(client, task_queue, endpoint_id, "evt_a", "evt_b")
+
+    async def blocked() -> bool:
+        return (await view(client, workflow_id)).blocked
+
+    await until(blocked, "the lane blocked on its head")
+    await client.get_workflow_handle_for(LaneWorkflow.run, workflow_id).signal(LaneWorkflow.endpoint_deleted)
+    world.failing.discard("evt_a")
+    delivery = client.get_workflow_handle_for(
+        DeliveryWorkflow.run, ids.delivery_workflow_id("t", ids.delivery_id("evt_a", endpoint_id))
+    )
+    await delivery.execute_update(DeliveryWorkflow.retry_now)
+
+    async def next_sent() -> bool:
+        return any(d == ids.delivery_id("evt_b", endpoint_id) for d, _s, _t in world.posts)
+
+    await until(next_sent, "the event after the retried head")
+    assert world.closed_out == []

@@ -22,7 +22,15 @@ start may leave a gap of one, never a repeat.
 The lane's state holds references to its events (`LaneItem`), never their bodies: the body is read from the
 event's workflow (`lane_body`) when its turn comes. Its history is bounded by continue-as-new, carrying the
 queue, the sequence and the head, whenever Temporal suggests it, whatever the lane is waiting for; its queue
-is capped (`MAX_QUEUED`), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
+is capped (WEBHOOKS_LANE_MAX_QUEUED, which each event brings: `LaneItem.max_queued`; `MAX_QUEUED` for events
+of before it), and the API refuses a full lane's new events, which a memo (`lane_full`) shows.
+
+A lane ends with its endpoint. The API tells the endpoint's lanes (`endpoint_deleted`) once it has deleted
+it, and a lane whose head failed because its endpoint was gone asks the store too (a lane the API missed:
+one started a moment before, by an emission in flight). Either way the lane checks the store, then starts
+each event it still holds as a delivery of its own (`close_out`), which fails as any delivery to a deleted
+endpoint does, its log saying so, and completes. Its head is left to its own delivery, whose next attempt
+fails the same way.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryStatus,
         LaneBlocked,
         LaneBody,
+        LaneCloseOut,
+        LaneEndpoint,
         LaneHead,
         LaneInput,
         LaneItem,
@@ -59,7 +69,8 @@ with workflow.unsafe.imports_passed_through():
 DELIVERIES_PER_RUN = 250
 # Events a lane holds behind its head. Each is a reference of a few hundred bytes (no body), so a full
 # queue is a few MB of continue-as-new input, under Temporal's limits; a lane this far behind is blocked or
-# its receiver is far too slow, and more events would only wait longer. The API refuses more (429).
+# its receiver is far too slow, and more events would only wait longer. The API refuses more (429). The
+# default of WEBHOOKS_LANE_MAX_QUEUED, and the cap of a lane whose events came before that setting.
 MAX_QUEUED = 10_000
 # The memo key that says the queue is full: the API reads it (describe, which needs no worker) before
 # accepting an event for the lane.
@@ -69,6 +80,11 @@ OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
 )
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# Events of a deleted endpoint's lane started per activity (each a history read and a workflow start).
+CLOSE_OUT_BATCH = 100
+CLOSE_OUT_TIMEOUT = timedelta(minutes=2)
+# Histories recorded before a lane ended with its endpoint replay without asking the store.
+ENDS_WITH_ITS_ENDPOINT = "lane-ends-with-its-endpoint"
 
 
 @workflow.defn
@@ -82,8 +98,11 @@ class LaneWorkflow:
         self._head = state.head
         self._queue: list[LaneItem] = list(state.queue)
         self._skip_requested = state.skip_requested
+        self._ending = state.ending  # its endpoint is gone (checked): the lane closes out its queue
+        self._told_deleted = False  # the API says its endpoint was deleted: checked before ending
         self._starting = False  # the head is recorded, its delivery not started yet
         self._full = False  # as the memo last said
+        self._max_queued = state.max_queued or MAX_QUEUED
         self._started = 0  # deliveries started by this run
 
     @workflow.run
@@ -92,16 +111,26 @@ class LaneWorkflow:
             await self._read_sequence()
         self._show_full()
         while True:
+            if self._told_deleted:
+                self._told_deleted = False
+                self._ending = self._ending or not await self._endpoint_exists()
+            if self._ending:
+                await self._end()
+                return
             if self._head is None:
                 self._continue_as_new_if_due()
-                await workflow.wait_condition(lambda: bool(self._queue) or self._due())
+                await workflow.wait_condition(lambda: bool(self._queue) or self._due() or self._told_deleted)
+                if self._told_deleted:
+                    continue
                 if self._queue:
                     await self._start(self._queue.pop(0))
                     self._show_full()
                 continue
             # Continued as new while the head is in flight or the lane is blocked too: a lane blocked for
             # days takes events all along, and its history grows with them.
-            await workflow.wait_condition(lambda: self._head_done() or self._due())
+            await workflow.wait_condition(lambda: self._head_done() or self._due() or self._told_deleted)
+            if self._told_deleted:
+                continue
             if not self._head_done():
                 self._continue_as_new_if_due()
                 continue
@@ -111,8 +140,38 @@ class LaneWorkflow:
             elif head.on_failure is OrderedOnFailure.SKIP and not head.unavailable:
                 self._head = None  # failed: its delivery's log says so, and the lane moves on
             elif head.blocked_since is None:
+                # Its endpoint disabled, or deleted: a deleted one's lane ends rather than block forever.
+                if head.unavailable and workflow.patched(ENDS_WITH_ITS_ENDPOINT):
+                    if not await self._endpoint_exists():
+                        self._ending = True
+                        continue
                 head.blocked_since = workflow.now()
                 await self._tell_blocked(head)
+
+    async def _endpoint_exists(self) -> bool:
+        return await workflow.execute_activity_method(
+            LaneActivities.endpoint_exists,
+            LaneEndpoint(tenant=self._input.tenant, endpoint_id=self._input.endpoint_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=OUR_FAULTS,
+        )
+
+    async def _end(self) -> None:
+        """Its endpoint is gone: every event still queued is started as a delivery of its own, which fails
+        as any delivery to a deleted endpoint does (its log says so; nothing is sent), and the lane ends.
+        Events that reach it meanwhile (an emission in flight as the endpoint was deleted) go the same way."""
+        lane = self._input
+        while self._queue:
+            batch = self._queue[:CLOSE_OUT_BATCH]
+            await workflow.execute_activity_method(
+                LaneActivities.close_out,
+                LaneCloseOut(tenant=lane.tenant, endpoint_id=lane.endpoint_id, items=batch),
+                start_to_close_timeout=CLOSE_OUT_TIMEOUT,
+                retry_policy=OUR_FAULTS,
+            )
+            del self._queue[: len(batch)]
+            self._continue_as_new_if_due()
+        workflow.logger.info("lane of deleted endpoint %s ended", lane.endpoint_id)
 
     def _head_done(self) -> bool:
         """Whether the lane can act on its head: it succeeded, was skipped by hand, or failed anew."""
@@ -226,7 +285,7 @@ class LaneWorkflow:
 
     def _show_full(self) -> None:
         """Keep the memo that the API reads in step with the queue, written only when it changes."""
-        full = len(self._queue) >= MAX_QUEUED
+        full = len(self._queue) >= self._max_queued
         if full != self._full:
             workflow.upsert_memo({FULL_MEMO: full})
             self._full = full
@@ -250,6 +309,8 @@ class LaneWorkflow:
                         head=self._head,
                         queue=self._queue,
                         skip_requested=self._skip_requested,
+                        ending=self._ending,
+                        max_queued=self._max_queued if self._max_queued != MAX_QUEUED else None,
                     )
                 }
             )
@@ -258,14 +319,23 @@ class LaneWorkflow:
     @workflow.signal
     def enqueue(self, item: LaneItem) -> None:
         """An event for this lane, in the order the API was told of it; one already here is ignored. Past
-        `MAX_QUEUED` it is still kept (a signal cannot be refused, and the API said 202): the API stops
-        accepting events for a full lane, so only the few in flight when it filled go past the cap."""
+        the cap it is still kept (a signal cannot be refused, and the API said 202): the API stops
+        accepting events for a full lane, so only the few in flight when it filled go past the cap. The
+        cap is the one the event came with (the setting of the process that sent it)."""
+        if item.max_queued is not None and item.max_queued != self._max_queued:
+            self._max_queued = item.max_queued
+            self._show_full()
         if self._head is not None and self._head.delivery_id == item.delivery_id:
             return
         if any(queued.delivery_id == item.delivery_id for queued in self._queue):
             return
         self._queue.append(item)
         self._show_full()
+
+    @workflow.signal
+    def endpoint_deleted(self) -> None:
+        """The API deleted the lane's endpoint (service/lanes.py): the lane checks the store, and ends."""
+        self._told_deleted = True
 
     @workflow.signal
     def settled(self, settled: LaneSettled) -> None:

@@ -110,6 +110,7 @@ class RecoveryWorkflow:
                 cursor=self._cursor,
                 page_size=self._input.page_size,
                 policy=self._input.policy,
+                ordered=self._input.ordered,
             ),
             start_to_close_timeout=PAGE_TIMEOUT,
             retry_policy=OUR_FAULTS,

@@ -26,7 +26,8 @@ async def recover_endpoint(
 async def replay_endpoint(
     endpoint_id: str, body: ReplayCreate, tenant: ManageTenant, recoveries: RecoveriesDep, links: WebUiLinks
 ) -> RecoveryPublic:
-    """Deliver to the endpoint the events of the window it never received, paced; marked `replay`."""
+    """Deliver to the endpoint the events of the window it never received, paced; marked `replay`. On an
+    ordered endpoint, each key's events go to the end of its lane, oldest first, with new sequences."""
     view = await recoveries.replay(
         tenant, endpoint_id, since=body.since, until=body.until, event_types=body.event_types
     )

@@ -1,11 +1,12 @@
 """Record workflow histories for the replay test: `python -m tests.histories.record [GROUP ...]`.
 
-Runs a few delivery, recovery and alert mail scenarios on a fresh stack and writes each workflow's
-history as JSON beside this file, named `{RECORDED_AS}_{scenario}.json`; GROUP (`deliveries`,
-`recoveries`, `alerts`) records only those, on a stack of their own. After a change to workflow code
-(made with `workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and
-record the new shapes beside the old files. Never re-record older files: they come from older code, so
-that test_replay.py catches a change that running workflows could not replay.
+Runs a few delivery, recovery, ordered-lane and alert mail scenarios on a fresh stack and writes each
+workflow's history as JSON beside this file, named `{RECORDED_AS}_{scenario}.json`; GROUP (`deliveries`,
+`recoveries`, `lanes`, `alerts`) records only those, on a stack of their own. A lane never closes while its
+endpoint exists: its history is taken once it has nothing left to do, open. After a change to workflow code
+(made with `workflow.patched`, so that running workflows keep replaying), raise `RECORDED_AS` and record
+the new shapes beside the old files. Never re-record older files: they come from older code, so that
+test_replay.py catches a change that running workflows could not replay.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ INDEX = HERE / "workflow-ids.json"
 # before the first release (see docs/development.md, "Changing workflow code"). v4: a retry joins the
 # attempt a retry made if it comes less than `RETRY_JOIN_WINDOW` after its end (patch
 # `RETRY_JOIN_PATCH`); only the deliveries were recorded again (v3_delivery_retry_burst was recorded by
-# the v3 code, before the change).
-RECORDED_AS = "v4"
+# the v3 code, before the change). The v4 lanes were recorded by the lane code of before v5. v5: a lane
+# whose head finds its endpoint deleted ends (patch `ENDS_WITH_ITS_ENDPOINT`, workflows/lane.py); only the
+# lanes were recorded again.
+RECORDED_AS = "v5"
 # Short, so that the recorded deliveries close and their histories are whole.
 RETRY_WINDOW_SECONDS = 3
 
@@ -107,6 +110,48 @@ def retry_burst_scenario(api: httpx.Client, receiver: Receiver) -> dict[str, str
     api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
     wait_delivery(api, delivery_id, settled)
     return {"delivery_retry_burst": f"delivery:tenant_a:{delivery_id}"}
+
+
+def lane_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
+    """An ordered lane that delivers in order, one that blocks and is skipped past by hand, and one whose
+    head finds its endpoint deleted (each lane then idle, blocked or ended: nothing left in flight)."""
+    recorded: dict[str, str] = {}
+
+    def lane(endpoint_id: str, key: str | None) -> str:
+        return ids.lane_workflow_id("tenant_a", endpoint_id, key)
+
+    steady = create_endpoint(api, receiver.script("/lane-steady", []), ordered=True)
+    for i in range(3):
+        emit(api, "invoice.created", id=f"replay-lane-{i}", ordering_key="cus_1")
+    wait_delivery(api, f"replay-lane-2:{steady['id']}", lambda d: d["status"] == "succeeded")
+    recorded["lane_in_order"] = lane(steady["id"], "cus_1")
+
+    stuck = create_endpoint(
+        api,
+        receiver.script("/lane-stuck", [Answer(500), Answer(500), Answer(200)]),
+        ordered=True,
+        retry_schedule=[0.2],
+    )
+    for i in range(2):
+        emit(api, "invoice.created", id=f"replay-lane-stuck-{i}")
+    lane_url = f"/v1/webhooks/endpoints/{stuck['id']}/lane"
+    wait_for(lambda: api.get(lane_url).json()["blocked"], what="the lane blocked")
+    skipped = api.post(f"{lane_url}/skip", json={"delivery_id": f"replay-lane-stuck-0:{stuck['id']}"})
+    assert skipped.status_code == 200, skipped.text
+    wait_delivery(api, f"replay-lane-stuck-1:{stuck['id']}", lambda d: d["status"] == "succeeded")
+    recorded["lane_blocked_then_skipped"] = lane(stuck["id"], None)
+
+    doomed = create_endpoint(
+        api, receiver.script("/lane-doomed", [Answer(503)]), ordered=True, retry_schedule=[1, 1]
+    )
+    for i in range(2):
+        emit(api, "invoice.created", id=f"replay-lane-doomed-{i}", ordering_key="sub_9")
+    wait_for(lambda: receiver.requests("/lane-doomed"), what="the head's first attempt")
+    api.delete(f"/v1/webhooks/endpoints/{doomed['id']}")
+    wait_delivery(api, f"replay-lane-doomed-0:{doomed['id']}", lambda d: d["status"] == "failed")
+    recorded["lane_head_endpoint_deleted"] = lane(doomed["id"], "sub_9")
+    time.sleep(3)  # the lane acts on its head's end (blocks, or ends), and then has nothing in flight
+    return recorded
 
 
 def recovery_scenarios(api: httpx.Client, receiver: Receiver) -> dict[str, str]:
@@ -214,6 +259,7 @@ GROUPS: dict[str, tuple[Callable[[httpx.Client, Receiver], dict[str, str]], int 
     "deliveries": (delivery_scenarios, RETRY_WINDOW_SECONDS),
     "recoveries": (recovery_scenarios, None),
     "alerts": (alert_scenarios, None),
+    "lanes": (lane_scenarios, None),
 }
 
 
@@ -221,7 +267,8 @@ async def save(stack: Stack, recorded: dict[str, str]) -> None:
     client = await connect(stack.settings)
     index = json.loads(INDEX.read_text()) if INDEX.exists() else {}
     for name, workflow_id in recorded.items():
-        await client.get_workflow_handle(workflow_id).result()  # the retry window has ended
+        if not workflow_id.startswith("lane:"):  # a lane stays open: recorded as it stands, idle
+            await client.get_workflow_handle(workflow_id).result()  # the retry window has ended
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         (HERE / f"{RECORDED_AS}_{name}.json").write_text(history.to_json())
         index[f"{RECORDED_AS}_{name}"] = workflow_id
