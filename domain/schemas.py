@@ -66,6 +66,15 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     }
 
 
+def example_body(event_type: EventType) -> dict[str, Any]:
+    """The whole body an endpoint receives for the catalog's example of `event_type`."""
+    return {
+        "webhook_type": event_type.name,
+        "object_type": event_type.object_type,
+        "data": {"object": event_type.example},
+    }
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {name: event_schema(t) for name, t in SUBSCRIBABLE_BY_NAME.items()}
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
