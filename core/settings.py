@@ -20,6 +20,7 @@ from core.sessions import MAX_SESSION_SECONDS
 from domain.access import ALL_SCOPES, Scope, parse_scopes
 from domain.durations import parse_duration
 from domain.fairness import TenantWeights
+from domain.schemas import EventValidation
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
@@ -201,9 +202,11 @@ class Settings(BaseSettings):
         le=600,
         description="seconds after which a `webhooks listen` session whose CLI is not heard from ends",
     )
-    validate_events: Literal["off", "strict"] = Field(
+    validate_events: str = Field(
         default="off",
-        description="strict: an emitted event whose data.object does not match its type's schema is a 422",
+        description="off, strict, or tenant:mode pairs (acme:strict,*:off; * is every other tenant, off "
+        "unless given): a strict tenant's emitted event whose data.object does not match its type's schema "
+        "is a 422 naming the field",
     )
 
     @field_validator("retry_schedule")
@@ -221,6 +224,16 @@ class Settings(BaseSettings):
     @cached_property
     def weights(self) -> TenantWeights:
         return TenantWeights.parse(self.tenant_weights)
+
+    @field_validator("validate_events")
+    @classmethod
+    def _check_validate_events(cls, value: str) -> str:
+        EventValidation.parse(value)
+        return value
+
+    @cached_property
+    def event_validation(self) -> EventValidation:
+        return EventValidation.parse(self.validate_events)
 
     @field_validator("egress_proxy")
     @classmethod
