@@ -26,10 +26,10 @@ from tests.receiver import Answer, Received, Receiver
 WORKTREE = Path(__file__).resolve().parents[1]
 
 
-def cli_env(stack: Stack) -> dict[str, str]:
+def cli_env(stack: Stack, *, api_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     env.update(
-        WEBHOOKS_API_URL=stack.api_url,
+        WEBHOOKS_API_URL=api_url or stack.api_url,
         WEBHOOKS_API_KEY=KEYS["tenant_a"],
         PYTHONPATH=str(WORKTREE),
         PYTHONUNBUFFERED="1",
@@ -68,10 +68,10 @@ class Listener:
 
 
 @contextmanager
-def listening(stack: Stack, url: str, *args: str) -> Iterator[Listener]:
+def listening(stack: Stack, url: str, *args: str, api_url: str | None = None) -> Iterator[Listener]:
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "listen", "--forward-to", url, *args],
-        env=cli_env(stack),
+        env=cli_env(stack, api_url=api_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
