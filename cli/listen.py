@@ -3,8 +3,10 @@
 `listen --forward-to URL` opens a session on the API (service/listen.py) and long-polls it: nothing on the
 laptop listens for the internet. Each delivery that comes back is POSTed to the local URL with the headers
 a production endpoint gets (signed with the session's secret, printed at start), and what the local
-server answered is reported, so the webhook log shows it. Forwarding runs in a few threads beside the
-poll, so a slow local handler never delays the next poll (which also keeps the session alive).
+server answered is reported, so the webhook log shows it (sent again for a few seconds if no API replica
+took it). Forwarding runs in a few threads beside the poll, so a slow local handler never delays the
+next poll (which also keeps the session alive). Polls and reports may reach any API replica: the session
+and its hand-offs live in the store.
 
 Ctrl-C or SIGTERM ends it: the deliveries being forwarded finish and are reported, the session is ended
 (its endpoint disabled), and the command exits 0.
@@ -35,6 +37,9 @@ from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
 LISTEN_WAIT = 20.0  # seconds a poll waits on the API for a delivery: under the API's longest (30 s)
 FORWARDERS = 4  # deliveries forwarded at once; each has its attempt's timeout
 RECONNECT_SECONDS = 1.0  # the wait before polling again after the API could not be reached
+# How long a report that reached no API is sent again: inside the heartbeat timeout (10 s) of the attempt
+# waiting for it, which no poll heartbeats while no API answers, and after which it is made again.
+REPORT_RETRY_SECONDS = 8.0
 ANSWER_BODY_LIMIT = 65536  # of the local server's answer, sent back for the log (which keeps 4 KB)
 ANSWER_HEADERS_LIMIT = 50
 
@@ -93,15 +98,30 @@ class _Forwarder:
         path = (
             f"/v1/webhooks/listen/{quote(self._session_id, safe='')}/answers/{quote(delivery['id'], safe='')}"
         )
-        try:
-            call(api, "POST", path, json=answer)
-            note = ""
-        except CliError as err:
-            note = f"  (not logged: {err})"
+        note = self._report(api, path, answer)
         self.say(
             f"{datetime.now():%Y-%m-%d %H:%M:%S}  {delivery['webhook_type']}  {delivery['delivery_id']}  "
             f"attempt {delivery['attempt']}  → {shown}  {answer['duration_ms']} ms{note}"
         )
+
+    def _report(self, api: httpx.Client, path: str, answer: dict[str, Any]) -> str:
+        """Report one answer; what to add to its line. A report that reached no API (a replica gone, a
+        balancer between two) or met a 5xx is sent again for a few seconds: lost, its attempt would be
+        made again (and forwarded twice) only once its try timed out."""
+        deadline = time.monotonic() + REPORT_RETRY_SECONDS
+        failed: CliError | None = None
+        while True:
+            try:
+                call(api, "POST", path, json=answer)
+                return ""
+            except CliError as err:
+                if failed is not None and err.status == 404:
+                    # An earlier try may have landed before its answer was lost: the attempt is logged.
+                    return "  (logged already: an earlier try of this report reached the API)"
+                if (err.status is not None and err.status < 500) or time.monotonic() >= deadline:
+                    return f"  (not logged: {err})"
+                failed = err
+            time.sleep(RECONNECT_SECONDS)
 
     def say(self, line: str) -> None:
         with self._print:

@@ -1,6 +1,8 @@
 """A TCP load balancer in front of API replicas, for the tests: each new connection goes to the first
 replica that accepts it (the preferred one while it lives, the next once it is gone), as a balancer with
-health checks does; every request it carries is noted with the replica that served it."""
+health checks does; every request it carries is noted with the replica that served it. `ports` can be
+changed while it runs (a replica replaced); with none, a connection is closed unanswered, as a
+balancer with no healthy backend would."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+REFUSED = 0  # the "port" of the requests no replica took
 REQUEST_LINE = re.compile(rb"(GET|POST|PATCH|DELETE) (\S+) HTTP/1\.1\r\n")
 
 
@@ -60,6 +63,13 @@ class Balancer:
                 self._pipe(reader, upstream_writer, noted_port=port), self._pipe(upstream_reader, writer)
             )
             return
+        # No replica: the request is noted as refused (port 0), and its connection closed unanswered.
+        try:
+            head = await asyncio.wait_for(reader.read(65536), 5)
+        except (TimeoutError, ConnectionError):
+            head = b""
+        for found in REQUEST_LINE.finditer(head):
+            self._note(REFUSED, found.group(1), found.group(2))
         writer.close()
 
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from launcher import Stack
-from tests.balancer import balancer
+from tests.balancer import REFUSED, balancer
 from tests.conftest import standalone_api_process, wait_delivery, wait_for
 from tests.receiver import Receiver
 from tests.test_listen import listening, verifying
@@ -91,3 +91,36 @@ def test_a_session_goes_on_when_the_replica_it_polls_is_killed(
     assert sent == ["inv_replica_first", "inv_replica_second", "inv_replica_third"]
     ended = api.get(f"/v1/webhooks/endpoints/{cli.endpoint_id}").json()
     assert not ended["enabled"] and ended["disabled"]["by"] == "listen"
+
+
+def test_a_report_that_finds_no_replica_is_sent_again(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """Replica 1 dies while the local server works, and for a moment no replica answers (a balancer
+    between a dead backend and its replacement): the CLI's report is refused, sent again once replica 2
+    takes over, and the attempt is logged as the local server answered it, forwarded once."""
+    secret: list[str] = []
+    url = receiver.respond("/no-replica", verifying(secret, delay=3.0))
+    with killable_replica(stack) as (replica_1, process_1):
+        one, two = port_of(replica_1), port_of(stack.api_url)
+        with balancer([one]) as (front, front_url), listening(stack, url, api_url=front_url) as cli:
+            secret.append(cli.secret)
+            body = {"webhook_type": "invoice.created", "data": {"object": {"id": "inv_no_replica"}}}
+            accepted = api.post("/v1/events", json=body)
+            assert accepted.status_code == 202, accepted.text
+            delivery_id = f"{accepted.json()['id']}:{cli.endpoint_id}"
+            wait_for(lambda: receiver.requests("/no-replica"), what="the forwarded delivery")
+            front.ports = []
+            process_1.kill()
+            process_1.wait(timeout=10)
+            wait_for(lambda: front.requests(REFUSED, "/answers/"), what="the report, refused")
+            front.ports = [two]
+            line = cli.expect(delivery_id, timeout=60)
+            assert "→ 200" in line and "not logged" not in line, line
+            done = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+            [attempt] = done["attempts"]
+            assert attempt["status_code"] == 200 and attempt["response_body"] == '{"verified":true}'
+            assert front.requests(two, "/answers/")
+            cli.process.send_signal(signal.SIGINT)
+            assert cli.process.wait(timeout=30) == 0
+    assert len(receiver.requests("/no-replica")) == 1
