@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 
 import httpx
 
@@ -14,6 +16,7 @@ from domain.catalog import SUBSCRIBABLE_BY_NAME
 from launcher import Stack
 from tests.conftest import KEYS, api_replica, create_endpoint, wait_delivery, wait_for
 from tests.receiver import Answer, Receiver
+from tests.test_listen import cli_env
 
 
 def test_strict_validation_holds_for_the_tenants_it_names(
@@ -41,10 +44,25 @@ def test_strict_validation_holds_for_the_tenants_it_names(
             )
             assert refused.status_code == 422, refused.text
             text = refused.text
-            assert "data.object.currency is required" in text or "data.object.amount_due" in text
+            assert "data.object.currency is required" in text
             assert "GET /v1/webhooks/event-types/invoice.created" in text
             # Nothing of a refused event was accepted.
             assert strict.get("/v1/events/evt_strict_off").status_code == 404
+
+            # `webhooks trigger --set` off the schema: refused for the strict tenant, the field named.
+            command = [
+                sys.executable,
+                "-m",
+                "cli",
+                "trigger",
+                "invoice.created",
+                "--set",
+                "data.object.amount_due=100",
+            ]
+            tried = subprocess.run(
+                command, env=cli_env(stack, api_url=replica), capture_output=True, text=True, timeout=60
+            )
+            assert tried.returncode == 1 and "data.object.amount_due must be of type string" in tried.stderr
 
             accepted_b = lax.post(
                 "/v1/events", json={"webhook_type": "invoice.created", "data": {"object": off_schema}}
