@@ -124,3 +124,44 @@ def test_a_report_that_finds_no_replica_is_sent_again(
             cli.process.send_signal(signal.SIGINT)
             assert cli.process.wait(timeout=30) == 0
     assert len(receiver.requests("/no-replica")) == 1
+
+
+def test_a_session_that_ended_while_no_api_answered_is_opened_again(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    """No replica answers the CLI for longer than a session lives (a laptop asleep, an outage): the
+    session ends, and the delivery it was sent fails as "listener gone", not lost. When an API answers
+    again, `listen` opens a new session of the same endpoint and secret and goes on; the failed
+    delivery, retried, reaches the local server."""
+    secret: list[str] = []
+    url = receiver.respond("/reopened", verifying(secret))
+    with killable_replica(stack) as (replica_1, process_1):
+        one, two = port_of(replica_1), port_of(stack.api_url)
+        with balancer([one]) as (front, front_url), listening(stack, url, api_url=front_url) as cli:
+            secret.append(cli.secret)
+            front.ports = []
+            process_1.kill()
+            process_1.wait(timeout=10)
+            body = {"webhook_type": "invoice.created", "data": {"object": {"id": "inv_while_away"}}}
+            accepted = api.post("/v1/events", json=body)
+            assert accepted.status_code == 202, accepted.text
+            away = f"{accepted.json()['id']}:{cli.endpoint_id}"
+            failed = wait_delivery(api, away, lambda d: d["status"] == "failed", timeout=90)
+            assert failed["attempts"][0]["error"].startswith("listener gone")
+            assert receiver.requests("/reopened") == []
+
+            front.ports = [two]
+            line = cli.expect("opened session", timeout=60)
+            assert cli.endpoint_id in line
+            retried = api.post(f"/v1/webhooks/deliveries/{away}/retry")
+            assert retried.status_code == 202, retried.text
+            assert "→ 200" in cli.expect(away, timeout=60)
+            done = wait_delivery(api, away, lambda d: d["status"] == "succeeded")
+            assert done["attempts"][-1]["trigger"] == "manual"
+
+            cli.process.send_signal(signal.SIGINT)
+            assert cli.process.wait(timeout=30) == 0
+            cli.expect("stopped: session")
+    assert [json.loads(r.body)["data"]["object"]["id"] for r in receiver.requests("/reopened")] == [
+        "inv_while_away"
+    ]
