@@ -9,7 +9,9 @@ next poll (which also keeps the session alive). Polls and reports may reach any 
 and its hand-offs live in the store.
 
 Ctrl-C or SIGTERM ends it: the deliveries being forwarded finish and are reported, the session is ended
-(its endpoint disabled), and the command exits 0.
+(its endpoint disabled), and the command exits 0. A session that the API ended because it did not hear
+the CLI for too long (the laptop asleep, no API reachable) is opened again as soon as an API answers;
+one replaced by a newer `listen`, or ended by hand, ends the command (exit 1).
 
 `trigger TYPE` emits the catalog's example of a type (changed with `--set data.object.x=1`), to every
 subscribed endpoint, or as a test event to one (`--endpoint`).
