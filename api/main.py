@@ -39,6 +39,7 @@ from api.routes import (
 )
 from api.schemas import ErrorPublic
 from api.tracing import TraceRequests
+from api.webhooks import receiver_webhooks, with_examples
 from core.settings import Settings
 from core.temporal import connect
 from core.tracing import configure_tracing
@@ -207,6 +208,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, responses=responses)
     for router in SERVICE_ROUTERS:
         app.include_router(router)
+    # Documented only (OpenAPI 3.1 `webhooks`): the POST a receiver gets for each event type.
+    app.webhooks.include_router(receiver_webhooks())
+    made = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        return with_examples(made())
+
+    app.openapi = openapi  # type: ignore[method-assign]
     # The dashboard: static files calling this same API with the key the person signs in with, or with
     # a portal session; what it needs to know about its embedding (no secret) comes from embedding.json.
     headers = dashboard_headers(settings.frame_ancestors)

@@ -3,11 +3,15 @@
 `listen --forward-to URL` opens a session on the API (service/listen.py) and long-polls it: nothing on the
 laptop listens for the internet. Each delivery that comes back is POSTed to the local URL with the headers
 a production endpoint gets (signed with the session's secret, printed at start), and what the local
-server answered is reported, so the webhook log shows it. Forwarding runs in a few threads beside the
-poll, so a slow local handler never delays the next poll (which also keeps the session alive).
+server answered is reported, so the webhook log shows it (sent again for a few seconds if no API replica
+took it). Forwarding runs in a few threads beside the poll, so a slow local handler never delays the
+next poll (which also keeps the session alive). Polls and reports may reach any API replica: the session
+and its hand-offs live in the store.
 
 Ctrl-C or SIGTERM ends it: the deliveries being forwarded finish and are reported, the session is ended
-(its endpoint disabled), and the command exits 0.
+(its endpoint disabled), and the command exits 0. A session that the API ended because it did not hear
+the CLI for too long (the laptop asleep, no API reachable) is opened again as soon as an API answers;
+one replaced by a newer `listen`, or ended by hand, ends the command (exit 1).
 
 `trigger TYPE` emits the catalog's example of a type (changed with `--set data.object.x=1`), to every
 subscribed endpoint, or as a test event to one (`--endpoint`).
@@ -31,10 +35,14 @@ import httpx
 
 from cli.main import CliError, Outcome, call
 from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
+from store.listen import SILENT_CLI
 
 LISTEN_WAIT = 20.0  # seconds a poll waits on the API for a delivery: under the API's longest (30 s)
 FORWARDERS = 4  # deliveries forwarded at once; each has its attempt's timeout
 RECONNECT_SECONDS = 1.0  # the wait before polling again after the API could not be reached
+# How long a report that reached no API is sent again: inside the heartbeat timeout (10 s) of the attempt
+# waiting for it, which no poll heartbeats while no API answers, and after which it is made again.
+REPORT_RETRY_SECONDS = 8.0
 ANSWER_BODY_LIMIT = 65536  # of the local server's answer, sent back for the log (which keeps 4 KB)
 ANSWER_HEADERS_LIMIT = 50
 
@@ -46,10 +54,9 @@ def _terminated(_signum: int, _frame: FrameType | None) -> None:
 class _Forwarder:
     """POSTs deliveries to the local URL and reports each answer, one line printed per delivery."""
 
-    def __init__(self, api: httpx.Client, session_id: str, forward_to: str) -> None:
+    def __init__(self, api: httpx.Client, forward_to: str) -> None:
         self._api_url = api.base_url
         self._api_headers = dict(api.headers)
-        self._session_id = session_id
         self._forward_to = forward_to
         self._local = threading.local()
         self._print = threading.Lock()
@@ -64,7 +71,7 @@ class _Forwarder:
         clients: tuple[httpx.Client, httpx.Client] = self._local.clients
         return clients
 
-    def forward(self, delivery: dict[str, Any]) -> None:
+    def forward(self, delivery: dict[str, Any], session_id: str) -> None:
         local, api = self._clients()
         timeout = float(delivery["timeout"])
         started = time.perf_counter()
@@ -90,18 +97,31 @@ class _Forwarder:
             answer = {"status_code": None, "error": f"{type(err).__name__}: {err}".rstrip(": ")[:1000]}
             shown = "no answer"
         answer["duration_ms"] = round((time.perf_counter() - started) * 1000)
-        path = (
-            f"/v1/webhooks/listen/{quote(self._session_id, safe='')}/answers/{quote(delivery['id'], safe='')}"
-        )
-        try:
-            call(api, "POST", path, json=answer)
-            note = ""
-        except CliError as err:
-            note = f"  (not logged: {err})"
+        path = f"/v1/webhooks/listen/{quote(session_id, safe='')}/answers/{quote(delivery['id'], safe='')}"
+        note = self._report(api, path, answer)
         self.say(
             f"{datetime.now():%Y-%m-%d %H:%M:%S}  {delivery['webhook_type']}  {delivery['delivery_id']}  "
             f"attempt {delivery['attempt']}  → {shown}  {answer['duration_ms']} ms{note}"
         )
+
+    def _report(self, api: httpx.Client, path: str, answer: dict[str, Any]) -> str:
+        """Report one answer; what to add to its line. A report that reached no API (a replica gone, a
+        balancer between two) or met a 5xx is sent again for a few seconds: lost, its attempt would be
+        made again (and forwarded twice) only once its try timed out."""
+        deadline = time.monotonic() + REPORT_RETRY_SECONDS
+        failed: CliError | None = None
+        while True:
+            try:
+                call(api, "POST", path, json=answer)
+                return ""
+            except CliError as err:
+                if failed is not None and err.status == 404:
+                    # An earlier try may have landed before its answer was lost: the attempt is logged.
+                    return "  (logged already: an earlier try of this report reached the API)"
+                if (err.status is not None and err.status < 500) or time.monotonic() >= deadline:
+                    return f"  (not logged: {err})"
+                failed = err
+            time.sleep(RECONNECT_SECONDS)
 
     def say(self, line: str) -> None:
         with self._print:
@@ -112,6 +132,16 @@ class _Forwarder:
         pass
 
 
+def _open(client: httpx.Client, event_types: list[str] | None, forward_to: str) -> dict[str, Any]:
+    body = {"event_types": event_types, "forward_to": forward_to}
+    opened: dict[str, Any] = call(client, "POST", "/v1/webhooks/listen", json=body)
+    return opened
+
+
+def _now() -> str:
+    return f"{datetime.now():%Y-%m-%d %H:%M:%S}"
+
+
 def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
     forward_to: str = args.forward_to
     if not forward_to.startswith(("http://", "https://")):
@@ -120,38 +150,60 @@ def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
     for name in event_types or []:
         if name not in SUBSCRIBABLE_BY_NAME:
             raise CliError(f"unknown event type {name!r}; `GET /v1/webhooks/event-types` lists them", code=2)
-    opened = call(
-        client, "POST", "/v1/webhooks/listen", json={"event_types": event_types, "forward_to": forward_to}
-    )
-    session_id = opened["session_id"]
-    forwarder = _Forwarder(client, session_id, forward_to)
+    opened = _open(client, event_types, forward_to)
+    forwarder = _Forwarder(client, forward_to)
     forwarder.say(
         f"Ready: forwarding {', '.join(event_types) if event_types else 'every event type'} to {forward_to}\n"
-        f"session {session_id}, listening endpoint {opened['endpoint_id']}\n"
+        f"session {opened['session_id']}, listening endpoint {opened['endpoint_id']}\n"
         f"webhook signing secret: {opened['secret']}\n"
         "(Ctrl-C to stop)"
     )
     previous = signal.signal(signal.SIGTERM, _terminated)
     pool = ThreadPoolExecutor(FORWARDERS, thread_name_prefix="forward")
-    path = f"/v1/webhooks/listen/{quote(session_id, safe='')}"
     ended: str | None = None
+    unreachable: CliError | None = None  # the API's silence, told once until it answers again
     try:
         while True:
+            path = f"/v1/webhooks/listen/{quote(opened['session_id'], safe='')}"
             try:
                 polled = call(
                     client, "POST", f"{path}/poll", params={"wait": LISTEN_WAIT}, timeout=LISTEN_WAIT + 15
                 )
             except CliError as err:
-                if err.status in (404, 409):  # the session ended: replaced, or timed out while we were away
+                if err.status == 409 and SILENT_CLI in str(err):
+                    # No API heard this CLI for longer than a session lives (a laptop asleep, the API
+                    # away): what the session held failed as "listener gone", to be retried. Go on with a
+                    # new session of the same endpoint and secret, as the CLI was never stopped.
+                    try:
+                        reopened = _open(client, event_types, forward_to)
+                    except CliError as failed:
+                        forwarder.say(f"{_now()}  the session ended and could not be opened again ({failed})")
+                        time.sleep(RECONNECT_SECONDS)
+                        continue
+                    forwarder.say(
+                        f"{_now()}  session {opened['session_id']} ended while the API did not hear this "
+                        f"listen ({err}); opened session {reopened['session_id']}, listening endpoint "
+                        f'{reopened["endpoint_id"]}: what failed meanwhile as "listener gone" comes again '
+                        "on its schedule, or retry it"
+                    )
+                    if reopened["secret"] != opened["secret"]:
+                        forwarder.say(f"webhook signing secret: {reopened['secret']}")
+                    opened = reopened
+                    unreachable = None
+                    continue
+                if err.status in (404, 409):  # the session ended: replaced, or ended by hand
                     ended = str(err)
                     break
-                forwarder.say(
-                    f"{datetime.now():%Y-%m-%d %H:%M:%S}  the API did not answer ({err}); polling again"
-                )
+                if unreachable is None:
+                    forwarder.say(f"{_now()}  the API did not answer ({err}); polling again until it does")
+                unreachable = err
                 time.sleep(RECONNECT_SECONDS)
                 continue
+            if unreachable is not None:
+                forwarder.say(f"{_now()}  the API answers again")
+                unreachable = None
             for delivery in polled["deliveries"]:
-                pool.submit(forwarder.forward, delivery)
+                pool.submit(forwarder.forward, delivery, opened["session_id"])
     except KeyboardInterrupt:
         pass
     finally:
@@ -159,13 +211,15 @@ def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
         pool.shutdown(wait=True)  # what is being forwarded is answered first: its attempt is not lost
         if ended is None:
             try:
-                call(client, "DELETE", path)
+                call(client, "DELETE", f"/v1/webhooks/listen/{quote(opened['session_id'], safe='')}")
             except CliError as err:
                 forwarder.say(f"the session was not ended ({err}); it ends by itself when not polled")
         forwarder.close()
     if ended is not None:
         return Outcome(opened, f"the listen session ended: {ended}", 1)
-    return Outcome(opened, f"stopped: session {session_id} ended, endpoint {opened['endpoint_id']} disabled")
+    return Outcome(
+        opened, f"stopped: session {opened['session_id']} ended, endpoint {opened['endpoint_id']} disabled"
+    )
 
 
 def set_field(data: dict[str, Any], assignment: str) -> None:

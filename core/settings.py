@@ -22,6 +22,7 @@ from domain.access import ALL_SCOPES, Scope, parse_scopes
 from domain.alerts import check_address, parse_tenant_alert_emails
 from domain.durations import parse_duration
 from domain.fairness import TenantWeights
+from domain.schemas import EventValidation
 
 DEFAULT_RETRY_SCHEDULE = "5,300,1800,7200,18000,36000,36000"
 TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` would let "acme\n" through
@@ -212,9 +213,11 @@ class Settings(BaseSettings):
         le=600,
         description="seconds after which a `webhooks listen` session whose CLI is not heard from ends",
     )
-    validate_events: Literal["off", "strict"] = Field(
+    validate_events: str = Field(
         default="off",
-        description="strict: an emitted event whose data.object does not match its type's schema is a 422",
+        description="off, strict, or tenant:mode pairs (acme:strict,*:off; * is every other tenant, off "
+        "unless given): a strict tenant's emitted event whose data.object does not match its type's schema "
+        "is a 422 naming the field",
     )
     smtp_url: SecretStr | None = Field(
         default=None,
@@ -242,6 +245,16 @@ class Settings(BaseSettings):
     @cached_property
     def weights(self) -> TenantWeights:
         return TenantWeights.parse(self.tenant_weights)
+
+    @field_validator("validate_events")
+    @classmethod
+    def _check_validate_events(cls, value: str) -> str:
+        EventValidation.parse(value)
+        return value
+
+    @cached_property
+    def event_validation(self) -> EventValidation:
+        return EventValidation.parse(self.validate_events)
 
     @field_validator("egress_proxy")
     @classmethod

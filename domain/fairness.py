@@ -21,14 +21,13 @@ namespace setting); without it the keys are carried and ignored, and priorities 
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from temporalio.common import Priority
 
 from domain.models import AttemptTrigger, DeliveryOrigin
+from domain.tenant_pairs import parse_tenant_pairs
 
 
 class WorkKind(StrEnum):
@@ -40,7 +39,6 @@ class WorkKind(StrEnum):
 PRIORITY_KEYS = {WorkKind.LIVE: 1, WorkKind.RETRY: 3, WorkKind.BULK: 5}
 # Temporal clamps a weight to this range; a setting outside it is refused rather than silently changed.
 MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
-_TENANT = re.compile(r"[A-Za-z0-9_-]{1,64}|\*")
 
 
 def of_kind(kind: WorkKind) -> Priority:
@@ -76,29 +74,22 @@ class TenantWeights:
 
     @classmethod
     def parse(cls, value: str) -> TenantWeights:
-        weights: dict[str, float] = {}
-        default = 1.0
-        seen: set[str] = set()
-        for entry in filter(None, (e.strip() for e in value.split(","))):
-            tenant, sep, number = (part.strip() for part in entry.rpartition(":"))
-            try:
-                weight = float(number)
-            except ValueError:
-                weight = math.nan
-            if not sep or not _TENANT.fullmatch(tenant) or not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-                raise ValueError(
-                    f"WEBHOOKS_TENANT_WEIGHTS: {entry!r} is not tenant:weight; write it like acme:5,*:1 "
-                    f"(a tenant id or * for every other tenant, and a weight from {MIN_WEIGHT} to "
-                    f"{MAX_WEIGHT:g})"
-                )
-            if tenant in weights or (tenant == "*" and "*" in seen):
-                raise ValueError(f"WEBHOOKS_TENANT_WEIGHTS names {tenant} twice; give each tenant one weight")
-            seen.add(tenant)
-            if tenant == "*":
-                default = weight
-            else:
-                weights[tenant] = weight
-        return cls(weights, default)
+        weights, default = parse_tenant_pairs(
+            value,
+            setting="WEBHOOKS_TENANT_WEIGHTS",
+            what="weight",
+            example="acme:5,*:1",
+            values=f"a weight from {MIN_WEIGHT} to {MAX_WEIGHT:g}",
+            parse_value=_weight,
+        )
+        return cls(weights, 1.0 if default is None else default)
+
+
+def _weight(raw: str) -> float:
+    weight = float(raw)  # ValueError for what is no number
+    if not MIN_WEIGHT <= weight <= MAX_WEIGHT:  # NaN too
+        raise ValueError(raw)
+    return weight
 
 
 def for_tenant(tenant: str, kind: WorkKind, weights: TenantWeights, *, fair: bool = True) -> Priority:

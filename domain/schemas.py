@@ -5,7 +5,8 @@ the example a test event carries and the documentation cannot drift apart. The w
 described (`webhook_type` and `object_type` as constants, `data.object`), for receivers to generate types
 with standard tools. A field whose example is null may be absent or null; every other field of the
 example is required with the example's type. Objects allow more properties: a receiver must accept
-fields added later, and so does `WEBHOOKS_VALIDATE_EVENTS=strict`.
+fields added later, and so does `WEBHOOKS_VALIDATE_EVENTS=strict`, which holds for every tenant or for
+the tenants it names (`EventValidation`).
 
 `violations` checks a value against the small part of JSON Schema these schemas use (`type`, `const`,
 `required`, `properties`, `items`); no dependency is needed for it.
@@ -14,9 +15,11 @@ fields added later, and so does `WEBHOOKS_VALIDATE_EVENTS=strict`.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from domain.catalog import SUBSCRIBABLE_BY_NAME, EventType
+from domain.tenant_pairs import parse_tenant_pairs
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
@@ -66,6 +69,15 @@ def event_schema(event_type: EventType) -> dict[str, Any]:
     }
 
 
+def example_body(event_type: EventType) -> dict[str, Any]:
+    """The whole body an endpoint receives for the catalog's example of `event_type`."""
+    return {
+        "webhook_type": event_type.name,
+        "object_type": event_type.object_type,
+        "data": {"object": event_type.example},
+    }
+
+
 SCHEMAS: dict[str, dict[str, Any]] = {name: event_schema(t) for name, t in SUBSCRIBABLE_BY_NAME.items()}
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
@@ -109,3 +121,46 @@ def violations(schema: dict[str, Any], value: Any, path: Path = ()) -> list[tupl
         for index, item in enumerate(value):
             found += violations(schema["items"], item, (*path, index))
     return found
+
+
+VALIDATION_MODES = ("off", "strict")
+
+
+@dataclass(frozen=True, slots=True)
+class EventValidation:
+    """Whose emissions are checked against their type's schema: `WEBHOOKS_VALIDATE_EVENTS` is `off`,
+    `strict`, or tenant by tenant in the form of `WEBHOOKS_TENANT_WEIGHTS` (`acme:strict,*:off`; a tenant
+    not named takes `*`'s mode, else off)."""
+
+    strict_tenants: frozenset[str] = field(default_factory=frozenset)
+    lax_tenants: frozenset[str] = field(default_factory=frozenset)
+    strict_by_default: bool = False
+
+    def strict_for(self, tenant: str) -> bool:
+        if tenant in self.strict_tenants:
+            return True
+        return self.strict_by_default and tenant not in self.lax_tenants
+
+    @classmethod
+    def parse(cls, value: str) -> EventValidation:
+        if value.strip() in VALIDATION_MODES:  # the same for every tenant
+            return cls(strict_by_default=value.strip() == "strict")
+        modes, default = parse_tenant_pairs(
+            value,
+            setting="WEBHOOKS_VALIDATE_EVENTS",
+            what="mode",
+            example="acme:strict,*:off",
+            values="off or strict; or one of these alone, for every tenant",
+            parse_value=_mode,
+        )
+        return cls(
+            strict_tenants=frozenset(t for t, mode in modes.items() if mode == "strict"),
+            lax_tenants=frozenset(t for t, mode in modes.items() if mode == "off"),
+            strict_by_default=default == "strict",
+        )
+
+
+def _mode(raw: str) -> str:
+    if raw not in VALIDATION_MODES:
+        raise ValueError(raw)
+    return raw

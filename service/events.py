@@ -104,7 +104,7 @@ def emission_sha256(body: str, ordering_key: str | None) -> str:
 
 def checked(webhook_type: str, data_object: dict[str, Any]) -> None:
     """`InvalidInput` naming the first field of `data_object` that its type's schema refuses
-    (WEBHOOKS_VALIDATE_EVENTS=strict)."""
+    (WEBHOOKS_VALIDATE_EVENTS=strict, or strict for the emitting tenant)."""
     schema = SCHEMAS[webhook_type]["properties"]["data"]["properties"]["object"]
     found = violations(schema, data_object, ("data", "object"))
     if found:
@@ -220,7 +220,7 @@ class Events:
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:
         """Accept an event for every enabled endpoint of the tenant subscribed to its type."""
         object_type, body = serialize(submission)
-        if self._settings.validate_events == "strict":
+        if self._settings.event_validation.strict_for(tenant):
             checked(submission.webhook_type, submission.object)
         size = len(body.encode())
         limit = self._settings.max_payload_bytes

@@ -34,7 +34,7 @@ from domain.models import AttemptOutcome, AttemptRecord
 from service.boundary import boundary, in_store, translated
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unavailable
 from store.database import Endpoint, EndpointStore, TooManyEndpoints
-from store.listen import Handoff, ListenSession, ListenStore
+from store.listen import SILENT_CLI, Handoff, ListenSession, ListenStore
 
 log = logging.getLogger("webhooks.listen")
 POLL_EVERY = 0.25  # seconds between two looks at the store while a poll waits: the hand-off's latency
@@ -216,7 +216,7 @@ class Listening:
                 for session_id in await in_store(self._listen.expired, timeout=self._timeout):
                     failed += await self._end(
                         session_id,
-                        f"its CLI was not heard from for {self._timeout.total_seconds():g} s "
+                        f"{SILENT_CLI} for {self._timeout.total_seconds():g} s "
                         "(WEBHOOKS_LISTEN_SESSION_TIMEOUT)",
                     )
         except Unavailable as err:

@@ -34,7 +34,18 @@ from store.tables import EndpointRow, ListenHandoffRow, ListenSessionRow
 # A listening endpoint's URL: no HTTP URL, so no attempt to it is ever a POST, and no endpoint made through
 # the API (whose URLs must be http or https) is ever mistaken for one.
 LISTEN_URL = "listen://webhooks-cli"
-__all__ = ["LISTEN_URL", "Handoff", "ListenSession", "ListenStore", "TooManyEndpoints", "is_listening"]
+# How a session that ended because its CLI went silent says so (its `close_reason` starts with it): the
+# one end after which the CLI opens a session again by itself (cli/listen.py).
+SILENT_CLI = "its CLI was not heard from"
+__all__ = [
+    "LISTEN_URL",
+    "SILENT_CLI",
+    "Handoff",
+    "ListenSession",
+    "ListenStore",
+    "TooManyEndpoints",
+    "is_listening",
+]
 
 
 def is_listening(endpoint: Endpoint) -> bool:

@@ -26,10 +26,10 @@ from tests.receiver import Answer, Received, Receiver
 WORKTREE = Path(__file__).resolve().parents[1]
 
 
-def cli_env(stack: Stack) -> dict[str, str]:
+def cli_env(stack: Stack, *, api_url: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     env.update(
-        WEBHOOKS_API_URL=stack.api_url,
+        WEBHOOKS_API_URL=api_url or stack.api_url,
         WEBHOOKS_API_KEY=KEYS["tenant_a"],
         PYTHONPATH=str(WORKTREE),
         PYTHONUNBUFFERED="1",
@@ -68,10 +68,10 @@ class Listener:
 
 
 @contextmanager
-def listening(stack: Stack, url: str, *args: str) -> Iterator[Listener]:
+def listening(stack: Stack, url: str, *args: str, api_url: str | None = None) -> Iterator[Listener]:
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "listen", "--forward-to", url, *args],
-        env=cli_env(stack),
+        env=cli_env(stack, api_url=api_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -173,7 +173,7 @@ def test_a_killed_listener_loses_no_delivery(stack: Stack, api: httpx.Client, re
 
 
 def test_trigger_emits_the_catalog_example(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
-    url = receiver.script("/trigger", [Answer(200), Answer(200)])
+    url = receiver.script("/trigger", [Answer(200), Answer(200), Answer(200)])
     endpoint = create_endpoint(api, url, event_types=["invoice.created"])
     env = cli_env(stack)
 
@@ -195,6 +195,20 @@ def test_trigger_emits_the_catalog_example(stack: Stack, api: httpx.Client, rece
     delivery_id = json.loads(tested.stdout)["delivery_id"]
     found = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
     assert found["origin"] == "test" and found["webhook_type"] == "customer.created"
+
+    # --endpoint and --set together: a test event whose object is the example with the field changed.
+    changed = trigger(
+        "invoice.voided", "--endpoint", endpoint["id"], "--set", "data.object.amount_due=100", "--json"
+    )
+    assert changed.returncode == 0, changed.stderr
+    changed_id = json.loads(changed.stdout)["delivery_id"]
+    wait_delivery(api, changed_id, lambda d: d["status"] == "succeeded")
+    tested_body = json.loads(
+        next(r.body for r in receiver.requests("/trigger") if r.headers["webhook-id"] == changed_id)
+    )
+    assert tested_body["webhook_type"] == "invoice.voided"
+    assert tested_body["data"]["object"]["amount_due"] == 100
+    assert tested_body["data"]["object"]["currency"]  # the rest of the catalog's example
 
     described = api.get("/v1/webhooks/event-types/invoice.created").json()
     assert described["schema"]["properties"]["webhook_type"] == {"const": "invoice.created"}

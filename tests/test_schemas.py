@@ -7,9 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from core.settings import Settings
 from domain.catalog import SUBSCRIBABLE_BY_NAME
-from domain.schemas import DIALECT, SCHEMAS, violations
+from domain.schemas import DIALECT, SCHEMAS, EventValidation, violations
 from service.errors import InvalidInput
 from service.events import checked, serialize
 from service.models import EventSubmission
@@ -46,3 +48,30 @@ def test_strict_validation_refuses_an_object_off_its_schema() -> None:
         checked("invoice.created", {**example, "amount_due": 100})
     assert refused.value.field == ("data", "object", "amount_due")
     assert "data.object.amount_due must be of type string" in refused.value.message
+
+
+def test_validation_is_set_for_every_tenant_or_tenant_by_tenant() -> None:
+    assert EventValidation.parse("off").strict_for("acme") is False
+    assert EventValidation.parse("strict").strict_for("acme") is True
+    per_tenant = EventValidation.parse("acme:strict, *:off")
+    assert per_tenant.strict_for("acme") and not per_tenant.strict_for("globex")
+    # Without `*`, the tenants not named are off.
+    assert not EventValidation.parse("acme:strict").strict_for("globex")
+    assert EventValidation.parse("acme:off,*:strict").strict_for("globex")
+    assert Settings(validate_events="acme:strict").event_validation.strict_for("acme")
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("loose", r"'loose' is not tenant:mode; write it like acme:strict,\*:off"),
+        ("acme:loose", r"'acme:loose' is not tenant:mode"),
+        ("acme strict", r"is not tenant:mode"),
+        ("acme:strict,acme:off", "names acme twice"),
+    ],
+)
+def test_a_validation_setting_off_its_form_says_how_to_write_it(value: str, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        EventValidation.parse(value)
+    with pytest.raises(ValidationError, match="WEBHOOKS_VALIDATE_EVENTS"):
+        Settings(validate_events=value)
