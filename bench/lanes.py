@@ -43,6 +43,12 @@ class Lane:
     env: Mapping[str, str] = field(default_factory=dict)
     what: str = ""
     takes_manual_retry: bool = True
+    # Endpoints made ordered, and each event given one of this many ordering keys in turn (0: unordered).
+    ordered_keys: int = 0
+    # Its API and worker export their spans to the bench's OTLP sink (bench/otlp_sink.py).
+    traced: bool = False
+    # The endpoint counts the `sustained` scenario runs it at.
+    fans: tuple[int, ...] = (1, 5)
 
 
 # Short, so that the actions scenario's deliveries close within seconds: the same 8 attempts and 7
@@ -105,6 +111,51 @@ LANES = {
             what="the local-first variant, short schedule",
         ),
         Lane("slots", "bench-slots", "slots", ("worker",), what="the product, worker slot sizes varied"),
+        # Tracing (issue 24): the product lane is tracing off, as shipped; these two are on, and absent.
+        Lane(
+            "traced",
+            "bench-traced",
+            "traced",
+            ("worker",),
+            traced=True,
+            what="the product with tracing on, exporting every span over OTLP/HTTP to the bench's sink",
+        ),
+        Lane(
+            "untraced",
+            "bench-untraced",
+            "untraced",
+            ("bench.workers", "no-tracing"),
+            api="bench.workers:untraced_app",
+            what="the product with no tracing code at all (bench/workers.py, `without_tracing`)",
+        ),
+        # Ordered delivery (issue 21), on the product's own worker and queue: only the endpoint differs.
+        Lane(
+            "ordered_1key",
+            PRODUCT.task_queue,
+            "ordered1",
+            None,
+            ordered_keys=1,
+            fans=(1,),
+            what="the product, an ordered endpoint, every event of one ordering key",
+        ),
+        Lane(
+            "ordered_100keys",
+            PRODUCT.task_queue,
+            "ordered100",
+            None,
+            ordered_keys=100,
+            fans=(1,),
+            what="the product, an ordered endpoint, events spread over 100 ordering keys in turn",
+        ),
+        Lane(
+            "ordered_short",
+            PRODUCT.task_queue,
+            "orderedshort",
+            None,
+            env=SHORT_SCHEDULE,
+            ordered_keys=1,
+            what="the product, an ordered endpoint, short schedule (for the actions scenario)",
+        ),
         # For the "tried" table (`--lanes`), not in the default run:
         Lane(
             "window0",
@@ -201,7 +252,14 @@ class Child:
 class RunningLane:
     """A lane's processes: its worker and API, or, for the product lane, the stack's own."""
 
-    def __init__(self, lane: Lane, stack: Stack, log: Path, free_port: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        lane: Lane,
+        stack: Stack,
+        log: Path,
+        free_port: Callable[[], int],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.lane = lane
         self.stack = stack
         self.worker: Child | None = None
@@ -219,6 +277,7 @@ class RunningLane:
             "WEBHOOKS_API_PORT": str(api_port),
             "WEBHOOKS_WORKER_METRICS_PORT": str(metrics_port),
             **lane.env,
+            **(env or {}),
         }
         if lane.worker is not None:
             self.worker = Child([sys.executable, "-m", *lane.worker], self.env, log)
@@ -361,6 +420,42 @@ class ApiTarget:
         return [ids.event_workflow_id(self.tenant, event_id)] + [
             ids.delivery_workflow_id(self.tenant, ids.delivery_id(event_id, e)) for e in endpoint_ids
         ]
+
+
+class OrderedTarget(ApiTarget):
+    """A product lane whose endpoints are ordered, its events given `keys` ordering keys in turn (the
+    first event `key-0`, the next `key-1`, …), so that with 100 keys 100 lanes run side by side."""
+
+    def __init__(self, name: str, tenant: str, api: httpx.AsyncClient, receiver_url: str, keys: int) -> None:
+        super().__init__(name, tenant, api, receiver_url)
+        self.keys = keys
+        self.endpoint_ids: list[str] = []
+        self._emitted = itertools.count()
+
+    async def set_endpoints(self, paths: list[str]) -> list[str]:
+        for endpoint in (await self.api.get("/v1/webhooks/endpoints")).json()["items"]:
+            await self.api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+        made = []
+        for path in paths:
+            response = await self.api.post(
+                "/v1/webhooks/endpoints", json={"url": self.receiver_url + path, "ordered": True}
+            )
+            response.raise_for_status()
+            made.append(response.json()["id"])
+        self.endpoint_ids = made
+        # Every step starts on new endpoints, so on fresh lanes; the keys start again at `key-0`.
+        self._emitted = itertools.count()
+        return made
+
+    async def emit(self, event_id: str) -> float:
+        key = f"key-{next(self._emitted) % self.keys}"
+        response = await self.api.post("/v1/events", json={**event_body(event_id), "ordering_key": key})
+        response.raise_for_status()
+        return time.time()
+
+    def lane_workflow_ids(self, keys: list[str]) -> list[str]:
+        """The lane workflow of each of these keys, on each endpoint."""
+        return [ids.lane_workflow_id(self.tenant, e, key) for e in self.endpoint_ids for key in keys]
 
 
 class PlainTarget:

@@ -40,7 +40,7 @@ import launcher
 from bench import lanes as lanes_
 from bench import noisy as noisy_
 from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, monthly_bills, runs_cost
-from bench.lanes import LANES, ApiTarget, PlainTarget, RunningLane, Target
+from bench.lanes import LANES, ApiTarget, Lane, OrderedTarget, PlainTarget, RunningLane, Target
 from bench.noisy import Noisy, NoisyConfig
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
@@ -50,14 +50,36 @@ from worker import http_client
 
 RESULTS = Path("bench-results")
 SCENARIOS = ("raw", "actions", "sustained", "latency", "fanout", "backlog", "slots", "isolation", "noisy")
-THROUGHPUT_LANES = ("product", "plain", "local_first", "plaintext")
+THROUGHPUT_LANES = (
+    "product",
+    "plain",
+    "local_first",
+    "plaintext",
+    "untraced",
+    "traced",
+    "ordered_1key",
+    "ordered_100keys",
+)
 LADDER_LANES = ("product", "plain")  # the latency ladder; the other lanes at `variant_rate` only
-ACTIONS_LANES = ("product_short", "window0_short", "local_first_short", "plain")
+ACTIONS_LANES = ("product_short", "window0_short", "local_first_short", "plain", "ordered_short")
+# Tracing's cost (issue 24) is read against the product with no tracing code at all.
+TRACING_BASE = "untraced"
+TRACING_LANES = ("product", "traced")
+TRACING_METRICS = (
+    "deliveries_per_s",
+    "temporal_cpu_ms_per_delivery",
+    "worker_cpu_ms_per_delivery",
+    "api_cpu_ms_per_delivery",
+)
+# The OTLP sink has all of an export once its count has not moved for longer than the exporting
+# processes' batch delay (`OTEL_BSP_SCHEDULE_DELAY`, 5 s by default, which the traced lane keeps).
+SINK_STILL_SECONDS = 6.0
 # Writes of a workflow's state and history (one transaction each in the SQL stores).
 HISTORY_WRITES = ("CreateWorkflowExecution", "UpdateWorkflowExecution")
 # The server's counters that move only with workflow work (matching's own upkeep moves the others).
 SETTLED_WHEN_STILL = ("visibility", *(f"persistence:{op}" for op in HISTORY_WRITES))
 ACTIONS_CASES = {"first_try": "/ok", "two_retries": "/fail2", "exhausted": "/failall", "manual_retry": "/ok"}
+ORDERED_ACTIONS_CASES = ("ordered_one_key", "ordered_new_keys")  # first-try successes, on an ordered endpoint
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,8 @@ class Config:
     # keep the pipeline full. The smoke run keeps few, so that what it drains after its 2 s is seconds of
     # work, not minutes: it checks that every figure is there, not what it is.
     sustained_window: int = 50
+    # Events of the ordered actions cases: all of one key, and each of a key of its own.
+    ordered_events: int = 10
 
 
 FULL = Config(
@@ -127,10 +151,11 @@ SMOKE = Config(
     delivery_timeout=2,
     noisy=noisy_.SMOKE,
     noisy_runs=1,
-    actions_lanes=("product_short", "window0_short", "plain"),
+    actions_lanes=("product_short", "window0_short", "plain", "ordered_short"),
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
     sustained_window=5,
+    ordered_events=3,
 )
 
 
@@ -202,11 +227,17 @@ class Bench:
         self.receiver_port = free_port()
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
         self.metrics_port = free_port()
+        self.sink_port = free_port()
+        self.sink_url = f"http://127.0.0.1:{self.sink_port}"
         env = launcher.local_stack_env(
             data_dir,
             WEBHOOKS_API_KEYS=lanes_.api_keys_setting(),
             WEBHOOKS_ALLOW_PRIVATE_URLS="true",
             WEBHOOKS_DELIVERY_TIMEOUT=f"{config.delivery_timeout:g}",
+            # Tracing off, as shipped, whatever the shell running the bench exports: an empty endpoint
+            # is no endpoint (core/tracing.py). Only the traced lane names one, the bench's sink.
+            OTEL_EXPORTER_OTLP_ENDPOINT="",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="",
         )
         # The dev server exactly as `make run` starts it, plus its metrics on a known port (and any
         # setting being tried).
@@ -214,6 +245,7 @@ class Bench:
         self.stack = Stack(env, log_file=log, server_args=server_args)
         self._log = log
         self.receiver: subprocess.Popen[bytes] | None = None
+        self.sink: subprocess.Popen[bytes] | None = None
         self.running: dict[str, RunningLane] = {}
         self.targets: dict[str, Target] = {}
         self.warm_up_workflows: dict[str, list[str]] = {}
@@ -242,32 +274,51 @@ class Bench:
             wanted.update(self.config.actions_lanes, ("local_first",))  # local_first_short uses its worker
         if "slots" in self.scenarios:
             wanted.add("slots")
+        if {"sustained", "latency"} & set(self.scenarios) and "traced" in wanted:
+            wanted.update(TRACING_LANES, (TRACING_BASE,))  # tracing on, off and absent, side by side
         # Lanes with a worker of their own first: an API is healthy once its queue has a worker.
         return sorted(wanted, key=lambda name: (LANES[name].worker is None, name))
 
-    def start(self) -> None:
+    def _uvicorn(self, app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
         with self._log.open("ab") as out:
-            self.receiver = subprocess.Popen(
+            return subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "uvicorn",
-                    "bench.receiver:app",
+                    app,
                     "--host",
                     "127.0.0.1",
                     "--port",
-                    str(self.receiver_port),
+                    str(port),
                     "--log-level",
                     "warning",
                     "--no-access-log",
                 ],
-                env={**os.environ, "BENCH_SLOW_SECONDS": f"{2 * self.config.delivery_timeout:g}"},
+                env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
+
+    def lane_env(self, lane: Lane) -> dict[str, str]:
+        """What a lane's processes get on top of the stack's settings: a traced lane exports its spans,
+        with the SDK's defaults otherwise (batches every 5 s, OTLP/HTTP), to the bench's sink."""
+        if not lane.traced:
+            return {}
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+
+    def start(self) -> None:
+        slow = f"{2 * self.config.delivery_timeout:g}"
+        self.receiver = self._uvicorn(
+            "bench.receiver:app", self.receiver_port, {**os.environ, "BENCH_SLOW_SECONDS": slow}
+        )
+        needed = self.lanes_needed()
+        if any(LANES[name].traced for name in needed):
+            self.sink = self._uvicorn("bench.otlp_sink:app", self.sink_port, dict(os.environ))
         self.stack.start()
-        for name in self.lanes_needed():
-            self.running[name] = RunningLane(LANES[name], self.stack, self._log, free_port)
+        for name in needed:
+            lane = LANES[name]
+            self.running[name] = RunningLane(lane, self.stack, self._log, free_port, self.lane_env(lane))
             self.running[name].start()
         for running in self.running.values():
             running.wait_ready()
@@ -276,17 +327,23 @@ class Bench:
         for running in self.running.values():
             running.stop()
         self.stack.stop()
-        if self.receiver is not None:
-            self.receiver.terminate()
+        for process in (self.receiver, self.sink):
+            if process is None:
+                continue
+            process.terminate()
             try:
-                self.receiver.wait(timeout=5)
-            except subprocess.TimeoutExpired:  # still holding the slow endpoint's requests
-                self.receiver.kill()
-                self.receiver.wait()
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # the receiver still holding the slow endpoint's requests
+                process.kill()
+                process.wait()
 
     def pids(self, lane: str) -> dict[str, int]:
         temporal = self.stack.temporal
         found = {"temporal": temporal.pid} if temporal is not None else {}
+        if LANES[lane].worker is None and LANES[lane].task_queue == lanes_.PRODUCT.task_queue:
+            # A lane with an API of its own on the product's queue (the ordered lanes): the product's
+            # worker does its work, and only its work while one of its steps runs.
+            found.update({k: v for k, v in self.running["product"].pids().items() if k == "worker"})
         return {**found, **self.running[lane].pids()}
 
     # -- helpers -----------------------------------------------------------------------------
@@ -304,6 +361,22 @@ class Bench:
     async def receiver_stats(self, prefix: str) -> dict[str, Any]:
         stats: dict[str, Any] = (await self._ask_receiver("/stats", prefix=prefix)).json()
         return stats
+
+    async def sink_spans(self) -> int:
+        """Spans the OTLP sink has been sent so far."""
+        counts: dict[str, int] = (await self.http.get(f"{self.sink_url}/count")).json()
+        return counts["spans"]
+
+    async def sink_settled(self, *, timeout: float = 60) -> int:
+        """The sink's span count once the traced processes have exported everything they held."""
+        last = await self.sink_spans()
+        since = time.monotonic()
+        deadline = since + timeout
+        while time.monotonic() < deadline and time.monotonic() - since < SINK_STILL_SECONDS:
+            await asyncio.sleep(0.5)
+            if (now := await self.sink_spans()) != last:
+                last, since = now, time.monotonic()
+        return last
 
     async def _ask_receiver(self, path: str, **params: str) -> httpx.Response:
         """A GET to the receiver, asked again once if the kept-alive connection it went out on had just
@@ -372,6 +445,8 @@ class Bench:
             await target.emit(f"warm-{name}")
             self.warm_up_workflows[name] = target.workflow_ids(f"warm-{name}", endpoints)
         await self.wait_received(base + len(self.targets), timeout=120)
+        if self.sink is not None:
+            await self.sink_settled()  # the warm-up's spans are no step's
 
     async def raw_limit(self, run: int) -> None:
         """The activity's own client and signer, straight to the receiver: no Temporal."""
@@ -430,6 +505,9 @@ class Bench:
                 i += 1
 
         watcher = asyncio.create_task(watch())
+        traced = LANES[lane].traced
+        # Only the traced lane exports, and it had settled at the sink after its warm-up and its last step.
+        spans_before = await self.sink_spans() if traced else 0
         server_before = await self.server.snapshot(self.http)
         cpu_before = self.cpu_snapshot(lane)
         started = time.monotonic()
@@ -454,6 +532,12 @@ class Bench:
             # Everything the process spent on these deliveries, accepted to settled, per delivery.
             self.figure(f"{key}.{name}_cpu_ms_per_delivery", "ms").values.append(
                 1000 * (cpu_after[name] - cpu_before[name]) / max(1, deliveries)
+            )
+        if traced:
+            # Every span of these deliveries, from the API's request to the attempt, reached the sink.
+            spans = await self.sink_settled() - spans_before
+            self.figure(f"{key}.spans_exported_per_delivery", "spans").values.append(
+                spans / max(1, deliveries)
             )
         writes = sum(server.get(f"persistence:{op}", 0) for op in HISTORY_WRITES)
         for counter, value in (
@@ -663,26 +747,30 @@ class Bench:
         cost = HistoryCost()
         for workflow_id in workflow_ids:
             cost += await runs_cost(client, workflow_id)
-        self.costs.setdefault(lane, {}).setdefault(str(fan), {})[case] = {
-            "actions_per_delivery": cost.total_actions / fan,
-            "actions_by_kind_per_delivery": {k: v / fan for k, v in sorted(cost.actions.items())},
-            "events_per_delivery": cost.events / fan,
-            "history_bytes_per_delivery": cost.bytes / fan,
-            "history_bytes_by_event_per_delivery": {
-                k: round(v / fan) for k, v in cost.bytes_by_event.most_common()
-            },
-            "server_actions_per_delivery": server.get("actions", 0) / fan,
-            "server_visibility_writes_per_delivery": server.get("visibility", 0) / fan,
-            "server_history_writes_per_delivery": sum(
-                server.get(f"persistence:{op}", 0) for op in HISTORY_WRITES
-            )
-            / fan,
-            "server_persistence_requests_per_delivery": server.get("persistence", 0) / fan,
-            "server_actions_by_type": {k[8:]: v for k, v in server.items() if k.startswith("actions:")},
-            "server_visibility_by_operation": {
-                k[11:]: v for k, v in server.items() if k.startswith("visibility:")
-            },
-        }
+        self.costs.setdefault(lane, {}).setdefault(str(fan), {})[case] = cost_entry(cost, server, fan)
+
+    async def ordered_actions(self, lane: str, case: str) -> None:
+        """An ordered endpoint's actions per delivery: `ordered_events` events emitted one after another,
+        all of one key (one lane delivers them all) or each of a key of its own (a lane each). Counted
+        over every workflow they made: the events', the deliveries', and the lanes' (long-lived: counted
+        once all their events were delivered and settled)."""
+        target = self.targets[lane]
+        assert isinstance(target, OrderedTarget)
+        n = self.config.ordered_events
+        target.keys = 1 if case == "ordered_one_key" else n
+        endpoint_ids = await target.set_endpoints([f"/ok-act-{lane}-{case}"])
+        event_ids = [f"act-{lane}-{case}-{i}" for i in range(n)]
+        before = await self.server.snapshot(self.http)
+        for event_id in event_ids:
+            await target.emit(event_id)
+        workflow_ids = [w for e in event_ids for w in target.workflow_ids(e, endpoint_ids)]
+        for workflow_id in workflow_ids:
+            await wait_closed(self.product_client, workflow_id, timeout=120)
+        server = delta(await self.server_settled(), before)
+        cost = HistoryCost()
+        for workflow_id in workflow_ids + target.lane_workflow_ids([f"key-{k}" for k in range(target.keys)]):
+            cost += await runs_cost(self.product_client, workflow_id)
+        self.costs.setdefault(lane, {}).setdefault("1", {})[case] = cost_entry(cost, server, n)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -708,7 +796,12 @@ class Bench:
                     limits=limits,
                 )
                 await stack.enter_async_context(api)
-                self.targets[name] = ApiTarget(name, lane.tenant, api, self.receiver_url)
+                if lane.ordered_keys:
+                    self.targets[name] = OrderedTarget(
+                        name, lane.tenant, api, self.receiver_url, lane.ordered_keys
+                    )
+                else:
+                    self.targets[name] = ApiTarget(name, lane.tenant, api, self.receiver_url)
             self.say("warming up every lane")
             await self.warm_up()
             for scenario in self.scenarios:
@@ -731,16 +824,18 @@ class Bench:
             client = self.plain_client if isinstance(self.targets[lane], PlainTarget) else self.product_client
             for workflow_id in self.warm_up_workflows[lane]:
                 await wait_closed(client, workflow_id, timeout=120)
-        await self._steps(
-            "actions",
-            [
+        steps: list[Callable[[], Awaitable[None]]] = []
+        for lane in self.config.actions_lanes:
+            if LANES[lane].ordered_keys:  # its own cases: a lane's cost is shared by the events of its key
+                steps += [partial(self.ordered_actions, lane, case) for case in ORDERED_ACTIONS_CASES]
+                continue
+            steps += [
                 partial(self.actions, lane, fan, case)
-                for lane in self.config.actions_lanes
                 for fan in self.config.actions_fans
                 for case in self.config.actions_cases
                 if case != "manual_retry" or LANES[lane].takes_manual_retry
-            ],
-        )
+            ]
+        await self._steps("actions", steps)
 
     async def _run_sustained(self) -> None:
         # Interleaved, so that a change in the machine's load or the server's state touches every lane.
@@ -751,6 +846,7 @@ class Bench:
                 for run in range(self.config.runs)
                 for fan in (1, 5)
                 for lane in self.throughput_lanes
+                if fan in LANES[lane].fans
             ],
         )
         self.notes["peak_rss_mib_after_sustained"] = self.peak_rss()
@@ -848,10 +944,33 @@ class Bench:
             "figures": figures,
             "latency": latency,
             "ratios_to_plain": ratios_to_plain(figures, latency),
+            "ratios_to_untraced": ratios_to_untraced(figures, latency),
             "costs": self.costs,
             "cloud_cost_per_month": monthly_bills(self.costs),
             "notes": self.notes,
         }
+
+
+def cost_entry(cost: HistoryCost, server: dict[str, float], fan: int) -> dict[str, Any]:
+    """One case's cost per delivery (`fan` of them): from its histories, and the server's own counters."""
+    return {
+        "actions_per_delivery": cost.total_actions / fan,
+        "actions_by_kind_per_delivery": {k: v / fan for k, v in sorted(cost.actions.items())},
+        "events_per_delivery": cost.events / fan,
+        "history_bytes_per_delivery": cost.bytes / fan,
+        "history_bytes_by_event_per_delivery": {
+            k: round(v / fan) for k, v in cost.bytes_by_event.most_common()
+        },
+        "server_actions_per_delivery": server.get("actions", 0) / fan,
+        "server_visibility_writes_per_delivery": server.get("visibility", 0) / fan,
+        "server_history_writes_per_delivery": sum(server.get(f"persistence:{op}", 0) for op in HISTORY_WRITES)
+        / fan,
+        "server_persistence_requests_per_delivery": server.get("persistence", 0) / fan,
+        "server_actions_by_type": {k[8:]: v for k, v in server.items() if k.startswith("actions:")},
+        "server_visibility_by_operation": {
+            k[11:]: v for k, v in server.items() if k.startswith("visibility:")
+        },
+    }
 
 
 async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> None:
@@ -891,6 +1010,28 @@ def ratios_to_plain(figures: dict[str, Any], latency: dict[str, Any]) -> dict[st
     return ratios
 
 
+def ratios_to_untraced(figures: dict[str, Any], latency: dict[str, Any]) -> dict[str, float]:
+    """Tracing off (the product) and on (the traced lane), each over the product with no tracing code:
+    throughput, CPU per delivery, and latency at the variants' rate."""
+    ratios: dict[str, float] = {}
+    for name, fig in figures.items():
+        scenario, _, rest = name.partition(".")
+        lane, _, metric = rest.partition(".")
+        if lane not in TRACING_LANES or metric not in TRACING_METRICS:
+            continue
+        base = figures.get(f"{scenario}.{TRACING_BASE}.{metric}")
+        if base and base["median"] and fig["median"] is not None:
+            ratios[name] = fig["median"] / base["median"]
+    for key, values in latency.items():
+        scenario, _, lane = key.partition(".")
+        base = latency.get(f"{scenario}.{TRACING_BASE}")
+        if lane in TRACING_LANES and base:
+            for q in ("p50", "p95", "p99"):
+                if base[q]:
+                    ratios[f"{key}.{q}"] = values[q] / base[q]
+    return ratios
+
+
 def _cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -911,6 +1052,10 @@ def print_table(result: dict[str, Any]) -> None:
     print("\nratios to the plain design")  # noqa: T201
     for name, ratio in result["ratios_to_plain"].items():
         print(f"  {name:56} {ratio:9.3f}")  # noqa: T201
+    if result["ratios_to_untraced"]:
+        print("\ntracing off (product) and on (traced), ratios to no tracing code (untraced)")  # noqa: T201
+        for name, ratio in result["ratios_to_untraced"].items():
+            print(f"  {name:56} {ratio:9.3f}")  # noqa: T201
     print("\nper delivery, from recorded histories: actions (server's count) / events / bytes")  # noqa: T201
     for lane, fans in result["costs"].items():
         for fan, cases in fans.items():

@@ -26,12 +26,27 @@ LANE_NAMES = {
     "quiet_close": "retry window 0, no upsert at close",
     "bare_start": "no search attributes at a delivery's start",
     "eager_start": "event workflows started eagerly",
+    "untraced": "no tracing code",
+    "traced": "tracing on, exporting",
+    "ordered_1key": "ordered, 1 key",
+    "ordered_100keys": "ordered, 100 keys",
+    "ordered_short": "ordered endpoint",
+}
+# The tracing table's rows, and how each is named there: the product lane is tracing off, as shipped.
+TRACING_ROWS = {"untraced": "no tracing code", "product": "tracing off (the default)", "traced": "tracing on"}
+ORDERED_ROWS = {
+    "plain": "plain design",
+    "product": "product, unordered",
+    "ordered_1key": "ordered, 1 key",
+    "ordered_100keys": "ordered, 100 keys",
 }
 CASES = {
     "first_try": "first-try success",
     "two_retries": "success after 2 retries",
     "exhausted": "exhausted (8 attempts)",
     "manual_retry": "first try, then a manual retry",
+    "ordered_one_key": "first-try success, ordered: every event of one key",
+    "ordered_new_keys": "first-try success, ordered: each event a new key",
 }
 
 
@@ -150,6 +165,85 @@ def cloud(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _latency_cells(values: dict[str, Any] | None) -> str:
+    return "–" if values is None else f"{values['p50']:.0f} / {values['p95']:.0f} / {values['p99']:.0f} ms"
+
+
+def tracing(result: dict[str, Any]) -> list[str]:
+    """Tracing off and on, beside the product with no tracing code (issue 24): each ratio is over the
+    latter's figure in the same run."""
+    ratios = result.get("ratios_to_untraced", {})
+    rows = [
+        "| lane | endpoints | deliveries/s | ratio | Temporal CPU-ms | worker CPU-ms (ratio) "
+        "| API CPU-ms (ratio) | spans exported |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def ratio(name: str) -> str:
+        return f"{ratios[name]:.2f}" if name in ratios else "–"
+
+    for fan in (1, 5):
+        for lane, title in TRACING_ROWS.items():
+            key = f"sustained_{fan}.{lane}"
+            if _fig(result, f"{key}.deliveries_per_s") is None:
+                continue
+            worker = _median(_fig(result, f"{key}.worker_cpu_ms_per_delivery"), 1)
+            api = _median(_fig(result, f"{key}.api_cpu_ms_per_delivery"), 2)
+            rows.append(
+                f"| {title} | {fan} | {_spread(_fig(result, f'{key}.deliveries_per_s'))} "
+                f"| {ratio(f'{key}.deliveries_per_s')} "
+                f"| {_median(_fig(result, f'{key}.temporal_cpu_ms_per_delivery'), 0)} "
+                f"| {worker} ({ratio(f'{key}.worker_cpu_ms_per_delivery')}) "
+                f"| {api} ({ratio(f'{key}.api_cpu_ms_per_delivery')}) "
+                f"| {_median(_fig(result, f'{key}.spans_exported_per_delivery'), 1)} |"
+            )
+    rate = f"{result['config']['variant_rate']:g}"
+    rows += [
+        "",
+        f"| lane | latency at {rate} events/s, p50 / p95 / p99 | ratio (p50, p99) |",
+        "|---|---|---|",
+    ]
+    for lane, title in TRACING_ROWS.items():
+        key = f"latency_{rate}.{lane}"
+        values = result["latency"].get(key)
+        if values is None:
+            continue
+        pair = "–" if f"{key}.p50" not in ratios else f"{ratio(f'{key}.p50')}, {ratio(f'{key}.p99')}"
+        rows.append(f"| {title} | {_latency_cells(values)} | {pair} |")
+    return rows
+
+
+def ordered(result: dict[str, Any]) -> list[str]:
+    """An ordered endpoint beside the unordered product and the plain design (issue 21), 1 endpoint."""
+    figures = result["figures"]
+    rate = f"{result['config']['variant_rate']:g}"
+    product = _fig(result, "sustained_1.product.deliveries_per_s")
+    rows = [
+        f"| lane | deliveries/s | ratio to unordered | ratio to plain | latency at {rate} events/s, "
+        "p50 / p95 / p99 | actions per delivery (server's count) |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for lane, title in ORDERED_ROWS.items():
+        key = f"sustained_1.{lane}"
+        rate_fig = _fig(result, f"{key}.deliveries_per_s")
+        if rate_fig is None and f"latency_{rate}.{lane}" not in result["latency"]:
+            continue
+        to_unordered = (
+            f"{rate_fig['median'] / product['median']:.2f}"
+            if rate_fig and product and product["median"] and lane != "product"
+            else "–"
+        )
+        to_plain = result["ratios_to_plain"].get(f"{key}.deliveries_per_s")
+        actions = figures.get(f"{key}.server_actions_per_delivery")
+        rows.append(
+            f"| {title} | {_spread(rate_fig)} | {to_unordered} "
+            f"| {'–' if to_plain is None else f'{to_plain:.2f}'} "
+            f"| {_latency_cells(result['latency'].get(f'latency_{rate}.{lane}'))} "
+            f"| {_median(actions, 2)} |"
+        )
+    return rows
+
+
 def others(result: dict[str, Any]) -> list[str]:
     figures = result["figures"]
     rows = ["| figure | median (min–max) | unit |", "|---|---:|---|"]
@@ -172,6 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     for title, table in (
         ("Throughput and server work per delivery", throughput),
         ("Latency against load (1 endpoint)", latency),
+        ("Tracing: off, on, and no tracing code (issue 24)", tracing),
+        ("Ordered delivery, 1 endpoint (issue 21)", ordered),
         ("Actions per delivery, from recorded histories", actions),
         ("Temporal Cloud, a month (actions + active + retained storage + plan)", cloud),
         ("Every other figure", others),

@@ -12,9 +12,12 @@ Each change is made here, in the bench's own process, never through a product se
   admission and release of each attempt, store/flow.py);
 - `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
   or `BareStartEventWorkflow` (bench/variants.py);
+- `python -m bench.workers no-tracing`: the product worker with no tracing code at all (`without_tracing`),
+  the baseline against which tracing off must cost nothing measurable (issue 24);
 - `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
 - `uvicorn --factory bench.workers:window0_app`: the API with a retry window of 0 (deliveries close as
   soon as their schedule ends);
+- `uvicorn --factory bench.workers:untraced_app`: the API with no tracing code at all;
 - `uvicorn --factory bench.workers:eager_app`: the API with a worker of the product's workflows in its
   own process, starting events with eager workflow start.
 """
@@ -22,8 +25,10 @@ Each change is made here, in the bench's own process, never through a product se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import sys
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack
 from typing import Any
 from unittest import mock
@@ -33,9 +38,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 import api.main
+import core.logs
+import core.temporal
 import worker
 from activities.delivery import DeliveryActivities
 from bench.variants import BareStartEventWorkflow, LocalFirstDeliveryWorkflow, QuietCloseDeliveryWorkflow
+from core import tracing
 from core.settings import Settings
 from core.temporal import connect
 from domain.models import AttemptRecord
@@ -64,6 +72,38 @@ async def _no_release(self: DeliveryActivities, *args: Any) -> None:
     """What an attempt's release costs, measured by not doing it."""
 
 
+@contextlib.contextmanager
+def _no_span(request: Any) -> Iterator[None]:
+    yield None
+
+
+def _nothing(*args: Any) -> None:
+    return None
+
+
+def without_tracing() -> AbstractContextManager[Any]:
+    """Every call the product makes into core/tracing.py replaced by nothing: no provider is looked for,
+    no interceptor is asked for, no span (not even the API's no-op one) is made around an attempt, no
+    `traceparent` injected, no trace id read for the attempt log or a log line. What is left of tracing
+    in the product is the `with` around an attempt, here a bare generator."""
+    stack = ExitStack()
+    for target, name, value in (
+        (tracing, "attempt_span", _no_span),
+        (tracing, "end_attempt", _nothing),
+        (tracing, "end_try_held", _nothing),
+        (tracing, "end_try_failed", _nothing),
+        (tracing, "inject_traceparent", _nothing),
+        (tracing, "current_trace_id", _nothing),
+        (core.logs, "current_ids", _nothing),
+        (core.temporal, "temporal_interceptors", list),
+        (worker, "configure_tracing", lambda name: False),
+        (worker, "shutdown_tracing", _nothing),
+        (api.main, "configure_tracing", lambda name: False),
+    ):
+        stack.enter_context(mock.patch.object(target, name, value))
+    return stack
+
+
 def _change(kind: str) -> AbstractContextManager[Any]:
     if kind == "local-first":
         return mock.patch.object(worker, "DeliveryWorkflow", LocalFirstDeliveryWorkflow)
@@ -82,15 +122,32 @@ def _change(kind: str) -> AbstractContextManager[Any]:
         return mock.patch.object(worker, "DeliveryWorkflow", QuietCloseDeliveryWorkflow)
     if kind == "bare-start":
         return mock.patch.object(worker, "EventWorkflow", BareStartEventWorkflow)
+    if kind == "no-tracing":
+        return without_tracing()
     raise SystemExit(f"usage: python -m bench.workers {'|'.join(KINDS)} (not {kind!r})")
 
 
-KINDS = ("local-first", "workflows-only", "plaintext", "no-health", "no-flow", "quiet-close", "bare-start")
+KINDS = (
+    "local-first",
+    "workflows-only",
+    "plaintext",
+    "no-health",
+    "no-flow",
+    "quiet-close",
+    "bare-start",
+    "no-tracing",
+)
 
 
 def plaintext_app() -> FastAPI:
     """The API, its Temporal client without the payload codec (for the life of this process)."""
     mock.patch.object(api.main, "connect", _plaintext_connect).start()
+    return api.main.create_app()
+
+
+def untraced_app() -> FastAPI:
+    """The API with no tracing code at all (`without_tracing`, for the life of this process)."""
+    without_tracing().__enter__()
     return api.main.create_app()
 
 

@@ -37,11 +37,30 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
             assert figure["median"] >= 0, name
         else:
             assert figure["median"] > 0, name
-    for lane in ("product", "plain", "local_first", "plaintext"):
-        for fan in (1, 5):
+    for lane, fans in (
+        *((lane, (1, 5)) for lane in ("product", "plain", "local_first", "plaintext", "untraced", "traced")),
+        ("ordered_1key", (1,)),
+        ("ordered_100keys", (1,)),
+    ):
+        for fan in fans:
             assert f"sustained_{fan}.{lane}.deliveries_per_s" in figures
+            assert figures[f"sustained_{fan}.{lane}.events_per_s"]["median"] > 0
             assert figures[f"sustained_{fan}.{lane}.server_actions_per_delivery"]["median"] > 0
+            assert figures[f"sustained_{fan}.{lane}.worker_cpu_ms_per_delivery"]["median"] > 0
         assert report["latency"][f"latency_5.{lane}"]["n"] > 0
+        assert report["latency"][f"latency_5.{lane}"]["p50"] > 0
+    # Tracing on really exported (every delivery's spans reached the bench's sink); off and absent are
+    # read against the product with no tracing code, in ratios the tables print.
+    for fan in (1, 5):
+        assert figures[f"sustained_{fan}.traced.spans_exported_per_delivery"]["median"] > 0
+    ratios = report["ratios_to_untraced"]
+    for lane in ("product", "traced"):
+        for q in ("p50", "p95", "p99"):
+            assert ratios[f"latency_5.{lane}.{q}"] > 0
+        for fan in (1, 5):
+            for cpu in ("worker", "api", "temporal"):
+                assert ratios[f"sustained_{fan}.{lane}.{cpu}_cpu_ms_per_delivery"] > 0
+    assert "ratios to no tracing code" in result.stdout
     for lane in ("product", "plain"):
         assert figures[f"fanout_5.{lane}.seconds"]["median"] > 0
         assert figures[f"backlog_20.{lane}.drain_seconds"]["median"] > 0
@@ -66,6 +85,10 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
             cost = report["costs"][lane]["1"][case]
             assert cost["actions_per_delivery"] == cost["server_actions_per_delivery"], (lane, case)
     assert report["costs"]["plain"]["1"]["first_try"]["actions_per_delivery"] == 4  # 3 + 1/N
+    # An ordered endpoint's deliveries, with their events' and their lanes' workflows.
+    for case in ("ordered_one_key", "ordered_new_keys"):
+        cost = report["costs"]["ordered_short"]["1"][case]
+        assert cost["actions_per_delivery"] > 0 and cost["server_actions_per_delivery"] > 0, case
     assert "sustained_1.product.deliveries_per_s" in report["ratios_to_plain"]
     assert {"temporal", "worker", "api", "plain_worker"} <= set(report["notes"]["peak_rss_mib"])
     assert "ratios to the plain design" in result.stdout  # the table is printed

@@ -9,27 +9,18 @@ query string or a header's value.
 
 from __future__ import annotations
 
-import gzip
 import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from core import tracing
 from launcher import Stack
 from tests.conftest import KEYS, create_endpoint, start_stack, wait_delivery, wait_for
+from tests.otlp import ExportedSpan, HttpCollector, check_emission_trace
 from tests.receiver import Answer, Receiver
 
 # Values that must never reach a span: in the payload, the URL's query and a custom header.
@@ -40,92 +31,9 @@ CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 
 
-@dataclass(frozen=True)
-class ExportedSpan:
-    service: str
-    trace_id: str
-    span_id: str
-    parent_id: str
-    name: str
-    attributes: dict[str, Any]
-    error: bool
-    status_message: str
-
-
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    return getattr(value, kind) if kind else None
-
-
-class Collector:
-    """An OTLP/HTTP trace receiver: keeps every span it is sent, decoded."""
-
-    def __init__(self) -> None:
-        self.spans: list[ExportedSpan] = []
-        self._lock = threading.Lock()
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                if self.headers.get("content-encoding") == "gzip":
-                    body = gzip.decompress(body)
-                collector._keep(ExportTraceServiceRequest.FromString(body))
-                answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def _keep(self, request: ExportTraceServiceRequest) -> None:
-        spans = []
-        for resource_spans in request.resource_spans:
-            resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    spans.append(
-                        ExportedSpan(
-                            service=str(resource.get("service.name")),
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            parent_id=span.parent_span_id.hex(),
-                            name=span.name,
-                            attributes={a.key: _value(a.value) for a in span.attributes},
-                            error=span.status.code == Status.STATUS_CODE_ERROR,
-                            status_message=span.status.message,
-                        )
-                    )
-        with self._lock:
-            self.spans.extend(spans)
-
-    def trace(self, trace_id: str) -> list[ExportedSpan]:
-        with self._lock:
-            return [s for s in self.spans if s.trace_id == trace_id]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture(scope="module")
-def collector() -> Iterator[Collector]:
-    collector = Collector()
+def collector() -> Iterator[HttpCollector]:
+    collector = HttpCollector()
     try:
         yield collector
     finally:
@@ -133,7 +41,7 @@ def collector() -> Iterator[Collector]:
 
 
 @pytest.fixture(scope="module")
-def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: Collector) -> Iterator[Stack]:
+def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: HttpCollector) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("traced-stack")
     stack = start_stack(
         data_dir,
@@ -159,14 +67,8 @@ def _receiver_guide_handler() -> Any:
     return namespace["handle_webhook"]
 
 
-def _one(spans: list[ExportedSpan], name: str) -> ExportedSpan:
-    found = [s for s in spans if s.name == name]
-    assert len(found) == 1, (name, [s.name for s in spans])
-    return found[0]
-
-
 def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
-    traced_stack: Stack, collector: Collector
+    traced_stack: Stack, collector: HttpCollector
 ) -> None:
     with (
         Receiver() as receiver,
@@ -207,42 +109,15 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
         return spans if sum(s.name == "webhook attempt" for s in spans) == 2 else None
 
     spans = wait_for(both_attempts, what="the attempts' spans at the collector")
-    by_id = {s.span_id: s for s in spans}
-
-    def parent(span: ExportedSpan) -> ExportedSpan:
-        return by_id[span.parent_id]
-
-    request = _one(spans, "POST /v1/events")
-    assert request.parent_id == CALLER_SPAN
-    assert request.service == "webhooks-api"
-    assert request.attributes["http.route"] == "/v1/events"
-    assert request.attributes["http.response.status_code"] == 202
-    # The SDK's spans in a workflow are children of the span that started it, as its run's span is.
-    started = _one(spans, "StartWorkflow:EventWorkflow")
-    assert parent(started) == request
-    assert parent(_one(spans, "RunWorkflow:EventWorkflow")) == started
-    child = _one(spans, "StartChildWorkflow:DeliveryWorkflow")
-    assert parent(child) == started
-    child_run = _one(spans, "RunWorkflow:DeliveryWorkflow")
-    assert parent(child_run) == child
-    assert child_run.service == "webhooks-worker"
-
-    attempts = sorted(
-        (s for s in spans if s.name == "webhook attempt"), key=lambda s: s.attributes["webhooks.attempt"]
+    attempts = check_emission_trace(
+        spans,
+        caller_span=CALLER_SPAN,
+        endpoint_id=endpoint["id"],
+        delivery_id=delivery_id,
+        statuses=(500, 200),
     )
-    for span, status, post_parent in zip(attempts, (500, 200), parents, strict=True):
-        assert span.span_id == post_parent
-        run_activity = parent(span)
-        assert run_activity.name == "RunActivity:deliver_once"
-        assert parent(run_activity).name == "StartActivity:deliver_once"
-        assert parent(parent(run_activity)) == child
-        assert span.attributes["webhooks.endpoint_id"] == endpoint["id"]
-        assert span.attributes["webhooks.delivery_id"] == delivery_id
-        assert span.attributes["webhooks.trigger"] == "scheduled"
-        assert span.attributes["http.response.status_code"] == status
-        assert isinstance(span.attributes["webhooks.duration_ms"], int)
-    assert [s.attributes["webhooks.attempt"] for s in attempts] == [1, 2]
-    assert [s.error for s in attempts] == [True, False]
+    # Each POST's traceparent names its attempt's span as the parent.
+    assert [s.span_id for s in attempts] == parents
 
     # Nothing of the payload, the URL's query or a header's value in any span of any trace.
     exported = json.dumps([[s.name, s.status_message, s.attributes] for s in collector.spans], default=str)
@@ -258,6 +133,8 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
 
 def test_tracing_is_off_unless_the_standard_variables_ask() -> None:
     assert not tracing.wanted({})
+    # An empty endpoint is none (`make bench` clears any the shell exports that way for its untraced lanes).
+    assert not tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.wanted({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert not tracing.wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"})
