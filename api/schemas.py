@@ -32,6 +32,8 @@ from service.models import (
     DeliveryPage,
     DeliverySummary,
     EndpointView,
+    EventListed,
+    EventPage,
     EventSubmission,
     EventView,
     RecoveryView,
@@ -678,6 +680,41 @@ class EventDetail(BaseModel):
             payload=event.payload,
             deliveries=[DeliveryPublic.of(d) for d in event.deliveries],
         )
+
+
+class EventListItem(BaseModel):
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    object_id: str | None = Field(
+        description="The event's `data.object.id`, what `?object_id=` finds it by (null: it has none, or "
+        "one that is not indexed)"
+    )
+    customer_id: str | None = Field(
+        description="The customer it concerns (`data.object.customer_id`, or a customer event's own id), "
+        "what `?customer_id=` finds it by"
+    )
+
+    @classmethod
+    def of(cls, event: EventListed) -> EventListItem:
+        return cls(
+            id=event.id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+            object_id=event.object_id,
+            customer_id=event.customer_id,
+        )
+
+
+class EventList(BaseModel):
+    items: list[EventListItem]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: EventPage) -> EventList:
+        return cls(items=[EventListItem.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 class LanePublic(BaseModel):

@@ -3,6 +3,7 @@
     webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
     webhooks endpoints recover|replay EP --since        webhooks recoveries list|show|cancel EP [REC]
     webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
+    webhooks events list --object-id inv_0042           webhooks deliveries list --customer-id 'cus_7*'
     webhooks listen --forward-to URL [--events a,b]      webhooks trigger TYPE [--endpoint EP] [--set k=v]
 
 The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
@@ -372,6 +373,12 @@ def _event_data(args: argparse.Namespace) -> dict[str, Any]:
     return data if set(data) == {"object"} else {"object": data}
 
 
+def business_arguments(parser: argparse.ArgumentParser) -> None:
+    end = "; end it with * for a prefix"
+    parser.add_argument("--object-id", help=f"only those of this object (data.object.id){end}")
+    parser.add_argument("--customer-id", help=f"only those of this customer{end}")
+
+
 def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
     if args.webhook_type not in EVENT_TYPES_BY_NAME:
         raise CliError(
@@ -385,19 +392,47 @@ def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
     return accepted, f"accepted {accepted['id']} ({accepted['webhook_type']})"
 
 
+def _business(args: argparse.Namespace) -> dict[str, str]:
+    """The business object a list is narrowed to: `inv_0042` exactly, or `inv_00*` for a prefix."""
+    return {
+        k: v
+        for k, v in {"object_id": args.object_id, "customer_id": args.customer_id}.items()
+        if v is not None
+    }
+
+
+def events_list(client: httpx.Client, args: argparse.Namespace) -> Any:
+    params = {
+        **_business(args),
+        **{k: v for k, v in {"limit": args.limit, "cursor": args.cursor}.items() if v is not None},
+    }
+    found = call(client, "GET", "/v1/events", params=params)
+    rows = [
+        [e["id"], e["webhook_type"], e["object_id"] or "-", e["customer_id"] or "-", e["created_at"]]
+        for e in found["items"]
+    ]
+    text = _table(rows, ["ID", "TYPE", "OBJECT", "CUSTOMER", "CREATED"]) if rows else "no events"
+    if found.get("next_cursor"):
+        text += f"\nmore: --cursor {found['next_cursor']}"
+    return found, text
+
+
 # deliveries
 
 
 def deliveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
     params = {
-        k: v
-        for k, v in {
-            "status": args.status,
-            "event_type": args.event_type,
-            "limit": args.limit,
-            "cursor": args.cursor,
-        }.items()
-        if v is not None
+        **_business(args),
+        **{
+            k: v
+            for k, v in {
+                "status": args.status,
+                "event_type": args.event_type,
+                "limit": args.limit,
+                "cursor": args.cursor,
+            }.items()
+            if v is not None
+        },
     }
     path = (
         f"/v1/webhooks/endpoints/{quote(args.endpoint, safe='')}/deliveries"
@@ -546,12 +581,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat; default the types it subscribes to",
     )
 
-    events = groups.add_parser("events", help="emit events").add_subparsers(dest="command", required=True)
+    events = groups.add_parser("events", help="emit and find events").add_subparsers(
+        dest="command", required=True
+    )
     emit = command(events, "emit", events_emit, "emit an event to every subscribed endpoint")
     emit.add_argument("webhook_type", help="e.g. invoice.created")
     emit.add_argument("--data", help='the object as JSON, e.g. \'{"id": "inv_1"}\'')
     emit.add_argument("--data-file", help="read the JSON from a file ('-' for stdin)")
     emit.add_argument("--id", help="your event id: the same id twice is one event")
+    events_listing = command(events, "list", events_list, "events, newest first; by business object")
+    business_arguments(events_listing)
+    events_listing.add_argument("--limit", type=int)
+    events_listing.add_argument("--cursor")
 
     deliveries = groups.add_parser("deliveries", help="the webhook log").add_subparsers(
         dest="command", required=True
@@ -560,6 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--endpoint", help="only this endpoint's")
     listing.add_argument("--status", choices=["pending", "succeeded", "failed"])
     listing.add_argument("--event-type")
+    business_arguments(listing)
     listing.add_argument("--limit", type=int)
     listing.add_argument("--cursor")
     command(deliveries, "show", deliveries_show, "one delivery and every attempt").add_argument("delivery_id")
