@@ -651,7 +651,7 @@ def test_find_an_event_or_a_delivery_by_id_and_see_the_event_everywhere(
     wait_delivery(api, f"{event['id']}:{failing['id']}", lambda d: d["next_attempt_at"] is not None)
     tab.sign_in("tenant_a")
 
-    search = page.get_by_label("Event, delivery or endpoint id")
+    search = page.get_by_label("Event, delivery, endpoint, object or customer id")
     search.fill(event["id"])
     search.press("Enter")
     expect(page).to_have_url(re.compile(re.escape(f"#/events/{event['id']}") + "$"))
@@ -681,7 +681,7 @@ def test_find_an_event_or_a_delivery_by_id_and_see_the_event_everywhere(
     search.fill("no_such_thing_42")
     search.press("Enter")
     expect(page.get_by_role("heading", name="Nothing found")).to_be_visible()
-    expect(page.get_by_text("No event, delivery or endpoint of this account has the id")).to_be_visible()
+    expect(page.get_by_text("endpoint, object or customer of this account has the id")).to_be_visible()
     tab.check_view()
 
 
