@@ -51,6 +51,9 @@ class EndpointRow(Base):
     ordered_on_failure: Mapped[str] = mapped_column(
         String(8), default="block", server_default=text("'block'")
     )
+    # The custom headers marked secret, by lower-case name (migration 0005): names only, the values are
+    # in the sealed `headers`. None: none marked.
+    secret_headers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class SigningKeyRow(Base):
