@@ -2,6 +2,7 @@
 
     webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
     webhooks endpoints recover|replay EP --since        webhooks recoveries list|show|cancel EP [REC]
+    webhooks endpoints headers EP --set N:V --remove N
     webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
     webhooks events list --object-id inv_0042           webhooks deliveries list --customer-id 'cus_7*'
     webhooks listen --forward-to URL [--events a,b]      webhooks trigger TYPE [--endpoint EP] [--set k=v]
@@ -141,7 +142,11 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
         "event_types": args.event_types or None,
         "description": args.description,
         "enabled": not args.disabled,
-        "headers": dict(_header(h) for h in args.headers) if args.headers else None,
+        "headers": {
+            **{n: v for n, v in map(_header, args.headers or [])},
+            **{n: {"value": v, "secret": True} for n, v in map(_header, args.secret_headers or [])},
+        }
+        or None,
         "rate_limit_per_second": args.rate_limit,
         "retry_schedule": [float(s) for s in args.retry_schedule.split(",")] if args.retry_schedule else None,
         "ordered": args.ordered,
@@ -166,6 +171,27 @@ def _header(text: str) -> tuple[str, str]:
     if not sep:
         raise CliError("a header is NAME:VALUE, e.g. --header 'Authorization: Bearer …'", code=2)
     return name.strip(), value.strip()
+
+
+def endpoints_headers(client: httpx.Client, args: argparse.Namespace) -> Any:
+    """Change an endpoint's custom headers one by one (PATCH merges them), or show them."""
+    path = f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}"
+    changes: dict[str, Any] = {
+        **{n: v for n, v in map(_header, args.set or [])},
+        **{n: {"value": v, "secret": True} for n, v in map(_header, args.set_secret or [])},
+        **{name: None for name in args.remove or []},
+    }
+    if args.remove_all:
+        if changes:
+            raise CliError("--remove-all removes every header: give it alone", code=2)
+        endpoint = call(client, "PATCH", path, json={"headers": None})
+    elif changes:
+        endpoint = call(client, "PATCH", path, json={"headers": changes})
+    else:
+        endpoint = call(client, "GET", path)
+    secret = set(endpoint.get("secret_headers", []))
+    lines = [f"{n}: {v}" + ("  (secret)" if n in secret else "") for n, v in endpoint["headers"].items()]
+    return endpoint, "\n".join(lines) if lines else "no custom headers"
 
 
 def endpoints_rotate_secret(client: httpx.Client, args: argparse.Namespace) -> Any:
@@ -525,6 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--header", dest="headers", action="append", metavar="NAME:VALUE", help="sent with every attempt"
     )
+    add.add_argument(
+        "--secret-header",
+        dest="secret_headers",
+        action="append",
+        metavar="NAME:VALUE",
+        help="the same, its value shown masked",
+    )
     add.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="deliveries a second, at most")
     add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
     add.add_argument("--ordered", action="store_true", help="one at a time per ordering_key, in order")
@@ -543,6 +576,14 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("endpoint_id")
     rotate.add_argument("--grace", type=float, default=86400, metavar="SECONDS", help="old one signs (86400)")
     rotate.add_argument("--secret", help="your own whsec_… secret (a migration); default a new one")
+    headers = command(
+        endpoints, "headers", endpoints_headers, "show, set or remove an endpoint's custom headers"
+    )
+    headers.add_argument("endpoint_id")
+    headers.add_argument("--set", action="append", metavar="NAME:VALUE", help="add or replace one")
+    headers.add_argument("--set-secret", action="append", metavar="NAME:VALUE", help="the same, masked")
+    headers.add_argument("--remove", action="append", metavar="NAME", help="remove one")
+    headers.add_argument("--remove-all", action="store_true", help="remove them all")
     for name, handler, text in (
         ("disable", endpoints_disable, "stop delivering to an endpoint"),
         ("enable", endpoints_enable, "deliver to an endpoint again"),

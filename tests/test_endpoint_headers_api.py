@@ -13,10 +13,12 @@ from sqlalchemy import select
 
 from core.crypto import is_sealed
 from domain.models import SignatureMethod
+from launcher import Stack
 from store.database import EndpointStore
 from store.tables import EndpointRow
 from tests.conftest import create_endpoint, emit, settled, wait_delivery
 from tests.receiver import Receiver
+from tests.test_cli import failed, ok_json, webhooks
 
 
 def patch(api: httpx.Client, endpoint_id: str, headers: Any) -> httpx.Response:
@@ -133,3 +135,31 @@ def test_values_stay_sealed_in_the_store_and_only_names_are_marked(store: Endpoi
     assert row.headers is not None and is_sealed(row.headers)
     assert "acme-eu-0042" not in row.headers and "billing" not in row.headers
     assert row.secret_headers == ["x-tenant-ref"]
+
+
+def test_the_command_line_sets_shows_and_removes_headers(stack: Stack, api: httpx.Client) -> None:
+    created = ok_json(
+        stack,
+        "endpoints",
+        "add",
+        "http://127.0.0.1:9/cli-headers",
+        "--header",
+        "X-Team: billing",
+        "--secret-header",
+        "X-Tenant-Ref: acme-eu-0042",
+    )
+    endpoint_id = created["id"]
+    assert created["headers"] == {"X-Team": "billing", "X-Tenant-Ref": "••••0042"}
+    shown = webhooks(stack, "endpoints", "headers", endpoint_id)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == ["X-Team: billing", "X-Tenant-Ref: ••••0042  (secret)"]
+    changed = ok_json(
+        stack, "endpoints", "headers", endpoint_id, "--remove", "X-Team", "--set", "X-Region: eu"
+    )
+    assert changed["headers"] == {"X-Tenant-Ref": "••••0042", "X-Region": "eu"}
+    assert "remove-all" in failed(
+        webhooks(stack, "endpoints", "headers", endpoint_id, "--remove-all", "--remove", "X-Region"), code=2
+    )
+    emptied = webhooks(stack, "endpoints", "headers", endpoint_id, "--remove-all")
+    assert emptied.returncode == 0 and emptied.stdout.strip() == "no custom headers"
+    assert api.get(f"/v1/webhooks/endpoints/{endpoint_id}").json()["headers"] == {}
