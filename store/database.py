@@ -465,6 +465,16 @@ class EndpointStore:
             row = session.get(EndpointRow, endpoint_id)
             if row is None or row.tenant != tenant:
                 return None
+            if header_changes is not UNSET:
+                # Headers changed one by one are merged into what the store holds under the row's write
+                # lock, taken by a write before the read (SQLite begins a transaction at its first write;
+                # PostgreSQL locks the row): two PATCHes at once each keep the other's change.
+                session.execute(
+                    update(EndpointRow)
+                    .where(EndpointRow.id == endpoint_id)
+                    .values(updated_at=datetime.now(UTC))
+                )
+                session.refresh(row)
             for name, value in changes.items():
                 if value is not UNSET:
                     setattr(row, name, value)

@@ -6,12 +6,14 @@ and what a receiver gets after each change. The store keeps the values sealed an
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import httpx
 from sqlalchemy import select
 
 from core.crypto import is_sealed
+from domain.endpoint_headers import HeaderSetting
 from domain.models import SignatureMethod
 from launcher import Stack
 from store.database import EndpointStore
@@ -163,3 +165,36 @@ def test_the_command_line_sets_shows_and_removes_headers(stack: Stack, api: http
     emptied = webhooks(stack, "endpoints", "headers", endpoint_id, "--remove-all")
     assert emptied.returncode == 0 and emptied.stdout.strip() == "no custom headers"
     assert api.get(f"/v1/webhooks/endpoints/{endpoint_id}").json()["headers"] == {}
+
+
+def test_two_header_changes_at_once_each_keep_the_others(store: EndpointStore) -> None:
+    endpoint = store.create(
+        "acme",
+        url="https://example.com/h",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+    )
+    rounds = 9  # two writers, 18 headers: under the 20 an endpoint may have
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        try:
+            for n in range(rounds):
+                barrier.wait(timeout=30)
+                store.update("acme", endpoint.id, header_changes={f"X-{name}-{n}": HeaderSetting(str(n))})
+        except BaseException as err:  # noqa: BLE001 (reported below, with the thread's name)
+            errors.append(err)
+            barrier.abort()
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("A", "B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    found = store.get("acme", endpoint.id)
+    assert found is not None
+    assert found.headers == {f"X-{w}-{n}": str(n) for w in ("A", "B") for n in range(rounds)}
