@@ -15,7 +15,7 @@ from domain import ids
 from domain.access import Scope
 from domain.alerts import MAX_ALERT_EMAILS, check_alert_emails
 from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
-from domain.endpoint_headers import check_headers, masked
+from domain.endpoint_headers import HeaderSetting, check_changes, is_secret, shown
 from domain.models import (
     AttemptTrigger,
     DeliveryOrigin,
@@ -33,6 +33,8 @@ from service.models import (
     DeliveryPage,
     DeliverySummary,
     EndpointView,
+    EventListed,
+    EventPage,
     EventSubmission,
     EventView,
     RecoveryView,
@@ -143,8 +145,34 @@ class EventTypeList(BaseModel):
     items: list[EventTypePublic]
 
 
-def _check_headers(value: dict[str, str] | None) -> dict[str, str] | None:
-    return check_headers(value) if value is not None else None
+class HeaderIn(BaseModel):
+    """A custom header with its mark: `{"value": "…", "secret": true}` is shown masked by the API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: str
+    secret: bool = False
+
+
+HeaderValue = str | HeaderIn
+
+
+def header_settings(value: dict[str, HeaderValue | None]) -> dict[str, HeaderSetting | None]:
+    """Headers as given (a plain value, or one with its mark; None: remove it) as the store takes them."""
+    return {
+        name: None
+        if given is None
+        else HeaderSetting(given, False)
+        if isinstance(given, str)
+        else HeaderSetting(given.value, given.secret)
+        for name, given in value.items()
+    }
+
+
+def _check_headers(value: dict[str, HeaderValue | None] | None) -> dict[str, HeaderValue | None] | None:
+    if value is not None:
+        check_changes(header_settings(value))
+    return value
 
 
 def _check_alert_emails(value: list[str] | None) -> list[str] | None:
@@ -173,8 +201,15 @@ MAX_SCHEDULE_STEPS = 20
 MAX_DELAY_SECONDS = 7 * 86400
 HEADERS_FIELD = Field(
     default=None,
-    description="Headers sent with every attempt (e.g. a gateway's Authorization); values are shown "
-    "masked. Ours always win: signature, content type, user agent and HTTP's own names are refused",
+    description="Headers sent with every attempt (e.g. a gateway's Authorization), `{name: value}` or "
+    '`{name: {"value": …, "secret": true}}`; a secret value, or one of a header named like a credential '
+    "(Authorization, Cookie, *-Token, *-Key, *-Secret), is shown masked. Ours always win: signature, "
+    "content type, user agent and HTTP's own names are refused",
+)
+HEADERS_PATCH_FIELD = Field(
+    default=None,
+    description="Changes to the headers, one by one: a name with a value (or `{value, secret}`) sets that "
+    'header, a name with null removes it, the others stay; `"headers": null` removes them all',
 )
 RATE_FIELD = Field(
     default=None,
@@ -224,12 +259,21 @@ class EndpointCreate(_EndpointChecks):
     )
     description: str = Field(default="", max_length=1024)
     enabled: bool = True
-    headers: dict[str, str] | None = HEADERS_FIELD
+    headers: dict[str, HeaderValue] | None = HEADERS_FIELD
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
     ordered: bool = Field(default=False, description=ORDERED_TEXT)
     ordered_on_failure: OrderedOnFailure = Field(default=OrderedOnFailure.BLOCK, description=ON_FAILURE_TEXT)
     alert_emails: list[str] = Field(default_factory=list, description=ALERT_EMAILS_TEXT)
+
+    def fields(self) -> dict[str, Any]:
+        """What the endpoint store's `create` takes: the headers' values, and the names marked secret."""
+        settings = header_settings(dict(self.headers or {}))
+        return {
+            **self.model_dump(exclude={"headers"}),
+            "headers": {n: h.value for n, h in settings.items() if h is not None} or None,
+            "secret_headers": [n for n, h in settings.items() if h is not None and h.secret],
+        }
 
 
 class EndpointUpdate(_EndpointChecks):
@@ -238,7 +282,7 @@ class EndpointUpdate(_EndpointChecks):
     event_types: list[EventTypeName] | None = None
     description: str | None = Field(default=None, max_length=1024)
     enabled: bool | None = None
-    headers: dict[str, str] | None = HEADERS_FIELD
+    headers: dict[str, HeaderValue | None] | None = HEADERS_PATCH_FIELD
     rate_limit_per_second: float | None = RATE_FIELD
     retry_schedule: list[float] | None = SCHEDULE_FIELD
     ordered: bool | None = Field(default=None, description=ORDERED_TEXT)
@@ -246,6 +290,14 @@ class EndpointUpdate(_EndpointChecks):
     alert_emails: list[str] | None = Field(
         default=None, description=ALERT_EMAILS_TEXT + "; [] or null for none"
     )
+
+    def changes(self) -> dict[str, Any]:
+        """The fields a PATCH named, as the service takes them: headers as changes one by one
+        (`header_changes`), or `headers: None` to remove them all."""
+        changes = {name: getattr(self, name) for name in self.model_fields_set}
+        if changes.get("headers") is not None:
+            changes["header_changes"] = header_settings(changes.pop("headers"))
+        return changes
 
 
 class EndpointHealthPublic(BaseModel):
@@ -333,7 +385,10 @@ class EndpointPublic(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
-    headers: dict[str, str] = Field(description="Names, with values masked")
+    headers: dict[str, str] = Field(
+        description="Each custom header's value, masked for one marked secret or named like a credential"
+    )
+    secret_headers: list[str] = Field(description="The headers whose values are shown masked")
     rate_limit_per_second: float | None
     retry_schedule: list[float] | None
     ordered: bool = Field(description=ORDERED_TEXT)
@@ -359,7 +414,8 @@ class EndpointPublic(BaseModel):
             enabled=endpoint.enabled,
             created_at=endpoint.created_at,
             updated_at=endpoint.updated_at,
-            headers={name: masked(value) for name, value in endpoint.headers.items()},
+            headers={n: shown(n, v, endpoint.secret_headers) for n, v in endpoint.headers.items()},
+            secret_headers=[n for n in endpoint.headers if is_secret(n, endpoint.secret_headers)],
             rate_limit_per_second=endpoint.rate_limit_per_second,
             retry_schedule=endpoint.retry_schedule,
             ordered=endpoint.ordered,
@@ -698,6 +754,41 @@ class EventDetail(BaseModel):
             payload=event.payload,
             deliveries=[DeliveryPublic.of(d) for d in event.deliveries],
         )
+
+
+class EventListItem(BaseModel):
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    object_id: str | None = Field(
+        description="The event's `data.object.id`, what `?object_id=` finds it by (null: it has none, or "
+        "one that is not indexed)"
+    )
+    customer_id: str | None = Field(
+        description="The customer it concerns (`data.object.customer_id`, or a customer event's own id), "
+        "what `?customer_id=` finds it by"
+    )
+
+    @classmethod
+    def of(cls, event: EventListed) -> EventListItem:
+        return cls(
+            id=event.id,
+            webhook_type=event.webhook_type,
+            object_type=event.object_type,
+            created_at=event.created_at,
+            object_id=event.object_id,
+            customer_id=event.customer_id,
+        )
+
+
+class EventList(BaseModel):
+    items: list[EventListItem]
+    next_cursor: str | None
+
+    @classmethod
+    def of(cls, page: EventPage) -> EventList:
+        return cls(items=[EventListItem.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 class LanePublic(BaseModel):

@@ -2,7 +2,9 @@
 
     webhooks endpoints list|add|disable|enable|test     webhooks events emit TYPE
     webhooks endpoints recover|replay EP --since        webhooks recoveries list|show|cancel EP [REC]
+    webhooks endpoints headers EP --set N:V --remove N
     webhooks deliveries list|show|retry                 add --json to any command for the API's own JSON
+    webhooks events list --object-id inv_0042           webhooks deliveries list --customer-id 'cus_7*'
     webhooks listen --forward-to URL [--events a,b]      webhooks trigger TYPE [--endpoint EP] [--set k=v]
 
 The API's URL and key come from `WEBHOOKS_API_URL` and `WEBHOOKS_API_KEY`, or `--api-url`/`--api-key`.
@@ -140,7 +142,11 @@ def endpoints_add(client: httpx.Client, args: argparse.Namespace) -> Any:
         "event_types": args.event_types or None,
         "description": args.description,
         "enabled": not args.disabled,
-        "headers": dict(_header(h) for h in args.headers) if args.headers else None,
+        "headers": {
+            **{n: v for n, v in map(_header, args.headers or [])},
+            **{n: {"value": v, "secret": True} for n, v in map(_header, args.secret_headers or [])},
+        }
+        or None,
         "rate_limit_per_second": args.rate_limit,
         "retry_schedule": [float(s) for s in args.retry_schedule.split(",")] if args.retry_schedule else None,
         "ordered": args.ordered,
@@ -183,6 +189,27 @@ def _header(text: str) -> tuple[str, str]:
     if not sep:
         raise CliError("a header is NAME:VALUE, e.g. --header 'Authorization: Bearer …'", code=2)
     return name.strip(), value.strip()
+
+
+def endpoints_headers(client: httpx.Client, args: argparse.Namespace) -> Any:
+    """Change an endpoint's custom headers one by one (PATCH merges them), or show them."""
+    path = f"/v1/webhooks/endpoints/{quote(args.endpoint_id, safe='')}"
+    changes: dict[str, Any] = {
+        **{n: v for n, v in map(_header, args.set or [])},
+        **{n: {"value": v, "secret": True} for n, v in map(_header, args.set_secret or [])},
+        **{name: None for name in args.remove or []},
+    }
+    if args.remove_all:
+        if changes:
+            raise CliError("--remove-all removes every header: give it alone", code=2)
+        endpoint = call(client, "PATCH", path, json={"headers": None})
+    elif changes:
+        endpoint = call(client, "PATCH", path, json={"headers": changes})
+    else:
+        endpoint = call(client, "GET", path)
+    secret = set(endpoint.get("secret_headers", []))
+    lines = [f"{n}: {v}" + ("  (secret)" if n in secret else "") for n, v in endpoint["headers"].items()]
+    return endpoint, "\n".join(lines) if lines else "no custom headers"
 
 
 def endpoints_rotate_secret(client: httpx.Client, args: argparse.Namespace) -> Any:
@@ -408,6 +435,12 @@ def _event_data(args: argparse.Namespace) -> dict[str, Any]:
     return data if set(data) == {"object"} else {"object": data}
 
 
+def business_arguments(parser: argparse.ArgumentParser) -> None:
+    end = "; end it with * for a prefix"
+    parser.add_argument("--object-id", help=f"only those of this object (data.object.id){end}")
+    parser.add_argument("--customer-id", help=f"only those of this customer{end}")
+
+
 def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
     if args.webhook_type not in EVENT_TYPES_BY_NAME:
         raise CliError(
@@ -423,19 +456,47 @@ def events_emit(client: httpx.Client, args: argparse.Namespace) -> Any:
     return accepted, f"accepted {accepted['id']} ({accepted['webhook_type']})"
 
 
+def _business(args: argparse.Namespace) -> dict[str, str]:
+    """The business object a list is narrowed to: `inv_0042` exactly, or `inv_00*` for a prefix."""
+    return {
+        k: v
+        for k, v in {"object_id": args.object_id, "customer_id": args.customer_id}.items()
+        if v is not None
+    }
+
+
+def events_list(client: httpx.Client, args: argparse.Namespace) -> Any:
+    params = {
+        **_business(args),
+        **{k: v for k, v in {"limit": args.limit, "cursor": args.cursor}.items() if v is not None},
+    }
+    found = call(client, "GET", "/v1/events", params=params)
+    rows = [
+        [e["id"], e["webhook_type"], e["object_id"] or "-", e["customer_id"] or "-", e["created_at"]]
+        for e in found["items"]
+    ]
+    text = _table(rows, ["ID", "TYPE", "OBJECT", "CUSTOMER", "CREATED"]) if rows else "no events"
+    if found.get("next_cursor"):
+        text += f"\nmore: --cursor {found['next_cursor']}"
+    return found, text
+
+
 # deliveries
 
 
 def deliveries_list(client: httpx.Client, args: argparse.Namespace) -> Any:
     params = {
-        k: v
-        for k, v in {
-            "status": args.status,
-            "event_type": args.event_type,
-            "limit": args.limit,
-            "cursor": args.cursor,
-        }.items()
-        if v is not None
+        **_business(args),
+        **{
+            k: v
+            for k, v in {
+                "status": args.status,
+                "event_type": args.event_type,
+                "limit": args.limit,
+                "cursor": args.cursor,
+            }.items()
+            if v is not None
+        },
     }
     path = (
         f"/v1/webhooks/endpoints/{quote(args.endpoint, safe='')}/deliveries"
@@ -528,6 +589,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--header", dest="headers", action="append", metavar="NAME:VALUE", help="sent with every attempt"
     )
+    add.add_argument(
+        "--secret-header",
+        dest="secret_headers",
+        action="append",
+        metavar="NAME:VALUE",
+        help="the same, its value shown masked",
+    )
     add.add_argument("--rate-limit", type=float, metavar="PER_SECOND", help="deliveries a second, at most")
     add.add_argument("--retry-schedule", metavar="SECONDS,...", help="this endpoint's own, e.g. 5,60,600")
     add.add_argument(
@@ -585,6 +653,14 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("endpoint_id")
     alerts.add_argument("addresses", nargs="*", metavar="ADDRESS", help="the addresses to set (all of them)")
     alerts.add_argument("--clear", action="store_true", help="no addresses of its own")
+    headers = command(
+        endpoints, "headers", endpoints_headers, "show, set or remove an endpoint's custom headers"
+    )
+    headers.add_argument("endpoint_id")
+    headers.add_argument("--set", action="append", metavar="NAME:VALUE", help="add or replace one")
+    headers.add_argument("--set-secret", action="append", metavar="NAME:VALUE", help="the same, masked")
+    headers.add_argument("--remove", action="append", metavar="NAME", help="remove one")
+    headers.add_argument("--remove-all", action="store_true", help="remove them all")
     for name, handler, text in (
         ("disable", endpoints_disable, "stop delivering to an endpoint"),
         ("enable", endpoints_enable, "deliver to an endpoint again"),
@@ -623,7 +699,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeat; default the types it subscribes to",
     )
 
-    events = groups.add_parser("events", help="emit events").add_subparsers(dest="command", required=True)
+    events = groups.add_parser("events", help="emit and find events").add_subparsers(
+        dest="command", required=True
+    )
     emit = command(events, "emit", events_emit, "emit an event to every subscribed endpoint")
     emit.add_argument("webhook_type", help="e.g. invoice.created")
     emit.add_argument("--data", help='the object as JSON, e.g. \'{"id": "inv_1"}\'')
@@ -635,6 +713,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="1-128 printable ASCII characters (a customer's id, say): on ordered endpoints, the events "
         "of one key are delivered one at a time, in emission order",
     )
+    events_listing = command(events, "list", events_list, "events, newest first; by business object")
+    business_arguments(events_listing)
+    events_listing.add_argument("--limit", type=int)
+    events_listing.add_argument("--cursor")
 
     deliveries = groups.add_parser("deliveries", help="the webhook log").add_subparsers(
         dest="command", required=True
@@ -643,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--endpoint", help="only this endpoint's")
     listing.add_argument("--status", choices=["pending", "succeeded", "failed"])
     listing.add_argument("--event-type")
+    business_arguments(listing)
     listing.add_argument("--limit", type=int)
     listing.add_argument("--cursor")
     command(deliveries, "show", deliveries_show, "one delivery and every attempt").add_argument("delivery_id")

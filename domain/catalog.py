@@ -415,6 +415,18 @@ OPERATIONAL_TYPES: tuple[EventType, ...] = tuple(
 SUBSCRIBABLE_BY_NAME: dict[str, EventType] = {t.name: t for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)}
 
 
+# Where an event's object names the customer it concerns (the catalog's examples say so): a customer's own
+# events are about itself; every other object that belongs to one carries `customer_id`.
+CUSTOMER_ID_FIELD = "customer_id"
+
+
+def customer_id_of(object_type: str, data_object: dict[str, Any]) -> object:
+    """The id of the customer an event's `data.object` concerns, as given (None if it names none)."""
+    if object_type == "customer":
+        return data_object.get("id", data_object.get(CUSTOMER_ID_FIELD))
+    return data_object.get(CUSTOMER_ID_FIELD)
+
+
 def unknown_event_types(names: list[str]) -> list[str]:
     """Names an endpoint cannot subscribe to, in the order given."""
     return [n for n in names if n not in SUBSCRIBABLE_BY_NAME]

@@ -3,11 +3,17 @@
 A receiver behind a gateway often wants a static header (`Authorization: Bearer …`, `X-Api-Key`).
 Ours always win: a custom header can never stand in for the signature, the content type or the
 user agent, nor for anything HTTP itself owns.
+
+A header's value is shown by the API unless it is secret: marked so by the tenant, or named like a
+credential (`Authorization`, `Cookie`, `*-Token`, `*-Key`, `*-Secret`), whatever the mark says. A PATCH
+changes headers one by one (`merged`): a name with a value sets it, a name with null removes it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 
 MAX_HEADERS = 20
 MAX_VALUE = 1024
@@ -73,3 +79,66 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
 def masked(value: str) -> str:
     """What the API shows of a header's value: enough to recognise it, not to use it."""
     return "••••" + value[-4:] if len(value) > 8 else "••••"
+
+
+# Named like a credential: masked whether or not it is marked secret.
+SECRET_NAMES = frozenset({"authorization", "cookie"})
+SECRET_SUFFIXES = ("-token", "-key", "-secret")
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSetting:
+    """One header as a tenant sets it: its value, and whether the API may show it."""
+
+    value: str
+    secret: bool = False
+
+
+def named_secret(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SECRET_NAMES or lowered.endswith(SECRET_SUFFIXES)
+
+
+def is_secret(name: str, marked: Collection[str]) -> bool:
+    """Whether the API shows this header's value masked: marked secret (`marked`: lower-case names), or
+    named like a credential."""
+    return name.lower() in marked or named_secret(name)
+
+
+def shown(name: str, value: str, marked: Collection[str]) -> str:
+    return masked(value) if is_secret(name, marked) else value
+
+
+def check_changes(changes: Mapping[str, HeaderSetting | None]) -> None:
+    """`ValueError` for a change no endpoint could take: a name twice (in any case), a name or a value
+    that could not be sent."""
+    seen: set[str] = set()
+    for name in changes:
+        if name.lower() in seen:
+            raise ValueError(f"header {name} is given twice")
+        seen.add(name.lower())
+    check_headers({name: c.value for name, c in changes.items() if c is not None})
+    for name, change in changes.items():
+        if change is None and not _TOKEN.fullmatch(name):
+            raise ValueError(f"header name {name!r} is not a valid HTTP field name (letters, digits, -)")
+
+
+def merged(
+    headers: Mapping[str, str], marked: Collection[str], changes: Mapping[str, HeaderSetting | None]
+) -> tuple[dict[str, str], frozenset[str]]:
+    """The headers and secret marks after `changes`: a name with a setting replaces the header of that
+    name in any case (its value and mark), a name with None removes it (and nothing, if there is none).
+    `ValueError` if the result could not be sent (more than `MAX_HEADERS`, say)."""
+    check_changes(changes)
+    result = dict(headers)
+    secret = {name.lower() for name in marked}
+    for name, change in changes.items():
+        for existing in [n for n in result if n.lower() == name.lower()]:
+            del result[existing]
+        secret.discard(name.lower())
+        if change is not None:
+            result[name] = change.value
+            if change.secret:
+                secret.add(name.lower())
+    check_headers(result)
+    return result, frozenset(secret & {n.lower() for n in result})

@@ -11,6 +11,7 @@ ever listed or counted.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from temporalio.client import WorkflowExecutionStatus
@@ -50,6 +51,30 @@ def one_of(attribute: str, values: Sequence[str]) -> str:
     return f"{attribute} IN ({', '.join(quoted(v) for v in values)})"
 
 
+def matching(attribute: str, value: str, *, prefix: bool) -> str:
+    """An exact match on a keyword attribute, or its start (`STARTS_WITH`: Temporal 1.28 and later, on
+    SQL and Elasticsearch visibility alike)."""
+    return f"{attribute} {'STARTS_WITH' if prefix else '='} {quoted(value)}"
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessIds:
+    """A search by the business object: its id, or its customer's, each exact or a prefix."""
+
+    object_id: str | None = None
+    object_id_prefix: bool = False
+    customer_id: str | None = None
+    customer_id_prefix: bool = False
+
+    def clauses(self) -> list[str]:
+        found = []
+        if self.object_id is not None:
+            found.append(matching(sa.OBJECT_ID.name, self.object_id, prefix=self.object_id_prefix))
+        if self.customer_id is not None:
+            found.append(matching(sa.CUSTOMER_ID.name, self.customer_id, prefix=self.customer_id_prefix))
+        return found
+
+
 def delivery_query(
     *,
     tenant: str | None = None,
@@ -60,6 +85,7 @@ def delivery_query(
     created_since: datetime | None = None,
     created_until: datetime | None = None,
     running: bool | None = None,
+    business: BusinessIds | None = None,
 ) -> str:
     """The visibility query for deliveries matching every filter given; `running`: whose workflow is still
     running (within its schedule or retry window), or no longer."""
@@ -80,6 +106,8 @@ def delivery_query(
         clauses.append(f"{sa.CREATED_AT.name} <= {time_literal(created_until)}")
     if running is not None:
         clauses.append("ExecutionStatus = 'Running'" if running else "ExecutionStatus != 'Running'")
+    if business is not None:
+        clauses += business.clauses()
     return " AND ".join(clauses)
 
 
@@ -112,6 +140,25 @@ def running_lanes(*, tenant: str, endpoint_id: str) -> str:
             f"{sa.ENDPOINT_ID.name} = {quoted(endpoint_id)}",
         ]
     )
+
+
+def events_listed(*, tenant: str, business: BusinessIds | None = None) -> str:
+    """The visibility query for a tenant's events, or those of one business object."""
+    clauses = [EVENTS, f"{sa.TENANT.name} = {quoted(tenant)}"]
+    if business is not None:
+        clauses += business.clauses()
+    return " AND ".join(clauses)
+
+
+def business_search_attributes(body: str) -> list[SearchAttributePair[str]]:
+    """The business object's ids an event's workflow and its deliveries are found by, set at start."""
+    object_id, customer_id = sa.business_ids(body)
+    pairs = []
+    if object_id is not None:
+        pairs.append(SearchAttributePair(sa.OBJECT_ID, object_id))
+    if customer_id is not None:
+        pairs.append(SearchAttributePair(sa.CUSTOMER_ID, customer_id))
+    return pairs
 
 
 def recovery_query(*, tenant: str, endpoint_id: str, recovery_id: str | None = None) -> str:
@@ -154,5 +201,6 @@ def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
             SearchAttributePair(sa.CREATED_AT, input.created_at),
             SearchAttributePair(sa.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
             SearchAttributePair(sa.ATTEMPT_COUNT, 0),
+            *business_search_attributes(input.body),
         ]
     )

@@ -160,12 +160,14 @@ class Deliveries:
         event_type: str | None = None,
         created_after: datetime | None = None,
         created_before: datetime | None = None,
+        business: visibility.BusinessIds | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
         """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
         closed ones by close time, and a delivery's workflow runs through its retry window. `created_after`
-        and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute)."""
+        and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute); `business`
+        finds those of one business object or customer (set when the delivery started)."""
         pages.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
@@ -176,6 +178,7 @@ class Deliveries:
             event_type=event_type,
             created_since=created_after,
             created_until=created_before,
+            business=business,
         )
         page = await pages.list_page(
             self._client,

@@ -170,7 +170,10 @@ class Endpoints:
         self._checked_rate(changes.get("rate_limit_per_second"))
         before = await self._endpoint(tenant, endpoint_id)
         await self._publish_key(tenant, changes.get("signature_method"))
-        updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
+        try:
+            updated = await in_store(self._store.update, tenant, endpoint_id, **changes)
+        except ValueError as err:  # the headers as the change leaves them could not be sent
+            raise InvalidInput(str(err), field=("headers",)) from None
         if updated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")
         if before.enabled and not updated.enabled:  # owed by the store's change: told now, or by a sweep

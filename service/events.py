@@ -37,6 +37,8 @@ from domain.fairness import WorkKind
 from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from domain.schemas import SCHEMAS, violations
 from service.alerts import Alerts
+from history import visibility
+from service import pages
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import (
@@ -49,7 +51,14 @@ from service.errors import (
     Unavailable,
 )
 from service.limits import DoorLimits
-from service.models import AcceptedEvent, EventSubmission, EventView, SentTestEvent
+from service.models import (
+    AcceptedEvent,
+    EventListed,
+    EventPage,
+    EventSubmission,
+    EventView,
+    SentTestEvent,
+)
 from store.database import EndpointStore, Subscriber
 from store.health import EndpointHealth, OwedNotice
 from workflows.event import EventWorkflow
@@ -436,6 +445,8 @@ class Events:
                     SearchAttributePair(sa.TENANT, tenant),
                     SearchAttributePair(sa.EVENT_ID, event_id),
                     SearchAttributePair(sa.EVENT_TYPE, webhook_type),
+                    # Its object's id and its customer's, to find it by (visible to Temporal's operators)
+                    *visibility.business_search_attributes(body),
                 ]
             ),
             # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
@@ -464,6 +475,44 @@ class Events:
             created_at=datetime.fromisoformat(str(await description.memo_value("created_at"))),
             duplicate=True,
         )
+
+    @boundary
+    async def list(
+        self,
+        tenant: str,
+        *,
+        business: visibility.BusinessIds | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """The tenant's events, those of one business object (its id or its customer's, exact or a
+        prefix) if asked: in flight first, then by when their fan-out ended, newest first."""
+        page = await pages.list_page(
+            self._client,
+            visibility.events_listed(tenant=tenant, business=business),
+            tenant=tenant,
+            cursor=cursor,
+            limit=limit,
+            cursor_key=self._settings.cursor_key,
+            rpc_timeout=self._rpc,
+        )
+        items = []
+        for execution in page.executions:
+            attrs = execution.typed_search_attributes
+            webhook_type = attrs.get(sa.EVENT_TYPE) or ""
+            known = SUBSCRIBABLE_BY_NAME.get(webhook_type)
+            accepted = await execution.memo_value("created_at", None)
+            items.append(
+                EventListed(
+                    id=attrs.get(sa.EVENT_ID) or execution.id.split(":", 2)[-1],
+                    webhook_type=webhook_type,
+                    object_type=known.object_type if known else "",
+                    created_at=datetime.fromisoformat(str(accepted)) if accepted else execution.start_time,
+                    object_id=attrs.get(sa.OBJECT_ID),
+                    customer_id=attrs.get(sa.CUSTOMER_ID),
+                )
+            )
+        return EventPage(items=items, next_cursor=page.next_cursor)
 
     @boundary
     async def get(self, tenant: str, event_id: str) -> EventView:

@@ -85,6 +85,24 @@ class EventView:
 
 
 @dataclass(frozen=True, slots=True)
+class EventListed:
+    """An event as a list shows it: the ids it is found by, from its workflow's search attributes."""
+
+    id: str
+    webhook_type: str
+    object_type: str
+    created_at: datetime
+    object_id: str | None
+    customer_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    items: list[EventListed]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventSubmission:
     """An event as a client submits it (already shaped by the API's schema)."""
 

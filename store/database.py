@@ -23,6 +23,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,7 @@ from core.crypto import DecryptionError, Keyring, is_sealed, seal, sealed_with, 
 from core.signing import generate_secret
 from domain import ids
 from domain.catalog import receives
+from domain.endpoint_headers import HeaderSetting, merged
 from domain.models import OrderedOnFailure, SignatureMethod
 from store.health import Transition, owe
 from store.tables import (
@@ -83,6 +85,7 @@ class Endpoint:
     ordered: bool = False  # its events are delivered one at a time per ordering key (workflows/lane.py)
     ordered_on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
     alert_emails: list[str] = field(default_factory=list)  # mailed when its health changes
+    secret_headers: frozenset[str] = frozenset()  # lower-case names of headers marked secret
 
     def subscribes_to(self, webhook_type: str) -> bool:
         return receives(self.event_types, webhook_type)
@@ -94,6 +97,12 @@ class Endpoint:
         if self.previous_secret and expires is not None and now < expires:
             return [self.secret, self.previous_secret]
         return [self.secret]
+
+
+def _marks(marked: Collection[str], headers: Mapping[str, str]) -> list[str] | None:
+    """The lower-case names marked secret among `headers`, as stored (None: none)."""
+    names = {n.lower() for n in headers}
+    return sorted({m.lower() for m in marked} & names) or None
 
 
 def _aware(value: datetime) -> datetime:
@@ -172,6 +181,7 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         alert_emails=json.loads(_open(keyring, row.alert_emails, _alert_emails_purpose(row.tenant, row.id)))
         if row.alert_emails
         else [],
+        secret_headers=frozenset(row.secret_headers or ()),
     )
 
 
@@ -367,6 +377,7 @@ class EndpointStore:
         description: str,
         enabled: bool,
         headers: dict[str, str] | None = None,
+        secret_headers: Collection[str] = (),
         rate_limit_per_second: float | None = None,
         retry_schedule: list[float] | None = None,
         ordered: bool = False,
@@ -390,6 +401,7 @@ class EndpointStore:
             created_at=now,
             updated_at=now,
             headers=self._sealed_headers(tenant, endpoint_id, headers),
+            secret_headers=_marks(secret_headers, headers or {}),
             rate_limit_per_second=rate_limit_per_second,
             retry_schedule=retry_schedule,
             ordered=ordered,
@@ -446,6 +458,7 @@ class EndpointStore:
         description: str = UNSET,
         enabled: bool = UNSET,
         headers: dict[str, str] | None = UNSET,
+        header_changes: Mapping[str, HeaderSetting | None] = UNSET,
         rate_limit_per_second: float | None = UNSET,
         retry_schedule: list[float] | None = UNSET,
         ordered: bool = UNSET,
@@ -454,7 +467,9 @@ class EndpointStore:
         disabled_reason: str = "disabled by hand",
         disabled_by: str = "api",
     ) -> Endpoint | None:
-        """Change the fields given; disabling records why and by whom, enabling forgets it."""
+        """Change the fields given; disabling records why and by whom, enabling forgets it. `headers`
+        replaces them all (None: none, and no marks); `header_changes` changes them one by one
+        (`domain.endpoint_headers.merged`, `ValueError` if the result could not be sent)."""
         changes: dict[str, Any] = {
             "url": seal(self.keyring, url, purpose=_url_purpose(tenant, endpoint_id))
             if url is not UNSET
@@ -477,9 +492,27 @@ class EndpointStore:
             row = session.get(EndpointRow, endpoint_id)
             if row is None or row.tenant != tenant:
                 return None
+            if header_changes is not UNSET:
+                # Headers changed one by one are merged into what the store holds under the row's write
+                # lock, taken by a write before the read (SQLite begins a transaction at its first write;
+                # PostgreSQL locks the row): two PATCHes at once each keep the other's change.
+                session.execute(
+                    update(EndpointRow)
+                    .where(EndpointRow.id == endpoint_id)
+                    .values(updated_at=datetime.now(UTC))
+                )
+                session.refresh(row)
             for name, value in changes.items():
                 if value is not UNSET:
                     setattr(row, name, value)
+            if headers is not UNSET and not headers:
+                row.secret_headers = None
+            if header_changes is not UNSET:
+                purpose = _headers_purpose(tenant, endpoint_id)
+                current = json.loads(_open(self.keyring, row.headers, purpose)) if row.headers else {}
+                new, marked = merged(current, row.secret_headers or (), header_changes)
+                row.headers = self._sealed_headers(tenant, endpoint_id, new)
+                row.secret_headers = _marks(marked, new)
             now = datetime.now(UTC)
             if enabled is not UNSET and enabled != row.enabled:
                 row.enabled = enabled

@@ -53,6 +53,9 @@ class EndpointRow(Base):
     )
     # Who is mailed when its health changes (migration 0005): sealed JSON of addresses, NULL for none.
     alert_emails: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The custom headers marked secret, by lower-case name (migration 0006): names only, the values are
+    # in the sealed `headers`. None: none marked.
+    secret_headers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 
 class SigningKeyRow(Base):

@@ -42,7 +42,10 @@ from tests.conftest import (
 )
 from tests.receiver import Receiver
 
-MARKER = "cus_MARKER_7f3a9c"  # a customer id: it must appear nowhere outside the API
+MARKER = "Marker Holdings 7f3a9c"  # a customer's name: it must appear nowhere outside the API
+# The customer id is the one value of a payload that leaves it, by design: a search attribute, so that the
+# event can be found by its customer (docs/data-protection.md).
+CUSTOMER = "cus_indexed_7f3a9c"
 AMOUNT = "98765.43"
 
 
@@ -93,13 +96,12 @@ def _cli_history(stack: Stack, workflow_id: str) -> str:
 def delivered(api: httpx.Client, receiver: Receiver) -> tuple[dict[str, Any], str, str]:
     """An hmac delivery of an event whose object carries MARKER and AMOUNT: (endpoint, event id, delivery)."""
     endpoint = create_endpoint(api, receiver.script("/private", []))
-    event_id = emit(
-        api, "invoice.payment_status_updated", data={"object": {"customer_id": MARKER, "amount": AMOUNT}}
-    )["id"]
+    data_object = {"customer_id": CUSTOMER, "customer_name": MARKER, "amount": AMOUNT}
+    event_id = emit(api, "invoice.payment_status_updated", data={"object": data_object})["id"]
     delivery_id = f"{event_id}:{endpoint['id']}"
     final = wait_delivery(api, delivery_id, settled)
     # The API, scoped to the tenant, still shows the payload.
-    assert final["payload"]["data"]["object"] == {"customer_id": MARKER, "amount": AMOUNT}
+    assert final["payload"]["data"]["object"] == data_object
     return endpoint, event_id, delivery_id
 
 
@@ -112,6 +114,10 @@ def test_histories_hold_no_payload_value_and_no_secret(
         assert "binary/encrypted" in history  # the payloads are there, encrypted
         for secret in (MARKER, AMOUNT, endpoint["secret"]):
             assert secret not in history, (workflow_id, secret)
+        # The customer id only as its search attribute: once as the workflow starts (an event's, or a
+        # delivery's started by its event, where its parent's history holds it again).
+        assert CUSTOMER in history
+        assert history.count(CUSTOMER) == history.count("WebhookCustomerId"), workflow_id
 
 
 def test_the_data_dir_is_private_and_holds_no_secret_in_plain_text(

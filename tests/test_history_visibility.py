@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -103,3 +104,66 @@ def test_a_cursor_reads_back_for_its_tenant_only() -> None:
         with pytest.raises(InvalidInput) as refused:
             pages.decode_cursor(value, tenant=tenant, key=key)
         assert refused.value.location == "query" and refused.value.field == ("cursor",)
+
+
+def _body(webhook_type: str, data_object: object) -> str:
+    return json.dumps(
+        {
+            "webhook_type": webhook_type,
+            "object_type": webhook_type.split(".")[0],
+            "data": {"object": data_object},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("webhook_type", "data_object", "expected"),
+    [
+        ("invoice.created", {"id": "inv_1", "customer_id": "cus_7"}, ("inv_1", "cus_7")),
+        ("customer.updated", {"id": "cus_7", "external_id": "acme"}, ("cus_7", "cus_7")),
+        ("customer.checkout_url_generated", {"customer_id": "cus_7"}, (None, "cus_7")),
+        ("billable_metric.created", {"id": 42}, ("42", None)),  # a number is an id too
+        ("invoice.created", {"id": "has space", "customer_id": "x" * 129}, (None, None)),  # not indexed
+        ("invoice.created", {"id": True, "customer_id": {"id": "cus_7"}}, (None, None)),
+        ("invoice.created", ["not", "an", "object"], (None, None)),
+    ],
+)
+def test_an_event_is_indexed_by_its_object_and_customer(
+    webhook_type: str, data_object: object, expected: tuple[str | None, str | None]
+) -> None:
+    assert sa.business_ids(_body(webhook_type, data_object)) == expected
+
+
+def test_a_delivery_starts_with_its_business_ids() -> None:
+    pairs = visibility.business_search_attributes(
+        _body("invoice.created", {"id": "inv_1", "customer_id": "c"})
+    )
+    assert [(p.key.name, p.value) for p in pairs] == [
+        ("WebhookObjectId", "inv_1"),
+        ("WebhookCustomerId", "c"),
+    ]
+    assert visibility.business_search_attributes(_body("events.errors", {"event_name": "x"})) == []
+
+
+def test_a_search_by_business_object_is_exact_or_a_prefix() -> None:
+    business = visibility.BusinessIds(object_id="inv_00", object_id_prefix=True, customer_id="cus_7")
+    query = visibility.delivery_query(tenant="acme", business=business)
+    assert query.endswith("WebhookObjectId STARTS_WITH 'inv_00' AND WebhookCustomerId = 'cus_7'")
+    events = visibility.events_listed(tenant="acme", business=visibility.BusinessIds(object_id="inv_1"))
+    assert events == "WorkflowType = 'EventWorkflow' AND WebhookTenant = 'acme' AND WebhookObjectId = 'inv_1'"
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("*", "object_id is empty"),
+        ("x" * 129 + "*", "longer than 128"),
+        ("inv 1", "letters, digits"),
+        ("inv_*0", r"one \* at the end"),
+        ("inv'1", "letters, digits"),
+    ],
+)
+def test_a_search_that_could_find_nothing_says_what_to_fix(value: str, fix: str) -> None:
+    with pytest.raises(ValueError, match=fix):
+        sa.business_id_search(value, "object_id")
+    assert sa.business_id_search("inv_0042", "object_id") == ("inv_0042", False)

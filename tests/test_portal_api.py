@@ -73,6 +73,7 @@ EXPECTED_SCOPES: dict[tuple[str, str], Scope | None] = {
     ("POST", "/v1/webhooks/endpoints/{endpoint_id}/lane/skip"): Scope.MANAGE,
     ("POST", "/v1/webhooks/endpoints/{endpoint_id}/test"): Scope.MANAGE,
     ("POST", "/v1/events"): Scope.EMIT,
+    ("GET", "/v1/events"): Scope.READ,
     ("GET", "/v1/events/{event_id}"): Scope.READ,
     ("GET", "/v1/webhooks/endpoints/{endpoint_id}/deliveries"): Scope.READ,
     ("GET", "/v1/webhooks/endpoints/{endpoint_id}/stats"): Scope.READ,

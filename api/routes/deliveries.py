@@ -12,8 +12,10 @@ from pydantic import AwareDatetime
 from api.deps import DeliveriesDep, ManageTenant, ReadTenant, WebUiLinks
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
+from domain import search_attributes as sa
 from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.models import DeliveryStatus
+from history.visibility import BusinessIds
 
 router = APIRouter(prefix="/v1/webhooks", tags=["deliveries"])
 
@@ -48,16 +50,62 @@ def _event_type(value: str | None) -> str | None:
     return value
 
 
+def _business_id(value: str | None, name: str) -> tuple[str | None, bool]:
+    if value is None:
+        return None, False
+    try:
+        return sa.business_id_search(value, name)
+    except ValueError as err:
+        raise validation_error((name,), str(err), value=value, location="query") from None
+
+
+ObjectIdQuery = Annotated[
+    str | None,
+    Query(
+        description="Only those of this business object (the event's `data.object.id`, e.g. `inv_0042`); "
+        "a trailing `*` finds every id that starts so (`inv_00*`)"
+    ),
+]
+CustomerIdQuery = Annotated[
+    str | None,
+    Query(
+        description="Only those concerning this customer (`data.object.customer_id`, or a customer "
+        "event's own id); a trailing `*` finds every id that starts so"
+    ),
+]
+
+
+def business_filter(
+    object_id: ObjectIdQuery = None, customer_id: CustomerIdQuery = None
+) -> BusinessIds | None:
+    """A search by the business object, checked: None when none is asked for."""
+    if object_id is None and customer_id is None:
+        return None
+    object_text, object_prefix = _business_id(object_id, "object_id")
+    customer_text, customer_prefix = _business_id(customer_id, "customer_id")
+    return BusinessIds(
+        object_id=object_text,
+        object_id_prefix=object_prefix,
+        customer_id=customer_text,
+        customer_id_prefix=customer_prefix,
+    )
+
+
+Business = Annotated[BusinessIds | None, Depends(business_filter)]
+
+
 class ListFilters(TypedDict):
     status: DeliveryStatus | None
     event_type: str | None
     created_after: datetime | None
     created_before: datetime | None
+    business: BusinessIds | None
     limit: int
     cursor: str | None
 
 
 def list_filters(
+    business: Business,
     status: StatusFilter | None = None,
     event_type: str | None = None,
     created_after: CreatedAfter = None,
@@ -71,6 +119,7 @@ def list_filters(
         event_type=_event_type(event_type),
         created_after=created_after,
         created_before=created_before,
+        business=business,
         limit=limit,
         cursor=cursor,
     )

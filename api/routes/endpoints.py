@@ -32,7 +32,7 @@ async def create_endpoint(
     body: EndpointCreate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointCreated:
     """Register an endpoint; the response holds its signing secret (hmac)."""
-    view = await endpoints.create(tenant, **body.model_dump())
+    view = await endpoints.create(tenant, **body.fields())
     hmac = view.endpoint.signature_method is SignatureMethod.HMAC
     return EndpointCreated(
         **EndpointPublic.of(view).model_dump(), secret=view.endpoint.secret if hmac else None
@@ -56,8 +56,7 @@ async def update_endpoint(
     endpoint_id: str, body: EndpointUpdate, tenant: ManageTenant, endpoints: EndpointsDep
 ) -> EndpointPublic:
     """Change an endpoint's URL, method, event types, description or enabled flag."""
-    changes = {name: getattr(body, name) for name in body.model_fields_set}
-    return EndpointPublic.of(await endpoints.update(tenant, endpoint_id, changes))
+    return EndpointPublic.of(await endpoints.update(tenant, endpoint_id, body.changes()))
 
 
 @router.delete("/{endpoint_id}", status_code=204)

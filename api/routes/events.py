@@ -7,7 +7,8 @@ from fastapi import APIRouter, Response
 from api.deps import EmitCaller, EventsDep, ReadTenant
 from api.errors import RATE_LIMITED
 from api.metrics import EVENTS_ACCEPTED, EVENTS_DUPLICATE
-from api.schemas import EventAccepted, EventCreate, EventDetail
+from api.routes.deliveries import Business, LimitQuery
+from api.schemas import EventAccepted, EventCreate, EventDetail, EventList
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -21,6 +22,18 @@ async def emit_event(
     response.headers.update(quota.headers())
     (EVENTS_DUPLICATE if accepted.duplicate else EVENTS_ACCEPTED).labels(accepted.webhook_type).inc()
     return EventAccepted.of(accepted)
+
+
+@router.get("")
+async def list_events(
+    tenant: ReadTenant,
+    events: EventsDep,
+    business: Business,
+    limit: LimitQuery = 50,
+    cursor: str | None = None,
+) -> EventList:
+    """Your events, e.g. `?object_id=inv_0042` for one invoice's or `?customer_id=cus_7*` by prefix."""
+    return EventList.of(await events.list(tenant, business=business, limit=limit, cursor=cursor))
 
 
 @router.get("/{event_id}")

@@ -160,7 +160,43 @@ export async function endpointForm(main, page, endpointId) {
   const headers = h("textarea", { id: "endpoint-headers", name: "headers", rows: 3, spellcheck: "false",
     placeholder: "Authorization: Bearer …", "aria-describedby": "endpoint-headers-help endpoint-headers-error" });
   const headersError = fieldError("endpoint-headers-error");
+  const headersSecret = h("input", { id: "endpoint-headers-secret", type: "checkbox",
+    "aria-describedby": "endpoint-headers-secret-help" });
   const current = existing ? Object.entries(existing.headers ?? {}) : [];
+  const secretNow = new Set(existing?.secret_headers ?? []);
+  // The current headers marked to go when the form is saved (PATCH sends each as null).
+  /** @type {Set<string>} */
+  const removing = new Set();
+  /** @type {HTMLButtonElement[]} */
+  const removeButtons = [];
+  /** @param {string} name @param {HTMLElement} item @param {HTMLButtonElement} button @param {boolean} gone */
+  const mark = (name, item, button, gone) => {
+    if (gone) removing.add(name);
+    else removing.delete(name);
+    item.classList.toggle("removed", gone);
+    const code = /** @type {HTMLElement} */ (item.querySelector("code"));
+    fill(/** @type {HTMLElement} */ (item.querySelector(".header-text")),
+      gone ? h("del", {}, code) : code);
+    button.textContent = gone ? "Keep" : "Remove";
+    button.setAttribute("aria-pressed", String(gone));
+    removeAll.hidden = removing.size === current.length;
+  };
+  const items = current.map(([name, value]) => {
+    const button = /** @type {HTMLButtonElement} */ (h("button", { type: "button",
+      class: "button button-small", "aria-label": `Remove header ${name}`, "aria-pressed": "false" }, "Remove"));
+    const item = h("li", { "data-header": name },
+      h("span", { class: "header-text" }, h("code", {}, `${name}: ${value}`)),
+      secretNow.has(name) ? h("span", { class: "muted small" }, " (secret) ") : " ",
+      button);
+    button.addEventListener("click", () => mark(name, item, button, !removing.has(name)));
+    removeButtons.push(button);
+    return item;
+  });
+  const removeAll = h("button", { type: "button", class: "button button-small button-danger",
+    hidden: !current.length }, "Remove all headers");
+  removeAll.addEventListener("click", () => {
+    items.forEach((item, i) => mark(current[i][0], item, removeButtons[i], true));
+  });
   const settings = h("details", { class: "field advanced", open: Boolean(existing?.rate_limit_per_second ||
       existing?.retry_schedule || current.length) },
     h("summary", {}, "Delivery settings ", h("span", { class: "muted" }, "(optional)")),
@@ -173,13 +209,20 @@ export async function endpointForm(main, page, endpointId) {
       h("p", { id: "endpoint-schedule-help", class: "help" }, "This endpoint's own schedule, for deliveries " +
         "of events accepted from now on. Empty: the service's schedule."), scheduleError),
     h("div", { class: "field" },
-      h("label", { for: "endpoint-headers" }, editing ? "Replace custom headers" : "Custom headers"),
-      current.length ? h("ul", { class: "tags headers-now", "aria-label": "Current custom headers" },
-        current.map(([name, value]) => h("li", {}, h("code", {}, `${name}: ${value}`)))) : null,
+      current.length ? h("p", { id: "headers-now-title" }, h("strong", {}, "Current custom headers")) : null,
+      current.length ? h("ul", { class: "tags headers-now", "aria-labelledby": "headers-now-title" }, items)
+        : null,
+      current.length ? h("p", {}, removeAll) : null,
+      h("label", { for: "endpoint-headers" }, editing ? "Add or change custom headers" : "Custom headers"),
       headers,
       h("p", { id: "endpoint-headers-help", class: "help" }, "One \"Name: value\" per line, sent with every " +
-        "attempt (e.g. for a gateway in front of your receiver); values are shown masked once saved." +
-        (editing ? " Empty: keep the current ones." : "")), headersError));
+        "attempt (e.g. for a gateway in front of your receiver)." +
+        (editing ? " A name already there replaces that header; the others stay unless you remove them." : "")),
+      h("div", { class: "choice" }, headersSecret,
+        h("label", { for: "endpoint-headers-secret" }, "Secret: show these values masked")),
+      h("p", { id: "endpoint-headers-secret-help", class: "help" }, "Values of Authorization, Cookie and " +
+        "headers ending in -Token, -Key or -Secret are always masked; others are shown unless marked secret."),
+      headersError));
 
   const formError = h("div", {});
   const submit = h("button", { type: "submit", class: "button button-primary" }, editing ? "Save changes" : "Add webhook");
@@ -238,7 +281,14 @@ export async function endpointForm(main, page, endpointId) {
       return;
     }
     try {
-      if (headers.value.trim()) body.headers = parseHeaders(headers.value);
+      /** @type {Record<string, string | {value: string, secret: boolean} | null>} */
+      const given = {};
+      for (const name of removing) given[name] = null;
+      for (const [name, value] of Object.entries(parseHeaders(headers.value))) {
+        given[name] = headersSecret.checked ? { value, secret: true } : value;
+      }
+      // Editing: only what changes (PATCH merges headers one by one); a new endpoint: all or none.
+      if (Object.keys(given).length) body.headers = given;
       else if (!editing) body.headers = null;
     } catch (err) {
       setError(headersError, headers, messageOf(err));

@@ -1,0 +1,33 @@
+"""Custom headers marked secret (issue 23, item 4): an endpoint's `secret_headers`, the names (lower case)
+whose values the API shows masked.
+
+Names only, never a value: the values stay sealed in `headers` as before. Nullable, so every endpoint there
+is has none marked (its headers named like a credential, `Authorization` or `*-Token`, are masked all the
+same), and a row an older version writes after a downgrade leaves it as it was. The downgrade keeps it: an
+older version reads and writes the table without it, and masks every value anyway. A store where it exists
+already (downgraded, then upgraded again) is left as it is.
+
+Revision ID: 0006
+Revises: 0005
+Created: 2026-12-05
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    have = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("endpoints")}
+    if "secret_headers" not in have:
+        op.add_column("endpoints", sa.Column("secret_headers", sa.JSON, nullable=True))
+
+
+def downgrade() -> None:
+    """Nothing to undo: the column stays, unread by the version this goes back to."""
