@@ -36,9 +36,9 @@ from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind
 from domain.models import DeliveryOrigin, DeliveryPolicy, EventInput, LaneInput, LaneItem
 from domain.schemas import SCHEMAS, violations
-from service.alerts import Alerts
 from history import visibility
 from service import pages
+from service.alerts import Alerts
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import (
