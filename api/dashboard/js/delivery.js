@@ -119,6 +119,7 @@ export async function deliveryDetail(main, page, deliveryId) {
       h("div", {}, h("dt", {}, "Origin"), h("dd", {}, originWords(d.origin))),
       h("div", {}, h("dt", {}, "Accepted"), h("dd", {}, time(d.created_at, { relative: true }))),
       h("div", {}, h("dt", {}, "Attempts"), h("dd", {}, String(d.attempts.length))),
+      d.ordered ? orderedFacts(d) : null,
       h("div", {}, h("dt", {}, "Next attempt"), h("dd", { id: "next-attempt" }, next))));
     fill(attemptsBox, d.attempts.length
       ? h("ol", { class: "attempts", reversed: true }, [...d.attempts].reverse().map(attemptItem))
@@ -156,6 +157,20 @@ export async function deliveryDetail(main, page, deliveryId) {
   }
   render(first);
   if (first.status === "pending" || first.status === "scheduled") refresh = page.later(load, REFRESH_MS);
+}
+
+/**
+ * Where a delivery to an ordered endpoint stands in its lane: the event's key and its webhook-sequence.
+ * @param {any} d
+ */
+function orderedFacts(d) {
+  return [
+    h("div", {}, h("dt", {}, "Ordering key"), h("dd", { id: "delivery-ordering-key" }, d.ordering_key === null
+      ? h("span", { class: "muted" }, "None: the default lane")
+      : h("code", { class: "truncate inline-code", title: d.ordering_key }, d.ordering_key))),
+    h("div", {}, h("dt", {}, "webhook-sequence"), h("dd", { id: "delivery-sequence" }, d.sequence === null
+      ? "Not yet: it waits in its lane for the events ahead of it" : String(d.sequence))),
+  ];
 }
 
 /**
