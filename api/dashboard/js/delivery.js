@@ -174,6 +174,20 @@ function orderedFacts(d) {
 }
 
 /**
+ * The attempt's OpenTelemetry trace: its id to copy (a receiver's `traceparent` carries it too), and a
+ * link to the operators' trace viewer when the API gives one (never to a portal session).
+ * @param {any} a
+ */
+function traceLine(a) {
+  if (!a.trace_id) return null;
+  return h("p", { class: "small trace" }, h("span", { class: "muted" }, "Trace "),
+    h("code", { class: "trace-id" }, a.trace_id),
+    copyButton(() => a.trace_id, "Copy", `Copy the trace id of attempt ${a.attempt}`),
+    a.trace_url ? h("a", { href: a.trace_url, target: "_blank", rel: "noopener noreferrer",
+      "aria-label": `Open the trace of attempt ${a.attempt}` }, "Open trace") : null);
+}
+
+/**
  * @param {[string, string][] | null} headers
  * @param {string} label
  */
@@ -196,6 +210,7 @@ function attemptItem(a) {
       h("span", { class: "badge badge-neutral" }, triggerWords(a.trigger)),
       h("span", { class: "muted" }, time(a.started_at)),
       h("span", { class: "muted" }, `${a.duration_ms} ms`)),
+    traceLine(a),
     a.error ? h("p", { class: "attempt-error" }, h("strong", {}, "Error: "), a.error) : null,
     a.throttled_by ? h("p", { class: "small muted throttled-by" }, `Held back by ${a.throttled_by} before it ` +
       `was made${a.queued_ms ? `, ${waited(a.queued_ms)} after it was due` : ""}; waiting did not ` +
