@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ReadTenant
-from api.schemas import EventTypeDetail, EventTypeList, EventTypePublic
+from api.schemas import ErrorPublic, EventTypeDetail, EventTypeList, EventTypePublic
 from domain.catalog import EVENT_TYPES, OPERATIONAL_TYPES, SUBSCRIBABLE_BY_NAME
 from domain.schemas import SCHEMAS
 from service.errors import NotFound
@@ -31,7 +31,8 @@ def list_event_types(_tenant: ReadTenant) -> EventTypeList:
     )
 
 
-@router.get("/{name}")
+# The one route of this router that names something that may not exist: its 404 is documented here.
+@router.get("/{name}", responses={404: {"model": ErrorPublic, "description": "No event type of that name"}})
 def get_event_type(name: str, _tenant: ReadTenant) -> EventTypeDetail:
     """One event type: its example `data.object` and the JSON Schema (2020-12) of the whole body."""
     found = SUBSCRIBABLE_BY_NAME.get(name)
