@@ -3,12 +3,13 @@
 // without one) and see where it stands: its head, the last webhook-sequence handed out, how many events
 // wait behind the head, and whether it is blocked. A blocked lane's head can be retried (the delivery's
 // manual retry) or skipped (`POST …/lane/skip` naming it, after a confirmation); the lane is followed
-// while it has a head, so that the page shows it moving on.
+// while it has a head, so that the page shows it moving on. The lane looked up is kept in the history
+// entry, so that Back from its head's delivery shows it again.
 
 import { ApiError, api, call, messageOf } from "./api.js";
 import { confirmDialog } from "./dialog.js";
 import { badge, fill, h, liveRelative, notice, time } from "./dom.js";
-import { Page, canManage, deliveryHref } from "./nav.js";
+import { Page, canManage, deliveryHref, saveViewState, viewState } from "./nav.js";
 
 const REFRESH_MS = 2000;
 
@@ -146,7 +147,9 @@ export function laneSection(page, endpoint) {
           "the head"), " is on its way; the lane goes on if it succeeds.")));
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) return page.fail(err);
-        fill(status, notice("error", messageOf(err)));
+        retry.disabled = false;
+        fill(status, notice("error", messageOf(err))); // refused (e.g. the head moved on): nothing to follow
+        return;
       }
       retry.disabled = false;
       // Followed until the attempt's answer moves the lane on (for two minutes at most: a retry that
@@ -181,10 +184,23 @@ export function laneSection(page, endpoint) {
     event.preventDefault();
     const key = keyInput.value.trim() ? keyInput.value : null; // a key may hold spaces
     fill(status);
+    show(key);
+  });
+
+  /** @param {string | null} key */
+  function show(key) {
+    // Kept in the history entry: Back from the head's delivery, or a reload, shows this lane again.
+    saveViewState(/** @type {any} */ ({ lane: { key } }));
     shown = "";
     fill(view, h("p", { class: "muted" }, `Reading ${laneName(key)}…`));
     load(key);
-  });
+  }
+
+  const kept = /** @type {any} */ (viewState()).lane;
+  if (kept && (kept.key === null || typeof kept.key === "string")) {
+    keyInput.value = kept.key ?? "";
+    show(kept.key);
+  }
 
   return h("section", { class: "lanes", "aria-labelledby": "lanes-title" },
     h("div", { class: "section-header" }, h("h2", { id: "lanes-title" }, "Ordered lanes")),
