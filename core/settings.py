@@ -238,27 +238,6 @@ class Settings(BaseSettings):
             raise ValueError("WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL")
         return value
 
-    @field_validator("trace_url_template")
-    @classmethod
-    def _check_trace_url_template(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None  # set but empty, as compose files leave it
-        value = value.strip()
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"WEBHOOKS_TRACE_URL_TEMPLATE must be an http(s) URL, not {value!r}")
-        if value.count("{trace_id}") != 1 or value.replace("{trace_id}", "").count("{"):
-            raise ValueError(
-                "WEBHOOKS_TRACE_URL_TEMPLATE must hold `{trace_id}` once and no other `{...}`, e.g. "
-                f"http://jaeger:16686/trace/{{trace_id}}; got {value!r}"
-            )
-        return value
-
-    def trace_url(self, trace_id: str | None) -> str | None:
-        """The trace viewer's page of one trace, if the operator named a viewer."""
-        if not self.trace_url_template or not trace_id:
-            return None
-        return self.trace_url_template.replace("{trace_id}", trace_id)
-
     @field_validator("jwt_private_key")
     @classmethod
     def _refuse_single_key(cls, value: SecretStr | None) -> SecretStr | None:
@@ -281,6 +260,27 @@ class Settings(BaseSettings):
     def _check_disable_after(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _check_trace_url_template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # set but empty, as compose files leave it
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"WEBHOOKS_TRACE_URL_TEMPLATE must be an http(s) URL, not {value!r}")
+        if value.count("{trace_id}") != 1 or value.replace("{trace_id}", "").count("{"):
+            raise ValueError(
+                "WEBHOOKS_TRACE_URL_TEMPLATE must hold `{trace_id}` once and no other `{...}`, e.g. "
+                f"http://jaeger:16686/trace/{{trace_id}}; got {value!r}"
+            )
+        return value
+
+    def trace_url(self, trace_id: str | None) -> str | None:
+        """The trace viewer's page of one trace, if the operator named a viewer."""
+        if not self.trace_url_template or not trace_id:
+            return None
+        return self.trace_url_template.replace("{trace_id}", trace_id)
 
     @cached_property
     def disable_after_delta(self) -> timedelta:

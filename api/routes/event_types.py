@@ -31,7 +31,6 @@ def list_event_types(_tenant: ReadTenant) -> EventTypeList:
     )
 
 
-# The one route of this router that names something that may not exist: its 404 is documented here.
 @router.get("/{name}", responses={404: {"model": ErrorPublic, "description": "No event type of that name"}})
 def get_event_type(name: str, _tenant: ReadTenant) -> EventTypeDetail:
     """One event type: its example `data.object` and the JSON Schema (2020-12) of the whole body."""
