@@ -18,7 +18,8 @@ const lanePath = (endpointId) => `/v1/webhooks/endpoints/${encodeURIComponent(en
 
 /**
  * @typedef {{endpoint_id: string, ordering_key: string | null, sequence: number, head_delivery_id: string | null,
- *   head_sequence: number | null, blocked: boolean, blocked_since: string | null, queued: number}} Lane
+ *   head_sequence: number | null, blocked: boolean, blocked_since: string | null, queued: number,
+ *   full?: boolean}} Lane  `full`: from an API with the lane cap setting (WEBHOOKS_LANE_MAX_QUEUED)
  */
 
 /**
@@ -130,6 +131,8 @@ export function laneSection(page, endpoint) {
         h("div", {}, h("dt", {}, "Queued behind the head"), h("dd", { id: "lane-queued" }, String(lane.queued)))),
       lane.blocked ? h("p", { class: "small" }, "Its head failed every attempt, and this endpoint blocks on " +
         "failure: nothing behind it is sent until it is retried and succeeds, or is skipped. Other keys go on.") : null,
+      lane.full ? notice("warning", h("p", { id: "lane-full" }, "This lane is full: new events of its key are " +
+        "refused (HTTP 429) until it drains. Unblock it, or make the receiver faster.")) : null,
       lane.blocked && !manage ? h("p", { class: "muted small read-only-note" }, "This session is read-only: " +
         "it cannot retry or skip the head.") : null,
       actions));
