@@ -47,7 +47,8 @@ lint: $(STAMP) $(NODE_STAMP)  ## ruff, mypy (strict), the import rule between la
 	node_modules/.bin/tsc -p tsconfig.json
 
 screenshots: $(STAMP)  ## re-take the docs' screenshots: the browser tests, then copied to docs/screenshots/
-	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_portal_browser.py -q
+	$(BIN)/python -m pytest tests/test_dashboard_browser.py tests/test_dashboard_ordered_browser.py \
+		tests/test_portal_browser.py -q
 	$(BIN)/python -m tests.readme_screenshots
 
 record-histories: $(STAMP)  ## re-record the workflow histories the replay test uses

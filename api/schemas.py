@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -685,6 +686,11 @@ class AttemptPublic(BaseModel):
         description="The OpenTelemetry trace of the attempt, as its `traceparent` header carried it (null "
         "when tracing is off)",
     )
+    trace_url: str | None = Field(
+        default=None,
+        description="The trace in the operators' trace viewer (WEBHOOKS_TRACE_URL_TEMPLATE; null when none "
+        "is set, when tracing is off, and for a portal session)",
+    )
 
 
 class AttemptInProgress(BaseModel):
@@ -718,21 +724,38 @@ class DeliveryDetail(DeliveryPublic):
         description="Its `webhook-sequence` in its ordered lane (null on an unordered endpoint, or while it "
         "waits in its lane)",
     )
+    ordered: bool = Field(
+        default=False, description="It goes to its endpoint in order, through the lane of its `ordering_key`"
+    )
+    ordering_key: str | None = Field(
+        default=None,
+        description="Its event's `ordering_key`, the lane it goes through (null: the endpoint's default "
+        "lane, or not ordered)",
+    )
 
     @classmethod
-    def of_log(cls, log: DeliveryLog, *, links: bool) -> DeliveryDetail:
+    def of_log(
+        cls, log: DeliveryLog, *, links: bool, trace_url: Callable[[str | None], str | None] | None = None
+    ) -> DeliveryDetail:
+        """`links`: the caller may follow links to the operators' tools (the Temporal Web UI, the trace
+        viewer that `trace_url` makes a link to): never a portal session."""
         progress = log.attempt_in_progress
+        attempts = [AttemptPublic.model_validate(a, from_attributes=True) for a in log.attempts]
+        if links and trace_url:
+            attempts = [a.model_copy(update={"trace_url": trace_url(a.trace_id)}) for a in attempts]
         return cls(
             **DeliveryPublic.of(log.summary).model_dump(exclude={"next_attempt_at"}),
             payload=log.payload,
             origin=log.origin,
-            attempts=[AttemptPublic.model_validate(a, from_attributes=True) for a in log.attempts],
+            attempts=attempts,
             next_attempt_at=log.next_attempt_at,
             attempt_in_progress=AttemptInProgress.model_validate(progress, from_attributes=True)
             if progress
             else None,
             workflow_url=log.workflow_url if links else None,
             sequence=log.sequence,
+            ordered=log.ordered,
+            ordering_key=log.ordering_key,
         )
 
 

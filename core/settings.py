@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="the dashboard links deliveries to the Temporal Web UI (for operators who can open it; "
         "never for portal sessions)",
     )
+    trace_url_template: str | None = Field(
+        default=None,
+        description="a trace viewer's URL with `{trace_id}` in it (Jaeger: "
+        "`http://jaeger:16686/trace/{trace_id}`): the dashboard links each attempt's trace there, for "
+        "operators signed in with an API key (never for portal sessions)",
+    )
     egress_proxy: SecretStr | None = Field(
         default=None,
         description="http(s) URL of a forward proxy for every delivery; the proxy then guards addresses",
@@ -326,6 +332,27 @@ class Settings(BaseSettings):
     def _check_disable_after(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("trace_url_template")
+    @classmethod
+    def _check_trace_url_template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # set but empty, as compose files leave it
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"WEBHOOKS_TRACE_URL_TEMPLATE must be an http(s) URL, not {value!r}")
+        if value.count("{trace_id}") != 1 or value.replace("{trace_id}", "").count("{"):
+            raise ValueError(
+                "WEBHOOKS_TRACE_URL_TEMPLATE must hold `{trace_id}` once and no other `{...}`, e.g. "
+                f"http://jaeger:16686/trace/{{trace_id}}; got {value!r}"
+            )
+        return value
+
+    def trace_url(self, trace_id: str | None) -> str | None:
+        """The trace viewer's page of one trace, if the operator named a viewer."""
+        if not self.trace_url_template or not trace_id:
+            return None
+        return self.trace_url_template.replace("{trace_id}", trace_id)
 
     @cached_property
     def disable_after_delta(self) -> timedelta:

@@ -316,6 +316,8 @@ class Deliveries:
         state = await self._state(workflow_id, description)
         last = state.attempts[-1] if state.attempts else None
         running = description.status is WorkflowExecutionStatus.RUNNING
+        # The key is the event's, not the delivery's: read only for a delivery its lane started.
+        event = await self.event_input(tenant, state.event_id) if state.sequence is not None else None
         return DeliveryLog(
             summary=DeliverySummary(
                 id=str(delivery),
@@ -338,6 +340,8 @@ class Deliveries:
             ),
             workflow_url=self._workflow_url(workflow_id),
             sequence=state.sequence,
+            ordered=state.sequence is not None,
+            ordering_key=event.ordering_key if event else None,
         )
 
     async def _scheduled_log(self, tenant: str, delivery: ids.DeliveryId) -> DeliveryLog:
@@ -352,6 +356,9 @@ class Deliveries:
             next_attempt_at=None,
             attempt_in_progress=None,
             workflow_url=None,
+            # Waiting in its lane for the deliveries ahead of it: no sequence until the lane starts it.
+            ordered=delivery.endpoint_id in event.ordered_endpoint_ids,
+            ordering_key=event.ordering_key if delivery.endpoint_id in event.ordered_endpoint_ids else None,
         )
 
     @boundary(changes_temporal=True)

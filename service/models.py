@@ -55,6 +55,9 @@ class DeliveryLog:
     attempt_in_progress: AttemptInProgress | None
     workflow_url: str | None
     sequence: int | None = None  # its `webhook-sequence` on an ordered endpoint, once its lane started it
+    # Whether it goes through its endpoint's ordered lane, and the lane's key (None: the default lane).
+    ordered: bool = False
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ IN_DOCS = (
     "endpoint-history",
     "endpoint-failing",
     "endpoint-throttled",
+    "ordered-endpoint",
     "delivery-retried",
     "event",
     "failed-deliveries",

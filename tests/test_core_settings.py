@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import ValidationError
 
@@ -105,3 +107,27 @@ def test_frame_ancestors_are_origins_as_a_browser_spells_them() -> None:
 def test_anything_but_an_origin_is_refused_as_a_frame_ancestor(value: str) -> None:
     with pytest.raises(ValidationError, match="is not an origin"):
         Settings(portal_frame_ancestors=value)
+
+
+def test_a_trace_url_template_makes_one_link_per_trace() -> None:
+    settings = Settings(trace_url_template="http://localhost:16686/trace/{trace_id}")
+    assert settings.trace_url("4bf92f3577b34da6a3ce929d0e0e4736") == (
+        "http://localhost:16686/trace/4bf92f3577b34da6a3ce929d0e0e4736"
+    )
+    assert settings.trace_url(None) is None  # an attempt made with tracing off
+    assert Settings(trace_url_template="").trace_url("4bf9") is None  # set but empty, as compose leaves it
+    assert Settings().trace_url("4bf9") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("localhost:16686/trace/{trace_id}", "http(s) URL"),
+        ("javascript:alert(1)//{trace_id}", "http(s) URL"),
+        ("http://localhost:16686/trace/", "`{trace_id}` once"),
+        ("http://jaeger/{trace_id}?span={span_id}", "`{trace_id}` once"),
+    ],
+)
+def test_a_trace_url_template_that_links_nowhere_is_refused_saying_why(value: str, said: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(said)):
+        Settings(trace_url_template=value)

@@ -9,7 +9,7 @@ from typing import Annotated, TypedDict
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
-from api.deps import DeliveriesDep, ManageTenant, ReadTenant, WebUiLinks
+from api.deps import DeliveriesDep, ManageTenant, ReadTenant, SettingsDep, WebUiLinks
 from api.errors import validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
 from domain import search_attributes as sa
@@ -158,10 +158,15 @@ async def list_all_deliveries(
 
 @router.get("/deliveries/{delivery_id}")
 async def get_delivery(
-    delivery_id: str, tenant: ReadTenant, deliveries: DeliveriesDep, links: WebUiLinks
+    delivery_id: str,
+    tenant: ReadTenant,
+    deliveries: DeliveriesDep,
+    links: WebUiLinks,
+    settings: SettingsDep,
 ) -> DeliveryDetail:
     """One delivery: the exact payload sent and every attempt with its response."""
-    return DeliveryDetail.of_log(await deliveries.get(tenant, delivery_id), links=links)
+    log = await deliveries.get(tenant, delivery_id)
+    return DeliveryDetail.of_log(log, links=links, trace_url=settings.trace_url)
 
 
 BulkQuery = Annotated[

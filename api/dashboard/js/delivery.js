@@ -119,6 +119,7 @@ export async function deliveryDetail(main, page, deliveryId) {
       h("div", {}, h("dt", {}, "Origin"), h("dd", {}, originWords(d.origin))),
       h("div", {}, h("dt", {}, "Accepted"), h("dd", {}, time(d.created_at, { relative: true }))),
       h("div", {}, h("dt", {}, "Attempts"), h("dd", {}, String(d.attempts.length))),
+      d.ordered ? orderedFacts(d) : null,
       h("div", {}, h("dt", {}, "Next attempt"), h("dd", { id: "next-attempt" }, next))));
     fill(attemptsBox, d.attempts.length
       ? h("ol", { class: "attempts", reversed: true }, [...d.attempts].reverse().map(attemptItem))
@@ -159,6 +160,34 @@ export async function deliveryDetail(main, page, deliveryId) {
 }
 
 /**
+ * Where a delivery to an ordered endpoint stands in its lane: the event's key and its webhook-sequence.
+ * @param {any} d
+ */
+function orderedFacts(d) {
+  return [
+    h("div", {}, h("dt", {}, "Ordering key"), h("dd", { id: "delivery-ordering-key" }, d.ordering_key === null
+      ? h("span", { class: "muted" }, "None: the default lane")
+      : h("code", { class: "truncate inline-code", title: d.ordering_key }, d.ordering_key))),
+    h("div", {}, h("dt", {}, "webhook-sequence"), h("dd", { id: "delivery-sequence" }, d.sequence === null
+      ? "Not yet: it waits in its lane for the events ahead of it" : String(d.sequence))),
+  ];
+}
+
+/**
+ * The attempt's OpenTelemetry trace: its id to copy (a receiver's `traceparent` carries it too), and a
+ * link to the operators' trace viewer when the API gives one (never to a portal session).
+ * @param {any} a
+ */
+function traceLine(a) {
+  if (!a.trace_id) return null;
+  return h("p", { class: "small trace" }, h("span", { class: "muted" }, "Trace "),
+    h("code", { class: "trace-id" }, a.trace_id),
+    copyButton(() => a.trace_id, "Copy", `Copy the trace id of attempt ${a.attempt}`),
+    a.trace_url ? h("a", { href: a.trace_url, target: "_blank", rel: "noopener noreferrer",
+      "aria-label": `Open the trace of attempt ${a.attempt}` }, "Open trace") : null);
+}
+
+/**
  * @param {[string, string][] | null} headers
  * @param {string} label
  */
@@ -181,6 +210,7 @@ function attemptItem(a) {
       h("span", { class: "badge badge-neutral" }, triggerWords(a.trigger)),
       h("span", { class: "muted" }, time(a.started_at)),
       h("span", { class: "muted" }, `${a.duration_ms} ms`)),
+    traceLine(a),
     a.error ? h("p", { class: "attempt-error" }, h("strong", {}, "Error: "), a.error) : null,
     a.throttled_by ? h("p", { class: "small muted throttled-by" }, `Held back by ${a.throttled_by} before it ` +
       `was made${a.queued_ms ? `, ${waited(a.queued_ms)} after it was due` : ""}; waiting did not ` +

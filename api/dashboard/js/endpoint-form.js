@@ -6,6 +6,7 @@
 import { ApiError, api, eventTypes, messageOf } from "./api.js";
 import { append, fill, h, notice } from "./dom.js";
 import { eventPicker } from "./event-picker.js";
+import { orderedFields } from "./ordered.js";
 import {
   Page, canManage, endpointHref, flash, focusHeading, handOver, isNotFound, navigate, notFound, readOnlyNote,
 } from "./nav.js";
@@ -147,6 +148,7 @@ export async function endpointForm(main, page, endpointId) {
   someRadio.addEventListener("change", showPicker);
   showPicker();
   const eventsError = fieldError("events-error");
+  const order = orderedFields(existing);
 
   // The endpoint's own delivery settings.
   const rate = h("input", { id: "endpoint-rate", name: "rate_limit_per_second", type: "number", min: "0.1",
@@ -245,6 +247,7 @@ export async function endpointForm(main, page, endpointId) {
       h("div", { class: "choice" }, allRadio, h("label", { for: "events-all" }, "All events, including types added later")),
       h("div", { class: "choice" }, someRadio, h("label", { for: "events-some" }, "Selected events")),
       eventsError, picker.element),
+    order.element,
     settings,
     h("div", { class: "actions" }, submit, h("a", { class: "button", href: cancelHref }, "Cancel")));
 
@@ -253,6 +256,7 @@ export async function endpointForm(main, page, endpointId) {
     url: [urlError, url], description: [descriptionError, description], signature_method: [methodError, null],
     event_types: [eventsError, null], rate_limit_per_second: [rateError, rate],
     retry_schedule: [scheduleError, schedule], headers: [headersError, headers],
+    ordered: [order.error, null], ordered_on_failure: [order.error, null],
   };
 
   form.addEventListener("submit", async (event) => {
@@ -272,6 +276,7 @@ export async function endpointForm(main, page, endpointId) {
       signature_method: /** @type {HTMLInputElement} */ (form.querySelector('input[name="signature_method"]:checked')).value,
       event_types: someRadio.checked ? selected : null,
       rate_limit_per_second: rate.value.trim() ? Number(rate.value) : null,
+      ...order.values(),
     };
     try {
       body.retry_schedule = schedule.value.trim() ? parseSchedule(schedule.value) : null;

@@ -9,10 +9,12 @@ import { append, copyButton, fill, h, liveRelative, localZone, long, notice, tim
 import { METHODS } from "./endpoint-form.js";
 import { eventsSummary } from "./endpoint-list.js";
 import { deliveryHistory, isoOf } from "./history.js";
+import { laneSection } from "./lane.js";
 import {
   Page, canManage, deliveryHref, endpointHref, flash, focusHeading, isNotFound, navigate, notFound,
   readOnlyNote, takeHandoff, temporalLinks,
 } from "./nav.js";
+import { orderedWords } from "./ordered.js";
 import { disabledWords, duration, healthBadge, lastFailure, successRate } from "./words.js";
 
 // Each tenant has its own keys: a receiver that fetched another tenant's JWKS could never verify ours.
@@ -142,6 +144,7 @@ export async function endpointDetail(main, page, endpointId) {
       fact("Retry schedule", endpoint.retry_schedule
         ? `Its own: ${endpoint.retry_schedule.map((/** @type {number} */ s) => duration(s)).join(", ")}`
         : "The service's schedule", { id: "retry-schedule" }),
+      fact("Delivery order", orderedWords(endpoint), { wide: true, id: "ordered-detail" }),
       fact("Custom headers", headers.length
         ? h("ul", { class: "tags" }, headers.map(([name, value]) => h("li", {}, h("code", {}, `${name}: ${value}`))))
         : "None", { wide: true, id: "custom-headers" }),
@@ -150,7 +153,7 @@ export async function endpointDetail(main, page, endpointId) {
           endpoint.event_types.map((/** @type {string} */ t) => h("li", {}, h("code", {}, t)))), { wide: true })),
     manage ? h("div", { class: "actions", role: "group", "aria-label": "Endpoint actions" }, buttons)
       : readOnlyNote(),
-    actionsStatus, panels, dialogs);
+    actionsStatus, panels, dialogs, laneSection(page, endpoint));
   if (manage) append(main, repairSection(page, endpoint, links));
   const history = h("div", {});
   append(main, h("section", { class: "history", "aria-labelledby": "history-title" },

@@ -1,10 +1,11 @@
 // @ts-check
 // Choosing event types: 31 of them in 9 groups, plus the operational ones. A search box narrows them by
 // name or description, each group folds away behind a toggle that selects the whole group, and each type
-// shows the example object a test event of it carries.
+// shows the example object a test event of it carries and its JSON Schema (schema-view.js).
 
 import { groupsOf } from "./api.js";
 import { h, uid } from "./dom.js";
+import { typeShape } from "./schema-view.js";
 
 /**
  * @param {import("./api.js").EventType[]} types
@@ -44,9 +45,8 @@ export function eventPicker(types, chosen) {
     const list = h("div", { class: "group-types", id: listId, hidden: true },
       items.map((t, i) => h("div", { class: "choice", "data-type": t.name }, mine[i],
         h("label", { for: `event-${t.name}` }, h("code", {}, t.name)),
-        h("div", { id: `event-${t.name}-help`, class: "help" }, t.description,
-          h("details", { class: "example" }, h("summary", {}, "Example"),
-            h("pre", { class: "code small-code" }, JSON.stringify(t.example, null, 2)))))));
+        // Described by its description alone, not by an example or a schema opened below it.
+        h("div", { class: "help" }, h("span", { id: `event-${t.name}-help` }, t.description), typeShape(t)))));
     const toggle = h("button", { type: "button", class: "button button-small button-quiet",
       "aria-expanded": "false", "aria-controls": listId }, `Show ${items.length} types`);
     const open = (/** @type {boolean} */ yes) => {
