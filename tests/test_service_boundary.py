@@ -57,6 +57,6 @@ async def test_no_answer_in_time_may_have_applied_a_change_but_a_read_changed_no
     with pytest.raises(MayHaveBeenApplied, match="may have been applied. Retry it with the same id"):
         await service.change()
     # A read applies nothing: "retry it with the same id" would have the caller think it might have.
-    with pytest.raises(TemporalUnavailable, match="did not answer in time; nothing changed, try again") as read:
+    with pytest.raises(TemporalUnavailable, match="in time; nothing changed, try again") as read:
         await service.read()
     assert "may have been applied" not in read.value.message
