@@ -168,9 +168,9 @@ class Deliveries:
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
-        """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
-        closed ones by close time, and a delivery's workflow runs through its retry window. `created_after`
-        and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute)."""
+        """Newest first by when the event was accepted (`pages.newest_first`: Temporal's SQL visibility
+        cannot order by it). `created_after` and `created_before` bound that time (the `WebhookCreatedAt`
+        attribute)."""
         pages.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
@@ -182,7 +182,7 @@ class Deliveries:
             created_since=created_after,
             created_until=created_before,
         )
-        page = await pages.list_page(
+        page = await pages.newest_first(
             self._client,
             query,
             tenant=tenant,
