@@ -9,6 +9,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from playwright.sync_api import Browser, Error, Route, expect
@@ -213,3 +214,62 @@ def test_a_frozen_api_process_is_said_with_try_again(browser: Browser, stack: St
             frozen.check_view()
         finally:
             frozen.close()
+
+
+UTC_ROW_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+
+
+def test_the_log_reads_by_time_exact_times_presets_and_a_to_that_includes_its_minute(
+    tab: Session, api: httpx.Client, receiver: Receiver
+) -> None:
+    page = tab.page
+    endpoint = create_endpoint(api, receiver.script("/by-time", []))
+    emitted = [emit(api, "customer.updated")["id"] for _ in range(3)]
+    for event_id in emitted:
+        wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+    listed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+    tab.sign_in("tenant_a")
+    page.get_by_role("link", name=receiver.url("/by-time")).click()
+    rows = page.locator("tbody tr")
+    expect(rows).to_have_count(3)
+    # Newest first by acceptance, as the API lists them; each row with its exact time in UTC.
+    assert [rows.nth(n).get_attribute("data-delivery-id") for n in range(3)] == [d["id"] for d in listed]
+    newest = rows.first.locator("td.accepted time")
+    expect(newest).to_have_text(UTC_ROW_TIME)
+    accepted = datetime.fromisoformat(listed[0]["created_at"]).astimezone(UTC)
+    expect(newest).to_have_text(accepted.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+    # From = To = the minute they were accepted in: To takes its whole minute.
+    def minute_of(d: dict[str, str]) -> str:
+        return datetime.fromisoformat(d["created_at"]).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+    minute = min(minute_of(d) for d in listed)
+    in_minute = [d for d in listed if minute_of(d) == minute]
+    page.get_by_label("From", exact=True).fill(minute)
+    page.get_by_label("To", exact=True).fill(minute)
+    expect(page).to_have_url(re.compile(r"before=\d{4}-"))
+    expect(page.get_by_text("No deliveries match these filters.")).to_have_count(0)
+    expect(rows).to_have_count(len(in_minute))
+    expect(page.get_by_label("Accepted")).to_have_value("custom")
+
+    # A range that ends before it starts, said with the fields' names.
+    later = (datetime.fromisoformat(minute) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    page.get_by_label("From", exact=True).fill(later)
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("From is later than To")
+    expect(alert).not_to_contain_text("created_")
+
+    # Presets: the last hour has them, and the address keeps the preset, not a fixed time.
+    page.get_by_label("Accepted").select_option("1h")
+    expect(rows).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"[?&]range=1h$"))
+    expect(page.get_by_label("To", exact=True)).to_have_value("")
+    page.reload()
+    expect(page.get_by_label("Accepted")).to_have_value("1h")
+    expect(rows).to_have_count(3)
+    for preset in ("24h", "7d"):
+        page.get_by_label("Accepted").select_option(preset)
+        expect(page).to_have_url(re.compile(rf"[?&]range={preset}$"))
+        expect(rows).to_have_count(3)
+    tab.check_view()
+    tab.shot("history-by-time")
