@@ -298,7 +298,7 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
     expect(endpoint_row).to_contain_text("4 succeeded")
     expect(endpoint_row).to_contain_text("0 failed")
     expect(endpoint_row).to_contain_text("Healthy")
-    expect(endpoint_row).to_contain_text("9 events")
+    expect(endpoint_row).to_contain_text("9 event types")
     tab.check_view()
     tab.shot("endpoints")
 
