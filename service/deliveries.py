@@ -194,19 +194,32 @@ class Deliveries:
         return DeliveryPage(items=[_of_execution(e) for e in page.executions], next_cursor=page.next_cursor)
 
     @boundary
-    async def count(self, tenant: str, endpoint_id: str, *, since: datetime) -> DeliveryCounts:
-        """How many of an endpoint's deliveries since `since` are pending, succeeded and failed."""
+    async def count(
+        self, tenant: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+    ) -> DeliveryCounts:
+        """How many of an endpoint's deliveries since `since` (and until `until`, if given) are pending,
+        succeeded and failed."""
+        pages.check_created_window(since, until)
         await self._endpoint(tenant, endpoint_id)
 
         async def count(status: DeliveryStatus) -> int:
             query = visibility.delivery_query(
-                tenant=tenant, endpoint_id=endpoint_id, status=status, created_since=since
+                tenant=tenant,
+                endpoint_id=endpoint_id,
+                status=status,
+                created_since=since,
+                created_until=until,
             )
             return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
 
         pending, succeeded, failed = await asyncio.gather(*(count(s) for s in LISTED_STATUSES))
         return DeliveryCounts(
-            endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
+            endpoint_id=endpoint_id,
+            since=since,
+            until=until,
+            pending=pending,
+            succeeded=succeeded,
+            failed=failed,
         )
 
     @boundary

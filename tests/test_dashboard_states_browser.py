@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Error, Route, expect
 from launcher import Stack
 from tests.conftest import create_endpoint, emit, standalone_api_process, wait_delivery
 from tests.faults import paused
-from tests.receiver import Receiver
+from tests.receiver import Answer, Receiver
 from tests.test_dashboard_browser import TIMEOUT_MS, Session, tab
 
 __all__ = ["tab"]  # the fixture, shared
@@ -273,3 +273,32 @@ def test_the_log_reads_by_time_exact_times_presets_and_a_to_that_includes_its_mi
         expect(rows).to_have_count(3)
     tab.check_view()
     tab.shot("history-by-time")
+
+
+def test_an_endpoints_history_charts_its_successes_and_failures_over_the_window(
+    tab: Session, api: httpx.Client, receiver: Receiver
+) -> None:
+    page = tab.page
+    path = "/charted"
+    endpoint = create_endpoint(api, receiver.script(path, [Answer(200)]))
+    first = emit(api, "wallet.created")["id"]
+    wait_delivery(api, f"{first}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
+    receiver.script(path, [Answer(500, b"down")])
+    second = emit(api, "wallet.created")["id"]
+    wait_delivery(api, f"{second}:{endpoint['id']}", lambda d: d["status"] == "failed")
+    tab.sign_in("tenant_a")
+    page.get_by_role("link", name=receiver.url(path)).click()
+    expect(page.locator("tbody tr")).to_have_count(2)
+    expect(page.locator("#chart-totals")).to_have_text("1 succeeded, 1 failed")
+    bars = page.locator("#history-chart .chart-bar")
+    expect(bars).to_have_count(12)
+    # The newest bar (the last twelfth of 24 hours) holds both, one of each colour.
+    expect(bars.last.locator(".chart-ok")).to_have_count(1)
+    expect(bars.last.locator(".chart-bad")).to_have_count(1)
+    expect(bars.last).to_have_attribute("title", re.compile(r"UTC: 1 succeeded, 1 failed$"))
+    # A window before them: nothing to chart.
+    page.get_by_label("From", exact=True).fill("2026-01-01T00:00")
+    page.get_by_label("To", exact=True).fill("2026-01-01T01:00")
+    expect(page.locator("#chart-totals")).to_have_text("0 succeeded, 0 failed")
+    tab.check_view()
+    tab.shot("history-chart")

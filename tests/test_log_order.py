@@ -91,3 +91,38 @@ async def test_windows_narrowed_by_counting_give_the_same_order(
         if not cursor:
             break
     assert paged == _by_time(everything)
+
+
+def test_an_endpoints_counts_over_a_window_of_acceptance(api: httpx.Client, receiver: Receiver) -> None:
+    """The dashboard's chart counts each twelfth of a window (`created_after`, `created_before`)."""
+    endpoint = create_endpoint(api, receiver.script(f"/counted-{uuid.uuid4().hex[:6]}", []))
+    _burst(api, 3)
+    listed = _all_listed(api, endpoint["id"], 3)
+    wait_for(
+        lambda: all(d["status"] == "succeeded" for d in _all_listed(api, endpoint["id"], 3)), what="done"
+    )
+    stats = f"/v1/webhooks/endpoints/{endpoint['id']}/stats"
+    oldest = min(datetime.fromisoformat(d["created_at"]) for d in listed)
+    newest = max(datetime.fromisoformat(d["created_at"]) for d in listed)
+
+    def counted(after: datetime, before: datetime) -> dict[str, Any]:
+        response = api.get(
+            stats, params={"created_after": after.isoformat(), "created_before": before.isoformat()}
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    # A second either side: the store may keep a time finer than the one the API gives back.
+    second = timedelta(seconds=1)
+    around = wait_for(
+        lambda: (c := counted(oldest - second, newest + second))["succeeded"] == 3 and c,
+        what="the window's counts",
+    )
+    assert around["until"] is not None and (around["failed"], around["pending"]) == (0, 0)
+    earlier = counted(oldest - timedelta(hours=2), oldest - timedelta(hours=1))
+    assert (earlier["succeeded"], earlier["failed"], earlier["pending"]) == (0, 0, 0)
+    # A window that ends before it starts: 422 saying what to do, never a count of nothing.
+    refused = api.get(
+        stats, params={"created_after": newest.isoformat(), "created_before": oldest.isoformat()}
+    )
+    assert refused.status_code == 422 and "swap them" in refused.text

@@ -234,6 +234,9 @@ export const api = {
     call(`${endpointPath(id)}/test`, { method: "POST", body: { webhook_type: webhookType } }),
   /** @param {string} id */
   stats: (id) => call(`${endpointPath(id)}/stats`),
+  /** @param {string} id @param {string} after ISO @param {string} before ISO: the events accepted between */
+  statsBetween: (id, after, before) => call(`${endpointPath(id)}/stats?` +
+    new URLSearchParams({ created_after: after, created_before: before })),
   /** @param {string} id @param {"recover" | "replay"} kind @param {{since: string, until?: string}} body */
   startRecovery: (id, kind, body) => call(`${endpointPath(id)}/${kind}`, { method: "POST", body }),
   /** @param {string} id */

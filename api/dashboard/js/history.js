@@ -90,6 +90,51 @@ export async function retryAndWatch(page, deliveryId, shown, report, onEnd) {
   page.later(poll, 500);
 }
 
+const CHART_BARS = 12;
+
+/**
+ * An endpoint's succeeded and failed deliveries over a window, in 12 bars (one count per bar and status,
+ * by Temporal visibility): drawn when the window changes, not at each refresh of the list.
+ * @param {HTMLElement} box
+ * @param {string} endpointId
+ * @param {string} after ISO, or "" for 24 hours ago
+ * @param {string} before ISO, or "" for now
+ * @returns {Promise<void>}
+ */
+async function drawChart(box, endpointId, after, before) {
+  const end = before ? new Date(before).getTime() : Date.now();
+  const start = after ? new Date(after).getTime() : end - 86400_000;
+  if (!(end > start)) {
+    fill(box);
+    return;
+  }
+  const step = (end - start) / CHART_BARS;
+  const bars = await Promise.all(Array.from({ length: CHART_BARS }, async (_, n) => {
+    const from = new Date(start + n * step).toISOString();
+    // Each bar's end is a millisecond before the next bar's start: no delivery is counted twice.
+    const to = new Date(n === CHART_BARS - 1 ? end : start + (n + 1) * step - 1).toISOString();
+    const s = await api.statsBetween(endpointId, from, to);
+    return { from, to, succeeded: s.succeeded, failed: s.failed, pending: s.pending };
+  }));
+  const most = Math.max(1, ...bars.map((b) => b.succeeded + b.failed + b.pending));
+  const total = (/** @type {"succeeded" | "failed" | "pending"} */ key) => bars.reduce((a, b) => a + b[key], 0);
+  const said = `${total("succeeded")} succeeded, ${total("failed")} failed` +
+    (total("pending") ? `, ${total("pending")} pending` : "");
+  const part = (/** @type {number} */ n, /** @type {string} */ cls) => {
+    if (!n) return null;
+    const el = h("span", { class: cls });
+    el.style.height = `${(100 * n) / most}%`; // set through the CSSOM: the page's CSP refuses style attributes
+    return el;
+  };
+  fill(box, h("figure", { class: "chart", id: "history-chart" },
+    h("figcaption", { class: "small muted" }, `Deliveries from ${utcTime(new Date(start).toISOString())} to ` +
+      `${utcTime(new Date(end).toISOString())}: `, h("strong", { id: "chart-totals" }, said)),
+    h("div", { class: "chart-bars", role: "img", "aria-label": `Succeeded and failed deliveries: ${said}` },
+      bars.map((b) => h("span", { class: "chart-bar", title: `${utcTime(b.from)} to ${utcTime(b.to)}: ` +
+        `${b.succeeded} succeeded, ${b.failed} failed${b.pending ? `, ${b.pending} pending` : ""}` },
+      part(b.succeeded, "chart-ok"), part(b.failed, "chart-bad"), part(b.pending, "chart-wait"))))));
+}
+
 /**
  * The API's words for a filter, as the form names it: "created_after" is the From field.
  * @param {string} text
@@ -210,8 +255,11 @@ export async function deliveryHistory(container, page, options) {
     h("p", { id: "filter-zone", class: "help filter-zone" },
       `Times are in your time zone (${localZone()}), when the event was accepted; To includes its ` +
       "minute. Newest first."));
-  fill(container, filters, filterError, h("div", { class: "section-header list-header" }, bulk, live),
-    bulkResult, rowReport, list, more);
+  // An endpoint's history has its chart of the window; a window's chart is drawn once per window.
+  const chart = h("div", { class: "chart-box" });
+  let charted = "";
+  fill(container, filters, filterError, endpointId ? chart : null,
+    h("div", { class: "section-header list-header" }, bulk, live), bulkResult, rowReport, list, more);
 
   /** The filters as the API takes them. */
   const query = () => ({
@@ -473,6 +521,14 @@ export async function deliveryHistory(container, page, options) {
       return;
     }
     if (mine !== generation || !page.alive) return;
+    const window = `${asked.createdAfter}|${asked.createdBefore}|${range.value}`;
+    if (endpointId && !quiet && window !== charted) {
+      charted = window;
+      drawChart(chart, endpointId, asked.createdAfter, asked.createdBefore).catch(() => {
+        charted = ""; // drawn again at the next load: the list says what went wrong
+        fill(chart);
+      });
+    }
     const inFlight = found.some((d) => d.status === "pending" || d.status === "scheduled");
     live.textContent = inFlight ? "Deliveries in flight: updating automatically."
       : `Updated ${new Date().toLocaleTimeString()}`;
