@@ -116,8 +116,9 @@ async def send_owed_notices(
         except StoreRefused:  # found once the store came back: this worker must not run on it
             stop.set()  # the worker stops polling, and this is raised again where the sweep is awaited
             raise
-        except SQLAlchemyError as err:  # the store down: tried again
-            log.warning("operational events not sent yet: the endpoint store cannot be reached (%s)", err)
+        except SQLAlchemyError as err:  # the store down, or refusing: tried again
+            # Not "cannot be reached": an error the store answered (a table already there, say) is not one.
+            log.warning("operational events not sent yet: the endpoint store failed (%s); trying again", err)
         except Exception:  # a bug: logged, and tried again
             log.exception("sending owed operational events failed")
         await asyncio.sleep(NOTICE_SWEEP_SECONDS)

@@ -868,6 +868,9 @@ class RetryAcceptedPublic(BaseModel):
 class EndpointStatsPublic(BaseModel):
     endpoint_id: str
     since: datetime = Field(description="Counts cover deliveries of events accepted since this time")
+    until: datetime | None = Field(
+        default=None, description="and up to this time (`created_before`), or up to now when null"
+    )
     pending: int
     succeeded: int
     failed: int

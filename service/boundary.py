@@ -8,7 +8,8 @@ UNAVAILABLE does not prove that nothing was done: the connection may break after
 (a server killed mid-call), and the client retries such calls itself within the timeout, so the last
 error ("tcp connect error") may follow a first try that was applied. A method that changes something in
 Temporal (`@boundary(changes_temporal=True)`: a start, an update, a cancel) answers "may have been applied"
-then; one that only reads may say that nothing was done. A client that never connected sent nothing.
+then; one that only reads says that nothing changed, whether Temporal timed out or broke the connection
+(a read applies nothing), and to try again. A client that never connected sent nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ R = TypeVar("R")
 # about ten seconds for a lock before it says so, twice for some requests).
 STORE_TIMEOUT_SECONDS = 5.0
 TIMED_OUT = "Temporal did not answer in time; the request may have been applied. Retry it with the same id"
+READ_TIMED_OUT = "Temporal did not answer in time; nothing changed, try again"
+READ_LOST = "Temporal is unavailable; nothing changed, try again"
 LOST = (
     "Temporal is unavailable or the connection broke; the request may have been applied. "
     "Retry it with the same id"
@@ -44,15 +47,17 @@ def translated(*, changes_temporal: bool = False) -> Iterator[None]:
         yield
     except RPCError as err:
         if is_timeout(err):
-            raise MayHaveBeenApplied(TIMED_OUT) from err
+            if changes_temporal:
+                raise MayHaveBeenApplied(TIMED_OUT) from err
+            raise TemporalUnavailable(READ_TIMED_OUT) from err
         if is_unreachable(err):
             if changes_temporal:
                 raise MayHaveBeenApplied(LOST) from err
-            raise TemporalUnavailable() from err
+            raise TemporalUnavailable(READ_LOST) from err
         raise UpstreamRefused(f"Temporal refused the request: {err.message}") from err
     except RuntimeError as err:
         if is_unreachable(err):  # a lazy client that could not connect
-            raise TemporalUnavailable() from err
+            raise (TemporalUnavailable() if changes_temporal else TemporalUnavailable(READ_LOST)) from err
         raise
     except SQLAlchemyError as err:
         raise StoreUnavailable() from err

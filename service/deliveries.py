@@ -164,10 +164,10 @@ class Deliveries:
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
-        """Newest first: Temporal's SQL visibility lists open workflows by start time, newest first, then
-        closed ones by close time, and a delivery's workflow runs through its retry window. `created_after`
-        and `created_before` bound when the event was accepted (the `WebhookCreatedAt` attribute); `business`
-        finds those of one business object or customer (set when the delivery started)."""
+        """Newest first by when the event was accepted (`pages.newest_first`: Temporal's SQL visibility
+        cannot order by it). `created_after` and `created_before` bound that time (the `WebhookCreatedAt`
+        attribute); `business` finds those of one business object or customer (set when the delivery
+        started)."""
         pages.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
@@ -180,7 +180,7 @@ class Deliveries:
             created_until=created_before,
             business=business,
         )
-        page = await pages.list_page(
+        page = await pages.newest_first(
             self._client,
             query,
             tenant=tenant,
@@ -192,19 +192,32 @@ class Deliveries:
         return DeliveryPage(items=[_of_execution(e) for e in page.executions], next_cursor=page.next_cursor)
 
     @boundary
-    async def count(self, tenant: str, endpoint_id: str, *, since: datetime) -> DeliveryCounts:
-        """How many of an endpoint's deliveries since `since` are pending, succeeded and failed."""
+    async def count(
+        self, tenant: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+    ) -> DeliveryCounts:
+        """How many of an endpoint's deliveries since `since` (and until `until`, if given) are pending,
+        succeeded and failed."""
+        pages.check_created_window(since, until)
         await self._endpoint(tenant, endpoint_id)
 
         async def count(status: DeliveryStatus) -> int:
             query = visibility.delivery_query(
-                tenant=tenant, endpoint_id=endpoint_id, status=status, created_since=since
+                tenant=tenant,
+                endpoint_id=endpoint_id,
+                status=status,
+                created_since=since,
+                created_until=until,
             )
             return (await self._client.count_workflows(query, rpc_timeout=self._rpc)).count
 
         pending, succeeded, failed = await asyncio.gather(*(count(s) for s in LISTED_STATUSES))
         return DeliveryCounts(
-            endpoint_id=endpoint_id, since=since, pending=pending, succeeded=succeeded, failed=failed
+            endpoint_id=endpoint_id,
+            since=since,
+            until=until,
+            pending=pending,
+            succeeded=succeeded,
+            failed=failed,
         )
 
     @boundary

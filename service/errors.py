@@ -11,7 +11,7 @@
     │   └── LimitReached    a bound of the tenant's is reached (its endpoints, its recoveries running)
     ├── RateLimited         too many requests of one kind for now: `retry_after` seconds, and the quota
     ├── Unavailable         a dependency did not answer; try again (`retry_after` seconds)
-    │   ├── TemporalUnavailable    not reached: nothing was done
+    │   ├── TemporalUnavailable    not reached, or only read: nothing was done
     │   ├── MayHaveBeenApplied     no answer in time: the request may have been applied
     │   └── StoreUnavailable       the endpoint store: nothing was changed
     └── UpstreamRefused     Temporal refused a call we thought valid (a bug of ours, or its limits)
@@ -114,8 +114,10 @@ class Unavailable(WebhooksError):
 
 
 class TemporalUnavailable(Unavailable):
-    def __init__(self) -> None:
-        super().__init__("Temporal is unavailable; nothing was accepted, try again")
+    """Nothing was done: Temporal was not reached, or the call only read (a read applies nothing)."""
+
+    def __init__(self, message: str = "Temporal is unavailable; nothing was accepted, try again") -> None:
+        super().__init__(message)
 
 
 class MayHaveBeenApplied(Unavailable):

@@ -70,6 +70,7 @@ class DeliveryPage:
 class DeliveryCounts:
     endpoint_id: str
     since: datetime
+    until: datetime | None
     pending: int
     succeeded: int
     failed: int

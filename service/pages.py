@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
+from domain import search_attributes as sa
+from history.visibility import time_literal
 from service.errors import InvalidInput
 
 
@@ -97,3 +99,112 @@ async def list_page(
         executions=list(pages.current_page or []),
         next_cursor=encode_cursor(next_token, tenant=tenant, key=cursor_key) if next_token else None,
     )
+
+
+# Newest first by acceptance time. Temporal's SQL visibility (SQLite, PostgreSQL, MySQL) refuses ORDER BY
+# ("operation is not supported: 'ORDER BY' clause", the dev server 1.32 here) and lists open workflows by
+# start time, then closed ones by close time: a delivery's workflow starts when its event's workflow gets
+# to it, not when the event was accepted, so after a burst the newest event was row 10. So the order is
+# made here: a window of acceptance times ending where the last page ended, narrowed with counts until it
+# holds a page or more but at most `WINDOW_MAX` deliveries, read whole and sorted. The cursor is the last
+# row's (acceptance time, id), behind the same MAC as Temporal's tokens.
+WINDOW_MAX = 200
+_FIRST_SPAN = timedelta(hours=1)
+_LONGEST_SPAN = timedelta(days=366 * 100)
+_SHORTEST_SPAN = timedelta(milliseconds=1)
+_OVERLAP = timedelta(seconds=1)
+_POSITION = b"t1:"
+
+
+def _position_of(execution: WorkflowExecution) -> tuple[datetime, str]:
+    created = execution.typed_search_attributes.get(sa.CREATED_AT) or execution.start_time
+    return created.astimezone(UTC), execution.id
+
+
+def _encode_position(position: tuple[datetime, str], *, tenant: str, key: bytes) -> str:
+    at, workflow_id = position
+    return encode_cursor(_POSITION + f"{at.isoformat()}|{workflow_id}".encode(), tenant=tenant, key=key)
+
+
+def _decode_position(cursor: str, *, tenant: str, key: bytes) -> tuple[datetime, str]:
+    token = decode_cursor(cursor, tenant=tenant, key=key)
+    try:
+        if not token.startswith(_POSITION):
+            raise ValueError("not a position")
+        at, workflow_id = token[len(_POSITION) :].decode().split("|", 1)
+        return datetime.fromisoformat(at).astimezone(UTC), workflow_id
+    except ValueError:  # a cursor this API made before lists were ordered by time: start over
+        raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query") from None
+
+
+async def newest_first(
+    client: Client,
+    query: str,
+    *,
+    tenant: str,
+    cursor: str | None,
+    limit: int,
+    cursor_key: bytes,
+    rpc_timeout: timedelta,
+) -> Page:
+    """One page of the workflows `query` finds, newest first by `WebhookCreatedAt` (the acceptance time;
+    ties by workflow id), from `cursor` on. Every call is bounded by `rpc_timeout`; a page costs a few
+    counts and one list of the window."""
+    before = _decode_position(cursor, tenant=tenant, key=cursor_key) if cursor else None
+    # A second past the last row: the store may keep a time finer or coarser than it gives back, and a
+    # row tied with the last one at that precision must not fall between pages. What is not older than
+    # the last row is left out below, by the exact position.
+    top = before[0] + _OVERLAP if before else datetime.now(UTC)
+    bounded = f"{query} AND {sa.CREATED_AT.name} <= {time_literal(top)}" if before else query
+
+    async def count(lowest: datetime | None) -> int:
+        within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
+        return (await client.count_workflows(within, rpc_timeout=rpc_timeout)).count
+
+    total = await count(None)
+    lowest: datetime | None = None
+    many = _LONGEST_SPAN
+    if total > WINDOW_MAX:
+        # Wide enough for a page and a row more (`wanted`), narrow enough to read whole: a span back from
+        # `top` grown fourfold until it holds `wanted`, then halved back while it holds too many.
+        wanted = limit + 1
+        few, many, found = timedelta(0), _FIRST_SPAN, total
+        while many < _LONGEST_SPAN:
+            found = await count(top - many)
+            if found >= wanted:
+                break
+            few, many = many, many * 4
+        else:
+            found = total
+        while found > WINDOW_MAX and many - few > _SHORTEST_SPAN:
+            middle = few + (many - few) / 2
+            inside = await count(top - middle)
+            if inside < wanted:
+                few = middle
+            else:
+                many, found = middle, inside
+        lowest = top - many if many < _LONGEST_SPAN else None
+    while True:
+        within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
+        listed = [
+            execution
+            async for execution in client.list_workflows(
+                within, limit=WINDOW_MAX * 4, page_size=WINDOW_MAX, rpc_timeout=rpc_timeout
+            )
+        ]
+        ordered = sorted(
+            (e for e in listed if before is None or _position_of(e) < before),
+            key=_position_of,
+            reverse=True,
+        )
+        if len(ordered) > limit or lowest is None or total <= len(listed):
+            break
+        # The window's count took in rows of the last page (the second of overlap): wider, and again.
+        many = max(many * 4, _OVERLAP * 2)
+        lowest = top - many if many < _LONGEST_SPAN else None
+    page = ordered[:limit]
+    more = len(ordered) > limit or (lowest is not None and total > len(listed))
+    next_cursor = (
+        _encode_position(_position_of(page[-1]), tenant=tenant, key=cursor_key) if page and more else None
+    )
+    return Page(executions=page, next_cursor=next_cursor)

@@ -298,7 +298,7 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
     expect(endpoint_row).to_contain_text("4 succeeded")
     expect(endpoint_row).to_contain_text("0 failed")
     expect(endpoint_row).to_contain_text("Healthy")
-    expect(endpoint_row).to_contain_text("9 events")
+    expect(endpoint_row).to_contain_text("9 event types")
     tab.check_view()
     tab.shot("endpoints")
 
@@ -476,6 +476,9 @@ def test_a_clear_message_when_temporal_or_the_api_is_down(browser: Browser, tmp_
         alert = page.get_by_role("alert")
         expect(alert).to_contain_text("Delivery logs, counts and retries are unavailable right now")
         expect(alert).to_contain_text("the API cannot reach Temporal")
+        # A read changed nothing: said so, and not "the request may have been applied".
+        expect(alert).to_contain_text("Nothing changed; try again")
+        expect(alert).not_to_contain_text("may have been applied")
         expect(page.locator("tbody tr")).to_contain_text("unavailable")
         tab.check_view()
         tab.shot("temporal-down")
@@ -960,9 +963,9 @@ def test_recover_and_replay_show_their_progress_and_can_be_canceled(
         expect(page.get_by_label("Since", exact=True)).to_be_focused()
         page.get_by_role("button", name="Start recovery").click()
         progress = page.locator("#recovery-progress")
-        expect(progress).to_contain_text("Recovering failed deliveries")
         expect(progress.locator("progress")).to_be_visible()
         expect(page.locator("#recovery-status")).to_have_text("Completed")
+        expect(progress).to_contain_text("Recovery of failed deliveries")  # no more "Recovering"
         expect(page.locator("#recovery-counts")).to_contain_text("3 done")
         tab.shot("recovered")
         for event_id in failed:

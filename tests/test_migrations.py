@@ -30,7 +30,7 @@ from store import migrate
 from store.database import Endpoint, EndpointStore
 from store.keys import TenantKeys
 from store.tables import Base, EndpointRow
-from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack
+from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack, wait_for
 from worker import send_owed_notices
 
 STORES = Path(__file__).with_name("stores")
@@ -319,3 +319,40 @@ def test_make_run_upgrades_a_data_dir_made_before_migrations(tmp_path: Path) -> 
     finally:
         stack.stop()
     assert "already exists" not in log.read_text()
+
+
+@pytest.mark.stack  # a stack of its own
+def test_the_first_start_on_a_fresh_data_dir_logs_no_store_error(tmp_path: Path) -> None:
+    """Issue 23: the first `make run` on a fresh data dir logged "endpoint store cannot be reached … table
+    operational_notices already exists" (the worker and the API made the tables at once). The launcher now
+    migrates once before either starts: neither makes a table, and nothing says the store is unreachable."""
+    log = (OUTPUT / "first-start-stack.log").resolve()
+    log.unlink(missing_ok=True)
+    stack = start_stack(tmp_path / "data", log)
+    try:
+        headers = {"x-api-key": KEYS["tenant_a"]}
+        made = httpx.post(
+            f"{stack.api_url}/v1/webhooks/endpoints",
+            headers=headers,
+            json={"url": "http://127.0.0.1:9/first", "event_types": ["wallet.created"]},
+        )
+        assert made.status_code == 201, made.text
+        # The worker reads the store for this event's delivery: it has used the store by the end.
+        emitted = httpx.post(
+            f"{stack.api_url}/v1/events",
+            headers=headers,
+            json={"webhook_type": "wallet.created", "data": {"object": {"id": "wal_1"}}},
+        )
+        assert emitted.status_code == 202, emitted.text
+        delivery = f"{stack.api_url}/v1/webhooks/deliveries/{emitted.json()['id']}:{made.json()['id']}"
+
+        def attempted() -> bool:
+            answer = httpx.get(delivery, headers=headers)
+            return answer.status_code == 200 and bool(answer.json()["attempts"])
+
+        wait_for(attempted, timeout=60, what="the first delivery's first attempt")
+    finally:
+        stack.stop()
+    written = log.read_text()
+    assert "already exists" not in written
+    assert "cannot be reached" not in written

@@ -142,10 +142,14 @@ async def endpoint_stats(
     tenant: ReadTenant,
     deliveries: DeliveriesDep,
     hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24,
+    created_after: CreatedAfter = None,
+    created_before: CreatedBefore = None,
 ) -> EndpointStatsPublic:
-    """How many of the endpoint's deliveries of the last `hours` are pending, succeeded and failed."""
-    since = datetime.now(UTC) - timedelta(hours=hours)
-    return EndpointStatsPublic.of(await deliveries.count(tenant, endpoint_id, since=since))
+    """How many of the endpoint's deliveries of the last `hours` (or of events accepted between
+    `created_after` and `created_before`) are pending, succeeded and failed."""
+    since = created_after or datetime.now(UTC) - timedelta(hours=hours)
+    counts = await deliveries.count(tenant, endpoint_id, since=since, until=created_before)
+    return EndpointStatsPublic.of(counts)
 
 
 @router.get("/deliveries")

@@ -106,13 +106,20 @@ export class ApiError extends Error {
 /**
  * @param {number} status
  * @param {any} detail
+ * @param {string} method a GET reads: it changed nothing, whatever went wrong
  */
-function describe(status, detail) {
+function describe(status, detail, method) {
   const said = typeof detail === "string" ? detail : "";
+  const read = method === "GET";
+  if (status === 503 && said.includes("endpoint store")) {
+    return "The endpoint store cannot be reached right now; nothing changed. Try again in a moment.";
+  }
   if (status === 503) {
     // The API answers 503 when it cannot reach Temporal, where every delivery log lives.
-    return "Delivery logs, counts and retries are unavailable right now: the API cannot reach Temporal" +
-      (said ? ` (it said: ${said})` : "") + ". Endpoints can still be managed. Try again in a moment.";
+    const what = "Delivery logs, counts and retries are unavailable right now: the API cannot reach Temporal";
+    // A read applies nothing; a change may have been applied before the answer was lost (the API says so).
+    if (read) return `${what}. Nothing changed; try again in a moment. Endpoints can still be managed.`;
+    return `${what}` + (said ? ` (it said: ${said})` : "") + ". Endpoints can still be managed. Try again in a moment.";
   }
   if (status === 401) return said && session.token ? said : "Your API key was not accepted.";
   if (status === 404) return said || "Not found.";
@@ -124,6 +131,10 @@ function describe(status, detail) {
   }
   return `The API answered HTTP ${status}.`;
 }
+
+// How long a request may go unanswered before the page says so and offers "Try again": the API answers
+// within its own Temporal and store timeouts (5 s each), so silence this long means the API itself hangs.
+export const ANSWER_WITHIN_MS = 10_000;
 
 /**
  * @param {string} path
@@ -137,14 +148,25 @@ export async function call(path, { method = "GET", body, key = session.key, toke
   else if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
   let response;
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(), ANSWER_WITHIN_MS);
   try {
     response = await fetch(path, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal: timeout.signal,
     });
   } catch {
+    clearTimeout(timer);
+    if (timeout.signal.aborted) {
+      const seconds = ANSWER_WITHIN_MS / 1000;
+      throw new ApiError(0, method === "GET"
+        ? `The API did not answer in ${seconds} seconds; nothing changed. Try again.`
+        : `The API did not answer in ${seconds} seconds: what you asked may or may not have been done. ` +
+          "Reload to see, then try again if needed.", { timeout: true });
+    }
     throw new ApiError(
       0,
       `Cannot reach the API at ${location.origin}. Check that the service is running and that you are ` +
@@ -152,7 +174,15 @@ export async function call(path, { method = "GET", body, key = session.key, toke
       null,
     );
   }
-  const text = await response.text();
+  let text;
+  try {
+    text = await response.text(); // the body is bounded by the same timeout as the headers
+  } catch {
+    throw new ApiError(0, `The API did not send its whole answer in ${ANSWER_WITHIN_MS / 1000} seconds. Try again.`,
+      { timeout: true });
+  } finally {
+    clearTimeout(timer);
+  }
   let data = null;
   try {
     data = text ? JSON.parse(text) : null;
@@ -161,7 +191,7 @@ export async function call(path, { method = "GET", body, key = session.key, toke
   }
   if (!response.ok) {
     const detail = data && typeof data === "object" ? data.detail : null;
-    throw new ApiError(response.status, describe(response.status, detail), detail);
+    throw new ApiError(response.status, describe(response.status, detail, method), detail);
   }
   return data;
 }
@@ -204,6 +234,9 @@ export const api = {
     call(`${endpointPath(id)}/test`, { method: "POST", body: { webhook_type: webhookType } }),
   /** @param {string} id */
   stats: (id) => call(`${endpointPath(id)}/stats`),
+  /** @param {string} id @param {string} after ISO @param {string} before ISO: the events accepted between */
+  statsBetween: (id, after, before) => call(`${endpointPath(id)}/stats?` +
+    new URLSearchParams({ created_after: after, created_before: before })),
   /** @param {string} id @param {"recover" | "replay"} kind @param {{since: string, until?: string}} body */
   startRecovery: (id, kind, body) => call(`${endpointPath(id)}/${kind}`, { method: "POST", body }),
   /** @param {string} id */

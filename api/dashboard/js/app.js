@@ -18,6 +18,8 @@ import {
 
 /** @type {Page | null} */
 let current = null;
+/** @type {HTMLElement | null} the message carried to this view (flash), while it still answers something */
+let flashed = null;
 /** @type {string | null} */
 let signInMessage = null;
 
@@ -80,12 +82,36 @@ function route() {
   document.title = "Webhooks · Flexprice";
   fill(main);
   const message = takeFlash();
-  if (message) main.append(notice("info", h("p", {}, message)));
+  flashed = message ? notice("info", h("p", {}, message)) : null;
+  if (flashed) main.append(flashed);
+  showLoading();
   const page = current;
   beginRestore();
   Promise.resolve(view(main, page, ...params))
     .catch((err) => page.fail(err))
     .finally(() => { if (page.alive) restoreScroll(); });
+}
+
+/** @type {MutationObserver | null} */
+let loadingWatch = null;
+
+/**
+ * "Loading…" at once, in every view, until the view puts anything of its own on the page (its heading,
+ * its own "Loading endpoints…", an error): a view waits for the API before it draws, and the API may
+ * take its time (ANSWER_WITHIN_MS, then the view says so, with "Try again").
+ */
+function showLoading() {
+  loadingWatch?.disconnect();
+  const loading = h("p", { class: "muted view-loading", role: "status" }, "Loading…");
+  main.append(loading);
+  loadingWatch = new MutationObserver((changes) => {
+    const drawn = changes.some((c) => [...c.addedNodes].some((node) => node !== loading));
+    if (!drawn && loading.isConnected) return;
+    loading.remove();
+    loadingWatch?.disconnect();
+    loadingWatch = null;
+  });
+  loadingWatch.observe(main, { childList: true });
 }
 
 /** @param {string} [message] */
@@ -101,7 +127,8 @@ function signOut(message) {
 
 // ---- portal sessions ----------------------------------------------------------------------------
 
-const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+// With its zone, as every time on the page: "2:05 PM UTC".
+const timeOfDay = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let sessionTimer;
 
@@ -208,7 +235,8 @@ function signInView(page) {
     h(
       "p",
       { id: "api-key-help", class: "help" },
-      "Kept in this browser tab only, and forgotten when you close it. `make run` prints a dev key.",
+      "Kept in this browser tab only, and forgotten when you close it. ", h("code", {}, "make run"),
+      " prints a dev key.",
     ),
     button,
   );
@@ -247,6 +275,17 @@ function signInView(page) {
 }
 
 byId("sign-out").addEventListener("click", () => signOut("You are signed out."));
+
+// A flashed message answers what the person just did ("Endpoint enabled"): their next action in the view
+// (a button, a form sent) has an answer of its own, which the old message would seem to contradict.
+for (const type of ["click", "submit"]) {
+  main.addEventListener(type, (event) => {
+    const target = event.target instanceof Element ? event.target : null;
+    if (!flashed || (type === "click" && !target?.closest("button"))) return;
+    flashed.remove();
+    flashed = null;
+  }, true);
+}
 
 // The search box: an id of an event, a delivery or an endpoint opens what it names (find.js).
 byId("find").addEventListener("submit", (event) => {

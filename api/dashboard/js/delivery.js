@@ -47,7 +47,11 @@ export async function deliveryDetail(main, page, deliveryId) {
   const summary = h("div", {});
   const attemptsBox = h("div", {});
   const manage = canManage();
-  const retry = manage ? h("button", { type: "button", class: "button button-primary", id: "retry" }, "Retry now") : null;
+  // A deleted endpoint's delivery cannot be sent again, and a disabled one's is refused: say why up front.
+  const blocked = !endpoint ? "Its endpoint was deleted: this delivery cannot be sent again."
+    : !endpoint.enabled ? "Its endpoint is disabled: enable it to retry or resend this delivery." : null;
+  const retry = manage ? h("button", { type: "button", class: "button button-primary", id: "retry",
+    disabled: Boolean(blocked), "aria-describedby": blocked ? "retry-blocked" : null }, "Retry now") : null;
   const report = (/** @type {string} */ text, /** @type {"info" | "success" | "error"} */ kind) =>
     fill(status, notice(kind, text));
   let attemptsShown = first.attempts.length; // a retry asked for here is never joined to one of them
@@ -56,7 +60,7 @@ export async function deliveryDetail(main, page, deliveryId) {
     // Once the attempt is in the log, load afresh rather than draw the watcher's answer: a refresh asked
     // before it could come back after it and draw the delivery as it was before the attempt.
     await retryAndWatch(page, deliveryId, attemptsShown, report, (end) => { if (end?.delivery) load(); });
-    retry.disabled = false;
+    retry.disabled = Boolean(blocked);
   });
 
   append(main, 
@@ -67,7 +71,8 @@ export async function deliveryDetail(main, page, deliveryId) {
       h("div", { class: "grow" }, h("h1", {}, first.webhook_type),
         h("p", { class: "muted small inline" }, long("span", deliveryId, { class: "mono" }),
           copyButton(() => deliveryId, "Copy", "Copy delivery id"))),
-      manage ? h("div", { class: "actions" }, retry) : readOnlyNote()),
+      manage ? h("div", { class: "actions" }, retry,
+        blocked ? h("p", { class: "muted small", id: "retry-blocked" }, blocked) : null) : readOnlyNote()),
     summary, status, loadError,
     h("section", { "aria-labelledby": "payload-title" },
       h("div", { class: "section-header" }, h("h2", { id: "payload-title" }, "Payload")),

@@ -25,6 +25,21 @@ export const METHODS = {
   },
 };
 
+/**
+ * What "All events" leaves out: the service's operational events about the endpoints, received only when
+ * chosen by name (their group under Selected events).
+ * @param {import("./api.js").EventType[]} types
+ */
+function operationalNote(types) {
+  const operational = types.filter((t) => t.operational);
+  const billing = types.length - operational.length;
+  if (!operational.length) return `Every one of the ${billing} event types.`;
+  const group = operational[0].group;
+  return `Every one of the ${billing} billing event types. The operational ${operational[0].name.split(".")[0]}.* ` +
+    `events about your endpoints (${operational.map((t) => t.name.split(".")[1].replace(/_/g, " ")).join(", ")}) ` +
+    `are not included: choose Selected events and tick ${group} to receive them.`;
+}
+
 /** @param {string} id */
 function fieldError(id) {
   return h("p", { id, class: "field-error", hidden: true });
@@ -139,7 +154,8 @@ export async function endpointForm(main, page, endpointId) {
   const methodError = fieldError("method-error");
 
   const allEvents = existing ? existing.event_types === null : true;
-  const allRadio = h("input", { type: "radio", name: "events-mode", id: "events-all", value: "all", checked: allEvents });
+  const allRadio = h("input", { type: "radio", name: "events-mode", id: "events-all", value: "all", checked: allEvents,
+    "aria-describedby": "events-all-help" });
   const someRadio = h("input", { type: "radio", name: "events-mode", id: "events-some", value: "some",
     checked: !allEvents });
   const picker = eventPicker(types, new Set(existing?.event_types ?? []));
@@ -244,7 +260,8 @@ export async function endpointForm(main, page, endpointId) {
       h("legend", {}, "Signature method"), methodInputs, methodError),
     h("fieldset", { class: "field", "aria-describedby": "events-error" },
       h("legend", {}, "Events to send"),
-      h("div", { class: "choice" }, allRadio, h("label", { for: "events-all" }, "All events, including types added later")),
+      h("div", { class: "choice" }, allRadio, h("label", { for: "events-all" }, "All events, including types added later"),
+        h("p", { id: "events-all-help", class: "help" }, operationalNote(types))),
       h("div", { class: "choice" }, someRadio, h("label", { for: "events-some" }, "Selected events")),
       eventsError, picker.element),
     order.element,

@@ -12,7 +12,7 @@ const STATS_REFRESH_MS = 10000;
 export function eventsSummary(endpoint) {
   if (endpoint.event_types === null) return "All events";
   const n = endpoint.event_types.length;
-  return n === 1 ? endpoint.event_types[0] : `${n} events`;
+  return n === 1 ? endpoint.event_types[0] : `${n} event types`;
 }
 
 /** @param {any} endpoint */

@@ -210,7 +210,9 @@ function throttleWords(flow) {
 /** What a new endpoint's receiver needs, shown once on its page (a reload does not show the secret). */
 /** @param {any} endpoint */
 function createdPanel(endpoint) {
-  const to = endpoint.event_types === null ? "every event" : eventsSummary(endpoint);
+  const n = endpoint.event_types?.length ?? 0;
+  const to = endpoint.event_types === null ? "every event" : n === 1 ? `${endpoint.event_types[0]} events`
+    : `events of ${n} types`;
   /** @type {HTMLElement[]} */
   const parts = [
     h("h2", { id: "created-title", tabindex: "-1" }, "Webhook added"),
@@ -414,11 +416,11 @@ function testButton(page, endpoint, types, panels) {
 
 const KIND_WORDS = {
   recover: { button: "Recover failed since…", title: "Recover failed deliveries", start: "Start recovery",
-    running: "Recovering failed deliveries",
+    running: "Recovering failed deliveries", ended: "Recovery of failed deliveries",
     help: "Each failed delivery of this endpoint accepted in the window gets one attempt now (a delivery " +
       "whose retry window is over counts as expired)." },
   replay: { button: "Replay missed events", title: "Replay missed events", start: "Start replay",
-    running: "Replaying missed events",
+    running: "Replaying missed events", ended: "Replay of missed events",
     help: "Every event of the window that this endpoint never received (it was disabled, created later, or " +
       "not subscribed then) is delivered to it now, of the types it subscribes to." },
 };
@@ -514,7 +516,7 @@ function repairSection(page, endpoint, links) {
       }
     });
     fill(progress, h("div", { class: "card recovery", "data-status": r.status },
-      h("div", { class: "recovery-head" }, h("strong", {}, words.running), " ",
+      h("div", { class: "recovery-head" }, h("strong", {}, r.status === "running" ? words.running : words.ended), " ",
         h("span", { class: `badge badge-${r.status === "completed" ? "ok" : r.status === "running" ? "wait" : "neutral"}`,
           id: "recovery-status" }, state), cancel),
       h("progress", { max: Math.max(r.total, 1), value: r.total ? handled : 1, "aria-label": "Progress" }),

@@ -7,6 +7,9 @@ import { groupsOf } from "./api.js";
 import { h, uid } from "./dom.js";
 import { typeShape } from "./schema-view.js";
 
+/** @param {number} n */
+const showWords = (n) => `Show ${n} type${n === 1 ? "" : "s"}`;
+
 /**
  * @param {import("./api.js").EventType[]} types
  * @param {Set<string>} chosen
@@ -48,11 +51,11 @@ export function eventPicker(types, chosen) {
         // Described by its description alone, not by an example or a schema opened below it.
         h("div", { class: "help" }, h("span", { id: `event-${t.name}-help` }, t.description), typeShape(t)))));
     const toggle = h("button", { type: "button", class: "button button-small button-quiet",
-      "aria-expanded": "false", "aria-controls": listId }, `Show ${items.length} types`);
+      "aria-expanded": "false", "aria-controls": listId }, showWords(items.length));
     const open = (/** @type {boolean} */ yes) => {
       list.hidden = !yes;
       toggle.setAttribute("aria-expanded", String(yes));
-      toggle.textContent = yes ? "Hide types" : `Show ${items.length} types`;
+      toggle.textContent = yes ? (items.length === 1 ? "Hide type" : "Hide types") : showWords(items.length);
     };
     toggle.addEventListener("click", () => open(list.hidden));
     const label = group.toLowerCase().endsWith("events") ? group.toLowerCase() : `${group.toLowerCase()} events`;
@@ -61,6 +64,9 @@ export function eventPicker(types, chosen) {
       h("div", { class: "group-head" },
         h("div", { class: "choice choice-group" }, whole, h("label", { for: groupId }, `All ${label}`)),
         tally, toggle),
+      // Not part of "All events": the service's own events about the endpoints, chosen by name.
+      items.every((t) => t.operational) ? h("p", { class: "help" }, "Sent by the service about your " +
+        "endpoints themselves (failing, recovered, disabled); not included in All events.") : null,
       list);
     groups.push({
       fieldset,

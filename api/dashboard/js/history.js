@@ -90,6 +90,59 @@ export async function retryAndWatch(page, deliveryId, shown, report, onEnd) {
   page.later(poll, 500);
 }
 
+const CHART_BARS = 12;
+
+/**
+ * An endpoint's succeeded and failed deliveries over a window, in 12 bars (one count per bar and status,
+ * by Temporal visibility): drawn when the window changes, not at each refresh of the list.
+ * @param {HTMLElement} box
+ * @param {string} endpointId
+ * @param {string} after ISO, or "" for 24 hours ago
+ * @param {string} before ISO, or "" for now
+ * @returns {Promise<void>}
+ */
+async function drawChart(box, endpointId, after, before) {
+  const end = before ? new Date(before).getTime() : Date.now();
+  const start = after ? new Date(after).getTime() : end - 86400_000;
+  if (!(end > start)) {
+    fill(box);
+    return;
+  }
+  const step = (end - start) / CHART_BARS;
+  const bars = await Promise.all(Array.from({ length: CHART_BARS }, async (_, n) => {
+    const from = new Date(start + n * step).toISOString();
+    // Each bar's end is a millisecond before the next bar's start: no delivery is counted twice.
+    const to = new Date(n === CHART_BARS - 1 ? end : start + (n + 1) * step - 1).toISOString();
+    const s = await api.statsBetween(endpointId, from, to);
+    return { from, to, succeeded: s.succeeded, failed: s.failed, pending: s.pending };
+  }));
+  const most = Math.max(1, ...bars.map((b) => b.succeeded + b.failed + b.pending));
+  const total = (/** @type {"succeeded" | "failed" | "pending"} */ key) => bars.reduce((a, b) => a + b[key], 0);
+  const said = `${total("succeeded")} succeeded, ${total("failed")} failed` +
+    (total("pending") ? `, ${total("pending")} pending` : "");
+  const part = (/** @type {number} */ n, /** @type {string} */ cls) => {
+    if (!n) return null;
+    const el = h("span", { class: cls });
+    el.style.height = `${(100 * n) / most}%`; // set through the CSSOM: the page's CSP refuses style attributes
+    return el;
+  };
+  fill(box, h("figure", { class: "chart", id: "history-chart" },
+    h("figcaption", { class: "small muted" }, `Deliveries from ${utcTime(new Date(start).toISOString())} to ` +
+      `${utcTime(new Date(end).toISOString())}: `, h("strong", { id: "chart-totals" }, said)),
+    h("div", { class: "chart-bars", role: "img", "aria-label": `Succeeded and failed deliveries: ${said}` },
+      bars.map((b) => h("span", { class: "chart-bar", title: `${utcTime(b.from)} to ${utcTime(b.to)}: ` +
+        `${b.succeeded} succeeded, ${b.failed} failed${b.pending ? `, ${b.pending} pending` : ""}` },
+      part(b.succeeded, "chart-ok"), part(b.failed, "chart-bad"), part(b.pending, "chart-wait"))))));
+}
+
+/**
+ * The API's words for a filter, as the form names it: "created_after" is the From field.
+ * @param {string} text
+ */
+function inWords(text) {
+  return text.replace(/\bcreated_after\b/g, "From").replace(/\bcreated_before\b/g, "To");
+}
+
 /** `2026-11-27T14:05` in the viewer's zone, as a datetime-local field shows it, from an ISO time. */
 /** @param {string | null} iso */
 function localInput(iso) {
@@ -99,6 +152,31 @@ function localInput(iso) {
   const pad = (/** @type {number} */ n) => String(n).padStart(2, "0");
   return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}` +
     `T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+// The range presets: a window that ends now, recomputed at each load, so "Last hour" stays the last hour.
+const RANGES = /** @type {const} */ ([["", "Any time"], ["1h", "Last hour"], ["24h", "Last 24 hours"],
+  ["7d", "Last 7 days"], ["custom", "Custom"]]);
+const RANGE_MS = { "1h": 3600_000, "24h": 86400_000, "7d": 7 * 86400_000 };
+
+/**
+ * The exact time in UTC, whatever the viewer's zone: "2026-12-05 11:53:34 UTC" (one reading for
+ * everyone who compares logs, and the receiver's own logs are most often in UTC).
+ * @param {string} iso
+ */
+export function utcTime(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/**
+ * The end of a "To" field's minute: 11:53 means up to 11:53:59.999, so From = To = 11:53 finds that
+ * minute's events.
+ * @param {string} value a datetime-local field's value, in the viewer's zone
+ */
+export function endOfMinute(value) {
+  const start = isoOf(value);
+  return start ? new Date(new Date(start).getTime() + 59_999).toISOString() : "";
 }
 
 /** @param {string} value a datetime-local field's value, in the viewer's zone */
@@ -142,10 +220,20 @@ export async function deliveryHistory(container, page, options) {
     "aria-describedby": "filter-zone" });
   const before = h("input", { id: "filter-before", name: "before", type: "datetime-local", step: 60,
     "aria-describedby": "filter-zone" });
+  const range = h("select", { id: "filter-range", name: "range", "aria-describedby": "filter-zone" },
+    RANGES.map(([value, text]) => h("option", { value }, text)));
   if (status) status.value = params.get("status") ?? "";
   type.value = params.get("type") ?? "";
   after.value = localInput(params.get("after"));
   before.value = localInput(params.get("before"));
+  const preset = params.get("range") ?? "";
+  range.value = preset in RANGE_MS ? preset : after.value || before.value ? "custom" : "";
+  /** A preset's window ends now: its From is filled in afresh at each load. */
+  const presetFrom = () => {
+    const span = RANGE_MS[/** @type {keyof typeof RANGE_MS} */ (range.value)];
+    return span ? new Date(Date.now() - span).toISOString() : null;
+  };
+  if (presetFrom()) after.value = localInput(presetFrom());
   const filterError = h("div", {});
 
   const clear = h("button", { type: "button", class: "button button-quiet" }, "Clear filters");
@@ -159,25 +247,31 @@ export async function deliveryHistory(container, page, options) {
   const filters = h("form", { class: "filters", "aria-label": `Filter ${caption.toLowerCase()}` },
     status ? h("div", { class: "field" }, h("label", { for: "filter-status" }, "Status"), status) : null,
     h("div", { class: "field" }, h("label", { for: "filter-type" }, "Event type"), type),
+    h("div", { class: "field" }, h("label", { for: "filter-range" }, "Accepted"), range),
     h("div", { class: "field field-time" }, h("label", { for: "filter-after" }, "From"), after),
     h("div", { class: "field field-time" }, h("label", { for: "filter-before" }, "To"), before),
     h("div", { class: "filter-actions" },
       h("button", { type: "submit", class: "button" }, "Refresh"), clear),
     h("p", { id: "filter-zone", class: "help filter-zone" },
-      `Times are in your time zone (${localZone()}), when the event was accepted.`));
-  fill(container, filters, filterError, h("div", { class: "section-header list-header" }, bulk, live),
-    bulkResult, rowReport, list, more);
+      `Times are in your time zone (${localZone()}), when the event was accepted; To includes its ` +
+      "minute. Newest first."));
+  // An endpoint's history has its chart of the window; a window's chart is drawn once per window.
+  const chart = h("div", { class: "chart-box" });
+  let charted = "";
+  fill(container, filters, filterError, endpointId ? chart : null,
+    h("div", { class: "section-header list-header" }, bulk, live), bulkResult, rowReport, list, more);
 
   /** The filters as the API takes them. */
   const query = () => ({
     endpointId,
     status: fixedStatus ?? status?.value ?? "",
     eventType: type.value,
-    createdAfter: isoOf(after.value),
-    createdBefore: isoOf(before.value),
+    createdAfter: presetFrom() ?? isoOf(after.value),
+    createdBefore: presetFrom() ? "" : endOfMinute(before.value),
     limit: PAGE_SIZE,
   });
-  const filtered = () => Boolean((!fixedStatus && status?.value) || type.value || after.value || before.value);
+  const filtered = () => Boolean((!fixedStatus && status?.value) || type.value || after.value || before.value ||
+    range.value);
 
   let shown = "";
   let pages = 1;
@@ -235,8 +329,8 @@ export async function deliveryHistory(container, page, options) {
     }
     tbody = h("tbody", {}, rowsOf(found));
     // Across endpoints, the Endpoint column takes the room of Attempts (the status says how many).
-    const headings = ["Event", endpoints ? "Endpoint" : null, "Status", endpoints ? null : "Attempts", "Response",
-      "Last activity", retry ? "Retry" : null].filter(Boolean);
+    const headings = ["Event", "Accepted", endpoints ? "Endpoint" : null, "Status", endpoints ? null : "Attempts",
+      "Response", "Last activity", retry ? "Retry" : null].filter(Boolean);
     fill(list, h("div", { class: "table-wrap" }, h("table", { class: "responsive deliveries" },
       h("caption", { class: "visually-hidden" }, caption),
       h("thead", {}, h("tr", {}, headings.map((t) => h("th", { scope: "col" }, t)))),
@@ -302,6 +396,9 @@ export async function deliveryHistory(container, page, options) {
         h("td", { "data-label": "Event" },
           h("a", { href: deliveryHref(d.id) }, d.webhook_type),
           h("div", { class: "small" }, long("a", d.event_id, { href: eventHref(d.event_id), class: "mono muted" }))),
+        h("td", { "data-label": "Accepted", class: "accepted" },
+          h("time", { datetime: d.created_at, title: `${formatTime(d.created_at)} (${relative(d.created_at)})` },
+            utcTime(d.created_at))),
         endpoints ? h("td", { "data-label": "Endpoint" }, endpoint
           ? long("a", endpoint.url, { href: endpointHref(endpoint.id), class: "url" })
           : h("span", { class: "muted" }, "deleted endpoint")) : null,
@@ -413,7 +510,7 @@ export async function deliveryHistory(container, page, options) {
       live.textContent = "";
       fill(more); // no "Load more" under an error: there is nothing to load more of
       if (err instanceof ApiError && err.status === 422) {
-        fill(filterError, notice("error", `Check the filters: ${messageOf(err)}`));
+        fill(filterError, notice("error", `Check the filters: ${inWords(messageOf(err))}`));
         fill(list);
         return;
       }
@@ -424,6 +521,14 @@ export async function deliveryHistory(container, page, options) {
       return;
     }
     if (mine !== generation || !page.alive) return;
+    const window = `${asked.createdAfter}|${asked.createdBefore}|${range.value}`;
+    if (endpointId && !quiet && window !== charted) {
+      charted = window;
+      drawChart(chart, endpointId, asked.createdAfter, asked.createdBefore).catch(() => {
+        charted = ""; // drawn again at the next load: the list says what went wrong
+        fill(chart);
+      });
+    }
     const inFlight = found.some((d) => d.status === "pending" || d.status === "scheduled");
     live.textContent = inFlight ? "Deliveries in flight: updating automatically."
       : `Updated ${new Date().toLocaleTimeString()}`;
@@ -441,17 +546,48 @@ export async function deliveryHistory(container, page, options) {
     const next = new URLSearchParams();
     if (status?.value) next.set("status", status.value);
     if (type.value) next.set("type", type.value);
-    if (isoOf(after.value)) next.set("after", isoOf(after.value));
-    if (isoOf(before.value)) next.set("before", isoOf(before.value));
+    if (range.value in RANGE_MS) next.set("range", range.value);
+    else {
+      if (isoOf(after.value)) next.set("after", isoOf(after.value));
+      if (isoOf(before.value)) next.set("before", isoOf(before.value));
+    }
     setQuery(next);
     shown = "";
+    // A window that ends before it starts finds nothing: said in the fields' own words, not sent.
+    if (after.value && before.value && isoOf(after.value) > endOfMinute(before.value)) {
+      page.cancel(refresh);
+      fill(more);
+      fill(list);
+      fill(filterError, notice("error", "Check the filters: From is later than To; swap them, or clear one."));
+      return;
+    }
     load();
   };
   filters.addEventListener("submit", (event) => { event.preventDefault(); changed(); });
-  for (const input of [status, type, after, before]) input?.addEventListener("change", changed);
+  for (const input of [status, type]) input?.addEventListener("change", changed);
+  // Typing a time is a custom range; picking a preset fills From (its window ends now) and clears To.
+  for (const input of [after, before]) {
+    input.addEventListener("change", () => {
+      range.value = after.value || before.value ? "custom" : "";
+      changed();
+    });
+  }
+  range.addEventListener("change", () => {
+    const from = presetFrom();
+    if (from) {
+      after.value = localInput(from);
+      before.value = "";
+    } else if (!range.value) {
+      after.value = "";
+      before.value = "";
+    }
+    changed();
+    if (range.value === "custom") after.focus();
+  });
   clear.addEventListener("click", () => {
     if (status) status.value = "";
     type.value = "";
+    range.value = "";
     after.value = "";
     before.value = "";
     changed();

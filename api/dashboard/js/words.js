@@ -81,8 +81,11 @@ export function healthBadge(endpoint) {
 
 /** @param {{reason: string, by: string, at: string}} disabled */
 export function disabledWords(disabled) {
-  const who = disabled.by === "rule" ? "automatically, for failing every attempt" : "by hand";
-  return `Disabled ${who} ${relative(disabled.at)} (${formatTime(disabled.at)}): ${disabled.reason}`;
+  const who = disabled.by === "rule" ? "automatically, for failing every attempt"
+    : disabled.by === "listen" ? "as its listen session ended" : "by hand";
+  // The default reason of a disable by hand is "disabled by hand": said once, not twice.
+  const reason = /^(disabled )?by hand$/i.test(disabled.reason.trim()) ? "" : `: ${disabled.reason}`;
+  return `Disabled ${who} ${relative(disabled.at)} (${formatTime(disabled.at)})${reason}`;
 }
 
 /** @param {Health} health */
