@@ -45,7 +45,7 @@ from bench.noisy import Noisy, NoisyConfig
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
 from core.temporal import connect
-from launcher import Stack, free_port
+from launcher import Stack, _die_with_this_process, free_port
 from worker import http_client
 
 RESULTS = Path("bench-results")
@@ -298,6 +298,8 @@ class Bench:
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # Gone with the bench, even if it is killed (the smoke test's timeout kills it).
+                preexec_fn=_die_with_this_process(),
             )
 
     def lane_env(self, lane: Lane) -> dict[str, str]:
