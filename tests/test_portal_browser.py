@@ -379,10 +379,10 @@ def test_url_parameters_set_what_the_session_leaves_unset_and_never_markup(
     expect.set_options(timeout=TIMEOUT_MS)
     brand = "getComputedStyle(document.documentElement).getPropertyValue('--brand').trim()"
 
-    def opened(query: str, **body: object) -> Session:
+    def opened(query: str, *, width: int = 1280, **body: object) -> Session:
         url = api.post(f"{embedding.api_url}/v1/portal/sessions", json=body or None).json()["url"]
         base, fragment = url.split("#", 1)
-        tab = Session(browser, embedding.api_url)
+        tab = Session(browser, embedding.api_url, width=width)
         tab.page.goto(f"{base}?{query}#{fragment}")
         expect(tab.page.locator("#session-ends")).to_be_visible()
         return tab
@@ -392,12 +392,19 @@ def test_url_parameters_set_what_the_session_leaves_unset_and_never_markup(
     expect(tab.page.locator("#host-title")).to_have_text("Ledger webhooks")
     assert tab.page.evaluate(brand) == "#aa3300"
     expect(tab.page.locator(".brand")).to_be_hidden()
+    tab.check_view()
     tab.close()
     # Markup is not a title: nothing is shown rather than the text, and no element is made of it.
     tab = opened("title=%3Cimg%20src%3Dx%20id%3Dinjected%3E&accent=red")
     expect(tab.page.locator("#host-brand")).to_be_hidden()
     assert tab.page.locator("#injected").count() == 0
     assert tab.page.evaluate(brand) == "#3b43d6"  # ours: "red" is not #rrggbb
+    tab.close()
+    # The longest title there may be, in one word, on a phone: it wraps, the page does not scroll sideways.
+    long_title = "W" * 80
+    tab = opened("", width=390, appearance={"title": long_title})
+    expect(tab.page.locator("#host-title")).to_have_text(long_title)
+    tab.check_view()
     tab.close()
     # What the session set wins over the address, which anyone could have edited.
     tab = opened(
