@@ -58,16 +58,21 @@ DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and inside no other site's frame but the ones the operator lists (which meta tags
 # cannot say): a payload that slipped past textContent still could not run, phone home or be overlaid
 # for clickjacking by a site of someone else's.
+# Images also from the origins that may frame it: a portal session's logo is served by the product
+# embedding the page (domain/appearance.py; service/access.py refuses a logo of any other origin).
 DASHBOARD_CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'"
+    "default-src 'self'; img-src 'self' data:{image_origins}; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'"
 )
 
 
 def dashboard_headers(frame_ancestors: tuple[str, ...]) -> dict[str, str]:
-    """The dashboard's security headers: framed by `frame_ancestors` only (the operator's list)."""
+    """The dashboard's security headers: framed by `frame_ancestors` only (the operator's list), and
+    showing images of its own and of theirs."""
     ancestors = " ".join(frame_ancestors) or "'none'"
+    policy = DASHBOARD_CSP.format(image_origins="".join(f" {origin}" for origin in frame_ancestors))
     headers = {
-        "Content-Security-Policy": f"{DASHBOARD_CSP}; frame-ancestors {ancestors}",
+        "Content-Security-Policy": f"{policy}; frame-ancestors {ancestors}",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
     }

@@ -15,6 +15,14 @@ from core.sessions import MAX_SESSION_SECONDS
 from domain import ids
 from domain.access import Scope
 from domain.alerts import MAX_ALERT_EMAILS, check_alert_emails
+from domain.appearance import (
+    MAX_LOGO_URL,
+    MAX_TITLE,
+    Appearance,
+    check_accent_color,
+    check_logo_url,
+    check_title,
+)
 from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
 from domain.endpoint_headers import HeaderSetting, check_changes, is_secret, shown
 from domain.models import (
@@ -82,9 +90,63 @@ class ErrorPublic(BaseModel):
     detail: str = Field(description="What was wrong, and what to do about it")
 
 
+class AppearancePublic(BaseModel):
+    """A portal session's look inside the product that embeds the dashboard; each part optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(
+        default=None,
+        max_length=10 * MAX_TITLE,  # the validator's own message says the limit; this bounds the work
+        description=f"Shown at the top of the page and in the tab's title: plain text, one line, 1 to "
+        f"{MAX_TITLE} characters, no < or >",
+        examples=["Acme Billing webhooks"],
+    )
+    accent_color: str | None = Field(
+        default=None,
+        description="The colour of buttons, links and the current tab: #rrggbb",
+        json_schema_extra={"pattern": "^#[0-9a-fA-F]{6}$"},
+        examples=["#0f9d58"],
+    )
+    logo_url: str | None = Field(
+        default=None,
+        description=f"An image shown beside the title: an https URL (http only on 127.0.0.1 or localhost, "
+        f"for development) of at most {MAX_LOGO_URL} characters, served from an origin listed in "
+        "WEBHOOKS_PORTAL_FRAME_ANCESTORS (the dashboard's Content-Security-Policy allows images from those)",
+        examples=["https://app.example.com/static/logo.svg"],
+    )
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str | None) -> str | None:
+        return None if value is None else check_title(value)
+
+    @field_validator("accent_color")
+    @classmethod
+    def _accent(cls, value: str | None) -> str | None:
+        return None if value is None else check_accent_color(value)
+
+    @field_validator("logo_url")
+    @classmethod
+    def _logo(cls, value: str | None) -> str | None:
+        return None if value is None else check_logo_url(value)
+
+    def to_domain(self) -> Appearance:
+        return Appearance(title=self.title, accent_color=self.accent_color, logo_url=self.logo_url)
+
+    @classmethod
+    def of(cls, appearance: Appearance | None) -> AppearancePublic | None:
+        if appearance is None:
+            return None
+        return cls(title=appearance.title, accent_color=appearance.accent_color, logo_url=appearance.logo_url)
+
+
 class SessionPublic(BaseModel):
     id: str
     expires_at: datetime
+    appearance: AppearancePublic | None = Field(
+        default=None, description="The look the product that opened this session asked for, or null"
+    )
 
 
 class MePublic(BaseModel):
@@ -110,6 +172,11 @@ class PortalSessionCreate(BaseModel):
     read_only: bool = Field(
         default=False, description="Reading only: no change to endpoints, no secrets, no retries"
     )
+    appearance: AppearancePublic | None = Field(
+        default=None,
+        description="White-label: the title, accent colour and logo the dashboard shows in this session "
+        "instead of its own brand (GET /v1/me gives them to the page); null for the dashboard's own look",
+    )
 
 
 class PortalSessionPublic(BaseModel):
@@ -118,6 +185,7 @@ class PortalSessionPublic(BaseModel):
     url: str = Field(description="The dashboard, signed in with this session (the token in its fragment)")
     expires_at: datetime
     read_only: bool
+    appearance: AppearancePublic | None = Field(description="The look asked for, as it was accepted")
 
 
 class EventTypePublic(BaseModel):

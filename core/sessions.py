@@ -4,7 +4,9 @@ A token is a JWT (HS256, through PyJWT) signed with `Settings.portal_session_key
 encryption keys: every API replica checks it alike, no tenant can make one, and no token is stored
 anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocation names), `scope`
 (space-separated, `manage read` or `read`), `iat` and `exp`, `iss`, and `aud`, which no other token of
-ours carries. Revocation is a list in the endpoint store (service/portal.py); a new current encryption
+ours carries; `look`, when the product that opened the session asked for one, its title, accent colour
+and logo (domain/appearance.py), signed so that the page shows what that product asked, nothing a link
+added. Revocation is a list in the endpoint store (service/portal.py); a new current encryption
 key ends every session in flight, as it ends list cursors.
 
 `read` checks the signature before anything else, so "expired" is said only of a token we made.
@@ -22,6 +24,7 @@ from typing import Any
 import jwt
 
 from domain.access import SESSION_SCOPES, Scope, describe
+from domain.appearance import Appearance, check_accent_color, check_logo_url, check_title
 
 MAX_SESSION_SECONDS = 86_400
 AUDIENCE = "flexprice-webhooks:portal-session"
@@ -54,6 +57,7 @@ class SessionClaims:
     expires_at: datetime
     # The API key that opened it, by its name (service/access.py's `key_id`): the session ends with it.
     credential: str
+    appearance: Appearance | None = None
 
 
 def new_session_id(key: bytes, tenant: str) -> str:
@@ -83,6 +87,7 @@ def issue(
     lifetime_seconds: int,
     issuer: str,
     credential: str,
+    appearance: Appearance | None = None,
     now: datetime | None = None,
 ) -> tuple[SessionClaims, str]:
     """A new session's claims and its token."""
@@ -98,8 +103,9 @@ def issue(
         issued_at=issued,
         expires_at=issued + timedelta(seconds=lifetime_seconds),
         credential=credential,
+        appearance=None if appearance is None or appearance.empty else appearance,
     )
-    payload = {
+    payload: dict[str, Any] = {
         "iss": issuer,
         "aud": AUDIENCE,
         "sub": tenant,
@@ -109,7 +115,28 @@ def issue(
         "exp": int(claims.expires_at.timestamp()),
         "cred": credential,
     }
+    if claims.appearance is not None:
+        look = {
+            "title": claims.appearance.title,
+            "accent": claims.appearance.accent_color,
+            "logo": claims.appearance.logo_url,
+        }
+        payload["look"] = {name: value for name, value in look.items() if value is not None}
     return claims, jwt.encode(payload, key, algorithm=ALGORITHM)
+
+
+def _appearance(look: object) -> Appearance | None:
+    """The `look` claim read back, checked again (a token outlives a release that might check more)."""
+    if look is None:
+        return None
+    if not isinstance(look, dict):
+        raise ValueError("look is not an object")
+    title, accent, logo = look.get("title"), look.get("accent"), look.get("logo")
+    return Appearance(
+        title=None if title is None else check_title(str(title)),
+        accent_color=None if accent is None else check_accent_color(str(accent)),
+        logo_url=None if logo is None else check_logo_url(str(logo)),
+    )
 
 
 INVALID = (
@@ -141,6 +168,7 @@ def read(key: bytes, token: str, *, issuer: str, now: datetime | None = None) ->
             issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
             credential=str(payload["cred"]),
+            appearance=_appearance(payload.get("look")),
         )
     except (ValueError, TypeError, OverflowError):
         raise SessionInvalid(INVALID) from None

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from domain.appearance import Appearance
+
 
 class Scope(StrEnum):
     EMIT = "emit"
@@ -67,6 +69,8 @@ class Principal:
     session_id: str | None = None
     expires_at: datetime | None = None
     key_id: str | None = None  # an API key's name that does not hold it (service/access.py's `key_id`)
+    # A portal session's look, as the product that opened it asked (domain/appearance.py).
+    appearance: Appearance | None = None
 
     @property
     def is_session(self) -> bool:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, is_session_id_of, issue, read
 from core.settings import Settings
 from domain.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
+from domain.appearance import Appearance, origin_of
 from service.boundary import boundary, in_store
 from service.errors import InvalidInput, NotFound, Unauthenticated
 from service.models import OpenedSession
@@ -54,9 +55,17 @@ class PortalSessions:
         # The API keys by their names: a session lives only while the key that opened it does.
         self._grants_by_id = {key_id(settings, key): grant for key, grant in settings.key_grants.items()}
 
-    def open(self, opened_by: Principal, *, expires_in: int | None, read_only: bool) -> OpenedSession:
+    def open(
+        self,
+        opened_by: Principal,
+        *,
+        expires_in: int | None,
+        read_only: bool,
+        appearance: Appearance | None = None,
+    ) -> OpenedSession:
         """A new session of `opened_by`'s tenant, `expires_in` seconds long (the setting's default when
-        None), valid while the API key `opened_by` called with is configured and has the portal scope."""
+        None), valid while the API key `opened_by` called with is configured and has the portal scope,
+        looking as `appearance` says (checked by domain/appearance.py; its logo's origin here)."""
         assert opened_by.key_id is not None, "a portal session is opened with an API key"
         lifetime = self._settings.portal_session_seconds if expires_in is None else expires_in
         if not 1 <= lifetime <= MAX_SESSION_SECONDS:
@@ -65,6 +74,8 @@ class PortalSessions:
                 field=("expires_in",),
                 value=lifetime,
             )
+        if appearance is not None and appearance.logo_url is not None:
+            self._check_logo_origin(appearance.logo_url)
         claims, token = issue(
             self._settings.portal_session_key,
             tenant=opened_by.tenant,
@@ -72,8 +83,29 @@ class PortalSessions:
             lifetime_seconds=lifetime,
             issuer=self._settings.jwt_issuer,
             credential=opened_by.key_id,
+            appearance=appearance,
         )
-        return OpenedSession(id=claims.id, token=token, expires_at=claims.expires_at, read_only=read_only)
+        return OpenedSession(
+            id=claims.id,
+            token=token,
+            expires_at=claims.expires_at,
+            read_only=read_only,
+            appearance=claims.appearance,
+        )
+
+    def _check_logo_origin(self, logo_url: str) -> None:
+        # The dashboard's Content-Security-Policy lets it show images of its own origin and of the
+        # origins that may frame it (api/main.py): a logo anywhere else would be a broken image.
+        allowed = self._settings.frame_ancestors
+        if origin_of(logo_url) not in allowed:
+            listed = ", ".join(allowed) if allowed else "none yet"
+            raise InvalidInput(
+                f"logo_url must be served from an origin listed in WEBHOOKS_PORTAL_FRAME_ANCESTORS ("
+                f"{listed}), which the dashboard may load images from: serve the logo from your own "
+                f"product's origin, or ask the operator to list {origin_of(logo_url)}",
+                field=("appearance", "logo_url"),
+                value=logo_url,
+            )
 
     @boundary
     async def revoke(self, tenant: str, session_id: str) -> None:
@@ -115,5 +147,9 @@ class PortalSessions:
         if await in_store(self._store.session_revocations.is_revoked, claims.tenant, claims.id):
             raise Unauthenticated(REVOKED, challenge=BEARER_CHALLENGE)
         return Principal(
-            tenant=claims.tenant, scopes=claims.scopes, session_id=claims.id, expires_at=claims.expires_at
+            tenant=claims.tenant,
+            scopes=claims.scopes,
+            session_id=claims.id,
+            expires_at=claims.expires_at,
+            appearance=claims.appearance,
         )

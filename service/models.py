@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain.appearance import Appearance
 from domain.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
 from store.database import Endpoint
 from store.flow import FlowView
@@ -173,6 +174,7 @@ class OpenedSession:
     token: str
     expires_at: datetime
     read_only: bool
+    appearance: Appearance | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ IN_DOCS = (
     "temporal-down",
     "embedded-delivery",
     "embedded-session-ended",
+    "embedded-white-label",
 )
 
 

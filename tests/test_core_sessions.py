@@ -10,6 +10,7 @@ import pytest
 
 from core.sessions import SessionExpired, SessionInvalid, is_session_id_of, issue, read
 from domain.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Scope
+from domain.appearance import Appearance
 
 KEY = b"portal session key of thirty-two"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -91,3 +92,51 @@ def test_a_session_holds_manage_and_read_or_read_alone() -> None:
                 credential="k1",
                 now=NOW,
             )
+
+
+def test_a_sessions_appearance_is_signed_into_its_token_and_read_back() -> None:
+    look = Appearance(title="Acme webhooks", accent_color="#0f9d58", logo_url="https://acme.test/l.svg")
+    claims, token = issue(
+        KEY,
+        tenant="acme",
+        scopes=SESSION_SCOPES,
+        lifetime_seconds=60,
+        issuer="i",
+        credential="k1",
+        appearance=look,
+        now=NOW,
+    )
+    assert read(KEY, token, issuer="i", now=NOW).appearance == look
+    # Nothing asked: no claim at all, and an older token without one reads as the dashboard's own look.
+    bare, bare_token = issue(
+        KEY,
+        tenant="acme",
+        scopes=SESSION_SCOPES,
+        lifetime_seconds=60,
+        issuer="i",
+        credential="k1",
+        appearance=Appearance(),
+        now=NOW,
+    )
+    assert "look" not in jwt.decode(bare_token, options={"verify_signature": False})
+    assert read(KEY, bare_token, issuer="i", now=NOW).appearance is None
+
+
+def test_a_look_claim_that_would_not_pass_the_api_makes_the_token_invalid() -> None:
+    # Signed with our key but made by hand (or by an older release that checked less): refused, not shown.
+    payload = jwt.decode(
+        issue(
+            KEY,
+            tenant="acme",
+            scopes=SESSION_SCOPES,
+            lifetime_seconds=60,
+            issuer="i",
+            credential="k",
+            now=NOW,
+        )[1],
+        options={"verify_signature": False},
+    )
+    for look in ({"title": "<img src=x>"}, {"accent": "red;}"}, {"logo": "javascript:alert(1)"}, "x"):
+        token = jwt.encode({**payload, "look": look}, KEY, algorithm="HS256")
+        with pytest.raises(SessionInvalid):
+            read(KEY, token, issuer="i", now=NOW)

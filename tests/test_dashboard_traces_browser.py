@@ -107,7 +107,7 @@ def test_each_attempt_shows_its_trace_id_to_copy_and_operators_a_link_to_the_vie
         session = api.post("/v1/portal/sessions").json()
         customer = Session(browser, base)
         customer.page.goto(session["url"])
-        expect(customer.page.get_by_text("Tenant: tenant_a")).to_be_visible()
+        expect(customer.page.locator("#session-ends")).to_be_visible()
         customer.page.goto(f"{base}/dashboard/#/deliveries/{delivery_id}")
         first = customer.page.locator('li.attempt[data-attempt="1"]')
         expect(first.locator(".trace-id")).to_have_text(traces[0])

@@ -132,14 +132,15 @@ def as_session(base_url: str | httpx.URL, token: str) -> httpx.Client:
 
 def test_a_session_opens_the_dashboard_for_an_hour_by_default(api: httpx.Client) -> None:
     opened = open_session(api)
-    assert set(opened) == {"id", "token", "url", "expires_at", "read_only"}
+    assert set(opened) == {"id", "token", "url", "expires_at", "read_only", "appearance"}
+    assert opened["appearance"] is None
     assert opened["url"] == f"{api.base_url}/dashboard/#session={opened['token']}"
     assert opened["read_only"] is False
     with as_session(api.base_url, opened["token"]) as session:
         me = session.get("/v1/me").json()
     assert me["tenant"] == "tenant_a"
     assert me["scopes"] == ["read", "manage"]
-    assert me["session"] == {"id": opened["id"], "expires_at": opened["expires_at"]}
+    assert me["session"] == {"id": opened["id"], "expires_at": opened["expires_at"], "appearance": None}
     claims = jwt.decode(opened["token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 3600
     assert claims["aud"] == AUDIENCE and claims["sub"] == "tenant_a"
@@ -438,6 +439,8 @@ def test_the_dashboard_may_be_framed_by_the_listed_origins_only(replica: str, st
         headers = httpx.get(f"{replica}{path}", timeout=30).headers
         policy = headers["content-security-policy"]
         assert policy.endswith("; frame-ancestors https://billing.example.com http://127.0.0.1:8123"), path
+        # The host's logo (a session's appearance) comes from an origin that frames the page, no other.
+        assert "img-src 'self' data: https://billing.example.com http://127.0.0.1:8123;" in policy, path
         # X-Frame-Options cannot list origins: left out, so that it never contradicts the list.
         assert "x-frame-options" not in headers, path
     listed = httpx.get(f"{replica}/dashboard/embedding.json", timeout=30).json()
@@ -447,8 +450,85 @@ def test_the_dashboard_may_be_framed_by_the_listed_origins_only(replica: str, st
     }
     default = httpx.get(f"{stack.api_url}/dashboard/", timeout=30).headers
     assert default["content-security-policy"].endswith("; frame-ancestors 'none'")
+    assert "img-src 'self' data:;" in default["content-security-policy"]
     assert default["x-frame-options"] == "DENY"
     assert httpx.get(f"{stack.api_url}/dashboard/embedding.json", timeout=30).json() == {
         "frame_ancestors": [],
         "temporal_links": False,
     }
+
+
+HOST_LOOK = {
+    "title": "Acme Billing · Webhooks",
+    "accent_color": "#0F9D58",
+    "logo_url": "https://billing.example.com/static/logo.svg?v=3",
+}
+
+
+def test_a_session_carries_the_hosts_title_accent_and_logo(replica: str) -> None:
+    with httpx.Client(base_url=replica, headers={"x-api-key": SCOPED["portal"]}, timeout=30) as host_backend:
+        response = host_backend.post("/v1/portal/sessions", json={"appearance": HOST_LOOK})
+        assert response.status_code == 201, response.text
+        opened = response.json()
+        plain = host_backend.post("/v1/portal/sessions").json()
+    look = {**HOST_LOOK, "accent_color": "#0f9d58"}  # as browsers spell it
+    assert opened["appearance"] == look
+    # Signed into the token: the page learns it from the API, and nobody changes it on the way.
+    with as_session(replica, opened["token"]) as session:
+        assert session.get("/v1/me").json()["session"]["appearance"] == look
+    with as_session(replica, plain["token"]) as session:
+        assert session.get("/v1/me").json()["session"]["appearance"] is None
+    claims = jwt.decode(opened["token"], options={"verify_signature": False})
+    assert claims["look"] == {
+        "title": look["title"],
+        "accent": look["accent_color"],
+        "logo": look["logo_url"],
+    }
+
+
+def test_a_session_may_set_part_of_its_appearance(replica: str) -> None:
+    with httpx.Client(base_url=replica, headers={"x-api-key": SCOPED["portal"]}, timeout=30) as host_backend:
+        opened = host_backend.post(
+            "/v1/portal/sessions", json={"appearance": {"title": "  Webhooks  "}}
+        ).json()
+    assert opened["appearance"] == {"title": "Webhooks", "accent_color": None, "logo_url": None}
+    with as_session(replica, opened["token"]) as session:
+        assert session.get("/v1/me").json()["session"]["appearance"]["title"] == "Webhooks"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("accent_color", "green", "#rrggbb"),
+        ("accent_color", "#0f9", "#rrggbb"),
+        ("accent_color", "#0f9d58; background: url(x)", "#rrggbb"),
+        ("title", "<b>Acme</b>", "no markup"),
+        ("title", "Acme\nBilling", "one line"),
+        ("title", "A" * 81, "at most 80 characters"),
+        ("title", "   ", "at least one character"),
+        ("logo_url", "javascript:alert(1)", "https URL"),
+        ("logo_url", "data:image/svg+xml,<svg/>", "https URL"),
+        ("logo_url", "http://billing.example.com/logo.png", "https URL"),
+        ("logo_url", "https://user:pw@billing.example.com/logo.png", "no user name"),
+        ("logo_url", "https://billing.example.com/" + "a" * 2048, "at most 2048 characters"),
+        ("logo_url", 'https://billing.example.com/a".png', "https URL"),
+        # Not an origin the dashboard may be framed by: its Content-Security-Policy would block the image.
+        ("logo_url", "https://cdn.example.net/logo.png", "WEBHOOKS_PORTAL_FRAME_ANCESTORS"),
+        ("colour", "#0f9d58", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_appearance_is_422_saying_what_to_fix(replica: str, field: str, value: str, said: str) -> None:
+    with httpx.Client(base_url=replica, headers={"x-api-key": SCOPED["portal"]}, timeout=30) as host_backend:
+        response = host_backend.post("/v1/portal/sessions", json={"appearance": {field: value}})
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "appearance", field]
+    assert said in error["msg"], error["msg"]
+
+
+def test_a_logo_may_be_served_over_http_from_this_machine_for_development(replica: str) -> None:
+    with httpx.Client(base_url=replica, headers={"x-api-key": SCOPED["portal"]}, timeout=30) as host_backend:
+        logo = "http://127.0.0.1:8123/logo.svg"
+        response = host_backend.post("/v1/portal/sessions", json={"appearance": {"logo_url": logo}})
+    assert response.status_code == 201, response.text
+    assert response.json()["appearance"]["logo_url"] == logo

@@ -32,6 +32,9 @@ from tests.test_dashboard_browser import TIMEOUT_MS, Session, page_server
 HOST_SCRIPT = Path(__file__).parent.parent / "examples" / "portal-host" / "host.py"
 PORTAL_KEY = "key_a_host_backend_" + "h" * 20  # tenant_a's key for the host's backend: portal scope only
 EVERY_KEY = [*KEYS.values(), PORTAL_KEY]
+# What examples/portal-host asks its sessions to look like.
+HOST_TITLE = "Acme Billing webhooks"
+HOST_ACCENT = "rgb(15, 157, 88)"  # #0f9d58
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,6 @@ def test_the_host_page_embeds_the_dashboard_and_no_api_key_reaches_the_browser(
         page = tab.page
         page.goto(host_url)
         frame = page.frame_locator("#webhooks")
-        expect(frame.get_by_text("Tenant: tenant_a")).to_be_visible()
         expect(frame.get_by_text(re.compile(r"^Session ends in \d+ minutes \(at "))).to_be_visible()
         # The host heard the page was ready, and sent its theme; the address bar holds no token any more.
         expect(page.locator("#status")).to_contain_text("Session until")
@@ -243,6 +245,11 @@ def test_a_session_that_ends_says_so_and_the_host_opens_another(
         expect(frame.get_by_text("sessions last a limited time")).to_be_visible()
         expect(frame.get_by_text("go back to the product that showed you this page")).to_be_visible()
         expect(page.locator("#status")).to_have_text("Your webhooks session ended.")
+        # Ended or not, the page inside the host is the host's: no operator sign-in, no brand of ours.
+        expect(frame.get_by_role("button", name="Sign in with an API key")).to_have_count(0)
+        expect(frame.get_by_label("API key")).to_have_count(0)
+        expect(frame.locator("#host-title")).to_have_text(HOST_TITLE)
+        assert "Flexprice" not in tab.dashboard(embedding.api_url).evaluate("document.body.innerText")
         tab.shot("embedded-session-ended")
         dashboard = tab.dashboard(embedding.api_url)
         assert "flexprice.webhooks.sessionToken" not in _frame_storage(dashboard)
@@ -266,7 +273,7 @@ def test_a_revoked_session_says_so_in_the_frame(
         page = tab.page
         page.goto(host_url)
         frame = page.frame_locator("#webhooks")
-        expect(frame.get_by_text("Tenant: tenant_a")).to_be_visible()
+        expect(frame.locator("#session-ends")).to_be_visible()
         token = _frame_storage(tab.dashboard(embedding.api_url))["flexprice.webhooks.sessionToken"]
         session_id = jwt.decode(token, options={"verify_signature": False})["jti"]
         # Revoked through the stack's own API process: the replica serving the frame refuses it too.
@@ -311,4 +318,100 @@ def test_an_operator_key_that_cannot_read_is_told_so_at_sign_in(
         "That API key cannot read webhooks (its scopes: portal)"
     )
     assert page.evaluate("sessionStorage.length") == 0
+    tab.close()
+
+
+def test_the_host_brands_the_page_and_none_of_our_chrome_shows(
+    browser: Browser, embedding: Embedding
+) -> None:
+    expect.set_options(timeout=TIMEOUT_MS)
+    with host_product(embedding.api_url, embedding.host_port) as host_url:
+        tab = Tab(browser, embedding.api_url, host_url)
+        page = tab.page
+        page.goto(host_url)
+        frame = page.frame_locator("#webhooks")
+        expect(frame.locator("#session-ends")).to_be_visible()
+        dashboard = tab.dashboard(embedding.api_url)
+        # The look comes from the session (GET /v1/me), not from the page's address.
+        assert "accent=" not in dashboard.url and "title=" not in dashboard.url
+        expect(frame.locator("#host-title")).to_have_text(HOST_TITLE)
+        logo = frame.locator("#host-logo")
+        expect(logo).to_be_visible()
+        expect(logo).to_have_attribute("src", f"{host_url}/logo.svg")
+        # Loaded: the Content-Security-Policy lets the page show images of the origins that frame it.
+        wait_for(
+            lambda: dashboard.evaluate("document.getElementById('host-logo').naturalWidth") > 0,
+            what="the host's logo to load",
+        )
+        add = frame.get_by_role("link", name="Add a webhook").first
+        expect(add).to_be_visible()
+        assert add.evaluate("(e) => getComputedStyle(e).backgroundColor") == HOST_ACCENT
+        assert HOST_TITLE in dashboard.evaluate("document.title")
+        # None of our chrome: no brand, no second breadcrumb, no tenant, no Sign out.
+        for chrome in (".brand", "#crumbs", "#tenant-label", "#sign-out"):
+            expect(frame.locator(chrome)).to_be_hidden()
+        shown = dashboard.evaluate("document.body.innerText")
+        for word in ("Flexprice", "Developers", "Tenant:", "Sign out"):
+            assert word not in shown, word
+        expect(frame.get_by_role("button", name="Sign out")).to_have_count(0)
+        tab.shot("embedded-white-label")
+        tab.close()
+
+
+def test_an_operator_still_sees_the_product_chrome(browser: Browser, embedding: Embedding) -> None:
+    # The same page signed in with an API key, outside any frame: the brand, the tenant and Sign out.
+    expect.set_options(timeout=TIMEOUT_MS)
+    tab = Session(browser, embedding.api_url)
+    tab.sign_in("tenant_a")
+    page = tab.page
+    expect(page.locator(".brand")).to_be_visible()
+    expect(page.locator("#crumbs")).to_be_visible()
+    expect(page.get_by_text("Tenant: tenant_a")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    expect(page.locator("#host-title")).to_be_hidden()
+    expect(page.locator("#host-logo")).to_have_count(0)
+    tab.close()
+
+
+def test_url_parameters_set_what_the_session_leaves_unset_and_never_markup(
+    browser: Browser, embedding: Embedding, api: httpx.Client
+) -> None:
+    expect.set_options(timeout=TIMEOUT_MS)
+    brand = "getComputedStyle(document.documentElement).getPropertyValue('--brand').trim()"
+
+    def opened(query: str, *, width: int = 1280, **body: object) -> Session:
+        url = api.post(f"{embedding.api_url}/v1/portal/sessions", json=body or None).json()["url"]
+        base, fragment = url.split("#", 1)
+        tab = Session(browser, embedding.api_url, width=width)
+        tab.page.goto(f"{base}?{query}#{fragment}")
+        expect(tab.page.locator("#session-ends")).to_be_visible()
+        return tab
+
+    # No look in the session: the page's address may give one (documented for hosts that cannot ask).
+    tab = opened("title=Ledger%20webhooks&accent=%23aa3300")
+    expect(tab.page.locator("#host-title")).to_have_text("Ledger webhooks")
+    assert tab.page.evaluate(brand) == "#aa3300"
+    expect(tab.page.locator(".brand")).to_be_hidden()
+    tab.check_view()
+    tab.close()
+    # Markup is not a title: nothing is shown rather than the text, and no element is made of it.
+    tab = opened("title=%3Cimg%20src%3Dx%20id%3Dinjected%3E&accent=red")
+    expect(tab.page.locator("#host-brand")).to_be_hidden()
+    assert tab.page.locator("#injected").count() == 0
+    assert tab.page.evaluate(brand) == "#3b43d6"  # ours: "red" is not #rrggbb
+    tab.close()
+    # The longest title there may be, in one word, on a phone: it wraps, the page does not scroll sideways.
+    long_title = "W" * 80
+    tab = opened("", width=390, appearance={"title": long_title})
+    expect(tab.page.locator("#host-title")).to_have_text(long_title)
+    tab.check_view()
+    tab.close()
+    # What the session set wins over the address, which anyone could have edited.
+    tab = opened(
+        "title=Unsigned&accent=%23ff0000",
+        appearance={"title": "Signed webhooks", "accent_color": "#0f9d58"},
+    )
+    expect(tab.page.locator("#host-title")).to_have_text("Signed webhooks")
+    assert tab.page.evaluate(brand) == "#0f9d58"
+    assert tab.page.evaluate("document.title") == "Signed webhooks"
     tab.close()

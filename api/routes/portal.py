@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from api.deps import PortalCaller, PortalDep, PortalTenant, SettingsDep
-from api.schemas import ErrorPublic, PortalSessionCreate, PortalSessionPublic
+from api.schemas import AppearancePublic, ErrorPublic, PortalSessionCreate, PortalSessionPublic
 
 router = APIRouter(prefix="/v1/portal/sessions", tags=["portal"])
 
@@ -25,13 +25,23 @@ def open_session(
 ) -> PortalSessionPublic:
     """Open a dashboard session for your account: its token, and the dashboard's URL signed in with it."""
     asked = body or PortalSessionCreate()
-    opened = portal.open(caller, expires_in=asked.expires_in, read_only=asked.read_only)
+    opened = portal.open(
+        caller,
+        expires_in=asked.expires_in,
+        read_only=asked.read_only,
+        appearance=asked.appearance.to_domain() if asked.appearance else None,
+    )
     # The address browsers know, which the backend calling here may not use (an internal name, say).
     base = settings.public_api_url or str(request.base_url).rstrip("/")
     # In the fragment, which browsers never send to a server nor put in a Referer.
     url = f"{base}/dashboard/#session={opened.token}"
     return PortalSessionPublic(
-        id=opened.id, token=opened.token, url=url, expires_at=opened.expires_at, read_only=opened.read_only
+        id=opened.id,
+        token=opened.token,
+        url=url,
+        expires_at=opened.expires_at,
+        read_only=opened.read_only,
+        appearance=AppearancePublic.of(opened.appearance),
     )
 
 

@@ -5,12 +5,15 @@ It plays the billing platform's own web app. Its page frames our dashboard; its 
 tenant's API key (ideally one with the `portal` scope only) and, when its signed-in user opens the
 Developers › Webhooks page, opens a portal session with it and hands the browser the session's URL, never
 the key. When the session ends, the dashboard tells the page (postMessage), which offers to open a new one.
+The session carries the host's look (white-label): its title, accent colour and logo, the logo served by
+this host itself (`/logo.svg`), so the framed page shows none of the webhooks service's own brand.
 
     WEBHOOKS_API_URL=http://127.0.0.1:8000 WEBHOOKS_API_KEY=key_... python examples/portal-host/host.py
 
 then open http://127.0.0.1:8400 (`HOST_PORT`). The API must let this origin frame the dashboard:
 `WEBHOOKS_PORTAL_FRAME_ANCESTORS=http://127.0.0.1:8400`. Standard library only, to copy into any backend.
-`HOST_SESSION_SECONDS` sets how long each session lasts (the API's default otherwise).
+`HOST_SESSION_SECONDS` sets how long each session lasts (the API's default otherwise); `HOST_PUBLIC_URL`
+is this host's address as browsers reach it (http://127.0.0.1:`HOST_PORT` otherwise), for the logo's URL.
 """
 
 from __future__ import annotations
@@ -26,11 +29,27 @@ API_URL = os.environ.get("WEBHOOKS_API_URL", "http://127.0.0.1:8000").rstrip("/"
 API_KEY = os.environ.get("WEBHOOKS_API_KEY", "")
 PORT = int(os.environ.get("HOST_PORT", "8400"))
 SESSION_SECONDS = os.environ.get("HOST_SESSION_SECONDS")
+PUBLIC_URL = os.environ.get("HOST_PUBLIC_URL", f"http://127.0.0.1:{PORT}").rstrip("/")
+# Our look inside the webhooks page. The logo must come from an origin the webhooks API lets frame its
+# dashboard (WEBHOOKS_PORTAL_FRAME_ANCESTORS): this host's own, here.
+APPEARANCE = {
+    "title": "Acme Billing webhooks",
+    "accent_color": "#0f9d58",
+    "logo_url": f"{PUBLIC_URL}/logo.svg",
+}
+LOGO = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64" viewBox="0 0 64 64">'
+    b'<rect width="64" height="64" rx="14" fill="#0f9d58"/>'
+    b'<path d="M18 46 L32 16 L46 46 M24 36 H40" stroke="#fff" stroke-width="6" fill="none" '
+    b'stroke-linecap="round" stroke-linejoin="round"/></svg>'
+)
 
 
 def open_webhooks_session() -> dict[str, Any]:
     """Ask the webhooks API for a session of our tenant, with the key only this backend holds."""
-    body = {"expires_in": int(SESSION_SECONDS)} if SESSION_SECONDS else {}
+    body: dict[str, Any] = {"appearance": APPEARANCE}
+    if SESSION_SECONDS:
+        body["expires_in"] = int(SESSION_SECONDS)
     request = urllib.request.Request(
         f"{API_URL}/v1/portal/sessions",
         data=json.dumps(body).encode(),
@@ -54,6 +73,7 @@ PAGE = """<!doctype html>
   body { margin: 0; font: 15px/1.5 system-ui, sans-serif; background: #0b0f17; color: #e8ebf2; }
   header { display: flex; gap: 1.5rem; align-items: center; padding: .75rem 1.25rem; background: #111827; }
   header strong { font-size: 1.1rem; }
+  header strong img { vertical-align: -4px; }
   header .user { margin-left: auto; color: #a3adbf; }
   main { padding: 1rem 1.25rem; }
   h1 { font-size: 1.3rem; margin: 0 0 .5rem; }
@@ -65,7 +85,8 @@ PAGE = """<!doctype html>
 </style>
 </head>
 <body>
-<header><strong>Acme Billing</strong><span>Developers › Webhooks</span>
+<header><strong><img src="/logo.svg" alt="" width="22" height="22"> Acme Billing</strong>
+  <span>Developers › Webhooks</span>
   <span class="user">Signed in as Ada (Acme Inc.)</span></header>
 <main>
   <div class="bar">
@@ -83,12 +104,11 @@ PAGE = """<!doctype html>
   const themeButton = document.getElementById("theme");
   let dashboardOrigin = null;
   let theme = "dark";
-  const ACCENT = "#0f9d58";
 
   function sendTheme() {
-    // Only to the dashboard's origin: another page in the frame would not get it.
-    frame.contentWindow.postMessage(
-      { type: "flexprice-webhooks:theme", theme, accent: ACCENT }, dashboardOrigin);
+    // Only to the dashboard's origin: another page in the frame would not get it. Our title, accent
+    // and logo are in the session (the backend asked for them); only the theme changes while it is open.
+    frame.contentWindow.postMessage({ type: "flexprice-webhooks:theme", theme }, dashboardOrigin);
   }
 
   async function openWebhooks() {
@@ -104,7 +124,7 @@ PAGE = """<!doctype html>
     const target = new URL(url);
     dashboardOrigin = target.origin;
     // The theme in the URL too, so that the first paint is already ours.
-    target.search = new URLSearchParams({ theme, accent: ACCENT }).toString();
+    target.search = new URLSearchParams({ theme }).toString();
     frame.src = target.toString();
   }
 
@@ -137,6 +157,9 @@ PAGE = """<!doctype html>
 
 class Host(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        if self.path == "/logo.svg":
+            self._send(200, "image/svg+xml", LOGO)
+            return
         if self.path != "/":
             self._send(404, "text/plain", b"not found")
             return
@@ -161,6 +184,8 @@ class Host(BaseHTTPRequestHandler):
         self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(body)))
         self.send_header("cache-control", "no-store")
+        # The logo is shown inside the webhooks page, of another origin: let it load there.
+        self.send_header("cross-origin-resource-policy", "cross-origin")
         self.end_headers()
         self.wfile.write(body)
 

@@ -9,8 +9,16 @@ const TENANT = "flexprice.webhooks.tenant";
 const ENDS = "flexprice.webhooks.sessionEnds";
 const READ_ONLY = "flexprice.webhooks.readOnly";
 const ENDED = "flexprice.webhooks.sessionEnded";
+const LOOK = "flexprice.webhooks.sessionAppearance";
 
-/** @typedef {{tenant: string, scopes: string[], session: {id: string, expires_at: string} | null}} Me */
+/**
+ * A portal session's look, as the product that opened it asked (signed into its token; embed.js shows it).
+ * @typedef {{title: string | null, accent_color: string | null, logo_url: string | null}} Appearance
+ */
+/**
+ * @typedef {{tenant: string, scopes: string[],
+ *   session: {id: string, expires_at: string, appearance?: Appearance | null} | null}} Me
+ */
 
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
@@ -21,6 +29,19 @@ export const session = {
   /** A credential without the `manage` scope: it may look, not change (a read-only portal session). */
   get readOnly() { return sessionStorage.getItem(READ_ONLY) === "true"; },
   get signedIn() { return Boolean(this.key || this.token); },
+  /**
+   * The look of this tab's portal session (kept after it ends, for the page that says so), or null.
+   * @returns {Appearance | null}
+   */
+  get appearance() {
+    try {
+      return JSON.parse(sessionStorage.getItem(LOOK) ?? "null");
+    } catch {
+      return null;
+    }
+  },
+  /** Inside a portal session, or on the page that says one ended: the product embedding it shows, not ours. */
+  get portal() { return Boolean(this.token || this.ended); },
   /** How the last portal session of this tab ended (`{reason, detail, endsAt}`), until another begins. */
   get ended() {
     try {
@@ -51,6 +72,7 @@ export const session = {
   adopt(me) {
     sessionStorage.setItem(TENANT, me.tenant);
     if (me.session) sessionStorage.setItem(ENDS, me.session.expires_at);
+    sessionStorage.setItem(LOOK, JSON.stringify(me.session?.appearance ?? null));
     sessionStorage.setItem(READ_ONLY, String(!me.scopes.includes("manage")));
   },
   /**
@@ -59,11 +81,13 @@ export const session = {
    */
   end(reason, detail) {
     const endsAt = this.endsAt;
+    const look = sessionStorage.getItem(LOOK);
     this.signOut();
     sessionStorage.setItem(ENDED, JSON.stringify({ reason, detail, endsAt }));
+    if (look) sessionStorage.setItem(LOOK, look);
   },
   signOut() {
-    for (const name of [KEY, TOKEN, TENANT, ENDS, READ_ONLY, ENDED]) sessionStorage.removeItem(name);
+    for (const name of [KEY, TOKEN, TENANT, ENDS, READ_ONLY, ENDED, LOOK]) sessionStorage.removeItem(name);
   },
 };
 

@@ -5,7 +5,7 @@
 import { ApiError, api, messageOf, session } from "./api.js";
 import { fill, h, notice, relative } from "./dom.js";
 import { deliveryDetail } from "./delivery.js";
-import { tellHost } from "./embed.js";
+import { pageTitle, showBrand, tellHost } from "./embed.js";
 import { endpointForm } from "./endpoint-form.js";
 import { endpointList } from "./endpoint-list.js";
 import { endpointDetail } from "./endpoint-page.js";
@@ -38,11 +38,20 @@ const routes = [
 /** @param {string} id */
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-/** @param {boolean} signedIn */
+/**
+ * The chrome around the views. Inside a portal session (or on the page saying it ended) the page is the
+ * host's, white-label: no brand of ours, no breadcrumb, no tenant, no Sign out; the host's title and logo.
+ * @param {boolean} signedIn
+ */
 function showChrome(signedIn) {
-  for (const id of ["crumbs", "account", "tabs"]) byId(id).hidden = !signedIn;
-  byId("tenant-label").textContent = signedIn ? `Tenant: ${session.tenant}` : "";
+  const ours = signedIn && !session.portal;
+  for (const id of ["account", "tabs"]) byId(id).hidden = !signedIn;
+  byId("crumbs").hidden = !ours;
+  byId("tenant-label").textContent = ours ? `Tenant: ${session.tenant}` : "";
+  byId("tenant-label").hidden = !ours;
+  byId("sign-out").hidden = !ours;
   byId("read-only").hidden = !(signedIn && session.readOnly);
+  showBrand(byId("brand"), byId("host-brand"));
   showSessionEnd();
 }
 
@@ -79,7 +88,7 @@ function route() {
     if (/** @type {HTMLElement} */ (link).dataset.tab === tab) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  document.title = "Webhooks · Flexprice";
+  pageTitle();
   fill(main);
   const message = takeFlash();
   flashed = message ? notice("info", h("p", {}, message)) : null;
@@ -165,6 +174,7 @@ async function startSession(token) {
   try {
     const me = await api.me();
     session.adopt(me);
+    showBrand(byId("brand"), byId("host-brand"));
     tellHost("ready", { tenant: me.tenant, expires_at: me.session.expires_at, read_only: session.readOnly });
     if (known) showChrome(true);
     else route();
@@ -197,17 +207,13 @@ function endedView(page) {
   const what = reason === "signed-out" ? "You signed out of this session."
     : reason === "expired" ? `This session ended${at ? ` at ${at}` : ""}: sessions last a limited time, for your security.`
       : `This session is no longer accepted${detail ? `: ${detail}` : "."}`;
-  const another = h("button", { type: "button", class: "button button-quiet button-small" }, "Sign in with an API key");
-  another.addEventListener("click", () => {
-    session.signOut();
-    route();
-  });
+  // No operator sign-in here: this page is the host product's, whose users hold no API key of ours.
+  pageTitle("Session ended");
   fill(main, h("section", { class: "card sign-in ended", "aria-labelledby": "ended-title" },
     h("h1", { id: "ended-title" }, "Your session has ended"),
     notice("info", h("p", {}, what)),
     h("p", {}, "To carry on, go back to the product that showed you this page and open its webhooks page " +
-      "again (or reload it): it starts a new session. Nothing you saved is lost."),
-    h("p", { class: "muted small" }, "Operator? ", another)));
+      "again (or reload it): it starts a new session. Nothing you saved is lost.")));
   if (page.alive) focusHeading();
 }
 

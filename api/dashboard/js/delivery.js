@@ -4,6 +4,7 @@
 
 import { ApiError, api, messageOf } from "./api.js";
 import { append, copyButton, fill, h, liveRelative, long, notice, time } from "./dom.js";
+import { pageTitle } from "./embed.js";
 import { retryAndWatch } from "./history.js";
 import {
   Page, canManage, endpointHref, eventHref, focusHeading, isNotFound, notFound, readOnlyNote, temporalLinks,
@@ -130,7 +131,7 @@ export async function deliveryDetail(main, page, deliveryId) {
       ? h("ol", { class: "attempts", reversed: true }, [...d.attempts].reverse().map(attemptItem))
       : h("p", { class: "card empty muted" }, "No attempt yet: the first one is on its way."));
     const words = deliveryState({ ...d, attempt_count: d.attempts.length });
-    document.title = `${d.webhook_type}: ${words.text} · Webhooks · Flexprice`;
+    pageTitle(`${d.webhook_type}: ${words.text}`);
   }
 
   // One refresh at a time: a load started (a retry's attempt landed) replaces the one waiting, and only the

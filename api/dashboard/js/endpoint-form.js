@@ -251,7 +251,7 @@ export async function endpointForm(main, page, endpointId) {
     h("div", { class: "field" },
       h("label", { for: "endpoint-url" }, "Endpoint URL"),
       url,
-      h("p", { id: "endpoint-url-help", class: "help" }, "Where Flexprice POSTs each event: an http or https URL."),
+      h("p", { id: "endpoint-url-help", class: "help" }, "Where each event is POSTed: an http or https URL."),
       urlError),
     h("div", { class: "field" },
       h("label", { for: "endpoint-description" }, "Description ", h("span", { class: "muted" }, "(optional)")),

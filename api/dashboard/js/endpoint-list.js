@@ -35,8 +35,8 @@ export async function endpointList(main, page) {
     "div",
     { class: "page-header" },
     h("div", {}, h("h1", {}, "Webhooks"),
-      h("p", { class: "muted" }, "Flexprice sends an HTTP POST to each of these endpoints for every event " +
-        "it subscribes to, and retries until it answers 2xx."), readOnlyNote()),
+      h("p", { class: "muted" }, "Each of these endpoints gets an HTTP POST for every event it " +
+        "subscribes to, retried until it answers 2xx."), readOnlyNote()),
     add,
   );
   const body = h("div", {}, h("p", { class: "muted", role: "status" }, "Loading endpoints…"));

@@ -68,7 +68,7 @@ export async function endpointDetail(main, page, endpointId) {
     };
     const disableDialog = confirmDialog({
       title: "Disable this endpoint?",
-      body: [h("p", {}, "Flexprice stops sending it events. Deliveries still scheduled stop at their next " +
+      body: [h("p", {}, "No more events are sent to it. Deliveries still scheduled stop at their next " +
         "attempt."), h("p", {}, "Events emitted while it is disabled are kept as long as the logs are, and can " +
         "be replayed to it once you enable it again.")],
       confirm: "Disable endpoint",
@@ -95,7 +95,7 @@ export async function endpointDetail(main, page, endpointId) {
     }
     const deleteDialog = confirmDialog({
       title: "Delete this endpoint?",
-      body: h("p", {}, "Flexprice stops sending events to ", long("strong", endpoint.url, { class: "url" }),
+      body: h("p", {}, "No more events are sent to ", long("strong", endpoint.url, { class: "url" }),
         ". Deliveries still scheduled stop at their next attempt. This cannot be undone."),
       confirm: "Delete endpoint",
       danger: true,
@@ -216,7 +216,7 @@ function createdPanel(endpoint) {
   /** @type {HTMLElement[]} */
   const parts = [
     h("h2", { id: "created-title", tabindex: "-1" }, "Webhook added"),
-    notice("success", h("p", {}, "Flexprice will now send ", to, " to ", long("strong", endpoint.url, { class: "url" }), ".")),
+    notice("success", h("p", {}, "From now on, ", to, endpoint.event_types === null ? " is" : " are", " sent to ", long("strong", endpoint.url, { class: "url" }), ".")),
   ];
   if (endpoint.secret) {
     parts.push(
