@@ -49,7 +49,7 @@ from history import executions, visibility
 from history.events import read_event_input
 from service import pages
 from service.boundary import boundary, in_store
-from service.errors import Conflict, MayHaveBeenApplied, NotFound
+from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
 from service.models import (
     AttemptInProgress,
     DeliveryCounts,
@@ -66,6 +66,8 @@ WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow", "RecoveryWorkflow")
 # An event page lists at most this many deliveries started after the event (replays); every one of them
 # is also in its endpoint's history.
 LATER_DELIVERIES_SHOWN = 1000
+# A retry Temporal refused for the updates already in flight on its delivery is asked again after this.
+UPDATE_BUSY_PAUSE = 0.1
 
 
 def summary(
@@ -396,25 +398,42 @@ class Deliveries:
             raise Conflict(f"endpoint {endpoint.id} is disabled; enable it before retrying")
         workflow_id = ids.delivery_workflow_id(tenant, delivery)
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
-        try:
-            # An update waits for a worker to accept it: without a worker it would wait for ever.
-            # `bulk` and `after` only when set: a worker of the version before each takes fewer arguments.
-            args: list[Any] = [trigger]
-            if bulk or after is not None:
-                args.append(bulk)
-            if after is not None:
-                args.append(after)
-            return await handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc)
-        except WorkflowUpdateFailedError as err:
-            raise Conflict(str(err.cause or err)) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise MayHaveBeenApplied(
-                f"no worker took the retry within {self._rpc.total_seconds():g} s; it may still be made "
-                "when a worker is back, so check the delivery's log before retrying again"
-            ) from None
-        except RPCError as err:
-            if err.status is not RPCStatusCode.NOT_FOUND:
-                raise
+        # `bulk` and `after` only when set: a worker of the version before each takes fewer arguments.
+        args: list[Any] = [trigger]
+        if bulk or after is not None:
+            args.append(bulk)
+        if after is not None:
+            args.append(after)
+        busy_until = asyncio.get_running_loop().time() + self._rpc.total_seconds()
+        while True:
+            try:
+                # An update waits for a worker to accept it: without a worker it would wait for ever.
+                return await handle.execute_update(
+                    DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc
+                )
+            except WorkflowUpdateFailedError as err:
+                raise Conflict(str(err.cause or err)) from None
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise MayHaveBeenApplied(
+                    f"no worker took the retry within {self._rpc.total_seconds():g} s; it may still be "
+                    "made when a worker is back, so check the delivery's log before retrying again"
+                ) from None
+            except RPCError as err:
+                if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+                    # Temporal takes a few updates in flight per workflow (10 by default): a retry past
+                    # them was refused, not applied. Those in flight ask for the attempt it would join,
+                    # so it is asked again as they are answered, for as long as one call may take.
+                    if asyncio.get_running_loop().time() + UPDATE_BUSY_PAUSE > busy_until:
+                        raise RateLimited(
+                            f"too many retries of delivery {delivery} at once; nothing was done for this "
+                            "one: read the delivery's log, or retry in a second",
+                            retry_after=1,
+                        ) from None
+                    await asyncio.sleep(UPDATE_BUSY_PAUSE)
+                    continue
+                if err.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+            break
         # No open run: the retry window is over, the event is still being fanned out, or no such delivery.
         description = await self._describe(workflow_id)
         if description is not None:

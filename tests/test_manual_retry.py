@@ -100,8 +100,9 @@ def test_a_burst_of_retries_makes_one_post(stack: Stack, api: httpx.Client, rece
         attempt = 4 + burst
         answers = retry_at_once(api, delivery_id, 20)
         # On a loaded machine Temporal may take longer than the API's RPC timeout (2 s here) to take an
-        # update: a 503 that says it may have been applied, never another answer.
-        late = [a for a in answers if a.status_code == 503 and a.headers.get("retry-after")]
+        # update: a 503 that says it may have been applied; or, past the updates Temporal takes in flight
+        # on one workflow (10) for that long, a 429 that says nothing was done. Never another answer.
+        late = [a for a in answers if a.status_code in (429, 503) and a.headers.get("retry-after")]
         accepted = [a for a in answers if a.status_code == 202]
         assert len(accepted) + len(late) == 20 and accepted, [a.text for a in answers]
         # Every request is told of the one attempt made: joined while it was asked for, in flight, or

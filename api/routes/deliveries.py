@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime
 
 from api.deps import DeliveriesDep, ManageTenant, ReadTenant, SettingsDep, WebUiLinks
-from api.errors import validation_error
+from api.errors import RATE_LIMITED, validation_error
 from api.schemas import DeliveryDetail, DeliveryList, EndpointStatsPublic, RetryAcceptedPublic
 from domain import search_attributes as sa
 from domain.catalog import SUBSCRIBABLE_BY_NAME
@@ -191,7 +191,7 @@ AfterQuery = Annotated[
 ]
 
 
-@router.post("/deliveries/{delivery_id}/retry", status_code=202)
+@router.post("/deliveries/{delivery_id}/retry", status_code=202, responses=RATE_LIMITED)
 async def retry_delivery(
     delivery_id: str,
     tenant: ManageTenant,
