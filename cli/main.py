@@ -721,7 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
     deliveries = groups.add_parser("deliveries", help="the webhook log").add_subparsers(
         dest="command", required=True
     )
-    listing = command(deliveries, "list", deliveries_list, "deliveries, in flight first, then newest")
+    listing = command(
+        deliveries, "list", deliveries_list, "deliveries, newest first by when their event was accepted"
+    )
     listing.add_argument("--endpoint", help="only this endpoint's")
     listing.add_argument("--status", choices=["pending", "succeeded", "failed"])
     listing.add_argument("--event-type")

@@ -445,6 +445,8 @@ class Events:
                     SearchAttributePair(sa.TENANT, tenant),
                     SearchAttributePair(sa.EVENT_ID, event_id),
                     SearchAttributePair(sa.EVENT_TYPE, webhook_type),
+                    # When it was accepted, as its deliveries have it: the events list reads by it
+                    SearchAttributePair(sa.CREATED_AT, created_at),
                     # Its object's id and its customer's, to find it by (visible to Temporal's operators)
                     *visibility.business_search_attributes(body),
                 ]
@@ -486,8 +488,9 @@ class Events:
         cursor: str | None = None,
     ) -> EventPage:
         """The tenant's events, those of one business object (its id or its customer's, exact or a
-        prefix) if asked: in flight first, then by when their fan-out ended, newest first."""
-        page = await pages.list_page(
+        prefix) if asked: newest first by when they were accepted (`WebhookCreatedAt`, as the delivery
+        lists read)."""
+        page = await pages.newest_first(
             self._client,
             visibility.events_listed(tenant=tenant, business=business),
             tenant=tenant,
