@@ -215,12 +215,13 @@ class EventTypeList(BaseModel):
 
 
 class HeaderIn(BaseModel):
-    """A custom header with its mark: `{"value": "…", "secret": true}` is shown masked by the API."""
+    """A custom header with its mark: `{"value": "…", "secret": true}` is shown masked by the API,
+    `"secret": false` unmarks it; without `secret` a header keeps the mark it had (a new one: none)."""
 
     model_config = ConfigDict(extra="forbid")
 
     value: str
-    secret: bool = False
+    secret: bool | None = None
 
 
 HeaderValue = str | HeaderIn
@@ -231,7 +232,7 @@ def header_settings(value: dict[str, HeaderValue | None]) -> dict[str, HeaderSet
     return {
         name: None
         if given is None
-        else HeaderSetting(given, False)
+        else HeaderSetting(given)
         if isinstance(given, str)
         else HeaderSetting(given.value, given.secret)
         for name, given in value.items()

@@ -88,10 +88,11 @@ SECRET_SUFFIXES = ("-token", "-key", "-secret")
 
 @dataclass(frozen=True, slots=True)
 class HeaderSetting:
-    """One header as a tenant sets it: its value, and whether the API may show it."""
+    """One header as a tenant sets it: its value, and whether the API may show it (None: as it was, so
+    that a new value of a header marked secret stays masked; a new header is not marked)."""
 
     value: str
-    secret: bool = False
+    secret: bool | None = None
 
 
 def named_secret(name: str) -> bool:
@@ -127,7 +128,8 @@ def merged(
     headers: Mapping[str, str], marked: Collection[str], changes: Mapping[str, HeaderSetting | None]
 ) -> tuple[dict[str, str], frozenset[str]]:
     """The headers and secret marks after `changes`: a name with a setting replaces the header of that
-    name in any case (its value and mark), a name with None removes it (and nothing, if there is none).
+    name in any case (its value, and its mark unless the setting leaves it as it was), a name with None
+    removes it (and nothing, if there is none).
     `ValueError` if the result could not be sent (more than `MAX_HEADERS`, say)."""
     check_changes(changes)
     result = dict(headers)
@@ -135,10 +137,11 @@ def merged(
     for name, change in changes.items():
         for existing in [n for n in result if n.lower() == name.lower()]:
             del result[existing]
+        was_secret = name.lower() in secret
         secret.discard(name.lower())
         if change is not None:
             result[name] = change.value
-            if change.secret:
+            if change.secret or (change.secret is None and was_secret):
                 secret.add(name.lower())
     check_headers(result)
     return result, frozenset(secret & {n.lower() for n in result})

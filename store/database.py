@@ -99,10 +99,19 @@ class Endpoint:
         return [self.secret]
 
 
-def _marks(marked: Collection[str], headers: Mapping[str, str]) -> list[str] | None:
-    """The lower-case names marked secret among `headers`, as stored (None: none)."""
+def _marks(marked: Collection[str], headers: Mapping[str, str]) -> list[str]:
+    """The lower-case names marked secret among `headers`, as stored ([]: none; NULL is a row written
+    before headers could be marked, whose every header counts as marked: see `_stored_marks`)."""
     names = {n.lower() for n in headers}
-    return sorted({m.lower() for m in marked} & names) or None
+    return sorted({m.lower() for m in marked} & names)
+
+
+def _stored_marks(stored: list[str] | None, headers: Mapping[str, str]) -> frozenset[str]:
+    """The marks a row holds. A row from before migration 0006 has none stored, and the API then showed
+    every header's value masked: each of its headers stays so until the tenant says otherwise."""
+    if stored is None:
+        return frozenset(n.lower() for n in headers)
+    return frozenset(stored)
 
 
 def _aware(value: datetime) -> datetime:
@@ -151,6 +160,9 @@ def _open(keyring: Keyring, stored: str, purpose: str) -> str:
 
 
 def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
+    headers: dict[str, str] = (
+        json.loads(_open(keyring, row.headers, _headers_purpose(row.tenant, row.id))) if row.headers else {}
+    )
     return Endpoint(
         id=row.id,
         tenant=row.tenant,
@@ -162,9 +174,7 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         enabled=row.enabled,
         created_at=_aware(row.created_at),
         updated_at=_aware(row.updated_at),
-        headers=json.loads(_open(keyring, row.headers, _headers_purpose(row.tenant, row.id)))
-        if row.headers
-        else {},
+        headers=headers,
         rate_limit_per_second=row.rate_limit_per_second,
         retry_schedule=list(row.retry_schedule) if row.retry_schedule is not None else None,
         previous_secret=_open(keyring, row.previous_secret, _previous_secret_purpose(row.tenant, row.id))
@@ -181,7 +191,7 @@ def _to_endpoint(row: EndpointRow, keyring: Keyring) -> Endpoint:
         alert_emails=json.loads(_open(keyring, row.alert_emails, _alert_emails_purpose(row.tenant, row.id)))
         if row.alert_emails
         else [],
-        secret_headers=frozenset(row.secret_headers or ()),
+        secret_headers=_stored_marks(row.secret_headers, headers),
     )
 
 
@@ -506,11 +516,11 @@ class EndpointStore:
                 if value is not UNSET:
                     setattr(row, name, value)
             if headers is not UNSET and not headers:
-                row.secret_headers = None
+                row.secret_headers = []
             if header_changes is not UNSET:
                 purpose = _headers_purpose(tenant, endpoint_id)
                 current = json.loads(_open(self.keyring, row.headers, purpose)) if row.headers else {}
-                new, marked = merged(current, row.secret_headers or (), header_changes)
+                new, marked = merged(current, _stored_marks(row.secret_headers, current), header_changes)
                 row.headers = self._sealed_headers(tenant, endpoint_id, new)
                 row.secret_headers = _marks(marked, new)
             now = datetime.now(UTC)

@@ -54,7 +54,7 @@ class EndpointRow(Base):
     # Who is mailed when its health changes (migration 0005): sealed JSON of addresses, NULL for none.
     alert_emails: Mapped[str | None] = mapped_column(Text, nullable=True)
     # The custom headers marked secret, by lower-case name (migration 0006): names only, the values are
-    # in the sealed `headers`. None: none marked.
+    # in the sealed `headers`. NULL: a row from before it, whose every header counts as marked.
     secret_headers: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 

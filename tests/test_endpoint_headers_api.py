@@ -10,7 +10,7 @@ import threading
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from core.crypto import is_sealed
 from domain.endpoint_headers import HeaderSetting
@@ -198,3 +198,30 @@ def test_two_header_changes_at_once_each_keep_the_others(store: EndpointStore) -
     found = store.get("acme", endpoint.id)
     assert found is not None
     assert found.headers == {f"X-{w}-{n}": str(n) for w in ("A", "B") for n in range(rounds)}
+
+
+def test_headers_from_before_marks_stay_masked_and_a_new_value_keeps_its_mark(store: EndpointStore) -> None:
+    """The API masked every header's value before headers could be marked: a row of then (no marks
+    stored) keeps them masked after the upgrade; and a new value of a marked header stays marked unless
+    the change says `secret: false`."""
+    endpoint = store.create(
+        "acme",
+        url="https://example.com/h",
+        signature_method=SignatureMethod.HMAC,
+        event_types=None,
+        description="",
+        enabled=True,
+        headers={"X-Gateway-Auth": "gw-1", "X-Team": "billing"},
+    )
+    with store.engine.begin() as conn:  # as migration 0006 leaves a row made before it
+        conn.execute(update(EndpointRow).values(secret_headers=None))
+    old = store.get("acme", endpoint.id)
+    assert old is not None and old.secret_headers == frozenset({"x-gateway-auth", "x-team"})
+
+    changed = store.update("acme", endpoint.id, header_changes={"X-Gateway-Auth": HeaderSetting("gw-2")})
+    assert changed is not None and changed.headers["X-Gateway-Auth"] == "gw-2"
+    assert "x-gateway-auth" in changed.secret_headers and "x-team" in changed.secret_headers
+    unmarked = store.update(
+        "acme", endpoint.id, header_changes={"X-Team": HeaderSetting("ops", secret=False)}
+    )
+    assert unmarked is not None and unmarked.secret_headers == frozenset({"x-gateway-auth"})

@@ -1,9 +1,10 @@
 """Custom headers marked secret (issue 23, item 4): an endpoint's `secret_headers`, the names (lower case)
 whose values the API shows masked.
 
-Names only, never a value: the values stay sealed in `headers` as before. Nullable, so every endpoint there
-is has none marked (its headers named like a credential, `Authorization` or `*-Token`, are masked all the
-same), and a row an older version writes after a downgrade leaves it as it was. The downgrade keeps it: an
+Names only, never a value: the values stay sealed in `headers` as before. Nullable: NULL is a row from
+before, whose every header the API then showed masked, and still does (store/database.py reads NULL as
+every header marked) until the tenant unmarks one; a row an older version writes after a downgrade
+leaves it as it was. The downgrade keeps it: an
 older version reads and writes the table without it, and masks every value anyway. A store where it exists
 already (downgraded, then upgraded again) is left as it is.
 
