@@ -81,14 +81,13 @@ class AlertActivities:
                 send, self._server, message, sender=self._sender, recipients=mail.recipients
             )
         except smtplib.SMTPRecipientsRefused as err:
-            answers = {address: _answer(code, text) for address, (code, text) in err.recipients.items()}
+            # Counts and codes only: a failure's message is kept in Temporal's history unencrypted, and an
+            # SMTP server's answer about a recipient often repeats the address.
+            codes = ", ".join(str(code) for code in sorted({code for code, _ in err.recipients.values()}))
+            refused_all = f"{where} refused every one of {len(err.recipients)} recipients (SMTP {codes})"
             if all(code >= 500 for code, _ in err.recipients.values()):
-                raise ApplicationError(
-                    f"{where} refused every recipient: {answers}", type=PERMANENT, non_retryable=True
-                ) from None
-            raise ApplicationError(
-                f"{where} refused the recipients for now: {answers}", type=RETRYABLE
-            ) from None
+                raise ApplicationError(refused_all, type=PERMANENT, non_retryable=True) from None
+            raise ApplicationError(f"{refused_all}, for now", type=RETRYABLE) from None
         except smtplib.SMTPDataError as err:
             permanent = err.smtp_code >= 500
             raise ApplicationError(

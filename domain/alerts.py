@@ -102,14 +102,16 @@ def parse_tenant_alert_emails(value: str) -> dict[str, list[str]]:
 
 
 def shown_url(url: str) -> str:
-    """An endpoint's URL as a mail may show it: without its query string and fragment (which often carry
-    a token), and without credentials (which the store refuses anyway)."""
+    """An endpoint's URL as a mail may show it: its scheme, host and port only. A hook URL often carries
+    its token in the query string, and as often in the path (Slack's `/services/T…/B…/<secret>`): the
+    path is elided (`/…`), and credentials (which the store refuses anyway) are never shown."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal
         host = f"[{host}]"
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    path = "/…" if parts.path.strip("/") else "/"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 class AlertMailInput(BaseModel):

@@ -274,8 +274,8 @@ def test_the_mail_goes_to_the_endpoint_s_and_the_tenant_s_addresses_each_once() 
     )
     assert mail is not None
     assert mail.recipients == ["ops@acme.com", "Shared@Acme.com", "cfo@acme.com"]
-    assert mail.url == "https://hooks.acme.com/flexprice"
-    assert mail.about["last_error"] == "InvalidURL: https://hooks.acme.com/flexprice is not valid"
+    assert mail.url == "https://hooks.acme.com/…"
+    assert mail.about["last_error"] == "InvalidURL: https://hooks.acme.com/… is not valid"
     assert mail.dashboard_url == "https://wh.example.com/dashboard/#/webhooks/ep_0123"
     everything = mail.model_dump_json() + compose(mail, sender="a@b.io", now=AT).as_string()
     for secret in ("s3cr3t", "hunter2", "whsec_", "Authorization"):
@@ -339,7 +339,9 @@ async def test_a_server_that_is_down_is_tried_again_and_one_that_refuses_everyon
     finally:
         refusing.stop()
     assert refused.value.type == PERMANENT and refused.value.non_retryable
-    assert "550 5.1.1 no such user" in refused.value.message
+    # Codes and counts only: the failure's message is kept unencrypted, and an answer may name the address.
+    assert refused.value.message.endswith("refused every one of 2 recipients (SMTP 550)")
+    assert "@" not in refused.value.message
 
 
 async def test_a_password_is_never_sent_to_a_server_without_starttls(smtp: LocalSmtp) -> None:
