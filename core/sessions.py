@@ -5,9 +5,10 @@ encryption keys: every API replica checks it alike, no tenant can make one, and 
 anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocation names), `scope`
 (space-separated, `manage read` or `read`), `iat` and `exp`, `iss`, and `aud`, which no other token of
 ours carries; `look`, when the product that opened the session asked for one, its title, accent colour
-and logo (domain/appearance.py), signed so that the page shows what that product asked, nothing a link
-added. Revocation is a list in the endpoint store (service/portal.py); a new current encryption
-key ends every session in flight, as it ends list cursors.
+and logo (domain/appearance.py), signed so that what that product asked wins over anything a link adds
+(the page's `?title=`, `?logo=` and `?accent=` only fill in what the session leaves unset).
+Revocation is a list in the endpoint store (service/portal.py); a new current encryption key ends every
+session in flight, as it ends list cursors.
 
 `read` checks the signature before anything else, so "expired" is said only of a token we made.
 """

@@ -2,8 +2,9 @@
 logo (issue 23, white-label embedding).
 
 The host's backend asks for them when it opens the session (`POST /v1/portal/sessions`, `appearance`);
-they are signed into the session's token (core/sessions.py), so the page reads them from the API, not
-from anything a link could carry. Each is checked here, once, for the API and the token alike: the page
+they are signed into the session's token (core/sessions.py), so the page reads them from the API, and
+what the session sets wins over the URL parameters a host may use instead (api/dashboard/js/embed.js,
+which checks those as here). Each is checked here, once, for the API and the token alike: the page
 puts the title in as text, the colour in a CSS custom property and the logo in an <img>'s `src`, and
 nothing accepted here can be markup, CSS beyond a colour, or a script URL. The logo's origin must also
 be one the page's Content-Security-Policy allows images from (the framing origins): checked by the

@@ -143,8 +143,14 @@ def running_lanes(*, tenant: str, endpoint_id: str) -> str:
 
 
 def events_listed(*, tenant: str, business: BusinessIds | None = None) -> str:
-    """The visibility query for a tenant's events, or those of one business object."""
-    clauses = [EVENTS, f"{sa.TENANT.name} = {quoted(tenant)}"]
+    """The visibility query for a tenant's events, or those of one business object: those accepted since
+    events carry `WebhookCreatedAt` (the list reads by it; a range leaves out the events without it, which
+    would otherwise be counted in a page's window and never fall inside one)."""
+    clauses = [
+        EVENTS,
+        f"{sa.TENANT.name} = {quoted(tenant)}",
+        f"{sa.CREATED_AT.name} >= {time_literal(datetime(1970, 1, 1, tzinfo=UTC))}",
+    ]
     if business is not None:
         clauses += business.clauses()
     return " AND ".join(clauses)

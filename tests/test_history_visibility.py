@@ -150,7 +150,10 @@ def test_a_search_by_business_object_is_exact_or_a_prefix() -> None:
     query = visibility.delivery_query(tenant="acme", business=business)
     assert query.endswith("WebhookObjectId STARTS_WITH 'inv_00' AND WebhookCustomerId = 'cus_7'")
     events = visibility.events_listed(tenant="acme", business=visibility.BusinessIds(object_id="inv_1"))
-    assert events == "WorkflowType = 'EventWorkflow' AND WebhookTenant = 'acme' AND WebhookObjectId = 'inv_1'"
+    assert events == (
+        "WorkflowType = 'EventWorkflow' AND WebhookTenant = 'acme' "
+        "AND WebhookCreatedAt >= '1970-01-01T00:00:00Z' AND WebhookObjectId = 'inv_1'"
+    )
 
 
 @pytest.mark.parametrize(
