@@ -4,8 +4,8 @@
   (`WEBHOOKS_TENANT_ALERT_EMAILS=acme:ops@acme.com|cfo@acme.com,globex:noc@globex.io`, by the operator),
   in one mail. Addresses are checked here, the same way for both: plain `local@domain.tld`, ASCII, no
   display name, so that none can smuggle a header or a second recipient into the mail.
-- **What.** Which endpoint (id, description, URL without its query string or fragment, which may hold a
-  token), what changed and when (UTC, said so), the last status and error, and the dashboard's endpoint
+- **What.** Which endpoint (id, description, the URL's scheme, host and port only: its path or query may
+  hold a token), what changed and when (UTC, said so), the last status and error, and the dashboard's endpoint
   page when the API's public address is known. Never a secret, a header's value or a payload.
 - **Once.** One mail per state change: the mail's workflow id and its `Message-ID` are derived from the
   operational event's id (store/health.py owes one per transition), so a retry of the send, a second sweep
@@ -124,7 +124,7 @@ class AlertMailInput(BaseModel):
     at: datetime  # when the transition began
     recipients: list[str]
     description: str = ""
-    url: str | None = None  # without its query string (`shown_url`); None for an endpoint deleted since
+    url: str | None = None  # its scheme, host and port (`shown_url`); None for an endpoint deleted since
     about: dict[str, Any] = Field(default_factory=dict)  # the operational event's object
     dashboard_url: str | None = None  # the endpoint's page, if the API's public address is set
 
@@ -209,7 +209,7 @@ def compose(mail: AlertMailInput, *, sender: str, now: datetime) -> EmailMessage
     lines += [
         "-- ",
         "Sent once for this change by Flexprice webhooks, to the alert addresses of this endpoint and of",
-        "your account. The URL is shown without its query string; no secret or payload is ever mailed.",
+        "your account. Only the URL's host is shown; no secret or payload is ever mailed.",
     ]
     message = EmailMessage()
     message["From"] = sender

@@ -134,7 +134,7 @@ def test_failing_recovered_and_disabled_are_each_mailed_once(
     assert failing.message["Subject"] == "Webhook endpoint failing: Billing sync"
     text = failing.text
     assert f"Endpoint         {ep}" in text and "Description      Billing sync" in text
-    assert f"URL              {url.split('?')[0]}" in text
+    assert f"URL              {url.split('/flaky')[0]}/…" in text  # the host only: a path may hold a token
     assert re.search(r"When             \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", text)
     assert "Last status      HTTP 500" in text
     assert f"Open it in the dashboard: {PUBLIC}/dashboard/#/webhooks/{ep}" in text

@@ -72,8 +72,12 @@ def test_headers_are_shown_unless_secret_and_removed_one_by_one_or_all(
     assert got["x-tenant-ref"] == "acme-eu-0042"
     assert got["x-api-key"] == "k-9876-abcdef"
 
-    # One added beside the others, one set again without its mark (so shown), one removed that is not there.
-    changed = patch(api, endpoint_id, {"X-Region": "eu", "x-tenant-ref": "acme-eu-0043", "X-Gone": None})
+    # One added beside the others, one set again and unmarked (so shown), one removed that is not there.
+    changed = patch(
+        api,
+        endpoint_id,
+        {"X-Region": "eu", "x-tenant-ref": {"value": "acme-eu-0043", "secret": False}, "X-Gone": None},
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["headers"] == {
         "Authorization": "••••1234",
