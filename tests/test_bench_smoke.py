@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +30,12 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     figures = report["figures"]
     # What the smoke run checks is that every scenario runs to its end on every lane (every accepted
     # event delivered, every history read), not how fast. Every figure is measured, and positive but
-    # for counts of what must not or need not happen, and the deliveries a two-second window saw (none
-    # yet, on a loaded machine).
+    # for counts of what must not or need not happen (a sustained window lasts until it has seen a
+    # delivery, so its rate is positive too).
     may_be_zero = ("_lost", "_refused_429", "_timed_out", "_endpoint_busy", "_repeats")
     for name, figure in figures.items():
         assert figure["runs"] and math.isfinite(figure["median"]), name
-        if name.endswith(may_be_zero) or re.fullmatch(r"sustained_\d+\.\w+\.deliveries_per_s", name):
+        if name.endswith(may_be_zero):
             assert figure["median"] >= 0, name
         else:
             assert figure["median"] > 0, name
