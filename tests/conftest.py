@@ -29,9 +29,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.crypto import Keyring
 from core.temporal import ensure_search_attributes
+from domain.models import SignatureMethod
 from launcher import Stack, free_port, local_stack_env, settings_from
 from store import migrate
-from store.database import EndpointStore
+from store.database import Endpoint, EndpointStore
 from tests.receiver import Receiver
 
 T = TypeVar("T")
@@ -264,6 +265,30 @@ def store(tmp_path: Path) -> Iterator[EndpointStore]:
     migrate.upgrade(store)
     yield store
     store.close()
+
+
+def add_endpoint(
+    store: EndpointStore,
+    tenant: str,
+    *,
+    url: str = "https://example.com/hooks",
+    signature_method: SignatureMethod = SignatureMethod.HMAC,
+    event_types: list[str] | None = None,
+    description: str = "",
+    enabled: bool = True,
+    **options: Any,
+) -> Endpoint:
+    """An endpoint written to the store directly, as the API would make it: HMAC-signed, enabled, for every
+    event type, unless the test says otherwise (`options`: the rest of `EndpointStore.create`'s)."""
+    return store.create(
+        tenant,
+        url=url,
+        signature_method=signature_method,
+        event_types=event_types,
+        description=description,
+        enabled=enabled,
+        **options,
+    )
 
 
 CHROMIUM = "/usr/bin/chromium"

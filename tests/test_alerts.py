@@ -32,6 +32,7 @@ from service.alerts import mail_of
 from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice, Transition
 from store.tables import EndpointRow
+from tests.conftest import add_endpoint
 from tests.smtp_server import SmtpServer as LocalSmtp
 from tests.tls import make_ca
 
@@ -363,14 +364,8 @@ async def test_a_worker_without_an_smtp_server_sends_nothing_and_fails_nothing()
 
 
 def test_an_endpoint_s_addresses_are_kept_sealed_in_the_store(store: EndpointStore) -> None:
-    created = store.create(
-        "acme",
-        url="https://hooks.acme.com/x",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        alert_emails=["ops@acme.com", "cfo@acme.com"],
+    created = add_endpoint(
+        store, "acme", url="https://hooks.acme.com/x", alert_emails=["ops@acme.com", "cfo@acme.com"]
     )
     assert created.alert_emails == ["ops@acme.com", "cfo@acme.com"]
 

@@ -348,22 +348,14 @@ def test_the_codec_endpoint_decodes_for_operators_only(
 def test_a_store_written_before_sealing_is_sealed_by_its_upgrade(tmp_path: Path) -> None:
     from sqlalchemy import text
 
-    from domain.models import SignatureMethod
     from store.database import EndpointStore
     from store.migrate import upgrade
-    from tests.conftest import TEST_KEYRING
+    from tests.conftest import TEST_KEYRING, add_endpoint
 
     database = tmp_path / "old.db"
     store = EndpointStore(f"sqlite:///{database}", TEST_KEYRING)
     upgrade(store)
-    endpoint = store.create(
-        "t",
-        url="https://example.com/hook?token=abc123",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-    )
+    endpoint = add_endpoint(store, "t", url="https://example.com/hook?token=abc123")
     # As an older version wrote it: in plain text.
     with store.engine.begin() as conn:
         conn.execute(
