@@ -96,11 +96,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log = STACK_LOG.resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
-    stack = start_stack(data_dir, log)
-    try:
+    with running_stack(data_dir, log) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) -> Stack:
@@ -119,6 +116,19 @@ def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) 
             if attempt == tries:
                 raise
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def running_stack(
+    data_dir: Path, log: Path | None = None, *, tries: int = 3, **overrides: str
+) -> Iterator[Stack]:
+    """`start_stack` for a `with` block (its log in `data_dir` unless `log` says where), stopped at the
+    block's end however it ends."""
+    stack = start_stack(data_dir, log or data_dir / "stack.log", tries=tries, **overrides)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def migrated(env: dict[str, str]) -> None:

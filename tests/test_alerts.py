@@ -303,12 +303,8 @@ def test_nothing_is_mailed_without_a_server_an_address_or_a_mailed_change() -> N
 
 @pytest.fixture
 def smtp() -> Iterator[LocalSmtp]:
-    server = LocalSmtp()
-    server.start()
-    try:
+    with LocalSmtp() as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_the_activity_sends_one_mail_to_every_recipient(smtp: LocalSmtp) -> None:

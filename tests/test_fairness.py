@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from launcher import Stack
-from tests.conftest import STACK_LOG, api_client, create_endpoint, emit, start_stack, wait_for
+from tests.conftest import STACK_LOG, api_client, create_endpoint, emit, running_stack, wait_for
 from tests.receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
@@ -36,17 +36,14 @@ SLOW = Answer(200, delay=0.2)  # two at a time: 10 a second, the backlog 15 s in
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Two activity slots, so that a backlog of deliveries forms at once; replays in pages of 50; at most
     three attempts in flight to one endpoint."""
-    stack = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("fairness"),
         STACK_LOG.resolve(),
         WEBHOOKS_WORKER_MAX_ACTIVITIES="2",
         WEBHOOKS_RECOVERY_RATE="1000",
         WEBHOOKS_ENDPOINT_CONCURRENCY="3",
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @contextmanager

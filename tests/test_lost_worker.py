@@ -23,7 +23,15 @@ import httpx
 import pytest
 
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, settled, start_stack, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    running_stack,
+    settled,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.stack]
@@ -42,12 +50,10 @@ NOTICED_WITHIN = 30.0
 
 @pytest.fixture(scope="module")
 def lost_worker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("lost-worker")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_DELIVERY_TIMEOUT=str(ATTEMPT_TIMEOUT))
-    try:
+    with running_stack(
+        tmp_path_factory.mktemp("lost-worker"), WEBHOOKS_DELIVERY_TIMEOUT=str(ATTEMPT_TIMEOUT)
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from tests.conftest import (
     api_client,
     create_endpoint,
     emit,
+    running_stack,
     settled,
-    start_stack,
     wait_delivery,
     wait_for,
 )
@@ -70,12 +70,8 @@ def test_health_says_failing_since_when_and_why_then_healthy(api: httpx.Client, 
 
 @pytest.fixture(scope="module")
 def quick_disable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("quick-disable")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_DISABLE_AFTER="6s")
-    try:
+    with running_stack(tmp_path_factory.mktemp("quick-disable"), WEBHOOKS_DISABLE_AFTER="6s") as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def _operational(receiver: Receiver, path: str, endpoint_id: str) -> list[tuple[str, dict[str, Any]]]:

@@ -26,7 +26,14 @@ from core.temporal import connect
 from domain import ids
 from history.visibility import event_query, running_lanes
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, start_stack, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    running_stack,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Received, Receiver
 
 FAST = [0.2] * 10  # ten retries 0.2 s apart: a head that fails 30 % of the time fails them all ~1 in 10^6
@@ -376,12 +383,10 @@ SMALL_CAP = 3
 @pytest.fixture(scope="module")
 def small_lane_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose lanes hold at most `SMALL_CAP` events behind their head (API and worker alike)."""
-    data_dir = tmp_path_factory.mktemp("small-lanes")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP))
-    try:
+    with running_stack(
+        tmp_path_factory.mktemp("small-lanes"), WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP)
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_a_full_lane_refuses_its_keys_events_with_429_until_it_drains(

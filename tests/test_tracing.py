@@ -19,7 +19,7 @@ import pytest
 
 from core import tracing
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, start_stack, wait_delivery, wait_for
+from tests.conftest import KEYS, create_endpoint, running_stack, wait_delivery, wait_for
 from tests.otlp import ExportedSpan, HttpCollector, check_emission_trace
 from tests.receiver import Answer, Receiver
 
@@ -33,28 +33,20 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def collector() -> Iterator[HttpCollector]:
-    collector = HttpCollector()
-    try:
+    with HttpCollector() as collector:
         yield collector
-    finally:
-        collector.close()
 
 
 @pytest.fixture(scope="module")
 def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: HttpCollector) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("traced-stack")
-    stack = start_stack(
-        data_dir,
-        data_dir / "stack.log",
+    with running_stack(
+        tmp_path_factory.mktemp("traced-stack"),
         OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
         WEBHOOKS_LOG_FORMAT="json",
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def _receiver_guide_handler() -> Any:

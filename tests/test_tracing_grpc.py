@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, start_stack, wait_delivery, wait_for
+from tests.conftest import KEYS, create_endpoint, running_stack, wait_delivery, wait_for
 from tests.otlp import ExportedSpan, GrpcCollector, check_emission_trace
 from tests.receiver import Answer, Receiver
 
@@ -20,29 +20,21 @@ CALLER_SPAN = "b7ad6b7169203331"
 
 @pytest.fixture(scope="module")
 def grpc_collector() -> Iterator[GrpcCollector]:
-    collector = GrpcCollector()
-    try:
+    with GrpcCollector() as collector:
         yield collector
-    finally:
-        collector.close()
 
 
 @pytest.fixture(scope="module")
 def grpc_traced_stack(
     tmp_path_factory: pytest.TempPathFactory, grpc_collector: GrpcCollector
 ) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("grpc-traced-stack")
-    stack = start_stack(
-        data_dir,
-        data_dir / "stack.log",
+    with running_stack(
+        tmp_path_factory.mktemp("grpc-traced-stack"),
         OTEL_EXPORTER_OTLP_ENDPOINT=grpc_collector.endpoint,
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
         OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_one_emission_is_one_trace_over_otlp_grpc(
