@@ -12,11 +12,8 @@ which must not cut it off.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -28,6 +25,7 @@ from tests.conftest import (
     create_endpoint,
     emit,
     running_stack,
+    second_worker,
     settled,
     wait_delivery,
     wait_for,
@@ -63,24 +61,6 @@ def api(lost_worker_stack: Stack) -> Iterator[httpx.Client]:
         for endpoint in client.get("/v1/webhooks/endpoints").json()["items"]:
             client.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
         yield client
-
-
-@contextmanager
-def second_worker(stack: Stack, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Another worker of `stack`, polling the same task queue; stopped by its PID on the way out."""
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: "worker polling" in log.read_text(), what="the second worker to poll")
-        yield worker
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
 
 
 def test_a_slow_receiver_keeps_its_whole_timeout(api: httpx.Client, receiver: Receiver) -> None:

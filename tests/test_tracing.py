@@ -19,7 +19,15 @@ import pytest
 
 from core import tracing
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, running_stack, wait_delivery, wait_for
+from tests.conftest import (
+    KEYS,
+    create_endpoint,
+    receiving_guide_code,
+    run_guide_code,
+    running_stack,
+    wait_delivery,
+    wait_for,
+)
 from tests.otlp import ExportedSpan, HttpCollector, check_emission_trace
 from tests.receiver import Answer, Receiver
 
@@ -51,12 +59,7 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: HttpCollec
 
 def _receiver_guide_handler() -> Any:
     """docs/receiving.md's `handle_webhook`, as written."""
-    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
-    section = doc[doc.index("## Tracing: `traceparent`") :]
-    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "docs/receiving.md", "exec"), namespace)
-    return namespace["handle_webhook"]
+    return run_guide_code(receiving_guide_code("## Tracing: `traceparent`"))["handle_webhook"]
 
 
 def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
