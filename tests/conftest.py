@@ -102,31 +102,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) -> Stack:
+START_TRIES = 3
+
+
+def start_stack(data_dir: Path, log: Path, /, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting.
 
     A port found free is bound seconds later, on a machine shared with other test runs: now and then
     another run's `free_port` has handed it out too.
     """
-    for attempt in range(1, tries + 1):
+    for attempt in range(1, START_TRIES + 1):
         stack = Stack(stack_env(data_dir, **overrides), log_file=log)
         try:
             stack.start()
             return stack
         except RuntimeError:  # "worker exited with code 1": most often its port was taken
             stack.stop()
-            if attempt == tries:
+            if attempt == START_TRIES:
                 raise
     raise AssertionError("unreachable")
 
 
 @contextmanager
-def running_stack(
-    data_dir: Path, log: Path | None = None, *, tries: int = 3, **overrides: str
-) -> Iterator[Stack]:
+def running_stack(data_dir: Path, log: Path | None = None, /, **overrides: str) -> Iterator[Stack]:
     """`start_stack` for a `with` block (its log in `data_dir` unless `log` says where), stopped at the
     block's end however it ends."""
-    stack = start_stack(data_dir, log or data_dir / "stack.log", tries=tries, **overrides)
+    stack = start_stack(data_dir, log or data_dir / "stack.log", **overrides)
     try:
         yield stack
     finally:
