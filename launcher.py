@@ -332,8 +332,6 @@ class Stack:
     async def _prepare_temporal(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            if self._stop_requested:
-                raise StopRequested
             self._check_alive()
             try:
                 client = await connect(self.settings, encrypted=False)
@@ -346,6 +344,10 @@ class Stack:
                 await asyncio.sleep(0.2)
 
     def _check_alive(self) -> None:
+        """Whether to go on waiting for the stack to come up: not once a stop is asked for, nor once one
+        of its processes has exited."""
+        if self._stop_requested:
+            raise StopRequested
         for name, proc in (("temporal", self.temporal), ("worker", self.worker), ("api", self.api)):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{name} exited with code {proc.returncode}")
@@ -358,8 +360,6 @@ class Stack:
         """
         deadline = time.monotonic() + timeout
         while True:
-            if self._stop_requested:
-                raise StopRequested
             self._check_alive()
             try:
                 if api_healthy(self.api_url) and self._worker_answers():

@@ -23,7 +23,7 @@ from domain.appearance import (
     check_logo_url,
     check_title,
 )
-from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, unknown_event_types
+from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME, EventType, unknown_event_types
 from domain.endpoint_headers import HeaderSetting, check_changes, is_secret, shown
 from domain.models import (
     AttemptTrigger,
@@ -199,6 +199,10 @@ class EventTypePublic(BaseModel):
     example: dict[str, Any] = Field(
         description="An example `data.object` of this type: what a test event of it carries"
     )
+
+    @classmethod
+    def of(cls, event_type: EventType) -> EventTypePublic:
+        return cls.model_validate(event_type, from_attributes=True)
 
 
 class EventTypeDetail(EventTypePublic):
@@ -656,12 +660,7 @@ class EventAccepted(BaseModel):
 
     @classmethod
     def of(cls, event: AcceptedEvent) -> EventAccepted:
-        return cls(
-            id=event.id,
-            webhook_type=event.webhook_type,
-            object_type=event.object_type,
-            created_at=event.created_at,
-        )
+        return cls.model_validate(event, from_attributes=True)
 
 
 class DeliveryStatusPublic(StrEnum):
@@ -690,18 +689,8 @@ class DeliveryPublic(BaseModel):
 
     @classmethod
     def of(cls, delivery: DeliverySummary) -> DeliveryPublic:
-        return cls(
-            id=delivery.id,
-            event_id=delivery.event_id,
-            endpoint_id=delivery.endpoint_id,
-            webhook_type=delivery.webhook_type,
-            status=DeliveryStatusPublic(delivery.status.value),
-            attempt_count=delivery.attempt_count,
-            last_status_code=delivery.last_status_code,
-            created_at=delivery.created_at,
-            updated_at=delivery.updated_at,
-            next_attempt_at=delivery.next_attempt_at,
-        )
+        """Field by field, by name (the status by its value)."""
+        return cls.model_validate(delivery, from_attributes=True)
 
 
 class DeliveryList(BaseModel):
@@ -710,7 +699,7 @@ class DeliveryList(BaseModel):
 
     @classmethod
     def of(cls, page: DeliveryPage) -> DeliveryList:
-        return cls(items=[DeliveryPublic.of(d) for d in page.items], next_cursor=page.next_cursor)
+        return cls.model_validate(page, from_attributes=True)
 
 
 class AttemptPublic(BaseModel):
@@ -838,14 +827,7 @@ class EventDetail(BaseModel):
 
     @classmethod
     def of(cls, event: EventView) -> EventDetail:
-        return cls(
-            id=event.id,
-            webhook_type=event.webhook_type,
-            object_type=event.object_type,
-            created_at=event.created_at,
-            payload=event.payload,
-            deliveries=[DeliveryPublic.of(d) for d in event.deliveries],
-        )
+        return cls.model_validate(event, from_attributes=True)
 
 
 class EventListItem(BaseModel):
@@ -864,14 +846,7 @@ class EventListItem(BaseModel):
 
     @classmethod
     def of(cls, event: EventListed) -> EventListItem:
-        return cls(
-            id=event.id,
-            webhook_type=event.webhook_type,
-            object_type=event.object_type,
-            created_at=event.created_at,
-            object_id=event.object_id,
-            customer_id=event.customer_id,
-        )
+        return cls.model_validate(event, from_attributes=True)
 
 
 class EventList(BaseModel):
@@ -880,7 +855,7 @@ class EventList(BaseModel):
 
     @classmethod
     def of(cls, page: EventPage) -> EventList:
-        return cls(items=[EventListItem.of(e) for e in page.items], next_cursor=page.next_cursor)
+        return cls.model_validate(page, from_attributes=True)
 
 
 class LanePublic(BaseModel):

@@ -1,7 +1,7 @@
 """The faults of `make chaos`, one per row of RELIABILITY.md's table.
 
-Each is a context manager that breaks one thing on entry and heals it on exit, given the `Target` it
-acts on (a stack, its receiver, its endpoint store, `make run`'s launcher). `seconds` is how long the
+Each, given the `Target` it acts on (a stack, its receiver, its endpoint store, `make run`'s launcher),
+is a context manager that breaks one thing on entry and heals it on exit. `seconds` is how long the
 fault lasts in a full run (the smoke run halves it). Each scenario also names what must be seen for its
 row to count (`proof`): a fault that landed with nothing in flight, or that no request met, proves
 nothing, and its row is VOID. All of them act on processes and files of this machine only.
@@ -117,77 +117,57 @@ IN_FLIGHT_WAIT = 10.0
 
 
 @contextmanager
-def worker_killed(target: Target) -> Iterator[None]:
-    target.stack.stop_worker(signal.SIGKILL)
+def _down(stop: Callable[[], None], start: Callable[[], None]) -> Iterator[None]:
+    """A process of the stack ended by `stop` for the block, and brought back by `start` after it."""
+    stop()
     try:
         yield
     finally:
-        target.stack.start_worker()
+        start()
 
 
-@contextmanager
-def worker_frozen(target: Target) -> Iterator[None]:
-    with paused(target.stack.worker):
-        yield
+def worker_killed(target: Target) -> AbstractContextManager[None]:
+    return _down(lambda: target.stack.stop_worker(signal.SIGKILL), target.stack.start_worker)
 
 
-@contextmanager
-def no_worker(target: Target) -> Iterator[None]:
-    target.stack.stop_worker()  # SIGTERM: the worker finishes the attempts it has in flight, then exits
-    try:
-        yield
-    finally:
-        target.stack.start_worker()
+def worker_frozen(target: Target) -> AbstractContextManager[None]:
+    return paused(target.stack.worker)
 
 
-@contextmanager
-def temporal_killed(target: Target) -> Iterator[None]:
-    target.stack.stop_temporal(signal.SIGKILL)
-    try:
-        yield
-    finally:
-        target.stack.start_temporal()  # the same database file and port
+def no_worker(target: Target) -> AbstractContextManager[None]:
+    # SIGTERM: the worker finishes the attempts it has in flight, then exits.
+    return _down(target.stack.stop_worker, target.stack.start_worker)
 
 
-@contextmanager
-def temporal_frozen(target: Target) -> Iterator[None]:
-    with paused(target.stack.temporal):
-        yield
+def temporal_killed(target: Target) -> AbstractContextManager[None]:
+    # Started again on the same database file and port.
+    return _down(lambda: target.stack.stop_temporal(signal.SIGKILL), target.stack.start_temporal)
 
 
-@contextmanager
-def api_killed(target: Target) -> Iterator[None]:
-    target.stack.stop_api(signal.SIGKILL)
-    try:
-        yield
-    finally:
-        target.stack.start_api()
+def temporal_frozen(target: Target) -> AbstractContextManager[None]:
+    return paused(target.stack.temporal)
 
 
-@contextmanager
-def sqlite_store_locked(target: Target) -> Iterator[None]:
-    with sqlite_locked(target.sqlite_path):
-        yield
+def api_killed(target: Target) -> AbstractContextManager[None]:
+    return _down(lambda: target.stack.stop_api(signal.SIGKILL), target.stack.start_api)
 
 
-@contextmanager
-def postgres_store_stopped(target: Target) -> Iterator[None]:
+def sqlite_store_locked(target: Target) -> AbstractContextManager[None]:
+    return sqlite_locked(target.sqlite_path)
+
+
+def postgres_store_stopped(target: Target) -> AbstractContextManager[None]:
     assert target.postgres is not None
-    with target.postgres.stopped():
-        yield
+    return target.postgres.stopped()
 
 
-@contextmanager
-def postgres_store_stopped_immediately(target: Target) -> Iterator[None]:
+def postgres_store_stopped_immediately(target: Target) -> AbstractContextManager[None]:
     assert target.postgres is not None
-    with target.postgres.stopped(immediate=True):
-        yield
+    return target.postgres.stopped(immediate=True)
 
 
-@contextmanager
-def store_disk_full(target: Target) -> Iterator[None]:
-    with disk_full(target.sqlite_path.parent):
-        yield
+def store_disk_full(target: Target) -> AbstractContextManager[None]:
+    return disk_full(target.sqlite_path.parent)
 
 
 def _launcher_signalled(sig: signal.Signals) -> Fault:

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,10 +29,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from core.crypto import Keyring
-from core.temporal import ensure_search_attributes
+from core.temporal import connect, ensure_search_attributes
+from domain.models import SignatureMethod
+from history.visibility import event_query
 from launcher import Stack, free_port, local_stack_env, settings_from
 from store import migrate
-from store.database import EndpointStore
+from store.database import Endpoint, EndpointStore
 from tests.receiver import Receiver
 
 T = TypeVar("T")
@@ -95,29 +98,59 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log = STACK_LOG.resolve()
     log.parent.mkdir(parents=True, exist_ok=True)
-    stack = start_stack(data_dir, log)
-    try:
+    with running_stack(data_dir, log) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
-def start_stack(data_dir: Path, log: Path, *, tries: int = 3, **overrides: str) -> Stack:
+START_TRIES = 3
+
+
+def start_stack(data_dir: Path, log: Path, /, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting.
 
     A port found free is bound seconds later, on a machine shared with other test runs: now and then
     another run's `free_port` has handed it out too.
     """
-    for attempt in range(1, tries + 1):
+    for attempt in range(1, START_TRIES + 1):
         stack = Stack(stack_env(data_dir, **overrides), log_file=log)
         try:
             stack.start()
             return stack
         except RuntimeError:  # "worker exited with code 1": most often its port was taken
             stack.stop()
-            if attempt == tries:
+            if attempt == START_TRIES:
                 raise
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def running_stack(data_dir: Path, log: Path | None = None, /, **overrides: str) -> Iterator[Stack]:
+    """`start_stack` for a `with` block (its log in `data_dir` unless `log` says where), stopped at the
+    block's end however it ends."""
+    stack = start_stack(data_dir, log or data_dir / "stack.log", **overrides)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@contextmanager
+def second_worker(stack: Stack, log: Path, **overrides: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Another worker of `stack` (its settings changed by `overrides`), polling the same task queue, its
+    output in `log`; stopped by its PID on the way out."""
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0", **overrides},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "worker polling" in log.read_text(), what="the second worker to poll")
+        yield worker
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
 
 
 def migrated(env: dict[str, str]) -> None:
@@ -266,6 +299,30 @@ def store(tmp_path: Path) -> Iterator[EndpointStore]:
     store.close()
 
 
+def add_endpoint(
+    store: EndpointStore,
+    tenant: str,
+    *,
+    url: str = "https://example.com/hooks",
+    signature_method: SignatureMethod = SignatureMethod.HMAC,
+    event_types: list[str] | None = None,
+    description: str = "",
+    enabled: bool = True,
+    **options: Any,
+) -> Endpoint:
+    """An endpoint written to the store directly, as the API would make it: HMAC-signed, enabled, for every
+    event type, unless the test says otherwise (`options`: the rest of `EndpointStore.create`'s)."""
+    return store.create(
+        tenant,
+        url=url,
+        signature_method=signature_method,
+        event_types=event_types,
+        description=description,
+        enabled=enabled,
+        **options,
+    )
+
+
 CHROMIUM = "/usr/bin/chromium"
 # This machine's network is closed: Chromium must not try its background calls.
 CHROMIUM_ARGS = [
@@ -316,6 +373,48 @@ def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = 
         time.sleep(0.1)
 
 
+RECEIVING_GUIDE = Path(__file__).parents[1] / "docs" / "receiving.md"
+
+
+def receiving_guide_code(heading: str) -> str:
+    """The first Python block below `heading` in docs/receiving.md, as written."""
+    section = RECEIVING_GUIDE.read_text().split(heading, 1)[1]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("\n```\n", start)]
+
+
+def run_guide_code(code: str) -> dict[str, Any]:
+    """The names that `code` of docs/receiving.md defines, once run."""
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/receiving.md", "exec"), namespace)
+    return namespace
+
+
+def moment_between() -> str:
+    """A moment between what was emitted before and what is emitted after (the API's clock is ours)."""
+    time.sleep(0.2)
+    moment = datetime.now(UTC).isoformat()
+    time.sleep(0.2)
+    return moment
+
+
+def wait_visible(stack: Stack, since: str, event_types: list[str], count: int) -> None:
+    """Until Temporal's visibility, which a replay reads, lists `count` of tenant_a's events of those
+    types since `since` (it is eventually consistent: an event accepted a moment ago may not be yet)."""
+    query = event_query(
+        tenant="tenant_a",
+        accepted_since=datetime.fromisoformat(since),
+        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
+        event_types=event_types,
+    )
+
+    async def counted() -> int:
+        client = await connect(stack.settings)
+        return (await client.count_workflows(query)).count
+
+    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
+
+
 def create_endpoint(api: httpx.Client, url: str, **fields: Any) -> dict[str, Any]:
     response = api.post("/v1/webhooks/endpoints", json={"url": url, **fields})
     assert response.status_code == 201, response.text
@@ -327,6 +426,15 @@ def emit(api: httpx.Client, webhook_type: str = "invoice.created", **fields: Any
     response = api.post("/v1/events", json=body)
     assert response.status_code == 202, response.text
     return dict(response.json())
+
+
+def assert_delivers(stack: Stack, receiver: Receiver, path: str, webhook_type: str) -> None:
+    """An event of `webhook_type` emitted to `stack` reaches a new endpoint at `receiver`'s `path`."""
+    with api_client(stack) as api:
+        endpoint = create_endpoint(api, receiver.script(path, []))
+        event_id = emit(api, webhook_type)["id"]
+        final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
+        assert final["status"] == "succeeded"
 
 
 def retry_at_once(api: httpx.Client, delivery_id: str, count: int) -> list[httpx.Response]:

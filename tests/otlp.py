@@ -3,21 +3,25 @@
 Two ways in, one store: `HttpCollector` takes OTLP/HTTP (`POST /v1/traces`, protobuf, maybe gzipped),
 `GrpcCollector` takes OTLP/gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`, the stubs
 `opentelemetry-proto` ships). Both decode each export into `ExportedSpan`s with the `opentelemetry-proto`
-messages, so a test reads what an exporter really sent. `check_emission_trace` is the shape one emission's
-trace must have, whichever protocol carried it.
+messages, so a test reads what an exporter really sent. `stack_exporting_to` starts a stack that exports to
+one, `emit_in_trace` and `attempt_spans` make a traced emission and wait for its spans, and
+`check_emission_trace` is the shape one emission's trace must have, whichever protocol carried it.
 """
 
 from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import grpc  # type: ignore[import-untyped]
+import httpx
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -25,6 +29,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
+
+from launcher import Stack
+from tests.conftest import running_stack, wait_for
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,12 @@ class Collector:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class HttpCollector(Collector):
@@ -154,6 +167,40 @@ class GrpcCollector(Collector):
 
     def close(self) -> None:
         self._server.stop(grace=None).wait()
+
+
+@contextmanager
+def stack_exporting_to(collector: Collector, data_dir: Path, **overrides: str) -> Iterator[Stack]:
+    """A stack whose API and worker export their spans to `collector`."""
+    with running_stack(
+        data_dir,
+        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL=collector.protocol,
+        OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
+        **overrides,
+    ) as stack:
+        yield stack
+
+
+def emit_in_trace(api: httpx.Client, object_id: str, *, trace_id: str, parent_span: str) -> str:
+    """An invoice.created emitted by a caller in its own trace (its `traceparent`); the event's id."""
+    response = api.post(
+        "/v1/events",
+        json={"webhook_type": "invoice.created", "data": {"object": {"id": object_id}}},
+        headers={"traceparent": f"00-{trace_id}-{parent_span}-01"},
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def attempt_spans(collector: Collector, trace_id: str, attempts: int) -> list[ExportedSpan]:
+    """The spans of `trace_id` at `collector`, once the spans of all its `attempts` have arrived."""
+
+    def arrived() -> list[ExportedSpan] | None:
+        spans = collector.trace(trace_id)
+        return spans if sum(s.name == "webhook attempt" for s in spans) == attempts else None
+
+    return wait_for(arrived, what=f"the spans of {attempts} attempts at the collector")
 
 
 def one(spans: list[ExportedSpan], name: str) -> ExportedSpan:

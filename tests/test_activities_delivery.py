@@ -31,10 +31,10 @@ from activities.delivery import (
     try_lease_id,
 )
 from core.signing import JwtSigner, load_or_create_rsa_key
-from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
 from store.database import EndpointStore
 from store.flow import EndpointFlow
-from tests.conftest import TEST_KEYRING
+from tests.conftest import TEST_KEYRING, add_endpoint
 from tests.receiver import Answer, Receiver
 
 
@@ -57,9 +57,7 @@ def signer(tmp_path: Path) -> JwtSigner:
 
 
 def _endpoint(store: EndpointStore, url: str) -> str:
-    return store.create(
-        "t", url=url, signature_method=SignatureMethod.HMAC, event_types=None, description="", enabled=True
-    ).id
+    return add_endpoint(store, "t", url=url).id
 
 
 def _env(heartbeats: list[list[Any]] | None = None) -> ActivityEnvironment:
@@ -260,15 +258,7 @@ async def _attempt_with_headers(
     store: EndpointStore, signer: JwtSigner, url: str, headers: dict[str, str], *, timeout: float
 ) -> tuple[str, AttemptRecord]:
     """One first attempt to `url` by an endpoint with these custom headers: its id and the record."""
-    endpoint = store.create(
-        "t",
-        url=url,
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        headers=headers,
-    ).id
+    endpoint = add_endpoint(store, "t", url=url, headers=headers).id
     async with httpx.AsyncClient() as http:
         activities = DeliveryActivities(http, store, signer)
         record = await ActivityEnvironment().run(

@@ -21,7 +21,15 @@ from core.temporal import connect
 from domain import ids
 from domain.alerts import AlertMailResult
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, settled, start_stack, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    running_stack,
+    settled,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 from tests.smtp_server import Mail, SmtpServer
 from tests.test_cli import failed, ok_json, webhooks
@@ -33,29 +41,20 @@ PUBLIC = "https://webhooks.example.com"
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    try:
+    with SmtpServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def mail_stack(tmp_path_factory: pytest.TempPathFactory, smtp: SmtpServer) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("alert-mail")
-    stack = start_stack(
-        data_dir,
-        data_dir / "stack.log",
+    with running_stack(
+        tmp_path_factory.mktemp("alert-mail"),
         WEBHOOKS_SMTP_URL=smtp.url,
         WEBHOOKS_ALERT_FROM="alerts@flexprice.example",
         WEBHOOKS_TENANT_ALERT_EMAILS=f"tenant_a:{TEAM}",
         WEBHOOKS_PUBLIC_API_URL=PUBLIC,
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture

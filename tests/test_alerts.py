@@ -32,6 +32,7 @@ from service.alerts import mail_of
 from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice, Transition
 from store.tables import EndpointRow
+from tests.conftest import add_endpoint
 from tests.smtp_server import SmtpServer as LocalSmtp
 from tests.tls import make_ca
 
@@ -302,12 +303,8 @@ def test_nothing_is_mailed_without_a_server_an_address_or_a_mailed_change() -> N
 
 @pytest.fixture
 def smtp() -> Iterator[LocalSmtp]:
-    server = LocalSmtp()
-    server.start()
-    try:
+    with LocalSmtp() as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_the_activity_sends_one_mail_to_every_recipient(smtp: LocalSmtp) -> None:
@@ -363,14 +360,8 @@ async def test_a_worker_without_an_smtp_server_sends_nothing_and_fails_nothing()
 
 
 def test_an_endpoint_s_addresses_are_kept_sealed_in_the_store(store: EndpointStore) -> None:
-    created = store.create(
-        "acme",
-        url="https://hooks.acme.com/x",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        alert_emails=["ops@acme.com", "cfo@acme.com"],
+    created = add_endpoint(
+        store, "acme", url="https://hooks.acme.com/x", alert_emails=["ops@acme.com", "cfo@acme.com"]
     )
     assert created.alert_emails == ["ops@acme.com", "cfo@acme.com"]
 

@@ -31,10 +31,10 @@ from activities.delivery import DeliveryActivities
 from core.egress import DestinationRefused, GuardedNetworkBackend, guarded_transport
 from core.settings import Settings
 from core.signing import JwtSigner, load_or_create_rsa_key
-from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
 from launcher import Stack
 from store.database import EndpointStore
-from tests.conftest import api_client, create_endpoint, emit, settled, stack_env, wait_delivery
+from tests.conftest import add_endpoint, api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.fake_network import PUBLIC_V4, PUBLIC_V6, LocalInternet, ScriptedResolver
 from tests.receiver import Answer, Receiver
 from worker import http_client
@@ -55,9 +55,7 @@ def guarded_client(resolver: ScriptedResolver, internet: LocalInternet) -> httpx
 
 
 def _endpoint(store: EndpointStore, url: str) -> str:
-    return store.create(
-        "t", url=url, signature_method=SignatureMethod.HMAC, event_types=None, description="", enabled=True
-    ).id
+    return add_endpoint(store, "t", url=url).id
 
 
 async def _attempt(activities: DeliveryActivities, endpoint_id: str, n: int) -> AttemptRecord:

@@ -6,22 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.ids import operational_event_id
-from domain.models import SignatureMethod
 from store.database import EndpointStore
 from store.health import FAILING_NOTICE_AFTER, EndpointHealth, Transition, owe
+from tests.conftest import add_endpoint
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
 
 def _endpoint(store: EndpointStore, description: str = "") -> str:
-    return store.create(
-        "t",
-        url="https://example.com/hooks",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description=description,
-        enabled=True,
-    ).id
+    return add_endpoint(store, "t", description=description).id
 
 
 def _attempt(health: EndpointHealth, endpoint_id: str, status: int, at: datetime) -> list[Transition]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 import pytest
 
-from core.sessions import SessionExpired, SessionInvalid, is_session_id_of, issue, read
+from core.sessions import SessionClaims, SessionExpired, SessionInvalid, is_session_id_of, issue, read
 from domain.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Scope
 from domain.appearance import Appearance
 
@@ -16,10 +17,22 @@ KEY = b"portal session key of thirty-two"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+def _issue(**changes: Any) -> tuple[SessionClaims, str]:
+    """A session of acme's, manage and read, for 60 s from NOW, issued by "i" for its credential "k1";
+    `changes` say what differs."""
+    options: dict[str, Any] = {
+        "tenant": "acme",
+        "scopes": SESSION_SCOPES,
+        "lifetime_seconds": 60,
+        "issuer": "i",
+        "credential": "k1",
+        "now": NOW,
+    }
+    return issue(KEY, **{**options, **changes})
+
+
 def test_a_token_reads_back_as_issued_until_it_expires() -> None:
-    claims, token = issue(
-        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
-    )
+    claims, token = _issue()
     assert claims.expires_at == NOW + timedelta(seconds=60)
     assert read(KEY, token, issuer="i", now=NOW + timedelta(seconds=59)) == claims
     with pytest.raises(SessionExpired, match="expired at 2026-11-27T12:01:00Z"):
@@ -27,9 +40,7 @@ def test_a_token_reads_back_as_issued_until_it_expires() -> None:
 
 
 def test_a_session_id_is_known_as_ours_and_its_tenant_s_without_being_stored() -> None:
-    claims, _ = issue(
-        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
-    )
+    claims, _ = _issue()
     assert re.fullmatch(r"ps_[0-9a-f]{24}", claims.id)
     assert is_session_id_of(KEY, "acme", claims.id)
     assert not is_session_id_of(KEY, "other", claims.id)  # another tenant's
@@ -40,9 +51,7 @@ def test_a_session_id_is_known_as_ours_and_its_tenant_s_without_being_stored() -
 
 
 def test_expired_is_said_only_of_a_token_we_signed() -> None:
-    _, token = issue(
-        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=1, issuer="i", credential="k1", now=NOW
-    )
+    _, token = _issue(lifetime_seconds=1)
     later = NOW + timedelta(hours=1)
     with pytest.raises(SessionInvalid):
         read(b"another key, also thirty-two byte", token, issuer="i", now=later)
@@ -51,9 +60,7 @@ def test_expired_is_said_only_of_a_token_we_signed() -> None:
 
 
 def test_another_token_of_ours_does_not_pass_for_a_session() -> None:
-    _, token = issue(
-        KEY, tenant="acme", scopes=SESSION_SCOPES, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
-    )
+    _, token = _issue()
     claims = jwt.decode(token, options={"verify_signature": False})
     for changed in ({"aud": "something else"}, {"scope": "emit read"}, {"scope": ""}, {"scope": "root"}):
         forged = jwt.encode({**claims, **changed}, KEY, algorithm="HS256")
@@ -66,58 +73,22 @@ def test_another_token_of_ours_does_not_pass_for_a_session() -> None:
 
 
 def test_a_session_holds_manage_and_read_or_read_alone() -> None:
-    _, token = issue(
-        KEY,
-        tenant="acme",
-        scopes=READ_ONLY_SESSION_SCOPES,
-        lifetime_seconds=60,
-        issuer="i",
-        credential="k1",
-        now=NOW,
-    )
+    _, token = _issue(scopes=READ_ONLY_SESSION_SCOPES)
     assert read(KEY, token, issuer="i", now=NOW).scopes == {Scope.READ}
     for scopes in (ALL_SCOPES, frozenset({Scope.EMIT}), frozenset()):
         with pytest.raises(ValueError):
-            issue(
-                KEY, tenant="acme", scopes=scopes, lifetime_seconds=60, issuer="i", credential="k1", now=NOW
-            )
+            _issue(scopes=scopes)
     for seconds in (0, 86_401):
         with pytest.raises(ValueError):
-            issue(
-                KEY,
-                tenant="acme",
-                scopes=SESSION_SCOPES,
-                lifetime_seconds=seconds,
-                issuer="i",
-                credential="k1",
-                now=NOW,
-            )
+            _issue(lifetime_seconds=seconds)
 
 
 def test_a_sessions_appearance_is_signed_into_its_token_and_read_back() -> None:
     look = Appearance(title="Acme webhooks", accent_color="#0f9d58", logo_url="https://acme.test/l.svg")
-    claims, token = issue(
-        KEY,
-        tenant="acme",
-        scopes=SESSION_SCOPES,
-        lifetime_seconds=60,
-        issuer="i",
-        credential="k1",
-        appearance=look,
-        now=NOW,
-    )
+    claims, token = _issue(appearance=look)
     assert read(KEY, token, issuer="i", now=NOW).appearance == look
     # Nothing asked: no claim at all, and an older token without one reads as the dashboard's own look.
-    bare, bare_token = issue(
-        KEY,
-        tenant="acme",
-        scopes=SESSION_SCOPES,
-        lifetime_seconds=60,
-        issuer="i",
-        credential="k1",
-        appearance=Appearance(),
-        now=NOW,
-    )
+    bare, bare_token = _issue(appearance=Appearance())
     assert "look" not in jwt.decode(bare_token, options={"verify_signature": False})
     assert read(KEY, bare_token, issuer="i", now=NOW).appearance is None
 
@@ -125,15 +96,7 @@ def test_a_sessions_appearance_is_signed_into_its_token_and_read_back() -> None:
 def test_a_look_claim_that_would_not_pass_the_api_makes_the_token_invalid() -> None:
     # Signed with our key but made by hand (or by an older release that checked less): refused, not shown.
     payload = jwt.decode(
-        issue(
-            KEY,
-            tenant="acme",
-            scopes=SESSION_SCOPES,
-            lifetime_seconds=60,
-            issuer="i",
-            credential="k",
-            now=NOW,
-        )[1],
+        _issue(credential="k")[1],
         options={"verify_signature": False},
     )
     for look in ({"title": "<img src=x>"}, {"accent": "red;}"}, {"logo": "javascript:alert(1)"}, "x"):

@@ -17,7 +17,7 @@ from store import migrate
 from store.database import EndpointStore, KeyConflictError
 from store.keys import TenantKeys
 from store.tables import Base
-from tests.conftest import KEYS, TEST_KEYRING, standalone_api
+from tests.conftest import KEYS, TEST_KEYRING, add_endpoint, standalone_api
 from tests.postgres import PostgresServer, require_postgres
 from tests.test_migrations import schema_drift, upgraded_together
 
@@ -52,13 +52,13 @@ def test_a_postgres_store_made_before_migrations_is_upgraded_without_loss(
     store = EndpointStore(url, TEST_KEYRING)
     try:
         Base.metadata.create_all(store.engine)
-        kept = store.create(
+        kept = add_endpoint(
+            store,
             "tenant_pg",
             url="https://example.com/kept",
             signature_method=SignatureMethod.JWT,
             event_types=["invoice.created"],
             description="kept",
-            enabled=True,
         )
         with pytest.raises(migrate.SchemaNotCurrent, match="before migrations"):
             migrate.require_current(store.engine)
@@ -101,22 +101,15 @@ def test_store_round_trip(postgres: PostgresServer) -> None:
     store = EndpointStore(postgres.url, TEST_KEYRING)
     migrate.upgrade(store)
     try:
-        created = store.create(
+        created = add_endpoint(
+            store,
             "tenant_pg",
             url="https://example.com/hook",
             signature_method=SignatureMethod.JWT,
             event_types=["invoice.created", "wallet.created"],
             description="caf\u00e9",
-            enabled=True,
         )
-        every = store.create(
-            "tenant_pg",
-            url="https://example.com/all",
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-        )
+        every = add_endpoint(store, "tenant_pg", url="https://example.com/all")
         got = store.get("tenant_pg", created.id)
         assert got == created
         assert got.created_at.tzinfo is not None and got.created_at.utcoffset() == UTC.utcoffset(None)

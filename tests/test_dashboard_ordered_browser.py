@@ -10,24 +10,16 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, expect
 
 from launcher import Stack
 from tests.conftest import emit, wait_delivery
 from tests.receiver import Answer, Received, Receiver
-from tests.test_dashboard_browser import TIMEOUT_MS, Session
+from tests.test_dashboard_browser import Session, tab
 
-
-@pytest.fixture
-def tab(browser: Browser, stack: Stack) -> Iterator[Session]:
-    expect.set_options(timeout=TIMEOUT_MS)
-    session = Session(browser, stack.api_url)
-    yield session
-    session.close()
+__all__ = ["tab"]  # the fixture, shared
 
 
 class Ledger:

@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, emit, start_stack, wait_delivery
+from tests.conftest import KEYS, create_endpoint, emit, running_stack, wait_delivery
 from tests.receiver import Answer, Receiver
 from tests.test_dashboard_browser import TIMEOUT_MS, Session
 
@@ -48,17 +48,13 @@ def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     host, port = sink.server_address[:2]
     data_dir = tmp_path_factory.mktemp("traced-dashboard-stack")
     try:
-        stack = start_stack(
+        with running_stack(
             data_dir,
-            data_dir / "stack.log",
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{host!s}:{port}",
             OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
             WEBHOOKS_TRACE_URL_TEMPLATE=VIEWER,
-        )
-        try:
+        ) as stack:
             yield stack
-        finally:
-            stack.stop()
     finally:
         sink.shutdown()
         sink.server_close()

@@ -21,7 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.api.common.v1 import Payloads, WorkflowType
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -166,6 +169,22 @@ def _start_without_the_key(stack: Stack, workflow_id: str, delivery: DeliveryInp
     asyncio.run(start())
 
 
+async def _start_with_input_as_is(stack: Stack, workflow_id: str, input: Payloads) -> None:
+    """A delivery started with `input` as it is, through no codec: what someone with Temporal's gRPC port
+    can send."""
+    plain = await Client.connect(stack.settings.temporal_target)
+    await plain.workflow_service.start_workflow_execution(
+        StartWorkflowExecutionRequest(
+            namespace=plain.namespace,
+            workflow_id=workflow_id,
+            workflow_type=WorkflowType(name="DeliveryWorkflow"),
+            task_queue=TaskQueue(name=stack.settings.task_queue),
+            input=input,
+            request_id=workflow_id,
+        )
+    )
+
+
 def _workflow_task_failures(stack: Stack, workflow_id: str) -> int:
     async def failures() -> int:
         client = await connect(stack.settings)
@@ -215,20 +234,7 @@ def test_an_encrypted_input_copied_into_another_workflow_is_refused(
         started = history.events[0].workflow_execution_started_event_attributes
         # Copy the encrypted input as it is, into a workflow of another id (a second "delivery").
         target = source + "-copy"
-        from temporalio.api.common.v1 import WorkflowType
-        from temporalio.api.taskqueue.v1 import TaskQueue
-        from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
-
-        await plain.workflow_service.start_workflow_execution(
-            StartWorkflowExecutionRequest(
-                namespace=plain.namespace,
-                workflow_id=target,
-                workflow_type=WorkflowType(name="DeliveryWorkflow"),
-                task_queue=TaskQueue(name=stack.settings.task_queue),
-                input=started.input,
-                request_id=target,
-            )
-        )
+        await _start_with_input_as_is(stack, target, started.input)
         return target
 
     before = len(receiver.requests("/private"))
@@ -252,21 +258,7 @@ def test_an_encrypted_input_bound_to_no_workflow_is_refused(
         converter = pydantic_data_converter
         [payload] = converter.payload_converter.to_payloads([forged])
         [sealed] = await EncryptionCodec(stack.settings.keyring).encode([payload])  # no workflow context
-        plain = await Client.connect(stack.settings.temporal_target)
-        from temporalio.api.common.v1 import Payloads, WorkflowType
-        from temporalio.api.taskqueue.v1 import TaskQueue
-        from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
-
-        await plain.workflow_service.start_workflow_execution(
-            StartWorkflowExecutionRequest(
-                namespace=plain.namespace,
-                workflow_id=workflow_id,
-                workflow_type=WorkflowType(name="DeliveryWorkflow"),
-                task_queue=TaskQueue(name=stack.settings.task_queue),
-                input=Payloads(payloads=[sealed]),
-                request_id=workflow_id,
-            )
-        )
+        await _start_with_input_as_is(stack, workflow_id, Payloads(payloads=[sealed]))
 
     asyncio.run(start_unbound())
     wait_for(lambda: _workflow_task_failures(stack, workflow_id) >= 1, what="the worker to refuse it")
@@ -348,22 +340,14 @@ def test_the_codec_endpoint_decodes_for_operators_only(
 def test_a_store_written_before_sealing_is_sealed_by_its_upgrade(tmp_path: Path) -> None:
     from sqlalchemy import text
 
-    from domain.models import SignatureMethod
     from store.database import EndpointStore
     from store.migrate import upgrade
-    from tests.conftest import TEST_KEYRING
+    from tests.conftest import TEST_KEYRING, add_endpoint
 
     database = tmp_path / "old.db"
     store = EndpointStore(f"sqlite:///{database}", TEST_KEYRING)
     upgrade(store)
-    endpoint = store.create(
-        "t",
-        url="https://example.com/hook?token=abc123",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-    )
+    endpoint = add_endpoint(store, "t", url="https://example.com/hook?token=abc123")
     # As an older version wrote it: in plain text.
     with store.engine.begin() as conn:
         conn.execute(

@@ -12,13 +12,12 @@ from pydantic import ValidationError
 
 from core.crypto import Keyring, new_key_entry
 from core.settings import Settings
-from domain.models import SignatureMethod
 from launcher import free_port, prepare_data_dir
 from service import health
 from service.health import store_problem
 from store import migrate
 from store.database import EndpointStore, KeysDoNotOpen, require_keys
-from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING, wait_for
+from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING, add_endpoint, wait_for
 from tests.test_migrations import run_module
 
 # The tests' key id, with other key material under it: what a mistyped or regenerated key looks like.
@@ -27,14 +26,8 @@ SAME_ID_OTHER_KEY = "test1:" + base64.b64encode(b"another key under the same id.
 
 def _add_endpoint(store: EndpointStore, tenant: str) -> None:
     """An endpoint with every sealed column: its secret, a URL with a token, a custom header."""
-    store.create(
-        tenant,
-        url="https://example.com/hooks?token=t0k",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        headers={"Authorization": "Bearer abc"},
+    add_endpoint(
+        store, tenant, url="https://example.com/hooks?token=t0k", headers={"Authorization": "Bearer abc"}
     )
 
 

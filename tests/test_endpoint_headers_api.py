@@ -14,11 +14,10 @@ from sqlalchemy import select, update
 
 from core.crypto import is_sealed
 from domain.endpoint_headers import HeaderSetting
-from domain.models import SignatureMethod
 from launcher import Stack
 from store.database import EndpointStore
 from store.tables import EndpointRow
-from tests.conftest import create_endpoint, emit, settled, wait_delivery
+from tests.conftest import add_endpoint, create_endpoint, emit, settled, wait_delivery
 from tests.receiver import Receiver
 from tests.test_cli import failed, ok_json, webhooks
 
@@ -125,13 +124,10 @@ def test_a_header_change_that_could_not_be_sent_is_refused_saying_why(api: httpx
 
 
 def test_values_stay_sealed_in_the_store_and_only_names_are_marked(store: EndpointStore) -> None:
-    endpoint = store.create(
+    endpoint = add_endpoint(
+        store,
         "acme",
         url="https://example.com/h",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
         headers={"X-Tenant-Ref": "acme-eu-0042", "X-Team": "billing"},
         secret_headers=["X-Tenant-Ref", "X-Not-There"],
     )
@@ -172,14 +168,7 @@ def test_the_command_line_sets_shows_and_removes_headers(stack: Stack, api: http
 
 
 def test_two_header_changes_at_once_each_keep_the_others(store: EndpointStore) -> None:
-    endpoint = store.create(
-        "acme",
-        url="https://example.com/h",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-    )
+    endpoint = add_endpoint(store, "acme", url="https://example.com/h")
     rounds = 9  # two writers, 18 headers: under the 20 an endpoint may have
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
@@ -208,14 +197,8 @@ def test_headers_from_before_marks_stay_masked_and_a_new_value_keeps_its_mark(st
     """The API masked every header's value before headers could be marked: a row of then (no marks
     stored) keeps them masked after the upgrade; and a new value of a marked header stays marked unless
     the change says `secret: false`."""
-    endpoint = store.create(
-        "acme",
-        url="https://example.com/h",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        headers={"X-Gateway-Auth": "gw-1", "X-Team": "billing"},
+    endpoint = add_endpoint(
+        store, "acme", url="https://example.com/h", headers={"X-Gateway-Auth": "gw-1", "X-Team": "billing"}
     )
     with store.engine.begin() as conn:  # as migration 0006 leaves a row made before it
         conn.execute(update(EndpointRow).values(secret_headers=None))

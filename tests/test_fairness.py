@@ -10,8 +10,6 @@ machine both slow down together and the order holds; first-in first-out (fairnes
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,7 +20,15 @@ import httpx
 import pytest
 
 from launcher import Stack
-from tests.conftest import STACK_LOG, api_client, create_endpoint, emit, start_stack, wait_for
+from tests.conftest import (
+    STACK_LOG,
+    api_client,
+    create_endpoint,
+    emit,
+    running_stack,
+    second_worker,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
@@ -36,17 +42,14 @@ SLOW = Answer(200, delay=0.2)  # two at a time: 10 a second, the backlog 15 s in
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Two activity slots, so that a backlog of deliveries forms at once; replays in pages of 50; at most
     three attempts in flight to one endpoint."""
-    stack = start_stack(
+    with running_stack(
         tmp_path_factory.mktemp("fairness"),
         STACK_LOG.resolve(),
         WEBHOOKS_WORKER_MAX_ACTIVITIES="2",
         WEBHOOKS_RECOVERY_RATE="1000",
         WEBHOOKS_ENDPOINT_CONCURRENCY="3",
-    )
-    try:
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @contextmanager
@@ -128,21 +131,11 @@ def test_live_events_go_before_a_replay_of_thousands_its_own_tenant_s_included(s
 
 
 @pytest.fixture
-def second_worker(stack: Stack, tmp_path: Path) -> Iterator[Path]:
+def second_worker_log(stack: Stack, tmp_path: Path) -> Iterator[Path]:
     """A second worker beside the stack's, with slots to spare; its log, to see that it made attempts."""
     log = tmp_path / "worker2.log"
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0", "WEBHOOKS_WORKER_MAX_ACTIVITIES": "20"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    with second_worker(stack, log, WEBHOOKS_WORKER_MAX_ACTIVITIES="20"):
         yield log
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
 
 
 def _attempts_logged(log: Path, endpoint_id: str) -> int:
@@ -155,8 +148,8 @@ def _most_within(times: list[float], span: float) -> int:
     return max(sum(1 for t in times if start <= t < start + span) for start in times)
 
 
-def test_an_endpoint_s_attempts_in_flight_are_bounded_across_two_workers(
-    stack: Stack, second_worker: Path
+def test_an_endpoint_s_attempts_in_flight_are_bounded_across_second_worker_log(
+    stack: Stack, second_worker_log: Path
 ) -> None:
     """WEBHOOKS_ENDPOINT_CONCURRENCY (3 here) across every worker: with a bound per worker, the stack's
     worker (2 slots) and the second (20) would have 5 attempts in flight to it."""
@@ -167,11 +160,11 @@ def test_an_endpoint_s_attempts_in_flight_are_bounded_across_two_workers(
         times = [r.at for r in receiver.requests("/busy")]
     # Each answer takes 0.5 s: a fourth arrival within 0.45 s of three others would be a fourth in flight.
     assert _most_within(times, 0.45) <= 3, sorted(times)
-    assert _attempts_logged(second_worker, endpoint["id"]) > 0  # both workers made attempts
+    assert _attempts_logged(second_worker_log, endpoint["id"]) > 0  # both workers made attempts
 
 
 def test_a_retry_after_holds_every_worker_s_attempts_and_overload_lowers_the_limit(
-    stack: Stack, second_worker: Path
+    stack: Stack, second_worker_log: Path
 ) -> None:
     with _fresh(stack, "tenant_a") as a, Receiver() as receiver:
         url = receiver.script(

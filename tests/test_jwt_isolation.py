@@ -31,6 +31,8 @@ from tests.conftest import (
     api_replica,
     create_endpoint,
     emit,
+    receiving_guide_code,
+    run_guide_code,
     settled,
     wait_delivery,
     wait_for,
@@ -49,15 +51,11 @@ def _replay(captured: Received, url: str) -> httpx.Response:
 
 def docs_recipe(jwks_url: str, endpoint_id: str) -> Callable[[bytes, dict[str, str]], Any]:
     """The jwt recipe of docs/receiving.md, run as written but for its two constants: its `verify`."""
-    doc = (ROOT / "docs" / "receiving.md").read_text()
-    section = doc[doc.index("## jwt with PyJWT and your JWKS") :]
-    code = section[section.index("```python\n") + 10 : section.index("\n```\n")]
+    code = receiving_guide_code("## jwt with PyJWT and your JWKS")
     code, found_url = re.subn(r'(?m)^JWKS_URL = ".*"', f"JWKS_URL = {jwks_url!r}", code)
     code, found_id = re.subn(r'(?m)^ENDPOINT_ID = ".*"', f"ENDPOINT_ID = {endpoint_id!r}", code)
     assert found_url == found_id == 1, "the recipe of docs/receiving.md changed shape"
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "docs/receiving.md", "exec"), namespace)
-    return namespace["verify"]  # type: ignore[no-any-return]
+    return run_guide_code(code)["verify"]  # type: ignore[no-any-return]
 
 
 def _jwt_receiver_env(stack: Stack, client: httpx.Client, endpoint_id: str, **extra: str) -> dict[str, str]:

@@ -12,18 +12,24 @@ which must not cut it off.
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, settled, start_stack, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    running_stack,
+    second_worker,
+    settled,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 
 pytestmark = [pytest.mark.stack]
@@ -42,12 +48,10 @@ NOTICED_WITHIN = 30.0
 
 @pytest.fixture(scope="module")
 def lost_worker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("lost-worker")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_DELIVERY_TIMEOUT=str(ATTEMPT_TIMEOUT))
-    try:
+    with running_stack(
+        tmp_path_factory.mktemp("lost-worker"), WEBHOOKS_DELIVERY_TIMEOUT=str(ATTEMPT_TIMEOUT)
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 @pytest.fixture
@@ -57,24 +61,6 @@ def api(lost_worker_stack: Stack) -> Iterator[httpx.Client]:
         for endpoint in client.get("/v1/webhooks/endpoints").json()["items"]:
             client.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
         yield client
-
-
-@contextmanager
-def second_worker(stack: Stack, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Another worker of `stack`, polling the same task queue; stopped by its PID on the way out."""
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker"],
-            env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: "worker polling" in log.read_text(), what="the second worker to poll")
-        yield worker
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
 
 
 def test_a_slow_receiver_keeps_its_whole_timeout(api: httpx.Client, receiver: Receiver) -> None:

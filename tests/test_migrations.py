@@ -30,7 +30,15 @@ from store import migrate
 from store.database import Endpoint, EndpointStore
 from store.keys import TenantKeys
 from store.tables import Base, EndpointRow
-from tests.conftest import KEYS, OUTPUT, TEST_ENCRYPTION_KEYS, TEST_KEYRING, start_stack, wait_for
+from tests.conftest import (
+    KEYS,
+    OUTPUT,
+    TEST_ENCRYPTION_KEYS,
+    TEST_KEYRING,
+    add_endpoint,
+    start_stack,
+    wait_for,
+)
 from worker import send_owed_notices
 
 STORES = Path(__file__).with_name("stores")
@@ -94,14 +102,7 @@ def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: 
     migrate.upgrade(store)
     migrate.upgrade(store)
     assert schema_drift(store.engine) == []
-    kept = store.create(
-        "tenant_a",
-        url="https://example.com/kept",
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-    )
+    kept = add_endpoint(store, "tenant_a", url="https://example.com/kept")
     # Back to before migrations, as for a version that made its own tables: they stay, with their rows.
     migrate.downgrade(store, "base")
     assert revision(store.engine) is None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,8 +28,9 @@ from tests.conftest import (
     api_client,
     create_endpoint,
     emit,
+    running_stack,
+    second_worker,
     settled,
-    start_stack,
     wait_delivery,
     wait_for,
 )
@@ -70,12 +69,8 @@ def test_health_says_failing_since_when_and_why_then_healthy(api: httpx.Client, 
 
 @pytest.fixture(scope="module")
 def quick_disable_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("quick-disable")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_DISABLE_AFTER="6s")
-    try:
+    with running_stack(tmp_path_factory.mktemp("quick-disable"), WEBHOOKS_DISABLE_AFTER="6s") as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def _operational(receiver: Receiver, path: str, endpoint_id: str) -> list[tuple[str, dict[str, Any]]]:
@@ -289,23 +284,11 @@ def test_a_rate_limit_holds_across_two_workers_and_leaves_other_endpoints_alone(
     free = create_endpoint(api, receiver.script("/free", []))
     # A second worker beside the stack's: a limiter per process would let through twice the limit.
     second_log = tmp_path / "worker2.log"
-    log = second_log.open("wb")
-    second = subprocess.Popen(
-        [sys.executable, "-m", "worker"],
-        env={**stack.env, "WEBHOOKS_WORKER_METRICS_PORT": "0"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(lambda: "worker polling" in second_log.read_text(), what="the second worker to poll")
+    with second_worker(stack, second_log):
         events = [emit(api, "invoice.generated")["id"] for _ in range(12)]
         wait_for(lambda: len(receiver.requests("/free")) == 12, timeout=60, what="the free endpoint's 12")
         free_done = max(r.at for r in receiver.requests("/free"))
         wait_for(lambda: len(receiver.requests("/limited")) == 12, timeout=90, what="the limited 12")
-    finally:
-        second.terminate()
-        second.wait(timeout=60)
-        log.close()
     # Both workers sent some of them (each POST is a line of its worker's log, with its outcome; an attempt
     # held back by the limit is a line without): the limit held across two processes, not inside one.
     posted_by = [

@@ -11,11 +11,8 @@ import json
 import random
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +21,20 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.temporal import connect
 from domain import ids
-from history.visibility import event_query, running_lanes
+from history.visibility import running_lanes
 from launcher import Stack
-from tests.conftest import api_client, create_endpoint, emit, start_stack, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    moment_between,
+    receiving_guide_code,
+    run_guide_code,
+    running_stack,
+    wait_delivery,
+    wait_for,
+    wait_visible,
+)
 from tests.receiver import Answer, Received, Receiver
 
 FAST = [0.2] * 10  # ten retries 0.2 s apart: a head that fails 30 % of the time fails them all ~1 in 10^6
@@ -220,12 +228,7 @@ def test_skip_fails_the_head_and_moves_on(api: httpx.Client, receiver: Receiver)
 
 def test_the_sequence_check_of_the_receiver_guide_finds_repeats_and_gaps() -> None:
     """docs/receiving.md's `SequenceCheck`, run as written."""
-    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
-    section = doc[doc.index("## Ordered endpoints") :]
-    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "docs/receiving.md", "exec"), namespace)
-    check = namespace["SequenceCheck"]()
+    check = run_guide_code(receiving_guide_code("## Ordered endpoints"))["SequenceCheck"]()
     requests = [("a", "w1", "1"), ("b", "w2", "1"), ("a", "w3", "2"), ("a", "w3", "2"), ("a", "w5", "5")]
     seen = [check.classify(key, webhook_id, n) for key, webhook_id, n in requests]
     assert seen == ["next", "next", "next", "repeat", "gap of 2"]
@@ -246,31 +249,6 @@ def test_a_bad_ordering_key_is_refused_saying_what_to_fix(api: httpx.Client) -> 
     assert lane.status_code == 409 and '"ordered": true' in lane.json()["detail"]
 
 
-def _marker() -> str:
-    """A moment between what was emitted before and what is emitted after (the API's clock is ours)."""
-    time.sleep(0.2)
-    moment = datetime.now(UTC).isoformat()
-    time.sleep(0.2)
-    return moment
-
-
-def _visible(stack: Stack, since: str, webhook_type: str, count: int) -> None:
-    """Until visibility, which a replay reads, lists `count` of tenant_a's events of the type since
-    `since` (it is eventually consistent)."""
-    query = event_query(
-        tenant="tenant_a",
-        accepted_since=datetime.fromisoformat(since),
-        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
-        event_types=[webhook_type],
-    )
-
-    async def counted() -> int:
-        client = await connect(stack.settings)
-        return (await client.count_workflows(query)).count
-
-    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
-
-
 def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -278,7 +256,7 @@ def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
     lane in emission order, as new deliveries numbered 1..n, over more pages than one (a page is a second's
     worth at the recovery's rate, 10), which visibility lists newest first."""
     webhook_type = "subscription.trial_ended"  # a type no other test of this file emits
-    since = _marker()
+    since = moment_between()
     emitted: dict[str, list[str]] = {"A": [], "B": []}
     for n in range(12):
         for key in ("A", "B"):
@@ -288,7 +266,7 @@ def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
     endpoint = create_endpoint(
         api, receiver.respond("/replayed-in-order", ledger), ordered=True, event_types=[webhook_type]
     )
-    _visible(stack, since, webhook_type, 24)
+    wait_visible(stack, since, [webhook_type], 24)
 
     started = api.post(f"/v1/webhooks/endpoints/{endpoint['id']}/replay", json={"since": since})
     assert started.status_code == 202, started.text
@@ -376,12 +354,10 @@ SMALL_CAP = 3
 @pytest.fixture(scope="module")
 def small_lane_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack whose lanes hold at most `SMALL_CAP` events behind their head (API and worker alike)."""
-    data_dir = tmp_path_factory.mktemp("small-lanes")
-    stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP))
-    try:
+    with running_stack(
+        tmp_path_factory.mktemp("small-lanes"), WEBHOOKS_LANE_MAX_QUEUED=str(SMALL_CAP)
+    ) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_a_full_lane_refuses_its_keys_events_with_429_until_it_drains(

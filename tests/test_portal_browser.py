@@ -137,6 +137,21 @@ class Tab(Session):
             assert not any(key in text for text in held), "an API key reached the browser"
 
 
+@contextmanager
+def session_in_the_host(browser: Browser, embedding: Embedding) -> Iterator[tuple[Tab, str]]:
+    """A tab on the host product's page (at the URL given with it), once its frame shows the portal
+    session it opened; closed after the block."""
+    expect.set_options(timeout=TIMEOUT_MS)
+    with host_product(embedding.api_url, embedding.host_port) as host_url:
+        tab = Tab(browser, embedding.api_url, host_url)
+        try:
+            tab.page.goto(host_url)
+            expect(tab.page.frame_locator("#webhooks").locator("#session-ends")).to_be_visible()
+            yield tab, host_url
+        finally:
+            tab.close()
+
+
 def _frame_storage(frame: Frame) -> dict[str, str]:
     return dict(frame.evaluate("Object.fromEntries(Object.entries(sessionStorage))"))
 
@@ -267,13 +282,9 @@ def test_a_session_that_ends_says_so_and_the_host_opens_another(
 def test_a_revoked_session_says_so_in_the_frame(
     browser: Browser, embedding: Embedding, api: httpx.Client, stack: Stack
 ) -> None:
-    expect.set_options(timeout=TIMEOUT_MS)
-    with host_product(embedding.api_url, embedding.host_port) as host_url:
-        tab = Tab(browser, embedding.api_url, host_url)
+    with session_in_the_host(browser, embedding) as (tab, _):
         page = tab.page
-        page.goto(host_url)
         frame = page.frame_locator("#webhooks")
-        expect(frame.locator("#session-ends")).to_be_visible()
         token = _frame_storage(tab.dashboard(embedding.api_url))["flexprice.webhooks.sessionToken"]
         session_id = jwt.decode(token, options={"verify_signature": False})["jti"]
         # Revoked through the stack's own API process: the replica serving the frame refuses it too.
@@ -282,7 +293,6 @@ def test_a_revoked_session_says_so_in_the_frame(
         expect(frame.get_by_role("heading", name="Your session has ended")).to_be_visible()
         expect(frame.get_by_text("this portal session was revoked")).to_be_visible()
         expect(page.locator("#status")).to_have_text("Your webhooks session is over.")
-        tab.close()
 
 
 def test_a_site_the_operator_did_not_list_cannot_frame_the_dashboard(
@@ -324,13 +334,8 @@ def test_an_operator_key_that_cannot_read_is_told_so_at_sign_in(
 def test_the_host_brands_the_page_and_none_of_our_chrome_shows(
     browser: Browser, embedding: Embedding
 ) -> None:
-    expect.set_options(timeout=TIMEOUT_MS)
-    with host_product(embedding.api_url, embedding.host_port) as host_url:
-        tab = Tab(browser, embedding.api_url, host_url)
-        page = tab.page
-        page.goto(host_url)
-        frame = page.frame_locator("#webhooks")
-        expect(frame.locator("#session-ends")).to_be_visible()
+    with session_in_the_host(browser, embedding) as (tab, host_url):
+        frame = tab.page.frame_locator("#webhooks")
         dashboard = tab.dashboard(embedding.api_url)
         # The look comes from the session (GET /v1/me), not from the page's address.
         assert "accent=" not in dashboard.url and "title=" not in dashboard.url
@@ -355,7 +360,6 @@ def test_the_host_brands_the_page_and_none_of_our_chrome_shows(
             assert word not in shown, word
         expect(frame.get_by_role("button", name="Sign out")).to_have_count(0)
         tab.shot("embedded-white-label")
-        tab.close()
 
 
 def test_an_operator_still_sees_the_product_chrome(browser: Browser, embedding: Embedding) -> None:

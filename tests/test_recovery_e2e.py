@@ -12,7 +12,6 @@ machine keeps: it can only spread deliveries further apart.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -20,10 +19,17 @@ from typing import Any
 
 import httpx
 
-from core.temporal import connect
-from history.visibility import event_query
 from launcher import Stack
-from tests.conftest import create_endpoint, delivery, emit, settled, wait_delivery, wait_for
+from tests.conftest import (
+    create_endpoint,
+    delivery,
+    emit,
+    moment_between,
+    settled,
+    wait_delivery,
+    wait_for,
+    wait_visible,
+)
 from tests.receiver import Answer, Receiver
 
 RATE = 10  # WEBHOOKS_RECOVERY_RATE's default, which the test stack keeps
@@ -32,14 +38,6 @@ PAGE = 10  # a page at that rate: a second of deliveries
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _marker() -> str:
-    """A moment between what was emitted before and what is emitted after (the API's clock is ours)."""
-    time.sleep(0.2)
-    moment = _now()
-    time.sleep(0.2)
-    return moment
 
 
 def _emit_many(api: httpx.Client, count: int, webhook_type: str = "invoice.created") -> list[str]:
@@ -87,9 +85,9 @@ def test_recover_after_a_broken_receiver_is_fixed(
     endpoint = create_endpoint(api, receiver.script("/broken", [Answer(500)]))
     ep = endpoint["id"]
     before = _emit_many(api, 1)
-    since = _marker()
+    since = moment_between()
     in_window = _emit_many(api, 40)
-    until = _marker()
+    until = moment_between()
     after = _emit_many(api, 1)
     everything = before + in_window + after
     for event_id in everything:
@@ -145,23 +143,6 @@ def test_recover_after_a_broken_receiver_is_fixed(
     assert api_b.get(f"/v1/webhooks/endpoints/{own['id']}/recoveries").json()["items"] == []
 
 
-def _visible(stack: Stack, since: str, event_types: list[str], count: int) -> None:
-    """Until Temporal's visibility, which a replay reads, lists `count` of tenant_a's events of those
-    types since `since` (it is eventually consistent: an event accepted a moment ago may not be yet)."""
-    query = event_query(
-        tenant="tenant_a",
-        accepted_since=datetime.fromisoformat(since),
-        accepted_until=datetime.now(UTC) + timedelta(minutes=1),
-        event_types=event_types,
-    )
-
-    async def counted() -> int:
-        client = await connect(stack.settings)
-        return (await client.count_workflows(query)).count
-
-    wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
-
-
 def test_replay_after_a_disabled_endpoint_is_enabled_again(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -170,7 +151,7 @@ def test_replay_after_a_disabled_endpoint_is_enabled_again(
     endpoint = create_endpoint(api, url, event_types=subscribed, enabled=False)
     ep = endpoint["id"]
     before = _emit_many(api, 1)
-    since = _marker()
+    since = moment_between()
     missed = _emit_many(api, 3) + _emit_many(api, 2, "customer.updated")
     unsubscribed = _emit_many(api, 2, "wallet.updated")
     # Enabled for a moment: that event is received as usual, and is not replayed.
@@ -183,7 +164,7 @@ def test_replay_after_a_disabled_endpoint_is_enabled_again(
     assert len(receiver.requests("/missed")) == 1
 
     api.patch(f"/v1/webhooks/endpoints/{ep}", json={"enabled": True})
-    _visible(stack, since, subscribed, len(missed) + 1)  # what a replay counts as it starts
+    wait_visible(stack, since, subscribed, len(missed) + 1)  # what a replay counts as it starts
     started = api.post(f"/v1/webhooks/endpoints/{ep}/replay", json={"since": since})
     assert started.status_code == 202, started.text
     recovery = started.json()
@@ -229,7 +210,7 @@ def test_replay_after_a_disabled_endpoint_is_enabled_again(
 def test_one_at_a_time_cancel_and_a_disabled_endpoint(api: httpx.Client, receiver: Receiver) -> None:
     endpoint = create_endpoint(api, receiver.script("/many", [Answer(500)]))
     ep = endpoint["id"]
-    since = _marker()
+    since = moment_between()
     event_ids = _emit_many(api, 60)
     for event_id in event_ids:
         wait_delivery(api, f"{event_id}:{ep}", settled, timeout=90)

@@ -12,6 +12,7 @@ import pytest
 from launcher import Stack
 from tests.conftest import (
     api_client,
+    assert_delivers,
     create_endpoint,
     emit,
     settled,
@@ -82,11 +83,7 @@ def test_external_temporal_starts_no_dev_server(stack: Stack, tmp_path: Path, re
     try:
         other.start()
         assert other.temporal is None
-        with api_client(other) as api:
-            endpoint = create_endpoint(api, receiver.script("/external", []))
-            event_id = emit(api, "billable_metric.archived")["id"]
-            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
-            assert final["status"] == "succeeded"
+        assert_delivers(other, receiver, "/external", "billable_metric.archived")
     finally:
         other.stop()
 

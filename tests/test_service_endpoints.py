@@ -12,14 +12,13 @@ from temporalio.client import Client
 from temporalio.service import RetryConfig
 
 from core.settings import Settings
-from domain.models import SignatureMethod
 from launcher import free_port
 from service.endpoints import Endpoints, checked_secret
 from service.errors import InvalidInput
 from service.lanes import Lanes
 from store.database import EndpointStore
 from store.keys import jwt_signer
-from tests.conftest import NOWHERE, TEST_ENCRYPTION_KEYS
+from tests.conftest import NOWHERE, TEST_ENCRYPTION_KEYS, add_endpoint
 
 NO_RETRIES = RetryConfig(max_retries=0)
 
@@ -73,15 +72,7 @@ async def test_deleting_an_endpoint_while_temporal_is_unreachable_still_deletes_
         keys=jwt_signer(Settings(api_keys="t:k", encryption_keys=TEST_ENCRYPTION_KEYS), store).keys,
         end_lanes=lanes.end,
     )
-    created = store.create(
-        "t",
-        url=NOWHERE,
-        signature_method=SignatureMethod.HMAC,
-        event_types=None,
-        description="",
-        enabled=True,
-        ordered=True,
-    )
+    created = add_endpoint(store, "t", url=NOWHERE, ordered=True)
     await endpoints.delete("t", created.id)
     assert store.get("t", created.id) is None
 

@@ -8,12 +8,11 @@ import pytest
 from temporalio.client import Client
 
 from core.settings import Settings
-from domain.models import SignatureMethod
 from service.errors import PayloadTooLarge
 from service.events import Events
 from service.models import EventSubmission
 from store.database import EndpointStore
-from tests.conftest import TEST_ENCRYPTION_KEYS
+from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint
 
 
 class NoTemporal:
@@ -27,14 +26,7 @@ async def test_the_fan_out_budget_counts_the_body_as_each_delivery_stores_it(sto
     """A body of backslashes is twice its size once stored as each delivery's JSON string: 100 copies of
     260 KB are 26 MB as sent, 52 MB as stored, past what one event's history may hold."""
     for n in range(100):
-        store.create(
-            "acme",
-            url=f"https://example.com/{n}",
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-        )
+        add_endpoint(store, "acme", url=f"https://example.com/{n}")
     settings = Settings(api_keys="acme:k", encryption_keys=TEST_ENCRYPTION_KEYS)
     events = Events(cast(Client, NoTemporal()), store, settings)
     submission = EventSubmission(webhook_type="customer.updated", object={"note": "\\" * 130_000})

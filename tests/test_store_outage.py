@@ -22,6 +22,7 @@ from tests.conftest import (
     api_client,
     create_endpoint,
     emit,
+    running_stack,
     settled,
     start_stack,
     wait_delivery,
@@ -104,12 +105,8 @@ def test_sqlite_store_locked_for_longer_than_the_schedule(
 @pytest.fixture(scope="module")
 def postgres_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, PostgresServer]]:
     with PostgresServer(require_postgres(), free_port()) as server:
-        data_dir = tmp_path_factory.mktemp("pg-stack")
-        stack = start_stack(data_dir, data_dir / "stack.log", WEBHOOKS_DATABASE_URL=server.url)
-        try:
+        with running_stack(tmp_path_factory.mktemp("pg-stack"), WEBHOOKS_DATABASE_URL=server.url) as stack:
             yield stack, server
-        finally:
-            stack.stop()
 
 
 def test_postgres_store_stopped_for_longer_than_the_schedule(

@@ -19,12 +19,8 @@ from core.settings import Settings
 from launcher import Stack
 from tests.conftest import (
     TEST_ENCRYPTION_KEYS,
-    api_client,
-    create_endpoint,
-    emit,
-    settled,
+    assert_delivers,
     stack_env,
-    wait_delivery,
 )
 from tests.receiver import Receiver
 from tests.tls import make_ca, tls_proxy
@@ -40,11 +36,7 @@ def _deliver_through(env: dict[str, str], tmp_path: Path, receiver: Receiver) ->
     other = Stack(env, log_file=tmp_path / "stack.log")
     try:
         other.start()
-        with api_client(other) as api:
-            endpoint = create_endpoint(api, receiver.script("/tls", []))
-            event_id = emit(api, "wallet.created")["id"]
-            final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled)
-            assert final["status"] == "succeeded"
+        assert_delivers(other, receiver, "/tls", "wallet.created")
     finally:
         other.stop()
 

@@ -14,13 +14,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from core import tracing
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, start_stack, wait_delivery, wait_for
-from tests.otlp import ExportedSpan, HttpCollector, check_emission_trace
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    receiving_guide_code,
+    run_guide_code,
+    wait_delivery,
+)
+from tests.otlp import (
+    HttpCollector,
+    attempt_spans,
+    check_emission_trace,
+    emit_in_trace,
+    stack_exporting_to,
+)
 from tests.receiver import Answer, Receiver
 
 # Values that must never reach a span: in the payload, the URL's query and a custom header.
@@ -33,59 +44,31 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 @pytest.fixture(scope="module")
 def collector() -> Iterator[HttpCollector]:
-    collector = HttpCollector()
-    try:
+    with HttpCollector() as collector:
         yield collector
-    finally:
-        collector.close()
 
 
 @pytest.fixture(scope="module")
 def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: HttpCollector) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("traced-stack")
-    stack = start_stack(
-        data_dir,
-        data_dir / "stack.log",
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-        OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
-        WEBHOOKS_LOG_FORMAT="json",
-    )
-    try:
+    with stack_exporting_to(collector, data_dir, WEBHOOKS_LOG_FORMAT="json") as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def _receiver_guide_handler() -> Any:
     """docs/receiving.md's `handle_webhook`, as written."""
-    doc = (Path(__file__).parents[1] / "docs" / "receiving.md").read_text()
-    section = doc[doc.index("## Tracing: `traceparent`") :]
-    code = section[section.index("```python\n") + len("```python\n") : section.index("```\n\n")]
-    namespace: dict[str, Any] = {}
-    exec(compile(code, "docs/receiving.md", "exec"), namespace)
-    return namespace["handle_webhook"]
+    return run_guide_code(receiving_guide_code("## Tracing: `traceparent`"))["handle_webhook"]
 
 
 def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
     traced_stack: Stack, collector: HttpCollector
 ) -> None:
-    with (
-        Receiver() as receiver,
-        httpx.Client(
-            base_url=traced_stack.api_url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30
-        ) as api,
-    ):
+    with Receiver() as receiver, api_client(traced_stack) as api:
         path = f"/traced?token={QUERY_CANARY}"
         url = receiver.script(path, [Answer(500, b"no"), Answer(200)])
         endpoint = create_endpoint(api, url, headers={"x-gateway-token": HEADER_CANARY})
-        response = api.post(
-            "/v1/events",
-            json={"webhook_type": "invoice.created", "data": {"object": {"id": PAYLOAD_CANARY}}},
-            headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
-        )
-        assert response.status_code == 202, response.text
-        delivery_id = f"{response.json()['id']}:{endpoint['id']}"
+        event_id = emit_in_trace(api, PAYLOAD_CANARY, trace_id=CALLER_TRACE, parent_span=CALLER_SPAN)
+        delivery_id = f"{event_id}:{endpoint['id']}"
         final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
 
         # The attempt log names the trace of each attempt: the caller's, joined by the API.
@@ -104,11 +87,7 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
             assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
             parents.append(parent_id)
 
-    def both_attempts() -> list[ExportedSpan] | None:
-        spans = collector.trace(CALLER_TRACE)
-        return spans if sum(s.name == "webhook attempt" for s in spans) == 2 else None
-
-    spans = wait_for(both_attempts, what="the attempts' spans at the collector")
+    spans = attempt_spans(collector, CALLER_TRACE, 2)
     attempts = check_emission_trace(
         spans,
         caller_span=CALLER_SPAN,

@@ -16,19 +16,7 @@ router = APIRouter(prefix="/v1/webhooks/event-types", tags=["event types"])
 @router.get("")
 def list_event_types(_tenant: ReadTenant) -> EventTypeList:
     """The 31 event types and the operational ones about your endpoints, each with an example object."""
-    return EventTypeList(
-        items=[
-            EventTypePublic(
-                name=t.name,
-                object_type=t.object_type,
-                description=t.description,
-                group=t.group,
-                operational=t.operational,
-                example=t.example,
-            )
-            for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)
-        ]
-    )
+    return EventTypeList(items=[EventTypePublic.of(t) for t in (*EVENT_TYPES, *OPERATIONAL_TYPES)])
 
 
 @router.get("/{name}", responses={404: {"model": ErrorPublic, "description": "No event type of that name"}})
@@ -37,12 +25,4 @@ def get_event_type(name: str, _tenant: ReadTenant) -> EventTypeDetail:
     found = SUBSCRIBABLE_BY_NAME.get(name)
     if found is None:
         raise NotFound(f"no event type {name!r}; GET /v1/webhooks/event-types lists them")
-    return EventTypeDetail(
-        name=found.name,
-        object_type=found.object_type,
-        description=found.description,
-        group=found.group,
-        operational=found.operational,
-        example=found.example,
-        schema_=SCHEMAS[name],
-    )
+    return EventTypeDetail(**EventTypePublic.of(found).model_dump(), schema_=SCHEMAS[name])

@@ -20,6 +20,19 @@ const LOOK = "flexprice.webhooks.sessionAppearance";
  *   session: {id: string, expires_at: string, appearance?: Appearance | null} | null}} Me
  */
 
+/**
+ * The JSON value this tab keeps under `name`, or null (none kept, or not JSON).
+ * @param {string} name
+ * @returns {any}
+ */
+function storedJson(name) {
+  try {
+    return JSON.parse(sessionStorage.getItem(name) ?? "null");
+  } catch {
+    return null;
+  }
+}
+
 export const session = {
   get key() { return sessionStorage.getItem(KEY); },
   get token() { return sessionStorage.getItem(TOKEN); },
@@ -33,23 +46,11 @@ export const session = {
    * The look of this tab's portal session (kept after it ends, for the page that says so), or null.
    * @returns {Appearance | null}
    */
-  get appearance() {
-    try {
-      return JSON.parse(sessionStorage.getItem(LOOK) ?? "null");
-    } catch {
-      return null;
-    }
-  },
+  get appearance() { return storedJson(LOOK); },
   /** Inside a portal session, or on the page that says one ended: the product embedding it shows, not ours. */
   get portal() { return Boolean(this.token || this.ended); },
   /** How the last portal session of this tab ended (`{reason, detail, endsAt}`), until another begins. */
-  get ended() {
-    try {
-      return JSON.parse(sessionStorage.getItem(ENDED) ?? "null");
-    } catch {
-      return null;
-    }
-  },
+  get ended() { return storedJson(ENDED); },
   /**
    * @param {string} key
    * @param {Me} me

@@ -7,7 +7,7 @@ import { append, copyButton, fill, h, liveRelative, long, notice, time } from ".
 import { pageTitle } from "./embed.js";
 import { retryAndWatch } from "./history.js";
 import {
-  Page, canManage, endpointHref, eventHref, focusHeading, isNotFound, notFound, readOnlyNote, temporalLinks,
+  Page, canManage, endpointHref, eventHref, focusHeading, foundOrNotFound, readOnlyNote, temporalLinks,
 } from "./nav.js";
 import { deliveryBadge, deliveryState, duration, originWords, triggerWords } from "./words.js";
 
@@ -24,18 +24,10 @@ const REFRESH_MS = 2000;
  * @param {string} deliveryId
  */
 export async function deliveryDetail(main, page, deliveryId) {
-  let first;
-  try {
-    first = await api.delivery(deliveryId);
-  } catch (err) {
-    if (isNotFound(err)) {
-      notFound("delivery", deliveryId, "A delivery id is {event id}:{endpoint id}, the webhook-id header your " +
-        "receiver got. Its endpoint may have been deleted, or its log is older than the logs are kept.");
-      return;
-    }
-    throw err;
-  }
-  if (!page.alive) return;
+  const first = await foundOrNotFound(api.delivery(deliveryId), "delivery", deliveryId, "A delivery id is " +
+    "{event id}:{endpoint id}, the webhook-id header your receiver got. Its endpoint may have been deleted, or " +
+    "its log is older than the logs are kept.");
+  if (!first || !page.alive) return;
   const [endpoint, links] = await Promise.all([
     api.endpoint(first.endpoint_id).catch(() => null), // deleted since: the delivery's log stays
     temporalLinks(),

@@ -11,7 +11,7 @@ import { eventsSummary } from "./endpoint-list.js";
 import { deliveryHistory, isoOf } from "./history.js";
 import { laneSection } from "./lane.js";
 import {
-  Page, canManage, deliveryHref, endpointHref, flash, focusHeading, isNotFound, navigate, notFound,
+  Page, canManage, deliveryHref, endpointHref, flash, focusHeading, foundOrNotFound, navigate,
   readOnlyNote, takeHandoff, temporalLinks,
 } from "./nav.js";
 import { orderedWords } from "./ordered.js";
@@ -35,18 +35,10 @@ function fact(label, value, { wide = false, id } = {}) {
  * @param {string} endpointId
  */
 export async function endpointDetail(main, page, endpointId) {
-  let endpoint;
-  let types;
-  try {
-    [endpoint, types] = await Promise.all([api.endpoint(endpointId), eventTypes()]);
-  } catch (err) {
-    if (isNotFound(err)) {
-      notFound("endpoint", endpointId, "It may have been deleted, or the link is mistyped.");
-      return;
-    }
-    throw err;
-  }
-  if (!page.alive) return;
+  const loaded = await foundOrNotFound(Promise.all([api.endpoint(endpointId), eventTypes()]), "endpoint",
+    endpointId, "It may have been deleted, or the link is mistyped.");
+  if (!loaded || !page.alive) return;
+  const [endpoint, types] = loaded;
   const created = /** @type {any} */ (takeHandoff());
   const manage = canManage();
   const links = await temporalLinks();
@@ -207,6 +199,21 @@ function throttleWords(flow) {
     "waiting for it, goes now."];
 }
 
+/**
+ * A signing secret as it is shown once: read-only, with what to do with it and a button that copies it.
+ * @param {{id: string, label: string, secret: string, copy: string, helpId: string, help: string}} shown
+ * @returns {HTMLElement[]}
+ */
+function shownOnce({ id, label, secret, copy, helpId, help }) {
+  return [
+    h("p", { id: helpId, class: "help" }, help),
+    h("label", { for: id }, label),
+    h("div", { class: "inline" },
+      h("input", { id, type: "text", readonly: true, class: "mono", value: secret, "aria-describedby": helpId }),
+      copyButton(() => secret, copy)),
+  ];
+}
+
 /** What a new endpoint's receiver needs, shown once on its page (a reload does not show the secret). */
 /** @param {any} endpoint */
 function createdPanel(endpoint) {
@@ -219,14 +226,11 @@ function createdPanel(endpoint) {
     notice("success", h("p", {}, "From now on, ", to, endpoint.event_types === null ? " is" : " are", " sent to ", long("strong", endpoint.url, { class: "url" }), ".")),
   ];
   if (endpoint.secret) {
-    parts.push(
-      h("p", { id: "new-secret-help", class: "help" }, "Your receiver verifies each request's webhook-signature " +
-        "with this secret. Copy it now and keep it safe; you can reveal it again below."),
-      h("label", { for: "new-secret" }, "Secret"),
-      h("div", { class: "inline" },
-        h("input", { id: "new-secret", type: "text", readonly: true, class: "mono", value: endpoint.secret,
-          "aria-describedby": "new-secret-help" }),
-        copyButton(() => endpoint.secret, "Copy secret")));
+    parts.push(...shownOnce({
+      id: "new-secret", label: "Secret", secret: endpoint.secret, copy: "Copy secret",
+      helpId: "new-secret-help", help: "Your receiver verifies each request's webhook-signature with this " +
+        "secret. Copy it now and keep it safe; you can reveal it again below.",
+    }));
   } else {
     parts.push(
       h("p", {}, "Each request carries an RS256 token in x-webhook-signature. Your receiver verifies it with your " +
@@ -299,13 +303,11 @@ function rotateButton(endpoint, panels, dialogs) {
       const until = rotated.previous_secret_expires_at;
       fill(box, h("section", { class: "card secret", "aria-labelledby": "rotated-title" },
         h("h2", { id: "rotated-title", tabindex: "-1" }, "New signing secret"),
-        h("p", { class: "help", id: "rotated-help" }, "Shown once here (Reveal secret shows the current one " +
-          "later). Copy it into your receiver's configuration."),
-        h("label", { for: "rotated-secret" }, "New secret"),
-        h("div", { class: "inline" },
-          h("input", { id: "rotated-secret", type: "text", readonly: true, class: "mono", value: rotated.secret,
-            "aria-describedby": "rotated-help" }),
-          copyButton(() => rotated.secret, "Copy new secret")),
+        ...shownOnce({
+          id: "rotated-secret", label: "New secret", secret: rotated.secret, copy: "Copy new secret",
+          helpId: "rotated-help", help: "Shown once here (Reveal secret shows the current one later). Copy it " +
+            "into your receiver's configuration.",
+        }),
         until
           ? notice("info", h("p", { id: "rotated-grace" }, "Until ", time(until), " (", liveRelative(until),
             "), every delivery carries both signatures, v1,<new> v1,<old>: switch your receiver to the new " +

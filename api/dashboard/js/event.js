@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { append, copyButton, formatTime, h, long, relative, time } from "./dom.js";
-import { Page, deliveryHref, endpointHref, focusHeading, isNotFound, notFound } from "./nav.js";
+import { Page, deliveryHref, endpointHref, focusHeading, foundOrNotFound } from "./nav.js";
 import { deliveryBadge } from "./words.js";
 
 /**
@@ -12,22 +12,13 @@ import { deliveryBadge } from "./words.js";
  * @param {string} eventId
  */
 export async function eventDetail(main, page, eventId) {
-  let event;
-  let endpoints;
-  try {
-    [event, endpoints] = await Promise.all([
-      api.event(eventId),
-      api.endpoints().then((r) => new Map(r.items.map((/** @type {any} */ e) => [e.id, e]))),
-    ]);
-  } catch (err) {
-    if (isNotFound(err)) {
-      notFound("event", eventId, "An event id is the id given when the event was emitted (or evt_… made for " +
-        "it). Events are kept as long as the logs are.");
-      return;
-    }
-    throw err;
-  }
-  if (!page.alive) return;
+  const loaded = await foundOrNotFound(Promise.all([
+    api.event(eventId),
+    api.endpoints().then((r) => new Map(r.items.map((/** @type {any} */ e) => [e.id, e]))),
+  ]), "event", eventId, "An event id is the id given when the event was emitted (or evt_… made for it). Events " +
+    "are kept as long as the logs are.");
+  if (!loaded || !page.alive) return;
+  const [event, endpoints] = loaded;
   const rows = event.deliveries.map((/** @type {any} */ d) => {
     const endpoint = endpoints.get(d.endpoint_id);
     return h("tr", { "data-delivery-id": d.id },

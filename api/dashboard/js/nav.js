@@ -121,6 +121,25 @@ export function notFound(what, id, hint) {
 /** @param {unknown} err */
 export const isNotFound = (err) => err instanceof ApiError && err.status === 404;
 
+/**
+ * What `loading` gives, or null when the API answers 404: the view then says there is no such `what`.
+ * @template T
+ * @param {Promise<T>} loading
+ * @param {string} what "endpoint", "delivery", "event"
+ * @param {string} id
+ * @param {string} hint
+ * @returns {Promise<T | null>}
+ */
+export async function foundOrNotFound(loading, what, id, hint) {
+  try {
+    return await loading;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    notFound(what, id, hint);
+    return null;
+  }
+}
+
 // ---- links --------------------------------------------------------------------------------------
 
 /** @param {string} id */
