@@ -22,7 +22,7 @@ from launcher import Stack
 from tests.balancer import REFUSED, balancer
 from tests.conftest import standalone_api_process, wait_delivery, wait_for
 from tests.receiver import Receiver
-from tests.test_listen import EXIT_TIMEOUT, listening, verifying
+from tests.test_listen import listening, verifying
 
 
 @contextmanager
@@ -83,7 +83,7 @@ def test_a_session_goes_on_when_the_replica_it_polls_is_killed(
             assert front.requests(two, "/poll")
 
             cli.process.send_signal(signal.SIGINT)
-            assert cli.process.wait(timeout=EXIT_TIMEOUT) == 0
+            assert cli.process.wait(timeout=30) == 0
             cli.expect("stopped: session")
 
     # Each delivery reached the local server once: none lost, none made again.
@@ -122,7 +122,7 @@ def test_a_report_that_finds_no_replica_is_sent_again(
             assert attempt["status_code"] == 200 and attempt["response_body"] == '{"verified":true}'
             assert front.requests(two, "/answers/")
             cli.process.send_signal(signal.SIGINT)
-            assert cli.process.wait(timeout=EXIT_TIMEOUT) == 0
+            assert cli.process.wait(timeout=30) == 0
     assert len(receiver.requests("/no-replica")) == 1
 
 
@@ -160,7 +160,7 @@ def test_a_session_that_ended_while_no_api_answered_is_opened_again(
             assert done["attempts"][-1]["trigger"] == "manual"
 
             cli.process.send_signal(signal.SIGINT)
-            assert cli.process.wait(timeout=EXIT_TIMEOUT) == 0
+            assert cli.process.wait(timeout=30) == 0
             cli.expect("stopped: session")
     assert [json.loads(r.body)["data"]["object"]["id"] for r in receiver.requests("/reopened")] == [
         "inv_while_away"
