@@ -158,7 +158,10 @@ def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
         f"webhook signing secret: {opened['secret']}\n"
         "(Ctrl-C to stop)"
     )
+    # SIGINT too: a shell that starts `webhooks listen &` hands it SIGINT ignored, which Python keeps, and
+    # its Ctrl-C or `kill -INT` would then leave the session open and the process running.
     previous = signal.signal(signal.SIGTERM, _terminated)
+    previous_int = signal.signal(signal.SIGINT, _terminated)
     pool = ThreadPoolExecutor(FORWARDERS, thread_name_prefix="forward")
     ended: str | None = None
     unreachable: CliError | None = None  # the API's silence, told once until it answers again
@@ -208,6 +211,7 @@ def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         pool.shutdown(wait=True)  # what is being forwarded is answered first: its attempt is not lost
         if ended is None:
             try:

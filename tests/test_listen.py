@@ -67,14 +67,23 @@ class Listener:
                 return line
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
-def listening(stack: Stack, url: str, *args: str, api_url: str | None = None) -> Iterator[Listener]:
+def listening(
+    stack: Stack, url: str, *args: str, api_url: str | None = None, sigint_ignored: bool = False
+) -> Iterator[Listener]:
+    """`webhooks listen` running; `sigint_ignored`: started as a shell starts a command in the background,
+    with SIGINT ignored (a suite run in the background hands that to every process it starts, too)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "cli", "listen", "--forward-to", url, *args],
         env=cli_env(stack, api_url=api_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     listener: Listener | None = None
     try:
@@ -217,3 +226,18 @@ def test_trigger_emits_the_catalog_example(stack: Stack, api: httpx.Client, rece
 
     wrong = trigger("invoice.created", "--set", "amount=1")
     assert wrong.returncode == 2 and "data.object.FIELD=VALUE" in wrong.stderr
+
+
+def test_ctrl_c_stops_listen_even_when_started_with_sigint_ignored(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    # `webhooks listen &` in a script, or under a runner started in the background, inherits SIGINT
+    # ignored; Python then leaves it ignored, and a Ctrl-C (or `kill -INT`) did nothing: the session
+    # stayed open until its timeout and the process ran on.
+    url = receiver.respond("/ignored", verifying([]))
+    with listening(stack, url, sigint_ignored=True) as cli:
+        cli.process.send_signal(signal.SIGINT)
+        assert cli.process.wait(timeout=30) == 0
+        assert cli.expect("stopped: session")
+    ended = api.get(f"/v1/webhooks/endpoints/{cli.endpoint_id}").json()
+    assert not ended["enabled"] and ended["disabled"]["by"] == "listen"
