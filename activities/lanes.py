@@ -230,7 +230,6 @@ class LaneActivities:
                 endpoint_id=lane.endpoint_id,
                 delivery_id=item.delivery_id,
                 webhook_type=item.webhook_type,
-                body=event.body,
                 created_at=item.created_at,
                 policy=item.policy,
                 origin=item.origin,
@@ -243,7 +242,7 @@ class LaneActivities:
                     task_queue=self._task_queue or activity.info().task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=delivery_search_attributes(delivery),
+                    search_attributes=delivery_search_attributes(delivery, event.body),
                     priority=self._priority(lane.tenant),
                     rpc_timeout=TEMPORAL_TIMEOUT,
                 )

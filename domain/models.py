@@ -87,7 +87,8 @@ class EventSummary(BaseModel):
     event_id: str
     webhook_type: str
     object_type: str
-    body: str
+    # None: the body is the event's input, kept once in its history (histories of before kept it here too).
+    body: str | None = None
     created_at: datetime
     delivery_ids: list[str]
 
@@ -96,7 +97,10 @@ class DeliverRequest(BaseModel):
     tenant: str
     endpoint_id: str
     delivery_id: str
-    body: str
+    # None: the attempt reads the body from the event's history (`history.events.EventBodies`), so that
+    # no attempt's input repeats it. Set only by deliveries started with the body in their input (before
+    # the body was kept once per event), whose attempts go on carrying it.
+    body: str | None = None
     attempt: int
     trigger: AttemptTrigger
     timeout: float
@@ -105,6 +109,8 @@ class DeliverRequest(BaseModel):
     interactive: bool = False
     # The delivery's place in its ordered lane, sent as `webhook-sequence`; None on an unordered endpoint.
     sequence: int | None = None
+    # Whose body to read when `body` is None (None only in requests of before it, which carry the body).
+    event_id: str | None = None
 
 
 class AttemptRecord(BaseModel):
@@ -136,6 +142,11 @@ class AttemptRecord(BaseModel):
     # The trace the attempt's span belongs to (core/tracing.py), sent to the receiver in `traceparent`;
     # None when tracing is off, and in records of before it was.
     trace_id: str | None = None
+    # The delivery's own copy of the body it sends: kept in its first attempt's record only (None in every
+    # other, and in deliveries whose input carries it), so that the log still shows the payload once the
+    # event's history is gone (the event closes at once, a delivery days later). Never shown as part of
+    # an attempt: the log shows it as the delivery's payload.
+    body: str | None = None
 
 
 class DeliveryProgress(BaseModel):
@@ -168,7 +179,10 @@ class DeliveryInput(BaseModel):
     endpoint_id: str
     delivery_id: str
     webhook_type: str
-    body: str
+    # None for every delivery started now: its event's history holds the body once, its attempts read it
+    # from there, and its first attempt's record keeps the delivery's own copy (`AttemptRecord.body`).
+    # Set in the inputs of deliveries started before that, which replay and run on as they were.
+    body: str | None = None
     created_at: datetime
     policy: DeliveryPolicy
     progress: DeliveryProgress = Field(default_factory=DeliveryProgress)
@@ -181,7 +195,9 @@ class DeliveryState(BaseModel):
     event_id: str
     endpoint_id: str
     webhook_type: str
-    body: str
+    # The payload: the input's (deliveries of before), else the first attempt's record's; None before that
+    # attempt has ended (the event's history has it) and in a closed delivery's result (`in_history`).
+    body: str | None = None
     created_at: datetime
     status: DeliveryStatus
     attempts: list[AttemptRecord]
@@ -189,6 +205,10 @@ class DeliveryState(BaseModel):
     policy: DeliveryPolicy
     origin: DeliveryOrigin = DeliveryOrigin.EVENT
     sequence: int | None = None  # its `webhook-sequence`, on an ordered endpoint
+    # The workflow's result: the body and the attempts are left out (`body` None, `attempts` empty), as its
+    # history holds them already; the log reads them from there (service/deliveries.py). False in the
+    # query's answer and in the results of deliveries that closed before.
+    in_history: bool = False
 
 
 class LaneItem(BaseModel):
