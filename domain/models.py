@@ -8,8 +8,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
+
+
+class Compact(BaseModel):
+    """A model serialized without the fields that hold their default: what a delivery's workflow, its
+    attempts and their records exchange is stored in Temporal's history once per event, per attempt, per
+    run, and a field left at its default costs nothing to leave out (it comes back as that default when
+    read). About 300 bytes per delivery input (an empty `progress`), 100 per attempt record."""
+
+    @model_serializer(mode="wrap")
+    def _without_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, field in type(self).model_fields.items():
+                if name in data and not field.is_required():
+                    if getattr(self, name) == field.get_default(call_default_factory=True):
+                        del data[name]
+        return data
 
 
 class SignatureMethod(StrEnum):
@@ -82,7 +100,7 @@ class EventInput(BaseModel):
     ordered_endpoint_ids: list[str] = Field(default_factory=list)
 
 
-class EventSummary(BaseModel):
+class EventSummary(Compact):
     tenant: str
     event_id: str
     webhook_type: str
@@ -93,7 +111,7 @@ class EventSummary(BaseModel):
     delivery_ids: list[str]
 
 
-class DeliverRequest(BaseModel):
+class DeliverRequest(Compact):
     tenant: str
     endpoint_id: str
     delivery_id: str
@@ -113,7 +131,7 @@ class DeliverRequest(BaseModel):
     event_id: str | None = None
 
 
-class AttemptRecord(BaseModel):
+class AttemptRecord(Compact):
     attempt: int
     trigger: AttemptTrigger
     started_at: datetime
@@ -149,7 +167,7 @@ class AttemptRecord(BaseModel):
     body: str | None = None
 
 
-class DeliveryProgress(BaseModel):
+class DeliveryProgress(Compact):
     """Where a delivery stands: carried into the next run when its history is continued as new."""
 
     attempts: list[AttemptRecord] = Field(default_factory=list)
@@ -164,7 +182,7 @@ class DeliveryProgress(BaseModel):
     passed: bool = False  # its ordered lane has moved on past it (skipped): no manual retry any more
 
 
-class LaneRef(BaseModel):
+class LaneRef(Compact):
     """Where an ordered delivery stands in its lane: the lane's workflow (told when the delivery settles)
     and the delivery's sequence number in it."""
 
@@ -173,7 +191,7 @@ class LaneRef(BaseModel):
     on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK
 
 
-class DeliveryInput(BaseModel):
+class DeliveryInput(Compact):
     tenant: str
     event_id: str
     endpoint_id: str
@@ -190,7 +208,7 @@ class DeliveryInput(BaseModel):
     lane: LaneRef | None = None  # set by the lane of an ordered endpoint, which starts the delivery
 
 
-class DeliveryState(BaseModel):
+class DeliveryState(Compact):
     delivery_id: str
     event_id: str
     endpoint_id: str
