@@ -176,7 +176,7 @@ SMOKE = Config(
     actions_cases=("first_try", "manual_retry"),
     sustained_window=5,
     ordered_events=3,
-    storage_events=3,
+    storage_events=5,
 )
 
 
