@@ -174,7 +174,8 @@ class LaneActivities:
     @activity.defn
     async def tell_lanes(self, event: EventInput) -> None:
         """Send an accepted event to its lane on each of its ordered endpoints that still exists: the API
-        did so before its 202, unless it died first; a lane told twice ignores the second."""
+        did so before its 202, unless it died first; a lane told twice ignores the second. The event comes
+        without its body (an empty one): a lane's item is a reference."""
         assert self._client is not None, "LaneActivities built without a client cannot tell lanes"
         client = self._client
         for endpoint_id in event.ordered_endpoint_ids:

@@ -61,7 +61,8 @@ class EventWorkflow:
         if input.ordered_endpoint_ids and workflow.patched(TELLS_ITS_LANES):
             await workflow.execute_activity_method(
                 LaneActivities.tell_lanes,
-                input,
+                # Without the body, which a lane never takes (it reads it from this history in its turn).
+                input.model_copy(update={"body": ""}),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=OUR_FAULTS,
             )
