@@ -27,7 +27,8 @@ async def read_event_input(
     Temporal no longer keeps it). The API reads events so, and so does a replay."""
     handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
     try:
-        async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
+        # One event asked for: an event that fanned out to a hundred endpoints has some 300 more.
+        async for history_event in handle.fetch_history_events(page_size=1, rpc_timeout=rpc_timeout):
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 payloads = history_event.workflow_execution_started_event_attributes.input.payloads
                 [event] = await client.data_converter.decode(payloads, [EventInput])
