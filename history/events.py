@@ -125,7 +125,10 @@ class EventBodies:
             self.reads += 1
             body = await self._read(tenant, event_id)
         except BaseException as err:
-            future.set_exception(err)
+            # Those waiting for this read fail with it; if the reader gave up (its attempt's timeout
+            # cancelled it), with a timeout of their own, never a cancellation that is not theirs.
+            given_up = TimeoutError("the read of this event's body was given up")
+            future.set_exception(err if isinstance(err, Exception) else given_up)
             future.exception()  # retrieved: a read nobody else waited for logs nothing
             raise
         finally:

@@ -98,6 +98,28 @@ async def test_a_failed_read_reaches_every_attempt_waiting_for_it_and_is_tried_a
     assert calls == 2
 
 
+async def test_an_attempt_that_gives_up_waiting_fails_the_others_with_a_timeout_not_a_cancellation() -> None:
+    gate = asyncio.Event()  # Temporal does not answer until the test says so
+    reads = 0
+
+    async def read(_tenant: str, _event_id: str) -> str | None:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        return BODY
+
+    bodies = EventBodies(read)
+    first = asyncio.create_task(asyncio.wait_for(bodies.get("t", "evt_1"), 0.2))
+    while reads == 0:  # the first attempt's read is under way: the second joins it
+        await asyncio.sleep(0)
+    second = asyncio.create_task(bodies.get("t", "evt_1"))
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [TimeoutError, TimeoutError]
+    gate.set()
+    assert await bodies.get("t", "evt_1") == BODY  # read again, whole this time
+    assert reads == 2
+
+
 async def test_the_cache_keeps_the_most_recently_used_bodies_within_its_bytes() -> None:
     events = Events({("t", f"evt_{n}"): "x" * 400 for n in range(4)})
     bodies = EventBodies(events.read, max_bytes=1000)  # two bodies of 400 fit, not three
