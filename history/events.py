@@ -139,14 +139,14 @@ class EventBodies:
         return body
 
     def _keep(self, key: tuple[str, str], body: str) -> None:
-        size = len(body)
+        size = len(body.encode())
         if size > self._max_bytes:
             return
         self._bodies[key] = body
         self._bytes += size
         while self._bytes > self._max_bytes:
             _, dropped = self._bodies.popitem(last=False)
-            self._bytes -= len(dropped)
+            self._bytes -= len(dropped.encode())
 
     def __len__(self) -> int:
         return len(self._bodies)
