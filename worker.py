@@ -193,6 +193,8 @@ async def run_worker(
             # An endpoint's health changes are told through an event like any other.
             tell=events.tell,
             listen_timeout=timedelta(seconds=settings.listen_session_timeout),
+            # Attempts read their event's body from its history (docs/delivery.md).
+            client=client,
         )
 
         # A recovery's pages list deliveries and events, and update or start deliveries, through the same

@@ -32,7 +32,9 @@ from typing import Any, TypeVar
 import httpx
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.service import RPCError
 
 from activities.listen import ListenHandoffs
 from activities.stalls import LoopStalls
@@ -42,6 +44,7 @@ from core.logs import FIELDS
 from core.signing import JwtSigner, signature_headers
 from domain.endpoint_headers import masked
 from domain.models import AttemptOutcome, AttemptRecord, DeliverRequest
+from history.events import EventBodies, read_delivery_body
 from store.database import Endpoint, EndpointStore
 from store.flow import Admission, EndpointFlow, Lease, Signal
 from store.health import EndpointHealth, Tell
@@ -83,6 +86,15 @@ FAULT_RETRY_CAP = timedelta(seconds=10)
 # A kind of fault whose traceback was logged is logged again only after this long without it: once per
 # outage, not once per try (about 300 tracebacks in a 25 s outage, with the tries of 100 deliveries).
 TRACEBACK_QUIET_SECONDS = 300.0
+# How long a try waits for Temporal to read the body it sends (the event's history, or the delivery's).
+BODY_READ_TIMEOUT = timedelta(seconds=10)
+# What a delivery whose payload Temporal no longer keeps records: nothing can be sent. Only a delivery
+# whose event's history was deleted (its retention over) before its first attempt ended, which kept no
+# copy, comes to this (docs/delivery.md, "Where the payload is kept").
+PAYLOAD_NOT_KEPT = (
+    "the event's payload is no longer kept (its history is older than WEBHOOKS_LOG_RETENTION_DAYS); "
+    "nothing was sent: emit the event again with a new id"
+)
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 T = TypeVar("T")
 attempt_log = logging.getLogger("webhooks.attempts")
@@ -121,6 +133,11 @@ class InfraFault(Exception):
 class StoreUnavailable(InfraFault):
     def __init__(self) -> None:
         super().__init__("the endpoint store could not be read")
+
+
+class PayloadUnreadable(InfraFault):
+    def __init__(self) -> None:
+        super().__init__("the event's payload could not be read from Temporal")
 
 
 class EndpointThrottled(InfraFault):
@@ -350,6 +367,8 @@ class DeliveryActivities:
         disable_after: timedelta = timedelta(days=5),
         tell: Tell = _nobody,
         listen_timeout: timedelta = timedelta(seconds=30),
+        client: Client | None = None,
+        bodies: EventBodies | None = None,
     ) -> None:
         self._http = http
         self._store = store
@@ -364,6 +383,12 @@ class DeliveryActivities:
         self._tell = tell
         self._tracebacks = FaultTracebacks()
         self._listen = ListenHandoffs(store, jwt_signer, session_timeout=listen_timeout)
+        # Where an attempt given no body reads it: the event's history, through this worker's cache, and,
+        # once that is gone, the delivery's own copy (its first attempt's record).
+        self._client = client
+        if bodies is None and client is not None:
+            bodies = EventBodies.of(client, rpc_timeout=BODY_READ_TIMEOUT)
+        self._bodies = bodies
 
     @activity.defn
     async def deliver_once(self, request: DeliverRequest) -> AttemptRecord:
@@ -416,6 +441,38 @@ class DeliveryActivities:
             ) from None
 
     async def _deliver(self, request: DeliverRequest, earlier: EarlierTries) -> AttemptRecord:
+        """The attempt, with its body read first if it was given none; the first attempt's record keeps
+        the body (`AttemptRecord.body`): the delivery's own copy, in its history."""
+        keeps_body = request.body is None and request.attempt == 1
+        body = await self._body(request)
+        if body is None:
+            return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=PAYLOAD_NOT_KEPT)
+        request = request.model_copy(update={"body": body})
+        record = await self._deliver_body(request, earlier, keeps_body=keeps_body)
+        return record.model_copy(update={"body": body}) if keeps_body else record
+
+    async def _body(self, request: DeliverRequest) -> str | None:
+        """The body to send: the request's, else the event's (read once per worker), else the delivery's
+        own copy; None if Temporal keeps neither. Temporal unreachable is a fault of ours."""
+        if request.body is not None:
+            return request.body
+        if self._bodies is None or request.event_id is None:
+            raise RuntimeError("an attempt given no body, on a worker that cannot read events")
+        try:
+            body = await asyncio.wait_for(
+                self._bodies.get(request.tenant, request.event_id), BODY_READ_TIMEOUT.total_seconds()
+            )
+            if body is None and self._client is not None:
+                body = await read_delivery_body(
+                    self._client, request.tenant, request.delivery_id, rpc_timeout=BODY_READ_TIMEOUT
+                )
+        except (RPCError, TimeoutError) as err:
+            raise PayloadUnreadable() from err
+        return body
+
+    async def _deliver_body(
+        self, request: DeliverRequest, earlier: EarlierTries, *, keeps_body: bool
+    ) -> AttemptRecord:
         endpoint = await self._endpoint(request)
         if endpoint is None:
             return _Clock(request, earlier).record(
@@ -423,7 +480,7 @@ class DeliveryActivities:
             )
         if is_listening(endpoint):  # `webhooks listen`: its CLI makes the POST (activities/listen.py)
             try:
-                gone = await self._listen.hand_off(request, endpoint)
+                gone = await self._listen.hand_off(request, endpoint, keeps_body=keeps_body)
             except (SQLAlchemyError, TimeoutError) as err:
                 raise StoreUnavailable() from err
             return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=gone)
@@ -573,12 +630,14 @@ class DeliveryActivities:
             await self._tell(endpoint.tenant, endpoint.id)
 
     async def _post(self, request: DeliverRequest, endpoint: Endpoint, clock: _Clock) -> AttemptRecord:
+        body = request.body
+        assert body is not None, "the body is read before the attempt is made (`_deliver`)"
         sign = partial(
             signature_headers,
             method=endpoint.signature_method,
             msg_id=request.delivery_id,
             timestamp=int(clock.started_at.timestamp()),
-            body=request.body,
+            body=body,
             secret=endpoint.secret,
             previous_secrets=endpoint.signing_secrets(clock.started_at)[1:],
             jwt_signer=self._jwt,
@@ -601,7 +660,7 @@ class DeliveryActivities:
         # takes the place of a `traceparent` among the endpoint's own headers.
         tracing.inject_traceparent(headers)
         sent = logged_request_headers(headers, custom=endpoint.headers)
-        exchange = asyncio.create_task(self._exchange(endpoint.url, request.body.encode(), headers))
+        exchange = asyncio.create_task(self._exchange(endpoint.url, body.encode(), headers))
         try:
             # One deadline for the whole exchange (httpx's own timeouts restart at every read, so a
             # receiver trickling a byte at a time would hold the connection for ever), which a stall of

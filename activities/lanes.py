@@ -174,7 +174,8 @@ class LaneActivities:
     @activity.defn
     async def tell_lanes(self, event: EventInput) -> None:
         """Send an accepted event to its lane on each of its ordered endpoints that still exists: the API
-        did so before its 202, unless it died first; a lane told twice ignores the second."""
+        did so before its 202, unless it died first; a lane told twice ignores the second. The event comes
+        without its body (an empty one): a lane's item is a reference."""
         assert self._client is not None, "LaneActivities built without a client cannot tell lanes"
         client = self._client
         for endpoint_id in event.ordered_endpoint_ids:
@@ -230,7 +231,6 @@ class LaneActivities:
                 endpoint_id=lane.endpoint_id,
                 delivery_id=item.delivery_id,
                 webhook_type=item.webhook_type,
-                body=event.body,
                 created_at=item.created_at,
                 policy=item.policy,
                 origin=item.origin,
@@ -243,7 +243,7 @@ class LaneActivities:
                     task_queue=self._task_queue or activity.info().task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=delivery_search_attributes(delivery),
+                    search_attributes=delivery_search_attributes(delivery, event.body),
                     priority=self._priority(lane.tenant),
                     rpc_timeout=TEMPORAL_TIMEOUT,
                 )

@@ -39,7 +39,14 @@ def listener_gone(request: dict[str, Any], *, reason: str, started_at: datetime)
         duration_ms=max(0, round((datetime.now(UTC) - started_at).total_seconds() * 1000)),
         outcome=AttemptOutcome.RETRYABLE,
         error=f"listener gone: {reason}",
+        body=kept_body(request),
     )
+
+
+def kept_body(request: dict[str, Any]) -> str | None:
+    """The body a handed-off attempt's record keeps: the delivery's own copy, kept by its first attempt
+    (`AttemptRecord.body`); None for the others."""
+    return str(request["body"]) if request.get("keeps_body") else None
 
 
 class ListenHandoffs:
@@ -51,10 +58,13 @@ class ListenHandoffs:
         self._jwt = jwt_signer
         self._timeout = session_timeout
 
-    async def hand_off(self, request: DeliverRequest, endpoint: Endpoint) -> str:
+    async def hand_off(self, request: DeliverRequest, endpoint: Endpoint, *, keeps_body: bool = False) -> str:
         """Hand the attempt to the endpoint's live session and complete it later (raises the SDK's
         complete-async signal); without one, the error to record (`LISTENER_GONE`). Store errors propagate
-        (the caller makes them faults of ours)."""
+        (the caller makes them faults of ours). `keeps_body`: the record that completes it keeps the body
+        (the delivery's first attempt). The request's body is read already."""
+        body = request.body
+        assert body is not None, "the body is read before the attempt is handed off"
         session = await asyncio.wait_for(
             asyncio.to_thread(self._listen.live_session, endpoint.id, timeout=self._timeout), STORE_TIMEOUT
         )
@@ -67,7 +77,7 @@ class ListenHandoffs:
             method=endpoint.signature_method,
             msg_id=request.delivery_id,
             timestamp=int(now.timestamp()),
-            body=request.body,
+            body=body,
             secret=endpoint.secret,
             previous_secrets=endpoint.signing_secrets(now)[1:],
             jwt_signer=self._jwt,
@@ -80,7 +90,7 @@ class ListenHandoffs:
         if request.sequence is not None:
             headers[SEQUENCE_HEADER] = str(request.sequence)
         try:
-            webhook_type = str(json.loads(request.body).get("webhook_type", ""))
+            webhook_type = str(json.loads(body).get("webhook_type", ""))
         except (ValueError, AttributeError):
             webhook_type = ""
         info = activity.info()
@@ -96,7 +106,8 @@ class ListenHandoffs:
             "trigger": request.trigger.value,
             "timeout": request.timeout,
             "headers": headers,
-            "body": request.body,
+            "body": body,
+            "keeps_body": keeps_body,
         }
         handoff = handoff_id(request.delivery_id, request.attempt)
         token = info.task_token

@@ -289,7 +289,7 @@ class RecoveryActivities:
             endpoint_id=request.endpoint_id,
             delivery_id=ids.delivery_id(event.event_id, request.endpoint_id),
             webhook_type=event.webhook_type,
-            body=event.body,
+            # No body: its attempts read it from the event's history, as every delivery's do.
             # The delivery is made now: lists, counts and a later recovery's window see it as new.
             created_at=datetime.now(UTC),
             policy=request.policy,
@@ -304,7 +304,7 @@ class RecoveryActivities:
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # A delivery runs once: one that exists, open or closed, is the endpoint's already.
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=delivery_search_attributes(delivery),
+                search_attributes=delivery_search_attributes(delivery, event.body),
                 # Bulk work, with the tenant's fairness key and weight: this page's own (the recovery's).
                 priority=with_kind(activity.info().priority, WorkKind.BULK, tenant=request.tenant),
                 rpc_timeout=RPC_TIMEOUT,

@@ -764,7 +764,10 @@ class AttemptInProgress(BaseModel):
 
 
 class DeliveryDetail(DeliveryPublic):
-    payload: dict[str, Any] = Field(description="The exact JSON body that was sent")
+    payload: dict[str, Any] | None = Field(
+        description="The exact JSON body that was sent; null only if Temporal no longer keeps it (the "
+        "event's log retention ended before the delivery's first attempt did)"
+    )
     origin: DeliveryOrigin = Field(
         description="`event` (emitted), `test` (a test event sent to this endpoint), `replay` (an event "
         "replayed to an endpoint that had not received it)"

@@ -14,8 +14,11 @@ timeout); none occurs in the bench's scenarios, whose receivers answer at once.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -146,6 +149,52 @@ class ServerMetrics:
                 ):  # tasks through matching (an eager activity or workflow start skips it)
                     totals[f"matching:{labels.get('operation', '')}"] += sample.value
         return dict(totals)
+
+
+@dataclass(frozen=True)
+class DatabaseSize:
+    """The dev server's SQLite database at one moment: `used`, the bytes of its pages that hold data (the
+    file's pages less its free list) as a reader sees them, the WAL's pages not checkpointed yet included;
+    `files`, the database file's and its WAL's sizes on disk; `by_table`, `used` by table and index."""
+
+    used: int
+    files: int
+    by_table: dict[str, int]
+
+
+def database_size(path: Path) -> DatabaseSize:
+    """`path`'s size now, read through a read-only connection of our own beside the dev server's (SQLite's
+    WAL mode lets a reader in; it writes nothing and never checkpoints).
+
+    Used bytes, not the file's size, make the figure: the file grows by whole chunks and never shrinks,
+    the WAL stays at its checkpoint size whatever it holds, and pages freed by the server's deleted tasks
+    are reused. `dbstat` counts each table's pages (the B-trees' free space inside them included, as it
+    is on disk)."""
+    wal = path.with_name(path.name + "-wal")
+    files = sum(p.stat().st_size for p in (path, wal) if p.exists())
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        by_table = dict(conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall())
+    return DatabaseSize(used=(pages - free) * page_size, files=files, by_table=by_table)
+
+
+def database_growth(after: DatabaseSize, before: DatabaseSize, deliveries: int) -> dict[str, Any]:
+    """What `deliveries` added to the database, per delivery: used bytes, file bytes, and by table (the
+    tables that grew, largest first)."""
+    grown = {
+        name: (size - before.by_table.get(name, 0)) / deliveries
+        for name, size in after.by_table.items()
+        if size != before.by_table.get(name, 0)
+    }
+    return {
+        "database_bytes_per_delivery": (after.used - before.used) / deliveries,
+        "database_file_bytes_per_delivery": (after.files - before.files) / deliveries,
+        "database_bytes_by_table_per_delivery": {
+            name: round(size) for name, size in sorted(grown.items(), key=lambda kv: -kv[1])
+        },
+    }
 
 
 def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:

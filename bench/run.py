@@ -39,7 +39,16 @@ from temporalio.client import Client, WorkflowFailureError
 import launcher
 from bench import lanes as lanes_
 from bench import noisy as noisy_
-from bench.cost import PRICES_READ_ON, HistoryCost, ServerMetrics, delta, monthly_bills, runs_cost
+from bench.cost import (
+    PRICES_READ_ON,
+    HistoryCost,
+    ServerMetrics,
+    database_growth,
+    database_size,
+    delta,
+    monthly_bills,
+    runs_cost,
+)
 from bench.lanes import LANES, ApiTarget, Lane, OrderedTarget, PlainTarget, RunningLane, Target
 from bench.noisy import Noisy, NoisyConfig
 from bench.plain import PlainRetry
@@ -80,6 +89,15 @@ HISTORY_WRITES = ("CreateWorkflowExecution", "UpdateWorkflowExecution")
 SETTLED_WHEN_STILL = ("visibility", *(f"persistence:{op}" for op in HISTORY_WRITES))
 ACTIONS_CASES = {"first_try": "/ok", "two_retries": "/fail2", "exhausted": "/failall", "manual_retry": "/ok"}
 ORDERED_ACTIONS_CASES = ("ordered_one_key", "ordered_new_keys")  # first-try successes, on an ordered endpoint
+# Storage per delivery, by lane: the cases measured over `storage_events` deliveries to one endpoint. The
+# product's deliveries stay open (their retry window, 7 days); the short lane's and the plain design's
+# have closed when the database is measured.
+STORAGE_CASES = {
+    "product": ("first_try",),
+    "product_short": ("first_try", "two_retries"),
+    "plain": ("first_try", "two_retries"),
+}
+OPEN_AFTER_DELIVERY = frozenset({"product"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +130,8 @@ class Config:
     sustained_window: int = 50
     # Events of the ordered actions cases: all of one key, and each of a key of its own.
     ordered_events: int = 10
+    # Deliveries the storage figures are measured over (a database grows by whole 4 KB pages).
+    storage_events: int = 50
 
 
 FULL = Config(
@@ -156,6 +176,7 @@ SMOKE = Config(
     actions_cases=("first_try", "manual_retry"),
     sustained_window=5,
     ordered_events=3,
+    storage_events=5,
 )
 
 
@@ -253,6 +274,8 @@ class Bench:
         self.figures: dict[str, Figure] = {}
         self.samples: dict[str, list[float]] = {}
         self.costs: dict[str, Any] = {}
+        self.storage: dict[str, Any] = {}
+        self.database = Path(self.stack.settings.data_dir) / "temporal.db"
         self.notes: dict[str, Any] = {}
         self._started = time.monotonic()
         # Made in `run`, on its event loop.
@@ -777,6 +800,51 @@ class Bench:
             cost += await runs_cost(self.product_client, workflow_id)
         self.costs.setdefault(lane, {}).setdefault("1", {})[case] = cost_entry(cost, server, n)
 
+    async def storage_step(self, lane: str, case: str) -> None:
+        """History and database bytes per delivery, over `storage_events` deliveries of one case to one
+        endpoint: the dev server's SQLite database measured on a quiet server before the first event and
+        after the last delivery (closed, or, in a lane whose deliveries stay open, received and settled)."""
+        target = self.targets[lane]
+        if isinstance(target, PlainTarget):
+            target.retry_policy = PlainRetry(first_delay_seconds=0.3, backoff=1.0, attempts=8)
+        endpoint_ids = await target.set_endpoints([f"{ACTIONS_CASES[case]}-db-{lane}-{case}"])
+        n = self.config.storage_events
+        event_ids = [f"db-{lane}-{case}-{i}" for i in range(n)]
+        workflow_ids = [w for e in event_ids for w in target.workflow_ids(e, endpoint_ids)]
+        client = self.plain_client if isinstance(target, PlainTarget) else self.product_client
+        await self.server_settled()
+        before = database_size(self.database)
+        base = await self.received()
+        await self.emit_many(target, event_ids, concurrency=4)
+        stays_open = lane in OPEN_AFTER_DELIVERY
+        if stays_open:
+            await self.wait_received(base + n, timeout=300)
+        else:
+            for workflow_id in workflow_ids:
+                await wait_closed(client, workflow_id, timeout=120)
+        await self.server_settled()
+        after = database_size(self.database)
+        cost = HistoryCost()
+        for workflow_id in workflow_ids:
+            cost += await runs_cost(client, workflow_id)
+        entry = {
+            "deliveries": n,
+            "open": stays_open,
+            "history_bytes_per_delivery": cost.bytes / n,
+            "history_bytes_by_event_per_delivery": {
+                k: round(v / n) for k, v in cost.bytes_by_event.most_common()
+            },
+            **database_growth(after, before, n),
+        }
+        self.storage.setdefault(lane, {})[case] = entry
+        key = f"storage_{case}.{lane}"
+        self.figure(f"{key}.history_bytes_per_delivery", "bytes").values.append(
+            entry["history_bytes_per_delivery"]
+        )
+        self.figure(f"{key}.database_bytes_per_delivery", "bytes").values.append(
+            entry["database_bytes_per_delivery"]
+        )
+
     # -- the run -----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -840,6 +908,12 @@ class Bench:
                 for case in self.config.actions_cases
                 if case != "manual_retry" or LANES[lane].takes_manual_retry
             ]
+        steps += [
+            partial(self.storage_step, lane, case)
+            for lane, cases in STORAGE_CASES.items()
+            if lane in self.targets
+            for case in cases
+        ]
         await self._steps("actions", steps)
 
     async def _run_sustained(self) -> None:
@@ -951,6 +1025,7 @@ class Bench:
             "ratios_to_plain": ratios_to_plain(figures, latency),
             "ratios_to_untraced": ratios_to_untraced(figures, latency),
             "costs": self.costs,
+            "storage": self.storage,
             "cloud_cost_per_month": monthly_bills(self.costs),
             "notes": self.notes,
         }
@@ -1070,6 +1145,14 @@ def print_table(result: dict[str, Any]) -> None:
                     f"({cost['server_actions_per_delivery']:5.2f}) / {cost['events_per_delivery']:5.1f} "
                     f"/ {cost['history_bytes_per_delivery']:7.0f}"
                 )
+    print("\nstorage per delivery, over many: history bytes / database bytes (file bytes)")  # noqa: T201
+    for lane, cases in result.get("storage", {}).items():
+        for case, entry in cases.items():
+            print(  # noqa: T201
+                f"  {lane:18} {case:13} {'open' if entry['open'] else 'closed':6} "
+                f"{entry['history_bytes_per_delivery']:7.0f} / {entry['database_bytes_per_delivery']:7.0f} "
+                f"({entry['database_file_bytes_per_delivery']:7.0f})"
+            )
     print(f"\nTemporal Cloud, a month of first-try deliveries (prices of {PRICES_READ_ON}), total $")  # noqa: T201
     for lane, fans in result["cloud_cost_per_month"].items():
         if isinstance(fans, dict):

@@ -146,6 +146,40 @@ def actions(result: dict[str, Any]) -> list[str]:
     return rows
 
 
+def storage(result: dict[str, Any]) -> list[str]:
+    """History and database bytes per delivery, each measured over many deliveries of one case to one
+    endpoint (`storage_events`), and the tables the database grew in."""
+    rows = [
+        "| case | lane | deliveries | when measured | history bytes | database bytes | where the database "
+        "bytes are (largest tables) |",
+        "|---|---|---:|---|---:|---:|---|",
+    ]
+    for lane, cases in result.get("storage", {}).items():
+        for case, entry in cases.items():
+            where = ", ".join(f"{name} {size:,}" for name, size in _grouped(entry)[:5])
+            rows.append(
+                f"| {CASES.get(case, case)} | {LANE_NAMES.get(lane, lane)} | {entry['deliveries']} "
+                f"| {'open (in its retry window)' if entry['open'] else 'closed'} "
+                f"| {entry['history_bytes_per_delivery']:,.0f} | {entry['database_bytes_per_delivery']:,.0f} "
+                f"| {where} |"
+            )
+    return rows
+
+
+def _grouped(entry: dict[str, Any]) -> list[tuple[str, int]]:
+    """The database's growth by table, the dev server's visibility indexes (`by_…`, one per search
+    attribute slot and system column, each taking an entry per workflow) and SQLite's own indexes summed
+    as one each, largest first."""
+    groups: dict[str, int] = {}
+    for name, size in entry["database_bytes_by_table_per_delivery"].items():
+        if name.startswith("by_"):
+            name = "visibility indexes (by_…)"
+        elif name.startswith("sqlite_autoindex_"):
+            name = "primary keys"
+        groups[name] = groups.get(name, 0) + size
+    return sorted(groups.items(), key=lambda kv: -kv[1])
+
+
 def cloud(result: dict[str, Any]) -> list[str]:
     costs = monthly_bills(result["costs"])  # at the prices and allowances of bench/cost.py now
     rows = [
@@ -248,7 +282,7 @@ def others(result: dict[str, Any]) -> list[str]:
     figures = result["figures"]
     rows = ["| figure | median (min–max) | unit |", "|---|---:|---|"]
     for name, figure in figures.items():
-        if name.startswith(("sustained_", "latency_")) or figure["median"] is None:
+        if name.startswith(("sustained_", "latency_", "storage_")) or figure["median"] is None:
             continue
         rows.append(f"| {name} | {_spread(figure, 2)} | {figure['unit']} |")
     for key, values in result["latency"].items():
@@ -269,6 +303,7 @@ def main(argv: list[str] | None = None) -> None:
         ("Tracing: off, on, and no tracing code (issue 24)", tracing),
         ("Ordered delivery, 1 endpoint (issue 21)", ordered),
         ("Actions per delivery, from recorded histories", actions),
+        ("Storage per delivery: history and database bytes", storage),
         ("Temporal Cloud, a month (actions + active + retained storage + plan)", cloud),
         ("Every other figure", others),
     ):

@@ -1,7 +1,11 @@
-"""An event as Temporal holds it: read from its workflow's history."""
+"""An event as Temporal holds it: read from its workflow's history, and a delivery's body as its own
+history keeps it."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
@@ -9,7 +13,11 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
-from domain.models import EventInput
+from domain.models import AttemptRecord, DeliveryInput, EventInput
+
+# Bodies a worker keeps in memory: at most this many bytes of them (an API takes bodies of up to a few
+# hundred KB; most are about 1 KB, so this holds thousands), the least recently used dropped first.
+BODY_CACHE_BYTES = 16 * 1024 * 1024
 
 
 async def read_event_input(
@@ -19,7 +27,8 @@ async def read_event_input(
     Temporal no longer keeps it). The API reads events so, and so does a replay."""
     handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
     try:
-        async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
+        # One event asked for: an event that fanned out to a hundred endpoints has some 300 more.
+        async for history_event in handle.fetch_history_events(page_size=1, rpc_timeout=rpc_timeout):
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 payloads = history_event.workflow_execution_started_event_attributes.input.payloads
                 [event] = await client.data_converter.decode(payloads, [EventInput])
@@ -30,3 +39,114 @@ async def read_event_input(
             return None
         raise
     return None
+
+
+async def read_delivery_body(
+    client: Client, tenant: str, delivery_id: str, *, rpc_timeout: timedelta
+) -> str | None:
+    """A delivery's own copy of its body, from its workflow's history (the latest run): its input's
+    (deliveries of before the body was kept once per event, and a run continued as new, whose input
+    carries the first attempt's record), else its first attempt's record's. None if neither has it
+    (no attempt has ended yet) or the delivery is not kept."""
+    handle = client.get_workflow_handle(ids.delivery_workflow_id(tenant, delivery_id))
+    converter = client.data_converter
+    try:
+        async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
+            if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                payloads = history_event.workflow_execution_started_event_attributes.input.payloads
+                [started] = await converter.decode(payloads, [DeliveryInput])
+                body = kept_body(started, [])
+                if body is not None:
+                    return body
+            elif history_event.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                payloads = history_event.activity_task_completed_event_attributes.result.payloads
+                [record] = await converter.decode(payloads, [AttemptRecord])
+                if record.body is not None:
+                    return record.body  # type: ignore[no-any-return]
+    except RPCError as err:
+        if err.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    return None
+
+
+def kept_body(started: DeliveryInput, attempts: list[AttemptRecord]) -> str | None:
+    """The body a delivery's history holds: in its input, or in the first attempt record that keeps it
+    (carried into a continued run's input, or completed in this run)."""
+    if started.body is not None:
+        return started.body
+    for record in (*started.progress.attempts, *attempts):
+        if record.body is not None:
+            return record.body
+    return None
+
+
+class EventBodies:
+    """Events' bodies for a worker's attempts, read from each event's history once and kept in memory
+    (a body never changes): the attempts of a fan-out to five endpoints read it once, together.
+
+    Least recently used first out, within `max_bytes`. Reads of one event that come together share one
+    read. `None`: the event is no longer kept (its log's retention is over); never cached.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[str, str], Awaitable[str | None]],
+        *,
+        max_bytes: int = BODY_CACHE_BYTES,
+    ) -> None:
+        self._read = read
+        self._max_bytes = max_bytes
+        self._bodies: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._bytes = 0
+        self._reading: dict[tuple[str, str], asyncio.Future[str | None]] = {}
+        self.reads = 0  # reads of Temporal made, for tests and metrics
+
+    @classmethod
+    def of(cls, client: Client, *, rpc_timeout: timedelta, max_bytes: int = BODY_CACHE_BYTES) -> EventBodies:
+        async def read(tenant: str, event_id: str) -> str | None:
+            event = await read_event_input(client, tenant, event_id, rpc_timeout=rpc_timeout)
+            return event.body if event is not None else None
+
+        return cls(read, max_bytes=max_bytes)
+
+    async def get(self, tenant: str, event_id: str) -> str | None:
+        key = (tenant, event_id)
+        body = self._bodies.get(key)
+        if body is not None:
+            self._bodies.move_to_end(key)
+            return body
+        reading = self._reading.get(key)
+        if reading is not None:
+            return await asyncio.shield(reading)
+        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._reading[key] = future
+        try:
+            self.reads += 1
+            body = await self._read(tenant, event_id)
+        except BaseException as err:
+            # Those waiting for this read fail with it; if the reader gave up (its attempt's timeout
+            # cancelled it), with a timeout of their own, never a cancellation that is not theirs.
+            given_up = TimeoutError("the read of this event's body was given up")
+            future.set_exception(err if isinstance(err, Exception) else given_up)
+            future.exception()  # retrieved: a read nobody else waited for logs nothing
+            raise
+        finally:
+            del self._reading[key]
+        future.set_result(body)
+        if body is not None:
+            self._keep(key, body)
+        return body
+
+    def _keep(self, key: tuple[str, str], body: str) -> None:
+        size = len(body.encode())
+        if size > self._max_bytes:
+            return
+        self._bodies[key] = body
+        self._bytes += size
+        while self._bytes > self._max_bytes:
+            _, dropped = self._bodies.popitem(last=False)
+            self._bytes -= len(dropped.encode())
+
+    def __len__(self) -> int:
+        return len(self._bodies)

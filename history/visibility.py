@@ -196,8 +196,9 @@ def status_of(attrs: TypedSearchAttributes, execution: WorkflowExecutionStatus |
     return DeliveryStatus.FAILED if status is DeliveryStatus.PENDING and unsettled_close else status
 
 
-def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
-    """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts."""
+def delivery_search_attributes(input: DeliveryInput, body: str) -> TypedSearchAttributes:
+    """What an operator filters deliveries by in the Temporal Web UI, set when the delivery starts;
+    `body`: the event's (a delivery's input no longer carries it)."""
     return TypedSearchAttributes(
         [
             SearchAttributePair(sa.TENANT, input.tenant),
@@ -207,6 +208,6 @@ def delivery_search_attributes(input: DeliveryInput) -> TypedSearchAttributes:
             SearchAttributePair(sa.CREATED_AT, input.created_at),
             SearchAttributePair(sa.DELIVERY_STATUS, DeliveryStatus.PENDING.value),
             SearchAttributePair(sa.ATTEMPT_COUNT, 0),
-            *business_search_attributes(input.body),
+            *business_search_attributes(body),
         ]
     )

@@ -46,7 +46,7 @@ from domain.models import (
     RetryAccepted,
 )
 from history import executions, visibility
-from history.events import read_event_input
+from history.events import kept_body, read_event_input
 from service import pages
 from service.boundary import boundary, in_store
 from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
@@ -289,22 +289,30 @@ class Deliveries:
         return _Started(started, started.progress.attempts + attempts)
 
     async def _state(self, workflow_id: str, description: WorkflowExecutionDescription) -> DeliveryState:
-        """A delivery's state: a completed one's result; otherwise read from its history, without a worker."""
+        """A delivery's state, read without a worker: its history's input and attempts, with the status of
+        its result once completed (results of before the body was kept once hold the whole state)."""
+        result: DeliveryState | None = None
         if description.status is WorkflowExecutionStatus.COMPLETED:
             handle: WorkflowHandle[DeliveryWorkflow, DeliveryState] = self._client.get_workflow_handle_for(
                 DeliveryWorkflow.run, workflow_id, run_id=description.run_id
             )
-            return await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+            result = await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+            if not result.in_history:
+                return result
         found = await self._read_history(workflow_id, description.run_id)
         if found is None:
             raise NotFound(f"delivery {workflow_id} not found")
+        if result is not None:
+            return result.model_copy(
+                update={"body": kept_body(found.input, found.attempts), "attempts": found.attempts}
+            )
         attrs = description.typed_search_attributes
         return DeliveryState(
             delivery_id=found.input.delivery_id,
             event_id=found.input.event_id,
             endpoint_id=found.input.endpoint_id,
             webhook_type=found.input.webhook_type,
-            body=found.input.body,
+            body=kept_body(found.input, found.attempts),
             created_at=found.input.created_at,
             status=visibility.status_of(attrs, description.status),
             attempts=found.attempts,
@@ -331,8 +339,11 @@ class Deliveries:
         state = await self._state(workflow_id, description)
         last = state.attempts[-1] if state.attempts else None
         running = description.status is WorkflowExecutionStatus.RUNNING
-        # The key is the event's, not the delivery's: read only for a delivery its lane started.
-        event = await self.event_input(tenant, state.event_id) if state.sequence is not None else None
+        # The key is the event's, not the delivery's: read only for a delivery its lane started; and the
+        # body, before the delivery's first attempt has ended and kept its own copy.
+        needs_event = state.sequence is not None or state.body is None
+        event = await self.event_input(tenant, state.event_id) if needs_event else None
+        body = state.body if state.body is not None else event.body if event is not None else None
         return DeliveryLog(
             summary=DeliverySummary(
                 id=str(delivery),
@@ -346,7 +357,7 @@ class Deliveries:
                 updated_at=last.started_at if last else state.created_at,
                 next_attempt_at=state.next_attempt_at,
             ),
-            payload=json.loads(state.body),
+            payload=json.loads(body) if body is not None else None,
             attempts=state.attempts,
             origin=state.origin,
             next_attempt_at=state.next_attempt_at,
@@ -356,7 +367,7 @@ class Deliveries:
             workflow_url=self._workflow_url(workflow_id),
             sequence=state.sequence,
             ordered=state.sequence is not None,
-            ordering_key=event.ordering_key if event else None,
+            ordering_key=event.ordering_key if event and state.sequence is not None else None,
         )
 
     async def _scheduled_log(self, tenant: str, delivery: ids.DeliveryId) -> DeliveryLog:

@@ -26,7 +26,7 @@ from temporalio.converter import ActivitySerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import classify, logged_request_headers, logged_response_headers
-from activities.listen import listener_gone
+from activities.listen import kept_body, listener_gone
 from core.settings import Settings
 from domain.access import Principal
 from domain.catalog import unknown_event_types
@@ -235,6 +235,7 @@ def _record(handoff: Handoff, answer: LocalAnswer) -> AttemptRecord:
         "duration_ms": max(0, answer.duration_ms),
         "request_headers": sent,
         "queued_ms": max(0, round((started_at - handoff.created_at).total_seconds() * 1000)),
+        "body": kept_body(request),
     }
     if answer.status_code is None:
         return AttemptRecord(

@@ -49,7 +49,7 @@ class DeliveryLog:
     """One delivery, whole: its summary, the payload sent and every attempt."""
 
     summary: DeliverySummary
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None only if Temporal keeps the body no more (docs/delivery.md)
     attempts: list[AttemptRecord]
     origin: DeliveryOrigin
     next_attempt_at: datetime | None

@@ -91,6 +91,20 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
     for case in ("ordered_one_key", "ordered_new_keys"):
         cost = report["costs"]["ordered_short"]["1"][case]
         assert cost["actions_per_delivery"] > 0 and cost["server_actions_per_delivery"] > 0, case
+    # Storage per delivery (issue 25, 3): history and database bytes over several deliveries, for the
+    # product (open), its short lane (closed) and the plain design, first try and after 2 retries.
+    for lane, cases in (
+        ("product", ("first_try",)),
+        ("product_short", ("first_try", "two_retries")),
+        ("plain", ("first_try", "two_retries")),
+    ):
+        for case in cases:
+            entry = report["storage"][lane][case]
+            assert entry["deliveries"] > 0 and entry["history_bytes_per_delivery"] > 0, (lane, case)
+            assert entry["database_bytes_per_delivery"] > 0, (lane, case)
+            assert entry["database_bytes_by_table_per_delivery"], (lane, case)
+            assert figures[f"storage_{case}.{lane}.database_bytes_per_delivery"]["median"] > 0
+    assert "storage per delivery" in result.stdout
     assert "sustained_1.product.deliveries_per_s" in report["ratios_to_plain"]
     assert {"temporal", "worker", "api", "plain_worker"} <= set(report["notes"]["peak_rss_mib"])
     assert "ratios to the plain design" in result.stdout  # the table is printed

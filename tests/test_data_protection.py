@@ -283,8 +283,9 @@ def _encrypted_input(stack: Stack, workflow_id: str) -> dict[str, Any]:
 def test_the_codec_endpoint_decodes_for_operators_only(
     stack: Stack, api: httpx.Client, delivered: tuple[dict[str, Any], str, str]
 ) -> None:
-    _, _, delivery_id = delivered
-    payload = _encrypted_input(stack, delivery_workflow_id("tenant_a", delivery_id))
+    _, event_id, _ = delivered
+    # The event's input: the one copy of the body its history keeps (a delivery's input has none).
+    payload = _encrypted_input(stack, f"event:tenant_a:{event_id}")
     body = {"payloads": [payload]}
     ui_origin = stack.settings.ui_url
     assert ui_origin is not None

@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
 from bench.cost import HistoryCost, runs_cost
 from core.temporal import connect
 from domain.ids import delivery_workflow_id
 from launcher import Stack
-from tests.conftest import create_endpoint, emit, retry_at_once, settled, wait_delivery, wait_for
+from tests.conftest import (
+    api_client,
+    create_endpoint,
+    emit,
+    retry_at_once,
+    settled,
+    stack_env,
+    wait_delivery,
+    wait_for,
+)
 from tests.receiver import Answer, Receiver
 from workflows.delivery import RETRY_JOIN_WINDOW
 
@@ -169,43 +179,70 @@ def _has_settled_attempts(count: int) -> Callable[[dict[str, Any]], bool]:
     return lambda d: len(d["attempts"]) == count and settled(d)
 
 
+@pytest.fixture(scope="module")
+def short_history_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A stack whose dev server suggests continuing as new after 150 history events instead of 4 Ki (or
+    4 MB): a delivery's history reaches that within some ten manual retries. An attempt's input no longer
+    holds the body, so even a 250 KB body no longer brings the 4 MB within reach of a test."""
+    data_dir = tmp_path_factory.mktemp("short-history")
+    stack = Stack(
+        stack_env(data_dir),
+        log_file=data_dir / "stack.log",
+        server_args=("--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=150"),
+    )
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
 def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
-    stack: Stack, api: httpx.Client, receiver: Receiver
+    short_history_stack: Stack, receiver: Receiver
 ) -> None:
-    # Every attempt's activity input holds the body: with a 250 KB body, some sixteen attempts pass the
-    # 4 MB at which Temporal suggests continuing as new.
-    endpoint = create_endpoint(api, receiver.script("/big", [Answer(500)]))
-    body = {"webhook_type": "invoice.created", "data": {"object": {"id": "inv_big", "pad": "x" * 250_000}}}
-    event_id = api.post("/v1/events", json=body).json()["id"]
-    delivery_id = f"{event_id}:{endpoint['id']}"
-    wait_delivery(api, delivery_id, settled)
-    workflow_id = delivery_workflow_id("tenant_a", delivery_id)
-    attempts = 4
-    while len(_runs(stack, workflow_id)) == 1:
-        assert attempts < 40, "the history never continued as new"
-        # Each retry says it has read every attempt so far: one just made is not joined.
-        assert api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}").status_code == 202
-        attempts += 1
-        wait_delivery(api, delivery_id, _has_settled_attempts(attempts))
-    # One more retry lands on the new run, whose log carries every earlier attempt.
-    receiver.script("/big", [Answer(200)])
-    retried = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}")
-    assert retried.json()["attempt"] == attempts + 1
-    final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
-    assert [a["attempt"] for a in final["attempts"]] == list(range(1, attempts + 2))
-    assert [a["status_code"] for a in final["attempts"]] == [500] * attempts + [200]
-    assert len(receiver.requests("/big")) == attempts + 1
-    # What `make bench` bills for a delivery counts every run: one start each, one activity per attempt.
-    cost = asyncio.run(_cost_of_every_run(stack, workflow_id))
-    assert cost.actions["workflow start"] == len(_runs(stack, workflow_id)) == 2
-    assert cost.actions["activity"] == attempts + 1
+    stack = short_history_stack
+    with api_client(stack) as api:
+        # A large body, kept by the first attempt's record: carried into the new run's input with the log.
+        endpoint = create_endpoint(api, receiver.script("/big", [Answer(500)]))
+        body = {
+            "webhook_type": "invoice.created",
+            "data": {"object": {"id": "inv_big", "pad": "x" * 250_000}},
+        }
+        event_id = api.post("/v1/events", json=body).json()["id"]
+        delivery_id = f"{event_id}:{endpoint['id']}"
+        wait_delivery(api, delivery_id, settled)
+        workflow_id = delivery_workflow_id("tenant_a", delivery_id)
+        attempts = 4
+        while len(_runs(stack, workflow_id)) == 1:
+            assert attempts < 40, "the history never continued as new"
+            # Each retry says it has read every attempt so far: one just made is not joined.
+            assert (
+                api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}").status_code == 202
+            )
+            attempts += 1
+            wait_delivery(api, delivery_id, _has_settled_attempts(attempts))
+        # One more retry lands on the new run, whose log carries every earlier attempt.
+        receiver.script("/big", [Answer(200)])
+        retried = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry?after={attempts}")
+        assert retried.json()["attempt"] == attempts + 1
+        final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+        assert [a["attempt"] for a in final["attempts"]] == list(range(1, attempts + 2))
+        assert [a["status_code"] for a in final["attempts"]] == [500] * attempts + [200]
+        # The payload too: the first attempt's record kept it, and the new run's input carries that.
+        assert final["payload"] == api.get(f"/v1/events/{event_id}").json()["payload"]
+        assert final["payload"]["data"]["object"]["pad"] == "x" * 250_000
+        assert len(receiver.requests("/big")) == attempts + 1
+        # What `make bench` bills for a delivery counts every run: one start each, one activity per attempt.
+        cost = asyncio.run(_cost_of_every_run(stack, workflow_id))
+        assert cost.actions["workflow start"] == len(_runs(stack, workflow_id)) == 2
+        assert cost.actions["activity"] == attempts + 1
 
-    # Lists and counts show the delivery once, as it is now, not the run it continued from.
-    def listed() -> list[tuple[Any, ...]] | None:
-        items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
-        found = [(d["id"], d["status"], d["attempt_count"]) for d in items]
-        return found if found and found[0][1] == "succeeded" else None
+        # Lists and counts show the delivery once, as it is now, not the run it continued from.
+        def listed() -> list[tuple[Any, ...]] | None:
+            items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+            found = [(d["id"], d["status"], d["attempt_count"]) for d in items]
+            return found if found and found[0][1] == "succeeded" else None
 
-    assert wait_for(listed, what="the list to catch up") == [(delivery_id, "succeeded", attempts + 1)]
-    stats = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
-    assert (stats["pending"], stats["succeeded"], stats["failed"]) == (0, 1, 0)
+        assert wait_for(listed, what="the list to catch up") == [(delivery_id, "succeeded", attempts + 1)]
+        stats = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
+        assert (stats["pending"], stats["succeeded"], stats["failed"]) == (0, 1, 0)

@@ -55,7 +55,8 @@ async def worker(
     signer = JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "jwt.pem"), issuer="test")
     task_queue = f"tq-{uuid.uuid4()}"
     async with httpx.AsyncClient() as http:
-        activities = DeliveryActivities(http, store, signer)
+        # The client: attempts of deliveries an event workflow started read the body from its history.
+        activities = DeliveryActivities(http, store, signer, client=workflow_env.client)
         async with Worker(
             workflow_env.client,
             task_queue=task_queue,
@@ -95,8 +96,16 @@ async def start_delivery(
         delivery,
         id=f"delivery:t:{delivery.delivery_id}",
         task_queue=task_queue,
-        search_attributes=delivery_search_attributes(delivery),
+        search_attributes=delivery_search_attributes(delivery, delivery.body or ""),
     )
+
+
+async def settled(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> DeliveryState:
+    """A delivery's state once it has closed: its result leaves out the body and the attempts, which its
+    history holds (the log reads them there), so the whole state is asked of its workflow."""
+    result = await handle.result()
+    assert result.in_history and result.body is None and not result.attempts
+    return await handle.query(DeliveryWorkflow.state)
 
 
 async def timer_delays(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> list[float]:
@@ -117,7 +126,7 @@ async def test_full_default_schedule_then_failed(
     with Receiver() as receiver:
         url = receiver.script("/down", [Answer(500, b"nope")])
         handle = await start_delivery(workflow_env.client, worker, store, url)
-        state = await handle.result()
+        state = await settled(handle)
         assert state.status == "failed"
         assert len(state.attempts) == 8
         assert [a.status_code for a in state.attempts] == [500] * 8
@@ -135,7 +144,7 @@ async def test_success_midway_stops_the_schedule(
     with Receiver() as receiver:
         url = receiver.script("/late", [Answer(500)] * 4 + [Answer(200)])
         handle = await start_delivery(workflow_env.client, worker, store, url)
-        state = await handle.result()
+        state = await settled(handle)
     assert state.status == "succeeded"
     assert [a.status_code for a in state.attempts] == [500, 500, 500, 500, 200]
     assert len(await timer_delays(handle)) == 4
@@ -147,7 +156,7 @@ async def test_retry_after_longer_than_the_schedule_wins(
     with Receiver() as receiver:
         url = receiver.script("/limited", [Answer(429, headers={"Retry-After": "7200"}), Answer(200)])
         handle = await start_delivery(workflow_env.client, worker, store, url)
-        state = await handle.result()
+        state = await settled(handle)
     assert [a.status_code for a in state.attempts] == [429, 200]
     assert state.attempts[0].retry_after_seconds == 7200
     [delay] = await timer_delays(handle)
@@ -161,7 +170,7 @@ async def test_410_ends_the_delivery_at_once(
         handle = await start_delivery(
             workflow_env.client, worker, store, receiver.script("/gone", [Answer(410)])
         )
-        state = await handle.result()
+        state = await settled(handle)
     assert state.status == "failed"
     assert len(state.attempts) == 1
     assert await timer_delays(handle) == []
@@ -178,7 +187,7 @@ async def test_manual_retry_cuts_a_long_wait_short(
             await workflow_env.sleep(1)
         accepted = await handle.execute_update(DeliveryWorkflow.retry_now)
         assert accepted.attempt == 2
-        state = await handle.result()
+        state = await settled(handle)
     assert [(a.trigger, a.status_code) for a in state.attempts] == [
         ("scheduled", 500),
         ("manual", 500),
@@ -201,7 +210,7 @@ async def test_retry_requests_map_to_logged_manual_attempts(
             handle.execute_update(DeliveryWorkflow.retry_now),
             handle.execute_update(DeliveryWorkflow.retry_now),
         )
-        state = await handle.result()
+        state = await settled(handle)
     manual = {a.attempt for a in state.attempts if a.trigger == "manual"}
     assert {first.attempt, second.attempt} <= manual
     assert state.status == "succeeded"
@@ -281,7 +290,7 @@ async def test_our_faults_are_retried_without_using_the_schedule(
 ) -> None:
     task_queue, tries = flaky_worker
     handle = await start_delivery(workflow_env.client, task_queue, store, "http://127.0.0.1:9/unused")
-    state = await handle.result()
+    state = await settled(handle)
     # Two attempts the receiver answered (503, then 200), each after two tries of ours that failed.
     assert [(a.attempt, a.status_code) for a in state.attempts] == [(1, 503), (2, 200)]
     assert len(tries) == 6
@@ -306,7 +315,7 @@ async def test_the_retry_window_then_the_workflow_closes(
         while (await handle.query(DeliveryWorkflow.state)).status != "succeeded":
             await workflow_env.sleep(1)
         await workflow_env.sleep(POLICY.retry_window + 60)
-        state = await handle.result()
+        state = await settled(handle)
     assert [(a.trigger, a.status_code) for a in state.attempts] == [("scheduled", 410), ("manual", 200)]
     assert (await handle.describe()).status is WorkflowExecutionStatus.COMPLETED
 
@@ -362,7 +371,8 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
                     body=event.body,
                     created_at=event.created_at,
                     policy=POLICY,
-                )
+                ),
+                event.body,
             ),
         )
         summary = await workflow_env.client.execute_workflow(

@@ -55,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         OrderedOnFailure,
         RetryAccepted,
     )
+    from history.events import kept_body
     from history.visibility import delivery_search_attributes
 
 # Bounds the log; with continue-as-new the history stays bounded whatever the body's size.
@@ -122,7 +123,9 @@ class DeliveryWorkflow:
             await self._tell_lane()
         await self._take_manual_retries()
         self._publish()
-        return self.state()
+        # Neither the body nor the attempts: the history holds them already (its first attempt's record
+        # keeps the body), and the log reads them from there.
+        return self.state().model_copy(update={"body": None, "attempts": [], "in_history": True})
 
     async def _follow_schedule(self) -> None:
         delays = self._input.policy.retry_delays
@@ -215,7 +218,9 @@ class DeliveryWorkflow:
             tenant=self._input.tenant,
             endpoint_id=self._input.endpoint_id,
             delivery_id=self._input.delivery_id,
+            # None: the attempt reads it from the event's history (the input of deliveries of before has it).
             body=self._input.body,
+            event_id=self._input.event_id,
             attempt=len(self._attempts) + 1,
             trigger=trigger,
             timeout=self._input.policy.attempt_timeout,
@@ -411,7 +416,7 @@ class DeliveryWorkflow:
             event_id=self._input.event_id,
             endpoint_id=self._input.endpoint_id,
             webhook_type=self._input.webhook_type,
-            body=self._input.body,
+            body=kept_body(self._input, self._attempts),
             created_at=self._input.created_at,
             status=self._status,
             attempts=self._attempts,
@@ -422,14 +427,15 @@ class DeliveryWorkflow:
         )
 
 
-async def start_delivery(delivery: DeliveryInput) -> bool:
+async def start_delivery(delivery: DeliveryInput, *, body: str) -> bool:
     """Start `delivery` as a child of the running workflow (an event's fan-out, or an ordered lane);
     False if it was started already.
 
     It lives on through its retry window whatever its parent does (abandoned on close). A delivery runs
     once: an id already used, by a run still open or one that has closed (its parent reset, say), is
     that delivery, not a second one. Its workflow tasks go before scheduled retries and bulk work; the
-    tenant's fairness key and weight are its parent's (domain/fairness.py).
+    tenant's fairness key and weight are its parent's (domain/fairness.py). `body`: the event's, for the
+    business ids it is found by (its input carries no body: its attempts read it from the event).
     """
     try:
         await workflow.start_child_workflow(
@@ -438,7 +444,7 @@ async def start_delivery(delivery: DeliveryInput) -> bool:
             id=ids.delivery_workflow_id(delivery.tenant, delivery.delivery_id),
             parent_close_policy=workflow.ParentClosePolicy.ABANDON,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=delivery_search_attributes(delivery),
+            search_attributes=delivery_search_attributes(delivery, body),
             priority=of_kind(WorkKind.LIVE),
         )
     except WorkflowAlreadyStartedError:

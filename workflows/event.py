@@ -3,6 +3,9 @@
 Its id is derived from the tenant and the event id, so the same event emitted twice is one workflow and
 one set of deliveries. The children are started concurrently and abandoned on completion: each lives
 on through its own retry schedule, while the event workflow closes as soon as all of them have started.
+
+Its input is where the event's body is kept: the children's inputs and its result leave it out, and each
+delivery's attempts read it from this history (docs/delivery.md, "Where the payload is kept").
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ OUR_FAULTS = RetryPolicy(
 class EventWorkflow:
     @workflow.run
     async def run(self, input: EventInput) -> EventSummary:
+        self._body = input.body
         deliveries = [
             DeliveryInput(
                 tenant=input.tenant,
@@ -40,7 +44,7 @@ class EventWorkflow:
                 endpoint_id=endpoint_id,
                 delivery_id=ids.delivery_id(input.event_id, endpoint_id),
                 webhook_type=input.webhook_type,
-                body=input.body,
+                # No body: this workflow's input is its one copy; each attempt reads it from there.
                 created_at=input.created_at,
                 policy=input.policies.get(endpoint_id, input.policy),
                 origin=input.origin,
@@ -57,13 +61,15 @@ class EventWorkflow:
         if input.ordered_endpoint_ids and workflow.patched(TELLS_ITS_LANES):
             await workflow.execute_activity_method(
                 LaneActivities.tell_lanes,
-                input,
+                # Without the body, which a lane never takes (it reads it from this history in its turn).
+                input.model_copy(update={"body": ""}),
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=OUR_FAULTS,
             )
-        # Each child's input carries the body, and Temporal refuses a workflow task completion of more
-        # than a few MB: start the children in batches that stay well under it (one batch for any
-        # ordinary event), each batch concurrently in one workflow task.
+        # Children started in batches, each concurrently in one workflow task, as when each child's input
+        # carried the body and a task's completion had to stay under Temporal's few MB (one batch for any
+        # ordinary event). Their inputs no longer carry it, but the batches stay as they were: another
+        # batch size would start another number of children per task than recorded histories hold.
         per_batch = max(1, BATCH_BYTES // max(1, len(input.body.encode())))
         for first in range(0, len(to_start), per_batch):
             await asyncio.gather(*(self._start(d) for d in to_start[first : first + per_batch]))
@@ -72,10 +78,9 @@ class EventWorkflow:
             event_id=input.event_id,
             webhook_type=input.webhook_type,
             object_type=input.object_type,
-            body=input.body,
             created_at=input.created_at,
             delivery_ids=[d.delivery_id for d in deliveries],
         )
 
     async def _start(self, delivery: DeliveryInput) -> None:
-        await start_delivery(delivery)
+        await start_delivery(delivery, body=self._body)

@@ -221,7 +221,7 @@ class LaneWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=OUR_FAULTS,
             )
-            started = body is not None and await start_delivery(self._delivery(item, sequence, body))
+            started = body is not None and await start_delivery(self._delivery(item, sequence), body=body)
         finally:
             self._starting = False
         if not started:
@@ -235,7 +235,9 @@ class LaneWorkflow:
             return
         self._started += 1
 
-    def _delivery(self, item: LaneItem, sequence: int, body: str) -> DeliveryInput:
+    def _delivery(self, item: LaneItem, sequence: int) -> DeliveryInput:
+        """Its input carries no body: its attempts read it from the event's history, as every delivery's
+        do (the body read here is for the business ids it is found by, and says the event is kept)."""
         lane = self._input
         return DeliveryInput(
             tenant=lane.tenant,
@@ -243,7 +245,6 @@ class LaneWorkflow:
             endpoint_id=lane.endpoint_id,
             delivery_id=item.delivery_id,
             webhook_type=item.webhook_type,
-            body=body,
             created_at=item.created_at,
             policy=item.policy,
             origin=item.origin,

@@ -48,8 +48,10 @@ INDEX = HERE / "workflow-ids.json"
 # `RETRY_JOIN_PATCH`); only the deliveries were recorded again (v3_delivery_retry_burst was recorded by
 # the v3 code, before the change). The v4 lanes were recorded by the lane code of before v5. v5: a lane
 # whose head finds its endpoint deleted ends (patch `ENDS_WITH_ITS_ENDPOINT`, workflows/lane.py); only the
-# lanes were recorded again.
-RECORDED_AS = "v5"
+# lanes were recorded again. v6: an event's body is kept once (issue 25, 3): a delivery starts, and its
+# attempts are given, no body, and its first attempt's record keeps it; the event tells its lanes without
+# it. Payloads only, no command changed (no patch); the deliveries and the lanes were recorded again.
+RECORDED_AS = "v6"
 # Short, so that the recorded deliveries close and their histories are whole.
 RETRY_WINDOW_SECONDS = 3
 

@@ -1,0 +1,243 @@
+"""Where an attempt's body comes from now that a delivery's input carries none (docs/delivery.md, "Where
+the payload is kept"): a worker's cache of events' bodies (`EventBodies`), read once per event however many
+attempts ask together, and `deliver_once` given no body: it sends the event's exact body, its first
+attempt's record keeps the delivery's own copy, and an event Temporal no longer keeps is an attempt that
+says so, never a silent loss.
+
+The reader given to `EventBodies` here is a function standing in for a history read (the unit under test
+is the cache); the end-to-end test of the same path, through Temporal, is tests/test_body_kept_once.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+from temporalio.testing import ActivityEnvironment
+
+from activities.delivery import PAYLOAD_NOT_KEPT, DeliveryActivities
+from core.signing import JwtSigner, load_or_create_rsa_key
+from domain.models import (
+    AttemptOutcome,
+    AttemptRecord,
+    AttemptTrigger,
+    DeliverRequest,
+    DeliveryInput,
+    DeliveryPolicy,
+    DeliveryProgress,
+    SignatureMethod,
+)
+from history.events import EventBodies, kept_body
+from store.database import EndpointStore
+from tests.receiver import Receiver
+
+BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
+
+
+class Events:
+    """What Temporal would answer for each event's body, and how many times it was asked."""
+
+    def __init__(self, bodies: dict[tuple[str, str], str], *, delay: float = 0.0) -> None:
+        self.bodies = bodies
+        self.delay = delay
+        self.asked: list[tuple[str, str]] = []
+
+    async def read(self, tenant: str, event_id: str) -> str | None:
+        self.asked.append((tenant, event_id))
+        await asyncio.sleep(self.delay)
+        return self.bodies.get((tenant, event_id))
+
+
+async def test_an_event_s_body_is_read_once_and_then_served_from_memory() -> None:
+    events = Events({("t", "evt_1"): BODY})
+    bodies = EventBodies(events.read)
+    assert await bodies.get("t", "evt_1") == BODY
+    assert await bodies.get("t", "evt_1") == BODY
+    assert events.asked == [("t", "evt_1")]
+    # Another tenant's event of the same id is another event.
+    assert await bodies.get("u", "evt_1") is None
+    assert events.asked == [("t", "evt_1"), ("u", "evt_1")]
+
+
+async def test_attempts_of_one_fan_out_that_ask_together_share_one_read() -> None:
+    events = Events({("t", "evt_1"): BODY}, delay=0.2)
+    bodies = EventBodies(events.read)
+    got = await asyncio.gather(*(bodies.get("t", "evt_1") for _ in range(5)))
+    assert got == [BODY] * 5
+    assert events.asked == [("t", "evt_1")]
+
+
+async def test_an_event_no_longer_kept_is_not_remembered_as_such() -> None:
+    events = Events({})
+    bodies = EventBodies(events.read)
+    assert await bodies.get("t", "gone") is None
+    assert await bodies.get("t", "gone") is None
+    assert len(events.asked) == 2 and len(bodies) == 0
+
+
+async def test_a_failed_read_reaches_every_attempt_waiting_for_it_and_is_tried_again_next_time() -> None:
+    calls = 0
+
+    async def read(_tenant: str, _event_id: str) -> str | None:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.1)
+        if calls == 1:
+            raise TimeoutError("Temporal did not answer")
+        return BODY
+
+    bodies = EventBodies(read)
+    outcomes = await asyncio.gather(*(bodies.get("t", "evt_1") for _ in range(3)), return_exceptions=True)
+    assert [type(o) for o in outcomes] == [TimeoutError] * 3
+    assert await bodies.get("t", "evt_1") == BODY
+    assert calls == 2
+
+
+async def test_an_attempt_that_gives_up_waiting_fails_the_others_with_a_timeout_not_a_cancellation() -> None:
+    gate = asyncio.Event()  # Temporal does not answer until the test says so
+    reads = 0
+
+    async def read(_tenant: str, _event_id: str) -> str | None:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        return BODY
+
+    bodies = EventBodies(read)
+    first = asyncio.create_task(asyncio.wait_for(bodies.get("t", "evt_1"), 0.2))
+    while reads == 0:  # the first attempt's read is under way: the second joins it
+        await asyncio.sleep(0)
+    second = asyncio.create_task(bodies.get("t", "evt_1"))
+    outcomes = await asyncio.gather(first, second, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [TimeoutError, TimeoutError]
+    gate.set()
+    assert await bodies.get("t", "evt_1") == BODY  # read again, whole this time
+    assert reads == 2
+
+
+async def test_the_cache_keeps_the_most_recently_used_bodies_within_its_bytes() -> None:
+    events = Events({("t", f"evt_{n}"): "x" * 400 for n in range(4)})
+    bodies = EventBodies(events.read, max_bytes=1000)  # two bodies of 400 fit, not three
+    for n in (0, 1):
+        await bodies.get("t", f"evt_{n}")
+    await bodies.get("t", "evt_0")  # used last: evt_1 is the least recently used now
+    await bodies.get("t", "evt_2")
+    assert len(bodies) == 2
+    events.asked.clear()
+    await bodies.get("t", "evt_0")
+    await bodies.get("t", "evt_2")
+    assert events.asked == []
+    await bodies.get("t", "evt_1")
+    assert events.asked == [("t", "evt_1")]
+    # A body larger than the whole cache is served, never kept.
+    big = EventBodies(Events({("t", "big"): "y" * 2000}).read, max_bytes=1000)
+    assert await big.get("t", "big") == "y" * 2000 and len(big) == 0
+
+
+def _record(n: int, body: str | None = None) -> AttemptRecord:
+    return AttemptRecord(
+        attempt=n,
+        trigger=AttemptTrigger.SCHEDULED,
+        started_at=datetime.now(UTC),
+        duration_ms=1,
+        outcome=AttemptOutcome.RETRYABLE,
+        body=body,
+    )
+
+
+def test_a_delivery_s_own_copy_is_its_input_s_or_its_first_attempt_s() -> None:
+    policy = DeliveryPolicy(retry_delays=[1.0], attempt_timeout=5)
+    common = {
+        "tenant": "t",
+        "event_id": "evt_1",
+        "endpoint_id": "ep_1",
+        "delivery_id": "evt_1:ep_1",
+        "webhook_type": "invoice.created",
+        "created_at": datetime.now(UTC),
+        "policy": policy,
+    }
+    # A delivery started before the body was kept once: its input's.
+    assert kept_body(DeliveryInput(**common, body=BODY), [_record(1)]) == BODY
+    # Now: none before its first attempt has ended, then that attempt's record's.
+    started = DeliveryInput(**common)
+    assert kept_body(started, []) is None
+    assert kept_body(started, [_record(1, BODY), _record(2)]) == BODY
+    # A run continued as new carries the record in its input.
+    carried = DeliveryInput(**common, progress=DeliveryProgress(attempts=[_record(1, BODY)]))
+    assert kept_body(carried, [_record(2)]) == BODY
+
+
+@pytest.fixture
+def signer(tmp_path: Path) -> JwtSigner:
+    return JwtSigner.from_pem(load_or_create_rsa_key(tmp_path / "k.pem"), issuer="t")
+
+
+def _request(endpoint_id: str, attempt: int, event_id: str = "evt_1") -> DeliverRequest:
+    return DeliverRequest(
+        tenant="t",
+        endpoint_id=endpoint_id,
+        delivery_id=f"{event_id}:{endpoint_id}",
+        event_id=event_id,
+        attempt=attempt,
+        trigger=AttemptTrigger.SCHEDULED,
+        timeout=5,
+    )
+
+
+def _env() -> ActivityEnvironment:
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, scheduled_time=datetime.now(UTC))
+    return env
+
+
+async def test_an_attempt_given_no_body_sends_the_event_s_and_only_its_first_record_keeps_it(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    events = Events({("t", "evt_1"): BODY})
+    with Receiver() as receiver:
+        endpoint = store.create(
+            "t",
+            url=receiver.script("/in", []),
+            signature_method=SignatureMethod.HMAC,
+            event_types=None,
+            description="",
+            enabled=True,
+        )
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, bodies=EventBodies(events.read))
+            first = await _env().run(activities.deliver_once, _request(endpoint.id, 1))
+            second = await _env().run(activities.deliver_once, _request(endpoint.id, 2))
+        sent = receiver.requests("/in")
+    assert first.outcome is AttemptOutcome.SUCCEEDED and second.outcome is AttemptOutcome.SUCCEEDED
+    assert first.body == BODY and second.body is None
+    assert [r.body for r in sent] == [BODY.encode()] * 2
+    # Signed over the exact bytes sent, as a receiver checks them with its own library.
+    for request in sent:
+        Webhook(endpoint.secret).verify(request.body, request.headers)
+    assert events.asked == [("t", "evt_1")]  # read once for both attempts
+
+
+async def test_an_event_no_longer_kept_makes_an_attempt_that_says_so_and_sends_nothing(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    with Receiver() as receiver:
+        endpoint = store.create(
+            "t",
+            url=receiver.script("/in", []),
+            signature_method=SignatureMethod.HMAC,
+            event_types=None,
+            description="",
+            enabled=True,
+        )
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, bodies=EventBodies(Events({}).read))
+            record = await _env().run(activities.deliver_once, _request(endpoint.id, 1, "evt_gone"))
+        assert receiver.requests("/in") == []
+    # Logged as an attempt (the delivery's status, its filters and alerts see it), never dropped.
+    assert record.outcome is AttemptOutcome.RETRYABLE
+    assert record.error == PAYLOAD_NOT_KEPT and record.body is None
