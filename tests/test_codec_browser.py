@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from playwright.sync_api import Browser, BrowserContext, expect
 
+from domain import ids
 from launcher import Stack
 from tests.conftest import OPERATOR_KEY, create_endpoint, emit, settled, wait_delivery
 from tests.receiver import Receiver
@@ -54,7 +56,7 @@ def test_the_web_ui_shows_payloads_to_a_signed_in_operator_only(
             page.goto(workflow_page, timeout=TIMEOUT_MS)
         assert answer.value.status == 401
         expect(page.get_by_text("deliver_once").first).to_be_visible(timeout=TIMEOUT_MS)
-        assert MARKER not in page.content()
+        assert MARKER not in page.content() and '"webhook_type": "customer.updated"' not in page.content()
     finally:
         context.close()
 
@@ -66,7 +68,12 @@ def test_the_web_ui_shows_payloads_to_a_signed_in_operator_only(
         page.get_by_label("Operator key").fill(OPERATOR_KEY)
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_text("You are signed in.")).to_be_visible(timeout=TIMEOUT_MS)
+        # The delivery's own input, decoded (it names the event; the body is kept once, in the event's).
         page.goto(workflow_page, timeout=TIMEOUT_MS)
+        expect(page.locator("body")).to_contain_text('"webhook_type": "customer.updated"', timeout=TIMEOUT_MS)
+        # The event's page (the delivery's "Parent Workflow"): its input is the payload, decoded.
+        event_workflow = quote(ids.event_workflow_id("tenant_a", delivery["event_id"]), safe="")
+        page.goto(workflow_page.rsplit("/", 1)[0] + f"/{event_workflow}", timeout=TIMEOUT_MS)
         expect(page.locator("body")).to_contain_text(MARKER, timeout=TIMEOUT_MS)
     finally:
         context.close()
