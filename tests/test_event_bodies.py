@@ -30,10 +30,10 @@ from domain.models import (
     DeliveryInput,
     DeliveryPolicy,
     DeliveryProgress,
-    SignatureMethod,
 )
 from history.events import EventBodies, kept_body
 from store.database import EndpointStore
+from tests.conftest import add_endpoint
 from tests.receiver import Receiver
 
 BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
@@ -200,14 +200,7 @@ async def test_an_attempt_given_no_body_sends_the_event_s_and_only_its_first_rec
 ) -> None:
     events = Events({("t", "evt_1"): BODY})
     with Receiver() as receiver:
-        endpoint = store.create(
-            "t",
-            url=receiver.script("/in", []),
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-        )
+        endpoint = add_endpoint(store, "t", url=receiver.script("/in", []))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, bodies=EventBodies(events.read))
             first = await _env().run(activities.deliver_once, _request(endpoint.id, 1))
@@ -226,14 +219,7 @@ async def test_an_event_no_longer_kept_makes_an_attempt_that_says_so_and_sends_n
     store: EndpointStore, signer: JwtSigner
 ) -> None:
     with Receiver() as receiver:
-        endpoint = store.create(
-            "t",
-            url=receiver.script("/in", []),
-            signature_method=SignatureMethod.HMAC,
-            event_types=None,
-            description="",
-            enabled=True,
-        )
+        endpoint = add_endpoint(store, "t", url=receiver.script("/in", []))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, bodies=EventBodies(Events({}).read))
             record = await _env().run(activities.deliver_once, _request(endpoint.id, 1, "evt_gone"))
