@@ -152,20 +152,22 @@ def listen(client: httpx.Client, args: argparse.Namespace) -> Outcome:
             raise CliError(f"unknown event type {name!r}; `GET /v1/webhooks/event-types` lists them", code=2)
     opened = _open(client, event_types, forward_to)
     forwarder = _Forwarder(client, forward_to)
-    forwarder.say(
-        f"Ready: forwarding {', '.join(event_types) if event_types else 'every event type'} to {forward_to}\n"
-        f"session {opened['session_id']}, listening endpoint {opened['endpoint_id']}\n"
-        f"webhook signing secret: {opened['secret']}\n"
-        "(Ctrl-C to stop)"
-    )
     # SIGINT too: a shell that starts `webhooks listen &` hands it SIGINT ignored, which Python keeps, and
-    # its Ctrl-C or `kill -INT` would then leave the session open and the process running.
+    # its Ctrl-C or `kill -INT` would then leave the session open and the process running. Both are set
+    # before "Ready" is printed: a signal sent as soon as it is read ends the session too.
     previous = signal.signal(signal.SIGTERM, _terminated)
     previous_int = signal.signal(signal.SIGINT, _terminated)
     pool = ThreadPoolExecutor(FORWARDERS, thread_name_prefix="forward")
     ended: str | None = None
     unreachable: CliError | None = None  # the API's silence, told once until it answers again
     try:
+        forwarder.say(
+            f"Ready: forwarding {', '.join(event_types) if event_types else 'every event type'} to "
+            f"{forward_to}\n"
+            f"session {opened['session_id']}, listening endpoint {opened['endpoint_id']}\n"
+            f"webhook signing secret: {opened['secret']}\n"
+            "(Ctrl-C to stop)"
+        )
         while True:
             path = f"/v1/webhooks/listen/{quote(opened['session_id'], safe='')}"
             try:
