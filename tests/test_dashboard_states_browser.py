@@ -168,7 +168,14 @@ def test_a_view_says_loading_at_once_and_that_the_api_hangs_with_try_again(
     page.goto(f"{tab.base_url}/dashboard/#/webhooks/{endpoint['id']}")
     loading = page.locator("#main").get_by_role("status").filter(has_text="Loading…")
     expect(loading).to_be_visible()
-    assert held, "Loading… is shown while the API has not answered"
+    # Playwright hands the held request to Python when the test next waits on the page, which can be
+    # after the page already shows "Loading…": wait for it rather than read `held` at once.
+    for _ in range(TIMEOUT_MS // 50):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the page asked the API for the endpoint and has no answer yet"
+    expect(loading).to_be_visible()
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text(HANG_SAID)
     expect(loading).to_have_count(0)
