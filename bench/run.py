@@ -39,6 +39,7 @@ from temporalio.client import Client, WorkflowFailureError
 import launcher
 from bench import lanes as lanes_
 from bench import noisy as noisy_
+from bench import stages as stages_
 from bench.cost import (
     PRICES_READ_ON,
     HistoryCost,
@@ -58,7 +59,18 @@ from launcher import Stack, _die_with_this_process, free_port
 from worker import http_client
 
 RESULTS = Path("bench-results")
-SCENARIOS = ("raw", "actions", "sustained", "latency", "fanout", "backlog", "slots", "isolation", "noisy")
+SCENARIOS = (
+    "raw",
+    "actions",
+    "sustained",
+    "latency",
+    "stages",
+    "fanout",
+    "backlog",
+    "slots",
+    "isolation",
+    "noisy",
+)
 THROUGHPUT_LANES = (
     "product",
     "plain",
@@ -132,6 +144,9 @@ class Config:
     ordered_events: int = 10
     # Deliveries the storage figures are measured over (a database grows by whole 4 KB pages).
     storage_events: int = 50
+    # The rates at which each delivery's latency is split into its stages (issue 25, 1): either side of
+    # the step in the latency ladder, for the product and the plain design.
+    stage_rates: tuple[float, ...] = (2, 5)
 
 
 FULL = Config(
@@ -177,6 +192,7 @@ SMOKE = Config(
     sustained_window=5,
     ordered_events=3,
     storage_events=5,
+    stage_rates=(5,),
 )
 
 
@@ -291,6 +307,8 @@ class Bench:
             wanted.update(self.throughput_lanes)
         if "latency" in self.scenarios:
             wanted.update(LADDER_LANES, self.throughput_lanes)
+        if "stages" in self.scenarios:
+            wanted.update(LADDER_LANES)
         if {"fanout", "backlog", "isolation"} & set(self.scenarios):
             wanted.update(LADDER_LANES)
         if "actions" in self.scenarios:
@@ -586,6 +604,16 @@ class Bench:
         self, target: Target, *, rate: float, seconds: float, prefix: str, endpoints: list[str]
     ) -> list[float]:
         """Emit at `rate` for `seconds`; milliseconds from each acceptance to the first receipt."""
+        accepted_at, seen = await self.paced_times(
+            target, rate=rate, seconds=seconds, prefix=prefix, endpoints=endpoints
+        )
+        return [(seen[k] - t) * 1000 for k, t in accepted_at.items() if k in seen]
+
+    async def paced_times(
+        self, target: Target, *, rate: float, seconds: float, prefix: str, endpoints: list[str]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Emit at `rate` for `seconds`: when each delivery (`event id:endpoint`) was accepted, and when
+        the receiver first saw it (Unix times)."""
         count = max(1, int(rate * seconds))
         accepted_at: dict[str, float] = {}
         started = time.monotonic()
@@ -604,7 +632,7 @@ class Bench:
             if all(k in seen for k in accepted_at) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)
-        return [(seen[k] - t) * 1000 for k, t in accepted_at.items() if k in seen]
+        return accepted_at, seen
 
     async def latency(self, lane: str, rate: float, run: int) -> None:
         """Paced emission to one endpoint: from the acceptance (the API's 202) to the receipt."""
@@ -620,6 +648,28 @@ class Bench:
         )
         self.samples.setdefault(f"latency_{label}.{lane}", []).extend(latencies)
         self.figure(f"latency_{label}.{lane}.p50_of_run", "ms").values.append(percentile(latencies, 50))
+
+    async def stages(self, lane: str, rate: float, run: int) -> None:
+        """Paced emission to one endpoint, each delivery's latency split into its stages
+        (bench/stages.py) from its event's and its own history."""
+        target = self.targets[lane]
+        [endpoint] = await target.set_endpoints([f"/stages-{lane}"])
+        prefix = f"stg{rate:g}-{lane}-{run}"
+        accepted_at, seen = await self.paced_times(
+            target, rate=rate, seconds=self.config.latency_seconds, prefix=prefix, endpoints=[endpoint]
+        )
+        client = target.client if isinstance(target, PlainTarget) else self.product_client
+        for key, accepted in accepted_at.items():
+            if key not in seen:
+                continue
+            event_id = key.removesuffix(f":{endpoint}")
+            event, delivery = [
+                (await client.get_workflow_handle(workflow_id).fetch_history()).events
+                for workflow_id in target.workflow_ids(event_id, [endpoint])
+            ]
+            split = stages_.stages(event, delivery, accepted=accepted, received=seen[key])
+            for stage, ms in split.items():
+                self.samples.setdefault(f"stages_{rate:g}.{lane}.{stage}", []).append(ms)
 
     async def fanout(self, lane: str, run: int) -> None:
         """One event to many endpoints: time until every one has it."""
@@ -945,6 +995,17 @@ class Bench:
             ]
         await self._steps("latency", steps)
 
+    async def _run_stages(self) -> None:
+        await self._steps(
+            "stages",
+            [
+                partial(self.stages, lane, rate, run)
+                for run in range(self.config.runs)
+                for rate in self.config.stage_rates
+                for lane in LADDER_LANES
+            ],
+        )
+
     async def _run_fanout(self) -> None:
         runs = range(self.config.runs)
         await self._steps(
@@ -1160,6 +1221,15 @@ def print_table(result: dict[str, Any]) -> None:
                 line = "  ".join(f"{m}: {b['total_dollars']:>7}" for m, b in bills.items())
                 print(f"  {lane:18} {fan:>2} endpoints  {line}")  # noqa: T201
     figures, latency = result["figures"], result["latency"]
+    rates = sorted({key.split(".")[0] for key in latency if key.startswith("stages_")})
+    if rates:
+        print("\nwhere a first-try delivery's time goes (bench/stages.py), p50 ms")  # noqa: T201
+        print(f"  {'rate, lane':24}" + "".join(f"{s[:9]:>10}" for s in stages_.STAGES))  # noqa: T201
+        for rate in rates:
+            for lane in LADDER_LANES:
+                if f"{rate}.{lane}.attempt" in latency:
+                    cells = "".join(f"{latency[f'{rate}.{lane}.{s}']['p50']:10.1f}" for s in stages_.STAGES)
+                    print(f"  {rate.removeprefix('stages_') + '/s ' + lane:24}{cells}")  # noqa: T201
     if any(key.startswith("noisy_") for key in figures):
         print("\nnoisy neighbour: tenant B's ms from 202 to receipt (p50/p95/p99), tenant A's drain")  # noqa: T201
         for mode in noisy_.MODES:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.stages import STAGES
+
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
 
@@ -63,6 +65,12 @@ def test_bench_smoke_run_produces_every_figure(tmp_path: Path) -> None:
             for cpu in ("worker", "api", "temporal"):
                 assert ratios[f"sustained_{fan}.{lane}.{cpu}_cpu_ms_per_delivery"] > 0
     assert "ratios to no tracing code" in result.stdout
+    # Each first-try delivery's latency split into its stages from its histories (issue 25, 1).
+    for lane in ("product", "plain"):
+        for stage in STAGES:
+            assert report["latency"][f"stages_5.{lane}.{stage}"]["n"] > 0, (lane, stage)
+        assert report["latency"][f"stages_5.{lane}.attempt"]["p50"] > 0
+    assert "where a first-try delivery's time goes" in result.stdout
     for lane in ("product", "plain"):
         assert figures[f"fanout_5.{lane}.seconds"]["median"] > 0
         assert figures[f"backlog_20.{lane}.drain_seconds"]["median"] > 0
