@@ -41,6 +41,7 @@ from service.errors import (
 )
 from service.models import (
     AcceptedEvent,
+    DeliveryCounts,
     DeliveryPage,
     DeliverySummary,
     EventSubmission,
@@ -93,6 +94,14 @@ class FakeDeliveries:
             "e:ep", "e", "ep", "invoice.created", DeliveryStatus.PENDING, 0, None, NOW, NOW
         )
         return DeliveryPage(items=[summary], next_cursor=None)
+
+    async def count(
+        self, tenant: str, endpoint_id: str, *, since: datetime, until: datetime | None = None
+    ) -> DeliveryCounts:
+        self.calls.append({"count": endpoint_id, "since": since, "until": until})
+        if self.error:
+            raise self.error
+        return DeliveryCounts(endpoint_id, since, until, pending=1, succeeded=2, failed=3)
 
     async def retry(
         self, tenant: str, delivery_id: str, *, bulk: bool = False, after: int | None = None
@@ -297,6 +306,30 @@ async def test_a_created_window_is_parsed_with_its_timezone_and_passed_on(app: A
         await api.get("/v1/webhooks/deliveries", params={"created_before": "yesterday"})
     ).status_code == 422
     assert len(deliveries.calls) == 2
+
+
+async def test_stats_count_the_hours_before_created_before_when_no_created_after_is_given(app: Any) -> None:
+    """`?created_before=` alone once counted from 24 h before now, and a time earlier than that was refused
+    as "created_after is later than created_before", naming a parameter the caller never sent."""
+    deliveries = FakeDeliveries()
+    api = client(app, deliveries=deliveries)
+    path = "/v1/webhooks/endpoints/ep_1/stats"
+    response = await api.get(path, params={"created_before": "2026-01-10T00:00:00Z", "hours": 6})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["pending"], body["succeeded"], body["failed"]) == (1, 2, 3)
+    assert (body["since"], body["until"]) == ("2026-01-09T18:00:00Z", "2026-01-10T00:00:00Z")
+    end = datetime(2026, 1, 10, tzinfo=UTC)
+    assert deliveries.calls[-1] == {"count": "ep_1", "since": end - timedelta(hours=6), "until": end}
+    # Both bounds given: the window as given, `hours` unused; neither: the last 24 hours up to now.
+    window = {"created_after": "2026-01-09T00:00:00Z", "created_before": "2026-01-10T00:00:00Z"}
+    assert (await api.get(path, params=window)).status_code == 200
+    assert deliveries.calls[-1]["since"] == datetime(2026, 1, 9, tzinfo=UTC)
+    asked = datetime.now(UTC)
+    assert (await api.get(path)).status_code == 200
+    call = deliveries.calls[-1]
+    assert call["until"] is None
+    assert asked - timedelta(hours=24) <= call["since"] <= datetime.now(UTC) - timedelta(hours=24)
 
 
 async def test_a_window_that_ends_before_it_starts_is_a_422_from_the_service(app: Any) -> None:

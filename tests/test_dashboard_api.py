@@ -54,6 +54,19 @@ def test_stats_count_an_endpoints_deliveries_by_status(api: httpx.Client, receiv
     assert ok_stats["since"]
     # The window is counted from now: a one-hour window still holds these fresh deliveries.
     assert api.get(f"/v1/webhooks/endpoints/{ok['id']}/stats?hours=1").json()["succeeded"] == 2
+    # `created_before` alone counts the `hours` before it: a window that ended two days ago holds none
+    # of them (it was a 422 naming `created_after`, which this request does not send).
+    ended = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+    past = api.get(f"/v1/webhooks/endpoints/{ok['id']}/stats", params={"created_before": ended})
+    assert past.status_code == 200, past.text
+    assert {k: past.json()[k] for k in ("succeeded", "failed", "pending")} == {
+        "succeeded": 0,
+        "failed": 0,
+        "pending": 0,
+    }
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    now = api.get(f"/v1/webhooks/endpoints/{ok['id']}/stats", params={"created_before": later, "hours": 1})
+    assert now.json()["succeeded"] == 2
 
 
 def test_a_delivery_retried_into_success_is_no_longer_failed(api: httpx.Client, receiver: Receiver) -> None:

@@ -146,8 +146,9 @@ async def endpoint_stats(
     created_before: CreatedBefore = None,
 ) -> EndpointStatsPublic:
     """How many of the endpoint's deliveries of the last `hours` (or of events accepted between
-    `created_after` and `created_before`) are pending, succeeded and failed."""
-    since = created_after or datetime.now(UTC) - timedelta(hours=hours)
+    `created_after` and `created_before`; `created_before` alone: the `hours` before it) are pending,
+    succeeded and failed."""
+    since = created_after or (created_before or datetime.now(UTC)) - timedelta(hours=hours)
     counts = await deliveries.count(tenant, endpoint_id, since=since, until=created_before)
     return EndpointStatsPublic.of(counts)
 
