@@ -40,6 +40,9 @@ from workflows.lane import LaneWorkflow
 log = logging.getLogger("webhooks.lanes")
 # Lanes of a deleted endpoint signalled at once (an endpoint with many keys has as many lanes).
 TELL_AT_ONCE = 50
+# How long a DELETE spends telling them, in RPC timeouts: each call is bounded, but an endpoint with
+# thousands of keys is many pages and batches of calls, and the delete is made before the first.
+TELL_WITHIN_RPC_TIMEOUTS = 2
 
 
 class Lanes:
@@ -168,26 +171,36 @@ class Lanes:
     async def end(self, tenant: str, endpoint_id: str) -> None:
         """Tell each running lane of a deleted endpoint that it is gone: the lane checks the store, starts
         the events it holds as deliveries that fail as any to a deleted endpoint does, and closes
-        (workflows/lane.py). Never raises: the endpoint is deleted already, and a lane not told now (Temporal
-        unreachable, or one started a moment ago that visibility does not list yet) ends when its head
-        next finds the endpoint gone; one idle or blocked stays open (docs/delivery.md says how to end it)."""
+        (workflows/lane.py). Never raises, and is done within `TELL_WITHIN_RPC_TIMEOUTS`: the endpoint is
+        deleted already, and a lane not told now (Temporal unreachable or slow, one started a moment ago
+        that visibility does not list yet, or past the deadline among thousands) ends when its head next
+        finds the endpoint gone; one idle or blocked stays open (docs/delivery.md says how to end it)."""
+        told = 0
+
+        async def tell(workflow_id: str) -> None:
+            nonlocal told
+            handle = self._client.get_workflow_handle_for(LaneWorkflow.run, workflow_id)
+            try:
+                await handle.signal(LaneWorkflow.endpoint_deleted, rpc_timeout=self._rpc)
+            except RPCError as err:
+                if err.status is not RPCStatusCode.NOT_FOUND:  # closed meanwhile: nothing to end
+                    raise
+            told += 1
+
         try:
-            found = self._client.list_workflows(
-                running_lanes(tenant=tenant, endpoint_id=endpoint_id), rpc_timeout=self._rpc
-            )
-            lanes = [execution.id async for execution in found]
-
-            async def tell(workflow_id: str) -> None:
-                handle = self._client.get_workflow_handle_for(LaneWorkflow.run, workflow_id)
-                try:
-                    await handle.signal(LaneWorkflow.endpoint_deleted, rpc_timeout=self._rpc)
-                except RPCError as err:
-                    if err.status is not RPCStatusCode.NOT_FOUND:  # closed meanwhile: nothing to end
-                        raise
-
-            for first in range(0, len(lanes), TELL_AT_ONCE):
-                await asyncio.gather(*(tell(w) for w in lanes[first : first + TELL_AT_ONCE]))
-        # Temporal unreachable (an RPC error, or a lazy client's failed connect) or slow: the delete is made
-        # and must be answered as made, whatever this call meets.
+            async with asyncio.timeout(TELL_WITHIN_RPC_TIMEOUTS * self._rpc.total_seconds()):
+                found = self._client.list_workflows(
+                    running_lanes(tenant=tenant, endpoint_id=endpoint_id), rpc_timeout=self._rpc
+                )
+                lanes = [execution.id async for execution in found]
+                for first in range(0, len(lanes), TELL_AT_ONCE):
+                    await asyncio.gather(*(tell(w) for w in lanes[first : first + TELL_AT_ONCE]))
+        # Temporal unreachable (an RPC error, or a lazy client's failed connect) or slow, or more lanes than
+        # the deadline lets us tell: the delete is made and must be answered as made, whatever this meets.
         except Exception as err:
-            log.warning("the lanes of deleted endpoint %s were not all told: %s", endpoint_id, err)
+            log.warning(
+                "the lanes of deleted endpoint %s were not all told (%d were): %s",
+                endpoint_id,
+                told,
+                repr(err) if isinstance(err, TimeoutError) else err,
+            )
