@@ -53,6 +53,8 @@ class Host(Protocol):
 
     receiver_url: str
     http: httpx.AsyncClient
+    # Arguments for every dev server the bench starts, this scenario's too (a setting being tried).
+    dev_server_args: tuple[str, ...]
 
     def say(self, text: str) -> None: ...
 
@@ -90,7 +92,7 @@ class Noisy:
                 WEBHOOKS_FAIRNESS=MODES[self.mode],
                 WEBHOOKS_RECOVERY_RATE="1000",  # a replay as fast as its pages are made
             )
-            stack = Stack(env, log_file=self.log)
+            stack = Stack(env, log_file=self.log, server_args=self.host.dev_server_args)
             try:
                 await asyncio.to_thread(stack.start)
                 return await self._measure(stack.api_url)
