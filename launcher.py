@@ -43,20 +43,6 @@ DEV_TENANT = "dev"
 # Write-ahead logging about doubles the dev server's throughput (BENCHMARKS.md). synchronous=full keeps
 # every commit on disk before Temporal acknowledges it, so an accepted event survives a machine crash.
 DEV_SERVER_TUNING = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=full")
-# How often history may read each of its task queues (transfer: workflow tasks, activities, child starts;
-# timer; visibility), per shard. The dev server has one shard, so Temporal's default of 20 reads a second
-# was the whole server's: past about 5 events/s each hop of a delivery waited for the next read, 30-40 ms
-# three times over, which was the step in BENCHMARKS.md's latency ladder (bench/stages.py found it). A
-# read happens only when a task was written, so the higher cap costs nothing when idle.
-HISTORY_QUEUE_READS_PER_SECOND = 200
-HISTORY_QUEUE_TUNING = tuple(
-    flag
-    for queue in ("transfer", "timer", "visibility")
-    for flag in (
-        "--dynamic-config-value",
-        f"history.{queue}ProcessorMaxPollRPS={HISTORY_QUEUE_READS_PER_SECOND}",
-    )
-)
 # How long a process may take to stop on SIGTERM before it is killed. The worker's own grace (delivery
 # timeout + 5 s, worker.py) comes on top of this.
 STOP_GRACE_SECONDS = 30
@@ -284,7 +270,6 @@ class Stack:
                     "--ui-codec-endpoint",
                     f"{self.api_url}/codec",
                     *DEV_SERVER_TUNING,
-                    *HISTORY_QUEUE_TUNING,
                     *long_poll_flags(s.worker_health_window),
                     *fairness_flags(s.fairness),
                     *search_attributes.dev_server_flags(),

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-import launcher
 from core.settings import Settings
 from tests.conftest import needed
 
@@ -244,12 +243,6 @@ def test_temporal_services_agree(services: dict[str, dict[str, Any]]) -> None:
     assert dynamic["frontend.enableUpdateWorkflowExecution"] == [{"value": True}]
     # Each tenant its share of dispatch (domain/fairness.py), as make run's dev server has it.
     assert dynamic["matching.enableFairness"] == [{"value": True}]
-    # History reads its task queues as often as make run's dev server does (launcher.py).
-    tuning = launcher.HISTORY_QUEUE_TUNING
-    for flag, setting in zip(tuning[::2], tuning[1::2], strict=True):
-        assert flag == "--dynamic-config-value"
-        key, value = setting.split("=")
-        assert dynamic[key] == [{"value": int(value)}]
 
 
 def test_dockerfile() -> None:
