@@ -325,6 +325,10 @@ async def test_stats_count_the_hours_before_created_before_when_no_created_after
     window = {"created_after": "2026-01-09T00:00:00Z", "created_before": "2026-01-10T00:00:00Z"}
     assert (await api.get(path, params=window)).status_code == 200
     assert deliveries.calls[-1]["since"] == datetime(2026, 1, 9, tzinfo=UTC)
+    # An end in the calendar's first day: the window starts at its first moment, not a 500.
+    first_day = await api.get(path, params={"created_before": "0001-01-01T12:00:00Z"})
+    assert first_day.status_code == 200, first_day.text
+    assert deliveries.calls[-1]["since"] == datetime.min.replace(tzinfo=UTC)
     asked = datetime.now(UTC)
     assert (await api.get(path)).status_code == 200
     call = deliveries.calls[-1]

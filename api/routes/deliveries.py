@@ -148,9 +148,18 @@ async def endpoint_stats(
     """How many of the endpoint's deliveries of the last `hours` (or of events accepted between
     `created_after` and `created_before`; `created_before` alone: the `hours` before it) are pending,
     succeeded and failed."""
-    since = created_after or (created_before or datetime.now(UTC)) - timedelta(hours=hours)
+    since = created_after or _hours_before(created_before or datetime.now(UTC), hours)
     counts = await deliveries.count(tenant, endpoint_id, since=since, until=created_before)
     return EndpointStatsPublic.of(counts)
+
+
+def _hours_before(end: datetime, hours: int) -> datetime:
+    """`hours` before `end`, or the earliest time there is when that would come before it (a
+    `created_before` in year 1)."""
+    try:
+        return end - timedelta(hours=hours)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
 
 
 @router.get("/deliveries")
