@@ -1221,7 +1221,10 @@ def print_table(result: dict[str, Any]) -> None:
                 line = "  ".join(f"{m}: {b['total_dollars']:>7}" for m, b in bills.items())
                 print(f"  {lane:18} {fan:>2} endpoints  {line}")  # noqa: T201
     figures, latency = result["figures"], result["latency"]
-    rates = sorted({key.split(".")[0] for key in latency if key.startswith("stages_")})
+    rates = sorted(
+        {key.split(".")[0] for key in latency if key.startswith("stages_")},
+        key=lambda rate: float(rate.removeprefix("stages_")),
+    )
     if rates:
         print("\nwhere a first-try delivery's time goes (bench/stages.py), p50 ms")  # noqa: T201
         print(f"  {'rate, lane':24}" + "".join(f"{s[:9]:>10}" for s in stages_.STAGES))  # noqa: T201
