@@ -239,15 +239,9 @@ class LaneWorkflow:
         """Its input carries no body: its attempts read it from the event's history, as every delivery's
         do (the body read here is for the business ids it is found by, and says the event is kept)."""
         lane = self._input
-        return DeliveryInput(
-            tenant=lane.tenant,
-            event_id=item.event_id,
-            endpoint_id=lane.endpoint_id,
-            delivery_id=item.delivery_id,
-            webhook_type=item.webhook_type,
-            created_at=item.created_at,
-            policy=item.policy,
-            origin=item.origin,
+        return item.delivery(
+            lane.tenant,
+            lane.endpoint_id,
             lane=LaneRef(
                 workflow_id=workflow.info().workflow_id, sequence=sequence, on_failure=item.on_failure
             ),
