@@ -46,7 +46,7 @@ from domain.models import (
     RetryAccepted,
 )
 from history import executions, visibility
-from history.events import kept_body, read_event_input
+from history.events import delivery_state, kept_body, read_event_input
 from service import pages
 from service.boundary import boundary, in_store
 from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
@@ -307,19 +307,11 @@ class Deliveries:
                 update={"body": kept_body(found.input, found.attempts), "attempts": found.attempts}
             )
         attrs = description.typed_search_attributes
-        return DeliveryState(
-            delivery_id=found.input.delivery_id,
-            event_id=found.input.event_id,
-            endpoint_id=found.input.endpoint_id,
-            webhook_type=found.input.webhook_type,
-            body=kept_body(found.input, found.attempts),
-            created_at=found.input.created_at,
+        return delivery_state(
+            found.input,
+            found.attempts,
             status=visibility.status_of(attrs, description.status),
-            attempts=found.attempts,
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
-            policy=found.input.policy,
-            origin=found.input.origin,
-            sequence=found.input.lane.sequence if found.input.lane else None,
         )
 
     def _workflow_url(self, workflow_id: str) -> str | None:

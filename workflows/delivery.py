@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         OrderedOnFailure,
         RetryAccepted,
     )
-    from history.events import kept_body
+    from history.events import delivery_state
     from history.visibility import delivery_search_attributes
 
 # Bounds the log; with continue-as-new the history stays bounded whatever the body's size.
@@ -411,19 +411,8 @@ class DeliveryWorkflow:
 
     @workflow.query
     def state(self) -> DeliveryState:
-        return DeliveryState(
-            delivery_id=self._input.delivery_id,
-            event_id=self._input.event_id,
-            endpoint_id=self._input.endpoint_id,
-            webhook_type=self._input.webhook_type,
-            body=kept_body(self._input, self._attempts),
-            created_at=self._input.created_at,
-            status=self._status,
-            attempts=self._attempts,
-            next_attempt_at=self._next_attempt_at,
-            policy=self._input.policy,
-            origin=self._input.origin,
-            sequence=self._input.lane.sequence if self._input.lane else None,
+        return delivery_state(
+            self._input, self._attempts, status=self._status, next_attempt_at=self._next_attempt_at
         )
 
 
