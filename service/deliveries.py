@@ -27,8 +27,6 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
@@ -48,8 +46,8 @@ from domain.models import (
 from history import executions, visibility
 from history.events import delivery_state, kept_body, read_event_input
 from service import pages
-from service.boundary import boundary, in_store
-from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
+from service.boundary import boundary, in_store, updated
+from service.errors import Conflict, NotFound, RateLimited
 from service.models import (
     AttemptInProgress,
     DeliveryCounts,
@@ -411,16 +409,11 @@ class Deliveries:
         while True:
             try:
                 # An update waits for a worker to accept it: without a worker it would wait for ever.
-                return await handle.execute_update(
-                    DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc
+                return await updated(
+                    handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc),
+                    not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s; it may "
+                    "still be made when a worker is back, so check the delivery's log before retrying again",
                 )
-            except WorkflowUpdateFailedError as err:
-                raise Conflict(str(err.cause or err)) from None
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise MayHaveBeenApplied(
-                    f"no worker took the retry within {self._rpc.total_seconds():g} s; it may still be "
-                    "made when a worker is back, so check the delivery's log before retrying again"
-                ) from None
             except RPCError as err:
                 if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
                     # Temporal takes a few updates in flight per workflow (10 by default): a retry past
