@@ -74,6 +74,7 @@ LANE_SETTLED_SIGNAL = "settled"
 # sets its own wait (1 s, 2, 4, 8, then 10 s: activities/delivery.py, FAULT_RETRY_CAP), so that attempts
 # resume within seconds of the store's return; the maximum interval here bounds a try held back by its
 # endpoint's limits, which asks for its turn (Temporal caps that at this too), and a lost try's backoff.
+# The other workflows' activities retry the faults of ours they meet (the store, Temporal) under it too.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
