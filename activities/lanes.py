@@ -34,7 +34,6 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain import ids
 from domain import search_attributes as sa
 from domain.models import (
-    DeliveryInput,
     EventInput,
     LaneBlocked,
     LaneBody,
@@ -225,16 +224,7 @@ class LaneActivities:
             event = await read_event_input(client, lane.tenant, item.event_id, rpc_timeout=TEMPORAL_TIMEOUT)
             if event is None:  # no longer kept: nothing to log it with
                 return 0
-            delivery = DeliveryInput(
-                tenant=lane.tenant,
-                event_id=item.event_id,
-                endpoint_id=lane.endpoint_id,
-                delivery_id=item.delivery_id,
-                webhook_type=item.webhook_type,
-                created_at=item.created_at,
-                policy=item.policy,
-                origin=item.origin,
-            )
+            delivery = item.delivery(lane.tenant, lane.endpoint_id)
             try:
                 await client.start_workflow(
                     DeliveryWorkflow.run,

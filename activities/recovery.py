@@ -50,12 +50,12 @@ from domain.catalog import SUBSCRIBABLE_BY_NAME
 from domain.fairness import WorkKind, with_kind
 from domain.models import (
     AttemptTrigger,
-    DeliveryInput,
     DeliveryOrigin,
     DeliveryStatus,
     EventInput,
     LaneInput,
     LaneItem,
+    OrderedOnFailure,
     RecoveryCounts,
     RecoveryPage,
     RecoveryPageRequest,
@@ -226,16 +226,8 @@ class RecoveryActivities:
                 "waits until it drains (unblock it, or make the receiver faster)",
                 type="LaneFull",
             )
-        item = LaneItem(
-            event_id=event.event_id,
-            delivery_id=ids.delivery_id(event.event_id, request.endpoint_id),
-            webhook_type=event.webhook_type,
-            # The delivery is made now: lists, counts and a later recovery's window see it as new.
-            created_at=datetime.now(UTC),
-            policy=request.policy,
-            origin=DeliveryOrigin.REPLAY,
-            on_failure=endpoint.ordered_on_failure,
-            max_queued=self._lane_max_queued,
+        item = _replayed(
+            event, request, on_failure=endpoint.ordered_on_failure, max_queued=self._lane_max_queued
         )
         await signal_lane(
             self._client,
@@ -283,18 +275,7 @@ class RecoveryActivities:
         event = await read_event_input(self._client, request.tenant, event_id, rpc_timeout=RPC_TIMEOUT)
         if event is None or not replayable(event, request.endpoint_id):
             return SKIPPED
-        delivery = DeliveryInput(
-            tenant=event.tenant,
-            event_id=event.event_id,
-            endpoint_id=request.endpoint_id,
-            delivery_id=ids.delivery_id(event.event_id, request.endpoint_id),
-            webhook_type=event.webhook_type,
-            # No body: its attempts read it from the event's history, as every delivery's do.
-            # The delivery is made now: lists, counts and a later recovery's window see it as new.
-            created_at=datetime.now(UTC),
-            policy=request.policy,
-            origin=DeliveryOrigin.REPLAY,
-        )
+        delivery = _replayed(event, request).delivery(event.tenant, request.endpoint_id)
         try:
             await self._client.start_workflow(
                 DeliveryWorkflow.run,
@@ -320,6 +301,28 @@ def replayable(event: EventInput, endpoint_id: str) -> bool:
     if event.origin is not DeliveryOrigin.EVENT or endpoint_id in event.endpoint_ids:
         return False
     return operational_subject(event) != endpoint_id
+
+
+def _replayed(
+    event: EventInput,
+    request: RecoveryPageRequest,
+    *,
+    on_failure: OrderedOnFailure = OrderedOnFailure.BLOCK,
+    max_queued: int | None = None,
+) -> LaneItem:
+    """`event` replayed to the request's endpoint: a new delivery, marked `replay`, sent to its lane on an
+    ordered endpoint (with the lane's `on_failure` and `max_queued`) or started as it is on another. It is
+    made now: lists, counts and a later recovery's window see it as new."""
+    return LaneItem(
+        event_id=event.event_id,
+        delivery_id=ids.delivery_id(event.event_id, request.endpoint_id),
+        webhook_type=event.webhook_type,
+        created_at=datetime.now(UTC),
+        policy=request.policy,
+        origin=DeliveryOrigin.REPLAY,
+        on_failure=on_failure,
+        max_queued=max_queued,
+    )
 
 
 def operational_subject(event: EventInput) -> str | None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
@@ -61,6 +61,16 @@ _EVENT_TYPE_ENUM: JsonDict = {"enum": [*sorted(EVENT_TYPES_BY_NAME)]}
 # An endpoint may also subscribe to the operational types, which only the service sends.
 _SUBSCRIBABLE_ENUM: JsonDict = {"enum": [*sorted(SUBSCRIBABLE_BY_NAME)]}
 EventTypeName = Annotated[str, Field(json_schema_extra=_SUBSCRIBABLE_ENUM)]
+
+Source = TypeVar("Source")
+
+
+class FromDomain(BaseModel, Generic[Source]):
+    """A response made field by field, by name, from the service's `Source` (an enum by its value)."""
+
+    @classmethod
+    def of(cls, value: Source) -> Self:
+        return cls.model_validate(value, from_attributes=True)
 
 
 def _check_event_types(value: list[str] | None) -> list[str] | None:
@@ -188,7 +198,7 @@ class PortalSessionPublic(BaseModel):
     appearance: AppearancePublic | None = Field(description="The look asked for, as it was accepted")
 
 
-class EventTypePublic(BaseModel):
+class EventTypePublic(FromDomain[EventType]):
     name: str
     object_type: str
     description: str
@@ -199,10 +209,6 @@ class EventTypePublic(BaseModel):
     example: dict[str, Any] = Field(
         description="An example `data.object` of this type: what a test event of it carries"
     )
-
-    @classmethod
-    def of(cls, event_type: EventType) -> EventTypePublic:
-        return cls.model_validate(event_type, from_attributes=True)
 
 
 class EventTypeDetail(EventTypePublic):
@@ -640,27 +646,19 @@ class EndpointTestCreate(BaseModel):
         return value
 
 
-class EndpointTestAccepted(BaseModel):
+class EndpointTestAccepted(FromDomain[SentTestEvent]):
     event_id: str = Field(description="The test event's id, `test_…`")
     delivery_id: str = Field(description="Its delivery to this endpoint: GET /v1/webhooks/deliveries/{id}")
     endpoint_id: str
     webhook_type: str
     created_at: datetime
 
-    @classmethod
-    def of(cls, sent: SentTestEvent) -> EndpointTestAccepted:
-        return cls.model_validate(sent, from_attributes=True)
 
-
-class EventAccepted(BaseModel):
+class EventAccepted(FromDomain[AcceptedEvent]):
     id: str
     webhook_type: str
     object_type: str
     created_at: datetime
-
-    @classmethod
-    def of(cls, event: AcceptedEvent) -> EventAccepted:
-        return cls.model_validate(event, from_attributes=True)
 
 
 class DeliveryStatusPublic(StrEnum):
@@ -673,7 +671,7 @@ class DeliveryStatusPublic(StrEnum):
     FAILED = DeliveryStatus.FAILED.value
 
 
-class DeliveryPublic(BaseModel):
+class DeliveryPublic(FromDomain[DeliverySummary]):
     id: str
     event_id: str
     endpoint_id: str
@@ -687,19 +685,10 @@ class DeliveryPublic(BaseModel):
         default=None, description="When the schedule's next attempt is due, while one is (a pending delivery)"
     )
 
-    @classmethod
-    def of(cls, delivery: DeliverySummary) -> DeliveryPublic:
-        """Field by field, by name (the status by its value)."""
-        return cls.model_validate(delivery, from_attributes=True)
 
-
-class DeliveryList(BaseModel):
+class DeliveryList(FromDomain[DeliveryPage]):
     items: list[DeliveryPublic]
     next_cursor: str | None
-
-    @classmethod
-    def of(cls, page: DeliveryPage) -> DeliveryList:
-        return cls.model_validate(page, from_attributes=True)
 
 
 class AttemptPublic(BaseModel):
@@ -820,7 +809,7 @@ class DeliveryDetail(DeliveryPublic):
         )
 
 
-class EventDetail(BaseModel):
+class EventDetail(FromDomain[EventView]):
     id: str
     webhook_type: str
     object_type: str
@@ -828,12 +817,8 @@ class EventDetail(BaseModel):
     payload: dict[str, Any]
     deliveries: list[DeliveryPublic]
 
-    @classmethod
-    def of(cls, event: EventView) -> EventDetail:
-        return cls.model_validate(event, from_attributes=True)
 
-
-class EventListItem(BaseModel):
+class EventListItem(FromDomain[EventListed]):
     id: str
     webhook_type: str
     object_type: str
@@ -847,18 +832,10 @@ class EventListItem(BaseModel):
         "what `?customer_id=` finds it by"
     )
 
-    @classmethod
-    def of(cls, event: EventListed) -> EventListItem:
-        return cls.model_validate(event, from_attributes=True)
 
-
-class EventList(BaseModel):
+class EventList(FromDomain[EventPage]):
     items: list[EventListItem]
     next_cursor: str | None
-
-    @classmethod
-    def of(cls, page: EventPage) -> EventList:
-        return cls.model_validate(page, from_attributes=True)
 
 
 class LanePublic(BaseModel):
@@ -912,7 +889,7 @@ class RetryAcceptedPublic(BaseModel):
     )
 
 
-class EndpointStatsPublic(BaseModel):
+class EndpointStatsPublic(FromDomain[DeliveryCounts]):
     endpoint_id: str
     since: datetime = Field(description="Counts cover deliveries of events accepted since this time")
     until: datetime | None = Field(
@@ -921,10 +898,6 @@ class EndpointStatsPublic(BaseModel):
     pending: int
     succeeded: int
     failed: int
-
-    @classmethod
-    def of(cls, counts: DeliveryCounts) -> EndpointStatsPublic:
-        return cls.model_validate(counts, from_attributes=True)
 
 
 class RecoverCreate(BaseModel):

@@ -186,6 +186,23 @@ def _launcher_signalled(sig: signal.Signals) -> Fault:
     return fault
 
 
+def _launcher_row(key: str, title: str, does: str, sig: signal.Signals) -> Scenario:
+    """A row of `make run` sent `sig` once the (slow) receiver holds a POST, and started again on the same
+    data dir after the fault's duration: the POSTs in flight must be finished, none lost."""
+    return Scenario(
+        key,
+        title,
+        does,
+        3,
+        _launcher_signalled(sig),
+        proof=(IN_FLIGHT, MET_OUTAGE),
+        setup=LAUNCHER,
+        receiver_latency=SLOW_RECEIVER,
+        wait_in_flight=True,
+        how_long="started again after {seconds:g} s",
+    )
+
+
 def _receiver_mode(mode: str) -> Fault:
     @contextmanager
     def fault(target: Target) -> Iterator[None]:
@@ -367,32 +384,20 @@ SCENARIOS: tuple[Scenario, ...] = (
         setup=SMALL_DISK,
         observe="healthz",
     ),
-    Scenario(
+    _launcher_row(
         "launcher-sigterm",
         "`make run` SIGTERMed mid-POST",
         f"`python -m launcher` (a {SLOW_RECEIVER:g} s receiver, the {REAL_ATTEMPT_TIMEOUT:g} s timeout) "
         "gets SIGTERM once the receiver holds a POST: it stops the API, lets the worker finish the "
         "attempts in flight, stops Temporal, and exits; after the fault's duration it is started again on "
         "the same data dir.",
-        3,
-        _launcher_signalled(signal.SIGTERM),
-        proof=(IN_FLIGHT, MET_OUTAGE),
-        setup=LAUNCHER,
-        receiver_latency=SLOW_RECEIVER,
-        wait_in_flight=True,
-        how_long="started again after {seconds:g} s",
+        signal.SIGTERM,
     ),
-    Scenario(
+    _launcher_row(
         "launcher-sigint",
         "`make run` Ctrl-C (SIGINT) mid-POST",
         "The same with SIGINT, as Ctrl-C sends it.",
-        3,
-        _launcher_signalled(signal.SIGINT),
-        proof=(IN_FLIGHT, MET_OUTAGE),
-        setup=LAUNCHER,
-        receiver_latency=SLOW_RECEIVER,
-        wait_in_flight=True,
-        how_long="started again after {seconds:g} s",
+        signal.SIGINT,
     ),
     Scenario(
         "ordered-worker-sigkill",

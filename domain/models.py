@@ -246,6 +246,21 @@ class LaneItem(BaseModel):
     # lane takes the cap its latest event came with (None: events of before the setting, 10,000).
     max_queued: int | None = None
 
+    def delivery(self, tenant: str, endpoint_id: str, *, lane: LaneRef | None = None) -> DeliveryInput:
+        """The input of the delivery this event is made into on the endpoint: without the body, which its
+        attempts read from the event's history as every delivery's do; `lane` when its lane starts it."""
+        return DeliveryInput(
+            tenant=tenant,
+            event_id=self.event_id,
+            endpoint_id=endpoint_id,
+            delivery_id=self.delivery_id,
+            webhook_type=self.webhook_type,
+            created_at=self.created_at,
+            policy=self.policy,
+            origin=self.origin,
+            lane=lane,
+        )
+
 
 class LaneHead(BaseModel):
     """The delivery a lane is waiting for: started, with its sequence number."""

@@ -1,19 +1,19 @@
-"""An event as Temporal holds it: read from its workflow's history, and a delivery's body as its own
-history keeps it."""
+"""An event as Temporal holds it: read from its workflow's history, and a delivery's body and state as its
+own history keeps them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
-from domain.models import AttemptRecord, DeliveryInput, EventInput
+from domain.models import AttemptRecord, DeliveryInput, DeliveryState, DeliveryStatus, EventInput
 
 # Bodies a worker keeps in memory: at most this many bytes of them (an API takes bodies of up to a few
 # hundred KB; most are about 1 KB, so this holds thousands), the least recently used dropped first.
@@ -79,6 +79,31 @@ def kept_body(started: DeliveryInput, attempts: list[AttemptRecord]) -> str | No
         if record.body is not None:
             return record.body
     return None
+
+
+def delivery_state(
+    started: DeliveryInput,
+    attempts: list[AttemptRecord],
+    *,
+    status: DeliveryStatus,
+    next_attempt_at: datetime | None,
+) -> DeliveryState:
+    """A delivery's state from its input and the attempts of its run: what its workflow's `state` query
+    answers, and what the log makes of its history when no worker runs it (service/deliveries.py)."""
+    return DeliveryState(
+        delivery_id=started.delivery_id,
+        event_id=started.event_id,
+        endpoint_id=started.endpoint_id,
+        webhook_type=started.webhook_type,
+        body=kept_body(started, attempts),
+        created_at=started.created_at,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=next_attempt_at,
+        policy=started.policy,
+        origin=started.origin,
+        sequence=started.lane.sequence if started.lane else None,
+    )
 
 
 class EventBodies:

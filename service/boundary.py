@@ -17,15 +17,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from sqlalchemy.exc import SQLAlchemyError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from core.temporal import is_timeout, is_unreachable
-from service.errors import MayHaveBeenApplied, StoreUnavailable, TemporalUnavailable, UpstreamRefused
+from service.errors import (
+    Conflict,
+    MayHaveBeenApplied,
+    StoreUnavailable,
+    TemporalUnavailable,
+    UpstreamRefused,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,6 +68,19 @@ def translated(*, changes_temporal: bool = False) -> Iterator[None]:
         raise
     except SQLAlchemyError as err:
         raise StoreUnavailable() from err
+
+
+async def updated(update: Awaitable[R], *, not_taken: str) -> R:
+    """The answer of `update` (a workflow update's call), or its failure as the service's: refused by the
+    workflow (its validator or its handler) is a `Conflict` with the workflow's reason; not taken by a worker
+    within the call's timeout is `MayHaveBeenApplied(not_taken)`, where `not_taken` says what to read before
+    asking again, since it may still be applied when a worker is back. An `RPCError` is the caller's."""
+    try:
+        return await update
+    except WorkflowUpdateFailedError as err:
+        raise Conflict(str(err.cause or err)) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise MayHaveBeenApplied(not_taken) from None
 
 
 async def in_store(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:

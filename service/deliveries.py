@@ -27,8 +27,6 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
@@ -46,10 +44,10 @@ from domain.models import (
     RetryAccepted,
 )
 from history import executions, visibility
-from history.events import kept_body, read_event_input
+from history.events import delivery_state, kept_body, read_event_input
 from service import pages
-from service.boundary import boundary, in_store
-from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
+from service.boundary import boundary, in_store, updated
+from service.errors import Conflict, NotFound, RateLimited
 from service.models import (
     AttemptInProgress,
     DeliveryCounts,
@@ -307,19 +305,11 @@ class Deliveries:
                 update={"body": kept_body(found.input, found.attempts), "attempts": found.attempts}
             )
         attrs = description.typed_search_attributes
-        return DeliveryState(
-            delivery_id=found.input.delivery_id,
-            event_id=found.input.event_id,
-            endpoint_id=found.input.endpoint_id,
-            webhook_type=found.input.webhook_type,
-            body=kept_body(found.input, found.attempts),
-            created_at=found.input.created_at,
+        return delivery_state(
+            found.input,
+            found.attempts,
             status=visibility.status_of(attrs, description.status),
-            attempts=found.attempts,
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
-            policy=found.input.policy,
-            origin=found.input.origin,
-            sequence=found.input.lane.sequence if found.input.lane else None,
         )
 
     def _workflow_url(self, workflow_id: str) -> str | None:
@@ -419,16 +409,11 @@ class Deliveries:
         while True:
             try:
                 # An update waits for a worker to accept it: without a worker it would wait for ever.
-                return await handle.execute_update(
-                    DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc
+                return await updated(
+                    handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc),
+                    not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s; it may "
+                    "still be made when a worker is back, so check the delivery's log before retrying again",
                 )
-            except WorkflowUpdateFailedError as err:
-                raise Conflict(str(err.cause or err)) from None
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                raise MayHaveBeenApplied(
-                    f"no worker took the retry within {self._rpc.total_seconds():g} s; it may still be "
-                    "made when a worker is back, so check the delivery's log before retrying again"
-                ) from None
             except RPCError as err:
                 if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
                     # Temporal takes a few updates in flight per workflow (10 by default): a retry past

@@ -23,16 +23,14 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain import ids
 from domain.models import DeliveryStatus, LaneSkip, LaneView
 from history.visibility import running_lanes
-from service.boundary import boundary, in_store
-from service.errors import Conflict, MayHaveBeenApplied, NotFound
+from service.boundary import boundary, in_store, updated
+from service.errors import Conflict, NotFound
 from store.database import EndpointStore
 from workflows.delivery import DeliveryWorkflow
 from workflows.lane import LaneWorkflow
@@ -102,14 +100,11 @@ class Lanes:
         if not blocked:  # still on its schedule: the lane waits for it
             raise Conflict("this lane is not blocked: only a blocked lane's head can be skipped")
         try:
-            status = await handle.execute_update(DeliveryWorkflow.pass_over, rpc_timeout=self._rpc)
-        except WorkflowUpdateFailedError as err:
-            raise Conflict(str(err.cause or err)) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise MayHaveBeenApplied(
-                f"delivery {delivery_id} did not stop within {self._rpc.total_seconds():g} s (an attempt of "
-                "it may be in flight); read the lane, and skip again if it is still blocked on it"
-            ) from None
+            status = await updated(
+                handle.execute_update(DeliveryWorkflow.pass_over, rpc_timeout=self._rpc),
+                not_taken=f"delivery {delivery_id} did not stop within {self._rpc.total_seconds():g} s (an "
+                "attempt of it may be in flight); read the lane, and skip again if it is still blocked on it",
+            )
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:  # closed in between
                 return True
@@ -151,18 +146,15 @@ class Lanes:
         # head follows, in its update's validator.
         closed = await self._pass_over(tenant, delivery_id, blocked=lane.blocked)
         try:
-            return await handle.execute_update(
-                LaneWorkflow.skip,
-                LaneSkip(delivery_id=delivery_id, delivery_closed=closed),
-                rpc_timeout=self._rpc,
+            return await updated(
+                handle.execute_update(
+                    LaneWorkflow.skip,
+                    LaneSkip(delivery_id=delivery_id, delivery_closed=closed),
+                    rpc_timeout=self._rpc,
+                ),
+                not_taken=f"no worker took the skip within {self._rpc.total_seconds():g} s; it may still be "
+                "made when a worker is back, so read the lane before skipping again",
             )
-        except WorkflowUpdateFailedError as err:
-            raise Conflict(str(err.cause or err)) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise MayHaveBeenApplied(
-                f"no worker took the skip within {self._rpc.total_seconds():g} s; it may still be made "
-                "when a worker is back, so read the lane before skipping again"
-            ) from None
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 raise Conflict("this lane has had no event yet: there is nothing to skip") from None

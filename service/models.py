@@ -7,13 +7,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from domain.appearance import Appearance
 from domain.models import AttemptRecord, DeliveryOrigin, DeliveryStatus, RecoveryState
 from store.database import Endpoint
 from store.flow import FlowView
 from store.health import Health as EndpointHealthRecord
+
+Item = TypeVar("Item")
+
+
+# Not slotted: Python 3.11's frozen slotted dataclasses break when generic (`DeliveryPage(...)` raises).
+@dataclass(frozen=True)
+class ListPage(Generic[Item]):
+    """One page of a list, and the cursor that asks for the next (None on the last page)."""
+
+    items: list[Item]
+    next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +72,7 @@ class DeliveryLog:
     ordering_key: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryPage:
-    items: list[DeliverySummary]
-    next_cursor: str | None
+DeliveryPage: TypeAlias = ListPage[DeliverySummary]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,10 +109,7 @@ class EventListed:
     customer_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class EventPage:
-    items: list[EventListed]
-    next_cursor: str | None
+EventPage: TypeAlias = ListPage[EventListed]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +191,4 @@ class RecoveryView:
     workflow_url: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class RecoveryViewPage:
-    items: list[RecoveryView]
-    next_cursor: str | None
+RecoveryViewPage: TypeAlias = ListPage[RecoveryView]

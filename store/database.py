@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -119,24 +119,21 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _secret_purpose(tenant: str, endpoint_id: str) -> str:
-    return f"endpoint-secret:{tenant}:{endpoint_id}"
+def _endpoint_purpose(column: str) -> Callable[[str, str], str]:
+    """The purpose an endpoint row's sealed `column` is bound to, of a tenant's endpoint (tenant, endpoint
+    id): a value copied to another column, endpoint or tenant does not open there."""
+
+    def purpose(tenant: str, endpoint_id: str) -> str:
+        return f"endpoint-{column}:{tenant}:{endpoint_id}"
+
+    return purpose
 
 
-def _url_purpose(tenant: str, endpoint_id: str) -> str:
-    return f"endpoint-url:{tenant}:{endpoint_id}"
-
-
-def _headers_purpose(tenant: str, endpoint_id: str) -> str:
-    return f"endpoint-headers:{tenant}:{endpoint_id}"
-
-
-def _previous_secret_purpose(tenant: str, endpoint_id: str) -> str:
-    return f"endpoint-previous-secret:{tenant}:{endpoint_id}"
-
-
-def _alert_emails_purpose(tenant: str, endpoint_id: str) -> str:
-    return f"endpoint-alert-emails:{tenant}:{endpoint_id}"
+_secret_purpose = _endpoint_purpose("secret")
+_url_purpose = _endpoint_purpose("url")
+_headers_purpose = _endpoint_purpose("headers")
+_previous_secret_purpose = _endpoint_purpose("previous-secret")
+_alert_emails_purpose = _endpoint_purpose("alert-emails")
 
 
 def _key_purpose(tenant: str, kid: str) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from service.boundary import boundary
-from service.errors import MayHaveBeenApplied, TemporalUnavailable
+from service.boundary import boundary, updated
+from service.errors import Conflict, MayHaveBeenApplied, TemporalUnavailable
 
 
 def _failing(status: RPCStatusCode, message: str) -> RPCError:
@@ -60,3 +62,31 @@ async def test_no_answer_in_time_may_have_applied_a_change_but_a_read_changed_no
     with pytest.raises(TemporalUnavailable, match="in time; nothing changed, try again") as read:
         await service.read()
     assert "may have been applied" not in read.value.message
+
+
+async def _raising(error: BaseException) -> str:
+    raise error
+
+
+async def test_an_update_refused_by_the_workflow_is_a_conflict_with_its_reason() -> None:
+    refused = WorkflowUpdateFailedError(ApplicationError("this delivery's retry window has ended"))
+    with pytest.raises(Conflict, match="^this delivery's retry window has ended$"):
+        await updated(_raising(refused), not_taken="read the log")
+
+
+async def test_an_update_no_worker_took_may_have_been_applied_and_says_what_to_read() -> None:
+    with pytest.raises(MayHaveBeenApplied, match="^no worker took it; read the log first$"):
+        await updated(
+            _raising(WorkflowUpdateRPCTimeoutOrCancelledError()),
+            not_taken="no worker took it; read the log first",
+        )
+
+
+async def test_an_update_s_other_rpc_errors_are_its_caller_s_and_its_answer_passes_through() -> None:
+    with pytest.raises(RPCError):
+        await updated(_raising(_failing(RPCStatusCode.NOT_FOUND, "closed")), not_taken="")
+
+    async def answered() -> str:
+        return "succeeded"
+
+    assert await updated(answered(), not_taken="") == "succeeded"

@@ -347,33 +347,22 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
         )
         # The second delivery already runs (a reset event workflow, an operator's start): the event
         # must still start the first and the third, and complete.
-        first = await workflow_env.client.start_workflow(
+        already_running = DeliveryInput(
+            tenant="t",
+            event_id=event.event_id,
+            endpoint_id=endpoints[1].id,
+            delivery_id=f"{event.event_id}:{endpoints[1].id}",
+            webhook_type=event.webhook_type,
+            body=event.body,
+            created_at=event.created_at,
+            policy=POLICY,
+        )
+        started = await workflow_env.client.start_workflow(
             DeliveryWorkflow.run,
-            DeliveryInput(
-                tenant="t",
-                event_id=event.event_id,
-                endpoint_id=endpoints[1].id,
-                delivery_id=f"{event.event_id}:{endpoints[1].id}",
-                webhook_type=event.webhook_type,
-                body=event.body,
-                created_at=event.created_at,
-                policy=POLICY,
-            ),
-            id=f"delivery:t:{event.event_id}:{endpoints[1].id}",
+            already_running,
+            id=f"delivery:t:{already_running.delivery_id}",
             task_queue=worker,
-            search_attributes=delivery_search_attributes(
-                DeliveryInput(
-                    tenant="t",
-                    event_id=event.event_id,
-                    endpoint_id=endpoints[1].id,
-                    delivery_id=f"{event.event_id}:{endpoints[1].id}",
-                    webhook_type=event.webhook_type,
-                    body=event.body,
-                    created_at=event.created_at,
-                    policy=POLICY,
-                ),
-                event.body,
-            ),
+            search_attributes=delivery_search_attributes(already_running, event.body),
         )
         summary = await workflow_env.client.execute_workflow(
             EventWorkflow.run, event, id=f"event:t:{event.event_id}", task_queue=worker
@@ -385,7 +374,7 @@ async def test_an_event_whose_delivery_already_runs_starts_the_others(
             )
             while not (await handle.query(DeliveryWorkflow.state)).attempts:
                 await workflow_env.sleep(1)
-        assert (await first.describe()).run_id == first.result_run_id
+        assert (await started.describe()).run_id == started.result_run_id
         for n in range(3):
             assert len(receiver.requests(f"/fanout-{n}")) == 1
 

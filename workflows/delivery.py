@@ -55,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         OrderedOnFailure,
         RetryAccepted,
     )
-    from history.events import kept_body
+    from history.events import delivery_state
     from history.visibility import delivery_search_attributes
 
 # Bounds the log; with continue-as-new the history stays bounded whatever the body's size.
@@ -74,6 +74,7 @@ LANE_SETTLED_SIGNAL = "settled"
 # sets its own wait (1 s, 2, 4, 8, then 10 s: activities/delivery.py, FAULT_RETRY_CAP), so that attempts
 # resume within seconds of the store's return; the maximum interval here bounds a try held back by its
 # endpoint's limits, which asks for its turn (Temporal caps that at this too), and a lost try's backoff.
+# The other workflows' activities retry the faults of ours they meet (the store, Temporal) under it too.
 OUR_FAULTS = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -411,19 +412,8 @@ class DeliveryWorkflow:
 
     @workflow.query
     def state(self) -> DeliveryState:
-        return DeliveryState(
-            delivery_id=self._input.delivery_id,
-            event_id=self._input.event_id,
-            endpoint_id=self._input.endpoint_id,
-            webhook_type=self._input.webhook_type,
-            body=kept_body(self._input, self._attempts),
-            created_at=self._input.created_at,
-            status=self._status,
-            attempts=self._attempts,
-            next_attempt_at=self._next_attempt_at,
-            policy=self._input.policy,
-            origin=self._input.origin,
-            sequence=self._input.lane.sequence if self._input.lane else None,
+        return delivery_state(
+            self._input, self._attempts, status=self._status, next_attempt_at=self._next_attempt_at
         )
 
 

@@ -14,22 +14,17 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.lanes import LaneActivities
     from domain import ids
     from domain.models import DeliveryInput, EventInput, EventSummary
-    from workflows.delivery import start_delivery
+    from workflows.delivery import OUR_FAULTS, start_delivery
 
 
 BATCH_BYTES = 1_000_000
 # Histories recorded before the event workflow told its lanes itself replay without it.
 TELLS_ITS_LANES = "event-tells-its-lanes"
-# Telling the lanes: a fault of ours (Temporal or the store unreachable), retried until it clears.
-OUR_FAULTS = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
-)
 
 
 @workflow.defn
@@ -64,6 +59,7 @@ class EventWorkflow:
                 # Without the body, which a lane never takes (it reads it from this history in its turn).
                 input.model_copy(update={"body": ""}),
                 start_to_close_timeout=timedelta(seconds=60),
+                # A fault of ours (Temporal or the store unreachable), retried until it clears.
                 retry_policy=OUR_FAULTS,
             )
         # Children started in batches, each concurrently in one workflow task, as when each child's input

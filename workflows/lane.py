@@ -38,7 +38,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.lanes import LaneActivities
@@ -61,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
         LaneView,
         OrderedOnFailure,
     )
-    from workflows.delivery import DeliveryWorkflow, start_delivery
+    from workflows.delivery import OUR_FAULTS, DeliveryWorkflow, start_delivery
 
 # Deliveries started per run before it continues as new, unless Temporal suggests it sooner: each one adds
 # about twenty events (two activities, the child's start, its settled signal, the workflow tasks), so a run
@@ -75,10 +74,6 @@ MAX_QUEUED = 10_000
 # The memo key that says the queue is full: the API reads it (describe, which needs no worker) before
 # accepting an event for the lane.
 FULL_MEMO = "lane_full"
-# The store's calls and the event's read: faults of ours, retried until they clear.
-OUR_FAULTS = RetryPolicy(
-    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
-)
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # Events of a deleted endpoint's lane started per activity (each a history read and a workflow start).
 CLOSE_OUT_BATCH = 100
@@ -239,15 +234,9 @@ class LaneWorkflow:
         """Its input carries no body: its attempts read it from the event's history, as every delivery's
         do (the body read here is for the business ids it is found by, and says the event is kept)."""
         lane = self._input
-        return DeliveryInput(
-            tenant=lane.tenant,
-            event_id=item.event_id,
-            endpoint_id=lane.endpoint_id,
-            delivery_id=item.delivery_id,
-            webhook_type=item.webhook_type,
-            created_at=item.created_at,
-            policy=item.policy,
-            origin=item.origin,
+        return item.delivery(
+            lane.tenant,
+            lane.endpoint_id,
             lane=LaneRef(
                 workflow_id=workflow.info().workflow_id, sequence=sequence, on_failure=item.on_failure
             ),

@@ -23,7 +23,6 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.recovery import RecoveryActivities
@@ -36,19 +35,13 @@ with workflow.unsafe.imports_passed_through():
         RecoveryState,
         RecoveryStatus,
     )
+    from workflows.delivery import OUR_FAULTS
 
 # A page is a few dozen visibility and update calls, each bounded by its own RPC timeout.
 PAGE_TIMEOUT = timedelta(minutes=2)
 # How long a cancelled recovery lets its page in flight finish; a page stuck on a fault of ours (the
 # store down, say) is abandoned after this, uncounted, rather than holding the cancel for as long.
 CANCEL_GRACE = timedelta(minutes=1)
-# Our own faults: retried by Temporal until they clear, as a delivery's are.
-OUR_FAULTS = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=0,
-)
 MEMO_STATE = "state"  # the memo key lists read a recovery's state from
 
 
