@@ -3,6 +3,7 @@ against the pricing page's own examples."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
@@ -12,6 +13,7 @@ from bench.cost import (
     BUSINESS_ACTIONS_INCLUDED,
     BUSINESS_ACTIVE_GBH_INCLUDED,
     HistoryCost,
+    ServerMetrics,
     actions_dollars,
     cloud_cost,
     history_cost,
@@ -57,3 +59,52 @@ def test_active_storage_is_bytes_times_the_hours_a_delivery_stays_open() -> None
     # The plan is a tenth of the usage once that is above its minimum.
     assert bill.plan_dollars == pytest.approx(max(500, 0.1 * (bill.active_dollars + bill.retained_dollars)))
     assert BUSINESS_ACTIONS_INCLUDED == 2.5e6
+
+
+# A dev server's exposition, cut down and in its own form (a counter's series named without `_total`): the
+# counters the bench sums beside series whose names begin alike (a visibility family that ends like the
+# persistence one, a histogram named after it, an error counter of the same service).
+EXPOSITION = """\
+# HELP action action counter
+# TYPE action counter
+action{action_type="grpc_StartWorkflowExecution",namespace="default"} 3
+action{action_type="command_ScheduleActivityTask",namespace="default"} 2
+action{action_type="command_ScheduleActivityTask",namespace="temporal-system"} 7
+# HELP persistence_requests persistence_requests counter
+# TYPE persistence_requests counter
+persistence_requests{namespace="default",operation="AppendHistoryNodes"} 5
+persistence_requests{namespace="default",operation="UpdateWorkflowExecution"} 4
+persistence_requests{namespace="temporal-system",operation="UpdateWorkflowExecution"} 9
+# HELP persistence_requests_latency persistence_requests_latency histogram
+# TYPE persistence_requests_latency histogram
+persistence_requests_latency_bucket{namespace="default",operation="AppendHistoryNodes",le="1"} 5
+persistence_requests_latency_sum{namespace="default",operation="AppendHistoryNodes"} 2.5
+persistence_requests_latency_count{namespace="default",operation="AppendHistoryNodes"} 5
+# HELP visibility_persistence_requests visibility_persistence_requests counter
+# TYPE visibility_persistence_requests counter
+visibility_persistence_requests{operation="RecordWorkflowExecutionStarted"} 6
+# HELP service_requests service_requests counter
+# TYPE service_requests counter
+service_requests{namespace="default",operation="PollActivityTaskQueue",service_name="matching"} 8
+service_requests{namespace="default",operation="PollActivityTaskQueue",service_name="frontend"} 11
+# HELP service_errors service_errors counter
+# TYPE service_errors counter
+service_errors{namespace="default",operation="PollActivityTaskQueue",service_name="matching"} 1
+"""
+
+
+async def test_the_server_s_counters_are_summed_from_their_own_lines_of_its_metrics() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=EXPOSITION))
+    async with httpx.AsyncClient(transport=transport) as client:
+        totals = await ServerMetrics("http://server/metrics").snapshot(client)
+    assert totals == {
+        "actions": 5,
+        "actions:grpc_StartWorkflowExecution": 3,
+        "actions:command_ScheduleActivityTask": 2,
+        "persistence": 9,
+        "persistence:AppendHistoryNodes": 5,
+        "persistence:UpdateWorkflowExecution": 4,
+        "visibility": 6,
+        "visibility:RecordWorkflowExecutionStarted": 6,
+        "matching:PollActivityTaskQueue": 8,
+    }
