@@ -23,7 +23,7 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 	$(BIN)/python -m uvicorn examples.receiver:app --host 127.0.0.1 --port $${RECEIVER_PORT:-9000} --log-level warning
 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
-	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} --dist loadfile
+	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} --dist loadfile --no-loadscope-reorder
 
 check: lint  ## the fast lane (about a minute): lint, type checks and the tests that start no process of the service
 	$(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} -q -m "not stack and not browser and not slow"

@@ -82,9 +82,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
-    # The longest files first: `-n 2 --dist loadfile` hands files to the workers in this order, and a
-    # minutes-long file handed out last leaves the other worker idle that long. Stable: a file's tests,
-    # and the files of one weight, keep their order.
+    # The longest files first: `-n 2 --dist loadfile --no-loadscope-reorder` hands files to the workers in
+    # this order, and a minutes-long file handed out last leaves the other worker idle that long (xdist's
+    # default order, most tests first, handed the one-test bench smoke out 15 minutes in). Stable: a
+    # file's tests, and the files of one weight, keep their order.
     weight: dict[Path, int] = {}
     for item in items:
         marks = {mark.name for mark in item.iter_markers()}
