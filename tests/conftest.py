@@ -72,6 +72,12 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
 PROCESS_FIXTURES = {"stack", "postgres", "api_process"}
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Where the stacks' logs and the screenshots go exists before any test writes there, in whatever
+    order the files run (a fresh clone has no `test-output/`)."""
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test by what it uses (pyproject.toml lists the markers; `make check` runs the unmarked):
     a stack's fixture makes it `stack`, Chromium `browser`. A file that starts processes of its own says
@@ -98,7 +104,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log = STACK_LOG.resolve()
-    log.parent.mkdir(parents=True, exist_ok=True)
     with running_stack(data_dir, log) as stack:
         yield stack
 
