@@ -265,9 +265,15 @@ def _answers(base_url: str) -> bool:
         return False
 
 
+# A test's client drops a connection idle for 2 s rather than send on it: the API (uvicorn) closes one
+# idle for 5 s, and a request sent on it as it closes gets no answer ("Server disconnected without
+# sending a response"), which a loaded machine made happen to a test that had waited 5 s on its receiver.
+API_CLIENT_LIMITS = httpx.Limits(keepalive_expiry=2)
+
+
 def api_client(stack: Stack, tenant: str | None = "tenant_a") -> httpx.Client:
     headers = {"x-api-key": KEYS[tenant]} if tenant else {}
-    return httpx.Client(base_url=stack.api_url, headers=headers, timeout=30)
+    return httpx.Client(base_url=stack.api_url, headers=headers, timeout=30, limits=API_CLIENT_LIMITS)
 
 
 def _fresh_client(stack: Stack, tenant: str) -> httpx.Client:
