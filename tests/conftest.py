@@ -88,9 +88,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.stack)
         if "browser" in fixtures:
             item.add_marker(pytest.mark.browser)
-    # The longest files first: `-n 2 --dist loadfile --no-loadscope-reorder` hands files to the workers in
-    # this order, and a minutes-long file handed out last leaves the other worker idle that long (xdist's
-    # default order, most tests first, handed the one-test bench smoke out 15 minutes in). Stable: a
+    # The longest files first: `make test` (`--dist loadfile --no-loadscope-reorder`) hands files to its
+    # processes in this order, and a minutes-long file handed out last leaves the others idle that long
+    # (xdist's default order, most tests first, handed the one-test bench smoke out 15 minutes in). Stable: a
     # file's tests, and the files of one weight, keep their order.
     weight: dict[Path, int] = {}
     for item in items:
