@@ -33,6 +33,7 @@ def cli_env(stack: Stack, *, api_url: str | None = None) -> dict[str, str]:
         WEBHOOKS_API_KEY=KEYS["tenant_a"],
         PYTHONPATH=str(WORKTREE),
         PYTHONUNBUFFERED="1",
+        PYTHONFAULTHANDLER="1",  # a SIGABRT prints every thread's stack: what a CLI that hangs waits on
     )
     return env
 
@@ -65,6 +66,23 @@ class Listener:
             self.seen.append(line)
             if text in line:
                 return line
+
+    def stopped(self, timeout: float = 30) -> int:
+        """The exit code once it has stopped; if it has not within `timeout`, what each of its threads
+        was doing, from `faulthandler` (a failure of this kind once came without a clue)."""
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(timeout=10)
+            assert self.process.stderr is not None
+            stacks = self.process.stderr.read()
+            while not self.lines.empty():
+                self.seen.append(self.lines.get_nowait())
+            raise AssertionError(
+                f"still running {timeout:g} s after it was told to stop; it printed {self.seen}, and its "
+                f"threads were at:\n{stacks}"
+            ) from None
 
 
 def _ignore_sigint() -> None:
@@ -141,7 +159,7 @@ def test_listen_forwards_verified_deliveries_to_a_local_url_and_logs_the_answer(
         assert json.loads(request.body)["data"]["object"] == {"id": "inv_listen"}
 
         cli.process.send_signal(signal.SIGINT)
-        assert cli.process.wait(timeout=30) == 0
+        assert cli.stopped() == 0
         assert cli.expect("stopped: session")
     ended = api.get(f"/v1/webhooks/endpoints/{cli.endpoint_id}").json()
     assert not ended["enabled"] and ended["disabled"]["by"] == "listen"
@@ -178,7 +196,7 @@ def test_a_killed_listener_loses_no_delivery(stack: Stack, api: httpx.Client, re
         assert done["attempts"][-1]["trigger"] == "manual"
         assert done["attempts"][-1]["response_body"] == '{"verified":true}'
         second.process.send_signal(signal.SIGTERM)
-        assert second.process.wait(timeout=30) == 0
+        assert second.stopped() == 0
 
 
 def test_trigger_emits_the_catalog_example(stack: Stack, api: httpx.Client, receiver: Receiver) -> None:
@@ -237,7 +255,7 @@ def test_ctrl_c_stops_listen_even_when_started_with_sigint_ignored(
     url = receiver.respond("/ignored", verifying([]))
     with listening(stack, url, sigint_ignored=True) as cli:
         cli.process.send_signal(signal.SIGINT)
-        assert cli.process.wait(timeout=30) == 0
+        assert cli.stopped() == 0
         assert cli.expect("stopped: session")
     ended = api.get(f"/v1/webhooks/endpoints/{cli.endpoint_id}").json()
     assert not ended["enabled"] and ended["disabled"]["by"] == "listen"
