@@ -85,8 +85,13 @@ class Listener:
             ) from None
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+# Sets SIGINT ignored, then becomes the CLI: an ignored signal stays ignored across exec, as the CLI finds
+# it under `webhooks listen &`. Not `preexec_fn`, which runs Python between fork and exec in a parent with
+# threads (this one's receivers), where the child can deadlock before it execs.
+IGNORING_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 @contextmanager
@@ -95,13 +100,15 @@ def listening(
 ) -> Iterator[Listener]:
     """`webhooks listen` running; `sigint_ignored`: started as a shell starts a command in the background,
     with SIGINT ignored (a suite run in the background hands that to every process it starts, too)."""
+    command = [sys.executable, "-m", "cli", "listen", "--forward-to", url, *args]
+    if sigint_ignored:
+        command = [sys.executable, "-c", IGNORING_SIGINT, *command]
     process = subprocess.Popen(
-        [sys.executable, "-m", "cli", "listen", "--forward-to", url, *args],
+        command,
         env=cli_env(stack, api_url=api_url),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
     listener: Listener | None = None
     try:
