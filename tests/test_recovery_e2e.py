@@ -113,7 +113,9 @@ def test_recover_after_a_broken_receiver_is_fixed(
     # receiver saw each once more, and nothing outside the window.
     for event_id in in_window:
         found = wait_delivery(api, f"{event_id}:{ep}", lambda d: len(d["attempts"]) == 5)
-        assert found["status"] == "succeeded"
+        # The recover attempt's own record says why, if it did not succeed (one run beside a CPU hog,
+        # four test processes, had one fail, its record not shown).
+        assert found["status"] == "succeeded", found["attempts"][-1]
         assert [a["trigger"] for a in found["attempts"]] == ["scheduled"] * 4 + ["recover"]
     for event_id in before + after:
         outside = delivery(api, f"{event_id}:{ep}")
