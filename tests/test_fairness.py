@@ -69,7 +69,8 @@ def _fresh(stack: Stack, tenant: str) -> Iterator[httpx.Client]:
 def _burst(api: httpx.Client, n: int) -> None:
     """`n` events of the tenant, emitted by eight clients at once, every one accepted. Each has an id of
     its own, and is sent again with it after a 503, as the API asks of a client: a burst on a saturated
-    machine can find Temporal slower than the API waits (seen at six test processes beside a CPU hog)."""
+    machine can find Temporal slower than the API waits (seen at four and at six test processes beside a
+    CPU hog)."""
     burst = uuid.uuid4().hex[:12]
 
     def accepted(i: int) -> None:
