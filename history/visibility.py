@@ -18,7 +18,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from domain import search_attributes as sa
-from domain.models import DeliveryInput, DeliveryStatus
+from domain.models import AttemptOutcome, AttemptRecord, DeliveryInput, DeliveryStatus
 
 DELIVERIES = "WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
 EVENTS = "WorkflowType = 'EventWorkflow'"
@@ -194,6 +194,26 @@ def status_of(attrs: TypedSearchAttributes, execution: WorkflowExecutionStatus |
     status = DeliveryStatus(attrs.get(sa.DELIVERY_STATUS) or DeliveryStatus.PENDING.value)
     unsettled_close = execution not in (None, WorkflowExecutionStatus.RUNNING)
     return DeliveryStatus.FAILED if status is DeliveryStatus.PENDING and unsettled_close else status
+
+
+def status_beside(
+    attempts: Sequence[AttemptRecord],
+    attrs: TypedSearchAttributes,
+    execution: WorkflowExecutionStatus | None,
+) -> DeliveryStatus:
+    """A delivery's status beside the attempts its history holds, for a log read without a worker.
+
+    The workflow publishes its status in the task after an attempt's completion is written to history;
+    read in between, the attributes still count one attempt fewer and hold the status of before it. The
+    status is then what the workflow holds once the attempt has ended: succeeded if it succeeded (a
+    success always settles a delivery), else pending (whether its schedule goes on is the workflow's to
+    decide, in the task to come)."""
+    published = attrs.get(sa.ATTEMPT_COUNT)
+    running = execution is WorkflowExecutionStatus.RUNNING
+    if running and attempts and published is not None and len(attempts) > published:
+        succeeded = attempts[-1].outcome is AttemptOutcome.SUCCEEDED
+        return DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.PENDING
+    return status_of(attrs, execution)
 
 
 def delivery_search_attributes(input: DeliveryInput, body: str) -> TypedSearchAttributes:

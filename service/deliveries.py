@@ -308,7 +308,7 @@ class Deliveries:
         return delivery_state(
             found.input,
             found.attempts,
-            status=visibility.status_of(attrs, description.status),
+            status=visibility.status_beside(found.attempts, attrs, description.status),
             next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
         )
 

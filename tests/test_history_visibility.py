@@ -10,7 +10,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from domain import search_attributes as sa
-from domain.models import DeliveryStatus
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliveryStatus
 from history import visibility
 from service import pages
 from service.errors import InvalidInput
@@ -91,6 +91,37 @@ def test_a_workflow_that_ended_without_settling_is_failed() -> None:
     assert visibility.status_of(_attrs("pending"), running) is DeliveryStatus.PENDING
     assert visibility.status_of(_attrs("pending"), terminated) is DeliveryStatus.FAILED
     assert visibility.status_of(_attrs("succeeded"), terminated) is DeliveryStatus.SUCCEEDED
+
+
+def _tried(*outcomes: AttemptOutcome) -> list[AttemptRecord]:
+    now = datetime.now(UTC)
+    return [
+        AttemptRecord(attempt=n, trigger=AttemptTrigger.SCHEDULED, started_at=now, duration_ms=1, outcome=o)
+        for n, o in enumerate(outcomes, 1)
+    ]
+
+
+def _published(status: str, count: int | None) -> TypedSearchAttributes:
+    pairs = [SearchAttributePair(sa.DELIVERY_STATUS, status)]
+    return TypedSearchAttributes(
+        pairs + ([SearchAttributePair(sa.ATTEMPT_COUNT, count)] if count is not None else [])
+    )
+
+
+def test_an_attempt_history_holds_before_the_workflow_publishes_it_sets_the_status() -> None:
+    running, terminated = WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.TERMINATED
+    failed_then, ok = _tried(AttemptOutcome.RETRYABLE, AttemptOutcome.SUCCEEDED), AttemptOutcome.SUCCEEDED
+    # One attempt ahead of what was published: its own outcome, not the status of before it.
+    assert visibility.status_beside(failed_then, _published("failed", 1), running) is DeliveryStatus.SUCCEEDED
+    retryable = _tried(AttemptOutcome.RETRYABLE, AttemptOutcome.RETRYABLE)
+    assert visibility.status_beside(retryable, _published("failed", 1), running) is DeliveryStatus.PENDING
+    # Published already, or closed (here terminated in between): the attributes say it.
+    assert visibility.status_beside(retryable, _published("failed", 2), running) is DeliveryStatus.FAILED
+    assert visibility.status_beside(retryable, _published("pending", 1), terminated) is DeliveryStatus.FAILED
+    # No count published (nothing to compare with): the attributes' status.
+    assert (
+        visibility.status_beside(_tried(ok), _published("pending", None), running) is DeliveryStatus.PENDING
+    )
 
 
 def test_a_cursor_reads_back_for_its_tenant_only() -> None:

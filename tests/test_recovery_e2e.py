@@ -114,9 +114,8 @@ def test_recover_after_a_broken_receiver_is_fixed(
     for event_id in in_window:
         found = wait_delivery(api, f"{event_id}:{ep}", lambda d: len(d["attempts"]) == 5)
         # The log's status beside its last attempt: one run beside a CPU hog (four test processes) read
-        # "failed" with a recover attempt that had succeeded. A running delivery's log takes its attempts
-        # from history and its status from its search attributes, which the workflow upserts only in the
-        # task after the attempt's completion is in history (service/deliveries.py `_state`; not fixed).
+        # "failed" with a recover attempt that had succeeded, its status published a task after the
+        # attempt (`visibility.status_beside`; the window held open in tests/test_log_between_tasks.py).
         assert found["status"] == "succeeded", found["attempts"][-1]
         assert [a["trigger"] for a in found["attempts"]] == ["scheduled"] * 4 + ["recover"]
     for event_id in before + after:

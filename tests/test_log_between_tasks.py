@@ -1,0 +1,109 @@
+"""A delivery's log read between an attempt's completion and the workflow task that takes it in.
+
+The log reads a running delivery without a worker: its attempts from history, its status from the
+search attributes the workflow publishes. The workflow publishes them in the task after the attempt's
+completion is written; a log read in between showed the new attempt beside the status of the one before
+(one run beside a CPU hog saw a succeeded recover attempt under "failed").
+
+Here that window is held open for real: the delivery runs on a task queue of the test's own, whose
+workflow worker stops while the attempt is in flight, so the attempt's completion waits in history for a
+workflow task no worker takes. The log is read through the stack's API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.delivery import DeliveryActivities
+from core.temporal import connect
+from domain import ids
+from domain.models import DeliveryInput, DeliveryPolicy, DeliveryState
+from history.visibility import delivery_search_attributes
+from launcher import Stack
+from store.database import EndpointStore
+from store.keys import jwt_signer
+from tests.conftest import create_endpoint, delivery, settled, wait_delivery, wait_for
+from tests.receiver import Answer, Receiver
+from workflows.delivery import DeliveryWorkflow
+
+BODY = '{"webhook_type":"invoice.paid","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
+# Long enough for the workflow worker to stop while the POST is in flight.
+RECEIVER_HOLDS = 3.0
+
+
+async def _until_completed_twice(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> None:
+    """Wait until the history holds the completion of both attempts."""
+    for _ in range(600):
+        history = await handle.fetch_history()
+        done = [e for e in history.events if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED]
+        if len(done) == 2:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the retry's completion never reached history")
+
+
+async def _start(
+    client: Client, task_queue: str, endpoint_id: str
+) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
+    event_id = ids.new_event_id()
+    started = DeliveryInput(
+        tenant="tenant_a",
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        delivery_id=ids.delivery_id(event_id, endpoint_id),
+        webhook_type="invoice.paid",
+        body=BODY,
+        created_at=datetime.now(UTC),
+        policy=DeliveryPolicy(retry_delays=[], attempt_timeout=10, retry_window=3600),
+    )
+    return await client.start_workflow(
+        DeliveryWorkflow.run,
+        started,
+        id=ids.delivery_workflow_id("tenant_a", started.delivery_id),
+        task_queue=task_queue,
+        search_attributes=delivery_search_attributes(started, BODY),
+    )
+
+
+async def test_a_retry_in_history_before_its_workflow_task_shows_its_own_status(
+    stack: Stack, api: httpx.Client, receiver: Receiver
+) -> None:
+    path = f"/between-{uuid.uuid4().hex[:6]}"
+    # The schedule's one attempt fails; the retry by hand succeeds, slowly.
+    url = receiver.script(path, [Answer(500), Answer(200, delay=RECEIVER_HOLDS)])
+    endpoint = create_endpoint(api, url)
+    client = await connect(stack.settings)
+    store = EndpointStore(stack.settings.sqlalchemy_url, stack.settings.keyring)
+    task_queue = f"between-{uuid.uuid4()}"
+    try:
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, jwt_signer(stack.settings, store), client=client)
+            async with Worker(client, task_queue=task_queue, activities=[activities.deliver_once]):
+                async with Worker(client, task_queue=task_queue, workflows=[DeliveryWorkflow]):
+                    handle = await _start(client, task_queue, endpoint["id"])
+                    delivery_id = str(ids.delivery_of_workflow(handle.id))
+                    failed = await asyncio.to_thread(wait_delivery, api, delivery_id, settled)
+                    assert (failed["status"], failed["attempt_count"]) == ("failed", 1), failed
+                    retry = f"/v1/webhooks/deliveries/{delivery_id}/retry"
+                    retried = await asyncio.to_thread(api.post, retry)
+                    assert retried.status_code == 202, retried.text
+                    await asyncio.to_thread(
+                        wait_for, lambda: receiver.requests(path)[1:], what="the retry's POST"
+                    )
+                # No workflow worker from here: the attempt ends, its completion is written, and the task
+                # that would publish its status waits.
+                await _until_completed_twice(handle)
+                found = await asyncio.to_thread(delivery, api, delivery_id)
+                assert [a["status_code"] for a in found["attempts"]] == [500, 200]
+                assert found["status"] == "succeeded", found["attempts"]
+                assert (found["attempt_count"], found["last_status_code"]) == (2, 200)
+        await handle.terminate("the test is over")
+    finally:
+        store.close()
