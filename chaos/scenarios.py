@@ -328,6 +328,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         15,
         temporal_frozen,
         proof=(DELAYED,),
+        burst_share=0.2,  # deliveries queued when it lands (below)
     ),
     Scenario(
         "temporal-sigstop-40s",
@@ -338,6 +339,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         40,
         temporal_frozen,
         proof=(DELAYED,),
+        # Its events sent faster than the worker drains them, as the store rows do: with deliveries
+        # 60 ms from 202 to receipt (make run's history reads), a burst at its pace left nothing queued
+        # when the fault landed (2026-12-06, a VOID row), and only the POSTs in flight felt it.
+        burst_share=0.2,
     ),
     Scenario(
         "store-sqlite",
