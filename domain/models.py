@@ -66,6 +66,13 @@ class AttemptOutcome(StrEnum):
     ENDPOINT_UNAVAILABLE = "endpoint_unavailable"  # deleted or disabled since the event
 
 
+# The outcomes after which a delivery's schedule makes no further attempt: it is settled, succeeded or
+# failed (workflows/delivery.py; the log reads a delivery by the same rule, history/visibility.py).
+ENDS_SCHEDULE = frozenset(
+    {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
+)
+
+
 class OrderedOnFailure(StrEnum):
     """What an ordered endpoint's lane does when its head's schedule ends without a 2xx."""
 

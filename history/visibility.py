@@ -18,7 +18,14 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from domain import search_attributes as sa
-from domain.models import AttemptOutcome, AttemptRecord, DeliveryInput, DeliveryStatus
+from domain.models import (
+    ENDS_SCHEDULE,
+    AttemptOutcome,
+    AttemptRecord,
+    AttemptTrigger,
+    DeliveryInput,
+    DeliveryStatus,
+)
 
 DELIVERIES = "WorkflowType = 'DeliveryWorkflow' AND ExecutionStatus != 'ContinuedAsNew'"
 EVENTS = "WorkflowType = 'EventWorkflow'"
@@ -196,24 +203,46 @@ def status_of(attrs: TypedSearchAttributes, execution: WorkflowExecutionStatus |
     return DeliveryStatus.FAILED if status is DeliveryStatus.PENDING and unsettled_close else status
 
 
+@dataclass(frozen=True, slots=True)
+class ReadStatus:
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+
+
+def unpublished(attempts: Sequence[AttemptRecord], attrs: TypedSearchAttributes) -> bool:
+    """Whether history holds an attempt the workflow has not published yet. It publishes its status in
+    the task after an attempt's completion is written, before it waits or makes another attempt: read
+    in between, the attributes count one attempt fewer and hold the status of before it."""
+    published = attrs.get(sa.ATTEMPT_COUNT)
+    return published is not None and len(attempts) > published
+
+
 def status_beside(
+    started: DeliveryInput,
     attempts: Sequence[AttemptRecord],
     attrs: TypedSearchAttributes,
     execution: WorkflowExecutionStatus | None,
-) -> DeliveryStatus:
-    """A delivery's status beside the attempts its history holds, for a log read without a worker.
-
-    The workflow publishes its status in the task after an attempt's completion is written to history;
-    read in between, the attributes still count one attempt fewer and hold the status of before it. The
-    status is then what the workflow holds once the attempt has ended: succeeded if it succeeded (a
-    success always settles a delivery), else pending (whether its schedule goes on is the workflow's to
-    decide, in the task to come)."""
-    published = attrs.get(sa.ATTEMPT_COUNT)
-    running = execution is WorkflowExecutionStatus.RUNNING
-    if running and attempts and published is not None and len(attempts) > published:
-        succeeded = attempts[-1].outcome is AttemptOutcome.SUCCEEDED
-        return DeliveryStatus.SUCCEEDED if succeeded else DeliveryStatus.PENDING
-    return status_of(attrs, execution)
+) -> ReadStatus:
+    """A delivery's status and next attempt beside the attempts its history holds, for a log read
+    without a worker: what the attributes say, or, for an attempt not published yet, what the workflow
+    holds once it has taken the attempt in (workflows/delivery.py: a success or a stop settles it; so
+    does a failure once its schedule is over; else it stays pending, its next attempt to be chosen)."""
+    status = status_of(attrs, execution)
+    next_attempt_at = attrs.get(sa.NEXT_ATTEMPT_AT)
+    if execution is not WorkflowExecutionStatus.RUNNING or not unpublished(attempts, attrs):
+        return ReadStatus(status, next_attempt_at)
+    last = attempts[-1]
+    if last.outcome in ENDS_SCHEDULE:
+        settled = (
+            DeliveryStatus.SUCCEEDED if last.outcome is AttemptOutcome.SUCCEEDED else DeliveryStatus.FAILED
+        )
+        return ReadStatus(settled, None)
+    scheduled = sum(1 for a in attempts if a.trigger is AttemptTrigger.SCHEDULED)
+    if scheduled > len(started.policy.retry_delays) or status is not DeliveryStatus.PENDING:
+        return ReadStatus(DeliveryStatus.FAILED, None)  # the schedule was over, or is now
+    if last.trigger is AttemptTrigger.SCHEDULED:
+        return ReadStatus(DeliveryStatus.PENDING, None)  # its next attempt is still to be chosen
+    return ReadStatus(DeliveryStatus.PENDING, next_attempt_at)  # a retry by hand: the schedule's stands
 
 
 def delivery_search_attributes(input: DeliveryInput, body: str) -> TypedSearchAttributes:

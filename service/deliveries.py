@@ -304,12 +304,11 @@ class Deliveries:
             return result.model_copy(
                 update={"body": kept_body(found.input, found.attempts), "attempts": found.attempts}
             )
-        attrs = description.typed_search_attributes
+        read = visibility.status_beside(
+            found.input, found.attempts, description.typed_search_attributes, description.status
+        )
         return delivery_state(
-            found.input,
-            found.attempts,
-            status=visibility.status_beside(found.attempts, attrs, description.status),
-            next_attempt_at=attrs.get(sa.NEXT_ATTEMPT_AT),
+            found.input, found.attempts, status=read.status, next_attempt_at=read.next_attempt_at
         )
 
     def _workflow_url(self, workflow_id: str) -> str | None:
@@ -328,7 +327,11 @@ class Deliveries:
             return await self._scheduled_log(tenant, delivery)
         state = await self._state(workflow_id, description)
         last = state.attempts[-1] if state.attempts else None
-        running = description.status is WorkflowExecutionStatus.RUNNING
+        # An attempt just ended and not yet taken in by its workflow: none is in progress, whatever the
+        # description (read before the history) still says.
+        running = description.status is WorkflowExecutionStatus.RUNNING and not visibility.unpublished(
+            state.attempts, description.typed_search_attributes
+        )
         # The key is the event's, not the delivery's: read only for a delivery its lane started; and the
         # body, before the delivery's first attempt has ended and kept its own copy.
         needs_event = state.sequence is not None or state.body is None

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from domain import search_attributes as sa
-from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliveryStatus
+from domain.models import (
+    AttemptOutcome,
+    AttemptRecord,
+    AttemptTrigger,
+    DeliveryInput,
+    DeliveryPolicy,
+    DeliveryStatus,
+)
 from history import visibility
 from service import pages
 from service.errors import InvalidInput
@@ -93,35 +101,68 @@ def test_a_workflow_that_ended_without_settling_is_failed() -> None:
     assert visibility.status_of(_attrs("succeeded"), terminated) is DeliveryStatus.SUCCEEDED
 
 
-def _tried(*outcomes: AttemptOutcome) -> list[AttemptRecord]:
-    now = datetime.now(UTC)
+SCHEDULED, MANUAL = AttemptTrigger.SCHEDULED, AttemptTrigger.MANUAL
+OK, FAIL, GONE = AttemptOutcome.SUCCEEDED, AttemptOutcome.RETRYABLE, AttemptOutcome.GONE
+NEXT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+# A schedule of one retry: two scheduled attempts.
+STARTED = DeliveryInput(
+    tenant="t",
+    event_id="evt_1",
+    endpoint_id="ep_1",
+    delivery_id="evt_1:ep_1",
+    webhook_type="invoice.created",
+    created_at=NEXT,
+    policy=DeliveryPolicy(retry_delays=[60.0], attempt_timeout=5),
+)
+
+
+def _tried(*attempts: tuple[AttemptTrigger, AttemptOutcome]) -> list[AttemptRecord]:
     return [
-        AttemptRecord(attempt=n, trigger=AttemptTrigger.SCHEDULED, started_at=now, duration_ms=1, outcome=o)
-        for n, o in enumerate(outcomes, 1)
+        AttemptRecord(attempt=n, trigger=trigger, started_at=NEXT, duration_ms=1, outcome=outcome)
+        for n, (trigger, outcome) in enumerate(attempts, 1)
     ]
 
 
-def _published(status: str, count: int | None) -> TypedSearchAttributes:
-    pairs = [SearchAttributePair(sa.DELIVERY_STATUS, status)]
-    return TypedSearchAttributes(
-        pairs + ([SearchAttributePair(sa.ATTEMPT_COUNT, count)] if count is not None else [])
-    )
+def _read(
+    status: str,
+    count: int | None,
+    *attempts: tuple[AttemptTrigger, AttemptOutcome],
+    execution: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING,
+) -> tuple[DeliveryStatus, datetime | None]:
+    """What the log reads: the attributes published after `count` attempts, beside `attempts`."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(sa.DELIVERY_STATUS, status),
+        SearchAttributePair(sa.NEXT_ATTEMPT_AT, NEXT),
+    ]
+    if count is not None:
+        pairs.append(SearchAttributePair(sa.ATTEMPT_COUNT, count))
+    read = visibility.status_beside(STARTED, _tried(*attempts), TypedSearchAttributes(pairs), execution)
+    return read.status, read.next_attempt_at
 
 
-def test_an_attempt_history_holds_before_the_workflow_publishes_it_sets_the_status() -> None:
-    running, terminated = WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.TERMINATED
-    failed_then, ok = _tried(AttemptOutcome.RETRYABLE, AttemptOutcome.SUCCEEDED), AttemptOutcome.SUCCEEDED
-    # One attempt ahead of what was published: its own outcome, not the status of before it.
-    assert visibility.status_beside(failed_then, _published("failed", 1), running) is DeliveryStatus.SUCCEEDED
-    retryable = _tried(AttemptOutcome.RETRYABLE, AttemptOutcome.RETRYABLE)
-    assert visibility.status_beside(retryable, _published("failed", 1), running) is DeliveryStatus.PENDING
-    # Published already, or closed (here terminated in between): the attributes say it.
-    assert visibility.status_beside(retryable, _published("failed", 2), running) is DeliveryStatus.FAILED
-    assert visibility.status_beside(retryable, _published("pending", 1), terminated) is DeliveryStatus.FAILED
-    # No count published (nothing to compare with): the attributes' status.
-    assert (
-        visibility.status_beside(_tried(ok), _published("pending", None), running) is DeliveryStatus.PENDING
+def test_an_attempt_history_holds_before_the_workflow_publishes_it_reads_as_the_workflow_holds_it() -> None:
+    pending, failed, succeeded = DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.SUCCEEDED
+    # Published: the attributes say it, running or closed (terminated while pending: failed).
+    assert _read("pending", 1, (SCHEDULED, FAIL)) == (pending, NEXT)
+    assert _read("pending", 1, (SCHEDULED, FAIL), execution=WorkflowExecutionStatus.TERMINATED) == (
+        failed,
+        NEXT,
     )
+    # Nothing to compare with (no count published): the attributes.
+    assert _read("pending", None, (SCHEDULED, OK)) == (pending, NEXT)
+
+    # One attempt more than published. A success or a 410 settles it, whatever came before.
+    assert _read("failed", 2, (SCHEDULED, FAIL), (SCHEDULED, FAIL), (MANUAL, OK)) == (succeeded, None)
+    assert _read("pending", 0, (SCHEDULED, GONE)) == (failed, None)
+    # A failed scheduled attempt: pending while retries are left, its next one still to be chosen; failed
+    # after the last.
+    assert _read("pending", 0, (SCHEDULED, FAIL)) == (pending, None)
+    assert _read("pending", 1, (SCHEDULED, FAIL), (SCHEDULED, FAIL)) == (failed, None)
+    # A failed retry by hand: during the schedule, pending and its next attempt unchanged; once the
+    # schedule is over (failed, or succeeded and sent again), failed.
+    assert _read("pending", 1, (SCHEDULED, FAIL), (MANUAL, FAIL)) == (pending, NEXT)
+    assert _read("failed", 2, (SCHEDULED, FAIL), (SCHEDULED, FAIL), (MANUAL, FAIL)) == (failed, None)
+    assert _read("succeeded", 1, (SCHEDULED, OK), (MANUAL, FAIL)) == (failed, None)
 
 
 def test_a_cursor_reads_back_for_its_tenant_only() -> None:

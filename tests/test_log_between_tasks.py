@@ -13,17 +13,20 @@ workflow task no worker takes. The log is read through the stack's API.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime
 
 import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
 from core.temporal import connect
 from domain import ids
+from domain import search_attributes as sa
 from domain.models import DeliveryInput, DeliveryPolicy, DeliveryState
 from history.visibility import delivery_search_attributes
 from launcher import Stack
@@ -34,8 +37,9 @@ from tests.receiver import Answer, Receiver
 from workflows.delivery import DeliveryWorkflow
 
 BODY = '{"webhook_type":"invoice.paid","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
-# Long enough for the workflow worker to stop while the POST is in flight.
-RECEIVER_HOLDS = 3.0
+# Long enough for the workflow worker to stop while the POST is in flight (asserted below); within the
+# attempt's timeout (10 s).
+RECEIVER_HOLDS = 5.0
 
 
 async def _until_completed_twice(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> None:
@@ -82,6 +86,7 @@ async def test_a_retry_in_history_before_its_workflow_task_shows_its_own_status(
     client = await connect(stack.settings)
     store = EndpointStore(stack.settings.sqlalchemy_url, stack.settings.keyring)
     task_queue = f"between-{uuid.uuid4()}"
+    handle: WorkflowHandle[DeliveryWorkflow, DeliveryState] | None = None
     try:
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, jwt_signer(stack.settings, store), client=client)
@@ -101,9 +106,17 @@ async def test_a_retry_in_history_before_its_workflow_task_shows_its_own_status(
                 # that would publish its status waits.
                 await _until_completed_twice(handle)
                 found = await asyncio.to_thread(delivery, api, delivery_id)
+                # Still in the window when read: the workflow has published one attempt, not two (else
+                # the workflow worker took the task before it stopped, and this test proves nothing).
+                published = (await handle.describe()).typed_search_attributes.get(sa.ATTEMPT_COUNT)
+                assert published == 1, "the workflow task ran: no window to read in"
                 assert [a["status_code"] for a in found["attempts"]] == [500, 200]
                 assert found["status"] == "succeeded", found["attempts"]
                 assert (found["attempt_count"], found["last_status_code"]) == (2, 200)
-        await handle.terminate("the test is over")
+                # Nothing in progress and nothing scheduled: the retry settled it.
+                assert (found["attempt_in_progress"], found["next_attempt_at"]) == (None, None)
     finally:
+        if handle is not None:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("the test is over")
         store.close()

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import search_attributes as sa
     from domain.fairness import WorkKind, attempt_kind, of_kind
     from domain.models import (
+        ENDS_SCHEDULE,
         AttemptOutcome,
         AttemptRecord,
         AttemptTrigger,
@@ -80,9 +81,6 @@ OUR_FAULTS = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),
     maximum_attempts=0,
-)
-_STOPS_SCHEDULE = frozenset(
-    {AttemptOutcome.SUCCEEDED, AttemptOutcome.GONE, AttemptOutcome.ENDPOINT_UNAVAILABLE}
 )
 # A retry that comes less than this after the end of an attempt asked for the same way (a manual retry,
 # or a recovery's) joins that attempt, which has just answered, instead of making another POST: twenty
@@ -137,7 +135,7 @@ class DeliveryWorkflow:
                 self._next_attempt_at = None
             record = await self._attempt(AttemptTrigger.SCHEDULED)
             self._scheduled_attempts += 1
-            if record.outcome in _STOPS_SCHEDULE or self._scheduled_attempts > len(delays):
+            if record.outcome in ENDS_SCHEDULE or self._scheduled_attempts > len(delays):
                 self._settle(record)
                 return
             base = delays[self._scheduled_attempts - 1]
@@ -150,7 +148,7 @@ class DeliveryWorkflow:
         """Wait for the next scheduled attempt, making manual ones meanwhile; True if one ended it."""
         while await self._wait_for_manual_request(deadline):
             record = await self._manual_attempt()
-            if record.outcome in _STOPS_SCHEDULE:
+            if record.outcome in ENDS_SCHEDULE:
                 self._next_attempt_at = None
                 return True
         return False
@@ -205,7 +203,7 @@ class DeliveryWorkflow:
         trigger, self._manual_trigger = self._manual_trigger, AttemptTrigger.MANUAL
         bulk, self._manual_bulk = self._manual_bulk, False
         record = await self._attempt(trigger, bulk=bulk)
-        if record.outcome in _STOPS_SCHEDULE or self._next_attempt_at is None:
+        if record.outcome in ENDS_SCHEDULE or self._next_attempt_at is None:
             self._settle(record)
         return record
 
