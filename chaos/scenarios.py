@@ -324,7 +324,8 @@ SCENARIOS: tuple[Scenario, ...] = (
         "temporal-sigstop",
         "Temporal frozen (SIGSTOP)",
         "The Temporal dev server is frozen with SIGSTOP: connections open, nothing answered. The API "
-        "must still answer within its RPC timeout (5 s).",
+        "must still answer within its RPC timeout (5 s). The burst comes in 2 s, faster than it is "
+        "delivered.",
         15,
         temporal_frozen,
         proof=(DELAYED,),
