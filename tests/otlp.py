@@ -3,9 +3,9 @@
 Two ways in, one store: `HttpCollector` takes OTLP/HTTP (`POST /v1/traces`, protobuf, maybe gzipped),
 `GrpcCollector` takes OTLP/gRPC (`opentelemetry.proto.collector.trace.v1.TraceService/Export`, the stubs
 `opentelemetry-proto` ships). Both decode each export into `ExportedSpan`s with the `opentelemetry-proto`
-messages, so a test reads what an exporter really sent. `stack_exporting_to` starts a stack that exports to
-one, `emit_in_trace` and `attempt_spans` make a traced emission and wait for its spans, and
-`check_emission_trace` is the shape one emission's trace must have, whichever protocol carried it.
+messages, so a test reads what an exporter really sent. `running_traced_stack` starts one and a stack
+that exports to it, `emit_in_trace` and `attempt_spans` make a traced emission and wait for its spans,
+and `check_emission_trace` is the shape one emission's trace must have, whichever protocol carried it.
 """
 
 from __future__ import annotations
@@ -169,17 +169,29 @@ class GrpcCollector(Collector):
         self._server.stop(grace=None).wait()
 
 
-@contextmanager
-def stack_exporting_to(collector: Collector, data_dir: Path, **overrides: str) -> Iterator[Stack]:
+@dataclass(frozen=True)
+class TracedStack:
     """A stack whose API and worker export their spans to `collector`."""
-    with running_stack(
-        data_dir,
-        OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL=collector.protocol,
-        OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
-        **overrides,
-    ) as stack:
-        yield stack
+
+    stack: Stack
+    collector: Collector
+
+
+@contextmanager
+def running_traced_stack(kind: type[Collector], data_dir: Path, **overrides: str) -> Iterator[TracedStack]:
+    """A collector of `kind` on 127.0.0.1 and a stack exporting to it, started together (each tracing test
+    file needs both) and stopped together, the stack first."""
+    with (
+        kind() as collector,
+        running_stack(
+            data_dir,
+            OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint,
+            OTEL_EXPORTER_OTLP_PROTOCOL=collector.protocol,
+            OTEL_BSP_SCHEDULE_DELAY="100",  # milliseconds: spans reach the collector while the test waits
+            **overrides,
+        ) as stack,
+    ):
+        yield TracedStack(stack, collector)
 
 
 def emit_in_trace(api: httpx.Client, object_id: str, *, trace_id: str, parent_span: str) -> str:

@@ -1,6 +1,6 @@
 """Trace ids in the dashboard's attempt log (issue 24.4), in Chromium against a stack that traces (its spans
-go to an OTLP/HTTP sink of the test's own, which keeps none: tests/test_tracing.py checks the spans) and
-names a trace viewer
+go to an OTLP/HTTP collector of the test's own, tests/otlp.py, which this file does not read:
+tests/test_tracing.py checks the spans) and names a trace viewer
 (`WEBHOOKS_TRACE_URL_TEMPLATE`): each attempt shows its trace id, the one its POST's `traceparent`
 carried, with a copy button, and for an operator a link to the trace in the viewer; a portal session sees
 the ids and no link, since the viewer is the operators'."""
@@ -8,56 +8,26 @@ the ids and no link, since the viewer is the operators'."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
 from launcher import Stack
-from tests.conftest import KEYS, create_endpoint, emit, running_stack, wait_delivery
+from tests.conftest import KEYS, create_endpoint, emit, wait_delivery
+from tests.otlp import HttpCollector, running_traced_stack
 from tests.receiver import Answer, Receiver
 from tests.test_dashboard_browser import TIMEOUT_MS, Session
 
 VIEWER = "http://127.0.0.1:16686/trace/{trace_id}"  # never opened: the test reads the link
 
 
-class Sink(BaseHTTPRequestHandler):
-    """OTLP/HTTP's answer to every export: 200 and an empty ExportTraceServiceResponse (zero bytes)."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:  # noqa: N802
-        self.rfile.read(int(self.headers.get("content-length", 0)))
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    sink.daemon_threads = True
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    host, port = sink.server_address[:2]
     data_dir = tmp_path_factory.mktemp("traced-dashboard-stack")
-    try:
-        with running_stack(
-            data_dir,
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{host!s}:{port}",
-            OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-            WEBHOOKS_TRACE_URL_TEMPLATE=VIEWER,
-        ) as stack:
-            yield stack
-    finally:
-        sink.shutdown()
-        sink.server_close()
+    with running_traced_stack(HttpCollector, data_dir, WEBHOOKS_TRACE_URL_TEMPLATE=VIEWER) as traced:
+        yield traced.stack
 
 
 def test_each_attempt_shows_its_trace_id_to_copy_and_operators_a_link_to_the_viewer(

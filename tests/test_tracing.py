@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from core import tracing
-from launcher import Stack
 from tests.conftest import (
     api_client,
     create_endpoint,
@@ -27,10 +26,11 @@ from tests.conftest import (
 )
 from tests.otlp import (
     HttpCollector,
+    TracedStack,
     attempt_spans,
     check_emission_trace,
     emit_in_trace,
-    stack_exporting_to,
+    running_traced_stack,
 )
 from tests.receiver import Answer, Receiver
 
@@ -43,16 +43,10 @@ CALLER_SPAN = "00f067aa0ba902b7"
 
 
 @pytest.fixture(scope="module")
-def collector() -> Iterator[HttpCollector]:
-    with HttpCollector() as collector:
-        yield collector
-
-
-@pytest.fixture(scope="module")
-def traced_stack(tmp_path_factory: pytest.TempPathFactory, collector: HttpCollector) -> Iterator[Stack]:
+def traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedStack]:
     data_dir = tmp_path_factory.mktemp("traced-stack")
-    with stack_exporting_to(collector, data_dir, WEBHOOKS_LOG_FORMAT="json") as stack:
-        yield stack
+    with running_traced_stack(HttpCollector, data_dir, WEBHOOKS_LOG_FORMAT="json") as traced:
+        yield traced
 
 
 def _receiver_guide_handler() -> Any:
@@ -60,10 +54,8 @@ def _receiver_guide_handler() -> Any:
     return run_guide_code(receiving_guide_code("## Tracing: `traceparent`"))["handle_webhook"]
 
 
-def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
-    traced_stack: Stack, collector: HttpCollector
-) -> None:
-    with Receiver() as receiver, api_client(traced_stack) as api:
+def test_one_emission_is_one_trace_from_the_request_to_the_receiver(traced_stack: TracedStack) -> None:
+    with Receiver() as receiver, api_client(traced_stack.stack) as api:
         path = f"/traced?token={QUERY_CANARY}"
         url = receiver.script(path, [Answer(500, b"no"), Answer(200)])
         endpoint = create_endpoint(api, url, headers={"x-gateway-token": HEADER_CANARY})
@@ -87,7 +79,7 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
             assert (version, trace_id, flags) == ("00", CALLER_TRACE, "01")
             parents.append(parent_id)
 
-    spans = attempt_spans(collector, CALLER_TRACE, 2)
+    spans = attempt_spans(traced_stack.collector, CALLER_TRACE, 2)
     attempts = check_emission_trace(
         spans,
         caller_span=CALLER_SPAN,
@@ -99,12 +91,14 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(
     assert [s.span_id for s in attempts] == parents
 
     # Nothing of the payload, the URL's query or a header's value in any span of any trace.
-    exported = json.dumps([[s.name, s.status_message, s.attributes] for s in collector.spans], default=str)
+    exported = json.dumps(
+        [[s.name, s.status_message, s.attributes] for s in traced_stack.collector.spans], default=str
+    )
     for canary in (PAYLOAD_CANARY, QUERY_CANARY, HEADER_CANARY):
         assert canary not in exported
 
     # The worker's JSON log line of each attempt names its trace and its span.
-    log = Path(traced_stack.settings.data_dir) / "stack.log"
+    log = Path(traced_stack.stack.settings.data_dir) / "stack.log"
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     logged = [x for x in lines if x.get("msg") == "attempt" and x.get("delivery_id") == delivery_id]
     assert [(x["trace_id"], x["span_id"]) for x in logged] == [(CALLER_TRACE, s.span_id) for s in attempts]

@@ -8,14 +8,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from launcher import Stack
 from tests.conftest import api_client, create_endpoint, wait_delivery
 from tests.otlp import (
     GrpcCollector,
+    TracedStack,
     attempt_spans,
     check_emission_trace,
     emit_in_trace,
-    stack_exporting_to,
+    running_traced_stack,
 )
 from tests.receiver import Answer, Receiver
 
@@ -24,23 +24,13 @@ CALLER_SPAN = "b7ad6b7169203331"
 
 
 @pytest.fixture(scope="module")
-def grpc_collector() -> Iterator[GrpcCollector]:
-    with GrpcCollector() as collector:
-        yield collector
+def grpc_traced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TracedStack]:
+    with running_traced_stack(GrpcCollector, tmp_path_factory.mktemp("grpc-traced-stack")) as traced:
+        yield traced
 
 
-@pytest.fixture(scope="module")
-def grpc_traced_stack(
-    tmp_path_factory: pytest.TempPathFactory, grpc_collector: GrpcCollector
-) -> Iterator[Stack]:
-    with stack_exporting_to(grpc_collector, tmp_path_factory.mktemp("grpc-traced-stack")) as stack:
-        yield stack
-
-
-def test_one_emission_is_one_trace_over_otlp_grpc(
-    grpc_traced_stack: Stack, grpc_collector: GrpcCollector
-) -> None:
-    with Receiver() as receiver, api_client(grpc_traced_stack) as api:
+def test_one_emission_is_one_trace_over_otlp_grpc(grpc_traced_stack: TracedStack) -> None:
+    with Receiver() as receiver, api_client(grpc_traced_stack.stack) as api:
         url = receiver.script("/grpc-traced", [Answer(503, b"later"), Answer(204)])
         endpoint = create_endpoint(api, url)
         event_id = emit_in_trace(api, "in_grpc", trace_id=CALLER_TRACE, parent_span=CALLER_SPAN)
@@ -49,7 +39,7 @@ def test_one_emission_is_one_trace_over_otlp_grpc(
         assert [a["trace_id"] for a in final["attempts"]] == [CALLER_TRACE, CALLER_TRACE]
         parents = [post.headers["traceparent"].split("-")[2] for post in receiver.requests("/grpc-traced")]
 
-    spans = attempt_spans(grpc_collector, CALLER_TRACE, 2)
+    spans = attempt_spans(grpc_traced_stack.collector, CALLER_TRACE, 2)
     assert {s.service for s in spans} == {"webhooks-api", "webhooks-worker"}
     attempts = check_emission_trace(
         spans,
