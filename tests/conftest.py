@@ -30,7 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.crypto import Keyring
 from core.temporal import connect, ensure_search_attributes
-from domain.models import SignatureMethod
+from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, SignatureMethod
 from history.visibility import event_query
 from launcher import Stack, free_port, local_stack_env, settings_from
 from store import migrate
@@ -332,6 +332,32 @@ def add_endpoint(
         description=description,
         enabled=enabled,
         **options,
+    )
+
+
+def recovery_state(
+    *,
+    now: datetime,
+    total: int,
+    counts: RecoveryCounts | None = None,
+    since: datetime | None = None,
+    kind: RecoveryKind = RecoveryKind.RECOVER,
+    tenant: str = "acme",
+    recovery_id: str = "rec_1",
+) -> RecoveryState:
+    """A running recovery of the tenant's ep_1, started `now` over the day before it unless `since` says
+    otherwise, with `total` candidates: the tests of its rules, its routes and its workflow each name only
+    what they read."""
+    return RecoveryState(
+        recovery_id=recovery_id,
+        kind=kind,
+        tenant=tenant,
+        endpoint_id="ep_1",
+        since=now - timedelta(days=1) if since is None else since,
+        until=now,
+        total=total,
+        counts=counts or RecoveryCounts(),
+        started_at=now,
     )
 
 

@@ -23,8 +23,6 @@ from domain.access import Principal
 from domain.models import (
     DeliveryStatus,
     RecoveryCounts,
-    RecoveryKind,
-    RecoveryState,
     RetryAccepted,
 )
 from service.errors import (
@@ -49,7 +47,7 @@ from service.models import (
     RecoveryViewPage,
     SentTestEvent,
 )
-from tests.conftest import TEST_ENCRYPTION_KEYS
+from tests.conftest import TEST_ENCRYPTION_KEYS, recovery_state
 
 KEY = "key_routes_0123456789"
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -121,16 +119,8 @@ class FakeEndpoints:
 
 
 RECOVERY = RecoveryView(
-    state=RecoveryState(
-        recovery_id="rec_1",
-        kind=RecoveryKind.RECOVER,
-        tenant="acme",
-        endpoint_id="ep_1",
-        since=NOW - timedelta(hours=6),
-        until=NOW,
-        total=40,
-        counts=RecoveryCounts(done=12, failed=1, expired=2),
-        started_at=NOW,
+    state=recovery_state(
+        now=NOW, since=NOW - timedelta(hours=6), total=40, counts=RecoveryCounts(done=12, failed=1, expired=2)
     ),
     left=25,
     workflow_url="http://ui/namespaces/default/workflows/recovery%3Aacme%3Aep_1/run/history",

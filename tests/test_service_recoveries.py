@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, RecoveryStatus
+from domain.models import RecoveryCounts, RecoveryStatus
 from service.errors import InvalidInput
 from service.recoveries import bounded, left, page_size, window
+from tests.conftest import recovery_state
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 
@@ -41,17 +42,7 @@ def test_a_page_is_a_second_of_deliveries_within_bounds(rate: float, size: int) 
 
 
 def test_left_is_what_was_not_dealt_with() -> None:
-    state = RecoveryState(
-        recovery_id="rec_1",
-        kind=RecoveryKind.RECOVER,
-        tenant="acme",
-        endpoint_id="ep_1",
-        since=NOW - timedelta(days=1),
-        until=NOW,
-        total=40,
-        counts=RecoveryCounts(done=10, failed=1, expired=4),
-        started_at=NOW,
-    )
+    state = recovery_state(now=NOW, total=40, counts=RecoveryCounts(done=10, failed=1, expired=4))
     assert left(state) == 25
     assert left(state.model_copy(update={"status": RecoveryStatus.CANCELED})) == 25
     assert left(state.model_copy(update={"status": RecoveryStatus.COMPLETED})) == 0

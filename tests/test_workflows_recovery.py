@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
@@ -29,6 +29,7 @@ from domain.models import (
     RecoveryState,
     RecoveryStatus,
 )
+from tests.conftest import recovery_state
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -85,15 +86,8 @@ async def start(
     pages_per_run: int = 200,
     kind: RecoveryKind = RecoveryKind.RECOVER,
 ) -> WorkflowHandle[RecoveryWorkflow, RecoveryState]:
-    state = RecoveryState(
-        recovery_id=f"rec_{uuid.uuid4().hex[:8]}",
-        kind=kind,
-        tenant="t",
-        endpoint_id="ep_1",
-        since=NOW - timedelta(days=1),
-        until=NOW,
-        total=total,
-        started_at=NOW,
+    state = recovery_state(
+        now=NOW, total=total, kind=kind, tenant="t", recovery_id=f"rec_{uuid.uuid4().hex[:8]}"
     )
     return await client.start_workflow(
         RecoveryWorkflow.run,
