@@ -31,6 +31,20 @@ def _fill(flow: EndpointFlow, n: int, *, at: float = T0) -> list[Lease]:
     return [lease for lease in leases if lease is not None]
 
 
+def _answered_429(flow: EndpointFlow, lease: Lease, *, retry_after: float) -> None:
+    """Delivery d1's attempt on `lease` answered at T0 + 1 with a 429 whose Retry-After asks for
+    `retry_after` seconds: the endpoint pauses that long."""
+    flow.release(
+        lease,
+        signal=Signal.OVERLOAD,
+        seconds=0.1,
+        retry_after=retry_after,
+        reason="HTTP 429",
+        delivery_id="d1",
+        now=T0 + 1,
+    )
+
+
 def test_at_most_the_limit_in_flight_and_each_refused_attempt_gets_its_own_turn(flow: EndpointFlow) -> None:
     leases = _fill(flow, 4)
     first = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, now=T0 + 0.01)
@@ -98,15 +112,7 @@ def test_overload_halves_the_window_once_per_window_and_successes_raise_it_again
 
 def test_a_retry_after_pauses_every_other_attempt_until_it_ends(flow: EndpointFlow) -> None:
     [lease] = _fill(flow, 1)
-    flow.release(
-        lease,
-        signal=Signal.OVERLOAD,
-        seconds=0.1,
-        retry_after=30,
-        reason="HTTP 429",
-        delivery_id="d1",
-        now=T0 + 1,
-    )
+    _answered_429(flow, lease, retry_after=30)
     held = flow.admit("ep_1", "t", rate=FAST, lease_seconds=LEASE, delivery_id="d2", now=T0 + 10)
     assert held.lease is None and held.reason is not None and "Retry-After" in held.reason
     assert held.retry_in > 20  # the pause's end, and a turn after it
@@ -166,15 +172,7 @@ def test_an_endpoint_that_starts_to_hang_spaces_its_turns_by_its_oldest_attempt(
 
 def test_a_2xx_in_flight_before_the_pause_does_not_end_it(flow: EndpointFlow) -> None:
     first, second = _fill(flow, 2)
-    flow.release(
-        first,
-        signal=Signal.OVERLOAD,
-        seconds=0.1,
-        retry_after=60,
-        reason="HTTP 429",
-        delivery_id="d1",
-        now=T0 + 1,
-    )
+    _answered_429(flow, first, retry_after=60)
     # Sent before the receiver asked for the pause, answered after: it says nothing of the pause.
     flow.release(second, signal=Signal.SUCCESS, seconds=1, now=T0 + 2)
     assert flow.read(["ep_1"], now=T0 + 3)["ep_1"].paused_until is not None
