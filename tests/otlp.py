@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Self
 
@@ -32,6 +32,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
 from launcher import Stack
 from tests.conftest import running_stack, wait_for
+from tests.local_http import QuietHandler
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class HttpCollector(Collector):
         super().__init__()
         collector = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802
@@ -119,14 +120,7 @@ class HttpCollector(Collector):
                     body = gzip.decompress(body)
                 collector.keep(ExportTraceServiceRequest.FromString(body))
                 answer = ExportTraceServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("content-type", "application/x-protobuf")
-                self.send_header("content-length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                self.answer(200, answer, {"content-type": "application/x-protobuf"})
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

@@ -7,7 +7,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from tests.local_http import QuietHandler
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class Receiver:
         self._lock = threading.Lock()
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802
@@ -52,17 +54,9 @@ class Receiver:
                 if answer.delay:
                     time.sleep(answer.delay)
                 try:
-                    self.send_response(answer.status)
-                    for name, value in answer.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("content-length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body)
+                    self.answer(answer.status, answer.body, answer.headers)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the sender timed out and hung up, as a slow receiver's sender does
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True

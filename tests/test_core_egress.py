@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -36,6 +36,7 @@ from launcher import Stack
 from store.database import EndpointStore
 from tests.conftest import add_endpoint, api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.fake_network import PUBLIC_V4, PUBLIC_V6, LocalInternet, ScriptedResolver
+from tests.local_http import QuietHandler
 from tests.receiver import Answer, Receiver
 from worker import http_client
 
@@ -283,15 +284,10 @@ def _certificate(name: str, tmp: Path) -> tuple[Path, Path, Path]:
 def tls_server(cert: Path, key: Path, server_names: list[str | None]) -> Iterator[int]:
     """An HTTPS server on 127.0.0.1 answering 200; each handshake's SNI goes to `server_names`."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:  # noqa: N802
             self.rfile.read(int(self.headers.get("content-length", 0)))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
+            self.answer(200)
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)

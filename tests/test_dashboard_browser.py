@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlparse
@@ -36,6 +36,7 @@ from tests.conftest import (
     wait_delivery,
     wait_for,
 )
+from tests.local_http import QuietHandler
 from tests.receiver import Answer, Receiver
 
 TIMEOUT_MS = 45_000
@@ -499,17 +500,9 @@ def test_a_clear_message_when_temporal_or_the_api_is_down(browser: Browser, tmp_
 def page_server(html: str) -> Iterator[str]:
     """A real web server on another origin (127.0.0.1, a port of its own) serving one page: its URL."""
 
-    class OnePage(BaseHTTPRequestHandler):
+    class OnePage(QuietHandler):
         def do_GET(self) -> None:
-            body = html.encode()
-            self.send_response(200)
-            self.send_header("content-type", "text/html; charset=utf-8")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+            self.answer(200, html.encode(), {"content-type": "text/html; charset=utf-8"})
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), OnePage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
