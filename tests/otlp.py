@@ -34,6 +34,11 @@ from launcher import Stack
 from tests.conftest import running_stack, wait_for
 from tests.local_http import QuietHandler
 
+# The caller that emits in a trace of its own (`emit_in_trace`): its trace and its span, which the API's
+# request span must join (the W3C Trace Context's example).
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+
 
 @dataclass(frozen=True)
 class ExportedSpan:

@@ -25,6 +25,8 @@ from tests.conftest import (
     wait_delivery,
 )
 from tests.otlp import (
+    CALLER_SPAN,
+    CALLER_TRACE,
     HttpCollector,
     TracedStack,
     attempt_spans,
@@ -38,8 +40,6 @@ from tests.receiver import Answer, Receiver
 PAYLOAD_CANARY = "payload-canary-4f1c"
 QUERY_CANARY = "query-canary-9b2e"
 HEADER_CANARY = "header-canary-77d0"
-CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
-CALLER_SPAN = "00f067aa0ba902b7"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import api_client, create_endpoint, wait_delivery
 from tests.otlp import (
+    CALLER_SPAN,
+    CALLER_TRACE,
     GrpcCollector,
     TracedStack,
     attempt_spans,
@@ -18,9 +20,6 @@ from tests.otlp import (
     running_traced_stack,
 )
 from tests.receiver import Answer, Receiver
-
-CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
-CALLER_SPAN = "b7ad6b7169203331"
 
 
 @pytest.fixture(scope="module")
