@@ -35,7 +35,7 @@ import httpx
 
 from cli.main import CliError, Outcome, call
 from domain.catalog import EVENT_TYPES_BY_NAME, SUBSCRIBABLE_BY_NAME
-from store.listen import SILENT_CLI
+from domain.listen import SILENT_CLI
 
 LISTEN_WAIT = 20.0  # seconds a poll waits on the API for a delivery: under the API's longest (30 s)
 FORWARDERS = 4  # deliveries forwarded at once; each has its attempt's timeout

@@ -27,10 +27,10 @@ from domain import fairness, ids
 from domain import search_attributes as sa
 from domain.alerts import MAILED, AlertMailInput, shown_url, unique
 from domain.fairness import WorkKind
+from domain.listen import LISTEN_URL
 from service.boundary import in_store
 from store.database import Endpoint, EndpointStore
 from store.health import OwedNotice
-from store.listen import LISTEN_URL
 from workflows.alert import AlertMailWorkflow
 
 log = logging.getLogger("webhooks.alerts")

@@ -30,11 +30,12 @@ from activities.listen import kept_body, listener_gone
 from core.settings import Settings
 from domain.access import Principal
 from domain.catalog import unknown_event_types
+from domain.listen import SILENT_CLI
 from domain.models import AttemptOutcome, AttemptRecord
 from service.boundary import boundary, in_store, translated
 from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unavailable
 from store.database import Endpoint, EndpointStore, TooManyEndpoints
-from store.listen import SILENT_CLI, Handoff, ListenSession, ListenStore
+from store.listen import Handoff, ListenSession, ListenStore
 
 log = logging.getLogger("webhooks.listen")
 POLL_EVERY = 0.25  # seconds between two looks at the store while a poll waits: the hand-off's latency

@@ -27,19 +27,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import sessionmaker
 
 from core.crypto import seal, unseal
+from domain.listen import LISTEN_URL
 from domain.models import SignatureMethod
 from store.database import Endpoint, EndpointStore, TooManyEndpoints
 from store.tables import EndpointRow, ListenHandoffRow, ListenSessionRow
 
-# A listening endpoint's URL: no HTTP URL, so no attempt to it is ever a POST, and no endpoint made through
-# the API (whose URLs must be http or https) is ever mistaken for one.
-LISTEN_URL = "listen://webhooks-cli"
-# How a session that ended because its CLI went silent says so (its `close_reason` starts with it): the
-# one end after which the CLI opens a session again by itself (cli/listen.py).
-SILENT_CLI = "its CLI was not heard from"
 __all__ = [
-    "LISTEN_URL",
-    "SILENT_CLI",
     "Handoff",
     "ListenSession",
     "ListenStore",

@@ -264,3 +264,22 @@ def test_a_time_is_iso_with_its_timezone_or_a_time_ago() -> None:
         with pytest.raises(CliError) as refused:
             parse_when(value)
         assert refused.value.code == 2
+
+
+def test_the_command_line_loads_neither_the_store_nor_temporal() -> None:
+    """The CLI is a thin HTTP client that a developer runs many times an hour (`webhooks listen` among
+    them): it starts in a quarter of a second, and SQLAlchemy with Temporal's SDK would add half a second
+    to every start (they once came in for one string, `SILENT_CLI`)."""
+    heavy = ("sqlalchemy", "temporalio", "alembic", "opentelemetry")
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys, cli.main, cli.listen; print([m for m in {heavy!r} if m in sys.modules])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout
