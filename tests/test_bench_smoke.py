@@ -17,29 +17,27 @@ pytestmark = [pytest.mark.slow, pytest.mark.stack]
 def test_bench_smoke_throughput_and_latency_on_every_lane(tmp_path: Path) -> None:
     report, printed = smoke_run(tmp_path, THROUGHPUT)
     figures = report["figures"]
-    for lane, fans in (
-        *((lane, (1, 5)) for lane in ("product", "plain", "local_first", "plaintext", "untraced", "traced")),
-        ("ordered_1key", (1,)),
-        ("ordered_100keys", (1,)),
+    # Each lane sustains its load at its widest fan-out (the smoke run's one; a full run adds 1 endpoint).
+    for lane, fan in (
+        *((lane, 5) for lane in ("product", "plain", "local_first", "plaintext", "untraced", "traced")),
+        ("ordered_1key", 1),
+        ("ordered_100keys", 1),
     ):
-        for fan in fans:
-            assert f"sustained_{fan}.{lane}.deliveries_per_s" in figures
-            assert figures[f"sustained_{fan}.{lane}.events_per_s"]["median"] > 0
-            assert figures[f"sustained_{fan}.{lane}.server_actions_per_delivery"]["median"] > 0
-            assert figures[f"sustained_{fan}.{lane}.worker_cpu_ms_per_delivery"]["median"] > 0
+        assert f"sustained_{fan}.{lane}.deliveries_per_s" in figures
+        assert figures[f"sustained_{fan}.{lane}.events_per_s"]["median"] > 0
+        assert figures[f"sustained_{fan}.{lane}.server_actions_per_delivery"]["median"] > 0
+        assert figures[f"sustained_{fan}.{lane}.worker_cpu_ms_per_delivery"]["median"] > 0
         assert report["latency"][f"latency_5.{lane}"]["n"] > 0
         assert report["latency"][f"latency_5.{lane}"]["p50"] > 0
     # Tracing on really exported (every delivery's spans reached the bench's sink); off and absent are
     # read against the product with no tracing code, in ratios the tables print.
-    for fan in (1, 5):
-        assert figures[f"sustained_{fan}.traced.spans_exported_per_delivery"]["median"] > 0
+    assert figures["sustained_5.traced.spans_exported_per_delivery"]["median"] > 0
     ratios = report["ratios_to_untraced"]
     for lane in ("product", "traced"):
         for q in ("p50", "p95", "p99"):
             assert ratios[f"latency_5.{lane}.{q}"] > 0
-        for fan in (1, 5):
-            for cpu in ("worker", "api", "temporal"):
-                assert ratios[f"sustained_{fan}.{lane}.{cpu}_cpu_ms_per_delivery"] > 0
+        for cpu in ("worker", "api", "temporal"):
+            assert ratios[f"sustained_5.{lane}.{cpu}_cpu_ms_per_delivery"] > 0
     assert "ratios to no tracing code" in printed
     # Each first-try delivery's latency split into its stages from its histories (issue 25, 1).
     for lane in ("product", "plain"):
@@ -47,6 +45,6 @@ def test_bench_smoke_throughput_and_latency_on_every_lane(tmp_path: Path) -> Non
             assert report["latency"][f"stages_5.{lane}.{stage}"]["n"] > 0, (lane, stage)
         assert report["latency"][f"stages_5.{lane}.attempt"]["p50"] > 0
     assert "where a first-try delivery's time goes" in printed
-    assert "sustained_1.product.deliveries_per_s" in report["ratios_to_plain"]
+    assert "sustained_5.product.deliveries_per_s" in report["ratios_to_plain"]
     assert {"temporal", "worker", "api", "plain_worker"} <= set(report["notes"]["peak_rss_mib"])
     assert "ratios to the plain design" in printed  # the table is printed
