@@ -37,7 +37,6 @@ from temporalio.client import (
 )
 from temporalio.common import (
     SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -269,12 +268,8 @@ class Recoveries:
                 # One at a time: refused while a run of this id is open; a new one once it has closed.
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, endpoint.tenant),
-                        SearchAttributePair(sa.ENDPOINT_ID, endpoint.id),
-                        SearchAttributePair(sa.RECOVERY_ID, state.recovery_id),
-                    ]
+                search_attributes=sa.of_endpoint(
+                    endpoint.tenant, endpoint.id, SearchAttributePair(sa.RECOVERY_ID, state.recovery_id)
                 ),
                 memo={MEMO_STATE: state},
                 # Bulk work: after live traffic and scheduled retries, its tenant's own included; its pages
