@@ -50,7 +50,6 @@ from domain import search_attributes as sa
 from domain.catalog import EVENT_TYPES
 from domain.fairness import WorkKind
 from domain.models import (
-    DeliveryStatus,
     RecoveryCounts,
     RecoveryInput,
     RecoveryKind,
@@ -166,13 +165,8 @@ class Recoveries:
         )
 
         def failed(running: bool) -> str:
-            return visibility.delivery_query(
-                tenant=tenant,
-                endpoint_id=endpoint.id,
-                status=DeliveryStatus.FAILED,
-                created_since=since,
-                created_until=until,
-                running=running,
+            return visibility.failed_deliveries(
+                tenant=tenant, endpoint_id=endpoint.id, since=since, until=until, running=running
             )
 
         open_, expired = await asyncio.gather(self._count(failed(True)), self._count(failed(False)))
