@@ -23,8 +23,6 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
     Priority,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -73,12 +71,7 @@ async def signal_lane(
         task_queue=task_queue,
         start_signal="enqueue",  # LaneWorkflow.enqueue: signal-with-start takes the name only
         start_signal_args=[item],
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.TENANT, lane.tenant),
-                SearchAttributePair(sa.ENDPOINT_ID, lane.endpoint_id),
-            ]
-        ),
+        search_attributes=sa.of_endpoint(lane.tenant, lane.endpoint_id),
         priority=priority,
         rpc_timeout=rpc_timeout,
     )

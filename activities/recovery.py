@@ -51,7 +51,6 @@ from domain.fairness import WorkKind, with_kind
 from domain.models import (
     AttemptTrigger,
     DeliveryOrigin,
-    DeliveryStatus,
     EventInput,
     LaneInput,
     LaneItem,
@@ -99,12 +98,11 @@ class RecoveryActivities:
         stopped = await self._endpoint_unavailable(request)
         if stopped:
             return RecoveryPage(counts=RecoveryCounts(), next_cursor=request.cursor, stopped=stopped)
-        query = visibility.delivery_query(
+        query = visibility.failed_deliveries(
             tenant=request.tenant,
             endpoint_id=request.endpoint_id,
-            status=DeliveryStatus.FAILED,
-            created_since=request.since,
-            created_until=request.until,
+            since=request.since,
+            until=request.until,
             running=True,
         )
         executions, next_cursor = await self._page(query, request)

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -1136,41 +1136,51 @@ async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> No
 
 def ratios_to_plain(figures: dict[str, Any], latency: dict[str, Any]) -> dict[str, float]:
     """Every throughput and latency figure of a lane over the plain design's same figure."""
-    ratios: dict[str, float] = {}
-    for name, fig in figures.items():
-        scenario, _, rest = name.partition(".")
-        lane, _, metric = rest.partition(".")
-        if lane in ("", "plain") or metric not in ("deliveries_per_s", "seconds", "drain_seconds"):
-            continue
-        base = figures.get(f"{scenario}.plain.{metric}")
-        if base and base["median"] and fig["median"] is not None:
-            ratios[name] = fig["median"] / base["median"]
-    for key, values in latency.items():
-        scenario, _, lane = key.partition(".")
-        base = latency.get(f"{scenario}.plain")
-        if lane != "plain" and base:
-            for q in ("p50", "p95", "p99"):
-                if base[q]:
-                    ratios[f"{key}.{q}"] = values[q] / base[q]
-    return ratios
+    return _ratios_to(
+        "plain",
+        figures,
+        latency,
+        compared=lambda lane: lane not in ("", "plain"),  # "": a name with no lane in it
+        metrics=("deliveries_per_s", "seconds", "drain_seconds"),
+    )
 
 
 def ratios_to_untraced(figures: dict[str, Any], latency: dict[str, Any]) -> dict[str, float]:
     """Tracing off (the product) and on (the traced lane), each over the product with no tracing code:
     throughput, CPU per delivery, and latency at the variants' rate."""
+    return _ratios_to(
+        TRACING_BASE,
+        figures,
+        latency,
+        compared=lambda lane: lane in TRACING_LANES,
+        metrics=TRACING_METRICS,
+    )
+
+
+def _ratios_to(
+    base_lane: str,
+    figures: dict[str, Any],
+    latency: dict[str, Any],
+    *,
+    compared: Callable[[str], bool],
+    metrics: Collection[str],
+) -> dict[str, float]:
+    """Each figure named in `metrics`, and each latency quantile, of every lane `compared` accepts, over
+    the same figure of `base_lane` in the same scenario (figures are `scenario.lane.metric`, latencies
+    `scenario.lane`); none where the base has no figure, or a zero one."""
     ratios: dict[str, float] = {}
     for name, fig in figures.items():
         scenario, _, rest = name.partition(".")
         lane, _, metric = rest.partition(".")
-        if lane not in TRACING_LANES or metric not in TRACING_METRICS:
+        if not compared(lane) or metric not in metrics:
             continue
-        base = figures.get(f"{scenario}.{TRACING_BASE}.{metric}")
+        base = figures.get(f"{scenario}.{base_lane}.{metric}")
         if base and base["median"] and fig["median"] is not None:
             ratios[name] = fig["median"] / base["median"]
     for key, values in latency.items():
         scenario, _, lane = key.partition(".")
-        base = latency.get(f"{scenario}.{TRACING_BASE}")
-        if lane in TRACING_LANES and base:
+        base = latency.get(f"{scenario}.{base_lane}")
+        if compared(lane) and base:
             for q in ("p50", "p95", "p99"):
                 if base[q]:
                     ratios[f"{key}.{q}"] = values[q] / base[q]

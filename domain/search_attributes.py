@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from domain.catalog import customer_id_of
 
@@ -50,6 +50,15 @@ ALL: tuple[SearchAttributeKey[Any], ...] = (
     OBJECT_ID,
     CUSTOMER_ID,
 )
+
+
+def of_endpoint(tenant: str, endpoint_id: str, *more: SearchAttributePair[Any]) -> TypedSearchAttributes:
+    """The search attributes a workflow that belongs to one endpoint (its ordered lane, an alert mail about
+    it, its recovery) starts with: the tenant and the endpoint it is found by, then `more`."""
+    return TypedSearchAttributes(
+        [SearchAttributePair(TENANT, tenant), SearchAttributePair(ENDPOINT_ID, endpoint_id), *more]
+    )
+
 
 # What a business object's id may be to be indexed, and what a search for one may ask: the ids billing
 # systems make (`inv_01JD…`, `cus_7`, `acme-corp-42`, `order:2026/117`), never text (no spaces, quotes or

@@ -118,6 +118,22 @@ def delivery_query(
     return " AND ".join(clauses)
 
 
+def failed_deliveries(
+    *, tenant: str, endpoint_id: str, since: datetime, until: datetime, running: bool
+) -> str:
+    """The endpoint's failed deliveries created in a recover's window: those still `running` (within
+    their retry window) are what it re-attempts, the others it counts as expired. One query, so that the
+    count made before a recover starts and the pages it goes through find the same deliveries."""
+    return delivery_query(
+        tenant=tenant,
+        endpoint_id=endpoint_id,
+        status=DeliveryStatus.FAILED,
+        created_since=since,
+        created_until=until,
+        running=running,
+    )
+
+
 def event_query(
     *,
     tenant: str,

@@ -15,8 +15,6 @@ from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -94,12 +92,7 @@ class Alerts:
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 # Ids only: the addresses and the text are in the (encrypted) input.
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, notice.tenant),
-                        SearchAttributePair(sa.ENDPOINT_ID, notice.endpoint_id),
-                    ]
-                ),
+                search_attributes=sa.of_endpoint(notice.tenant, notice.endpoint_id),
                 priority=fairness.for_tenant(
                     notice.tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness
                 ),

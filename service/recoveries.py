@@ -37,7 +37,6 @@ from temporalio.client import (
 )
 from temporalio.common import (
     SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -51,7 +50,6 @@ from domain import search_attributes as sa
 from domain.catalog import EVENT_TYPES
 from domain.fairness import WorkKind
 from domain.models import (
-    DeliveryStatus,
     RecoveryCounts,
     RecoveryInput,
     RecoveryKind,
@@ -167,13 +165,8 @@ class Recoveries:
         )
 
         def failed(running: bool) -> str:
-            return visibility.delivery_query(
-                tenant=tenant,
-                endpoint_id=endpoint.id,
-                status=DeliveryStatus.FAILED,
-                created_since=since,
-                created_until=until,
-                running=running,
+            return visibility.failed_deliveries(
+                tenant=tenant, endpoint_id=endpoint.id, since=since, until=until, running=running
             )
 
         open_, expired = await asyncio.gather(self._count(failed(True)), self._count(failed(False)))
@@ -269,12 +262,8 @@ class Recoveries:
                 # One at a time: refused while a run of this id is open; a new one once it has closed.
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(sa.TENANT, endpoint.tenant),
-                        SearchAttributePair(sa.ENDPOINT_ID, endpoint.id),
-                        SearchAttributePair(sa.RECOVERY_ID, state.recovery_id),
-                    ]
+                search_attributes=sa.of_endpoint(
+                    endpoint.tenant, endpoint.id, SearchAttributePair(sa.RECOVERY_ID, state.recovery_id)
                 ),
                 memo={MEMO_STATE: state},
                 # Bulk work: after live traffic and scheduled retries, its tenant's own included; its pages
