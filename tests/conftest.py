@@ -55,8 +55,6 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
         "WEBHOOKS_RETRY_SCHEDULE": TEST_SCHEDULE,
         "WEBHOOKS_DELIVERY_TIMEOUT": "5",
         "WEBHOOKS_TEMPORAL_RPC_TIMEOUT": "2",
-        # /healthz sees a dead worker within this; the dev server's long poll is a third of it.
-        "WEBHOOKS_WORKER_HEALTH_WINDOW": "20",
         "WEBHOOKS_ALLOW_PRIVATE_URLS": "true",  # receivers are on 127.0.0.1
         "WEBHOOKS_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEYS,
         "WEBHOOKS_OPERATOR_KEY": OPERATOR_KEY,
