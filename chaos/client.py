@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -88,15 +88,19 @@ def event_body(event_id: str, ordering_key: str | None = None) -> dict[str, Any]
     return body
 
 
-def emit_until_accepted(client: httpx.Client, emission: Emission, deadline: float) -> None:
-    while time.monotonic() < deadline:
+def emit_until_accepted(
+    client: httpx.Client, emission: Emission, deadline: float, stopped: threading.Event
+) -> None:
+    """Send the event until the API accepts it, refuses it with a 4xx, the deadline passes or the burst is
+    `stopped`."""
+    while time.monotonic() < deadline and not stopped.is_set():
         sent_at = time.time()
         try:
             body = event_body(emission.event_id, emission.ordering_key)
             response = client.post("/v1/events", json=body, timeout=REQUEST_TIMEOUT)
         except httpx.HTTPError as err:
             emission.answers.append(Answer(sent_at, time.time(), None, classify_error(err)))
-            time.sleep(RETRY_PAUSE)
+            stopped.wait(RETRY_PAUSE)
             continue
         kind = classify(response)
         emission.answers.append(Answer(sent_at, time.time(), response.status_code, kind))
@@ -107,14 +111,17 @@ def emit_until_accepted(client: httpx.Client, emission: Emission, deadline: floa
         if response.status_code < 500:
             return  # a 4xx will not change by retrying: a finding, shown in the answers
         retry_after = response.headers.get("retry-after", "")
-        time.sleep(min(float(retry_after), MAX_RETRY_AFTER) if retry_after.isdigit() else RETRY_PAUSE)
+        stopped.wait(min(float(retry_after), MAX_RETRY_AFTER) if retry_after.isdigit() else RETRY_PAUSE)
 
 
 class Burst:
     """`count` events over `seconds`, each from its own moment on, sent by a pool of threads.
 
     A thread stays with its event until it is accepted, so a fault makes later events start late
-    rather than be skipped. With `ordering_keys`, event i has the key `k{i % ordering_keys}`.
+    rather than be skipped. With `ordering_keys`, event i has the key `k{i % ordering_keys}`. Used as a
+    context manager, it is stopped however its block ends: a Ctrl-C during a fault (the API down, every
+    thread sending again until the deadline, minutes away) once kept `make chaos` from exiting for three
+    minutes, as the interpreter waited for the pool's threads.
     """
 
     def __init__(
@@ -142,6 +149,7 @@ class Burst:
         )
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="chaos-client")
         self._done = threading.Event()
+        self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # a bug of the client's own, raised again by `wait`
 
@@ -151,8 +159,8 @@ class Burst:
         step = self._seconds / max(1, len(self.emissions))
 
         def one(i: int, emission: Emission) -> None:
-            time.sleep(max(0.0, started + i * step - time.monotonic()))
-            emit_until_accepted(self._client, emission, deadline)
+            if not self._stopped.wait(max(0.0, started + i * step - time.monotonic())):
+                emit_until_accepted(self._client, emission, deadline, self._stopped)
 
         futures = [self._pool.submit(one, i, e) for i, e in enumerate(self.emissions)]
 
@@ -167,6 +175,15 @@ class Burst:
 
         self._thread = threading.Thread(target=wait_all, name="chaos-burst", daemon=True)
         self._thread.start()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Whatever is still being sent is given up: the events not sent yet are never sent."""
+        self._stopped.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._client.close()
 
     def wait(self) -> None:
         self._done.wait()

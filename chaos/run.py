@@ -412,7 +412,7 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
     ordered = scenario.ordering_keys > 0
     with _api(stack) as api:
         endpoint_id = _endpoint(api, target, path, tag, **({"ordered": True} if ordered else {}))
-        burst = Burst(
+        with Burst(
             stack.api_url,
             API_KEY,
             f"{scenario.key}-{tag}",
@@ -420,28 +420,28 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
             seconds=config.burst_seconds * scenario.burst_share,
             deadline_seconds=config.burst_seconds + duration + 180,
             ordering_keys=scenario.ordering_keys,
-        )
-        burst.start()
-        time.sleep(config.fault_at * scenario.burst_share)
-        if scenario.wait_in_flight:
-            waited = _wait_in_flight(receiver, path)
-            row.notes.append(
-                f"waited {waited:.1f} s for a POST in flight; {len(receiver.holding(path))} held"
-            )
-        assert scenario.fault is not None
-        fault_at = time.time()
-        with scenario.fault(target):
-            if scenario.observe:
-                time.sleep(duration * 0.7)
-                if scenario.observe == "healthz":
-                    row.during = _healthz_during(api)
+        ) as burst:
+            burst.start()
+            time.sleep(config.fault_at * scenario.burst_share)
+            if scenario.wait_in_flight:
+                waited = _wait_in_flight(receiver, path)
+                row.notes.append(
+                    f"waited {waited:.1f} s for a POST in flight; {len(receiver.holding(path))} held"
+                )
+            assert scenario.fault is not None
+            fault_at = time.time()
+            with scenario.fault(target):
+                if scenario.observe:
+                    time.sleep(duration * 0.7)
+                    if scenario.observe == "healthz":
+                        row.during = _healthz_during(api)
+                    else:
+                        row.during = _observe_during(api, burst, endpoint_id, fault_at)
+                    time.sleep(max(0.0, fault_at + duration - time.time()))
                 else:
-                    row.during = _observe_during(api, burst, endpoint_id, fault_at)
-                time.sleep(max(0.0, fault_at + duration - time.time()))
-            else:
-                time.sleep(duration)
-        heal_at = time.time()
-        burst.wait()
+                    time.sleep(duration)
+            heal_at = time.time()
+            burst.wait()
         if target.launched is None:
             down = _alive(stack)
             if down:
@@ -474,16 +474,16 @@ def _retry_bursts(scenario: Scenario, target: Target, config: Config, tag: str, 
     with _api(stack) as api:
         # Its own short schedule (two attempts a second apart), so that the deliveries fail within seconds.
         endpoint_id = _endpoint(api, target, path, tag, retry_schedule=[1])
-        burst = Burst(
+        with Burst(
             stack.api_url,
             API_KEY,
             f"{scenario.key}-{tag}",
             count=config.retry_bursts,
             seconds=1,
             deadline_seconds=60,
-        )
-        burst.start()
-        burst.wait()
+        ) as burst:
+            burst.start()
+            burst.wait()
         accepted = [f"{e.event_id}:{endpoint_id}" for e in burst.emissions if e.accepted]
         failed = _settle(api, receiver, accepted, time.monotonic() + config.settle_seconds)
         receiver.set_path(path, status=200)
