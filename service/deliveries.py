@@ -329,8 +329,9 @@ class Deliveries:
         last = state.attempts[-1] if state.attempts else None
         # An attempt just ended and not yet taken in by its workflow: none is in progress, whatever the
         # description (read before the history) still says.
-        running = description.status is WorkflowExecutionStatus.RUNNING and not visibility.unpublished(
-            state.attempts, description.typed_search_attributes
+        may_be_attempting = (
+            description.status is WorkflowExecutionStatus.RUNNING
+            and not visibility.unpublished(state.attempts, description.typed_search_attributes)
         )
         # The key is the event's, not the delivery's: read only for a delivery its lane started; and the
         # body, before the delivery's first attempt has ended and kept its own copy.
@@ -355,7 +356,9 @@ class Deliveries:
             origin=state.origin,
             next_attempt_at=state.next_attempt_at,
             attempt_in_progress=(
-                await self._attempt_in_progress(description, len(state.attempts) + 1) if running else None
+                await self._attempt_in_progress(description, len(state.attempts) + 1)
+                if may_be_attempting
+                else None
             ),
             workflow_url=self._workflow_url(workflow_id),
             sequence=state.sequence,
