@@ -73,7 +73,10 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(
     store: EndpointStore, signer: JwtSigner
 ) -> None:
     with Receiver() as receiver:
-        slow = _endpoint(store, receiver.script("/slow", [Answer(200, delay=3)]))
+        # Its answer comes long after the attempt's timeout: at 3 s against 2.5, a CI run beside a CPU hog
+        # read the answer as received, the test's event loop held up past both moments, and the answer
+        # that was waiting read before the timer that had expired.
+        slow = _endpoint(store, receiver.script("/slow", [Answer(200, delay=8)]))
         healthy = _endpoint(store, receiver.script("/healthy", []))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
