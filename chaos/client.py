@@ -179,8 +179,12 @@ class Burst:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        """Whatever is still being sent is given up: the events not sent yet are never sent."""
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        """A block that ends well waits for every event (`wait`); one that ends by an exception (a Ctrl-C
+        among them) gives up what is still being sent, and the events not sent yet are never sent."""
+        if exc_type is None and self._thread is not None:
+            self.wait()
+            return
         self._stopped.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._client.close()
