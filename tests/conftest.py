@@ -354,7 +354,7 @@ def recovery_state(
         since=now - timedelta(days=1) if since is None else since,
         until=now,
         total=total,
-        counts=counts or RecoveryCounts(),
+        counts=RecoveryCounts() if counts is None else counts,
         started_at=now,
     )
 

@@ -123,6 +123,7 @@ def test_healthz_says_when_the_store_cannot_be_read(stack: Stack) -> None:
     assert httpx.get(f"{stack.api_url}/healthz", timeout=30).status_code == 200
 
 
+@pytest.mark.stack  # a stack of its own
 @pytest.mark.timeout(180)
 def test_healthz_reports_a_dead_worker_within_its_window(tmp_path: Path) -> None:
     """On a stack of its own with a short window: the other stacks keep the default (90 s), whose 30 s
