@@ -119,9 +119,10 @@ class Burst:
 
     A thread stays with its event until it is accepted, so a fault makes later events start late
     rather than be skipped. With `ordering_keys`, event i has the key `k{i % ordering_keys}`. Used as a
-    context manager, it is stopped however its block ends: a Ctrl-C during a fault (the API down, every
-    thread sending again until the deadline, minutes away) once kept `make chaos` from exiting for three
-    minutes, as the interpreter waited for the pool's threads.
+    context manager, a block that ends well waits for every event and one that ends by an exception stops
+    it: a Ctrl-C during a fault (the API down, every thread sending again until the deadline, minutes
+    away) once kept `make chaos` from exiting for three minutes, as the interpreter waited for the pool's
+    threads.
     """
 
     def __init__(

@@ -129,20 +129,15 @@ def test_healthz_reports_a_dead_worker_within_its_window(tmp_path: Path) -> None
     """On a stack of its own with a short window: the other stacks keep the default (90 s), whose 30 s
     long polls cost an idle stack a third of the CPU that 6 s polls did."""
     with running_stack(tmp_path, WEBHOOKS_WORKER_HEALTH_WINDOW="12") as stack:
-        _reports_a_dead_worker(stack)
-
-
-def _reports_a_dead_worker(stack: Stack) -> None:
-    window = stack.settings.worker_health_window
-    # An idle live worker stays healthy across more than one long poll (a third of the window): each
-    # poll that ends empty is renewed at once.
-    watched_until = time.monotonic() + window / 3 + 3
-    while time.monotonic() < watched_until:
-        assert httpx.get(f"{stack.api_url}/healthz", timeout=30).status_code == 200
-        time.sleep(1)
-    stack.stop_worker(signal.SIGKILL)
-    killed = time.monotonic()
-    try:
+        window = stack.settings.worker_health_window
+        # An idle live worker stays healthy across more than one long poll (a third of the window): each
+        # poll that ends empty is renewed at once.
+        watched_until = time.monotonic() + window / 3 + 3
+        while time.monotonic() < watched_until:
+            assert httpx.get(f"{stack.api_url}/healthz", timeout=30).status_code == 200
+            time.sleep(1)
+        stack.stop_worker(signal.SIGKILL)
+        killed = time.monotonic()
 
         def unhealthy() -> httpx.Response | None:
             response = httpx.get(f"{stack.api_url}/healthz", timeout=30)
@@ -153,10 +148,9 @@ def _reports_a_dead_worker(stack: Stack) -> None:
         # /healthz itself may take to ask Temporal on a loaded machine.
         assert time.monotonic() - killed <= window + 2 * stack.settings.temporal_rpc_timeout + 1
         assert "no worker" in health.json()["workers"]
-    finally:
         stack.start_worker()
-    wait_for(
-        lambda: httpx.get(f"{stack.api_url}/healthz", timeout=30).status_code == 200,
-        timeout=60,
-        what="healthz to see the new worker",
-    )
+        wait_for(
+            lambda: httpx.get(f"{stack.api_url}/healthz", timeout=30).status_code == 200,
+            timeout=60,
+            what="healthz to see the new worker",
+        )
