@@ -87,7 +87,10 @@ async def test_a_slow_endpoint_does_not_hold_up_a_healthy_one(
             # One attempt holds the slow endpoint's only place in flight until it times out (2.5 s); two
             # more find it taken: one waits a moment for its turn, the other ends its try at once.
             slow_attempts = [asyncio.ensure_future(attempt(_request(slow, 0, timeout=2.5)))]
-            await asyncio.sleep(0.2)
+            # The others start once its POST is at the receiver, its place taken: after a fixed 0.2 s, a
+            # CI run beside a CPU hog had one of them take the place first.
+            while not receiver.requests("/slow"):
+                await asyncio.sleep(0.02)
             slow_attempts += [asyncio.ensure_future(attempt(_request(slow, n, timeout=2))) for n in (1, 2)]
             record = await attempt(_request(healthy, 99, timeout=2))
             assert record.outcome is AttemptOutcome.SUCCEEDED
