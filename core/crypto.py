@@ -9,7 +9,8 @@ one of these keys, or changed since, is refused.
   update and failure is encrypted before it leaves our processes, and a payload that is not is refused,
   so a workflow started by someone with only Temporal access (no key) never runs. With a serialization
   context, a payload is also bound to its workflow id: a payload copied into another workflow, or made
-  for none, is refused where a workflow reads it.
+  for none, is refused where a workflow reads it. A payload is compressed before it is encrypted when
+  that makes it shorter (one that holds an invoice's JSON, to about 40 % of its bytes).
 - `seal`/`unseal` encrypt a secret kept in the endpoint store, bound to what it belongs to.
 """
 
@@ -21,6 +22,7 @@ import hashlib
 import hmac
 import os
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -42,6 +44,12 @@ WORKFLOW_ID = "encryption-workflow-id"
 _NONCE_BYTES = 12
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _SEALED = "enc:v1:"
+# What a payload's sealed bytes hold: the serialized payload as it is, or this byte and then the
+# serialized payload compressed (zlib), whichever is shorter. A serialized payload never starts with
+# 0x00 (protobuf has no field 0), so what was sealed before compression reads as it always did, and a
+# process of a version before it refuses a compressed payload ("wire format was corrupt") rather than
+# misread it. The byte is inside the encryption: nobody without a key can set or change it.
+_COMPRESSED = b"\x00"
 
 
 class DecryptionError(ValueError):
@@ -115,17 +123,23 @@ def new_key_entry(kid: str) -> str:
 
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
-    """AES-GCM over each whole payload; the key id (and workflow id, when known) in its metadata."""
+    """AES-GCM over each whole payload, compressed first when that is shorter; the key id (and workflow
+    id, when known) in its metadata.
 
-    def __init__(self, keyring: Keyring, workflow_id: str | None = None) -> None:
+    `compress=False` writes payloads as a version before compression did, for as long as processes of
+    such a version still run beside this one (WEBHOOKS_PAYLOAD_COMPRESSION). Either way, both are read.
+    """
+
+    def __init__(self, keyring: Keyring, workflow_id: str | None = None, *, compress: bool = True) -> None:
         self._keyring = keyring
         self._workflow_id = workflow_id
+        self._compress = compress
 
     def with_context(self, context: SerializationContext) -> Self:
         workflow_id = None
         if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
             workflow_id = context.workflow_id
-        return type(self)(self._keyring, workflow_id)
+        return type(self)(self._keyring, workflow_id, compress=self._compress)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(p) for p in payloads]
@@ -139,7 +153,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if self._workflow_id is not None:
             metadata[WORKFLOW_ID] = self._workflow_id.encode()
             aad = b"workflow:" + metadata[WORKFLOW_ID]
-        kid, sealed = self._keyring.encrypt(payload.SerializeToString(), aad)
+        kid, sealed = self._keyring.encrypt(self._packed(payload.SerializeToString()), aad)
         return Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode(), **metadata}, data=sealed)
 
     def _decrypt(self, payload: Payload) -> Payload:
@@ -154,9 +168,18 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise DecryptionError(f"a payload of workflow {bound.decode()!r} used in {self._workflow_id!r}")
         aad = b"workflow:" + bound if bound is not None else b""
         kid = payload.metadata.get(KEY_ID, b"").decode()
+        plain = self._keyring.decrypt(kid, payload.data, aad)
+        if plain.startswith(_COMPRESSED):
+            plain = zlib.decompress(plain[1:])
         decoded = Payload()
-        decoded.ParseFromString(self._keyring.decrypt(kid, payload.data, aad))
+        decoded.ParseFromString(plain)
         return decoded
+
+    def _packed(self, serialized: bytes) -> bytes:
+        if not self._compress:
+            return serialized
+        compressed = _COMPRESSED + zlib.compress(serialized)
+        return compressed if len(compressed) < len(serialized) else serialized
 
 
 def seal(keyring: Keyring, secret: str, *, purpose: str) -> str:

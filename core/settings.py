@@ -178,6 +178,11 @@ class Settings(BaseSettings):
         description="a file holding the encryption keys instead (a Docker or Kubernetes secret): kept "
         "outside the data dir, so that a backup of the data does not hold the keys that open it",
     )
+    payload_compression: bool = Field(
+        default=True,
+        description="compress each Temporal payload before encrypting it, when that makes it shorter; off "
+        "while processes of a version before this one still run beside it (they cannot read it)",
+    )
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"
     )

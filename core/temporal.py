@@ -49,7 +49,9 @@ async def connect(
     """
     converter = pydantic_data_converter
     if encrypted:
-        converter = dataclasses.replace(converter, payload_codec=EncryptionCodec(settings.keyring))
+        converter = dataclasses.replace(
+            converter, payload_codec=EncryptionCodec(settings.keyring, compress=settings.payload_compression)
+        )
     return await Client.connect(
         settings.temporal_target,
         namespace=namespace or settings.temporal_namespace,

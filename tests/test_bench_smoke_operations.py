@@ -46,10 +46,12 @@ def test_bench_smoke_costs_storage_backlogs_and_neighbours(tmp_path: Path) -> No
         cost = report["costs"]["ordered_short"]["1"][case]
         assert cost["actions_per_delivery"] > 0 and cost["server_actions_per_delivery"] > 0, case
     # Storage per delivery (issue 25, 3): history and database bytes over several deliveries, for the
-    # product (open), its short lane (closed) and the plain design, first try and after 2 retries.
+    # product (open), its short lane (closed), that lane without compression and the plain design, first
+    # try and after 2 retries.
     for lane, cases in (
         ("product", ("first_try",)),
         ("product_short", ("first_try", "two_retries")),
+        ("uncompressed_short", ("first_try", "two_retries")),
         ("plain", ("first_try", "two_retries")),
     ):
         for case in cases:
@@ -58,4 +60,8 @@ def test_bench_smoke_costs_storage_backlogs_and_neighbours(tmp_path: Path) -> No
             assert entry["database_bytes_per_delivery"] > 0, (lane, case)
             assert entry["database_bytes_by_table_per_delivery"], (lane, case)
             assert figures[f"storage_{case}.{lane}.database_bytes_per_delivery"]["median"] > 0
+    # The same deliveries' histories, compressed and not: the bench's invoice is kept shorter compressed.
+    for case in ("first_try", "two_retries"):
+        kept = report["storage"]["product_short"][case]["history_bytes_per_delivery"]
+        assert kept < report["storage"]["uncompressed_short"][case]["history_bytes_per_delivery"], case
     assert "storage per delivery" in printed

@@ -6,7 +6,8 @@ the event's history holds it once (its input), a delivery's once (its first atte
 lane's once (its read of the event), whatever else happens (a manual retry, a replay). The log shows the
 payload for an open delivery and for a closed one, the latter also once the event's history is deleted
 (as Temporal does when the log's retention is over: the event closes at once, its deliveries days later).
-Every body received is the event's exact body, its signature checked with `standardwebhooks`.
+Every body received is the event's exact body, its signature checked with `standardwebhooks`. Both
+copies are kept compressed (then encrypted).
 """
 
 from __future__ import annotations
@@ -78,27 +79,47 @@ def _payloads(message: Message) -> Iterator[Payload]:
             yield from _payloads(item)
 
 
-def copies(stack: Stack, workflow_id: str, marker: str) -> int:
-    """How many times `marker` appears in the decoded payloads of every run of `workflow_id`."""
+def opened_payloads(stack: Stack, workflow_id: str) -> list[tuple[Payload, Payload]]:
+    """Every payload of every run of `workflow_id`, as Temporal keeps it and decoded by the codec."""
 
-    async def count() -> int:
+    async def read() -> list[tuple[Payload, Payload]]:
         client = await connect(stack.settings)
         codec = client.data_converter.payload_codec
         assert codec is not None
-        found = 0
+        found = []
         run_id: str | None = None
         while True:
             history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
             for event in history.events:
                 for payload in _payloads(event):
+                    opened = payload
                     if payload.metadata.get("encoding") == ENCODING:
-                        [payload] = await codec.decode([payload])
-                    found += payload.data.decode("utf-8", errors="replace").count(marker)
+                        [opened] = await codec.decode([payload])
+                    found.append((payload, opened))
             run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
             if not run_id:
                 return found
 
-    return asyncio.run(count())
+    return asyncio.run(read())
+
+
+def copies(stack: Stack, workflow_id: str, marker: str) -> int:
+    """How many times `marker` appears in the decoded payloads of every run of `workflow_id`."""
+    return sum(
+        opened.data.decode("utf-8", errors="replace").count(marker)
+        for _, opened in opened_payloads(stack, workflow_id)
+    )
+
+
+def kept_compressed(stack: Stack, workflow_id: str, marker: str) -> bool:
+    """Whether every payload of `workflow_id` that holds `marker` is kept shorter than it reads: encryption
+    alone makes it 28 bytes longer (AES-GCM's nonce and tag), so shorter is compressed."""
+    holding = [
+        (kept, opened)
+        for kept, opened in opened_payloads(stack, workflow_id)
+        if marker.encode() in opened.data
+    ]
+    return bool(holding) and all(len(kept.data) < opened.ByteSize() for kept, opened in holding)
 
 
 def status(stack: Stack, workflow_id: str) -> WorkflowExecutionStatus | None:
@@ -167,6 +188,9 @@ def test_a_delivery_keeps_one_copy_and_its_log_shows_the_payload_open_closed_and
     )
     assert copies(stack, ids.event_workflow_id("tenant_a", event_id), marker) == 1
     assert copies(stack, workflow_id, marker) == 1
+    # Both copies compressed before they were encrypted (WEBHOOKS_PAYLOAD_COMPRESSION, on by default).
+    assert kept_compressed(stack, ids.event_workflow_id("tenant_a", event_id), marker)
+    assert kept_compressed(stack, workflow_id, marker)
     closed = api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()
     assert closed["payload"] == payload and len(closed["attempts"]) == 2
     # The event's history gone (its retention over): the closed delivery's log does not need it.

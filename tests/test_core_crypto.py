@@ -1,15 +1,21 @@
 """The keyring read from WEBHOOKS_ENCRYPTION_KEYS: which key encrypts, which keys decrypt, and what the
-keys derived from it (portal sessions, list cursors) are made from."""
+keys derived from it (portal sessions, list cursors) are made from; and what the payload codec writes."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import json
 
 import pytest
+from google.protobuf.message import DecodeError
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import WorkflowSerializationContext
 
-from core.crypto import DecryptionError, Keyring, new_key_entry
+from core.crypto import KEY_ID, WORKFLOW_ID, DecryptionError, EncryptionCodec, Keyring, new_key_entry
+from domain.catalog import EVENT_TYPES_BY_NAME
 
 
 def _raw(entry: str) -> bytes:
@@ -60,3 +66,66 @@ def test_a_key_listed_twice_is_refused() -> None:
     entry = new_key_entry("k1")
     with pytest.raises(ValueError, match="listed twice"):
         Keyring.parse(f"{entry},{entry}")
+
+
+# The payload codec: compression (issue 25, 3). An event's body is most of what a delivery's history holds.
+_CONTEXT = WorkflowSerializationContext(namespace="default", workflow_id="delivery:t:evt_1:ep_1")
+
+
+def _body_payload() -> Payload:
+    event = {
+        "webhook_type": "invoice.created",
+        "data": {"object": EVENT_TYPES_BY_NAME["invoice.created"].example},
+    }
+    return pydantic_data_converter.payload_converter.to_payloads([{"body": json.dumps(event)}])[0]
+
+
+async def _sealed(codec: EncryptionCodec, payload: Payload) -> Payload:
+    return (await codec.with_context(_CONTEXT).encode([payload]))[0]
+
+
+def _opened_as_before_compression(keyring: Keyring, sealed: Payload) -> Payload:
+    """What a process of a version before compression did with a sealed payload."""
+    plain = keyring.decrypt(
+        sealed.metadata[KEY_ID].decode(), sealed.data, b"workflow:" + sealed.metadata[WORKFLOW_ID]
+    )
+    payload = Payload()
+    payload.ParseFromString(plain)
+    return payload
+
+
+async def test_a_body_is_compressed_before_it_is_encrypted_and_reads_back_the_same() -> None:
+    keyring = Keyring.parse(new_key_entry("k1"))
+    payload = _body_payload()
+    compressed = await _sealed(EncryptionCodec(keyring), payload)
+    uncompressed = await _sealed(EncryptionCodec(keyring, compress=False), payload)
+    assert len(compressed.data) < 0.75 * len(uncompressed.data)
+    for sealed in (compressed, uncompressed):  # what either wrote, this version reads
+        assert await EncryptionCodec(keyring).with_context(_CONTEXT).decode([sealed]) == [payload]
+    # Compression is inside the encryption: the workflow binding holds as before.
+    other = EncryptionCodec(keyring).with_context(
+        WorkflowSerializationContext(namespace="default", workflow_id="x")
+    )
+    with pytest.raises(DecryptionError, match="used in 'x'"):
+        await other.decode([compressed])
+
+
+async def test_a_version_before_compression_reads_what_compression_off_writes_and_refuses_the_rest() -> None:
+    """The rollout: with WEBHOOKS_PAYLOAD_COMPRESSION off, what this version writes is what the one before
+    it read; with it on, that one refuses a compressed payload rather than misread it."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    payload = _body_payload()
+    assert (
+        _opened_as_before_compression(
+            keyring, await _sealed(EncryptionCodec(keyring, compress=False), payload)
+        )
+        == payload
+    )
+    with pytest.raises(DecodeError):
+        _opened_as_before_compression(keyring, await _sealed(EncryptionCodec(keyring), payload))
+
+
+async def test_a_payload_that_compression_would_not_shorten_is_kept_as_it_was() -> None:
+    keyring = Keyring.parse(new_key_entry("k1"))
+    short = pydantic_data_converter.payload_converter.to_payloads(["ok"])[0]
+    assert _opened_as_before_compression(keyring, await _sealed(EncryptionCodec(keyring), short)) == short
