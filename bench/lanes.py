@@ -27,6 +27,7 @@ from temporalio.client import Client
 from bench import plain
 from core.signing import generate_secret
 from domain import ids
+from domain.catalog import EVENT_TYPES_BY_NAME
 from launcher import Stack, _die_with_this_process, api_healthy
 
 
@@ -109,6 +110,14 @@ LANES = {
             None,
             env=SHORT_SCHEDULE,
             what="the local-first variant, short schedule",
+        ),
+        Lane(
+            "uncompressed_short",
+            "bench-uncompressed",
+            "uncompressed",
+            ("worker",),
+            env={**SHORT_SCHEDULE, "WEBHOOKS_PAYLOAD_COMPRESSION": "false"},
+            what="the product with its payloads encrypted but not compressed, short schedule (storage)",
         ),
         Lane("slots", "bench-slots", "slots", ("worker",), what="the product, worker slot sizes varied"),
         # Tracing (issue 24): the product lane is tracing off, as shipped; these two are on, and absent.
@@ -371,12 +380,33 @@ class Target(Protocol):
 
 
 def event_body(event_id: str) -> dict[str, object]:
-    """The bench's event: about 1 KB, like an invoice with a few fields."""
-    return {
+    """The bench's event: the catalog's invoice (domain/catalog.py) with the three line items of a plan
+    with a fee and two metered prices, about 1.3 KB of JSON as compressible as a real invoice (a padded
+    body, as the bench had before, compresses to almost nothing and flattered the codec's compression)."""
+    lines = [
+        ("Platform fee", "price_01JD8KZB", None, "99.00", "1"),
+        ("API calls", "price_01JD8KZC", "meter_01JD7XB2D4F6H8K0M2P4R6T8VA", "18.40", "184000"),
+        ("Seats", "price_01JD8KZD", None, "2.60", "13"),
+    ]
+    invoice = {
+        **EVENT_TYPES_BY_NAME["invoice.created"].example,
         "id": event_id,
-        "webhook_type": "invoice.created",
-        "data": {"object": {"id": event_id, "amount_due": "120.00", "currency": "usd", "pad": "x" * 800}},
+        "line_items": [
+            {
+                "id": f"inli_{event_id}_{n}",
+                "display_name": name,
+                "price_id": price,
+                "meter_id": meter,
+                "amount": amount,
+                "quantity": quantity,
+                "currency": "usd",
+                "period_start": "2026-10-03T00:00:00Z",
+                "period_end": "2026-11-03T00:00:00Z",
+            }
+            for n, (name, price, meter, amount, quantity) in enumerate(lines)
+        ],
     }
+    return {"id": event_id, "webhook_type": "invoice.created", "data": {"object": invoice}}
 
 
 class ApiTarget:

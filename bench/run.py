@@ -50,7 +50,7 @@ from bench.cost import (
     monthly_bills,
     runs_cost,
 )
-from bench.lanes import LANES, ApiTarget, Lane, OrderedTarget, PlainTarget, RunningLane, Target
+from bench.lanes import LANES, ApiTarget, Lane, OrderedTarget, PlainTarget, RunningLane, Target, event_body
 from bench.noisy import Noisy, NoisyConfig
 from bench.plain import PlainRetry
 from core.signing import generate_secret, sign_hmac
@@ -107,6 +107,7 @@ ORDERED_ACTIONS_CASES = ("ordered_one_key", "ordered_new_keys")  # first-try suc
 STORAGE_CASES = {
     "product": ("first_try",),
     "product_short": ("first_try", "two_retries"),
+    "uncompressed_short": ("first_try", "two_retries"),
     "plain": ("first_try", "two_retries"),
 }
 OPEN_AFTER_DELIVERY = frozenset({"product"})
@@ -318,6 +319,7 @@ class Bench:
             wanted.update(LADDER_LANES)
         if "actions" in self.scenarios:
             wanted.update(self.config.actions_lanes, ("local_first",))  # local_first_short uses its worker
+            wanted.update(STORAGE_CASES)
         if "slots" in self.scenarios:
             wanted.add("slots")
         if {"sustained", "latency"} & set(self.scenarios) and "traced" in wanted:
@@ -499,7 +501,7 @@ class Bench:
     async def raw_limit(self, run: int) -> None:
         """The activity's own client and signer, straight to the receiver: no Temporal."""
         secret = generate_secret()
-        body = json.dumps({"webhook_type": "invoice.created", "data": {"object": {"pad": "x" * 900}}})
+        body = json.dumps(event_body("bench-raw"))  # the lanes' event
         async with http_client(allow_private_urls=True) as client:  # the receiver is local
             sent = 0
             end = time.monotonic() + self.config.raw_seconds
