@@ -113,8 +113,8 @@ LANES = {
         ),
         Lane(
             "uncompressed_short",
-            "bench-uncompressed",
-            "uncompressed",
+            "wh-nozip",  # a queue and a tenant as long as product_short's: both are in its histories
+            "nozip",
             ("worker",),
             env={**SHORT_SCHEDULE, "WEBHOOKS_PAYLOAD_COMPRESSION": "false"},
             what="the product with its payloads encrypted but not compressed, short schedule (storage)",
@@ -381,7 +381,7 @@ class Target(Protocol):
 
 def event_body(event_id: str) -> dict[str, object]:
     """The bench's event: the catalog's invoice (domain/catalog.py) with the three line items of a plan
-    with a fee and two metered prices, about 1.3 KB of JSON as compressible as a real invoice (a padded
+    with a fee and two metered prices, about 1.4 KB of JSON as compressible as a real invoice (a padded
     body, as the bench had before, compresses to almost nothing and flattered the codec's compression)."""
     lines = [
         ("Platform fee", "price_01JD8KZB", None, "99.00", "1"),

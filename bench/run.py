@@ -866,7 +866,10 @@ class Bench:
             target.retry_policy = PlainRetry(first_delay_seconds=0.3, backoff=1.0, attempts=8)
         endpoint_ids = await target.set_endpoints([f"{ACTIONS_CASES[case]}-db-{lane}-{case}"])
         n = self.config.storage_events
-        event_ids = [f"db-{lane}-{case}-{i}" for i in range(n)]
+        # The same ids in every lane (each lane's tenant, or the plain design's own prefix, keeps them
+        # apart): an id is in every workflow id, payload and search attribute, so a lane with a longer name
+        # would show more bytes for it.
+        event_ids = [f"db-{case}-{i}" for i in range(n)]
         workflow_ids = [w for e in event_ids for w in target.workflow_ids(e, endpoint_ids)]
         client = self.plain_client if isinstance(target, PlainTarget) else self.product_client
         await self.server_settled()

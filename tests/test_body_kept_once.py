@@ -119,7 +119,10 @@ def kept_compressed(stack: Stack, workflow_id: str, marker: str) -> bool:
         for kept, opened in opened_payloads(stack, workflow_id)
         if marker.encode() in opened.data
     ]
-    return bool(holding) and all(len(kept.data) < opened.ByteSize() for kept, opened in holding)
+    return bool(holding) and all(
+        kept.metadata.get("encoding") == ENCODING and len(kept.data) < opened.ByteSize()
+        for kept, opened in holding
+    )
 
 
 def status(stack: Stack, workflow_id: str) -> WorkflowExecutionStatus | None:

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import zlib
 
 import pytest
 from google.protobuf.message import DecodeError
@@ -14,8 +15,12 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
 
+from core import crypto
 from core.crypto import KEY_ID, WORKFLOW_ID, DecryptionError, EncryptionCodec, Keyring, new_key_entry
+from core.settings import Settings
+from core.temporal import connect
 from domain.catalog import EVENT_TYPES_BY_NAME
+from launcher import free_port
 
 
 def _raw(entry: str) -> bytes:
@@ -129,3 +134,42 @@ async def test_a_payload_that_compression_would_not_shorten_is_kept_as_it_was() 
     keyring = Keyring.parse(new_key_entry("k1"))
     short = pydantic_data_converter.payload_converter.to_payloads(["ok"])[0]
     assert _opened_as_before_compression(keyring, await _sealed(EncryptionCodec(keyring), short)) == short
+
+
+@pytest.mark.parametrize("compress", [True, False])
+async def test_every_process_s_client_writes_as_the_setting_says(compress: bool) -> None:
+    """The one codec that writes (core/temporal.py's client, which the API and the worker use) follows
+    WEBHOOKS_PAYLOAD_COMPRESSION."""
+    entry = new_key_entry("k1")
+    settings = Settings(encryption_keys=entry, payload_compression=compress, temporal_port=free_port())
+    client = await connect(settings, lazy=True)
+    codec = client.data_converter.payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    sealed = await _sealed(codec, _body_payload())
+    if compress:
+        with pytest.raises(DecodeError):
+            _opened_as_before_compression(Keyring.parse(entry), sealed)
+    else:
+        assert _opened_as_before_compression(Keyring.parse(entry), sealed) == _body_payload()
+
+
+@pytest.mark.parametrize(
+    ("inside", "says"),
+    [
+        (zlib.compress(bytes(4096)), "more than 1024 bytes"),  # a bomb, were anyone but us able to seal one
+        (zlib.compress(bytes(512))[:-6], "cut short"),
+        (b"not zlib at all", "does not decompress"),
+    ],
+)
+async def test_a_compressed_payload_is_read_within_bounds_or_refused(
+    inside: bytes, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(crypto, "_MAX_DECOMPRESSED_BYTES", 1024)
+    keyring = Keyring.parse(new_key_entry("k1"))
+    workflow_id = _CONTEXT.workflow_id.encode()
+    kid, sealed = keyring.encrypt(b"\x00" + inside, b"workflow:" + workflow_id)
+    payload = Payload(
+        metadata={"encoding": crypto.ENCODING, KEY_ID: kid.encode(), WORKFLOW_ID: workflow_id}, data=sealed
+    )
+    with pytest.raises(DecryptionError, match=says):
+        await EncryptionCodec(keyring).with_context(_CONTEXT).decode([payload])
