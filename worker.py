@@ -37,6 +37,7 @@ from store.keys import jwt_signer
 from store.migrate import require_current
 from workflows.alert import AlertMailWorkflow
 from workflows.delivery import DeliveryWorkflow
+from workflows.eager import LiveWorkEager
 from workflows.event import EventWorkflow
 from workflows.lane import LaneWorkflow
 from workflows.recovery import RecoveryWorkflow
@@ -240,10 +241,11 @@ async def run_worker(
             # On SIGTERM (a deploy, a scale-down) let attempts in flight finish and be logged, rather
             # than cancel them and POST the same delivery again later.
             graceful_shutdown_timeout=timedelta(seconds=settings.delivery_timeout + 5),
-            # Every activity task through the task queue, where Temporal orders the backlog by priority
-            # and each tenant's share (domain/fairness.py): an activity handed back eagerly with its
-            # workflow task would skip that order.
-            disable_eager_activity_execution=True,
+            # Live attempts are handed back eagerly with the workflow task that schedules them, when this
+            # worker has a slot free; every other activity goes through the task queue, where Temporal
+            # orders the backlog by priority and each tenant's share (workflows/eager.py says why).
+            disable_eager_activity_execution=False,
+            interceptors=[LiveWorkEager()],
             # Each heartbeat of an attempt sent as it is made (activities/delivery.py): held back for 80 %
             # of the heartbeat timeout, as the SDK would, a worker frozen for 2 s could lose its try.
             max_heartbeat_throttle_interval=HEARTBEAT_EVERY,

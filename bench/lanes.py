@@ -119,6 +119,13 @@ LANES = {
             env={**SHORT_SCHEDULE, "WEBHOOKS_PAYLOAD_COMPRESSION": "false"},
             what="the product with its payloads encrypted but not compressed, short schedule (storage)",
         ),
+        Lane(
+            "no_eager",
+            "bench-no-eager",
+            "noeager",
+            ("bench.workers", "no-eager"),
+            what="the product with every first attempt through the task queue (no eager activity)",
+        ),
         Lane("slots", "bench-slots", "slots", ("worker",), what="the product, worker slot sizes varied"),
         # Tracing (issue 24): the product lane is tracing off, as shipped; these two are on, and absent.
         Lane(

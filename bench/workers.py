@@ -12,6 +12,8 @@ Each change is made here, in the bench's own process, never through a product se
   admission and release of each attempt, store/flow.py);
 - `python -m bench.workers quiet-close|bare-start`: the product worker with `QuietCloseDeliveryWorkflow`
   or `BareStartEventWorkflow` (bench/variants.py);
+- `python -m bench.workers no-eager`: the product worker with no activity handed back eagerly, every
+  first attempt through the task queue as before issue 25's item 2 (workflows/eager.py);
 - `python -m bench.workers no-tracing`: the product worker with no tracing code at all (`without_tracing`),
   the baseline against which tracing off must cost nothing measurable (issue 24);
 - `uvicorn --factory bench.workers:plaintext_app`: the API without the payload codec;
@@ -57,6 +59,10 @@ _plaintext_connect = functools.partial(connect, encrypted=False)
 
 def _worker_without_activities(client: Client, **options: Any) -> Worker:
     return Worker(client, **{**options, "activities": []})
+
+
+def _worker_never_eager(client: Client, **options: Any) -> Worker:
+    return Worker(client, **{**options, "disable_eager_activity_execution": True})
 
 
 async def _no_health(self: DeliveryActivities, endpoint: Endpoint, record: AttemptRecord) -> None:
@@ -124,6 +130,8 @@ def _change(kind: str) -> AbstractContextManager[Any]:
         return mock.patch.object(worker, "EventWorkflow", BareStartEventWorkflow)
     if kind == "no-tracing":
         return without_tracing()
+    if kind == "no-eager":
+        return mock.patch.object(worker, "Worker", _worker_never_eager)
     raise SystemExit(f"usage: python -m bench.workers {'|'.join(KINDS)} (not {kind!r})")
 
 
@@ -136,6 +144,7 @@ KINDS = (
     "quiet-close",
     "bare-start",
     "no-tracing",
+    "no-eager",
 )
 
 
