@@ -25,7 +25,7 @@ class _Next(WorkflowOutboundInterceptor):
         return None  # type: ignore[return-value]  # nobody reads it here
 
 
-def _activity(priority: Priority) -> StartActivityInput:
+def _activity(priority: Priority, *, worker_allows: bool = True) -> StartActivityInput:
     return StartActivityInput(
         activity="deliver_once",
         args=[],
@@ -38,7 +38,7 @@ def _activity(priority: Priority) -> StartActivityInput:
         retry_policy=None,
         cancellation_type=workflow.ActivityCancellationType.TRY_CANCEL,
         headers={},
-        disable_eager_execution=False,  # what the worker's own setting gives every activity
+        disable_eager_execution=not worker_allows,  # what the worker's own setting gives every activity
         versioning_intent=None,
         summary=None,
         priority=priority,
@@ -61,3 +61,12 @@ def test_only_live_work_goes_eagerly(priority: Priority, eager: bool) -> None:
     _Outbound(following).start_activity(_activity(priority))
     [started] = following.started
     assert started.disable_eager_execution is not eager
+
+
+def test_a_worker_that_does_not_allow_it_keeps_live_work_in_the_queue_too() -> None:
+    """The worker's own `disable_eager_activity_execution=True` is never overruled (the bench's
+    no_eager lane is that worker)."""
+    following = _Next()
+    _Outbound(following).start_activity(_activity(of_kind(WorkKind.LIVE), worker_allows=False))
+    [started] = following.started
+    assert started.disable_eager_execution

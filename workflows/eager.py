@@ -10,8 +10,9 @@ retries, bulk work and every activity that sets no priority of its own (a lane's
 alert mails) go through the queue, as before.
 
 The SDK takes this per worker only, so the worker allows it and this interceptor says no for each
-activity that is not live. Durability is the same either way: the activity is in the history before it
-runs, and a worker lost while it runs is found by its heartbeats as any other's.
+activity that is not live; a worker that does not allow it (`disable_eager_activity_execution=True`)
+keeps every activity in the queue, live ones too. Durability is the same either way: the activity is in
+the history before it runs, and a worker lost while it runs is found by its heartbeats as any other's.
 """
 
 from __future__ import annotations
@@ -47,5 +48,6 @@ class _Inbound(WorkflowInboundInterceptor):
 
 class _Outbound(WorkflowOutboundInterceptor):
     def start_activity(self, input: StartActivityInput) -> workflow.ActivityHandle[Any]:
-        input.disable_eager_execution = input.priority.priority_key != PRIORITY_KEYS[WorkKind.LIVE]
+        live = input.priority.priority_key == PRIORITY_KEYS[WorkKind.LIVE]
+        input.disable_eager_execution = input.disable_eager_execution or not live
         return super().start_activity(input)
