@@ -4,10 +4,12 @@ An activity scheduled eagerly is handed back to the worker with the completion o
 schedules it, when that worker has a slot free, instead of going into the task queue and coming back
 out: for a delivery's first attempt, 5 ms less at the median and one match fewer for Temporal (the plain
 design's attempts go that way). The task queue is where Temporal orders its backlog by priority and each
-tenant's share (domain/fairness.py), so only live work goes eagerly, and that keeps the order: the
-workflow task that schedules it was dispatched in that order, and live work goes first anyway. Scheduled
-retries, bulk work and every activity that sets no priority of its own (a lane's or a recovery's steps,
-alert mails) go through the queue, as before.
+tenant's share (domain/fairness.py), so only live work goes eagerly: the workflow task that schedules
+it was dispatched in that order, and live work goes first anyway. An eager attempt does take a slot
+that a poller would otherwise have filled from the queue, so this is measured, not assumed: another
+tenant's events still go before one tenant's backlog drains (tests/test_fairness.py), and its p99 in the
+noisy neighbour stayed where it was (BENCHMARKS.md). Scheduled retries, bulk work and every activity
+that sets no priority of its own (a lane's or a recovery's steps, alert mails) go through the queue.
 
 The SDK takes this per worker only, so the worker allows it and this interceptor says no for each
 activity that is not live; a worker that does not allow it (`disable_eager_activity_execution=True`)
