@@ -2,11 +2,14 @@
 # Dependencies come from requirements.lock, the exact versions the test suite ran with.
 FROM python:3.11.10-slim-bookworm
 
+# UVICORN_TIMEOUT_KEEP_ALIVE: the API keeps an idle connection 75 s, longer than clients and load
+# balancers keep theirs (launcher.py says why).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WEBHOOKS_DATA_DIR=/data
+    WEBHOOKS_DATA_DIR=/data \
+    UVICORN_TIMEOUT_KEEP_ALIVE=75
 
 RUN groupadd --system --gid 10001 webhooks \
     && useradd --system --uid 10001 --gid webhooks --home-dir /app --shell /usr/sbin/nologin webhooks \

@@ -192,13 +192,21 @@ def api_healthy(api_url: str) -> bool:
         return False
 
 
+# Seconds the API keeps an idle connection open (uvicorn's own default is 5). Longer than a client's or a
+# load balancer's idle timeout (httpx: 5 s, AWS's ALB: 60 s), so that the client drops the connection
+# first: otherwise a request it sends on one just as the API closes it gets no answer ("Server
+# disconnected without sending a response"), which a client cannot safely repeat if it was a POST. The
+# image sets the same; UVICORN_TIMEOUT_KEEP_ALIVE in the environment overrides both.
+API_KEEP_ALIVE_SECONDS = "75"
+
+
 class Stack:
     """The three processes of the service, started in order and stopped in reverse."""
 
     def __init__(
         self, env: Mapping[str, str], *, log_file: Path | None = None, server_args: Sequence[str] = ()
     ) -> None:
-        self.env = {**os.environ, **env}
+        self.env = {"UVICORN_TIMEOUT_KEEP_ALIVE": API_KEEP_ALIVE_SECONDS, **os.environ, **env}
         self._server_args = tuple(server_args)  # more flags for the dev server (make bench: its metrics)
         self.settings = settings_from(self.env)
         self._log_file = log_file

@@ -25,6 +25,7 @@ from fastapi.routing import APIRoute
 from api.deps import declared_scopes, needs_key
 from api.main import ROUTERS, create_app
 from core.settings import Settings
+from launcher import API_KEEP_ALIVE_SECONDS, Stack
 from tests.conftest import standalone_api_process
 
 KEY = "key_limits_" + "z" * 20
@@ -204,6 +205,29 @@ def test_a_100_mb_body_does_not_grow_the_api(
     grown = _rss_bytes(process.pid) - before
     # A bound, not a speed: before the guard, the same request grew the API by hundreds of MB.
     assert grown < 8 * 1024 * 1024, f"RSS grew by {grown / 1e6:.1f} MB"
+
+
+def test_a_connection_idle_longer_than_a_client_keeps_one_is_still_answered(api_url: str) -> None:
+    # httpx drops a connection idle for 5 s, uvicorn by default closed one idle for 5 s: a request sent
+    # as both ran out got no answer (a bench run's POST failed so). The API now keeps it open for longer
+    # than clients and load balancers do, so that the client is the one that drops it.
+    parts = urlsplit(api_url)
+    ask = f"GET /v1/webhooks/endpoints HTTP/1.1\r\nHost: 127.0.0.1\r\nx-api-key: {KEY}\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(ask.encode())
+        first = _read_answer(sock, 0)
+        assert first.status == 200 and first.headers.get("connection") != "close", first
+        time.sleep(6)  # longer than httpx's keep-alive and uvicorn's default: no load makes it shorter
+        sock.sendall(ask.encode())
+        assert _read_answer(sock, 0).status == 200, "the API closed a connection idle for 6 s"
+
+
+def test_make_run_and_the_image_keep_connections_longer_than_clients_do() -> None:
+    assert int(API_KEEP_ALIVE_SECONDS) > 60  # AWS's load balancer keeps idle connections 60 s
+    assert Stack({}).env["UVICORN_TIMEOUT_KEEP_ALIVE"] == API_KEEP_ALIVE_SECONDS
+    assert Stack({"UVICORN_TIMEOUT_KEEP_ALIVE": "120"}).env["UVICORN_TIMEOUT_KEEP_ALIVE"] == "120"
+    image = (Path(__file__).parent.parent / "Dockerfile").read_text()
+    assert f"UVICORN_TIMEOUT_KEEP_ALIVE={API_KEEP_ALIVE_SECONDS}" in image
 
 
 def test_the_guard_asks_a_key_of_exactly_the_routes_that_take_one() -> None:
