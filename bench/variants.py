@@ -28,7 +28,6 @@ with workflow.unsafe.imports_passed_through():
         DeliveryInput,
         DeliveryState,
         EventInput,
-        EventSummary,
     )
     from workflows.delivery import ACTIVITY_GRACE, OUR_FAULTS, DeliveryWorkflow
     from workflows.event import EventWorkflow
@@ -78,8 +77,8 @@ class BareStartEventWorkflow(EventWorkflow):
     """Starts each delivery with no search attributes: the most that fewer of them at start could save."""
 
     @workflow.run
-    async def run(self, input: EventInput) -> EventSummary:
-        return await super().run(input)
+    async def run(self, input: EventInput) -> None:
+        await super().run(input)
 
     async def _start(self, delivery: DeliveryInput) -> None:
         try:

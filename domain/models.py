@@ -107,17 +107,6 @@ class EventInput(BaseModel):
     ordered_endpoint_ids: list[str] = Field(default_factory=list)
 
 
-class EventSummary(Compact):
-    tenant: str
-    event_id: str
-    webhook_type: str
-    object_type: str
-    # None: the body is the event's input, kept once in its history (histories of before kept it here too).
-    body: str | None = None
-    created_at: datetime
-    delivery_ids: list[str]
-
-
 class DeliverRequest(Compact):
     tenant: str
     endpoint_id: str

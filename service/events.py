@@ -18,7 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecution
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -100,6 +100,16 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
             "numbers must be finite: NaN and Infinity are not valid JSON", field=("data", "object")
         ) from None
     return object_type, body
+
+
+async def accepted_at(event: WorkflowExecution) -> datetime:
+    """When the event workflow's event was accepted: its `WebhookCreatedAt`; events accepted before that
+    was set at their start have it in their memo, and the oldest only their workflow's start time."""
+    created = event.typed_search_attributes.get(sa.CREATED_AT)
+    if created is not None:
+        return created
+    memo = await event.memo_value("created_at", None)
+    return datetime.fromisoformat(str(memo)) if memo else event.start_time
 
 
 def emission_sha256(body: str, ordering_key: str | None) -> str:
@@ -454,10 +464,9 @@ class Events:
             # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
             # and their attempts inherit the tenant's key and weight (domain/fairness.py).
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
-            memo={
-                "created_at": created_at.isoformat(),
-                "body_sha256": emission_sha256(body, ordering_key),
-            },
+            # When it was accepted is its WebhookCreatedAt, above: the memo keeps only what no search
+            # attribute may show (a hash of the body, encrypted like every payload).
+            memo={"body_sha256": emission_sha256(body, ordering_key)},
             rpc_timeout=self._rpc,
         )
         return created_at
@@ -474,7 +483,7 @@ class Events:
             id=event_id,
             webhook_type=webhook_type,
             object_type=SUBSCRIBABLE_BY_NAME[webhook_type].object_type,
-            created_at=datetime.fromisoformat(str(await description.memo_value("created_at"))),
+            created_at=await accepted_at(description),
             duplicate=True,
         )
 
@@ -504,13 +513,12 @@ class Events:
             attrs = execution.typed_search_attributes
             webhook_type = attrs.get(sa.EVENT_TYPE) or ""
             known = SUBSCRIBABLE_BY_NAME.get(webhook_type)
-            accepted = await execution.memo_value("created_at", None)
             items.append(
                 EventListed(
                     id=attrs.get(sa.EVENT_ID) or execution.id.split(":", 2)[-1],
                     webhook_type=webhook_type,
                     object_type=known.object_type if known else "",
-                    created_at=datetime.fromisoformat(str(accepted)) if accepted else execution.start_time,
+                    created_at=await accepted_at(execution),
                     object_id=attrs.get(sa.OBJECT_ID),
                     customer_id=attrs.get(sa.CUSTOMER_ID),
                 )

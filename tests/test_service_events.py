@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import pytest
-from temporalio.client import Client
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.client import Client, WorkflowExecution
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.converter import DataConverter, encode_search_attributes
 
 from core.settings import Settings
+from domain import search_attributes as sa
 from service.errors import PayloadTooLarge
-from service.events import Events
+from service.events import Events, accepted_at
 from service.models import EventSubmission
 from store.database import EndpointStore
 from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint
+
+START = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 class NoTemporal:
@@ -33,3 +40,26 @@ async def test_the_fan_out_budget_counts_the_body_as_each_delivery_stores_it(sto
     with pytest.raises(PayloadTooLarge) as refused:
         await events.emit("acme", submission)
     assert "to 100 endpoints is more than 32 MB in all" in refused.value.message
+
+
+def _event_execution(*, created_at: datetime | None, memo: str | None) -> WorkflowExecution:
+    """An event workflow as visibility lists it: started at START, with what an event of its time kept."""
+    info = WorkflowExecutionInfo()
+    info.start_time.FromDatetime(START)
+    converter = DataConverter.default
+    if memo is not None:
+        info.memo.fields["created_at"].CopyFrom(converter.payload_converter.to_payload(memo))
+    if created_at is not None:
+        attrs = TypedSearchAttributes([SearchAttributePair(sa.CREATED_AT, created_at)])
+        encode_search_attributes(attrs, info.search_attributes)
+    return WorkflowExecution._from_raw_info(info, "default", converter)
+
+
+async def test_when_an_event_was_accepted_is_read_from_what_its_time_kept() -> None:
+    accepted = datetime(2026, 12, 6, 10, 0, 0, 123456, tzinfo=UTC)
+    # Today: only the search attribute (the memo holds the body's hash alone).
+    assert await accepted_at(_event_execution(created_at=accepted, memo=None)) == accepted
+    # Accepted before the search attribute was set at the start: the memo.
+    assert await accepted_at(_event_execution(created_at=None, memo=accepted.isoformat())) == accepted
+    # Older still: the workflow's start.
+    assert await accepted_at(_event_execution(created_at=None, memo=None)) == START
