@@ -104,7 +104,7 @@ def serialize(submission: EventSubmission) -> tuple[str, str]:
 
 async def accepted_at(event: WorkflowExecution) -> datetime:
     """When the event workflow's event was accepted: its `WebhookCreatedAt`; events accepted before that
-    was set at their start have it in their memo, and the oldest only their workflow's start time."""
+    was set at their start have it in their memo only, and the oldest only their workflow's start time."""
     created = event.typed_search_attributes.get(sa.CREATED_AT)
     if created is not None:
         return created
@@ -464,9 +464,13 @@ class Events:
             # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
             # and their attempts inherit the tenant's key and weight (domain/fairness.py).
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
-            # When it was accepted is its WebhookCreatedAt, above: the memo keeps only what no search
-            # attribute may show (a hash of the body, encrypted like every payload).
-            memo={"body_sha256": emission_sha256(body, ordering_key)},
+            memo={
+                # When it was accepted is read from its WebhookCreatedAt, above (`accepted_at`); the memo
+                # keeps it too for API processes of before, which read it there for a repeated emission
+                # (during a rolling upgrade, or after a rollback). Drop it once none of those can run.
+                "created_at": created_at.isoformat(),
+                "body_sha256": emission_sha256(body, ordering_key),
+            },
             rpc_timeout=self._rpc,
         )
         return created_at

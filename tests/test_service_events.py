@@ -57,8 +57,9 @@ def _event_execution(*, created_at: datetime | None, memo: str | None) -> Workfl
 
 async def test_when_an_event_was_accepted_is_read_from_what_its_time_kept() -> None:
     accepted = datetime(2026, 12, 6, 10, 0, 0, 123456, tzinfo=UTC)
-    # Today: only the search attribute (the memo holds the body's hash alone).
+    # Today: the search attribute, before the memo (which a later version may stop writing).
     assert await accepted_at(_event_execution(created_at=accepted, memo=None)) == accepted
+    assert await accepted_at(_event_execution(created_at=accepted, memo=START.isoformat())) == accepted
     # Accepted before the search attribute was set at the start: the memo.
     assert await accepted_at(_event_execution(created_at=None, memo=accepted.isoformat())) == accepted
     # Older still: the workflow's start.
