@@ -45,6 +45,14 @@ from workflows.recovery import RecoveryWorkflow
 log = logging.getLogger("webhooks.worker")
 
 
+# Seconds a connection to a receiver is kept idle for its next POST. A receiver closes one that has been
+# idle for its own timeout: 2 s for gunicorn, 5 s for Node, uvicorn and Apache, more for most others.
+# A POST sent on it as it closes gets no answer ("Server disconnected without sending a response"),
+# and the attempt fails. httpx keeps one 5 s, so a receiver closing at 5 s (or 2) could meet that; under
+# the shortest common timeout, with room for the network's latency, the pool lets it go first.
+IDLE_CONNECTION_SECONDS = 1.5
+
+
 def http_client(
     *,
     allow_private_urls: bool,
@@ -58,7 +66,9 @@ def http_client(
     # httpcore's pool slows down with many open connections, so it stays modest; each endpoint's limit
     # of attempts in flight (store/flow.py) keeps one slow endpoint from holding it all.
     # Redirects are never followed.
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+    limits = httpx.Limits(
+        max_connections=64, max_keepalive_connections=32, keepalive_expiry=IDLE_CONNECTION_SECONDS
+    )
     if egress_proxy:
         # The proxy resolves and connects, so its own rules guard the destinations (docs/delivery.md).
         transport = httpx.AsyncHTTPTransport(limits=limits, proxy=egress_proxy, trust_env=False)

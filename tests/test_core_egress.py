@@ -7,12 +7,14 @@ but 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import re
 import ssl
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
@@ -232,6 +234,58 @@ async def test_the_worker_client_guards_without_injection() -> None:
         assert internal.requests("/hook") == []
         async with http_client(allow_private_urls=True) as http:  # make run and the test stack
             assert (await http.post(internal.url("/hook"), content=b"{}")).status_code == 200
+
+
+# A receiver's keep-alive timeout, as gunicorn's (the shortest common one; Node, uvicorn and Apache: 5 s).
+RECEIVER_KEEP_ALIVE = 2.0
+
+
+class ClosesIdleConnections(QuietHandler):
+    """A keep-alive receiver whose idle timeout fires as a request comes in on a connection idle for
+    nearly `RECEIVER_KEEP_ALIVE`: it closes the connection unanswered (the FIN and the POST crossing)."""
+
+    protocol_version = "HTTP/1.1"
+    answered: list[float]
+    dropped: list[float]
+
+    def setup(self) -> None:
+        super().setup()
+        self.idle_since: float | None = None
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        now = time.monotonic()
+        if self.idle_since is not None and now - self.idle_since >= RECEIVER_KEEP_ALIVE - 0.1:
+            type(self).dropped.append(now)
+            self.close_connection = True
+            return
+        type(self).answered.append(now)
+        self.answer(200)
+        self.idle_since = time.monotonic()
+
+
+async def test_an_attempt_never_goes_out_on_a_connection_the_receiver_is_closing(
+    store: EndpointStore, signer: JwtSigner
+) -> None:
+    ClosesIdleConnections.answered, ClosesIdleConnections.dropped = [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ClosesIdleConnections)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint_id = _endpoint(store, f"http://127.0.0.1:{server.server_address[1]}/hook")
+        async with http_client(allow_private_urls=True) as http:  # the worker's client
+            activities = DeliveryActivities(http, store, signer)
+            first = await _attempt(activities, endpoint_id, 1)
+            # Idle as long as the receiver's timeout, less the network's time for its FIN: a load on
+            # this machine only makes it longer, which changes nothing below.
+            await asyncio.sleep(RECEIVER_KEEP_ALIVE - 0.05)
+            second = await _attempt(activities, endpoint_id, 2)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.status_code == 200
+    assert second.status_code == 200, second.error  # before: "Server disconnected without sending …"
+    assert ClosesIdleConnections.dropped == [] and len(ClosesIdleConnections.answered) == 2
 
 
 # -- TLS: SNI and certificate verification stay on the name ------------------------------------------
