@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import gc
 import logging
-import sys
 import time
 
 from google.protobuf.duration_pb2 import Duration
@@ -22,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.logs import FIELDS, configure_logging
 from core.settings import Settings
-from core.temporal import connect, ensure_retention, ensure_search_attributes
+from core.temporal import connect, ensure_retention, ensure_search_attributes, exit_before_finalizing
 from domain import search_attributes
 
 log = logging.getLogger("webhooks.bootstrap")
@@ -99,10 +98,10 @@ def main() -> None:
     except Exception as err:
         log.error("gave up preparing Temporal", extra={FIELDS: {"reason": f"{type(err).__name__}: {err}"}})
         code = 1
-    # Drop the SDK's clients (held by reference cycles through tracebacks) while the interpreter is
-    # whole: collected during finalization, they can abort the process from the SDK's core threads.
+    # Dropped while the interpreter is whole (held by reference cycles through tracebacks, the SDK's
+    # clients would be collected during finalization), and out without finalizing it at all.
     gc.collect()
-    sys.exit(code)
+    exit_before_finalizing(code)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.logs import configure_logging
 from core.settings import Settings
-from core.temporal import connect
+from core.temporal import connect, exit_before_finalizing
 from core.tracing import configure_tracing, shutdown_tracing
 from domain import fairness
 from domain.fairness import WorkKind
@@ -294,6 +294,7 @@ def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None
         asyncio.run(_main())
     finally:
         shutdown_tracing()  # the last attempts' spans, still buffered
+    exit_before_finalizing(0)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ search attributes domain/search_attributes.py's.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -64,6 +68,22 @@ async def connect(
         # Tracing's, when this process traces (core/tracing.py); a worker built on the client gets them.
         interceptors=temporal_interceptors(),
     )
+
+
+def exit_before_finalizing(code: int) -> NoReturn:
+    """End a process that has used the Temporal SDK, its work done: logs and output flushed, then out
+    without the interpreter's finalization.
+
+    The SDK's core runs threads of its own, which can call into a finalizing interpreter and abort it
+    ("Fatal Python error: PyGILState_Release: thread state … must be current when releasing",
+    temporalio/sdk-python#300): a worker stopped cleanly then exited 134 with that line in its output,
+    once in a CI run, and a one-shot job (compose's `temporal-setup`) would fail its deployment so.
+    Nothing is left to finalize: every attempt has ended, the spans are exported (core/tracing.py).
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
