@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
+import traceback
 from datetime import timedelta
 
 import httpcore
@@ -290,11 +292,21 @@ def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop, network_backend=network_backend)
 
+    code = 0
     try:
         asyncio.run(_main())
+    except SystemExit as exit_:  # a setting refused, its message saying what to fix
+        if isinstance(exit_.code, str):
+            sys.stderr.write(exit_.code + "\n")
+        code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+    except BaseException:  # said in full, then out with the code a crash gets
+        traceback.print_exc()
+        code = 1
     finally:
         shutdown_tracing()  # the last attempts' spans, still buffered
-    exit_before_finalizing(0)
+    # Out without finalizing, whichever way it ended: a traceback keeps the SDK's clients alive in
+    # reference cycles, to be collected while the interpreter finalizes (core/temporal.py).
+    exit_before_finalizing(code)
 
 
 if __name__ == "__main__":

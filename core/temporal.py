@@ -80,10 +80,12 @@ def exit_before_finalizing(code: int) -> NoReturn:
     once in a CI run, and a one-shot job (compose's `temporal-setup`) would fail its deployment so.
     Nothing is left to finalize: every attempt has ended, the spans are exported (core/tracing.py).
     """
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(code)
+    try:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+    finally:  # a closed pipe cannot send it back to finalizing
+        os._exit(code)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
