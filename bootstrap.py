@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
 import time
 
@@ -98,9 +97,8 @@ def main() -> None:
     except Exception as err:
         log.error("gave up preparing Temporal", extra={FIELDS: {"reason": f"{type(err).__name__}: {err}"}})
         code = 1
-    # Dropped while the interpreter is whole (held by reference cycles through tracebacks, the SDK's
-    # clients would be collected during finalization), and out without finalizing it at all.
-    gc.collect()
+    # Out without finalizing the interpreter, where the SDK's clients (kept by a traceback's reference
+    # cycles) would be collected under the SDK's own threads.
     exit_before_finalizing(code)
 
 

@@ -71,14 +71,15 @@ async def connect(
 
 
 def exit_before_finalizing(code: int) -> NoReturn:
-    """End a process that has used the Temporal SDK, its work done: logs and output flushed, then out
-    without the interpreter's finalization.
+    """End a process that has used the Temporal SDK, once its work is done or given up: logs and output
+    flushed, then out without the interpreter's finalization.
 
     The SDK's core runs threads of its own, which can call into a finalizing interpreter and abort it
     ("Fatal Python error: PyGILState_Release: thread state … must be current when releasing",
     temporalio/sdk-python#300): a worker stopped cleanly then exited 134 with that line in its output,
     once in a CI run, and a one-shot job (compose's `temporal-setup`) would fail its deployment so.
-    Nothing is left to finalize: every attempt has ended, the spans are exported (core/tracing.py).
+    The caller has closed what it opened (a worker's attempts have ended, its spans are exported by
+    core/tracing.py); nothing else needs finalizing.
     """
     try:
         logging.shutdown()
