@@ -14,7 +14,6 @@ import re
 import ssl
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import ThreadingHTTPServer
@@ -38,7 +37,7 @@ from launcher import Stack
 from store.database import EndpointStore
 from tests.conftest import add_endpoint, api_client, create_endpoint, emit, settled, stack_env, wait_delivery
 from tests.fake_network import PUBLIC_V4, PUBLIC_V6, LocalInternet, ScriptedResolver
-from tests.local_http import QuietHandler
+from tests.local_http import RECEIVER_KEEP_ALIVE, QuietHandler, idle_closing_receiver
 from tests.receiver import Answer, Receiver
 from worker import http_client
 
@@ -236,45 +235,11 @@ async def test_the_worker_client_guards_without_injection() -> None:
             assert (await http.post(internal.url("/hook"), content=b"{}")).status_code == 200
 
 
-# A receiver's keep-alive timeout, as gunicorn's (the shortest common one; Node, uvicorn and Apache: 5 s).
-RECEIVER_KEEP_ALIVE = 2.0
-
-
-class ClosesIdleConnections(QuietHandler):
-    """A keep-alive receiver whose idle timeout fires as a request comes in on a connection idle for
-    nearly `RECEIVER_KEEP_ALIVE`: it closes the connection unanswered (the FIN and the POST crossing)."""
-
-    protocol_version = "HTTP/1.1"
-    answered: list[float]
-    dropped: list[float]
-
-    def setup(self) -> None:
-        super().setup()
-        self.idle_since: float | None = None
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["content-length"]))
-        now = time.monotonic()
-        if self.idle_since is not None and now - self.idle_since >= RECEIVER_KEEP_ALIVE - 0.1:
-            type(self).dropped.append(now)
-            self.close_connection = True
-            return
-        type(self).answered.append(now)
-        # Idle from before the answer goes out: a server thread slowed by the load can only make the
-        # idle time it measures longer, never hide a connection the client kept too long.
-        self.idle_since = time.monotonic()
-        self.answer(200)
-
-
 async def test_an_attempt_never_goes_out_on_a_connection_the_receiver_is_closing(
     store: EndpointStore, signer: JwtSigner
 ) -> None:
-    ClosesIdleConnections.answered, ClosesIdleConnections.dropped = [], []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ClosesIdleConnections)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        endpoint_id = _endpoint(store, f"http://127.0.0.1:{server.server_address[1]}/hook")
+    with idle_closing_receiver() as receiver:
+        endpoint_id = _endpoint(store, receiver.url("/hook"))
         async with http_client(allow_private_urls=True) as http:  # the worker's client
             activities = DeliveryActivities(http, store, signer)
             first = await _attempt(activities, endpoint_id, 1)
@@ -282,12 +247,9 @@ async def test_an_attempt_never_goes_out_on_a_connection_the_receiver_is_closing
             # this machine only makes it longer, which changes nothing below.
             await asyncio.sleep(RECEIVER_KEEP_ALIVE - 0.05)
             second = await _attempt(activities, endpoint_id, 2)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert first.status_code == 200
     assert second.status_code == 200, second.error  # before: "Server disconnected without sending …"
-    assert ClosesIdleConnections.dropped == [] and len(ClosesIdleConnections.answered) == 2
+    assert receiver.dropped == [] and len(receiver.answered) == 2
 
 
 # -- TLS: SNI and certificate verification stay on the name ------------------------------------------

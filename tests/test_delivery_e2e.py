@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import datetime
 
 import httpx
@@ -12,6 +13,7 @@ from standardwebhooks import Webhook
 
 from domain.catalog import EVENT_TYPES
 from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_for
+from tests.local_http import RECEIVER_KEEP_ALIVE, idle_closing_receiver
 from tests.receiver import Answer, Receiver
 
 
@@ -375,3 +377,22 @@ def test_a_large_event_reaches_many_endpoints(api: httpx.Client, receiver: Recei
     assert all(
         json.loads(receiver.requests(f"/big-{i}")[0].body)["data"]["object"]["pdf"] == blob for i in range(8)
     )
+
+
+def test_a_receiver_that_closes_idle_connections_gets_each_delivery_at_its_first_attempt(
+    api: httpx.Client,
+) -> None:
+    # The worker keeps a connection idle for less than a receiver's keep-alive (gunicorn's 2 s): the
+    # second delivery goes out on a new one, not on the one the receiver is closing as it arrives.
+    with idle_closing_receiver() as receiver:
+        endpoint_id = create_endpoint(api, receiver.url("/idle-closing"))["id"]
+        delivered = []
+        for n in range(2):
+            if n:
+                time.sleep(RECEIVER_KEEP_ALIVE)  # the connection idle as long as the receiver keeps one
+            event_id = emit(api, "invoice.created", data={"object": {"id": f"inv_idle_{n}"}})["id"]
+            delivered.append(wait_delivery(api, f"{event_id}:{endpoint_id}", settled))
+    for delivery in delivered:
+        assert delivery["status"] == "succeeded"
+        assert [a["status_code"] for a in delivery["attempts"]] == [200], delivery["attempts"]
+    assert receiver.dropped == [] and len(receiver.answered) == 2
