@@ -36,7 +36,7 @@ from service.events import Events
 from service.listen import Listening
 from store.database import EndpointStore, StoreRefused, require_keys
 from store.keys import jwt_signer
-from store.migrate import require_current
+from store.revision import require_current
 from workflows.alert import AlertMailWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.eager import LiveWorkEager

@@ -52,7 +52,7 @@ from service.listen import Listening
 from service.recoveries import Recoveries
 from store.database import EndpointStore, require_keys
 from store.keys import jwt_signer
-from store.migrate import require_current
+from store.revision import require_current
 
 DASHBOARD_DIR = Path(__file__).parent / "dashboard"
 # Only this origin, and inside no other site's frame but the ones the operator lists (which meta tags

@@ -13,7 +13,7 @@ from core.settings import Settings
 from domain import durations
 from store.database import EndpointStore, KeyConflictError, SigningKeyStore, require_keys
 from store.keys import PUBLISH_FOR, RETIRE_AFTER, TenantKeys, key_state, utcnow
-from store.migrate import require_current
+from store.revision import require_current
 
 
 def parse_duration(text: str) -> timedelta:

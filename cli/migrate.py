@@ -11,7 +11,8 @@ from alembic import command
 
 from core.settings import Settings
 from store.database import EndpointStore
-from store.migrate import config, config_on, current, downgrade, head, migration, upgrade
+from store.migrate import config, config_on, downgrade, migration, upgrade
+from store.revision import current, head
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,7 +13,8 @@ command run before the API and the workers start, never by them.
                                         declares beyond the store's schema (read it, then edit it)
 
 The API, every worker and the operator commands check the revision as they start and refuse to run on
-a schema they do not know, with what to do (`require_current`): two processes never race to make it.
+a schema they do not know, with what to do (store/revision.py, without Alembic): two processes never
+race to make it.
 One upgrade runs at a time: it holds an advisory lock on PostgreSQL and a file lock beside a SQLite file.
 Each runs in one transaction, DDL included, on SQLite too: a migration that fails leaves nothing done.
 """
@@ -29,22 +30,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-from store.database import EndpointStore, StoreRefused, sqlite_pragmas
+from store.database import EndpointStore, sqlite_pragmas
 
 SCRIPTS = Path(__file__).with_name("migrations")
-# Alembic says which dialect it runs as it looks at a store: noise in every worker's and API's start-up.
+# Alembic says which dialect it runs as it looks at a store: noise in every migration's output.
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 # pg_advisory_xact_lock's key: any constant of ours, the same in every process ("whmi" in ASCII).
 POSTGRES_LOCK = 0x77686D69
-
-
-class SchemaNotCurrent(StoreRefused):
-    """The store's schema is not the one this version runs on: the message says what to do."""
 
 
 def config(url: str | None = None) -> Config:
@@ -53,16 +48,6 @@ def config(url: str | None = None) -> Config:
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
-
-
-def head() -> str:
-    revision = ScriptDirectory.from_config(config()).get_current_head()
-    assert revision is not None
-    return revision
-
-
-def current(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
 
 
 def config_on(conn: Connection) -> Config:
@@ -85,40 +70,6 @@ def upgrade(store: EndpointStore, target: str = "head") -> None:
 def downgrade(store: EndpointStore, target: str) -> None:
     with _one_at_a_time(store.engine), migration(store.engine) as conn:
         command.downgrade(config_on(conn), target)
-
-
-def require_current(engine: Engine) -> None:
-    """Raise `SchemaNotCurrent` unless the store is at this version's revision (the store's own error if
-    it cannot be read)."""
-    where = engine.url.render_as_string(hide_password=True)
-    want = head()
-    with engine.connect() as conn:
-        have = current(conn)
-        tables = set(inspect(conn).get_table_names())
-    if have == want:
-        return
-    run = "run `python -m cli.migrate` (make run does it; in compose, the `migrate` service)"
-    if have is None and not tables:
-        message = f"the endpoint store at {where} has no schema yet: {run}"
-    elif have is None:
-        message = (
-            f"the endpoint store at {where} was made by a version before migrations: {run} to upgrade it"
-        )
-    elif have in _known():
-        message = (
-            f"the endpoint store at {where} is at schema revision {have}, this version needs {want}: {run}"
-        )
-    else:
-        message = (
-            f"the endpoint store at {where} is at schema revision {have}, which this version does not know "
-            f"(it needs {want}): a newer version upgraded it. Run that version, or downgrade the store to "
-            f"{want} with the newer version's `python -m cli.migrate downgrade {want}`"
-        )
-    raise SchemaNotCurrent(message)
-
-
-def _known() -> set[str]:
-    return {script.revision for script in ScriptDirectory.from_config(config()).walk_revisions()}
 
 
 @contextmanager

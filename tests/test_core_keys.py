@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.signing import JwtSigner
 from store.database import EndpointStore, KeyConflictError, SigningKeyStore
 from store.keys import TenantKeys, key_state
-from store.migrate import SchemaNotCurrent
+from store.revision import SchemaNotCurrent
 from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING
 
 BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{}}}'

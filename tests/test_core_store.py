@@ -13,7 +13,7 @@ import pytest
 from core.signing import SigningKey
 from domain.models import SignatureMethod
 from launcher import free_port
-from store import migrate
+from store import migrate, revision
 from store.database import EndpointStore, KeyConflictError
 from store.keys import TenantKeys
 from store.tables import Base
@@ -37,7 +37,7 @@ def test_concurrent_migrations_make_the_schema_once_and_as_the_tables_declare(
     try:
         assert upgraded_together(stores) == []
         assert schema_drift(stores[0].engine) == []
-        migrate.require_current(stores[0].engine)
+        revision.require_current(stores[0].engine)
     finally:
         for store in stores:
             store.close()
@@ -60,8 +60,8 @@ def test_a_postgres_store_made_before_migrations_is_upgraded_without_loss(
             event_types=["invoice.created"],
             description="kept",
         )
-        with pytest.raises(migrate.SchemaNotCurrent, match="before migrations"):
-            migrate.require_current(store.engine)
+        with pytest.raises(revision.SchemaNotCurrent, match="before migrations"):
+            revision.require_current(store.engine)
         migrate.upgrade(store)
         assert store.get("tenant_pg", kept.id) == kept
         assert schema_drift(store.engine) == []

@@ -18,15 +18,17 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
 from core.crypto import is_sealed
 from domain.models import SignatureMethod
 from launcher import free_port
 from service.events import Events
-from store import migrate
+from store import migrate, revision
 from store.database import Endpoint, EndpointStore
 from store.keys import TenantKeys
 from store.tables import Base, EndpointRow
@@ -51,9 +53,10 @@ def schema_drift(engine: Engine) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
 
 
-def revision(engine: Engine) -> str | None:
+def stored_revision(engine: Engine) -> str | None:
+    """The revision the store is at, as Alembic reads it (store/revision.py reads it without Alembic)."""
     with engine.connect() as conn:
-        return migrate.current(conn)
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 @pytest.fixture
@@ -93,9 +96,9 @@ def made_by(path: Path, dump: str) -> None:
 
 def test_the_migrations_make_exactly_the_schema_the_code_declares(store: EndpointStore) -> None:
     migrate.upgrade(store)
-    assert revision(store.engine) == migrate.head()
+    assert stored_revision(store.engine) == revision.head()
     assert schema_drift(store.engine) == []
-    migrate.require_current(store.engine)  # what the API and the worker check as they start
+    revision.require_current(store.engine)  # what the API and the worker check as they start
 
 
 def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: EndpointStore) -> None:
@@ -105,7 +108,7 @@ def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: 
     kept = add_endpoint(store, "tenant_a", url="https://example.com/kept")
     # Back to before migrations, as for a version that made its own tables: they stay, with their rows.
     migrate.downgrade(store, "base")
-    assert revision(store.engine) is None
+    assert stored_revision(store.engine) is None
     assert store.get("tenant_a", kept.id) == kept
     migrate.upgrade(store)
     assert schema_drift(store.engine) == []
@@ -132,7 +135,7 @@ def test_a_store_of_a_development_version_is_refused_saying_why(store: EndpointS
         RuntimeError, match="operational_notices table lacks endpoint_id, a column every row must fill"
     ):
         migrate.upgrade(store)
-    assert revision(store.engine) is None  # nothing of the upgrade stayed
+    assert stored_revision(store.engine) is None  # nothing of the upgrade stayed
     assert "endpoints" not in inspect(store.engine).get_table_names()
 
 
@@ -141,8 +144,8 @@ def test_a_store_made_before_migrations_is_upgraded_without_loss(
     store: EndpointStore, path: Path, dump: str
 ) -> None:
     made_by(path, dump)
-    with pytest.raises(migrate.SchemaNotCurrent, match="made by a version before migrations"):
-        migrate.require_current(store.engine)
+    with pytest.raises(revision.SchemaNotCurrent, match="made by a version before migrations"):
+        revision.require_current(store.engine)
     kept = written_by_that_version(
         store,
         path.with_name("scratch.db"),
@@ -156,7 +159,7 @@ def test_a_store_made_before_migrations_is_upgraded_without_loss(
 
     migrate.upgrade(store)
 
-    assert revision(store.engine) == migrate.head()
+    assert stored_revision(store.engine) == revision.head()
     assert schema_drift(store.engine) == []
     assert store.get("tenant_a", kept.id) == kept
     assert [k.kid for k in store.signing_keys.for_tenant("tenant_a")] == [signing.kid]
@@ -223,6 +226,47 @@ def upgraded_together(stores: list[EndpointStore]) -> list[BaseException]:
     return errors
 
 
+def test_the_revision_read_without_alembic_is_alembics_at_every_step(store: EndpointStore) -> None:
+    """store/revision.py reads the files' names and Alembic's table: Alembic agrees on every revision, on
+    the head, and on where the store is after each upgrade and downgrade."""
+    scripts = ScriptDirectory.from_config(migrate.config())
+    assert scripts.get_current_head() == revision.head()
+    assert [script.revision for script in reversed(list(scripts.walk_revisions()))] == revision.known()
+    for script in scripts.walk_revisions():
+        assert script.path is not None and Path(script.path).name.startswith(f"{script.revision}_")
+
+    def both() -> tuple[str | None, str | None]:
+        with store.engine.connect() as conn:
+            return revision.current(conn), stored_revision(store.engine)
+
+    assert both() == (None, None)
+    for rev in revision.known():  # one migration at a time (`migrate.upgrade` also seals, at the head)
+        with migrate.migration(store.engine) as conn:
+            command.upgrade(migrate.config_on(conn), rev)
+        assert both() == (rev, rev)
+    *older, newest = revision.known()
+    migrate.downgrade(store, older[-1])
+    assert both() == (older[-1], older[-1])
+    with pytest.raises(
+        revision.SchemaNotCurrent, match=f"at schema revision {older[-1]}, this version needs {newest}"
+    ):
+        revision.require_current(store.engine)
+    migrate.downgrade(store, "base")
+    assert both() == (None, None)
+
+
+def test_the_api_and_the_worker_start_without_alembic() -> None:
+    """What they check as they start costs no import of Alembic or of a migration."""
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, api.main, worker, cli.keys; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    ).stdout
+    assert "alembic" not in loaded and "store.migrat" not in loaded
+
+
 def test_two_upgrades_at_once_make_one_schema(path: Path) -> None:
     stores = [EndpointStore(f"sqlite:///{path}", TEST_KEYRING) for _ in range(3)]
     try:
@@ -234,13 +278,13 @@ def test_two_upgrades_at_once_make_one_schema(path: Path) -> None:
 
 
 def test_a_schema_this_version_does_not_know_is_refused_with_what_to_do(store: EndpointStore) -> None:
-    with pytest.raises(migrate.SchemaNotCurrent, match=r"no schema yet: run `python -m cli.migrate`"):
-        migrate.require_current(store.engine)
+    with pytest.raises(revision.SchemaNotCurrent, match=r"no schema yet: run `python -m cli.migrate`"):
+        revision.require_current(store.engine)
     migrate.upgrade(store)
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(migrate.SchemaNotCurrent, match="revision 9999, which this version does not know"):
-        migrate.require_current(store.engine)
+    with pytest.raises(revision.SchemaNotCurrent, match="revision 9999, which this version does not know"):
+        revision.require_current(store.engine)
 
 
 async def test_a_worker_started_while_the_store_was_down_stops_once_it_finds_an_unknown_schema(
@@ -249,7 +293,7 @@ async def test_a_worker_started_while_the_store_was_down_stops_once_it_finds_an_
     """The sweep checks what the start could not; the store here was never migrated."""
     stop = asyncio.Event()
     events = cast(Events, None)  # never reached: the check comes first
-    with pytest.raises(migrate.SchemaNotCurrent, match="no schema yet"):
+    with pytest.raises(revision.SchemaNotCurrent, match="no schema yet"):
         await send_owed_notices(events, store, stop, checked=False)
     assert stop.is_set()  # the worker stops polling
 
@@ -286,9 +330,9 @@ def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_t
 
     migrated = run_module("cli.migrate", tmp_path)
     assert migrated.returncode == 0, migrated.stderr
-    assert f"at schema revision {migrate.head()}" in migrated.stdout
+    assert f"at schema revision {revision.head()}" in migrated.stdout
     current = run_module("cli.migrate current", tmp_path)
-    assert current.stdout.strip() == f"store: {migrate.head()}; this version: {migrate.head()}"
+    assert current.stdout.strip() == f"store: {revision.head()}; this version: {revision.head()}"
 
 
 @pytest.mark.stack  # a stack of its own
