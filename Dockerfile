@@ -45,4 +45,4 @@ EXPOSE 8000 9464
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
 
-CMD ["uvicorn", "--factory", "api.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--log-level", "warning"]
+CMD ["python", "-m", "api", "--host", "0.0.0.0", "--port", "8000", "--log-level", "warning"]

@@ -337,9 +337,7 @@ class Stack:
             [
                 sys.executable,
                 "-m",
-                "uvicorn",
-                "--factory",
-                "api.main:create_app",
+                "api",
                 "--host",
                 s.api_host,
                 "--port",

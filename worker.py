@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import sys
-import traceback
 from datetime import timedelta
 
 import httpcore
@@ -28,7 +26,7 @@ from activities.recovery import RecoveryActivities
 from core.egress import guarded_transport
 from core.logs import configure_logging
 from core.settings import Settings
-from core.temporal import connect, exit_before_finalizing
+from core.temporal import connect, run_then_exit
 from core.tracing import configure_tracing, shutdown_tracing
 from domain import fairness
 from domain.fairness import WorkKind
@@ -292,21 +290,9 @@ def main(*, network_backend: httpcore.AsyncNetworkBackend | None = None) -> None
             loop.add_signal_handler(sig, stop.set)
         await run_worker(settings, stop, network_backend=network_backend)
 
-    code = 0
-    try:
-        asyncio.run(_main())
-    except SystemExit as exit_:  # a setting refused, its message saying what to fix
-        if isinstance(exit_.code, str):
-            sys.stderr.write(exit_.code + "\n")
-        code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
-    except BaseException:  # said in full, then out with the code a crash gets
-        traceback.print_exc()
-        code = 1
-    finally:
-        shutdown_tracing()  # the last attempts' spans, still buffered
-    # Out without finalizing, whichever way it ended: a traceback keeps the SDK's clients alive in
-    # reference cycles, to be collected while the interpreter finalizes (core/temporal.py).
-    exit_before_finalizing(code)
+    # Out without finalizing, whichever way it ends (core/temporal.py), once the last attempts' spans,
+    # still buffered, are exported.
+    run_then_exit(lambda: asyncio.run(_main()), before_leaving=shutdown_tracing)
 
 
 if __name__ == "__main__":

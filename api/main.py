@@ -1,4 +1,5 @@
-"""The FastAPI application: `uvicorn --factory api.main:create_app`.
+"""The FastAPI application, which `python -m api` serves (api/__main__.py; `uvicorn --factory
+api.main:create_app` serves it too, but loses the last spans when stopped).
 
 The Temporal client, the endpoint store and the JWT signer (each tenant's keys) are made once in
 `lifespan` and reached by routes through `api/deps.py`. Temporal being down is a 503 with a message,

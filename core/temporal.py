@@ -11,6 +11,8 @@ import dataclasses
 import logging
 import os
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -87,6 +89,27 @@ def exit_before_finalizing(code: int) -> NoReturn:
             stream.flush()
     finally:  # a closed pipe cannot send it back to finalizing
         os._exit(code)
+
+
+def run_then_exit(main: Callable[[], object], *, before_leaving: Callable[[], None]) -> NoReturn:
+    """Run a process's `main`, then `exit_before_finalizing` with the code it ended with: 0; a
+    `SystemExit`'s own (its message first, to stderr, when it is one: a setting refused); 1, with the
+    traceback, for anything else. `before_leaving` runs however it ended (the tracer's last spans): a
+    traceback keeps the SDK's clients alive in reference cycles, to be collected while the interpreter
+    finalizes, so even a crash leaves this way."""
+    code = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        if isinstance(exit_.code, str):
+            sys.stderr.write(exit_.code + "\n")
+        code = exit_.code if isinstance(exit_.code, int) else 0 if exit_.code is None else 1
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    finally:
+        before_leaving()
+    exit_before_finalizing(code)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

@@ -204,7 +204,7 @@ def standalone_api_process(
     try:
         for attempt in range(1, tries + 1):
             port = free_port()
-            args = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--port", str(port)]
+            args = [sys.executable, "-m", "api", "--port", str(port)]
             with log_path.open("wb") as log:  # this try's output only
                 proc = subprocess.Popen([*args, *uvicorn_args], env=full_env, stdout=log, stderr=log)
             base_url = f"http://127.0.0.1:{port}"

@@ -78,7 +78,7 @@ def test_the_worker_and_the_api_refuse_the_wrong_key_naming_it(tmp_path: Path) -
         assert "key id 'test1'" in worker.stderr and said in worker.stderr, worker.stderr
         assert "Traceback" not in worker.stderr
         api = run_module(
-            f"uvicorn --factory api.main:create_app --port {free_port()}",
+            f"api --port {free_port()}",
             tmp_path,
             WEBHOOKS_ENCRYPTION_KEYS=keys,
         )

@@ -324,7 +324,7 @@ def test_the_worker_and_the_api_refuse_a_store_without_the_schema_and_say_what_t
     assert refused.returncode != 0
     assert "made by a version before migrations: run `python -m cli.migrate`" in refused.stderr
     assert "Traceback" not in refused.stderr
-    api = run_module(f"uvicorn --factory api.main:create_app --port {free_port()}", tmp_path)
+    api = run_module(f"api --port {free_port()}", tmp_path)
     assert api.returncode != 0  # it never serves
     assert "made by a version before migrations: run `python -m cli.migrate`" in api.stderr
 

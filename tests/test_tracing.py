@@ -10,18 +10,22 @@ query string or a header's value.
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core import tracing
 from tests.conftest import (
+    KEYS,
     api_client,
     create_endpoint,
     receiving_guide_code,
     run_guide_code,
+    standalone_api_process,
     wait_delivery,
 )
 from tests.otlp import (
@@ -102,6 +106,31 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(traced_stack
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     logged = [x for x in lines if x.get("msg") == "attempt" and x.get("delivery_id") == delivery_id]
     assert [(x["trace_id"], x["span_id"]) for x in logged] == [(CALLER_TRACE, s.span_id) for s in attempts]
+
+
+def test_the_api_stopped_sends_the_spans_it_still_holds_and_exits_0() -> None:
+    """`python -m api` leaves without finalizing (api/__main__.py), but only after exporting: a request's
+    span still buffered when the process is told to stop (the batch would wait a minute) reaches the
+    collector, and the process exits 0."""
+    trace_id, parent = "1" * 32, "2" * 16
+    with HttpCollector() as collector:
+        env = {
+            "WEBHOOKS_API_KEYS": f"tenant_a:{KEYS['tenant_a']}",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": collector.protocol,
+            "OTEL_BSP_SCHEDULE_DELAY": "60000",
+        }
+        with standalone_api_process(env) as (base_url, process):
+            answer = httpx.get(
+                f"{base_url}/v1/webhooks/endpoints",
+                headers={"x-api-key": KEYS["tenant_a"], "traceparent": f"00-{trace_id}-{parent}-01"},
+            )
+            assert answer.status_code == 200, answer.text
+            assert collector.trace(trace_id) == []  # held in the batch
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        [span] = collector.trace(trace_id)
+        assert (span.service, span.name, span.parent_id) == ("webhooks-api", "GET /v1/webhooks/endpoints", parent)
 
 
 def test_tracing_is_off_unless_the_standard_variables_ask() -> None:
