@@ -2,10 +2,14 @@
 
 The same as `uvicorn --factory api.main:create_app [options]` (every option of uvicorn's: `--host`,
 `--port`, `--http`, …), but for how it ends. uvicorn stops gracefully on SIGTERM or SIGINT, then raises
-the signal again for its default action: killed, and the request spans the tracer still buffered lost
-with the process. Here it ends instead: the spans are exported, and the process leaves with code 0
-without the interpreter's finalization, which the Temporal SDK's own threads can abort, as the worker
-does (core/temporal.py, `run_then_exit`).
+the signal again for its default action: killed (unless it is a container's PID 1), and the request
+spans the tracer still buffered lost with the process. Here it ends instead: the spans are exported, and
+the process leaves with code 0 without the interpreter's finalization, which the Temporal SDK's own
+threads can abort, as the worker does (core/temporal.py, `run_then_exit`).
+
+One server process: with `--workers` or `--reload`, uvicorn serves from child processes of its own,
+which end as bare uvicorn's do. Scale out with more containers or processes instead, each its own
+`python -m api` (the image and compose run one).
 """
 
 from __future__ import annotations

@@ -302,10 +302,8 @@ class RunningLane:
             self.api = Child(
                 [
                     sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    lane.api,
+                    # The product's API as it ships (api/__main__.py); a variant's app through uvicorn.
+                    *(("-m", "api") if lane.api == PRODUCT.api else ("-m", "uvicorn", "--factory", lane.api)),
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -108,7 +109,15 @@ def run_then_exit(main: Callable[[], object], *, before_leaving: Callable[[], No
         traceback.print_exc()
         code = 1
     finally:
-        before_leaving()
+        # A second stop signal, or a failure, while `before_leaving` runs (an export to a collector that
+        # does not answer can take its 30 s) must not skip the exit below.
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, signal.SIG_IGN)
+        try:
+            before_leaving()
+        except BaseException:
+            traceback.print_exc()
+            code = code or 1
     exit_before_finalizing(code)
 
 

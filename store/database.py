@@ -598,7 +598,7 @@ class EndpointStore:
 
 
 class StoreRefused(SystemExit):
-    """The store is not one this process may run on (store/migrate.py's schema, or keys): the message
+    """The store is not one this process may run on (its schema, store/revision.py; or keys): the message
     says what to do."""
 
 

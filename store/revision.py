@@ -41,7 +41,12 @@ def current(conn: Connection) -> str | None:
         return None
     rows = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()  # noqa: S608
     if len(rows) > 1:  # Alembic's branches, which this project's linear numbering never makes
-        raise SchemaNotCurrent(f"the endpoint store has more than one schema revision: {sorted(rows)}")
+        where = conn.engine.url.render_as_string(hide_password=True)
+        raise SchemaNotCurrent(
+            f"the endpoint store at {where} has more than one schema revision ({', '.join(sorted(rows))}): "
+            f"it was changed by hand or by another tool: leave one row in {VERSION_TABLE}, the revision the "
+            "schema is really at (`python -m cli.migrate history` lists them)"
+        )
     return rows[0] if rows else None
 
 

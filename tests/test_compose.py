@@ -165,6 +165,7 @@ def test_scale_out_needs_no_change(services: dict[str, dict[str, Any]]) -> None:
         assert "container_name" not in service, name
     assert "ports" not in services["worker"]
     assert services["worker"]["command"] == ["python", "-m", "worker"]
+    assert services["api"]["command"][:3] == ["python", "-m", "api"]  # api/__main__.py, not bare uvicorn
 
 
 def test_ports(services: dict[str, dict[str, Any]]) -> None:
@@ -252,6 +253,7 @@ def test_dockerfile() -> None:
     [user] = re.findall(r"^USER (\S+)", text, re.M)
     assert user not in {"root", "0"}
     assert "/healthz" in text.split("HEALTHCHECK", 1)[1]
+    assert re.search(r'^CMD \["python", "-m", "api", ', text, re.M)  # api/__main__.py, not bare uvicorn
     assert "pip install --no-deps -r requirements.lock" in text
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     copied = set(re.findall(r"^COPY (\S+) ", text, re.M))
