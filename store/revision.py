@@ -57,11 +57,11 @@ def require_current(engine: Engine) -> None:
     want = head()
     with engine.connect() as conn:
         have = current(conn)
-        tables = set(inspect(conn).get_table_names())
-    if have == want:
-        return
+        if have == want:
+            return
+        empty = have is None and not inspect(conn).get_table_names()
     run = "run `python -m cli.migrate` (make run does it; in compose, the `migrate` service)"
-    if have is None and not tables:
+    if empty:
         message = f"the endpoint store at {where} has no schema yet: {run}"
     elif have is None:
         message = (
