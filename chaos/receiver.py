@@ -58,6 +58,7 @@ class ChaosReceiver:
         self._receipts: dict[str, list[Receipt]] = {}
         self._paths: dict[str, tuple[float | None, int]] = {}  # path: its own latency, its status
         self._holding: dict[int, tuple[str, str]] = {}  # token: path and webhook-id of a POST held
+        self._read_in_mode = 0  # POSTs read since the mode was last set
         self._tokens = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -153,6 +154,7 @@ class ChaosReceiver:
     def set_mode(self, mode: Mode) -> None:
         with self._lock:
             previous, self._mode = self._mode, mode
+            self._read_in_mode = 0
         if mode == "refuse" and previous != "refuse":
             self._close()
         elif mode != "refuse" and previous == "refuse":
@@ -175,6 +177,7 @@ class ChaosReceiver:
 
     def _hold(self, path: str, webhook_id: str) -> int:
         with self._lock:
+            self._read_in_mode += 1
             self._tokens += 1
             self._holding[self._tokens] = (path, webhook_id)
             return self._tokens
@@ -182,6 +185,11 @@ class ChaosReceiver:
     def _release(self, token: int) -> None:
         with self._lock:
             del self._holding[token]
+
+    def read_in_mode(self) -> int:
+        """How many POSTs the receiver has read since its mode was last set."""
+        with self._lock:
+            return self._read_in_mode
 
     def holding(self, path: str) -> list[str]:
         """The webhook-ids of the POSTs to `path` read and not yet answered, now."""

@@ -72,6 +72,7 @@ from chaos.scenarios import (
     SMALL_DISK_MIB,
     Scenario,
     Target,
+    wait_until,
 )
 from launcher import Stack, free_port, local_stack_env
 
@@ -459,10 +460,7 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
 
 def _wait_in_flight(receiver: ChaosReceiver, path: str) -> float:
     """Until the receiver holds a POST to `path` (at most IN_FLIGHT_WAIT): how long that took."""
-    started = time.monotonic()
-    while not receiver.holding(path) and time.monotonic() - started < IN_FLIGHT_WAIT:
-        time.sleep(0.01)
-    return time.monotonic() - started
+    return wait_until(lambda: bool(receiver.holding(path)), IN_FLIGHT_WAIT)
 
 
 def _retry_bursts(scenario: Scenario, target: Target, config: Config, tag: str, row: Row) -> Observed:

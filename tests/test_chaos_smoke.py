@@ -14,15 +14,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import httpx
 import pytest
 
 from chaos.accounting import explain_duplicate, out_of_order
-from chaos.receiver import Receipt
+from chaos.receiver import ChaosReceiver, Receipt
 from chaos.run import Row
-from chaos.scenarios import IN_FLIGHT, MET_OUTAGE
+from chaos.scenarios import IN_FLIGHT, MET_OUTAGE, SCENARIOS_BY_KEY, Target
+from launcher import Stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
@@ -179,3 +183,38 @@ def test_an_event_sent_before_its_predecessor_was_acknowledged_is_out_of_order()
     # Lanes are counted apart: another key's POST in between is no disorder.
     other = {"e1": [_sequenced(1, 0.0)], "f1": [_sequenced(1, 0.1)], "e2": [_sequenced(2, 1.0)]}
     assert out_of_order({"k": ["e1", "e2"], "j": ["f1"]}, other, given_up=set()) == []
+
+
+def test_a_receiver_fault_that_no_post_met_lasts_until_one_does() -> None:
+    """A CI run on a loaded machine saw no POST in the smoke run's 4 s hang: the row proved nothing."""
+    with ChaosReceiver(hang_seconds=0.2) as receiver:
+        target = Target(
+            stack=cast(Stack, None), receiver=receiver
+        )  # a receiver fault acts on the receiver only
+        posted: list[float] = []
+
+        def post_later() -> None:
+            time.sleep(1.0)
+            posted.append(time.monotonic())
+            httpx.post(receiver.base_url + "/late", content=b"{}", headers={"webhook-id": "d1"})
+
+        poster = threading.Thread(target=post_later)
+        poster.start()
+        fault = SCENARIOS_BY_KEY["receiver-hang"].fault
+        assert fault is not None
+        with fault(target):
+            pass  # the fault's duration is over at once, before any POST
+        healed = time.monotonic()
+        poster.join()
+        assert posted and healed >= posted[0]
+        [receipt] = _wait_for_receipts(receiver, "d1")
+        assert receipt.held >= 0.2  # it met the hang
+        assert any(note.startswith("held ") for note in target.notes), target.notes
+
+
+def _wait_for_receipts(receiver: ChaosReceiver, webhook_id: str) -> list[Receipt]:
+    """The receipts of `webhook_id`, once noted (just after the answer is written)."""
+    deadline = time.monotonic() + 10
+    while not (found := receiver.receipts().get(webhook_id)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found or []

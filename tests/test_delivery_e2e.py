@@ -154,8 +154,13 @@ def test_exhausted_delivery_is_failed_and_retryable_by_hand(api: httpx.Client, r
     failed = wait_delivery(api, delivery_id, settled)
     assert failed["status"] == "failed"
     assert [a["status_code"] for a in failed["attempts"]] == [503] * 4  # the test schedule: 1 + 3 retries
-    listed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries?status=failed").json()
-    assert [d["id"] for d in listed["items"]] == [delivery_id]
+
+    def listed_as_failed() -> bool:
+        # The delivery reads its own workflow; the list reads Temporal's visibility, written a moment after.
+        listed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries?status=failed").json()
+        return [d["id"] for d in listed["items"]] == [delivery_id]
+
+    wait_for(listed_as_failed, what="the delivery to be listed as failed")
 
     receiver.script("/down", [Answer(200, b"back")])
     response = api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")
