@@ -30,6 +30,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.crypto import Keyring
 from core.temporal import connect, ensure_search_attributes
+from domain.ids import new_event_id
 from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, SignatureMethod
 from history.visibility import event_query
 from launcher import API_KEEP_ALIVE_SECONDS, Stack, free_port, local_stack_env, settings_from
@@ -471,6 +472,23 @@ def create_endpoint(api: httpx.Client, url: str, **fields: Any) -> dict[str, Any
 def emit(api: httpx.Client, webhook_type: str = "invoice.created", **fields: Any) -> dict[str, Any]:
     body = {"webhook_type": webhook_type, "data": {"object": {"id": "obj_1"}}, **fields}
     response = api.post("/v1/events", json=body)
+    assert response.status_code == 202, response.text
+    return dict(response.json())
+
+
+def emit_accepted(
+    api: httpx.Client, webhook_type: str = "invoice.created", *, within: float = 60, **fields: Any
+) -> dict[str, Any]:
+    """`emit` as a client that must not lose the event does it: with an id of its own, sent again with it
+    after a 503 (Temporal slower than the API waits: the API asks for exactly that) for up to `within`
+    seconds. For bursts of many clients at once, which on a loaded machine can meet that 503."""
+    body = {"id": new_event_id(), "webhook_type": webhook_type, "data": {"object": {"id": "obj_1"}}, **fields}
+    deadline = time.monotonic() + within
+    while True:
+        response = api.post("/v1/events", json=body)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     assert response.status_code == 202, response.text
     return dict(response.json())
 

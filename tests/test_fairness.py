@@ -10,8 +10,6 @@ machine both slow down together and the order holds; first-in first-out (fairnes
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -26,7 +24,7 @@ from tests.conftest import (
     STACK_LOG,
     api_client,
     create_endpoint,
-    emit,
+    emit_accepted,
     running_stack,
     second_worker,
     wait_for,
@@ -56,9 +54,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-RETRY_503_FOR = 60.0  # seconds a client of _burst keeps sending an event again after a 503
-
-
 @contextmanager
 def _fresh(stack: Stack, tenant: str) -> Iterator[httpx.Client]:
     """A client of `tenant`, with no endpoints left by the module's earlier tests."""
@@ -69,30 +64,10 @@ def _fresh(stack: Stack, tenant: str) -> Iterator[httpx.Client]:
 
 
 def _burst(api: httpx.Client, n: int) -> None:
-    """`n` events of the tenant, emitted by eight clients at once, every one accepted. Each has an id of
-    its own, and is sent again with it after a 503, as the API asks of a client: a burst on a saturated
-    machine can find Temporal slower than the API waits (seen at four and at six test processes beside a
-    CPU hog)."""
-    burst = uuid.uuid4().hex[:12]
-
-    def accepted(i: int) -> None:
-        deadline = time.monotonic() + RETRY_503_FOR
-        while True:
-            response = api.post(
-                "/v1/events",
-                json={
-                    "id": f"burst_{burst}_{i}",
-                    "webhook_type": "invoice.created",
-                    "data": {"object": {"id": "obj_1"}},
-                },
-            )
-            if response.status_code != 503 or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        assert response.status_code == 202, response.text
-
+    """`n` events of the tenant, emitted by eight clients at once, every one accepted (sent again after a
+    503: a burst on a saturated machine can find Temporal slower than the API waits)."""
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(accepted, range(n)))
+        list(pool.map(lambda _: emit_accepted(api), range(n)))
 
 
 def _started(api: httpx.Client, endpoint_id: str, n: int) -> None:
@@ -133,7 +108,7 @@ def test_another_tenant_is_served_before_one_tenant_s_backlog_drains(stack: Stac
         _started(a, slow["id"], BACKLOG)  # A's whole backlog is queued, ahead of anything B sends
         at_send = len(receiver.requests("/a"))
         for _ in range(2):
-            emit(b, "invoice.payment_status_updated")
+            emit_accepted(b, "invoice.payment_status_updated")
         wait_for(lambda: len(receiver.requests("/b")) == 2, timeout=120, what="tenant B's two events")
         at_served = len(receiver.requests("/a"))
         a.delete(f"/v1/webhooks/endpoints/{slow['id']}")  # the rest of the backlog ends at its next attempt
@@ -155,8 +130,8 @@ def test_live_events_go_before_a_replay_of_thousands_its_own_tenant_s_included(s
         assert started.status_code == 202, started.text
         _started(a, replayed["id"], BACKLOG)  # every replayed delivery made (three pages of 50)
         at_send = len(receiver.requests("/replayed"))
-        emit(a, "invoice.payment_status_updated")
-        emit(b, "invoice.payment_status_updated")
+        emit_accepted(a, "invoice.payment_status_updated")
+        emit_accepted(b, "invoice.payment_status_updated")
         wait_for(
             lambda: receiver.requests("/live-a") and receiver.requests("/live-b"),
             timeout=120,
@@ -208,7 +183,7 @@ def test_a_retry_after_holds_every_worker_s_attempts_and_overload_lowers_the_lim
             "/throttled", [Answer(429, headers={"Retry-After": "4"}), Answer(200, delay=0.2)]
         )
         endpoint = create_endpoint(a, url)
-        emit(a, "invoice.created")
+        emit_accepted(a, "invoice.created")
         # Its answer, 429 with Retry-After: 4, lowers the limit and pauses the endpoint for every worker.
         view = wait_for(
             lambda: (
