@@ -68,6 +68,12 @@ def test_endpoints_events_and_deliveries(stack: Stack, api: httpx.Client, receiv
     [first, second] = receiver.requests("/cli")
     assert json.loads(second.body)["data"] == {"object": {"id": "inv_cli"}}
 
+    def listed_as_succeeded() -> bool:
+        # The list reads Temporal's visibility, written a moment after the delivery's own state.
+        items = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+        return bool(items) and items[0]["status"] == "succeeded"
+
+    wait_for(listed_as_succeeded, what="the delivery listed as succeeded")
     rows = ok_json(stack, "deliveries", "list", "--endpoint", endpoint["id"])["items"]
     assert [(d["id"], d["status"], d["attempt_count"]) for d in rows] == [(delivery_id, "succeeded", 2)]
     shown = webhooks(stack, "deliveries", "show", delivery_id)

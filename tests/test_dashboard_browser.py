@@ -118,6 +118,15 @@ def _row(page: Page, delivery_id: str) -> Any:
     return page.locator(f'tr[data-delivery-id="{delivery_id}"]')
 
 
+def _failed(api: httpx.Client, **params: str) -> dict[str, int]:
+    """The failed deliveries listed (from visibility, which lags each delivery's own state), by id with
+    their attempt counts: the Failed deliveries page reads this list once, so tests wait on it first."""
+    query = {"status": "failed", "limit": "100", **params}  # 100: the API's largest page
+    return {
+        d["id"]: d["attempt_count"] for d in api.get("/v1/webhooks/deliveries", params=query).json()["items"]
+    }
+
+
 XSS = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
 
@@ -263,6 +272,12 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
     overdue = emit(api_b, "invoice.payment_overdue")
     overdue_id = f"{overdue['id']}:{endpoint['id']}"
     wait_delivery(api_b, overdue_id, lambda d: d["status"] == "failed")
+    # Listed as the page will be asserted on: the overdue one failed, the one retried into success not.
+    wait_for(
+        lambda: _failed(api_b).keys() & {overdue_id, voided_id} == {overdue_id},
+        timeout=90,
+        what=f"{overdue_id} listed as failed and {voided_id} not",
+    )
     page.get_by_role("link", name="Failed deliveries").click()
     expect(page.get_by_role("heading", name="Failed deliveries")).to_be_visible()
     row = _row(page, overdue_id)
@@ -276,6 +291,9 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
     row.get_by_role("button", name=re.compile("^Retry")).click()
     expect(row.locator(".retry-result")).to_have_text("Attempt 5: HTTP 503.")
     wait_delivery(api_b, overdue_id, lambda d: d["status"] == "failed" and len(d["attempts"]) == 5)
+    wait_for(
+        lambda: _failed(api_b).get(overdue_id) == 5, timeout=90, what=f"{overdue_id} listed with 5 attempts"
+    )
     row.evaluate("tr => tr.dataset.drawnBefore = 'yes'")
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator(f'tr[data-delivery-id="{overdue_id}"]:not([data-drawn-before])')).to_have_count(1)
@@ -288,11 +306,19 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
         f"invoice.payment_overdue to {receiver.url('/hooks')}: Attempt 6: HTTP 204."
     )
     assert wait_delivery(api_b, overdue_id, settled)["status"] == "succeeded"
+    wait_for(
+        lambda: overdue_id not in _failed(api_b), timeout=90, what=f"{overdue_id} no longer listed as failed"
+    )
     page.get_by_role("button", name="Refresh").click()
     expect(row).to_have_count(0)
     expect(page.locator("#retry-report")).to_contain_text("Attempt 6: HTTP 204.")
 
-    # The list: counts of the last day per endpoint.
+    # The list: counts of the last day per endpoint (from Temporal's visibility, a moment behind the log).
+    def counted() -> bool:
+        stats = api_b.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
+        return (stats["succeeded"], stats["failed"], stats["pending"]) == (4, 0, 0)
+
+    wait_for(counted, timeout=90, what="the endpoint's four deliveries counted as succeeded")
     page.get_by_role("link", name="Endpoints").click()
     endpoint_row = page.locator("tbody tr", has_text=receiver.url("/hooks"))
     # Counted once each, whatever the manual retries.
@@ -948,6 +974,13 @@ def test_recover_and_replay_show_their_progress_and_can_be_canceled(
     for event_id in failed:
         wait_delivery(api, f"{event_id}:{broken['id']}", lambda d: d["status"] == "failed")
     receiver.script("/rec", [])  # fixed
+
+    # The recovery finds them through visibility, which lags each delivery's own state.
+    def counted() -> bool:
+        stats = api.get(f"/v1/webhooks/endpoints/{broken['id']}/stats").json()
+        return bool(stats["failed"] == 3 and stats["pending"] == 0)
+
+    wait_for(counted, timeout=90, what="3 failed deliveries counted")
     # A recovery rate of 2 a second: slow enough to watch, and to cancel.
     with api_replica(stack, WEBHOOKS_RECOVERY_RATE="2") as replica:
         tab = Session(browser, replica)
@@ -1029,6 +1062,9 @@ def test_retry_all_shown_says_what_went_and_what_was_refused(
     ours = {f"{e}:{ep['id']}": ep for e in events for ep in (fixed, off)}
     for delivery_id in ours:
         wait_delivery(api, delivery_id, lambda d: d["status"] == "failed")
+    # Listed with the page's filters before it loads them once: all four failed.
+    filters = {"event_type": "wallet_transaction.payment_failure", "created_after": since.isoformat()}
+    wait_for(lambda: _failed(api, **filters).keys() >= ours.keys(), timeout=90, what="our 4 listed as failed")
     receiver.script("/fixed", [])
     assert api.patch(f"/v1/webhooks/endpoints/{off['id']}", json={"enabled": False}).status_code == 200
     tab.sign_in("tenant_a")
@@ -1058,6 +1094,12 @@ def test_retry_all_shown_says_what_went_and_what_was_refused(
     # Refreshed: the sent ones, succeeded, leave the list; the refused stay, each still saying why.
     for delivery_id in (d for d, endpoint in ours.items() if endpoint is fixed):
         wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded")
+    disabled = {d for d, endpoint in ours.items() if endpoint is off}
+    wait_for(
+        lambda: _failed(api, **filters).keys() & ours.keys() == disabled,
+        timeout=90,
+        what="only the refused listed as failed",
+    )
     page.get_by_role("button", name="Refresh").click()
     for delivery_id, endpoint in ours.items():
         if endpoint is fixed:

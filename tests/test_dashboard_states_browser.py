@@ -10,12 +10,13 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from playwright.sync_api import Browser, Error, Route, expect
 
 from launcher import Stack
-from tests.conftest import create_endpoint, emit, standalone_api_process, wait_delivery
+from tests.conftest import create_endpoint, emit, standalone_api_process, wait_delivery, wait_for
 from tests.faults import paused
 from tests.receiver import Answer, Receiver
 from tests.test_dashboard_browser import TIMEOUT_MS, Session, tab
@@ -234,7 +235,14 @@ def test_the_log_reads_by_time_exact_times_presets_and_a_to_that_includes_its_mi
     emitted = [emit(api, "customer.updated")["id"] for _ in range(3)]
     for event_id in emitted:
         wait_delivery(api, f"{event_id}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
-    listed = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+
+    # From visibility, which lags each delivery's own state: read once all three are there.
+    def all_listed() -> list[dict[str, Any]] | None:
+        page_of = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()
+        items: list[dict[str, Any]] = page_of["items"]
+        return items if len(items) == 3 else None
+
+    listed = wait_for(all_listed, timeout=90, what="the 3 deliveries listed")
     tab.sign_in("tenant_a")
     page.get_by_role("link", name=receiver.url("/by-time")).click()
     rows = page.locator("tbody tr")

@@ -56,7 +56,10 @@ def test_a_test_event_reaches_its_endpoint_alone_signed_and_logged_as_test(
         assert request.headers["content-type"] == "application/json"
 
     # In the endpoint's history like any delivery; the event went to this endpoint and no other.
-    history = api.get(f"/v1/webhooks/endpoints/{tested['id']}/deliveries").json()["items"]
+    history = wait_for(  # from Temporal's visibility, a moment behind the delivery's own state
+        lambda: api.get(f"/v1/webhooks/endpoints/{tested['id']}/deliveries").json()["items"],
+        what="the test delivery listed",
+    )
     assert [d["id"] for d in history] == [sent["delivery_id"]]
     event = api.get(f"/v1/events/{event_id}").json()
     assert [d["endpoint_id"] for d in event["deliveries"]] == [tested["id"]]

@@ -176,7 +176,11 @@ def test_a_session_manages_and_reads_its_tenants_webhooks(api: httpx.Client, rec
         # Our Temporal Web UI is the operator's: its address and workflow ids are no customer's business.
         assert session.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["workflow_url"] is None
         assert api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()["workflow_url"]
-        listed = session.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"]
+        # The list reads Temporal's visibility, a moment behind the delivery's own state.
+        listed = wait_for(
+            lambda: session.get(f"/v1/webhooks/endpoints/{endpoint['id']}/deliveries").json()["items"],
+            what="the delivery listed",
+        )
         assert [d["id"] for d in listed] == [delivery_id]
         assert session.get(f"/v1/events/{event['id']}").status_code == 200
         assert session.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").status_code == 200
