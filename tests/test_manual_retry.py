@@ -59,6 +59,19 @@ def _retry_together(api: httpx.Client, delivery_id: str, count: int) -> list[tup
         return list(pool.map(retry, range(count)))
 
 
+def _accepted(answers: list[httpx.Response]) -> tuple[list[httpx.Response], bool]:
+    """The 202s of a burst of retries, and whether any other answer may have been applied.
+
+    On a loaded machine Temporal may take longer than the API's RPC timeout (2 s here) to take an update:
+    a 503 that says it may have been applied; or, past the updates Temporal takes in flight on one
+    workflow (10) for that long, a 429 that says nothing was done. Never another answer, and some 202.
+    """
+    late = [a for a in answers if a.status_code in (429, 503) and a.headers.get("retry-after")]
+    accepted = [a for a in answers if a.status_code == 202]
+    assert len(accepted) + len(late) == len(answers) and accepted, [a.text for a in answers]
+    return accepted, any(a.status_code == 503 for a in late)
+
+
 def test_twenty_concurrent_retries_of_a_failed_delivery(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
@@ -69,9 +82,8 @@ def test_twenty_concurrent_retries_of_a_failed_delivery(
     assert failed["status"] == "failed" and len(failed["attempts"]) == 4
     receiver.script("/crowd", [Answer(200, b"back", delay=1)])
 
-    answers = [response for response, _ in _retry_together(api, delivery_id, 20)]
-    assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
-    promised = {a.json()["attempt"] for a in answers}
+    accepted, maybe_more = _accepted([response for response, _ in _retry_together(api, delivery_id, 20)])
+    promised = {a.json()["attempt"] for a in accepted}
     final = wait_delivery(api, delivery_id, lambda d: d["status"] == "succeeded" and len(d["attempts"]) >= 5)
     time.sleep(1)  # any attempt still to come after the first success
     final = wait_delivery(api, delivery_id, settled)
@@ -83,7 +95,7 @@ def test_twenty_concurrent_retries_of_a_failed_delivery(
     assert [a["trigger"] for a in attempts[:4]] == ["scheduled"] * 4
     manual = {a["attempt"] for a in attempts[4:]}
     assert all(a["trigger"] == "manual" for a in attempts[4:])
-    assert manual == promised
+    assert manual == promised or (maybe_more and manual > promised), (manual, promised)
     assert len(receiver.requests("/crowd")) == len(attempts)
 
     # One run, never deleted, never replaced; listed and counted once.
@@ -108,13 +120,7 @@ def test_a_burst_of_retries_makes_one_post(stack: Stack, api: httpx.Client, rece
     assert failed["status"] == "failed" and len(failed["attempts"]) == 4
     for burst in range(1, 4):
         attempt = 4 + burst
-        answers = retry_at_once(api, delivery_id, 20)
-        # On a loaded machine Temporal may take longer than the API's RPC timeout (2 s here) to take an
-        # update: a 503 that says it may have been applied; or, past the updates Temporal takes in flight
-        # on one workflow (10) for that long, a 429 that says nothing was done. Never another answer.
-        late = [a for a in answers if a.status_code in (429, 503) and a.headers.get("retry-after")]
-        accepted = [a for a in answers if a.status_code == 202]
-        assert len(accepted) + len(late) == 20 and accepted, [a.text for a in answers]
+        accepted, _ = _accepted(retry_at_once(api, delivery_id, 20))
         # Every request is told of the one attempt made: joined while it was asked for, in flight, or
         # just after it ended (its answer then already in the log).
         assert {a.json()["attempt"] for a in accepted} == {attempt}
@@ -161,7 +167,8 @@ def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiv
     )
     answers = _retry_together(api, delivery_id, 18)
     answered_at = resend.at + 3
-    assert {response.status_code for response, _ in answers} == {202}
+    _, maybe_more = _accepted([response for response, _ in answers])
+    answers = [(response, at) for response, at in answers if response.status_code == 202]
     # Each request answered before the resend was answered was taken while it was in flight: joined.
     joined = [response.json()["attempt"] for response, at in answers if at < answered_at]
     assert joined, "no request was answered while the attempt was in flight (a very slow machine?)"
@@ -170,7 +177,8 @@ def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiv
     time.sleep(1)
     final = wait_delivery(api, delivery_id, settled)
     promised = {response.json()["attempt"] for response, _ in answers}
-    assert [a["attempt"] for a in final["attempts"]] == [1, *sorted(promised)]
+    made = [a["attempt"] for a in final["attempts"]]
+    assert made == [1, *sorted(promised)] or (maybe_more and made[0] == 1 and set(made[1:]) > promised), made
     assert len(receiver.requests("/slow")) == len(final["attempts"])
     assert [a["trigger"] for a in final["attempts"]][:2] == ["scheduled", "manual"]
 

@@ -28,12 +28,15 @@ from tests.receiver import Answer, Receiver
 def test_worker_killed_mid_schedule_resumes_on_restart(
     stack: Stack, api: httpx.Client, receiver: Receiver
 ) -> None:
-    endpoint = create_endpoint(api, receiver.script("/survivor", [Answer(500), Answer(200, b"made it")]))
+    # The next attempt 3 s (±20 %) after the first: the kill lands well before it, on a loaded machine too
+    # (the tests' 1 s schedule once left too little room for the poll and the kill).
+    url = receiver.script("/survivor", [Answer(500), Answer(200, b"made it")])
+    endpoint = create_endpoint(api, url, retry_schedule=[3])
     event_id = emit(api, "invoice.payment_overdue")["id"]
     wait_for(lambda: receiver.requests("/survivor"), what="the first attempt")
     stack.stop_worker(signal.SIGKILL)
     try:
-        time.sleep(2)  # the next attempt falls due while no worker runs
+        time.sleep(5)  # the next attempt falls due while no worker runs
         assert len(receiver.requests("/survivor")) == 1
     finally:
         stack.start_worker()
