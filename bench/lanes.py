@@ -16,8 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -414,6 +416,49 @@ def event_body(event_id: str) -> dict[str, object]:
     return {"id": event_id, "webhook_type": "invoice.created", "data": {"object": invoice}}
 
 
+# How long an emission is sent again while the API answers 503 or the connection fails: a loaded machine's
+# Temporal can miss the API's bound on its calls (5 s) for a while; past this, the failure is the run's.
+RESEND_WITHIN = 60.0
+RESEND_PAUSE = 1.0  # after a connection error, or a 503 without Retry-After
+# Emissions sent again, by why (the report's notes): counted, so that a run that needed them says so.
+RESENT: Counter[str] = Counter()
+
+
+async def post_event(
+    api: httpx.AsyncClient, body: Mapping[str, object], *, within: float = RESEND_WITHIN
+) -> tuple[httpx.Response, float]:
+    """POST the event, and again, the same body, while the API answers 503 ("the request may have been
+    applied. Retry it with the same id") or the connection fails, waiting `Retry-After` when given, for at
+    most `within` seconds, then the failure is raised. Safe because the event has its own id: the API
+    accepts an id once and answers every later send of it with the same 202.
+
+    The first other answer, and when the event was accepted: the answer's arrival, or, for an event sent
+    more than once, the 202's `created_at` (the API's clock, on this machine), since an earlier send may
+    have been applied and its deliveries received before the last send's 202."""
+    assert body.get("id"), "only an event with its own id may be sent again"
+    deadline = time.monotonic() + within
+    sends = 0
+    while True:
+        sends += 1
+        try:
+            response = await api.post("/v1/events", json=body)
+        except httpx.TransportError as err:
+            if time.monotonic() >= deadline:
+                raise
+            why, pause = f"connection error ({type(err).__name__})", RESEND_PAUSE
+        else:
+            if response.status_code != 503:
+                if sends > 1 and response.status_code == 202:
+                    return response, datetime.fromisoformat(response.json()["created_at"]).timestamp()
+                return response, time.time()
+            if time.monotonic() >= deadline:
+                response.raise_for_status()  # a 503: raises
+            retry_after = response.headers.get("retry-after", "")
+            why, pause = "503", float(retry_after) if retry_after.isdigit() else RESEND_PAUSE
+        RESENT[why] += 1
+        await asyncio.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+
+
 class ApiTarget:
     """A product lane: endpoints and events through its HTTP API, as a client of the service would."""
 
@@ -434,9 +479,9 @@ class ApiTarget:
         return made
 
     async def emit(self, event_id: str) -> float:
-        response = await self.api.post("/v1/events", json=event_body(event_id))
+        response, accepted_at = await post_event(self.api, event_body(event_id))
         response.raise_for_status()
-        return time.time()
+        return accepted_at
 
     async def retry(self, delivery_id: str) -> None:
         (await self.api.post(f"/v1/webhooks/deliveries/{delivery_id}/retry")).raise_for_status()
@@ -483,10 +528,11 @@ class OrderedTarget(ApiTarget):
         return made
 
     async def emit(self, event_id: str) -> float:
+        # Chosen once: a send again is the same event, of the same key.
         key = f"key-{next(self._emitted) % self.keys}"
-        response = await self.api.post("/v1/events", json={**event_body(event_id), "ordering_key": key})
+        response, accepted_at = await post_event(self.api, {**event_body(event_id), "ordering_key": key})
         response.raise_for_status()
-        return time.time()
+        return accepted_at
 
     def lane_workflow_ids(self, keys: list[str]) -> list[str]:
         """The lane workflow of each of these keys, on each endpoint."""

@@ -28,7 +28,7 @@ from typing import Protocol
 import httpx
 
 import launcher
-from bench.lanes import event_body
+from bench.lanes import event_body, post_event
 from launcher import Stack
 
 TENANTS = {"noisya": "noisy-a-key-" + "0" * 20, "noisyb": "noisy-b-key-" + "0" * 20}
@@ -138,6 +138,8 @@ class Noisy:
             replayed = B(b, b_fast, f"{self.tag}-breplay", self.config.b_rate)
             started = time.time()
             b_task = asyncio.create_task(replayed.run_until_stopped())
+            # Not sent again on a 503: a replay has no id of the client's, so a second send could start a
+            # second replay once the first has closed (one runs at a time per endpoint, not one per request).
             answer = await a.post(
                 f"/v1/webhooks/endpoints/{a_replay}/replay", json={"since": since.isoformat()}
             )
@@ -166,7 +168,7 @@ class Noisy:
             while queue:
                 event_id = queue.pop()
                 while True:
-                    answer = await a.post("/v1/events", json=event_body(event_id))
+                    answer, _ = await post_event(a, event_body(event_id))  # a 503 is sent again in there
                     if answer.status_code != 429:
                         answer.raise_for_status()
                         break
@@ -221,11 +223,11 @@ class B:
         i = 0
         while not self._stop.is_set():
             event_id = f"{self.prefix}-{i}"
-            answer = await self.api.post(
-                "/v1/events", json={**event_body(event_id), "webhook_type": "invoice.payment_status_updated"}
+            answer, accepted_at = await post_event(
+                self.api, {**event_body(event_id), "webhook_type": "invoice.payment_status_updated"}
             )
             answer.raise_for_status()
-            self.accepted[f"{event_id}:{self.endpoint_id}"] = time.time()
+            self.accepted[f"{event_id}:{self.endpoint_id}"] = accepted_at
             i += 1
             await asyncio.sleep(max(0.0, started + i / self.rate - time.monotonic()))
 

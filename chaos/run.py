@@ -460,7 +460,8 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
 
 def _wait_in_flight(receiver: ChaosReceiver, path: str) -> float:
     """Until the receiver holds a POST to `path` (at most IN_FLIGHT_WAIT): how long that took."""
-    return wait_until(lambda: bool(receiver.holding(path)), IN_FLIGHT_WAIT)
+    # Asked often: a POST is held for 0.2 s, and the fault must land while it is.
+    return wait_until(lambda: bool(receiver.holding(path)), IN_FLIGHT_WAIT, every=0.01)
 
 
 def _retry_bursts(scenario: Scenario, target: Target, config: Config, tag: str, row: Row) -> Observed:

@@ -118,11 +118,11 @@ IN_FLIGHT_WAIT = 10.0
 FELT_WAIT = 60.0
 
 
-def wait_until(done: Callable[[], bool], at_most: float) -> float:
-    """Until `done()` (at most `at_most` seconds): how long that took."""
+def wait_until(done: Callable[[], bool], at_most: float, *, every: float = 0.05) -> float:
+    """Until `done()`, asked `every` so many seconds (at most `at_most` seconds): how long that took."""
     started = time.monotonic()
     while not done() and time.monotonic() - started < at_most:
-        time.sleep(0.05)
+        time.sleep(every)
     return time.monotonic() - started
 
 
