@@ -233,8 +233,14 @@ async def test_a_try_heartbeats_while_its_post_runs_with_the_notes_it_was_given(
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer)
             record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=10))
+        made = len(heartbeats)
+        await asyncio.sleep(HEARTBEAT_EVERY.total_seconds() + 0.5)
     assert record.outcome is AttemptOutcome.SUCCEEDED
-    assert heartbeats == [given]  # one, after HEARTBEAT_EVERY; none once the try has ended
+    # At least one, each with the notes; one every HEARTBEAT_EVERY while the POST ran (two when a loaded
+    # machine held the answer up past the second: a CI run beside a CPU hog did); none once it ended.
+    assert heartbeats and all(h == given for h in heartbeats), heartbeats
+    assert len(heartbeats) <= record.duration_ms / 1000 / HEARTBEAT_EVERY.total_seconds() + 1
+    assert len(heartbeats) == made
     assert record.infra_failures == 1
 
 
