@@ -19,8 +19,10 @@ from tests.conftest import create_endpoint, emit, settled, wait_delivery, wait_f
 from tests.faults import paused
 from tests.receiver import Answer, Receiver
 
-# Longer than the test stack's attempt timeout (5 s), shorter than the heartbeat timeout (10 s) less
-# the time between two heartbeats (2 s), after which Temporal would make the try again as lost.
+# From the POST's arrival: longer than the test stack's attempt timeout (5 s), shorter than the heartbeat
+# timeout (10 s) less the time between two heartbeats (2 s), after which Temporal would make the try
+# again as lost. Counted from the arrival, not from when the test saw it: on a loaded machine that can be
+# seconds later, and the freeze would then outlast the heartbeat timeout.
 FREEZE_SECONDS = 6.5
 
 
@@ -30,9 +32,9 @@ def test_a_worker_frozen_mid_post_does_not_cost_the_receiver_an_attempt(
     # The receiver holds each POST for 2 s: long enough to freeze the worker while one is in flight.
     endpoint = create_endpoint(api, receiver.script("/frozen", [Answer(200, delay=2.0)]))
     event_id = emit(api, "invoice.voided")["id"]
-    wait_for(lambda: receiver.requests("/frozen"), what="the POST to reach the receiver")
+    [posted] = wait_for(lambda: receiver.requests("/frozen"), what="the POST to reach the receiver")
     with paused(stack.worker):
-        time.sleep(FREEZE_SECONDS)
+        time.sleep(max(0.0, posted.at + FREEZE_SECONDS - time.time()))
     final = wait_delivery(api, f"{event_id}:{endpoint['id']}", settled, timeout=90)
     assert final["status"] == "succeeded"
     # The receiver answered 200 after 2 s, within the 5 s timeout: one attempt, the one it answered.
