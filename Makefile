@@ -56,5 +56,5 @@ screenshots: $(STAMP)  ## re-take the docs' screenshots: the browser tests, then
 record-histories: $(STAMP)  ## re-record the workflow histories the replay test uses
 	$(BIN)/python -m tests.histories.record
 
-clean:
+clean:  ## remove the virtualenv, node_modules, test output and caches
 	rm -rf $(VENV) node_modules test-output .pytest_cache .mypy_cache .ruff_cache
