@@ -11,16 +11,24 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from bench.cost import HistoryCost, runs_cost
 from core.temporal import connect
 from domain.ids import delivery_workflow_id
+from domain.models import RetryAccepted
 from launcher import Stack
+from service.deliveries import Deliveries
+from service.errors import RateLimited
+from store.database import EndpointStore
 from tests.conftest import (
+    add_endpoint,
     api_client,
     create_endpoint,
     emit,
@@ -59,8 +67,8 @@ def _retry_together(api: httpx.Client, delivery_id: str, count: int) -> list[tup
         return list(pool.map(retry, range(count)))
 
 
-def _accepted(answers: list[httpx.Response]) -> tuple[list[httpx.Response], bool]:
-    """The 202s of a burst of retries, and whether any other answer may have been applied.
+def _accepted(answers: list[httpx.Response]) -> tuple[list[httpx.Response], int]:
+    """The 202s of a burst of retries, and how many other answers may have been applied (503s).
 
     On a loaded machine Temporal may take longer than the API's RPC timeout (2 s here) to take an update:
     a 503 that says it may have been applied; or, past the updates Temporal takes in flight on one
@@ -69,7 +77,7 @@ def _accepted(answers: list[httpx.Response]) -> tuple[list[httpx.Response], bool
     late = [a for a in answers if a.status_code in (429, 503) and a.headers.get("retry-after")]
     accepted = [a for a in answers if a.status_code == 202]
     assert len(accepted) + len(late) == len(answers) and accepted, [a.text for a in answers]
-    return accepted, any(a.status_code == 503 for a in late)
+    return accepted, sum(a.status_code == 503 for a in late)
 
 
 def test_twenty_concurrent_retries_of_a_failed_delivery(
@@ -95,7 +103,8 @@ def test_twenty_concurrent_retries_of_a_failed_delivery(
     assert [a["trigger"] for a in attempts[:4]] == ["scheduled"] * 4
     manual = {a["attempt"] for a in attempts[4:]}
     assert all(a["trigger"] == "manual" for a in attempts[4:])
-    assert manual == promised or (maybe_more and manual > promised), (manual, promised)
+    # A 503'd request may still have made an attempt of its own, at most one each.
+    assert promised <= manual and len(manual - promised) <= maybe_more, (manual, promised)
     assert len(receiver.requests("/crowd")) == len(attempts)
 
     # One run, never deleted, never replaced; listed and counted once.
@@ -178,7 +187,8 @@ def test_retries_while_an_attempt_is_in_flight_join_it(api: httpx.Client, receiv
     final = wait_delivery(api, delivery_id, settled)
     promised = {response.json()["attempt"] for response, _ in answers}
     made = [a["attempt"] for a in final["attempts"]]
-    assert made == [1, *sorted(promised)] or (maybe_more and made[0] == 1 and set(made[1:]) > promised), made
+    assert made == list(range(1, len(made) + 1)), made  # in order, each once
+    assert promised <= set(made[1:]) and len(set(made[1:]) - promised) <= maybe_more, (made, promised)
     assert len(receiver.requests("/slow")) == len(final["attempts"])
     assert [a["trigger"] for a in final["attempts"]][:2] == ["scheduled", "manual"]
 
@@ -254,3 +264,51 @@ def test_a_delivery_whose_history_grows_continues_as_new_with_its_log(
         assert wait_for(listed, what="the list to catch up") == [(delivery_id, "succeeded", attempts + 1)]
         stats = api.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
         assert (stats["pending"], stats["succeeded"], stats["failed"]) == (0, 1, 0)
+
+
+class _BusyHandle:
+    """A delivery's workflow handle whose retry update Temporal refuses `refusals` times (too many in
+    flight), then accepts."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.calls = 0
+
+    async def execute_update(
+        self, update: object, *, args: list[Any], rpc_timeout: timedelta
+    ) -> RetryAccepted:
+        self.calls += 1
+        if self.refusals:
+            self.refusals -= 1
+            raise RPCError("too many updates in flight", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+        return RetryAccepted(attempt=5)
+
+
+class _BusyClient:
+    def __init__(self, handle: _BusyHandle) -> None:
+        self.handle = handle
+
+    def get_workflow_handle_for(self, run: object, workflow_id: str) -> _BusyHandle:
+        return self.handle
+
+
+def _deliveries(store: EndpointStore, handle: _BusyHandle, rpc_seconds: float) -> Deliveries:
+    client = cast(Client, _BusyClient(handle))
+    return Deliveries(
+        client, store, rpc_timeout=timedelta(seconds=rpc_seconds), ui_base=None, cursor_key=b"k" * 32
+    )
+
+
+async def test_a_retry_refused_for_too_many_in_flight_is_asked_again(store: EndpointStore) -> None:
+    """Temporal takes 10 updates in flight per workflow: the 11th of a burst is refused, not applied, and
+    the service asks again as the others are answered (the burst tests above cannot tell on a loaded
+    machine, where they also accept a 429)."""
+    endpoint = add_endpoint(store, "tenant_a")
+    handle = _BusyHandle(refusals=3)
+    accepted = await _deliveries(store, handle, 2).retry("tenant_a", f"evt_1:{endpoint.id}")
+    assert accepted.attempt == 5 and handle.calls == 4
+    # Refused for longer than one call may take: a 429 that says nothing was done, in a second.
+    always = _BusyHandle(refusals=1000)
+    with pytest.raises(RateLimited) as refused:
+        await _deliveries(store, always, 0.5).retry("tenant_a", f"evt_1:{endpoint.id}")
+    assert refused.value.retry_after == 1 and "nothing was done" in str(refused.value)
