@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,14 +233,16 @@ async def test_a_try_heartbeats_while_its_post_runs_with_the_notes_it_was_given(
         env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=given)
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer)
+            started = time.monotonic()
             record = await env.run(activities.deliver_once, _request(endpoint, 1, timeout=10))
+            took = time.monotonic() - started
         made = len(heartbeats)
         await asyncio.sleep(HEARTBEAT_EVERY.total_seconds() + 0.5)
     assert record.outcome is AttemptOutcome.SUCCEEDED
-    # At least one, each with the notes; one every HEARTBEAT_EVERY while the POST ran (two when a loaded
+    # At least one, each with the notes; one every HEARTBEAT_EVERY while the try ran (two when a loaded
     # machine held the answer up past the second: a CI run beside a CPU hog did); none once it ended.
     assert heartbeats and all(h == given for h in heartbeats), heartbeats
-    assert len(heartbeats) <= record.duration_ms / 1000 / HEARTBEAT_EVERY.total_seconds() + 1
+    assert len(heartbeats) <= took / HEARTBEAT_EVERY.total_seconds(), (len(heartbeats), took)
     assert len(heartbeats) == made
     assert record.infra_failures == 1
 

@@ -1,12 +1,12 @@
 """A worker lost mid-POST is noticed within seconds, and a slow receiver still gets its whole timeout.
 
 Temporal learns that a try was lost only from a timeout. With the start-to-close timeout alone (two
-attempt timeouts and a grace: 2 × 20 + 40 = 80 s on this module's stack, 70 s by default), the POSTs a
+attempt timeouts and a grace: 2 × 60 + 40 = 160 s on this module's stack, 70 s by default), the POSTs a
 killed worker had in flight were made again that long after they started. An attempt now heartbeats while
 it runs, and a try whose heartbeats stop is retried after the heartbeat timeout, on another worker.
 
-A stack of its own, with a 20 s attempt timeout: a receiver may take longer than the heartbeat timeout,
-which must not cut it off.
+A stack of its own, with a 60 s attempt timeout: a receiver may take longer than the heartbeat timeout,
+which must not cut it off, and the test has time to start a second worker while POSTs are held.
 """
 
 from __future__ import annotations

@@ -329,8 +329,14 @@ def test_a_deleted_endpoints_lanes_end_and_their_queued_events_fail_as_unordered
         final = wait_delivery(api, f"{event_id}:{ep}", lambda d: d["status"] == "failed")
         assert [a["error"] for a in final["attempts"]] == ["endpoint was deleted"]
         assert final["attempts"][0]["status_code"] is None
-        [listed] = api.get(f"/v1/events/{event_id}").json()["deliveries"]
-        assert listed["status"] == "failed"
+
+        # The event's page reads each delivery's status from its search attributes, which its workflow
+        # writes a task after the attempt that the delivery's own log reads.
+        def listed_failed(event_id: str = event_id) -> bool:
+            [listed] = api.get(f"/v1/events/{event_id}").json()["deliveries"]
+            return bool(listed["status"] == "failed")
+
+        wait_for(listed_failed, what=f"{event_id} listed as failed on its event")
     assert {a.key for a in ledger.all("K")} == {"K1"}  # nothing queued behind the head was sent
     assert delivery_status(api, f"{k1}:{ep}") == "failed"
 
