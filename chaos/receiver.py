@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
@@ -58,7 +59,7 @@ class ChaosReceiver:
         self._receipts: dict[str, list[Receipt]] = {}
         self._paths: dict[str, tuple[float | None, int]] = {}  # path: its own latency, its status
         self._holding: dict[int, tuple[str, str]] = {}  # token: path and webhook-id of a POST held
-        self._read_in_mode = 0  # POSTs read since the mode was last set
+        self._read_in_mode: Counter[str] = Counter()  # POSTs read in the mode now set, by path
         self._tokens = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -154,7 +155,7 @@ class ChaosReceiver:
     def set_mode(self, mode: Mode) -> None:
         with self._lock:
             previous, self._mode = self._mode, mode
-            self._read_in_mode = 0
+            self._read_in_mode.clear()
         if mode == "refuse" and previous != "refuse":
             self._close()
         elif mode != "refuse" and previous == "refuse":
@@ -169,6 +170,7 @@ class ChaosReceiver:
     def _answer(self, path: str) -> tuple[float, int]:
         with self._lock:
             mode = self._mode
+            self._read_in_mode[path] += 1  # read in this mode, under the same lock
             latency, status = self._paths.get(path, (None, 200))
         delay = {"slow": self.slow_seconds, "hang": self.hang_seconds}.get(mode)
         if delay is None:
@@ -177,7 +179,6 @@ class ChaosReceiver:
 
     def _hold(self, path: str, webhook_id: str) -> int:
         with self._lock:
-            self._read_in_mode += 1
             self._tokens += 1
             self._holding[self._tokens] = (path, webhook_id)
             return self._tokens
@@ -186,10 +187,10 @@ class ChaosReceiver:
         with self._lock:
             del self._holding[token]
 
-    def read_in_mode(self) -> int:
-        """How many POSTs the receiver has read since its mode was last set."""
+    def read_in_mode(self, path: str) -> int:
+        """How many POSTs to `path` the receiver has read, and answered in its mode, since it was set."""
         with self._lock:
-            return self._read_in_mode
+            return self._read_in_mode[path]
 
     def holding(self, path: str) -> list[str]:
         """The webhook-ids of the POSTs to `path` read and not yet answered, now."""

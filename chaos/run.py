@@ -5,8 +5,8 @@ loopback ports in a temporary data dir, and a receiver (`chaos/receiver.py`); so
 their own (a PostgreSQL store, a store on a small disk, `make run`'s launcher itself). For each scenario
 of `chaos/scenarios.py`: an endpoint of its own; a burst of events from a careful client
 (`chaos/client.py`), the fault injected a few seconds in (once the receiver holds a POST, for the rows
-that cut one) and healed after its duration; a bounded wait until every accepted event's delivery has
-settled; then the count (`chaos/accounting.py`).
+that cut one) and healed after its duration (a receiver fault: once a POST has met it, too); a bounded
+wait until every accepted event's delivery has settled; then the count (`chaos/accounting.py`).
 
 Each row is a ledger: accepted (202) = delivered (the log says succeeded and the receiver got it) +
 failed + pending (still running at the deadline). A row whose ledger does not balance, or that did not
@@ -410,6 +410,7 @@ def _inject(scenario: Scenario, target: Target, config: Config, tag: str, row: R
     stack, receiver, duration = target.stack, target.receiver, row.fault_seconds
     path = f"/{scenario.key}-{tag}"
     receiver.set_path(path, latency=scenario.receiver_latency)
+    target.path = path
     ordered = scenario.ordering_keys > 0
     with _api(stack) as api:
         endpoint_id = _endpoint(api, target, path, tag, **({"ordered": True} if ordered else {}))

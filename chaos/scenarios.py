@@ -70,6 +70,7 @@ class Target:
     postgres: PostgresServer | None = None  # the endpoint store, when it is PostgreSQL
     launched: Launched | None = None
     notes: list[str] = field(default_factory=list)  # what a fault saw, for the row
+    path: str = ""  # the receiver's path of the row now running (its endpoint's)
 
     @property
     def sqlite_path(self) -> Path:
@@ -116,6 +117,7 @@ class Scenario:
 
 IN_FLIGHT_WAIT = 10.0
 FELT_WAIT = 60.0
+UNTIL_MET = "for {seconds:g} s, and until a POST met it"  # a receiver fault's length (`_receiver_mode`)
 
 
 def wait_until(done: Callable[[], bool], at_most: float, *, every: float = 0.05) -> float:
@@ -214,9 +216,9 @@ def _launcher_row(key: str, title: str, does: str, sig: signal.Signals) -> Scena
 
 
 def _receiver_mode(mode: str) -> Fault:
-    """The receiver in `mode` for the fault's duration, and then, if no POST came in that time (on a loaded
-    machine a burst's first delivery can take longer than the smoke run's 4 s fault), until one has
-    been read in it (at most FELT_WAIT more): the row's proof is what the POSTs met."""
+    """The receiver in `mode` for the fault's duration, and then, if no POST of the row came in that time
+    (on a loaded machine a burst's first delivery can take longer than the smoke run's 4 s fault), until
+    one has been answered in it (at most FELT_WAIT more): the row's proof is what the POSTs met."""
 
     @contextmanager
     def fault(target: Target) -> Iterator[None]:
@@ -224,7 +226,7 @@ def _receiver_mode(mode: str) -> Fault:
         try:
             yield
             if mode != "refuse":
-                waited = wait_until(lambda: target.receiver.read_in_mode() > 0, FELT_WAIT)
+                waited = wait_until(lambda: target.receiver.read_in_mode(target.path) > 0, FELT_WAIT)
                 if waited >= 0.1:
                     target.notes.append(f"held {waited:.1f} s longer, until a POST came")
         finally:
@@ -242,6 +244,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         10,
         _receiver_mode("slow"),
         proof=(ANSWERED_SLOWLY,),
+        how_long=UNTIL_MET,
     ),
     Scenario(
         "receiver-refuse",
@@ -260,6 +263,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         8,
         _receiver_mode("hang"),
         proof=(ANSWERED_LATE,),
+        how_long=UNTIL_MET,
     ),
     Scenario(
         "api-sigkill",
