@@ -600,11 +600,16 @@ def _succeeded(api: httpx.Client, endpoint_id: str, count: int) -> None:
 
 def _wait_scrolled_to(page: Page, y: int) -> None:
     # Polled from here: the page's CSP refuses the string evaluation of Playwright's wait_for_function.
-    wait_for(
-        lambda: abs(page.evaluate("window.scrollY") - y) <= 2,
-        timeout=TIMEOUT_MS / 1000,
-        what=f"scroll at {y}",
-    )
+    seen: list[float] = []
+
+    def there() -> bool:
+        seen.append(page.evaluate("window.scrollY"))
+        return abs(seen[-1] - y) <= 2
+
+    try:
+        wait_for(there, timeout=TIMEOUT_MS / 1000, what=f"scroll at {y}")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; it was at {seen[-1]}") from None
 
 
 def test_back_restores_the_filter_the_pages_and_the_scroll(
