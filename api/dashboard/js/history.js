@@ -108,6 +108,12 @@ async function drawChart(box, endpointId, after, before) {
     fill(box);
     return;
   }
+  // Its place, the chart's size, at once: drawn later above the list, the chart would move the list (and
+  // the place a reload or Back has just scrolled back to) down by its height.
+  fill(box, h("figure", { class: "chart", "aria-busy": "true" },
+    h("figcaption", { class: "small muted" }, `Counting deliveries from ${utcTime(new Date(start).toISOString())} ` +
+      `to ${utcTime(new Date(end).toISOString())}…`),
+    h("div", { class: "chart-bars" })));
   const step = (end - start) / CHART_BARS;
   const bars = await Promise.all(Array.from({ length: CHART_BARS }, async (_, n) => {
     const from = new Date(start + n * step).toISOString();
