@@ -463,6 +463,17 @@ def wait_visible(stack: Stack, since: str, event_types: list[str], count: int) -
     wait_for(lambda: asyncio.run(counted()) == count, what=f"{count} events in visibility")
 
 
+def wait_counted(api: httpx.Client, endpoint_id: str, *, timeout: float = 90, **want: int) -> None:
+    """Until the endpoint's stats (read from Temporal's visibility, which lags each delivery's own state)
+    count what `want` says, e.g. `succeeded=4, failed=0, pending=0`: before a page that loads them once."""
+
+    def counted() -> bool:
+        stats = api.get(f"/v1/webhooks/endpoints/{endpoint_id}/stats").json()
+        return all(stats[status] == n for status, n in want.items())
+
+    wait_for(counted, timeout=timeout, what=f"the endpoint's deliveries counted as {want}")
+
+
 def create_endpoint(api: httpx.Client, url: str, **fields: Any) -> dict[str, Any]:
     response = api.post("/v1/webhooks/endpoints", json={"url": url, **fields})
     assert response.status_code == 201, response.text

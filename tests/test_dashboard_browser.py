@@ -33,6 +33,7 @@ from tests.conftest import (
     emit,
     settled,
     standalone_api,
+    wait_counted,
     wait_delivery,
     wait_for,
 )
@@ -314,11 +315,7 @@ def test_set_up_a_webhook_read_its_log_and_retry_a_failure(
     expect(page.locator("#retry-report")).to_contain_text("Attempt 6: HTTP 204.")
 
     # The list: counts of the last day per endpoint (from Temporal's visibility, a moment behind the log).
-    def counted() -> bool:
-        stats = api_b.get(f"/v1/webhooks/endpoints/{endpoint['id']}/stats").json()
-        return (stats["succeeded"], stats["failed"], stats["pending"]) == (4, 0, 0)
-
-    wait_for(counted, timeout=90, what="the endpoint's four deliveries counted as succeeded")
+    wait_counted(api_b, endpoint["id"], succeeded=4, failed=0, pending=0)
     page.get_by_role("link", name="Endpoints").click()
     endpoint_row = page.locator("tbody tr", has_text=receiver.url("/hooks"))
     # Counted once each, whatever the manual retries.
@@ -981,11 +978,7 @@ def test_recover_and_replay_show_their_progress_and_can_be_canceled(
     receiver.script("/rec", [])  # fixed
 
     # The recovery finds them through visibility, which lags each delivery's own state.
-    def counted() -> bool:
-        stats = api.get(f"/v1/webhooks/endpoints/{broken['id']}/stats").json()
-        return bool(stats["failed"] == 3 and stats["pending"] == 0)
-
-    wait_for(counted, timeout=90, what="3 failed deliveries counted")
+    wait_counted(api, broken["id"], failed=3, pending=0)
     # A recovery rate of 2 a second: slow enough to watch, and to cancel.
     with api_replica(stack, WEBHOOKS_RECOVERY_RATE="2") as replica:
         tab = Session(browser, replica)

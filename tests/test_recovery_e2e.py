@@ -27,6 +27,7 @@ from tests.conftest import (
     emit_accepted,
     moment_between,
     settled,
+    wait_counted,
     wait_delivery,
     wait_for,
     wait_visible,
@@ -44,16 +45,6 @@ def _now() -> str:
 def _emit_many(api: httpx.Client, count: int, webhook_type: str = "invoice.created") -> list[str]:
     """`count` events, each sent again after a 503 (earlier events' schedules run as they are emitted)."""
     return [emit_accepted(api, webhook_type)["id"] for _ in range(count)]
-
-
-def _failed_listed(api: httpx.Client, endpoint_id: str, count: int) -> None:
-    """Wait until visibility lists `count` failed deliveries of the endpoint (it is eventually consistent)."""
-
-    def listed() -> bool:
-        stats = api.get(f"/v1/webhooks/endpoints/{endpoint_id}/stats").json()
-        return bool(stats["failed"] == count and stats["pending"] == 0)
-
-    wait_for(listed, timeout=90, what=f"{count} failed deliveries to be listed")
 
 
 def _recovery(api: httpx.Client, endpoint_id: str, recovery_id: str) -> dict[str, Any]:
@@ -94,7 +85,7 @@ def test_recover_after_a_broken_receiver_is_fixed(
     everything = before + in_window + after
     for event_id in everything:
         wait_delivery(api, f"{event_id}:{ep}", settled, timeout=90)
-    _failed_listed(api, ep, len(everything))
+    wait_counted(api, ep, failed=len(everything), pending=0)
     assert len(receiver.requests("/broken")) == 4 * len(everything)  # the test stack's schedule: 4 tries
 
     receiver.script("/broken", [Answer(200)])
@@ -224,7 +215,7 @@ def test_one_at_a_time_cancel_and_a_disabled_endpoint(
     event_ids = _emit_many(api, 60)
     for event_id in event_ids:
         wait_delivery(api, f"{event_id}:{ep}", settled, timeout=90)
-    _failed_listed(api, ep, 60)
+    wait_counted(api, ep, failed=60, pending=0)
     receiver.script("/many", [Answer(200)])
     fixed_at = time.time()
 
