@@ -7,7 +7,8 @@ command run before the API and the workers start, never by them.
     python -m cli.migrate history      every revision, newest first
     python -m cli.migrate sql          the SQL an upgrade of an empty database runs, without running it
     python -m cli.migrate downgrade R  back to revision R (before running an older version; `base`:
-                                        to before migrations, every table and row kept)
+                                        to before migrations, every row an older version reads kept;
+                                        only `webhooks listen`'s moment-long tables go)
     python -m cli.migrate revision -m "what changes"
                                         a developer's draft of the next migration: what store/tables.py
                                         declares beyond the store's schema (read it, then edit it)

@@ -24,6 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, Table, insert, inspect, select, text
 
+from cli.migrate import main as migrate_main
 from core.crypto import is_sealed
 from domain.models import SignatureMethod
 from launcher import free_port
@@ -101,6 +102,27 @@ def test_the_migrations_make_exactly_the_schema_the_code_declares(store: Endpoin
     revision.require_current(store.engine)  # what the API and the worker check as they start
 
 
+def test_the_sql_of_an_upgrade_makes_exactly_the_schema_the_code_declares(
+    path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m cli.migrate sql`, for a DBA to read and run: every revision's SQL for an empty database,
+    which run there makes today's schema at this version's revision (a revision that looked at the store
+    offline failed it: there is no store to look at)."""
+    monkeypatch.setenv("WEBHOOKS_DATA_DIR", str(path.parent))
+    monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", TEST_ENCRYPTION_KEYS)
+    assert migrate_main(["sql"]) == 0
+    script = capsys.readouterr().out
+    assert not path.exists(), "the SQL is printed, not run"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(script)
+    store = EndpointStore(f"sqlite:///{path}", TEST_KEYRING)
+    try:
+        assert schema_drift(store.engine) == []
+        assert stored_revision(store.engine) == revision.head()
+    finally:
+        store.close()
+
+
 def test_upgrading_twice_changes_nothing_and_a_downgrade_keeps_every_row(store: EndpointStore) -> None:
     migrate.upgrade(store)
     migrate.upgrade(store)
@@ -170,15 +192,16 @@ def test_a_store_made_before_migrations_is_upgraded_without_loss(
 def test_an_older_store_gains_what_it_lacks_and_its_plain_secrets_are_sealed(
     store: EndpointStore, path: Path
 ) -> None:
-    """An endpoints table without the columns added since it was first made, holding a secret written
-    before encryption at rest."""
+    """The endpoints table as the first release made it (17ea2a3): without the columns added since, its
+    url and secret declared narrower than sealing writes (SQLite keeps the lengths, and cannot alter a
+    column), holding a secret written before encryption at rest."""
     with sqlite3.connect(path) as conn:
         conn.executescript(
             """
             CREATE TABLE endpoints (
-                id VARCHAR(40) NOT NULL PRIMARY KEY, tenant VARCHAR(64) NOT NULL, url TEXT NOT NULL,
+                id VARCHAR(40) NOT NULL PRIMARY KEY, tenant VARCHAR(64) NOT NULL, url VARCHAR(2048) NOT NULL,
                 description VARCHAR(1024) NOT NULL, signature_method VARCHAR(8) NOT NULL,
-                secret VARCHAR(512) NOT NULL, event_types JSON, enabled BOOLEAN NOT NULL,
+                secret VARCHAR(128) NOT NULL, event_types JSON, enabled BOOLEAN NOT NULL,
                 created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL
             );
             CREATE INDEX ix_endpoints_tenant ON endpoints (tenant);

@@ -168,6 +168,7 @@ def upgrade() -> None:
             table.create(bind)
             continue
         columns = {c["name"]: c for c in found.get_columns(table.name)}
+        narrow = []
         for column in table.columns:
             if column.name not in columns:
                 if not column.nullable:
@@ -178,11 +179,15 @@ def upgrade() -> None:
                     )
                 op.add_column(table.name, sa.Column(column.name, column.type, nullable=True))
             elif _narrower(columns[column.name]["type"], column.type):
-                # Stores of the first releases on PostgreSQL: url VARCHAR(2048), secret VARCHAR(128),
-                # too narrow for what sealing writes. Widened in place (SQLite does not hold lengths).
-                op.alter_column(
-                    table.name, column.name, type_=column.type, existing_type=columns[column.name]["type"]
-                )
+                narrow.append((column, columns[column.name]["type"]))
+        if narrow:
+            # Stores of the first releases: url VARCHAR(2048), secret VARCHAR(128), too narrow for what
+            # sealing writes. Widened in place on PostgreSQL; SQLite, which keeps a declared length (it
+            # never enforces it) and cannot alter a column, has the table copied with the wider types,
+            # its rows and indexes with it (Alembic's batch mode), in this migration's transaction.
+            with op.batch_alter_table(table.name) as batch:
+                for column, was in narrow:
+                    batch.alter_column(column.name, type_=column.type, existing_type=was)
 
 
 def _narrower(found: sa.types.TypeEngine[object], declared: sa.types.TypeEngine[object]) -> bool:

@@ -13,7 +13,7 @@ Created: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0003"
 down_revision = "0002"
@@ -22,7 +22,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if sa.inspect(op.get_bind()).has_table("lane_sequences"):
+    if not context.is_offline_mode() and sa.inspect(op.get_bind()).has_table("lane_sequences"):
         return
     op.create_table(
         "lane_sequences",

@@ -12,7 +12,7 @@ Created: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision = "0004"
 down_revision = "0003"
@@ -23,7 +23,8 @@ _when = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    have = set(sa.inspect(op.get_bind()).get_table_names())
+    # Offline (`python -m cli.migrate sql`), the SQL for an empty database: nothing to look at.
+    have = set() if context.is_offline_mode() else set(sa.inspect(op.get_bind()).get_table_names())
     if "listen_sessions" not in have:
         op.create_table(
             "listen_sessions",
