@@ -29,6 +29,7 @@ from typing import Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import (
     ActivitySerializationContext,
@@ -42,6 +43,7 @@ ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 WORKFLOW_ID = "encryption-workflow-id"
 _NONCE_BYTES = 12
+_TAG_BYTES = 16
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _SEALED = "enc:v1:"
 # What a payload's sealed bytes hold: the serialized payload as it is, or this byte and then the
@@ -113,6 +115,8 @@ class Keyring:
         key = self.keys.get(kid)
         if key is None:
             raise DecryptionError(f"encrypted with key {kid!r}, which is not in WEBHOOKS_ENCRYPTION_KEYS")
+        if len(sealed) < _NONCE_BYTES + _TAG_BYTES:  # AES-GCM would raise a bare ValueError
+            raise DecryptionError("too short to be sealed by us: no room for its nonce and tag")
         try:
             return key.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], aad)
         except InvalidTag:
@@ -166,15 +170,22 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
             # our client or worker, chose what this workflow would sign and send.
             raise DecryptionError(f"a payload made for no workflow used in {self._workflow_id!r}: refused")
-        if bound is not None and self._workflow_id is not None and bound.decode() != self._workflow_id:
-            raise DecryptionError(f"a payload of workflow {bound.decode()!r} used in {self._workflow_id!r}")
+        if bound is not None and self._workflow_id is not None and bound != self._workflow_id.encode():
+            made_for = bound.decode(errors="replace")
+            raise DecryptionError(f"a payload of workflow {made_for!r} used in {self._workflow_id!r}")
         aad = b"workflow:" + bound if bound is not None else b""
-        kid = payload.metadata.get(KEY_ID, b"").decode()
+        try:
+            kid = payload.metadata.get(KEY_ID, b"").decode()
+        except UnicodeDecodeError:
+            raise DecryptionError("a key id that is not text: not one of ours") from None
         plain = self._keyring.decrypt(kid, payload.data, aad)
         if plain.startswith(_COMPRESSED):
             plain = _decompressed(plain[1:])
         decoded = Payload()
-        decoded.ParseFromString(plain)
+        try:
+            decoded.ParseFromString(plain)
+        except DecodeError as err:  # sealed by our key, so only ever a bug of ours: said, not a 500
+            raise DecryptionError(f"decrypted, but not a payload: {err}") from None
         return decoded
 
     def _packed(self, serialized: bytes) -> bytes:

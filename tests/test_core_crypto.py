@@ -173,3 +173,34 @@ async def test_a_compressed_payload_is_read_within_bounds_or_refused(
     )
     with pytest.raises(DecryptionError, match=says):
         await EncryptionCodec(keyring).with_context(_CONTEXT).decode([payload])
+
+
+def _sealed_payload(keyring: Keyring, plain: bytes, **metadata: bytes) -> Payload:
+    """A payload as our codec seals one for no workflow (what the codec server reads), `metadata` over it."""
+    kid, sealed = keyring.encrypt(plain, b"")
+    return Payload(metadata={"encoding": crypto.ENCODING, KEY_ID: kid.encode(), **metadata}, data=sealed)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"data": b""}, "too short"),
+        ({"data": b"\x00" * 27}, "too short"),
+        ({KEY_ID: b"\xff\xfe"}, "key id that is not text"),
+        ({"plain": b"\xff\xff\xff"}, "not a payload"),
+    ],
+)
+async def test_a_malformed_sealed_payload_is_refused_saying_why_never_raised_as_something_else(
+    change: dict[str, bytes], says: str
+) -> None:
+    """What the Web UI's codec endpoint (`/codec/decode`) is sent can be anything: each kind of nonsense is
+    a DecryptionError, which the route answers 422; any other exception would be a 500."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    metadata = dict(change)
+    payload = _sealed_payload(keyring, metadata.pop("plain", Payload(data=b"{}").SerializeToString()))
+    if "data" in metadata:
+        payload.data = metadata.pop("data")
+    for name, value in metadata.items():
+        payload.metadata[name] = value
+    with pytest.raises(DecryptionError, match=says):
+        await EncryptionCodec(keyring).decode([payload])
