@@ -4,20 +4,39 @@ own history keeps them."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.crypto import DecryptionError
+from core.logs import FIELDS
 from domain import ids
 from domain.models import AttemptRecord, DeliveryInput, DeliveryState, DeliveryStatus, EventInput
+
+log = logging.getLogger(__name__)
 
 # Bodies a worker keeps in memory: at most this many bytes of them (an API takes bodies of up to a few
 # hundred KB; most are about 1 KB, so this holds thousands), the least recently used dropped first.
 BODY_CACHE_BYTES = 16 * 1024 * 1024
+# How long a worker keeps a body before reading its event again: far longer than a fan-out's attempts take
+# to read it together, far shorter than the shortest retention (1 day). An event id may be used again once
+# its event's history is deleted (docs/api.md): a body kept longer could be sent for the new event.
+BODY_CACHE_SECONDS = 3600
+
+
+def _converter_of(client: Client, workflow_id: str) -> DataConverter:
+    """The client's converter in the workflow's serialization context: the payload codec then refuses a
+    payload that was made for another workflow and copied into this one (core/crypto.py), as a worker does."""
+    return client.data_converter.with_context(
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=workflow_id)
+    )
 
 
 async def read_event_input(
@@ -25,13 +44,22 @@ async def read_event_input(
 ) -> EventInput | None:
     """An event as accepted: its workflow's input, from the first event of its history (None once
     Temporal no longer keeps it). The API reads events so, and so does a replay."""
-    handle = client.get_workflow_handle(ids.event_workflow_id(tenant, event_id))
+    workflow_id = ids.event_workflow_id(tenant, event_id)
+    handle = client.get_workflow_handle(workflow_id)
     try:
         # One event asked for: an event that fanned out to a hundred endpoints has some 300 more.
         async for history_event in handle.fetch_history_events(page_size=1, rpc_timeout=rpc_timeout):
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 payloads = history_event.workflow_execution_started_event_attributes.input.payloads
-                [event] = await client.data_converter.decode(payloads, [EventInput])
+                try:
+                    [event] = await _converter_of(client, workflow_id).decode(payloads, [EventInput])
+                except DecryptionError as err:
+                    # Not an event of ours as accepted (another workflow's copied in, or made by no key of
+                    # ours): there is no body of this event to send or show.
+                    log.warning(
+                        "event refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}}
+                    )
+                    return None
                 return event  # type: ignore[no-any-return]
             return None
     except RPCError as err:
@@ -48,8 +76,9 @@ async def read_delivery_body(
     (deliveries of before the body was kept once per event, and a run continued as new, whose input
     carries the first attempt's record), else its first attempt's record's. None if neither has it
     (no attempt has ended yet) or the delivery is not kept."""
-    handle = client.get_workflow_handle(ids.delivery_workflow_id(tenant, delivery_id))
-    converter = client.data_converter
+    workflow_id = ids.delivery_workflow_id(tenant, delivery_id)
+    handle = client.get_workflow_handle(workflow_id)
+    converter = _converter_of(client, workflow_id)
     try:
         async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
@@ -110,8 +139,9 @@ class EventBodies:
     """Events' bodies for a worker's attempts, read from each event's history once and kept in memory
     (a body never changes): the attempts of a fan-out to five endpoints read it once, together.
 
-    Least recently used first out, within `max_bytes`. Reads of one event that come together share one
-    read. `None`: the event is no longer kept (its log's retention is over); never cached.
+    Least recently used first out, within `max_bytes`, and read again after `max_age` seconds. Reads of
+    one event that come together share one read. `None`: the event is no longer kept (its log's retention
+    is over); never cached.
     """
 
     def __init__(
@@ -119,10 +149,14 @@ class EventBodies:
         read: Callable[[str, str], Awaitable[str | None]],
         *,
         max_bytes: int = BODY_CACHE_BYTES,
+        max_age: float = BODY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._read = read
         self._max_bytes = max_bytes
-        self._bodies: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._max_age = max_age
+        self._clock = clock
+        self._bodies: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._bytes = 0
         self._reading: dict[tuple[str, str], asyncio.Future[str | None]] = {}
         self.reads = 0  # reads of Temporal made, for tests and metrics
@@ -137,10 +171,13 @@ class EventBodies:
 
     async def get(self, tenant: str, event_id: str) -> str | None:
         key = (tenant, event_id)
-        body = self._bodies.get(key)
-        if body is not None:
-            self._bodies.move_to_end(key)
-            return body
+        kept = self._bodies.get(key)
+        if kept is not None:
+            cached, until = kept
+            if self._clock() < until:
+                self._bodies.move_to_end(key)
+                return cached
+            self._drop(key)
         reading = self._reading.get(key)
         if reading is not None:
             return await asyncio.shield(reading)
@@ -167,11 +204,17 @@ class EventBodies:
         size = len(body.encode())
         if size > self._max_bytes:
             return
-        self._bodies[key] = body
+        if key in self._bodies:
+            self._drop(key)
+        self._bodies[key] = (body, self._clock() + self._max_age)
         self._bytes += size
         while self._bytes > self._max_bytes:
-            _, dropped = self._bodies.popitem(last=False)
+            _, (dropped, _) = self._bodies.popitem(last=False)
             self._bytes -= len(dropped.encode())
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        body, _ = self._bodies.pop(key)
+        self._bytes -= len(body.encode())
 
     def __len__(self) -> int:
         return len(self._bodies)

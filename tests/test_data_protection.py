@@ -16,6 +16,7 @@ import os
 import stat
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from core.crypto import EncryptionCodec
 from core.temporal import connect
-from domain.ids import delivery_workflow_id
-from domain.models import DeliveryInput, DeliveryPolicy
+from domain.ids import delivery_workflow_id, event_workflow_id
+from domain.models import DeliveryInput, DeliveryPolicy, EventInput
+from history.events import read_event_input
 from launcher import Stack, _bin
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
@@ -169,15 +171,17 @@ def _start_without_the_key(stack: Stack, workflow_id: str, delivery: DeliveryInp
     asyncio.run(start())
 
 
-async def _start_with_input_as_is(stack: Stack, workflow_id: str, input: Payloads) -> None:
-    """A delivery started with `input` as it is, through no codec: what someone with Temporal's gRPC port
-    can send."""
+async def _start_with_input_as_is(
+    stack: Stack, workflow_id: str, input: Payloads, workflow_type: str = "DeliveryWorkflow"
+) -> None:
+    """A workflow (a delivery) started with `input` as it is, through no codec: what someone with Temporal's
+    gRPC port can send."""
     plain = await Client.connect(stack.settings.temporal_target)
     await plain.workflow_service.start_workflow_execution(
         StartWorkflowExecutionRequest(
             namespace=plain.namespace,
             workflow_id=workflow_id,
-            workflow_type=WorkflowType(name="DeliveryWorkflow"),
+            workflow_type=WorkflowType(name=workflow_type),
             task_queue=TaskQueue(name=stack.settings.task_queue),
             input=input,
             request_id=workflow_id,
@@ -241,6 +245,33 @@ def test_an_encrypted_input_copied_into_another_workflow_is_refused(
     target = asyncio.run(replay_elsewhere())
     wait_for(lambda: _workflow_task_failures(stack, target) >= 1, what="the worker to refuse the copy")
     assert len(receiver.requests("/private")) == before
+    _terminate(stack, target)
+
+
+def test_an_event_copied_to_another_tenant_s_event_id_gives_an_attempt_no_body_to_send(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    """An attempt reads its event's body from the event's history, outside any workflow: that read refuses a
+    copy of tenant A's event started as tenant B's, so B's deliveries can neither sign nor log A's payload."""
+    _, event_id, _ = delivered
+    source = event_workflow_id("tenant_a", event_id)
+    target = event_workflow_id("tenant_b", event_id)
+
+    async def copy_and_read() -> tuple[EventInput | None, EventInput | None]:
+        plain = await Client.connect(stack.settings.temporal_target)
+        history = await plain.get_workflow_handle(source).fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        await _start_with_input_as_is(stack, target, started.input, "EventWorkflow")
+        client = await connect(stack.settings)
+        timeout = timedelta(seconds=10)
+        return (
+            await read_event_input(client, "tenant_a", event_id, rpc_timeout=timeout),
+            await read_event_input(client, "tenant_b", event_id, rpc_timeout=timeout),
+        )
+
+    own, copied = asyncio.run(copy_and_read())
+    assert own is not None and own.tenant == "tenant_a"
+    assert copied is None
     _terminate(stack, target)
 
 

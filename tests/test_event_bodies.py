@@ -64,6 +64,23 @@ async def test_an_event_s_body_is_read_once_and_then_served_from_memory() -> Non
     assert events.asked == [("t", "evt_1"), ("u", "evt_1")]
 
 
+async def test_a_body_kept_for_its_time_is_read_again_so_an_id_used_again_is_its_new_event_s() -> None:
+    """An event id may be used again once its event's history is deleted (a day at the least): a worker
+    that kept the first event's body for longer would send it for the second."""
+    now = 0.0
+    events = Events({("t", "evt_1"): BODY})
+    bodies = EventBodies(events.read, max_age=3600, clock=lambda: now)
+    assert await bodies.get("t", "evt_1") == BODY
+    now = 3599.0
+    assert await bodies.get("t", "evt_1") == BODY
+    assert len(events.asked) == 1
+    # A day later the id names another event, of another body.
+    now = 86_400.0
+    events.bodies[("t", "evt_1")] = BODY.replace("inv_1", "inv_2")
+    assert await bodies.get("t", "evt_1") == BODY.replace("inv_1", "inv_2")
+    assert len(events.asked) == 2 and len(bodies) == 1
+
+
 async def test_attempts_of_one_fan_out_that_ask_together_share_one_read() -> None:
     events = Events({("t", "evt_1"): BODY}, delay=0.2)
     bodies = EventBodies(events.read)
