@@ -82,17 +82,30 @@ def page_size(rate: float) -> int:
     return max(1, min(MAX_PAGE_SIZE, math.ceil(rate)))
 
 
+# How far inside the log retention a replay's window must stay. An event is deleted a retention after it
+# closed (seconds after it was accepted), and a replayed delivery reads its event's body at its first
+# attempt, which waits behind live work: an event at the very edge could be gone by then, with nothing
+# left to send.
+REPLAY_MARGIN = timedelta(hours=1)
+
+
 def window(
-    since: datetime, until: datetime | None, *, now: datetime, retention_days: int
+    since: datetime,
+    until: datetime | None,
+    *,
+    now: datetime,
+    retention_days: int,
+    margin: timedelta = timedelta(0),
 ) -> tuple[datetime, datetime]:
     """The window `[since, until]`, `until` at the latest `now`; refused when it reaches further back
-    than the log retention, or is empty."""
+    than the log retention (less `margin`), or is empty."""
     until = min(until, now) if until is not None else now
-    oldest = now - timedelta(days=retention_days)
+    oldest = now - timedelta(days=retention_days) + margin
     if since < oldest:
+        less = f", less {margin.total_seconds() / 3600:g} h for the events to be read" if margin else ""
         raise InvalidInput(
-            f"since reaches back further than the log retention ({retention_days} days): nothing from "
-            f"before {oldest:%Y-%m-%d %H:%M} UTC is kept; give a since after it",
+            f"since reaches back further than the log retention ({retention_days} days{less}): nothing "
+            f"from before {oldest:%Y-%m-%d %H:%M} UTC can be used; give a since after it",
             field=("since",),
             value=since.isoformat(),
         )
@@ -195,7 +208,11 @@ class Recoveries:
         the types it subscribes to now."""
         endpoint = await self._endpoint(tenant, endpoint_id, enabled=True)
         since, until = window(
-            since, until, now=datetime.now(UTC), retention_days=self._settings.log_retention_days
+            since,
+            until,
+            now=datetime.now(UTC),
+            retention_days=self._settings.log_retention_days,
+            margin=REPLAY_MARGIN,
         )
         types = list(event_types) if event_types is not None else endpoint.event_types
         if types is None:  # every event type, as a subscription to all means

@@ -8,10 +8,21 @@ import pytest
 
 from domain.models import RecoveryCounts, RecoveryStatus
 from service.errors import InvalidInput
-from service.recoveries import bounded, left, page_size, window
+from service.recoveries import REPLAY_MARGIN, bounded, left, page_size, window
 from tests.conftest import recovery_state
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+
+
+def test_a_replay_s_window_stays_an_hour_inside_the_retention() -> None:
+    """A replayed delivery reads its event at its first attempt, which waits behind live work: an event at
+    the retention's very edge could be deleted by then."""
+    inside = NOW - timedelta(days=30) + timedelta(hours=2)
+    assert window(inside, None, now=NOW, retention_days=30, margin=REPLAY_MARGIN) == (inside, NOW)
+    edge = NOW - timedelta(days=30) + timedelta(minutes=30)
+    assert window(edge, None, now=NOW, retention_days=30) == (edge, NOW)  # a recovery's may
+    with pytest.raises(InvalidInput, match=r"log retention \(30 days, less 1 h for the events to be read\)"):
+        window(edge, None, now=NOW, retention_days=30, margin=REPLAY_MARGIN)
 
 
 def test_a_window_ends_at_the_latest_now_and_reaches_back_at_most_the_retention() -> None:
