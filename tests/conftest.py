@@ -71,6 +71,26 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
 PROCESS_FIXTURES = {"stack", "postgres", "api_process"}
 
 
+# The test being set up or run: what a helper that starts a process of the service checks is marked.
+_running: pytest.Item | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _running
+    _running = item
+
+
+def starts_processes(what: str) -> None:
+    """Called by each helper that starts a process of the service: the test doing so must be marked
+    `stack` (by a stack's fixture, or by itself), or `make check`, which runs the unmarked, would start it."""
+    if _running is not None and _running.get_closest_marker("stack") is None:
+        raise AssertionError(
+            f"{_running.nodeid} starts {what} but is not marked `stack`: mark it (or its module, with "
+            "`pytestmark`) so that `make check` leaves it to `make test`"
+        )
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Where the stacks' logs and the screenshots go exists before any test writes there, in whatever
     order the files run (a fresh clone has no `test-output/`)."""
@@ -116,6 +136,7 @@ def start_stack(data_dir: Path, log: Path, /, **overrides: str) -> Stack:
     A port found free is bound seconds later, on a machine shared with other test runs: now and then
     another run's `free_port` has handed it out too.
     """
+    starts_processes("a stack")
     for attempt in range(1, START_TRIES + 1):
         stack = Stack(stack_env(data_dir, **overrides), log_file=log)
         try:
@@ -143,6 +164,7 @@ def running_stack(data_dir: Path, log: Path | None = None, /, **overrides: str) 
 def second_worker(stack: Stack, log: Path, **overrides: str) -> Iterator[subprocess.Popen[bytes]]:
     """Another worker of `stack` (its settings changed by `overrides`), polling the same task queue, its
     output in `log`; stopped by its PID on the way out."""
+    starts_processes("a worker")
     with log.open("wb") as out:
         worker = subprocess.Popen(
             [sys.executable, "-m", "worker"],
@@ -186,6 +208,7 @@ def standalone_api_process(
     be taken before uvicorn binds it (`free_port`): the process then exits at once, and is started again
     on another port.
     """
+    starts_processes("an API process")
     data_dir = tempfile.mkdtemp(prefix="standalone-api-")  # never the checkout's own .data
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOKS_")}
     full_env.update(

@@ -485,6 +485,7 @@ def test_a_refused_key_stays_on_the_sign_in_page(tab: Session) -> None:
     tab.check_view()
 
 
+@pytest.mark.stack  # starts an API process of its own
 def test_a_clear_message_when_temporal_or_the_api_is_down(browser: Browser, tmp_path: Path) -> None:
     expect.set_options(timeout=TIMEOUT_MS)
     env = {"WEBHOOKS_DATA_DIR": str(tmp_path), "WEBHOOKS_API_KEYS": f"tenant_a:{KEYS['tenant_a']}"}

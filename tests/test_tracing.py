@@ -108,6 +108,7 @@ def test_one_emission_is_one_trace_from_the_request_to_the_receiver(traced_stack
     assert [(x["trace_id"], x["span_id"]) for x in logged] == [(CALLER_TRACE, s.span_id) for s in attempts]
 
 
+@pytest.mark.stack  # starts an API process of its own
 def test_the_api_stopped_sends_the_spans_it_still_holds_and_exits_0() -> None:
     """`python -m api` (api/__main__.py): a request's span still buffered when the process is told to
     stop (the batch would wait a minute) reaches the collector, and the process exits 0. Bare uvicorn
