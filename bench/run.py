@@ -415,7 +415,7 @@ class Bench:
 
     async def sink_spans(self) -> int:
         """Spans the OTLP sink has been sent so far."""
-        counts: dict[str, int] = (await self.http.get(f"{self.sink_url}/count")).json()
+        counts: dict[str, int] = (await self._ask(f"{self.sink_url}/count")).json()
         return counts["spans"]
 
     async def sink_settled(self, *, timeout: float = 60) -> int:
@@ -430,10 +430,12 @@ class Bench:
         return last
 
     async def _ask_receiver(self, path: str, **params: str) -> httpx.Response:
-        """A GET to the receiver, asked again once if the kept-alive connection it went out on had just
-        been closed by the receiver ("Server disconnected without sending a response"): it changes
-        nothing, so asking twice is safe."""
-        url = f"{self.receiver_url}{path}"
+        return await self._ask(f"{self.receiver_url}{path}", **params)
+
+    async def _ask(self, url: str, **params: str) -> httpx.Response:
+        """A GET to the bench's receiver or span sink, asked again once if the kept-alive connection it
+        went out on had just been closed by the server ("Server disconnected without sending a
+        response"): it changes nothing, so asking twice is safe."""
         try:
             return await self.http.get(url, params=params)
         except httpx.RemoteProtocolError:

@@ -7,7 +7,7 @@ anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocatio
 ours carries; `look`, when the product that opened the session asked for one, its title, accent colour
 and logo (domain/appearance.py), signed so that what that product asked wins over anything a link adds
 (the page's `?title=`, `?logo=` and `?accent=` only fill in what the session leaves unset).
-Revocation is a list in the endpoint store (service/portal.py); a new current encryption key ends every
+Revocation is a list in the endpoint store (service/access.py); a new current encryption key ends every
 session in flight, as it ends list cursors.
 
 `read` checks the signature before anything else, so "expired" is said only of a token we made.
