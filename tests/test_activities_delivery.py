@@ -114,11 +114,14 @@ async def test_an_attempt_held_back_comes_back_and_its_post_gets_its_whole_timeo
     store: EndpointStore, signer: JwtSigner
 ) -> None:
     with Receiver() as receiver:
-        endpoint = _endpoint(store, receiver.script("/queue", [Answer(200, delay=1.5)]))
+        # Answers in 2 s; each POST may take 3.5. The second waits about 2 s for the first's slot, so a
+        # timeout that counted the wait would leave it 1.5 s, too short; the whole 3.5 leaves 1.5 s of slack
+        # for a loaded machine.
+        endpoint = _endpoint(store, receiver.script("/queue", [Answer(200, delay=2)]))
         async with httpx.AsyncClient() as http:
             activities = DeliveryActivities(http, store, signer, endpoint_concurrency=1)
             first = asyncio.ensure_future(
-                _env().run(activities.deliver_once, _request(endpoint, 1, timeout=2))
+                _env().run(activities.deliver_once, _request(endpoint, 1, timeout=3.5))
             )
             while not receiver.requests("/queue"):
                 await asyncio.sleep(0.02)
@@ -126,7 +129,7 @@ async def test_an_attempt_held_back_comes_back_and_its_post_gets_its_whole_timeo
             # to take), too late to wait for inside the try if the first is still in flight then.
             notes: list[list[Any]] = []
             env = _env(notes)
-            second = _request(endpoint, 2, timeout=2)
+            second = _request(endpoint, 2, timeout=3.5)
             try:
                 held: AttemptRecord | None = await env.run(activities.deliver_once, second)
             except ApplicationError as err:
@@ -136,7 +139,7 @@ async def test_an_attempt_held_back_comes_back_and_its_post_gets_its_whole_timeo
             if held is None:  # Temporal's next try, with what the first left for it
                 env.info = dataclasses.replace(env.info, attempt=2, heartbeat_details=notes[-1])
                 held = await env.run(activities.deliver_once, second)
-    # The POST had its whole 2 s after the wait: the receiver's 1.5 s answer arrived in time.
+    # The POST had its whole 3.5 s after the wait: the receiver's 2 s answer arrived in time.
     assert held.outcome is AttemptOutcome.SUCCEEDED
     assert held.throttled_by == "the endpoint's limit of 1 attempts in flight at once"
     assert held.infra_failures == 0  # held back is not a fault of ours
