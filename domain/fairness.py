@@ -46,12 +46,22 @@ def of_kind(kind: WorkKind) -> Priority:
     return Priority(priority_key=PRIORITY_KEYS[kind])
 
 
-def attempt_kind(origin: DeliveryOrigin, trigger: AttemptTrigger, *, first: bool, bulk: bool) -> WorkKind:
+def attempt_kind(
+    origin: DeliveryOrigin, trigger: AttemptTrigger, *, first: bool, bulk: bool, ordered: bool = False
+) -> WorkKind:
     """How urgent one attempt of a delivery is.
 
     `first`: the delivery's first scheduled attempt. `bulk`: a manual retry asked for as part of "retry
     all". A replay's deliveries are bulk work from the first attempt to the last scheduled one.
+    `ordered`: the delivery is its ordered lane's head, which every later event of its key waits behind,
+    live ones included: never bulk (a lane sends one delivery of a key at a time, so it paces a replay
+    itself), or the live events behind a replayed or recovered head would wait for all live work first.
     """
+    kind = _unordered_kind(origin, trigger, first=first, bulk=bulk)
+    return WorkKind.RETRY if ordered and kind is WorkKind.BULK else kind
+
+
+def _unordered_kind(origin: DeliveryOrigin, trigger: AttemptTrigger, *, first: bool, bulk: bool) -> WorkKind:
     if trigger is AttemptTrigger.RECOVER or (trigger is AttemptTrigger.MANUAL and bulk):
         return WorkKind.BULK
     if trigger is AttemptTrigger.MANUAL:

@@ -34,6 +34,24 @@ def test_each_kind_of_attempt_has_its_priority(
     assert attempt_kind(origin, trigger, first=first, bulk=bulk) is kind
 
 
+@pytest.mark.parametrize(
+    ("origin", "trigger", "first", "bulk", "kind"),
+    [
+        (REPLAY, SCHEDULED, True, False, WorkKind.RETRY),  # a replayed event, the head of its lane
+        (EVENT, RECOVER, False, False, WorkKind.RETRY),  # a blocked head, recovered
+        (EVENT, MANUAL, False, True, WorkKind.RETRY),  # ... or retried with "retry all"
+        (EVENT, SCHEDULED, True, False, WorkKind.LIVE),  # what is live stays live
+        (EVENT, SCHEDULED, False, False, WorkKind.RETRY),
+    ],
+)
+def test_an_ordered_lane_s_head_is_never_bulk_work(
+    origin: DeliveryOrigin, trigger: AttemptTrigger, first: bool, bulk: bool, kind: WorkKind
+) -> None:
+    """Every later event of its key waits behind it, live ones too: at bulk priority it would wait for all
+    live work, and they with it."""
+    assert attempt_kind(origin, trigger, first=first, bulk=bulk, ordered=True) is kind
+
+
 def test_live_goes_before_retries_before_bulk() -> None:
     assert PRIORITY_KEYS[WorkKind.LIVE] < PRIORITY_KEYS[WorkKind.RETRY] < PRIORITY_KEYS[WorkKind.BULK]
 

@@ -229,7 +229,13 @@ class DeliveryWorkflow:
 
     async def _attempt(self, trigger: AttemptTrigger, *, bulk: bool = False) -> AttemptRecord:
         # Before anything changes: whether this is the delivery's first scheduled attempt.
-        kind = attempt_kind(self._input.origin, trigger, first=self._scheduled_attempts == 0, bulk=bulk)
+        kind = attempt_kind(
+            self._input.origin,
+            trigger,
+            first=self._scheduled_attempts == 0,
+            bulk=bulk,
+            ordered=self._input.lane is not None,
+        )
         # A person waits for it: a manual retry of this one delivery, or a test event's first attempt.
         test = self._input.origin is DeliveryOrigin.TEST
         interactive = kind is WorkKind.LIVE and (trigger is AttemptTrigger.MANUAL or test)
