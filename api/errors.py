@@ -66,18 +66,19 @@ def validation_error(
 
 async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, WebhooksError)
+    quota = err.quota.headers() if err.quota else {}
     if isinstance(err, InvalidInput) and not isinstance(err, PayloadTooLarge):
         invalid = validation_error(err.field, err.message, value=err.value, location=err.location)
-        return await request_validation_exception_handler(request, invalid)
+        response = await request_validation_exception_handler(request, invalid)
+        response.headers.update(quota)
+        return response
     status = next(code for kind, code in STATUS if isinstance(err, kind))
-    headers = None
-    if isinstance(err, Unavailable):
-        headers = {"Retry-After": str(err.retry_after)}
-    elif isinstance(err, RateLimited):
-        headers = {"Retry-After": str(err.retry_after), **(err.quota.headers() if err.quota else {})}
+    headers = dict(quota)
+    if isinstance(err, Unavailable | RateLimited):
+        headers["Retry-After"] = str(err.retry_after)
     elif isinstance(err, Unauthenticated):
-        headers = {"WWW-Authenticate": err.challenge}
-    return JSONResponse({"detail": err.message}, status, headers=headers)
+        headers["WWW-Authenticate"] = err.challenge
+    return JSONResponse({"detail": err.message}, status, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:

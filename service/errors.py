@@ -29,6 +29,10 @@ RETRY_AFTER_SECONDS = 5
 
 
 class WebhooksError(Exception):
+    # The caller's rate limit, when the request was counted against it before it failed (an emission
+    # refused after its token was taken): its answer says it as an accepted one would.
+    quota: QuotaPolicy | None = None
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

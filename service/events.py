@@ -49,6 +49,7 @@ from service.errors import (
     QuotaPolicy,
     RateLimited,
     Unavailable,
+    WebhooksError,
 )
 from service.limits import DoorLimits
 from service.models import (
@@ -233,7 +234,11 @@ class Events:
         """An event emitted by a client: counted against its credential's rate (service/limits.py), then
         accepted. What is left of that rate comes back with it, for the answer's headers."""
         quota = await self._limits.emission(caller.credential)
-        return await self.emit(caller.tenant, submission), quota
+        try:
+            return await self.emit(caller.tenant, submission), quota
+        except WebhooksError as err:  # counted all the same: the answer says what is left
+            err.quota = err.quota or quota
+            raise
 
     @boundary(changes_temporal=True)
     async def emit(self, tenant: str, submission: EventSubmission) -> AcceptedEvent:

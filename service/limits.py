@@ -23,10 +23,14 @@ from store.rate_limits import Quota, TokenBuckets
 
 
 def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPolicy:
+    """The bucket as the draft's policy: what it lets through in a window long enough to empty it at its
+    rate (at least a second): its burst, or its rate over that window if more (a burst of 10 at 100 a
+    second is 100 a second, not 10)."""
+    window = max(1, math.ceil(capacity / rate))
     return QuotaPolicy(
         name=name,
-        quota=capacity,
-        window=max(1, math.ceil(capacity / rate)),
+        quota=max(capacity, math.floor(rate * window)),
+        window=window,
         remaining=quota.remaining,
         reset=math.ceil(quota.reset),
     )

@@ -211,6 +211,27 @@ async def test_an_emission_past_the_key_s_rate_is_429_with_when_to_come_back(app
 
 
 @pytest.mark.parametrize(
+    "error",
+    [
+        PayloadTooLarge("the payload is larger than 262144 bytes"),
+        Conflict("event id x was already used for a different payload"),
+        InvalidInput("numbers must be finite", field=("data", "object")),
+        TemporalUnavailable(),
+    ],
+)
+async def test_an_emission_counted_then_refused_still_says_what_is_left_of_the_rate(
+    app: Any, error: WebhooksError
+) -> None:
+    """Every emission is counted against the key's rate before it is checked and started: a refusal says
+    the quota and what is left of it, as an acceptance does (the service attaches it, service/events.py)."""
+    error.quota = QuotaPolicy("emit", quota=1000, window=10, remaining=998, reset=1)
+    response = await client(app, events=FakeEvents(error)).post("/v1/events", json=EVENT)
+    assert response.status_code >= 400
+    assert response.headers["ratelimit-policy"] == '"emit";q=1000;w=10'
+    assert response.headers["ratelimit"] == '"emit";r=998;t=1'
+
+
+@pytest.mark.parametrize(
     ("error", "status", "detail"),
     [
         (PayloadTooLarge("the payload is larger than 262144 bytes"), 413, "larger than"),

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from launcher import Stack
+from service.limits import _policy
+from store.rate_limits import Quota
 from tests.conftest import KEYS, api_replica, create_endpoint, emit, wait_for
 from tests.receiver import Answer, Receiver
 
@@ -117,3 +119,28 @@ def test_recoveries_running_at_once_and_the_deliveries_of_one_are_bounded(
         too_many = client.post(f"/v1/webhooks/endpoints/{second}/replay", json={"since": since})
     assert too_many.status_code == 422
     assert "WEBHOOKS_RECOVERY_MAX_DELIVERIES" in too_many.text and "narrow it" in too_many.text
+
+
+def test_an_emission_refused_after_it_was_counted_says_what_is_left_of_the_rate(api: httpx.Client) -> None:
+    """The key's token is taken before the event is checked and started: the 409 of an event id used for
+    another payload says the quota and what is left of it, as the 202 before it did."""
+    first = api.post("/v1/events", json={**_event(), "id": "evt_limits_reused"})
+    reused = api.post(
+        "/v1/events",
+        json={**_event(), "id": "evt_limits_reused", "data": {"object": {"id": "inv_other"}}},
+    )
+    assert (first.status_code, reused.status_code) == (202, 409), reused.text
+    for answer in (first, reused):
+        assert re.fullmatch(r'"emit";q=\d+;w=\d+', answer.headers["ratelimit-policy"]), answer.headers
+        assert _REMAINING.fullmatch(answer.headers["ratelimit"]), answer.headers
+
+
+def test_a_burst_smaller_than_the_rate_is_said_as_the_rate() -> None:
+    """RateLimit-Policy's quota is what the bucket lets through in its window: a burst of 10 refilled at
+    100 a second lets 100 through a second, and a client pacing by the header should know it."""
+    quota = Quota(allowed=True, remaining=10, reset=0, retry_after=0)
+    assert _policy("emit", quota, capacity=10, rate=100).headers()["RateLimit-Policy"] == '"emit";q=100;w=1'
+    assert (
+        _policy("emit", quota, capacity=1000, rate=100).headers()["RateLimit-Policy"] == '"emit";q=1000;w=10'
+    )
+    assert _policy("emit", quota, capacity=3, rate=0.001).headers()["RateLimit-Policy"] == '"emit";q=3;w=3000'
