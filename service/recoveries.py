@@ -64,6 +64,7 @@ from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unava
 from service.events import delivery_policy
 from service.models import RecoveryView, RecoveryViewPage
 from store.database import Endpoint, EndpointStore
+from store.recoveries import RecoverySlots
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 # A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
@@ -81,6 +82,10 @@ def page_size(rate: float) -> int:
     """Candidates per page at `rate` deliveries per second: a second's worth, 1 to `MAX_PAGE_SIZE`."""
     return max(1, min(MAX_PAGE_SIZE, math.ceil(rate)))
 
+
+# A recovery slot taken this recently counts while its recovery's run is not there yet: the API that took
+# it is starting it (far longer than a start takes; an API that died meanwhile frees it after this).
+SLOT_STARTING_SECONDS = 60
 
 # How far inside the log retention a replay's window must stay. An event is deleted a retention after it
 # closed (seconds after it was accepted), and a replayed delivery reads its event's body at its first
@@ -151,6 +156,7 @@ class Recoveries:
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._max = settings.recovery_max_deliveries
         self._cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+        self._slots = RecoverySlots(store.engine)
 
     async def _endpoint(self, tenant: str, endpoint_id: str, *, enabled: bool = False) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
@@ -239,12 +245,14 @@ class Recoveries:
         counts: RecoveryCounts | None = None,
     ) -> RecoveryView:
         settings = self._settings
+        # Visibility first (it also sees recoveries started before slots were kept), then a slot, taken
+        # in the store one request at a time: requests at the same moment cannot pass the bound together.
         running = await self._count(visibility.running_recoveries(tenant=endpoint.tenant))
-        if running >= settings.recoveries_per_tenant:
+        if running >= settings.recoveries_per_tenant or not await self._take_slot(endpoint):
             raise LimitReached(
-                f"this account has {running} recoveries and replays running, the most at once "
-                "(WEBHOOKS_RECOVERIES_PER_TENANT); wait for one to finish, or cancel one (DELETE "
-                "/v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id})",
+                f"this account has {max(running, settings.recoveries_per_tenant)} recoveries and replays "
+                "running, the most at once (WEBHOOKS_RECOVERIES_PER_TENANT); wait for one to finish, or "
+                "cancel one (DELETE /v1/webhooks/endpoints/{endpoint_id}/recoveries/{recovery_id})",
                 setting="WEBHOOKS_RECOVERIES_PER_TENANT",
             )
         state = RecoveryState(
@@ -302,6 +310,30 @@ class Recoveries:
             f"recovery {recovery_id} is running for endpoint {endpoint.id}, and one runs at a time: follow "
             f"it at GET {path}, or cancel it with DELETE {path}"
         )
+
+    async def _take_slot(self, endpoint: Endpoint) -> bool:
+        """The endpoint's slot among its tenant's recoveries running at once, once the slots of those
+        that no longer run are freed; False if the tenant holds them all."""
+        held = await in_store(self._slots.held, endpoint.tenant)
+        held.pop(endpoint.id, None)  # its own is taken again: Temporal refuses a second run of it
+        others = list(held)
+        still = await asyncio.gather(*(self._holds(endpoint.tenant, e, held[e]) for e in others))
+        gone = [e for e, holds in zip(others, still, strict=True) if not holds]
+        await in_store(self._slots.free, endpoint.tenant, gone)
+        return await in_store(
+            self._slots.take, endpoint.tenant, endpoint.id, most=self._settings.recoveries_per_tenant
+        )
+
+    async def _holds(self, tenant: str, endpoint_id: str, taken_at: float) -> bool:
+        """Whether the endpoint's slot, taken at `taken_at`, is still its recovery's: that recovery runs,
+        or is being started (taken less than `SLOT_STARTING_SECONDS` ago, its run not there yet)."""
+        found = await self._describe(ids.recovery_workflow_id(tenant, endpoint_id))
+        if found is not None and found.status is WorkflowExecutionStatus.RUNNING:
+            return True
+        if found is not None and found.close_time and found.close_time.timestamp() >= taken_at:
+            return False  # the recovery it was taken for has ended
+        starting = datetime.now(UTC).timestamp() - taken_at < SLOT_STARTING_SECONDS
+        return starting
 
     async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
         return await executions.describe(self._client, workflow_id, rpc_timeout=self._rpc)

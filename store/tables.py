@@ -212,3 +212,15 @@ class ListenHandoffRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the poll that took it
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RecoverySlotRow(Base):
+    """A recovery or replay of the tenant's, running or starting (store/recoveries.py): what the bound on
+    those running at once (`WEBHOOKS_RECOVERIES_PER_TENANT`) counts, one at a time, on every API replica.
+    A row outlives its recovery until the tenant's next start finds that recovery closed."""
+
+    __tablename__ = "recovery_slots"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # one recovery an endpoint
+    reserved_at: Mapped[float] = mapped_column(Float)  # unix seconds

@@ -7,7 +7,9 @@ emission bucket, and each refusal is a 4xx that names the bound and says how to 
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,7 +17,7 @@ import httpx
 from launcher import Stack
 from service.limits import _policy
 from store.rate_limits import Quota
-from tests.conftest import KEYS, api_replica, create_endpoint, emit, wait_for
+from tests.conftest import KEYS, api_replica, create_endpoint, emit
 from tests.receiver import Answer, Receiver
 
 _POLICY = re.compile(r'"emit";q=3;w=\d+')
@@ -100,21 +102,33 @@ def test_recoveries_running_at_once_and_the_deliveries_of_one_are_bounded(
     for _ in range(3):
         emit(api, "invoice.created")
     time.sleep(1.5)  # visibility lists the events
-    first = create_endpoint(api, receiver.script("/first", [Answer(200)]))["id"]
-    second = create_endpoint(api, receiver.script("/second", [Answer(200)]))["id"]
-    bounds = {"WEBHOOKS_RECOVERIES_PER_TENANT": "1", "WEBHOOKS_RECOVERY_RATE": "0.2"}
-    with api_replica(stack, **bounds) as base_url, _client(base_url) as client:
-        # Three events at one every five seconds: running for what follows.
-        running = client.post(f"/v1/webhooks/endpoints/{first}/replay", json={"since": since})
-        assert running.status_code == 202, running.text
-        wait_for(
-            lambda: client.get(f"/v1/webhooks/endpoints/{first}/recoveries").json()["items"],
-            what="the replay listed",
-        )
-        refused = client.post(f"/v1/webhooks/endpoints/{second}/replay", json={"since": since})
-        assert refused.status_code == 409
-        assert "WEBHOOKS_RECOVERIES_PER_TENANT" in refused.json()["detail"]
-        client.delete(f"/v1/webhooks/endpoints/{first}/recoveries/{running.json()['id']}")
+    endpoints = [create_endpoint(api, receiver.script(f"/r{n}", [Answer(200)]))["id"] for n in range(6)]
+    bounds = {"WEBHOOKS_RECOVERIES_PER_TENANT": "2", "WEBHOOKS_RECOVERY_RATE": "0.2"}
+    with (
+        api_replica(stack, **bounds) as one,
+        api_replica(stack, **bounds) as two,
+        _client(one) as via_one,
+        _client(two) as via_two,
+    ):
+        # Six replays asked at the same moment, of six endpoints, through two API processes: visibility,
+        # which lags, would let several more than two through. Two run (three events at one every five
+        # seconds each).
+        start = threading.Barrier(len(endpoints))
+
+        def replay(n: int) -> httpx.Response:
+            client = (via_one, via_two)[n % 2]
+            start.wait()
+            return client.post(f"/v1/webhooks/endpoints/{endpoints[n]}/replay", json={"since": since})
+
+        with ThreadPoolExecutor(len(endpoints)) as pool:
+            answers = list(pool.map(replay, range(len(endpoints))))
+        assert sorted(a.status_code for a in answers) == [202] * 2 + [409] * 4, [a.text for a in answers]
+        for answer, endpoint_id in zip(answers, endpoints, strict=True):
+            if answer.is_success:
+                via_one.delete(f"/v1/webhooks/endpoints/{endpoint_id}/recoveries/{answer.json()['id']}")
+            else:
+                assert "WEBHOOKS_RECOVERIES_PER_TENANT" in answer.json()["detail"]
+    second = endpoints[1]
     with api_replica(stack, WEBHOOKS_RECOVERY_MAX_DELIVERIES="2") as base_url, _client(base_url) as client:
         too_many = client.post(f"/v1/webhooks/endpoints/{second}/replay", json={"since": since})
     assert too_many.status_code == 422

@@ -1,0 +1,56 @@
+"""store/recoveries.py: the recoveries each tenant has running or starting, counted one request at a time
+(the service asks Temporal which still run, service/recoveries.py; tests/test_limits.py goes through
+real API replicas)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from store import migrate
+from store.database import EndpointStore
+from store.recoveries import RecoverySlots
+from tests.conftest import TEST_KEYRING
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EndpointStore]:
+    store = EndpointStore(f"sqlite:///{tmp_path / 'webhooks.db'}", TEST_KEYRING)
+    migrate.upgrade(store)
+    yield store
+    store.close()
+
+
+def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(store: EndpointStore) -> None:
+    slots = RecoverySlots(store.engine)
+    assert slots.take("t", "ep_1", most=2, now=1.0)
+    assert slots.take("t", "ep_2", most=2, now=2.0)
+    assert not slots.take("t", "ep_3", most=2, now=3.0)  # one too many: nothing kept of it
+    assert slots.held("t") == {"ep_1": 1.0, "ep_2": 2.0}
+    assert slots.take("t", "ep_2", most=2, now=4.0)  # its own again, taken anew
+    assert slots.take("u", "ep_9", most=1)  # another tenant's are its own
+    slots.free("t", ["ep_1"])
+    assert slots.take("t", "ep_3", most=2, now=5.0)
+    assert slots.held("t") == {"ep_2": 4.0, "ep_3": 5.0}
+
+
+def test_slots_taken_at_the_same_moment_are_counted_one_at_a_time(store: EndpointStore) -> None:
+    """Twelve requests at once, each for an endpoint of its own, and a bound of three: three get one."""
+    slots = RecoverySlots(store.engine)
+    start = threading.Barrier(12)
+    taken: list[bool] = []
+
+    def take(n: int) -> None:
+        start.wait()
+        taken.append(slots.take("t", f"ep_{n}", most=3))
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(taken) == [False] * 9 + [True] * 3
+    assert len(slots.held("t")) == 3
