@@ -31,7 +31,7 @@ BODY_CACHE_BYTES = 16 * 1024 * 1024
 BODY_CACHE_SECONDS = 3600
 
 
-def _converter_of(client: Client, workflow_id: str) -> DataConverter:
+def converter_for(client: Client, workflow_id: str) -> DataConverter:
     """The client's converter in the workflow's serialization context: the payload codec then refuses a
     payload that was made for another workflow and copied into this one (core/crypto.py), as a worker does."""
     return client.data_converter.with_context(
@@ -52,7 +52,7 @@ async def read_event_input(
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
                 payloads = history_event.workflow_execution_started_event_attributes.input.payloads
                 try:
-                    [event] = await _converter_of(client, workflow_id).decode(payloads, [EventInput])
+                    [event] = await converter_for(client, workflow_id).decode(payloads, [EventInput])
                 except DecryptionError as err:
                     # Not an event of ours as accepted (another workflow's copied in, or made by no key of
                     # ours): there is no body of this event to send or show.
@@ -78,7 +78,7 @@ async def read_delivery_body(
     (no attempt has ended yet) or the delivery is not kept."""
     workflow_id = ids.delivery_workflow_id(tenant, delivery_id)
     handle = client.get_workflow_handle(workflow_id)
-    converter = _converter_of(client, workflow_id)
+    converter = converter_for(client, workflow_id)
     try:
         async for history_event in handle.fetch_history_events(rpc_timeout=rpc_timeout):
             if history_event.event_type is EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:

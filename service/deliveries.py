@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import json
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import EarlierTries
+from core.crypto import DecryptionError
+from core.logs import FIELDS
 from domain import ids
 from domain import search_attributes as sa
 from domain.models import (
@@ -44,7 +47,7 @@ from domain.models import (
     RetryAccepted,
 )
 from history import executions, visibility
-from history.events import delivery_state, kept_body, read_event_input
+from history.events import converter_for, delivery_state, kept_body, read_event_input
 from service import pages
 from service.boundary import boundary, in_store, updated
 from service.errors import Conflict, NotFound, RateLimited
@@ -58,6 +61,8 @@ from service.models import (
 )
 from store.database import Endpoint, EndpointStore
 from workflows.delivery import DeliveryWorkflow
+
+log = logging.getLogger(__name__)
 
 LISTED_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
 WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow", "RecoveryWorkflow")
@@ -250,7 +255,11 @@ class Deliveries:
         activity = pending[0]
         details: list[Any] = []
         if activity.attempt > 1 and activity.heartbeat_details.payloads:
-            details = await self._client.data_converter.decode(activity.heartbeat_details.payloads)
+            converter = converter_for(self._client, description.id)
+            try:
+                details = await converter.decode(activity.heartbeat_details.payloads)
+            except DecryptionError:  # not this delivery's (copied in): no tries to tell of
+                details = []
         earlier = EarlierTries.from_details(activity.attempt, details)
         next_try = None
         if activity.attempt > 1 and activity.state is PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
@@ -266,7 +275,9 @@ class Deliveries:
     async def _read_history(self, workflow_id: str, run_id: str | None) -> _Started | None:
         """The input of a run and the attempts it completed, in order, from its history."""
         handle = self._client.get_workflow_handle(workflow_id, run_id=run_id)
-        converter = self._client.data_converter
+        # In the delivery's own context: the codec refuses what was made for another workflow and copied
+        # into this one (another tenant's delivery, say), which the log then does not show.
+        converter = converter_for(self._client, workflow_id)
         started: DeliveryInput | None = None
         attempts: list[AttemptRecord] = []
         try:
@@ -282,6 +293,9 @@ class Deliveries:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
+        except DecryptionError as err:
+            log.warning("delivery refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}})
+            return None
         if started is None:
             return None
         return _Started(started, started.progress.attempts + attempts)

@@ -38,6 +38,7 @@ from launcher import Stack, _bin
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
     OPERATOR_KEY,
+    api_client,
     create_endpoint,
     emit,
     settled,
@@ -272,6 +273,29 @@ def test_an_event_copied_to_another_tenant_s_event_id_gives_an_attempt_no_body_t
     own, copied = asyncio.run(copy_and_read())
     assert own is not None and own.tenant == "tenant_a"
     assert copied is None
+    _terminate(stack, target)
+
+
+def test_a_delivery_copied_to_another_tenant_s_id_is_not_in_that_tenant_s_log(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    """The log reads a delivery's history outside any workflow: it refuses a copy of tenant A's delivery
+    started under tenant B's id, as the worker does, so B reads no delivery there, not A's."""
+    _, _, delivery_id = delivered
+    source = delivery_workflow_id("tenant_a", delivery_id)
+    target = delivery_workflow_id("tenant_b", delivery_id)
+
+    async def copy() -> None:
+        plain = await Client.connect(stack.settings.temporal_target)
+        history = await plain.get_workflow_handle(source).fetch_history()
+        await _start_with_input_as_is(
+            stack, target, history.events[0].workflow_execution_started_event_attributes.input
+        )
+
+    asyncio.run(copy())
+    with api_client(stack, "tenant_b") as b:
+        answer = b.get(f"/v1/webhooks/deliveries/{delivery_id}")
+    assert answer.status_code == 404, answer.text
     _terminate(stack, target)
 
 
