@@ -60,6 +60,11 @@ class DecryptionError(ValueError):
     """Data that none of our keys made, or that was changed since: refused, never used."""
 
 
+class ForeignPayload(DecryptionError):
+    """A payload made for another workflow, or for none, read in this one: copied in, not this workflow's
+    own. Unlike a key missing from this process, which the key's arrival mends, nothing will make it so."""
+
+
 @dataclass(frozen=True, slots=True)
 class Keyring:
     """The keys: `current` encrypts, every key decrypts."""
@@ -169,10 +174,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         if self._workflow_id is not None and bound is None:
             # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
             # our client or worker, chose what this workflow would sign and send.
-            raise DecryptionError(f"a payload made for no workflow used in {self._workflow_id!r}: refused")
+            raise ForeignPayload(f"a payload made for no workflow used in {self._workflow_id!r}: refused")
         if bound is not None and self._workflow_id is not None and bound != self._workflow_id.encode():
             made_for = bound.decode(errors="replace")
-            raise DecryptionError(f"a payload of workflow {made_for!r} used in {self._workflow_id!r}")
+            raise ForeignPayload(f"a payload of workflow {made_for!r} used in {self._workflow_id!r}")
         aad = b"workflow:" + bound if bound is not None else b""
         try:
             kid = payload.metadata.get(KEY_ID, b"").decode()

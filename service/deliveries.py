@@ -33,7 +33,7 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import EarlierTries
-from core.crypto import DecryptionError
+from core.crypto import ForeignPayload
 from core.logs import FIELDS
 from domain import ids
 from domain import search_attributes as sa
@@ -258,7 +258,7 @@ class Deliveries:
             converter = converter_for(self._client, description.id)
             try:
                 details = await converter.decode(activity.heartbeat_details.payloads)
-            except DecryptionError:  # not this delivery's (copied in): no tries to tell of
+            except ForeignPayload:  # not this delivery's (copied in): no tries to tell of
                 details = []
         earlier = EarlierTries.from_details(activity.attempt, details)
         next_try = None
@@ -293,7 +293,7 @@ class Deliveries:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        except DecryptionError as err:
+        except ForeignPayload as err:
             log.warning("delivery refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}})
             return None
         if started is None:

@@ -236,8 +236,9 @@ class Events:
         quota = await self._limits.emission(caller.credential)
         try:
             return await self.emit(caller.tenant, submission), quota
-        except WebhooksError as err:  # counted all the same: the answer says what is left
-            err.quota = err.quota or quota
+        except WebhooksError as err:
+            if not isinstance(err, RateLimited):  # counted all the same: the answer says what is left
+                err.quota = quota
             raise
 
     @boundary(changes_temporal=True)

@@ -23,14 +23,13 @@ from store.rate_limits import Quota, TokenBuckets
 
 
 def _policy(name: str, quota: Quota, *, capacity: int, rate: float) -> QuotaPolicy:
-    """The bucket as the draft's policy: what it lets through in a window long enough to empty it at its
-    rate (at least a second): its burst, or its rate over that window if more (a burst of 10 at 100 a
-    second is 100 a second, not 10)."""
-    window = max(1, math.ceil(capacity / rate))
+    """The bucket as the draft's policy: its burst, per the seconds it takes to refill it (at least one),
+    so that `RateLimit`'s remaining and reset, which count the bucket's tokens, read against it. A bucket
+    smaller than its rate a second is said as the burst a second: slower than it allows, never faster."""
     return QuotaPolicy(
         name=name,
-        quota=max(capacity, math.floor(rate * window)),
-        window=window,
+        quota=capacity,
+        window=max(1, math.ceil(capacity / rate)),
         remaining=quota.remaining,
         reset=math.ceil(quota.reset),
     )

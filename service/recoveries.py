@@ -7,9 +7,10 @@ delivered to it (replay), each as one durable `RecoveryWorkflow` (workflows/reco
 - **Bounded.** The window reaches back at most the log retention (`WEBHOOKS_LOG_RETENTION_DAYS`), since
   nothing older is kept, and ends at the latest when the request is made. The candidates are counted
   when it starts: more than `WEBHOOKS_RECOVERY_MAX_DELIVERIES` is refused with a 422 that says to narrow
-  the window. A tenant has at most `WEBHOOKS_RECOVERIES_PER_TENANT` running at once, counted in
-  Temporal's visibility (which lags by up to a second: requests made within it of each other can pass
-  together); one more is a 409 that says to wait or cancel one.
+  the window (a replay's window also stays an hour inside the retention). A tenant has at most
+  `WEBHOOKS_RECOVERIES_PER_TENANT` running at once, each holding a slot taken in the endpoint store one
+  request at a time on every API replica (store/recoveries.py); one more is a 409 that says to wait or
+  cancel one.
 - **After live traffic.** A recovery, its pages and the deliveries it makes are bulk work: Temporal
   dispatches them after live deliveries and scheduled retries, the tenant's own included
   (domain/fairness.py).
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import math
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
@@ -64,7 +66,7 @@ from service.errors import Conflict, InvalidInput, LimitReached, NotFound, Unava
 from service.events import delivery_policy
 from service.models import RecoveryView, RecoveryViewPage
 from store.database import Endpoint, EndpointStore
-from store.recoveries import RecoverySlots
+from store.recoveries import RecoverySlots, Slot
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 # A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
@@ -248,7 +250,8 @@ class Recoveries:
         # Visibility first (it also sees recoveries started before slots were kept), then a slot, taken
         # in the store one request at a time: requests at the same moment cannot pass the bound together.
         running = await self._count(visibility.running_recoveries(tenant=endpoint.tenant))
-        if running >= settings.recoveries_per_tenant or not await self._take_slot(endpoint):
+        slot = await self._take_slot(endpoint) if running < settings.recoveries_per_tenant else None
+        if slot is None:
             raise LimitReached(
                 f"this account has {max(running, settings.recoveries_per_tenant)} recoveries and replays "
                 "running, the most at once (WEBHOOKS_RECOVERIES_PER_TENANT); wait for one to finish, or "
@@ -298,8 +301,13 @@ class Recoveries:
                 ),
                 rpc_timeout=self._rpc,
             )
-        except WorkflowAlreadyStartedError:
+        except WorkflowAlreadyStartedError:  # the endpoint's running recovery keeps the slot
             raise await self._already_running(endpoint) from None
+        except Exception as err:
+            if not is_timeout(err):  # surely not started: the slot goes back (a timeout's may have)
+                await in_store(self._slots.free, endpoint.tenant, [slot])
+            raise
+        await in_store(self._slots.started, endpoint.tenant, slot, handle.run_id or "")
         return RecoveryView(state=state, left=left(state), workflow_url=self._url(workflow_id, handle.run_id))
 
     async def _already_running(self, endpoint: Endpoint) -> Conflict:
@@ -311,29 +319,28 @@ class Recoveries:
             f"it at GET {path}, or cancel it with DELETE {path}"
         )
 
-    async def _take_slot(self, endpoint: Endpoint) -> bool:
+    async def _take_slot(self, endpoint: Endpoint) -> Slot | None:
         """The endpoint's slot among its tenant's recoveries running at once, once the slots of those
-        that no longer run are freed; False if the tenant holds them all."""
-        held = await in_store(self._slots.held, endpoint.tenant)
-        held.pop(endpoint.id, None)  # its own is taken again: Temporal refuses a second run of it
-        others = list(held)
-        still = await asyncio.gather(*(self._holds(endpoint.tenant, e, held[e]) for e in others))
-        gone = [e for e, holds in zip(others, still, strict=True) if not holds]
+        that no longer run are freed; None if the tenant holds them all."""
+        # Its own is taken again: Temporal refuses a second run of the endpoint's recovery.
+        others = [
+            s for s in await in_store(self._slots.held, endpoint.tenant) if s.endpoint_id != endpoint.id
+        ]
+        still = await asyncio.gather(*(self._holds(endpoint.tenant, s) for s in others))
+        gone = [s for s, holds in zip(others, still, strict=True) if not holds]
         await in_store(self._slots.free, endpoint.tenant, gone)
         return await in_store(
             self._slots.take, endpoint.tenant, endpoint.id, most=self._settings.recoveries_per_tenant
         )
 
-    async def _holds(self, tenant: str, endpoint_id: str, taken_at: float) -> bool:
-        """Whether the endpoint's slot, taken at `taken_at`, is still its recovery's: that recovery runs,
-        or is being started (taken less than `SLOT_STARTING_SECONDS` ago, its run not there yet)."""
-        found = await self._describe(ids.recovery_workflow_id(tenant, endpoint_id))
+    async def _holds(self, tenant: str, slot: Slot) -> bool:
+        """Whether the slot still counts: the endpoint's recovery runs (an endpoint has one at a time), or
+        none has started on it yet and it was taken less than `SLOT_STARTING_SECONDS` ago (its API is
+        starting it). No clock is compared with Temporal's."""
+        found = await self._describe(ids.recovery_workflow_id(tenant, slot.endpoint_id))
         if found is not None and found.status is WorkflowExecutionStatus.RUNNING:
             return True
-        if found is not None and found.close_time and found.close_time.timestamp() >= taken_at:
-            return False  # the recovery it was taken for has ended
-        starting = datetime.now(UTC).timestamp() - taken_at < SLOT_STARTING_SECONDS
-        return starting
+        return slot.run_id is None and time.time() - slot.reserved_at < SLOT_STARTING_SECONDS
 
     async def _describe(self, workflow_id: str) -> WorkflowExecutionDescription | None:
         return await executions.describe(self._client, workflow_id, rpc_timeout=self._rpc)

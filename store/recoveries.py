@@ -3,22 +3,30 @@
 at the same moment, are counted one at a time. Temporal's visibility, which lags by up to a second, let
 requests within that second pass the bound together.
 
-A slot is taken before the recovery's workflow is started and is never given back by it: the next start of
-the tenant's asks Temporal whether each held slot's recovery still runs (service/recoveries.py), and frees
-those that do not. A recovery that ends, is canceled or terminated, or an API that dies between taking a
-slot and starting its workflow, so never keeps a slot for long.
+A slot is taken before the recovery's workflow is started, and given the run's id once it has started. It
+is never given back by the recovery: the tenant's next start asks Temporal whether each held slot's run
+still runs (service/recoveries.py), and frees those whose run has ended, and those taken a minute ago or
+more whose run never started (an API that died, or a start that failed). A slot is freed only as it was
+read: one taken again meanwhile, for the same endpoint's next recovery, stays.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import sessionmaker
 
 from store.tables import RecoverySlotRow
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    endpoint_id: str
+    reserved_at: float  # unix seconds, when it was taken
+    run_id: str | None  # its recovery's run, once started
 
 
 class _OneTooMany(Exception):
@@ -31,37 +39,38 @@ class RecoverySlots:
         self._session = sessionmaker(engine)
         self._dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
 
-    def held(self, tenant: str) -> dict[str, float]:
-        """The tenant's slots: each endpoint's, and when it was taken (unix seconds)."""
+    def held(self, tenant: str) -> list[Slot]:
+        """The tenant's slots."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(RecoverySlotRow.endpoint_id, RecoverySlotRow.reserved_at).where(
-                    RecoverySlotRow.tenant == tenant
-                )
+                select(RecoverySlotRow.endpoint_id, RecoverySlotRow.reserved_at, RecoverySlotRow.run_id)
+                .where(RecoverySlotRow.tenant == tenant)
+                .order_by(RecoverySlotRow.endpoint_id)
             )
-            return {endpoint_id: reserved_at for endpoint_id, reserved_at in rows}
+            return [Slot(endpoint_id, reserved_at, run_id) for endpoint_id, reserved_at, run_id in rows]
 
-    def take(self, tenant: str, endpoint_id: str, *, most: int, now: float | None = None) -> bool:
-        """The endpoint's slot, taken (or taken again) if the tenant then holds at most `most`; False, and
+    def take(self, tenant: str, endpoint_id: str, *, most: int, now: float | None = None) -> Slot | None:
+        """The endpoint's slot, taken (or taken again) if the tenant then holds at most `most`; None, and
         nothing changed, if that would be one too many."""
         at = time.time() if now is None else now
         try:
-            return self._take(tenant, endpoint_id, most=most, at=at)
+            self._take(tenant, endpoint_id, most=most, at=at)
         except _OneTooMany:  # raised inside the transaction: it is rolled back
-            return False
+            return None
+        return Slot(endpoint_id, at, None)
 
-    def _take(self, tenant: str, endpoint_id: str, *, most: int, at: float) -> bool:
+    def _take(self, tenant: str, endpoint_id: str, *, most: int, at: float) -> None:
         with self._session.begin() as session:
             if self._engine.dialect.name == "postgresql":
                 # Two API replicas taking the tenant's last slot at once: one at a time.
                 session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"recoveries:{tenant}"))))
             insert = self._dialect.insert(RecoverySlotRow).values(
-                tenant=tenant, endpoint_id=endpoint_id, reserved_at=at
+                tenant=tenant, endpoint_id=endpoint_id, reserved_at=at, run_id=None
             )
             session.execute(
                 insert.on_conflict_do_update(
                     index_elements=["tenant", "endpoint_id"],
-                    set_={"reserved_at": insert.excluded.reserved_at},
+                    set_={"reserved_at": insert.excluded.reserved_at, "run_id": None},
                 )
             )
             # Written first, then counted: on SQLite the write lock makes the count exact, as the
@@ -69,15 +78,24 @@ class RecoverySlots:
             count = session.scalar(select(func.count()).where(RecoverySlotRow.tenant == tenant)) or 0
             if count > most:
                 raise _OneTooMany()
-        return True
 
-    def free(self, tenant: str, endpoint_ids: Iterable[str]) -> None:
-        ids = list(endpoint_ids)
-        if not ids:
+    def started(self, tenant: str, slot: Slot, run_id: str) -> None:
+        """The slot's recovery has started as `run_id` (the slot, if not taken again since)."""
+        with self._session.begin() as session:
+            session.execute(update(RecoverySlotRow).where(self._as_read(tenant, slot)).values(run_id=run_id))
+
+    def free(self, tenant: str, slots: list[Slot]) -> None:
+        """Each of `slots`, as it was read: one taken again since is left alone."""
+        if not slots:
             return
         with self._session.begin() as session:
-            session.execute(
-                delete(RecoverySlotRow).where(
-                    RecoverySlotRow.tenant == tenant, RecoverySlotRow.endpoint_id.in_(ids)
-                )
-            )
+            for slot in slots:
+                session.execute(delete(RecoverySlotRow).where(self._as_read(tenant, slot)))
+
+    @staticmethod
+    def _as_read(tenant: str, slot: Slot) -> ColumnElement[bool]:
+        return and_(
+            RecoverySlotRow.tenant == tenant,
+            RecoverySlotRow.endpoint_id == slot.endpoint_id,
+            RecoverySlotRow.reserved_at == slot.reserved_at,
+        )

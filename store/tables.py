@@ -223,4 +223,5 @@ class RecoverySlotRow(Base):
 
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # one recovery an endpoint
-    reserved_at: Mapped[float] = mapped_column(Float)  # unix seconds
+    reserved_at: Mapped[float] = mapped_column(Float)  # unix seconds, when the API took it
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its recovery's, once started

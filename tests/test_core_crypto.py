@@ -204,3 +204,18 @@ async def test_a_malformed_sealed_payload_is_refused_saying_why_never_raised_as_
         payload.metadata[name] = value
     with pytest.raises(DecryptionError, match=says):
         await EncryptionCodec(keyring).decode([payload])
+
+
+async def test_a_payload_copied_from_another_workflow_is_foreign_and_a_missing_key_is_not() -> None:
+    """Readers outside a workflow (an attempt reading its event, the log) take a foreign payload for no
+    event at all, but must not take a key missing from their process for one: the key's arrival mends
+    that, and an attempt or a lane that gave up on the event would have dropped it for good."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    sealed = await _sealed(EncryptionCodec(keyring), _body_payload())
+    elsewhere = WorkflowSerializationContext(namespace="default", workflow_id="event:other:evt_1")
+    with pytest.raises(crypto.ForeignPayload, match="used in 'event:other:evt_1'"):
+        await EncryptionCodec(keyring).with_context(elsewhere).decode([sealed])
+    without_the_key = EncryptionCodec(Keyring.parse(new_key_entry("k2"))).with_context(_CONTEXT)
+    with pytest.raises(DecryptionError, match="not in WEBHOOKS_ENCRYPTION_KEYS") as missing:
+        await without_the_key.decode([sealed])
+    assert not isinstance(missing.value, crypto.ForeignPayload)

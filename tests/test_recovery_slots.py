@@ -12,7 +12,7 @@ import pytest
 
 from store import migrate
 from store.database import EndpointStore
-from store.recoveries import RecoverySlots
+from store.recoveries import RecoverySlots, Slot
 from tests.conftest import TEST_KEYRING
 
 
@@ -26,15 +26,32 @@ def store(tmp_path: Path) -> Iterator[EndpointStore]:
 
 def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(store: EndpointStore) -> None:
     slots = RecoverySlots(store.engine)
-    assert slots.take("t", "ep_1", most=2, now=1.0)
-    assert slots.take("t", "ep_2", most=2, now=2.0)
-    assert not slots.take("t", "ep_3", most=2, now=3.0)  # one too many: nothing kept of it
-    assert slots.held("t") == {"ep_1": 1.0, "ep_2": 2.0}
-    assert slots.take("t", "ep_2", most=2, now=4.0)  # its own again, taken anew
-    assert slots.take("u", "ep_9", most=1)  # another tenant's are its own
-    slots.free("t", ["ep_1"])
-    assert slots.take("t", "ep_3", most=2, now=5.0)
-    assert slots.held("t") == {"ep_2": 4.0, "ep_3": 5.0}
+    one = slots.take("t", "ep_1", most=2, now=1.0)
+    two = slots.take("t", "ep_2", most=2, now=2.0)
+    assert one is not None and two is not None
+    assert slots.take("t", "ep_3", most=2, now=3.0) is None  # one too many: nothing kept of it
+    slots.started("t", one, "run-1")
+    assert slots.held("t") == [Slot("ep_1", 1.0, "run-1"), Slot("ep_2", 2.0, None)]
+    again = slots.take("t", "ep_2", most=2, now=4.0)  # its own again, taken anew
+    assert again == Slot("ep_2", 4.0, None)
+    assert slots.take("u", "ep_9", most=1) is not None  # another tenant's are its own
+    slots.free("t", [one])
+    assert slots.take("t", "ep_3", most=2, now=5.0) is not None
+    assert [s.endpoint_id for s in slots.held("t")] == ["ep_2", "ep_3"]
+
+
+def test_a_slot_taken_again_since_it_was_read_is_neither_freed_nor_marked_started(
+    store: EndpointStore,
+) -> None:
+    """A request that read the slot of an endpoint's ended recovery frees it as it read it: the same
+    endpoint's next recovery, which took it again meanwhile, keeps it."""
+    slots = RecoverySlots(store.engine)
+    read = slots.take("t", "ep_1", most=2, now=1.0)
+    assert read is not None
+    again = slots.take("t", "ep_1", most=2, now=2.0)
+    slots.free("t", [read])
+    slots.started("t", read, "run-old")
+    assert slots.held("t") == [again]
 
 
 def test_slots_taken_at_the_same_moment_are_counted_one_at_a_time(store: EndpointStore) -> None:
@@ -45,7 +62,7 @@ def test_slots_taken_at_the_same_moment_are_counted_one_at_a_time(store: Endpoin
 
     def take(n: int) -> None:
         start.wait()
-        taken.append(slots.take("t", f"ep_{n}", most=3))
+        taken.append(slots.take("t", f"ep_{n}", most=3) is not None)
 
     threads = [threading.Thread(target=take, args=(n,)) for n in range(12)]
     for thread in threads:
