@@ -60,9 +60,14 @@ class DecryptionError(ValueError):
     """Data that none of our keys made, or that was changed since: refused, never used."""
 
 
+class MissingKey(DecryptionError):
+    """Sealed with a key this process does not have (a rotation under way, a key not yet given to it):
+    the key's arrival mends it, so a reader waits for it rather than give up on the data."""
+
+
 class ForeignPayload(DecryptionError):
     """A payload made for another workflow, or for none, read in this one: copied in, not this workflow's
-    own. Unlike a key missing from this process, which the key's arrival mends, nothing will make it so."""
+    own. Unlike a missing key, nothing will make it so."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +124,7 @@ class Keyring:
     def decrypt(self, kid: str, sealed: bytes, aad: bytes) -> bytes:
         key = self.keys.get(kid)
         if key is None:
-            raise DecryptionError(f"encrypted with key {kid!r}, which is not in WEBHOOKS_ENCRYPTION_KEYS")
+            raise MissingKey(f"encrypted with key {kid!r}, which is not in WEBHOOKS_ENCRYPTION_KEYS")
         if len(sealed) < _NONCE_BYTES + _TAG_BYTES:  # AES-GCM would raise a bare ValueError
             raise DecryptionError("too short to be sealed by us: no room for its nonce and tag")
         try:

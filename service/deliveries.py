@@ -33,7 +33,7 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import EarlierTries
-from core.crypto import ForeignPayload
+from core.crypto import DecryptionError, MissingKey
 from core.logs import FIELDS
 from domain import ids
 from domain import search_attributes as sa
@@ -258,7 +258,7 @@ class Deliveries:
             converter = converter_for(self._client, description.id)
             try:
                 details = await converter.decode(activity.heartbeat_details.payloads)
-            except ForeignPayload:  # not this delivery's (copied in): no tries to tell of
+            except DecryptionError:  # only ever what the log tells of the tries: none, then
                 details = []
         earlier = EarlierTries.from_details(activity.attempt, details)
         next_try = None
@@ -293,7 +293,9 @@ class Deliveries:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        except ForeignPayload as err:
+        except MissingKey:
+            raise
+        except DecryptionError as err:  # not this delivery's as made (copied in, or changed since)
             log.warning("delivery refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}})
             return None
         if started is None:
@@ -308,7 +310,15 @@ class Deliveries:
             handle: WorkflowHandle[DeliveryWorkflow, DeliveryState] = self._client.get_workflow_handle_for(
                 DeliveryWorkflow.run, workflow_id, run_id=description.run_id
             )
-            result = await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+            try:
+                result = await handle.result(follow_runs=False, rpc_timeout=self._rpc)
+            except MissingKey:
+                raise
+            except DecryptionError as err:  # a result not this delivery's (copied in, or changed since)
+                log.warning(
+                    "delivery refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}}
+                )
+                raise NotFound(f"delivery {workflow_id} not found") from None
             if not result.in_history:
                 return result
         found = await self._read_history(workflow_id, description.run_id)

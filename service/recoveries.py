@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.logs import FIELDS
 from core.settings import Settings
 from core.temporal import is_timeout
 from domain import fairness, ids
@@ -68,6 +70,8 @@ from service.models import RecoveryView, RecoveryViewPage
 from store.database import Endpoint, EndpointStore
 from store.recoveries import RecoverySlots, Slot
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
+
+log = logging.getLogger(__name__)
 
 # A page is one activity and at most one timer: about a second of deliveries at the rate, so that a
 # receiver sees at most that many at once, and at most this many whatever the rate.
@@ -303,11 +307,13 @@ class Recoveries:
             )
         except WorkflowAlreadyStartedError:  # the endpoint's running recovery keeps the slot
             raise await self._already_running(endpoint) from None
-        except Exception as err:
-            if not is_timeout(err):  # surely not started: the slot goes back (a timeout's may have)
-                await in_store(self._slots.free, endpoint.tenant, [slot])
+        except Exception:
+            await self._give_back(endpoint, slot)
             raise
-        await in_store(self._slots.started, endpoint.tenant, slot, handle.run_id or "")
+        try:
+            await in_store(self._slots.started, endpoint.tenant, slot, handle.run_id or "")
+        except Exception as err:  # started all the same; the slot counts while its recovery runs
+            log.warning("recovery slot not marked started", extra={FIELDS: {"error": str(err)}})
         return RecoveryView(state=state, left=left(state), workflow_url=self._url(workflow_id, handle.run_id))
 
     async def _already_running(self, endpoint: Endpoint) -> Conflict:
@@ -332,6 +338,16 @@ class Recoveries:
         return await in_store(
             self._slots.take, endpoint.tenant, endpoint.id, most=self._settings.recoveries_per_tenant
         )
+
+    async def _give_back(self, endpoint: Endpoint, slot: Slot) -> None:
+        """The slot of a start that failed, freed if nothing runs on the endpoint now: a start that did
+        not answer may have been applied, and the endpoint's running recovery, if it has one, keeps it."""
+        try:
+            found = await self._describe(ids.recovery_workflow_id(endpoint.tenant, endpoint.id))
+            if found is None or found.status is not WorkflowExecutionStatus.RUNNING:
+                await in_store(self._slots.free, endpoint.tenant, [slot])
+        except Exception as err:  # Temporal or the store down too: freed a minute after it was taken
+            log.warning("recovery slot kept after a failed start", extra={FIELDS: {"error": str(err)}})
 
     async def _holds(self, tenant: str, slot: Slot) -> bool:
         """Whether the slot still counts: the endpoint's recovery runs (an endpoint has one at a time), or

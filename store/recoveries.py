@@ -12,6 +12,7 @@ read: one taken again meanwhile, for the same endpoint's next recovery, stays.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from store.tables import RecoverySlotRow
 class Slot:
     endpoint_id: str
     reserved_at: float  # unix seconds, when it was taken
+    token: str  # new each time it is taken
     run_id: str | None  # its recovery's run, once started
 
 
@@ -43,34 +45,47 @@ class RecoverySlots:
         """The tenant's slots."""
         with self._engine.connect() as conn:
             rows = conn.execute(
-                select(RecoverySlotRow.endpoint_id, RecoverySlotRow.reserved_at, RecoverySlotRow.run_id)
+                select(
+                    RecoverySlotRow.endpoint_id,
+                    RecoverySlotRow.reserved_at,
+                    RecoverySlotRow.token,
+                    RecoverySlotRow.run_id,
+                )
                 .where(RecoverySlotRow.tenant == tenant)
                 .order_by(RecoverySlotRow.endpoint_id)
             )
-            return [Slot(endpoint_id, reserved_at, run_id) for endpoint_id, reserved_at, run_id in rows]
+            return [Slot(*row) for row in rows]
 
     def take(self, tenant: str, endpoint_id: str, *, most: int, now: float | None = None) -> Slot | None:
         """The endpoint's slot, taken (or taken again) if the tenant then holds at most `most`; None, and
         nothing changed, if that would be one too many."""
-        at = time.time() if now is None else now
+        slot = Slot(endpoint_id, time.time() if now is None else now, secrets.token_hex(16), None)
         try:
-            self._take(tenant, endpoint_id, most=most, at=at)
+            self._take(tenant, slot, most=most)
         except _OneTooMany:  # raised inside the transaction: it is rolled back
             return None
-        return Slot(endpoint_id, at, None)
+        return slot
 
-    def _take(self, tenant: str, endpoint_id: str, *, most: int, at: float) -> None:
+    def _take(self, tenant: str, slot: Slot, *, most: int) -> None:
         with self._session.begin() as session:
             if self._engine.dialect.name == "postgresql":
                 # Two API replicas taking the tenant's last slot at once: one at a time.
                 session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"recoveries:{tenant}"))))
             insert = self._dialect.insert(RecoverySlotRow).values(
-                tenant=tenant, endpoint_id=endpoint_id, reserved_at=at, run_id=None
+                tenant=tenant,
+                endpoint_id=slot.endpoint_id,
+                reserved_at=slot.reserved_at,
+                token=slot.token,
+                run_id=None,
             )
             session.execute(
                 insert.on_conflict_do_update(
                     index_elements=["tenant", "endpoint_id"],
-                    set_={"reserved_at": insert.excluded.reserved_at, "run_id": None},
+                    set_={
+                        "reserved_at": insert.excluded.reserved_at,
+                        "token": insert.excluded.token,
+                        "run_id": None,
+                    },
                 )
             )
             # Written first, then counted: on SQLite the write lock makes the count exact, as the
@@ -97,5 +112,5 @@ class RecoverySlots:
         return and_(
             RecoverySlotRow.tenant == tenant,
             RecoverySlotRow.endpoint_id == slot.endpoint_id,
-            RecoverySlotRow.reserved_at == slot.reserved_at,
+            RecoverySlotRow.token == slot.token,
         )

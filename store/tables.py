@@ -224,4 +224,5 @@ class RecoverySlotRow(Base):
     tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
     endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)  # one recovery an endpoint
     reserved_at: Mapped[float] = mapped_column(Float)  # unix seconds, when the API took it
+    token: Mapped[str] = mapped_column(String(32))  # new each time it is taken: freed only as it was read
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # its recovery's, once started

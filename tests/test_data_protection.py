@@ -29,12 +29,12 @@ from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.crypto import EncryptionCodec
+from core.crypto import EncryptionCodec, MissingKey, new_key_entry
 from core.temporal import connect
 from domain.ids import delivery_workflow_id, event_workflow_id
 from domain.models import DeliveryInput, DeliveryPolicy, EventInput
 from history.events import read_event_input
-from launcher import Stack, _bin
+from launcher import Stack, _bin, settings_from
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
     OPERATOR_KEY,
@@ -274,6 +274,23 @@ def test_an_event_copied_to_another_tenant_s_event_id_gives_an_attempt_no_body_t
     assert own is not None and own.tenant == "tenant_a"
     assert copied is None
     _terminate(stack, target)
+
+
+def test_an_event_read_by_a_process_without_its_key_is_waited_for_not_taken_for_gone(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    """Mid-rotation, a worker may lack the key an event was sealed with: its read of the event raises (the
+    attempt is tried again until the key is there), never answers that the event is not kept, which would
+    make an attempt send nothing, a lane skip it and a replay leave it out for good."""
+    _, event_id, _ = delivered
+    without = settings_from({**stack.env, "WEBHOOKS_ENCRYPTION_KEYS": new_key_entry("elsewhere")})
+
+    async def read() -> None:
+        client = await connect(without)
+        await read_event_input(client, "tenant_a", event_id, rpc_timeout=timedelta(seconds=10))
+
+    with pytest.raises(MissingKey, match="not in WEBHOOKS_ENCRYPTION_KEYS"):
+        asyncio.run(read())
 
 
 def test_a_delivery_copied_to_another_tenant_s_id_is_not_in_that_tenant_s_log(

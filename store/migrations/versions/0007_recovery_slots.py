@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("tenant", sa.String(64), primary_key=True),
         sa.Column("endpoint_id", sa.String(40), primary_key=True),
         sa.Column("reserved_at", sa.Float, nullable=False),
+        sa.Column("token", sa.String(32), nullable=False),
         sa.Column("run_id", sa.String(64), nullable=True),
     )
 
