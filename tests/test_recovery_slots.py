@@ -5,23 +5,9 @@ real API replicas)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from store import migrate
 from store.database import EndpointStore
 from store.recoveries import RecoverySlots
-from tests.conftest import TEST_KEYRING
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[EndpointStore]:
-    store = EndpointStore(f"sqlite:///{tmp_path / 'webhooks.db'}", TEST_KEYRING)
-    migrate.upgrade(store)
-    yield store
-    store.close()
 
 
 def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(store: EndpointStore) -> None:
