@@ -282,6 +282,11 @@ def test_a_window_is_checked_before_anything_starts(api: httpx.Client) -> None:
         assert response.status_code == 422, response.text
         [problem] = response.json()["detail"]
         assert problem["loc"] == ["body", "since"] and message in problem["msg"], problem
+    # A replay's window stays an hour inside the retention: its events are read again at their deliveries'
+    # first attempts, which wait behind live work.
+    near_the_edge = (datetime.now(UTC) - timedelta(days=30, minutes=-30)).isoformat()
+    edge = api.post(f"/v1/webhooks/endpoints/{ep}/replay", json={"since": near_the_edge})
+    assert edge.status_code == 422 and "less 1 h" in edge.json()["detail"][0]["msg"], edge.text
     unknown = api.post(
         f"/v1/webhooks/endpoints/{ep}/replay", json={"since": _now(), "event_types": ["invoice.nope"]}
     )
