@@ -21,6 +21,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from core.temporal import connect
 from domain import ids
+from domain.fairness import PRIORITY_KEYS, WorkKind
 from history.visibility import running_lanes
 from launcher import Stack
 from tests.conftest import (
@@ -278,6 +279,11 @@ def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
         assert [a.webhook_id for a in arrivals] == [f"{e}:{endpoint['id']}" for e in emitted[key]]
     last = wait_delivery(api, f"{emitted['A'][-1]}:{endpoint['id']}", lambda d: d["status"] == "succeeded")
     assert (last["origin"], last["sequence"]) == ("replay", 12)
+    # Each replayed head went at the scheduled retries' priority, not bulk work's: the live events of its
+    # key behind it would otherwise wait for all live work (domain/fairness.py).
+    assert _attempt_priorities(stack, f"{emitted['A'][-1]}:{endpoint['id']}") == [
+        PRIORITY_KEYS[WorkKind.RETRY]
+    ]
     recovery = f"/v1/webhooks/endpoints/{endpoint['id']}/recoveries/{started.json()['id']}"
 
     def finished() -> dict[str, Any] | None:
@@ -286,6 +292,23 @@ def test_a_replay_to_an_ordered_endpoint_sends_each_key_in_emission_order(
 
     done = wait_for(finished, what="the replay finished")
     assert (done["status"], done["done"], done["skipped"]) == ("completed", 24, 0)
+
+
+def _attempt_priorities(stack: Stack, delivery_id: str) -> list[int]:
+    """The priority key of each attempt scheduled in a delivery's history."""
+
+    async def scheduled() -> list[int]:
+        client = await connect(stack.settings)
+        history = await client.get_workflow_handle(
+            ids.delivery_workflow_id("tenant_a", delivery_id)
+        ).fetch_history()
+        return [
+            e.activity_task_scheduled_event_attributes.priority.priority_key
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+
+    return asyncio.run(scheduled())
 
 
 def _lane_status(stack: Stack, endpoint_id: str, ordering_key: str | None) -> WorkflowExecutionStatus | None:
