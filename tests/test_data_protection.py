@@ -383,6 +383,20 @@ def test_the_codec_endpoint_decodes_for_operators_only(
     both = httpx.post(f"{codec}/decode", json={"payloads": [plain, *body["payloads"]]}, headers=operator)
     assert both.status_code == 200, both.text
     assert [p["data"] for p in both.json()["payloads"]] == [decoded["data"], decoded["data"]]
+    # Sealed data too short for its nonce and tag, a key id that is not text: each a 422 saying why, no 500.
+    [sealed] = body["payloads"]
+    for malformed, says in (
+        ({**sealed, "data": ""}, "too short"),
+        (
+            {
+                **sealed,
+                "metadata": {**sealed["metadata"], "encryption-key-id": base64.b64encode(b"\xff").decode()},
+            },
+            "not text",
+        ),
+    ):
+        refused = httpx.post(f"{codec}/decode", json={"payloads": [malformed]}, headers=operator)
+        assert refused.status_code == 422 and says in refused.json()["detail"], refused.text
     # Another namespace: refused.
     other = {**operator, "X-Namespace": "someone-else"}
     assert httpx.post(f"{codec}/decode", json=body, headers=other).status_code == 403
