@@ -144,7 +144,7 @@ class Deliveries:
         self._store = store
         self._rpc = rpc_timeout
         self._ui_base = ui_base
-        self._cursor_key = cursor_key
+        self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=rpc_timeout)
 
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
@@ -169,10 +169,10 @@ class Deliveries:
         limit: int = 50,
         cursor: str | None = None,
     ) -> DeliveryPage:
-        """Newest first by when the event was accepted (`pages.newest_first`: Temporal's SQL visibility
-        cannot order by it). `created_after` and `created_before` bound that time (the `WebhookCreatedAt`
-        attribute); `business` finds those of one business object or customer (set when the delivery
-        started)."""
+        """Newest first by when the event was accepted (`pages.Lister.newest_first`: Temporal's SQL
+        visibility cannot order by it). `created_after` and `created_before` bound that time (the
+        `WebhookCreatedAt` attribute); `business` finds those of one business object or customer (set when
+        the delivery started)."""
         pages.check_created_window(created_after, created_before)
         if endpoint_id is not None:
             await self._endpoint(tenant, endpoint_id)
@@ -185,15 +185,7 @@ class Deliveries:
             created_until=created_before,
             business=business,
         )
-        page = await pages.newest_first(
-            self._client,
-            query,
-            tenant=tenant,
-            cursor=cursor,
-            limit=limit,
-            cursor_key=self._cursor_key,
-            rpc_timeout=self._rpc,
-        )
+        page = await self._lister.newest_first(query, tenant=tenant, cursor=cursor, limit=limit)
         return DeliveryPage(items=[_of_execution(e) for e in page.executions], next_cursor=page.next_cursor)
 
     @boundary

@@ -159,6 +159,7 @@ class Events:
         self._deliveries = deliveries
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
+        self._lister = pages.Lister(client, cursor_key=settings.cursor_key, rpc_timeout=self._rpc)
         self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
         self._limits = DoorLimits(store, settings)
         self._alerts = Alerts(client, store, settings)
@@ -509,14 +510,11 @@ class Events:
         """The tenant's events, those of one business object (its id or its customer's, exact or a
         prefix) if asked: newest first by when they were accepted (`WebhookCreatedAt`, as the delivery
         lists read)."""
-        page = await pages.newest_first(
-            self._client,
+        page = await self._lister.newest_first(
             visibility.events_listed(tenant=tenant, business=business),
             tenant=tenant,
             cursor=cursor,
             limit=limit,
-            cursor_key=self._settings.cursor_key,
-            rpc_timeout=self._rpc,
         )
         items = []
         for execution in page.executions:

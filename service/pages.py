@@ -74,33 +74,6 @@ class Page:
     next_cursor: str | None
 
 
-async def list_page(
-    client: Client,
-    query: str,
-    *,
-    tenant: str,
-    cursor: str | None,
-    limit: int,
-    cursor_key: bytes,
-    rpc_timeout: timedelta,
-) -> Page:
-    """One page of the workflows `query` finds, from `cursor` on; the next page's cursor, made for
-    `tenant`, or None on the last page."""
-    token = decode_cursor(cursor, tenant=tenant, key=cursor_key) if cursor else None
-    pages = client.list_workflows(query, page_size=limit, next_page_token=token, rpc_timeout=rpc_timeout)
-    try:
-        await pages.fetch_next_page()
-    except RPCError as err:
-        if err.status is RPCStatusCode.INVALID_ARGUMENT:  # a token Temporal no longer accepts
-            raise InvalidInput(INVALID_CURSOR, field=("cursor",), location="query") from None
-        raise
-    next_token = pages.next_page_token
-    return Page(
-        executions=list(pages.current_page or []),
-        next_cursor=encode_cursor(next_token, tenant=tenant, key=cursor_key) if next_token else None,
-    )
-
-
 # Newest first by acceptance time. Temporal's SQL visibility (SQLite, PostgreSQL, MySQL) refuses ORDER BY
 # ("operation is not supported: 'ORDER BY' clause", the dev server 1.32 here) and lists open workflows by
 # start time, then closed ones by close time: a delivery's workflow starts when its event's workflow gets
@@ -137,74 +110,95 @@ def _decode_position(cursor: str, *, tenant: str, key: bytes) -> tuple[datetime,
         raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query") from None
 
 
-async def newest_first(
-    client: Client,
-    query: str,
-    *,
-    tenant: str,
-    cursor: str | None,
-    limit: int,
-    cursor_key: bytes,
-    rpc_timeout: timedelta,
-) -> Page:
-    """One page of the workflows `query` finds, newest first by `WebhookCreatedAt` (the acceptance time;
-    ties by workflow id), from `cursor` on. Every call is bounded by `rpc_timeout`; a page costs a few
-    counts and one list of the window."""
-    before = _decode_position(cursor, tenant=tenant, key=cursor_key) if cursor else None
-    # A second past the last row: the store may keep a time finer or coarser than it gives back, and a
-    # row tied with the last one at that precision must not fall between pages. What is not older than
-    # the last row is left out below, by the exact position.
-    top = before[0] + _OVERLAP if before else datetime.now(UTC)
-    bounded = f"{query} AND {sa.CREATED_AT.name} <= {time_literal(top)}" if before else query
+@dataclass(frozen=True, slots=True)
+class Lister:
+    """How one service lists from visibility: its client, the key its cursors are made with, and the
+    bound on every Temporal call, given once rather than at every list."""
 
-    async def count(lowest: datetime | None) -> int:
-        within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
-        return (await client.count_workflows(within, rpc_timeout=rpc_timeout)).count
+    client: Client
+    cursor_key: bytes
+    rpc_timeout: timedelta
 
-    total = await count(None)
-    lowest: datetime | None = None
-    many = _LONGEST_SPAN
-    if total > WINDOW_MAX:
-        # Wide enough for a page and a row more (`wanted`), narrow enough to read whole: a span back from
-        # `top` grown fourfold until it holds `wanted`, then halved back while it holds too many.
-        wanted = limit + 1
-        few, many, found = timedelta(0), _FIRST_SPAN, total
-        while many < _LONGEST_SPAN:
-            found = await count(top - many)
-            if found >= wanted:
-                break
-            few, many = many, many * 4
-        else:
-            found = total
-        while found > WINDOW_MAX and many - few > _SHORTEST_SPAN:
-            middle = few + (many - few) / 2
-            inside = await count(top - middle)
-            if inside < wanted:
-                few = middle
-            else:
-                many, found = middle, inside
-        lowest = top - many if many < _LONGEST_SPAN else None
-    while True:
-        within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
-        listed = [
-            execution
-            async for execution in client.list_workflows(
-                within, limit=WINDOW_MAX * 4, page_size=WINDOW_MAX, rpc_timeout=rpc_timeout
-            )
-        ]
-        ordered = sorted(
-            (e for e in listed if before is None or _position_of(e) < before),
-            key=_position_of,
-            reverse=True,
+    async def page(self, query: str, *, tenant: str, cursor: str | None, limit: int) -> Page:
+        """One page of the workflows `query` finds, in Temporal's order, from `cursor` on; the next page's
+        cursor, made for `tenant`, or None on the last page."""
+        token = decode_cursor(cursor, tenant=tenant, key=self.cursor_key) if cursor else None
+        pages = self.client.list_workflows(
+            query, page_size=limit, next_page_token=token, rpc_timeout=self.rpc_timeout
         )
-        if len(ordered) > limit or lowest is None or total <= len(listed):
-            break
-        # The window's count took in rows of the last page (the second of overlap): wider, and again.
-        many = max(many * 4, _OVERLAP * 2)
-        lowest = top - many if many < _LONGEST_SPAN else None
-    page = ordered[:limit]
-    more = len(ordered) > limit or (lowest is not None and total > len(listed))
-    next_cursor = (
-        _encode_position(_position_of(page[-1]), tenant=tenant, key=cursor_key) if page and more else None
-    )
-    return Page(executions=page, next_cursor=next_cursor)
+        try:
+            await pages.fetch_next_page()
+        except RPCError as err:
+            if err.status is RPCStatusCode.INVALID_ARGUMENT:  # a token Temporal no longer accepts
+                raise InvalidInput(INVALID_CURSOR, field=("cursor",), location="query") from None
+            raise
+        next_token = pages.next_page_token
+        return Page(
+            executions=list(pages.current_page or []),
+            next_cursor=encode_cursor(next_token, tenant=tenant, key=self.cursor_key) if next_token else None,
+        )
+
+    async def newest_first(self, query: str, *, tenant: str, cursor: str | None, limit: int) -> Page:
+        """One page of the workflows `query` finds, newest first by `WebhookCreatedAt` (the acceptance time;
+        ties by workflow id), from `cursor` on. Every call is bounded by `rpc_timeout`; a page costs a few
+        counts and one list of the window."""
+        before = _decode_position(cursor, tenant=tenant, key=self.cursor_key) if cursor else None
+        # A second past the last row: the store may keep a time finer or coarser than it gives back, and a
+        # row tied with the last one at that precision must not fall between pages. What is not older than
+        # the last row is left out below, by the exact position.
+        top = before[0] + _OVERLAP if before else datetime.now(UTC)
+        bounded = f"{query} AND {sa.CREATED_AT.name} <= {time_literal(top)}" if before else query
+
+        async def count(lowest: datetime | None) -> int:
+            within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
+            return (await self.client.count_workflows(within, rpc_timeout=self.rpc_timeout)).count
+
+        total = await count(None)
+        lowest: datetime | None = None
+        many = _LONGEST_SPAN
+        if total > WINDOW_MAX:
+            # Wide enough for a page and a row more (`wanted`), narrow enough to read whole: a span back from
+            # `top` grown fourfold until it holds `wanted`, then halved back while it holds too many.
+            wanted = limit + 1
+            few, many, found = timedelta(0), _FIRST_SPAN, total
+            while many < _LONGEST_SPAN:
+                found = await count(top - many)
+                if found >= wanted:
+                    break
+                few, many = many, many * 4
+            else:
+                found = total
+            while found > WINDOW_MAX and many - few > _SHORTEST_SPAN:
+                middle = few + (many - few) / 2
+                inside = await count(top - middle)
+                if inside < wanted:
+                    few = middle
+                else:
+                    many, found = middle, inside
+            lowest = top - many if many < _LONGEST_SPAN else None
+        while True:
+            within = f"{bounded} AND {sa.CREATED_AT.name} >= {time_literal(lowest)}" if lowest else bounded
+            listed = [
+                execution
+                async for execution in self.client.list_workflows(
+                    within, limit=WINDOW_MAX * 4, page_size=WINDOW_MAX, rpc_timeout=self.rpc_timeout
+                )
+            ]
+            ordered = sorted(
+                (e for e in listed if before is None or _position_of(e) < before),
+                key=_position_of,
+                reverse=True,
+            )
+            if len(ordered) > limit or lowest is None or total <= len(listed):
+                break
+            # The window's count took in rows of the last page (the second of overlap): wider, and again.
+            many = max(many * 4, _OVERLAP * 2)
+            lowest = top - many if many < _LONGEST_SPAN else None
+        page = ordered[:limit]
+        more = len(ordered) > limit or (lowest is not None and total > len(listed))
+        next_cursor = (
+            _encode_position(_position_of(page[-1]), tenant=tenant, key=self.cursor_key)
+            if page and more
+            else None
+        )
+        return Page(executions=page, next_cursor=next_cursor)

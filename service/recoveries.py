@@ -161,7 +161,8 @@ class Recoveries:
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._max = settings.recovery_max_deliveries
-        self._cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+        cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+        self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=self._rpc)
         self._slots = RecoverySlots(store.engine)
 
     async def _endpoint(self, tenant: str, endpoint_id: str, *, enabled: bool = False) -> Endpoint:
@@ -429,14 +430,11 @@ class Recoveries:
     ) -> RecoveryViewPage:
         """The endpoint's recoveries, the running one first, then the newest."""
         await self._endpoint(tenant, endpoint_id)
-        page = await pages.list_page(
-            self._client,
+        page = await self._lister.page(
             visibility.recovery_query(tenant=tenant, endpoint_id=endpoint_id),
             tenant=tenant,
             cursor=cursor,
             limit=limit,
-            cursor_key=self._cursor_key,
-            rpc_timeout=self._rpc,
         )
         views = await asyncio.gather(*(self._view(e) for e in page.executions))
         return RecoveryViewPage(items=builtins.list(views), next_cursor=page.next_cursor)

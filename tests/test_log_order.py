@@ -1,6 +1,6 @@
 """The delivery log reads by time (issue 23, 1): newest first by when the event was accepted, across
 pages, however the workflows happened to start; Temporal's SQL visibility cannot order by it, so
-`service.pages.newest_first` does, with windows of acceptance time it narrows by counting."""
+`service.pages.Lister.newest_first` does, with windows of acceptance time it narrows by counting."""
 
 from __future__ import annotations
 
@@ -79,13 +79,11 @@ async def test_windows_narrowed_by_counting_give_the_same_order(
     monkeypatch.setattr(pages, "WINDOW_MAX", window_max)
     client = await connect(stack.settings)
     query = visibility.delivery_query(tenant="tenant_a", endpoint_id=endpoint["id"])
-    key = b"test cursor key"
+    lister = pages.Lister(client, cursor_key=b"test cursor key", rpc_timeout=RPC)
     paged: list[str] = []
     cursor = None
     while True:
-        page = await pages.newest_first(
-            client, query, tenant="tenant_a", cursor=cursor, limit=3, cursor_key=key, rpc_timeout=RPC
-        )
+        page = await lister.newest_first(query, tenant="tenant_a", cursor=cursor, limit=3)
         paged += [e.id.removeprefix("delivery:tenant_a:") for e in page.executions]
         cursor = page.next_cursor
         if not cursor:
