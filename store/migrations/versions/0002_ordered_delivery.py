@@ -13,7 +13,9 @@ Created: 2026-12-06
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from store.migrations import present
 
 revision = "0002"
 down_revision = "0001"
@@ -27,7 +29,7 @@ COLUMNS = (
 
 
 def upgrade() -> None:
-    have = _columns("endpoints")
+    have = present.columns("endpoints")
     for column in COLUMNS:
         if column.name not in have:
             op.add_column("endpoints", column)
@@ -35,11 +37,3 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Nothing to undo: the columns stay, with their defaults, for the version this goes back to."""
-
-
-def _columns(table: str) -> set[str]:
-    """The table's columns in the store; none offline (`python -m cli.migrate sql`, the SQL for an empty
-    database, where there is nothing to look at)."""
-    if context.is_offline_mode():
-        return set()
-    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}

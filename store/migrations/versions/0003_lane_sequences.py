@@ -13,7 +13,9 @@ Created: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from store.migrations import present
 
 revision = "0003"
 down_revision = "0002"
@@ -22,7 +24,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    if not context.is_offline_mode() and sa.inspect(op.get_bind()).has_table("lane_sequences"):
+    if present.has_table("lane_sequences"):
         return
     op.create_table(
         "lane_sequences",

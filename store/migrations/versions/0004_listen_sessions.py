@@ -12,7 +12,9 @@ Created: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from store.migrations import present
 
 revision = "0004"
 down_revision = "0003"
@@ -23,9 +25,7 @@ _when = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    # Offline (`python -m cli.migrate sql`), the SQL for an empty database: nothing to look at.
-    have = set() if context.is_offline_mode() else set(sa.inspect(op.get_bind()).get_table_names())
-    if "listen_sessions" not in have:
+    if not present.has_table("listen_sessions"):
         op.create_table(
             "listen_sessions",
             sa.Column("id", sa.String(40), primary_key=True),
@@ -40,7 +40,7 @@ def upgrade() -> None:
         op.create_index("ix_listen_sessions_tenant", "listen_sessions", ["tenant"])
         op.create_index("ix_listen_sessions_endpoint_id", "listen_sessions", ["endpoint_id"])
         op.create_index("ix_listen_sessions_closed_at", "listen_sessions", ["closed_at"])
-    if "listen_handoffs" not in have:
+    if not present.has_table("listen_handoffs"):
         op.create_table(
             "listen_handoffs",
             sa.Column("id", sa.String(40), primary_key=True),

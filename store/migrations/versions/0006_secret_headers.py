@@ -16,7 +16,9 @@ Created: 2026-12-05
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from store.migrations import present
 
 revision = "0006"
 down_revision = "0005"
@@ -25,18 +27,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    have = _columns("endpoints")
-    if "secret_headers" not in have:
+    if "secret_headers" not in present.columns("endpoints"):
         op.add_column("endpoints", sa.Column("secret_headers", sa.JSON, nullable=True))
 
 
 def downgrade() -> None:
     """Nothing to undo: the column stays, unread by the version this goes back to."""
-
-
-def _columns(table: str) -> set[str]:
-    """The table's columns in the store; none offline (`python -m cli.migrate sql`, the SQL for an empty
-    database, where there is nothing to look at)."""
-    if context.is_offline_mode():
-        return set()
-    return {c["name"] for c in sa.inspect(op.get_bind()).get_columns(table)}

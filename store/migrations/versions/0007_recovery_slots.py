@@ -13,7 +13,9 @@ Created: 2026-12-07
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
+
+from store.migrations import present
 
 revision = "0007"
 down_revision = "0006"
@@ -22,8 +24,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Offline (`python -m cli.migrate sql`), the SQL for an empty database: nothing to look at.
-    if not context.is_offline_mode() and sa.inspect(op.get_bind()).has_table("recovery_slots"):
+    if present.has_table("recovery_slots"):
         return
     op.create_table(
         "recovery_slots",
