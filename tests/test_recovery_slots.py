@@ -1,17 +1,50 @@
 """store/recoveries.py: the recoveries each tenant has running or starting, counted one request at a time
 (the service asks Temporal which still run, service/recoveries.py; tests/test_limits.py goes through
-real API replicas)."""
+real API replicas). On SQLite and on a real PostgreSQL, whose advisory lock is what counts requests one at a
+time there."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+from launcher import free_port
+from store import migrate
 from store.database import EndpointStore
 from store.recoveries import RecoverySlots
+from tests.conftest import TEST_KEYRING
+from tests.postgres import PostgresServer, require_postgres
+
+_databases = itertools.count()
 
 
-def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(store: EndpointStore) -> None:
-    slots = RecoverySlots(store.engine)
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    with PostgresServer(require_postgres(), free_port()) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.stack)])
+def slots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecoverySlots]:
+    """The slots of a store of the test's own, migrated as `make run` does."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'endpoints.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"slots_{next(_databases)}")
+    store = EndpointStore(url, TEST_KEYRING)
+    try:
+        migrate.upgrade(store)
+        yield RecoverySlots(store.engine)
+    finally:
+        store.close()
+
+
+def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(slots: RecoverySlots) -> None:
     one = slots.take("t", "ep_1", most=2, now=1.0)
     two = slots.take("t", "ep_2", most=2, now=2.0)
     assert one is not None and two is not None
@@ -30,11 +63,10 @@ def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(st
 
 
 def test_a_slot_taken_again_since_it_was_read_is_neither_freed_nor_marked_started(
-    store: EndpointStore,
+    slots: RecoverySlots,
 ) -> None:
     """A request that read the slot of an endpoint's ended recovery frees it as it read it: the same
     endpoint's next recovery, which took it again meanwhile, keeps it."""
-    slots = RecoverySlots(store.engine)
     read = slots.take("t", "ep_1", most=2, now=1.0)
     assert read is not None
     again = slots.take("t", "ep_1", most=2, now=2.0)
@@ -43,9 +75,8 @@ def test_a_slot_taken_again_since_it_was_read_is_neither_freed_nor_marked_starte
     assert slots.held("t") == [again]
 
 
-def test_slots_taken_at_the_same_moment_are_counted_one_at_a_time(store: EndpointStore) -> None:
+def test_slots_taken_at_the_same_moment_are_counted_one_at_a_time(slots: RecoverySlots) -> None:
     """Twelve requests at once, each for an endpoint of its own, and a bound of three: three get one."""
-    slots = RecoverySlots(store.engine)
     start = threading.Barrier(12)
     taken: list[bool] = []
 
