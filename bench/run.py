@@ -175,7 +175,7 @@ FULL = Config(
 )
 SMOKE = Config(
     runs=1,
-    sustained_seconds=2,
+    sustained_seconds=1,
     latency_seconds=1,
     latency_rates=(5,),
     variant_rate=5,
