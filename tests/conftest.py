@@ -46,7 +46,7 @@ TEST_ENCRYPTION_KEYS = "test1:" + base64.b64encode(b"test key: encrypts payloads
 TEST_KEYRING = Keyring.parse(TEST_ENCRYPTION_KEYS)
 OPERATOR_KEY = "op_test_" + "z" * 20
 OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
-# `make test` runs the suite in two processes (pytest-xdist), each with a stack of its own and its own log.
+# `make test` runs the suite in several processes (pytest-xdist), each with a stack and a log of its own.
 STACK_LOG = OUTPUT / f"stack-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
 
 
