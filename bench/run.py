@@ -578,7 +578,7 @@ class Bench:
             nonlocal accepted
             i = 0
             # The window lasts until its time is up and a delivery has been seen in it: a smoke run's
-            # two seconds on a loaded machine can end before the first one arrives, and a rate measured
+            # second on a loaded machine can end before the first one arrives, and a rate measured
             # over no delivery says nothing. A full run's first delivery comes long before its end.
             while time.monotonic() < end or received == base:
                 if accepted * fan - (received - base) > window:

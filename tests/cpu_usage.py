@@ -4,9 +4,10 @@ On two cores the suite's time is its CPU: a file that waits costs little, one th
 and an API busy costs a lot, and a file's wall time says neither. Each test is charged the CPU used while it
 ran (setup and teardown included) by its pytest process and every process below it: those it started and
 reaped, and those still running, read from /proc. A stack a fixture starts for a module or the session is
-so charged to the tests it works for, and its start to the first of them. Each process writes its files'
-seconds to `test-output/cpu-<process>.json`; the one that reports (xdist's controller, or pytest alone)
-prints the costliest files and what they add up to.
+charged to whichever test runs while it spends, and its start to the first. Close, not exact: a process
+whose parent ended before it is no longer below ours (it is init's), and drops out with what it spent.
+Each process writes its files' seconds to `test-output/cpu-<process>.json`; the one that reports (xdist's
+controller, or pytest alone) prints the costliest files and what they add up to.
 """
 
 from __future__ import annotations
