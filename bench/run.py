@@ -175,7 +175,7 @@ FULL = Config(
 )
 SMOKE = Config(
     runs=1,
-    sustained_seconds=1,
+    sustained_seconds=2,
     latency_seconds=1,
     latency_rates=(5,),
     variant_rate=5,
@@ -578,7 +578,7 @@ class Bench:
             nonlocal accepted
             i = 0
             # The window lasts until its time is up and a delivery has been seen in it: a smoke run's
-            # second on a loaded machine can end before the first one arrives, and a rate measured
+            # two seconds on a loaded machine can end before the first one arrives, and a rate measured
             # over no delivery says nothing. A full run's first delivery comes long before its end.
             while time.monotonic() < end or received == base:
                 if accepted * fan - (received - base) > window:
