@@ -22,8 +22,9 @@ run: $(STAMP)  ## Temporal dev server + worker + API in the foreground (Ctrl-C s
 receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints what it gets
 	$(BIN)/python -m uvicorn examples.receiver:app --host 127.0.0.1 --port $${RECEIVER_PORT:-9000} --log-level warning
 
-# Six processes on two cores: the suite mostly waits, so more processes than cores finish sooner (beside a
-# CPU hog, one commit: 9:31 with six, 10:19 with four; eight no better than six; docs/development.md).
+# Six processes on two cores: the suite mostly waits, so more processes than cores finish a little sooner
+# on a busy machine (beside a CPU hog, one commit: 9:31 with six, 10:19 with four; eight no better than
+# six), and as soon on a quiet one, for 10% more CPU (docs/development.md).
 SUITE = $(BIN)/python -m pytest -n $${TEST_PROCESSES:-6} --dist loadfile --no-loadscope-reorder
 
 test: $(STAMP)  ## the whole suite, against a real Temporal dev server, worker and API
