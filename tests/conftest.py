@@ -16,7 +16,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -130,15 +130,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 START_TRIES = 3
 
 
-def start_stack(data_dir: Path, log: Path, /, **overrides: str) -> Stack:
-    """The stack, started; on fresh free ports again if a process died while starting.
+def start_stack(data_dir: Path, log: Path, /, *, server_args: Sequence[str] = (), **overrides: str) -> Stack:
+    """The stack, started (`server_args`: more flags for its dev server); on fresh free ports again if a
+    process died while starting.
 
     A port found free is bound seconds later, on a machine shared with other test runs: now and then
     another run's `free_port` has handed it out too.
     """
     starts_processes("a stack")
     for attempt in range(1, START_TRIES + 1):
-        stack = Stack(stack_env(data_dir, **overrides), log_file=log)
+        stack = Stack(stack_env(data_dir, **overrides), log_file=log, server_args=server_args)
         try:
             stack.start()
             return stack
@@ -150,10 +151,12 @@ def start_stack(data_dir: Path, log: Path, /, **overrides: str) -> Stack:
 
 
 @contextmanager
-def running_stack(data_dir: Path, log: Path | None = None, /, **overrides: str) -> Iterator[Stack]:
+def running_stack(
+    data_dir: Path, log: Path | None = None, /, *, server_args: Sequence[str] = (), **overrides: str
+) -> Iterator[Stack]:
     """`start_stack` for a `with` block (its log in `data_dir` unless `log` says where), stopped at the
     block's end however it ends."""
-    stack = start_stack(data_dir, log or data_dir / "stack.log", **overrides)
+    stack = start_stack(data_dir, log or data_dir / "stack.log", server_args=server_args, **overrides)
     try:
         yield stack
     finally:
