@@ -6,7 +6,15 @@ import pytest
 from temporalio.common import Priority
 
 from core.settings import Settings
-from domain.fairness import PRIORITY_KEYS, TenantWeights, WorkKind, attempt_kind, for_tenant, with_kind
+from domain.fairness import (
+    PRIORITY_KEYS,
+    TenantWeights,
+    WorkKind,
+    attempt_kind,
+    for_tenant,
+    ranks_after,
+    with_kind,
+)
 from domain.models import AttemptTrigger, DeliveryOrigin
 
 EVENT, TEST, REPLAY = DeliveryOrigin.EVENT, DeliveryOrigin.TEST, DeliveryOrigin.REPLAY
@@ -54,6 +62,14 @@ def test_an_ordered_lane_s_head_is_never_bulk_work(
 
 def test_live_goes_before_retries_before_bulk() -> None:
     assert PRIORITY_KEYS[WorkKind.LIVE] < PRIORITY_KEYS[WorkKind.RETRY] < PRIORITY_KEYS[WorkKind.BULK]
+
+
+@pytest.mark.parametrize(
+    ("priority_key", "after_live"),
+    [(1, False), (2, True), (3, True), (5, True), (None, True)],  # None: started without one, ranked 3
+)
+def test_what_a_manual_retry_raises_to_the_live_priority(priority_key: int | None, after_live: bool) -> None:
+    assert ranks_after(priority_key, WorkKind.LIVE) is after_live
 
 
 def test_weights_from_the_setting() -> None:

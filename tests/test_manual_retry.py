@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -284,9 +286,21 @@ class _BusyHandle:
         return RetryAccepted(attempt=5)
 
 
+class _LiveWorkflow:
+    """A delivery's workflow as Temporal describes it, at the live priority: a retry raises nothing."""
+
+    async def describe(self, *, rpc_timeout: timedelta) -> SimpleNamespace:
+        raw = DescribeWorkflowExecutionResponse()
+        raw.workflow_execution_info.priority.priority_key = 1
+        return SimpleNamespace(raw_description=raw)
+
+
 class _BusyClient:
     def __init__(self, handle: _BusyHandle) -> None:
         self.handle = handle
+
+    def get_workflow_handle(self, workflow_id: str) -> _LiveWorkflow:
+        return _LiveWorkflow()
 
     def get_workflow_handle_for(self, run: object, workflow_id: str) -> _BusyHandle:
         return self.handle
