@@ -37,7 +37,7 @@ class WorkKind(StrEnum):
 
 
 PRIORITY_KEYS = {WorkKind.LIVE: 1, WorkKind.RETRY: 3, WorkKind.BULK: 5}
-# What Temporal ranks a workflow started with no priority key as: the middle of its five.
+# What Temporal ranks a task of no priority key as: the middle of its default five levels.
 UNSET_PRIORITY_KEY = 3
 # Temporal clamps a weight to this range; a setting outside it is refused rather than silently changed.
 MIN_WEIGHT, MAX_WEIGHT = 0.001, 1000.0
@@ -49,8 +49,8 @@ def of_kind(kind: WorkKind) -> Priority:
 
 
 def ranks_after(priority_key: int | None, kind: WorkKind) -> bool:
-    """Whether a workflow of `priority_key` (None: started without one) has its workflow tasks dispatched
-    after `kind`'s work: a replayed delivery's (bulk) that a manual retry gives live work to do."""
+    """Whether work of `priority_key` (None: given none) is dispatched after `kind`'s: a replayed
+    delivery's workflow (bulk work) is, when a manual retry gives it live work to do."""
     return (priority_key or UNSET_PRIORITY_KEY) > PRIORITY_KEYS[kind]
 
 

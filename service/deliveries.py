@@ -21,12 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from google.protobuf.field_mask_pb2 import FieldMask
-from temporalio.api.common.v1 import Priority as PriorityProto
-from temporalio.api.common.v1 import WorkflowExecution as ExecutionProto
 from temporalio.api.enums.v1 import EventType, PendingActivityState
-from temporalio.api.workflow.v1 import WorkflowExecutionOptions
-from temporalio.api.workflowservice.v1 import UpdateWorkflowExecutionOptionsRequest
 from temporalio.client import (
     Client,
     WorkflowExecution,
@@ -40,8 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.delivery import EarlierTries
 from core.crypto import DecryptionError, MissingKey
 from core.logs import FIELDS
-from core.temporal import is_unreachable
-from domain import fairness, ids
+from domain import ids
 from domain import search_attributes as sa
 from domain.models import (
     AttemptRecord,
@@ -65,6 +59,7 @@ from service.models import (
     DeliverySummary,
     Overview,
 )
+from service.urgency import LiveRaise
 from store.database import Endpoint, EndpointStore
 from workflows.delivery import DeliveryWorkflow
 
@@ -151,6 +146,7 @@ class Deliveries:
         self._rpc = rpc_timeout
         self._ui_base = ui_base
         self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=rpc_timeout)
+        self._raise_to_live = LiveRaise(client, rpc_timeout=rpc_timeout)
 
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
@@ -426,7 +422,7 @@ class Deliveries:
         if not endpoint.enabled:
             raise Conflict(f"endpoint {endpoint.id} is disabled; enable it before retrying")
         workflow_id = ids.delivery_workflow_id(tenant, delivery)
-        if trigger is AttemptTrigger.MANUAL and not bulk:
+        if trigger is AttemptTrigger.MANUAL and not bulk:  # live work, whatever made the delivery
             await self._raise_to_live(workflow_id)
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         # `bulk` and `after` only when set: a worker of the version before each takes fewer arguments.
@@ -470,41 +466,6 @@ class Deliveries:
             )
         await self._scheduled_log(tenant, delivery)  # NotFound unless it is about to start
         raise Conflict(f"delivery {delivery} has not started yet: its first attempt comes first")
-
-    async def _raise_to_live(self, workflow_id: str) -> None:
-        """The delivery's workflow at the live priority, if it ranks after it (a replay's delivery, started
-        as bulk work), keeping its tenant and weight: a manual retry is live work, but it reaches the
-        workflow as an update, which waits for a workflow task of the workflow's own priority, behind every
-        live one queued (domain/fairness.py). Its later workflow tasks keep the live priority; each attempt
-        still carries its own kind's. A Temporal that cannot change a running workflow's priority (before
-        1.29) takes the retry all the same, at the workflow's priority."""
-        description = await self._describe(workflow_id)
-        if description is None:
-            return  # the update says what there is instead
-        current = description.raw_description.workflow_execution_info.priority
-        if not fairness.ranks_after(current.priority_key or None, fairness.WorkKind.LIVE):
-            return
-        live = PriorityProto(
-            priority_key=fairness.PRIORITY_KEYS[fairness.WorkKind.LIVE],
-            fairness_key=current.fairness_key,
-            fairness_weight=current.fairness_weight,
-        )
-        request = UpdateWorkflowExecutionOptionsRequest(
-            namespace=self._client.namespace,
-            workflow_execution=ExecutionProto(workflow_id=workflow_id),
-            workflow_execution_options=WorkflowExecutionOptions(priority=live),
-            update_mask=FieldMask(paths=["priority"]),
-            identity=self._client.identity,
-        )
-        try:
-            await self._client.workflow_service.update_workflow_execution_options(
-                request, retry=True, timeout=self._rpc
-            )
-        except RPCError as err:
-            if is_unreachable(err):  # as the update would be: the boundary says so
-                raise
-            # Closed since (the update says so), or a Temporal that keeps the priority it started with.
-            log.warning("delivery workflow %s kept its priority for a manual retry: %s", workflow_id, err)
 
     async def event_input(self, tenant: str, event_id: str) -> EventInput | None:
         """The event as accepted: its workflow's input, from the first event of its history."""

@@ -18,7 +18,7 @@ from typing import Any, cast
 import httpx
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from bench.cost import HistoryCost, runs_cost
@@ -292,7 +292,7 @@ class _LiveWorkflow:
     async def describe(self, *, rpc_timeout: timedelta) -> SimpleNamespace:
         raw = DescribeWorkflowExecutionResponse()
         raw.workflow_execution_info.priority.priority_key = 1
-        return SimpleNamespace(raw_description=raw)
+        return SimpleNamespace(status=WorkflowExecutionStatus.RUNNING, run_id="run-1", raw_description=raw)
 
 
 class _BusyClient:
