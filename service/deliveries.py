@@ -72,6 +72,9 @@ WORKFLOW_TYPES = ("EventWorkflow", "DeliveryWorkflow", "RecoveryWorkflow")
 LATER_DELIVERIES_SHOWN = 1000
 # A retry Temporal refused for the updates already in flight on its delivery is asked again after this.
 UPDATE_BUSY_PAUSE = 0.1
+# Of a manual retry's bound, what raising its delivery to the live priority may take (service/urgency.py):
+# a describe, and a change or two, each a few milliseconds on a Temporal that answers.
+RAISE_SHARE = 0.25
 
 
 def summary(
@@ -146,7 +149,7 @@ class Deliveries:
         self._rpc = rpc_timeout
         self._ui_base = ui_base
         self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=rpc_timeout)
-        self._raise_to_live = LiveRaise(client, rpc_timeout=rpc_timeout)
+        self._raise_to_live = LiveRaise(client)
 
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:
         endpoint = await in_store(self._store.get, tenant, endpoint_id)
@@ -422,8 +425,11 @@ class Deliveries:
         if not endpoint.enabled:
             raise Conflict(f"endpoint {endpoint.id} is disabled; enable it before retrying")
         workflow_id = ids.delivery_workflow_id(tenant, delivery)
+        # One bound for the whole call, as for every other: a share of it to raise the delivery first.
+        loop = asyncio.get_running_loop()
+        busy_until = loop.time() + self._rpc.total_seconds()
         if trigger is AttemptTrigger.MANUAL and not bulk:  # live work, whatever made the delivery
-            await self._raise_to_live(workflow_id)
+            await self._raise_to_live(workflow_id, within=self._rpc * RAISE_SHARE)
         handle = self._client.get_workflow_handle_for(DeliveryWorkflow.run, workflow_id)
         # `bulk` and `after` only when set: a worker of the version before each takes fewer arguments.
         args: list[Any] = [trigger]
@@ -431,12 +437,12 @@ class Deliveries:
             args.append(bulk)
         if after is not None:
             args.append(after)
-        busy_until = asyncio.get_running_loop().time() + self._rpc.total_seconds()
         while True:
+            left = timedelta(seconds=max(busy_until - loop.time(), UPDATE_BUSY_PAUSE))
             try:
                 # An update waits for a worker to accept it: without a worker it would wait for ever.
                 return await updated(
-                    handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=self._rpc),
+                    handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=left),
                     not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s; it may "
                     "still be made when a worker is back, so check the delivery's log before retrying again",
                 )
@@ -445,7 +451,7 @@ class Deliveries:
                     # Temporal takes a few updates in flight per workflow (10 by default): a retry past
                     # them was refused, not applied. Those in flight ask for the attempt it would join,
                     # so it is asked again as they are answered, for as long as one call may take.
-                    if asyncio.get_running_loop().time() + UPDATE_BUSY_PAUSE > busy_until:
+                    if loop.time() + UPDATE_BUSY_PAUSE > busy_until:
                         raise RateLimited(
                             f"too many retries of delivery {delivery} at once; nothing was done for this "
                             "one: read the delivery's log, or retry in a second",

@@ -29,15 +29,15 @@ STARTED = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
 
 def described(
     priority_key: int,
-    *activities: tuple[str, str, int, int],
+    *activities: tuple[str, str, int, int, int],
     status: WorkflowExecutionStatus = WorkflowExecutionStatus.RUNNING,
 ) -> SimpleNamespace:
-    """A delivery's workflow as describe answers; `activities`: (id, type, state, priority key)."""
+    """A delivery's workflow as describe answers; `activities`: (id, type, state, attempt, priority key)."""
     raw = DescribeWorkflowExecutionResponse()
     priority = raw.workflow_execution_info.priority
     priority.priority_key, priority.fairness_key, priority.fairness_weight = priority_key, "tenant_a", 2.0
-    for activity_id, name, state, key in activities:
-        pending = PendingActivityInfo(activity_id=activity_id, state=state)  # type: ignore[arg-type]
+    for activity_id, name, state, attempt, key in activities:
+        pending = PendingActivityInfo(activity_id=activity_id, state=state, attempt=attempt)  # type: ignore[arg-type]
         pending.activity_type.name = name
         pending.priority.priority_key = key
         raw.pending_activities.append(pending)
@@ -85,21 +85,19 @@ class Temporal:
             raise self.refusal
 
 
-def raise_to_live(temporal: Temporal, rpc_seconds: float = 5) -> LiveRaise:
-    return LiveRaise(cast(Client, temporal), rpc_timeout=timedelta(seconds=rpc_seconds))
+async def raise_to_live(temporal: Temporal, within: float = 5) -> None:
+    await LiveRaise(cast(Client, temporal))(WORKFLOW_ID, within=timedelta(seconds=within))
 
 
-async def test_a_replayed_delivery_and_the_attempt_it_has_queued_go_to_the_live_priority() -> None:
+async def test_a_replayed_delivery_and_its_queued_first_attempt_go_to_the_live_priority() -> None:
     temporal = Temporal(
-        described(5, ("7", "deliver_once", SCHEDULED, 5), ("8", "read_event_body", SCHEDULED, 5))
+        described(5, ("7", "deliver_once", SCHEDULED, 1, 5), ("8", "read_event_body", SCHEDULED, 1, 5))
     )
-    await raise_to_live(temporal)(WORKFLOW_ID)
+    await raise_to_live(temporal)
     workflow, attempt = temporal.asked
     assert isinstance(workflow, UpdateWorkflowExecutionOptionsRequest)
-    assert (workflow.workflow_execution.workflow_id, workflow.workflow_execution.run_id) == (
-        WORKFLOW_ID,
-        "run-1",
-    )
+    execution = workflow.workflow_execution
+    assert (execution.workflow_id, execution.run_id) == (WORKFLOW_ID, "run-1")
     # The key alone: the tenant's fairness key and weight are left as they are, not sent again.
     assert list(workflow.update_mask.paths) == ["priority.priority_key"]
     assert workflow.workflow_execution_options.priority.priority_key == 1
@@ -113,53 +111,81 @@ async def test_a_replayed_delivery_and_the_attempt_it_has_queued_go_to_the_live_
     assert attempt.activity_options.priority.priority_key == 1
 
 
-async def test_a_queued_scheduled_retry_is_raised_too_but_nothing_already_live_or_started() -> None:
-    queued_retry = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 3)))
-    await raise_to_live(queued_retry)(WORKFLOW_ID)
-    [attempt] = queued_retry.asked
-    assert isinstance(attempt, UpdateActivityOptionsRequest) and attempt.id == "3"
-    # A live delivery, its attempt being made: nothing to ask.
-    live = Temporal(described(1, ("4", "deliver_once", STARTED, 5)))
-    await raise_to_live(live)(WORKFLOW_ID)
-    assert live.asked == []
+@pytest.mark.parametrize(
+    ("attempt", "why"),
+    [
+        (("7", "deliver_once", SCHEDULED, 2, 5), "tried, waiting out its backoff: a change would restart it"),
+        (("7", "deliver_once", STARTED, 1, 5), "being made"),
+        (("7", "deliver_once", SCHEDULED, 1, 1), "live already"),
+    ],
+)
+async def test_of_a_replayed_delivery_only_an_untried_attempt_behind_live_work_is_raised(
+    attempt: tuple[str, str, int, int, int], why: str
+) -> None:
+    temporal = Temporal(described(5, attempt))
+    await raise_to_live(temporal)
+    assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest], why
+
+
+async def test_live_work_asks_nothing_of_temporal_even_with_a_scheduled_retry_queued() -> None:
+    # The retry joins the scheduled retry at its priority: changing an attempt is only asked of a
+    # Temporal that took the change to its workflow (one before 1.30 would take and ignore it).
+    temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)))
+    await raise_to_live(temporal)
+    assert (temporal.described, temporal.asked) == (1, [])
 
 
 @pytest.mark.parametrize(
     "answer",
     [
-        described(
-            5, status=WorkflowExecutionStatus.COMPLETED
-        ),  # its retry window is over: the update says so
+        described(5, status=WorkflowExecutionStatus.COMPLETED),  # its retry window is over
         RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b""),  # not started yet, or no such delivery
     ],
     ids=["closed", "not-found"],
 )
 async def test_a_delivery_not_running_is_left_to_the_update_to_answer(answer: Any) -> None:
     temporal = Temporal(answer)
-    await raise_to_live(temporal)(WORKFLOW_ID)
+    await raise_to_live(temporal)
     assert temporal.asked == []
 
 
-async def test_a_temporal_that_cannot_change_a_priority_takes_the_retry_and_is_not_asked_again() -> None:
-    temporal = Temporal(
-        described(5), RPCError("error parsing UpdateMask", RPCStatusCode.INVALID_ARGUMENT, b"")
-    )
-    raise_ = raise_to_live(temporal)
-    await raise_(WORKFLOW_ID)  # refused: the retry goes on at the priority it has
-    await raise_(WORKFLOW_ID)
-    assert (temporal.described, len(temporal.asked)) == (1, 1)
+async def test_a_temporal_before_1_30_takes_the_retry_and_is_not_asked_again() -> None:
+    refusal = RPCError("error parsing UpdateMask", RPCStatusCode.INVALID_ARGUMENT, b"")
+    temporal = Temporal(described(5, ("7", "deliver_once", SCHEDULED, 1, 5)), refusal)
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))  # refused: the retry goes at the priority it has
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    # Asked once, the workflow only: never the attempt, which an old Temporal would take and ignore.
+    assert temporal.described == 1
+    assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest]
 
 
-async def test_temporal_out_of_reach_is_said_before_anything_is_asked() -> None:
+async def test_a_refusal_for_another_reason_is_not_taken_as_an_old_temporal() -> None:
+    refusal = RPCError("not allowed", RPCStatusCode.PERMISSION_DENIED, b"")
+    temporal = Temporal(described(5), refusal)
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    assert (temporal.described, len(temporal.asked)) == (2, 2)
+
+
+async def test_temporal_saying_it_is_out_of_reach_is_said_before_anything_is_asked() -> None:
     temporal = Temporal(RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b""))
     with pytest.raises(TemporalUnavailable, match="nothing was accepted"):
-        await raise_to_live(temporal)(WORKFLOW_ID)
+        await raise_to_live(temporal)
     assert temporal.asked == []
 
 
-async def test_a_slow_temporal_costs_the_retry_half_a_bound_at_most() -> None:
-    temporal = Temporal("no answer")
+@pytest.mark.parametrize(
+    "answer",
+    ["no answer", RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")],
+    ids=["bound-of-the-raise", "bound-of-the-call"],
+)
+async def test_a_slow_temporal_is_given_up_on_within_the_share_and_the_retry_asked_as_it_is(
+    answer: Any,
+) -> None:
+    temporal = Temporal(answer)
     started = asyncio.get_running_loop().time()
-    await raise_to_live(temporal, rpc_seconds=0.4)(WORKFLOW_ID)  # given up on: the retry is asked as it is
-    assert asyncio.get_running_loop().time() - started < 5  # not the fake's 60 s
+    await raise_to_live(temporal, within=0.2)  # no error: the retry is asked for next, at its priority
+    assert asyncio.get_running_loop().time() - started < 30  # not the fake's 60 s
     assert temporal.asked == []
