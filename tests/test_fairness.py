@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 
 from core.temporal import connect
@@ -32,6 +33,8 @@ from tests.conftest import (
     emit_accepted,
     running_stack,
     second_worker,
+    settled,
+    wait_delivery,
     wait_for,
     wait_visible,
 )
@@ -253,11 +256,16 @@ def test_a_manual_retry_of_a_replayed_delivery_goes_before_a_live_backlog(one_pa
         replayed = create_endpoint(api, receiver.script("/replayed", []), event_types=["invoice.created"])
         started = api.post(f"/v1/webhooks/endpoints/{replayed['id']}/replay", json={"since": since})
         assert started.status_code == 202, started.text
-        wait_for(lambda: receiver.requests("/replayed"), what="the replayed delivery")
+        delivery_id = f"{event_id}:{replayed['id']}"
+        # At rest, its attempt's answer recorded: the next workflow task it has is the retry's.
+        wait_delivery(api, delivery_id, settled, timeout=120)
+        wait_for(
+            lambda: not _described(stack, delivery_id).HasField("pending_workflow_task"),
+            what="the replayed delivery at rest",
+        )
         create_endpoint(api, receiver.script("/live", [SLOW]), event_types=["invoice.payment_status_updated"])
 
         answers: list[httpx.Response] = []
-        delivery_id = f"{event_id}:{replayed['id']}"
         retry = f"/v1/webhooks/deliveries/{delivery_id}/retry"
         asked = threading.Thread(target=lambda: answers.append(api.post(retry, timeout=60)), daemon=True)
         stack.stop_worker()
@@ -287,7 +295,8 @@ def test_a_manual_retry_of_a_replayed_delivery_goes_before_a_live_backlog(one_pa
     log.info("the retry's attempt came after %d of the %d live deliveries", before, LIVE_BACKLOG)
     # First-in first-out by priority, it came after all of them; a live attempt, it comes among the first.
     assert before < LIVE_BACKLOG / 2, (
-        f"the manual retry's attempt waited for {before} of {LIVE_BACKLOG} live ones"
+        f"the manual retry's attempt waited for {before} of {LIVE_BACKLOG} live ones; its delivery's "
+        f"history:\n{_history_outline(stack, delivery_id)}"
     )
     # Raised to the live priority, still its tenant's work at its weight (fairness between tenants holds).
     priority = _described(stack, delivery_id).workflow_execution_info.priority
@@ -302,3 +311,19 @@ def _described(stack: Stack, delivery_id: str) -> DescribeWorkflowExecutionRespo
         return (await handle.describe()).raw_description
 
     return asyncio.run(described())
+
+
+def _history_outline(stack: Stack, delivery_id: str) -> str:
+    """The delivery's history, an event a line: when, what, and a workflow task's queue."""
+
+    async def outline() -> str:
+        client = await connect(stack.settings)
+        handle = client.get_workflow_handle(ids.delivery_workflow_id("tenant_a", delivery_id))
+        lines = []
+        async for event in handle.fetch_history_events():
+            queue = event.workflow_task_scheduled_event_attributes.task_queue.name
+            when = f"{event.event_time.ToDatetime():%H:%M:%S.%f}"
+            lines.append(f"{event.event_id:3} {when} {EventType.Name(event.event_type)} {queue}")
+        return "\n".join(lines)
+
+    return asyncio.run(outline())
