@@ -247,7 +247,7 @@ def standalone_api_process(
 
 
 def _started(
-    base_url: str, proc: subprocess.Popen[bytes], log: Path, *, last_try: bool, timeout: float = 30
+    base_url: str, proc: subprocess.Popen[bytes], log: Path, *, last_try: bool, timeout: float = 90
 ) -> bool:
     """Whether our API is up at `base_url`; False if its port was taken (to try another), else raise.
 
@@ -285,8 +285,10 @@ def api_replica(stack: Stack, **env: str) -> Iterator[str]:
 
 
 def _answers(base_url: str) -> bool:
+    # Its first answer builds the OpenAPI document (about half a CPU-second): on a machine as loaded as
+    # a CI run beside a CPU hog, seconds, and a 1 s wait then gave up on every try, for 30 s in all.
     try:
-        return httpx.get(f"{base_url}/openapi.json", timeout=1).status_code == 200
+        return httpx.get(f"{base_url}/openapi.json", timeout=10).status_code == 200
     except httpx.HTTPError:
         return False
 
