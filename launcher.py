@@ -209,7 +209,7 @@ class Stack:
         self.env = {"UVICORN_TIMEOUT_KEEP_ALIVE": API_KEEP_ALIVE_SECONDS, **os.environ, **env}
         self._server_args = tuple(server_args)  # more flags for the dev server (make bench: its metrics)
         self.settings = settings_from(self.env)
-        self._log_file = log_file
+        self.log_file = log_file  # where every process's output goes (None: this process's own)
         self.temporal: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.api: subprocess.Popen[bytes] | None = None
@@ -245,11 +245,11 @@ class Stack:
         # A session of its own: Ctrl-C reaches the launcher, which stops the children in order.
         preexec = _die_with_this_process()
         # umask 077: whatever a child creates in the data dir (Temporal's database among them) is 0600.
-        if self._log_file is None:
+        if self.log_file is None:
             return subprocess.Popen(
                 args, env=self.env, start_new_session=True, preexec_fn=preexec, umask=0o077
             )
-        with self._log_file.open("ab") as out:
+        with self.log_file.open("ab") as out:
             return subprocess.Popen(
                 args,
                 env=self.env,

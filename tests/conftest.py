@@ -435,6 +435,20 @@ def receiver() -> Iterator[Receiver]:
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.05, 1.5, 0.5
 
 
+def start_polling_worker(stack: Stack, timeout: float = 90) -> None:
+    """Start `stack`'s worker and return once it polls: a fault's clock that starts before would count
+    the worker's start-up, which takes seconds on a loaded machine."""
+    log = stack.log_file
+    assert log is not None, "the stack has no log to read the worker's start from"
+
+    def polling() -> int:
+        return log.read_text(errors="replace").count("worker polling")
+
+    before = polling()
+    stack.start_worker()
+    wait_for(lambda: polling() > before, timeout=timeout, what="the worker to poll")
+
+
 def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = "condition") -> T:
     """Poll `check` until it returns something truthy; that value."""
     deadline = time.monotonic() + timeout

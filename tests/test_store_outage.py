@@ -25,6 +25,7 @@ from tests.conftest import (
     emit_accepted,
     running_stack,
     settled,
+    start_polling_worker,
     start_stack,
     wait_delivery,
     wait_for,
@@ -61,7 +62,7 @@ def run_outage(stack: Stack, api: httpx.Client, receiver: Receiver, outage: Call
         assert _emit(api, event_id) == 202
     refused: list[str] = []
     with outage():
-        stack.start_worker()
+        start_polling_worker(stack)
         deadline = time.monotonic() + OUTAGE_SECONDS
         i = 0
         while time.monotonic() < deadline:
@@ -177,7 +178,7 @@ def test_after_a_long_outage_deliveries_resume_within_seconds_and_each_try_is_on
             assert _emit(api, event_id) == 202
         logged_before = log.stat().st_size
         with server.stopped():
-            stack.start_worker()
+            start_polling_worker(stack)
             time.sleep(LONG_OUTAGE_SECONDS)
             assert not receiver.requests("/resumed")
         back = time.time()
