@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
 
 import httpx
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
@@ -27,16 +26,15 @@ from activities.delivery import DeliveryActivities
 from core.temporal import connect
 from domain import ids
 from domain import search_attributes as sa
-from domain.models import DeliveryInput, DeliveryPolicy, DeliveryState
-from history.visibility import delivery_search_attributes
+from domain.models import DeliveryState
 from launcher import Stack
 from store.database import EndpointStore
 from store.keys import jwt_signer
 from tests.conftest import create_endpoint, delivery, settled, wait_delivery, wait_for
+from tests.own_queue import start_delivery
 from tests.receiver import Answer, Receiver
 from workflows.delivery import DeliveryWorkflow
 
-BODY = '{"webhook_type":"invoice.paid","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
 # Long enough for the workflow worker to stop while the POST is in flight (asserted below); within the
 # attempt's timeout (10 s).
 RECEIVER_HOLDS = 5.0
@@ -51,29 +49,6 @@ async def _until_completed_twice(handle: WorkflowHandle[DeliveryWorkflow, Delive
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the retry's completion never reached history")
-
-
-async def _start(
-    client: Client, task_queue: str, endpoint_id: str
-) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
-    event_id = ids.new_event_id()
-    started = DeliveryInput(
-        tenant="tenant_a",
-        event_id=event_id,
-        endpoint_id=endpoint_id,
-        delivery_id=ids.delivery_id(event_id, endpoint_id),
-        webhook_type="invoice.paid",
-        body=BODY,
-        created_at=datetime.now(UTC),
-        policy=DeliveryPolicy(retry_delays=[], attempt_timeout=10, retry_window=3600),
-    )
-    return await client.start_workflow(
-        DeliveryWorkflow.run,
-        started,
-        id=ids.delivery_workflow_id("tenant_a", started.delivery_id),
-        task_queue=task_queue,
-        search_attributes=delivery_search_attributes(started, BODY),
-    )
 
 
 async def test_a_retry_in_history_before_its_workflow_task_shows_its_own_status(
@@ -92,7 +67,7 @@ async def test_a_retry_in_history_before_its_workflow_task_shows_its_own_status(
             activities = DeliveryActivities(http, store, jwt_signer(stack.settings, store), client=client)
             async with Worker(client, task_queue=task_queue, activities=[activities.deliver_once]):
                 async with Worker(client, task_queue=task_queue, workflows=[DeliveryWorkflow]):
-                    handle = await _start(client, task_queue, endpoint["id"])
+                    handle = await start_delivery(client, task_queue, endpoint["id"])
                     delivery_id = str(ids.delivery_of_workflow(handle.id))
                     failed = await asyncio.to_thread(wait_delivery, api, delivery_id, settled)
                     assert (failed["status"], failed["attempt_count"]) == ("failed", 1), failed
