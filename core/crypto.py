@@ -40,8 +40,18 @@ from temporalio.converter import (
 )
 
 ENCODING = b"binary/encrypted"
+# A payload's metadata, besides its encoding: the key id, and what binds it to its workflow. Short (since
+# 2026-12-07): the key id under "k", and the first 16 bytes of the workflow id's SHA-256 under "w", about
+# 80 bytes fewer in each of the nine payloads a first-try delivery keeps (BENCHMARKS.md). Long (before):
+# the key id, and the workflow id itself. Both are read; `short_metadata=False` writes the long form.
 KEY_ID = "encryption-key-id"
 WORKFLOW_ID = "encryption-workflow-id"
+SHORT_KEY_ID = "k"
+BOUND_TO = "w"
+_BOUND_BYTES = 16
+# The associated data each form authenticates: distinct prefixes, so that no payload sealed under one form
+# opens under the other.
+_LONG_AAD, _SHORT_AAD = b"workflow:", b"workflow-sha256:"
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -139,23 +149,32 @@ def new_key_entry(kid: str) -> str:
 
 
 class EncryptionCodec(PayloadCodec, WithSerializationContext):
-    """AES-GCM over each whole payload, compressed first when that is shorter; the key id (and workflow
-    id, when known) in its metadata.
+    """AES-GCM over each whole payload, compressed first when that is shorter; the key id (and what binds
+    it to its workflow, when that is known) in its metadata.
 
-    `compress=False` writes payloads as a version before compression did, for as long as processes of
-    such a version still run beside this one (WEBHOOKS_PAYLOAD_COMPRESSION). Either way, both are read.
+    `compress=False` writes payloads as a version before compression did, and `short_metadata=False` with
+    the metadata of a version before the short form, for as long as processes of such a version still run
+    beside this one (WEBHOOKS_PAYLOAD_COMPRESSION, WEBHOOKS_PAYLOAD_SHORT_METADATA). Every form is read.
     """
 
-    def __init__(self, keyring: Keyring, workflow_id: str | None = None, *, compress: bool = True) -> None:
+    def __init__(
+        self,
+        keyring: Keyring,
+        workflow_id: str | None = None,
+        *,
+        compress: bool = True,
+        short_metadata: bool = True,
+    ) -> None:
         self._keyring = keyring
         self._workflow_id = workflow_id
         self._compress = compress
+        self._short = short_metadata
 
     def with_context(self, context: SerializationContext) -> Self:
         workflow_id = None
         if isinstance(context, WorkflowSerializationContext | ActivitySerializationContext):
             workflow_id = context.workflow_id
-        return type(self)(self._keyring, workflow_id, compress=self._compress)
+        return type(self)(self._keyring, workflow_id, compress=self._compress, short_metadata=self._short)
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self._encrypt(p) for p in payloads]
@@ -164,28 +183,25 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         return [self._decrypt(p) for p in payloads]
 
     def _encrypt(self, payload: Payload) -> Payload:
-        metadata = {}
+        binding: dict[str, bytes] = {}
         aad = b""
         if self._workflow_id is not None:
-            metadata[WORKFLOW_ID] = self._workflow_id.encode()
-            aad = b"workflow:" + metadata[WORKFLOW_ID]
+            if self._short:
+                binding[BOUND_TO] = _bound(self._workflow_id)
+                aad = _SHORT_AAD + binding[BOUND_TO]
+            else:
+                binding[WORKFLOW_ID] = self._workflow_id.encode()
+                aad = _LONG_AAD + binding[WORKFLOW_ID]
         kid, sealed = self._keyring.encrypt(self._packed(payload.SerializeToString()), aad)
-        return Payload(metadata={"encoding": ENCODING, KEY_ID: kid.encode(), **metadata}, data=sealed)
+        key = {SHORT_KEY_ID if self._short else KEY_ID: kid.encode()}
+        return Payload(metadata={"encoding": ENCODING, **key, **binding}, data=sealed)
 
     def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             raise DecryptionError("a payload that is not encrypted: refused")
-        bound = payload.metadata.get(WORKFLOW_ID)
-        if self._workflow_id is not None and bound is None:
-            # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
-            # our client or worker, chose what this workflow would sign and send.
-            raise ForeignPayload(f"a payload made for no workflow used in {self._workflow_id!r}: refused")
-        if bound is not None and self._workflow_id is not None and bound != self._workflow_id.encode():
-            made_for = bound.decode(errors="replace")
-            raise ForeignPayload(f"a payload of workflow {made_for!r} used in {self._workflow_id!r}")
-        aad = b"workflow:" + bound if bound is not None else b""
+        aad = self._associated_data(payload)
         try:
-            kid = payload.metadata.get(KEY_ID, b"").decode()
+            kid = payload.metadata.get(SHORT_KEY_ID, payload.metadata.get(KEY_ID, b"")).decode()
         except UnicodeDecodeError:
             raise DecryptionError("a key id that is not text: not one of ours") from None
         plain = self._keyring.decrypt(kid, payload.data, aad)
@@ -198,11 +214,36 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise DecryptionError(f"decrypted, but not a payload: {err}") from None
         return decoded
 
+    def _associated_data(self, payload: Payload) -> bytes:
+        """What the payload was sealed with, from its binding, once that binding is this workflow's (when
+        this codec reads in a workflow's context; the codec server reads in none)."""
+        here = self._workflow_id
+        if (digest := payload.metadata.get(BOUND_TO)) is not None:
+            if here is not None and not hmac.compare_digest(digest, _bound(here)):
+                raise ForeignPayload(f"a payload of another workflow used in {here!r}")
+            return _SHORT_AAD + digest
+        if (bound := payload.metadata.get(WORKFLOW_ID)) is not None:
+            if here is not None and bound != here.encode():
+                made_for = bound.decode(errors="replace")
+                raise ForeignPayload(f"a payload of workflow {made_for!r} used in {here!r}")
+            return _LONG_AAD + bound
+        if here is not None:
+            # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
+            # our client or worker, chose what this workflow would sign and send.
+            raise ForeignPayload(f"a payload made for no workflow used in {here!r}: refused")
+        return b""
+
     def _packed(self, serialized: bytes) -> bytes:
         if not self._compress:
             return serialized
         compressed = _COMPRESSED + zlib.compress(serialized)
         return compressed if len(compressed) < len(serialized) else serialized
+
+
+def _bound(workflow_id: str) -> bytes:
+    """What binds a payload to its workflow in the short form. 128 bits of SHA-256: a payload opens in
+    another workflow only if the two ids share them, which no one finds for an id they did not choose."""
+    return hashlib.sha256(workflow_id.encode()).digest()[:_BOUND_BYTES]
 
 
 def _decompressed(data: bytes) -> bytes:

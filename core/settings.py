@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="compress each Temporal payload before encrypting it, when that makes it shorter; off "
         "while processes of a version before this one still run beside it (they cannot read it)",
     )
+    payload_short_metadata: bool = Field(
+        default=True,
+        description="write each Temporal payload's key id and workflow binding in the short form (a 16-byte "
+        "digest of the workflow id, not the id); off while processes of a version before 2026-12-07 still "
+        "run beside this one (they cannot read it)",
+    )
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"
     )

@@ -57,7 +57,12 @@ async def connect(
     converter = pydantic_data_converter
     if encrypted:
         converter = dataclasses.replace(
-            converter, payload_codec=EncryptionCodec(settings.keyring, compress=settings.payload_compression)
+            converter,
+            payload_codec=EncryptionCodec(
+                settings.keyring,
+                compress=settings.payload_compression,
+                short_metadata=settings.payload_short_metadata,
+            ),
         )
     return await Client.connect(
         settings.temporal_target,

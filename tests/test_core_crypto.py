@@ -16,7 +16,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import WorkflowSerializationContext
 
 from core import crypto
-from core.crypto import KEY_ID, WORKFLOW_ID, DecryptionError, EncryptionCodec, Keyring, new_key_entry
+from core.crypto import (
+    BOUND_TO,
+    KEY_ID,
+    SHORT_KEY_ID,
+    WORKFLOW_ID,
+    DecryptionError,
+    EncryptionCodec,
+    Keyring,
+    new_key_entry,
+)
 from core.settings import Settings
 from core.temporal import connect
 from domain.catalog import EVENT_TYPES_BY_NAME
@@ -99,11 +108,29 @@ def _opened_as_before_compression(keyring: Keyring, sealed: Payload) -> Payload:
     return payload
 
 
+def _opened_as_before_short_metadata(keyring: Keyring, sealed: Payload) -> Payload:
+    """What a process of a version before the short metadata (compression and all) did with a sealed
+    payload in a workflow's context: a payload without the workflow id was made for no workflow."""
+    if WORKFLOW_ID not in sealed.metadata:
+        raise crypto.ForeignPayload("a payload made for no workflow: refused")
+    plain = keyring.decrypt(
+        sealed.metadata[KEY_ID].decode(), sealed.data, b"workflow:" + sealed.metadata[WORKFLOW_ID]
+    )
+    payload = Payload()
+    payload.ParseFromString(zlib.decompress(plain[1:]) if plain.startswith(b"\x00") else plain)
+    return payload
+
+
+def _as_before_compression(keyring: Keyring) -> EncryptionCodec:
+    """What writes as a process of a version before compression did: this one with both settings off."""
+    return EncryptionCodec(keyring, compress=False, short_metadata=False)
+
+
 async def test_a_body_is_compressed_before_it_is_encrypted_and_reads_back_the_same() -> None:
     keyring = Keyring.parse(new_key_entry("k1"))
     payload = _body_payload()
     compressed = await _sealed(EncryptionCodec(keyring), payload)
-    uncompressed = await _sealed(EncryptionCodec(keyring, compress=False), payload)
+    uncompressed = await _sealed(_as_before_compression(keyring), payload)
     assert len(compressed.data) < 0.75 * len(uncompressed.data)
     for sealed in (compressed, uncompressed):  # what either wrote, this version reads
         assert await EncryptionCodec(keyring).with_context(_CONTEXT).decode([sealed]) == [payload]
@@ -116,24 +143,26 @@ async def test_a_body_is_compressed_before_it_is_encrypted_and_reads_back_the_sa
 
 
 async def test_a_version_before_compression_reads_what_compression_off_writes_and_refuses_the_rest() -> None:
-    """The rollout: with WEBHOOKS_PAYLOAD_COMPRESSION off, what this version writes is what the one before
-    it read; with it on, that one refuses a compressed payload rather than misread it."""
+    """The rollout: with WEBHOOKS_PAYLOAD_COMPRESSION (and the short metadata) off, what this version writes
+    is what the one before it read; with compression on, that one refuses a compressed payload rather than
+    misread it."""
     keyring = Keyring.parse(new_key_entry("k1"))
     payload = _body_payload()
     assert (
-        _opened_as_before_compression(
-            keyring, await _sealed(EncryptionCodec(keyring, compress=False), payload)
-        )
+        _opened_as_before_compression(keyring, await _sealed(_as_before_compression(keyring), payload))
         == payload
     )
     with pytest.raises(DecodeError):
-        _opened_as_before_compression(keyring, await _sealed(EncryptionCodec(keyring), payload))
+        _opened_as_before_compression(
+            keyring, await _sealed(EncryptionCodec(keyring, short_metadata=False), payload)
+        )
 
 
 async def test_a_payload_that_compression_would_not_shorten_is_kept_as_it_was() -> None:
     keyring = Keyring.parse(new_key_entry("k1"))
     short = pydantic_data_converter.payload_converter.to_payloads(["ok"])[0]
-    assert _opened_as_before_compression(keyring, await _sealed(EncryptionCodec(keyring), short)) == short
+    sealed = await _sealed(EncryptionCodec(keyring, short_metadata=False), short)
+    assert _opened_as_before_compression(keyring, sealed) == short
 
 
 @pytest.mark.parametrize("compress", [True, False])
@@ -141,7 +170,12 @@ async def test_every_process_s_client_writes_as_the_setting_says(compress: bool)
     """The one codec that writes (core/temporal.py's client, which the API and the worker use) follows
     WEBHOOKS_PAYLOAD_COMPRESSION."""
     entry = new_key_entry("k1")
-    settings = Settings(encryption_keys=entry, payload_compression=compress, temporal_port=free_port())
+    settings = Settings(
+        encryption_keys=entry,
+        payload_compression=compress,
+        payload_short_metadata=False,
+        temporal_port=free_port(),
+    )
     client = await connect(settings, lazy=True)
     codec = client.data_converter.payload_codec
     assert isinstance(codec, EncryptionCodec)
@@ -218,3 +252,74 @@ async def test_a_payload_copied_from_another_workflow_is_foreign_and_a_missing_k
     without_the_key = EncryptionCodec(Keyring.parse(new_key_entry("k2"))).with_context(_CONTEXT)
     with pytest.raises(crypto.MissingKey, match="not in WEBHOOKS_ENCRYPTION_KEYS"):
         await without_the_key.decode([sealed])
+
+
+# The short metadata (issue 25, 3): the workflow id was in every payload's metadata, in the clear, and none
+# of it compresses.
+
+
+async def test_the_short_metadata_binds_a_payload_to_its_workflow_by_a_digest_of_its_id() -> None:
+    keyring = Keyring.parse(new_key_entry("k1"))
+    payload = _body_payload()
+    short = await _sealed(EncryptionCodec(keyring), payload)
+    long = await _sealed(EncryptionCodec(keyring, short_metadata=False), payload)
+    digest = hashlib.sha256(_CONTEXT.workflow_id.encode()).digest()[:16]
+    assert dict(short.metadata) == {"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1", BOUND_TO: digest}
+    assert long.ByteSize() - short.ByteSize() >= len(_CONTEXT.workflow_id) + 20
+    # Read in its workflow, and by the codec server, which reads in none.
+    for reader in (EncryptionCodec(keyring).with_context(_CONTEXT), EncryptionCodec(keyring)):
+        assert await reader.decode([short]) == [payload]
+    elsewhere = WorkflowSerializationContext(namespace="default", workflow_id="delivery:t:evt_2:ep_1")
+    with pytest.raises(crypto.ForeignPayload, match="another workflow used in 'delivery:t:evt_2:ep_1'"):
+        await EncryptionCodec(keyring).with_context(elsewhere).decode([short])
+
+
+async def test_a_short_binding_changed_or_dressed_as_the_long_form_is_refused_even_by_the_codec_server() -> (
+    None
+):
+    """Someone with access to Temporal and no key can rewrite metadata: the binding is authenticated, and
+    each form under its own prefix, so neither another workflow's digest nor the long form's id opens it."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    short = await _sealed(EncryptionCodec(keyring), _body_payload())
+    other = hashlib.sha256(b"delivery:t:evt_2:ep_1").digest()[:16]
+    moved = Payload(metadata={**short.metadata, BOUND_TO: other}, data=short.data)
+    as_long = Payload(
+        metadata={
+            "encoding": crypto.ENCODING,
+            KEY_ID: short.metadata[SHORT_KEY_ID],
+            WORKFLOW_ID: _CONTEXT.workflow_id.encode(),
+        },
+        data=short.data,
+    )
+    unbound = Payload(metadata={"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1"}, data=short.data)
+    for forged in (moved, as_long, unbound):
+        with pytest.raises(DecryptionError, match="not made with our key, or changed since"):
+            await EncryptionCodec(keyring).decode([forged])
+    with pytest.raises(crypto.ForeignPayload, match="made for no workflow"):
+        await EncryptionCodec(keyring).with_context(_CONTEXT).decode([unbound])
+
+
+async def test_a_version_before_short_metadata_reads_what_the_setting_off_writes_and_refuses_the_rest() -> (
+    None
+):
+    """The rollout: with WEBHOOKS_PAYLOAD_SHORT_METADATA off, what this version writes is what the one
+    before it read; with it on, that one refuses it (made for no workflow, to its eyes) rather than misread
+    it. Records of that version (tests/histories) are read by this one: the replay tests."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    payload = _body_payload()
+    long = await _sealed(EncryptionCodec(keyring, short_metadata=False), payload)
+    assert _opened_as_before_short_metadata(keyring, long) == payload
+    with pytest.raises(crypto.ForeignPayload):
+        _opened_as_before_short_metadata(keyring, await _sealed(EncryptionCodec(keyring), payload))
+
+
+@pytest.mark.parametrize("short", [True, False])
+async def test_every_process_s_client_writes_the_metadata_the_setting_says(short: bool) -> None:
+    entry = new_key_entry("k1")
+    settings = Settings(encryption_keys=entry, payload_short_metadata=short, temporal_port=free_port())
+    client = await connect(settings, lazy=True)
+    codec = client.data_converter.payload_codec
+    assert isinstance(codec, EncryptionCodec)
+    sealed = await _sealed(codec, _body_payload())
+    expected = {"encoding", SHORT_KEY_ID, BOUND_TO} if short else {"encoding", KEY_ID, WORKFLOW_ID}
+    assert set(sealed.metadata) == expected
