@@ -440,13 +440,18 @@ def start_polling_worker(stack: Stack, timeout: float = 90) -> None:
     the worker's start-up, which takes seconds on a loaded machine."""
     log = stack.log_file
     assert log is not None, "the stack has no log to read the worker's start from"
+    since = log.stat().st_size  # what the worker logs from here: the stack's log is shared and long
+    # worker.py's line, naming this stack's server: another stack may share the log.
+    line = f"worker polling task queue {stack.settings.task_queue!r} on {stack.settings.temporal_target}"
 
-    def polling() -> int:
-        return log.read_text(errors="replace").count("worker polling")
+    def polling() -> bool:
+        assert stack.worker is not None and stack.worker.poll() is None, "the worker exited as it started"
+        with log.open("rb") as f:
+            f.seek(since)
+            return line.encode() in f.read()
 
-    before = polling()
     stack.start_worker()
-    wait_for(lambda: polling() > before, timeout=timeout, what="the worker to poll")
+    wait_for(polling, timeout=timeout, what="the worker to poll")
 
 
 def wait_for(check: Callable[[], T | None], *, timeout: float = 30, what: str = "condition") -> T:
