@@ -122,6 +122,14 @@ LANES = {
             what="the product with its payloads encrypted but not compressed, short schedule (storage)",
         ),
         Lane(
+            "short_metadata_short",
+            "wh-smeta",  # a queue and a tenant as long as product_short's: both are in its histories
+            "smeta",
+            ("worker",),
+            env={**SHORT_SCHEDULE, "WEBHOOKS_PAYLOAD_SHORT_METADATA": "true"},
+            what="the product with the payloads' short metadata on, short schedule (storage)",
+        ),
+        Lane(
             "no_eager",
             "bench-no-eager",
             "noeager",

@@ -109,6 +109,7 @@ STORAGE_CASES = {
     "product": ("first_try",),
     "product_short": ("first_try", "two_retries"),
     "uncompressed_short": ("first_try", "two_retries"),
+    "short_metadata_short": ("first_try", "two_retries"),
     "plain": ("first_try", "two_retries"),
 }
 OPEN_AFTER_DELIVERY = frozenset({"product"})

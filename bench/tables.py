@@ -21,6 +21,7 @@ LANE_NAMES = {
     "window0_short": "product, retry window 0",
     "local_first_short": "local first attempt",
     "uncompressed_short": "product, payloads not compressed",
+    "short_metadata_short": "product, short payload metadata",
     "no_eager": "no eager first attempt",
     # The "tried" lanes (`--lanes`), not in the default run:
     "window0": "retry window 0",

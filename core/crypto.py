@@ -40,15 +40,15 @@ from temporalio.converter import (
 )
 
 ENCODING = b"binary/encrypted"
-# A payload's metadata, besides its encoding: the key id, and what binds it to its workflow. Short (since
-# 2026-12-07): the key id under "k", and the first 16 bytes of the workflow id's SHA-256 under "w", about
-# 80 bytes fewer in each of the nine payloads a first-try delivery keeps (BENCHMARKS.md). Long (before):
-# the key id, and the workflow id itself. Both are read; `short_metadata=False` writes the long form.
+# A payload's metadata, besides its encoding: the key id, and what binds it to its workflow. Long (every
+# version): the key id, and the workflow id itself. Short (read since 8ecde3a, written with
+# `short_metadata=True`): the key id under "k", and the workflow id's SHA-256 under "w", about 50 bytes
+# fewer in each of the nine payloads a first-try delivery keeps (BENCHMARKS.md). Both are read; a payload
+# with something of both is refused.
 KEY_ID = "encryption-key-id"
 WORKFLOW_ID = "encryption-workflow-id"
 SHORT_KEY_ID = "k"
 BOUND_TO = "w"
-_BOUND_BYTES = 16
 # The associated data each form authenticates: distinct prefixes, so that no payload sealed under one form
 # opens under the other.
 _LONG_AAD, _SHORT_AAD = b"workflow:", b"workflow-sha256:"
@@ -152,9 +152,11 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     """AES-GCM over each whole payload, compressed first when that is shorter; the key id (and what binds
     it to its workflow, when that is known) in its metadata.
 
-    `compress=False` writes payloads as a version before compression did, and `short_metadata=False` with
-    the metadata of a version before the short form, for as long as processes of such a version still run
-    beside this one (WEBHOOKS_PAYLOAD_COMPRESSION, WEBHOOKS_PAYLOAD_SHORT_METADATA). Every form is read.
+    `compress=False` writes payloads as a version before compression did, for as long as processes of
+    such a version still run beside this one (WEBHOOKS_PAYLOAD_COMPRESSION). `short_metadata=True` writes
+    the short metadata, which versions before 8ecde3a cannot read (WEBHOOKS_PAYLOAD_SHORT_METADATA, off
+    by default: such a version takes a payload it cannot bind for an event no longer kept, and would
+    drop it). Every form is read.
     """
 
     def __init__(
@@ -163,7 +165,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         workflow_id: str | None = None,
         *,
         compress: bool = True,
-        short_metadata: bool = True,
+        short_metadata: bool = False,
     ) -> None:
         self._keyring = keyring
         self._workflow_id = workflow_id
@@ -216,13 +218,19 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
     def _associated_data(self, payload: Payload) -> bytes:
         """What the payload was sealed with, from its binding, once that binding is this workflow's (when
-        this codec reads in a workflow's context; the codec server reads in none)."""
+        this codec reads in a workflow's context; the codec server reads in none). Metadata of both forms
+        is refused: the field not read would be authenticated by nothing, and could say anything."""
+        metadata = payload.metadata
+        if (SHORT_KEY_ID in metadata or BOUND_TO in metadata) and (
+            KEY_ID in metadata or WORKFLOW_ID in metadata
+        ):
+            raise DecryptionError("metadata of both the short and the long form: not one of ours")
         here = self._workflow_id
-        if (digest := payload.metadata.get(BOUND_TO)) is not None:
+        if (digest := metadata.get(BOUND_TO)) is not None:
             if here is not None and not hmac.compare_digest(digest, _bound(here)):
                 raise ForeignPayload(f"a payload of another workflow used in {here!r}")
             return _SHORT_AAD + digest
-        if (bound := payload.metadata.get(WORKFLOW_ID)) is not None:
+        if (bound := metadata.get(WORKFLOW_ID)) is not None:
             if here is not None and bound != here.encode():
                 made_for = bound.decode(errors="replace")
                 raise ForeignPayload(f"a payload of workflow {made_for!r} used in {here!r}")
@@ -241,9 +249,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
 
 def _bound(workflow_id: str) -> bytes:
-    """What binds a payload to its workflow in the short form. 128 bits of SHA-256: a payload opens in
-    another workflow only if the two ids share them, which no one finds for an id they did not choose."""
-    return hashlib.sha256(workflow_id.encode()).digest()[:_BOUND_BYTES]
+    """What binds a payload to its workflow in the short form: the whole SHA-256 of its id, so that moving
+    a payload to another workflow takes a collision of SHA-256 even for someone who chooses both ids (a
+    client chooses its event ids; someone with Temporal access, any workflow id)."""
+    return hashlib.sha256(workflow_id.encode()).digest()
 
 
 def _decompressed(data: bytes) -> bytes:

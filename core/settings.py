@@ -184,10 +184,10 @@ class Settings(BaseSettings):
         "while processes of a version before this one still run beside it (they cannot read it)",
     )
     payload_short_metadata: bool = Field(
-        default=True,
-        description="write each Temporal payload's key id and workflow binding in the short form (a 16-byte "
-        "digest of the workflow id, not the id); off while processes of a version before 2026-12-07 still "
-        "run beside this one (they cannot read it)",
+        default=False,
+        description="write each Temporal payload's key id and workflow binding in the short form (the "
+        "workflow id's SHA-256, not the id): on only once no process of a version before 8ecde3a runs or "
+        "will run again (they cannot read it, and drop the events they cannot read)",
     )
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"

@@ -62,6 +62,14 @@ async def read_event_input(
                         "event refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}}
                     )
                     return None
+                if (event.tenant, event.event_id) != (tenant, event_id):
+                    # Opened, but another event's: bound to this workflow only by a digest of its id
+                    # (core/crypto.py), which ids chosen to collide could share. Not this event either.
+                    log.warning(
+                        "event refused",
+                        extra={FIELDS: {"workflow_id": workflow_id, "error": "the input of another event"}},
+                    )
+                    return None
                 return event  # type: ignore[no-any-return]
             return None
     except RPCError as err:

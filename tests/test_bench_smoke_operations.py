@@ -46,12 +46,13 @@ def test_bench_smoke_costs_storage_backlogs_and_neighbours(tmp_path: Path) -> No
         cost = report["costs"]["ordered_short"]["1"][case]
         assert cost["actions_per_delivery"] > 0 and cost["server_actions_per_delivery"] > 0, case
     # Storage per delivery (issue 25, 3): history and database bytes over several deliveries, for the
-    # product (open), its short lane (closed), that lane without compression and the plain design, first
-    # try and after 2 retries.
+    # product (open), its short lane (closed), that lane without compression and with the short payload
+    # metadata, and the plain design, first try and after 2 retries.
     for lane, cases in (
         ("product", ("first_try",)),
         ("product_short", ("first_try", "two_retries")),
         ("uncompressed_short", ("first_try", "two_retries")),
+        ("short_metadata_short", ("first_try", "two_retries")),
         ("plain", ("first_try", "two_retries")),
     ):
         for case in cases:
@@ -64,4 +65,7 @@ def test_bench_smoke_costs_storage_backlogs_and_neighbours(tmp_path: Path) -> No
     for case in ("first_try", "two_retries"):
         kept = report["storage"]["product_short"][case]["history_bytes_per_delivery"]
         assert kept < report["storage"]["uncompressed_short"][case]["history_bytes_per_delivery"], case
+        # And with the short metadata, shorter again: the workflow id's digest, not the id, in each payload.
+        short = report["storage"]["short_metadata_short"][case]["history_bytes_per_delivery"]
+        assert short < kept, case
     assert "storage per delivery" in printed

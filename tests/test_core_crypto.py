@@ -108,16 +108,22 @@ def _opened_as_before_compression(keyring: Keyring, sealed: Payload) -> Payload:
     return payload
 
 
-def _opened_as_before_short_metadata(keyring: Keyring, sealed: Payload) -> Payload:
-    """What a process of a version before the short metadata (compression and all) did with a sealed
-    payload in a workflow's context: a payload without the workflow id was made for no workflow."""
-    if WORKFLOW_ID not in sealed.metadata:
-        raise crypto.ForeignPayload("a payload made for no workflow: refused")
-    plain = keyring.decrypt(
-        sealed.metadata[KEY_ID].decode(), sealed.data, b"workflow:" + sealed.metadata[WORKFLOW_ID]
-    )
+def _opened_as_before_short_metadata(keyring: Keyring, sealed: Payload, workflow_id: str) -> Payload:
+    """What the codec of the version before 8ecde3a did with a payload read in `workflow_id`'s context:
+    its `_decrypt`, as it was. Its ForeignPayload is a DecryptionError, which that version's
+    `read_event_input` took for an event no longer kept: an attempt then sent nothing, a lane skipped."""
+    if sealed.metadata.get("encoding") != crypto.ENCODING:
+        raise DecryptionError("a payload that is not encrypted: refused")
+    bound = sealed.metadata.get(WORKFLOW_ID)
+    if bound is None:
+        raise crypto.ForeignPayload(f"a payload made for no workflow used in {workflow_id!r}: refused")
+    if bound != workflow_id.encode():
+        raise crypto.ForeignPayload(f"a payload of workflow {bound!r} used in {workflow_id!r}")
+    plain = keyring.decrypt(sealed.metadata.get(KEY_ID, b"").decode(), sealed.data, b"workflow:" + bound)
+    if plain.startswith(b"\x00"):
+        plain = zlib.decompress(plain[1:])
     payload = Payload()
-    payload.ParseFromString(zlib.decompress(plain[1:]) if plain.startswith(b"\x00") else plain)
+    payload.ParseFromString(plain)
     return payload
 
 
@@ -258,17 +264,26 @@ async def test_a_payload_copied_from_another_workflow_is_foreign_and_a_missing_k
 # of it compresses.
 
 
-async def test_the_short_metadata_binds_a_payload_to_its_workflow_by_a_digest_of_its_id() -> None:
+def _short(keyring: Keyring) -> EncryptionCodec:
+    return EncryptionCodec(keyring, short_metadata=True)
+
+
+async def test_the_short_metadata_binds_a_payload_to_its_workflow_by_the_sha256_of_its_id() -> None:
     keyring = Keyring.parse(new_key_entry("k1"))
     payload = _body_payload()
-    short = await _sealed(EncryptionCodec(keyring), payload)
-    long = await _sealed(EncryptionCodec(keyring, short_metadata=False), payload)
-    digest = hashlib.sha256(_CONTEXT.workflow_id.encode()).digest()[:16]
+    short = await _sealed(_short(keyring), payload)
+    long = await _sealed(EncryptionCodec(keyring), payload)
+    digest = hashlib.sha256(_CONTEXT.workflow_id.encode()).digest()
     assert dict(short.metadata) == {"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1", BOUND_TO: digest}
-    assert long.ByteSize() - short.ByteSize() >= len(_CONTEXT.workflow_id) + 20
-    # Read in its workflow, and by the codec server, which reads in none.
-    for reader in (EncryptionCodec(keyring).with_context(_CONTEXT), EncryptionCodec(keyring)):
+    assert long.ByteSize() - short.ByteSize() >= len(_CONTEXT.workflow_id)
+    # Read in its workflow, and by the codec server, which reads in none; whichever form writes.
+    for reader in (
+        EncryptionCodec(keyring).with_context(_CONTEXT),
+        EncryptionCodec(keyring),
+        _short(keyring),
+    ):
         assert await reader.decode([short]) == [payload]
+        assert await reader.decode([long]) == [payload]
     elsewhere = WorkflowSerializationContext(namespace="default", workflow_id="delivery:t:evt_2:ep_1")
     with pytest.raises(crypto.ForeignPayload, match="another workflow used in 'delivery:t:evt_2:ep_1'"):
         await EncryptionCodec(keyring).with_context(elsewhere).decode([short])
@@ -278,10 +293,11 @@ async def test_a_short_binding_changed_or_dressed_as_the_long_form_is_refused_ev
     None
 ):
     """Someone with access to Temporal and no key can rewrite metadata: the binding is authenticated, and
-    each form under its own prefix, so neither another workflow's digest nor the long form's id opens it."""
+    each form under a prefix of its own, so neither another workflow's digest, nor the long form's id,
+    nor a long form's id presented as a digest opens it."""
     keyring = Keyring.parse(new_key_entry("k1"))
-    short = await _sealed(EncryptionCodec(keyring), _body_payload())
-    other = hashlib.sha256(b"delivery:t:evt_2:ep_1").digest()[:16]
+    short = await _sealed(_short(keyring), _body_payload())
+    other = hashlib.sha256(b"delivery:t:evt_2:ep_1").digest()
     moved = Payload(metadata={**short.metadata, BOUND_TO: other}, data=short.data)
     as_long = Payload(
         metadata={
@@ -292,25 +308,52 @@ async def test_a_short_binding_changed_or_dressed_as_the_long_form_is_refused_ev
         data=short.data,
     )
     unbound = Payload(metadata={"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1"}, data=short.data)
-    for forged in (moved, as_long, unbound):
+    # A long payload of a workflow whose id is as long as a digest, its id given as the short form's
+    # digest: under one prefix for both forms, the associated data would be the same, and it would open.
+    digest_long = "x" * len(other)
+    long = (
+        await EncryptionCodec(keyring)
+        .with_context(WorkflowSerializationContext(namespace="default", workflow_id=digest_long))
+        .encode([_body_payload()])
+    )
+    as_short = Payload(
+        metadata={"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1", BOUND_TO: digest_long.encode()},
+        data=long[0].data,
+    )
+    for forged in (moved, as_long, unbound, as_short):
         with pytest.raises(DecryptionError, match="not made with our key, or changed since"):
             await EncryptionCodec(keyring).decode([forged])
     with pytest.raises(crypto.ForeignPayload, match="made for no workflow"):
         await EncryptionCodec(keyring).with_context(_CONTEXT).decode([unbound])
 
 
-async def test_a_version_before_short_metadata_reads_what_the_setting_off_writes_and_refuses_the_rest() -> (
-    None
-):
-    """The rollout: with WEBHOOKS_PAYLOAD_SHORT_METADATA off, what this version writes is what the one
-    before it read; with it on, that one refuses it (made for no workflow, to its eyes) rather than misread
-    it. Records of that version (tests/histories) are read by this one: the replay tests."""
+@pytest.mark.parametrize("added", [{KEY_ID: b"k1"}, {WORKFLOW_ID: b"delivery:t:evt_2:ep_1"}])
+async def test_metadata_of_both_forms_is_refused(added: dict[str, bytes]) -> None:
+    """The field of the form not read would be authenticated by nothing, and could say anything to whoever
+    reads the raw history."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    short = await _sealed(_short(keyring), _body_payload())
+    long = await _sealed(EncryptionCodec(keyring), _body_payload())
+    for sealed, extra in ((short, added), (long, {SHORT_KEY_ID: b"k1"}), (long, {BOUND_TO: bytes(32)})):
+        mixed = Payload(metadata={**sealed.metadata, **extra}, data=sealed.data)
+        for reader in (EncryptionCodec(keyring), EncryptionCodec(keyring).with_context(_CONTEXT)):
+            with pytest.raises(DecryptionError, match="both the short and the long form"):
+                await reader.decode([mixed])
+
+
+async def test_the_version_before_reads_what_is_written_by_default_and_drops_the_short_form() -> None:
+    """Why the short form is off by default: the version before reads the long form, which this one writes
+    unless told otherwise, but takes a short payload for one made for no workflow, a DecryptionError that
+    its event reads took for an event no longer kept (silently dropped, not retried)."""
     keyring = Keyring.parse(new_key_entry("k1"))
     payload = _body_payload()
-    long = await _sealed(EncryptionCodec(keyring, short_metadata=False), payload)
-    assert _opened_as_before_short_metadata(keyring, long) == payload
-    with pytest.raises(crypto.ForeignPayload):
-        _opened_as_before_short_metadata(keyring, await _sealed(EncryptionCodec(keyring), payload))
+    written = await _sealed(EncryptionCodec(keyring), payload)
+    assert _opened_as_before_short_metadata(keyring, written, _CONTEXT.workflow_id) == payload
+    with pytest.raises(crypto.ForeignPayload, match="made for no workflow"):
+        _opened_as_before_short_metadata(
+            keyring, await _sealed(_short(keyring), payload), _CONTEXT.workflow_id
+        )
+    assert Settings(encryption_keys=new_key_entry("k1")).payload_short_metadata is False
 
 
 @pytest.mark.parametrize("short", [True, False])

@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import PAYLOAD_NOT_KEPT, DeliveryActivities
@@ -30,8 +36,9 @@ from domain.models import (
     DeliveryInput,
     DeliveryPolicy,
     DeliveryProgress,
+    EventInput,
 )
-from history.events import EventBodies, kept_body
+from history.events import EventBodies, kept_body, read_event_input
 from store.database import EndpointStore
 from tests.conftest import add_endpoint
 from tests.receiver import Receiver
@@ -244,3 +251,43 @@ async def test_an_event_no_longer_kept_makes_an_attempt_that_says_so_and_sends_n
     # Logged as an attempt (the delivery's status, its filters and alerts see it), never dropped.
     assert record.outcome is AttemptOutcome.RETRYABLE
     assert record.error == PAYLOAD_NOT_KEPT and record.body is None
+
+
+class _OneHistory:
+    """A client whose every workflow's history starts with `started` (no payload codec: the input reads
+    as it is), as `read_event_input` reads it."""
+
+    def __init__(self, started: EventInput) -> None:
+        self.namespace = "default"
+        self.data_converter = pydantic_data_converter
+        self._input = pydantic_data_converter.payload_converter.to_payloads([started])
+
+    def get_workflow_handle(self, workflow_id: str) -> _OneHistory:
+        return self
+
+    async def fetch_history_events(self, **_: object) -> AsyncIterator[HistoryEvent]:
+        event = HistoryEvent(event_type=EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED)
+        event.workflow_execution_started_event_attributes.input.payloads.extend(self._input)
+        yield event
+
+
+@pytest.mark.parametrize(("tenant", "event_id"), [("tenant_b", "evt_1"), ("tenant_a", "evt_2")])
+async def test_an_event_workflow_holding_another_event_s_input_holds_no_event(
+    tenant: str, event_id: str
+) -> None:
+    """The codec binds an input to its workflow by the id's SHA-256 when the short metadata is on
+    (core/crypto.py): the read checks the event it opened is the one asked for, as defence in depth."""
+    started = EventInput(
+        tenant="tenant_a",
+        event_id="evt_1",
+        webhook_type="invoice.created",
+        object_type="invoice",
+        body=BODY,
+        created_at=datetime.now(UTC),
+        endpoint_ids=["ep_1"],
+        policy=DeliveryPolicy(retry_delays=[], attempt_timeout=10, retry_window=3600),
+    )
+    client = cast(Client, _OneHistory(started))
+    timeout = timedelta(seconds=5)
+    assert await read_event_input(client, "tenant_a", "evt_1", rpc_timeout=timeout) == started
+    assert await read_event_input(client, tenant, event_id, rpc_timeout=timeout) is None
