@@ -41,7 +41,7 @@ from temporalio.converter import (
 
 ENCODING = b"binary/encrypted"
 # A payload's metadata, besides its encoding: the key id, and what binds it to its workflow. Long (every
-# version): the key id, and the workflow id itself. Short (read since 8ecde3a, written with
+# version): the key id, and the workflow id itself. Short (read since b8d5e66, written with
 # `short_metadata=True`): the key id under "k", and the workflow id's SHA-256 under "w", about 50 bytes
 # fewer in each of the nine payloads a first-try delivery keeps (BENCHMARKS.md). Both are read; a payload
 # with something of both is refused.
@@ -154,7 +154,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
     `compress=False` writes payloads as a version before compression did, for as long as processes of
     such a version still run beside this one (WEBHOOKS_PAYLOAD_COMPRESSION). `short_metadata=True` writes
-    the short metadata, which versions before 8ecde3a cannot read (WEBHOOKS_PAYLOAD_SHORT_METADATA, off
+    the short metadata, which versions before b8d5e66 cannot read (WEBHOOKS_PAYLOAD_SHORT_METADATA, off
     by default: such a version takes a payload it cannot bind for an event no longer kept, and would
     drop it). Every form is read.
     """

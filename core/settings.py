@@ -186,7 +186,7 @@ class Settings(BaseSettings):
     payload_short_metadata: bool = Field(
         default=False,
         description="write each Temporal payload's key id and workflow binding in the short form (the "
-        "workflow id's SHA-256, not the id): on only once no process of a version before 8ecde3a runs or "
+        "workflow id's SHA-256, not the id): on only once no process of a version before b8d5e66 runs or "
         "will run again (they cannot read it, and drop the events they cannot read)",
     )
     operator_key: SecretStr = Field(
