@@ -49,6 +49,7 @@ KEY_ID = "encryption-key-id"
 WORKFLOW_ID = "encryption-workflow-id"
 SHORT_KEY_ID = "k"
 BOUND_TO = "w"
+_BOUND_BYTES = 32  # the whole SHA-256
 # The associated data each form authenticates: distinct prefixes, so that no payload sealed under one form
 # opens under the other.
 _LONG_AAD, _SHORT_AAD = b"workflow:", b"workflow-sha256:"
@@ -227,6 +228,10 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             raise DecryptionError("metadata of both the short and the long form: not one of ours")
         here = self._workflow_id
         if (digest := metadata.get(BOUND_TO)) is not None:
+            if len(digest) != _BOUND_BYTES:  # 8ecde3a's 16 bytes among them: that form never shipped
+                raise DecryptionError(
+                    f"a short binding of {len(digest)} bytes, not {_BOUND_BYTES}: not one of ours"
+                )
             if here is not None and not hmac.compare_digest(digest, _bound(here)):
                 raise ForeignPayload(f"a payload of another workflow used in {here!r}")
             return _SHORT_AAD + digest

@@ -366,3 +366,18 @@ async def test_every_process_s_client_writes_the_metadata_the_setting_says(short
     sealed = await _sealed(codec, _body_payload())
     expected = {"encoding", SHORT_KEY_ID, BOUND_TO} if short else {"encoding", KEY_ID, WORKFLOW_ID}
     assert set(sealed.metadata) == expected
+
+
+async def test_a_short_binding_of_another_length_is_refused_saying_so() -> None:
+    """8ecde3a wrote 16 bytes of the digest (never shipped: the whole of it is what binds now); any length
+    but the digest's is not ours, whoever sealed it."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    for length in (16, 0, 33):
+        digest = hashlib.sha256(_CONTEXT.workflow_id.encode()).digest()[:length].ljust(length, b"\x00")
+        kid, sealed = keyring.encrypt(Payload(data=b"{}").SerializeToString(), b"workflow-sha256:" + digest)
+        payload = Payload(
+            metadata={"encoding": crypto.ENCODING, SHORT_KEY_ID: kid.encode(), BOUND_TO: digest}, data=sealed
+        )
+        for reader in (EncryptionCodec(keyring), EncryptionCodec(keyring).with_context(_CONTEXT)):
+            with pytest.raises(DecryptionError, match=f"a short binding of {length} bytes, not 32"):
+                await reader.decode([payload])

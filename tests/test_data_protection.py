@@ -29,7 +29,7 @@ from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.crypto import SHORT_KEY_ID, EncryptionCodec, MissingKey, new_key_entry
+from core.crypto import KEY_ID, EncryptionCodec, MissingKey, new_key_entry
 from core.temporal import connect
 from domain.ids import delivery_workflow_id, event_workflow_id
 from domain.models import DeliveryInput, DeliveryPolicy, EventInput
@@ -390,7 +390,7 @@ def test_the_codec_endpoint_decodes_for_operators_only(
         (
             {
                 **sealed,
-                "metadata": {**sealed["metadata"], SHORT_KEY_ID: base64.b64encode(b"\xff").decode()},
+                "metadata": {**sealed["metadata"], KEY_ID: base64.b64encode(b"\xff").decode()},
             },
             "not text",
         ),
