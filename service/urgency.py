@@ -1,21 +1,23 @@
 """A manual retry of one delivery is live work (domain/fairness.py), whatever made the delivery: before the
-retry is asked for, a delivery made as bulk work (a replay's) goes to the live priority, and so does its
-first attempt if it is still queued.
+retry is asked for, a delivery made as bulk work (a replay's) goes to the live priority, and so does the
+attempt the retry will join, if that is queued and untried at a priority after live work's.
 
 A replay's deliveries run at bulk priority, behind all live work. The retry reaches a delivery as an
 update, which runs in a workflow task of the workflow's own priority: under a live backlog it waited for
 every live workflow task queued (and the API, waiting for a worker to take the update, answered 503). A
-retry also joins an attempt already queued, which keeps the priority it was scheduled with. Temporal 1.30
-and later change both in place (UpdateWorkflowExecutionOptions, UpdateActivityOptions), the priority key
-alone: the tenant's fairness key and weight stay. The workflow's later tasks keep the live priority; each
-later attempt still carries its own kind's. An attempt already tried is left alone: changing it would
-start its retry backoff again. So is a delivery of live work whose scheduled retry is queued: the retry
-joins it at that retry's priority.
+retry also joins an attempt already queued (a replay's first, or any delivery's scheduled retry), which
+keeps the priority it was scheduled with. Temporal 1.30 and later change both in place
+(UpdateWorkflowExecutionOptions, UpdateActivityOptions), the priority key alone: the tenant's fairness
+key and weight stay. The workflow's later tasks keep the live priority; each later attempt still carries
+its own kind's. An attempt already tried is left alone: changing it would start its retry backoff again.
+Temporal queues a raised attempt anew a moment after the change (the stale task is left behind), which
+is sooner than its turn behind a live backlog: an attempt is still queued only while every slot is taken.
 
 Best effort, within a share of the retry's bound: when Temporal refuses or is slow, the retry is asked
-for at the priority the delivery has. A Temporal before 1.30 refuses the change to the workflow (the
-change to an attempt it would take and ignore, so it is never asked first): this process then stops
-asking, until it restarts.
+for at the priority the delivery has. A Temporal before 1.30 refuses the change to a workflow: this
+process then stops asking, until it restarts. It would take the change to an attempt and ignore it,
+which is asked of a live delivery's scheduled retry without a change to its workflow first: a request
+for nothing there, never a wrong priority.
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ class LiveRaise:
         self._not_supported = False
 
     async def __call__(self, workflow_id: str, *, within: timedelta) -> None:
-        """The delivery raised if it was made as bulk work and is running; left as it is otherwise (a
-        delivery not running: the update says why), and when Temporal refuses or does not answer
+        """The running delivery raised if it was made as bulk work, and the attempt the retry will join if
+        it is queued behind live work; left as it is otherwise (a delivery not running: the update says
+        why), and when Temporal refuses or does not answer
         `within`. `TemporalUnavailable` when Temporal says it cannot be reached: the retry could not be
         asked for either."""
         if self._not_supported:
@@ -85,39 +88,43 @@ class LiveRaise:
         if description is None or description.status is not WorkflowExecutionStatus.RUNNING:
             return
         raw = description.raw_description
-        if not ranks_after(raw.workflow_execution_info.priority.priority_key or None, WorkKind.LIVE):
+        queued = [
+            pending for pending in raw.pending_activities if _queued_untried_attempt_behind_live(pending)
+        ]
+        behind = ranks_after(raw.workflow_execution_info.priority.priority_key or None, WorkKind.LIVE)
+        if not behind and not queued:
             return
         execution = WorkflowExecution(workflow_id=workflow_id, run_id=description.run_id)
-        try:
-            await self._client.workflow_service.update_workflow_execution_options(
-                UpdateWorkflowExecutionOptionsRequest(
-                    namespace=self._client.namespace,
-                    workflow_execution=execution,
-                    workflow_execution_options=WorkflowExecutionOptions(priority=LIVE),
-                    update_mask=ONLY_THE_KEY,
-                    identity=self._client.identity,
-                ),
-                retry=True,
-                timeout=within,
-            )
-        except RPCError as err:
-            if err.status in NOT_SUPPORTED:
-                self._not_supported = True
-            raise
-        for pending in raw.pending_activities:
-            if _queued_first_attempt_behind_live(pending):
-                await self._client.workflow_service.update_activity_options(
-                    UpdateActivityOptionsRequest(
+        if behind:  # bulk work: its update's workflow task would wait for every live one
+            try:
+                await self._client.workflow_service.update_workflow_execution_options(
+                    UpdateWorkflowExecutionOptionsRequest(
                         namespace=self._client.namespace,
-                        execution=execution,
-                        id=pending.activity_id,
-                        activity_options=ActivityOptions(priority=LIVE),
+                        workflow_execution=execution,
+                        workflow_execution_options=WorkflowExecutionOptions(priority=LIVE),
                         update_mask=ONLY_THE_KEY,
                         identity=self._client.identity,
                     ),
                     retry=True,
                     timeout=within,
                 )
+            except RPCError as err:
+                if err.status in NOT_SUPPORTED:
+                    self._not_supported = True
+                raise
+        for pending in queued:  # the attempt the retry will join
+            await self._client.workflow_service.update_activity_options(
+                UpdateActivityOptionsRequest(
+                    namespace=self._client.namespace,
+                    execution=execution,
+                    id=pending.activity_id,
+                    activity_options=ActivityOptions(priority=LIVE),
+                    update_mask=ONLY_THE_KEY,
+                    identity=self._client.identity,
+                ),
+                retry=True,
+                timeout=within,
+            )
 
     def _not_raised(self, workflow_id: str, why: str) -> None:
         log.warning(
@@ -126,7 +133,7 @@ class LiveRaise:
         )
 
 
-def _queued_first_attempt_behind_live(pending: PendingActivityInfo) -> bool:
+def _queued_untried_attempt_behind_live(pending: PendingActivityInfo) -> bool:
     """An attempt queued, never tried, at a priority after live work's. One tried is waiting out its
     backoff, which a change would start again."""
     return (

@@ -15,7 +15,7 @@ from temporalio.common import Priority
 
 from domain import ids
 from domain.fairness import WorkKind, for_tenant
-from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, DeliveryState
+from domain.models import DeliveryInput, DeliveryOrigin, DeliveryPolicy, DeliveryProgress, DeliveryState
 from history.visibility import delivery_search_attributes
 from launcher import Stack
 from workflows.delivery import DeliveryWorkflow
@@ -31,10 +31,11 @@ async def start_delivery(
     tenant: str = "tenant_a",
     origin: DeliveryOrigin = DeliveryOrigin.EVENT,
     priority_of: tuple[Stack, WorkKind] | None = None,
+    progress: DeliveryProgress | None = None,
 ) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
-    """A delivery of a new `invoice.paid` event to `endpoint_id`: one attempt, no scheduled retry.
-    `priority_of`: the stack whose tenant weights it is started with, and the kind of work it is (as
-    the API or a replay starts it); none otherwise."""
+    """A delivery of a new `invoice.paid` event to `endpoint_id`: one scheduled attempt, or as `progress`
+    says (where a run continued as new took it). `priority_of`: the stack whose tenant weights it is
+    started with, and the kind of work it is (as the API or a replay starts it); none otherwise."""
     event_id = ids.new_event_id()
     started = DeliveryInput(
         tenant=tenant,
@@ -46,6 +47,7 @@ async def start_delivery(
         created_at=datetime.now(UTC),
         policy=DeliveryPolicy(retry_delays=[], attempt_timeout=10, retry_window=3600),
         origin=origin,
+        progress=progress or DeliveryProgress(),
     )
     priority = Priority.default
     if priority_of is not None:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ from activities.delivery import DeliveryActivities
 from core.temporal import connect
 from domain import ids
 from domain.fairness import WorkKind
-from domain.models import DeliveryOrigin, DeliveryState
+from domain.models import DeliveryOrigin, DeliveryProgress, DeliveryState
 from launcher import Stack
 from service.urgency import ATTEMPT_ACTIVITY
 from store.database import EndpointStore
@@ -343,7 +343,8 @@ def _history_outline(stack: Stack, delivery_id: str) -> str:
     return asyncio.run(outline())
 
 
-QUEUED_LIVE = 40  # another tenant's live attempts, queued before a replayed one is raised
+QUEUED_LIVE = 40  # another tenant's live attempts, queued before the attempt a retry joins is raised
+Held = Callable[[Client, str, str], Awaitable[WorkflowHandle[DeliveryWorkflow, DeliveryState]]]
 
 
 async def test_a_manual_retry_raises_a_replayed_first_attempt_still_queued(
@@ -351,29 +352,55 @@ async def test_a_manual_retry_raises_a_replayed_first_attempt_still_queued(
 ) -> None:
     """A manual retry joins a replayed delivery's first attempt if that is still queued and untried: the
     attempt is raised to the live priority with its delivery. Left at bulk priority, it waited for every
-    live attempt queued before it, another tenant's too (40 of 40 without the raise); raised, it goes in
-    its tenant's turn, among the first. Temporal queues the raised task anew a moment after the change
-    (a few seconds here; the one of priority 5 is left behind, stale), so the test waits for matching to
+    live attempt queued before it, another tenant's too (40 of 40 without the raise)."""
+
+    async def replayed(
+        client: Client, task_queue: str, endpoint_id: str
+    ) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
+        bulk = (one_partition_stack, WorkKind.BULK)
+        return await start_delivery(
+            client, task_queue, endpoint_id, origin=DeliveryOrigin.REPLAY, priority_of=bulk
+        )
+
+    await _raised_before_a_live_backlog(one_partition_stack, replayed, queued_at=5)
+
+
+async def test_a_manual_retry_raises_a_live_delivery_s_scheduled_retry_still_queued(
+    one_partition_stack: Stack,
+) -> None:
+    """A manual retry of a live delivery whose scheduled retry is queued joins that retry: at a scheduled
+    retry's priority it waited for every live attempt queued before it, though a manual retry of one
+    delivery is live work; raised, it goes among the first."""
+
+    async def retrying(
+        client: Client, task_queue: str, endpoint_id: str
+    ) -> WorkflowHandle[DeliveryWorkflow, DeliveryState]:
+        # As a delivery continued as new once its first attempt failed: its scheduled retry is due now.
+        due = DeliveryProgress(scheduled_attempts=1, next_attempt_at=datetime.now(UTC))
+        live = (one_partition_stack, WorkKind.LIVE)
+        return await start_delivery(client, task_queue, endpoint_id, priority_of=live, progress=due)
+
+    await _raised_before_a_live_backlog(one_partition_stack, retrying, queued_at=3)
+
+
+async def _raised_before_a_live_backlog(stack: Stack, start: Held, *, queued_at: int) -> None:
+    """`start`'s delivery of tenant_a, its attempt queued and untried at priority `queued_at`, then 40
+    live attempts of tenant_b's queued after it; a manual retry of the delivery: the attempt it joins is
+    raised, and goes in its tenant's turn, among the first. Temporal queues the raised task anew a moment
+    after the change (a few seconds here; the stale one stays behind), so the test waits for matching to
     count it at priority 1 before a worker takes attempts. Held there for real: the deliveries run on a
     task queue of the test's own, whose workflows a worker takes while no worker takes attempts; then a
     worker with one slot takes them, in Temporal's order."""
-    stack = one_partition_stack
     task_queue = f"raise-{uuid.uuid4()}"
     client = await connect(stack.settings)
     store = EndpointStore(stack.settings.sqlalchemy_url, stack.settings.keyring)
     handles: list[WorkflowHandle[DeliveryWorkflow, DeliveryState]] = []
     try:
         with _fresh(stack, "tenant_a") as a, _fresh(stack, "tenant_b") as b, Receiver() as receiver:
-            replayed = create_endpoint(a, receiver.script("/replayed", []))
+            raised = create_endpoint(a, receiver.script("/raised", []))
             live = create_endpoint(b, receiver.script("/live", []))
             async with Worker(client, task_queue=task_queue, workflows=[DeliveryWorkflow]):
-                handle = await start_delivery(
-                    client,
-                    task_queue,
-                    replayed["id"],
-                    origin=DeliveryOrigin.REPLAY,
-                    priority_of=(stack, WorkKind.BULK),
-                )
+                handle = await start(client, task_queue, raised["id"])
                 handles.append(handle)
                 for _ in range(QUEUED_LIVE):
                     handles.append(
@@ -387,7 +414,7 @@ async def test_a_manual_retry_raises_a_replayed_first_attempt_still_queued(
                     )
                 for each in handles:
                     await _until_attempt_queued(each)
-                assert await _queued_attempt_priority(handle) == 5
+                assert await _queued_attempt_priority(handle) == queued_at
                 delivery_id = str(ids.delivery_of_workflow(handle.id))
                 retried = await asyncio.to_thread(a.post, f"/v1/webhooks/deliveries/{delivery_id}/retry")
                 assert retried.status_code == 202, retried.text
@@ -407,29 +434,26 @@ async def test_a_manual_retry_raises_a_replayed_first_attempt_still_queued(
                     ):
                         await asyncio.to_thread(
                             wait_for,
-                            lambda: receiver.requests("/replayed"),
-                            timeout=120,
+                            lambda: receiver.requests("/raised"),
+                            timeout=60,
                             what="the raised attempt",
                         )
-                        requests = receiver.requests("/replayed")
-                        before = len([r for r in receiver.requests("/live") if r.at < requests[0].at])
+                        first = receiver.requests("/raised")[0]
+                        before = len([r for r in receiver.requests("/live") if r.at < first.at])
                         log.info("the raised attempt came after %d of the %d live ones", before, QUEUED_LIVE)
-                        # At bulk priority it came after every live attempt; raised, among the first.
+                        # At its priority it came after every live attempt; raised, among the first.
                         assert before < QUEUED_LIVE / 2, (
                             f"the raised attempt waited for {before} of the {QUEUED_LIVE} live ones"
                         )
                         final = await asyncio.to_thread(wait_delivery, a, delivery_id, settled)
+            # The retry joined the queued attempt: one POST, its attempt the delivery's last.
+            assert len(receiver.requests("/raised")) == 1
+            assert (final["status"], final["attempts"][-1]["status_code"]) == ("succeeded", 200), final
     finally:
         for each in handles:
             with contextlib.suppress(RPCError):
                 await each.terminate("the test is over")
         store.close()
-    # The retry joined the queued attempt: one POST, one attempt.
-    assert (len(receiver.requests("/replayed")), final["status"], final["attempt_count"]) == (
-        1,
-        "succeeded",
-        1,
-    ), final
 
 
 async def _until_attempt_queued(handle: WorkflowHandle[DeliveryWorkflow, DeliveryState]) -> None:
@@ -454,7 +478,7 @@ async def _queued_attempt_priority(handle: WorkflowHandle[DeliveryWorkflow, Deli
 
 async def _until_backlog(client: Client, task_queue: str, *, priority_key: int, more_than: int) -> None:
     """Until matching counts more than `more_than` activity tasks of `priority_key` queued on `task_queue`."""
-    for _ in range(300):
+    for _ in range(150):
         backlog = await _activity_backlog(client, task_queue)
         if backlog.get(priority_key, 0) > more_than:
             return
@@ -470,6 +494,7 @@ async def _activity_backlog(client: Client, task_queue: str) -> dict[int, int]:
             task_queue=TaskQueue(name=task_queue),
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
             report_stats=True,
-        )
+        ),
+        timeout=timedelta(seconds=10),
     )
     return {key: stats.approximate_backlog_count for key, stats in described.stats_by_priority_key.items()}

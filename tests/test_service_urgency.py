@@ -127,10 +127,33 @@ async def test_of_a_replayed_delivery_only_an_untried_attempt_behind_live_work_i
     assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest], why
 
 
-async def test_live_work_asks_nothing_of_temporal_even_with_a_scheduled_retry_queued() -> None:
-    # The retry joins the scheduled retry at its priority: changing an attempt is only asked of a
-    # Temporal that took the change to its workflow (one before 1.30 would take and ignore it).
+async def test_a_live_delivery_s_queued_scheduled_retry_goes_to_the_live_priority_its_workflow_as_it_is() -> (
+    None
+):
+    """The retry joins the scheduled retry it finds queued: at that retry's priority (3) it waited for every
+    live attempt queued, though a manual retry of one delivery is live work."""
     temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)))
+    await raise_to_live(temporal)
+    [attempt] = temporal.asked
+    assert isinstance(attempt, UpdateActivityOptionsRequest)
+    assert (attempt.id, list(attempt.update_mask.paths)) == ("3", ["priority.priority_key"])
+    assert attempt.activity_options.priority.priority_key == 1
+
+
+@pytest.mark.parametrize(
+    "activities",
+    [
+        (),
+        (("3", "deliver_once", STARTED, 1, 3),),  # being made: the retry joins it as it is
+        (("3", "deliver_once", SCHEDULED, 2, 3),),  # tried, waiting out its backoff
+        (("3", "deliver_once", SCHEDULED, 1, 1),),  # live already
+    ],
+    ids=["nothing-queued", "being-made", "tried", "live"],
+)
+async def test_live_work_with_nothing_queued_behind_live_work_asks_nothing(
+    activities: tuple[tuple[str, str, int, int, int], ...],
+) -> None:
+    temporal = Temporal(described(1, *activities))
     await raise_to_live(temporal)
     assert (temporal.described, temporal.asked) == (1, [])
 
@@ -155,7 +178,7 @@ async def test_a_temporal_before_1_30_takes_the_retry_and_is_not_asked_again() -
     raise_ = LiveRaise(cast(Client, temporal))
     await raise_(WORKFLOW_ID, within=timedelta(seconds=5))  # refused: the retry goes at the priority it has
     await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
-    # Asked once, the workflow only: never the attempt, which an old Temporal would take and ignore.
+    # Asked once, the workflow only: the refusal stops the raise before its attempt.
     assert temporal.described == 1
     assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest]
 
