@@ -48,6 +48,10 @@ OPERATOR_KEY = "op_test_" + "z" * 20
 OUTPUT = Path(os.environ.get("WEBHOOKS_TEST_OUTPUT", "test-output"))
 # `make test` runs the suite in several processes (pytest-xdist), each with a stack and a log of its own.
 STACK_LOG = OUTPUT / f"stack-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.log"
+# How long a process of the service a test starts on its own (an API, a worker) has to come up: each
+# imports for seconds of CPU, of which a machine loaded by the whole suite and more gives it a share
+# (a second worker once took more than 30 s beside a CPU hog).
+STARTED_WITHIN = 90
 
 
 def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
@@ -175,8 +179,13 @@ def second_worker(stack: Stack, log: Path, **overrides: str) -> Iterator[subproc
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+    def polling() -> bool:
+        assert worker.poll() is None, f"the second worker exited as it started:\n{log.read_text()[-3000:]}"
+        return "worker polling" in log.read_text()
+
     try:
-        wait_for(lambda: "worker polling" in log.read_text(), what="the second worker to poll")
+        wait_for(polling, timeout=STARTED_WITHIN, what="the second worker to poll")
         yield worker
     finally:
         worker.terminate()
@@ -247,7 +256,12 @@ def standalone_api_process(
 
 
 def _started(
-    base_url: str, proc: subprocess.Popen[bytes], log: Path, *, last_try: bool, timeout: float = 90
+    base_url: str,
+    proc: subprocess.Popen[bytes],
+    log: Path,
+    *,
+    last_try: bool,
+    timeout: float = STARTED_WITHIN,
 ) -> bool:
     """Whether our API is up at `base_url`; False if its port was taken (to try another), else raise.
 
@@ -435,7 +449,7 @@ def receiver() -> Iterator[Receiver]:
 POLL_FIRST, POLL_GROWTH, POLL_MAX = 0.05, 1.5, 0.5
 
 
-def start_polling_worker(stack: Stack, timeout: float = 90) -> None:
+def start_polling_worker(stack: Stack, timeout: float = STARTED_WITHIN) -> None:
     """Start `stack`'s worker and return once it polls: a fault's clock that starts before would count
     the worker's start-up, which takes seconds on a loaded machine."""
     log = stack.log_file
