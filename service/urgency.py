@@ -9,21 +9,23 @@ retry also joins an attempt already queued (a replay's first, or any delivery's 
 keeps the priority it was scheduled with. Temporal 1.30 and later change both in place
 (UpdateWorkflowExecutionOptions, UpdateActivityOptions), the priority key alone: the tenant's fairness
 key and weight stay. The workflow's later tasks keep the live priority; each later attempt still carries
-its own kind's. An attempt already tried is left alone: changing it would start its retry backoff again.
-Temporal queues a raised attempt anew a moment after the change (the stale task is left behind), which
-is sooner than its turn behind a live backlog: an attempt is still queued only while every slot is taken.
+its own kind's. An attempt already tried is left alone: Temporal would set its next try by the retry
+policy's interval, and drop the delay it was given (a Retry-After's among them). Temporal queues a raised
+attempt anew a moment after the change (a second or a few; the stale task is dropped): far sooner than
+its turn behind a live backlog, a little later than it would have gone with nothing live ahead of it.
 
 Best effort, within a share of the retry's bound: when Temporal refuses or is slow, the retry is asked
-for at the priority the delivery has. A Temporal before 1.30 refuses the change to a workflow: this
-process then stops asking, until it restarts. It would take the change to an attempt and ignore it,
-which is asked of a live delivery's scheduled retry without a change to its workflow first: a request
-for nothing there, never a wrong priority.
+for at the priority the delivery has. Nothing is asked of a Temporal before 1.30 (its version is read
+once per process): it refuses the change to a workflow, and takes the change to an attempt, drops the
+priority, and queues the attempt anew behind its peers. One that does not say its version is asked, and
+never again once it answers a change without the priority asked for.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from datetime import timedelta
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -32,6 +34,7 @@ from temporalio.api.common.v1 import Priority, WorkflowExecution
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo, WorkflowExecutionOptions
 from temporalio.api.workflowservice.v1 import (
+    GetSystemInfoRequest,
     UpdateActivityOptionsRequest,
     UpdateWorkflowExecutionOptionsRequest,
 )
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 ATTEMPT_ACTIVITY = DeliveryActivities.deliver_once.__name__  # the attempt, which a retry may join
 LIVE = Priority(priority_key=PRIORITY_KEYS[WorkKind.LIVE])
 ONLY_THE_KEY = FieldMask(paths=["priority.priority_key"])
+PRIORITY_CHANGES_SINCE = (1, 30)  # UpdateWorkflowExecutionOptions and UpdateActivityOptions take a priority
 # What a Temporal before 1.30 answers the change to a workflow: the mask names a field it does not have.
 NOT_SUPPORTED = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNIMPLEMENTED)
 
@@ -60,6 +64,7 @@ class LiveRaise:
     def __init__(self, client: Client) -> None:
         self._client = client
         self._not_supported = False
+        self._server_checked = False
 
     async def __call__(self, workflow_id: str, *, within: timedelta) -> None:
         """The running delivery raised if it was made as bulk work, and the attempt the retry will join if
@@ -94,10 +99,12 @@ class LiveRaise:
         behind = ranks_after(raw.workflow_execution_info.priority.priority_key or None, WorkKind.LIVE)
         if not behind and not queued:
             return
+        if not await self._server_supports_it(within):
+            return
         execution = WorkflowExecution(workflow_id=workflow_id, run_id=description.run_id)
         if behind:  # bulk work: its update's workflow task would wait for every live one
             try:
-                await self._client.workflow_service.update_workflow_execution_options(
+                changed = await self._client.workflow_service.update_workflow_execution_options(
                     UpdateWorkflowExecutionOptionsRequest(
                         namespace=self._client.namespace,
                         workflow_execution=execution,
@@ -112,8 +119,11 @@ class LiveRaise:
                 if err.status in NOT_SUPPORTED:
                     self._not_supported = True
                 raise
+            if changed.workflow_execution_options.priority.priority_key != LIVE.priority_key:
+                self._unsupported(workflow_id)  # took the change, and kept no priority
+                return
         for pending in queued:  # the attempt the retry will join
-            await self._client.workflow_service.update_activity_options(
+            changed_attempt = await self._client.workflow_service.update_activity_options(
                 UpdateActivityOptionsRequest(
                     namespace=self._client.namespace,
                     execution=execution,
@@ -125,6 +135,29 @@ class LiveRaise:
                 retry=True,
                 timeout=within,
             )
+            if changed_attempt.activity_options.priority.priority_key != LIVE.priority_key:
+                self._unsupported(workflow_id)
+
+    async def _server_supports_it(self, within: timedelta) -> bool:
+        """Whether Temporal changes priorities in place (1.30 and later), asked once per process. An older
+        one refuses the change to a workflow, but takes the change to an attempt, drops its priority and
+        queues the attempt anew behind its peers: a retry asked for by hand would wait longer for it."""
+        if not self._server_checked:
+            info = await self._client.workflow_service.get_system_info(
+                GetSystemInfoRequest(), retry=True, timeout=within
+            )
+            self._server_checked = True
+            version = _version(info.server_version)
+            if version is not None and version < PRIORITY_CHANGES_SINCE:
+                log.info("manual retries go at their delivery's priority: Temporal %s", info.server_version)
+                self._not_supported = True
+        return not self._not_supported
+
+    def _unsupported(self, workflow_id: str) -> None:
+        """A Temporal that took a change and kept no priority (one that does not say its version): never
+        asked again by this process."""
+        self._not_supported = True
+        self._not_raised(workflow_id, "Temporal took the change and kept no priority: not asked again")
 
     def _not_raised(self, workflow_id: str, why: str) -> None:
         log.warning(
@@ -133,9 +166,15 @@ class LiveRaise:
         )
 
 
+def _version(text: str) -> tuple[int, int] | None:
+    """Major and minor of a server version such as "1.32.0" (None when it says none)."""
+    match = re.match(r"(\d+)\.(\d+)", text)
+    return (int(match[1]), int(match[2])) if match else None
+
+
 def _queued_untried_attempt_behind_live(pending: PendingActivityInfo) -> bool:
-    """An attempt queued, never tried, at a priority after live work's. One tried is waiting out its
-    backoff, which a change would start again."""
+    """An attempt queued, never tried, at a priority after live work's (one tried is waiting out a delay
+    of ours, which a change would replace by the retry policy's)."""
     return (
         pending.activity_type.name == ATTEMPT_ACTIVITY
         and pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED

@@ -13,8 +13,12 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionResponse,
+    GetSystemInfoRequest,
+    GetSystemInfoResponse,
     UpdateActivityOptionsRequest,
+    UpdateActivityOptionsResponse,
     UpdateWorkflowExecutionOptionsRequest,
+    UpdateWorkflowExecutionOptionsResponse,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -50,12 +54,21 @@ class Temporal:
     namespace = "default"
     identity = "api@test"
 
-    def __init__(self, answer: Any, refusal: RPCError | None = None) -> None:
+    def __init__(
+        self, answer: Any, refusal: RPCError | None = None, *, version: str = "1.32.0", keeps: bool = True
+    ) -> None:
         self.answer = answer
         self.refusal = refusal
+        self.version = version
+        self.keeps = keeps  # whether a change's answer shows the priority asked for (1.30 and later)
         self.described = 0
+        self.versions_asked = 0
         self.asked: list[Any] = []
         self.workflow_service = self
+
+    async def get_system_info(self, request: GetSystemInfoRequest, *, retry: bool, timeout: timedelta) -> Any:
+        self.versions_asked += 1
+        return GetSystemInfoResponse(server_version=self.version)
 
     def get_workflow_handle(self, workflow_id: str) -> Temporal:
         assert workflow_id == WORKFLOW_ID
@@ -71,13 +84,18 @@ class Temporal:
 
     async def update_workflow_execution_options(
         self, request: UpdateWorkflowExecutionOptionsRequest, *, retry: bool, timeout: timedelta
-    ) -> None:
+    ) -> UpdateWorkflowExecutionOptionsResponse:
         self._asked(request)
+        kept = request.workflow_execution_options if self.keeps else None
+        return UpdateWorkflowExecutionOptionsResponse(workflow_execution_options=kept)
 
     async def update_activity_options(
         self, request: UpdateActivityOptionsRequest, *, retry: bool, timeout: timedelta
-    ) -> None:
+    ) -> UpdateActivityOptionsResponse:
         self._asked(request)
+        return UpdateActivityOptionsResponse(
+            activity_options=request.activity_options if self.keeps else None
+        )
 
     def _asked(self, request: Any) -> None:
         self.asked.append(request)
@@ -212,3 +230,30 @@ async def test_a_slow_temporal_is_given_up_on_within_the_share_and_the_retry_ask
     await raise_to_live(temporal, within=0.2)  # no error: the retry is asked for next, at its priority
     assert asyncio.get_running_loop().time() - started < 30  # not the fake's 60 s
     assert temporal.asked == []
+
+
+@pytest.mark.parametrize("priority_key", [5, 1], ids=["replayed", "live-with-a-queued-retry"])
+async def test_a_temporal_before_1_30_is_asked_nothing_its_version_read_once(priority_key: int) -> None:
+    """Before 1.30 Temporal refuses the change to a workflow, and takes the change to an attempt, drops its
+    priority and queues it anew behind its peers: a retry by hand would wait longer. Asked nothing."""
+    temporal = Temporal(described(priority_key, ("3", "deliver_once", SCHEDULED, 1, 3)), version="1.29.2")
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    assert (temporal.versions_asked, temporal.asked) == (1, [])
+
+
+async def test_a_temporal_that_says_no_version_is_asked_until_it_keeps_no_priority() -> None:
+    temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)), version="", keeps=False)
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))  # taken, without the priority: not asked again
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    assert ([type(r) for r in temporal.asked], temporal.versions_asked) == ([UpdateActivityOptionsRequest], 1)
+
+
+async def test_a_live_delivery_s_attempt_change_refused_is_said_and_the_retry_asked_as_it_is() -> None:
+    refusal = RPCError("no such activity", RPCStatusCode.NOT_FOUND, b"")
+    temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)), refusal)
+    await raise_to_live(temporal)  # no error: the retry is asked for next, joining the attempt as it is
+    await raise_to_live(temporal)
+    assert len(temporal.asked) == 2  # not taken for an old Temporal: asked again
