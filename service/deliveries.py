@@ -73,7 +73,8 @@ LATER_DELIVERIES_SHOWN = 1000
 # A retry Temporal refused for the updates already in flight on its delivery is asked again after this.
 UPDATE_BUSY_PAUSE = 0.1
 # Of a manual retry's bound, what raising its delivery to the live priority may take (service/urgency.py):
-# a describe, and a change or two, each a few milliseconds on a Temporal that answers.
+# a describe, and a change or two (and, once per process, Temporal's version), each a few milliseconds on
+# a Temporal that answers.
 RAISE_SHARE = 0.25
 
 

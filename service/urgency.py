@@ -15,10 +15,10 @@ attempt anew a moment after the change (a second or a few; the stale task is dro
 its turn behind a live backlog, a little later than it would have gone with nothing live ahead of it.
 
 Best effort, within a share of the retry's bound: when Temporal refuses or is slow, the retry is asked
-for at the priority the delivery has. Nothing is asked of a Temporal before 1.30 (its version is read
-once per process): it refuses the change to a workflow, and takes the change to an attempt, drops the
-priority, and queues the attempt anew behind its peers. One that does not say its version is asked, and
-never again once it answers a change without the priority asked for.
+for at the priority the delivery has. Nothing is asked of a Temporal whose version reads before 1.30
+(read once per process): it refuses the change to a workflow, and takes the change to an attempt, drops
+the priority, and queues the attempt anew behind its peers. One whose version cannot be read is asked,
+and never again once it refuses a change or answers one without the priority asked for.
 """
 
 from __future__ import annotations
@@ -53,7 +53,11 @@ log = logging.getLogger(__name__)
 ATTEMPT_ACTIVITY = DeliveryActivities.deliver_once.__name__  # the attempt, which a retry may join
 LIVE = Priority(priority_key=PRIORITY_KEYS[WorkKind.LIVE])
 ONLY_THE_KEY = FieldMask(paths=["priority.priority_key"])
-PRIORITY_CHANGES_SINCE = (1, 30)  # UpdateWorkflowExecutionOptions and UpdateActivityOptions take a priority
+PRIORITY_CHANGES_SINCE = (
+    1,
+    30,
+    0,
+)  # UpdateWorkflowExecutionOptions and UpdateActivityOptions take a priority
 # What a Temporal before 1.30 answers the change to a workflow: the mask names a field it does not have.
 NOT_SUPPORTED = (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNIMPLEMENTED)
 
@@ -63,8 +67,9 @@ class LiveRaise:
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._not_supported = False
-        self._server_checked = False
+        self._not_supported = False  # this process asks no more
+        self._version_read = False
+        self._supported: bool | None = None  # what the version said (None: nothing it could read)
 
     async def __call__(self, workflow_id: str, *, within: timedelta) -> None:
         """The running delivery raised if it was made as bulk work, and the attempt the retry will join if
@@ -116,11 +121,12 @@ class LiveRaise:
                     timeout=within,
                 )
             except RPCError as err:
-                if err.status in NOT_SUPPORTED:
-                    self._not_supported = True
+                if err.status in NOT_SUPPORTED and self._supported is None:
+                    self._stop_asking(workflow_id, f"{err.status.name}: {err.message}")
+                    return
                 raise
             if changed.workflow_execution_options.priority.priority_key != LIVE.priority_key:
-                self._unsupported(workflow_id)  # took the change, and kept no priority
+                self._not_kept(workflow_id)
                 return
         for pending in queued:  # the attempt the retry will join
             changed_attempt = await self._client.workflow_service.update_activity_options(
@@ -136,28 +142,49 @@ class LiveRaise:
                 timeout=within,
             )
             if changed_attempt.activity_options.priority.priority_key != LIVE.priority_key:
-                self._unsupported(workflow_id)
+                self._not_kept(workflow_id)
+                return
 
     async def _server_supports_it(self, within: timedelta) -> bool:
-        """Whether Temporal changes priorities in place (1.30 and later), asked once per process. An older
-        one refuses the change to a workflow, but takes the change to an attempt, drops its priority and
-        queues the attempt anew behind its peers: a retry asked for by hand would wait longer for it."""
-        if not self._server_checked:
+        """Whether Temporal changes priorities in place (1.30 and later), read from its version once per
+        process. An older one refuses the change to a workflow, but takes the change to an attempt, drops
+        its priority and queues the attempt anew behind its peers: a retry asked for by hand would wait
+        longer for it. A version not told (an error but "unavailable", a version of another shape): the
+        changes are asked for, and their answers tell."""
+        if self._version_read:
+            return not self._not_supported
+        try:
             info = await self._client.workflow_service.get_system_info(
                 GetSystemInfoRequest(), retry=True, timeout=within
             )
-            self._server_checked = True
-            version = _version(info.server_version)
-            if version is not None and version < PRIORITY_CHANGES_SINCE:
-                log.info("manual retries go at their delivery's priority: Temporal %s", info.server_version)
-                self._not_supported = True
+        except RPCError as err:
+            if err.status is RPCStatusCode.UNAVAILABLE:
+                raise
+            self._version_read = True
+            log.warning("Temporal's version not read (%s): manual retries ask for the live priority", err)
+            return True
+        self._version_read = True
+        self._supported = supports_priority_changes(info.server_version)
+        if self._supported is False:
+            self._not_supported = True
+            log.info(
+                "manual retries go at their delivery's priority: Temporal %s is before 1.30",
+                info.server_version,
+            )
         return not self._not_supported
 
-    def _unsupported(self, workflow_id: str) -> None:
-        """A Temporal that took a change and kept no priority (one that does not say its version): never
-        asked again by this process."""
+    def _not_kept(self, workflow_id: str) -> None:
+        """A change taken, and answered without the priority asked for: a Temporal before 1.30."""
+        if self._supported is None:
+            self._stop_asking(workflow_id, "Temporal took the change and kept no priority")
+        else:
+            self._not_raised(workflow_id, "Temporal took the change and kept no priority")
+
+    def _stop_asking(self, workflow_id: str, why: str) -> None:
+        """A Temporal that did not say its version, and refused or ignored a priority change: this process
+        asks it no more."""
         self._not_supported = True
-        self._not_raised(workflow_id, "Temporal took the change and kept no priority: not asked again")
+        self._not_raised(workflow_id, f"{why}; not asked again until the API restarts")
 
     def _not_raised(self, workflow_id: str, why: str) -> None:
         log.warning(
@@ -166,10 +193,17 @@ class LiveRaise:
         )
 
 
-def _version(text: str) -> tuple[int, int] | None:
-    """Major and minor of a server version such as "1.32.0" (None when it says none)."""
-    match = re.match(r"(\d+)\.(\d+)", text)
-    return (int(match[1]), int(match[2])) if match else None
+def supports_priority_changes(version: str) -> bool | None:
+    """Whether a server of `version` ("1.32.0", "v1.29.1") changes priorities in place: 1.30.0 and later.
+    A pre-release of 1.30.0 counts as before it (some builds of it had no such change); None when the
+    version has another shape, or none."""
+    match = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(-\S+)?(\+\S+)?", version.strip())
+    if match is None:
+        return None
+    release = (int(match[1]), int(match[2]), int(match[3]))
+    if release == PRIORITY_CHANGES_SINCE and match[4] is not None:
+        return False
+    return release >= PRIORITY_CHANGES_SINCE
 
 
 def _queued_untried_attempt_behind_live(pending: PendingActivityInfo) -> bool:

@@ -24,7 +24,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from service.errors import TemporalUnavailable
-from service.urgency import LiveRaise
+from service.urgency import LiveRaise, supports_priority_changes
 
 WORKFLOW_ID = "delivery:tenant_a:evt_1:ep_1"
 SCHEDULED = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
@@ -55,7 +55,12 @@ class Temporal:
     identity = "api@test"
 
     def __init__(
-        self, answer: Any, refusal: RPCError | None = None, *, version: str = "1.32.0", keeps: bool = True
+        self,
+        answer: Any,
+        refusal: RPCError | None = None,
+        *,
+        version: str | RPCError = "1.32.0",
+        keeps: bool = True,
     ) -> None:
         self.answer = answer
         self.refusal = refusal
@@ -68,6 +73,8 @@ class Temporal:
 
     async def get_system_info(self, request: GetSystemInfoRequest, *, retry: bool, timeout: timedelta) -> Any:
         self.versions_asked += 1
+        if isinstance(self.version, RPCError):
+            raise self.version
         return GetSystemInfoResponse(server_version=self.version)
 
     def get_workflow_handle(self, workflow_id: str) -> Temporal:
@@ -190,15 +197,21 @@ async def test_a_delivery_not_running_is_left_to_the_update_to_answer(answer: An
     assert temporal.asked == []
 
 
-async def test_a_temporal_before_1_30_takes_the_retry_and_is_not_asked_again() -> None:
+@pytest.mark.parametrize(("version", "asked_again"), [("", False), ("1.32.0", True)], ids=["unread", "1.32"])
+async def test_a_refused_change_stops_the_asking_only_where_the_version_did_not_say(
+    version: str, asked_again: bool
+) -> None:
+    """What a Temporal before 1.30 answers the change to a workflow: of one whose version could not be
+    read, taken for that; of one that says it is 1.30 or later, a refusal like any other."""
     refusal = RPCError("error parsing UpdateMask", RPCStatusCode.INVALID_ARGUMENT, b"")
-    temporal = Temporal(described(5, ("7", "deliver_once", SCHEDULED, 1, 5)), refusal)
+    temporal = Temporal(described(5, ("7", "deliver_once", SCHEDULED, 1, 5)), refusal, version=version)
     raise_ = LiveRaise(cast(Client, temporal))
     await raise_(WORKFLOW_ID, within=timedelta(seconds=5))  # refused: the retry goes at the priority it has
     await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
-    # Asked once, the workflow only: the refusal stops the raise before its attempt.
-    assert temporal.described == 1
-    assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest]
+    # The workflow only, each time asked: the refusal stops the raise before its attempt.
+    assert {type(request) for request in temporal.asked} == {UpdateWorkflowExecutionOptionsRequest}
+    assert (temporal.described, len(temporal.asked)) == ((2, 2) if asked_again else (1, 1))
+    assert temporal.versions_asked == 1
 
 
 async def test_a_refusal_for_another_reason_is_not_taken_as_an_old_temporal() -> None:
@@ -254,6 +267,56 @@ async def test_a_temporal_that_says_no_version_is_asked_until_it_keeps_no_priori
 async def test_a_live_delivery_s_attempt_change_refused_is_said_and_the_retry_asked_as_it_is() -> None:
     refusal = RPCError("no such activity", RPCStatusCode.NOT_FOUND, b"")
     temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)), refusal)
-    await raise_to_live(temporal)  # no error: the retry is asked for next, joining the attempt as it is
-    await raise_to_live(temporal)
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))  # no error: the retry is asked for next, as it is
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
     assert len(temporal.asked) == 2  # not taken for an old Temporal: asked again
+    assert temporal.versions_asked == 1  # and Temporal's version read once
+
+
+async def test_a_bulk_delivery_s_change_answered_without_the_priority_stops_the_asking() -> None:
+    temporal = Temporal(described(5, ("7", "deliver_once", SCHEDULED, 1, 5)), version="", keeps=False)
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    assert [type(request) for request in temporal.asked] == [UpdateWorkflowExecutionOptionsRequest]
+
+
+async def test_temporal_s_version_unread_for_an_error_asks_the_changes_and_reads_it_no_more() -> None:
+    temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)))
+    temporal.version = RPCError("not allowed", RPCStatusCode.PERMISSION_DENIED, b"")
+    raise_ = LiveRaise(cast(Client, temporal))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    await raise_(WORKFLOW_ID, within=timedelta(seconds=5))
+    assert ([type(r) for r in temporal.asked], temporal.versions_asked) == (
+        [UpdateActivityOptionsRequest] * 2,
+        1,
+    )
+
+
+async def test_temporal_out_of_reach_when_its_version_is_read_is_said() -> None:
+    temporal = Temporal(described(1, ("3", "deliver_once", SCHEDULED, 1, 3)))
+    temporal.version = RPCError("connection refused", RPCStatusCode.UNAVAILABLE, b"")
+    with pytest.raises(TemporalUnavailable):
+        await raise_to_live(temporal)
+    assert temporal.asked == []
+
+
+@pytest.mark.parametrize(
+    ("version", "supports"),
+    [
+        ("1.32.0", True),
+        ("1.30.0", True),
+        ("v1.30.1", True),
+        ("1.31.0-rc1", True),
+        ("2.0.0", True),
+        ("1.29.9", False),
+        ("v1.29.0", False),
+        ("1.30.0-143.0", False),  # a pre-release of 1.30.0: some had no such change
+        ("1.30", None),
+        ("", None),
+        ("cloud", None),
+    ],
+)
+def test_which_versions_change_priorities_in_place(version: str, supports: bool | None) -> None:
+    assert supports_priority_changes(version) is supports
