@@ -119,18 +119,20 @@ async def test_each_page_that_made_deliveries_is_paced_by_one_timer(
     async with Worker(
         workflow_env.client, task_queue=queue, workflows=[RecoveryWorkflow], activities=[pages.recover_page]
     ):
-        handle = await start(workflow_env.client, queue, total=40, rate=10)
+        # A second a delivery: a page's wait (ten seconds, skipped by the test server) dwarfs the time the
+        # page itself takes on a loaded machine.
+        handle = await start(workflow_env.client, queue, total=40, rate=1)
         state = await handle.result()
     assert state.status is RecoveryStatus.COMPLETED and state.reason is None
     assert state.counts == RecoveryCounts(done=24, skipped=16)
     assert state.finished_at is not None
     assert [r.cursor for r in pages.requests] == [None, "c1", "c2", "c3"]
     assert {r.page_size for r in pages.requests} == {10}
-    # Ten deliveries at 10/s: a second from the start of the page, less the time the page took. None
+    # Ten deliveries at 1/s: ten seconds from the start of the page, less the time the page took. None
     # after a page that made no delivery, nor after the last page.
     waits = await timers(handle)
     assert len(waits) == 2
-    assert all(0.5 < w <= 1.0 for w in waits), waits
+    assert all(5 < w <= 10 for w in waits), waits
 
 
 async def test_a_big_window_continues_as_new_carrying_its_cursor_and_counts(
