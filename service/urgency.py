@@ -67,17 +67,17 @@ class LiveRaise:
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        self._not_supported = False  # this process asks no more
         self._version_read = False
-        self._supported: bool | None = None  # what the version said (None: nothing it could read)
+        # Whether Temporal changes priorities in place: None while neither its version nor an answer said
+        # (then it is asked); False once either said not, and this process asks no more.
+        self._supported: bool | None = None
 
     async def __call__(self, workflow_id: str, *, within: timedelta) -> None:
         """The running delivery raised if it was made as bulk work, and the attempt the retry will join if
         it is queued behind live work; left as it is otherwise (a delivery not running: the update says
-        why), and when Temporal refuses or does not answer
-        `within`. `TemporalUnavailable` when Temporal says it cannot be reached: the retry could not be
-        asked for either."""
-        if self._not_supported:
+        why), and when Temporal refuses or does not answer `within`. `TemporalUnavailable` when Temporal
+        says it cannot be reached: the retry could not be asked for either."""
+        if self._supported is False:
             return
         try:
             async with asyncio.timeout(within.total_seconds()):
@@ -152,7 +152,7 @@ class LiveRaise:
         longer for it. A version not told (an error but "unavailable", a version of another shape): the
         changes are asked for, and their answers tell."""
         if self._version_read:
-            return not self._not_supported
+            return self._supported is not False
         try:
             info = await self._client.workflow_service.get_system_info(
                 GetSystemInfoRequest(), retry=True, timeout=within
@@ -166,12 +166,11 @@ class LiveRaise:
         self._version_read = True
         self._supported = supports_priority_changes(info.server_version)
         if self._supported is False:
-            self._not_supported = True
             log.info(
                 "manual retries go at their delivery's priority: Temporal %s is before 1.30",
                 info.server_version,
             )
-        return not self._not_supported
+        return self._supported is not False
 
     def _not_kept(self, workflow_id: str) -> None:
         """A change taken, and answered without the priority asked for: a Temporal before 1.30."""
@@ -183,7 +182,7 @@ class LiveRaise:
     def _stop_asking(self, workflow_id: str, why: str) -> None:
         """A Temporal that did not say its version, and refused or ignored a priority change: this process
         asks it no more."""
-        self._not_supported = True
+        self._supported = False
         self._not_raised(workflow_id, f"{why}; not asked again until the API restarts")
 
     def _not_raised(self, workflow_id: str, why: str) -> None:
