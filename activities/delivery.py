@@ -39,6 +39,7 @@ from temporalio.service import RPCError
 from activities.listen import ListenHandoffs
 from activities.stalls import LoopStalls
 from core import tracing
+from core.crypto import NotYetReadable
 from core.egress import DestinationRefused
 from core.logs import FIELDS
 from core.signing import JwtSigner, signature_headers
@@ -138,6 +139,14 @@ class StoreUnavailable(InfraFault):
 class PayloadUnreadable(InfraFault):
     def __init__(self) -> None:
         super().__init__("the event's payload could not be read from Temporal")
+
+
+class PayloadNotYetReadable(InfraFault):
+    """Sealed with a key this worker lacks, or by a later version (a rotation or an upgrade under way): the
+    event is kept, and this try is made again until a worker with the key or the version reads it."""
+
+    def __init__(self) -> None:
+        super().__init__("this worker cannot read the event's payload yet (a key or an upgrade it lacks)")
 
 
 class EndpointThrottled(InfraFault):
@@ -468,6 +477,8 @@ class DeliveryActivities:
                 )
         except (RPCError, TimeoutError) as err:
             raise PayloadUnreadable() from err
+        except NotYetReadable as err:
+            raise PayloadNotYetReadable() from err
         return body
 
     async def _deliver_body(

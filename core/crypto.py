@@ -50,6 +50,11 @@ WORKFLOW_ID = "encryption-workflow-id"
 SHORT_KEY_ID = "k"
 BOUND_TO = "w"
 _BOUND_BYTES = 32  # the whole SHA-256
+# Every metadata key of every form this version writes or reads. A later form of payload adds a key of its
+# own, so that this version, meeting a key it does not know, waits for its upgrade (`LaterForm`) rather than
+# refuse the payload as not ours; the versions before this rule took the short form for a payload made
+# for no workflow, and their event reads for an event no longer kept.
+_KNOWN_METADATA = frozenset({"encoding", KEY_ID, WORKFLOW_ID, SHORT_KEY_ID, BOUND_TO})
 # The associated data each form authenticates: distinct prefixes, so that no payload sealed under one form
 # opens under the other.
 _LONG_AAD, _SHORT_AAD = b"workflow:", b"workflow-sha256:"
@@ -71,9 +76,20 @@ class DecryptionError(ValueError):
     """Data that none of our keys made, or that was changed since: refused, never used."""
 
 
-class MissingKey(DecryptionError):
+class NotYetReadable(DecryptionError):
+    """Data this process cannot read yet, and a process with its key or its version will: kept, and read
+    again later. A reader waits for it (raises, and is asked again), never takes it for data not ours,
+    which an attempt, a lane or a replay would have dropped for good."""
+
+
+class MissingKey(NotYetReadable):
     """Sealed with a key this process does not have (a rotation under way, a key not yet given to it):
-    the key's arrival mends it, so a reader waits for it rather than give up on the data."""
+    the key's arrival mends it."""
+
+
+class LaterForm(NotYetReadable):
+    """Metadata this version does not know: a payload a later version wrote (an upgrade under way, or a
+    rollback). This process's upgrade mends it."""
 
 
 class ForeignPayload(DecryptionError):
@@ -202,6 +218,9 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             raise DecryptionError("a payload that is not encrypted: refused")
+        if later := sorted(set(payload.metadata) - _KNOWN_METADATA):
+            named = ", ".join(repr(key[:40]) for key in later[:5])
+            raise LaterForm(f"metadata this version does not know: {named}; a later version wrote it")
         aad = self._associated_data(payload)
         try:
             kid = payload.metadata.get(SHORT_KEY_ID, payload.metadata.get(KEY_ID, b"")).decode()

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
-from core.crypto import DecryptionError, MissingKey
+from core.crypto import DecryptionError, NotYetReadable
 from core.logs import FIELDS
 from domain import ids
 from domain.models import AttemptRecord, DeliveryInput, DeliveryState, DeliveryStatus, EventInput
@@ -53,8 +53,8 @@ async def read_event_input(
                 payloads = history_event.workflow_execution_started_event_attributes.input.payloads
                 try:
                     [event] = await converter_for(client, workflow_id).decode(payloads, [EventInput])
-                except MissingKey:
-                    raise  # a key this process lacks: read again once it has it (Temporal retries)
+                except NotYetReadable:
+                    raise  # a key or version this process lacks: read again once it has it (retried)
                 except DecryptionError as err:
                     # Not an event of ours as accepted (another workflow's copied in, or changed since):
                     # there is no body of this event to send or show.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar, cast, overload
@@ -25,8 +26,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from core.crypto import NotYetReadable
+from core.logs import FIELDS
 from core.temporal import is_timeout, is_unreachable
 from service.errors import (
+    CannotReadYet,
     Conflict,
     MayHaveBeenApplied,
     StoreUnavailable,
@@ -34,6 +38,7 @@ from service.errors import (
     UpstreamRefused,
 )
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 # As the worker's attempts do: a store that does not answer in this long is unavailable (SQLite waits
@@ -68,6 +73,10 @@ def translated(*, changes_temporal: bool = False) -> Iterator[None]:
         raise
     except SQLAlchemyError as err:
         raise StoreUnavailable() from err
+    except NotYetReadable as err:
+        # Which key or form is the operator's to read, not the client's.
+        log.warning("cannot read yet", extra={FIELDS: {"error": str(err)}})
+        raise CannotReadYet() from err
 
 
 async def updated(update: Awaitable[R], *, not_taken: str) -> R:

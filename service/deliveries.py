@@ -33,7 +33,7 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.delivery import EarlierTries
-from core.crypto import DecryptionError, MissingKey
+from core.crypto import DecryptionError, NotYetReadable
 from core.logs import FIELDS
 from domain import ids
 from domain import search_attributes as sa
@@ -291,7 +291,7 @@ class Deliveries:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return None
             raise
-        except MissingKey:
+        except NotYetReadable:  # kept, and read once this process has the key or version (a 503)
             raise
         except DecryptionError as err:  # not this delivery's as made (copied in, or changed since)
             log.warning("delivery refused", extra={FIELDS: {"workflow_id": workflow_id, "error": str(err)}})
@@ -310,7 +310,7 @@ class Deliveries:
             )
             try:
                 result = await handle.result(follow_runs=False, rpc_timeout=self._rpc)
-            except MissingKey:
+            except NotYetReadable:
                 raise
             except DecryptionError as err:  # a result not this delivery's (copied in, or changed since)
                 log.warning(

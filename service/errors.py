@@ -128,6 +128,17 @@ class MayHaveBeenApplied(Unavailable):
     pass
 
 
+class CannotReadYet(Unavailable):
+    """Data in Temporal sealed with a key this process lacks, or in a later version's form (a rotation or
+    an upgrade under way): kept, and read once this process has the key or the version."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the service cannot read this yet (an encryption key or an upgrade it is being given); "
+            "nothing is lost; try again shortly"
+        )
+
+
 class StoreUnavailable(Unavailable):
     def __init__(self) -> None:
         super().__init__("the endpoint store is unavailable; nothing was changed, try again")

@@ -381,3 +381,23 @@ async def test_a_short_binding_of_another_length_is_refused_saying_so() -> None:
         for reader in (EncryptionCodec(keyring), EncryptionCodec(keyring).with_context(_CONTEXT)):
             with pytest.raises(DecryptionError, match=f"a short binding of {length} bytes, not 32"):
                 await reader.decode([payload])
+
+
+@pytest.mark.parametrize("short", [True, False])
+async def test_metadata_a_later_version_adds_is_waited_for_never_taken_for_a_payload_not_ours(
+    short: bool,
+) -> None:
+    """How the next form of payload can be read safely by this version: it adds a metadata key, and this
+    version, meeting a key it does not know, raises what a missing key raises (its readers wait and ask
+    again once the process is upgraded) rather than refuse the payload as not ours, which made the version
+    before the short form take that form's events for events no longer kept, and drop them."""
+    keyring = Keyring.parse(new_key_entry("k1"))
+    sealed = await _sealed(EncryptionCodec(keyring, short_metadata=short), _body_payload())
+    later = Payload(metadata={**sealed.metadata, "form": b"2"}, data=sealed.data)
+    for reader in (EncryptionCodec(keyring), EncryptionCodec(keyring).with_context(_CONTEXT)):
+        with pytest.raises(crypto.LaterForm, match="metadata this version does not know: 'form'"):
+            await reader.decode([later])
+    # A missing key and a later form are both data not readable yet, and every reader treats them alike.
+    assert issubclass(crypto.LaterForm, crypto.NotYetReadable)
+    assert issubclass(crypto.MissingKey, crypto.NotYetReadable)
+    assert not issubclass(crypto.ForeignPayload, crypto.NotYetReadable)

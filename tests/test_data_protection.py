@@ -29,7 +29,7 @@ from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from core.crypto import KEY_ID, EncryptionCodec, MissingKey, new_key_entry
+from core.crypto import KEY_ID, EncryptionCodec, LaterForm, MissingKey, new_key_entry
 from core.temporal import connect
 from domain.ids import delivery_workflow_id, event_workflow_id
 from domain.models import DeliveryInput, DeliveryPolicy, EventInput
@@ -37,8 +37,11 @@ from history.events import read_event_input
 from launcher import Stack, _bin, settings_from
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
+    KEYS,
     OPERATOR_KEY,
+    TEST_ENCRYPTION_KEYS,
     api_client,
+    api_replica,
     create_endpoint,
     emit,
     settled,
@@ -173,7 +176,12 @@ def _start_without_the_key(stack: Stack, workflow_id: str, delivery: DeliveryInp
 
 
 async def _start_with_input_as_is(
-    stack: Stack, workflow_id: str, input: Payloads, workflow_type: str = "DeliveryWorkflow"
+    stack: Stack,
+    workflow_id: str,
+    input: Payloads,
+    workflow_type: str = "DeliveryWorkflow",
+    *,
+    task_queue: str | None = None,
 ) -> None:
     """A workflow (a delivery) started with `input` as it is, through no codec: what someone with Temporal's
     gRPC port can send."""
@@ -183,7 +191,7 @@ async def _start_with_input_as_is(
             namespace=plain.namespace,
             workflow_id=workflow_id,
             workflow_type=WorkflowType(name=workflow_type),
-            task_queue=TaskQueue(name=stack.settings.task_queue),
+            task_queue=TaskQueue(name=task_queue or stack.settings.task_queue),
             input=input,
             request_id=workflow_id,
         )
@@ -291,6 +299,50 @@ def test_an_event_read_by_a_process_without_its_key_is_waited_for_not_taken_for_
 
     with pytest.raises(MissingKey, match="not in WEBHOOKS_ENCRYPTION_KEYS"):
         asyncio.run(read())
+
+
+def test_an_event_in_a_later_version_s_form_is_waited_for_not_taken_for_gone(
+    stack: Stack, delivered: tuple[dict[str, Any], str, str]
+) -> None:
+    """An event a later version wrote (mid-upgrade, or read after a rollback) carries metadata this version
+    does not know: its read raises, as for a missing key (the attempt is tried again until an upgraded
+    worker takes it), never answers that the event is not kept, which would drop it for good."""
+    _, event_id, _ = delivered
+    later_id = f"{event_id}-later"
+    target = event_workflow_id("tenant_a", later_id)
+
+    async def start_later_and_read() -> None:
+        plain = await Client.connect(stack.settings.temporal_target)
+        history = await plain.get_workflow_handle(event_workflow_id("tenant_a", event_id)).fetch_history()
+        [payload] = history.events[0].workflow_execution_started_event_attributes.input.payloads
+        payload.metadata["form"] = b"2"
+        # On a queue no worker polls: only the read is under test.
+        await _start_with_input_as_is(
+            stack, target, Payloads(payloads=[payload]), "EventWorkflow", task_queue="nobody-polls"
+        )
+        client = await connect(stack.settings)
+        await read_event_input(client, "tenant_a", later_id, rpc_timeout=timedelta(seconds=10))
+
+    with pytest.raises(LaterForm, match="metadata this version does not know: 'form'"):
+        asyncio.run(start_later_and_read())
+    _terminate(stack, target)
+
+
+def test_an_api_process_without_an_event_s_key_answers_try_again_not_a_server_error(
+    stack: Stack, api: httpx.Client
+) -> None:
+    """Mid-rotation, one API process may seal with a new key before another has it: the other's read of
+    that event answers 503 and when to ask again (the event is kept, and read once the key is there), not
+    a 500. (The docs' rotation gives every process the new key before any seals with it.)"""
+    rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
+    with api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=rotated) as base_url:
+        with httpx.Client(base_url=base_url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30) as new:
+            event_id = emit(new, "invoice.created")["id"]
+    answer = api.get(f"/v1/events/{event_id}")
+    assert answer.status_code == 503, answer.text
+    assert "nothing is lost; try again" in answer.json()["detail"]
+    assert int(answer.headers["Retry-After"]) > 0
+    _terminate(stack, event_workflow_id("tenant_a", event_id))  # its worker has not got the key either
 
 
 def test_a_delivery_copied_to_another_tenant_s_id_is_not_in_that_tenant_s_log(

@@ -24,9 +24,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import PAYLOAD_NOT_KEPT, DeliveryActivities
+from core.crypto import LaterForm, MissingKey
 from core.signing import JwtSigner, load_or_create_rsa_key
 from domain.models import (
     AttemptOutcome,
@@ -251,6 +253,29 @@ async def test_an_event_no_longer_kept_makes_an_attempt_that_says_so_and_sends_n
     # Logged as an attempt (the delivery's status, its filters and alerts see it), never dropped.
     assert record.outcome is AttemptOutcome.RETRYABLE
     assert record.error == PAYLOAD_NOT_KEPT and record.body is None
+
+
+@pytest.mark.parametrize(
+    "unreadable",
+    [MissingKey("encrypted with key 'k2', which is not in WEBHOOKS_ENCRYPTION_KEYS"), LaterForm("form")],
+)
+async def test_an_event_this_worker_cannot_read_yet_fails_the_try_as_ours_and_sends_nothing(
+    store: EndpointStore, signer: JwtSigner, unreadable: Exception
+) -> None:
+    """Sealed with a key this worker lacks, or by a later version: not an event no longer kept (an attempt
+    logged as made, its delivery's schedule moved on), but a fault of ours, tried again until it reads."""
+
+    async def read(tenant: str, event_id: str) -> str | None:
+        raise unreadable
+
+    with Receiver() as receiver:
+        endpoint = add_endpoint(store, "t", url=receiver.script("/in", []))
+        async with httpx.AsyncClient() as http:
+            activities = DeliveryActivities(http, store, signer, bodies=EventBodies(read))
+            with pytest.raises(ApplicationError, match="cannot read the event.s payload yet") as raised:
+                await _env().run(activities.deliver_once, _request(endpoint.id, 1))
+        assert receiver.requests("/in") == []
+    assert raised.value.type == "PayloadNotYetReadable" and not raised.value.non_retryable
 
 
 class _OneHistory:

@@ -7,8 +7,9 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.crypto import LaterForm, MissingKey
 from service.boundary import boundary, updated
-from service.errors import Conflict, MayHaveBeenApplied, TemporalUnavailable
+from service.errors import CannotReadYet, Conflict, MayHaveBeenApplied, TemporalUnavailable, Unavailable
 
 
 def _failing(status: RPCStatusCode, message: str) -> RPCError:
@@ -90,3 +91,23 @@ async def test_an_update_s_other_rpc_errors_are_its_caller_s_and_its_answer_pass
         return "succeeded"
 
     assert await updated(answered(), not_taken="") == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MissingKey("encrypted with key 'k2', which is not in WEBHOOKS_ENCRYPTION_KEYS"),
+        LaterForm("metadata this version does not know: 'form'"),
+    ],
+)
+async def test_data_this_process_cannot_read_yet_is_unavailable_for_now_not_a_server_error(
+    error: Exception,
+) -> None:
+    """Mid-rotation or mid-upgrade, an API process may meet a payload sealed with a key it lacks, or in a
+    later version's form: the data is kept, and another process, or this one later, reads it. A 503 that
+    says to try again, not a 500; the key's id is the operator's to read in the log, not the client's."""
+    for call in (Service(error).read, Service(error).change):
+        with pytest.raises(CannotReadYet, match="nothing is lost; try again") as raised:
+            await call()
+        assert "k2" not in raised.value.message and "WEBHOOKS_" not in raised.value.message
+        assert isinstance(raised.value, Unavailable)
