@@ -186,8 +186,9 @@ class Settings(BaseSettings):
     payload_short_metadata: bool = Field(
         default=False,
         description="write each Temporal payload's key id and workflow binding in the short form (the "
-        "workflow id's SHA-256, not the id): on only once no process of a version before b8d5e66 runs or "
-        "will run again (they cannot read it, and drop the events they cannot read)",
+        "workflow id's SHA-256, not the id), and each event's memo without its copy of created_at: on "
+        "only once no process of a version before b8d5e66 runs or will run again (they cannot read it, "
+        "and drop the events they cannot read)",
     )
     operator_key: SecretStr = Field(
         default=SecretStr(""), description="the operators' credential for the codec endpoint"

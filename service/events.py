@@ -471,16 +471,19 @@ class Events:
             # Before scheduled retries and bulk work, and the tenant's share of dispatch: its children
             # and their attempts inherit the tenant's key and weight (domain/fairness.py).
             priority=fairness.for_tenant(tenant, WorkKind.LIVE, settings.weights, fair=settings.fairness),
-            memo={
-                # When it was accepted is read from its WebhookCreatedAt, above (`accepted_at`); the memo
-                # keeps it too for API processes of before, which read it there for a repeated emission
-                # (during a rolling upgrade, or after a rollback). Drop it once none of those can run.
-                "created_at": created_at.isoformat(),
-                "body_sha256": emission_sha256(body, ordering_key),
-            },
+            memo=self._memo(created_at, emission_sha256(body, ordering_key)),
             rpc_timeout=self._rpc,
         )
         return created_at
+
+    def _memo(self, created_at: datetime, body_sha256: str) -> dict[str, str]:
+        """What a repeated emission is checked against: the body's digest. When it was accepted is read from
+        its WebhookCreatedAt (`accepted_at`); the memo keeps a copy for API processes before af57101, which
+        read it there for a repeated emission (during a rolling upgrade, or after a rollback), unless the
+        short metadata is on: the setting says that no process before b8d5e66 runs (docs/production.md)."""
+        if self._settings.payload_short_metadata:
+            return {"body_sha256": body_sha256}
+        return {"created_at": created_at.isoformat(), "body_sha256": body_sha256}
 
     async def _already_accepted(self, workflow_id: str, event_id: str, body_sha256: str) -> AcceptedEvent:
         description = await self._client.get_workflow_handle(workflow_id).describe(rpc_timeout=self._rpc)
