@@ -50,11 +50,12 @@ WORKFLOW_ID = "encryption-workflow-id"
 SHORT_KEY_ID = "k"
 BOUND_TO = "w"
 _BOUND_BYTES = 32  # the whole SHA-256
-# Every metadata key of every form this version writes or reads. A later form of payload adds a key of its
-# own, so that this version, meeting a key it does not know, waits for its upgrade (`LaterForm`) rather than
-# refuse the payload as not ours; the versions before this rule took the short form for a payload made
-# for no workflow, and their event reads for an event no longer kept.
-_KNOWN_METADATA = frozenset({"encoding", KEY_ID, WORKFLOW_ID, SHORT_KEY_ID, BOUND_TO})
+# Where a payload names its form: none of this version's does. A later form that this version must not read
+# keeps the encoding `binary/encrypted` and names itself here, and this version, meeting a name, waits for
+# its upgrade (`LaterForm`) rather than refuse the payload as not ours: the versions before this rule took
+# the short form for a payload made for no workflow, and their event reads for an event no longer kept.
+# Other metadata this version does not know is passed over, as it always was (a tool may add some).
+FORM = "f"
 # The associated data each form authenticates: distinct prefixes, so that no payload sealed under one form
 # opens under the other.
 _LONG_AAD, _SHORT_AAD = b"workflow:", b"workflow-sha256:"
@@ -88,7 +89,7 @@ class MissingKey(NotYetReadable):
 
 
 class LaterForm(NotYetReadable):
-    """Metadata this version does not know: a payload a later version wrote (an upgrade under way, or a
+    """A payload that names its form (`FORM`): a later version wrote it (an upgrade under way, or a
     rollback). This process's upgrade mends it."""
 
 
@@ -218,9 +219,6 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
     def _decrypt(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             raise DecryptionError("a payload that is not encrypted: refused")
-        if later := sorted(set(payload.metadata) - _KNOWN_METADATA):
-            named = ", ".join(repr(key[:40]) for key in later[:5])
-            raise LaterForm(f"metadata this version does not know: {named}; a later version wrote it")
         aad = self._associated_data(payload)
         try:
             kid = payload.metadata.get(SHORT_KEY_ID, payload.metadata.get(KEY_ID, b"")).decode()
@@ -246,6 +244,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         ):
             raise DecryptionError("metadata of both the short and the long form: not one of ours")
         here = self._workflow_id
+        aad: bytes | None = None
         if (digest := metadata.get(BOUND_TO)) is not None:
             if len(digest) != _BOUND_BYTES:  # 8ecde3a's 16 bytes among them: that form never shipped
                 raise DecryptionError(
@@ -253,12 +252,20 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 )
             if here is not None and not hmac.compare_digest(digest, _bound(here)):
                 raise ForeignPayload(f"a payload of another workflow used in {here!r}")
-            return _SHORT_AAD + digest
-        if (bound := metadata.get(WORKFLOW_ID)) is not None:
+            aad = _SHORT_AAD + digest
+        elif (bound := metadata.get(WORKFLOW_ID)) is not None:
             if here is not None and bound != here.encode():
                 made_for = bound.decode(errors="replace")
                 raise ForeignPayload(f"a payload of workflow {made_for!r} used in {here!r}")
-            return _LONG_AAD + bound
+            aad = _LONG_AAD + bound
+        # After what binds it, which a later form keeps meaning the same: a copy of another workflow's
+        # payload is refused whatever form it names. Before "made for no workflow": a later form may bind
+        # otherwise.
+        if (form := metadata.get(FORM)) is not None:
+            named = form[:40].decode(errors="replace")
+            raise LaterForm(f"a payload of form {named!r}, which a later version wrote: this one reads none")
+        if aad is not None:
+            return aad
         if here is not None:
             # Made for no workflow (no context, as a codec server's encode would): whoever made it, not
             # our client or worker, chose what this workflow would sign and send.

@@ -76,7 +76,8 @@ def translated(*, changes_temporal: bool = False) -> Iterator[None]:
     except NotYetReadable as err:
         # Which key or form is the operator's to read, not the client's.
         log.warning("cannot read yet", extra={FIELDS: {"error": str(err)}})
-        raise CannotReadYet() from err
+        # What could not be read may be the answer to a change already made.
+        raise CannotReadYet(may_have_been_applied=changes_temporal) from err
 
 
 async def updated(update: Awaitable[R], *, not_taken: str) -> R:

@@ -130,12 +130,17 @@ class MayHaveBeenApplied(Unavailable):
 
 class CannotReadYet(Unavailable):
     """Data in Temporal sealed with a key this process lacks, or in a later version's form (a rotation or
-    an upgrade under way): kept, and read once this process has the key or the version."""
+    an upgrade under way): kept, and read once this process has the key or the version. What could not be
+    read may be Temporal's answer to a change it made (`may_have_been_applied`: a manual retry's)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, may_have_been_applied: bool = False) -> None:
+        then = (
+            "the request may have been applied. Retry it with the same id shortly"
+            if may_have_been_applied
+            else "nothing is lost; try again shortly"
+        )
         super().__init__(
-            "the service cannot read this yet (an encryption key or an upgrade it is being given); "
-            "nothing is lost; try again shortly"
+            f"the service cannot read this yet (an encryption key or an upgrade it is being given); {then}"
         )
 
 

@@ -42,6 +42,7 @@ from service.alerts import Alerts
 from service.boundary import boundary, in_store, translated
 from service.deliveries import Deliveries
 from service.errors import (
+    CannotReadYet,
     Conflict,
     InvalidInput,
     NotFound,
@@ -198,6 +199,10 @@ class Events:
                         await self._send(notice)
                 except Conflict:
                     pass  # its id was used for another body: an earlier send was accepted, its answer lost
+                except CannotReadYet as err:  # a key or version this process lacks: this endpoint's waits
+                    log.warning("could not send %s yet; the endpoint's next ones wait: %s", notice.id, err)
+                    held.add(notice.endpoint_id)
+                    continue
                 except Unavailable:
                     raise
                 except Exception:  # this endpoint's notice only (a bug, a secret that cannot be opened)
@@ -207,6 +212,10 @@ class Events:
                 try:  # and the mail to a person, if anyone is to have one (service/alerts.py)
                     with translated():
                         await self._alerts.mail(notice)
+                except CannotReadYet as err:
+                    log.warning("could not mail %s yet; the endpoint's next ones wait: %s", notice.id, err)
+                    held.add(notice.endpoint_id)
+                    continue
                 except Unavailable:
                     raise
                 except Exception:

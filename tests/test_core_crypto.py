@@ -384,19 +384,30 @@ async def test_a_short_binding_of_another_length_is_refused_saying_so() -> None:
 
 
 @pytest.mark.parametrize("short", [True, False])
-async def test_metadata_a_later_version_adds_is_waited_for_never_taken_for_a_payload_not_ours(
+async def test_a_payload_that_names_a_later_form_is_waited_for_never_taken_for_one_not_ours(
     short: bool,
 ) -> None:
-    """How the next form of payload can be read safely by this version: it adds a metadata key, and this
-    version, meeting a key it does not know, raises what a missing key raises (its readers wait and ask
-    again once the process is upgraded) rather than refuse the payload as not ours, which made the version
-    before the short form take that form's events for events no longer kept, and drop them."""
+    """How the next form of payload can be read safely by this version: it names its form (`f`), and this
+    version, which names none, raises what a missing key raises (its readers wait and ask again once the
+    process is upgraded) rather than refuse the payload as not ours, which made the version before the
+    short form take that form's events for events no longer kept, and drop them."""
     keyring = Keyring.parse(new_key_entry("k1"))
     sealed = await _sealed(EncryptionCodec(keyring, short_metadata=short), _body_payload())
-    later = Payload(metadata={**sealed.metadata, "form": b"2"}, data=sealed.data)
+    later = Payload(metadata={**sealed.metadata, crypto.FORM: b"2"}, data=sealed.data)
     for reader in (EncryptionCodec(keyring), EncryptionCodec(keyring).with_context(_CONTEXT)):
-        with pytest.raises(crypto.LaterForm, match="metadata this version does not know: 'form'"):
+        with pytest.raises(crypto.LaterForm, match="a payload of form '2', which a later version wrote"):
             await reader.decode([later])
+    # A later form that binds otherwise is waited for too, not taken for a payload made for no workflow.
+    unbound = Payload(metadata={"encoding": crypto.ENCODING, SHORT_KEY_ID: b"k1", crypto.FORM: b"2"})
+    with pytest.raises(crypto.LaterForm):
+        await EncryptionCodec(keyring).with_context(_CONTEXT).decode([unbound])
+    # But what binds a payload keeps its meaning in every form: a copy of another workflow's is refused.
+    elsewhere = WorkflowSerializationContext(namespace="default", workflow_id="event:other:evt_1")
+    with pytest.raises(crypto.ForeignPayload, match="used in 'event:other:evt_1'"):
+        await EncryptionCodec(keyring).with_context(elsewhere).decode([later])
+    # Metadata that names no form is passed over, as before (a tool may add some).
+    added = Payload(metadata={**sealed.metadata, "__temporal_note": b"x"}, data=sealed.data)
+    assert await EncryptionCodec(keyring).with_context(_CONTEXT).decode([added]) == [_body_payload()]
     # A missing key and a later form are both data not readable yet, and every reader treats them alike.
     assert issubclass(crypto.LaterForm, crypto.NotYetReadable)
     assert issubclass(crypto.MissingKey, crypto.NotYetReadable)
