@@ -7,6 +7,7 @@ read from the workflow's history (its timers), since time skipping moves only Te
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -17,12 +18,14 @@ import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities, earlier_failures
+from core.crypto import EncryptionCodec, Keyring, new_key_entry
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
 from domain.models import (
@@ -38,7 +41,7 @@ from domain.models import (
 )
 from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
-from tests.conftest import add_endpoint
+from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint
 from tests.receiver import Answer, Receiver
 from workflows.delivery import JITTER, RETRY_JOIN_WINDOW, DeliveryWorkflow
 from workflows.event import EventWorkflow
@@ -447,3 +450,72 @@ async def test_retries_of_a_closed_delivery_make_no_post(start: StartDelivery, r
     assert len(receiver.requests("/closed")) == 1
     # No run takes an update: the API answers each with 409 (`Deliveries.retry`, service/deliveries.py).
     assert all(isinstance(o, RPCError) and o.status is RPCStatusCode.NOT_FOUND for o in outcomes), outcomes
+
+
+def _sealing(client: Client, keys: str) -> Client:
+    """`client`, its payloads sealed and opened by our codec with `keys` (the first one seals)."""
+    config = client.config()
+    config["data_converter"] = dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec(Keyring.parse(keys))
+    )
+    return Client(**config)
+
+
+async def test_an_attempt_whose_notes_its_worker_cannot_open_is_made_again_not_the_delivery_s_end(
+    workflow_env: WorkflowEnvironment, store: EndpointStore
+) -> None:
+    """Mid-rotation: a try's worker seals its notes (heartbeat details) with a new key, and fails on our
+    side; the next try lands on a worker without that key. The SDK fails that activity for good before it
+    runs ("Failed decoding heartbeat details"), which used to fail the delivery's workflow: the attempt is
+    made again as a new activity, and the delivery goes on. Real codec, real SDK; `deliver_once` stands in."""
+    rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
+    old = _sealing(workflow_env.client, TEST_ENCRYPTION_KEYS)
+    new = _sealing(workflow_env.client, rotated)
+    tries: list[str] = []
+    task_queue = f"tq-{uuid.uuid4()}"
+
+    def attempt(worker: str) -> Callable[[DeliverRequest], Awaitable[AttemptRecord]]:
+        @activity.defn(name="deliver_once")
+        async def deliver_once(request: DeliverRequest) -> AttemptRecord:
+            tries.append(worker)
+            if worker == "new":  # its notes sealed with the new key, then a fault of ours
+                activity.heartbeat("store down (try 1)")
+                raise ApplicationError("the endpoint store could not be read", type="StoreUnavailable")
+            return AttemptRecord(
+                attempt=request.attempt,
+                trigger=request.trigger,
+                started_at=datetime.now(UTC),
+                duration_ms=1,
+                outcome=AttemptOutcome.SUCCEEDED,
+                status_code=200,
+            )
+
+        return deliver_once
+
+    # The workflows on a worker of the old key alone, which opens what the client (old key) sealed.
+    async with Worker(old, task_queue=task_queue, workflows=[DeliveryWorkflow]):
+        async with Worker(new, task_queue=task_queue, activities=[attempt("new")]):
+            handle = await start_delivery(old, task_queue, store, "http://127.0.0.1:9/unused")
+            for _ in range(200):
+                if tries:
+                    break
+                await asyncio.sleep(0.05)
+        assert tries == ["new"]
+        async with Worker(old, task_queue=task_queue, activities=[attempt("old")]):
+            try:
+                state = await asyncio.wait_for(
+                    until(workflow_env, handle, lambda state: state.status == "succeeded"), 30
+                )
+            except TimeoutError:
+                status = (await handle.describe()).status
+                raise AssertionError(f"the delivery did not go on: its workflow is {status!r}") from None
+            history = await handle.fetch_history()
+            await handle.terminate()  # rather than wait out its retry window
+    assert [a.status_code for a in state.attempts] == [200]
+    assert tries[0] == "new" and tries[-1] == "old"
+    failures = [
+        e.activity_task_failed_event_attributes.failure.message
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    assert failures == ["Failed decoding heartbeat details"]  # met, and made again past

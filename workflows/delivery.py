@@ -34,7 +34,7 @@ from temporalio.common import (
     SearchAttributeUpdate,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import HEARTBEAT_TIMEOUT, DeliveryActivities
@@ -92,6 +92,21 @@ OUR_FAULTS = RetryPolicy(
 RETRY_JOIN_WINDOW = timedelta(seconds=5)
 # The patch under which a retry joins an attempt just made; histories recorded before it replay the old way.
 RETRY_JOIN_PATCH = "retry-joins-attempt-just-made"
+# A try's notes (its heartbeat details: earlier tries' faults, the endpoint's turn) are sealed by the worker
+# that made it. The SDK opens them before the next try runs, and fails that activity for good if it cannot
+# (`temporalio/worker/_activity.py`: "Failed decoding heartbeat details", non-retryable): a worker without
+# the key the last one sealed them with, mid-rotation, or one of a version before theirs, after a rollback.
+# Not the receiver's doing and not the delivery's end: the attempt is made again as a new activity, which
+# has no notes, after this wait, under this patch (a history of before it failed the workflow there).
+NOTES_UNREADABLE = "Failed decoding heartbeat details"
+NOTES_UNREADABLE_WAIT = timedelta(seconds=10)
+NOTES_UNREADABLE_PATCH = "attempt-again-when-its-notes-cannot-be-read"
+
+
+def notes_unreadable(err: ActivityError) -> bool:
+    """Whether the activity failed before it ran, on an earlier try's notes its worker could not open."""
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.non_retryable and cause.message == NOTES_UNREADABLE
 
 
 @workflow.defn
@@ -243,17 +258,27 @@ class DeliveryWorkflow:
         self._attempt_in_flight = True
         self._manual_requested = False  # whatever asked for an attempt gets this one
         timeout = self._input.policy.attempt_timeout
-        record = await workflow.execute_activity_method(
-            DeliveryActivities.deliver_once,
-            self._request(trigger, interactive=interactive),
-            start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
-            # A lost try is made again within seconds; a slow receiver still has its whole timeout.
-            heartbeat_timeout=HEARTBEAT_TIMEOUT,
-            retry_policy=OUR_FAULTS,
-            # Live attempts before scheduled retries before bulk work, each tenant its share
-            # (domain/fairness.py); the tenant's key and weight are the workflow's own.
-            priority=of_kind(kind),
-        )
+        while True:
+            try:
+                record = await workflow.execute_activity_method(
+                    DeliveryActivities.deliver_once,
+                    self._request(trigger, interactive=interactive),
+                    start_to_close_timeout=2 * timedelta(seconds=timeout) + ACTIVITY_GRACE,
+                    # A lost try is made again within seconds; a slow receiver still has its whole timeout.
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=OUR_FAULTS,
+                    # Live attempts before scheduled retries before bulk work, each tenant its share
+                    # (domain/fairness.py); the tenant's key and weight are the workflow's own.
+                    priority=of_kind(kind),
+                )
+                break
+            except ActivityError as err:
+                if not notes_unreadable(err) or not workflow.patched(NOTES_UNREADABLE_PATCH):
+                    raise
+                workflow.logger.warning(
+                    "attempt made again: its worker could not open an earlier try's notes"
+                )
+                await workflow.sleep(NOTES_UNREADABLE_WAIT)
         self._attempt_in_flight = False
         self._last_attempt_ended_at = workflow.now()
         self._attempts.append(record)

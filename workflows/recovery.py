@@ -23,6 +23,7 @@ import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.recovery import RecoveryActivities
@@ -35,7 +36,12 @@ with workflow.unsafe.imports_passed_through():
         RecoveryState,
         RecoveryStatus,
     )
-    from workflows.delivery import OUR_FAULTS
+    from workflows.delivery import (
+        NOTES_UNREADABLE_PATCH,
+        NOTES_UNREADABLE_WAIT,
+        OUR_FAULTS,
+        notes_unreadable,
+    )
 
 # A page is a few dozen visibility and update calls, each bounded by its own RPC timeout.
 PAGE_TIMEOUT = timedelta(minutes=2)
@@ -91,35 +97,43 @@ class RecoveryWorkflow:
             else RecoveryActivities.replay_page
         )
         state = self._state
-        page = workflow.start_activity_method(
-            method,
-            RecoveryPageRequest(
-                tenant=state.tenant,
-                endpoint_id=state.endpoint_id,
-                recovery_id=state.recovery_id,
-                since=state.since,
-                until=state.until,
-                event_types=state.event_types,
-                cursor=self._cursor,
-                page_size=self._input.page_size,
-                policy=self._input.policy,
-                ordered=self._input.ordered,
-            ),
-            start_to_close_timeout=PAGE_TIMEOUT,
-            retry_policy=OUR_FAULTS,
+        request = RecoveryPageRequest(
+            tenant=state.tenant,
+            endpoint_id=state.endpoint_id,
+            recovery_id=state.recovery_id,
+            since=state.since,
+            until=state.until,
+            event_types=state.event_types,
+            cursor=self._cursor,
+            page_size=self._input.page_size,
+            policy=self._input.policy,
+            ordered=self._input.ordered,
         )
-        try:
-            # `wait`, unlike awaiting the activity, does not pass a cancel request on to it: the page in
-            # flight finishes, and what it did is counted.
-            await workflow.wait([page])
-        except asyncio.CancelledError:
-            if not self._cancelled():
-                raise
-            await workflow.wait([page], timeout=CANCEL_GRACE.total_seconds())
-            if not page.done():
-                page.cancel()
-                raise
-        return page.result()
+        while True:
+            page = workflow.start_activity_method(
+                method, request, start_to_close_timeout=PAGE_TIMEOUT, retry_policy=OUR_FAULTS
+            )
+            try:
+                # `wait`, unlike awaiting the activity, does not pass a cancel request on to it: the page in
+                # flight finishes, and what it did is counted.
+                await workflow.wait([page])
+            except asyncio.CancelledError:
+                if not self._cancelled():
+                    raise
+                await workflow.wait([page], timeout=CANCEL_GRACE.total_seconds())
+                if not page.done():
+                    page.cancel()
+                    raise
+            try:
+                return page.result()
+            except ActivityError as err:
+                # An earlier try's notes (what the page had done) its worker could not open: the page is
+                # made again from its start, which only repeats what is already done (each delivery's id
+                # is started once, a retry joins an attempt in flight).
+                if not notes_unreadable(err) or not workflow.patched(NOTES_UNREADABLE_PATCH):
+                    raise
+                workflow.logger.warning("page made again: its worker could not open an earlier try's notes")
+                await workflow.sleep(NOTES_UNREADABLE_WAIT)
 
     async def _pace(self, made: int, began: datetime) -> None:
         """Hold the rate: `made` deliveries take `made / rate` seconds on the recovery's schedule.
