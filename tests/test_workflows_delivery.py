@@ -496,15 +496,16 @@ async def test_an_attempt_whose_notes_its_worker_cannot_open_is_made_again_not_t
     async with Worker(old, task_queue=task_queue, workflows=[DeliveryWorkflow]):
         async with Worker(new, task_queue=task_queue, activities=[attempt("new")]):
             handle = await start_delivery(old, task_queue, store, "http://127.0.0.1:9/unused")
-            for _ in range(200):
+            for _ in range(1200):  # a minute, on a loaded machine
                 if tries:
                     break
                 await asyncio.sleep(0.05)
-        assert tries == ["new"]
+        # Its next tries (1 s apart) may come to it too before it stops: each opens its own notes.
+        assert tries and set(tries) == {"new"}
         async with Worker(old, task_queue=task_queue, activities=[attempt("old")]):
             try:
                 state = await asyncio.wait_for(
-                    until(workflow_env, handle, lambda state: state.status == "succeeded"), 30
+                    until(workflow_env, handle, lambda state: state.status == "succeeded"), 90
                 )
             except TimeoutError:
                 status = (await handle.describe()).status

@@ -97,16 +97,30 @@ RETRY_JOIN_PATCH = "retry-joins-attempt-just-made"
 # (`temporalio/worker/_activity.py`: "Failed decoding heartbeat details", non-retryable): a worker without
 # the key the last one sealed them with, mid-rotation, or one of a version before theirs, after a rollback.
 # Not the receiver's doing and not the delivery's end: the attempt is made again as a new activity, which
-# has no notes, after this wait, under this patch (a history of before it failed the workflow there).
+# has no notes, under this patch (a history of before it failed the workflow there), after a wait that
+# doubles each time it happens again to the same attempt (a rotation not finished on every worker), up to
+# the longest. Each time costs the attempt its count of earlier faults in the log.
 NOTES_UNREADABLE = "Failed decoding heartbeat details"
 NOTES_UNREADABLE_WAIT = timedelta(seconds=10)
+NOTES_UNREADABLE_LONGEST_WAIT = timedelta(minutes=10)
 NOTES_UNREADABLE_PATCH = "attempt-again-when-its-notes-cannot-be-read"
 
 
 def notes_unreadable(err: ActivityError) -> bool:
-    """Whether the activity failed before it ran, on an earlier try's notes its worker could not open."""
+    """Whether the activity failed before it ran, on an earlier try's notes its worker could not open: the
+    SDK's own failure, non-retryable and of no type (every failure of ours has one)."""
     cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.non_retryable and cause.message == NOTES_UNREADABLE
+    return (
+        isinstance(cause, ApplicationError)
+        and cause.non_retryable
+        and not cause.type
+        and cause.message == NOTES_UNREADABLE
+    )
+
+
+def notes_unreadable_wait(times: int) -> timedelta:
+    """The wait before making an attempt again the `times`-th time (1, 2, …) its notes could not be read."""
+    return min(NOTES_UNREADABLE_WAIT * (1 << min(times - 1, 16)), NOTES_UNREADABLE_LONGEST_WAIT)
 
 
 @workflow.defn
@@ -258,6 +272,7 @@ class DeliveryWorkflow:
         self._attempt_in_flight = True
         self._manual_requested = False  # whatever asked for an attempt gets this one
         timeout = self._input.policy.attempt_timeout
+        notes_lost = 0
         while True:
             try:
                 record = await workflow.execute_activity_method(
@@ -278,7 +293,8 @@ class DeliveryWorkflow:
                 workflow.logger.warning(
                     "attempt made again: its worker could not open an earlier try's notes"
                 )
-                await workflow.sleep(NOTES_UNREADABLE_WAIT)
+                notes_lost += 1
+                await workflow.sleep(notes_unreadable_wait(notes_lost))
         self._attempt_in_flight = False
         self._last_attempt_ended_at = workflow.now()
         self._attempts.append(record)

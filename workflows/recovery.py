@@ -38,9 +38,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.delivery import (
         NOTES_UNREADABLE_PATCH,
-        NOTES_UNREADABLE_WAIT,
         OUR_FAULTS,
         notes_unreadable,
+        notes_unreadable_wait,
     )
 
 # A page is a few dozen visibility and update calls, each bounded by its own RPC timeout.
@@ -109,6 +109,7 @@ class RecoveryWorkflow:
             policy=self._input.policy,
             ordered=self._input.ordered,
         )
+        notes_lost = 0
         while True:
             page = workflow.start_activity_method(
                 method, request, start_to_close_timeout=PAGE_TIMEOUT, retry_policy=OUR_FAULTS
@@ -128,12 +129,16 @@ class RecoveryWorkflow:
                 return page.result()
             except ActivityError as err:
                 # An earlier try's notes (what the page had done) its worker could not open: the page is
-                # made again from its start, which only repeats what is already done (each delivery's id
-                # is started once, a retry joins an attempt in flight).
+                # made again from its start. Its deliveries are started once each (a replay's are found
+                # started), but a recover page's retry of a delivery still failing may be made once more.
+                # Not once the recovery is cancelled: the cancel came once, and nothing more may start.
                 if not notes_unreadable(err) or not workflow.patched(NOTES_UNREADABLE_PATCH):
                     raise
+                if self._cancelled():
+                    raise asyncio.CancelledError() from err
+                notes_lost += 1
                 workflow.logger.warning("page made again: its worker could not open an earlier try's notes")
-                await workflow.sleep(NOTES_UNREADABLE_WAIT)
+                await workflow.sleep(notes_unreadable_wait(notes_lost))
 
     async def _pace(self, made: int, began: datetime) -> None:
         """Hold the rate: `made` deliveries take `made / rate` seconds on the recovery's schedule.
