@@ -140,9 +140,12 @@ class Config:
     actions_cases: tuple[str, ...] = tuple(ACTIONS_CASES)
     concurrency: int = 16
     # Deliveries accepted but not received yet, per endpoint, that `sustained` keeps in flight: enough to
-    # keep the pipeline full. The smoke run keeps few, so that what it drains after its 2 s is seconds of
-    # work, not minutes: it checks that every figure is there, not what it is.
+    # keep the pipeline full. The smoke run keeps few, so that what it drains after its second is a
+    # second's work, not minutes: it checks that every figure is there, not what it is.
     sustained_window: int = 50
+    # How long the server's counters stay still before the work is taken as settled (`server_settled`):
+    # the smoke run's counts need only be there, and each second of waiting costs a tenth of a core.
+    settled_after: float = 2
     # Events of the ordered actions cases: all of one key, and each of a key of its own.
     ordered_events: int = 10
     # Deliveries the storage figures are measured over (a database grows by whole 4 KB pages).
@@ -176,7 +179,7 @@ FULL = Config(
 )
 SMOKE = Config(
     runs=1,
-    sustained_seconds=2,
+    sustained_seconds=1,
     latency_seconds=1,
     latency_rates=(5,),
     variant_rate=5,
@@ -196,7 +199,8 @@ SMOKE = Config(
     actions_lanes=("product_short", "window0_short", "plain", "ordered_short"),
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
-    sustained_window=5,
+    sustained_window=2,
+    settled_after=1,
     ordered_events=3,
     storage_events=5,
     stage_rates=(5,),
@@ -320,7 +324,9 @@ class Bench:
         if {"fanout", "backlog", "isolation"} & set(self.scenarios):
             wanted.update(LADDER_LANES)
         if "actions" in self.scenarios:
-            wanted.update(self.config.actions_lanes, ("local_first",))  # local_first_short uses its worker
+            wanted.update(self.config.actions_lanes)
+            if "local_first_short" in self.config.actions_lanes:
+                wanted.add("local_first")  # whose worker local_first_short's deliveries run on
             wanted.update(STORAGE_CASES)
         if "slots" in self.scenarios:
             wanted.add("slots")
@@ -453,16 +459,19 @@ class Bench:
     def cpu_snapshot(self, lane: str) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self.pids(lane).items()}
 
-    async def server_settled(self, *, still: float = 2, timeout: float = 30) -> dict[str, float]:
+    async def server_settled(self, *, timeout: float = 30) -> dict[str, float]:
         """The server's counters once its queues are done with the work (visibility comes last): when
-        they have not moved for `still` seconds. The server publishes its metrics about once a second,
-        so a shorter `still` can take a snapshot from before the last of the work is counted; on a loaded
-        machine it can publish later still (`server_caught_up` waits on for the actions cases)."""
+        they have not moved for the config's `settled_after` seconds. The server publishes its metrics
+        about once a second, so a shorter wait can take a snapshot from before the last of the work is
+        counted; on a loaded machine it can publish later still (`server_caught_up` waits on for the
+        actions cases). Asked twice a second: each answer is most of a megabyte of text, made and read
+        again (at four a second, a fifth of a core of the two), and asking more often sees nothing new."""
+        still = self.config.settled_after
         last = await self.server.snapshot(self.http)
         since = time.monotonic()
         deadline = since + timeout
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
             now = await self.server.snapshot(self.http)
             if any(now.get(k) != last.get(k) for k in SETTLED_WHEN_STILL):
                 last, since = now, time.monotonic()
@@ -579,7 +588,7 @@ class Bench:
             nonlocal accepted
             i = 0
             # The window lasts until its time is up and a delivery has been seen in it: a smoke run's
-            # two seconds on a loaded machine can end before the first one arrives, and a rate measured
+            # second on a loaded machine can end before the first one arrives, and a rate measured
             # over no delivery says nothing. A full run's first delivery comes long before its end.
             while time.monotonic() < end or received == base:
                 if accepted * fan - (received - base) > window:
