@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -25,10 +26,11 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from playwright.sync_api import Browser, sync_playwright
+from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from core.crypto import Keyring
+from core.crypto import EncryptionCodec, Keyring
 from core.temporal import connect, ensure_search_attributes
 from domain.ids import new_event_id
 from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, SignatureMethod
@@ -627,3 +629,13 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
     ) as env:
         await ensure_search_attributes(env.client)
         yield env
+
+
+def sealed_by(client: Client, keys: str) -> Client:
+    """`client`, its payloads sealed and opened by our codec with `keys` (the first one seals): a worker
+    or a client of one side of a key rotation."""
+    config = client.config()
+    config["data_converter"] = dataclasses.replace(
+        pydantic_data_converter, payload_codec=EncryptionCodec(Keyring.parse(keys))
+    )
+    return Client(**config)

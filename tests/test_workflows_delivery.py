@@ -7,7 +7,6 @@ read from the workflow's history (its timers), since time skipping moves only Te
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -18,14 +17,13 @@ import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities, earlier_failures
-from core.crypto import EncryptionCodec, Keyring, new_key_entry
+from core.crypto import new_key_entry
 from core.settings import DEFAULT_RETRY_SCHEDULE, parse_retry_schedule
 from core.signing import JwtSigner, load_or_create_rsa_key
 from domain.models import (
@@ -41,7 +39,7 @@ from domain.models import (
 )
 from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
-from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint
+from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint, sealed_by
 from tests.receiver import Answer, Receiver
 from workflows.delivery import JITTER, RETRY_JOIN_WINDOW, DeliveryWorkflow
 from workflows.event import EventWorkflow
@@ -452,15 +450,6 @@ async def test_retries_of_a_closed_delivery_make_no_post(start: StartDelivery, r
     assert all(isinstance(o, RPCError) and o.status is RPCStatusCode.NOT_FOUND for o in outcomes), outcomes
 
 
-def _sealing(client: Client, keys: str) -> Client:
-    """`client`, its payloads sealed and opened by our codec with `keys` (the first one seals)."""
-    config = client.config()
-    config["data_converter"] = dataclasses.replace(
-        pydantic_data_converter, payload_codec=EncryptionCodec(Keyring.parse(keys))
-    )
-    return Client(**config)
-
-
 async def test_an_attempt_whose_notes_its_worker_cannot_open_is_made_again_not_the_delivery_s_end(
     workflow_env: WorkflowEnvironment, store: EndpointStore
 ) -> None:
@@ -469,8 +458,8 @@ async def test_an_attempt_whose_notes_its_worker_cannot_open_is_made_again_not_t
     runs ("Failed decoding heartbeat details"), which used to fail the delivery's workflow: the attempt is
     made again as a new activity, and the delivery goes on. Real codec, real SDK; `deliver_once` stands in."""
     rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
-    old = _sealing(workflow_env.client, TEST_ENCRYPTION_KEYS)
-    new = _sealing(workflow_env.client, rotated)
+    old = sealed_by(workflow_env.client, TEST_ENCRYPTION_KEYS)
+    new = sealed_by(workflow_env.client, rotated)
     tries: list[str] = []
     task_queue = f"tq-{uuid.uuid4()}"
 

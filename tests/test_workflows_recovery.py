@@ -3,7 +3,8 @@
 What the pages do against a real Temporal is tested end to end (test_recovery_e2e.py); here, what the
 workflow does with them: the pace (one durable timer per page, read from the history), continue-as-new
 with the cursor and the counts, a cancel that lets the page in flight finish, a stop when the endpoint
-is disabled, and our faults retried rather than fatal.
+is disabled, our faults retried rather than fatal, and a page whose notes its worker cannot open made
+again.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from datetime import UTC, datetime
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from core.crypto import new_key_entry
 from domain.models import (
     DeliveryPolicy,
     RecoveryCounts,
@@ -29,7 +32,7 @@ from domain.models import (
     RecoveryState,
     RecoveryStatus,
 )
-from tests.conftest import recovery_state
+from tests.conftest import TEST_ENCRYPTION_KEYS, recovery_state, sealed_by
 from workflows.recovery import MEMO_STATE, RecoveryWorkflow
 
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -220,6 +223,48 @@ async def test_a_fault_of_ours_is_retried_not_fatal(workflow_env: WorkflowEnviro
     ):
         state = await (await start(workflow_env.client, queue, total=2)).result()
     assert state.status is RecoveryStatus.COMPLETED and state.counts.done == 2
+
+
+async def test_a_page_whose_notes_its_worker_cannot_open_is_made_again_not_the_recovery_s_end(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """Mid-rotation, as for a delivery's attempt (test_workflows_delivery.py): a page's try seals its notes
+    (heartbeat details) with a new key and fails on our side; the next try lands on a worker without that
+    key, and the SDK fails it for good before it runs. The page is made again, from its start, as a new
+    activity once a wait is over, and the recovery goes on. Real codec, real SDK; the pages are played."""
+    old = sealed_by(workflow_env.client, TEST_ENCRYPTION_KEYS)
+    new = sealed_by(workflow_env.client, f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}")
+    sealed_tries: list[RecoveryPageRequest] = []
+
+    @activity.defn(name="recover_page")
+    async def seals_its_notes_then_fails(request: RecoveryPageRequest) -> RecoveryPage:
+        sealed_tries.append(request)
+        activity.heartbeat("half the page made")
+        raise ApplicationError("the endpoint store could not be read", type="StoreUnavailable")
+
+    pages = Pages([page(4)])
+    queue = f"tq-{uuid.uuid4()}"
+    # The workflow on a worker of the old key alone, which opens what the client (old key) sealed.
+    async with Worker(old, task_queue=queue, workflows=[RecoveryWorkflow]):
+        async with Worker(new, task_queue=queue, activities=[seals_its_notes_then_fails]):
+            handle = await start(old, queue, total=4)
+            for _ in range(1200):  # a minute, on a loaded machine
+                if sealed_tries:
+                    break
+                await asyncio.sleep(0.05)
+        assert sealed_tries, "the page never reached the worker of the new key"
+        async with Worker(old, task_queue=queue, activities=[pages.recover_page]):
+            state = await asyncio.wait_for(handle.result(), 90)
+        history = await handle.fetch_history()
+    assert (state.status, state.counts.done) == (RecoveryStatus.COMPLETED, 4)
+    assert [r.cursor for r in pages.requests] == [None]  # the page made again from its start, once
+    failures = [
+        e.activity_task_failed_event_attributes.failure.message
+        for e in history.events
+        if e.event_type is EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+    assert failures == ["Failed decoding heartbeat details"]  # met, and made again past
+    assert 10.0 in await timers(handle)  # the wait before the page was made again
 
 
 async def _wait_for_progress(
