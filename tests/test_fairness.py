@@ -267,8 +267,12 @@ def one_partition_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
 def test_a_manual_retry_of_a_replayed_delivery_goes_before_a_live_backlog(one_partition_stack: Stack) -> None:
     """A replay's delivery runs at bulk priority. Its manual retry reaches it as an update, in a workflow
     task of the delivery's priority: it waited for every live workflow task queued, and its attempt came
-    after every live attempt they made. Built deterministically: the worker is stopped, a live backlog
-    is emitted, the retry is asked for, and a worker starts."""
+    after every live attempt they made. Built deterministically: the worker is stopped, the retry is
+    asked for, a live backlog is emitted behind it, and a worker starts. The retry is asked for first:
+    asked for after the backlog, its place among the live work was Temporal's to choose: in a loaded
+    run the restarted worker, polling 4 s after the retry was asked for, was handed live events' tasks
+    first; the update's task, held apart until then, was queued as any other once it had waited 5 s,
+    and the retry's attempt came after all 40 live ones."""
     stack = one_partition_stack
     with _fresh(stack, "tenant_a") as api, Receiver() as receiver:
         since = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
@@ -298,17 +302,17 @@ def test_a_manual_retry_of_a_replayed_delivery_goes_before_a_live_backlog(one_pa
         # events and queued their deliveries first (a CI run beside a CPU hog met that).
         _unstuck(stack, delivery_id)
         try:
+            asked.start()
+            wait_for(
+                lambda: _described(stack, delivery_id).HasField("pending_workflow_task"),
+                what="the retry to reach Temporal: its update's workflow task, waiting for a worker",
+            )
             with ThreadPoolExecutor(8) as pool:  # a live backlog, every event of it accepted
                 list(
                     pool.map(
                         lambda _: emit_accepted(api, "invoice.payment_status_updated"), range(LIVE_BACKLOG)
                     )
                 )
-            asked.start()
-            wait_for(
-                lambda: _described(stack, delivery_id).HasField("pending_workflow_task"),
-                what="the retry to reach Temporal: its update's workflow task, waiting for a worker",
-            )
         finally:
             stack.start_worker()
 
