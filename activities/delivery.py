@@ -149,6 +149,14 @@ class PayloadNotYetReadable(InfraFault):
         super().__init__("this worker cannot read the event's payload yet (a key or an upgrade it lacks)")
 
 
+class EndpointNotYetReadable(InfraFault):
+    """The endpoint's row (its secret, URL, headers) or its tenant's signing key sealed with a key this
+    worker lacks: a rotation under way. Tried again until a worker with the key makes the attempt."""
+
+    def __init__(self) -> None:
+        super().__init__("this worker cannot read the endpoint's settings yet (a key it lacks)")
+
+
 class EndpointThrottled(InfraFault):
     """The endpoint's limits held the attempt back: its attempts in flight, its rate limit, or the pause
     its receiver asked for. Not a fault: the try ends, freeing the worker's slot, and Temporal makes the
@@ -660,6 +668,8 @@ class DeliveryActivities:
             headers = await asyncio.wait_for(asyncio.to_thread(sign), STORE_TIMEOUT)
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
+        except NotYetReadable as err:
+            raise EndpointNotYetReadable() from err
         headers["content-type"] = "application/json"
         headers["user-agent"] = USER_AGENT
         if request.sequence is not None:  # an ordered endpoint's: the receiver checks it for gaps and repeats
@@ -729,7 +739,8 @@ class DeliveryActivities:
         return response, bytes(head)
 
     async def _endpoint(self, request: DeliverRequest) -> Endpoint | None:
-        """The endpoint as it is now; `StoreUnavailable` if the store does not answer in time.
+        """The endpoint as it is now; `StoreUnavailable` if the store does not answer in time,
+        `EndpointNotYetReadable` if it is sealed with a key this worker lacks.
 
         The read runs in a thread, which a hung database would keep: the timeout frees the attempt.
         """
@@ -739,6 +750,8 @@ class DeliveryActivities:
             )
         except (SQLAlchemyError, TimeoutError) as err:
             raise StoreUnavailable() from err
+        except NotYetReadable as err:
+            raise EndpointNotYetReadable() from err
 
 
 def try_lease_id(request: DeliverRequest, try_number: int) -> str:
