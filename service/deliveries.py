@@ -76,6 +76,9 @@ UPDATE_BUSY_PAUSE = 0.1
 # a describe, and a change or two (and, once per process, Temporal's version), each a few milliseconds on
 # a Temporal that answers.
 RAISE_SHARE = 0.25
+# What an attempt in progress says of its failed tries when their notes (heartbeat details, sealed by the
+# worker that made them) are sealed with a key or by a version this process does not have yet.
+NOTES_NOT_READABLE_YET = "tries failed; this API process cannot read why yet (a key or an upgrade it lacks)"
 
 
 def summary(
@@ -252,13 +255,17 @@ class Deliveries:
             return None
         activity = pending[0]
         details: list[Any] = []
+        earlier: EarlierTries | None = None
         if activity.attempt > 1 and activity.heartbeat_details.payloads:
             converter = converter_for(self._client, description.id)
             try:
                 details = await converter.decode(activity.heartbeat_details.payloads)
+            except NotYetReadable:  # a worker's newer key or version: the tries failed, none was lost
+                earlier = EarlierTries(activity.attempt - 1, NOTES_NOT_READABLE_YET)
             except DecryptionError:  # only ever what the log tells of the tries: none, then
                 details = []
-        earlier = EarlierTries.from_details(activity.attempt, details)
+        if earlier is None:
+            earlier = EarlierTries.from_details(activity.attempt, details)
         next_try = None
         if activity.attempt > 1 and activity.state is PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED:
             next_try = activity.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
