@@ -12,24 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import cast
 
 import httpx
 import pytest
 from standardwebhooks import Webhook
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.delivery import PAYLOAD_NOT_KEPT, DeliveryActivities
-from core.crypto import LaterForm, MissingKey
+from core.crypto import EncryptionCodec, LaterForm, MissingKey
 from core.signing import JwtSigner, load_or_create_rsa_key
+from domain import ids
 from domain.models import (
     AttemptOutcome,
     AttemptRecord,
@@ -40,9 +45,9 @@ from domain.models import (
     DeliveryProgress,
     EventInput,
 )
-from history.events import EventBodies, kept_body, read_event_input
+from history.events import EventBodies, converter_for, kept_body, read_delivery_body, read_event_input
 from store.database import EndpointStore
-from tests.conftest import add_endpoint
+from tests.conftest import TEST_KEYRING, add_endpoint
 from tests.receiver import Receiver
 
 BODY = '{"webhook_type":"invoice.created","object_type":"invoice","data":{"object":{"id":"inv_1"}}}'
@@ -280,12 +285,21 @@ async def test_an_event_this_worker_cannot_read_yet_fails_the_try_as_ours_and_se
 
 class _OneHistory:
     """A client whose every workflow's history starts with `started` (no payload codec: the input reads
-    as it is), as `read_event_input` reads it."""
+    as it is), as `read_event_input` reads it; or with `sealed`, payloads our codec made, which its
+    converter `sealing` opens in the context of the workflow read."""
 
-    def __init__(self, started: EventInput) -> None:
+    def __init__(
+        self,
+        started: EventInput | None = None,
+        *,
+        sealed: list[Payload] | None = None,
+        sealing: DataConverter = pydantic_data_converter,
+    ) -> None:
         self.namespace = "default"
-        self.data_converter = pydantic_data_converter
-        self._input = pydantic_data_converter.payload_converter.to_payloads([started])
+        self.data_converter = sealing
+        self._input = (
+            sealed if sealed is not None else pydantic_data_converter.payload_converter.to_payloads([started])
+        )
 
     def get_workflow_handle(self, workflow_id: str) -> _OneHistory:
         return self
@@ -316,3 +330,31 @@ async def test_an_event_workflow_holding_another_event_s_input_holds_no_event(
     timeout = timedelta(seconds=5)
     assert await read_event_input(client, "tenant_a", "evt_1", rpc_timeout=timeout) == started
     assert await read_event_input(client, tenant, event_id, rpc_timeout=timeout) is None
+
+
+async def test_a_delivery_workflow_holding_another_delivery_s_input_holds_no_body_of_its_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An input copied in from another delivery's history (by someone who can write to Temporal): the
+    codec's binding refuses it, and the delivery has no copy of its own to send, as an event holding
+    another's has no body (above): said once in the log, not an error every try makes again."""
+    sealing = dataclasses.replace(pydantic_data_converter, payload_codec=EncryptionCodec(TEST_KEYRING))
+    started = DeliveryInput(
+        tenant="tenant_a",
+        event_id="evt_2",
+        endpoint_id="ep_1",
+        delivery_id="evt_2:ep_1",
+        webhook_type="invoice.created",
+        body=BODY,  # a delivery of before the body was kept once: its input holds it
+        created_at=datetime.now(UTC),
+        policy=DeliveryPolicy(retry_delays=[], attempt_timeout=10),
+    )
+    client = cast(Client, SimpleNamespace(data_converter=sealing, namespace="default"))
+    made_for = converter_for(client, ids.delivery_workflow_id("tenant_a", "evt_2:ep_1"))
+    history = cast(Client, _OneHistory(sealed=await made_for.encode([started]), sealing=sealing))
+    timeout = timedelta(seconds=5)
+    assert await read_delivery_body(history, "tenant_a", "evt_2:ep_1", rpc_timeout=timeout) == BODY
+    with caplog.at_level(logging.WARNING, logger="history.events"):
+        assert await read_delivery_body(history, "tenant_a", "evt_1:ep_1", rpc_timeout=timeout) is None
+    [refused] = caplog.records
+    assert refused.getMessage() == "delivery refused"
