@@ -502,6 +502,8 @@ class DeliveryActivities:
                 gone = await self._listen.hand_off(request, endpoint, keeps_body=keeps_body)
             except (SQLAlchemyError, TimeoutError) as err:
                 raise StoreUnavailable() from err
+            except NotYetReadable as err:  # the tenant's signing key, as for a POST of ours (`_post`)
+                raise EndpointNotYetReadable() from err
             return _Clock(request, earlier).record(AttemptOutcome.RETRYABLE, error=gone)
         if not endpoint.enabled:
             return _Clock(request, earlier).record(

@@ -32,11 +32,13 @@ from activities.delivery import (
     try_lease_id,
 )
 from core.crypto import Keyring, new_key_entry
+from core.settings import Settings
 from core.signing import JwtSigner, load_or_create_rsa_key
-from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest
+from domain.models import AttemptOutcome, AttemptRecord, AttemptTrigger, DeliverRequest, SignatureMethod
 from store import migrate
 from store.database import EndpointStore
 from store.flow import EndpointFlow
+from store.keys import jwt_signer
 from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_KEYRING, add_endpoint
 from tests.receiver import Answer, Receiver
 
@@ -170,26 +172,35 @@ async def test_an_unreadable_store_raises_and_leaves_the_reason_for_the_next_try
     assert raised.value.__cause__ is None  # the store's error stays in the worker's log
 
 
-async def test_an_endpoint_sealed_with_a_key_this_worker_lacks_fails_the_try_as_ours_saying_so(
-    tmp_path: Path, signer: JwtSigner
+@pytest.mark.parametrize("sealed", ["the endpoint", "its tenant's signing key"])
+async def test_what_is_sealed_with_a_key_this_worker_lacks_fails_the_try_as_ours_saying_so(
+    tmp_path: Path, sealed: str
 ) -> None:
-    """Mid-rotation, a worker not given the new key yet reads an endpoint written with it: a fault of ours,
-    tried again until a worker with the key makes it, and said as such, not as a bug of ours."""
+    """Mid-rotation, a worker not given the new key yet reads an endpoint, or a jwt tenant's signing key,
+    written with it: a fault of ours, tried again until a worker with the key makes the attempt, and said
+    as such, not as a bug of ours."""
     url = f"sqlite:///{tmp_path / 'endpoints.db'}"
     rotated = EndpointStore(url, Keyring.parse(f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"))
-    migrate.upgrade(rotated)
-    with Receiver() as receiver:
-        endpoint = add_endpoint(rotated, "t", url=receiver.script("/in", []))
+    behind = EndpointStore(url, TEST_KEYRING)  # the worker's: not given the new key yet
+    heartbeats: list[list[Any]] = []
+    try:
+        migrate.upgrade(rotated)
+        with Receiver() as receiver:
+            if sealed == "the endpoint":
+                endpoint = add_endpoint(rotated, "t", url=receiver.script("/in", []))
+            else:  # the endpoint readable, the tenant's first signing key made by a process with the new key
+                endpoint = add_endpoint(
+                    behind, "t", url=receiver.script("/in", []), signature_method=SignatureMethod.JWT
+                )
+                jwt_signer(Settings(), rotated).jwks("t")
+            async with httpx.AsyncClient() as http:
+                activities = DeliveryActivities(http, behind, jwt_signer(Settings(), behind))
+                with pytest.raises(ApplicationError) as raised:
+                    await _env(heartbeats).run(activities.deliver_once, _request(endpoint.id, 1, timeout=2))
+            assert receiver.requests("/in") == []
+    finally:
         rotated.close()
-        behind = EndpointStore(url, TEST_KEYRING)  # the worker not given the new key yet
-        heartbeats: list[list[Any]] = []
-        env = _env(heartbeats)
-        async with httpx.AsyncClient() as http:
-            activities = DeliveryActivities(http, behind, signer)
-            with pytest.raises(ApplicationError) as raised:
-                await env.run(activities.deliver_once, _request(endpoint.id, 1, timeout=2))
         behind.close()
-        assert receiver.requests("/in") == []
     assert raised.value.type == "EndpointNotYetReadable" and not raised.value.non_retryable
     assert raised.value.message == "this worker cannot read the endpoint's settings yet (a key it lacks)"
     assert raised.value.message in heartbeats[-1]  # what the next try's log line says
