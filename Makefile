@@ -25,11 +25,12 @@ receiver: $(STAMP)  ## an example receiver on http://127.0.0.1:9000 that prints 
 # Six processes on two cores: the suite mostly waits, so more processes than cores finish a little sooner
 # on a busy machine (beside a CPU hog, one commit: 9:31 with six, 10:19 with four; eight no better than
 # six), and as soon on a quiet one, for 10% more CPU (docs/development.md).
-# Bytecode written, whatever the environment says (PYTHONDONTWRITEBYTECODE is set on some machines, this
-# one's included): the suite starts a hundred or so Python processes (stacks, bench lanes, command lines)
-# that import this project's modules, and pytest rewrites every test module's asserts in each of its
-# processes; without a cache each compiles all of it again. Written once, into __pycache__ (ignored by
-# git): collection costs each process 7 CPU-seconds instead of 10, a worker and an API 0.3 less between them.
+# Bytecode written, whatever the environment says (PYTHONDONTWRITEBYTECODE is set in some images, the one
+# this project is developed and checked in included): the suite, the bench and the chaos run start dozens
+# to hundreds of Python processes (stacks, lanes, command lines) that import this project's modules, and
+# pytest rewrites every test module's asserts in each of its processes; without a cache each compiles all
+# of it again. Written once, into __pycache__ (ignored by git): pytest's collection costs each process 7
+# CPU-seconds instead of 10, and a worker and an API start with 0.3 less between them.
 WRITE_BYTECODE = PYTHONDONTWRITEBYTECODE=
 SUITE = $(WRITE_BYTECODE) $(BIN)/python -m pytest -n $${TEST_PROCESSES:-6} --dist loadfile --no-loadscope-reorder
 
@@ -43,10 +44,10 @@ check: lint  ## the fast lane (about a minute): lint, type checks and the tests 
 	$(WRITE_BYTECODE) $(BIN)/python -m pytest -n $${TEST_PROCESSES:-2} -q -m "not stack and not browser and not slow"
 
 bench: $(STAMP)  ## the benchmarks of BENCHMARKS.md (about 55 minutes; results in bench-results/)
-	$(BIN)/python -m bench.run
+	$(WRITE_BYTECODE) $(BIN)/python -m bench.run
 
 chaos: $(STAMP)  ## faults injected into the real stack, each one counted (about 17 minutes; RELIABILITY.md, results in chaos-results/)
-	$(BIN)/python -m chaos.run
+	$(WRITE_BYTECODE) $(BIN)/python -m chaos.run
 
 # TypeScript for the dashboard's type check, from npm, exactly as package-lock.json pins it.
 $(NODE_STAMP): package.json package-lock.json

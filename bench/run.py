@@ -144,7 +144,8 @@ class Config:
     # second's work, not minutes: it checks that every figure is there, not what it is.
     sustained_window: int = 50
     # How long the server's counters stay still before the work is taken as settled (`server_settled`):
-    # the smoke run's counts need only be there, and each second of waiting costs a tenth of a core.
+    # the smoke run's counts need only be there, and each second of waiting costs a tenth of a core; it
+    # waits 1.5 s, more than the second the server takes to publish, so that no count reads as none.
     settled_after: float = 2
     # Events of the ordered actions cases: all of one key, and each of a key of its own.
     ordered_events: int = 10
@@ -200,7 +201,7 @@ SMOKE = Config(
     actions_fans=(1,),
     actions_cases=("first_try", "manual_retry"),
     sustained_window=2,
-    settled_after=1,
+    settled_after=1.5,
     ordered_events=3,
     storage_events=5,
     stage_rates=(5,),
