@@ -76,9 +76,12 @@ UPDATE_BUSY_PAUSE = 0.1
 # a describe, and a change or two (and, once per process, Temporal's version), each a few milliseconds on
 # a Temporal that answers.
 RAISE_SHARE = 0.25
-# What an attempt in progress says of its failed tries when their notes (heartbeat details, sealed by the
-# worker that made them) are sealed with a key or by a version this process does not have yet.
-NOTES_NOT_READABLE_YET = "tries failed; this API process cannot read why yet (a key or an upgrade it lacks)"
+# What an attempt in progress says of its earlier tries when their notes (heartbeat details, sealed by the
+# worker that made them) are sealed with a key or by a version this process does not have yet: each ended
+# without a record, a fault of ours or a hold of the endpoint's limits, which only the notes tell apart.
+NOTES_NOT_READABLE_YET = (
+    "earlier tries ended; this API process cannot read why yet (a key or an upgrade it lacks)"
+)
 
 
 def summary(
@@ -260,7 +263,7 @@ class Deliveries:
             converter = converter_for(self._client, description.id)
             try:
                 details = await converter.decode(activity.heartbeat_details.payloads)
-            except NotYetReadable:  # a worker's newer key or version: the tries failed, none was lost
+            except NotYetReadable:  # a worker's newer key or version: the tries left notes, none was lost
                 earlier = EarlierTries(activity.attempt - 1, NOTES_NOT_READABLE_YET)
             except DecryptionError:  # only ever what the log tells of the tries: none, then
                 details = []

@@ -63,11 +63,9 @@ async def test_an_attempt_s_failed_tries_say_why_from_their_notes(tmp_path: Path
     assert (earlier.faults, earlier.fault) == (2, "store down (try 2)")
 
 
-async def test_tries_whose_notes_this_process_cannot_read_yet_failed_and_were_not_lost(
-    tmp_path: Path,
-) -> None:
+async def test_tries_whose_notes_this_process_cannot_read_yet_were_not_lost(tmp_path: Path) -> None:
     """Mid-rotation, a worker with the new key made the tries; this API process is not given it yet. The
-    notes are there: the tries failed on our side, and the log says so, not that a worker was lost."""
+    notes are there: the tries ended and left them, and the log says so, not that a worker was lost."""
     rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
     earlier = await _in_progress_after_two_failed_tries(rotated, TEST_ENCRYPTION_KEYS, tmp_path)
     assert (earlier.faults, earlier.fault) == (2, NOTES_NOT_READABLE_YET)
