@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 from temporalio.api.common.v1 import Payloads, WorkflowType
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -44,8 +45,10 @@ from tests.conftest import (
     api_replica,
     create_endpoint,
     emit,
+    second_worker,
     settled,
     standalone_api,
+    start_polling_worker,
     wait_delivery,
     wait_for,
 )
@@ -349,6 +352,56 @@ def test_an_api_process_without_an_event_s_key_answers_try_again_not_a_server_er
     assert "rotated" not in answer.text  # which key is the operator's to read, in the API's log
     assert int(answer.headers["Retry-After"]) > 0
     _terminate(stack, event_workflow_id("tenant_a", event_id))  # its worker has not got the key either
+
+
+def test_an_endpoint_sealed_with_a_key_the_worker_lacks_waits_for_a_worker_that_has_it(
+    stack: Stack, api: httpx.Client, receiver: Receiver, tmp_path: Path
+) -> None:
+    """Mid-rotation, an API process with the new key saves an endpoint (its secret sealed with that key)
+    before the worker has the key: each try says so in the log, as a fault of ours that moves no attempt
+    of the schedule, never a failed attempt or "an internal error"; the worker restarted with the key
+    delivers it as attempt 1, signed with the endpoint's secret."""
+    rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
+    with api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=rotated) as base_url:
+        with httpx.Client(base_url=base_url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30) as new:
+            # One type only: the other tests' events do not wait on an endpoint their worker cannot read.
+            endpoint = create_endpoint(
+                new, receiver.script("/rotated", []), event_types=["wallet.terminated"]
+            )
+            try:
+                # Emitted through the API of before: the worker reads the event; only the endpoint is new.
+                event_id = emit(api, "wallet.terminated")["id"]
+                delivery_id = f"{event_id}:{endpoint['id']}"
+
+                def waiting_for_the_key() -> dict[str, Any] | None:
+                    log = api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()
+                    trying = log.get("attempt_in_progress") or {}
+                    return log if trying.get("infra_failures", 0) >= 2 else None
+
+                log = wait_for(waiting_for_the_key, timeout=60, what="tries that cannot read the endpoint")
+                assert log["status"] == "pending" and log["attempts"] == [], log
+                assert log["attempt_in_progress"]["attempt"] == 1, log
+                assert log["attempt_in_progress"]["infra_error"] == (
+                    "this worker cannot read the endpoint's settings yet (a key it lacks)"
+                ), log
+                assert receiver.requests("/rotated") == []
+
+                stack.stop_worker()
+                with second_worker(stack, tmp_path / "rotated-worker.log", WEBHOOKS_ENCRYPTION_KEYS=rotated):
+                    # Read through the API with the key: the new worker seals its attempt's record with it.
+                    delivered = wait_delivery(new, delivery_id, settled)
+            finally:
+                # Gone before the worker of before starts again: it refuses a store that holds secrets
+                # sealed with a key it lacks (store/database.py, `require_keys`).
+                deleted = new.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
+                if stack.worker is None:
+                    start_polling_worker(stack)
+    assert deleted.status_code == 204, deleted.text
+    assert delivered["status"] == "succeeded", delivered
+    [attempt] = delivered["attempts"]
+    assert attempt["attempt"] == 1 and attempt["status_code"] == 200, attempt
+    [received] = receiver.requests("/rotated")
+    Webhook(endpoint["secret"]).verify(received.body, received.headers)
 
 
 def test_a_delivery_copied_to_another_tenant_s_id_is_not_in_that_tenant_s_log(
