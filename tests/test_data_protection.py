@@ -395,7 +395,8 @@ def test_an_endpoint_sealed_with_a_key_the_worker_lacks_waits_for_a_worker_that_
                 stack.stop_worker()
                 with second_worker(stack, tmp_path / "rotated-worker.log", WEBHOOKS_ENCRYPTION_KEYS=rotated):
                     # Read through the API with the key: the new worker seals its attempt's record with it.
-                    delivered = wait_delivery(new, delivery_id, settled)
+                    # Within the next fault's delay, which doubles with each try (1, 2, 4 … s).
+                    delivered = wait_delivery(new, delivery_id, settled, timeout=90)
             finally:
                 # Gone before the worker of before starts again: it refuses a store that holds secrets
                 # sealed with a key it lacks (store/database.py, `require_keys`).
