@@ -217,6 +217,16 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         return Payload(metadata={"encoding": ENCODING, **key, **binding}, data=sealed)
 
     def _decrypt(self, payload: Payload) -> Payload:
+        try:
+            return self._opened(payload)
+        except NotYetReadable as err:
+            if self._workflow_id is None:
+                raise
+            # Which workflow waits for the key or the upgrade is the operator's to know: the API logs it
+            # as it answers 503, a worker as its try fails.
+            raise type(err)(f"{err}, in workflow {self._workflow_id!r}") from None
+
+    def _opened(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:
             raise DecryptionError("a payload that is not encrypted: refused")
         aad = self._associated_data(payload)
