@@ -29,7 +29,9 @@ TENANT_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # matched whole: `$` wou
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", frozen=True)
+    # A setting refused is named with what is wrong with it, never quoted: pydantic would print the input,
+    # a key, a password or a proxy's credentials among them, to the log of a process refusing to start.
+    model_config = SettingsConfigDict(env_prefix="WEBHOOKS_", frozen=True, hide_input_in_errors=True)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

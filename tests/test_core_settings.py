@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from pydantic import ValidationError
@@ -131,3 +134,41 @@ def test_a_trace_url_template_makes_one_link_per_trace() -> None:
 def test_a_trace_url_template_that_links_nowhere_is_refused_saying_why(value: str, said: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(said)):
         Settings(trace_url_template=value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "secret"),
+    [
+        ("WEBHOOKS_EGRESS_PROXY", "socks5://proxyuser:PROXYPASS456@proxy:1080", "PROXYPASS456"),
+        ("WEBHOOKS_SMTP_URL", "ftp://mailuser:SMTPPASSWORD123@mail.example.com:587", "SMTPPASS"),
+        # One '=' short: the whole key, or the larger part of both, would be in the message.
+        ("WEBHOOKS_ENCRYPTION_KEYS", "k1:C9dG/Anu98SL8rmdsgHR4KPOyKvhGIl1HIg7Nt4zaX0", "C9dG/Anu98SL8"),
+        ("WEBHOOKS_API_KEYS", "tenant a:key_a_SECRETSECRETSECRET", "SECRETSECRET"),
+    ],
+)
+def test_a_bad_setting_is_refused_without_quoting_its_value(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, secret: str
+) -> None:
+    """What a process prints as it refuses to start ends up in container and CI logs: the setting's name
+    and what is wrong with it, never its value, which may hold a key, a password or a proxy's credentials
+    (pydantic quotes each input in its errors unless told not to)."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    said = str(refused.value)
+    assert secret not in said and secret[:8] not in said, said
+    assert name.removeprefix("WEBHOOKS_").lower() in said
+
+
+@pytest.mark.stack  # starts processes of the service: `make test`'s, not `make check`'s
+@pytest.mark.parametrize("module", ["api", "worker"])
+def test_a_process_refusing_a_bad_setting_prints_no_secret(module: str) -> None:
+    """The same refusal as a process starting prints it, traceback and all, to what becomes its log."""
+    proxy = "socks5://proxyuser:PROXYPASS456@proxy:1080"
+    env = {**os.environ, "WEBHOOKS_EGRESS_PROXY": proxy}
+    started = subprocess.run(
+        [sys.executable, "-m", module], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.returncode != 0
+    assert "WEBHOOKS_EGRESS_PROXY must be an http:// or https:// URL" in started.stderr
+    assert "PROXYPASS" not in started.stderr + started.stdout
