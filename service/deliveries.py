@@ -458,14 +458,18 @@ class Deliveries:
                     "still be made when a worker is back, so check the delivery's log before retrying again",
                 )
             except RPCError as err:
-                if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+                busy = err.status is RPCStatusCode.RESOURCE_EXHAUSTED
+                if busy or update_aborted(err):
                     # Temporal takes a few updates in flight per workflow (10 by default): a retry past
-                    # them was refused, not applied. Those in flight ask for the attempt it would join,
-                    # so it is asked again as they are answered, for as long as one call may take.
+                    # them was refused, not applied; and of those it admitted, it may abort some while
+                    # healthy, before or after taking them. Those in flight ask for the attempt this one
+                    # would join (and a retry taken twice joins itself), so it is asked again as they
+                    # are answered, for as long as one call may take.
                     if loop.time() + UPDATE_BUSY_PAUSE > busy_until:
+                        done = "nothing was done for this one" if busy else "this one may have joined them"
                         raise RateLimited(
-                            f"too many retries of delivery {delivery} at once; nothing was done for this "
-                            "one: read the delivery's log, or retry in a second",
+                            f"too many retries of delivery {delivery} at once; {done}: read the delivery's "
+                            "log, or retry in a second",
                             retry_after=1,
                         ) from None
                     await asyncio.sleep(UPDATE_BUSY_PAUSE)
@@ -519,6 +523,13 @@ class Deliveries:
             )
         ]
         return sorted((d for d in found if d.endpoint_id not in decided), key=lambda d: d.created_at)
+
+
+def update_aborted(err: RPCError) -> bool:
+    """Temporal aborted an update it had admitted (its workflow's updates in memory were dropped, which
+    a crowd of them on one workflow makes happen on a healthy server): UNAVAILABLE, told apart from an
+    unreachable server only by its message."""
+    return err.status is RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
 
 
 def _parsed(delivery_id: str) -> ids.DeliveryId:
