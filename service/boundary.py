@@ -24,6 +24,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.exceptions import FailureError
 from temporalio.service import RPCError
 
 from core.crypto import NotYetReadable
@@ -88,7 +89,9 @@ async def updated(update: Awaitable[R], *, not_taken: str) -> R:
     try:
         return await update
     except WorkflowUpdateFailedError as err:
-        raise Conflict(str(err.cause or err)) from None
+        # The workflow's own words: an exception of its arrives typed, and its str() names the Python class.
+        cause = err.cause
+        raise Conflict(cause.message if isinstance(cause, FailureError) else str(cause or err)) from None
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise MayHaveBeenApplied(not_taken) from None
 

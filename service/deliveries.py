@@ -432,7 +432,9 @@ class Deliveries:
         delivery = _parsed(delivery_id)
         endpoint = await in_store(self._store.get, tenant, delivery.endpoint_id)
         if endpoint is None:
-            raise NotFound(f"delivery {delivery} not found (its endpoint was deleted)")
+            raise NotFound(
+                f"delivery {delivery} not found: no endpoint {delivery.endpoint_id} (never made, or deleted)"
+            )
         if not endpoint.enabled:
             raise Conflict(f"endpoint {endpoint.id} is disabled; enable it before retrying")
         workflow_id = ids.delivery_workflow_id(tenant, delivery)

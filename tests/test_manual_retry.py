@@ -27,7 +27,7 @@ from domain.ids import delivery_workflow_id
 from domain.models import RetryAccepted
 from launcher import Stack
 from service.deliveries import Deliveries
-from service.errors import MayHaveBeenApplied, RateLimited
+from service.errors import MayHaveBeenApplied, NotFound, RateLimited
 from store.database import EndpointStore
 from tests.conftest import (
     add_endpoint,
@@ -369,3 +369,11 @@ async def test_a_retry_temporal_aborted_is_asked_again_and_an_unreachable_tempor
     with pytest.raises(MayHaveBeenApplied):
         await _deliveries(store, handle, 2).retry("tenant_a", delivery_id)
     assert handle.calls == 1
+
+
+async def test_a_retry_of_a_delivery_to_no_endpoint_says_so_not_that_it_was_deleted(
+    store: EndpointStore,
+) -> None:
+    """An attack session read "its endpoint was deleted" for an endpoint that never was."""
+    with pytest.raises(NotFound, match=r"no endpoint ep_0{24} \(never made, or deleted\)$"):
+        await _deliveries(store, _BusyHandle(0), 2).retry("tenant_a", f"evt_1:ep_{'0' * 24}")

@@ -73,6 +73,11 @@ async def test_an_update_refused_by_the_workflow_is_a_conflict_with_its_reason()
     refused = WorkflowUpdateFailedError(ApplicationError("this delivery's retry window has ended"))
     with pytest.raises(Conflict, match="^this delivery's retry window has ended$"):
         await updated(_raising(refused), not_taken="read the log")
+    # A validator's ValueError arrives typed: its reason alone, not "ValueError: …" (an attack session
+    # read the Python class in a lane skip's 409).
+    typed = WorkflowUpdateFailedError(ApplicationError("this lane is not blocked", type="ValueError"))
+    with pytest.raises(Conflict, match="^this lane is not blocked$"):
+        await updated(_raising(typed), not_taken="read the log")
 
 
 async def test_an_update_no_worker_took_may_have_been_applied_and_says_what_to_read() -> None:
