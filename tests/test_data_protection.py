@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks import Webhook
 from temporalio.api.common.v1 import Payloads, WorkflowType
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -36,7 +35,6 @@ from domain.ids import delivery_workflow_id, event_workflow_id
 from domain.models import DeliveryInput, DeliveryPolicy, EventInput
 from history.events import converter_for, read_event_input
 from launcher import Stack, _bin, settings_from
-from service.deliveries import NOTES_NOT_READABLE_YET
 from service.limits import CODEC_SIGN_IN_SECONDS, CODEC_SIGN_INS
 from tests.conftest import (
     KEYS,
@@ -45,23 +43,14 @@ from tests.conftest import (
     api_client,
     api_replica,
     create_endpoint,
-    delivery,
     emit,
-    second_worker,
     settled,
     standalone_api,
-    start_polling_worker,
     wait_delivery,
     wait_for,
 )
-from tests.receiver import Answer, Receiver
-from workflows.delivery import NOTES_UNREADABLE
+from tests.receiver import Receiver
 
-# How long the endpoint asks to be left alone (Retry-After): long enough for a worker with another key to
-# start and try the held delivery before the wait ends (a try after it would deliver).
-PAUSE_SECONDS = 60
-# What a delivery's log says of tries that could not read their endpoint (activities/delivery.py).
-ENDPOINT_NOT_READABLE = "this worker cannot read the endpoint's settings yet (a key it lacks)"
 MARKER = "Marker Holdings 7f3a9c"  # a customer's name: it must appear nowhere outside the API
 # The customer id is the one value of a payload that leaves it, by design: a search attribute, so that the
 # event can be found by its customer (docs/data-protection.md).
@@ -360,115 +349,6 @@ def test_an_api_process_without_an_event_s_key_answers_try_again_not_a_server_er
     assert "rotated" not in answer.text  # which key is the operator's to read, in the API's log
     assert int(answer.headers["Retry-After"]) > 0
     _terminate(stack, event_workflow_id("tenant_a", event_id))  # its worker has not got the key either
-
-
-def test_an_endpoint_sealed_with_a_key_the_worker_lacks_waits_for_a_worker_that_has_it(
-    stack: Stack, api: httpx.Client, receiver: Receiver, tmp_path: Path
-) -> None:
-    """Mid-rotation, an API process with the new key saves an endpoint (its secret sealed with that key)
-    before the worker has the key: each try says so in the log, as a fault of ours that moves no attempt
-    of the schedule, never a failed attempt or "an internal error"; the worker restarted with the key
-    delivers it as attempt 1, signed with the endpoint's secret."""
-    rotated = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
-    with api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=rotated) as base_url:
-        with httpx.Client(base_url=base_url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30) as new:
-            # One type only: the other tests' events do not wait on an endpoint their worker cannot read.
-            endpoint = create_endpoint(
-                new, receiver.script("/rotated", []), event_types=["wallet.terminated"]
-            )
-            try:
-                # Emitted through the API of before: the worker reads the event; only the endpoint is new.
-                event_id = emit(api, "wallet.terminated")["id"]
-                delivery_id = f"{event_id}:{endpoint['id']}"
-
-                def waiting_for_the_key() -> dict[str, Any] | None:
-                    log = api.get(f"/v1/webhooks/deliveries/{delivery_id}").json()
-                    trying = log.get("attempt_in_progress") or {}
-                    return log if trying.get("infra_failures", 0) >= 2 else None
-
-                log = wait_for(waiting_for_the_key, timeout=60, what="tries that cannot read the endpoint")
-                assert log["status"] == "pending" and log["attempts"] == [], log
-                assert log["attempt_in_progress"]["attempt"] == 1, log
-                assert log["attempt_in_progress"]["infra_error"] == ENDPOINT_NOT_READABLE, log
-                assert receiver.requests("/rotated") == []
-
-                stack.stop_worker()
-                with second_worker(stack, tmp_path / "rotated-worker.log", WEBHOOKS_ENCRYPTION_KEYS=rotated):
-                    # Read through the API with the key: the new worker seals its attempt's record with it.
-                    # Within the next fault's delay, which doubles with each try (1, 2, 4 … s).
-                    delivered = wait_delivery(new, delivery_id, settled, timeout=90)
-            finally:
-                # Gone before the worker of before starts again: it refuses a store that holds secrets
-                # sealed with a key it lacks (store/database.py, `require_keys`).
-                deleted = new.delete(f"/v1/webhooks/endpoints/{endpoint['id']}")
-                if stack.worker is None:
-                    start_polling_worker(stack)
-    assert deleted.status_code == 204, deleted.text
-    assert delivered["status"] == "succeeded", delivered
-    [attempt] = delivered["attempts"]
-    assert attempt["attempt"] == 1 and attempt["status_code"] == 200, attempt
-    [received] = receiver.requests("/rotated")
-    Webhook(endpoint["secret"]).verify(received.body, received.headers)
-
-
-def test_tries_whose_notes_no_process_can_read_yet_are_waited_out_then_delivered(
-    stack: Stack, api: httpx.Client, receiver: Receiver, tmp_path: Path
-) -> None:
-    """A delivery held back by its endpoint's Retry-After, tried by a worker with a key (`other`) that
-    neither the API nor the worker after it has: its notes (why each try ended) are sealed with that key.
-    The API reads the delivery, not the notes: its log says the tries ended and that it cannot read why
-    yet, not that a try did not finish. The worker after it cannot open them either (the SDK fails the
-    attempt before it runs): the delivery makes the attempt again (workflows/delivery.py,
-    `NOTES_UNREADABLE_PATCH`) and delivers it, as attempt 1, once the endpoint's wait is over."""
-    url = receiver.script("/notes", [Answer(429, b"", {"Retry-After": str(PAUSE_SECONDS)}), Answer(200)])
-    endpoint = create_endpoint(api, url, event_types=["wallet.terminated"])
-    try:
-        # The first event's 429 pauses the endpoint for every worker; the second's attempt waits it out.
-        first = f"{emit(api, 'wallet.terminated')['id']}:{endpoint['id']}"
-        wait_delivery(api, first, lambda d: len(d["attempts"]) == 1)
-        held = f"{emit(api, 'wallet.terminated')['id']}:{endpoint['id']}"
-
-        def in_progress(delivery_id: str) -> dict[str, Any]:
-            return dict(delivery(api, delivery_id)["attempt_in_progress"] or {})
-
-        wait_for(lambda: in_progress(held).get("throttled_by"), what="the second event's attempt held back")
-        stack.stop_worker()
-        other = f"{new_key_entry('other')},{TEST_ENCRYPTION_KEYS}"
-        with second_worker(stack, tmp_path / "other-worker.log", WEBHOOKS_ENCRYPTION_KEYS=other):
-            wait_for(
-                lambda: in_progress(held).get("infra_error") == NOTES_NOT_READABLE_YET,
-                timeout=PAUSE_SECONDS,
-                what="tries whose notes only the other key opens",
-            )
-        log = delivery(api, held)
-        assert log["status"] == "pending" and log["attempts"] == [], log
-        assert log["attempt_in_progress"]["throttled_by"] is None, log  # the notes say what held it
-    finally:
-        if stack.worker is None:
-            start_polling_worker(stack)
-    delivered = wait_delivery(api, held, settled, timeout=PAUSE_SECONDS + 60)
-    assert delivered["status"] == "succeeded", delivered
-    [attempt] = delivered["attempts"]
-    assert attempt["attempt"] == 1 and attempt["status_code"] == 200, attempt
-    received = [r for r in receiver.requests("/notes") if r.headers["webhook-id"] == held]
-    assert len(received) == 1, received
-    Webhook(endpoint["secret"]).verify(received[0].body, received[0].headers)
-
-    async def failures() -> list[str]:
-        history = (
-            await (await connect(stack.settings))
-            .get_workflow_handle(delivery_workflow_id("tenant_a", held))
-            .fetch_history()
-        )
-        return [
-            e.activity_task_failed_event_attributes.failure.message
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
-        ]
-
-    # The attempt the SDK failed on the notes, made again.
-    assert asyncio.run(failures()) == [NOTES_UNREADABLE]
-    assert api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}").status_code == 204
 
 
 def test_a_delivery_copied_to_another_tenant_s_id_is_not_in_that_tenant_s_log(
