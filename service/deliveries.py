@@ -16,6 +16,8 @@ import asyncio
 import builtins
 import json
 import logging
+import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -50,7 +52,7 @@ from history import executions, visibility
 from history.events import converter_for, delivery_state, kept_body, read_event_input
 from service import pages
 from service.boundary import boundary, in_store, updated
-from service.errors import Conflict, NotFound, RateLimited
+from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
 from service.models import (
     AttemptInProgress,
     DeliveryCounts,
@@ -450,32 +452,44 @@ class Deliveries:
             args.append(bulk)
         if after is not None:
             args.append(after)
+        # One id for every ask of this call: an update Temporal took before it aborted it is answered, not
+        # taken again, when it is asked for again.
+        update_id = f"retry-{uuid.uuid4()}"
+        aborted = False
         while True:
             left = timedelta(seconds=max(busy_until - loop.time(), UPDATE_BUSY_PAUSE))
             try:
                 # An update waits for a worker to accept it: without a worker it would wait for ever.
                 return await updated(
-                    handle.execute_update(DeliveryWorkflow.retry_now, args=args, rpc_timeout=left),
+                    handle.execute_update(
+                        DeliveryWorkflow.retry_now, args=args, id=update_id, rpc_timeout=left
+                    ),
                     not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s; it may "
                     "still be made when a worker is back, so check the delivery's log before retrying again",
                 )
             except RPCError as err:
+                # Temporal takes a few updates in flight per workflow (10 by default): a retry past them is
+                # refused, not applied (busy). Of those it admitted, it aborts some, taken or not, when it
+                # drops the workflow's updates in memory: with a crowd of them on one workflow, and as it
+                # recovers from a fault of its own. Either is asked again, with the same id, as the others
+                # are answered (they ask for the attempt this one would join), while one call may take.
                 busy = err.status is RPCStatusCode.RESOURCE_EXHAUSTED
+                aborted = aborted or update_aborted(err)
                 if busy or update_aborted(err):
-                    # Temporal takes a few updates in flight per workflow (10 by default): a retry past
-                    # them was refused, not applied; and of those it admitted, it may abort some while
-                    # healthy, before or after taking them. Those in flight ask for the attempt this one
-                    # would join (and a retry taken twice joins itself), so it is asked again as they
-                    # are answered, for as long as one call may take.
-                    if loop.time() + UPDATE_BUSY_PAUSE > busy_until:
-                        done = "nothing was done for this one" if busy else "this one may have joined them"
-                        raise RateLimited(
-                            f"too many retries of delivery {delivery} at once; {done}: read the delivery's "
-                            "log, or retry in a second",
-                            retry_after=1,
+                    if loop.time() + UPDATE_BUSY_PAUSE <= busy_until:
+                        await asyncio.sleep(UPDATE_BUSY_PAUSE * random.uniform(1.0, 2.0))
+                        continue
+                    if aborted:
+                        raise MayHaveBeenApplied(
+                            f"Temporal aborted the retry of delivery {delivery} (it does with many at once "
+                            "on one delivery, and while it recovers from a fault): it may have been made; "
+                            "read the delivery's log before retrying again"
                         ) from None
-                    await asyncio.sleep(UPDATE_BUSY_PAUSE)
-                    continue
+                    raise RateLimited(
+                        f"too many retries of delivery {delivery} at once; nothing was done for this one: "
+                        "read the delivery's log, or retry in a second",
+                        retry_after=1,
+                    ) from None
                 if err.status is not RPCStatusCode.NOT_FOUND:
                     raise
             break
@@ -531,7 +545,7 @@ def update_aborted(err: RPCError) -> bool:
     """Temporal aborted an update it had admitted (its workflow's updates in memory were dropped, which
     a crowd of them on one workflow makes happen on a healthy server): UNAVAILABLE, told apart from an
     unreachable server only by its message."""
-    return err.status is RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message
+    return err.status is RPCStatusCode.UNAVAILABLE and "update was aborted" in err.message.lower()
 
 
 def _parsed(delivery_id: str) -> ids.DeliveryId:
