@@ -224,7 +224,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
                 raise
             # Which workflow waits for the key or the upgrade is the operator's to know: the API logs it
             # as it answers 503, a worker as its try fails.
-            raise type(err)(f"{err}, in workflow {self._workflow_id!r}") from None
+            err.args = (f"{err}, in workflow {self._workflow_id!r}",)
+            raise
 
     def _opened(self, payload: Payload) -> Payload:
         if payload.metadata.get("encoding") != ENCODING:

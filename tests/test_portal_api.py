@@ -316,7 +316,7 @@ def test_a_session_is_refused_not_trusted_while_the_store_is_down(tmp_path: Path
 @pytest.mark.stack  # API processes of their own
 # Five API processes one after the other, each given as long as any to start: on a machine loaded well
 # past a CPU hog (a CI run beside another stack and an attack), they took more than the suite's 180 s.
-@pytest.mark.timeout(5 * STARTED_WITHIN)
+@pytest.mark.timeout(5 * (STARTED_WITHIN + 30))  # and each one's migration and stop
 def test_a_session_ends_with_the_key_that_opened_it(tmp_path: Path) -> None:
     """Issue 20: restarted without `alice:…:portal`, the API still took the sessions that key opened."""
     portal, other = "key_alice_portal_0123", "key_alice_manage_0123"
