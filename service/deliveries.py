@@ -473,9 +473,9 @@ class Deliveries:
                 # drops the workflow's updates in memory: with a crowd of them on one workflow, and as it
                 # recovers from a fault of its own. Either is asked again, with the same id, as the others
                 # are answered (they ask for the attempt this one would join), while one call may take.
-                busy = err.status is RPCStatusCode.RESOURCE_EXHAUSTED
-                aborted = aborted or update_aborted(err)
-                if busy or update_aborted(err):
+                busy, aborted_now = err.status is RPCStatusCode.RESOURCE_EXHAUSTED, update_aborted(err)
+                aborted = aborted or aborted_now
+                if busy or aborted_now:
                     if loop.time() + UPDATE_BUSY_PAUSE <= busy_until:
                         await asyncio.sleep(UPDATE_BUSY_PAUSE * random.uniform(1.0, 2.0))
                         continue
