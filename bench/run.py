@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib.metadata import version
 from pathlib import Path
@@ -33,7 +33,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeTaskQueueResponse
 from temporalio.client import Client, WorkflowFailureError
 
 import launcher
@@ -835,14 +835,7 @@ class Bench:
         """Until `count` activity tasks wait in the task queue (every delivery's first attempt)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            response = await client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=task_queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-                    report_stats=True,
-                )
-            )
+            response = await queued_activities(client, task_queue)
             if response.stats.approximate_backlog_count >= count:
                 return
             await asyncio.sleep(0.5)
@@ -1169,6 +1162,22 @@ def cost_entry(cost: HistoryCost, server: dict[str, float], fan: int) -> dict[st
             k[11:]: v for k, v in server.items() if k.startswith("visibility:")
         },
     }
+
+
+async def queued_activities(
+    client: Client, task_queue: str, *, timeout: timedelta | None = None
+) -> DescribeTaskQueueResponse:
+    """The activity tasks queued on `task_queue`, as matching counts them: `stats` in all, and
+    `stats_by_priority_key` (read by tests/test_fairness.py too)."""
+    return await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_stats=True,
+        ),
+        timeout=timeout,
+    )
 
 
 async def wait_closed(client: Client, workflow_id: str, *, timeout: float) -> None:

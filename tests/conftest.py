@@ -33,7 +33,15 @@ from temporalio.testing import WorkflowEnvironment
 from core.crypto import EncryptionCodec, Keyring
 from core.temporal import connect, ensure_search_attributes
 from domain.ids import new_event_id
-from domain.models import RecoveryCounts, RecoveryKind, RecoveryState, SignatureMethod
+from domain.models import (
+    AttemptOutcome,
+    AttemptRecord,
+    DeliverRequest,
+    RecoveryCounts,
+    RecoveryKind,
+    RecoveryState,
+    SignatureMethod,
+)
 from history.visibility import event_query
 from launcher import API_KEEP_ALIVE_SECONDS, Stack, free_port, local_stack_env, settings_from
 from store import migrate
@@ -403,6 +411,19 @@ def recovery_state(
         total=total,
         counts=RecoveryCounts() if counts is None else counts,
         started_at=now,
+    )
+
+
+def made_up_attempt(request: DeliverRequest, outcome: AttemptOutcome, **fields: Any) -> AttemptRecord:
+    """What a made-up `deliver_once` answers for `request` (the workflow tests stand in for the activity):
+    its attempt and trigger, started now and 1 ms long, with `outcome` and the rest of `fields`."""
+    return AttemptRecord(
+        attempt=request.attempt,
+        trigger=request.trigger,
+        started_at=datetime.now(UTC),
+        duration_ms=1,
+        outcome=outcome,
+        **fields,
     )
 
 

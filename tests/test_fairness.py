@@ -23,18 +23,14 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType, PendingActivityState, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import (
-    DescribeTaskQueueRequest,
-    DescribeWorkflowExecutionResponse,
-    ResetStickyTaskQueueRequest,
-)
+from temporalio.api.enums.v1 import EventType, PendingActivityState
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse, ResetStickyTaskQueueRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.delivery import DeliveryActivities
+from bench.run import queued_activities
 from core.temporal import connect
 from domain import ids
 from domain.fairness import WorkKind
@@ -523,13 +519,5 @@ async def _until_backlog(client: Client, task_queue: str, *, priority_key: int, 
 
 async def _activity_backlog(client: Client, task_queue: str) -> dict[int, int]:
     """Activity tasks queued on `task_queue`, by priority key, as matching counts them."""
-    described = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
-            report_stats=True,
-        ),
-        timeout=timedelta(seconds=10),
-    )
+    described = await queued_activities(client, task_queue, timeout=timedelta(seconds=10))
     return {key: stats.approximate_backlog_count for key, stats in described.stats_by_priority_key.items()}

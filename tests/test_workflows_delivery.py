@@ -39,7 +39,7 @@ from domain.models import (
 )
 from history.visibility import delivery_search_attributes
 from store.database import EndpointStore
-from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint, sealed_by
+from tests.conftest import TEST_ENCRYPTION_KEYS, add_endpoint, made_up_attempt, sealed_by
 from tests.receiver import Answer, Receiver
 from workflows.delivery import JITTER, RETRY_JOIN_WINDOW, DeliveryWorkflow
 from workflows.event import EventWorkflow
@@ -272,12 +272,9 @@ async def flaky_worker(workflow_env: WorkflowEnvironment) -> AsyncIterator[tuple
         if failures < 2:
             activity.heartbeat(f"store down (try {failures + 1})")
             raise ApplicationError("the endpoint store could not be read", type="StoreUnavailable")
-        return AttemptRecord(
-            attempt=request.attempt,
-            trigger=request.trigger,
-            started_at=datetime.now(UTC),
-            duration_ms=1,
-            outcome=AttemptOutcome.SUCCEEDED if request.attempt > 1 else AttemptOutcome.RETRYABLE,
+        return made_up_attempt(
+            request,
+            AttemptOutcome.SUCCEEDED if request.attempt > 1 else AttemptOutcome.RETRYABLE,
             status_code=200 if request.attempt > 1 else 503,
             infra_failures=failures,
             infra_error=reason,
@@ -470,14 +467,7 @@ async def test_an_attempt_whose_notes_its_worker_cannot_open_is_made_again_not_t
             if worker == "new":  # its notes sealed with the new key, then a fault of ours
                 activity.heartbeat("store down (try 1)")
                 raise ApplicationError("the endpoint store could not be read", type="StoreUnavailable")
-            return AttemptRecord(
-                attempt=request.attempt,
-                trigger=request.trigger,
-                started_at=datetime.now(UTC),
-                duration_ms=1,
-                outcome=AttemptOutcome.SUCCEEDED,
-                status_code=200,
-            )
+            return made_up_attempt(request, AttemptOutcome.SUCCEEDED, status_code=200)
 
         return deliver_once
 

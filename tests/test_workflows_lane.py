@@ -38,6 +38,7 @@ from domain.models import (
     LaneSkip,
     LaneView,
 )
+from tests.conftest import made_up_attempt
 from workflows.delivery import DeliveryWorkflow
 from workflows.lane import LaneWorkflow
 
@@ -68,20 +69,10 @@ def made_up_activities(world: World) -> list[Callable[..., Any]]:
             await world.hold_post.wait()
         failed = request.delivery_id.split(":")[0] in world.failing
         if world.deleted:
-            return AttemptRecord(
-                attempt=request.attempt,
-                trigger=request.trigger,
-                started_at=datetime.now(UTC),
-                duration_ms=1,
-                outcome=AttemptOutcome.ENDPOINT_UNAVAILABLE,
-                error="endpoint was deleted",
-            )
-        return AttemptRecord(
-            attempt=request.attempt,
-            trigger=request.trigger,
-            started_at=datetime.now(UTC),
-            duration_ms=1,
-            outcome=AttemptOutcome.RETRYABLE if failed else AttemptOutcome.SUCCEEDED,
+            return made_up_attempt(request, AttemptOutcome.ENDPOINT_UNAVAILABLE, error="endpoint was deleted")
+        return made_up_attempt(
+            request,
+            AttemptOutcome.RETRYABLE if failed else AttemptOutcome.SUCCEEDED,
             status_code=500 if failed else 200,
         )
 
