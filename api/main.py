@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             store,
             rpc_timeout=timedelta(seconds=settings.temporal_rpc_timeout),
             ui_base=settings.ui_url,
-            cursor_key=settings.cursor_key,
+            cursor_keys=settings.cursor_keys,
         )
         events = Events(temporal, store, settings, deliveries=deliveries)
         signer = jwt_signer(settings, store)

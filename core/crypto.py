@@ -24,7 +24,7 @@ import os
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Self
 
 from cryptography.exceptions import InvalidTag
@@ -104,7 +104,8 @@ class Keyring:
 
     keys: dict[str, AESGCM]
     current: str
-    _current_raw: bytes
+    # As listed, the current key's first; never in a repr (a log of the keyring shows no key).
+    _raws: tuple[bytes, ...] = field(repr=False)
 
     @classmethod
     def parse(cls, value: str) -> Keyring:
@@ -139,11 +140,14 @@ class Keyring:
             raws.append(raw)
         if not keys:
             raise ValueError("WEBHOOKS_ENCRYPTION_KEYS lists no key")
-        return cls(keys, order[0], raws[0])
+        return cls(keys, order[0], tuple(raws))
 
-    def derive(self, purpose: str) -> bytes:
-        """A key for `purpose` (a MAC, say), derived from the current key: it changes when that does."""
-        return hmac.new(self._current_raw, purpose.encode(), hashlib.sha256).digest()
+    def derive(self, purpose: str) -> tuple[bytes, ...]:
+        """Keys for `purpose` (a MAC, say), one derived from each key, the current key's first: what the
+        service makes with them (a token, a cursor, a name) it makes with the first, and what it is shown
+        it checks against every one. So while a new key is given to every process, second and then first,
+        whatever one process made another takes; what was made with a key ends when that key is removed."""
+        return tuple(hmac.new(raw, purpose.encode(), hashlib.sha256).digest() for raw in self._raws)
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(_NONCE_BYTES)

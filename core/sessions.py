@@ -1,14 +1,15 @@
 """Portal session tokens: the dashboard for one tenant, for a while, in a browser that holds no API key.
 
-A token is a JWT (HS256, through PyJWT) signed with `Settings.portal_session_key`, a key derived from the
-encryption keys: every API replica checks it alike, no tenant can make one, and no token is stored
+A token is a JWT (HS256, through PyJWT) signed with the first of `Settings.portal_session_keys`, keys
+derived from the encryption keys, and checked against each: every API replica checks it alike, also
+while a new encryption key is being given to them, no tenant can make one, and no token is stored
 anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocation names), `scope`
 (space-separated, `manage read` or `read`), `iat` and `exp`, `iss`, and `aud`, which no other token of
 ours carries; `look`, when the product that opened the session asked for one, its title, accent colour
 and logo (domain/appearance.py), signed so that what that product asked wins over anything a link adds
 (the page's `?title=`, `?logo=` and `?accent=` only fill in what the session leaves unset).
-Revocation is a list in the endpoint store (service/access.py); a new current encryption key ends every
-session in flight, as it ends list cursors.
+Revocation is a list in the endpoint store (service/access.py); removing an encryption key ends the
+sessions signed with a key derived from it, as it ends list cursors.
 
 `read` checks the signature before anything else, so "expired" is said only of a token we made.
 """
@@ -56,7 +57,7 @@ class SessionClaims:
     scopes: frozenset[Scope]
     issued_at: datetime
     expires_at: datetime
-    # The API key that opened it, by its name (service/access.py's `key_id`): the session ends with it.
+    # The API key that opened it, by its first name (service/access.py's `key_ids`): the session ends with it.
     credential: str
     appearance: Appearance | None = None
 
@@ -68,12 +69,13 @@ def new_session_id(key: bytes, tenant: str) -> str:
     return f"ps_{nonce}{_id_mac(key, tenant, nonce)}"
 
 
-def is_session_id_of(key: bytes, tenant: str, session_id: str) -> bool:
-    """Whether `session_id` is one this service made for `tenant`: a revocation is kept only for those."""
+def is_session_id_of(keys: tuple[bytes, ...], tenant: str, session_id: str) -> bool:
+    """Whether `session_id` is one this service made for `tenant` with one of `keys`: a revocation is kept
+    only for those."""
     body = session_id.removeprefix("ps_")
     if len(body) != 24 or body == session_id:
         return False
-    return hmac.compare_digest(body[12:], _id_mac(key, tenant, body[:12]))
+    return any(hmac.compare_digest(body[12:], _id_mac(key, tenant, body[:12])) for key in keys)
 
 
 def _id_mac(key: bytes, tenant: str, nonce: str) -> str:
@@ -141,25 +143,36 @@ def _appearance(look: object) -> Appearance | None:
 
 
 INVALID = (
-    "invalid portal session token: this service did not sign it, it was changed, or it was signed with an "
-    "encryption key that is no longer current; ask the product that opened this page for a new session"
+    "invalid portal session token: this service did not sign it, it was changed, or it was signed with a "
+    "key derived from an encryption key since removed; ask the product that opened this page for a new "
+    "session"
 )
 
 
-def read(key: bytes, token: str, *, issuer: str, now: datetime | None = None) -> SessionClaims:
-    """The claims of a token we signed and that has not expired; `SessionInvalid` or `SessionExpired`."""
-    try:
-        # Time is checked below against `now`, once the signature has proved the token ours.
-        payload: dict[str, Any] = jwt.decode(
-            token,
-            key,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=issuer,
-            options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False},
-        )
-    except jwt.PyJWTError:
-        raise SessionInvalid(INVALID) from None
+def _signed_by_one_of(keys: tuple[bytes, ...], token: str, *, issuer: str) -> dict[str, Any]:
+    for key in keys:
+        try:
+            # Time is checked by `read` against its `now`, once the signature has proved the token ours.
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=issuer,
+                options={"require": _REQUIRED, "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.InvalidSignatureError:
+            continue  # signed with another of the keys, or by no one we know
+        except jwt.PyJWTError:
+            break  # malformed, or ours but not a session's: the same under every key
+        return payload
+    raise SessionInvalid(INVALID)
+
+
+def read(keys: tuple[bytes, ...], token: str, *, issuer: str, now: datetime | None = None) -> SessionClaims:
+    """The claims of a token we signed with one of `keys` and that has not expired; `SessionInvalid` or
+    `SessionExpired`."""
+    payload = _signed_by_one_of(keys, token, issuer=issuer)
     try:
         scopes = frozenset(Scope(name) for name in str(payload["scope"]).split())
         claims = SessionClaims(

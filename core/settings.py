@@ -487,21 +487,23 @@ class Settings(BaseSettings):
         return frozenset(self.tenants_by_key.values())
 
     @cached_property
-    def cursor_key(self) -> bytes:
-        """Signs the API's list cursors: derived from the encryption key, which every replica shares and
-        no tenant knows. A new key ends the cursors in flight (a 422 that says to list again)."""
+    def cursor_keys(self) -> tuple[bytes, ...]:
+        """Sign the API's list cursors: derived from the encryption keys, which every replica shares and
+        no tenant knows. The current key's signs, every key's checks (`Keyring.derive`): a cursor holds
+        across replicas mid-rotation, and ends with its key (a 422 that says to list again)."""
         return self.keyring.derive("flexprice-webhooks list cursor")
 
     @cached_property
-    def credential_key(self) -> bytes:
-        """Names API keys in the store (the door's buckets) without holding them: derived as
-        `cursor_key` is, so every replica names a key alike."""
+    def credential_keys(self) -> tuple[bytes, ...]:
+        """Name API keys in the store (the door's buckets, listening endpoints) without holding them:
+        derived as `cursor_keys` are, so every replica names a key alike; one name per encryption key
+        (service/access.py's `key_ids`), the current key's first."""
         return self.keyring.derive("flexprice-webhooks credential id")
 
     @cached_property
-    def portal_session_key(self) -> bytes:
-        """Signs portal session tokens (core/sessions.py), derived as `cursor_key` is: every replica has
-        it, no tenant knows it, and a new encryption key ends the sessions in flight."""
+    def portal_session_keys(self) -> tuple[bytes, ...]:
+        """Sign portal session tokens (core/sessions.py), derived as `cursor_keys` are: every replica has
+        them, no tenant knows them; a session lasts while the key that signed it is listed."""
         return self.keyring.derive("flexprice-webhooks portal session")
 
     @cached_property

@@ -68,7 +68,8 @@ class Principal:
     scopes: frozenset[Scope]
     session_id: str | None = None
     expires_at: datetime | None = None
-    key_id: str | None = None  # an API key's name that does not hold it (service/access.py's `key_id`)
+    key_id: str | None = None  # an API key's name that does not hold it (service/access.py's `key_ids`)
+    other_key_ids: tuple[str, ...] = ()  # its names under the encryption keys other than the current one
     # A portal session's look, as the product that opened it asked (domain/appearance.py).
     appearance: Appearance | None = None
 
@@ -83,6 +84,12 @@ class Principal:
         if self.session_id is not None:
             return f"session:{self.session_id}"
         return f"key:{self.key_id}" if self.key_id else f"tenant:{self.tenant}"
+
+    @property
+    def credentials(self) -> tuple[str, ...]:
+        """Every name of the credential, `credential` first: an API key's under each encryption key, so
+        that what one replica keeps under it another finds while they differ in their current key."""
+        return (self.credential, *(f"key:{other}" for other in self.other_key_ids if not self.is_session))
 
     def allows(self, scope: Scope) -> bool:
         return scope in self.scopes

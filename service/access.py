@@ -38,14 +38,21 @@ def principal_for_key(settings: Settings, api_key: str | None) -> Principal | No
     if api_key:
         for key, grant in settings.key_grants.items():
             if hmac.compare_digest(key.encode(), api_key.encode()):
-                return Principal(tenant=grant.tenant, scopes=grant.scopes, key_id=key_id(settings, api_key))
+                current, *others = key_ids(settings, api_key)
+                return Principal(
+                    tenant=grant.tenant, scopes=grant.scopes, key_id=current, other_key_ids=tuple(others)
+                )
     return None
 
 
-def key_id(settings: Settings, api_key: str) -> str:
-    """A name for an API key that says nothing of it, the same in every API replica: an HMAC of it with a
-    key derived from the encryption key (a plain hash of a weak key could be reversed from the store)."""
-    return hmac.new(settings.credential_key, api_key.encode(), hashlib.sha256).hexdigest()[:32]
+def key_ids(settings: Settings, api_key: str) -> tuple[str, ...]:
+    """Names for an API key that say nothing of it, the same in every API replica: HMACs of it with keys
+    derived from the encryption keys (a plain hash of a weak key could be reversed from the store), one
+    for each, the current key's first. The store keeps things under the first, and finds them under any:
+    a replica that has a new key first and one that has it second, or not yet, find the same."""
+    return tuple(
+        hmac.new(key, api_key.encode(), hashlib.sha256).hexdigest()[:32] for key in settings.credential_keys
+    )
 
 
 class PortalSessions:
@@ -53,7 +60,9 @@ class PortalSessions:
         self._store = store
         self._settings = settings
         # The API keys by their names: a session lives only while the key that opened it does.
-        self._grants_by_id = {key_id(settings, key): grant for key, grant in settings.key_grants.items()}
+        self._grants_by_id = {
+            name: grant for key, grant in settings.key_grants.items() for name in key_ids(settings, key)
+        }
 
     def open(
         self,
@@ -77,7 +86,7 @@ class PortalSessions:
         if appearance is not None and appearance.logo_url is not None:
             self._check_logo_origin(appearance.logo_url)
         claims, token = issue(
-            self._settings.portal_session_key,
+            self._settings.portal_session_keys[0],
             tenant=opened_by.tenant,
             scopes=READ_ONLY_SESSION_SCOPES if read_only else SESSION_SCOPES,
             lifetime_seconds=lifetime,
@@ -118,7 +127,7 @@ class PortalSessions:
                 value=session_id,
                 location="path",
             )
-        if not is_session_id_of(self._settings.portal_session_key, tenant, session_id):
+        if not is_session_id_of(self._settings.portal_session_keys, tenant, session_id):
             # Ids are not stored, but each carries a MAC: any other id would be kept for nothing.
             raise NotFound(
                 f"no portal session {session_id} of yours: revoke one by the id POST /v1/portal/sessions "
@@ -132,7 +141,7 @@ class PortalSessions:
     async def authenticate(self, token: str) -> Principal:
         """The caller a session token stands for; `Unauthenticated` saying why not."""
         try:
-            claims = read(self._settings.portal_session_key, token, issuer=self._settings.jwt_issuer)
+            claims = read(self._settings.portal_session_keys, token, issuer=self._settings.jwt_issuer)
         except SessionTokenError as err:
             raise Unauthenticated(err.message, challenge=BEARER_CHALLENGE) from None
         grant = self._grants_by_id.get(claims.credential)

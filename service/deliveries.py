@@ -151,13 +151,13 @@ class Deliveries:
         *,
         rpc_timeout: timedelta,
         ui_base: str | None,
-        cursor_key: bytes,
+        cursor_keys: tuple[bytes, ...],
     ) -> None:
         self._client = client
         self._store = store
         self._rpc = rpc_timeout
         self._ui_base = ui_base
-        self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=rpc_timeout)
+        self._lister = pages.Lister(client, cursor_keys=cursor_keys, rpc_timeout=rpc_timeout)
         self._raise_to_live = LiveRaise(client)
 
     async def _endpoint(self, tenant: str, endpoint_id: str) -> Endpoint:

@@ -160,7 +160,7 @@ class Events:
         self._deliveries = deliveries
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
-        self._lister = pages.Lister(client, cursor_key=settings.cursor_key, rpc_timeout=self._rpc)
+        self._lister = pages.Lister(client, cursor_keys=settings.cursor_keys, rpc_timeout=self._rpc)
         self._health = EndpointHealth(store.engine, disable_after=settings.disable_after_delta)
         self._limits = DoorLimits(store, settings)
         self._alerts = Alerts(client, store, settings)
@@ -243,7 +243,7 @@ class Events:
     ) -> tuple[AcceptedEvent, QuotaPolicy]:
         """An event emitted by a client: counted against its credential's rate (service/limits.py), then
         accepted. What is left of that rate comes back with it, for the answer's headers."""
-        quota = await self._limits.emission(caller.credential)
+        quota = await self._limits.emission(caller.credentials)
         try:
             return await self.emit(caller.tenant, submission), quota
         except WebhooksError as err:

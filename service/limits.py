@@ -45,11 +45,13 @@ class DoorLimits:
         self._buckets = TokenBuckets(store.soft_engine)
         self._settings = settings
 
-    async def emission(self, credential: str) -> QuotaPolicy:
-        """Count one emission against the credential's bucket; `RateLimited` when it is empty. What is
-        left of it either way, for the answer's `RateLimit` headers."""
+    async def emission(self, credentials: tuple[str, ...]) -> QuotaPolicy:
+        """Count one emission against the bucket of the credential named `credentials` (`Principal`'s);
+        `RateLimited` when it is empty. What is left of it either way, for the answer's `RateLimit`
+        headers."""
         rate, burst = self._settings.emit_rate, self._settings.emit_burst
-        quota = await in_store(self._buckets.take, f"emit:{credential}", rate=rate, capacity=burst)
+        buckets = [f"emit:{credential}" for credential in credentials]
+        quota = await in_store(self._buckets.take, *buckets, rate=rate, capacity=burst)
         policy = _policy("emit", quota, capacity=burst, rate=rate)
         if not quota.allowed:
             raise RateLimited(

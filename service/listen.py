@@ -111,7 +111,7 @@ class Listening:
             return await in_store(
                 self._listen.open,
                 caller.tenant,
-                caller.credential,
+                caller.credentials,
                 event_types=event_types,
                 description=description,
                 max_per_tenant=self._max_per_tenant,
@@ -126,7 +126,7 @@ class Listening:
     async def _session(self, caller: Principal, session_id: str, *, open_only: bool = True) -> ListenSession:
         session = await in_store(self._listen.get, caller.tenant, session_id)
         # Another credential's session is not this caller's to poll, even in the same tenant.
-        if session is None or session.credential != caller.credential:
+        if session is None or session.credential not in caller.credentials:
             raise NotFound(f"listen session {session_id} not found")
         if open_only and session.closed_at is not None:
             raise Conflict(f"listen session {session_id} has ended ({session.close_reason}); start a new one")

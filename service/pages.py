@@ -56,14 +56,15 @@ def encode_cursor(token: bytes, *, tenant: str, key: bytes) -> str:
     return base64.urlsafe_b64encode(_cursor_mac(token, tenant, key) + token).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, *, tenant: str, key: bytes) -> bytes:
-    """Temporal's page token inside `cursor`; `InvalidInput` unless this API made it for `tenant`."""
+def decode_cursor(cursor: str, *, tenant: str, keys: tuple[bytes, ...]) -> bytes:
+    """Temporal's page token inside `cursor`; `InvalidInput` unless this API made it for `tenant` with one
+    of `keys` (settings' `cursor_keys`: one made by a replica with another current key reads back too)."""
     try:
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query") from None
     mac, token = raw[:_CURSOR_MAC_BYTES], raw[_CURSOR_MAC_BYTES:]
-    if not token or not hmac.compare_digest(mac, _cursor_mac(token, tenant, key)):
+    if not token or not any(hmac.compare_digest(mac, _cursor_mac(token, tenant, key)) for key in keys):
         raise InvalidInput(INVALID_CURSOR, field=("cursor",), value=cursor, location="query")
     return token
 
@@ -99,8 +100,8 @@ def _encode_position(position: tuple[datetime, str], *, tenant: str, key: bytes)
     return encode_cursor(_POSITION + f"{at.isoformat()}|{workflow_id}".encode(), tenant=tenant, key=key)
 
 
-def _decode_position(cursor: str, *, tenant: str, key: bytes) -> tuple[datetime, str]:
-    token = decode_cursor(cursor, tenant=tenant, key=key)
+def _decode_position(cursor: str, *, tenant: str, keys: tuple[bytes, ...]) -> tuple[datetime, str]:
+    token = decode_cursor(cursor, tenant=tenant, keys=keys)
     try:
         if not token.startswith(_POSITION):
             raise ValueError("not a position")
@@ -112,17 +113,17 @@ def _decode_position(cursor: str, *, tenant: str, key: bytes) -> tuple[datetime,
 
 @dataclass(frozen=True, slots=True)
 class Lister:
-    """How one service lists from visibility: its client, the key its cursors are made with, and the
-    bound on every Temporal call, given once rather than at every list."""
+    """How one service lists from visibility: its client, the keys its cursors are made (the first) and
+    checked with (any), and the bound on every Temporal call, given once rather than at every list."""
 
     client: Client
-    cursor_key: bytes
+    cursor_keys: tuple[bytes, ...]
     rpc_timeout: timedelta
 
     async def page(self, query: str, *, tenant: str, cursor: str | None, limit: int) -> Page:
         """One page of the workflows `query` finds, in Temporal's order, from `cursor` on; the next page's
         cursor, made for `tenant`, or None on the last page."""
-        token = decode_cursor(cursor, tenant=tenant, key=self.cursor_key) if cursor else None
+        token = decode_cursor(cursor, tenant=tenant, keys=self.cursor_keys) if cursor else None
         pages = self.client.list_workflows(
             query, page_size=limit, next_page_token=token, rpc_timeout=self.rpc_timeout
         )
@@ -135,14 +136,16 @@ class Lister:
         next_token = pages.next_page_token
         return Page(
             executions=list(pages.current_page or []),
-            next_cursor=encode_cursor(next_token, tenant=tenant, key=self.cursor_key) if next_token else None,
+            next_cursor=encode_cursor(next_token, tenant=tenant, key=self.cursor_keys[0])
+            if next_token
+            else None,
         )
 
     async def newest_first(self, query: str, *, tenant: str, cursor: str | None, limit: int) -> Page:
         """One page of the workflows `query` finds, newest first by `WebhookCreatedAt` (the acceptance time;
         ties by workflow id), from `cursor` on. Every call is bounded by `rpc_timeout`; a page costs a few
         counts and one list of the window."""
-        before = _decode_position(cursor, tenant=tenant, key=self.cursor_key) if cursor else None
+        before = _decode_position(cursor, tenant=tenant, keys=self.cursor_keys) if cursor else None
         # A second past the last row: the store may keep a time finer or coarser than it gives back, and a
         # row tied with the last one at that precision must not fall between pages. What is not older than
         # the last row is left out below, by the exact position.
@@ -197,7 +200,7 @@ class Lister:
         page = ordered[:limit]
         more = len(ordered) > limit or (lowest is not None and total > len(listed))
         next_cursor = (
-            _encode_position(_position_of(page[-1]), tenant=tenant, key=self.cursor_key)
+            _encode_position(_position_of(page[-1]), tenant=tenant, key=self.cursor_keys[0])
             if page and more
             else None
         )

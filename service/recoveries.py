@@ -161,8 +161,8 @@ class Recoveries:
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._max = settings.recovery_max_deliveries
-        cursor_key = settings.keyring.derive("flexprice-webhooks recovery list cursor")
-        self._lister = pages.Lister(client, cursor_key=cursor_key, rpc_timeout=self._rpc)
+        cursor_keys = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+        self._lister = pages.Lister(client, cursor_keys=cursor_keys, rpc_timeout=self._rpc)
         self._slots = RecoverySlots(store.engine)
 
     async def _endpoint(self, tenant: str, endpoint_id: str, *, enabled: bool = False) -> Endpoint:

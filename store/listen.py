@@ -115,16 +115,18 @@ class ListenStore:
     def open(
         self,
         tenant: str,
-        credential: str,
+        credentials: tuple[str, ...],
         *,
         event_types: list[str] | None,
         description: str,
         max_per_tenant: int,
     ) -> tuple[ListenSession, Endpoint]:
-        """A new session of `credential`, on its listening endpoint (made on its first session, enabled
-        with `event_types` now). A session of the same endpoint still open is replaced: its attempts
-        waiting are this one's. `TooManyEndpoints` if a first listening endpoint would be one too many."""
-        endpoint = self._listening_endpoint(tenant, credential)
+        """A new session of the credential named `credentials` (its name under each encryption key, the
+        current key's first, which the session is kept under), on its listening endpoint (made on its
+        first session, enabled with `event_types` now). A session of the same endpoint still open is
+        replaced: its attempts waiting are this one's. `TooManyEndpoints` if a first listening endpoint
+        would be one too many."""
+        endpoint = self._listening_endpoint(tenant, credentials)
         if endpoint is None:
             endpoint = self._store.create(
                 tenant,
@@ -175,7 +177,7 @@ class ListenStore:
                 id=session_id,
                 tenant=tenant,
                 endpoint_id=endpoint.id,
-                credential=credential,
+                credential=credentials[0],
                 opened_at=now,
                 seen_at=now,
             )
@@ -184,12 +186,13 @@ class ListenStore:
         assert opened is not None
         return _session(row), opened
 
-    def _listening_endpoint(self, tenant: str, credential: str) -> Endpoint | None:
-        """The listening endpoint of the credential's latest session, if it still is one."""
+    def _listening_endpoint(self, tenant: str, credentials: tuple[str, ...]) -> Endpoint | None:
+        """The listening endpoint of the credential's latest session under any of its names, if it still
+        is one: after a new encryption key, the one its sessions had under the key before."""
         with self._session() as db:
             endpoint_id = db.scalar(
                 select(ListenSessionRow.endpoint_id)
-                .where(ListenSessionRow.tenant == tenant, ListenSessionRow.credential == credential)
+                .where(ListenSessionRow.tenant == tenant, ListenSessionRow.credential.in_(credentials))
                 .order_by(ListenSessionRow.opened_at.desc())
                 .limit(1)
             )

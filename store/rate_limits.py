@@ -38,25 +38,44 @@ class TokenBuckets:
         self._engine = engine
         self._dialect: Any = sqlite if engine.dialect.name == "sqlite" else postgresql
 
-    def take(self, key: str, *, rate: float, capacity: float, now: float | None = None) -> Quota:
-        """Take one token of the bucket `key` if it has one."""
+    def take(self, *keys: str, rate: float, capacity: float, now: float | None = None) -> Quota:
+        """Take one token of every bucket of `keys` if each has one, else of none: one bucket kept under
+        several names (an API key's under each encryption key, service/access.py's `key_ids`), which
+        replicas that differ in their current key share, mid-rotation too. It is as full as its emptiest."""
         now = time.time() if now is None else now
         grown = TokenBucketRow.tokens + (now - TokenBucketRow.updated_at) * rate
         refilled = case((grown > capacity, capacity), else_=grown)
-        mine = TokenBucketRow.key == key
-        with self._engine.begin() as conn:
+        names = sorted(set(keys))  # locked in one order by every replica: no two wait on each other
+        mine = TokenBucketRow.key.in_(names)
+        state = select(TokenBucketRow.tokens, TokenBucketRow.updated_at).where(mine)
+        with self._engine.connect() as conn:
+            transaction = conn.begin()
             conn.execute(
                 self._dialect.insert(TokenBucketRow)
-                .values(key=key, tokens=capacity, updated_at=now)
+                .values([{"key": name, "tokens": capacity, "updated_at": now} for name in names])
                 .on_conflict_do_nothing(index_elements=["key"])
             )
-            taken = conn.execute(
-                update(TokenBucketRow).where(mine, refilled >= 1).values(tokens=refilled - 1, updated_at=now)
+            # Stops at the first bucket without a token, and takes back what it took before it.
+            allowed = all(
+                conn.execute(
+                    update(TokenBucketRow)
+                    .where(TokenBucketRow.key == name, refilled >= 1)
+                    .values(tokens=refilled - 1, updated_at=now)
+                ).rowcount
+                for name in names
             )
-            row = conn.execute(select(TokenBucketRow.tokens, TokenBucketRow.updated_at).where(mine)).one()
-        # Taken: the row is as of now. Not taken: it is as of the last take, and has grown since.
-        tokens = min(capacity, float(row.tokens) + (now - float(row.updated_at)) * rate)
-        allowed = bool(taken.rowcount)
+            if allowed:
+                rows = conn.execute(state).all()
+                transaction.commit()
+            else:
+                transaction.rollback()
+                rows = conn.execute(state).all()
+        # Taken: the rows are as of now. Not taken: as of their last take, and grown since; a name
+        # without a row (made, then taken back) is a full bucket.
+        tokens = min(
+            [min(capacity, float(row.tokens) + (now - float(row.updated_at)) * rate) for row in rows],
+            default=capacity,
+        )
         return Quota(
             allowed=allowed,
             remaining=max(0, math.floor(tokens)),

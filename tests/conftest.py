@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import itertools
 import os
 import shutil
 import subprocess
@@ -21,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import pytest
@@ -47,6 +48,9 @@ from launcher import API_KEEP_ALIVE_SECONDS, Stack, free_port, local_stack_env, 
 from store import migrate
 from store.database import Endpoint, EndpointStore
 from tests.receiver import Receiver
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 T = TypeVar("T")
 TEST_SCHEDULE = "1,1,1"  # four attempts, about three seconds apart in all
@@ -445,6 +449,34 @@ def needed(found: T | None, what: str, install: str) -> T:
     if not found:
         pytest.fail(f"{what} not found: `{install}` (.ci/run installs every tool the suite needs)")
     return found
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL of Debian's, on a free port, for the module's tests."""
+    from tests.postgres import PostgresServer, require_postgres  # it needs `needed`, above
+
+    with PostgresServer(require_postgres(), free_port()) as server:
+        yield server
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.stack)])
+def migrated_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EndpointStore]:
+    """A store of the test's own, migrated as `make run` does: on SQLite, then on a real PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'endpoints.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database(f"store_{next(_databases)}")
+    store = EndpointStore(url, TEST_KEYRING)
+    try:
+        migrate.upgrade(store)
+        yield store
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -48,10 +48,12 @@ def test_the_first_key_encrypts_and_every_key_decrypts() -> None:
         after.decrypt(kid, sealed, b"other aad")
 
 
-def test_derived_keys_come_from_the_current_key() -> None:
+def test_derived_keys_come_from_every_key_the_current_keys_first() -> None:
     new, old = new_key_entry("k2"), new_key_entry("k1")
     derived = Keyring.parse(f" {new} , {old} ").derive("purpose")
-    assert derived == hmac.new(_raw(new), b"purpose", hashlib.sha256).digest()
+    assert derived == tuple(hmac.new(_raw(k), b"purpose", hashlib.sha256).digest() for k in (new, old))
+    assert Keyring.parse(old).derive("purpose") == derived[1:]
+    assert Keyring.parse(f"{old},{new}").derive("purpose") == derived[::-1]
 
 
 @pytest.mark.parametrize("shape", ["{empty},{key}", "{key},{empty}", "{key},,{key2}"])

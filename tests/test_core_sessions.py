@@ -14,6 +14,7 @@ from domain.access import ALL_SCOPES, READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, 
 from domain.appearance import Appearance
 
 KEY = b"portal session key of thirty-two"
+OTHER = b"another key, also thirty-two byte"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
@@ -34,29 +35,44 @@ def _issue(**changes: Any) -> tuple[SessionClaims, str]:
 def test_a_token_reads_back_as_issued_until_it_expires() -> None:
     claims, token = _issue()
     assert claims.expires_at == NOW + timedelta(seconds=60)
-    assert read(KEY, token, issuer="i", now=NOW + timedelta(seconds=59)) == claims
+    assert read((KEY,), token, issuer="i", now=NOW + timedelta(seconds=59)) == claims
     with pytest.raises(SessionExpired, match="expired at 2026-11-27T12:01:00Z"):
-        read(KEY, token, issuer="i", now=NOW + timedelta(seconds=60))
+        read((KEY,), token, issuer="i", now=NOW + timedelta(seconds=60))
 
 
 def test_a_session_id_is_known_as_ours_and_its_tenant_s_without_being_stored() -> None:
     claims, _ = _issue()
     assert re.fullmatch(r"ps_[0-9a-f]{24}", claims.id)
-    assert is_session_id_of(KEY, "acme", claims.id)
-    assert not is_session_id_of(KEY, "other", claims.id)  # another tenant's
-    assert not is_session_id_of(b"another key, also thirty-two byte", "acme", claims.id)
+    assert is_session_id_of((KEY,), "acme", claims.id)
+    assert not is_session_id_of((KEY,), "other", claims.id)  # another tenant's
+    assert not is_session_id_of((OTHER,), "acme", claims.id)
     flipped = claims.id[:-1] + ("0" if claims.id[-1] != "0" else "1")
     for made_up in ("ps_" + "0" * 24, flipped, claims.id.removeprefix("ps_"), "ps_" + claims.id[3:15]):
-        assert not is_session_id_of(KEY, "acme", made_up), made_up
+        assert not is_session_id_of((KEY,), "acme", made_up), made_up
+
+
+def test_a_token_and_its_id_read_back_under_any_key_of_the_ring() -> None:
+    """Signed with the key of one replica's current encryption key, read by a replica that lists that
+    encryption key second, or first: mid-rotation, in either order (docs/data-protection.md, "Keys")."""
+    claims, token = _issue()
+    for keys in ((OTHER, KEY), (KEY, OTHER)):
+        assert read(keys, token, issuer="i", now=NOW) == claims
+        assert is_session_id_of(keys, "acme", claims.id)
+    with pytest.raises(SessionInvalid):
+        read((OTHER, b"a third key, thirty-two bytes ..."), token, issuer="i", now=NOW)
+    # One of ours, but not a session's, under either key: invalid, whichever key is tried first.
+    forged = jwt.encode({"aud": "something else"}, KEY, algorithm="HS256")
+    with pytest.raises(SessionInvalid):
+        read((OTHER, KEY), forged, issuer="i", now=NOW)
 
 
 def test_expired_is_said_only_of_a_token_we_signed() -> None:
     _, token = _issue(lifetime_seconds=1)
     later = NOW + timedelta(hours=1)
     with pytest.raises(SessionInvalid):
-        read(b"another key, also thirty-two byte", token, issuer="i", now=later)
+        read((OTHER,), token, issuer="i", now=later)
     with pytest.raises(SessionInvalid):
-        read(KEY, token, issuer="another issuer", now=later)
+        read((KEY,), token, issuer="another issuer", now=later)
 
 
 def test_another_token_of_ours_does_not_pass_for_a_session() -> None:
@@ -65,16 +81,16 @@ def test_another_token_of_ours_does_not_pass_for_a_session() -> None:
     for changed in ({"aud": "something else"}, {"scope": "emit read"}, {"scope": ""}, {"scope": "root"}):
         forged = jwt.encode({**claims, **changed}, KEY, algorithm="HS256")
         with pytest.raises(SessionInvalid):
-            read(KEY, forged, issuer="i", now=NOW)
+            read((KEY,), forged, issuer="i", now=NOW)
     for name in ("jti", "cred"):  # without `cred`: made before sessions ended with their key
         missing = {claim: value for claim, value in claims.items() if claim != name}
         with pytest.raises(SessionInvalid):
-            read(KEY, jwt.encode(missing, KEY, algorithm="HS256"), issuer="i", now=NOW)
+            read((KEY,), jwt.encode(missing, KEY, algorithm="HS256"), issuer="i", now=NOW)
 
 
 def test_a_session_holds_manage_and_read_or_read_alone() -> None:
     _, token = _issue(scopes=READ_ONLY_SESSION_SCOPES)
-    assert read(KEY, token, issuer="i", now=NOW).scopes == {Scope.READ}
+    assert read((KEY,), token, issuer="i", now=NOW).scopes == {Scope.READ}
     for scopes in (ALL_SCOPES, frozenset({Scope.EMIT}), frozenset()):
         with pytest.raises(ValueError):
             _issue(scopes=scopes)
@@ -86,11 +102,11 @@ def test_a_session_holds_manage_and_read_or_read_alone() -> None:
 def test_a_sessions_appearance_is_signed_into_its_token_and_read_back() -> None:
     look = Appearance(title="Acme webhooks", accent_color="#0f9d58", logo_url="https://acme.test/l.svg")
     claims, token = _issue(appearance=look)
-    assert read(KEY, token, issuer="i", now=NOW).appearance == look
+    assert read((KEY,), token, issuer="i", now=NOW).appearance == look
     # Nothing asked: no claim at all, and an older token without one reads as the dashboard's own look.
     bare, bare_token = _issue(appearance=Appearance())
     assert "look" not in jwt.decode(bare_token, options={"verify_signature": False})
-    assert read(KEY, bare_token, issuer="i", now=NOW).appearance is None
+    assert read((KEY,), bare_token, issuer="i", now=NOW).appearance is None
 
 
 def test_a_look_claim_that_would_not_pass_the_api_makes_the_token_invalid() -> None:
@@ -102,4 +118,4 @@ def test_a_look_claim_that_would_not_pass_the_api_makes_the_token_invalid() -> N
     for look in ({"title": "<img src=x>"}, {"accent": "red;}"}, {"logo": "javascript:alert(1)"}, "x"):
         token = jwt.encode({**payload, "look": look}, KEY, algorithm="HS256")
         with pytest.raises(SessionInvalid):
-            read(KEY, token, issuer="i", now=NOW)
+            read((KEY,), token, issuer="i", now=NOW)

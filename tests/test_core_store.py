@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, timedelta
 from pathlib import Path
 
@@ -12,20 +11,13 @@ import pytest
 
 from core.signing import SigningKey
 from domain.models import SignatureMethod
-from launcher import free_port
 from store import migrate, revision
 from store.database import EndpointStore, KeyConflictError
 from store.keys import TenantKeys
 from store.tables import Base
 from tests.conftest import KEYS, TEST_KEYRING, add_endpoint, standalone_api
-from tests.postgres import PostgresServer, require_postgres
+from tests.postgres import PostgresServer
 from tests.test_migrations import schema_drift, upgraded_together
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with PostgresServer(require_postgres(), free_port()) as server:
-        yield server
 
 
 def test_concurrent_migrations_make_the_schema_once_and_as_the_tables_declare(

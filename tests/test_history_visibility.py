@@ -167,14 +167,16 @@ def test_an_attempt_history_holds_before_the_workflow_publishes_it_reads_as_the_
 
 def test_a_cursor_reads_back_for_its_tenant_only() -> None:
     cursor = pages.encode_cursor(b"temporal page token", tenant="acme", key=KEY)
-    assert pages.decode_cursor(cursor, tenant="acme", key=KEY) == b"temporal page token"
-    for tenant, key, value in (
-        ("other", KEY, cursor),
-        ("acme", b"x" * 32, cursor),
-        ("acme", KEY, "x" + cursor),
+    assert pages.decode_cursor(cursor, tenant="acme", keys=(KEY,)) == b"temporal page token"
+    # Made with the key of another replica's current encryption key, which this one lists second.
+    assert pages.decode_cursor(cursor, tenant="acme", keys=(b"x" * 32, KEY)) == b"temporal page token"
+    for tenant, keys, value in (
+        ("other", (KEY,), cursor),
+        ("acme", (b"x" * 32,), cursor),
+        ("acme", (KEY,), "x" + cursor),
     ):
         with pytest.raises(InvalidInput) as refused:
-            pages.decode_cursor(value, tenant=tenant, key=key)
+            pages.decode_cursor(value, tenant=tenant, keys=keys)
         assert refused.value.location == "query" and refused.value.field == ("cursor",)
 
 

@@ -164,3 +164,72 @@ def test_tries_whose_notes_no_process_can_read_yet_are_waited_out_then_delivered
     # The attempt the SDK failed on the notes, made again.
     assert asyncio.run(failures()) == [NOTES_UNREADABLE]
     assert api.delete(f"/v1/webhooks/endpoints/{endpoint['id']}").status_code == 204
+
+
+def test_a_rotation_in_the_documented_order_changes_nothing_a_client_holds(
+    stack: Stack, api: httpx.Client
+) -> None:
+    """Every API replica given the new key second, then first (docs/data-protection.md, "Keys"): while
+    replicas differ, a client meets no difference between them. A portal session or a list cursor made by
+    one is taken by the others; `webhooks listen` finds its listening endpoint, with its secret, rather
+    than make one more for each key; and an API key's emission bucket is one, not one per first key."""
+    rotated = new_key_entry("rotated")
+    limits = {"WEBHOOKS_EMIT_BURST": "2", "WEBHOOKS_EMIT_RATE": "0.001"}
+    with (
+        api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=f"{TEST_ENCRYPTION_KEYS},{rotated}", **limits) as second,
+        api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=f"{rotated},{TEST_ENCRYPTION_KEYS}", **limits) as first,
+    ):
+        # Replicas that run at the same time in the documented order: before ↔ new key second ↔ first.
+        replicas = {"before": stack.api_url, "new key second": second, "new key first": first}
+        meet = [("before", "new key second"), ("new key second", "new key first")]
+        pairs = [*meet, *((b, a) for a, b in meet)]
+        clients = {
+            name: httpx.Client(base_url=url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30)
+            for name, url in replicas.items()
+        }
+        listening: set[str] = set()
+        try:
+            for maker, reader in pairs:
+                opened = clients[maker].post("/v1/portal/sessions", json={})
+                assert opened.status_code == 201, opened.text
+                bearer = {"authorization": f"Bearer {opened.json()['token']}"}
+                with httpx.Client(base_url=replicas[reader], headers=bearer, timeout=30) as browser:
+                    seen = browser.get("/v1/webhooks/endpoints")
+                assert seen.status_code == 200, f"made by {maker}, read by {reader}: {seen.text}"
+
+            for _ in range(2):
+                emit(api, "customer.updated")
+            page = wait_for(
+                lambda: (p := api.get("/v1/events", params={"limit": 1}).json()).get("next_cursor") and p,
+                what="a second page of events",
+            )
+            for maker, reader in pairs:
+                made = clients[maker].get("/v1/events", params={"limit": 1})
+                cursor = made.json()["next_cursor"]
+                assert cursor, (page, made.json())
+                followed = clients[reader].get("/v1/events", params={"limit": 1, "cursor": cursor})
+                assert followed.status_code == 200, f"made by {maker}, read by {reader}: {followed.text}"
+
+            for name in ("before", "new key second", "new key first", "before"):
+                session = clients[name].post(
+                    "/v1/webhooks/listen", json={"event_types": ["customer.updated"]}
+                )
+                assert session.status_code == 201, f"{name}: {session.text}"
+                listening.add(session.json()["endpoint_id"])
+            assert len(listening) == 1, f"one listening endpoint per key: {listening}"
+
+            # One bucket of 2 for the key: spent on two replicas, the third emission is refused.
+            answers = [
+                clients[name].post(
+                    "/v1/events", json={"webhook_type": "customer.updated", "data": {"object": {"id": name}}}
+                )
+                for name in ("new key second", "new key first", "new key second")
+            ]
+            assert [a.status_code for a in answers] == [202, 202, 429], [a.text for a in answers]
+        finally:
+            # Sealed with the new key, which the stack's processes lack and would refuse at their next start.
+            for endpoint_id in listening:
+                deleted = clients["new key first"].delete(f"/v1/webhooks/endpoints/{endpoint_id}")
+                assert deleted.status_code == 204, deleted.text
+            for client in clients.values():
+                client.close()

@@ -79,7 +79,7 @@ async def test_windows_narrowed_by_counting_give_the_same_order(
     monkeypatch.setattr(pages, "WINDOW_MAX", window_max)
     client = await connect(stack.settings)
     query = visibility.delivery_query(tenant="tenant_a", endpoint_id=endpoint["id"])
-    lister = pages.Lister(client, cursor_key=b"test cursor key", rpc_timeout=RPC)
+    lister = pages.Lister(client, cursor_keys=(b"test cursor key",), rpc_timeout=RPC)
     paged: list[str] = []
     cursor = None
     while True:

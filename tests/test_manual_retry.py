@@ -333,7 +333,7 @@ class _BusyClient:
 def _deliveries(store: EndpointStore, handle: _BusyHandle, rpc_seconds: float) -> Deliveries:
     client = cast(Client, _BusyClient(handle))
     return Deliveries(
-        client, store, rpc_timeout=timedelta(seconds=rpc_seconds), ui_base=None, cursor_key=b"k" * 32
+        client, store, rpc_timeout=timedelta(seconds=rpc_seconds), ui_base=None, cursor_keys=(b"k" * 32,)
     )
 
 

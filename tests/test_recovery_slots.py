@@ -5,43 +5,18 @@ time there."""
 
 from __future__ import annotations
 
-import itertools
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from launcher import free_port
-from store import migrate
 from store.database import EndpointStore
 from store.recoveries import RecoverySlots
-from tests.conftest import TEST_KEYRING
-from tests.postgres import PostgresServer, require_postgres
-
-_databases = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[PostgresServer]:
-    with PostgresServer(require_postgres(), free_port()) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.stack)])
-def slots(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecoverySlots]:
-    """The slots of a store of the test's own, migrated as `make run` does."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'endpoints.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database(f"slots_{next(_databases)}")
-    store = EndpointStore(url, TEST_KEYRING)
-    try:
-        migrate.upgrade(store)
-        yield RecoverySlots(store.engine)
-    finally:
-        store.close()
+@pytest.fixture
+def slots(migrated_store: EndpointStore) -> RecoverySlots:
+    """The slots of a store of the test's own (tests/conftest.py's `migrated_store`: SQLite, PostgreSQL)."""
+    return RecoverySlots(migrated_store.engine)
 
 
 def test_a_tenant_takes_at_most_its_slots_and_an_endpoint_takes_its_own_again(slots: RecoverySlots) -> None:

@@ -50,7 +50,7 @@ async def _in_progress_after_two_failed_tries(sealed_by: str, read_by: str, tmp_
     )
     store = EndpointStore(f"sqlite:///{tmp_path / 'unused.db'}", Keyring.parse(read_by))
     deliveries = Deliveries(
-        _client(read_by), store, rpc_timeout=timedelta(seconds=1), ui_base=None, cursor_key=b"k" * 32
+        _client(read_by), store, rpc_timeout=timedelta(seconds=1), ui_base=None, cursor_keys=(b"k" * 32,)
     )
     found = await deliveries._attempt_in_progress(description, 1)
     store.close()
