@@ -63,7 +63,7 @@ from service.models import (
 )
 from service.urgency import LiveRaise
 from store.database import Endpoint, EndpointStore
-from workflows.delivery import DeliveryWorkflow
+from workflows.delivery import MAX_ATTEMPTS, DeliveryWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -497,9 +497,16 @@ class Deliveries:
         description = await self._describe(workflow_id)
         if description is not None:
             closed = f"{description.close_time:%Y-%m-%d %H:%M} UTC" if description.close_time else "closed"
+            attempts = description.typed_search_attributes.get(sa.ATTEMPT_COUNT) or 0
+            why = (
+                f"it has had {MAX_ATTEMPTS} attempts, the most one delivery makes, manual ones included, "
+                f"and its workflow closed with the last ({closed})"
+                if attempts >= MAX_ATTEMPTS
+                else f"its retry window ended when its workflow closed ({closed})"
+            )
             raise Conflict(
-                f"delivery {delivery} can no longer be retried: its retry window ended when its workflow "
-                f"closed ({closed}). Emit the event again with a new id to deliver it once more"
+                f"delivery {delivery} can no longer be retried: {why}. Emit the event again with a new id "
+                "to deliver it once more"
             )
         await self._scheduled_log(tenant, delivery)  # NotFound unless it is about to start
         raise Conflict(f"delivery {delivery} has not started yet: its first attempt comes first")

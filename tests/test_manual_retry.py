@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -19,15 +19,17 @@ import httpx
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from bench.cost import HistoryCost, runs_cost
 from core.temporal import connect
+from domain import search_attributes as sa
 from domain.ids import delivery_workflow_id
 from domain.models import RetryAccepted
 from launcher import Stack
 from service.deliveries import Deliveries
-from service.errors import MayHaveBeenApplied, NotFound, RateLimited
+from service.errors import Conflict, MayHaveBeenApplied, NotFound, RateLimited
 from store.database import EndpointStore
 from tests.conftest import (
     add_endpoint,
@@ -41,7 +43,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.receiver import Answer, Receiver
-from workflows.delivery import RETRY_JOIN_WINDOW
+from workflows.delivery import MAX_ATTEMPTS, RETRY_JOIN_WINDOW
 
 
 def _runs(stack: Stack, workflow_id: str) -> list[str]:
@@ -380,3 +382,50 @@ async def test_a_retry_of_a_delivery_to_no_endpoint_says_so_not_that_it_was_dele
     """An attack session read "its endpoint was deleted" for an endpoint that never was."""
     with pytest.raises(NotFound, match=r"no endpoint ep_0{24} \(never made, or deleted\)$"):
         await _deliveries(store, _BusyHandle(0), 2).retry("tenant_a", f"evt_1:ep_{'0' * 24}")
+
+
+class _ClosedWorkflow(_LiveWorkflow):
+    """A delivery's workflow that closed after `attempts` attempts, as Temporal describes it."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+
+    async def describe(self, *, rpc_timeout: timedelta) -> SimpleNamespace:
+        pairs = [SearchAttributePair(sa.ATTEMPT_COUNT, self.attempts)]
+        return SimpleNamespace(
+            status=WorkflowExecutionStatus.COMPLETED,
+            close_time=datetime(2026, 12, 8, 0, 1, tzinfo=UTC),
+            typed_search_attributes=TypedSearchAttributes(pairs),
+        )
+
+
+class _ClosedClient(_BusyClient):
+    """Temporal with the delivery's workflow closed: the retry's update finds no open run."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(_BusyHandle(1, RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")))
+        self.attempts = attempts
+
+    def get_workflow_handle(self, workflow_id: str) -> _ClosedWorkflow:
+        return _ClosedWorkflow(self.attempts)
+
+
+@pytest.mark.parametrize(
+    ("attempts", "why"),
+    [
+        (4, r"its retry window ended when its workflow closed \(2026-12-08 00:01 UTC\)"),
+        (MAX_ATTEMPTS, rf"it has had {MAX_ATTEMPTS} attempts, the most one delivery makes, manual ones"),
+    ],
+)
+async def test_a_retry_of_a_closed_delivery_says_why_it_closed(
+    store: EndpointStore, attempts: int, why: str
+) -> None:
+    """An attack session read "its retry window ended" of a delivery that had closed four minutes after
+    its event, on its 100th attempt, in a retry window of 7 days."""
+    endpoint = add_endpoint(store, "tenant_a")
+    client = cast(Client, _ClosedClient(attempts))
+    deliveries = Deliveries(
+        client, store, rpc_timeout=timedelta(seconds=2), ui_base=None, cursor_keys=(b"k" * 32,)
+    )
+    with pytest.raises(Conflict, match=rf"can no longer be retried: {why}.* Emit the event again"):
+        await deliveries.retry("tenant_a", f"evt_1:{endpoint.id}", bulk=True)
