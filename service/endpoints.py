@@ -204,8 +204,14 @@ class Endpoints:
     async def rotate_secret(
         self, tenant: str, endpoint_id: str, *, grace: timedelta, secret: str | None = None
     ) -> Endpoint:
-        """A new secret (given, or made); the previous one keeps signing beside it for `grace`."""
+        """A new secret (given, or made); the previous one keeps signing beside it for `grace`. A jwt
+        endpoint has none to rotate: its tokens are signed with its tenant's keys."""
         new = checked_secret(secret) if secret is not None else generate_secret()
+        if (await self._endpoint(tenant, endpoint_id)).signature_method is not SignatureMethod.HMAC:
+            raise Conflict(
+                "this endpoint signs with jwt and has no shared secret to rotate; its tokens are signed with "
+                f"the keys at {jwks_path(tenant)}, which the operator rotates (`python -m cli.keys rotate`)"
+            )
         rotated = await in_store(self._store.rotate_secret, tenant, endpoint_id, secret=new, grace=grace)
         if rotated is None:
             raise NotFound(f"endpoint {endpoint_id} not found")

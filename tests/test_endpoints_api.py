@@ -50,13 +50,18 @@ def test_create_get_list_patch_delete(api: httpx.Client) -> None:
     assert api.delete(f"/v1/webhooks/endpoints/{endpoint_id}").status_code == 404
 
 
-def test_jwt_endpoint_has_no_secret_to_show(api: httpx.Client) -> None:
+def test_jwt_endpoint_has_no_secret_to_show_or_rotate(api: httpx.Client) -> None:
     created = create_endpoint(api, f"{NOWHERE}/jwt", signature_method="jwt")
     assert created["secret"] is None
     response = api.get(f"/v1/webhooks/endpoints/{created['id']}/secret")
     assert response.status_code == 409
     assert "/v1/webhooks/jwks/tenant_a.json" in response.json()["detail"]
     assert f"aud is {created['id']}" in response.json()["detail"]
+    # A rotation answered 200 with a whsec_ secret that signed nothing (an attack session's finding).
+    rotated = api.post(f"/v1/webhooks/endpoints/{created['id']}/secret/rotate", json={})
+    assert rotated.status_code == 409, rotated.text
+    assert "no shared secret to rotate" in rotated.json()["detail"]
+    assert "python -m cli.keys rotate" in rotated.json()["detail"]
 
 
 @pytest.mark.parametrize(
