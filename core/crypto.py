@@ -98,6 +98,13 @@ class ForeignPayload(DecryptionError):
     own. Unlike a missing key, nothing will make it so."""
 
 
+def looks_random(raw: bytes) -> bool:
+    """Whether `raw` may be random bytes. Random bytes hardly repeat (24 of them take 12 values or fewer
+    about once in 10^20 draws; 32, 16 or fewer, rarer still): all zeros, or a short pattern again and
+    again, is a key or secret anyone could guess."""
+    return len(set(raw)) >= len(raw) // 2
+
+
 @dataclass(frozen=True, slots=True)
 class Keyring:
     """The keys: `current` encrypts, every key decrypts."""
@@ -133,6 +140,11 @@ class Keyring:
                 raise ValueError(f"encryption key {kid} is not valid base64") from None
             if len(raw) != 32:
                 raise ValueError(f"encryption key {kid} must be 32 bytes (AES-256), got {len(raw)}")
+            if not looks_random(raw):
+                raise ValueError(
+                    f"encryption key {kid} is not random: its 32 bytes take only {len(set(raw))} values; "
+                    "make one with `python -m cli.crypto new-key`"
+                )
             if kid in keys:
                 raise ValueError(f"encryption key id {kid} is listed twice")
             keys[kid] = AESGCM(raw)

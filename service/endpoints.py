@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from core.crypto import looks_random
 from core.destinations import DestinationError, validate_url
 from core.signing import KeySource, generate_secret
 from domain.models import SignatureMethod
@@ -44,9 +45,7 @@ def checked_secret(secret: str) -> str:
         raise InvalidInput(
             "secret must be whsec_ followed by the base64 of 24 to 64 random bytes", field=("secret",)
         )
-    # Random bytes hardly repeat (24 of them take 12 values or fewer about once in 10^20 draws); all
-    # zeros, or a short pattern again and again, is a secret anyone could guess.
-    if len(set(raw)) < len(raw) // 2:
+    if not looks_random(raw):
         raise InvalidInput(
             f"secret is not random: its {len(raw)} bytes take only {len(set(raw))} values. Leave it out "
             'and one is made, or make one with python3 -c "import base64, secrets; '

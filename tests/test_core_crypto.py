@@ -72,6 +72,9 @@ def test_an_empty_entry_is_refused_rather_than_guessed_around(shape: str) -> Non
         ("k1", "must look like key_id:base64key"),
         ("k1:not base64!", "not valid base64"),
         ("k1:" + base64.b64encode(bytes(16)).decode(), "must be 32 bytes"),
+        # Accepted until an attack session tried it: anyone could guess it.
+        ("k1:" + base64.b64encode(bytes(32)).decode(), "k1 is not random: its 32 bytes take only 1 values"),
+        ("k1:" + base64.b64encode(b"0123456789abcde" * 2 + b"01").decode(), "take only 15 values"),
     ],
 )
 def test_a_malformed_keyring_says_what_to_fix(value: str, says: str) -> None:
