@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from api.schemas import ErrorPublic
 from service.errors import (
@@ -81,5 +82,27 @@ async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
     return JSONResponse({"detail": err.message}, status, headers=headers or None)
 
 
+def _unreadable_json(err: HTTPException) -> str | None:
+    """What to fix in a body that is valid JSON but that Python's parser gave up on, which FastAPI
+    answers with a bare 400 "There was an error parsing the body"; None for any other HTTP error."""
+    if err.status_code != 400 or err.__cause__ is None:
+        return None
+    cause = err.__cause__
+    if isinstance(cause, RecursionError):
+        return "the JSON nests arrays or objects too deeply to be read (about a thousand levels); flatten it"
+    if isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        return "a number in the JSON has more digits than are read (4,300); send it as a string"
+    return None
+
+
+async def _http_error(request: Request, err: Exception) -> Response:
+    assert isinstance(err, HTTPException)
+    message = _unreadable_json(err)
+    if message is not None:
+        return await request_validation_exception_handler(request, validation_error((), message))
+    return await http_exception_handler(request, err)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(WebhooksError, _webhooks_error)
+    app.add_exception_handler(HTTPException, _http_error)

@@ -553,3 +553,28 @@ async def test_recovery_refusals(app: Any, error: WebhooksError, status: int, lo
         assert response.json() == {"detail": error.message}
     else:
         assert response.json()["detail"][0]["loc"] == ["body", loc]
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b'{"webhook_type": "invoice.created", "data": ' + b"[" * 5000 + b"]" * 5000 + b"}", "too deeply"),
+        (b'{"webhook_type": "invoice.created", "data": {"object": {"n": ' + b"9" * 5000 + b"}}}", "4,300"),
+    ],
+)
+async def test_json_the_parser_gives_up_on_is_422_saying_what_to_fix(
+    app: Any, body: bytes, says: str
+) -> None:
+    """Valid JSON that Python will not read, nested thousands deep or with a 5,000-digit number: FastAPI
+    answered 400 "There was an error parsing the body" (an attack session's finding), which says neither."""
+    events = FakeEvents(AcceptedEvent("inv_1_created", "invoice.created", "invoice", NOW, duplicate=False))
+    response = await client(app, events=events).post(
+        "/v1/events", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body"] and says in error["msg"], error
+    assert events.seen == []
+    # Any other HTTP error keeps its own answer.
+    missing = await client(app).get("/v1/no-such-route")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
