@@ -464,8 +464,10 @@ class Deliveries:
                     handle.execute_update(
                         DeliveryWorkflow.retry_now, args=args, id=update_id, rpc_timeout=left
                     ),
-                    not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s; it may "
-                    "still be made when a worker is back, so check the delivery's log before retrying again",
+                    not_taken=f"no worker took the retry within {self._rpc.total_seconds():g} s (none is "
+                    "running, or none can read it yet: mid-rotation, a worker lacks the API's encryption "
+                    "key); it may still be made when one can, so check the delivery's log before retrying "
+                    "again",
                 )
             except RPCError as err:
                 # Temporal takes a few updates in flight per workflow (10 by default): a retry past them is

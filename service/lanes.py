@@ -152,8 +152,9 @@ class Lanes:
                     LaneSkip(delivery_id=delivery_id, delivery_closed=closed),
                     rpc_timeout=self._rpc,
                 ),
-                not_taken=f"no worker took the skip within {self._rpc.total_seconds():g} s; it may still be "
-                "made when a worker is back, so read the lane before skipping again",
+                not_taken=f"no worker took the skip within {self._rpc.total_seconds():g} s (none is running, "
+                "or none can read it yet: mid-rotation, a worker lacks the API's encryption key); it may "
+                "still be made when one can, so read the lane before skipping again",
             )
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
