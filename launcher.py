@@ -439,6 +439,29 @@ class Stack:
                     return
 
 
+# Tries at starting a stack of the tests, the bench or the chaos run, each on fresh ports.
+START_TRIES = 3
+
+
+def start_on_fresh_ports(
+    make: Callable[[], Stack], *, tries: int = START_TRIES, timeout: float = 60
+) -> Stack:
+    """A stack that `make` makes (on free ports: `local_stack_env`), started; made and started again if one
+    of its processes died while starting ("worker exited with code 1"), up to `tries` times. A port found
+    free is bound seconds later, and on a machine shared with other runs another run's `free_port` may
+    have handed it out too. Not for `make run`, whose ports are the operator's. `timeout`: each try's."""
+    for attempt in range(1, tries + 1):
+        stack = make()
+        try:
+            stack.start(timeout)
+            return stack
+        except RuntimeError:
+            stack.stop()
+            if attempt == tries:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _die_with_this_process() -> Callable[[], None] | None:
     """A `preexec_fn` that has Linux SIGKILL the child when this process dies, even by SIGKILL.
 

@@ -85,16 +85,19 @@ class Noisy:
 
     async def run(self) -> Outcome:
         with tempfile.TemporaryDirectory(prefix="bench-noisy-") as data_dir:
-            env = launcher.local_stack_env(
-                Path(data_dir),
-                WEBHOOKS_API_KEYS=",".join(f"{t}:{k}" for t, k in TENANTS.items()),
-                WEBHOOKS_ALLOW_PRIVATE_URLS="true",
-                WEBHOOKS_FAIRNESS=MODES[self.mode],
-                WEBHOOKS_RECOVERY_RATE="1000",  # a replay as fast as its pages are made
-            )
-            stack = Stack(env, log_file=self.log, server_args=self.host.dev_server_args)
+
+            def make() -> Stack:
+                env = launcher.local_stack_env(
+                    Path(data_dir),
+                    WEBHOOKS_API_KEYS=",".join(f"{t}:{k}" for t, k in TENANTS.items()),
+                    WEBHOOKS_ALLOW_PRIVATE_URLS="true",
+                    WEBHOOKS_FAIRNESS=MODES[self.mode],
+                    WEBHOOKS_RECOVERY_RATE="1000",  # a replay as fast as its pages are made
+                )
+                return Stack(env, log_file=self.log, server_args=self.host.dev_server_args)
+
+            stack = await asyncio.to_thread(launcher.start_on_fresh_ports, make)
             try:
-                await asyncio.to_thread(stack.start)
                 return await self._measure(stack.api_url)
             finally:
                 await asyncio.to_thread(stack.stop)

@@ -276,30 +276,16 @@ class Bench:
         self.dev_server_args = tuple(dev_server_args)
         self.receiver_port = free_port()
         self.receiver_url = f"http://127.0.0.1:{self.receiver_port}"
-        self.metrics_port = free_port()
         self.sink_port = free_port()
         self.sink_url = f"http://127.0.0.1:{self.sink_port}"
-        env = launcher.local_stack_env(
-            data_dir,
-            WEBHOOKS_API_KEYS=lanes_.api_keys_setting(),
-            WEBHOOKS_ALLOW_PRIVATE_URLS="true",
-            WEBHOOKS_DELIVERY_TIMEOUT=f"{config.delivery_timeout:g}",
-            # Tracing off, as shipped, whatever the shell running the bench exports: an empty endpoint
-            # is no endpoint (core/tracing.py). Only the traced lane names one, the bench's sink.
-            OTEL_EXPORTER_OTLP_ENDPOINT="",
-            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="",
-        )
-        # The dev server exactly as `make run` starts it, plus its metrics on a known port (and any
-        # setting being tried).
-        server_args = ("--metrics-port", str(self.metrics_port), *self.dev_server_args)
-        self.stack = Stack(env, log_file=log, server_args=server_args)
+        self._data_dir = data_dir
         self._log = log
+        self.stack = self._new_stack()  # started by `start`, on fresh ports if need be
         self.receiver: subprocess.Popen[bytes] | None = None
         self.sink: subprocess.Popen[bytes] | None = None
         self.running: dict[str, RunningLane] = {}
         self.targets: dict[str, Target] = {}
         self.warm_up_workflows: dict[str, list[str]] = {}
-        self.server = ServerMetrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
         self.figures: dict[str, Figure] = {}
         self.samples: dict[str, list[float]] = {}
         self.costs: dict[str, Any] = {}
@@ -366,6 +352,24 @@ class Bench:
             return {}
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.sink_url, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
 
+    def _new_stack(self) -> Stack:
+        """A stack on free ports: the dev server exactly as `make run` starts it, plus its metrics on a
+        known port (and any setting being tried)."""
+        self.metrics_port = free_port()
+        env = launcher.local_stack_env(
+            self._data_dir,
+            WEBHOOKS_API_KEYS=lanes_.api_keys_setting(),
+            WEBHOOKS_ALLOW_PRIVATE_URLS="true",
+            WEBHOOKS_DELIVERY_TIMEOUT=f"{self.config.delivery_timeout:g}",
+            # Tracing off, as shipped, whatever the shell running the bench exports: an empty endpoint
+            # is no endpoint (core/tracing.py). Only the traced lane names one, the bench's sink.
+            OTEL_EXPORTER_OTLP_ENDPOINT="",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="",
+        )
+        server_args = ("--metrics-port", str(self.metrics_port), *self.dev_server_args)
+        self.server = ServerMetrics(f"http://127.0.0.1:{self.metrics_port}/metrics")
+        return Stack(env, log_file=self._log, server_args=server_args)
+
     def start(self) -> None:
         slow = f"{2 * self.config.delivery_timeout:g}"
         self.receiver = self._uvicorn(
@@ -374,7 +378,8 @@ class Bench:
         needed = self.lanes_needed()
         if any(LANES[name].traced for name in needed):
             self.sink = self._uvicorn("bench.otlp_sink:app", self.sink_port, dict(os.environ))
-        self.stack.start()
+        # A smoke run in `make test` once met "temporal exited with code 1": a port taken meanwhile.
+        self.stack = launcher.start_on_fresh_ports(self._new_stack)
         for name in needed:
             lane = LANES[name]
             self.running[name] = RunningLane(lane, self.stack, self._log, free_port, self.lane_env(lane))

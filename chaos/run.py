@@ -74,7 +74,7 @@ from chaos.scenarios import (
     Target,
     wait_until,
 )
-from launcher import Stack, free_port, local_stack_env
+from launcher import Stack, free_port, local_stack_env, start_on_fresh_ports
 
 TENANT = "chaos"
 API_KEY = "chaos-key-" + "0" * 24
@@ -284,16 +284,7 @@ def stack_env(data_dir: Path, **overrides: str) -> dict[str, str]:
 
 def start_stack(data_dir: Path, log: Path, **overrides: str) -> Stack:
     """The stack, started; on fresh free ports again if a process died while starting (a port taken)."""
-    for attempt in range(1, 4):
-        stack = Stack(stack_env(data_dir, **overrides), log_file=log)
-        try:
-            stack.start(timeout=90)
-            return stack
-        except RuntimeError:
-            stack.stop()
-            if attempt == 3:
-                raise
-    raise AssertionError("unreachable")
+    return start_on_fresh_ports(lambda: Stack(stack_env(data_dir, **overrides), log_file=log), timeout=90)
 
 
 def _alive(stack: Stack) -> list[str]:

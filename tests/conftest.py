@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,7 +45,14 @@ from domain.models import (
     SignatureMethod,
 )
 from history.visibility import event_query
-from launcher import API_KEEP_ALIVE_SECONDS, Stack, free_port, local_stack_env, settings_from
+from launcher import (
+    API_KEEP_ALIVE_SECONDS,
+    Stack,
+    free_port,
+    local_stack_env,
+    settings_from,
+    start_on_fresh_ports,
+)
 from store import migrate
 from store.database import Endpoint, EndpointStore
 from tests.receiver import Receiver
@@ -145,27 +153,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-START_TRIES = 3
-
-
 def start_stack(data_dir: Path, log: Path, /, *, server_args: Sequence[str] = (), **overrides: str) -> Stack:
-    """The stack, started (`server_args`: more flags for its dev server); on fresh free ports again if a
-    process died while starting.
-
-    A port found free is bound seconds later, on a machine shared with other test runs: now and then
-    another run's `free_port` has handed it out too.
-    """
+    """The stack, started (`server_args`: more flags for its dev server), on fresh free ports again if a
+    process died while starting (`launcher.start_on_fresh_ports`)."""
     starts_processes("a stack")
-    for attempt in range(1, START_TRIES + 1):
-        stack = Stack(stack_env(data_dir, **overrides), log_file=log, server_args=server_args)
-        try:
-            stack.start()
-            return stack
-        except RuntimeError:  # "worker exited with code 1": most often its port was taken
-            stack.stop()
-            if attempt == START_TRIES:
-                raise
-    raise AssertionError("unreachable")
+    env = partial(stack_env, data_dir, **overrides)
+    return start_on_fresh_ports(lambda: Stack(env(), log_file=log, server_args=server_args))
 
 
 @contextmanager
