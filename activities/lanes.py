@@ -234,4 +234,12 @@ class LaneActivities:
                 return 0
             return 1
 
-        return sum(await asyncio.gather(*(start(item) for item in lane.items)))
+        # Every start ends before the activity does, a failed one or not: none is left running behind
+        # its failure (the retry skips those that were started); then the first failure is the activity's.
+        outcomes = await asyncio.gather(*(start(item) for item in lane.items), return_exceptions=True)
+        started = 0
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            started += outcome
+        return started
