@@ -935,7 +935,10 @@ class RecoveryPublic(BaseModel):
     since: datetime
     until: datetime
     event_types: list[str] | None = Field(description="replay: the event types replayed")
-    total: int = Field(description="The candidates in the window, counted when it started")
+    total: int = Field(
+        description="The candidates in the window, counted when it started; one that left it meanwhile (a "
+        "delivery retried by hand and succeeded, say) is in none of the counts that follow"
+    )
     done: int = Field(
         description="recover: deliveries re-attempted; replay: events delivered as new deliveries"
     )
