@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -65,12 +66,24 @@ def validation_error(
     )
 
 
+async def _invalid_request(request: Request, err: Exception) -> JSONResponse:
+    """FastAPI's 422, which echoes each invalid `input`; without the inputs when one cannot be written as
+    JSON (a number that is not finite, nesting too deep), rather than a 500. The request guard refuses
+    those at the door (api/request_guard.py): this holds if one gets past it."""
+    assert isinstance(err, RequestValidationError)
+    try:
+        return await request_validation_exception_handler(request, err)
+    except (ValueError, RecursionError):
+        shown = [{k: v for k, v in e.items() if k not in ("input", "ctx")} for e in err.errors()]
+        return JSONResponse({"detail": jsonable_encoder(shown)}, 422)
+
+
 async def _webhooks_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, WebhooksError)
     quota = err.quota.headers() if err.quota else {}
     if isinstance(err, InvalidInput) and not isinstance(err, PayloadTooLarge):
         invalid = validation_error(err.field, err.message, value=err.value, location=err.location)
-        response = await request_validation_exception_handler(request, invalid)
+        response = await _invalid_request(request, invalid)
         response.headers.update(quota)
         return response
     status = next(code for kind, code in STATUS if isinstance(err, kind))
@@ -99,10 +112,11 @@ async def _http_error(request: Request, err: Exception) -> Response:
     assert isinstance(err, HTTPException)
     message = _unreadable_json(err)
     if message is not None:
-        return await request_validation_exception_handler(request, validation_error((), message))
+        return await _invalid_request(request, validation_error((), message))
     return await http_exception_handler(request, err)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(WebhooksError, _webhooks_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -12,7 +12,9 @@
   trickles bytes cannot hold a connection for minutes;
 - a body is JSON (but the codec's sign-in form), in UTF-8, and its strings are Unicode text: a lone
   UTF-16 surrogate (`"\\ud800"`) is valid JSON syntax, but no such string can be stored, signed as
-  UTF-8 or even echoed in an error, so it is a 422 here, in FastAPI's own shape, naming where it is.
+  UTF-8 or even echoed in an error, so it is a 422 here, in FastAPI's own shape, naming where it is;
+  so are a number that is not finite (`NaN`, `Infinity`, `1e400`) and nesting deeper than
+  `MAX_JSON_DEPTH`, which no answer could echo, nor an event's log show.
 
 Each refusal is `{"detail": ...}` with `Connection: close`: the unread rest of the body is not worth
 reading. The body is then handed to the application in one piece (FastAPI reads it whole anyway), so
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from typing import Any
 
@@ -103,7 +106,7 @@ class RequestGuard:
                     send, 415, f"send the body as JSON, with content-type: application/json ({sent_as})"
                 )
                 return
-            problem = unicode_problem(body)
+            problem = unicode_problem(body) or shape_problem(body)
             if problem is not None:
                 loc, msg = problem
                 error = {"type": "json_invalid", "loc": ["body", *loc], "msg": msg, "input": {}}
@@ -174,6 +177,57 @@ def unicode_problem(body: bytes) -> tuple[list[str | int], str] | None:
     except (ValueError, RecursionError):
         return None  # FastAPI answers malformed JSON itself
     return lone_surrogate(document)
+
+
+# How deep a body's arrays and objects may nest. A webhook's payload has a few levels (the catalog's
+# deepest, 5); an event nested 254 deep was accepted and delivered, and then its log could not be shown
+# (pydantic's serializer stops at 255), and one nested 950 deep could not even be echoed in a 422.
+MAX_JSON_DEPTH = 64
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise _NotFinite(text)
+    return number
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def shape_problem(body: bytes) -> tuple[list[str | int], str] | None:
+    """Where and why a JSON body holds what no field may hold, or None; malformed JSON is left to FastAPI.
+    A number that is not finite (`NaN`, `Infinity`, `1e400`: JSON has none of them, and an answer that
+    echoed one could not be written), or nesting deeper than MAX_JSON_DEPTH."""
+    try:
+        document = json.loads(body, parse_constant=_no_constant, parse_float=_finite)
+    except _NotFinite as err:
+        return [], (
+            f"numbers must be finite: {str(err)[:40]} is not a JSON number (NaN, Infinity and numbers "
+            "beyond about 1.8e308 are refused)"
+        )
+    except (ValueError, RecursionError):
+        return None  # FastAPI answers malformed JSON itself (api/errors.py)
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return None  # too few brackets to nest that deep: no walk
+    # A stack, not recursion: json.loads accepts nesting deeper than a recursive walk could follow.
+    stack: list[tuple[list[str | int], Any]] = [([], document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict | list):
+            if len(path) >= MAX_JSON_DEPTH:
+                return path[:3], (
+                    f"the JSON nests arrays or objects deeper than {MAX_JSON_DEPTH} levels (under the path "
+                    "shown); a webhook's payload needs a few: flatten it"
+                )
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(([*path, key], item) for key, item in items)
+    return None
 
 
 def _has_lone_surrogate(text: str) -> bool:

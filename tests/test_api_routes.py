@@ -578,3 +578,57 @@ async def test_json_the_parser_gives_up_on_is_422_saying_what_to_fix(
     # Any other HTTP error keeps its own answer.
     missing = await client(app).get("/v1/no-such-route")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not Found"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "says"),
+    [
+        # An attack session: each was a 500 (FastAPI's 422 echoed the number, which JSON cannot write).
+        ("/codec/decode", b'{"payloads": NaN}', "numbers must be finite: NaN"),
+        ("/v1/portal/sessions", b'{"expires_in": 1e999}', "numbers must be finite: 1e999"),
+        (
+            "/v1/events",
+            b'{"webhook_type": "invoice.created", "data": {"object": {"x": -Infinity}}}',
+            "finite",
+        ),
+        # Accepted and delivered, then its log a 500 for good (pydantic serializes 255 levels at most).
+        (
+            "/v1/events",
+            b'{"webhook_type": "invoice.created", "data": {"object": {"x": '
+            + b"[" * 300
+            + b"]" * 300
+            + b"}}}",
+            "deeper than 64 levels",
+        ),
+        ("/v1/portal/sessions", b'{"expires_in": ' + b"[" * 950 + b"1" + b"]" * 950 + b"}", "flatten it"),
+    ],
+)
+async def test_what_no_answer_could_echo_nor_a_log_show_is_refused_at_the_door(
+    app: Any, path: str, body: bytes, says: str
+) -> None:
+    events = FakeEvents(AcceptedEvent("inv_1_created", "invoice.created", "invoice", NOW, duplicate=False))
+    response = await client(app, events=events).post(
+        path, content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"][0] == "body" and says in error["msg"], error
+    assert events.seen == []
+
+
+async def test_a_422_whose_input_json_cannot_write_is_answered_without_it(app: Any) -> None:
+    """Past the door, a refusal that names a value JSON cannot hold still answers 422, not 500."""
+    error = InvalidInput("numbers must be finite", field=("data", "object", "x"), value=float("nan"))
+    response = await client(app, events=FakeEvents(error)).post("/v1/events", json=EVENT)
+    assert response.status_code == 422, response.text
+    [shown] = response.json()["detail"]
+    assert shown["loc"] == ["body", "data", "object", "x"] and "input" not in shown, shown
+    # 64 levels, the body's own included, pass.
+    deep: Any = {"id": "inv_1"}
+    for _ in range(61):
+        deep = {"x": deep}
+    events = FakeEvents(AcceptedEvent("inv_1_created", "invoice.created", "invoice", NOW, duplicate=False))
+    accepted = await client(app, events=events).post(
+        "/v1/events", json={"webhook_type": "invoice.created", "data": {"object": deep}}
+    )
+    assert accepted.status_code == 202, accepted.text

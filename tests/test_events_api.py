@@ -139,6 +139,22 @@ def test_nan_and_infinity_are_422_not_invalid_json(api: httpx.Client) -> None:
         response = api.post("/v1/events", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 422, (number, response.text)
         assert "finite" in response.json()["detail"][0]["msg"]
+    # Where no field takes a number, nor a credential is asked: was a 500 (the 422 echoed the NaN).
+    refused = httpx.post(
+        str(api.base_url).rstrip("/") + "/codec/decode",
+        content=b'{"payloads": NaN}',
+        headers={"content-type": "application/json"},
+    )
+    assert refused.status_code == 422 and "finite" in refused.json()["detail"][0]["msg"], refused.text
+
+
+def test_an_event_nested_deeper_than_its_log_can_show_is_422(api: httpx.Client) -> None:
+    """Nested 300 deep, an event was accepted and delivered, then its log was a 500 for good."""
+    deep = b"[" * 300 + b"]" * 300
+    body = b'{"webhook_type": "invoice.created", "data": {"object": {"x": ' + deep + b"}}}"
+    response = api.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "deeper than 64 levels" in response.json()["detail"][0]["msg"]
 
 
 def test_same_id_with_another_payload_is_409(api: httpx.Client) -> None:
