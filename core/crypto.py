@@ -23,7 +23,7 @@ import hmac
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -113,6 +113,8 @@ class Keyring:
     current: str
     # As listed, the current key's first; never in a repr (a log of the keyring shows no key).
     _raws: tuple[bytes, ...] = field(repr=False)
+    # Keys anyone could guess, kept after the first to decrypt what they sealed: retired whatever is said.
+    _weak: frozenset[str] = frozenset()
 
     @classmethod
     def parse(cls, value: str) -> Keyring:
@@ -120,6 +122,7 @@ class Keyring:
         keys: dict[str, AESGCM] = {}
         order: list[str] = []
         raws: list[bytes] = []
+        weak: set[str] = set()
         entries = [e.strip() for e in value.split(",")]
         if len(entries) > 1 and not all(entries):
             # "$NEW,$OLD" with $NEW unset: the rotation an operator meant did not happen. Say so.
@@ -140,11 +143,16 @@ class Keyring:
                 raise ValueError(f"encryption key {kid} is not valid base64") from None
             if len(raw) != 32:
                 raise ValueError(f"encryption key {kid} must be 32 bytes (AES-256), got {len(raw)}")
+            # A weak key listed after the first decrypts only what it sealed: the way off it (F7 of an
+            # attack session: refused anywhere, a deployment on one could neither start nor rotate).
             if not looks_random(raw):
-                raise ValueError(
-                    f"encryption key {kid} is not random: its 32 bytes take only {len(set(raw))} values; "
-                    "make one with `python -m cli.crypto new-key`"
-                )
+                if not order:
+                    raise ValueError(
+                        f"encryption key {kid} is not random: its 32 bytes take only {len(set(raw))} "
+                        "values; make one with `python -m cli.crypto new-key` and list it first (this one "
+                        "after it still decrypts what it sealed)"
+                    )
+                weak.add(kid)
             if kid in keys:
                 raise ValueError(f"encryption key id {kid} is listed twice")
             keys[kid] = AESGCM(raw)
@@ -152,14 +160,21 @@ class Keyring:
             raws.append(raw)
         if not keys:
             raise ValueError("WEBHOOKS_ENCRYPTION_KEYS lists no key")
-        return cls(keys, order[0], tuple(raws))
+        return cls(keys, order[0], tuple(raws), frozenset(weak))
 
-    def derive(self, purpose: str) -> tuple[bytes, ...]:
+    def derive(self, purpose: str, *, retired: Collection[str] = ()) -> tuple[bytes, ...]:
         """Keys for `purpose` (a MAC, say), one derived from each key, the current key's first: what the
         service makes with them (a token, a cursor, a name) it makes with the first, and what it is shown
         it checks against every one. So while a new key is given to every process, second and then first,
-        whatever one process made another takes; what was made with a key ends when that key is removed."""
-        return tuple(hmac.new(raw, purpose.encode(), hashlib.sha256).digest() for raw in self._raws)
+        whatever one process made another takes; what was made with a key ends when that key is removed,
+        or retired: a key id in `retired` (never the current one) is kept to decrypt only, and nothing is
+        derived from it (a key that leaked: what it could sign is refused at once)."""
+        assert self.current not in retired, "the current key encrypts: it cannot be retired"
+        return tuple(
+            hmac.new(raw, purpose.encode(), hashlib.sha256).digest()
+            for kid, raw in zip(self.keys, self._raws, strict=True)
+            if kid not in retired and kid not in self._weak
+        )
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
         nonce = os.urandom(_NONCE_BYTES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,9 @@ from domain.access import SESSION_SCOPES, Scope, describe
 from domain.appearance import Appearance, check_accent_color, check_logo_url, check_title
 
 MAX_SESSION_SECONDS = 86_400
+# How far ahead of this process's clock another replica's may be when it issues a token.
+CLOCK_SKEW = timedelta(seconds=60)
+SESSION_ID = re.compile(r"ps_[0-9a-f]{24}")
 AUDIENCE = "flexprice-webhooks:portal-session"
 ALGORITHM = "HS256"
 # The parts every token has; one without them was not made here.
@@ -188,7 +192,15 @@ def read(keys: tuple[bytes, ...], token: str, *, issuer: str, now: datetime | No
         raise SessionInvalid(INVALID) from None
     if not scopes or not scopes <= SESSION_SCOPES:
         raise SessionInvalid(INVALID)
-    if (now or datetime.now(UTC)) >= claims.expires_at:
+    now = now or datetime.now(UTC)
+    # What `issue` never makes: a session longer than MAX_SESSION_SECONDS (a revocation is kept that
+    # long), one issued in the future, an id not of our form. Only a token forged with a leaked key is.
+    lifetime = (claims.expires_at - claims.issued_at).total_seconds()
+    if not 0 < lifetime <= MAX_SESSION_SECONDS or claims.issued_at > now + CLOCK_SKEW:
+        raise SessionInvalid(INVALID)
+    if not SESSION_ID.fullmatch(claims.id):
+        raise SessionInvalid(INVALID)
+    if now >= claims.expires_at:
         raise SessionExpired(
             f"this portal session expired at {claims.expires_at.isoformat().replace('+00:00', 'Z')}; "
             "open the webhooks page again from the product you came from to start a new one"

@@ -180,6 +180,12 @@ class Settings(BaseSettings):
         description="a file holding the encryption keys instead (a Docker or Kubernetes secret): kept "
         "outside the data dir, so that a backup of the data does not hold the keys that open it",
     )
+    encryption_keys_retired: str = Field(
+        default="",
+        description="ids of keys of WEBHOOKS_ENCRYPTION_KEYS kept only to decrypt what they sealed (a key "
+        "that leaked, or may have): no portal session or list cursor made with a key derived from one is "
+        "accepted any more; comma-separated, never the first key",
+    )
     payload_compression: bool = Field(
         default=True,
         description="compress each Temporal payload before encrypting it, when that makes it shorter; off "
@@ -487,11 +493,30 @@ class Settings(BaseSettings):
         return frozenset(self.tenants_by_key.values())
 
     @cached_property
+    def retired_key_ids(self) -> frozenset[str]:
+        """`encryption_keys_retired`, each a key of the keyring other than the current one."""
+        retired = frozenset(filter(None, (kid.strip() for kid in self.encryption_keys_retired.split(","))))
+        keyring = self.keyring
+        unknown = sorted(retired - keyring.keys.keys())
+        if unknown:
+            raise SystemExit(
+                f"WEBHOOKS_ENCRYPTION_KEYS_RETIRED names {', '.join(unknown)}, which "
+                "WEBHOOKS_ENCRYPTION_KEYS does not list: a retired key is still listed, to decrypt what it "
+                "sealed"
+            )
+        if keyring.current in retired:
+            raise SystemExit(
+                f"WEBHOOKS_ENCRYPTION_KEYS_RETIRED names {keyring.current}, the first key, which encrypts: "
+                "put a new key first (`python -m cli.crypto new-key`), then retire the old one"
+            )
+        return retired
+
+    @cached_property
     def cursor_keys(self) -> tuple[bytes, ...]:
         """Sign the API's list cursors: derived from the encryption keys, which every replica shares and
         no tenant knows. The current key's signs, every key's checks (`Keyring.derive`): a cursor holds
         across replicas mid-rotation, and ends with its key (a 422 that says to list again)."""
-        return self.keyring.derive("flexprice-webhooks list cursor")
+        return self.keyring.derive("flexprice-webhooks list cursor", retired=self.retired_key_ids)
 
     @cached_property
     def credential_keys(self) -> tuple[bytes, ...]:
@@ -504,7 +529,7 @@ class Settings(BaseSettings):
     def portal_session_keys(self) -> tuple[bytes, ...]:
         """Sign portal session tokens (core/sessions.py), derived as `cursor_keys` are: every replica has
         them, no tenant knows them; a session lasts while the key that signed it is listed."""
-        return self.keyring.derive("flexprice-webhooks portal session")
+        return self.keyring.derive("flexprice-webhooks portal session", retired=self.retired_key_ids)
 
     @cached_property
     def frame_ancestors(self) -> tuple[str, ...]:

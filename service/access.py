@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from datetime import UTC, datetime, timedelta
 
-from core.sessions import MAX_SESSION_SECONDS, SessionTokenError, is_session_id_of, issue, read
+from core.sessions import (
+    MAX_SESSION_SECONDS,
+    SESSION_ID,
+    SessionTokenError,
+    is_session_id_of,
+    issue,
+    read,
+)
 from core.settings import Settings
 from domain.access import READ_ONLY_SESSION_SCOPES, SESSION_SCOPES, Principal, Scope
 from domain.appearance import Appearance, origin_of
@@ -26,7 +32,6 @@ from service.models import OpenedSession
 from store.database import EndpointStore
 
 BEARER_CHALLENGE = 'Bearer realm="flexprice-webhooks", error="invalid_token"'
-_SESSION_ID = re.compile(r"ps_[0-9a-f]{24}")
 REVOKED = (
     "this portal session was revoked; open the webhooks page again from the product you came from to "
     "start a new one"
@@ -49,7 +54,8 @@ def key_ids(settings: Settings, api_key: str) -> tuple[str, ...]:
     """Names for an API key that say nothing of it, the same in every API replica: HMACs of it with keys
     derived from the encryption keys (a plain hash of a weak key could be reversed from the store), one
     for each, the current key's first. The store keeps things under the first, and finds them under any:
-    a replica that has a new key first and one that has it second, or not yet, find the same."""
+    a replica that has a new key first and one that has it second find the same (in the documented
+    order, no replica without the new key runs beside one that has it first)."""
     return tuple(
         hmac.new(key, api_key.encode(), hashlib.sha256).hexdigest()[:32] for key in settings.credential_keys
     )
@@ -120,7 +126,7 @@ class PortalSessions:
     async def revoke(self, tenant: str, session_id: str) -> None:
         """End `session_id` of `tenant` now. Sessions are stored nowhere, so any well-formed id is taken;
         one of another tenant's sessions is unaffected (a revocation is kept under its tenant)."""
-        if not _SESSION_ID.fullmatch(session_id):
+        if not SESSION_ID.fullmatch(session_id):
             raise InvalidInput(
                 "a portal session id is ps_ followed by 24 hex digits, as POST /v1/portal/sessions gave it",
                 field=("session_id",),

@@ -161,7 +161,9 @@ class Recoveries:
         self._settings = settings
         self._rpc = timedelta(seconds=settings.temporal_rpc_timeout)
         self._max = settings.recovery_max_deliveries
-        cursor_keys = settings.keyring.derive("flexprice-webhooks recovery list cursor")
+        cursor_keys = settings.keyring.derive(
+            "flexprice-webhooks recovery list cursor", retired=settings.retired_key_ids
+        )
         self._lister = pages.Lister(client, cursor_keys=cursor_keys, rpc_timeout=self._rpc)
         self._slots = RecoverySlots(store.engine)
 

@@ -45,7 +45,9 @@ class TokenBuckets:
         now = time.time() if now is None else now
         grown = TokenBucketRow.tokens + (now - TokenBucketRow.updated_at) * rate
         refilled = case((grown > capacity, capacity), else_=grown)
-        names = sorted(set(keys))  # locked in one order by every replica: no two wait on each other
+        if not keys:
+            raise ValueError("a bucket needs a name")
+        names = sorted(set(keys))  # locked in one order by every replica: they queue, never deadlock
         mine = TokenBucketRow.key.in_(names)
         state = select(TokenBucketRow.tokens, TokenBucketRow.updated_at).where(mine)
         with self._engine.connect() as conn:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from core.crypto import new_key_entry
 from core.settings import Settings
 from tests.conftest import needed
 
@@ -27,7 +28,7 @@ COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = {
     "POSTGRES_PASSWORD": "s3cretpassw0rd",
     "WEBHOOKS_API_KEYS": "acme:key_acme_0123456789",
-    "WEBHOOKS_ENCRYPTION_KEYS": "k1:" + "A" * 43 + "=",
+    "WEBHOOKS_ENCRYPTION_KEYS": new_key_entry("k1"),
     "WEBHOOKS_OPERATOR_KEY": "op_0123456789abcdef",
 }
 LONG_RUNNING = {"postgres", "temporal", "temporal-ui", "worker", "api"}

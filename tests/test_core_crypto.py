@@ -11,6 +11,7 @@ import re
 import zlib
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -54,6 +55,12 @@ def test_derived_keys_come_from_every_key_the_current_keys_first() -> None:
     assert derived == tuple(hmac.new(_raw(k), b"purpose", hashlib.sha256).digest() for k in (new, old))
     assert Keyring.parse(old).derive("purpose") == derived[1:]
     assert Keyring.parse(f"{old},{new}").derive("purpose") == derived[::-1]
+    # A retired key decrypts only: nothing is derived from it; the current key cannot be retired.
+    assert Keyring.parse(f"{new},{old}").derive("purpose", retired={"k1"}) == derived[:1]
+    with pytest.raises(AssertionError):
+        Keyring.parse(f"{new},{old}").derive("purpose", retired={"k2"})
+    # The keyring's repr shows no key (it showed the current one's bytes).
+    assert all(str(_raw(k)) not in repr(Keyring.parse(f"{new},{old}")) for k in (new, old))
 
 
 @pytest.mark.parametrize("shape", ["{empty},{key}", "{key},{empty}", "{key},,{key2}"])
@@ -80,6 +87,16 @@ def test_an_empty_entry_is_refused_rather_than_guessed_around(shape: str) -> Non
 def test_a_malformed_keyring_says_what_to_fix(value: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         Keyring.parse(value)
+
+
+def test_a_weak_key_listed_after_a_new_first_one_decrypts_and_signs_nothing() -> None:
+    """The way off a weak key (refused anywhere, a deployment on one could neither start nor rotate)."""
+    weak = "k1:" + base64.b64encode(bytes(32)).decode()
+    # Sealed by a version that took the all-zero key as its only one.
+    kid, sealed = Keyring({"k1": AESGCM(bytes(32))}, "k1", (bytes(32),)).encrypt(b"secret", b"aad")
+    after = Keyring.parse(f"{new_key_entry('k2')},{weak}")
+    assert after.decrypt(kid, sealed, b"aad") == b"secret"
+    assert len(after.derive("purpose")) == 1  # the new key's only: nothing anyone could sign
 
 
 def test_a_key_listed_twice_is_refused() -> None:

@@ -119,3 +119,25 @@ def test_a_look_claim_that_would_not_pass_the_api_makes_the_token_invalid() -> N
         token = jwt.encode({**payload, "look": look}, KEY, algorithm="HS256")
         with pytest.raises(SessionInvalid):
             read((KEY,), token, issuer="i", now=NOW)
+
+
+def test_what_issue_never_makes_is_refused_even_when_signed_with_our_key() -> None:
+    """A token forged with a leaked key (an attack session made one lasting 10 years): longer than a
+    session may last, which outlives its revocation (kept MAX_SESSION_SECONDS), issued in the future, or
+    with an id not of ours, is refused."""
+    _, token = _issue()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    iat = claims["iat"]
+    for changed in (
+        {"exp": iat + 10 * 365 * 86_400},
+        {"exp": iat + 86_401},
+        {"exp": iat},
+        {"iat": iat + 3600, "exp": iat + 3660},
+        {"jti": "anything"},
+    ):
+        forged = jwt.encode({**claims, **changed}, KEY, algorithm="HS256")
+        with pytest.raises(SessionInvalid):
+            read((KEY,), forged, issuer="i", now=NOW)
+    # A replica whose clock runs up to a minute ahead issues tokens this one takes.
+    ahead = jwt.encode({**claims, "iat": iat + 50, "exp": iat + 110}, KEY, algorithm="HS256")
+    assert read((KEY,), ahead, issuer="i", now=NOW).expires_at == NOW + timedelta(seconds=110)

@@ -233,3 +233,32 @@ def test_a_rotation_in_the_documented_order_changes_nothing_a_client_holds(
                 assert deleted.status_code == 204, deleted.text
             for client in clients.values():
                 client.close()
+
+
+def test_a_retired_key_ends_the_sessions_and_cursors_made_with_it_at_once(
+    stack: Stack, api: httpx.Client
+) -> None:
+    """After a leak, the old key kept to decrypt what it sealed but retired
+    (WEBHOOKS_ENCRYPTION_KEYS_RETIRED): what anyone holding it could sign, a portal session or a cursor,
+    is refused by a replica that retired it, and what that replica makes holds there."""
+    keys = f"{new_key_entry('rotated')},{TEST_ENCRYPTION_KEYS}"
+    old_id = TEST_ENCRYPTION_KEYS.split(":")[0]
+    with api_replica(stack, WEBHOOKS_ENCRYPTION_KEYS=keys, WEBHOOKS_ENCRYPTION_KEYS_RETIRED=old_id) as url:
+        with httpx.Client(base_url=url, headers={"x-api-key": KEYS["tenant_a"]}, timeout=30) as retiring:
+            for maker, answer in ((api, 401), (retiring, 200)):
+                opened = maker.post("/v1/portal/sessions", json={})
+                assert opened.status_code == 201, opened.text
+                bearer = {"authorization": f"Bearer {opened.json()['token']}"}
+                with httpx.Client(base_url=url, headers=bearer, timeout=30) as browser:
+                    seen = browser.get("/v1/webhooks/endpoints")
+                assert seen.status_code == answer, seen.text
+            for _ in range(2):
+                emit(api, "customer.updated")
+            cursor = wait_for(
+                lambda: api.get("/v1/events", params={"limit": 1}).json().get("next_cursor"),
+                what="a second page of events",
+            )
+            followed = retiring.get("/v1/events", params={"limit": 1, "cursor": cursor})
+            assert followed.status_code == 422, followed.text
+            # Its data it still reads: the events the stack sealed with the retired key.
+            assert retiring.get("/v1/events", params={"limit": 1}).status_code == 200

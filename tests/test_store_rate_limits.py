@@ -45,11 +45,11 @@ def test_a_bucket_under_two_names_is_as_full_as_its_emptiest_and_a_refusal_takes
     assert buckets.take("emit:third", rate=RATE, capacity=2).remaining == 1
 
 
-def test_replicas_that_name_a_bucket_in_either_order_share_it_without_waiting_on_each_other(
+def test_replicas_that_name_a_bucket_in_either_order_share_it_and_never_deadlock(
     buckets: TokenBuckets,
 ) -> None:
     """Mid-rotation, one replica lists the new key first and another second: 40 takes at once, half in
-    each order, give exactly the bucket's 10 tokens, and none fails on a lock the other holds."""
+    each order, give exactly the bucket's 10 tokens, and none fails on a lock the other holds (a deadlock)."""
     start = threading.Barrier(40)
     allowed: list[bool] = []
     errors: list[BaseException] = []
