@@ -162,16 +162,17 @@ def is_json(content_type: str) -> bool:
 def unicode_problem(body: bytes) -> tuple[list[str | int], str] | None:
     """Where and why a JSON body is not Unicode text, or None; malformed JSON is left to FastAPI."""
     encoding = json.detect_encoding(body)  # as json.loads, which FastAPI uses, will read it
-    if encoding == "utf-8":
-        try:
-            body.decode("utf-8")
-        except UnicodeDecodeError as err:
-            return [], (
-                f"the body is not valid UTF-8 (byte {body[err.start]:#04x} at position {err.start}); "
-                "send JSON encoded as UTF-8"
-            )
-        if not _SURROGATE_ESCAPE.search(body):
-            return None
+    if encoding != "utf-8":  # JSON between systems is UTF-8 (RFC 8259); FastAPI answered UTF-16 a bare 400
+        return [], f"the body is {encoding.upper()}, not UTF-8; send JSON encoded as UTF-8"
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return [], (
+            f"the body is not valid UTF-8 (byte {body[err.start]:#04x} at position {err.start}); "
+            "send JSON encoded as UTF-8"
+        )
+    if not _SURROGATE_ESCAPE.search(body):
+        return None
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):

@@ -9,6 +9,7 @@ it. What the services do is tested end to end elsewhere.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -632,3 +633,15 @@ async def test_a_422_whose_input_json_cannot_write_is_answered_without_it(app: A
         "/v1/events", json={"webhook_type": "invoice.created", "data": {"object": deep}}
     )
     assert accepted.status_code == 202, accepted.text
+
+
+async def test_a_body_in_utf_16_is_422_saying_to_send_utf_8(app: Any) -> None:
+    """FastAPI answered it a bare 400 "There was an error parsing the body" (an attack session's F9)."""
+    body = json.dumps({**EVENT, "id": "inv_1_created"}).encode("utf-16")
+    events = FakeEvents(AcceptedEvent("inv_1_created", "invoice.created", "invoice", NOW, duplicate=False))
+    response = await client(app, events=events).post(
+        "/v1/events", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "not UTF-8; send JSON encoded as UTF-8" in response.json()["detail"][0]["msg"]
+    assert events.seen == []
