@@ -8,8 +8,9 @@ anywhere. Its claims: `sub` the tenant, `jti` the session's id (what a revocatio
 ours carries; `look`, when the product that opened the session asked for one, its title, accent colour
 and logo (domain/appearance.py), signed so that what that product asked wins over anything a link adds
 (the page's `?title=`, `?logo=` and `?accent=` only fill in what the session leaves unset).
-Revocation is a list in the endpoint store (service/access.py); removing an encryption key ends the
-sessions signed with a key derived from it, as it ends list cursors.
+Revocation is a list in the endpoint store (service/access.py); removing or retiring an encryption key
+(`WEBHOOKS_ENCRYPTION_KEYS_RETIRED`) ends the sessions signed with a key derived from it, as it ends list
+cursors.
 
 `read` checks the signature before anything else, so "expired" is said only of a token we made.
 """
@@ -148,8 +149,8 @@ def _appearance(look: object) -> Appearance | None:
 
 INVALID = (
     "invalid portal session token: this service did not sign it, it was changed, or it was signed with a "
-    "key derived from an encryption key since removed; ask the product that opened this page for a new "
-    "session"
+    "key derived from an encryption key since removed or retired; ask the product that opened this page "
+    "for a new session"
 )
 
 
